@@ -1,0 +1,484 @@
+//! Session establishment: a Noise handshake between an invite's acceptor (initiator)
+//! and its issuer (responder), with `snow`.
+//!
+//! Pattern: `Noise_IKpsk1_25519_ChaChaPoly_BLAKE2s`, prologue `"cairn/v1 handshake"`,
+//! PSK = HKDF(invite secret, "cairn/v1 invite psk").
+//!
+//! ```text
+//! IKpsk1:
+//!   <- s
+//!   ...
+//!   -> e, es, s, ss, psk      (message 1: acceptor → issuer)
+//!   <- e, ee, se              (message 2: issuer → acceptor)
+//! ```
+//!
+//! Why `psk1` and not `psk2`: with `psk1` the PSK is mixed in before message 1's
+//! payload is encrypted, so the issuer authenticates the invite secret *before* it
+//! answers. A stranger who knows only the issuer's public key (an old invite, a
+//! compromised contact list) gets no reply at all — with `psk2` the issuer would have
+//! to answer first and only the stranger's later messages would fail. The initiator's
+//! static key is still encrypted (under `es`) so a passive observer does not learn it.
+//!
+//! Each side's payload is its profile card and its first ratchet public key, padded
+//! to a bucket. The ratchet's keys come from the handshake's final chaining key (the
+//! Noise "split" output, which depends on every DH and the PSK) with the handshake
+//! hash as salt — never from the public handshake hash alone:
+//!
+//! ```text
+//! (k1, k2) = Split()
+//! HKDF-SHA256(salt = handshake_hash, ikm = k1 | k2, info = "cairn/v1 session")
+//!   → SK | HK_initiator | HK_responder | TAG_initiator | TAG_responder   (5 × 32 bytes)
+//! ```
+//!
+//! Typestate: [`initiate`] returns an [`AwaitingResponse`], whose only way forward
+//! is [`AwaitingResponse::finish`]; only a finished handshake yields a [`Session`].
+
+use crate::card::{CardError, ProfileCard};
+use crate::dh::{is_low_order, RatchetKeyPair};
+use crate::envelope::{Envelope, EnvelopeKind, RoutingTag};
+use crate::identity::{IdentityKeyPair, IdentityPublicKey, KEY_LEN};
+use crate::invite::{Invite, InviteKeys};
+use crate::kdf::{hkdf, label};
+use crate::padding;
+use crate::ratchet::keys::{HeaderKey, RootKey};
+use crate::ratchet::{Session, SessionSeed};
+use crate::routing::TagKey;
+use crate::wire::{Reader, WireError, Writer};
+use rand_core::{CryptoRng, RngCore};
+use snow::resolvers::{CryptoResolver, DefaultResolver};
+use snow::types::{Cipher, Dh, Hash, Random};
+use thiserror::Error;
+use x25519_dalek::PublicKey;
+use zeroize::Zeroizing;
+
+/// The Noise protocol name.
+pub const NOISE_PATTERN: &str = "Noise_IKpsk1_25519_ChaChaPoly_BLAKE2s";
+/// The Noise prologue: binds the protocol and its version.
+pub const PROLOGUE: &[u8] = b"cairn/v1 handshake";
+/// Version of the handshake payload layout.
+pub const HANDSHAKE_PAYLOAD_VERSION: u8 = 1;
+/// Version of the serialised [`AwaitingResponse`].
+pub const PENDING_HANDSHAKE_VERSION: u8 = 1;
+/// Largest serialised [`AwaitingResponse`].
+pub const MAX_PENDING_HANDSHAKE_LEN: usize = 1 + 32 + 80 + 32 + 32 + 2 + 65536;
+
+/// Handshake failures. Cryptographic rejections carry no detail.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// The envelope is not the expected handshake message.
+    #[error("not a handshake message of the expected kind")]
+    WrongKind,
+    /// The envelope's routing tag does not belong to this invite.
+    #[error("handshake is not for this invite")]
+    NotForThisInvite,
+    /// Noise rejected the message: wrong invite secret, wrong key, forged or damaged.
+    #[error("handshake rejected")]
+    Rejected,
+    /// The decrypted payload is malformed.
+    #[error("handshake payload is malformed")]
+    BadPayload,
+    /// The peer's profile card is invalid.
+    #[error("contact's profile card is invalid: {0}")]
+    BadCard(CardError),
+    /// Our own card cannot be sent.
+    #[error("own profile card is invalid: {0}")]
+    OwnCard(CardError),
+    /// A key is a low-order point or gives a non-contributory DH result.
+    #[error("a key in the handshake is invalid")]
+    BadKey,
+    /// Stored handshake state is malformed.
+    #[error("stored handshake state is malformed")]
+    BadState,
+}
+
+/// A finished handshake: the session and what was learned about the peer.
+#[derive(Debug)]
+pub struct Established {
+    /// The ratchet session, ready to send and receive.
+    pub session: Session,
+    /// The peer's identity key (authenticated by the handshake).
+    pub peer_identity: IdentityPublicKey,
+    /// The peer's profile card.
+    pub peer_card: ProfileCard,
+}
+
+/// Supplies snow with exactly the 32 ephemeral bytes we drew from the caller's RNG,
+/// so the handshake is deterministic under a seeded RNG. Asking for more fails.
+struct OneShotRandom(Option<Zeroizing<[u8; 32]>>);
+
+impl Random for OneShotRandom {
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), snow::Error> {
+        match self.0.take() {
+            Some(bytes) if dest.len() <= bytes.len() => {
+                dest.copy_from_slice(&bytes[..dest.len()]);
+                Ok(())
+            }
+            _ => Err(snow::Error::Rng),
+        }
+    }
+}
+
+struct SeededResolver(Zeroizing<[u8; 32]>);
+
+impl CryptoResolver for SeededResolver {
+    fn resolve_rng(&self) -> Option<Box<dyn Random>> {
+        Some(Box::new(OneShotRandom(Some(self.0.clone()))))
+    }
+    fn resolve_dh(&self, choice: &snow::params::DHChoice) -> Option<Box<dyn Dh>> {
+        DefaultResolver.resolve_dh(choice)
+    }
+    fn resolve_hash(&self, choice: &snow::params::HashChoice) -> Option<Box<dyn Hash>> {
+        DefaultResolver.resolve_hash(choice)
+    }
+    fn resolve_cipher(&self, choice: &snow::params::CipherChoice) -> Option<Box<dyn Cipher>> {
+        DefaultResolver.resolve_cipher(choice)
+    }
+}
+
+fn builder(ephemeral: &Zeroizing<[u8; 32]>) -> Result<snow::Builder<'static>, HandshakeError> {
+    let params: snow::params::NoiseParams =
+        NOISE_PATTERN.parse().map_err(|_| HandshakeError::BadState)?;
+    Ok(snow::Builder::with_resolver(
+        params,
+        Box::new(SeededResolver(ephemeral.clone())),
+    ))
+}
+
+fn build(
+    ephemeral: &Zeroizing<[u8; 32]>,
+    local: &IdentityKeyPair,
+    remote: Option<&IdentityPublicKey>,
+    psk: &[u8; 32],
+) -> Result<snow::HandshakeState, HandshakeError> {
+    let secret = local.secret_bytes();
+    let b = builder(ephemeral)?
+        .local_private_key(secret.as_ref())
+        .and_then(|b| b.psk(1, psk))
+        .and_then(|b| b.prologue(PROLOGUE))
+        .map_err(|_| HandshakeError::BadState)?;
+    match remote {
+        Some(rs) => b
+            .remote_public_key(rs.as_bytes())
+            .and_then(|b| b.build_initiator()),
+        None => b.build_responder(),
+    }
+    .map_err(|_| HandshakeError::BadState)
+}
+
+fn encode_payload(ratchet: &PublicKey, card: &ProfileCard) -> Result<Vec<u8>, HandshakeError> {
+    let mut p = Vec::with_capacity(512);
+    p.put_u8(HANDSHAKE_PAYLOAD_VERSION);
+    p.put(ratchet.as_bytes());
+    card.write(&mut p).map_err(HandshakeError::OwnCard)?;
+    padding::pad(&p).map_err(|_| HandshakeError::OwnCard(CardError::TooLarge))
+}
+
+fn decode_payload(padded: &[u8]) -> Result<(PublicKey, ProfileCard), HandshakeError> {
+    let p = padding::unpad(padded).map_err(|_| HandshakeError::BadPayload)?;
+    let mut r = Reader::new(p);
+    let version = r.u8().map_err(|_| HandshakeError::BadPayload)?;
+    if version != HANDSHAKE_PAYLOAD_VERSION {
+        return Err(HandshakeError::BadPayload);
+    }
+    let ratchet: [u8; 32] = r.array().map_err(|_| HandshakeError::BadPayload)?;
+    if is_low_order(&ratchet) {
+        return Err(HandshakeError::BadKey);
+    }
+    let card = ProfileCard::read(&mut r).map_err(HandshakeError::BadCard)?;
+    r.finish().map_err(|_| HandshakeError::BadPayload)?;
+    Ok((PublicKey::from(ratchet), card))
+}
+
+fn remote_identity(hs: &snow::HandshakeState) -> Result<IdentityPublicKey, HandshakeError> {
+    let rs: [u8; KEY_LEN] = hs
+        .get_remote_static()
+        .and_then(|s| s.try_into().ok())
+        .ok_or(HandshakeError::Rejected)?;
+    if is_low_order(&rs) {
+        return Err(HandshakeError::BadKey);
+    }
+    Ok(IdentityPublicKey::from_bytes(rs))
+}
+
+fn seed(hs: &mut snow::HandshakeState) -> SessionSeed {
+    let mut ad = [0u8; 32];
+    ad.copy_from_slice(hs.get_handshake_hash());
+    let (k1, k2) = hs.dangerously_get_raw_split();
+    let mut ikm = Zeroizing::new([0u8; 64]);
+    ikm[..32].copy_from_slice(&k1);
+    ikm[32..].copy_from_slice(&k2);
+    let okm: Zeroizing<[u8; 160]> = hkdf(&ad, ikm.as_ref(), label::SESSION);
+    let part = |i: usize| {
+        let mut k = [0u8; 32];
+        k.copy_from_slice(&okm[i * 32..(i + 1) * 32]);
+        k
+    };
+    SessionSeed {
+        ad,
+        sk: RootKey::from_bytes(part(0)),
+        hk_initiator: HeaderKey::from_bytes(part(1)),
+        hk_responder: HeaderKey::from_bytes(part(2)),
+        tag_initiator: TagKey::from_bytes(part(3)),
+        tag_responder: TagKey::from_bytes(part(4)),
+    }
+}
+
+/// Starts a handshake as the acceptor of `invite`: returns the state that waits for
+/// the answer and the first handshake message to send to the inviter.
+pub fn initiate(
+    identity: &IdentityKeyPair,
+    invite: &Invite,
+    card: &ProfileCard,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<(AwaitingResponse, Envelope), HandshakeError> {
+    if is_low_order(invite.identity.as_bytes()) {
+        return Err(HandshakeError::BadKey);
+    }
+    let keys = invite.keys();
+    let mut ephemeral = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(ephemeral.as_mut());
+    let ratchet = RatchetKeyPair::generate(rng);
+    let payload = encode_payload(&ratchet.public, card)?;
+    let mut pending = AwaitingResponse {
+        remote: invite.identity,
+        keys,
+        ephemeral,
+        ratchet,
+        payload,
+        live: None,
+    };
+    let (hs, msg) = pending.replay(identity)?;
+    pending.live = Some(hs);
+    let envelope = Envelope {
+        kind: EnvelopeKind::HandshakeInit,
+        tag: RoutingTag(pending.keys.init_tag),
+        body: msg,
+    };
+    Ok((pending, envelope))
+}
+
+/// The acceptor's side after sending message 1: waits for the inviter's answer.
+/// Serialisable, so an answer that arrives days later (from a mailbox) still works.
+pub struct AwaitingResponse {
+    remote: IdentityPublicKey,
+    keys: InviteKeys,
+    ephemeral: Zeroizing<[u8; 32]>,
+    ratchet: RatchetKeyPair,
+    /// Padded payload of message 1 (not secret: card and ratchet public key).
+    payload: Vec<u8>,
+    /// The snow state after writing message 1, if still in memory.
+    live: Option<snow::HandshakeState>,
+}
+
+impl std::fmt::Debug for AwaitingResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AwaitingResponse(<redacted>)")
+    }
+}
+
+/// A response that did not finish the handshake, with the unchanged state so a
+/// genuine answer can still be processed.
+pub struct Rejected {
+    /// The handshake state, as it was before the bad response.
+    pub state: AwaitingResponse,
+    /// Why the response was rejected.
+    pub error: HandshakeError,
+}
+
+impl std::fmt::Debug for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rejected")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AwaitingResponse {
+    /// Re-runs message 1 deterministically (same ephemeral, same payload), giving a
+    /// fresh snow state and the message bytes.
+    fn replay(
+        &self,
+        identity: &IdentityKeyPair,
+    ) -> Result<(snow::HandshakeState, Vec<u8>), HandshakeError> {
+        let mut hs = build(
+            &self.ephemeral,
+            identity,
+            Some(&self.remote),
+            self.keys.psk.expose(),
+        )?;
+        let mut msg = vec![0u8; self.payload.len() + crate::envelope::HANDSHAKE_INIT_OVERHEAD];
+        let n = hs
+            .write_message(&self.payload, &mut msg)
+            .map_err(|_| HandshakeError::BadState)?;
+        msg.truncate(n);
+        Ok((hs, msg))
+    }
+
+    /// The routing tag under which the inviter's answer arrives.
+    pub fn response_tag(&self) -> RoutingTag {
+        RoutingTag(self.keys.response_tag)
+    }
+
+    /// The invite's public identifier.
+    pub fn invite_id(&self) -> [u8; 16] {
+        self.keys.id
+    }
+
+    /// Message 1 again, byte for byte, for retransmission (e.g. after a restart).
+    pub fn first_message(&self, identity: &IdentityKeyPair) -> Result<Envelope, HandshakeError> {
+        let (_, msg) = self.replay(identity)?;
+        Ok(Envelope {
+            kind: EnvelopeKind::HandshakeInit,
+            tag: RoutingTag(self.keys.init_tag),
+            body: msg,
+        })
+    }
+
+    /// Reads the inviter's answer. On success the handshake is finished; on failure
+    /// the state comes back unchanged inside [`Rejected`].
+    #[allow(clippy::result_large_err)]
+    pub fn finish(
+        mut self,
+        identity: &IdentityKeyPair,
+        response: &Envelope,
+    ) -> Result<Established, Rejected> {
+        match self.try_finish(identity, response) {
+            Ok(est) => Ok(est),
+            Err(error) => {
+                // The snow state may have absorbed part of the bad message: rebuild it.
+                self.live = self.replay(identity).ok().map(|(hs, _)| hs);
+                Err(Rejected { state: self, error })
+            }
+        }
+    }
+
+    fn try_finish(
+        &mut self,
+        identity: &IdentityKeyPair,
+        response: &Envelope,
+    ) -> Result<Established, HandshakeError> {
+        if response.kind != EnvelopeKind::HandshakeResponse {
+            return Err(HandshakeError::WrongKind);
+        }
+        if response.tag.0 != self.keys.response_tag {
+            return Err(HandshakeError::NotForThisInvite);
+        }
+        let mut hs = match self.live.take() {
+            Some(hs) => hs,
+            None => self.replay(identity)?.0,
+        };
+        let mut payload = Zeroizing::new(vec![0u8; response.body.len()]);
+        let n = hs
+            .read_message(&response.body, &mut payload)
+            .map_err(|_| HandshakeError::Rejected)?;
+        if !hs.is_handshake_finished() {
+            return Err(HandshakeError::Rejected);
+        }
+        let (remote_ratchet, peer_card) =
+            decode_payload(payload.get(..n).ok_or(HandshakeError::BadPayload)?)?;
+        let seed = seed(&mut hs);
+        let session = Session::new_initiator(seed, self.ratchet.clone(), remote_ratchet)
+            .ok_or(HandshakeError::BadKey)?;
+        Ok(Established {
+            session,
+            peer_identity: self.remote,
+            peer_card,
+        })
+    }
+
+    /// Serialises for the encrypted store (holds secrets: seal it).
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut v = Zeroizing::new(Vec::with_capacity(200 + self.payload.len()));
+        v.put_u8(PENDING_HANDSHAKE_VERSION);
+        v.put(self.remote.as_bytes());
+        v.put(&self.keys.to_bytes());
+        v.put(self.ephemeral.as_ref());
+        v.put(&Zeroizing::new(self.ratchet.secret.to_bytes())[..]);
+        v.put_bytes_u16(&self.payload);
+        v
+    }
+
+    /// Restores a state written by [`AwaitingResponse::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, HandshakeError> {
+        if bytes.len() > MAX_PENDING_HANDSHAKE_LEN {
+            return Err(HandshakeError::BadState);
+        }
+        let parse = || -> Result<Self, WireError> {
+            let mut r = Reader::new(bytes);
+            if r.u8()? != PENDING_HANDSHAKE_VERSION {
+                return Err(WireError::Invalid);
+            }
+            let remote = IdentityPublicKey::from_bytes(r.array()?);
+            let keys = InviteKeys::from_bytes(r.take(80)?)?;
+            let ephemeral = Zeroizing::new(r.array()?);
+            let ratchet = RatchetKeyPair::from_secret_bytes(*Zeroizing::new(r.array()?));
+            let payload = r.bytes_u16(usize::from(u16::MAX))?.to_vec();
+            r.finish()?;
+            if padding::unpad(&payload).is_err() {
+                return Err(WireError::Invalid);
+            }
+            Ok(Self {
+                remote,
+                keys,
+                ephemeral,
+                ratchet,
+                payload,
+                live: None,
+            })
+        };
+        parse().map_err(|_| HandshakeError::BadState)
+    }
+}
+
+/// Answers a first handshake message as the issuer of the invite whose keys are
+/// `invite`. Pure: nothing changes on failure; on success the caller marks the
+/// invite used, stores the session and sends the returned response.
+pub fn respond(
+    identity: &IdentityKeyPair,
+    invite: &InviteKeys,
+    card: &ProfileCard,
+    init: &Envelope,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<(Established, Envelope), HandshakeError> {
+    if init.kind != EnvelopeKind::HandshakeInit {
+        return Err(HandshakeError::WrongKind);
+    }
+    if init.tag.0 != invite.init_tag {
+        return Err(HandshakeError::NotForThisInvite);
+    }
+    let mut ephemeral = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(ephemeral.as_mut());
+    let mut hs = build(&ephemeral, identity, None, invite.psk.expose())?;
+    let mut payload = Zeroizing::new(vec![0u8; init.body.len()]);
+    let n = hs
+        .read_message(&init.body, &mut payload)
+        .map_err(|_| HandshakeError::Rejected)?;
+    let peer_identity = remote_identity(&hs)?;
+    let (remote_ratchet, peer_card) =
+        decode_payload(payload.get(..n).ok_or(HandshakeError::BadPayload)?)?;
+    let ratchet = RatchetKeyPair::generate(rng);
+    let out_payload = encode_payload(&ratchet.public, card)?;
+    let mut msg = vec![0u8; out_payload.len() + crate::envelope::HANDSHAKE_RESPONSE_OVERHEAD];
+    let len = hs
+        .write_message(&out_payload, &mut msg)
+        .map_err(|_| HandshakeError::BadState)?;
+    msg.truncate(len);
+    if !hs.is_handshake_finished() {
+        return Err(HandshakeError::BadState);
+    }
+    let seed = seed(&mut hs);
+    let session = Session::new_responder(seed, ratchet, remote_ratchet);
+    Ok((
+        Established {
+            session,
+            peer_identity,
+            peer_card,
+        },
+        Envelope {
+            kind: EnvelopeKind::HandshakeResponse,
+            tag: RoutingTag(invite.response_tag),
+            body: msg,
+        },
+    ))
+}

@@ -1,0 +1,70 @@
+//! A profile's long-term X25519 identity key.
+
+use rand_core::{CryptoRng, RngCore};
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
+
+/// Length of an X25519 public or secret key.
+pub const KEY_LEN: usize = 32;
+
+/// The public half of an identity: what contacts know and pin.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IdentityPublicKey([u8; KEY_LEN]);
+
+impl IdentityPublicKey {
+    /// Wraps 32 bytes received from a peer or read from the store.
+    pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
+        Self(bytes)
+    }
+    /// The 32 public bytes.
+    pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for IdentityPublicKey {
+    /// Public keys are not secret, but logs must not link people: print nothing
+    /// that identifies the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdentityPublicKey(..)")
+    }
+}
+
+/// A long-term identity key pair. The secret is zeroized on drop and never printed.
+#[derive(Clone)]
+pub struct IdentityKeyPair {
+    secret: StaticSecret,
+    public: IdentityPublicKey,
+}
+
+impl IdentityKeyPair {
+    /// Generates a new identity from the caller's RNG.
+    pub fn generate(rng: &mut (impl RngCore + CryptoRng)) -> Self {
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+        rng.fill_bytes(bytes.as_mut());
+        Self::from_secret_bytes(*bytes)
+    }
+
+    /// Restores an identity from its 32 secret bytes (as stored by the profile store).
+    pub fn from_secret_bytes(bytes: [u8; KEY_LEN]) -> Self {
+        let secret = StaticSecret::from(bytes);
+        let public = IdentityPublicKey(PublicKey::from(&secret).to_bytes());
+        Self { secret, public }
+    }
+
+    /// The secret bytes, for the encrypted store only. Zeroized when dropped.
+    pub fn secret_bytes(&self) -> Zeroizing<[u8; KEY_LEN]> {
+        Zeroizing::new(self.secret.to_bytes())
+    }
+
+    /// The public key.
+    pub fn public(&self) -> IdentityPublicKey {
+        self.public
+    }
+}
+
+impl std::fmt::Debug for IdentityKeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdentityKeyPair { secret: <redacted>, public: .. }")
+    }
+}

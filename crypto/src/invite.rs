@@ -1,0 +1,362 @@
+//! Invite codes: one line of text (and a QR code) that lets a person add you.
+//!
+//! Text form: `CAIRN:` followed by RFC 4648 base32 (upper case, no padding) of
+//!
+//! ```text
+//! version u8 = 1 | body_len u16 | body | checksum [4]
+//! body = identity [32] | secret [32] | expires_at u64 | peer_id (u8 len) |
+//!        addr_count u8 | addrs (u8 len each) | has_mailbox u8 | mailbox (u8 len)
+//! checksum = BLAKE2s-256("cairn/v1 invite checksum" | version | body_len | body)[..4]
+//! ```
+//!
+//! The base32 alphabet is QR "alphanumeric" mode, so the QR code stays small. Any
+//! mistyped character changes the decoded bytes (base32 is canonical: non-zero
+//! trailing bits are refused), so the checksum detects it with probability
+//! 1 − 2⁻³². The checksum is *not* authentication: what authenticates the
+//! inviter is the Noise handshake with the identity key and secret in the code.
+
+use crate::card::{read_routing, validate_routing, write_routing, MAX_ADDRS};
+use crate::identity::{IdentityPublicKey, KEY_LEN};
+use crate::kdf::{hkdf, label};
+use crate::secret::Secret32;
+use crate::wire::{Reader, WireError, Writer};
+use blake2::{Blake2s256, Digest};
+use data_encoding::{DecodeKind, BASE32_NOPAD};
+use rand_core::{CryptoRng, RngCore};
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+/// The invite format version this code writes and reads.
+pub const INVITE_VERSION: u8 = 1;
+/// Prefix of the text form.
+pub const INVITE_PREFIX: &str = "CAIRN:";
+/// Checksum length in bytes (2⁻³² chance that a typo goes undetected).
+pub const INVITE_CHECKSUM_LEN: usize = 4;
+/// Largest encoded invite in bytes, before base32. Keeps the QR code scannable from
+/// a screen (about 1,000 characters, QR version 25 or lower).
+pub const MAX_INVITE_LEN: usize = 640;
+/// Largest invite text accepted by the decoder, whitespace included.
+pub const MAX_INVITE_TEXT_LEN: usize = 2 * (INVITE_PREFIX.len() + MAX_INVITE_LEN * 8 / 5 + 8);
+
+/// Invite decoding and encoding failures, one per way a code can be wrong.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InviteError {
+    /// The text does not start with `CAIRN:`.
+    #[error("this is not a Cairn invite code (it should start with {INVITE_PREFIX})")]
+    NotAnInvite,
+    /// The text is longer than any invite.
+    #[error("the invite code is too long")]
+    TooLong,
+    /// A character outside the invite alphabet.
+    #[error("the invite code has an invalid character at position {position}")]
+    BadCharacter {
+        /// Position in the code after the prefix, whitespace removed.
+        position: usize,
+    },
+    /// The code is cut short.
+    #[error("the invite code is incomplete; copy the whole line")]
+    Truncated,
+    /// Bytes after the end of the invite.
+    #[error("the invite code has extra characters at the end")]
+    TrailingBytes,
+    /// The checksum does not match: a character was mistyped or changed.
+    #[error("the invite code is damaged (checksum mismatch); check it character by character")]
+    BadChecksum,
+    /// An invite format this version does not know.
+    #[error("unsupported invite version {0}; update Cairn")]
+    UnsupportedVersion(u8),
+    /// A field is invalid although the checksum matched (a crafted code).
+    #[error("the invite code is malformed")]
+    Malformed,
+    /// The invite's expiry time has passed.
+    #[error("the invite expired; ask for a new one")]
+    Expired,
+    /// The invite does not fit [`MAX_INVITE_LEN`] (too many or too long addresses).
+    #[error("too many or too long addresses for an invite")]
+    TooLarge,
+    /// The invite's identity key is a low-order point.
+    #[error("the invite's identity key is invalid")]
+    BadIdentity,
+}
+
+impl From<WireError> for InviteError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::Truncated => Self::Truncated,
+            WireError::Trailing => Self::TrailingBytes,
+            WireError::TooLong | WireError::Invalid => Self::Malformed,
+        }
+    }
+}
+
+/// The invite's one-time secret. Never stored by the inviter: the store keeps only
+/// the [`InviteKeys`] derived from it.
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub struct InviteSecret(Secret32);
+
+impl InviteSecret {
+    /// Draws a fresh secret.
+    pub fn random(rng: &mut (impl RngCore + CryptoRng)) -> Self {
+        Self(Secret32::random(rng))
+    }
+
+    /// The keys both sides derive from the secret.
+    pub fn keys(&self) -> InviteKeys {
+        let psk: Zeroizing<[u8; 32]> = hkdf(&[], self.0.expose(), label::INVITE_PSK);
+        let init: Zeroizing<[u8; 32]> = hkdf(&[], self.0.expose(), label::INVITE_INIT_TAG);
+        let resp: Zeroizing<[u8; 32]> = hkdf(&[], self.0.expose(), label::INVITE_RESPONSE_TAG);
+        let id: Zeroizing<[u8; 32]> = hkdf(&[], self.0.expose(), label::INVITE_ID);
+        InviteKeys {
+            psk: Secret32::from_bytes(*psk),
+            init_tag: tag16(&init),
+            response_tag: tag16(&resp),
+            id: tag16(&id),
+        }
+    }
+}
+
+impl std::fmt::Debug for InviteSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InviteSecret(<redacted>)")
+    }
+}
+
+fn tag16(bytes: &[u8; 32]) -> [u8; 16] {
+    let mut t = [0u8; 16];
+    t.copy_from_slice(&bytes[..16]);
+    t
+}
+
+/// What the inviter keeps for a pending invite: the Noise PSK and the routing tags
+/// of the two handshake messages, all one-way derived from the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InviteKeys {
+    pub(crate) psk: Secret32,
+    /// Routing tag under which the acceptor sends the first handshake message.
+    pub init_tag: [u8; 16],
+    /// Routing tag under which the inviter sends the handshake response.
+    pub response_tag: [u8; 16],
+    /// Public identifier of the invite (store key for the pending invite).
+    pub id: [u8; 16],
+}
+
+impl InviteKeys {
+    /// Serialises for the encrypted store: `psk | init_tag | response_tag | id`.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut v = Zeroizing::new(Vec::with_capacity(80));
+        v.put(self.psk.expose());
+        v.put(&self.init_tag);
+        v.put(&self.response_tag);
+        v.put(&self.id);
+        v
+    }
+
+    /// Restores keys written by [`InviteKeys::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(bytes);
+        let psk = Secret32::from_bytes(r.array()?);
+        let keys = Self {
+            psk,
+            init_tag: r.array()?,
+            response_tag: r.array()?,
+            id: r.array()?,
+        };
+        r.finish()?;
+        Ok(keys)
+    }
+}
+
+impl std::fmt::Debug for InviteKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InviteKeys { psk: <redacted>, .. }")
+    }
+}
+
+/// A decoded invite.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Invite {
+    /// The inviter's identity public key.
+    pub identity: IdentityPublicKey,
+    /// The inviter's libp2p PeerId (opaque bytes).
+    pub peer_id: Vec<u8>,
+    /// Addresses where the inviter listens (opaque binary multiaddrs).
+    pub addrs: Vec<Vec<u8>>,
+    /// The inviter's relay/mailbox address, if any.
+    pub mailbox: Option<Vec<u8>>,
+    /// The one-time secret.
+    pub secret: InviteSecret,
+    /// Unix time (seconds) after which the invite is refused.
+    pub expires_at: u64,
+}
+
+impl std::fmt::Debug for Invite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Invite")
+            .field("addrs", &self.addrs.len())
+            .field("mailbox", &self.mailbox.is_some())
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Invite {
+    /// Creates an invite with a fresh secret.
+    pub fn new(
+        identity: IdentityPublicKey,
+        peer_id: Vec<u8>,
+        addrs: Vec<Vec<u8>>,
+        mailbox: Option<Vec<u8>>,
+        expires_at: u64,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Self, InviteError> {
+        let invite = Self {
+            identity,
+            peer_id,
+            addrs,
+            mailbox,
+            secret: InviteSecret::random(rng),
+            expires_at,
+        };
+        invite.to_bytes()?;
+        Ok(invite)
+    }
+
+    /// The binary form (before base32).
+    pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, InviteError> {
+        validate_routing(&self.peer_id, &self.addrs, self.mailbox.as_deref())
+            .map_err(|_| InviteError::TooLarge)?;
+        let mut body = Zeroizing::new(Vec::with_capacity(256));
+        body.put(self.identity.as_bytes());
+        body.put(self.secret.0.expose());
+        body.put_u64(self.expires_at);
+        write_routing(&mut body, &self.peer_id, &self.addrs, self.mailbox.as_deref());
+        let total = 3 + body.len() + INVITE_CHECKSUM_LEN;
+        if total > MAX_INVITE_LEN {
+            return Err(InviteError::TooLarge);
+        }
+        let mut out = Zeroizing::new(Vec::with_capacity(total));
+        out.put_u8(INVITE_VERSION);
+        out.put_u16(u16::try_from(body.len()).map_err(|_| InviteError::TooLarge)?);
+        out.put(&body);
+        let sum = checksum(&out);
+        out.put(&sum);
+        Ok(out)
+    }
+
+    /// The one-line text form, `CAIRN:…`.
+    pub fn encode(&self) -> Result<Zeroizing<String>, InviteError> {
+        let bytes = self.to_bytes()?;
+        let mut s = Zeroizing::new(String::with_capacity(
+            INVITE_PREFIX.len() + BASE32_NOPAD.encode_len(bytes.len()),
+        ));
+        s.push_str(INVITE_PREFIX);
+        BASE32_NOPAD.encode_append(&bytes, &mut s);
+        Ok(s)
+    }
+
+    /// A QR code of the text form (alphanumeric mode), medium error correction.
+    pub fn to_qr(&self) -> Result<qrcode::QrCode, InviteError> {
+        let text = self.encode()?;
+        qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
+            .map_err(|_| InviteError::TooLarge)
+    }
+
+    /// Decodes and checks a code typed or pasted by a person. `now` is the current
+    /// Unix time in seconds; an invite whose `expires_at <= now` is refused.
+    /// Whitespace anywhere and letter case are ignored.
+    pub fn decode(text: &str, now: u64) -> Result<Self, InviteError> {
+        let invite = Self::decode_ignoring_expiry(text)?;
+        if invite.expires_at <= now {
+            return Err(InviteError::Expired);
+        }
+        Ok(invite)
+    }
+
+    /// Decodes without the expiry check (for showing an expired invite's details).
+    pub fn decode_ignoring_expiry(text: &str) -> Result<Self, InviteError> {
+        if text.len() > MAX_INVITE_TEXT_LEN {
+            return Err(InviteError::TooLong);
+        }
+        let compact: Zeroizing<String> = Zeroizing::new(
+            text.chars()
+                .filter(|c| !c.is_whitespace())
+                .map(|c| c.to_ascii_uppercase())
+                .collect(),
+        );
+        let payload = compact
+            .strip_prefix(INVITE_PREFIX)
+            .ok_or(InviteError::NotAnInvite)?;
+        let bytes = Zeroizing::new(BASE32_NOPAD.decode(payload.as_bytes()).map_err(|e| {
+            match e.kind {
+                DecodeKind::Symbol => InviteError::BadCharacter {
+                    position: e.position,
+                },
+                DecodeKind::Length => InviteError::Truncated,
+                // Non-canonical trailing bits: the last character was changed.
+                _ => InviteError::BadChecksum,
+            }
+        })?);
+        Self::from_bytes(&bytes)
+    }
+
+    /// Decodes the binary form (no expiry check).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, InviteError> {
+        if bytes.len() > MAX_INVITE_LEN {
+            return Err(InviteError::TooLong);
+        }
+        let mut r = Reader::new(bytes);
+        let version = r.u8()?;
+        if version != INVITE_VERSION {
+            return Err(InviteError::UnsupportedVersion(version));
+        }
+        let body_len = usize::from(r.u16()?);
+        let expected = body_len + INVITE_CHECKSUM_LEN;
+        match r.remaining().cmp(&expected) {
+            std::cmp::Ordering::Less => return Err(InviteError::Truncated),
+            std::cmp::Ordering::Greater => return Err(InviteError::TrailingBytes),
+            std::cmp::Ordering::Equal => {}
+        }
+        let body = r.take(body_len)?;
+        let sum: [u8; INVITE_CHECKSUM_LEN] = r.array()?;
+        let signed = bytes
+            .get(..3 + body_len)
+            .ok_or(InviteError::Truncated)?;
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(&checksum(signed)[..], &sum[..])) {
+            return Err(InviteError::BadChecksum);
+        }
+        let mut b = Reader::new(body);
+        let identity = IdentityPublicKey::from_bytes(b.array::<KEY_LEN>()?);
+        let secret = InviteSecret(Secret32::from_bytes(b.array()?));
+        let expires_at = b.u64()?;
+        let (peer_id, addrs, mailbox) = read_routing(&mut b).map_err(|_| InviteError::Malformed)?;
+        b.finish().map_err(|_| InviteError::Malformed)?;
+        debug_assert!(addrs.len() <= MAX_ADDRS);
+        if crate::dh::is_low_order(identity.as_bytes()) {
+            return Err(InviteError::BadIdentity);
+        }
+        Ok(Self {
+            identity,
+            peer_id,
+            addrs,
+            mailbox,
+            secret,
+            expires_at,
+        })
+    }
+
+    /// The keys both sides derive from this invite's secret.
+    pub fn keys(&self) -> InviteKeys {
+        self.secret.keys()
+    }
+}
+
+fn checksum(bytes: &[u8]) -> [u8; INVITE_CHECKSUM_LEN] {
+    let mut h = Blake2s256::new();
+    h.update(label::INVITE_CHECKSUM);
+    h.update(bytes);
+    let d = h.finalize();
+    let mut out = [0u8; INVITE_CHECKSUM_LEN];
+    out.copy_from_slice(&d[..INVITE_CHECKSUM_LEN]);
+    out
+}

@@ -1,0 +1,65 @@
+//! The ratchet's key schedule: root key, chain keys, message keys and header keys.
+//!
+//! - `KDF_RK(rk, dh) = HKDF-SHA256(salt = rk, ikm = dh, info = "cairn/v1 ratchet root")`
+//!   → 96 bytes: new root key | chain key | next header key.
+//! - `KDF_CK(ck)`: message key = `HMAC-SHA256(ck, 0x01)`, next chain key =
+//!   `HMAC-SHA256(ck, 0x02)` (the Signal specification's recommendation).
+
+use crate::kdf::{hkdf, keyed, label};
+use crate::secret::secret_key_type;
+use hmac::Mac;
+use zeroize::Zeroizing;
+
+secret_key_type!(
+    /// The root key (RK): advanced by every DH ratchet step.
+    RootKey
+);
+secret_key_type!(
+    /// A sending or receiving chain key (CKs, CKr).
+    ChainKey
+);
+secret_key_type!(
+    /// A message key: encrypts exactly one message body, then is discarded.
+    MessageKey
+);
+secret_key_type!(
+    /// A header key (HKs, HKr, NHKs, NHKr): encrypts the headers of one chain.
+    HeaderKey
+);
+
+impl RootKey {
+    /// One root-key step with a fresh DH output.
+    pub(crate) fn step(&self, dh_out: &[u8; 32]) -> (RootKey, ChainKey, HeaderKey) {
+        let okm: Zeroizing<[u8; 96]> = hkdf(self.expose(), dh_out, label::RATCHET_ROOT);
+        let mut rk = [0u8; 32];
+        let mut ck = [0u8; 32];
+        let mut nhk = [0u8; 32];
+        rk.copy_from_slice(&okm[..32]);
+        ck.copy_from_slice(&okm[32..64]);
+        nhk.copy_from_slice(&okm[64..]);
+        let out = (
+            RootKey::from_bytes(rk),
+            ChainKey::from_bytes(ck),
+            HeaderKey::from_bytes(nhk),
+        );
+        zeroize::Zeroize::zeroize(&mut rk);
+        zeroize::Zeroize::zeroize(&mut ck);
+        zeroize::Zeroize::zeroize(&mut nhk);
+        out
+    }
+}
+
+impl ChainKey {
+    /// One symmetric-ratchet step: the message key for this position and the next
+    /// chain key.
+    pub(crate) fn step(&self) -> (ChainKey, MessageKey) {
+        let mac = keyed(self.expose());
+        let mut m1 = mac.clone();
+        m1.update(&[0x01]);
+        let mut m2 = mac;
+        m2.update(&[0x02]);
+        let mk = MessageKey::from_bytes(m1.finalize().into_bytes().into());
+        let ck = ChainKey::from_bytes(m2.finalize().into_bytes().into());
+        (ck, mk)
+    }
+}

@@ -1,0 +1,505 @@
+//! The Double Ratchet with header encryption (Signal specification, section 4).
+//!
+//! One [`Session`] per contact. It is created only by a finished handshake
+//! ([`crate::handshake`]), so an unfinished handshake cannot send messages.
+//!
+//! Every decryption works on copies: keys are derived into locals, the AEAD is
+//! checked, and only then is the session changed. A forged, truncated, replayed or
+//! otherwise rejected message leaves the session byte-for-byte as it was.
+//!
+//! Cairn performs the second half of a DH ratchet step (new key pair, new sending
+//! chain) lazily, at the next send, rather than at receipt as the Signal
+//! specification's pseudocode does. The messages on the wire are the same; it keeps
+//! decryption free of randomness, and lets the responder of the handshake (Signal's
+//! "Bob") send first: it already knows the initiator's first ratchet key.
+
+pub(crate) mod codec;
+pub(crate) mod header;
+pub(crate) mod keys;
+pub(crate) mod skipped;
+
+use crate::dh::RatchetKeyPair;
+use crate::envelope::{
+    prefix, Envelope, EnvelopeKind, AEAD_TAG_LEN, ENCRYPTED_HEADER_LEN, ENVELOPE_PREFIX_LEN,
+};
+use crate::padding::{self, PaddingError};
+use crate::routing::TagKey;
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+use header::{Header, HEADER_NONCE_LEN};
+use keys::{ChainKey, HeaderKey, MessageKey, RootKey};
+use rand_core::{CryptoRng, RngCore};
+use skipped::SkippedKeys;
+pub use skipped::{MAX_SKIP, MAX_SKIPPED_KEYS};
+use thiserror::Error;
+use x25519_dalek::PublicKey;
+
+/// Length of the session's associated data (the Noise handshake hash).
+pub const SESSION_AD_LEN: usize = 32;
+
+/// Why a message could not be encrypted.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncryptError {
+    /// The message does not fit one envelope.
+    #[error(transparent)]
+    TooLarge(#[from] PaddingError),
+    /// The sending chain reached 2³² messages (never in practice).
+    #[error("sending chain exhausted")]
+    ChainExhausted,
+    /// The peer's ratchet key produced a non-contributory DH result.
+    #[error("the contact's ratchet key is invalid")]
+    BadRatchetKey,
+}
+
+/// Why a message was rejected. Deliberately coarse: the reason never depends on
+/// secret data beyond "this key opened it or not", so it is no oracle.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecryptError {
+    /// Not a ratchet message, or its length is wrong.
+    #[error("malformed message")]
+    Malformed,
+    /// No key of this session authenticates it: forged, damaged, or not ours.
+    #[error("message rejected: not authentic for this session")]
+    Rejected,
+    /// Authentic header, but this message was already received (or its skipped key
+    /// was evicted).
+    #[error("message already received")]
+    Replayed,
+    /// The message is further ahead in its chain than [`MAX_SKIP`] allows.
+    #[error("message is too far ahead of the last one received")]
+    TooFarAhead,
+    /// The sender's new ratchet key gives a non-contributory DH result.
+    #[error("message carries an invalid ratchet key")]
+    BadRatchetKey,
+}
+
+/// Which side of the handshake this session was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Accepted the invite and sent Noise message 1 (Signal's "Alice").
+    Initiator,
+    /// Issued the invite and answered (Signal's "Bob").
+    Responder,
+}
+
+/// Keys a finished handshake hands to the ratchet.
+pub(crate) struct SessionSeed {
+    pub(crate) ad: [u8; SESSION_AD_LEN],
+    pub(crate) sk: RootKey,
+    /// Header key of the initiator's first sending chain (shared_hka).
+    pub(crate) hk_initiator: HeaderKey,
+    /// Header key of the responder's first sending chain (shared_nhkb).
+    pub(crate) hk_responder: HeaderKey,
+    pub(crate) tag_initiator: TagKey,
+    pub(crate) tag_responder: TagKey,
+}
+
+/// A Double Ratchet session with one contact.
+#[derive(Clone)]
+pub struct Session {
+    pub(crate) role: Role,
+    pub(crate) ad: [u8; SESSION_AD_LEN],
+    pub(crate) dhs: RatchetKeyPair,
+    pub(crate) dhr: Option<PublicKey>,
+    /// Responder only, before its first step: the initiator's first ratchet key,
+    /// known from the handshake, used if the responder sends before receiving.
+    pub(crate) pending_remote: Option<PublicKey>,
+    /// The sending half of a DH step is due before the next send.
+    pub(crate) send_step_due: bool,
+    pub(crate) rk: RootKey,
+    pub(crate) cks: Option<ChainKey>,
+    pub(crate) ckr: Option<ChainKey>,
+    pub(crate) hks: Option<HeaderKey>,
+    pub(crate) hkr: Option<HeaderKey>,
+    pub(crate) nhks: HeaderKey,
+    pub(crate) nhkr: HeaderKey,
+    pub(crate) ns: u32,
+    pub(crate) nr: u32,
+    pub(crate) pn: u32,
+    pub(crate) skipped: SkippedKeys,
+    pub(crate) tag_send: TagKey,
+    pub(crate) tag_recv: TagKey,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("role", &self.role)
+            .field("ns", &self.ns)
+            .field("nr", &self.nr)
+            .field("pn", &self.pn)
+            .field("skipped", &self.skipped.total)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a successful receive changes, computed before anything is committed.
+struct ReceivePlan {
+    /// Set when the message starts a new receiving chain (DH ratchet step).
+    step: Option<StepPlan>,
+    /// Skipped keys of the chain the message is in.
+    new_skipped: Vec<(u32, MessageKey)>,
+    ckr: ChainKey,
+    n: u32,
+}
+
+struct StepPlan {
+    remote: PublicKey,
+    /// Skipped keys left in the old receiving chain (up to the header's `pn`).
+    old_skipped: Vec<(u32, MessageKey)>,
+    rk: RootKey,
+    nhkr: HeaderKey,
+}
+
+impl Session {
+    /// Initiator (Signal's RatchetInitAlice): the first ratchet key pair was sent in
+    /// Noise message 1; the responder's arrives in message 2.
+    pub(crate) fn new_initiator(
+        seed: SessionSeed,
+        own: RatchetKeyPair,
+        remote: PublicKey,
+    ) -> Option<Self> {
+        let dh = own.dh(&remote)?;
+        let (rk, cks, nhks) = seed.sk.step(&dh);
+        Some(Self {
+            role: Role::Initiator,
+            ad: seed.ad,
+            dhs: own,
+            dhr: Some(remote),
+            pending_remote: None,
+            send_step_due: false,
+            rk,
+            cks: Some(cks),
+            ckr: None,
+            hks: Some(seed.hk_initiator),
+            hkr: None,
+            nhks,
+            nhkr: seed.hk_responder,
+            ns: 0,
+            nr: 0,
+            pn: 0,
+            skipped: SkippedKeys::default(),
+            tag_send: seed.tag_initiator,
+            tag_recv: seed.tag_responder,
+        })
+    }
+
+    /// Responder (Signal's RatchetInitBob), also remembering the initiator's first
+    /// ratchet key so it can send before it has received.
+    pub(crate) fn new_responder(
+        seed: SessionSeed,
+        own: RatchetKeyPair,
+        remote_first: PublicKey,
+    ) -> Self {
+        Self {
+            role: Role::Responder,
+            ad: seed.ad,
+            dhs: own,
+            dhr: None,
+            pending_remote: Some(remote_first),
+            send_step_due: false,
+            rk: seed.sk,
+            cks: None,
+            ckr: None,
+            hks: None,
+            hkr: None,
+            nhks: seed.hk_responder,
+            nhkr: seed.hk_initiator,
+            ns: 0,
+            nr: 0,
+            pn: 0,
+            skipped: SkippedKeys::default(),
+            tag_send: seed.tag_responder,
+            tag_recv: seed.tag_initiator,
+        }
+    }
+
+    /// Which side of the handshake this session was.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The session's associated data (the Noise handshake hash): public, but unique to
+    /// this session. Useful as a session identifier.
+    pub fn associated_data(&self) -> &[u8; SESSION_AD_LEN] {
+        &self.ad
+    }
+
+    /// Number of skipped message keys currently kept.
+    pub fn skipped_keys(&self) -> usize {
+        self.skipped.total
+    }
+
+    /// The routing tag this session's outgoing messages carry at Unix time `now`.
+    pub fn send_tag(&self, now: u64) -> crate::envelope::RoutingTag {
+        self.tag_send.tag_at(now)
+    }
+
+    /// The routing tags incoming messages carry in the epochs from `now` back over
+    /// `lookback_secs` (newest first), for collecting mail from a mailbox.
+    pub fn receive_tags(&self, now: u64, lookback_secs: u64) -> Vec<crate::envelope::RoutingTag> {
+        let last = now / crate::routing::ROUTING_EPOCH_SECS;
+        let first = now.saturating_sub(lookback_secs) / crate::routing::ROUTING_EPOCH_SECS;
+        (first..=last)
+            .rev()
+            .map(|e| self.tag_recv.tag_for_epoch(e))
+            .collect()
+    }
+
+    /// Encrypts `plaintext` (padded to its bucket) into an envelope. `now` (Unix
+    /// seconds) picks the routing tag; `rng` supplies the header nonce and, after a
+    /// receive step, the new ratchet key pair.
+    pub fn encrypt(
+        &mut self,
+        plaintext: &[u8],
+        now: u64,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Envelope, EncryptError> {
+        let padded_len = padding::padded_len(plaintext.len())?;
+        if self.ns == u32::MAX {
+            return Err(EncryptError::ChainExhausted);
+        }
+        // Work on a copy so a failure (an invalid pending key) changes nothing.
+        let mut next = None;
+        if let Some(remote) = self.pending_remote {
+            let mut s = self.clone();
+            let plan = s.plan_step(remote, 0).map_err(|_| EncryptError::BadRatchetKey)?;
+            s.apply_step(plan);
+            s.pending_remote = None;
+            next = Some(s);
+        }
+        let state: &mut Session = match next.as_mut() {
+            Some(s) => s,
+            None => &mut *self,
+        };
+        if state.send_step_due {
+            let remote = state.dhr.ok_or(EncryptError::BadRatchetKey)?;
+            let kp = RatchetKeyPair::generate(rng);
+            let dh = kp.dh(&remote).ok_or(EncryptError::BadRatchetKey)?;
+            let (rk, cks, nhks) = state.rk.step(&dh);
+            state.dhs = kp;
+            state.rk = rk;
+            state.cks = Some(cks);
+            state.nhks = nhks;
+            state.send_step_due = false;
+        }
+        let (Some(cks), Some(hks)) = (&state.cks, &state.hks) else {
+            return Err(EncryptError::BadRatchetKey);
+        };
+        let (next_ck, mk) = cks.step();
+        let tag = state.tag_send.tag_at(now);
+        let pre = prefix(EnvelopeKind::Message, &tag);
+        let header = Header {
+            dh: state.dhs.public,
+            pn: state.pn,
+            n: state.ns,
+        };
+        let mut body = Vec::with_capacity(ENCRYPTED_HEADER_LEN + padded_len + AEAD_TAG_LEN);
+        let mut nonce = [0u8; HEADER_NONCE_LEN];
+        rng.fill_bytes(&mut nonce);
+        header.seal_into(hks, nonce, &header_ad(&state.ad, &pre), &mut body);
+        let ad = body_ad(&state.ad, &pre, &body);
+        padding::pad_into(plaintext, &mut body)?;
+        let cipher = ChaCha20Poly1305::new(mk.expose().into());
+        let Some(buf) = body.get_mut(ENCRYPTED_HEADER_LEN..) else {
+            return Err(EncryptError::ChainExhausted);
+        };
+        let tag_bytes = cipher
+            .encrypt_in_place_detached(&Nonce::default(), &ad, buf)
+            .map_err(|_| EncryptError::ChainExhausted)?;
+        body.extend_from_slice(&tag_bytes);
+        state.cks = Some(next_ck);
+        state.ns += 1;
+        if let Some(s) = next {
+            *self = s;
+        }
+        Ok(Envelope {
+            kind: EnvelopeKind::Message,
+            tag,
+            body,
+        })
+    }
+
+    /// Decrypts a ratchet message. On any error the session is unchanged.
+    pub fn decrypt(&mut self, envelope: &Envelope) -> Result<Vec<u8>, DecryptError> {
+        if envelope.kind != EnvelopeKind::Message {
+            return Err(DecryptError::Malformed);
+        }
+        let pre = envelope.prefix();
+        let (enc_header, ciphertext) = envelope
+            .body
+            .split_at_checked(ENCRYPTED_HEADER_LEN)
+            .ok_or(DecryptError::Malformed)?;
+        if ciphertext.len() < AEAD_TAG_LEN {
+            return Err(DecryptError::Malformed);
+        }
+        let had = header_ad(&self.ad, &pre);
+        let bad = body_ad(&self.ad, &pre, enc_header);
+
+        // 1. The current receiving chain.
+        if let Some(hkr) = &self.hkr {
+            if let Some(h) = Header::open(hkr, enc_header, &had) {
+                if h.n < self.nr {
+                    let idx = self.skipped.chain_index(hkr);
+                    return self.decrypt_skipped(idx, h.n, &bad, ciphertext);
+                }
+                let ckr = self.ckr.as_ref().ok_or(DecryptError::Rejected)?;
+                let (new_skipped, ckr, mk) = advance(ckr, self.nr, h.n)?;
+                let pt = open_body(&mk, &bad, ciphertext)?;
+                self.commit(ReceivePlan {
+                    step: None,
+                    new_skipped,
+                    ckr,
+                    n: h.n,
+                });
+                return Ok(pt);
+            }
+        }
+        // 2. The next header key: the sender has stepped its DH ratchet.
+        if let Some(h) = Header::open(&self.nhkr, enc_header, &had) {
+            let plan = self.plan_step(h.dh, h.pn)?;
+            let (new_skipped, ckr, mk) = advance(&plan.1, 0, h.n)?;
+            let pt = open_body(&mk, &bad, ciphertext)?;
+            self.commit(ReceivePlan {
+                step: Some(plan.0),
+                new_skipped,
+                ckr,
+                n: h.n,
+            });
+            return Ok(pt);
+        }
+        // 3. Older chains with skipped keys.
+        for idx in 0..self.skipped.chains.len() {
+            let Some(chain) = self.skipped.chains.get(idx) else {
+                break;
+            };
+            if let Some(h) = Header::open(&chain.hk, enc_header, &had) {
+                return self.decrypt_skipped(Some(idx), h.n, &bad, ciphertext);
+            }
+        }
+        Err(DecryptError::Rejected)
+    }
+
+    fn decrypt_skipped(
+        &mut self,
+        idx: Option<usize>,
+        n: u32,
+        ad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Vec<u8>, DecryptError> {
+        let idx = idx.ok_or(DecryptError::Replayed)?;
+        let mk = self.skipped.find(idx, n).ok_or(DecryptError::Replayed)?;
+        let pt = open_body(mk, ad, ciphertext)?;
+        self.skipped.remove(idx, n);
+        Ok(pt)
+    }
+
+    /// Plans the receiving half of a DH step to `remote`, whose previous chain had
+    /// `pn` messages. Returns the plan and the new receiving chain key.
+    fn plan_step(&self, remote: PublicKey, pn: u32) -> Result<(StepPlan, ChainKey), DecryptError> {
+        let old_skipped = match &self.ckr {
+            Some(ckr) if pn > self.nr => advance(ckr, self.nr, pn)?.0,
+            _ => Vec::new(),
+        };
+        let dh = self.dhs.dh(&remote).ok_or(DecryptError::BadRatchetKey)?;
+        let (rk, ckr, nhkr) = self.rk.step(&dh);
+        Ok((
+            StepPlan {
+                remote,
+                old_skipped,
+                rk,
+                nhkr,
+            },
+            ckr,
+        ))
+    }
+
+    /// Applies the receiving half of a DH step (no message yet in the new chain).
+    fn apply_step(&mut self, (plan, ckr): (StepPlan, ChainKey)) {
+        if let Some(hkr) = self.hkr.take() {
+            self.skipped.extend(&hkr, plan.old_skipped);
+        }
+        self.pn = self.ns;
+        self.ns = 0;
+        self.nr = 0;
+        self.hks = Some(self.nhks.clone());
+        self.hkr = Some(std::mem::replace(&mut self.nhkr, plan.nhkr));
+        self.dhr = Some(plan.remote);
+        self.rk = plan.rk;
+        self.ckr = Some(ckr);
+        self.cks = None;
+        self.send_step_due = true;
+        self.pending_remote = None;
+    }
+
+    fn commit(&mut self, plan: ReceivePlan) {
+        if let Some(step) = plan.step {
+            // The chain key is replaced below; pass a placeholder-free plan.
+            let ckr = plan.ckr.clone();
+            self.apply_step((step, ckr));
+        }
+        if let Some(hkr) = &self.hkr {
+            let hkr = hkr.clone();
+            self.skipped.extend(&hkr, plan.new_skipped);
+        }
+        self.ckr = Some(plan.ckr);
+        self.nr = plan.n.saturating_add(1);
+    }
+}
+
+/// Walks a chain from position `from` to `to`: the keys of the skipped positions,
+/// the chain key after `to`, and the message key at `to`.
+fn advance(
+    ck: &ChainKey,
+    from: u32,
+    to: u32,
+) -> Result<(Vec<(u32, MessageKey)>, ChainKey, MessageKey), DecryptError> {
+    if to < from {
+        return Err(DecryptError::Replayed);
+    }
+    if to - from > MAX_SKIP {
+        return Err(DecryptError::TooFarAhead);
+    }
+    let mut skipped = Vec::with_capacity((to - from) as usize);
+    let mut ck = ck.clone();
+    for n in from..to {
+        let (next, mk) = ck.step();
+        skipped.push((n, mk));
+        ck = next;
+    }
+    let (next, mk) = ck.step();
+    Ok((skipped, next, mk))
+}
+
+fn header_ad(ad: &[u8; SESSION_AD_LEN], pre: &[u8; ENVELOPE_PREFIX_LEN]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(SESSION_AD_LEN + ENVELOPE_PREFIX_LEN);
+    v.extend_from_slice(ad);
+    v.extend_from_slice(pre);
+    v
+}
+
+fn body_ad(ad: &[u8; SESSION_AD_LEN], pre: &[u8; ENVELOPE_PREFIX_LEN], enc_header: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(SESSION_AD_LEN + ENVELOPE_PREFIX_LEN + enc_header.len());
+    v.extend_from_slice(ad);
+    v.extend_from_slice(pre);
+    v.extend_from_slice(enc_header);
+    v
+}
+
+/// Opens a message body: ChaCha20-Poly1305 with the message key and an all-zero
+/// nonce (each message key encrypts exactly one message), then unpads.
+fn open_body(mk: &MessageKey, ad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, DecryptError> {
+    let (ct, tag) = ciphertext
+        .split_at_checked(ciphertext.len().saturating_sub(AEAD_TAG_LEN))
+        .ok_or(DecryptError::Malformed)?;
+    let mut buf = ct.to_vec();
+    let cipher = ChaCha20Poly1305::new(mk.expose().into());
+    cipher
+        .decrypt_in_place_detached(&Nonce::default(), ad, &mut buf, tag.into())
+        .map_err(|_| DecryptError::Rejected)?;
+    let len = padding::unpadded_len(&buf).map_err(|_| DecryptError::Rejected)?;
+    buf.truncate(len);
+    Ok(buf)
+}

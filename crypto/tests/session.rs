@@ -1,0 +1,292 @@
+//! Session behaviour: handshake properties and ratchet edge cases.
+mod common;
+use cairn_crypto::*;
+use common::*;
+
+/// Catches a broken handshake or ratchet init: both directions, both orders.
+#[test]
+fn both_sides_can_send_first() {
+    let mut r = rng(1);
+    for bob_first in [false, true] {
+        let mut p = pair(if bob_first { 2 } else { 3 });
+        if bob_first {
+            let e = p.bob.encrypt(b"hello from the inviter", NOW, &mut r).unwrap();
+            assert_eq!(p.alice.decrypt(&e).unwrap(), b"hello from the inviter");
+        }
+        for i in 0..5u8 {
+            let e = p.alice.encrypt(&[i; 10], NOW, &mut r).unwrap();
+            assert_eq!(p.bob.decrypt(&e).unwrap(), vec![i; 10]);
+            let e = p.bob.encrypt(&[i; 20], NOW, &mut r).unwrap();
+            assert_eq!(p.alice.decrypt(&e).unwrap(), vec![i; 20]);
+        }
+    }
+}
+
+/// Catches a PSK that is not checked before the responder answers: a stranger who
+/// knows only the inviter's public key gets no session and no reply.
+#[test]
+fn stranger_without_invite_secret_is_refused() {
+    let mut r = rng(4);
+    let bob = IdentityKeyPair::generate(&mut r);
+    let mallory = IdentityKeyPair::generate(&mut r);
+    let real = Invite::new(bob.public(), vec![1; 38], vec![], None, NOW + 60, &mut r).unwrap();
+    // Mallory knows Bob's key and even the tag, but not the secret.
+    let mut forged = Invite::new(bob.public(), vec![1; 38], vec![], None, NOW + 60, &mut r).unwrap();
+    forged.secret = InviteSecret::random(&mut r);
+    let (_, mut m1) = initiate(&mallory, &forged, &card("mallory"), &mut r).unwrap();
+    m1.tag = RoutingTag(real.keys().init_tag);
+    let err = respond(&bob, &real.keys(), &card("bob"), &m1, &mut r).unwrap_err();
+    assert_eq!(err, HandshakeError::Rejected);
+}
+
+/// Catches an initiator identity visible to a passive observer of message 1.
+#[test]
+fn initiator_identity_hidden_on_the_wire() {
+    let mut r = rng(5);
+    let alice = IdentityKeyPair::generate(&mut r);
+    let bob = IdentityKeyPair::generate(&mut r);
+    let invite = Invite::new(bob.public(), vec![1; 38], vec![], None, NOW + 60, &mut r).unwrap();
+    let (_, m1) = initiate(&alice, &invite, &card("alice-distinctive"), &mut r).unwrap();
+    let wire = m1.encode();
+    let key = alice.public();
+    assert!(!wire.windows(32).any(|w| w == key.as_bytes()));
+    assert!(!wire.windows(17).any(|w| w == b"alice-distinctive"));
+}
+
+/// Catches a responder that accepts its own invite's answer, or a wrong-kind message.
+#[test]
+fn handshake_rejects_wrong_messages_and_keeps_state() {
+    let mut r = rng(6);
+    let alice = IdentityKeyPair::generate(&mut r);
+    let bob = IdentityKeyPair::generate(&mut r);
+    let invite = Invite::new(bob.public(), vec![1; 38], vec![], None, NOW + 60, &mut r).unwrap();
+    let (pending, m1) = initiate(&alice, &invite, &card("alice"), &mut r).unwrap();
+    let before = pending.to_bytes();
+    let (_, m2) = respond(&bob, &invite.keys(), &card("bob"), &m1, &mut r).unwrap();
+    // Tampered answer: rejected, state unchanged, the genuine answer still works.
+    let mut bad = m2.clone();
+    bad.body[40] ^= 1;
+    let rej = pending.finish(&alice, &bad).unwrap_err();
+    assert_eq!(rej.error, HandshakeError::Rejected);
+    assert_eq!(rej.state.to_bytes(), before);
+    let rej = rej.state.finish(&alice, &m1).unwrap_err();
+    assert_eq!(rej.error, HandshakeError::WrongKind);
+    // Restored from bytes (as after a restart), then the genuine answer.
+    let restored = AwaitingResponse::from_bytes(&rej.state.to_bytes()).unwrap();
+    assert_eq!(restored.first_message(&alice).unwrap(), m1);
+    let est = restored.finish(&alice, &m2).unwrap();
+    assert_eq!(est.peer_identity, bob.public());
+    assert_eq!(est.peer_card, card("bob"));
+}
+
+/// Catches message 1 being accepted under another invite's keys.
+#[test]
+fn handshake_for_other_invite_is_refused() {
+    let mut r = rng(7);
+    let alice = IdentityKeyPair::generate(&mut r);
+    let bob = IdentityKeyPair::generate(&mut r);
+    let i1 = Invite::new(bob.public(), vec![1; 38], vec![], None, NOW + 60, &mut r).unwrap();
+    let i2 = Invite::new(bob.public(), vec![1; 38], vec![], None, NOW + 60, &mut r).unwrap();
+    let (_, m1) = initiate(&alice, &i1, &card("alice"), &mut r).unwrap();
+    assert_eq!(
+        respond(&bob, &i2.keys(), &card("bob"), &m1, &mut r).unwrap_err(),
+        HandshakeError::NotForThisInvite
+    );
+}
+
+/// Catches out-of-order delivery failing, or skipped keys reused (replay accepted).
+#[test]
+fn out_of_order_and_replay() {
+    let mut r = rng(8);
+    let mut p = pair(9);
+    let msgs: Vec<_> = (0..10u8)
+        .map(|i| p.alice.encrypt(&[i], NOW, &mut r).unwrap())
+        .collect();
+    for i in [9usize, 0, 5, 1, 8, 2, 3, 7, 6, 4] {
+        assert_eq!(p.bob.decrypt(&msgs[i]).unwrap(), vec![i as u8]);
+    }
+    assert_eq!(p.bob.skipped_keys(), 0);
+    for m in &msgs {
+        let before = p.bob.to_bytes();
+        assert_eq!(p.bob.decrypt(m).unwrap_err(), DecryptError::Replayed);
+        assert_eq!(p.bob.to_bytes(), before);
+    }
+}
+
+/// Catches a message from an old chain being unreadable after the ratchet turned.
+#[test]
+fn late_message_from_previous_chain() {
+    let mut r = rng(10);
+    let mut p = pair(11);
+    let late = p.alice.encrypt(b"late", NOW, &mut r).unwrap();
+    let first = p.alice.encrypt(b"first", NOW, &mut r).unwrap();
+    assert_eq!(p.bob.decrypt(&first).unwrap(), b"first");
+    let reply = p.bob.encrypt(b"reply", NOW, &mut r).unwrap();
+    assert_eq!(p.alice.decrypt(&reply).unwrap(), b"reply");
+    let next = p.alice.encrypt(b"next chain", NOW, &mut r).unwrap();
+    assert_eq!(p.bob.decrypt(&next).unwrap(), b"next chain");
+    assert_eq!(p.bob.decrypt(&late).unwrap(), b"late");
+    // The old chain's last key is used up, so its header key is forgotten too: the
+    // replay is now indistinguishable from a forgery, and refused either way.
+    let before = p.bob.to_bytes();
+    assert_eq!(p.bob.decrypt(&late).unwrap_err(), DecryptError::Rejected);
+    assert_eq!(p.bob.to_bytes(), before);
+}
+
+/// Catches an unbounded skip (a hostile peer making us derive millions of keys).
+#[test]
+fn skip_limit_enforced() {
+    let mut r = rng(12);
+    let mut p = pair(13);
+    let mut last = None;
+    for _ in 0..=(ratchet::MAX_SKIP + 1) {
+        last = Some(p.alice.encrypt(b"x", NOW, &mut r).unwrap());
+    }
+    let before = p.bob.to_bytes();
+    assert_eq!(p.bob.decrypt(&last.unwrap()).unwrap_err(), DecryptError::TooFarAhead);
+    assert_eq!(p.bob.to_bytes(), before);
+}
+
+/// Catches the total skipped-key bound not evicting the oldest keys.
+#[test]
+fn total_skipped_keys_bounded_oldest_evicted() {
+    let mut r = rng(14);
+    let mut p = pair(15);
+    let mut oldest = None;
+    // Three DH steps, each leaving MAX_SKIP - 1 undelivered messages behind.
+    for round in 0..3 {
+        let mut chain = Vec::new();
+        for _ in 0..ratchet::MAX_SKIP {
+            chain.push(p.alice.encrypt(b"m", NOW, &mut r).unwrap());
+        }
+        if round == 0 {
+            oldest = Some(chain[0].clone());
+        }
+        assert!(p.bob.decrypt(chain.last().unwrap()).is_ok());
+        let e = p.bob.encrypt(b"ack", NOW, &mut r).unwrap();
+        p.alice.decrypt(&e).unwrap();
+        assert!(p.bob.skipped_keys() <= ratchet::MAX_SKIPPED_KEYS);
+    }
+    assert_eq!(p.bob.skipped_keys(), ratchet::MAX_SKIPPED_KEYS);
+    assert_eq!(
+        p.bob.decrypt(&oldest.unwrap()).unwrap_err(),
+        DecryptError::Replayed,
+        "the oldest chain's first keys were evicted"
+    );
+}
+
+/// Catches acceptance of a ratchet key that makes the DH non-contributory.
+#[test]
+fn non_contributory_ratchet_key_rejected() {
+    // A crafted state whose peer key is the identity point: encryption must refuse.
+    let p = pair(16);
+    let mut bytes = p.bob.to_bytes().to_vec();
+    // Responder state: pending_remote follows ad(32)+dhs(32)+dhr flag(0) at offset 2+64+1.
+    let off = 2 + 32 + 32 + 1;
+    assert_eq!(bytes[off], 1, "pending_remote present");
+    for b in &mut bytes[off + 1..off + 33] {
+        *b = 0;
+    }
+    let mut s = Session::from_bytes(&bytes).unwrap();
+    let before = s.to_bytes();
+    assert_eq!(
+        s.encrypt(b"x", NOW, &mut rng(1)).unwrap_err(),
+        EncryptError::BadRatchetKey
+    );
+    assert_eq!(s.to_bytes(), before);
+}
+
+/// Catches a too-large message being silently truncated instead of refused.
+#[test]
+fn oversize_message_refused() {
+    let mut p = pair(17);
+    let big = vec![0u8; padding::MAX_PLAINTEXT_LEN + 1];
+    assert!(matches!(
+        p.alice.encrypt(&big, NOW, &mut rng(1)),
+        Err(EncryptError::TooLarge(_))
+    ));
+    let max = vec![7u8; padding::MAX_PLAINTEXT_LEN];
+    let e = p.alice.encrypt(&max, NOW, &mut rng(1)).unwrap();
+    assert_eq!(e.encode().len(), envelope::MAX_ENVELOPE_LEN);
+    assert_eq!(p.bob.decrypt(&Envelope::decode(&e.encode()).unwrap()).unwrap(), max);
+}
+
+/// Catches envelopes that reveal exact lengths, or tags that do not rotate.
+#[test]
+fn envelope_sizes_are_buckets_and_tags_rotate() {
+    let mut r = rng(18);
+    let mut p = pair(19);
+    let a = p.alice.encrypt(&[1; 10], NOW, &mut r).unwrap();
+    let b = p.alice.encrypt(&[1; 200], NOW, &mut r).unwrap();
+    assert_eq!(a.encode().len(), b.encode().len());
+    assert_eq!(a.tag, b.tag);
+    let c = p
+        .alice
+        .encrypt(&[1; 10], NOW + routing::ROUTING_EPOCH_SECS, &mut r)
+        .unwrap();
+    assert_ne!(a.tag, c.tag);
+    assert!(p.bob.receive_tags(NOW + routing::ROUTING_EPOCH_SECS, 86400).contains(&a.tag));
+    assert!(p.bob.receive_tags(NOW + routing::ROUTING_EPOCH_SECS, 86400).contains(&c.tag));
+    assert_ne!(p.bob.send_tag(NOW), a.tag, "each direction has its own tags");
+}
+
+/// Catches session restore that loses state (skipped keys, pending step).
+#[test]
+fn serialise_restore_mid_conversation() {
+    let mut r = rng(20);
+    let mut p = pair(21);
+    let skipped = p.alice.encrypt(b"skipped", NOW, &mut r).unwrap();
+    let m = p.alice.encrypt(b"m", NOW, &mut r).unwrap();
+    p.bob.decrypt(&m).unwrap();
+    let mut bob = Session::from_bytes(&p.bob.to_bytes()).unwrap();
+    assert_eq!(bob.to_bytes(), p.bob.to_bytes());
+    assert_eq!(bob.decrypt(&skipped).unwrap(), b"skipped");
+    let e = bob.encrypt(b"after restore", NOW, &mut r).unwrap();
+    assert_eq!(p.alice.decrypt(&e).unwrap(), b"after restore");
+}
+
+/// Catches a state decoder that accepts junk or panics on truncation.
+#[test]
+fn session_state_decoder_rejects_damage() {
+    let p = pair(22);
+    let bytes = p.alice.to_bytes();
+    for len in 0..bytes.len() {
+        assert!(Session::from_bytes(&bytes[..len]).is_err());
+    }
+    let mut v = bytes.to_vec();
+    v[0] = 9;
+    assert_eq!(
+        Session::from_bytes(&v).unwrap_err(),
+        SessionStateError::UnsupportedVersion(9)
+    );
+    let mut t = bytes.to_vec();
+    t.push(0);
+    assert!(Session::from_bytes(&t).is_err());
+}
+
+/// Catches safety numbers that differ between the two sides or between contacts.
+#[test]
+fn safety_numbers_match_on_both_sides() {
+    let mut r = rng(23);
+    let a = IdentityKeyPair::generate(&mut r).public();
+    let b = IdentityKeyPair::generate(&mut r).public();
+    let c = IdentityKeyPair::generate(&mut r).public();
+    let ab = SafetyNumber::new(&a, &b);
+    let ba = SafetyNumber::new(&b, &a);
+    assert_eq!(ab, ba);
+    assert_eq!(ab.digits().len(), 60);
+    assert!(ab.digits().bytes().all(|d| d.is_ascii_digit()));
+    assert_eq!(ab.groups().len(), 12);
+    assert_eq!(ab.display().lines().count(), 3);
+    assert_ne!(ab, SafetyNumber::new(&a, &c));
+    assert_eq!(ba.verify_scanned(&ab.qr_payload()), Ok(()));
+    assert_eq!(
+        ab.verify_scanned(&SafetyNumber::new(&a, &c).qr_payload()),
+        Err(safety::SafetyNumberError::Mismatch)
+    );
+    assert_eq!(
+        ab.verify_scanned("hello"),
+        Err(safety::SafetyNumberError::NotASafetyNumber)
+    );
+    assert!(ab.to_qr().is_some());
+}
