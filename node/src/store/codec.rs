@@ -1,0 +1,679 @@
+//! Record encodings: what is inside each sealed value, and the shape of record keys.
+//!
+//! Everything read from disk is untrusted (a damaged disk, or a thief who edits files and hands
+//! the laptop back). Every decoder returns a typed [`DecodeError`], checks every length against
+//! a named limit before allocating, and never panics. [`decode_record`] is the entry point a
+//! fuzz target calls.
+//!
+//! Encoding: `tag (u8) || version (u8) || fields`. Integers are big-endian; byte strings and
+//! text are `u32 length || bytes`; options are `0` or `1 || value`; booleans are `0`/`1`.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+use super::backend::TreeName;
+use super::error::{DecodeError, StoreError};
+use super::model::{
+    Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, Invite, MessageId,
+    Meta, OutboxEntry,
+};
+use super::secret::SecretBytes;
+
+/// Longest record (plaintext) the decoder accepts. Bounds memory per record; well above the
+/// largest legitimate record (a message at [`MAX_TEXT_LEN`] or a blob at [`MAX_BLOB_LEN`]).
+pub const MAX_RECORD_LEN: usize = 2 * 1024 * 1024;
+/// Longest message text. Longer texts must be split by the caller; the limit keeps one record
+/// from holding the whole cache.
+pub const MAX_TEXT_LEN: usize = 256 * 1024;
+/// Longest opaque blob (identity secret, ratchet state, envelope, setting, invite payload).
+/// Ratchet state grows with skipped keys, which the crypto crate bounds far below this.
+pub const MAX_BLOB_LEN: usize = 1024 * 1024;
+/// Longest alias, address, mailbox or safety number.
+pub const MAX_SHORT_TEXT_LEN: usize = 1024;
+/// Longest identity key or PeerId.
+pub const MAX_KEY_BYTES: usize = 256;
+/// Most addresses per contact.
+pub const MAX_ADDRESSES: usize = 32;
+
+/// Record type tags.
+mod tag {
+    pub const META: u8 = 1;
+    pub const IDENTITY: u8 = 2;
+    pub const PROFILE_CARD: u8 = 3;
+    pub const CONTACT: u8 = 4;
+    pub const PEER_INDEX: u8 = 5;
+    pub const SESSION: u8 = 6;
+    pub const CONVERSATION: u8 = 7;
+    pub const MESSAGE: u8 = 8;
+    pub const OUTBOX: u8 = 9;
+    pub const DEDUP: u8 = 10;
+    pub const INVITE: u8 = 11;
+    pub const SETTING: u8 = 12;
+}
+
+const VERSION: u8 = 1;
+
+/// The body of a message record (the contact and sequence number are in the key).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct MessageBody {
+    /// Message id.
+    pub id: MessageId,
+    /// Direction.
+    pub direction: Direction,
+    /// Text.
+    pub text: String,
+    /// Created.
+    pub created_at_ms: u64,
+    /// Received.
+    pub received_at_ms: Option<u64>,
+    /// Sent.
+    pub sent_at_ms: Option<u64>,
+    /// Delivered.
+    pub delivered_at_ms: Option<u64>,
+    /// State.
+    pub state: DeliveryState,
+    /// Expiry.
+    pub expires_at_ms: Option<u64>,
+}
+
+/// A decoded record.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum Record {
+    /// Profile marker.
+    Meta(Meta),
+    /// Own identity secret (opaque, serialised by cairn-crypto).
+    Identity(SecretBytes),
+    /// Own profile card (opaque).
+    ProfileCard(Vec<u8>),
+    /// A contact.
+    Contact(Contact),
+    /// PeerId index entry.
+    PeerIndex(ContactId),
+    /// Ratchet state (opaque, `Session::to_bytes`).
+    Session(SecretBytes),
+    /// Conversation state.
+    Conversation(Conversation),
+    /// A message.
+    Message(MessageBody),
+    /// Outbox entry.
+    Outbox(OutboxEntry),
+    /// Dedup entry.
+    Dedup(DedupEntry),
+    /// Pending invite.
+    Invite(Invite),
+    /// A setting value.
+    Setting(Vec<u8>),
+}
+
+impl Record {
+    fn tag(&self) -> u8 {
+        match self {
+            Record::Meta(_) => tag::META,
+            Record::Identity(_) => tag::IDENTITY,
+            Record::ProfileCard(_) => tag::PROFILE_CARD,
+            Record::Contact(_) => tag::CONTACT,
+            Record::PeerIndex(_) => tag::PEER_INDEX,
+            Record::Session(_) => tag::SESSION,
+            Record::Conversation(_) => tag::CONVERSATION,
+            Record::Message(_) => tag::MESSAGE,
+            Record::Outbox(_) => tag::OUTBOX,
+            Record::Dedup(_) => tag::DEDUP,
+            Record::Invite(_) => tag::INVITE,
+            Record::Setting(_) => tag::SETTING,
+        }
+    }
+}
+
+fn allowed(tree: TreeName, t: u8) -> bool {
+    matches!(
+        (tree, t),
+        (TreeName::Meta, tag::META)
+            | (TreeName::Identity, tag::IDENTITY)
+            | (TreeName::Identity, tag::PROFILE_CARD)
+            | (TreeName::Contacts, tag::CONTACT)
+            | (TreeName::PeerIndex, tag::PEER_INDEX)
+            | (TreeName::Sessions, tag::SESSION)
+            | (TreeName::Conversations, tag::CONVERSATION)
+            | (TreeName::Messages, tag::MESSAGE)
+            | (TreeName::Outbox, tag::OUTBOX)
+            | (TreeName::Dedup, tag::DEDUP)
+            | (TreeName::Invites, tag::INVITE)
+            | (TreeName::Settings, tag::SETTING)
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+struct Writer(Vec<u8>);
+
+fn too_large(field: &'static str, len: usize, max: usize) -> StoreError {
+    StoreError::TooLarge { field, len, max }
+}
+
+impl Writer {
+    fn new(t: u8, capacity: usize) -> Self {
+        let mut v = Vec::with_capacity(capacity + 2);
+        v.push(t);
+        v.push(VERSION);
+        Self(v)
+    }
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn opt_u64(&mut self, v: Option<u64>) {
+        match v {
+            None => self.u8(0),
+            Some(x) => {
+                self.u8(1);
+                self.u64(x);
+            }
+        }
+    }
+    fn bool(&mut self, v: bool) {
+        self.u8(u8::from(v));
+    }
+    fn raw(&mut self, v: &[u8]) {
+        self.0.extend_from_slice(v);
+    }
+    fn bytes(&mut self, field: &'static str, v: &[u8], max: usize) -> Result<(), StoreError> {
+        if v.len() > max {
+            return Err(too_large(field, v.len(), max));
+        }
+        // max <= MAX_BLOB_LEN < u32::MAX
+        self.u32(v.len() as u32);
+        self.raw(v);
+        Ok(())
+    }
+    fn str(&mut self, field: &'static str, v: &str, max: usize) -> Result<(), StoreError> {
+        self.bytes(field, v.as_bytes(), max)
+    }
+}
+
+fn direction_tag(d: Direction) -> u8 {
+    match d {
+        Direction::Incoming => 0,
+        Direction::Outgoing => 1,
+    }
+}
+
+fn state_tag(s: DeliveryState) -> u8 {
+    match s {
+        DeliveryState::Queued => 0,
+        DeliveryState::Sent => 1,
+        DeliveryState::Delivered => 2,
+        DeliveryState::Failed => 3,
+        DeliveryState::Received => 4,
+    }
+}
+
+/// Encodes a record. Fails (writing nothing) if a field exceeds its limit, so the store never
+/// writes what it could not read back.
+pub fn encode_record(record: &Record) -> Result<Vec<u8>, StoreError> {
+    let mut w = Writer::new(record.tag(), 64);
+    match record {
+        Record::Meta(m) => {
+            w.u32(m.format);
+        }
+        Record::Identity(s) | Record::Session(s) => {
+            w.bytes("secret", s.expose_secret(), MAX_BLOB_LEN)?;
+        }
+        Record::ProfileCard(b) | Record::Setting(b) => w.bytes("blob", b, MAX_BLOB_LEN)?,
+        Record::Contact(c) => {
+            w.str("alias", &c.alias, MAX_SHORT_TEXT_LEN)?;
+            w.bytes("identity_key", &c.identity_key, MAX_KEY_BYTES)?;
+            w.bytes("peer_id", &c.peer_id, MAX_KEY_BYTES)?;
+            if c.addresses.len() > MAX_ADDRESSES {
+                return Err(too_large("addresses", c.addresses.len(), MAX_ADDRESSES));
+            }
+            w.u32(c.addresses.len() as u32);
+            for a in &c.addresses {
+                w.str("address", a, MAX_SHORT_TEXT_LEN)?;
+            }
+            match &c.mailbox {
+                None => w.u8(0),
+                Some(m) => {
+                    w.u8(1);
+                    w.str("mailbox", m, MAX_SHORT_TEXT_LEN)?;
+                }
+            }
+            w.bool(c.verified);
+            w.str("safety_number", &c.safety_number, MAX_SHORT_TEXT_LEN)?;
+            w.u64(c.added_at_ms);
+        }
+        Record::PeerIndex(id) => w.raw(&id.0),
+        Record::Conversation(c) => {
+            w.u64(c.next_seq);
+            w.opt_u64(c.disappear_after_ms);
+            w.bool(c.has_expiring);
+        }
+        Record::Message(m) => {
+            w.raw(&m.id.0);
+            w.u8(direction_tag(m.direction));
+            w.str("text", &m.text, MAX_TEXT_LEN)?;
+            w.u64(m.created_at_ms);
+            w.opt_u64(m.received_at_ms);
+            w.opt_u64(m.sent_at_ms);
+            w.opt_u64(m.delivered_at_ms);
+            w.u8(state_tag(m.state));
+            w.opt_u64(m.expires_at_ms);
+        }
+        Record::Outbox(o) => {
+            w.raw(&o.message_id.0);
+            w.raw(&o.contact.0);
+            w.u64(o.seq);
+            w.bytes("envelope", &o.envelope, MAX_BLOB_LEN)?;
+            w.u32(o.attempts);
+            w.u64(o.next_attempt_at_ms);
+            w.u64(o.created_at_ms);
+        }
+        Record::Dedup(d) => {
+            w.u64(d.received_at_ms);
+            w.raw(&d.contact.0);
+            w.u64(d.seq);
+        }
+        Record::Invite(i) => {
+            w.u64(i.created_at_ms);
+            w.u64(i.expires_at_ms);
+            w.bytes("payload", i.payload.expose_secret(), MAX_BLOB_LEN)?;
+        }
+    }
+    Ok(w.0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let (head, rest) = self.buf.split_at_checked(n).ok_or(DecodeError::Truncated)?;
+        self.buf = rest;
+        Ok(head)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        let [b] = self.array::<1>()?;
+        Ok(b)
+    }
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+    fn bool(&mut self, field: &'static str) -> Result<bool, DecodeError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            value => Err(DecodeError::UnknownTag { field, value }),
+        }
+    }
+    fn opt_u64(&mut self, field: &'static str) -> Result<Option<u64>, DecodeError> {
+        if self.bool(field)? {
+            Ok(Some(self.u64()?))
+        } else {
+            Ok(None)
+        }
+    }
+    fn len(&mut self, field: &'static str, max: usize) -> Result<usize, DecodeError> {
+        let len = usize::try_from(self.u32()?).unwrap_or(usize::MAX);
+        if len > max {
+            return Err(DecodeError::TooLong { field, len, max });
+        }
+        if len > self.buf.len() {
+            return Err(DecodeError::Truncated);
+        }
+        Ok(len)
+    }
+    fn bytes(&mut self, field: &'static str, max: usize) -> Result<Vec<u8>, DecodeError> {
+        let len = self.len(field, max)?;
+        Ok(self.take(len)?.to_vec())
+    }
+    fn string(&mut self, field: &'static str, max: usize) -> Result<String, DecodeError> {
+        let len = self.len(field, max)?;
+        let raw = self.take(len)?;
+        std::str::from_utf8(raw)
+            .map(str::to_owned)
+            .map_err(|_| DecodeError::InvalidUtf8(field))
+    }
+    fn finish(self) -> Result<(), DecodeError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::TrailingBytes(self.buf.len()))
+        }
+    }
+}
+
+fn direction(v: u8) -> Result<Direction, DecodeError> {
+    match v {
+        0 => Ok(Direction::Incoming),
+        1 => Ok(Direction::Outgoing),
+        value => Err(DecodeError::UnknownTag {
+            field: "direction",
+            value,
+        }),
+    }
+}
+
+fn state(v: u8) -> Result<DeliveryState, DecodeError> {
+    match v {
+        0 => Ok(DeliveryState::Queued),
+        1 => Ok(DeliveryState::Sent),
+        2 => Ok(DeliveryState::Delivered),
+        3 => Ok(DeliveryState::Failed),
+        4 => Ok(DeliveryState::Received),
+        value => Err(DecodeError::UnknownTag {
+            field: "state",
+            value,
+        }),
+    }
+}
+
+/// Decodes the plaintext of a record read from `tree`. Untrusted input: never panics, bounded
+/// allocation, typed errors. This is the fuzz target's entry point.
+pub fn decode_record(tree: TreeName, bytes: &[u8]) -> Result<Record, DecodeError> {
+    if bytes.len() > MAX_RECORD_LEN {
+        return Err(DecodeError::TooLong {
+            field: "record",
+            len: bytes.len(),
+            max: MAX_RECORD_LEN,
+        });
+    }
+    let mut r = Reader { buf: bytes };
+    let t = r.u8()?;
+    if !allowed(tree, t) {
+        return Err(DecodeError::WrongRecordType { tree, tag: t });
+    }
+    let version = r.u8()?;
+    if version != VERSION {
+        return Err(DecodeError::UnknownVersion(version));
+    }
+    let record = match t {
+        tag::META => Record::Meta(Meta { format: r.u32()? }),
+        tag::IDENTITY => Record::Identity(SecretBytes::new(r.bytes("secret", MAX_BLOB_LEN)?)),
+        tag::SESSION => Record::Session(SecretBytes::new(r.bytes("secret", MAX_BLOB_LEN)?)),
+        tag::PROFILE_CARD => Record::ProfileCard(r.bytes("blob", MAX_BLOB_LEN)?),
+        tag::SETTING => Record::Setting(r.bytes("blob", MAX_BLOB_LEN)?),
+        tag::CONTACT => {
+            let alias = r.string("alias", MAX_SHORT_TEXT_LEN)?;
+            let identity_key = r.bytes("identity_key", MAX_KEY_BYTES)?;
+            let peer_id = r.bytes("peer_id", MAX_KEY_BYTES)?;
+            let n = usize::try_from(r.u32()?).unwrap_or(usize::MAX);
+            if n > MAX_ADDRESSES {
+                return Err(DecodeError::TooLong {
+                    field: "addresses",
+                    len: n,
+                    max: MAX_ADDRESSES,
+                });
+            }
+            let mut addresses = Vec::with_capacity(n);
+            for _ in 0..n {
+                addresses.push(r.string("address", MAX_SHORT_TEXT_LEN)?);
+            }
+            let mailbox = if r.bool("mailbox")? {
+                Some(r.string("mailbox", MAX_SHORT_TEXT_LEN)?)
+            } else {
+                None
+            };
+            Record::Contact(Contact {
+                alias,
+                identity_key,
+                peer_id,
+                addresses,
+                mailbox,
+                verified: r.bool("verified")?,
+                safety_number: r.string("safety_number", MAX_SHORT_TEXT_LEN)?,
+                added_at_ms: r.u64()?,
+            })
+        }
+        tag::PEER_INDEX => Record::PeerIndex(ContactId(r.array()?)),
+        tag::CONVERSATION => Record::Conversation(Conversation {
+            next_seq: r.u64()?,
+            disappear_after_ms: r.opt_u64("disappear_after")?,
+            has_expiring: r.bool("has_expiring")?,
+        }),
+        tag::MESSAGE => Record::Message(MessageBody {
+            id: MessageId(r.array()?),
+            direction: direction(r.u8()?)?,
+            text: r.string("text", MAX_TEXT_LEN)?,
+            created_at_ms: r.u64()?,
+            received_at_ms: r.opt_u64("received_at")?,
+            sent_at_ms: r.opt_u64("sent_at")?,
+            delivered_at_ms: r.opt_u64("delivered_at")?,
+            state: state(r.u8()?)?,
+            expires_at_ms: r.opt_u64("expires_at")?,
+        }),
+        tag::OUTBOX => Record::Outbox(OutboxEntry {
+            message_id: MessageId(r.array()?),
+            contact: ContactId(r.array()?),
+            seq: r.u64()?,
+            envelope: r.bytes("envelope", MAX_BLOB_LEN)?,
+            attempts: r.u32()?,
+            next_attempt_at_ms: r.u64()?,
+            created_at_ms: r.u64()?,
+        }),
+        tag::DEDUP => Record::Dedup(DedupEntry {
+            received_at_ms: r.u64()?,
+            contact: ContactId(r.array()?),
+            seq: r.u64()?,
+        }),
+        tag::INVITE => Record::Invite(Invite {
+            created_at_ms: r.u64()?,
+            expires_at_ms: r.u64()?,
+            payload: SecretBytes::new(r.bytes("payload", MAX_BLOB_LEN)?),
+        }),
+        other => return Err(DecodeError::WrongRecordType { tree, tag: other }),
+    };
+    r.finish()?;
+    Ok(record)
+}
+
+/// Length of a message key: contact id (32) || sequence number (8, big-endian so keys sort in
+/// conversation order).
+pub const MESSAGE_KEY_LEN: usize = 40;
+
+/// Builds a message key.
+pub fn message_key(contact: &ContactId, seq: u64) -> [u8; MESSAGE_KEY_LEN] {
+    let mut k = [0u8; MESSAGE_KEY_LEN];
+    let (a, b) = k.split_at_mut(32);
+    a.copy_from_slice(&contact.0);
+    b.copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// Parses a message key read from disk.
+pub fn parse_message_key(key: &[u8]) -> Result<(ContactId, u64), DecodeError> {
+    let bad = DecodeError::BadKey {
+        tree: TreeName::Messages,
+        len: key.len(),
+    };
+    if key.len() != MESSAGE_KEY_LEN {
+        return Err(bad);
+    }
+    let mut r = Reader { buf: key };
+    let contact = ContactId(r.array()?);
+    let seq = r.u64()?;
+    Ok((contact, seq))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample_records() -> Vec<(TreeName, Record)> {
+        vec![
+            (TreeName::Meta, Record::Meta(Meta { format: 1 })),
+            (
+                TreeName::Identity,
+                Record::Identity(SecretBytes::new(vec![1, 2, 3])),
+            ),
+            (TreeName::Identity, Record::ProfileCard(vec![9; 10])),
+            (
+                TreeName::Contacts,
+                Record::Contact(Contact {
+                    alias: "Ana".into(),
+                    identity_key: vec![7; 32],
+                    peer_id: vec![8; 38],
+                    addresses: vec!["/ip4/127.0.0.1/tcp/1".into(), "/ip6/::1/tcp/2".into()],
+                    mailbox: Some("relay".into()),
+                    verified: true,
+                    safety_number: "12345 67890".into(),
+                    added_at_ms: 42,
+                }),
+            ),
+            (TreeName::PeerIndex, Record::PeerIndex(ContactId([3; 32]))),
+            (
+                TreeName::Sessions,
+                Record::Session(SecretBytes::new(vec![4; 100])),
+            ),
+            (
+                TreeName::Conversations,
+                Record::Conversation(Conversation {
+                    next_seq: 9,
+                    disappear_after_ms: Some(1000),
+                    has_expiring: true,
+                }),
+            ),
+            (
+                TreeName::Messages,
+                Record::Message(MessageBody {
+                    id: MessageId([5; 16]),
+                    direction: Direction::Outgoing,
+                    text: "héllo".into(),
+                    created_at_ms: 1,
+                    received_at_ms: None,
+                    sent_at_ms: Some(2),
+                    delivered_at_ms: Some(3),
+                    state: DeliveryState::Delivered,
+                    expires_at_ms: Some(4),
+                }),
+            ),
+            (
+                TreeName::Outbox,
+                Record::Outbox(OutboxEntry {
+                    message_id: MessageId([6; 16]),
+                    contact: ContactId([1; 32]),
+                    seq: 3,
+                    envelope: vec![0xee; 300],
+                    attempts: 2,
+                    next_attempt_at_ms: 77,
+                    created_at_ms: 70,
+                }),
+            ),
+            (
+                TreeName::Dedup,
+                Record::Dedup(DedupEntry {
+                    received_at_ms: 8,
+                    contact: ContactId([2; 32]),
+                    seq: 1,
+                }),
+            ),
+            (
+                TreeName::Invites,
+                Record::Invite(Invite {
+                    created_at_ms: 1,
+                    expires_at_ms: 2,
+                    payload: SecretBytes::new(vec![1; 32]),
+                }),
+            ),
+            (TreeName::Settings, Record::Setting(b"on".to_vec())),
+        ]
+    }
+
+    /// Catches encoder/decoder drift for every record type.
+    #[test]
+    fn every_record_round_trips() {
+        for (tree, rec) in sample_records() {
+            let bytes = encode_record(&rec).unwrap();
+            assert_eq!(decode_record(tree, &bytes).unwrap(), rec, "{tree}");
+        }
+    }
+
+    /// Catches a decoder that panics or accepts a truncated or extended record.
+    #[test]
+    fn truncation_and_trailing_bytes_are_errors() {
+        for (tree, rec) in sample_records() {
+            let bytes = encode_record(&rec).unwrap();
+            for n in 0..bytes.len() {
+                assert!(decode_record(tree, &bytes[..n]).is_err(), "{tree} len {n}");
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert_eq!(
+                decode_record(tree, &longer),
+                Err(DecodeError::TrailingBytes(1))
+            );
+        }
+    }
+
+    /// Catches a record of one type being accepted from another tree (type confusion).
+    #[test]
+    fn record_types_are_tree_bound() {
+        let bytes = encode_record(&Record::Setting(vec![1])).unwrap();
+        assert!(matches!(
+            decode_record(TreeName::Sessions, &bytes),
+            Err(DecodeError::WrongRecordType { .. })
+        ));
+    }
+
+    /// Catches writing a record the decoder would refuse (limits enforced on write).
+    #[test]
+    fn oversize_fields_refused_on_write() {
+        let rec = Record::Setting(vec![0; MAX_BLOB_LEN + 1]);
+        assert!(matches!(
+            encode_record(&rec),
+            Err(StoreError::TooLarge { .. })
+        ));
+    }
+
+    /// Catches huge length prefixes causing allocation before the bounds check.
+    #[test]
+    fn huge_length_prefix_is_typed_error() {
+        let mut bytes = vec![tag::SETTING, VERSION];
+        bytes.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(
+            decode_record(TreeName::Settings, &bytes),
+            Err(DecodeError::TooLong { .. })
+        ));
+    }
+
+    proptest! {
+        /// Catches any panic on arbitrary bytes in any tree.
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512), t in 0usize..11) {
+            let tree = TreeName::ALL[t];
+            let _ = decode_record(tree, &bytes);
+            let _ = parse_message_key(&bytes);
+        }
+
+        /// Same, starting from valid records with random bit flips.
+        #[test]
+        fn mutated_records_never_panic(idx in 0usize..12, flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4)) {
+            let (tree, rec) = sample_records().swap_remove(idx);
+            let mut bytes = encode_record(&rec).unwrap();
+            for (pos, x) in flips {
+                let n = bytes.len();
+                bytes[pos % n] ^= x;
+            }
+            let _ = decode_record(tree, &bytes);
+        }
+    }
+}

@@ -1,0 +1,1225 @@
+//! The encrypted profile store.
+//!
+//! A profile is a directory ([`ProfilePaths`]) holding a key file and a sled database. A random
+//! 256-bit master key encrypts everything; it exists on disk only wrapped under a key derived
+//! from the passphrase with Argon2id ([`KdfParams`]). HKDF-SHA256 derives one subkey for sealing
+//! values and one for blinding record keys. Every value is sealed with XChaCha20-Poly1305 with
+//! its tree and key in the associated data; every key that would reveal a name, identity key,
+//! PeerId, message id or invite secret is a keyed hash. See `docs/STORE.md` for the on-disk
+//! format and what the disk still reveals.
+//!
+//! Every mutating call returns only after its writes are durable (flushed). Concurrent callers
+//! share flushes (group commit). Multi-record updates (ratchet state + message + outbox entry,
+//! or ratchet state + message + dedup id) are one atomic batch.
+//!
+//! ```no_run
+//! use cairn_node::store::{KdfParams, OpenOptions, Passphrase, ProfilePaths, Store};
+//! let paths = ProfilePaths::default_location()?;
+//! let pass = Passphrase::new("correct horse battery staple");
+//! let store = Store::create(&paths, &pass, KdfParams::recommended(), &OpenOptions::new())?;
+//! drop(store);
+//! let store = Store::open(&paths, &pass, &OpenOptions::new())?;
+//! # Ok::<(), cairn_node::store::OpenError>(())
+//! ```
+
+mod backend;
+pub mod codec;
+mod error;
+mod group_commit;
+mod kdf;
+mod keyfile;
+mod model;
+mod profile;
+mod seal;
+mod secret;
+mod sled_backend;
+mod subkeys;
+mod wipe;
+
+use std::sync::{Mutex, MutexGuard};
+
+pub use backend::{Backend, RawEntry, TreeName, WriteBatch, WriteOp};
+pub use error::{
+    BackendError, DamageKind, DamagedRecord, DecodeError, InviteError, KdfError, KeyFileError,
+    OpenError, StoreError, WipeError,
+};
+pub use kdf::KdfParams;
+pub use keyfile::{KeyFile, KEY_FILE_LEN};
+pub use model::{
+    Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, Incoming, Invite,
+    MessageId, Meta, NewMessage, NewOutbox, OutboxEntry, StoredMessage, SweepReport,
+};
+pub use profile::{ProfilePaths, DB_DIR_NAME, KEY_FILE_NAME, LOCK_FILE_NAME};
+pub use secret::{Passphrase, SecretBytes};
+pub use sled_backend::SledBackend;
+pub use wipe::{wipe_profile, WipeReport};
+
+use codec::{decode_record, encode_record, message_key, parse_message_key, MessageBody, Record};
+use keyfile::UnwrapError;
+use profile::{read_key_file, write_key_file_atomic, ProfileLock};
+use seal::{OpenSealError, Sealer};
+use secret::MasterKey;
+use subkeys::SubKeys;
+
+/// Store format version written in the marker record.
+pub const FORMAT_VERSION: u32 = 1;
+/// How long received message ids are kept for deduplication. Longer catches later
+/// retransmissions; shorter keeps less metadata (each id says "a message arrived around then").
+pub const DEDUP_RETENTION_MS: u64 = 30 * 24 * 60 * 60 * 1000;
+
+const META_KEY: &[u8] = b"meta";
+const IDENTITY_KEY: &[u8] = b"identity";
+const CARD_KEY: &[u8] = b"card";
+
+/// Blinding purposes (domain separation of the keyed hash).
+mod purpose {
+    pub const CONTACT: &str = "contact";
+    pub const PEER: &str = "peer-id";
+    pub const OUTBOX: &str = "outbox-message-id";
+    pub const DEDUP: &str = "dedup-message-id";
+    pub const INVITE: &str = "invite-secret";
+    pub const SETTING: &str = "setting-name";
+}
+
+/// Options for opening or creating a profile.
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    allow_insecure_kdf: bool,
+}
+
+impl OpenOptions {
+    /// Production defaults: key files below [`KdfParams::MINIMUM`] are refused.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// INSECURE, FOR TESTS ONLY: accept (and allow creating) key files whose Argon2id
+    /// parameters are below [`KdfParams::MINIMUM`], such as
+    /// [`KdfParams::insecure_fast_for_tests`]. No production code path sets this.
+    pub fn allow_insecure_kdf_for_tests(mut self) -> Self {
+        self.allow_insecure_kdf = true;
+        self
+    }
+}
+
+/// Records read from a tree, and the ones that could not be read. Damage is never dropped
+/// silently: callers show what is readable and report the rest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct Listing<T> {
+    /// Readable records, in key order.
+    pub items: Vec<T>,
+    /// Records that failed authentication or decoding.
+    pub damaged: Vec<DamagedRecord>,
+}
+
+impl<T> Default for Listing<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            damaged: Vec::new(),
+        }
+    }
+}
+
+/// The result of [`Store::check`] for one tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TreeCheck {
+    /// Tree.
+    pub tree: TreeName,
+    /// Records that authenticate and decode.
+    pub readable: usize,
+    /// Records that do not.
+    pub damaged: Vec<DamagedRecord>,
+    /// The backend failed while scanning this tree (the counts above are then partial).
+    pub scan_error: Option<BackendError>,
+}
+
+/// The result of [`Store::check`]: what can still be read, tree by tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckReport {
+    /// One entry per tree.
+    pub trees: Vec<TreeCheck>,
+}
+
+impl CheckReport {
+    /// True when every record is readable.
+    pub fn is_clean(&self) -> bool {
+        self.trees
+            .iter()
+            .all(|t| t.damaged.is_empty() && t.scan_error.is_none())
+    }
+
+    /// Total readable records.
+    pub fn readable(&self) -> usize {
+        self.trees.iter().map(|t| t.readable).sum()
+    }
+
+    /// All damaged records.
+    pub fn damaged(&self) -> impl Iterator<Item = &DamagedRecord> {
+        self.trees.iter().flat_map(|t| t.damaged.iter())
+    }
+}
+
+/// An open, unlocked profile. Holds the profile lock until dropped.
+pub struct Store {
+    // Field order is drop order: the database closes before the lock is released.
+    backend: Box<dyn Backend>,
+    sealer: Sealer,
+    keys: SubKeys,
+    master: MasterKey,
+    group: group_commit::GroupCommit,
+    writer: Mutex<()>,
+    key_file_writer: Mutex<()>,
+    paths: ProfilePaths,
+    allow_insecure_kdf: bool,
+    lock: Option<ProfileLock>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("paths", &self.paths)
+            .finish_non_exhaustive()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+fn damaged(tree: TreeName, key: &[u8], kind: DamageKind) -> DamagedRecord {
+    DamagedRecord {
+        tree,
+        key_hex: hex(key),
+        kind,
+    }
+}
+
+/// The record keys a tree may hold; anything else is damage.
+fn key_shape_ok(tree: TreeName, key: &[u8]) -> bool {
+    match tree {
+        TreeName::Meta => key == META_KEY,
+        TreeName::Identity => key == IDENTITY_KEY || key == CARD_KEY,
+        TreeName::Messages => key.len() == codec::MESSAGE_KEY_LEN,
+        _ => key.len() == 32,
+    }
+}
+
+fn lock_ignoring_poison(m: &Mutex<()>) -> MutexGuard<'_, ()> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Store {
+    // -----------------------------------------------------------------------------------------
+    // Lifecycle
+
+    /// Creates a new profile in `paths.dir` (created if missing). Runs Argon2id once.
+    /// Refuses parameters below [`KdfParams::MINIMUM`] unless the options allow it for tests.
+    pub fn create(
+        paths: &ProfilePaths,
+        passphrase: &Passphrase,
+        params: KdfParams,
+        options: &OpenOptions,
+    ) -> Result<Self, OpenError> {
+        if !params.is_within_bounds() {
+            return Err(OpenError::Kdf(KdfError::InvalidParams));
+        }
+        if !params.meets_minimum() && !options.allow_insecure_kdf {
+            return Err(OpenError::KdfBelowMinimum(params));
+        }
+        profile::create_private_dir(&paths.dir)?;
+        if paths.key_file().exists() {
+            return Err(OpenError::AlreadyExists(paths.dir.clone()));
+        }
+        let lock = ProfileLock::acquire(paths)?;
+        if paths.key_file().exists() || paths.db_dir().exists() {
+            // A database without a key file is a leftover (interrupted create or half-wiped
+            // profile); it cannot be decrypted. Refuse rather than guess: wipe it first.
+            return Err(OpenError::AlreadyExists(paths.dir.clone()));
+        }
+        let master = MasterKey::random();
+        let key_file = KeyFile::wrap(&master, passphrase, params)?;
+        let backend = SledBackend::open(&paths.db_dir())?;
+        let store = Self::assemble(
+            Box::new(backend),
+            master,
+            paths.clone(),
+            options.allow_insecure_kdf,
+            lock,
+        );
+        {
+            let mut batch = WriteBatch::new();
+            store
+                .put(
+                    &mut batch,
+                    TreeName::Meta,
+                    META_KEY.to_vec(),
+                    &Record::Meta(Meta {
+                        format: FORMAT_VERSION,
+                    }),
+                )
+                .map_err(|e| OpenError::Io(std::io::Error::other(e.to_string())))?;
+            store.backend.apply(&batch)?;
+            store.backend.flush()?;
+        }
+        // The key file is written last: its presence means "this profile is complete".
+        write_key_file_atomic(paths, &key_file.to_bytes())?;
+        Ok(store)
+    }
+
+    /// Opens an existing profile. Runs Argon2id once at the cost stored in the key file.
+    ///
+    /// A wrong passphrase returns [`OpenError::WrongPassphrase`] after the full KDF cost and
+    /// leaves every byte of the profile directory unchanged (the database is not opened until
+    /// the master key is unwrapped). Another holder of the profile gives [`OpenError::InUse`].
+    pub fn open(
+        paths: &ProfilePaths,
+        passphrase: &Passphrase,
+        options: &OpenOptions,
+    ) -> Result<Self, OpenError> {
+        if !paths.key_file().exists() {
+            return Err(OpenError::NotFound(paths.dir.clone()));
+        }
+        let lock = ProfileLock::acquire(paths)?;
+        let bytes = read_key_file(paths)?;
+        let key_file = KeyFile::parse(&bytes).map_err(OpenError::KeyFileDamaged)?;
+        if !key_file.params.meets_minimum() && !options.allow_insecure_kdf {
+            return Err(OpenError::KdfBelowMinimum(key_file.params));
+        }
+        let master = match key_file.unwrap_master(passphrase) {
+            Ok(m) => m,
+            Err(UnwrapError::WrongPassphrase) => return Err(OpenError::WrongPassphrase),
+            Err(UnwrapError::Kdf(e)) => return Err(OpenError::Kdf(e)),
+        };
+        Self::open_unlocked(paths, master, options, lock)
+    }
+
+    /// Opens the database with an already unwrapped master key.
+    fn open_unlocked(
+        paths: &ProfilePaths,
+        master: MasterKey,
+        options: &OpenOptions,
+        lock: ProfileLock,
+    ) -> Result<Self, OpenError> {
+        if !paths.db_dir().is_dir() {
+            return Err(OpenError::DatabaseMissing);
+        }
+        let backend = SledBackend::open(&paths.db_dir())?;
+        let store = Self::assemble(
+            Box::new(backend),
+            master,
+            paths.clone(),
+            options.allow_insecure_kdf,
+            lock,
+        );
+        match store.backend.get(TreeName::Meta, META_KEY)? {
+            None => return Err(OpenError::MarkerMissing),
+            Some(raw) => match store.open_record(TreeName::Meta, META_KEY, &raw) {
+                Ok(Record::Meta(m)) if m.format == FORMAT_VERSION => {}
+                Ok(Record::Meta(m)) => return Err(OpenError::UnsupportedFormat(m.format)),
+                Ok(_) => {
+                    return Err(OpenError::DatabaseMismatch(damaged(
+                        TreeName::Meta,
+                        META_KEY,
+                        DamageKind::Malformed(DecodeError::WrongRecordType {
+                            tree: TreeName::Meta,
+                            tag: 0,
+                        }),
+                    )))
+                }
+                Err(d) => return Err(OpenError::DatabaseMismatch(d)),
+            },
+        }
+        Ok(store)
+    }
+
+    fn assemble(
+        backend: Box<dyn Backend>,
+        master: MasterKey,
+        paths: ProfilePaths,
+        allow_insecure_kdf: bool,
+        lock: ProfileLock,
+    ) -> Self {
+        let keys = SubKeys::derive(&master);
+        let sealer = Sealer::new(keys.value_key());
+        Self {
+            backend,
+            sealer,
+            keys,
+            master,
+            group: group_commit::GroupCommit::default(),
+            writer: Mutex::new(()),
+            key_file_writer: Mutex::new(()),
+            paths,
+            allow_insecure_kdf,
+            lock: Some(lock),
+        }
+    }
+
+    /// Rewraps the master key under a new passphrase (and possibly new, higher Argon2id
+    /// parameters). Only the key file changes, atomically (write, fsync, rename). Runs Argon2id
+    /// twice: once to check `old`, once to wrap under `new`.
+    pub fn change_passphrase(
+        &self,
+        old: &Passphrase,
+        new: &Passphrase,
+        params: KdfParams,
+    ) -> Result<(), StoreError> {
+        if !params.is_within_bounds() {
+            return Err(StoreError::Kdf(KdfError::InvalidParams));
+        }
+        if !params.meets_minimum() && !self.allow_insecure_kdf {
+            return Err(StoreError::KdfBelowMinimum(params));
+        }
+        let _guard = lock_ignoring_poison(&self.key_file_writer);
+        let bytes = read_key_file(&self.paths).map_err(|e| match e {
+            OpenError::Io(io) => StoreError::Io(io),
+            other => StoreError::Io(std::io::Error::other(other.to_string())),
+        })?;
+        let current = KeyFile::parse(&bytes).map_err(StoreError::KeyFileDamaged)?;
+        let unwrapped = match current.unwrap_master(old) {
+            Ok(m) => m,
+            Err(UnwrapError::WrongPassphrase) => return Err(StoreError::WrongPassphrase),
+            Err(UnwrapError::Kdf(e)) => return Err(StoreError::Kdf(e)),
+        };
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            unwrapped.as_bytes().as_slice(),
+            self.master.as_bytes().as_slice(),
+        )) {
+            // The key file on disk no longer matches this open profile: refuse to touch it.
+            return Err(StoreError::KeyFileDamaged(KeyFileError::ChecksumMismatch));
+        }
+        let rewrapped = KeyFile::wrap(&self.master, new, params)?;
+        write_key_file_atomic(&self.paths, &rewrapped.to_bytes())?;
+        Ok(())
+    }
+
+    /// The profile's paths.
+    pub fn paths(&self) -> &ProfilePaths {
+        &self.paths
+    }
+
+    /// Flushes performed so far by durable writes (group commit makes this smaller than the
+    /// number of durable writes under concurrency).
+    pub fn flush_count(&self) -> u64 {
+        self.group.flush_count()
+    }
+
+    /// Flushes and closes the profile, releasing the lock.
+    pub fn close(self) -> Result<(), StoreError> {
+        self.backend.flush()?;
+        Ok(())
+    }
+
+    /// Panic wipe of this profile: closes the database, destroys the key file (overwrite with
+    /// random bytes, fsync, delete), then removes the database. See [`wipe_profile`].
+    pub fn wipe(mut self) -> Result<WipeReport, WipeError> {
+        let paths = self.paths.clone();
+        let lock = self.lock.take();
+        // Close sled (and its background flusher) before removing its files.
+        drop(self);
+        let report = wipe_profile(&paths);
+        drop(lock);
+        report
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Sealing helpers
+
+    fn put(
+        &self,
+        batch: &mut WriteBatch,
+        tree: TreeName,
+        key: Vec<u8>,
+        record: &Record,
+    ) -> Result<(), StoreError> {
+        let plain = zeroize::Zeroizing::new(encode_record(record)?);
+        let sealed = self.sealer.seal(tree, &key, &plain);
+        batch.put(tree, key, sealed);
+        Ok(())
+    }
+
+    fn open_record(&self, tree: TreeName, key: &[u8], raw: &[u8]) -> Result<Record, DamagedRecord> {
+        if !key_shape_ok(tree, key) {
+            return Err(damaged(
+                tree,
+                key,
+                DamageKind::BadKey(DecodeError::BadKey {
+                    tree,
+                    len: key.len(),
+                }),
+            ));
+        }
+        let plain = self.sealer.open(tree, key, raw).map_err(|e| match e {
+            OpenSealError::Unauthentic => damaged(tree, key, DamageKind::Unsealable),
+            // A malformed envelope (e.g. truncated below nonce + tag) is also unauthentic.
+            OpenSealError::Malformed(_) => damaged(tree, key, DamageKind::Unsealable),
+        })?;
+        decode_record(tree, &plain).map_err(|e| damaged(tree, key, DamageKind::Malformed(e)))
+    }
+
+    fn get_record(&self, tree: TreeName, key: &[u8]) -> Result<Option<Record>, StoreError> {
+        match self.backend.get(tree, key)? {
+            None => Ok(None),
+            Some(raw) => Ok(Some(self.open_record(tree, key, &raw)?)),
+        }
+    }
+
+    fn scan_records(
+        &self,
+        tree: TreeName,
+        prefix: &[u8],
+    ) -> Result<Listing<(Vec<u8>, Record)>, StoreError> {
+        let mut out = Listing::default();
+        for entry in self.backend.scan_prefix(tree, prefix) {
+            let (k, v) = entry?;
+            match self.open_record(tree, &k, &v) {
+                Ok(r) => out.items.push((k, r)),
+                Err(d) => out.damaged.push(d),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies a batch atomically and waits until it is durable.
+    fn commit(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        self.backend.apply(batch)?;
+        self.group.wait_durable(self.backend.as_ref())?;
+        Ok(())
+    }
+
+    fn wrong_type(tree: TreeName, key: &[u8]) -> StoreError {
+        StoreError::Damaged(damaged(
+            tree,
+            key,
+            DamageKind::Malformed(DecodeError::WrongRecordType { tree, tag: 0 }),
+        ))
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Identity and profile card
+
+    /// Stores the own identity secret (opaque bytes serialised by cairn-crypto). Durable.
+    pub fn set_identity(&self, secret: &SecretBytes) -> Result<(), StoreError> {
+        let mut b = WriteBatch::new();
+        self.put(
+            &mut b,
+            TreeName::Identity,
+            IDENTITY_KEY.to_vec(),
+            &Record::Identity(secret.clone()),
+        )?;
+        self.commit(&b)
+    }
+
+    /// The own identity secret, if set.
+    pub fn identity(&self) -> Result<Option<SecretBytes>, StoreError> {
+        match self.get_record(TreeName::Identity, IDENTITY_KEY)? {
+            None => Ok(None),
+            Some(Record::Identity(s)) => Ok(Some(s)),
+            Some(_) => Err(Self::wrong_type(TreeName::Identity, IDENTITY_KEY)),
+        }
+    }
+
+    /// Stores the own profile card (opaque bytes serialised by cairn-crypto). Durable.
+    pub fn set_profile_card(&self, card: &[u8]) -> Result<(), StoreError> {
+        let mut b = WriteBatch::new();
+        self.put(
+            &mut b,
+            TreeName::Identity,
+            CARD_KEY.to_vec(),
+            &Record::ProfileCard(card.to_vec()),
+        )?;
+        self.commit(&b)
+    }
+
+    /// The own profile card, if set.
+    pub fn profile_card(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.get_record(TreeName::Identity, CARD_KEY)? {
+            None => Ok(None),
+            Some(Record::ProfileCard(c)) => Ok(Some(c)),
+            Some(_) => Err(Self::wrong_type(TreeName::Identity, CARD_KEY)),
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Contacts
+
+    /// The store id of the contact with this identity public key (a keyed hash of it).
+    pub fn contact_id(&self, identity_key: &[u8]) -> ContactId {
+        ContactId(self.keys.blind(purpose::CONTACT, identity_key))
+    }
+
+    /// Adds or replaces a contact (keyed by its identity key) and its PeerId index entry.
+    /// Durable.
+    pub fn put_contact(&self, contact: &Contact) -> Result<ContactId, StoreError> {
+        let id = self.contact_id(&contact.identity_key);
+        let _w = lock_ignoring_poison(&self.writer);
+        let mut b = WriteBatch::new();
+        if let Some(old) = self.contact(&id)? {
+            if old.peer_id != contact.peer_id {
+                b.remove(
+                    TreeName::PeerIndex,
+                    self.keys.blind(purpose::PEER, &old.peer_id).to_vec(),
+                );
+            }
+        }
+        self.put(
+            &mut b,
+            TreeName::Contacts,
+            id.0.to_vec(),
+            &Record::Contact(contact.clone()),
+        )?;
+        self.put(
+            &mut b,
+            TreeName::PeerIndex,
+            self.keys.blind(purpose::PEER, &contact.peer_id).to_vec(),
+            &Record::PeerIndex(id),
+        )?;
+        self.backend.apply(&b)?;
+        drop(_w);
+        self.group.wait_durable(self.backend.as_ref())?;
+        Ok(id)
+    }
+
+    /// One contact.
+    pub fn contact(&self, id: &ContactId) -> Result<Option<Contact>, StoreError> {
+        match self.get_record(TreeName::Contacts, &id.0)? {
+            None => Ok(None),
+            Some(Record::Contact(c)) => Ok(Some(c)),
+            Some(_) => Err(Self::wrong_type(TreeName::Contacts, &id.0)),
+        }
+    }
+
+    /// All contacts (in blinded-key order, i.e. no meaningful order), plus any damaged ones.
+    pub fn contacts(&self) -> Result<Listing<(ContactId, Contact)>, StoreError> {
+        let raw = self.scan_records(TreeName::Contacts, &[])?;
+        let mut out = Listing {
+            items: Vec::with_capacity(raw.items.len()),
+            damaged: raw.damaged,
+        };
+        for (k, r) in raw.items {
+            match (<[u8; 32]>::try_from(k.as_slice()), r) {
+                (Ok(id), Record::Contact(c)) => out.items.push((ContactId(id), c)),
+                _ => out.damaged.push(damaged(
+                    TreeName::Contacts,
+                    &k,
+                    DamageKind::Malformed(DecodeError::WrongRecordType {
+                        tree: TreeName::Contacts,
+                        tag: 0,
+                    }),
+                )),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The contact with this PeerId, through the blinded PeerId index.
+    pub fn contact_by_peer_id(
+        &self,
+        peer_id: &[u8],
+    ) -> Result<Option<(ContactId, Contact)>, StoreError> {
+        let key = self.keys.blind(purpose::PEER, peer_id);
+        match self.get_record(TreeName::PeerIndex, &key)? {
+            None => Ok(None),
+            Some(Record::PeerIndex(id)) => Ok(self.contact(&id)?.map(|c| (id, c))),
+            Some(_) => Err(Self::wrong_type(TreeName::PeerIndex, &key)),
+        }
+    }
+
+    /// Removes a contact with its PeerId index entry, session, conversation, messages and
+    /// outbox entries, in one atomic batch. Durable.
+    pub fn remove_contact(&self, id: &ContactId) -> Result<(), StoreError> {
+        let _w = lock_ignoring_poison(&self.writer);
+        let mut b = WriteBatch::new();
+        if let Some(c) = self.contact(id)? {
+            b.remove(
+                TreeName::PeerIndex,
+                self.keys.blind(purpose::PEER, &c.peer_id).to_vec(),
+            );
+        }
+        b.remove(TreeName::Contacts, id.0.to_vec());
+        b.remove(TreeName::Sessions, id.0.to_vec());
+        b.remove(TreeName::Conversations, id.0.to_vec());
+        for entry in self.backend.scan_prefix(TreeName::Messages, &id.0) {
+            let (k, _) = entry?;
+            b.remove(TreeName::Messages, k);
+        }
+        for (k, r) in self.scan_records(TreeName::Outbox, &[])?.items {
+            if let Record::Outbox(o) = r {
+                if o.contact == *id {
+                    b.remove(TreeName::Outbox, k);
+                }
+            }
+        }
+        self.backend.apply(&b)?;
+        drop(_w);
+        self.group.wait_durable(self.backend.as_ref())?;
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Sessions
+
+    /// The ratchet state stored for a contact (opaque, `Session::to_bytes`).
+    pub fn session(&self, id: &ContactId) -> Result<Option<SecretBytes>, StoreError> {
+        match self.get_record(TreeName::Sessions, &id.0)? {
+            None => Ok(None),
+            Some(Record::Session(s)) => Ok(Some(s)),
+            Some(_) => Err(Self::wrong_type(TreeName::Sessions, &id.0)),
+        }
+    }
+
+    /// Stores ratchet state on its own (e.g. after a handshake). Durable. Ratchet steps that
+    /// produce or consume a message use [`Store::record_outgoing`] / [`Store::record_incoming`].
+    pub fn put_session(&self, id: &ContactId, state: &SecretBytes) -> Result<(), StoreError> {
+        let mut b = WriteBatch::new();
+        self.put(
+            &mut b,
+            TreeName::Sessions,
+            id.0.to_vec(),
+            &Record::Session(state.clone()),
+        )?;
+        self.commit(&b)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Conversations and messages
+
+    /// A conversation's state (default if none was stored yet).
+    pub fn conversation(&self, id: &ContactId) -> Result<Conversation, StoreError> {
+        match self.get_record(TreeName::Conversations, &id.0)? {
+            None => Ok(Conversation::default()),
+            Some(Record::Conversation(c)) => Ok(c),
+            Some(_) => Err(Self::wrong_type(TreeName::Conversations, &id.0)),
+        }
+    }
+
+    /// Sets (or clears) the disappearing-message timer. It applies to messages stored from now
+    /// on; each message's expiry is fixed when it is stored. Durable.
+    pub fn set_disappearing_timer(
+        &self,
+        id: &ContactId,
+        after_ms: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let _w = lock_ignoring_poison(&self.writer);
+        let mut conv = self.conversation(id)?;
+        conv.disappear_after_ms = after_ms;
+        let mut b = WriteBatch::new();
+        self.put(
+            &mut b,
+            TreeName::Conversations,
+            id.0.to_vec(),
+            &Record::Conversation(conv),
+        )?;
+        self.backend.apply(&b)?;
+        drop(_w);
+        self.group.wait_durable(self.backend.as_ref())?;
+        Ok(())
+    }
+
+    /// Adds `messages` to the batch at the conversation's next sequence numbers and the updated
+    /// conversation record. Returns the first sequence number.
+    fn stage_messages(
+        &self,
+        b: &mut WriteBatch,
+        id: &ContactId,
+        messages: &[NewMessage],
+        now_ms: u64,
+    ) -> Result<u64, StoreError> {
+        let mut conv = self.conversation(id)?;
+        let first = conv.next_seq;
+        let expires_at_ms = conv.disappear_after_ms.map(|d| now_ms.saturating_add(d));
+        for m in messages {
+            let body = MessageBody {
+                id: m.id,
+                direction: m.direction,
+                text: m.text.clone(),
+                created_at_ms: m.created_at_ms,
+                received_at_ms: m.received_at_ms,
+                sent_at_ms: None,
+                delivered_at_ms: None,
+                state: m.state,
+                expires_at_ms,
+            };
+            let key = message_key(id, conv.next_seq);
+            self.put(b, TreeName::Messages, key.to_vec(), &Record::Message(body))?;
+            conv.next_seq = conv.next_seq.saturating_add(1);
+        }
+        conv.has_expiring |= expires_at_ms.is_some();
+        self.put(
+            b,
+            TreeName::Conversations,
+            id.0.to_vec(),
+            &Record::Conversation(conv),
+        )?;
+        Ok(first)
+    }
+
+    /// Appends messages to a conversation in one atomic batch with one flush (history import,
+    /// or many messages at once). Returns the sequence number of the first. Durable.
+    pub fn append_messages(
+        &self,
+        id: &ContactId,
+        messages: &[NewMessage],
+        now_ms: u64,
+    ) -> Result<u64, StoreError> {
+        let _w = lock_ignoring_poison(&self.writer);
+        let mut b = WriteBatch::new();
+        let first = self.stage_messages(&mut b, id, messages, now_ms)?;
+        self.backend.apply(&b)?;
+        drop(_w);
+        self.group.wait_durable(self.backend.as_ref())?;
+        Ok(first)
+    }
+
+    /// Stores an outgoing message together with the ratchet state that encrypted it and the
+    /// envelope to deliver, in one atomic batch. Returns the message's sequence number once it
+    /// is durable: only then may the UI show it as queued/sent.
+    pub fn record_outgoing(
+        &self,
+        id: &ContactId,
+        session_after: &SecretBytes,
+        message: &NewMessage,
+        outbox: &NewOutbox,
+        now_ms: u64,
+    ) -> Result<u64, StoreError> {
+        let _w = lock_ignoring_poison(&self.writer);
+        let mut b = WriteBatch::new();
+        let seq = self.stage_messages(&mut b, id, std::slice::from_ref(message), now_ms)?;
+        self.put(
+            &mut b,
+            TreeName::Sessions,
+            id.0.to_vec(),
+            &Record::Session(session_after.clone()),
+        )?;
+        let entry = OutboxEntry {
+            message_id: message.id,
+            contact: *id,
+            seq,
+            envelope: outbox.envelope.clone(),
+            attempts: 0,
+            next_attempt_at_ms: outbox.next_attempt_at_ms,
+            created_at_ms: now_ms,
+        };
+        self.put(
+            &mut b,
+            TreeName::Outbox,
+            self.keys.blind(purpose::OUTBOX, &message.id.0).to_vec(),
+            &Record::Outbox(entry),
+        )?;
+        self.backend.apply(&b)?;
+        drop(_w);
+        self.group.wait_durable(self.backend.as_ref())?;
+        Ok(seq)
+    }
+
+    /// Stores an incoming message, the ratchet state after decrypting it and its dedup id, in
+    /// one atomic batch. A message id seen before is not stored again ([`Incoming::Duplicate`]),
+    /// but the session state is still saved. Returns once durable: only then may a delivery
+    /// receipt be sent.
+    pub fn record_incoming(
+        &self,
+        id: &ContactId,
+        session_after: &SecretBytes,
+        message: &NewMessage,
+        now_ms: u64,
+    ) -> Result<Incoming, StoreError> {
+        let _w = lock_ignoring_poison(&self.writer);
+        let mut b = WriteBatch::new();
+        self.put(
+            &mut b,
+            TreeName::Sessions,
+            id.0.to_vec(),
+            &Record::Session(session_after.clone()),
+        )?;
+        let dedup_key = self.keys.blind(purpose::DEDUP, &message.id.0);
+        let outcome = if self.backend.get(TreeName::Dedup, &dedup_key)?.is_some() {
+            Incoming::Duplicate
+        } else {
+            let seq = self.stage_messages(&mut b, id, std::slice::from_ref(message), now_ms)?;
+            self.put(
+                &mut b,
+                TreeName::Dedup,
+                dedup_key.to_vec(),
+                &Record::Dedup(DedupEntry {
+                    received_at_ms: now_ms,
+                    contact: *id,
+                    seq,
+                }),
+            )?;
+            Incoming::Stored { seq }
+        };
+        self.backend.apply(&b)?;
+        drop(_w);
+        self.group.wait_durable(self.backend.as_ref())?;
+        Ok(outcome)
+    }
+
+    /// True if a message with this id was received (and is still in the dedup window).
+    pub fn is_duplicate(&self, message_id: &MessageId) -> Result<bool, StoreError> {
+        let key = self.keys.blind(purpose::DEDUP, &message_id.0);
+        Ok(self.backend.get(TreeName::Dedup, &key)?.is_some())
+    }
+
+    fn to_stored(contact: ContactId, seq: u64, m: MessageBody) -> StoredMessage {
+        StoredMessage {
+            contact,
+            seq,
+            id: m.id,
+            direction: m.direction,
+            text: m.text,
+            created_at_ms: m.created_at_ms,
+            received_at_ms: m.received_at_ms,
+            sent_at_ms: m.sent_at_ms,
+            delivered_at_ms: m.delivered_at_ms,
+            state: m.state,
+            expires_at_ms: m.expires_at_ms,
+        }
+    }
+
+    /// One message.
+    pub fn message(&self, id: &ContactId, seq: u64) -> Result<Option<StoredMessage>, StoreError> {
+        let key = message_key(id, seq);
+        match self.get_record(TreeName::Messages, &key)? {
+            None => Ok(None),
+            Some(Record::Message(m)) => Ok(Some(Self::to_stored(*id, seq, m))),
+            Some(_) => Err(Self::wrong_type(TreeName::Messages, &key)),
+        }
+    }
+
+    /// A conversation's messages in order, plus any damaged ones.
+    pub fn messages(&self, id: &ContactId) -> Result<Listing<StoredMessage>, StoreError> {
+        let mut out = Listing::default();
+        for entry in self.backend.scan_prefix(TreeName::Messages, &id.0) {
+            let (k, v) = entry?;
+            let rec = self.open_record(TreeName::Messages, &k, &v).and_then(|r| {
+                let (contact, seq) = parse_message_key(&k)
+                    .map_err(|e| damaged(TreeName::Messages, &k, DamageKind::BadKey(e)))?;
+                match r {
+                    Record::Message(m) => Ok(Self::to_stored(contact, seq, m)),
+                    _ => Err(damaged(
+                        TreeName::Messages,
+                        &k,
+                        DamageKind::Malformed(DecodeError::WrongRecordType {
+                            tree: TreeName::Messages,
+                            tag: 0,
+                        }),
+                    )),
+                }
+            });
+            match rec {
+                Ok(m) => out.items.push(m),
+                Err(d) => out.damaged.push(d),
+            }
+        }
+        Ok(out)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Outbox and delivery state
+
+    /// Every outbox entry, ordered by next attempt time.
+    pub fn outbox(&self) -> Result<Listing<OutboxEntry>, StoreError> {
+        let raw = self.scan_records(TreeName::Outbox, &[])?;
+        let mut out = Listing {
+            items: Vec::new(),
+            damaged: raw.damaged,
+        };
+        for (k, r) in raw.items {
+            match r {
+                Record::Outbox(o) => out.items.push(o),
+                _ => out.damaged.push(damaged(
+                    TreeName::Outbox,
+                    &k,
+                    DamageKind::Malformed(DecodeError::WrongRecordType {
+                        tree: TreeName::Outbox,
+                        tag: 0,
+                    }),
+                )),
+            }
+        }
+        out.items.sort_by_key(|o| o.next_attempt_at_ms);
+        Ok(out)
+    }
+
+    /// Outbox entries due at `now_ms`.
+    pub fn outbox_due(&self, now_ms: u64) -> Result<Listing<OutboxEntry>, StoreError> {
+        let mut l = self.outbox()?;
+        l.items.retain(|o| o.next_attempt_at_ms <= now_ms);
+        Ok(l)
+    }
+
+    fn outbox_entry(
+        &self,
+        message_id: &MessageId,
+    ) -> Result<Option<(Vec<u8>, OutboxEntry)>, StoreError> {
+        let key = self.keys.blind(purpose::OUTBOX, &message_id.0).to_vec();
+        match self.get_record(TreeName::Outbox, &key)? {
+            None => Ok(None),
+            Some(Record::Outbox(o)) => Ok(Some((key, o))),
+            Some(_) => Err(Self::wrong_type(TreeName::Outbox, &key)),
+        }
+    }
+
+    fn update_message(
+        &self,
+        b: &mut WriteBatch,
+        contact: &ContactId,
+        seq: u64,
+        f: impl FnOnce(&mut MessageBody),
+    ) -> Result<(), StoreError> {
+        let key = message_key(contact, seq);
+        match self.get_record(TreeName::Messages, &key)? {
+            // The message may have disappeared (timer) while its envelope was in flight.
+            None => Ok(()),
+            Some(Record::Message(mut m)) => {
+                f(&mut m);
+                self.put(b, TreeName::Messages, key.to_vec(), &Record::Message(m))
+            }
+            Some(_) => Err(Self::wrong_type(TreeName::Messages, &key)),
+        }
+    }
+
+    /// Records a delivery attempt: attempts + 1, next attempt time, message state `Sent`.
+    /// Returns false if the message is no longer in the outbox. Durable.
+    pub fn mark_attempted(
+        &self,
+        message_id: &MessageId,
+        now_ms: u64,
+        next_attempt_at_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let _w = lock_ignoring_poison(&self.writer);
+        let Some((key, mut entry)) = self.outbox_entry(message_id)? else {
+            return Ok(false);
+        };
+        entry.attempts = entry.attempts.saturating_add(1);
+        entry.next_attempt_at_ms = next_attempt_at_ms;
+        let mut b = WriteBatch::new();
+        self.update_message(&mut b, &entry.contact, entry.seq, |m| {
+            if m.state == DeliveryState::Queued {
+                m.state = DeliveryState::Sent;
+            }
+            m.sent_at_ms = Some(now_ms);
+        })?;
+        self.put(&mut b, TreeName::Outbox, key, &Record::Outbox(entry))?;
+        self.backend.apply(&b)?;
+        drop(_w);
+        self.group.wait_durable(self.backend.as_ref())?;
+        Ok(true)
+    }
+
+    fn finish_delivery(
+        &self,
+        message_id: &MessageId,
+        f: impl FnOnce(&mut MessageBody),
+    ) -> Result<bool, StoreError> {
+        let _w = lock_ignoring_poison(&self.writer);
+        let Some((key, entry)) = self.outbox_entry(message_id)? else {
+            return Ok(false);
+        };
+        let mut b = WriteBatch::new();
+        self.update_message(&mut b, &entry.contact, entry.seq, f)?;
+        b.remove(TreeName::Outbox, key);
+        self.backend.apply(&b)?;
+        drop(_w);
+        self.group.wait_durable(self.backend.as_ref())?;
+        Ok(true)
+    }
+
+    /// An end-to-end receipt arrived: removes the outbox entry and marks the message
+    /// `Delivered`, atomically. Returns false if it was not in the outbox. Durable.
+    pub fn mark_delivered(&self, message_id: &MessageId, now_ms: u64) -> Result<bool, StoreError> {
+        self.finish_delivery(message_id, |m| {
+            m.state = DeliveryState::Delivered;
+            m.delivered_at_ms = Some(now_ms);
+        })
+    }
+
+    /// Delivery given up: removes the outbox entry and marks the message `Failed`. Durable.
+    pub fn mark_failed(&self, message_id: &MessageId) -> Result<bool, StoreError> {
+        self.finish_delivery(message_id, |m| m.state = DeliveryState::Failed)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Invites
+
+    /// Stores a pending invite under a keyed hash of its secret. Durable.
+    pub fn add_invite(&self, secret: &[u8], invite: &Invite) -> Result<(), StoreError> {
+        let mut b = WriteBatch::new();
+        self.put(
+            &mut b,
+            TreeName::Invites,
+            self.keys.blind(purpose::INVITE, secret).to_vec(),
+            &Record::Invite(invite.clone()),
+        )?;
+        self.commit(&b)
+    }
+
+    /// Consumes an invite: atomically checks and removes it, so it can be used once. An expired
+    /// invite is removed and reported as [`InviteError::Expired`]. Durable.
+    pub fn consume_invite(&self, secret: &[u8], now_ms: u64) -> Result<Invite, InviteError> {
+        let key = self.keys.blind(purpose::INVITE, secret).to_vec();
+        let _w = lock_ignoring_poison(&self.writer);
+        let invite = match self.get_record(TreeName::Invites, &key)? {
+            None => return Err(InviteError::Unknown),
+            Some(Record::Invite(i)) => i,
+            Some(_) => return Err(Self::wrong_type(TreeName::Invites, &key).into()),
+        };
+        let mut b = WriteBatch::new();
+        b.remove(TreeName::Invites, key);
+        self.backend.apply(&b).map_err(StoreError::from)?;
+        drop(_w);
+        self.group
+            .wait_durable(self.backend.as_ref())
+            .map_err(StoreError::from)?;
+        if now_ms >= invite.expires_at_ms {
+            return Err(InviteError::Expired);
+        }
+        Ok(invite)
+    }
+
+    /// Pending invites (for listing and revoking), plus damaged ones.
+    pub fn pending_invites(&self) -> Result<Listing<Invite>, StoreError> {
+        let raw = self.scan_records(TreeName::Invites, &[])?;
+        Ok(Listing {
+            items: raw
+                .items
+                .into_iter()
+                .filter_map(|(_, r)| match r {
+                    Record::Invite(i) => Some(i),
+                    _ => None,
+                })
+                .collect(),
+            damaged: raw.damaged,
+        })
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Settings
+
+    /// A setting's value.
+    pub fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = self.keys.blind(purpose::SETTING, name.as_bytes());
+        match self.get_record(TreeName::Settings, &key)? {
+            None => Ok(None),
+            Some(Record::Setting(v)) => Ok(Some(v)),
+            Some(_) => Err(Self::wrong_type(TreeName::Settings, &key)),
+        }
+    }
+
+    /// Sets a setting (name blinded, value sealed). Durable.
+    pub fn set_setting(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let mut b = WriteBatch::new();
+        self.put(
+            &mut b,
+            TreeName::Settings,
+            self.keys.blind(purpose::SETTING, name.as_bytes()).to_vec(),
+            &Record::Setting(value.to_vec()),
+        )?;
+        self.commit(&b)
+    }
+
+    /// Removes a setting. Durable.
+    pub fn remove_setting(&self, name: &str) -> Result<(), StoreError> {
+        let mut b = WriteBatch::new();
+        b.remove(
+            TreeName::Settings,
+            self.keys.blind(purpose::SETTING, name.as_bytes()).to_vec(),
+        );
+        self.commit(&b)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Sweeper, check
+
+    /// Removes expired disappearing messages (and their outbox entries), expired invites, and
+    /// dedup ids older than [`DEDUP_RETENTION_MS`]. Call periodically with the current time.
+    /// Durable. Damaged records are counted, not removed (see [`Store::check`]).
+    pub fn sweep(&self, now_ms: u64) -> Result<SweepReport, StoreError> {
+        let _w = lock_ignoring_poison(&self.writer);
+        let mut report = SweepReport::default();
+        let mut b = WriteBatch::new();
+        let convs = self.scan_records(TreeName::Conversations, &[])?;
+        report.damaged += convs.damaged.len();
+        for (k, r) in convs.items {
+            let Record::Conversation(c) = r else { continue };
+            if !c.has_expiring {
+                continue;
+            }
+            for entry in self.backend.scan_prefix(TreeName::Messages, &k) {
+                let (mk, mv) = entry?;
+                match self.open_record(TreeName::Messages, &mk, &mv) {
+                    Ok(Record::Message(m)) => {
+                        if m.expires_at_ms.is_some_and(|e| e <= now_ms) {
+                            b.remove(TreeName::Messages, mk);
+                            b.remove(
+                                TreeName::Outbox,
+                                self.keys.blind(purpose::OUTBOX, &m.id.0).to_vec(),
+                            );
+                            report.messages_removed += 1;
+                        }
+                    }
+                    _ => report.damaged += 1,
+                }
+            }
+        }
+        let invites = self.scan_records(TreeName::Invites, &[])?;
+        report.damaged += invites.damaged.len();
+        for (k, r) in invites.items {
+            if let Record::Invite(i) = r {
+                if i.expires_at_ms <= now_ms {
+                    b.remove(TreeName::Invites, k);
+                    report.invites_removed += 1;
+                }
+            }
+        }
+        let dedup = self.scan_records(TreeName::Dedup, &[])?;
+        report.damaged += dedup.damaged.len();
+        for (k, r) in dedup.items {
+            if let Record::Dedup(d) = r {
+                if d.received_at_ms.saturating_add(DEDUP_RETENTION_MS) <= now_ms {
+                    b.remove(TreeName::Dedup, k);
+                    report.dedup_removed += 1;
+                }
+            }
+        }
+        self.backend.apply(&b)?;
+        drop(_w);
+        self.group.wait_durable(self.backend.as_ref())?;
+        Ok(report)
+    }
+
+    /// Reads every record of every tree and reports, per tree, how many are readable and which
+    /// are damaged (failed authentication, malformed, or under a malformed key). Never panics;
+    /// never stops at the first damaged record.
+    pub fn check(&self) -> CheckReport {
+        let mut trees = Vec::with_capacity(TreeName::ALL.len());
+        for tree in TreeName::ALL {
+            let mut t = TreeCheck {
+                tree,
+                readable: 0,
+                damaged: Vec::new(),
+                scan_error: None,
+            };
+            for entry in self.backend.scan_prefix(tree, &[]) {
+                match entry {
+                    Ok((k, v)) => match self.open_record(tree, &k, &v) {
+                        Ok(_) => t.readable += 1,
+                        Err(d) => t.damaged.push(d),
+                    },
+                    Err(e) => {
+                        t.scan_error = Some(e);
+                        break;
+                    }
+                }
+            }
+            trees.push(t);
+        }
+        CheckReport { trees }
+    }
+}
