@@ -32,7 +32,7 @@ pub enum CardError {
 }
 
 /// A profile card: display name, PeerId, addresses and optional mailbox.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct ProfileCard {
     /// Name shown to contacts (they may rename you locally).
     pub display_name: String,
@@ -42,6 +42,16 @@ pub struct ProfileCard {
     pub addrs: Vec<Vec<u8>>,
     /// Relay/mailbox address where the node collects messages while offline.
     pub mailbox: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ProfileCard {
+    /// Names and PeerIds identify people: logs and Debug output never show them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProfileCard")
+            .field("addrs", &self.addrs.len())
+            .field("mailbox", &self.mailbox.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ProfileCard {

@@ -1,4 +1,5 @@
 #![allow(dead_code)]
+pub mod noise_ref;
 use cairn_crypto::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;

@@ -1,0 +1,156 @@
+//! Invite codes: round trip, QR, and every way a code can be wrong.
+mod common;
+use cairn_crypto::invite::*;
+use cairn_crypto::*;
+use common::*;
+
+fn sample(seed: u64) -> Invite {
+    let mut r = rng(seed);
+    let id = IdentityKeyPair::generate(&mut r);
+    Invite::new(
+        id.public(),
+        vec![0x00, 0x24, 0x08, 0x01, 0x12, 0x20, 9, 9, 9],
+        vec![
+            vec![0x04, 192, 168, 1, 20, 0x06, 0x1f, 0x90],
+            vec![0x04, 127, 0, 0, 1, 0x91, 0x02, 0x1f, 0x90],
+        ],
+        Some(vec![0x04, 10, 0, 0, 1, 0x06, 0x10, 0x00]),
+        NOW + 3600,
+        &mut r,
+    )
+    .unwrap()
+}
+
+/// Catches an encoder/decoder mismatch or an unpasteable code.
+#[test]
+fn round_trip_one_line() {
+    let inv = sample(1);
+    let code = inv.encode().unwrap();
+    assert!(code.starts_with(INVITE_PREFIX));
+    assert!(!code.contains(char::is_whitespace));
+    assert!(code.len() < 400, "code is {} chars", code.len());
+    assert_eq!(Invite::decode(&code, NOW).unwrap(), inv);
+    // Pasted with line breaks and in lower case: still the same invite.
+    let messy: String = code
+        .to_lowercase()
+        .chars()
+        .enumerate()
+        .flat_map(|(i, c)| if i % 40 == 39 { vec![c, '\n'] } else { vec![c] })
+        .collect();
+    assert_eq!(Invite::decode(&format!("  {messy}  "), NOW).unwrap(), inv);
+}
+
+/// Catches a code that cannot be shown as a QR code.
+#[test]
+fn fits_a_qr_code() {
+    let qr = sample(2).to_qr().unwrap();
+    assert!(qr.width() <= 117, "QR width {}", qr.width());
+}
+
+/// Catches a mistyped character being misread as a different valid invite: every
+/// position, every other alphabet character.
+#[test]
+fn every_single_typo_is_detected() {
+    let code = sample(3).encode().unwrap();
+    let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let prefix = INVITE_PREFIX.len();
+    let mut tried = 0;
+    for pos in prefix..code.len() {
+        for c in alphabet.chars() {
+            if code.as_bytes()[pos] == c as u8 {
+                continue;
+            }
+            let mut typo = code.to_string();
+            typo.replace_range(pos..pos + 1, &c.to_string());
+            let err = Invite::decode(&typo, NOW).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    InviteError::BadChecksum
+                        | InviteError::UnsupportedVersion(_)
+                        | InviteError::Truncated
+                        | InviteError::TrailingBytes
+                ),
+                "typo at {pos} gave {err:?}"
+            );
+            tried += 1;
+        }
+    }
+    assert_eq!(tried, (code.len() - prefix) * 31);
+}
+
+/// Catches each malformation mapping to the wrong (or no) typed error.
+#[test]
+fn typed_errors() {
+    let inv = sample(4);
+    let code = inv.encode().unwrap();
+    assert_eq!(Invite::decode("hello", NOW).unwrap_err(), InviteError::NotAnInvite);
+    assert_eq!(
+        Invite::decode(&format!("{}!{}", &code[..10], &code[11..]), NOW).unwrap_err(),
+        InviteError::BadCharacter { position: 4 }
+    );
+    // Truncation: cut at every length (whole base32 groups and partial ones).
+    for cut in INVITE_PREFIX.len() + 1..code.len() {
+        let e = Invite::decode(&code[..cut], NOW).unwrap_err();
+        assert!(
+            matches!(e, InviteError::Truncated | InviteError::BadChecksum),
+            "cut at {cut}: {e:?}"
+        );
+    }
+    assert_eq!(
+        Invite::decode(&code[..code.len() - 8], NOW).unwrap_err(),
+        InviteError::Truncated
+    );
+    // Trailing bytes: a whole base32 group appended.
+    assert_eq!(
+        Invite::decode(&format!("{}AAAAAAAA", &*code), NOW).unwrap_err(),
+        InviteError::TrailingBytes
+    );
+    // Wrong version with a correct checksum (a future format).
+    let mut bytes = inv.to_bytes().unwrap().to_vec();
+    bytes[0] = 2;
+    assert_eq!(
+        Invite::from_bytes(&bytes).unwrap_err(),
+        InviteError::UnsupportedVersion(2)
+    );
+    // Bad checksum.
+    let mut bytes = inv.to_bytes().unwrap().to_vec();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    assert_eq!(Invite::from_bytes(&bytes).unwrap_err(), InviteError::BadChecksum);
+    // Expired, and expiring exactly now.
+    assert_eq!(Invite::decode(&code, NOW + 3600).unwrap_err(), InviteError::Expired);
+    assert!(Invite::decode(&code, NOW + 3599).is_ok());
+    assert!(Invite::decode_ignoring_expiry(&code).is_ok());
+    // Too long text.
+    assert_eq!(
+        Invite::decode(&"A".repeat(MAX_INVITE_TEXT_LEN + 1), NOW).unwrap_err(),
+        InviteError::TooLong
+    );
+}
+
+/// Catches an invite that would not fit a QR code being produced anyway.
+#[test]
+fn oversize_invite_refused() {
+    let mut r = rng(5);
+    let id = IdentityKeyPair::generate(&mut r);
+    let addrs = vec![vec![7u8; card::MAX_ADDR_LEN]; card::MAX_ADDRS];
+    assert_eq!(
+        Invite::new(id.public(), vec![1; 38], addrs, None, NOW, &mut r).unwrap_err(),
+        InviteError::TooLarge
+    );
+    let too_many = vec![vec![7u8; 8]; card::MAX_ADDRS + 1];
+    assert_eq!(
+        Invite::new(id.public(), vec![1; 38], too_many, None, NOW, &mut r).unwrap_err(),
+        InviteError::TooLarge
+    );
+}
+
+/// Catches a low-order identity key in a crafted invite being accepted.
+#[test]
+fn low_order_identity_refused() {
+    let mut inv = sample(6);
+    inv.identity = IdentityPublicKey::from_bytes([0; 32]);
+    let code = inv.encode().unwrap();
+    assert_eq!(Invite::decode(&code, NOW).unwrap_err(), InviteError::BadIdentity);
+}
