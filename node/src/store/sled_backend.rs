@@ -1,6 +1,7 @@
 //! The sled 0.34 backend.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use super::backend::{Backend, RawEntry, TreeName, WriteBatch, WriteOp};
 use super::error::BackendError;
@@ -8,6 +9,34 @@ use super::error::BackendError;
 /// sled's page cache size for a profile. Messages are small; 64 MiB keeps a large history warm
 /// without taking sled's 1 GiB default from a small laptop.
 const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
+
+/// How long to wait for a just-closed sled database in this process to release its files.
+pub(crate) const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Waits until nobody holds sled's lock on the database file in `db_dir` (sled takes an
+/// exclusive flock on `db_dir/db` while open). Returns false on timeout. Creates nothing.
+pub(crate) fn wait_until_released(db_dir: &Path, timeout: Duration) -> bool {
+    let start = Instant::now();
+    loop {
+        let file = match std::fs::OpenOptions::new()
+            .read(true)
+            .open(db_dir.join("db"))
+        {
+            Ok(f) => f,
+            // No database file: nothing holds it.
+            Err(_) => return true,
+        };
+        if let Ok(true) = fs4::fs_std::FileExt::try_lock_exclusive(&file) {
+            let _ = fs4::fs_std::FileExt::unlock(&file);
+            return true;
+        }
+        drop(file);
+        if start.elapsed() >= timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
 
 /// The sled backend: one sled database, one sled tree per [`TreeName`].
 pub struct SledBackend {
@@ -32,6 +61,10 @@ impl SledBackend {
     /// Opens (or creates) the sled database at `path`. The store calls this only after the
     /// passphrase was verified, so a wrong passphrase never touches the database.
     pub fn open(path: &Path) -> Result<Self, BackendError> {
+        // sled's background I/O threads can hold its file lock for a moment after the previous
+        // handle in this process was dropped; wait for them (the profile lock already keeps
+        // other processes out, so this never waits for a foreign holder in practice).
+        wait_until_released(path, RELEASE_TIMEOUT);
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_CAPACITY)

@@ -20,6 +20,7 @@ use rand::RngCore;
 
 use super::error::WipeError;
 use super::profile::{sync_dir, ProfilePaths};
+use super::sled_backend::{wait_until_released, RELEASE_TIMEOUT};
 
 fn step<T>(step: &'static str, r: io::Result<T>) -> Result<Option<T>, WipeError> {
     match r {
@@ -67,6 +68,9 @@ pub fn wipe_profile(paths: &ProfilePaths) -> Result<WipeReport, WipeError> {
         database_removed: false,
     };
     step("syncing the profile directory", sync_dir(&paths.dir))?;
+    // If the database was just closed in this process, let sled's background threads finish
+    // before its files are removed (otherwise they may write into the directory we delete).
+    let _ = wait_until_released(&paths.db_dir(), RELEASE_TIMEOUT);
     report.database_removed =
         step("removing the database", fs::remove_dir_all(paths.db_dir()))?.is_some();
     step("removing the lock file", fs::remove_file(paths.lock_file()))?;
