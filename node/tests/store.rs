@@ -115,11 +115,17 @@ fn grep_finds_no_plaintext_on_disk() {
     assert!(scanned > 1000, "scanned only {scanned} bytes");
     let sealed = {
         let b = SledBackend::open(&dir.join("db")).unwrap();
-        let (_, v) = b.scan_prefix(TreeName::Messages, &[]).next().unwrap().unwrap();
+        let (_, v) = b
+            .scan_prefix(TreeName::Messages, &[])
+            .next()
+            .unwrap()
+            .unwrap();
         v
     };
     assert!(
-        files.iter().any(|f| contains(&std::fs::read(f).unwrap(), &sealed)),
+        files
+            .iter()
+            .any(|f| contains(&std::fs::read(f).unwrap(), &sealed)),
         "sealed value not found on disk: the scan would miss plaintext too"
     );
     println!(
@@ -766,4 +772,29 @@ fn default_location_is_xdg_data_dir() {
     let s = p.dir.to_string_lossy().to_string();
     assert!(s.contains("cairn"), "{s}");
     assert!(p.key_file().ends_with("cairn.key"));
+}
+
+/// Catches an interrupted create (killed between database and key file) leaving a profile that
+/// can neither be opened nor re-created.
+#[test]
+fn interrupted_create_is_reported_and_recoverable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let paths = ProfilePaths::new(&dir);
+    drop(create(&dir));
+    // Simulate a kill after the key file was written but before the marker was removed.
+    std::fs::write(paths.creating_marker(), b"").unwrap();
+    let err = Store::open(&paths, &Passphrase::new(PASS), &opts()).unwrap_err();
+    assert!(matches!(err, OpenError::IncompleteCreation(_)), "{err:?}");
+    // Simulate a kill before the key file was written.
+    std::fs::remove_file(paths.key_file()).unwrap();
+    assert!(matches!(
+        Store::open(&paths, &Passphrase::new(PASS), &opts()).unwrap_err(),
+        OpenError::NotFound(_)
+    ));
+    let s = Store::create(&paths, &Passphrase::new("fresh"), fast(), &opts()).unwrap();
+    assert!(!paths.creating_marker().exists());
+    assert!(s.check().is_clean());
+    drop(s);
+    Store::open(&paths, &Passphrase::new("fresh"), &opts()).unwrap();
 }

@@ -49,7 +49,7 @@ fn open(dir: &str) -> Result<Store, OpenError> {
     let pass = Passphrase::new(PASSPHRASE);
     let opts = OpenOptions::new().allow_insecure_kdf_for_tests();
     match Store::open(&paths, &pass, &opts) {
-        Err(OpenError::NotFound(_)) => {
+        Err(OpenError::NotFound(_) | OpenError::IncompleteCreation(_)) => {
             Store::create(&paths, &pass, KdfParams::insecure_fast_for_tests(), &opts)
         }
         other => other,

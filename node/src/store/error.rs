@@ -152,6 +152,10 @@ pub enum OpenError {
     /// No key file in the directory: no profile there, or it was wiped.
     #[error("no profile at {0} (no key file; never created or wiped)")]
     NotFound(PathBuf),
+    /// A `create` of this profile was interrupted (crash or kill); nothing usable was written.
+    /// Calling `create` again clears the leftovers.
+    #[error("creation of the profile at {0} was interrupted; create it again")]
+    IncompleteCreation(PathBuf),
     /// `create` found an existing profile (or leftovers of one).
     #[error("a profile already exists at {0}")]
     AlreadyExists(PathBuf),

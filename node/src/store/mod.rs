@@ -49,7 +49,7 @@ pub use model::{
     Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, Incoming, Invite,
     MessageId, Meta, NewMessage, NewOutbox, OutboxEntry, StoredMessage, SweepReport,
 };
-pub use profile::{ProfilePaths, DB_DIR_NAME, KEY_FILE_NAME, LOCK_FILE_NAME};
+pub use profile::{ProfilePaths, CREATING_MARKER_NAME, DB_DIR_NAME, KEY_FILE_NAME, LOCK_FILE_NAME};
 pub use secret::{Passphrase, SecretBytes};
 pub use sled_backend::SledBackend;
 pub use wipe::{wipe_profile, WipeReport};
@@ -233,15 +233,18 @@ impl Store {
             return Err(OpenError::KdfBelowMinimum(params));
         }
         profile::create_private_dir(&paths.dir)?;
-        if paths.key_file().exists() {
-            return Err(OpenError::AlreadyExists(paths.dir.clone()));
-        }
         let lock = ProfileLock::acquire(paths)?;
-        if paths.key_file().exists() || paths.db_dir().exists() {
-            // A database without a key file is a leftover (interrupted create or half-wiped
-            // profile); it cannot be decrypted. Refuse rather than guess: wipe it first.
+        if paths.creating_marker().exists() {
+            // A previous create was interrupted (the marker is removed only after the key file
+            // is in place): its leftovers were never a usable profile. Clear them.
+            wipe::wipe_leftovers(paths)
+                .map_err(|e| OpenError::Io(std::io::Error::other(e.to_string())))?;
+        } else if paths.key_file().exists() || paths.db_dir().exists() {
+            // A database without a key file and without the creation marker is not ours to
+            // guess about (a key file may be restorable from a backup): refuse; wipe it first.
             return Err(OpenError::AlreadyExists(paths.dir.clone()));
         }
+        profile::write_marker(paths)?;
         let master = MasterKey::random();
         let key_file = KeyFile::wrap(&master, passphrase, params)?;
         let backend = SledBackend::open(&paths.db_dir())?;
@@ -267,8 +270,10 @@ impl Store {
             store.backend.apply(&batch)?;
             store.backend.flush()?;
         }
-        // The key file is written last: its presence means "this profile is complete".
+        // The key file is written last, then the marker removed: a crash anywhere before leaves
+        // the marker, and the next create clears the leftovers.
         write_key_file_atomic(paths, &key_file.to_bytes())?;
+        profile::remove_marker(paths)?;
         Ok(store)
     }
 
@@ -286,6 +291,9 @@ impl Store {
             return Err(OpenError::NotFound(paths.dir.clone()));
         }
         let lock = ProfileLock::acquire(paths)?;
+        if paths.creating_marker().exists() {
+            return Err(OpenError::IncompleteCreation(paths.dir.clone()));
+        }
         let bytes = read_key_file(paths)?;
         let key_file = KeyFile::parse(&bytes).map_err(OpenError::KeyFileDamaged)?;
         if !key_file.params.meets_minimum() && !options.allow_insecure_kdf {

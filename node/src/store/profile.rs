@@ -5,6 +5,7 @@
 //!   cairn.key   key file (Argon2id parameters, salt, wrapped master key)
 //!   db/         sled database (sealed values under blinded keys)
 //!   lock        empty; flock()ed exclusively while a process has the profile open
+//!   creating    present only while `Store::create` runs (marks an interrupted create)
 //! ```
 
 use std::fs::{self, File, OpenOptions};
@@ -20,6 +21,8 @@ pub const KEY_FILE_NAME: &str = "cairn.key";
 pub const DB_DIR_NAME: &str = "db";
 /// Lock file name inside a profile directory.
 pub const LOCK_FILE_NAME: &str = "lock";
+/// Marker present only while a profile is being created.
+pub const CREATING_MARKER_NAME: &str = "creating";
 const KEY_FILE_TMP_NAME: &str = "cairn.key.tmp";
 
 /// Paths of one profile.
@@ -55,6 +58,11 @@ impl ProfilePaths {
     /// The database directory.
     pub fn db_dir(&self) -> PathBuf {
         self.dir.join(DB_DIR_NAME)
+    }
+
+    /// The marker of a create in progress (or interrupted).
+    pub fn creating_marker(&self) -> PathBuf {
+        self.dir.join(CREATING_MARKER_NAME)
     }
 
     /// The lock file.
@@ -162,4 +170,16 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
         let _ = dir;
     }
     Ok(())
+}
+
+/// Writes the creation marker durably.
+pub(crate) fn write_marker(paths: &ProfilePaths) -> io::Result<()> {
+    create_private_file(&paths.creating_marker())?.sync_all()?;
+    sync_dir(&paths.dir)
+}
+
+/// Removes the creation marker durably.
+pub(crate) fn remove_marker(paths: &ProfilePaths) -> io::Result<()> {
+    fs::remove_file(paths.creating_marker())?;
+    sync_dir(&paths.dir)
 }

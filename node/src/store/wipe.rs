@@ -73,6 +73,10 @@ pub fn wipe_profile(paths: &ProfilePaths) -> Result<WipeReport, WipeError> {
     let _ = wait_until_released(&paths.db_dir(), RELEASE_TIMEOUT);
     report.database_removed =
         step("removing the database", fs::remove_dir_all(paths.db_dir()))?.is_some();
+    step(
+        "removing the creation marker",
+        fs::remove_file(paths.creating_marker()),
+    )?;
     step("removing the lock file", fs::remove_file(paths.lock_file()))?;
     // Only removes the directory if it is now empty; anything else there is not ours.
     match fs::remove_dir(&paths.dir) {
@@ -81,4 +85,14 @@ pub fn wipe_profile(paths: &ProfilePaths) -> Result<WipeReport, WipeError> {
         Err(_) => {}
     }
     Ok(report)
+}
+
+/// Clears what an interrupted `create` left (key file, temp key file, database), keeping the
+/// directory, the lock file and the marker. The caller holds the profile lock.
+pub(crate) fn wipe_leftovers(paths: &ProfilePaths) -> Result<(), WipeError> {
+    shred(&paths.key_file(), "destroying the key file")?;
+    shred(&paths.key_file_tmp(), "destroying the temporary key file")?;
+    step("removing the database", fs::remove_dir_all(paths.db_dir()))?;
+    step("syncing the profile directory", sync_dir(&paths.dir))?;
+    Ok(())
 }
