@@ -26,7 +26,7 @@ pub const ENCRYPTED_HEADER_LEN: usize = 24 + crate::ratchet::header::HEADER_LEN 
 /// Largest envelope body: the largest bucket, an encrypted header and a tag, with room
 /// for the Noise handshake's keys (96 bytes) which is smaller than the header.
 pub const MAX_BODY_LEN: usize =
-    ENCRYPTED_HEADER_LEN + PADDING_BUCKETS[PADDING_BUCKETS.len() - 1] + AEAD_TAG_LEN;
+    ENCRYPTED_HEADER_LEN + crate::padding::MAX_PADDED_LEN + AEAD_TAG_LEN;
 /// Largest envelope on the wire. Transports and mailboxes refuse anything larger.
 pub const MAX_ENVELOPE_LEN: usize = ENVELOPE_PREFIX_LEN + MAX_BODY_LEN;
 /// Noise IKpsk1 message 1 overhead: ephemeral (32), encrypted static (32+16), payload tag.
@@ -208,11 +208,17 @@ mod tests {
         let good = env(EnvelopeKind::Message, 512).encode();
         let mut v = good.clone();
         v[0] = 2;
-        assert_eq!(Envelope::decode(&v), Err(EnvelopeError::UnsupportedVersion(2)));
+        assert_eq!(
+            Envelope::decode(&v),
+            Err(EnvelopeError::UnsupportedVersion(2))
+        );
         let mut k = good.clone();
         k[1] = 9;
         assert_eq!(Envelope::decode(&k), Err(EnvelopeError::UnknownKind(9)));
-        assert_eq!(Envelope::decode(&good[..good.len() - 1]), Err(EnvelopeError::BadLength));
+        assert_eq!(
+            Envelope::decode(&good[..good.len() - 1]),
+            Err(EnvelopeError::BadLength)
+        );
         assert_eq!(Envelope::decode(&good[..10]), Err(EnvelopeError::Truncated));
         assert_eq!(
             Envelope::decode(&vec![1u8; MAX_ENVELOPE_LEN + 1]),

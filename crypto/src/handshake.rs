@@ -38,7 +38,7 @@ use crate::dh::{is_low_order, RatchetKeyPair};
 use crate::envelope::{Envelope, EnvelopeKind, RoutingTag};
 use crate::identity::{IdentityKeyPair, IdentityPublicKey, KEY_LEN};
 use crate::invite::{Invite, InviteKeys};
-use crate::kdf::{hkdf, label};
+use crate::kdf::{hkdf_keys, label};
 use crate::padding;
 use crate::ratchet::keys::{HeaderKey, RootKey};
 use crate::ratchet::{Session, SessionSeed};
@@ -111,7 +111,9 @@ impl Random for OneShotRandom {
     fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), snow::Error> {
         match self.0.take() {
             Some(bytes) if dest.len() <= bytes.len() => {
-                dest.copy_from_slice(&bytes[..dest.len()]);
+                for (d, b) in dest.iter_mut().zip(bytes.iter()) {
+                    *d = *b;
+                }
                 Ok(())
             }
             _ => Err(snow::Error::Rng),
@@ -137,8 +139,9 @@ impl CryptoResolver for SeededResolver {
 }
 
 fn builder(ephemeral: &Zeroizing<[u8; 32]>) -> Result<snow::Builder<'static>, HandshakeError> {
-    let params: snow::params::NoiseParams =
-        NOISE_PATTERN.parse().map_err(|_| HandshakeError::BadState)?;
+    let params: snow::params::NoiseParams = NOISE_PATTERN
+        .parse()
+        .map_err(|_| HandshakeError::BadState)?;
     Ok(snow::Builder::with_resolver(
         params,
         Box::new(SeededResolver(ephemeral.clone())),
@@ -205,22 +208,17 @@ fn seed(hs: &mut snow::HandshakeState) -> SessionSeed {
     let mut ad = [0u8; 32];
     ad.copy_from_slice(hs.get_handshake_hash());
     let (k1, k2) = hs.dangerously_get_raw_split();
-    let mut ikm = Zeroizing::new([0u8; 64]);
-    ikm[..32].copy_from_slice(&k1);
-    ikm[32..].copy_from_slice(&k2);
-    let okm: Zeroizing<[u8; 160]> = hkdf(&ad, ikm.as_ref(), label::SESSION);
-    let part = |i: usize| {
-        let mut k = [0u8; 32];
-        k.copy_from_slice(&okm[i * 32..(i + 1) * 32]);
-        k
-    };
+    let mut ikm = Zeroizing::new(Vec::with_capacity(64));
+    ikm.extend_from_slice(&k1);
+    ikm.extend_from_slice(&k2);
+    let [sk, hki, hkr, tagi, tagr] = *hkdf_keys::<5>(&ad, &ikm, label::SESSION);
     SessionSeed {
         ad,
-        sk: RootKey::from_bytes(part(0)),
-        hk_initiator: HeaderKey::from_bytes(part(1)),
-        hk_responder: HeaderKey::from_bytes(part(2)),
-        tag_initiator: TagKey::from_bytes(part(3)),
-        tag_responder: TagKey::from_bytes(part(4)),
+        sk: RootKey::from_bytes(sk),
+        hk_initiator: HeaderKey::from_bytes(hki),
+        hk_responder: HeaderKey::from_bytes(hkr),
+        tag_initiator: TagKey::from_bytes(tagi),
+        tag_responder: TagKey::from_bytes(tagr),
     }
 }
 

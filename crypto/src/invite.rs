@@ -17,7 +17,7 @@
 
 use crate::card::{read_routing, validate_routing, write_routing, MAX_ADDRS};
 use crate::identity::{IdentityPublicKey, KEY_LEN};
-use crate::kdf::{hkdf, label};
+use crate::kdf::{hkdf_keys, label};
 use crate::secret::Secret32;
 use crate::wire::{Reader, WireError, Writer};
 use blake2::{Blake2s256, Digest};
@@ -103,12 +103,9 @@ impl InviteSecret {
 
     /// The keys both sides derive from the secret.
     pub fn keys(&self) -> InviteKeys {
-        let psk: Zeroizing<[u8; 32]> = hkdf(&[], self.0.expose(), label::INVITE_PSK);
-        let init: Zeroizing<[u8; 32]> = hkdf(&[], self.0.expose(), label::INVITE_INIT_TAG);
-        let resp: Zeroizing<[u8; 32]> = hkdf(&[], self.0.expose(), label::INVITE_RESPONSE_TAG);
-        let id: Zeroizing<[u8; 32]> = hkdf(&[], self.0.expose(), label::INVITE_ID);
+        let [psk, init, resp, id] = *hkdf_keys::<4>(&[], self.0.expose(), label::INVITE_KEYS);
         InviteKeys {
-            psk: Secret32::from_bytes(*psk),
+            psk: Secret32::from_bytes(psk),
             init_tag: tag16(&init),
             response_tag: tag16(&resp),
             id: tag16(&id),
@@ -123,9 +120,7 @@ impl std::fmt::Debug for InviteSecret {
 }
 
 fn tag16(bytes: &[u8; 32]) -> [u8; 16] {
-    let mut t = [0u8; 16];
-    t.copy_from_slice(&bytes[..16]);
-    t
+    crate::kdf::truncate(bytes)
 }
 
 /// What the inviter keeps for a pending invite: the Noise PSK and the routing tags
@@ -230,7 +225,12 @@ impl Invite {
         body.put(self.identity.as_bytes());
         body.put(self.secret.0.expose());
         body.put_u64(self.expires_at);
-        write_routing(&mut body, &self.peer_id, &self.addrs, self.mailbox.as_deref());
+        write_routing(
+            &mut body,
+            &self.peer_id,
+            &self.addrs,
+            self.mailbox.as_deref(),
+        );
         let total = 3 + body.len() + INVITE_CHECKSUM_LEN;
         if total > MAX_INVITE_LEN {
             return Err(InviteError::TooLarge);
@@ -319,10 +319,11 @@ impl Invite {
         }
         let body = r.take(body_len)?;
         let sum: [u8; INVITE_CHECKSUM_LEN] = r.array()?;
-        let signed = bytes
-            .get(..3 + body_len)
-            .ok_or(InviteError::Truncated)?;
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(&checksum(signed)[..], &sum[..])) {
+        let signed = bytes.get(..3 + body_len).ok_or(InviteError::Truncated)?;
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            &checksum(signed)[..],
+            &sum[..],
+        )) {
             return Err(InviteError::BadChecksum);
         }
         let mut b = Reader::new(body);
@@ -355,8 +356,5 @@ fn checksum(bytes: &[u8]) -> [u8; INVITE_CHECKSUM_LEN] {
     let mut h = Blake2s256::new();
     h.update(label::INVITE_CHECKSUM);
     h.update(bytes);
-    let d = h.finalize();
-    let mut out = [0u8; INVITE_CHECKSUM_LEN];
-    out.copy_from_slice(&d[..INVITE_CHECKSUM_LEN]);
-    out
+    crate::kdf::truncate(&h.finalize())
 }

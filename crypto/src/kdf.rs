@@ -17,14 +17,8 @@ pub(crate) mod label {
     pub const SESSION: &[u8] = b"cairn/v1 session";
     /// Root-key ratchet step (KDF_RK): new root key, chain key, next header key.
     pub const RATCHET_ROOT: &[u8] = b"cairn/v1 ratchet root";
-    /// PSK for the Noise handshake, from the invite secret.
-    pub const INVITE_PSK: &[u8] = b"cairn/v1 invite psk";
-    /// Key for the routing tag of the first handshake message.
-    pub const INVITE_INIT_TAG: &[u8] = b"cairn/v1 invite init tag";
-    /// Key for the routing tag of the handshake response.
-    pub const INVITE_RESPONSE_TAG: &[u8] = b"cairn/v1 invite response tag";
-    /// Public identifier of a pending invite (lets the inviter find it without storing the secret).
-    pub const INVITE_ID: &[u8] = b"cairn/v1 invite id";
+    /// From the invite secret: Noise PSK | init tag | response tag | invite id (4 × 32 bytes).
+    pub const INVITE_KEYS: &[u8] = b"cairn/v1 invite keys";
     /// Message input to the routing-tag PRF.
     pub const ROUTING_TAG: &[u8] = b"cairn/v1 routing tag";
     /// Invite code checksum (BLAKE2s personalisation input).
@@ -33,21 +27,43 @@ pub(crate) mod label {
     pub const SAFETY_NUMBER: &[u8] = b"cairn/v1 safety number";
 }
 
-/// HKDF-SHA256 extract-and-expand into `N` bytes.
-pub(crate) fn hkdf<const N: usize>(salt: &[u8], ikm: &[u8], info: &[u8]) -> Zeroizing<[u8; N]> {
+/// HKDF-SHA256 extract-and-expand, filling `out`.
+pub(crate) fn hkdf_into(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) {
     let hk = Hkdf::<Sha256>::new(Some(salt), ikm);
-    let mut out = Zeroizing::new([0u8; N]);
-    // N is at most 255 * 32 for every caller in this crate (checked by the unit test below).
-    if hk.expand(info, out.as_mut()).is_err() {
+    // Every caller asks for at most 5 * 32 bytes, far below HKDF's 255 * 32 limit.
+    if hk.expand(info, out).is_err() {
         unreachable_len();
     }
-    out
 }
 
 #[cold]
 fn unreachable_len() {
     // Only reachable if a caller asks for more than 8160 bytes, which none does.
     debug_assert!(false, "HKDF output length out of range");
+}
+
+/// HKDF-SHA256 into `K` keys of 32 bytes each.
+pub(crate) fn hkdf_keys<const K: usize>(
+    salt: &[u8],
+    ikm: &[u8],
+    info: &[u8],
+) -> Zeroizing<[[u8; 32]; K]> {
+    let mut buf = Zeroizing::new(vec![0u8; 32 * K]);
+    hkdf_into(salt, ikm, info, &mut buf);
+    let mut out = Zeroizing::new([[0u8; 32]; K]);
+    for (o, c) in out.iter_mut().zip(buf.chunks_exact(32)) {
+        o.copy_from_slice(c);
+    }
+    out
+}
+
+/// The first `N` bytes of a 32-byte MAC or hash.
+pub(crate) fn truncate<const N: usize>(full: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    for (o, b) in out.iter_mut().zip(full) {
+        *o = *b;
+    }
+    out
 }
 
 /// HMAC-SHA256 over the concatenation of `parts`.
@@ -78,9 +94,10 @@ mod tests {
         let ikm = [0x0bu8; 22];
         let salt = hex::decode("000102030405060708090a0b0c").unwrap();
         let info = hex::decode("f0f1f2f3f4f5f6f7f8f9").unwrap();
-        let okm: Zeroizing<[u8; 42]> = hkdf(&salt, &ikm, &info);
+        let mut okm = [0u8; 42];
+        hkdf_into(&salt, &ikm, &info, &mut okm);
         assert_eq!(
-            hex::encode(okm.as_ref()),
+            hex::encode(okm),
             "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
         );
     }
@@ -89,9 +106,10 @@ mod tests {
     #[test]
     fn rfc5869_case_3() {
         let ikm = [0x0bu8; 22];
-        let okm: Zeroizing<[u8; 42]> = hkdf(&[], &ikm, &[]);
+        let mut okm = [0u8; 42];
+        hkdf_into(&[], &ikm, &[], &mut okm);
         assert_eq!(
-            hex::encode(okm.as_ref()),
+            hex::encode(okm),
             "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8"
         );
     }

@@ -10,21 +10,16 @@ use thiserror::Error;
 /// Padded sizes, in bytes. Powers of two from 256 B to 64 KiB: an observer learns
 /// only the size class (nine classes). Smaller steps would leak more; fewer, larger
 /// steps would waste bandwidth on relays and mailboxes.
-pub const PADDING_BUCKETS: [usize; 9] = [
-    256,
-    512,
-    1024,
-    2048,
-    4096,
-    8192,
-    16384,
-    32768,
-    65536,
-];
+pub const PADDING_BUCKETS: [usize; 9] = [256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
 
 /// The largest plaintext that fits one envelope: the largest bucket minus the
 /// padding marker. Larger content needs chunking (file transfer, later).
-pub const MAX_PLAINTEXT_LEN: usize = PADDING_BUCKETS[PADDING_BUCKETS.len() - 1] - 1;
+pub const MAX_PLAINTEXT_LEN: usize = MAX_PADDED_LEN - 1;
+
+/// The largest bucket.
+pub const MAX_PADDED_LEN: usize = 65536;
+#[allow(clippy::indexing_slicing)] // compile-time check
+const _: () = assert!(PADDING_BUCKETS[PADDING_BUCKETS.len() - 1] == MAX_PADDED_LEN);
 
 /// Padding failures.
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +72,18 @@ pub fn unpadded_len(padded: &[u8]) -> Result<usize, PaddingError> {
     if !PADDING_BUCKETS.contains(&padded.len()) {
         return Err(PaddingError::Malformed);
     }
-    match padded.iter().rposition(|b| *b != 0) {
+    // Skip the zero tail eight bytes at a time, then byte by byte.
+    let mut end = padded.len();
+    while let Some(word) = end.checked_sub(8).and_then(|s| padded.get(s..end)) {
+        if word != [0u8; 8] {
+            break;
+        }
+        end -= 8;
+    }
+    match padded
+        .get(..end)
+        .and_then(|h| h.iter().rposition(|b| *b != 0))
+    {
         Some(i) if padded.get(i) == Some(&0x80) => Ok(i),
         _ => Err(PaddingError::Malformed),
     }

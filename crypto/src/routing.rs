@@ -31,9 +31,7 @@ impl TagKey {
     /// The tag for an epoch number.
     pub fn tag_for_epoch(&self, epoch: u64) -> RoutingTag {
         let mac = hmac(self.expose(), &[label::ROUTING_TAG, &epoch.to_be_bytes()]);
-        let mut t = [0u8; ROUTING_TAG_LEN];
-        t.copy_from_slice(&mac[..ROUTING_TAG_LEN]);
-        RoutingTag(t)
+        RoutingTag(crate::kdf::truncate::<ROUTING_TAG_LEN>(mac.as_ref()))
     }
 }
 

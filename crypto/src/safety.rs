@@ -133,7 +133,10 @@ impl SafetyNumber {
         if version != format!("{SAFETY_NUMBER_VERSION:02}").as_bytes() {
             return Err(SafetyNumberError::UnsupportedVersion);
         }
-        if bool::from(subtle::ConstantTimeEq::ct_eq(digits, self.digits.as_bytes())) {
+        if bool::from(subtle::ConstantTimeEq::ct_eq(
+            digits,
+            self.digits.as_bytes(),
+        )) {
             Ok(())
         } else {
             Err(SafetyNumberError::Mismatch)

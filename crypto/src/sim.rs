@@ -139,8 +139,15 @@ impl Simulation {
             mailbox: None,
         };
         let now = 1_800_000_000;
-        let invite = Invite::new(bob.public(), vec![1; 38], vec![], None, now + 3600, &mut rng)
-            .map_err(|e| Violation(format!("invite: {e}")))?;
+        let invite = Invite::new(
+            bob.public(),
+            vec![1; 38],
+            vec![],
+            None,
+            now + 3600,
+            &mut rng,
+        )
+        .map_err(|e| Violation(format!("invite: {e}")))?;
         let (pending, m1) = initiate(&alice, &invite, &card("alice"), &mut rng)
             .map_err(|e| Violation(format!("initiate: {e}")))?;
         let (b, m2) = respond(&bob, &invite.keys(), &card("bob"), &m1, &mut rng)

@@ -5,7 +5,11 @@ use cairn_crypto::*;
 use common::*;
 
 fn encodings(secret: &[u8]) -> Vec<String> {
-    let mut v = vec![hex::encode(secret), hex::encode_upper(secret), format!("{secret:?}")];
+    let mut v = vec![
+        hex::encode(secret),
+        hex::encode_upper(secret),
+        format!("{secret:?}"),
+    ];
     // Any 4-byte window in decimal-list form, as a derived Debug of [u8; 32] prints.
     for w in secret.windows(4) {
         v.push(format!("{}, {}, {}, {}", w[0], w[1], w[2], w[3]));
@@ -16,7 +20,10 @@ fn encodings(secret: &[u8]) -> Vec<String> {
 
 fn assert_no_secret(debug: &str, secret: &[u8]) {
     for e in encodings(secret) {
-        assert!(!debug.contains(&e), "Debug output leaks key material: {debug}");
+        assert!(
+            !debug.contains(&e),
+            "Debug output leaks key material: {debug}"
+        );
     }
 }
 
@@ -44,11 +51,14 @@ fn debug_prints_no_key_material() {
         format!("{m1:?}"),
     ];
     for out in &outputs {
-        assert!(!out.contains("alice") && !out.contains("bob"), "names leak: {out}");
+        assert!(
+            !out.contains("alice") && !out.contains("bob"),
+            "names leak: {out}"
+        );
         assert_no_secret(out, secret.as_ref());
         assert_no_secret(out, id.public().as_bytes());
         assert_no_secret(out, &invite.to_bytes().unwrap()[35..67]); // the invite secret
-        // Every 32-byte field of the session state (keys) must be absent.
+                                                                    // Every 32-byte field of the session state (keys) must be absent.
         for chunk in session_bytes[2..].chunks(32) {
             if chunk.len() == 32 {
                 assert_no_secret(out, chunk);

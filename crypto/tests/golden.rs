@@ -86,7 +86,20 @@ fn transcript() -> Value {
     let (mut a, mut b) = (alice.session, bob.session);
 
     // 20 messages each way in uneven turns; time advances so the tag rotates.
-    let pattern = [("A", 3), ("B", 2), ("A", 1), ("B", 4), ("A", 5), ("B", 1), ("A", 2), ("B", 6), ("A", 4), ("B", 2), ("A", 5), ("B", 5)];
+    let pattern = [
+        ("A", 3),
+        ("B", 2),
+        ("A", 1),
+        ("B", 4),
+        ("A", 5),
+        ("B", 1),
+        ("A", 2),
+        ("B", 6),
+        ("A", 4),
+        ("B", 2),
+        ("A", 5),
+        ("B", 5),
+    ];
     let mut msgs = Vec::new();
     let mut t = now;
     let mut i = 0;
@@ -94,7 +107,11 @@ fn transcript() -> Value {
         for _ in 0..count {
             t += 1800;
             let text = format!("message {i} from {who}");
-            let (from, to) = if who == "A" { (&mut a, &mut b) } else { (&mut b, &mut a) };
+            let (from, to) = if who == "A" {
+                (&mut a, &mut b)
+            } else {
+                (&mut b, &mut a)
+            };
             let env = from.encrypt(text.as_bytes(), t, &mut rng).unwrap();
             let wire = env.encode();
             let got = to.decrypt(&Envelope::decode(&wire).unwrap()).unwrap();
@@ -133,7 +150,10 @@ fn transcript() -> Value {
     })
 }
 
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/transcript-v1.json");
+const PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../docs/vectors/transcript-v1.json"
+);
 
 /// Catches any change to the wire format, key schedule, padding, tags or RNG use.
 #[test]
@@ -148,7 +168,10 @@ fn golden_transcript_reproduces_byte_for_byte() {
         serde_json::from_str(&fresh).unwrap(),
     );
     for key in c.as_object().unwrap().keys() {
-        assert_eq!(c[key], f[key], "field {key} differs from the committed transcript");
+        assert_eq!(
+            c[key], f[key],
+            "field {key} differs from the committed transcript"
+        );
     }
     assert_eq!(committed, fresh);
 }

@@ -84,7 +84,10 @@ fn every_single_typo_is_detected() {
 fn typed_errors() {
     let inv = sample(4);
     let code = inv.encode().unwrap();
-    assert_eq!(Invite::decode("hello", NOW).unwrap_err(), InviteError::NotAnInvite);
+    assert_eq!(
+        Invite::decode("hello", NOW).unwrap_err(),
+        InviteError::NotAnInvite
+    );
     assert_eq!(
         Invite::decode(&format!("{}!{}", &code[..10], &code[11..]), NOW).unwrap_err(),
         InviteError::BadCharacter { position: 4 }
@@ -117,9 +120,15 @@ fn typed_errors() {
     let mut bytes = inv.to_bytes().unwrap().to_vec();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
-    assert_eq!(Invite::from_bytes(&bytes).unwrap_err(), InviteError::BadChecksum);
+    assert_eq!(
+        Invite::from_bytes(&bytes).unwrap_err(),
+        InviteError::BadChecksum
+    );
     // Expired, and expiring exactly now.
-    assert_eq!(Invite::decode(&code, NOW + 3600).unwrap_err(), InviteError::Expired);
+    assert_eq!(
+        Invite::decode(&code, NOW + 3600).unwrap_err(),
+        InviteError::Expired
+    );
     assert!(Invite::decode(&code, NOW + 3599).is_ok());
     assert!(Invite::decode_ignoring_expiry(&code).is_ok());
     // Too long text.
@@ -152,5 +161,8 @@ fn low_order_identity_refused() {
     let mut inv = sample(6);
     inv.identity = IdentityPublicKey::from_bytes([0; 32]);
     let code = inv.encode().unwrap();
-    assert_eq!(Invite::decode(&code, NOW).unwrap_err(), InviteError::BadIdentity);
+    assert_eq!(
+        Invite::decode(&code, NOW).unwrap_err(),
+        InviteError::BadIdentity
+    );
 }

@@ -5,7 +5,6 @@ mod common;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use common::noise_ref;
-use snow::resolvers::CryptoResolver;
 use x25519_dalek::{PublicKey, StaticSecret};
 
 /// snow's default resolver without an RNG (Cairn's build has none: randomness comes
@@ -50,14 +49,27 @@ fn rfc7748_x25519() {
         h32("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4"),
         h32("e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c"),
     );
-    assert_eq!(hex::encode(out), "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552");
+    assert_eq!(
+        hex::encode(out),
+        "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552"
+    );
 
-    let a = StaticSecret::from(h32("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"));
-    let b = StaticSecret::from(h32("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"));
+    let a = StaticSecret::from(h32(
+        "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
+    ));
+    let b = StaticSecret::from(h32(
+        "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb",
+    ));
     let pa = PublicKey::from(&a);
     let pb = PublicKey::from(&b);
-    assert_eq!(hex::encode(pa.as_bytes()), "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
-    assert_eq!(hex::encode(pb.as_bytes()), "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
+    assert_eq!(
+        hex::encode(pa.as_bytes()),
+        "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
+    );
+    assert_eq!(
+        hex::encode(pb.as_bytes()),
+        "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f"
+    );
     let shared = "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742";
     assert_eq!(hex::encode(a.diffie_hellman(&pb).as_bytes()), shared);
     assert_eq!(hex::encode(b.diffie_hellman(&pa).as_bytes()), shared);
@@ -71,10 +83,16 @@ fn rfc7748_x25519() {
         u = k;
         k = r;
         if i == 1 {
-            assert_eq!(hex::encode(k), "422c8e7a6227d7bca1350b3e2bb7279f7897b87bb6854b783c60e80311ae3079");
+            assert_eq!(
+                hex::encode(k),
+                "422c8e7a6227d7bca1350b3e2bb7279f7897b87bb6854b783c60e80311ae3079"
+            );
         }
     }
-    assert_eq!(hex::encode(k), "684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51");
+    assert_eq!(
+        hex::encode(k),
+        "684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51"
+    );
 }
 
 /// RFC 8439 §2.8.2: catches a wrong AEAD (nonce layout, AAD handling, tag).
@@ -92,9 +110,18 @@ fn rfc8439_chacha20_poly1305() {
         hex::encode(&ct[..pt.len()]),
         "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca9671282fafb69da92728b1a71de0a9e060b2905d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc3ff4def08e4b7a9de576d26586cec64b6116"
     );
-    assert_eq!(hex::encode(&ct[pt.len()..]), "1ae10b594f09e26a7e902ecbd0600691");
+    assert_eq!(
+        hex::encode(&ct[pt.len()..]),
+        "1ae10b594f09e26a7e902ecbd0600691"
+    );
     let back = c
-        .decrypt(Nonce::from_slice(&nonce), Payload { msg: &ct, aad: &aad })
+        .decrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: &ct,
+                aad: &aad,
+            },
+        )
         .unwrap();
     assert_eq!(&back[..], &pt[..]);
 }
@@ -123,8 +150,7 @@ struct Msg {
 }
 
 fn vectors() -> Vec<Vector> {
-    let v: Vectors =
-        serde_json::from_str(include_str!("data/noise-vectors.json")).unwrap();
+    let v: Vectors = serde_json::from_str(include_str!("data/noise-vectors.json")).unwrap();
     v.vectors
 }
 
@@ -167,9 +193,20 @@ fn noise_vectors_through_snow() {
         let mut buf = vec![0u8; 65535];
         let mut out = vec![0u8; 65535];
         for (n, m) in v.messages.iter().take(2).enumerate() {
-            let (w, rd) = if n == 0 { (&mut i, &mut r) } else { (&mut r, &mut i) };
-            let len = w.write_message(&hex::decode(&m.payload).unwrap(), &mut buf).unwrap();
-            assert_eq!(hex::encode(&buf[..len]), m.ciphertext, "{} msg {n}", v.protocol_name);
+            let (w, rd) = if n == 0 {
+                (&mut i, &mut r)
+            } else {
+                (&mut r, &mut i)
+            };
+            let len = w
+                .write_message(&hex::decode(&m.payload).unwrap(), &mut buf)
+                .unwrap();
+            assert_eq!(
+                hex::encode(&buf[..len]),
+                m.ciphertext,
+                "{} msg {n}",
+                v.protocol_name
+            );
             let plen = rd.read_message(&buf[..len], &mut out).unwrap();
             assert_eq!(hex::encode(&out[..plen]), m.payload);
         }
@@ -178,9 +215,20 @@ fn noise_vectors_through_snow() {
         let mut i = i.into_transport_mode().unwrap();
         let mut r = r.into_transport_mode().unwrap();
         for (n, m) in v.messages.iter().enumerate().skip(2) {
-            let (w, rd) = if n % 2 == 0 { (&mut i, &mut r) } else { (&mut r, &mut i) };
-            let len = w.write_message(&hex::decode(&m.payload).unwrap(), &mut buf).unwrap();
-            assert_eq!(hex::encode(&buf[..len]), m.ciphertext, "{} msg {n}", v.protocol_name);
+            let (w, rd) = if n % 2 == 0 {
+                (&mut i, &mut r)
+            } else {
+                (&mut r, &mut i)
+            };
+            let len = w
+                .write_message(&hex::decode(&m.payload).unwrap(), &mut buf)
+                .unwrap();
+            assert_eq!(
+                hex::encode(&buf[..len]),
+                m.ciphertext,
+                "{} msg {n}",
+                v.protocol_name
+            );
             let plen = rd.read_message(&buf[..len], &mut out).unwrap();
             assert_eq!(hex::encode(&out[..plen]), m.payload);
         }

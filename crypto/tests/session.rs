@@ -10,7 +10,10 @@ fn both_sides_can_send_first() {
     for bob_first in [false, true] {
         let mut p = pair(if bob_first { 2 } else { 3 });
         if bob_first {
-            let e = p.bob.encrypt(b"hello from the inviter", NOW, &mut r).unwrap();
+            let e = p
+                .bob
+                .encrypt(b"hello from the inviter", NOW, &mut r)
+                .unwrap();
             assert_eq!(p.alice.decrypt(&e).unwrap(), b"hello from the inviter");
         }
         for i in 0..5u8 {
@@ -31,7 +34,8 @@ fn stranger_without_invite_secret_is_refused() {
     let mallory = IdentityKeyPair::generate(&mut r);
     let real = Invite::new(bob.public(), vec![1; 38], vec![], None, NOW + 60, &mut r).unwrap();
     // Mallory knows Bob's key and even the tag, but not the secret.
-    let mut forged = Invite::new(bob.public(), vec![1; 38], vec![], None, NOW + 60, &mut r).unwrap();
+    let mut forged =
+        Invite::new(bob.public(), vec![1; 38], vec![], None, NOW + 60, &mut r).unwrap();
     forged.secret = InviteSecret::random(&mut r);
     let (_, mut m1) = initiate(&mallory, &forged, &card("mallory"), &mut r).unwrap();
     m1.tag = RoutingTag(real.keys().init_tag);
@@ -143,7 +147,10 @@ fn skip_limit_enforced() {
         last = Some(p.alice.encrypt(b"x", NOW, &mut r).unwrap());
     }
     let before = p.bob.to_bytes();
-    assert_eq!(p.bob.decrypt(&last.unwrap()).unwrap_err(), DecryptError::TooFarAhead);
+    assert_eq!(
+        p.bob.decrypt(&last.unwrap()).unwrap_err(),
+        DecryptError::TooFarAhead
+    );
     assert_eq!(p.bob.to_bytes(), before);
 }
 
@@ -208,7 +215,12 @@ fn oversize_message_refused() {
     let max = vec![7u8; padding::MAX_PLAINTEXT_LEN];
     let e = p.alice.encrypt(&max, NOW, &mut rng(1)).unwrap();
     assert_eq!(e.encode().len(), envelope::MAX_ENVELOPE_LEN);
-    assert_eq!(p.bob.decrypt(&Envelope::decode(&e.encode()).unwrap()).unwrap(), max);
+    assert_eq!(
+        p.bob
+            .decrypt(&Envelope::decode(&e.encode()).unwrap())
+            .unwrap(),
+        max
+    );
 }
 
 /// Catches envelopes that reveal exact lengths, or tags that do not rotate.
@@ -225,9 +237,19 @@ fn envelope_sizes_are_buckets_and_tags_rotate() {
         .encrypt(&[1; 10], NOW + routing::ROUTING_EPOCH_SECS, &mut r)
         .unwrap();
     assert_ne!(a.tag, c.tag);
-    assert!(p.bob.receive_tags(NOW + routing::ROUTING_EPOCH_SECS, 86400).contains(&a.tag));
-    assert!(p.bob.receive_tags(NOW + routing::ROUTING_EPOCH_SECS, 86400).contains(&c.tag));
-    assert_ne!(p.bob.send_tag(NOW), a.tag, "each direction has its own tags");
+    assert!(p
+        .bob
+        .receive_tags(NOW + routing::ROUTING_EPOCH_SECS, 86400)
+        .contains(&a.tag));
+    assert!(p
+        .bob
+        .receive_tags(NOW + routing::ROUTING_EPOCH_SECS, 86400)
+        .contains(&c.tag));
+    assert_ne!(
+        p.bob.send_tag(NOW),
+        a.tag,
+        "each direction has its own tags"
+    );
 }
 
 /// Catches session restore that loses state (skipped keys, pending step).

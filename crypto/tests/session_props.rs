@@ -41,19 +41,35 @@ proptest! {
 #[test]
 fn oracle_is_exercised() {
     let events = [
-        Event::Send { from: Side::A, len: 5 },
-        Event::Send { from: Side::A, len: 300 },
+        Event::Send {
+            from: Side::A,
+            len: 5,
+        },
+        Event::Send {
+            from: Side::A,
+            len: 300,
+        },
         Event::Duplicate(0),
-        Event::Tamper { index: 1, pos: 40, xor: 4 },
+        Event::Tamper {
+            index: 1,
+            pos: 40,
+            xor: 4,
+        },
         Event::Truncate { index: 0, len: 100 },
         Event::Deliver(1),
         Event::Deliver(0),
         Event::Deliver(0),
         Event::Replay(0),
         Event::Restore(Side::B),
-        Event::Send { from: Side::B, len: 1 },
+        Event::Send {
+            from: Side::B,
+            len: 1,
+        },
         Event::Drop(0),
-        Event::Send { from: Side::B, len: 2 },
+        Event::Send {
+            from: Side::B,
+            len: 2,
+        },
         Event::Deliver(0),
     ];
     let stats = Simulation::run(7, &events).unwrap();

@@ -196,6 +196,7 @@ impl Session {
             skipped,
             tag_send,
             tag_recv,
+            send_tag_cache: None,
         })
     }
 }

@@ -10,6 +10,7 @@
 
 use super::keys::HeaderKey;
 use crate::wire::{Reader, Writer};
+
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use x25519_dalek::PublicKey;
@@ -32,12 +33,12 @@ pub(crate) struct Header {
 
 impl Header {
     fn to_bytes(self) -> [u8; HEADER_LEN] {
-        let mut v = Vec::with_capacity(HEADER_LEN);
-        v.put(self.dh.as_bytes());
-        v.put_u32(self.pn);
-        v.put_u32(self.n);
         let mut out = [0u8; HEADER_LEN];
-        out.copy_from_slice(&v);
+        let (dh, rest) = out.split_at_mut(32);
+        let (pn, n) = rest.split_at_mut(4);
+        dh.copy_from_slice(self.dh.as_bytes());
+        pn.copy_from_slice(&self.pn.to_be_bytes());
+        n.copy_from_slice(&self.n.to_be_bytes());
         out
     }
 

@@ -5,10 +5,9 @@
 //! - `KDF_CK(ck)`: message key = `HMAC-SHA256(ck, 0x01)`, next chain key =
 //!   `HMAC-SHA256(ck, 0x02)` (the Signal specification's recommendation).
 
-use crate::kdf::{hkdf, keyed, label};
+use crate::kdf::{hkdf_keys, keyed, label};
 use crate::secret::secret_key_type;
 use hmac::Mac;
-use zeroize::Zeroizing;
 
 secret_key_type!(
     /// The root key (RK): advanced by every DH ratchet step.
@@ -30,22 +29,12 @@ secret_key_type!(
 impl RootKey {
     /// One root-key step with a fresh DH output.
     pub(crate) fn step(&self, dh_out: &[u8; 32]) -> (RootKey, ChainKey, HeaderKey) {
-        let okm: Zeroizing<[u8; 96]> = hkdf(self.expose(), dh_out, label::RATCHET_ROOT);
-        let mut rk = [0u8; 32];
-        let mut ck = [0u8; 32];
-        let mut nhk = [0u8; 32];
-        rk.copy_from_slice(&okm[..32]);
-        ck.copy_from_slice(&okm[32..64]);
-        nhk.copy_from_slice(&okm[64..]);
-        let out = (
+        let [rk, ck, nhk] = *hkdf_keys::<3>(self.expose(), dh_out, label::RATCHET_ROOT);
+        (
             RootKey::from_bytes(rk),
             ChainKey::from_bytes(ck),
             HeaderKey::from_bytes(nhk),
-        );
-        zeroize::Zeroize::zeroize(&mut rk);
-        zeroize::Zeroize::zeroize(&mut ck);
-        zeroize::Zeroize::zeroize(&mut nhk);
-        out
+        )
     }
 }
 

@@ -121,6 +121,8 @@ pub struct Session {
     pub(crate) skipped: SkippedKeys,
     pub(crate) tag_send: TagKey,
     pub(crate) tag_recv: TagKey,
+    /// The last (epoch, tag) computed for sending; not serialised.
+    pub(crate) send_tag_cache: Option<(u64, crate::envelope::RoutingTag)>,
 }
 
 impl std::fmt::Debug for Session {
@@ -183,6 +185,7 @@ impl Session {
             skipped: SkippedKeys::default(),
             tag_send: seed.tag_initiator,
             tag_recv: seed.tag_responder,
+            send_tag_cache: None,
         })
     }
 
@@ -213,6 +216,7 @@ impl Session {
             skipped: SkippedKeys::default(),
             tag_send: seed.tag_responder,
             tag_recv: seed.tag_initiator,
+            send_tag_cache: None,
         }
     }
 
@@ -265,7 +269,9 @@ impl Session {
         let mut next = None;
         if let Some(remote) = self.pending_remote {
             let mut s = self.clone();
-            let plan = s.plan_step(remote, 0).map_err(|_| EncryptError::BadRatchetKey)?;
+            let plan = s
+                .plan_step(remote, 0)
+                .map_err(|_| EncryptError::BadRatchetKey)?;
             s.apply_step(plan);
             s.pending_remote = None;
             next = Some(s);
@@ -289,7 +295,15 @@ impl Session {
             return Err(EncryptError::BadRatchetKey);
         };
         let (next_ck, mk) = cks.step();
-        let tag = state.tag_send.tag_at(now);
+        let epoch = now / crate::routing::ROUTING_EPOCH_SECS;
+        let tag = match state.send_tag_cache {
+            Some((e, t)) if e == epoch => t,
+            _ => {
+                let t = state.tag_send.tag_for_epoch(epoch);
+                state.send_tag_cache = Some((epoch, t));
+                t
+            }
+        };
         let pre = prefix(EnvelopeKind::Message, &tag);
         let header = Header {
             dh: state.dhs.public,
@@ -451,11 +465,9 @@ impl Session {
 
 /// Walks a chain from position `from` to `to`: the keys of the skipped positions,
 /// the chain key after `to`, and the message key at `to`.
-fn advance(
-    ck: &ChainKey,
-    from: u32,
-    to: u32,
-) -> Result<(Vec<(u32, MessageKey)>, ChainKey, MessageKey), DecryptError> {
+type Advanced = (Vec<(u32, MessageKey)>, ChainKey, MessageKey);
+
+fn advance(ck: &ChainKey, from: u32, to: u32) -> Result<Advanced, DecryptError> {
     if to < from {
         return Err(DecryptError::Replayed);
     }
@@ -480,7 +492,11 @@ fn header_ad(ad: &[u8; SESSION_AD_LEN], pre: &[u8; ENVELOPE_PREFIX_LEN]) -> Vec<
     v
 }
 
-fn body_ad(ad: &[u8; SESSION_AD_LEN], pre: &[u8; ENVELOPE_PREFIX_LEN], enc_header: &[u8]) -> Vec<u8> {
+fn body_ad(
+    ad: &[u8; SESSION_AD_LEN],
+    pre: &[u8; ENVELOPE_PREFIX_LEN],
+    enc_header: &[u8],
+) -> Vec<u8> {
     let mut v = Vec::with_capacity(SESSION_AD_LEN + ENVELOPE_PREFIX_LEN + enc_header.len());
     v.extend_from_slice(ad);
     v.extend_from_slice(pre);

@@ -42,7 +42,12 @@ impl Symmetric {
         } else {
             h = Blake2s256::digest(name.as_bytes()).into();
         }
-        Self { ck: h, h, k: None, n: 0 }
+        Self {
+            ck: h,
+            h,
+            k: None,
+            n: 0,
+        }
     }
     pub fn mix_hash(&mut self, data: &[u8]) {
         let mut d = Blake2s256::new();
@@ -73,7 +78,13 @@ impl Symmetric {
             Some(k) => {
                 let c = ChaCha20Poly1305::new((&k).into());
                 let ct = c
-                    .encrypt(Nonce::from_slice(&self.nonce()), Payload { msg: pt, aad: &self.h })
+                    .encrypt(
+                        Nonce::from_slice(&self.nonce()),
+                        Payload {
+                            msg: pt,
+                            aad: &self.h,
+                        },
+                    )
                     .unwrap();
                 self.n += 1;
                 ct
@@ -113,7 +124,9 @@ pub struct IkInput<'a> {
 }
 
 /// Both handshake messages, the handshake hash and the split keys.
-pub fn ik(inp: &IkInput<'_>) -> (Vec<u8>, Vec<u8>, [u8; 32], ([u8; 32], [u8; 32])) {
+pub type IkOutput = (Vec<u8>, Vec<u8>, [u8; 32], ([u8; 32], [u8; 32]));
+
+pub fn ik(inp: &IkInput<'_>) -> IkOutput {
     let mut s = Symmetric::new(inp.name);
     s.mix_hash(inp.prologue);
     let rs = public(&inp.resp_static);
