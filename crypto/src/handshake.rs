@@ -60,7 +60,8 @@ pub const HANDSHAKE_PAYLOAD_VERSION: u8 = 1;
 /// Version of the serialised [`AwaitingResponse`].
 pub const PENDING_HANDSHAKE_VERSION: u8 = 1;
 /// Largest serialised [`AwaitingResponse`].
-pub const MAX_PENDING_HANDSHAKE_LEN: usize = 1 + 32 + 80 + 32 + 32 + 2 + 65536;
+pub const MAX_PENDING_HANDSHAKE_LEN: usize =
+    1 + 32 + crate::invite::INVITE_KEYS_LEN + 32 + 32 + 2 + 65536;
 
 /// Handshake failures. Cryptographic rejections carry no detail.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -408,7 +409,7 @@ impl AwaitingResponse {
                 return Err(WireError::Invalid);
             }
             let remote = IdentityPublicKey::from_bytes(r.array()?);
-            let keys = InviteKeys::from_bytes(r.take(80)?)?;
+            let keys = InviteKeys::from_bytes(r.take(crate::invite::INVITE_KEYS_LEN)?)?;
             let ephemeral = Zeroizing::new(r.array()?);
             let ratchet = RatchetKeyPair::from_secret_bytes(*Zeroizing::new(r.array()?));
             let payload = r.bytes_u16(usize::from(u16::MAX))?.to_vec();

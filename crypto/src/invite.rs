@@ -18,6 +18,7 @@
 use crate::card::{read_routing, validate_routing, write_routing, MAX_ADDRS};
 use crate::identity::{IdentityPublicKey, KEY_LEN};
 use crate::kdf::{hkdf_keys, label};
+use crate::routing::MailboxKey;
 use crate::secret::Secret32;
 use crate::wire::{Reader, WireError, Writer};
 use blake2::{Blake2s256, Digest};
@@ -104,12 +105,7 @@ impl InviteSecret {
     /// The keys both sides derive from the secret.
     pub fn keys(&self) -> InviteKeys {
         let [psk, init, resp, id] = *hkdf_keys::<4>(&[], self.0.expose(), label::INVITE_KEYS);
-        InviteKeys {
-            psk: Secret32::from_bytes(psk),
-            init_tag: tag16(&init),
-            response_tag: tag16(&resp),
-            id: tag16(&id),
-        }
+        InviteKeys::from_parts(psk, init, resp, tag16(&id))
     }
 }
 
@@ -123,11 +119,13 @@ fn tag16(bytes: &[u8; 32]) -> [u8; 16] {
     crate::kdf::truncate(bytes)
 }
 
-/// What the inviter keeps for a pending invite: the Noise PSK and the routing tags
+/// What the inviter keeps for a pending invite: the Noise PSK and the mailbox keys
 /// of the two handshake messages, all one-way derived from the secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct InviteKeys {
     pub(crate) psk: Secret32,
+    init_mailbox: MailboxKey,
+    response_mailbox: MailboxKey,
     /// Routing tag under which the acceptor sends the first handshake message.
     pub init_tag: [u8; 16],
     /// Routing tag under which the inviter sends the handshake response.
@@ -136,13 +134,40 @@ pub struct InviteKeys {
     pub id: [u8; 16],
 }
 
+/// Length of serialised [`InviteKeys`].
+pub const INVITE_KEYS_LEN: usize = 32 * 3 + 16;
+
 impl InviteKeys {
-    /// Serialises for the encrypted store: `psk | init_tag | response_tag | id`.
+    fn from_parts(psk: [u8; 32], init: [u8; 32], resp: [u8; 32], id: [u8; 16]) -> Self {
+        let init_mailbox = MailboxKey::from_array(init);
+        let response_mailbox = MailboxKey::from_array(resp);
+        Self {
+            psk: Secret32::from_bytes(psk),
+            init_tag: init_mailbox.tag().0,
+            response_tag: response_mailbox.tag().0,
+            init_mailbox,
+            response_mailbox,
+            id,
+        }
+    }
+
+    /// The key that fetches the first handshake message from the inviter's mailbox.
+    pub fn init_mailbox_key(&self) -> &MailboxKey {
+        &self.init_mailbox
+    }
+
+    /// The key that fetches the handshake response from the acceptor's mailbox.
+    pub fn response_mailbox_key(&self) -> &MailboxKey {
+        &self.response_mailbox
+    }
+
+    /// Serialises for the encrypted store: `psk | init mailbox key | response mailbox
+    /// key | id`.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let mut v = Zeroizing::new(Vec::with_capacity(80));
+        let mut v = Zeroizing::new(Vec::with_capacity(INVITE_KEYS_LEN));
         v.put(self.psk.expose());
-        v.put(&self.init_tag);
-        v.put(&self.response_tag);
+        v.put(&self.init_mailbox.to_array());
+        v.put(&self.response_mailbox.to_array());
         v.put(&self.id);
         v
     }
@@ -150,15 +175,12 @@ impl InviteKeys {
     /// Restores keys written by [`InviteKeys::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
         let mut r = Reader::new(bytes);
-        let psk = Secret32::from_bytes(r.array()?);
-        let keys = Self {
-            psk,
-            init_tag: r.array()?,
-            response_tag: r.array()?,
-            id: r.array()?,
-        };
+        let psk = Zeroizing::new(r.array()?);
+        let init = Zeroizing::new(r.array()?);
+        let resp = Zeroizing::new(r.array()?);
+        let id = r.array()?;
         r.finish()?;
-        Ok(keys)
+        Ok(Self::from_parts(*psk, *init, *resp, id))
     }
 }
 

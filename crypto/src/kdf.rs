@@ -17,10 +17,13 @@ pub(crate) mod label {
     pub const SESSION: &[u8] = b"cairn/v1 session";
     /// Root-key ratchet step (KDF_RK): new root key, chain key, next header key.
     pub const RATCHET_ROOT: &[u8] = b"cairn/v1 ratchet root";
-    /// From the invite secret: Noise PSK | init tag | response tag | invite id (4 × 32 bytes).
+    /// From the invite secret: Noise PSK | init mailbox key | response mailbox key |
+    /// invite id (4 × 32 bytes).
     pub const INVITE_KEYS: &[u8] = b"cairn/v1 invite keys";
-    /// Message input to the routing-tag PRF.
+    /// Hash prefix turning a mailbox key into its routing tag.
     pub const ROUTING_TAG: &[u8] = b"cairn/v1 routing tag";
+    /// Message input to the mailbox-key PRF (per direction and epoch).
+    pub const MAILBOX_KEY: &[u8] = b"cairn/v1 mailbox key";
     /// Invite code checksum (BLAKE2s personalisation input).
     pub const INVITE_CHECKSUM: &[u8] = b"cairn/v1 invite checksum";
     /// Safety-number fingerprint iteration input.

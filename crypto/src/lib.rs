@@ -44,4 +44,5 @@ pub use identity::{IdentityKeyPair, IdentityPublicKey};
 pub use invite::{Invite, InviteError, InviteKeys, InviteSecret};
 pub use ratchet::codec::{SessionStateError, MAX_SESSION_STATE_LEN, SESSION_STATE_VERSION};
 pub use ratchet::{DecryptError, EncryptError, Role, Session};
+pub use routing::MailboxKey;
 pub use safety::SafetyNumber;

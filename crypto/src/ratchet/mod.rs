@@ -242,13 +242,26 @@ impl Session {
     }
 
     /// The routing tags incoming messages carry in the epochs from `now` back over
-    /// `lookback_secs` (newest first), for collecting mail from a mailbox.
+    /// `lookback_secs` (newest first).
     pub fn receive_tags(&self, now: u64, lookback_secs: u64) -> Vec<crate::envelope::RoutingTag> {
+        self.receive_mailbox_keys(now, lookback_secs)
+            .iter()
+            .map(crate::routing::MailboxKey::tag)
+            .collect()
+    }
+
+    /// The mailbox keys for incoming messages in the epochs from `now` back over
+    /// `lookback_secs` (newest first), for collecting mail from a mailbox.
+    pub fn receive_mailbox_keys(
+        &self,
+        now: u64,
+        lookback_secs: u64,
+    ) -> Vec<crate::routing::MailboxKey> {
         let last = now / crate::routing::ROUTING_EPOCH_SECS;
         let first = now.saturating_sub(lookback_secs) / crate::routing::ROUTING_EPOCH_SECS;
         (first..=last)
             .rev()
-            .map(|e| self.tag_recv.tag_for_epoch(e))
+            .map(|e| self.tag_recv.mailbox_key(e))
             .collect()
     }
 
