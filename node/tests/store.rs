@@ -77,6 +77,11 @@ fn grep_finds_no_plaintext_on_disk() {
             needles.push(t.as_bytes().to_vec());
         }
         store.set_setting("setting-secret-name", b"on").unwrap();
+        let first = store.contact_id(&contact(aliases[0], 0xA0).identity_key);
+        store
+            .put_routing_tag(b"ROUTING-TAG-a1b2c3", &first)
+            .unwrap();
+        needles.push(b"ROUTING-TAG-a1b2c3".to_vec());
         store
             .add_invite(
                 b"invite-secret-7788",
@@ -672,7 +677,15 @@ fn outgoing_incoming_and_delivery_states() {
     assert_eq!(r.dedup_removed, 1);
     assert!(!s.is_duplicate(&MessageId([5; 16])).unwrap());
 
+    s.put_routing_tag(b"tag-1", &id).unwrap();
+    assert_eq!(s.contact_by_routing_tag(b"tag-1").unwrap(), Some(id));
+    assert_eq!(s.contact_by_routing_tag(b"tag-2").unwrap(), None);
+    s.put_routing_tag(b"tag-2", &id).unwrap();
+    s.remove_routing_tag(b"tag-2").unwrap();
+    assert_eq!(s.contact_by_routing_tag(b"tag-2").unwrap(), None);
+
     s.remove_contact(&id).unwrap();
+    assert_eq!(s.contact_by_routing_tag(b"tag-1").unwrap(), None);
     assert!(s.contact(&id).unwrap().is_none());
     assert!(s.contact_by_peer_id(&c.peer_id).unwrap().is_none());
     assert!(s.messages(&id).unwrap().items.is_empty());

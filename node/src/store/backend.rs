@@ -19,6 +19,8 @@ pub enum TreeName {
     Contacts,
     /// Blinded PeerId -> contact id.
     PeerIndex,
+    /// Blinded routing tag -> contact id.
+    TagIndex,
     /// Ratchet state per contact.
     Sessions,
     /// Conversation state per contact (next sequence number, disappearing timer).
@@ -37,11 +39,12 @@ pub enum TreeName {
 
 impl TreeName {
     /// Every tree, in a fixed order.
-    pub const ALL: [TreeName; 11] = [
+    pub const ALL: [TreeName; 12] = [
         TreeName::Meta,
         TreeName::Identity,
         TreeName::Contacts,
         TreeName::PeerIndex,
+        TreeName::TagIndex,
         TreeName::Sessions,
         TreeName::Conversations,
         TreeName::Messages,
@@ -58,6 +61,7 @@ impl TreeName {
             TreeName::Identity => "identity",
             TreeName::Contacts => "contacts",
             TreeName::PeerIndex => "peer_index",
+            TreeName::TagIndex => "tag_index",
             TreeName::Sessions => "sessions",
             TreeName::Conversations => "conversations",
             TreeName::Messages => "messages",
@@ -74,13 +78,14 @@ impl TreeName {
             TreeName::Identity => 1,
             TreeName::Contacts => 2,
             TreeName::PeerIndex => 3,
-            TreeName::Sessions => 4,
-            TreeName::Conversations => 5,
-            TreeName::Messages => 6,
-            TreeName::Outbox => 7,
-            TreeName::Dedup => 8,
-            TreeName::Invites => 9,
-            TreeName::Settings => 10,
+            TreeName::TagIndex => 4,
+            TreeName::Sessions => 5,
+            TreeName::Conversations => 6,
+            TreeName::Messages => 7,
+            TreeName::Outbox => 8,
+            TreeName::Dedup => 9,
+            TreeName::Invites => 10,
+            TreeName::Settings => 11,
         }
     }
 }

@@ -50,6 +50,7 @@ mod tag {
     pub const DEDUP: u8 = 10;
     pub const INVITE: u8 = 11;
     pub const SETTING: u8 = 12;
+    pub const ROUTING_TAG: u8 = 13;
 }
 
 const VERSION: u8 = 1;
@@ -91,6 +92,8 @@ pub enum Record {
     Contact(Contact),
     /// PeerId index entry.
     PeerIndex(ContactId),
+    /// Routing tag index entry.
+    RoutingTag(ContactId),
     /// Ratchet state (opaque, `Session::to_bytes`).
     Session(SecretBytes),
     /// Conversation state.
@@ -115,6 +118,7 @@ impl Record {
             Record::ProfileCard(_) => tag::PROFILE_CARD,
             Record::Contact(_) => tag::CONTACT,
             Record::PeerIndex(_) => tag::PEER_INDEX,
+            Record::RoutingTag(_) => tag::ROUTING_TAG,
             Record::Session(_) => tag::SESSION,
             Record::Conversation(_) => tag::CONVERSATION,
             Record::Message(_) => tag::MESSAGE,
@@ -134,6 +138,7 @@ fn allowed(tree: TreeName, t: u8) -> bool {
             | (TreeName::Identity, tag::PROFILE_CARD)
             | (TreeName::Contacts, tag::CONTACT)
             | (TreeName::PeerIndex, tag::PEER_INDEX)
+            | (TreeName::TagIndex, tag::ROUTING_TAG)
             | (TreeName::Sessions, tag::SESSION)
             | (TreeName::Conversations, tag::CONVERSATION)
             | (TreeName::Messages, tag::MESSAGE)
@@ -249,7 +254,7 @@ pub fn encode_record(record: &Record) -> Result<Vec<u8>, StoreError> {
             w.str("safety_number", &c.safety_number, MAX_SHORT_TEXT_LEN)?;
             w.u64(c.added_at_ms);
         }
-        Record::PeerIndex(id) => w.raw(&id.0),
+        Record::PeerIndex(id) | Record::RoutingTag(id) => w.raw(&id.0),
         Record::Conversation(c) => {
             w.u64(c.next_seq);
             w.opt_u64(c.disappear_after_ms);
@@ -444,6 +449,7 @@ pub fn decode_record(tree: TreeName, bytes: &[u8]) -> Result<Record, DecodeError
             })
         }
         tag::PEER_INDEX => Record::PeerIndex(ContactId(r.array()?)),
+        tag::ROUTING_TAG => Record::RoutingTag(ContactId(r.array()?)),
         tag::CONVERSATION => Record::Conversation(Conversation {
             next_seq: r.u64()?,
             disappear_after_ms: r.opt_u64("disappear_after")?,
@@ -540,6 +546,7 @@ mod tests {
                 }),
             ),
             (TreeName::PeerIndex, Record::PeerIndex(ContactId([3; 32]))),
+            (TreeName::TagIndex, Record::RoutingTag(ContactId([4; 32]))),
             (
                 TreeName::Sessions,
                 Record::Session(SecretBytes::new(vec![4; 100])),
@@ -658,7 +665,7 @@ mod tests {
     proptest! {
         /// Catches any panic on arbitrary bytes in any tree.
         #[test]
-        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512), t in 0usize..11) {
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512), t in 0usize..12) {
             let tree = TreeName::ALL[t];
             let _ = decode_record(tree, &bytes);
             let _ = parse_message_key(&bytes);
@@ -666,7 +673,7 @@ mod tests {
 
         /// Same, starting from valid records with random bit flips.
         #[test]
-        fn mutated_records_never_panic(idx in 0usize..12, flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4)) {
+        fn mutated_records_never_panic(idx in 0usize..13, flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4)) {
             let (tree, rec) = sample_records().swap_remove(idx);
             let mut bytes = encode_record(&rec).unwrap();
             for (pos, x) in flips {

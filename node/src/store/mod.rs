@@ -75,6 +75,7 @@ const CARD_KEY: &[u8] = b"card";
 mod purpose {
     pub const CONTACT: &str = "contact";
     pub const PEER: &str = "peer-id";
+    pub const ROUTING_TAG: &str = "routing-tag";
     pub const OUTBOX: &str = "outbox-message-id";
     pub const DEDUP: &str = "dedup-message-id";
     pub const INVITE: &str = "invite-secret";
@@ -639,8 +640,8 @@ impl Store {
         }
     }
 
-    /// Removes a contact with its PeerId index entry, session, conversation, messages and
-    /// outbox entries, in one atomic batch. Durable.
+    /// Removes a contact with its PeerId index entry, routing tags, session, conversation,
+    /// messages and outbox entries, in one atomic batch. Durable.
     pub fn remove_contact(&self, id: &ContactId) -> Result<(), StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
@@ -664,10 +665,48 @@ impl Store {
                 }
             }
         }
+        for (k, r) in self.scan_records(TreeName::TagIndex, &[])?.items {
+            if matches!(r, Record::RoutingTag(c) if c == *id) {
+                b.remove(TreeName::TagIndex, k);
+            }
+        }
         self.backend.apply(&b)?;
         drop(_w);
         self.group.wait_durable(self.backend.as_ref())?;
         Ok(())
+    }
+
+    /// Maps a routing tag (derived from a session, rotating) to a contact, under a keyed hash
+    /// of the tag. Durable.
+    pub fn put_routing_tag(&self, tag: &[u8], id: &ContactId) -> Result<(), StoreError> {
+        let mut b = WriteBatch::new();
+        self.put(
+            &mut b,
+            TreeName::TagIndex,
+            self.keys.blind(purpose::ROUTING_TAG, tag).to_vec(),
+            &Record::RoutingTag(*id),
+        )?;
+        self.commit(&b)
+    }
+
+    /// The contact a routing tag belongs to.
+    pub fn contact_by_routing_tag(&self, tag: &[u8]) -> Result<Option<ContactId>, StoreError> {
+        let key = self.keys.blind(purpose::ROUTING_TAG, tag);
+        match self.get_record(TreeName::TagIndex, &key)? {
+            None => Ok(None),
+            Some(Record::RoutingTag(id)) => Ok(Some(id)),
+            Some(_) => Err(Self::wrong_type(TreeName::TagIndex, &key)),
+        }
+    }
+
+    /// Forgets a routing tag (after it rotated out). Durable.
+    pub fn remove_routing_tag(&self, tag: &[u8]) -> Result<(), StoreError> {
+        let mut b = WriteBatch::new();
+        b.remove(
+            TreeName::TagIndex,
+            self.keys.blind(purpose::ROUTING_TAG, tag).to_vec(),
+        );
+        self.commit(&b)
     }
 
     // -----------------------------------------------------------------------------------------

@@ -1,0 +1,398 @@
+//! The request-response protocol between nodes and relays: `/cairn/envelope/1`.
+//!
+//! Every frame is `len u32 (big-endian) | body`, with the body at most
+//! [`MAX_REQUEST_LEN`] / [`MAX_RESPONSE_LEN`]. Bodies:
+//!
+//! ```text
+//! request  = 1 Deliver      | envelope
+//!          | 2 MailboxPut   | envelope
+//!          | 3 MailboxFetch | count u8 (1..=MAX_FETCH_KEYS) | mailbox_key [32] * count
+//!          | 4 MailboxAck   | mailbox_key [32] | count u16 (<= MAX_ACK_IDS) | id [16] * count
+//! response = 1 Accepted
+//!          | 2 Rejected     | code u8
+//!          | 3 Mail         | count u16 | (id [16] | len u32 | envelope) * count
+//!          | 4 Acked        | count u32
+//! ```
+//!
+//! Untrusted input: every decoder returns a typed error and never panics.
+
+use cairn_crypto::envelope::MAX_ENVELOPE_LEN;
+use thiserror::Error;
+
+/// The libp2p protocol name.
+pub const PROTOCOL: &str = "/cairn/envelope/1";
+/// Largest request body: an envelope plus the request byte.
+pub const MAX_REQUEST_LEN: usize = MAX_ENVELOPE_LEN + 1;
+/// Most envelopes in one `Mail` response.
+pub const MAX_MAIL_ITEMS: usize = 64;
+/// Largest response body: a `Mail` response with up to [`MAX_MAIL_ITEMS`] small
+/// envelopes or a few large ones, capped at 4 MiB.
+pub const MAX_RESPONSE_LEN: usize = 4 << 20;
+/// Most mailbox keys in one fetch (one contact's 14 days is 57 epochs).
+pub const MAX_FETCH_KEYS: usize = 128;
+/// Most ids acknowledged at once.
+pub const MAX_ACK_IDS: usize = 256;
+
+/// A request.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Request {
+    /// Deliver an envelope to this node (its recipient).
+    Deliver(Vec<u8>),
+    /// Store an envelope in this relay's mailbox under its routing tag.
+    MailboxPut(Vec<u8>),
+    /// Fetch mail for these mailbox keys (each opens the tag that is its hash).
+    MailboxFetch(Vec<[u8; 32]>),
+    /// Delete fetched mail: the key proves the right to the tag.
+    MailboxAck {
+        /// The mailbox key.
+        key: [u8; 32],
+        /// Ids from a `Mail` response.
+        ids: Vec<[u8; 16]>,
+    },
+}
+
+/// Why a request was refused.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum RejectCode {
+    /// The envelope or request is malformed.
+    Malformed = 1,
+    /// The envelope is not for us, or failed authentication.
+    NotAccepted = 2,
+    /// A quota is exhausted.
+    QuotaExceeded = 3,
+    /// This node does not offer the service (e.g. a mailbox).
+    Unsupported = 4,
+    /// Temporary failure (storage); retry later.
+    TryLater = 5,
+}
+
+/// A response.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Response {
+    /// Taken: durably stored (mailbox) or processed (recipient).
+    Accepted,
+    /// Refused.
+    Rejected(RejectCode),
+    /// Mail for a fetch: (id, envelope).
+    Mail(Vec<([u8; 16], Vec<u8>)>),
+    /// Number of envelopes deleted.
+    Acked(u32),
+}
+
+/// Decoding failures.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// The frame is longer than its limit.
+    #[error("frame too large")]
+    TooLarge,
+    /// The frame ended early.
+    #[error("frame truncated")]
+    Truncated,
+    /// Unknown request/response type or invalid field.
+    #[error("malformed frame")]
+    Malformed,
+    /// Bytes after the last field.
+    #[error("trailing bytes in frame")]
+    Trailing,
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], ProtocolError> {
+        if self.0.len() < n {
+            return Err(ProtocolError::Truncated);
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, ProtocolError> {
+        self.take(1)?.first().copied().ok_or(ProtocolError::Truncated)
+    }
+    fn arr<const N: usize>(&mut self) -> Result<[u8; N], ProtocolError> {
+        self.take(N)?.try_into().map_err(|_| ProtocolError::Truncated)
+    }
+    fn u16(&mut self) -> Result<u16, ProtocolError> {
+        Ok(u16::from_be_bytes(self.arr()?))
+    }
+    fn u32(&mut self) -> Result<u32, ProtocolError> {
+        Ok(u32::from_be_bytes(self.arr()?))
+    }
+    fn finish(self) -> Result<(), ProtocolError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ProtocolError::Trailing)
+        }
+    }
+}
+
+fn envelope_bytes(b: &[u8]) -> Result<Vec<u8>, ProtocolError> {
+    if b.len() > MAX_ENVELOPE_LEN {
+        return Err(ProtocolError::TooLarge);
+    }
+    if b.is_empty() {
+        return Err(ProtocolError::Truncated);
+    }
+    Ok(b.to_vec())
+}
+
+impl Request {
+    /// Encodes the body (without the length prefix).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        match self {
+            Request::Deliver(e) => {
+                v.push(1);
+                v.extend_from_slice(e);
+            }
+            Request::MailboxPut(e) => {
+                v.push(2);
+                v.extend_from_slice(e);
+            }
+            Request::MailboxFetch(keys) => {
+                v.push(3);
+                v.push(u8::try_from(keys.len()).unwrap_or(u8::MAX));
+                for k in keys.iter().take(usize::from(u8::MAX)) {
+                    v.extend_from_slice(k);
+                }
+            }
+            Request::MailboxAck { key, ids } => {
+                v.push(4);
+                v.extend_from_slice(key);
+                v.extend_from_slice(&u16::try_from(ids.len()).unwrap_or(u16::MAX).to_be_bytes());
+                for id in ids.iter().take(usize::from(u16::MAX)) {
+                    v.extend_from_slice(id);
+                }
+            }
+        }
+        v
+    }
+
+    /// Decodes a body. Untrusted input.
+    pub fn decode(b: &[u8]) -> Result<Self, ProtocolError> {
+        if b.len() > MAX_REQUEST_LEN {
+            return Err(ProtocolError::TooLarge);
+        }
+        let mut r = Reader(b);
+        let req = match r.u8()? {
+            1 => Request::Deliver(envelope_bytes(r.take(r.0.len())?)?),
+            2 => Request::MailboxPut(envelope_bytes(r.take(r.0.len())?)?),
+            3 => {
+                let n = usize::from(r.u8()?);
+                if n == 0 || n > MAX_FETCH_KEYS {
+                    return Err(ProtocolError::Malformed);
+                }
+                let mut keys = Vec::with_capacity(n);
+                for _ in 0..n {
+                    keys.push(r.arr()?);
+                }
+                Request::MailboxFetch(keys)
+            }
+            4 => {
+                let key = r.arr()?;
+                let n = usize::from(r.u16()?);
+                if n > MAX_ACK_IDS {
+                    return Err(ProtocolError::Malformed);
+                }
+                let mut ids = Vec::with_capacity(n);
+                for _ in 0..n {
+                    ids.push(r.arr()?);
+                }
+                Request::MailboxAck { key, ids }
+            }
+            _ => return Err(ProtocolError::Malformed),
+        };
+        r.finish()?;
+        Ok(req)
+    }
+}
+
+impl Response {
+    /// Encodes the body (without the length prefix).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        match self {
+            Response::Accepted => v.push(1),
+            Response::Rejected(c) => {
+                v.push(2);
+                v.push(*c as u8);
+            }
+            Response::Mail(items) => {
+                v.push(3);
+                let n = items.len().min(MAX_MAIL_ITEMS);
+                v.extend_from_slice(&u16::try_from(n).unwrap_or(0).to_be_bytes());
+                for (id, env) in items.iter().take(n) {
+                    v.extend_from_slice(id);
+                    v.extend_from_slice(&u32::try_from(env.len()).unwrap_or(0).to_be_bytes());
+                    v.extend_from_slice(env);
+                }
+            }
+            Response::Acked(n) => {
+                v.push(4);
+                v.extend_from_slice(&n.to_be_bytes());
+            }
+        }
+        v
+    }
+
+    /// Decodes a body. Untrusted input.
+    pub fn decode(b: &[u8]) -> Result<Self, ProtocolError> {
+        if b.len() > MAX_RESPONSE_LEN {
+            return Err(ProtocolError::TooLarge);
+        }
+        let mut r = Reader(b);
+        let resp = match r.u8()? {
+            1 => Response::Accepted,
+            2 => Response::Rejected(match r.u8()? {
+                1 => RejectCode::Malformed,
+                2 => RejectCode::NotAccepted,
+                3 => RejectCode::QuotaExceeded,
+                4 => RejectCode::Unsupported,
+                5 => RejectCode::TryLater,
+                _ => return Err(ProtocolError::Malformed),
+            }),
+            3 => {
+                let n = usize::from(r.u16()?);
+                if n > MAX_MAIL_ITEMS {
+                    return Err(ProtocolError::Malformed);
+                }
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let id = r.arr()?;
+                    let len = usize::try_from(r.u32()?).map_err(|_| ProtocolError::TooLarge)?;
+                    if len > MAX_ENVELOPE_LEN {
+                        return Err(ProtocolError::TooLarge);
+                    }
+                    items.push((id, r.take(len)?.to_vec()));
+                }
+                Response::Mail(items)
+            }
+            4 => Response::Acked(r.u32()?),
+            _ => return Err(ProtocolError::Malformed),
+        };
+        r.finish()?;
+        Ok(resp)
+    }
+}
+
+/// The libp2p codec: length-prefixed frames with strict limits.
+#[derive(Clone, Default)]
+pub struct Codec;
+
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::io;
+
+async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await?;
+    let len = usize::try_from(u32::from_be_bytes(len))
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "frame too large"))?;
+    if len > max {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too large"));
+    }
+    let mut buf = vec![0u8; len];
+    io.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
+async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, body: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(body.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
+    io.write_all(&len.to_be_bytes()).await?;
+    io.write_all(body).await?;
+    io.close().await
+}
+
+fn invalid(e: ProtocolError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+impl libp2p::request_response::Codec for Codec {
+    type Protocol = libp2p::StreamProtocol;
+    type Request = Request;
+    type Response = Response;
+
+    async fn read_request<T>(&mut self, _: &Self::Protocol, io: &mut T) -> io::Result<Request>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let body = read_frame(io, MAX_REQUEST_LEN).await?;
+        Request::decode(&body).map_err(invalid)
+    }
+
+    async fn read_response<T>(&mut self, _: &Self::Protocol, io: &mut T) -> io::Result<Response>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let body = read_frame(io, MAX_RESPONSE_LEN).await?;
+        Response::decode(&body).map_err(invalid)
+    }
+
+    async fn write_request<T>(&mut self, _: &Self::Protocol, io: &mut T, req: Request) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &req.encode()).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+        res: Response,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &res.encode()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Catches encode/decode mismatches for every variant.
+    #[test]
+    fn round_trip() {
+        let reqs = [
+            Request::Deliver(vec![1, 2, 3]),
+            Request::MailboxPut(vec![9; 300]),
+            Request::MailboxFetch(vec![[1; 32], [2; 32]]),
+            Request::MailboxAck { key: [3; 32], ids: vec![[4; 16]] },
+        ];
+        for r in reqs {
+            assert_eq!(Request::decode(&r.encode()).unwrap(), r);
+        }
+        let resps = [
+            Response::Accepted,
+            Response::Rejected(RejectCode::QuotaExceeded),
+            Response::Mail(vec![([5; 16], vec![7; 100])]),
+            Response::Acked(3),
+        ];
+        for r in resps {
+            assert_eq!(Response::decode(&r.encode()).unwrap(), r);
+        }
+    }
+
+    /// Catches decoders that accept junk, empty or oversized input.
+    #[test]
+    fn rejects() {
+        assert_eq!(Request::decode(&[]), Err(ProtocolError::Truncated));
+        assert_eq!(Request::decode(&[9]), Err(ProtocolError::Malformed));
+        assert_eq!(Request::decode(&[1]), Err(ProtocolError::Truncated));
+        assert_eq!(Request::decode(&[3, 0]), Err(ProtocolError::Malformed));
+        assert_eq!(
+            Request::decode(&vec![1; MAX_REQUEST_LEN + 1]),
+            Err(ProtocolError::TooLarge)
+        );
+        let mut ack = Request::MailboxAck { key: [3; 32], ids: vec![[4; 16]] }.encode();
+        ack.push(0);
+        assert_eq!(Request::decode(&ack), Err(ProtocolError::Trailing));
+        assert_eq!(Response::decode(&[3, 0, 1]), Err(ProtocolError::Truncated));
+    }
+}
