@@ -20,8 +20,9 @@ pub const MAX_ADDRS: usize = 6;
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CardError {
-    /// The display name is empty, too long, or has control characters.
-    #[error("display name must be 1 to {MAX_DISPLAY_NAME_LEN} bytes without control characters")]
+    /// The display name is empty, too long, or has control, bidirectional or
+    /// invisible characters.
+    #[error("display name must be 1 to {MAX_DISPLAY_NAME_LEN} bytes of visible text")]
     BadDisplayName,
     /// A PeerId, address or the address count exceeds its limit.
     #[error("a field exceeds its limit")]
@@ -60,7 +61,8 @@ impl ProfileCard {
         let name = &self.display_name;
         if name.is_empty()
             || name.len() > MAX_DISPLAY_NAME_LEN
-            || name.chars().any(char::is_control)
+            || name.chars().any(|c| c.is_control() || is_deceptive(c))
+            || name.trim().is_empty()
         {
             return Err(CardError::BadDisplayName);
         }
@@ -105,6 +107,20 @@ impl ProfileCard {
         r.finish()?;
         Ok(card)
     }
+}
+
+/// Characters that reorder or hide text: bidirectional overrides and isolates,
+/// zero-width characters. A name with them could impersonate another contact.
+pub fn is_deceptive(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}'
+            | '\u{061C}'
+            | '\u{FEFF}'
+            | '\u{00AD}'
+    )
 }
 
 pub(crate) fn validate_routing(

@@ -23,8 +23,8 @@ pub const ENVELOPE_PREFIX_LEN: usize = 2 + ROUTING_TAG_LEN;
 pub const AEAD_TAG_LEN: usize = 16;
 /// Encrypted header of a ratchet message: XChaCha20 nonce, header, Poly1305 tag.
 pub const ENCRYPTED_HEADER_LEN: usize = 24 + crate::ratchet::header::HEADER_LEN + AEAD_TAG_LEN;
-/// Largest envelope body: the largest bucket, an encrypted header and a tag, with room
-/// for the Noise handshake's keys (96 bytes) which is smaller than the header.
+/// Largest envelope body: the largest bucket, an encrypted header and a tag. The Noise
+/// handshake overheads (96 and 48 bytes) are no larger than the header's (80 + 16).
 pub const MAX_BODY_LEN: usize =
     ENCRYPTED_HEADER_LEN + crate::padding::MAX_PADDED_LEN + AEAD_TAG_LEN;
 /// Largest envelope on the wire. Transports and mailboxes refuse anything larger.

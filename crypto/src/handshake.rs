@@ -2,7 +2,7 @@
 //! and its issuer (responder), with `snow`.
 //!
 //! Pattern: `Noise_IKpsk1_25519_ChaChaPoly_BLAKE2s`, prologue `"cairn/v1 handshake"`,
-//! PSK = HKDF(invite secret, "cairn/v1 invite psk").
+//! PSK = the first 32 bytes of HKDF(invite secret, "cairn/v1 invite keys").
 //!
 //! ```text
 //! IKpsk1:
@@ -317,6 +317,11 @@ impl AwaitingResponse {
     /// The routing tag under which the inviter's answer arrives.
     pub fn response_tag(&self) -> RoutingTag {
         RoutingTag(self.keys.response_tag)
+    }
+
+    /// The key that fetches the inviter's answer from our own mailbox.
+    pub fn response_mailbox_key(&self) -> &crate::routing::MailboxKey {
+        self.keys.response_mailbox_key()
     }
 
     /// The invite's public identifier.

@@ -9,6 +9,10 @@
 //! checksum = BLAKE2s-256("cairn/v1 invite checksum" | version | body_len | body)[..4]
 //! ```
 //!
+//! Decoding order: base32, then the framing (`body_len` against the actual length:
+//! truncated or trailing), then the checksum, then the version, then the fields, then
+//! the expiry.
+//!
 //! The base32 alphabet is QR "alphanumeric" mode, so the QR code stays small. Any
 //! mistyped character changes the decoded bytes (base32 is canonical: non-zero
 //! trailing bits are refused), so the checksum detects it with probability
@@ -329,9 +333,6 @@ impl Invite {
         }
         let mut r = Reader::new(bytes);
         let version = r.u8()?;
-        if version != INVITE_VERSION {
-            return Err(InviteError::UnsupportedVersion(version));
-        }
         let body_len = usize::from(r.u16()?);
         let expected = body_len + INVITE_CHECKSUM_LEN;
         match r.remaining().cmp(&expected) {
@@ -347,6 +348,11 @@ impl Invite {
             &sum[..],
         )) {
             return Err(InviteError::BadChecksum);
+        }
+        // The version is checked after the checksum, so a typo in the first characters
+        // reads as "damaged", and only a genuine newer code as "update Cairn".
+        if version != INVITE_VERSION {
+            return Err(InviteError::UnsupportedVersion(version));
         }
         let mut b = Reader::new(body);
         let identity = IdentityPublicKey::from_bytes(b.array::<KEY_LEN>()?);

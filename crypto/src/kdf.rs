@@ -24,7 +24,7 @@ pub(crate) mod label {
     pub const ROUTING_TAG: &[u8] = b"cairn/v1 routing tag";
     /// Message input to the mailbox-key PRF (per direction and epoch).
     pub const MAILBOX_KEY: &[u8] = b"cairn/v1 mailbox key";
-    /// Invite code checksum (BLAKE2s personalisation input).
+    /// Invite code checksum: prefix of the BLAKE2s-256 input (not a personalisation).
     pub const INVITE_CHECKSUM: &[u8] = b"cairn/v1 invite checksum";
     /// Safety-number fingerprint iteration input.
     pub const SAFETY_NUMBER: &[u8] = b"cairn/v1 safety number";

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 /// Length of one routing epoch, in seconds (6 hours). Shorter epochs link fewer
 /// messages together but make an offline recipient ask its mailbox for more tags
-/// (56 per contact for the 14-day default mailbox retention).
+/// (57 per contact for the 14-day default mailbox retention).
 pub const ROUTING_EPOCH_SECS: u64 = 6 * 60 * 60;
 
 secret_key_type!(

@@ -57,14 +57,22 @@ impl Content {
     pub fn encode(&self) -> Result<Vec<u8>, ContentError> {
         let mut v = vec![CONTENT_VERSION];
         match self {
-            Content::Text { id, sent_at_ms, text } => {
+            Content::Text {
+                id,
+                sent_at_ms,
+                text,
+            } => {
                 if text.len() > MAX_TEXT_LEN {
                     return Err(ContentError::TooLong);
                 }
                 v.push(1);
                 v.extend_from_slice(id);
                 v.extend_from_slice(&sent_at_ms.to_be_bytes());
-                v.extend_from_slice(&u32::try_from(text.len()).map_err(|_| ContentError::TooLong)?.to_be_bytes());
+                v.extend_from_slice(
+                    &u32::try_from(text.len())
+                        .map_err(|_| ContentError::TooLong)?
+                        .to_be_bytes(),
+                );
                 v.extend_from_slice(text.as_bytes());
             }
             Content::Receipt(ids) => {
@@ -72,7 +80,11 @@ impl Content {
                     return Err(ContentError::Malformed);
                 }
                 v.push(2);
-                v.extend_from_slice(&u16::try_from(ids.len()).map_err(|_| ContentError::Malformed)?.to_be_bytes());
+                v.extend_from_slice(
+                    &u16::try_from(ids.len())
+                        .map_err(|_| ContentError::Malformed)?
+                        .to_be_bytes(),
+                );
                 for id in ids {
                     v.extend_from_slice(id);
                 }
@@ -105,16 +117,22 @@ impl Content {
                 if rest.len() != len {
                     return Err(ContentError::Malformed);
                 }
-                let text = std::str::from_utf8(rest).map_err(|_| ContentError::Malformed)?.to_owned();
+                let text = std::str::from_utf8(rest)
+                    .map_err(|_| ContentError::Malformed)?
+                    .to_owned();
                 Ok(Content::Text {
                     id: id.try_into().map_err(|_| ContentError::Malformed)?,
-                    sent_at_ms: u64::from_be_bytes(ts.try_into().map_err(|_| ContentError::Malformed)?),
+                    sent_at_ms: u64::from_be_bytes(
+                        ts.try_into().map_err(|_| ContentError::Malformed)?,
+                    ),
                     text,
                 })
             }
             2 => {
                 let (n, rest) = rest.split_at_checked(2).ok_or(ContentError::Malformed)?;
-                let n = usize::from(u16::from_be_bytes(n.try_into().map_err(|_| ContentError::Malformed)?));
+                let n = usize::from(u16::from_be_bytes(
+                    n.try_into().map_err(|_| ContentError::Malformed)?,
+                ));
                 if n == 0 || n > MAX_RECEIPT_IDS || rest.len() != n * 16 {
                     return Err(ContentError::Malformed);
                 }
@@ -124,7 +142,9 @@ impl Content {
                     .collect::<Result<Vec<[u8; 16]>, _>>()?;
                 Ok(Content::Receipt(ids))
             }
-            3 => Ok(Content::Card(ProfileCard::from_bytes(rest).map_err(|_| ContentError::Malformed)?)),
+            3 => Ok(Content::Card(
+                ProfileCard::from_bytes(rest).map_err(|_| ContentError::Malformed)?,
+            )),
             _ => Err(ContentError::Unsupported),
         }
     }
@@ -137,7 +157,11 @@ mod tests {
     /// Catches encode/decode mismatches and lax decoding.
     #[test]
     fn round_trip_and_rejects() {
-        let t = Content::Text { id: [1; 16], sent_at_ms: 42, text: "héllo".into() };
+        let t = Content::Text {
+            id: [1; 16],
+            sent_at_ms: 42,
+            text: "héllo".into(),
+        };
         assert_eq!(Content::decode(&t.encode().unwrap()).unwrap(), t);
         let r = Content::Receipt(vec![[2; 16], [3; 16]]);
         assert_eq!(Content::decode(&r.encode().unwrap()).unwrap(), r);

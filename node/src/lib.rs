@@ -3,4 +3,10 @@
 //! - [`store`]: the encrypted profile store (sled), see `docs/STORE.md`.
 #![forbid(unsafe_code)]
 
+pub mod api;
+pub mod content;
+pub mod net;
+pub mod node;
+pub mod profile;
+pub mod relay;
 pub mod store;

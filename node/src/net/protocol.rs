@@ -110,10 +110,15 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
     fn u8(&mut self) -> Result<u8, ProtocolError> {
-        self.take(1)?.first().copied().ok_or(ProtocolError::Truncated)
+        self.take(1)?
+            .first()
+            .copied()
+            .ok_or(ProtocolError::Truncated)
     }
     fn arr<const N: usize>(&mut self) -> Result<[u8; N], ProtocolError> {
-        self.take(N)?.try_into().map_err(|_| ProtocolError::Truncated)
+        self.take(N)?
+            .try_into()
+            .map_err(|_| ProtocolError::Truncated)
     }
     fn u16(&mut self) -> Result<u16, ProtocolError> {
         Ok(u16::from_be_bytes(self.arr()?))
@@ -292,7 +297,10 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::
     let len = usize::try_from(u32::from_be_bytes(len))
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "frame too large"))?;
     if len > max {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
     }
     let mut buf = vec![0u8; len];
     io.read_exact(&mut buf).await?;
@@ -332,7 +340,12 @@ impl libp2p::request_response::Codec for Codec {
         Response::decode(&body).map_err(invalid)
     }
 
-    async fn write_request<T>(&mut self, _: &Self::Protocol, io: &mut T, req: Request) -> io::Result<()>
+    async fn write_request<T>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+        req: Request,
+    ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
@@ -363,7 +376,10 @@ mod tests {
             Request::Deliver(vec![1, 2, 3]),
             Request::MailboxPut(vec![9; 300]),
             Request::MailboxFetch(vec![[1; 32], [2; 32]]),
-            Request::MailboxAck { key: [3; 32], ids: vec![[4; 16]] },
+            Request::MailboxAck {
+                key: [3; 32],
+                ids: vec![[4; 16]],
+            },
         ];
         for r in reqs {
             assert_eq!(Request::decode(&r.encode()).unwrap(), r);
@@ -390,7 +406,11 @@ mod tests {
             Request::decode(&vec![1; MAX_REQUEST_LEN + 1]),
             Err(ProtocolError::TooLarge)
         );
-        let mut ack = Request::MailboxAck { key: [3; 32], ids: vec![[4; 16]] }.encode();
+        let mut ack = Request::MailboxAck {
+            key: [3; 32],
+            ids: vec![[4; 16]],
+        }
+        .encode();
         ack.push(0);
         assert_eq!(Request::decode(&ack), Err(ProtocolError::Trailing));
         assert_eq!(Response::decode(&[3, 0, 1]), Err(ProtocolError::Truncated));

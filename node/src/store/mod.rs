@@ -24,6 +24,7 @@
 
 mod backend;
 pub mod codec;
+mod control;
 mod error;
 mod group_commit;
 mod kdf;
@@ -39,6 +40,7 @@ mod wipe;
 use std::sync::{Mutex, MutexGuard};
 
 pub use backend::{Backend, RawEntry, TreeName, WriteBatch, WriteOp};
+pub use control::CONTROL_SEQ;
 pub use error::{
     BackendError, DamageKind, DamagedRecord, DecodeError, InviteError, KdfError, KeyFileError,
     OpenError, StoreError, WipeError,

@@ -1,0 +1,229 @@
+//! The Node API every front end uses: commands in, events out. The JSON-lines mode of
+//! the `cairn` binary serialises exactly these types (see `docs/CLI.md`).
+
+use serde::{Deserialize, Serialize};
+
+/// A command to the node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Command {
+    /// Create an invite code (valid for `ttl_secs`, default one week).
+    Invite {
+        /// Lifetime in seconds.
+        #[serde(default)]
+        ttl_secs: Option<u64>,
+    },
+    /// Accept a contact's invite code and name the contact `alias`.
+    Accept {
+        /// The invite code.
+        code: String,
+        /// Local name for the contact.
+        alias: String,
+    },
+    /// Send a text message.
+    Send {
+        /// Contact alias.
+        to: String,
+        /// The text.
+        text: String,
+    },
+    /// List contacts.
+    Contacts,
+    /// A conversation's messages (the last `limit`, default 100).
+    History {
+        /// Contact alias.
+        with: String,
+        /// How many of the most recent messages.
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    /// Show the safety number, or mark the contact verified with `confirm: true`.
+    Verify {
+        /// Contact alias.
+        alias: String,
+        /// Mark verified.
+        #[serde(default)]
+        confirm: bool,
+    },
+    /// Set a conversation's disappearing-message timer (`seconds: null` turns it off).
+    Expire {
+        /// Contact alias.
+        alias: String,
+        /// Seconds after which messages are removed.
+        seconds: Option<u64>,
+    },
+    /// Node status (peers, relay, LAN).
+    Status,
+    /// Panic wipe: destroy the profile and stop. Requires `confirm: "WIPE"`.
+    Wipe {
+        /// Must be the string `WIPE`.
+        confirm: String,
+    },
+    /// Stop the node.
+    Quit,
+}
+
+/// A contact as listed by [`Command::Contacts`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactInfo {
+    /// Local name.
+    pub alias: String,
+    /// Safety number compared with the contact.
+    pub verified: bool,
+    /// Connected right now.
+    pub online: bool,
+    /// A session exists (handshake finished).
+    pub established: bool,
+    /// Messages shown as unread by front ends are counted there; here: total stored.
+    pub messages: usize,
+}
+
+/// A message as listed by [`Command::History`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageInfo {
+    /// Message id (hex).
+    pub id: String,
+    /// `in` or `out`.
+    pub direction: String,
+    /// The text.
+    pub text: String,
+    /// Written (out) or sent by the contact (in), Unix ms.
+    pub sent_at: u64,
+    /// `queued`, `sent`, `delivered`, `failed`, `received`.
+    pub state: String,
+}
+
+/// An event from the node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// Listening; addresses to reach this node.
+    Ready {
+        /// This node's PeerId.
+        peer_id: String,
+        /// Listen addresses.
+        addrs: Vec<String>,
+    },
+    /// A new invite code.
+    Invite {
+        /// The code (one line).
+        code: String,
+    },
+    /// A contact was added (handshake may still be running).
+    ContactAdded {
+        /// Alias.
+        alias: String,
+    },
+    /// The handshake with a contact finished: messages can flow.
+    SessionEstablished {
+        /// Alias.
+        alias: String,
+    },
+    /// A message was stored durably and queued for delivery.
+    Queued {
+        /// Message id.
+        id: String,
+    },
+    /// A hop (the contact's node or its mailbox) took the message.
+    Sent {
+        /// Message id.
+        id: String,
+    },
+    /// The contact's end-to-end receipt arrived.
+    Delivered {
+        /// Message id.
+        id: String,
+    },
+    /// A message from a contact.
+    Message {
+        /// Contact alias.
+        from: String,
+        /// Message id.
+        id: String,
+        /// The text.
+        text: String,
+        /// Sender's clock, Unix ms.
+        sent_at: u64,
+    },
+    /// Contact list.
+    Contacts {
+        /// Contacts.
+        contacts: Vec<ContactInfo>,
+    },
+    /// A conversation.
+    History {
+        /// Contact alias.
+        with: String,
+        /// Messages, oldest first.
+        messages: Vec<MessageInfo>,
+    },
+    /// Safety number for a contact.
+    SafetyNumber {
+        /// Alias.
+        alias: String,
+        /// Twelve groups of five digits.
+        digits: String,
+        /// QR payload.
+        qr: String,
+        /// Marked verified.
+        verified: bool,
+    },
+    /// Disappearing timer changed.
+    ExpireSet {
+        /// Alias.
+        alias: String,
+        /// Seconds, or null.
+        seconds: Option<u64>,
+    },
+    /// A contact connected.
+    PeerOnline {
+        /// Alias.
+        alias: String,
+    },
+    /// A contact disconnected.
+    PeerOffline {
+        /// Alias.
+        alias: String,
+    },
+    /// Relay reservation state changed.
+    Relay {
+        /// `reserved` or `lost`.
+        state: String,
+        /// Relay address.
+        addr: String,
+    },
+    /// Node status.
+    Status {
+        /// Connected peers.
+        peers: usize,
+        /// Listen addresses.
+        addrs: Vec<String>,
+        /// Relay reserved.
+        relay: bool,
+        /// mDNS on.
+        lan: bool,
+        /// Hostile or malformed inbound requests dropped so far.
+        rejected: u64,
+    },
+    /// The profile was wiped.
+    Wiped,
+    /// Something failed; the node goes on.
+    Error {
+        /// Stable machine-readable code.
+        code: String,
+        /// Human-readable explanation.
+        message: String,
+    },
+    /// The node stopped.
+    Stopped,
+}
+
+impl Event {
+    /// An error event.
+    pub fn error(code: &str, message: impl Into<String>) -> Self {
+        Event::Error {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Networking: the libp2p swarm shared by profile nodes and relays, and the wire
+//! protocol between them.
+
+pub mod protocol;
+pub mod swarm;

@@ -1,0 +1,143 @@
+//! The libp2p swarm: TCP and QUIC, Noise + yamux, identify, ping, the envelope
+//! request-response protocol, connection and memory limits, circuit relay v2 (client
+//! always, server in relay mode), DCUtR, AutoNAT, and mDNS only when asked for.
+
+use super::protocol::{Codec, PROTOCOL};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{
+    autonat, connection_limits, dcutr, identify, identity, mdns, memory_connection_limits, noise,
+    ping, relay, request_response, tcp, yamux, StreamProtocol, Swarm,
+};
+use std::time::Duration;
+
+/// How long an idle connection stays open. Chat is bursty: a quiet conversation
+/// keeps its connection (ping keeps NATs open) rather than re-dialling each time.
+pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+/// Most established connections in total.
+pub const MAX_ESTABLISHED: u32 = 512;
+/// Most connections to one peer.
+pub const MAX_PER_PEER: u32 = 4;
+/// Most incoming connections still in the handshake.
+pub const MAX_PENDING_INCOMING: u32 = 64;
+/// New connections are refused above this process memory use.
+pub const MAX_MEMORY_BYTES: usize = 512 << 20;
+/// Request timeout: a mailbox fetch of large envelopes over a relay can be slow.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Concurrent request streams per connection.
+pub const MAX_CONCURRENT_STREAMS: usize = 128;
+
+/// Relay limits suited to chat (the library defaults of 2 minutes and 128 KiB per
+/// circuit would cut a conversation off).
+pub fn relay_server_config() -> relay::Config {
+    relay::Config {
+        max_reservations: 1024,
+        max_reservations_per_peer: 4,
+        reservation_duration: Duration::from_secs(60 * 60),
+        max_circuits: 1024,
+        max_circuits_per_peer: 16,
+        max_circuit_duration: Duration::from_secs(60 * 60),
+        max_circuit_bytes: 64 << 20,
+        ..relay::Config::default()
+    }
+}
+
+/// Every protocol a Cairn node speaks.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// Connection-count limits.
+    pub limits: connection_limits::Behaviour,
+    /// Memory limit for new connections.
+    pub memory: memory_connection_limits::Behaviour,
+    /// Envelopes and mailbox requests.
+    pub rr: request_response::Behaviour<Codec>,
+    /// Learns the peer's listen addresses (address changes).
+    pub identify: identify::Behaviour,
+    /// Keeps connections alive and measures them.
+    pub ping: ping::Behaviour,
+    /// Circuit relay v2 client (reservations, relayed dials).
+    pub relay_client: relay::client::Behaviour,
+    /// Hole punching through relayed connections.
+    pub dcutr: dcutr::Behaviour,
+    /// Learns whether we are reachable.
+    pub autonat: autonat::Behaviour,
+    /// LAN discovery, only with `--lan`.
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Circuit relay v2 server, only in relay mode.
+    pub relay_server: Toggle<relay::Behaviour>,
+}
+
+/// Options for building the swarm.
+#[derive(Clone, Debug, Default)]
+pub struct SwarmOptions {
+    /// Announce and discover on the LAN with mDNS.
+    pub lan: bool,
+    /// Serve circuit relay v2.
+    pub relay_server: bool,
+}
+
+/// Builds the swarm for `key`.
+pub fn build(key: identity::Keypair, opts: &SwarmOptions) -> Result<Swarm<Behaviour>, String> {
+    let lan = opts.lan;
+    let serve = opts.relay_server;
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| format!("tcp transport: {e}"))?
+        .with_quic()
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| format!("relay transport: {e}"))?
+        .with_behaviour(|key, relay_client| {
+            let peer_id = key.public().to_peer_id();
+            let rr = request_response::Behaviour::with_codec(
+                Codec,
+                [(
+                    StreamProtocol::new(PROTOCOL),
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default()
+                    .with_request_timeout(REQUEST_TIMEOUT)
+                    .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
+            );
+            let mdns = if lan {
+                Some(mdns::tokio::Behaviour::new(
+                    mdns::Config::default(),
+                    peer_id,
+                )?)
+            } else {
+                None
+            };
+            Ok(Behaviour {
+                limits: connection_limits::Behaviour::new(
+                    connection_limits::ConnectionLimits::default()
+                        .with_max_established(Some(MAX_ESTABLISHED))
+                        .with_max_established_per_peer(Some(MAX_PER_PEER))
+                        .with_max_pending_incoming(Some(MAX_PENDING_INCOMING)),
+                ),
+                memory: memory_connection_limits::Behaviour::with_max_bytes(MAX_MEMORY_BYTES),
+                rr,
+                identify: identify::Behaviour::new(
+                    identify::Config::new("/cairn/1".into(), key.public())
+                        .with_agent_version("cairn".into()),
+                ),
+                ping: ping::Behaviour::new(
+                    ping::Config::new().with_interval(Duration::from_secs(30)),
+                ),
+                relay_client,
+                dcutr: dcutr::Behaviour::new(peer_id),
+                autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
+                mdns: mdns.into(),
+                relay_server: serve
+                    .then(|| relay::Behaviour::new(peer_id, relay_server_config()))
+                    .into(),
+            })
+        })
+        .map_err(|e| format!("behaviour: {e}"))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+        .build();
+    Ok(swarm)
+}

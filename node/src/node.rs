@@ -1,0 +1,1474 @@
+//! The running node: a tokio task that owns the swarm and the profile, takes
+//! [`Command`]s and emits [`Event`]s.
+//!
+//! Delivery: an outgoing message is encrypted, stored with the ratchet state and its
+//! envelope in the outbox (one durable transaction), and only then reported as
+//! `queued`. The outbox is retried with exponential backoff and jitter: directly to
+//! the contact, and to the contact's mailbox when the contact is unreachable. The
+//! recipient stores the message (durably) before it acknowledges the hop, and sends an
+//! end-to-end receipt inside the ratchet; the receipt moves the message to
+//! `delivered` and removes it from the outbox. Duplicates are dropped by message id.
+
+use crate::api::{Command, ContactInfo, Event, MessageInfo};
+use crate::content::Content;
+use crate::net::protocol::{RejectCode, Request, Response, MAX_FETCH_KEYS};
+use crate::net::swarm::{self, Behaviour, BehaviourEvent, SwarmOptions};
+use crate::profile::Profile;
+use crate::store::{
+    Contact, ContactId, DeliveryState, Direction, Incoming, Invite as StoredInvite, MessageId,
+    NewMessage, NewOutbox, OutboxEntry, SecretBytes, CONTROL_SEQ,
+};
+use cairn_crypto::envelope::{Envelope, EnvelopeKind, RoutingTag};
+use cairn_crypto::{
+    handshake, AwaitingResponse, DecryptError, Invite, InviteKeys, MailboxKey, ProfileCard,
+    SafetyNumber, Session,
+};
+use futures::StreamExt;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{identify, mdns, relay, Multiaddr, PeerId, Swarm};
+use rand::rngs::OsRng;
+use rand::{Rng, RngCore};
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+
+/// Default invite lifetime.
+pub const DEFAULT_INVITE_TTL_SECS: u64 = 7 * 24 * 3600;
+/// First retry delay after a failed delivery attempt.
+pub const RETRY_BASE: Duration = Duration::from_millis(500);
+/// Longest retry delay.
+pub const RETRY_MAX: Duration = Duration::from_secs(300);
+/// After a hop took a message, resend only this much later if no receipt came.
+pub const RESEND_AFTER_HOP: Duration = Duration::from_secs(600);
+/// How far back to ask a mailbox for mail (its default retention plus one epoch).
+pub const MAILBOX_LOOKBACK_SECS: u64 = 14 * 24 * 3600 + cairn_crypto::routing::ROUTING_EPOCH_SECS;
+/// How often to collect mail from our mailbox.
+pub const MAILBOX_POLL: Duration = Duration::from_secs(20);
+/// Outbox and housekeeping tick.
+pub const TICK: Duration = Duration::from_millis(200);
+
+const HANDSHAKE_SETTING_PREFIX: &str = "handshake/";
+
+/// How the node is started.
+#[derive(Clone, Debug, Default)]
+pub struct NodeConfig {
+    /// Addresses to listen on (default: TCP and QUIC on all interfaces, random ports).
+    pub listen: Vec<Multiaddr>,
+    /// A relay to reserve a circuit at and use as mailbox.
+    pub relay: Option<Multiaddr>,
+    /// mDNS LAN discovery.
+    pub lan: bool,
+}
+
+/// Handle to a running node.
+#[derive(Clone, Debug)]
+pub struct NodeHandle {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl NodeHandle {
+    /// Sends a command; false if the node has stopped.
+    pub fn send(&self, cmd: Command) -> bool {
+        self.commands.send(cmd).is_ok()
+    }
+}
+
+/// Starts the node on the current tokio runtime. Events arrive on the returned
+/// receiver; the node stops on [`Command::Quit`] or when every handle is dropped.
+pub fn start(
+    profile: Profile,
+    config: NodeConfig,
+) -> Result<
+    (
+        NodeHandle,
+        mpsc::UnboundedReceiver<Event>,
+        tokio::task::JoinHandle<()>,
+    ),
+    String,
+> {
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let mut node = Runtime::new(profile, config, ev_tx)?;
+    let task = tokio::spawn(async move { node.run(cmd_rx).await });
+    Ok((NodeHandle { commands: cmd_tx }, ev_rx, task))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn now_secs() -> u64 {
+    now_ms() / 1000
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
+}
+
+/// Where an outgoing request went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    Direct,
+    Mailbox,
+}
+
+enum Pending {
+    /// Delivering an outbox entry.
+    Outbox { id: MessageId, route: Route },
+    /// Fetching mail from our mailbox.
+    Fetch,
+    /// Deleting fetched mail.
+    Ack,
+}
+
+struct ContactState {
+    id: ContactId,
+    contact: Contact,
+    session: Option<Session>,
+    online: bool,
+}
+
+struct Runtime {
+    profile: Profile,
+    config: NodeConfig,
+    swarm: Swarm<Behaviour>,
+    events: mpsc::UnboundedSender<Event>,
+    contacts: HashMap<ContactId, ContactState>,
+    /// Receive routing tags of every session, for the current epochs.
+    tags: HashMap<RoutingTag, ContactId>,
+    tags_epoch: u64,
+    /// Handshakes we started, by response tag.
+    handshakes: HashMap<[u8; 16], (ContactId, AwaitingResponse)>,
+    pending: HashMap<OutboundRequestId, Pending>,
+    in_flight: HashSet<MessageId>,
+    /// In-memory backoff for entries that failed (resets on restart: resume at once).
+    backoff: HashMap<MessageId, (u32, u64)>,
+    relay: Option<(PeerId, Multiaddr)>,
+    relay_reserved: bool,
+    listen_addrs: Vec<Multiaddr>,
+    next_fetch_ms: u64,
+    rejected: u64,
+    ready_sent: bool,
+    stopping: bool,
+}
+
+impl Runtime {
+    fn new(
+        profile: Profile,
+        config: NodeConfig,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Result<Self, String> {
+        let swarm = swarm::build(
+            profile.libp2p_key.clone(),
+            &SwarmOptions {
+                lan: config.lan,
+                relay_server: false,
+            },
+        )?;
+        let relay = match &config.relay {
+            Some(a) => Some((
+                peer_of(a).ok_or("the relay address must end in /p2p/<peer id>")?,
+                a.clone(),
+            )),
+            None => None,
+        };
+        let mut rt = Self {
+            profile,
+            config,
+            swarm,
+            events,
+            contacts: HashMap::new(),
+            tags: HashMap::new(),
+            tags_epoch: u64::MAX,
+            handshakes: HashMap::new(),
+            pending: HashMap::new(),
+            in_flight: HashSet::new(),
+            backoff: HashMap::new(),
+            relay,
+            relay_reserved: false,
+            listen_addrs: Vec::new(),
+            next_fetch_ms: 0,
+            rejected: 0,
+            ready_sent: false,
+            stopping: false,
+        };
+        rt.load()?;
+        Ok(rt)
+    }
+
+    fn emit(&self, e: Event) {
+        let _ = self.events.send(e);
+    }
+
+    /// Loads contacts, sessions and pending handshakes from the store.
+    fn load(&mut self) -> Result<(), String> {
+        let store = &self.profile.store;
+        let listing = store.contacts().map_err(|e| e.to_string())?;
+        for d in &listing.damaged {
+            tracing::warn!(?d, "damaged contact record skipped");
+        }
+        for (id, contact) in listing.items {
+            let session = match store.session(&id).map_err(|e| e.to_string())? {
+                Some(bytes) => Some(
+                    Session::from_bytes(bytes.expose_secret())
+                        .map_err(|e| format!("session state damaged: {e}"))?,
+                ),
+                None => None,
+            };
+            if session.is_none() {
+                let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&id.0));
+                if let Some(bytes) = store.setting(&name).map_err(|e| e.to_string())? {
+                    let pending = AwaitingResponse::from_bytes(&bytes)
+                        .map_err(|e| format!("pending handshake damaged: {e}"))?;
+                    self.handshakes
+                        .insert(pending.response_tag().0, (id, pending));
+                }
+            }
+            self.contacts.insert(
+                id,
+                ContactState {
+                    id,
+                    contact,
+                    session,
+                    online: false,
+                },
+            );
+        }
+        self.refresh_tags(true);
+        Ok(())
+    }
+
+    fn refresh_tags(&mut self, force: bool) {
+        let now = now_secs();
+        let epoch = now / cairn_crypto::routing::ROUTING_EPOCH_SECS;
+        if !force && epoch == self.tags_epoch {
+            return;
+        }
+        self.tags_epoch = epoch;
+        self.tags.clear();
+        let ahead = now + cairn_crypto::routing::ROUTING_EPOCH_SECS;
+        for c in self.contacts.values() {
+            if let Some(s) = &c.session {
+                for t in s.receive_tags(
+                    ahead,
+                    MAILBOX_LOOKBACK_SECS + cairn_crypto::routing::ROUTING_EPOCH_SECS,
+                ) {
+                    self.tags.insert(t, c.id);
+                }
+            }
+        }
+    }
+
+    fn card(&self) -> ProfileCard {
+        let mut addrs: Vec<Vec<u8>> = Vec::new();
+        let mut seen = HashSet::new();
+        for a in &self.listen_addrs {
+            let s = a.to_string();
+            // Unspecified addresses cannot be dialled.
+            if s.contains("/0.0.0.0/") || s.contains("/::/") || !seen.insert(s) {
+                continue;
+            }
+            if addrs.len() < cairn_crypto::card::MAX_ADDRS {
+                addrs.push(a.to_vec());
+            }
+        }
+        ProfileCard {
+            display_name: self.profile.display_name.clone(),
+            peer_id: self.swarm.local_peer_id().to_bytes(),
+            addrs,
+            mailbox: self.relay.as_ref().map(|(_, a)| a.to_vec()),
+        }
+    }
+
+    async fn run(&mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let listen = if self.config.listen.is_empty() {
+            vec![
+                "/ip4/0.0.0.0/tcp/0".parse().ok(),
+                "/ip4/0.0.0.0/udp/0/quic-v1".parse().ok(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect()
+        } else {
+            self.config.listen.clone()
+        };
+        for a in listen {
+            if let Err(e) = self.swarm.listen_on(a.clone()) {
+                self.emit(Event::error(
+                    "listen_failed",
+                    format!("cannot listen on {a}: {e}"),
+                ));
+            }
+        }
+        if let Some((peer, addr)) = self.relay.clone() {
+            self.swarm.add_peer_address(peer, addr.clone());
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                self.emit(Event::error("relay_unreachable", e.to_string()));
+            }
+        }
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !self.stopping {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(cmd) => self.command(cmd),
+                    None => break,
+                },
+                ev = self.swarm.select_next_some() => self.swarm_event(ev),
+                _ = tick.tick() => self.housekeeping(),
+            }
+        }
+        self.emit(Event::Stopped);
+    }
+
+    fn housekeeping(&mut self) {
+        let now = now_ms();
+        if !self.ready_sent && !self.listen_addrs.is_empty() {
+            self.ready_sent = true;
+            self.emit(Event::Ready {
+                peer_id: self.swarm.local_peer_id().to_string(),
+                addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
+            });
+        }
+        self.refresh_tags(false);
+        self.process_outbox(now);
+        if self.relay.is_some() && now >= self.next_fetch_ms {
+            self.next_fetch_ms = now + u64::try_from(MAILBOX_POLL.as_millis()).unwrap_or(20_000);
+            self.fetch_mail();
+        }
+        if let Err(e) = self.profile.store.sweep(now) {
+            tracing::warn!(error = %e, "sweep failed");
+        }
+    }
+
+    // ---------------------------------------------------------------- commands
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Invite { ttl_secs } => {
+                self.cmd_invite(ttl_secs.unwrap_or(DEFAULT_INVITE_TTL_SECS))
+            }
+            Command::Accept { code, alias } => self.cmd_accept(&code, &alias),
+            Command::Send { to, text } => self.cmd_send(&to, text),
+            Command::Contacts => self.cmd_contacts(),
+            Command::History { with, limit } => self.cmd_history(&with, limit.unwrap_or(100)),
+            Command::Verify { alias, confirm } => self.cmd_verify(&alias, confirm),
+            Command::Expire { alias, seconds } => self.cmd_expire(&alias, seconds),
+            Command::Status => self.emit(Event::Status {
+                peers: self.swarm.connected_peers().count(),
+                addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
+                relay: self.relay_reserved,
+                lan: self.config.lan,
+                rejected: self.rejected,
+            }),
+            Command::Wipe { confirm } => self.cmd_wipe(&confirm),
+            Command::Quit => self.stopping = true,
+        }
+    }
+
+    fn by_alias(&self, alias: &str) -> Option<ContactId> {
+        self.contacts
+            .values()
+            .find(|c| c.contact.alias == alias)
+            .map(|c| c.id)
+    }
+
+    fn unknown_contact(&self, alias: &str) {
+        self.emit(Event::error(
+            "unknown_contact",
+            format!("no contact named {alias:?}"),
+        ));
+    }
+
+    fn cmd_invite(&mut self, ttl: u64) {
+        let now = now_secs();
+        let card = self.card();
+        let invite = match Invite::new(
+            self.profile.identity.public(),
+            card.peer_id.clone(),
+            card.addrs.clone(),
+            card.mailbox.clone(),
+            now + ttl,
+            &mut OsRng,
+        ) {
+            Ok(i) => i,
+            Err(e) => return self.emit(Event::error("invite_failed", e.to_string())),
+        };
+        let keys = invite.keys();
+        let record = StoredInvite {
+            created_at_ms: now * 1000,
+            expires_at_ms: (now + ttl) * 1000,
+            payload: SecretBytes::from_slice(&keys.to_bytes()),
+        };
+        if let Err(e) = self.profile.store.add_invite(&keys.init_tag, &record) {
+            return self.emit(Event::error("store_failed", e.to_string()));
+        }
+        match invite.encode() {
+            Ok(code) => self.emit(Event::Invite {
+                code: code.to_string(),
+            }),
+            Err(e) => self.emit(Event::error("invite_failed", e.to_string())),
+        }
+    }
+
+    fn unique_alias(&self, wanted: &str) -> String {
+        let base: String = wanted
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(64)
+            .collect();
+        let base = if base.is_empty() {
+            "contact".to_owned()
+        } else {
+            base
+        };
+        if self.by_alias(&base).is_none() {
+            return base;
+        }
+        (2..)
+            .map(|n| format!("{base}-{n}"))
+            .find(|a| self.by_alias(a).is_none())
+            .unwrap_or(base)
+    }
+
+    fn cmd_accept(&mut self, code: &str, alias: &str) {
+        let invite = match Invite::decode(code, now_secs()) {
+            Ok(i) => i,
+            Err(cairn_crypto::InviteError::Expired) => {
+                return self.emit(Event::error(
+                    "invite_expired",
+                    "this invite has expired; ask for a new one",
+                ))
+            }
+            Err(e) => return self.emit(Event::error("invalid_invite", e.to_string())),
+        };
+        if alias.is_empty() || alias.chars().any(char::is_control) {
+            return self.emit(Event::error(
+                "invalid_alias",
+                "an alias must be non-empty text",
+            ));
+        }
+        if self.by_alias(alias).is_some() {
+            return self.emit(Event::error(
+                "alias_taken",
+                format!("{alias:?} is already a contact"),
+            ));
+        }
+        if invite.identity == self.profile.identity.public() {
+            return self.emit(Event::error("own_invite", "this is your own invite"));
+        }
+        let id = self.profile.store.contact_id(invite.identity.as_bytes());
+        if self.contacts.contains_key(&id) {
+            return self.emit(Event::error(
+                "already_contact",
+                "you already have this contact",
+            ));
+        }
+        let card = self.card();
+        let (pending, first) =
+            match handshake::initiate(&self.profile.identity, &invite, &card, &mut OsRng) {
+                Ok(x) => x,
+                Err(e) => return self.emit(Event::error("handshake_failed", e.to_string())),
+            };
+        let contact = Contact {
+            alias: alias.to_owned(),
+            identity_key: invite.identity.as_bytes().to_vec(),
+            peer_id: invite.peer_id.clone(),
+            addresses: invite
+                .addrs
+                .iter()
+                .filter_map(|a| Multiaddr::try_from(a.clone()).ok())
+                .map(|a| a.to_string())
+                .collect(),
+            mailbox: invite
+                .mailbox
+                .as_ref()
+                .and_then(|m| Multiaddr::try_from(m.clone()).ok())
+                .map(|a| a.to_string()),
+            verified: false,
+            safety_number: SafetyNumber::new(&self.profile.identity.public(), &invite.identity)
+                .digits()
+                .to_owned(),
+            added_at_ms: now_ms(),
+        };
+        let store = &self.profile.store;
+        let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&id.0));
+        let result = store
+            .put_contact(&contact)
+            .and_then(|_| store.set_setting(&name, &pending.to_bytes()))
+            .and_then(|_| {
+                store.queue_control(
+                    &id,
+                    None,
+                    MessageId(pending.invite_id()),
+                    &first.encode(),
+                    now_ms(),
+                )
+            });
+        if let Err(e) = result {
+            return self.emit(Event::error("store_failed", e.to_string()));
+        }
+        self.handshakes
+            .insert(pending.response_tag().0, (id, pending));
+        self.contacts.insert(
+            id,
+            ContactState {
+                id,
+                contact,
+                session: None,
+                online: false,
+            },
+        );
+        self.emit(Event::ContactAdded {
+            alias: alias.to_owned(),
+        });
+        self.process_outbox(now_ms());
+        self.next_fetch_ms = 0;
+    }
+
+    fn cmd_send(&mut self, to: &str, text: String) {
+        let Some(cid) = self.by_alias(to) else {
+            return self.unknown_contact(to);
+        };
+        let mut id = [0u8; 16];
+        OsRng.fill_bytes(&mut id);
+        let now = now_ms();
+        let content = Content::Text {
+            id,
+            sent_at_ms: now,
+            text: text.clone(),
+        };
+        let plain = match content.encode() {
+            Ok(p) => p,
+            Err(e) => return self.emit(Event::error("too_long", e.to_string())),
+        };
+        let Some(state) = self.contacts.get_mut(&cid) else {
+            return self.unknown_contact(to);
+        };
+        let Some(session) = state.session.as_ref() else {
+            return self.emit(Event::error(
+                "not_established",
+                format!("the handshake with {to:?} has not finished yet"),
+            ));
+        };
+        let mut next = session.clone();
+        let env = match next.encrypt(&plain, now / 1000, &mut OsRng) {
+            Ok(e) => e,
+            Err(e) => return self.emit(Event::error("encrypt_failed", e.to_string())),
+        };
+        let message = NewMessage {
+            id: MessageId(id),
+            direction: Direction::Outgoing,
+            text,
+            created_at_ms: now,
+            received_at_ms: None,
+            state: DeliveryState::Queued,
+        };
+        let stored = self.profile.store.record_outgoing(
+            &cid,
+            &SecretBytes::from_slice(&next.to_bytes()),
+            &message,
+            &NewOutbox {
+                envelope: env.encode(),
+                next_attempt_at_ms: now,
+            },
+            now,
+        );
+        match stored {
+            Ok(_) => {
+                state.session = Some(next);
+                self.emit(Event::Queued { id: hex(&id) });
+                self.process_outbox(now);
+            }
+            Err(e) => self.emit(Event::error("store_failed", e.to_string())),
+        }
+    }
+
+    fn cmd_contacts(&self) {
+        let mut contacts: Vec<ContactInfo> = self
+            .contacts
+            .values()
+            .map(|c| ContactInfo {
+                alias: c.contact.alias.clone(),
+                verified: c.contact.verified,
+                online: c.online,
+                established: c.session.is_some(),
+                messages: self
+                    .profile
+                    .store
+                    .conversation(&c.id)
+                    .map(|conv| usize::try_from(conv.next_seq).unwrap_or(usize::MAX))
+                    .unwrap_or(0),
+            })
+            .collect();
+        contacts.sort_by(|a, b| a.alias.cmp(&b.alias));
+        self.emit(Event::Contacts { contacts });
+    }
+
+    fn cmd_history(&self, alias: &str, limit: usize) {
+        let Some(cid) = self.by_alias(alias) else {
+            return self.unknown_contact(alias);
+        };
+        match self.profile.store.messages(&cid) {
+            Ok(listing) => {
+                let skip = listing.items.len().saturating_sub(limit);
+                let messages = listing
+                    .items
+                    .into_iter()
+                    .skip(skip)
+                    .map(|m| MessageInfo {
+                        id: hex(&m.id.0),
+                        direction: match m.direction {
+                            Direction::Incoming => "in".into(),
+                            Direction::Outgoing => "out".into(),
+                        },
+                        text: m.text,
+                        sent_at: m.created_at_ms,
+                        state: format!("{:?}", m.state).to_lowercase(),
+                    })
+                    .collect();
+                self.emit(Event::History {
+                    with: alias.to_owned(),
+                    messages,
+                });
+            }
+            Err(e) => self.emit(Event::error("store_failed", e.to_string())),
+        }
+    }
+
+    fn cmd_verify(&mut self, alias: &str, confirm: bool) {
+        let Some(cid) = self.by_alias(alias) else {
+            return self.unknown_contact(alias);
+        };
+        let Some(state) = self.contacts.get_mut(&cid) else {
+            return;
+        };
+        let Ok(key) = <[u8; 32]>::try_from(state.contact.identity_key.as_slice()) else {
+            return;
+        };
+        let sn = SafetyNumber::new(
+            &self.profile.identity.public(),
+            &cairn_crypto::IdentityPublicKey::from_bytes(key),
+        );
+        if confirm && !state.contact.verified {
+            state.contact.verified = true;
+            if let Err(e) = self.profile.store.put_contact(&state.contact) {
+                state.contact.verified = false;
+                return self.emit(Event::error("store_failed", e.to_string()));
+            }
+        }
+        let verified = state.contact.verified;
+        self.emit(Event::SafetyNumber {
+            alias: alias.to_owned(),
+            digits: sn.groups().join(" "),
+            qr: sn.qr_payload(),
+            verified,
+        });
+    }
+
+    fn cmd_expire(&mut self, alias: &str, seconds: Option<u64>) {
+        let Some(cid) = self.by_alias(alias) else {
+            return self.unknown_contact(alias);
+        };
+        match self
+            .profile
+            .store
+            .set_disappearing_timer(&cid, seconds.map(|s| s.saturating_mul(1000)))
+        {
+            Ok(_) => self.emit(Event::ExpireSet {
+                alias: alias.to_owned(),
+                seconds,
+            }),
+            Err(e) => self.emit(Event::error("store_failed", e.to_string())),
+        }
+    }
+
+    fn cmd_wipe(&mut self, confirm: &str) {
+        if confirm != "WIPE" {
+            return self.emit(Event::error(
+                "wipe_not_confirmed",
+                "send {\"cmd\":\"wipe\",\"confirm\":\"WIPE\"}",
+            ));
+        }
+        let paths = self.profile.store.paths().clone();
+        match crate::store::wipe_profile(&paths) {
+            Ok(_) => self.emit(Event::Wiped),
+            Err(e) => self.emit(Event::error("wipe_failed", e.to_string())),
+        }
+        self.stopping = true;
+    }
+
+    // ---------------------------------------------------------------- delivery
+
+    fn backoff_delay(attempts: u32) -> u64 {
+        let base = u64::try_from(RETRY_BASE.as_millis()).unwrap_or(500);
+        let max = u64::try_from(RETRY_MAX.as_millis()).unwrap_or(300_000);
+        let exp = base.saturating_mul(1u64 << attempts.min(20)).min(max);
+        // Full jitter on half the delay: spreads retries of many nodes.
+        exp / 2 + OsRng.gen_range(0..=exp / 2)
+    }
+
+    fn process_outbox(&mut self, now: u64) {
+        let due = match self.profile.store.outbox_due(now) {
+            Ok(l) => l.items,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox read failed");
+                return;
+            }
+        };
+        for entry in due {
+            if self.in_flight.contains(&entry.message_id) {
+                continue;
+            }
+            if let Some((_, next)) = self.backoff.get(&entry.message_id) {
+                if *next > now {
+                    continue;
+                }
+            }
+            self.attempt(&entry, Route::Direct);
+        }
+    }
+
+    fn contact_target(&self, cid: &ContactId) -> Option<(PeerId, Vec<Multiaddr>)> {
+        let c = &self.contacts.get(cid)?.contact;
+        let peer = PeerId::from_bytes(&c.peer_id).ok()?;
+        let addrs = c.addresses.iter().filter_map(|a| a.parse().ok()).collect();
+        Some((peer, addrs))
+    }
+
+    fn attempt(&mut self, entry: &OutboxEntry, route: Route) {
+        let req;
+        let (peer, addrs) = match route {
+            Route::Direct => {
+                let Some(t) = self.contact_target(&entry.contact) else {
+                    return self.attempt_failed(entry.message_id, route, entry.contact);
+                };
+                req = Request::Deliver(entry.envelope.clone());
+                t
+            }
+            Route::Mailbox => {
+                let mailbox = self
+                    .contacts
+                    .get(&entry.contact)
+                    .and_then(|c| c.contact.mailbox.as_ref())
+                    .and_then(|m| m.parse::<Multiaddr>().ok());
+                let Some(addr) = mailbox else {
+                    return self.attempt_failed(entry.message_id, route, entry.contact);
+                };
+                let Some(peer) = peer_of(&addr) else {
+                    return self.attempt_failed(entry.message_id, route, entry.contact);
+                };
+                req = Request::MailboxPut(entry.envelope.clone());
+                (peer, vec![addr])
+            }
+        };
+        let rid = self
+            .swarm
+            .behaviour_mut()
+            .rr
+            .send_request_with_addresses(&peer, req, addrs);
+        self.in_flight.insert(entry.message_id);
+        self.pending.insert(
+            rid,
+            Pending::Outbox {
+                id: entry.message_id,
+                route,
+            },
+        );
+    }
+
+    fn attempt_failed(&mut self, id: MessageId, route: Route, contact: ContactId) {
+        self.in_flight.remove(&id);
+        if route == Route::Direct {
+            // Fall back to the contact's mailbox at once.
+            let has_mailbox = self
+                .contacts
+                .get(&contact)
+                .is_some_and(|c| c.contact.mailbox.is_some());
+            if has_mailbox {
+                if let Ok(Some(entry)) = self.outbox_entry(&id) {
+                    return self.attempt(&entry, Route::Mailbox);
+                }
+            }
+        }
+        let attempts = self.backoff.get(&id).map_or(0, |(a, _)| *a) + 1;
+        let next = now_ms() + Self::backoff_delay(attempts);
+        self.backoff.insert(id, (attempts, next));
+    }
+
+    fn outbox_entry(&self, id: &MessageId) -> Result<Option<OutboxEntry>, String> {
+        Ok(self
+            .profile
+            .store
+            .outbox()
+            .map_err(|e| e.to_string())?
+            .items
+            .into_iter()
+            .find(|e| e.message_id == *id))
+    }
+
+    fn hop_accepted(&mut self, id: MessageId) {
+        self.in_flight.remove(&id);
+        self.backoff.remove(&id);
+        let entry = match self.outbox_entry(&id) {
+            Ok(Some(e)) => e,
+            _ => return,
+        };
+        let now = now_ms();
+        if entry.seq == CONTROL_SEQ {
+            // Receipts and handshake messages need no receipt of their own; a handshake
+            // init stays until the response arrives (it may need resending).
+            let is_init = self
+                .handshakes
+                .values()
+                .any(|(_, p)| MessageId(p.invite_id()) == id);
+            if is_init {
+                let later = now + u64::try_from(RESEND_AFTER_HOP.as_millis()).unwrap_or(600_000);
+                let _ = self.profile.store.mark_attempted(&id, now, later);
+            } else {
+                let _ = self.profile.store.mark_delivered(&id, now);
+            }
+            return;
+        }
+        let first = entry.attempts == 0;
+        let later = now
+            + u64::try_from(RESEND_AFTER_HOP.as_millis()).unwrap_or(600_000)
+                * u64::from(entry.attempts + 1);
+        match self.profile.store.mark_attempted(&id, now, later) {
+            Ok(true) if first => self.emit(Event::Sent { id: hex(&id.0) }),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "mark_attempted failed"),
+        }
+    }
+
+    fn fetch_mail(&mut self) {
+        let Some((relay, addr)) = self.relay.clone() else {
+            return;
+        };
+        let now = now_secs();
+        let mut keys: Vec<[u8; 32]> = Vec::new();
+        for c in self.contacts.values() {
+            if let Some(s) = &c.session {
+                keys.extend(
+                    s.receive_mailbox_keys(
+                        now + cairn_crypto::routing::ROUTING_EPOCH_SECS,
+                        MAILBOX_LOOKBACK_SECS,
+                    )
+                    .iter()
+                    .map(MailboxKey::to_array),
+                );
+            }
+        }
+        for (_, p) in self.handshakes.values() {
+            keys.push(p.response_mailbox_key().to_array());
+        }
+        if let Ok(invites) = self.profile.store.pending_invites() {
+            for inv in invites.items {
+                if let Ok(k) = InviteKeys::from_bytes(inv.payload.expose_secret()) {
+                    keys.push(k.init_mailbox_key().to_array());
+                }
+            }
+        }
+        for chunk in keys.chunks(MAX_FETCH_KEYS) {
+            let rid = self.swarm.behaviour_mut().rr.send_request_with_addresses(
+                &relay,
+                Request::MailboxFetch(chunk.to_vec()),
+                vec![addr.clone()],
+            );
+            self.pending.insert(rid, Pending::Fetch);
+        }
+    }
+
+    /// The mailbox key that opens `tag`, if it is one of ours.
+    fn mailbox_key_for(&self, tag: &RoutingTag) -> Option<MailboxKey> {
+        let now = now_secs();
+        if let Some(cid) = self.tags.get(tag) {
+            let s = self.contacts.get(cid)?.session.as_ref()?;
+            return s
+                .receive_mailbox_keys(
+                    now + cairn_crypto::routing::ROUTING_EPOCH_SECS,
+                    MAILBOX_LOOKBACK_SECS,
+                )
+                .into_iter()
+                .find(|k| k.tag() == *tag);
+        }
+        if let Some((_, p)) = self.handshakes.get(&tag.0) {
+            return Some(p.response_mailbox_key().clone());
+        }
+        let invites = self.profile.store.pending_invites().ok()?;
+        invites.items.iter().find_map(|inv| {
+            let k = InviteKeys::from_bytes(inv.payload.expose_secret()).ok()?;
+            (k.init_tag == tag.0).then(|| k.init_mailbox_key().clone())
+        })
+    }
+
+    fn got_mail(&mut self, items: Vec<([u8; 16], Vec<u8>)>) {
+        let mut acks: HashMap<[u8; 32], Vec<[u8; 16]>> = HashMap::new();
+        for (mid, bytes) in items {
+            let processed = self.inbound_envelope(&bytes);
+            // Ack what we processed and what can never be processed (not ours / junk):
+            // mail stays in the mailbox only if storing it here failed.
+            if processed != Inbound::TryLater {
+                if let Ok(env) = Envelope::decode(&bytes) {
+                    if let Some(k) = self.mailbox_key_for(&env.tag) {
+                        acks.entry(k.to_array()).or_default().push(mid);
+                    }
+                }
+            }
+        }
+        if let Some((relay, addr)) = self.relay.clone() {
+            for (key, ids) in acks {
+                let rid = self.swarm.behaviour_mut().rr.send_request_with_addresses(
+                    &relay,
+                    Request::MailboxAck { key, ids },
+                    vec![addr.clone()],
+                );
+                self.pending.insert(rid, Pending::Ack);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- inbound
+
+    fn inbound_envelope(&mut self, bytes: &[u8]) -> Inbound {
+        let env = match Envelope::decode(bytes) {
+            Ok(e) => e,
+            Err(_) => return self.hostile("malformed envelope"),
+        };
+        match env.kind {
+            EnvelopeKind::HandshakeInit => self.inbound_handshake_init(&env),
+            EnvelopeKind::HandshakeResponse => self.inbound_handshake_response(&env),
+            EnvelopeKind::Message => self.inbound_message(&env),
+        }
+    }
+
+    fn hostile(&mut self, what: &'static str) -> Inbound {
+        self.rejected += 1;
+        tracing::info!(
+            reason = what,
+            count = self.rejected,
+            "inbound envelope dropped"
+        );
+        Inbound::Dropped
+    }
+
+    fn inbound_handshake_init(&mut self, env: &Envelope) -> Inbound {
+        let store = &self.profile.store;
+        let Ok(invites) = store.pending_invites() else {
+            return Inbound::TryLater;
+        };
+        let found = invites.items.iter().find_map(|inv| {
+            let k = InviteKeys::from_bytes(inv.payload.expose_secret()).ok()?;
+            (k.init_tag == env.tag.0).then_some((k, inv.expires_at_ms))
+        });
+        let Some((keys, expires)) = found else {
+            return self.hostile("handshake for no pending invite");
+        };
+        if now_ms() >= expires {
+            self.emit(Event::error(
+                "invite_expired",
+                "someone used an expired invite; it was refused",
+            ));
+            let _ = store.consume_invite(&keys.init_tag, now_ms());
+            return Inbound::Dropped;
+        }
+        let card = self.card();
+        let (est, response) =
+            match handshake::respond(&self.profile.identity, &keys, &card, env, &mut OsRng) {
+                Ok(x) => x,
+                Err(_) => return self.hostile("handshake rejected"),
+            };
+        if let Err(e) = self.profile.store.consume_invite(&keys.init_tag, now_ms()) {
+            self.emit(Event::error(
+                "invite_used",
+                format!("an invite was used again and refused: {e}"),
+            ));
+            return Inbound::Dropped;
+        }
+        let id = self.profile.store.contact_id(est.peer_identity.as_bytes());
+        if self.contacts.contains_key(&id) {
+            self.emit(Event::error(
+                "already_contact",
+                "an existing contact accepted another invite; ignored",
+            ));
+            return Inbound::Dropped;
+        }
+        let alias = self.unique_alias(&est.peer_card.display_name);
+        let contact = self.contact_from_card(alias.clone(), &est.peer_identity, &est.peer_card);
+        let session_bytes = SecretBytes::from_slice(&est.session.to_bytes());
+        let store = &self.profile.store;
+        let result = store.put_contact(&contact).and_then(|_| {
+            store.queue_control(
+                &id,
+                Some(&session_bytes),
+                MessageId(keys.id),
+                &response.encode(),
+                now_ms(),
+            )
+        });
+        if let Err(e) = result {
+            self.emit(Event::error("store_failed", e.to_string()));
+            return Inbound::TryLater;
+        }
+        self.contacts.insert(
+            id,
+            ContactState {
+                id,
+                contact,
+                session: Some(est.session),
+                online: false,
+            },
+        );
+        self.refresh_tags(true);
+        self.emit(Event::ContactAdded {
+            alias: alias.clone(),
+        });
+        self.emit(Event::SessionEstablished { alias });
+        self.process_outbox(now_ms());
+        Inbound::Processed
+    }
+
+    fn contact_from_card(
+        &self,
+        alias: String,
+        identity: &cairn_crypto::IdentityPublicKey,
+        card: &ProfileCard,
+    ) -> Contact {
+        Contact {
+            alias,
+            identity_key: identity.as_bytes().to_vec(),
+            peer_id: card.peer_id.clone(),
+            addresses: card
+                .addrs
+                .iter()
+                .filter_map(|a| Multiaddr::try_from(a.clone()).ok())
+                .map(|a| a.to_string())
+                .collect(),
+            mailbox: card
+                .mailbox
+                .as_ref()
+                .and_then(|m| Multiaddr::try_from(m.clone()).ok())
+                .map(|a| a.to_string()),
+            verified: false,
+            safety_number: SafetyNumber::new(&self.profile.identity.public(), identity)
+                .digits()
+                .to_owned(),
+            added_at_ms: now_ms(),
+        }
+    }
+
+    fn inbound_handshake_response(&mut self, env: &Envelope) -> Inbound {
+        let Some((cid, pending)) = self.handshakes.remove(&env.tag.0) else {
+            return self.hostile("handshake response for no pending handshake");
+        };
+        let invite_id = MessageId(pending.invite_id());
+        let est = match pending.finish(&self.profile.identity, env) {
+            Ok(est) => est,
+            Err(rej) => {
+                self.handshakes.insert(env.tag.0, (cid, rej.state));
+                return self.hostile("handshake response rejected");
+            }
+        };
+        let Some(state) = self.contacts.get(&cid) else {
+            return Inbound::Dropped;
+        };
+        let mut contact = self.contact_from_card(
+            state.contact.alias.clone(),
+            &est.peer_identity,
+            &est.peer_card,
+        );
+        contact.added_at_ms = state.contact.added_at_ms;
+        let store = &self.profile.store;
+        let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&cid.0));
+        let result = store
+            .put_contact(&contact)
+            .and_then(|_| {
+                store.put_session(&cid, &SecretBytes::from_slice(&est.session.to_bytes()))
+            })
+            .and_then(|_| store.remove_setting(&name));
+        if let Err(e) = result {
+            self.emit(Event::error("store_failed", e.to_string()));
+            return Inbound::TryLater;
+        }
+        let alias = contact.alias.clone();
+        if let Some(s) = self.contacts.get_mut(&cid) {
+            s.contact = contact;
+            s.session = Some(est.session);
+        }
+        // The first handshake message needs no more retries.
+        let _ = self.profile.store.mark_delivered(&invite_id, now_ms());
+        self.in_flight.remove(&invite_id);
+        self.backoff.remove(&invite_id);
+        self.refresh_tags(true);
+        self.emit(Event::SessionEstablished { alias });
+        Inbound::Processed
+    }
+
+    fn inbound_message(&mut self, env: &Envelope) -> Inbound {
+        let Some(cid) = self.tags.get(&env.tag).copied() else {
+            return self.hostile("message with unknown routing tag");
+        };
+        let Some(state) = self.contacts.get(&cid) else {
+            return self.hostile("message for removed contact");
+        };
+        let Some(session) = state.session.as_ref() else {
+            return self.hostile("message before handshake");
+        };
+        let mut next = session.clone();
+        let plain = match next.decrypt(env) {
+            Ok(p) => p,
+            // Authentic but already processed: a retransmission; acknowledge it again.
+            Err(DecryptError::Replayed) => return Inbound::Processed,
+            Err(_) => return self.hostile("message failed authentication"),
+        };
+        let content = match Content::decode(&plain) {
+            Ok(c) => c,
+            Err(_) => {
+                // Authentic but unreadable (a newer version): keep the ratchet moving.
+                let _ = self
+                    .profile
+                    .store
+                    .put_session(&cid, &SecretBytes::from_slice(&next.to_bytes()));
+                if let Some(s) = self.contacts.get_mut(&cid) {
+                    s.session = Some(next);
+                }
+                return self.hostile("unreadable content");
+            }
+        };
+        let now = now_ms();
+        let alias = state.contact.alias.clone();
+        match content {
+            Content::Text {
+                id,
+                sent_at_ms,
+                text,
+            } => {
+                let message = NewMessage {
+                    id: MessageId(id),
+                    direction: Direction::Incoming,
+                    text: text.clone(),
+                    created_at_ms: sent_at_ms,
+                    received_at_ms: Some(now),
+                    state: DeliveryState::Received,
+                };
+                let bytes = SecretBytes::from_slice(&next.to_bytes());
+                match self
+                    .profile
+                    .store
+                    .record_incoming(&cid, &bytes, &message, now)
+                {
+                    Ok(outcome) => {
+                        if let Some(s) = self.contacts.get_mut(&cid) {
+                            s.session = Some(next);
+                        }
+                        if let Incoming::Stored { .. } = outcome {
+                            self.emit(Event::Message {
+                                from: alias,
+                                id: hex(&id),
+                                text,
+                                sent_at: sent_at_ms,
+                            });
+                        }
+                        self.send_receipt(cid, id);
+                        Inbound::Processed
+                    }
+                    Err(e) => {
+                        self.emit(Event::error("store_failed", e.to_string()));
+                        Inbound::TryLater
+                    }
+                }
+            }
+            Content::Receipt(ids) => {
+                if self
+                    .profile
+                    .store
+                    .put_session(&cid, &SecretBytes::from_slice(&next.to_bytes()))
+                    .is_err()
+                {
+                    return Inbound::TryLater;
+                }
+                if let Some(s) = self.contacts.get_mut(&cid) {
+                    s.session = Some(next);
+                }
+                for id in ids {
+                    let mid = MessageId(id);
+                    if let Ok(true) = self.profile.store.mark_delivered(&mid, now) {
+                        self.in_flight.remove(&mid);
+                        self.backoff.remove(&mid);
+                        self.emit(Event::Delivered { id: hex(&id) });
+                    }
+                }
+                Inbound::Processed
+            }
+            Content::Card(card) => {
+                let Some(s) = self.contacts.get_mut(&cid) else {
+                    return Inbound::Dropped;
+                };
+                s.session = Some(next);
+                s.contact.addresses = card
+                    .addrs
+                    .iter()
+                    .filter_map(|a| Multiaddr::try_from(a.clone()).ok())
+                    .map(|a| a.to_string())
+                    .collect();
+                s.contact.mailbox = card
+                    .mailbox
+                    .as_ref()
+                    .and_then(|m| Multiaddr::try_from(m.clone()).ok())
+                    .map(|a| a.to_string());
+                let contact = s.contact.clone();
+                let bytes = s
+                    .session
+                    .as_ref()
+                    .map(|x| SecretBytes::from_slice(&x.to_bytes()));
+                let _ = self.profile.store.put_contact(&contact);
+                if let Some(b) = bytes {
+                    let _ = self.profile.store.put_session(&cid, &b);
+                }
+                Inbound::Processed
+            }
+        }
+    }
+
+    fn send_receipt(&mut self, cid: ContactId, id: [u8; 16]) {
+        let Some(state) = self.contacts.get_mut(&cid) else {
+            return;
+        };
+        let Some(session) = state.session.as_ref() else {
+            return;
+        };
+        let Ok(plain) = Content::Receipt(vec![id]).encode() else {
+            return;
+        };
+        let mut next = session.clone();
+        let now = now_ms();
+        let Ok(env) = next.encrypt(&plain, now / 1000, &mut OsRng) else {
+            return;
+        };
+        let mut rid = [0u8; 16];
+        OsRng.fill_bytes(&mut rid);
+        let bytes = SecretBytes::from_slice(&next.to_bytes());
+        if self
+            .profile
+            .store
+            .queue_control(&cid, Some(&bytes), MessageId(rid), &env.encode(), now)
+            .is_ok()
+        {
+            state.session = Some(next);
+            self.process_outbox(now);
+        }
+    }
+
+    // ---------------------------------------------------------------- swarm
+
+    fn swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::debug!(%address, "listening");
+                self.listen_addrs.push(address);
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| *a != address);
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                if let Some((relay, addr)) = self.relay.clone() {
+                    if peer_id == relay && !self.relay_reserved {
+                        let circuit = addr.with(Protocol::P2pCircuit);
+                        if let Err(e) = self.swarm.listen_on(circuit) {
+                            self.emit(Event::error("relay_failed", e.to_string()));
+                        }
+                        self.next_fetch_ms = 0;
+                    }
+                }
+                self.set_online(peer_id, true);
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 {
+                    self.set_online(peer_id, false);
+                    if self.relay.as_ref().is_some_and(|(r, _)| *r == peer_id) {
+                        self.relay_reserved = false;
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Rr(ev)) => self.rr_event(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::RelayClient(
+                relay::client::Event::ReservationReqAccepted { .. },
+            )) => {
+                if !self.relay_reserved {
+                    self.relay_reserved = true;
+                    if let Some((_, addr)) = &self.relay {
+                        self.emit(Event::Relay {
+                            state: "reserved".into(),
+                            addr: addr.to_string(),
+                        });
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => self.learn_addresses(peer_id, info.listen_addrs),
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(list))) => {
+                for (peer, addr) in list {
+                    self.swarm.add_peer_address(peer, addr);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn set_online(&mut self, peer: PeerId, online: bool) {
+        let bytes = peer.to_bytes();
+        let mut changed = None;
+        for c in self.contacts.values_mut() {
+            if c.contact.peer_id == bytes && c.online != online {
+                c.online = online;
+                changed = Some(c.contact.alias.clone());
+            }
+        }
+        if let Some(alias) = changed {
+            self.emit(if online {
+                Event::PeerOnline { alias }
+            } else {
+                Event::PeerOffline { alias }
+            });
+            if online {
+                // A contact came back: retry what waits for it now.
+                let now = now_ms();
+                self.backoff.retain(|_, (_, next)| *next <= now);
+                self.process_outbox(now);
+            }
+        }
+    }
+
+    /// Identify told us where a contact listens now: remember it (address changes).
+    fn learn_addresses(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        let bytes = peer.to_bytes();
+        let Some(c) = self
+            .contacts
+            .values_mut()
+            .find(|c| c.contact.peer_id == bytes)
+        else {
+            return;
+        };
+        let mut list: Vec<String> = addrs
+            .iter()
+            .map(|a| a.to_string())
+            .filter(|s| !s.contains("/0.0.0.0/"))
+            .take(cairn_crypto::card::MAX_ADDRS)
+            .collect();
+        list.sort();
+        let mut old = c.contact.addresses.clone();
+        old.sort();
+        if list != old && !list.is_empty() {
+            c.contact.addresses = list;
+            let contact = c.contact.clone();
+            let _ = self.profile.store.put_contact(&contact);
+        }
+    }
+
+    fn rr_event(&mut self, ev: request_response::Event<Request, Response>) {
+        match ev {
+            request_response::Event::Message { message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => self.inbound_request(request, channel),
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => self.response(request_id, response),
+            },
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                tracing::debug!(%error, "request failed");
+                if let Some(Pending::Outbox { id, route }) = self.pending.remove(&request_id) {
+                    let contact = self.outbox_entry(&id).ok().flatten().map(|e| e.contact);
+                    match contact {
+                        Some(c) => self.attempt_failed(id, route, c),
+                        None => {
+                            self.in_flight.remove(&id);
+                        }
+                    }
+                }
+            }
+            request_response::Event::InboundFailure { .. } => {
+                self.rejected += 1;
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn inbound_request(&mut self, request: Request, channel: ResponseChannel<Response>) {
+        let response = match request {
+            Request::Deliver(bytes) => match self.inbound_envelope(&bytes) {
+                Inbound::Processed => Response::Accepted,
+                Inbound::TryLater => Response::Rejected(RejectCode::TryLater),
+                // Dropped without a reply: a stranger learns nothing.
+                Inbound::Dropped => return,
+            },
+            Request::MailboxPut(_) | Request::MailboxFetch(_) | Request::MailboxAck { .. } => {
+                Response::Rejected(RejectCode::Unsupported)
+            }
+        };
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .rr
+            .send_response(channel, response);
+    }
+
+    fn response(&mut self, rid: OutboundRequestId, response: Response) {
+        match self.pending.remove(&rid) {
+            Some(Pending::Outbox { id, route }) => match response {
+                Response::Accepted => self.hop_accepted(id),
+                _ => {
+                    let contact = self.outbox_entry(&id).ok().flatten().map(|e| e.contact);
+                    if let Some(c) = contact {
+                        self.attempt_failed(id, route, c);
+                    } else {
+                        self.in_flight.remove(&id);
+                    }
+                }
+            },
+            Some(Pending::Fetch) => {
+                if let Response::Mail(items) = response {
+                    let full = items.len() >= crate::net::protocol::MAX_MAIL_ITEMS;
+                    self.got_mail(items);
+                    if full {
+                        self.next_fetch_ms = 0;
+                    }
+                }
+            }
+            Some(Pending::Ack) | None => {}
+        }
+    }
+}
+
+/// What happened to an inbound envelope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Inbound {
+    /// Stored or already had it: acknowledge.
+    Processed,
+    /// Not ours, forged or malformed: no reply.
+    Dropped,
+    /// Could not store it now: the sender should retry.
+    TryLater,
+}

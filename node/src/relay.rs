@@ -1,0 +1,375 @@
+//! Relay and mailbox mode (`cairn relay`): a headless node an organisation runs. It
+//! serves circuit relay v2 with limits suited to chat, and a mailbox that keeps
+//! padded, opaque envelopes for offline recipients under their routing tags.
+//!
+//! The mailbox hands out and deletes mail only to whoever presents the mailbox key
+//! whose hash is the tag (see `cairn_crypto::routing`). Its storage is sealed at rest:
+//! values with XChaCha20-Poly1305 under a random key (bound to tree and record key),
+//! tags blinded with a keyed hash. The key is in `mailbox.key` beside the database,
+//! wrapped with Argon2id when the operator gives a passphrase. The relay never holds an
+//! identity key, alias or plaintext of any user: it never has them.
+
+use crate::api::Event;
+use crate::net::protocol::{RejectCode, Request, Response, MAX_MAIL_ITEMS, MAX_RESPONSE_LEN};
+use crate::net::swarm::{self, BehaviourEvent, SwarmOptions};
+use cairn_crypto::envelope::Envelope;
+use cairn_crypto::MailboxKey;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use futures::StreamExt;
+use hmac::{Hmac, Mac};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{request_response, Multiaddr};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use sha2::Sha256;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use thiserror::Error;
+use tokio::sync::mpsc;
+use zeroize::Zeroizing;
+
+/// Default retention of undelivered mail.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
+/// Most envelopes kept for one routing tag.
+pub const MAX_PER_TAG: usize = 2000;
+/// Most bytes kept for one routing tag.
+pub const MAX_BYTES_PER_TAG: u64 = 32 << 20;
+/// Most bytes kept in total.
+pub const MAX_TOTAL_BYTES: u64 = 2 << 30;
+
+/// Mailbox failures.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum MailboxError {
+    /// Storage failed.
+    #[error("mailbox storage: {0}")]
+    Storage(#[from] sled::Error),
+    /// File system failure.
+    #[error("mailbox files: {0}")]
+    Io(#[from] std::io::Error),
+    /// The key file is damaged.
+    #[error("mailbox key file is damaged")]
+    BadKeyFile,
+    /// A record failed authentication or is malformed.
+    #[error("mailbox record damaged")]
+    Damaged,
+}
+
+/// The mailbox store.
+pub struct Mailbox {
+    db: sled::Db,
+    mail: sled::Tree,
+    key: Zeroizing<[u8; 32]>,
+    blind: Zeroizing<[u8; 32]>,
+    retention_ms: u64,
+    total: u64,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn hmac32(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    for p in parts {
+        m.update(p);
+    }
+    m.finalize().into_bytes().into()
+}
+
+impl Mailbox {
+    /// Opens (or creates) the mailbox in `dir`.
+    pub fn open(dir: &Path, retention: Duration) -> Result<Self, MailboxError> {
+        std::fs::create_dir_all(dir)?;
+        let key_path = dir.join("mailbox.key");
+        let master: [u8; 32] = match std::fs::read(&key_path) {
+            Ok(b) => b.try_into().map_err(|_| MailboxError::BadKeyFile)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut k = [0u8; 32];
+                OsRng.fill_bytes(&mut k);
+                write_private(&key_path, &k)?;
+                k
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let master = Zeroizing::new(master);
+        let db = sled::Config::new().path(dir.join("mailbox.db")).open()?;
+        let mail = db.open_tree("mail")?;
+        let mut mb = Self {
+            key: Zeroizing::new(hmac32(master.as_ref(), &[b"cairn/v1 mailbox values"])),
+            blind: Zeroizing::new(hmac32(master.as_ref(), &[b"cairn/v1 mailbox tags"])),
+            db,
+            mail,
+            retention_ms: u64::try_from(retention.as_millis()).unwrap_or(u64::MAX),
+            total: 0,
+        };
+        mb.total = mb
+            .mail
+            .iter()
+            .values()
+            .flatten()
+            .map(|v| v.len() as u64)
+            .sum();
+        Ok(mb)
+    }
+
+    fn blinded(&self, tag: &[u8; 16]) -> [u8; 16] {
+        let h = hmac32(self.blind.as_ref(), &[tag]);
+        let mut out = [0u8; 16];
+        out.iter_mut().zip(h.iter()).for_each(|(o, b)| *o = *b);
+        out
+    }
+
+    fn seal(&self, key: &[u8], created: u64, env: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; 24];
+        OsRng.fill_bytes(&mut nonce);
+        let mut plain = created.to_be_bytes().to_vec();
+        plain.extend_from_slice(env);
+        let c = XChaCha20Poly1305::new(self.key.as_ref().into());
+        let ct = c
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &plain,
+                    aad: key,
+                },
+            )
+            .unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend(ct);
+        out
+    }
+
+    fn open_value(&self, key: &[u8], sealed: &[u8]) -> Result<(u64, Vec<u8>), MailboxError> {
+        let (nonce, ct) = sealed.split_at_checked(24).ok_or(MailboxError::Damaged)?;
+        let c = XChaCha20Poly1305::new(self.key.as_ref().into());
+        let plain = c
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: key })
+            .map_err(|_| MailboxError::Damaged)?;
+        let (ts, env) = plain.split_at_checked(8).ok_or(MailboxError::Damaged)?;
+        let ts = u64::from_be_bytes(ts.try_into().map_err(|_| MailboxError::Damaged)?);
+        Ok((ts, env.to_vec()))
+    }
+
+    /// Stores an envelope under its tag. Durable when it returns `Ok(true)`;
+    /// `Ok(false)` when a quota is full.
+    pub fn put(&mut self, envelope: &Envelope, bytes: &[u8]) -> Result<bool, MailboxError> {
+        let prefix = self.blinded(&envelope.tag.0);
+        let (count, size) = self
+            .mail
+            .scan_prefix(prefix)
+            .values()
+            .flatten()
+            .fold((0usize, 0u64), |(c, s), v| (c + 1, s + v.len() as u64));
+        let len = bytes.len() as u64;
+        if count >= MAX_PER_TAG
+            || size + len > MAX_BYTES_PER_TAG
+            || self.total + len > MAX_TOTAL_BYTES
+        {
+            return Ok(false);
+        }
+        let mut id = [0u8; 16];
+        OsRng.fill_bytes(&mut id);
+        let mut key = prefix.to_vec();
+        key.extend_from_slice(&id);
+        let sealed = self.seal(&key, now_ms(), bytes);
+        self.total += sealed.len() as u64;
+        self.mail.insert(key, sealed)?;
+        self.db.flush()?;
+        Ok(true)
+    }
+
+    /// Mail for the tags these keys open, up to the response limits.
+    pub fn fetch(&self, keys: &[[u8; 32]]) -> Vec<([u8; 16], Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut size = 0usize;
+        for k in keys {
+            let tag = MailboxKey::from_array(*k).tag();
+            let prefix = self.blinded(&tag.0);
+            for (key, value) in self.mail.scan_prefix(prefix).flatten() {
+                let Ok((_, env)) = self.open_value(&key, &value) else {
+                    tracing::warn!("damaged mailbox record skipped");
+                    continue;
+                };
+                if out.len() >= MAX_MAIL_ITEMS || size + env.len() + 64 > MAX_RESPONSE_LEN {
+                    return out;
+                }
+                let Some(id) = key.get(16..32).and_then(|s| <[u8; 16]>::try_from(s).ok()) else {
+                    continue;
+                };
+                size += env.len() + 20;
+                out.push((id, env));
+            }
+        }
+        out
+    }
+
+    /// Deletes mail the key holder has collected.
+    pub fn ack(&mut self, key: &[u8; 32], ids: &[[u8; 16]]) -> Result<u32, MailboxError> {
+        let tag = MailboxKey::from_array(*key).tag();
+        let prefix = self.blinded(&tag.0);
+        let mut n = 0;
+        for id in ids {
+            let mut k = prefix.to_vec();
+            k.extend_from_slice(id);
+            if let Some(v) = self.mail.remove(k)? {
+                self.total = self.total.saturating_sub(v.len() as u64);
+                n += 1;
+            }
+        }
+        self.db.flush()?;
+        Ok(n)
+    }
+
+    /// Removes mail older than the retention limit. Returns how many.
+    pub fn sweep(&mut self) -> Result<usize, MailboxError> {
+        let cutoff = now_ms().saturating_sub(self.retention_ms);
+        let mut old = Vec::new();
+        for (k, v) in self.mail.iter().flatten() {
+            match self.open_value(&k, &v) {
+                Ok((ts, _)) if ts < cutoff => old.push((k, v.len())),
+                Ok(_) => {}
+                Err(_) => old.push((k, v.len())),
+            }
+        }
+        for (k, len) in &old {
+            self.mail.remove(k)?;
+            self.total = self.total.saturating_sub(*len as u64);
+        }
+        self.db.flush()?;
+        Ok(old.len())
+    }
+
+    /// Number of envelopes held.
+    pub fn len(&self) -> usize {
+        self.mail.len()
+    }
+
+    /// True if empty.
+    pub fn is_empty(&self) -> bool {
+        self.mail.is_empty()
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    o.mode(0o600);
+    let mut f = o.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Relay configuration.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// Listen addresses.
+    pub listen: Vec<Multiaddr>,
+    /// Data directory (mailbox and the relay's libp2p key).
+    pub data: PathBuf,
+    /// Mail retention.
+    pub retention: Duration,
+}
+
+/// Runs a relay until `stop` fires. Events (ready, errors) go to `events`.
+pub async fn run(
+    config: RelayConfig,
+    events: mpsc::UnboundedSender<Event>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> Result<(), String> {
+    std::fs::create_dir_all(&config.data).map_err(|e| e.to_string())?;
+    let key_path = config.data.join("relay-libp2p.key");
+    let key = match std::fs::read(&key_path) {
+        Ok(b) => {
+            libp2p::identity::Keypair::from_protobuf_encoding(&b).map_err(|e| e.to_string())?
+        }
+        Err(_) => {
+            let k = libp2p::identity::Keypair::generate_ed25519();
+            let enc = k.to_protobuf_encoding().map_err(|e| e.to_string())?;
+            write_private(&key_path, &enc).map_err(|e| e.to_string())?;
+            k
+        }
+    };
+    let mut mailbox = Mailbox::open(&config.data, config.retention).map_err(|e| e.to_string())?;
+    let mut swarm = swarm::build(
+        key,
+        &SwarmOptions {
+            lan: false,
+            relay_server: true,
+        },
+    )?;
+    for a in &config.listen {
+        swarm
+            .listen_on(a.clone())
+            .map_err(|e| format!("cannot listen on {a}: {e}"))?;
+    }
+    let mut addrs: Vec<Multiaddr> = Vec::new();
+    let mut ready = false;
+    let mut sweep = tokio::time::interval(Duration::from_secs(600));
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = sweep.tick() => {
+                if let Err(e) = mailbox.sweep() {
+                    tracing::warn!(error = %e, "mailbox sweep failed");
+                }
+            }
+            _ = tick.tick() => {
+                if !ready && !addrs.is_empty() {
+                    ready = true;
+                    let peer = *swarm.local_peer_id();
+                    let _ = events.send(Event::Ready {
+                        peer_id: peer.to_string(),
+                        addrs: addrs.iter().map(|a| a.clone().with(libp2p::multiaddr::Protocol::P2p(peer)).to_string()).collect(),
+                    });
+                }
+            }
+            ev = swarm.select_next_some() => match ev {
+                SwarmEvent::NewListenAddr { address, .. } => {
+                    swarm.add_external_address(address.clone());
+                    addrs.push(address);
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Rr(request_response::Event::Message {
+                    message: request_response::Message::Request { request, channel, .. },
+                    ..
+                })) => {
+                    let response = serve(&mut mailbox, request);
+                    let _ = swarm.behaviour_mut().rr.send_response(channel, response);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn serve(mailbox: &mut Mailbox, request: Request) -> Response {
+    match request {
+        Request::MailboxPut(bytes) => match Envelope::decode(&bytes) {
+            Ok(env) => match mailbox.put(&env, &bytes) {
+                Ok(true) => Response::Accepted,
+                Ok(false) => Response::Rejected(RejectCode::QuotaExceeded),
+                Err(e) => {
+                    tracing::warn!(error = %e, "mailbox put failed");
+                    Response::Rejected(RejectCode::TryLater)
+                }
+            },
+            Err(_) => Response::Rejected(RejectCode::Malformed),
+        },
+        Request::MailboxFetch(keys) => Response::Mail(mailbox.fetch(&keys)),
+        Request::MailboxAck { key, ids } => match mailbox.ack(&key, &ids) {
+            Ok(n) => Response::Acked(n),
+            Err(_) => Response::Rejected(RejectCode::TryLater),
+        },
+        Request::Deliver(_) => Response::Rejected(RejectCode::Unsupported),
+    }
+}

@@ -1,0 +1,156 @@
+//! Command-line definitions and dispatch.
+
+use cairn_node::profile::Profile;
+use cairn_node::store::{KdfParams, OpenOptions, Passphrase, ProfilePaths};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Cairn: peer-to-peer, end-to-end encrypted messaging.
+#[derive(Parser, Debug)]
+#[command(name = "cairn", version, about, long_about = None)]
+pub struct Cli {
+    /// Profile directory (default: the XDG data directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub profile: Option<PathBuf>,
+    /// Read the passphrase from this file instead of prompting.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// TESTS ONLY: create/open profiles with a weak, fast key derivation. Never use
+    /// this for a real profile: it makes the passphrase easy to guess from a copy of
+    /// the key file.
+    #[arg(long, global = true, hide = true)]
+    pub insecure_fast_kdf_for_tests: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Create a new profile.
+    Init {
+        /// Your display name, shown to contacts.
+        #[arg(long)]
+        name: String,
+    },
+    /// Run the node headless: JSON commands on stdin, JSON events on stdout.
+    Run {
+        /// Listen address (repeatable), e.g. /ip4/0.0.0.0/tcp/4001.
+        #[arg(long, value_name = "MULTIADDR")]
+        listen: Vec<String>,
+        /// Relay to reserve a circuit at and use as mailbox (…/p2p/PEERID).
+        #[arg(long, value_name = "MULTIADDR")]
+        relay: Option<String>,
+        /// Discover and be discovered on the LAN with mDNS (broadcasts your PeerId).
+        #[arg(long)]
+        lan: bool,
+    },
+    /// Run a relay and mailbox for others.
+    Relay {
+        /// Listen address (repeatable).
+        #[arg(long, value_name = "MULTIADDR", required = true)]
+        listen: Vec<String>,
+        /// Data directory for the mailbox.
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+    },
+}
+
+fn paths(cli: &Cli) -> Result<ProfilePaths, String> {
+    match &cli.profile {
+        Some(p) => Ok(ProfilePaths::new(p.clone())),
+        None => ProfilePaths::default_location().map_err(|e| e.to_string()),
+    }
+}
+
+fn read_passphrase(cli: &Cli, confirm: bool) -> Result<Passphrase, String> {
+    if let Some(f) = &cli.passphrase_file {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+        let text = text.trim_end_matches(['\n', '\r']);
+        if text.is_empty() {
+            return Err("the passphrase file is empty".into());
+        }
+        return Ok(Passphrase::new(text));
+    }
+    let first = rpassword::prompt_password("Passphrase: ").map_err(|e| e.to_string())?;
+    if first.is_empty() {
+        return Err("an empty passphrase is not allowed".into());
+    }
+    if confirm {
+        let second = rpassword::prompt_password("Repeat passphrase: ").map_err(|e| e.to_string())?;
+        if first != second {
+            return Err("the passphrases differ".into());
+        }
+    }
+    Ok(Passphrase::new(first))
+}
+
+fn options(cli: &Cli) -> (KdfParams, OpenOptions) {
+    if cli.insecure_fast_kdf_for_tests {
+        eprintln!("cairn: WARNING: weak key derivation for tests; never use this profile for real");
+        (
+            KdfParams::insecure_fast_for_tests(),
+            OpenOptions::new().allow_insecure_kdf_for_tests(),
+        )
+    } else {
+        (KdfParams::recommended(), OpenOptions::new())
+    }
+}
+
+/// Opens the profile named on the command line.
+pub fn open_profile(cli: &Cli) -> Result<Profile, String> {
+    let paths = paths(cli)?;
+    let pass = read_passphrase(cli, false)?;
+    let (_, opts) = options(cli);
+    Profile::open(&paths, &pass, &opts).map_err(|e| e.to_string())
+}
+
+/// Runs the chosen command.
+pub fn dispatch(cli: Cli) -> Result<(), String> {
+    match &cli.command {
+        Some(Cmd::Init { name }) => {
+            let paths = paths(&cli)?;
+            let pass = read_passphrase(&cli, true)?;
+            let (kdf, opts) = options(&cli);
+            Profile::create(&paths, &pass, name, kdf, &opts).map_err(|e| e.to_string())?;
+            eprintln!("cairn: profile created in {}", paths.dir.display());
+            Ok(())
+        }
+        Some(Cmd::Run { listen, relay, lan }) => {
+            let profile = open_profile(&cli)?;
+            let listen = listen
+                .iter()
+                .map(|a| a.parse().map_err(|e| format!("bad --listen {a}: {e}")))
+                .collect::<Result<Vec<_>, String>>()?;
+            let relay = relay
+                .as_ref()
+                .map(|a| a.parse().map_err(|e| format!("bad --relay {a}: {e}")))
+                .transpose()?;
+            crate::headless::run_node(
+                profile,
+                cairn_node::node::NodeConfig {
+                    listen,
+                    relay,
+                    lan: *lan,
+                },
+            )
+        }
+        Some(Cmd::Relay { listen, data }) => {
+            let listen = listen
+                .iter()
+                .map(|a| a.parse().map_err(|e| format!("bad --listen {a}: {e}")))
+                .collect::<Result<Vec<_>, String>>()?;
+            let data = match data {
+                Some(d) => d.clone(),
+                None => paths(&cli)?.dir.join("relay"),
+            };
+            crate::headless::run_relay(cairn_node::relay::RelayConfig {
+                listen,
+                data,
+                retention: cairn_node::relay::DEFAULT_RETENTION,
+            })
+        }
+        None => Err("the terminal UI is not built yet; use `cairn run` (see --help)".into()),
+    }
+}
