@@ -160,6 +160,8 @@ struct Runtime {
     listen_addrs: Vec<Multiaddr>,
     next_fetch_ms: u64,
     rejected: u64,
+    /// Last `sent_at` used: strictly increasing, so the display order is total.
+    last_sent_ms: u64,
     ready_sent: bool,
     stopping: bool,
 }
@@ -201,6 +203,7 @@ impl Runtime {
             listen_addrs: Vec::new(),
             next_fetch_ms: 0,
             rejected: 0,
+            last_sent_ms: 0,
             ready_sent: false,
             stopping: false,
         };
@@ -544,7 +547,8 @@ impl Runtime {
         };
         let mut id = [0u8; 16];
         OsRng.fill_bytes(&mut id);
-        let now = now_ms();
+        let now = now_ms().max(self.last_sent_ms + 1);
+        self.last_sent_ms = now;
         let content = Content::Text {
             id,
             sent_at_ms: now,
@@ -622,7 +626,10 @@ impl Runtime {
             return self.unknown_contact(alias);
         };
         match self.profile.store.messages(&cid) {
-            Ok(listing) => {
+            Ok(mut listing) => {
+                // Conversation order: by the writer's clock (strictly increasing per
+                // sender), then by arrival.
+                listing.items.sort_by_key(|m| (m.created_at_ms, m.seq));
                 let skip = listing.items.len().saturating_sub(limit);
                 let messages = listing
                     .items
@@ -1022,13 +1029,15 @@ impl Runtime {
             self.emit(Event::error("store_failed", e.to_string()));
             return Inbound::TryLater;
         }
+        let online =
+            PeerId::from_bytes(&contact.peer_id).is_ok_and(|p| self.swarm.is_connected(&p));
         self.contacts.insert(
             id,
             ContactState {
                 id,
                 contact,
                 session: Some(est.session),
-                online: false,
+                online,
             },
         );
         self.refresh_tags(true);

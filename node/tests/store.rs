@@ -811,3 +811,36 @@ fn interrupted_create_is_reported_and_recoverable() {
     drop(s);
     Store::open(&paths, &Passphrase::new("fresh"), &opts()).unwrap();
 }
+
+/// Catches the parallel decryption of long listings reordering, dropping or duplicating
+/// messages, or hiding a damaged record among them.
+#[test]
+fn long_listing_keeps_order_and_reports_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let n = cairn_node::store::PARALLEL_OPEN_MIN * 3 + 7;
+    let id;
+    {
+        let s = create(&dir);
+        id = s.put_contact(&contact("Ana", 1)).unwrap();
+        let msgs: Vec<_> = (0..n)
+            .map(|i| outgoing(i as u8, &format!("m{i}")))
+            .collect();
+        s.append_messages(&id, &msgs, 1).unwrap();
+        s.close().unwrap();
+    }
+    swap_raw(
+        &dir.join("db"),
+        TreeName::Messages,
+        &codec::message_key(&id, 100),
+        &codec::message_key(&id, 500),
+    );
+    let s = open(&dir);
+    let l = s.messages(&id).unwrap();
+    assert_eq!(l.items.len() + l.damaged.len(), n);
+    assert_eq!(l.damaged.len(), 2);
+    let seqs: Vec<u64> = l.items.iter().map(|m| m.seq).collect();
+    let expected: Vec<u64> = (0..n as u64).filter(|s| *s != 100 && *s != 500).collect();
+    assert_eq!(seqs, expected);
+    assert!(l.items.iter().all(|m| m.text == format!("m{}", m.seq)));
+}

@@ -1,1 +1,449 @@
+//! A small harness for end-to-end tests over real `cairn` processes, so that tests
+//! read like a conversation:
+//!
+//! ```ignore
+//! let net = Net::new();
+//! let mut alice = net.node("alice").start();
+//! let mut bob = net.node("bob").start();
+//! connect(&mut alice, &mut bob);
+//! let id = alice.send("bob", "hi");
+//! bob.sees_message("alice", "hi");
+//! alice.sees_delivered(&id);
+//! ```
 #![forbid(unsafe_code)]
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// Default time to wait for an expected event.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `cairn` binary of this build (built on first use if missing).
+pub fn cairn_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory")
+        .to_path_buf();
+    let bin = dir.join("cairn");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "cairn-tui"])
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "building cairn failed");
+    }
+    bin
+}
+
+/// A temporary directory holding every profile of one test.
+pub struct Net {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Net {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Net {
+    /// A fresh directory.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("passphrase"),
+            "correct horse battery staple\n",
+        )
+        .expect("passphrase file");
+        Self { dir }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A profile named `name` (display name the same), created on first use.
+    pub fn node(&self, name: &str) -> Profile {
+        let dir = self.dir.path().join(name);
+        let p = Profile {
+            name: name.to_owned(),
+            dir,
+            passphrase: self.dir.path().join("passphrase"),
+            relay: None,
+            listen: "/ip4/127.0.0.1/tcp/0".into(),
+        };
+        if !p.dir.exists() {
+            let out = p
+                .command()
+                .args(["init", "--name", name])
+                .output()
+                .expect("cairn init");
+            assert!(
+                out.status.success(),
+                "init failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        p
+    }
+
+    /// Starts a relay with its data under this directory.
+    pub fn relay(&self) -> Relay {
+        let data = self.dir.path().join("relay-data");
+        let mut child = Command::new(cairn_bin())
+            .args(["relay", "--listen", "/ip4/127.0.0.1/tcp/0", "--data"])
+            .arg(&data)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn relay");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = lines.next().expect("relay ready").expect("read");
+        let ready: Value = serde_json::from_str(&line).expect("json");
+        let addr = ready["addrs"][0].as_str().expect("relay addr").to_owned();
+        std::thread::spawn(move || for _ in lines {});
+        Relay { child, addr, data }
+    }
+}
+
+/// A running relay.
+pub struct Relay {
+    child: Child,
+    /// Its address, ending in /p2p/<peer id>.
+    pub addr: String,
+    /// Its data directory.
+    pub data: PathBuf,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A profile on disk.
+#[derive(Clone)]
+pub struct Profile {
+    /// Display name.
+    pub name: String,
+    /// Profile directory.
+    pub dir: PathBuf,
+    passphrase: PathBuf,
+    relay: Option<String>,
+    listen: String,
+}
+
+impl Profile {
+    fn command(&self) -> Command {
+        let mut c = Command::new(cairn_bin());
+        c.arg("--profile")
+            .arg(&self.dir)
+            .arg("--passphrase-file")
+            .arg(&self.passphrase)
+            .arg("--insecure-fast-kdf-for-tests");
+        c
+    }
+
+    /// Uses `relay` as relay and mailbox when started.
+    pub fn with_relay(mut self, relay: &Relay) -> Self {
+        self.relay = Some(relay.addr.clone());
+        self
+    }
+
+    /// Listens on this address instead of a random loopback TCP port.
+    pub fn listen_on(mut self, addr: &str) -> Self {
+        self.listen = addr.to_owned();
+        self
+    }
+
+    /// Starts `cairn run` and waits for `ready`.
+    pub fn start(&self) -> Node {
+        let mut c = self.command();
+        c.args(["run", "--listen", &self.listen]);
+        if let Some(r) = &self.relay {
+            c.args(["--relay", r]);
+        }
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn cairn run");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(v) => {
+                        if tx.send(v).is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => panic!("cairn printed a non-JSON line: {line}"),
+                }
+            }
+        });
+        let mut node = Node {
+            name: self.name.clone(),
+            profile: self.clone(),
+            child: Some(child),
+            stdin: Some(stdin),
+            events: rx,
+            seen: Vec::new(),
+            peer_id: String::new(),
+            addrs: Vec::new(),
+        };
+        let ready = node.expect("ready", |e| e["event"] == "ready");
+        node.peer_id = ready["peer_id"].as_str().unwrap_or_default().to_owned();
+        node.addrs = ready["addrs"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        node
+    }
+}
+
+/// A running `cairn run` process.
+pub struct Node {
+    /// Display name.
+    pub name: String,
+    /// Its profile.
+    pub profile: Profile,
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    events: Receiver<Value>,
+    /// Every event seen so far, in order.
+    pub seen: Vec<Value>,
+    /// PeerId from `ready`.
+    pub peer_id: String,
+    /// Addresses from `ready`.
+    pub addrs: Vec<String>,
+}
+
+impl Node {
+    /// Sends one command line.
+    pub fn cmd(&mut self, v: Value) {
+        self.raw(&v.to_string());
+    }
+
+    /// Sends a raw line (for malformed-input tests).
+    pub fn raw(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("node is running");
+        writeln!(stdin, "{line}").expect("write to cairn");
+        stdin.flush().expect("flush");
+    }
+
+    /// Waits for the first new event matching `pred`, up to [`TIMEOUT`].
+    pub fn expect(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        self.expect_within(what, TIMEOUT, pred)
+    }
+
+    /// Waits for the first new event matching `pred`.
+    pub fn expect_within(
+        &mut self,
+        what: &str,
+        t: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let end = Instant::now() + t;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "{}: timed out waiting for {what}; recent events: {:?}",
+                        self.name,
+                        self.seen.iter().rev().take(8).collect::<Vec<_>>()
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("{}: process ended while waiting for {what}", self.name)
+                }
+            }
+        }
+    }
+
+    /// Collects events for `t` without expecting anything.
+    pub fn drain(&mut self, t: Duration) -> Vec<Value> {
+        let end = Instant::now() + t;
+        let mut out = Vec::new();
+        while let Ok(v) = self
+            .events
+            .recv_timeout(end.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(v.clone());
+            out.push(v);
+        }
+        out
+    }
+
+    /// Creates an invite and returns its code.
+    pub fn invite(&mut self) -> String {
+        self.cmd(json!({"cmd": "invite"}));
+        let e = self.expect("invite", |e| e["event"] == "invite");
+        e["code"].as_str().expect("code").to_owned()
+    }
+
+    /// Accepts `code`, naming the inviter `alias`.
+    pub fn accept(&mut self, code: &str, alias: &str) {
+        self.cmd(json!({"cmd": "accept", "code": code, "alias": alias}));
+    }
+
+    /// Sends `text` to `to`; returns the message id once queued.
+    pub fn send(&mut self, to: &str, text: &str) -> String {
+        self.cmd(json!({"cmd": "send", "to": to, "text": text}));
+        let e = self.expect("queued", |e| {
+            e["event"] == "queued" || e["event"] == "error"
+        });
+        assert_eq!(e["event"], "queued", "{}: send failed: {e}", self.name);
+        e["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Waits until a message with `text` from `from` is shown.
+    pub fn sees_message(&mut self, from: &str, text: &str) -> Value {
+        self.expect(&format!("message {text:?} from {from}"), |e| {
+            e["event"] == "message" && e["from"] == from && e["text"] == text
+        })
+    }
+
+    /// Like [`Node::sees_message`], but also accepts a matching event seen earlier.
+    pub fn sees_message_anywhere(&mut self, from: &str, text: &str) {
+        let hit = |e: &Value| e["event"] == "message" && e["from"] == from && e["text"] == text;
+        if !self.seen.iter().any(hit) {
+            self.expect(&format!("message {text:?} from {from}"), hit);
+        }
+    }
+
+    /// Like [`Node::sees_delivered`], but also accepts a matching event seen earlier.
+    pub fn sees_delivered_anywhere(&mut self, id: &str) {
+        let hit = |e: &Value| e["event"] == "delivered" && e["id"] == id;
+        if !self.seen.iter().any(hit) {
+            self.expect(&format!("delivered {id}"), hit);
+        }
+    }
+
+    /// Waits until message `id` is delivered.
+    pub fn sees_delivered(&mut self, id: &str) {
+        self.sees_delivered_anywhere(id);
+    }
+
+    /// Waits until the session with `alias` is established.
+    pub fn sees_session(&mut self, alias: &str) {
+        self.expect(&format!("session with {alias}"), |e| {
+            e["event"] == "session_established" && e["alias"] == alias
+        });
+    }
+
+    /// Sends `quit` and waits for a clean exit.
+    pub fn quit(mut self) {
+        self.cmd(json!({"cmd": "quit"}));
+        let mut child = self.child.take().expect("child");
+        let status = wait_timeout(&mut child, Duration::from_secs(20));
+        assert_eq!(status, Some(true), "{}: did not exit cleanly", self.name);
+    }
+
+    /// Kills the process with SIGKILL (no chance to clean up).
+    pub fn kill9(mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn wait_timeout(child: &mut Child, t: Duration) -> Option<bool> {
+    let end = Instant::now() + t;
+    while Instant::now() < end {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s.success());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    None
+}
+
+/// `inviter` invites, `acceptor` accepts naming the inviter by its name; both wait for
+/// the session. The inviter names the acceptor by its display name.
+pub fn connect(inviter: &mut Node, acceptor: &mut Node) {
+    let code = inviter.invite();
+    let alias = inviter.name.clone();
+    acceptor.accept(&code, &alias);
+    acceptor.sees_session(&alias);
+    let name = acceptor.name.clone();
+    inviter.sees_session(&name);
+}
+
+/// Every byte of every file under `dir`.
+pub fn all_bytes(dir: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(b) = std::fs::read(&p) {
+                out.extend(b);
+            }
+        }
+    }
+    out
+}
+
+/// True if `needle` appears in `hay` raw, as UTF-16 (LE/BE) or as hex.
+pub fn contains_any_encoding(hay: &[u8], needle: &[u8]) -> bool {
+    let utf16le: Vec<u8> = needle.iter().flat_map(|b| [*b, 0]).collect();
+    let utf16be: Vec<u8> = needle.iter().flat_map(|b| [0, *b]).collect();
+    let hex_l: String = needle.iter().map(|b| format!("{b:02x}")).collect();
+    let hex_u = hex_l.to_uppercase();
+    [
+        needle.to_vec(),
+        utf16le,
+        utf16be,
+        hex_l.into_bytes(),
+        hex_u.into_bytes(),
+    ]
+    .iter()
+    .any(|n| !n.is_empty() && hay.windows(n.len()).any(|w| w == n.as_slice()))
+}

@@ -66,7 +66,8 @@ fn paths(cli: &Cli) -> Result<ProfilePaths, String> {
 
 fn read_passphrase(cli: &Cli, confirm: bool) -> Result<Passphrase, String> {
     if let Some(f) = &cli.passphrase_file {
-        let text = std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+        let text =
+            std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
         let text = text.trim_end_matches(['\n', '\r']);
         if text.is_empty() {
             return Err("the passphrase file is empty".into());
@@ -78,7 +79,8 @@ fn read_passphrase(cli: &Cli, confirm: bool) -> Result<Passphrase, String> {
         return Err("an empty passphrase is not allowed".into());
     }
     if confirm {
-        let second = rpassword::prompt_password("Repeat passphrase: ").map_err(|e| e.to_string())?;
+        let second =
+            rpassword::prompt_password("Repeat passphrase: ").map_err(|e| e.to_string())?;
         if first != second {
             return Err("the passphrases differ".into());
         }

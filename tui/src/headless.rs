@@ -51,7 +51,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 /// Runs the node until `quit`, EOF on stdin, or SIGTERM/SIGINT.
 pub fn run_node(profile: Profile, config: NodeConfig) -> Result<(), String> {
-    runtime()?.block_on(async move {
+    let rt = runtime()?;
+    let result = rt.block_on(async move {
         let (handle, mut events, task) = cairn_node::node::start(profile, config)?;
         let stdin = tokio::io::BufReader::new(tokio::io::stdin());
         let mut lines = stdin.lines();
@@ -80,7 +81,10 @@ pub fn run_node(profile: Profile, config: NodeConfig) -> Result<(), String> {
         }
         let _ = task.await;
         Ok(())
-    })
+    });
+    // The stdin reader is a blocking thread that may never return: do not wait for it.
+    rt.shutdown_background();
+    result
 }
 
 /// Runs a relay until SIGTERM/SIGINT.
@@ -117,7 +121,10 @@ mod tests {
         assert_eq!(parse_command(r#"{"cmd":"quit"}"#).unwrap(), Command::Quit);
         assert_eq!(
             parse_command(r#"{"cmd":"send","to":"bob","text":"hi"}"#).unwrap(),
-            Command::Send { to: "bob".into(), text: "hi".into() }
+            Command::Send {
+                to: "bob".into(),
+                text: "hi".into()
+            }
         );
         let code = |r: Result<Command, Event>| match r {
             Err(Event::Error { code, .. }) => code,
