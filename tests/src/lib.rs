@@ -329,6 +329,13 @@ impl Node {
         })
     }
 
+    /// Waits for an event matching `pred`, also accepting one seen earlier.
+    pub fn sees(&mut self, what: &str, pred: impl Fn(&Value) -> bool) {
+        if !self.seen.iter().any(&pred) {
+            self.expect(what, pred);
+        }
+    }
+
     /// Like [`Node::sees_message`], but also accepts a matching event seen earlier.
     pub fn sees_message_anywhere(&mut self, from: &str, text: &str) {
         let hit = |e: &Value| e["event"] == "message" && e["from"] == from && e["text"] == text;
