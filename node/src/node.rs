@@ -39,7 +39,7 @@ pub const DEFAULT_INVITE_TTL_SECS: u64 = 7 * 24 * 3600;
 /// First retry delay after a failed delivery attempt.
 pub const RETRY_BASE: Duration = Duration::from_millis(500);
 /// Longest retry delay.
-pub const RETRY_MAX: Duration = Duration::from_secs(300);
+pub const RETRY_MAX: Duration = Duration::from_secs(60);
 /// After a hop took a message, resend only this much later if no receipt came.
 pub const RESEND_AFTER_HOP: Duration = Duration::from_secs(600);
 /// How far back to ask a mailbox for mail (its default retention plus one epoch).
@@ -340,6 +340,7 @@ impl Runtime {
         let now = now_ms();
         if !self.ready_sent && !self.listen_addrs.is_empty() {
             self.ready_sent = true;
+            self.reconnect_pending();
             self.emit(Event::Ready {
                 peer_id: self.swarm.local_peer_id().to_string(),
                 addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
@@ -745,6 +746,21 @@ impl Runtime {
                 }
             }
             self.attempt(&entry, Route::Direct);
+        }
+    }
+
+    /// After a start: connect to every contact, so both sides see each other online
+    /// and retry at once instead of waiting out a backoff that began while we were
+    /// down.
+    fn reconnect_pending(&mut self) {
+        let contacts: Vec<ContactId> = self.contacts.keys().copied().collect();
+        for cid in contacts {
+            if let Some((peer, addrs)) = self.contact_target(&cid) {
+                let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                    .addresses(addrs)
+                    .build();
+                let _ = self.swarm.dial(opts);
+            }
         }
     }
 
@@ -1172,12 +1188,25 @@ impl Runtime {
                     received_at_ms: Some(now),
                     state: DeliveryState::Received,
                 };
+                // Encrypt the receipt first, so message, receipt and ratchet state are
+                // stored in one transaction.
+                let Ok(receipt) = Content::Receipt(vec![id]).encode() else {
+                    return Inbound::TryLater;
+                };
+                let Ok(receipt_env) = next.encrypt(&receipt, now / 1000, &mut OsRng) else {
+                    return Inbound::TryLater;
+                };
+                let mut rid = [0u8; 16];
+                OsRng.fill_bytes(&mut rid);
                 let bytes = SecretBytes::from_slice(&next.to_bytes());
-                match self
-                    .profile
-                    .store
-                    .record_incoming(&cid, &bytes, &message, now)
-                {
+                match self.profile.store.record_incoming_with_receipt(
+                    &cid,
+                    &bytes,
+                    &message,
+                    MessageId(rid),
+                    &receipt_env.encode(),
+                    now,
+                ) {
                     Ok(outcome) => {
                         if let Some(s) = self.contacts.get_mut(&cid) {
                             s.session = Some(next);
@@ -1190,7 +1219,7 @@ impl Runtime {
                                 sent_at: sent_at_ms,
                             });
                         }
-                        self.send_receipt(cid, id);
+                        self.process_outbox(now);
                         Inbound::Processed
                     }
                     Err(e) => {
@@ -1200,6 +1229,20 @@ impl Runtime {
                 }
             }
             Content::Receipt(ids) => {
+                // Effects first (idempotent), then the ratchet state: if we die in
+                // between, the receipt is retransmitted, decrypts again and re-applies.
+                for id in ids {
+                    let mid = MessageId(id);
+                    match self.profile.store.mark_delivered(&mid, now) {
+                        Ok(true) => {
+                            self.in_flight.remove(&mid);
+                            self.backoff.remove(&mid);
+                            self.emit(Event::Delivered { id: hex(&id) });
+                        }
+                        Ok(false) => {}
+                        Err(_) => return Inbound::TryLater,
+                    }
+                }
                 if self
                     .profile
                     .store
@@ -1210,14 +1253,6 @@ impl Runtime {
                 }
                 if let Some(s) = self.contacts.get_mut(&cid) {
                     s.session = Some(next);
-                }
-                for id in ids {
-                    let mid = MessageId(id);
-                    if let Ok(true) = self.profile.store.mark_delivered(&mid, now) {
-                        self.in_flight.remove(&mid);
-                        self.backoff.remove(&mid);
-                        self.emit(Event::Delivered { id: hex(&id) });
-                    }
                 }
                 Inbound::Processed
             }
@@ -1248,35 +1283,6 @@ impl Runtime {
                 }
                 Inbound::Processed
             }
-        }
-    }
-
-    fn send_receipt(&mut self, cid: ContactId, id: [u8; 16]) {
-        let Some(state) = self.contacts.get_mut(&cid) else {
-            return;
-        };
-        let Some(session) = state.session.as_ref() else {
-            return;
-        };
-        let Ok(plain) = Content::Receipt(vec![id]).encode() else {
-            return;
-        };
-        let mut next = session.clone();
-        let now = now_ms();
-        let Ok(env) = next.encrypt(&plain, now / 1000, &mut OsRng) else {
-            return;
-        };
-        let mut rid = [0u8; 16];
-        OsRng.fill_bytes(&mut rid);
-        let bytes = SecretBytes::from_slice(&next.to_bytes());
-        if self
-            .profile
-            .store
-            .queue_control(&cid, Some(&bytes), MessageId(rid), &env.encode(), now)
-            .is_ok()
-        {
-            state.session = Some(next);
-            self.process_outbox(now);
         }
     }
 

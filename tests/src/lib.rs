@@ -78,7 +78,8 @@ impl Net {
             dir,
             passphrase: self.dir.path().join("passphrase"),
             relay: None,
-            listen: "/ip4/127.0.0.1/tcp/0".into(),
+            // A node keeps its port across restarts, as a real one would.
+            listen: format!("/ip4/127.0.0.1/tcp/{}", free_port()),
         };
         if !p.dir.exists() {
             let out = p
@@ -393,6 +394,14 @@ impl Drop for Node {
             let _ = c.wait();
         }
     }
+}
+
+/// A TCP port free on loopback right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 fn wait_timeout(child: &mut Child, t: Duration) -> Option<bool> {

@@ -23,7 +23,9 @@ fn offline_recipient_gets_mail_from_mailbox_exactly_once() {
         .collect();
     // Every message reaches a hop (the mailbox) before the sender stops.
     for id in &ids {
-        alice.sees(&format!("sent {id}"), |e| e["event"] == "sent" && e["id"] == id.as_str());
+        alice.sees(&format!("sent {id}"), |e| {
+            e["event"] == "sent" && e["id"] == id.as_str()
+        });
     }
     alice.quit();
 
@@ -47,6 +49,9 @@ fn offline_recipient_gets_mail_from_mailbox_exactly_once() {
     let bytes = all_bytes(&net.path().join("relay-data"));
     assert!(!bytes.is_empty());
     for needle in ["alice", "bob", "offline 7", "before"] {
-        assert!(!contains_any_encoding(&bytes, needle.as_bytes()), "relay data contains {needle:?}");
+        assert!(
+            !contains_any_encoding(&bytes, needle.as_bytes()),
+            "relay data contains {needle:?}"
+        );
     }
 }
