@@ -227,3 +227,58 @@ impl Event {
         }
     }
 }
+
+/// Longest accepted command line (an invite code is about 1 KiB; a message up to 64 KiB).
+pub const MAX_COMMAND_LINE: usize = 128 * 1024;
+
+
+/// Parses one command line. Untrusted input: a typed error, never a panic.
+pub fn parse_command(line: &str) -> Result<Command, Event> {
+    if line.len() > MAX_COMMAND_LINE {
+        return Err(Event::error("too_long", "command line too long"));
+    }
+    match serde_json::from_str::<serde_json::Value>(line) {
+        Err(e) => Err(Event::error("bad_json", e.to_string())),
+        Ok(v) => {
+            let cmd = v.get("cmd").and_then(|c| c.as_str()).map(str::to_owned);
+            serde_json::from_value::<Command>(v).map_err(|e| match cmd {
+                None => Event::error("missing_cmd", "each line needs a \"cmd\" field"),
+                Some(c) if !KNOWN.contains(&c.as_str()) => {
+                    Event::error("unknown_command", format!("unknown command {c:?}"))
+                }
+                Some(_) => Event::error("bad_arguments", e.to_string()),
+            })
+        }
+    }
+}
+
+const KNOWN: &[&str] = &[
+    "invite", "accept", "send", "contacts", "history", "verify", "expire", "status", "wipe", "quit",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Catches a parser that panics or accepts junk, or mislabels errors.
+    #[test]
+    fn parses_and_rejects() {
+        assert_eq!(parse_command(r#"{"cmd":"quit"}"#).unwrap(), Command::Quit);
+        assert_eq!(
+            parse_command(r#"{"cmd":"send","to":"bob","text":"hi"}"#).unwrap(),
+            Command::Send {
+                to: "bob".into(),
+                text: "hi".into()
+            }
+        );
+        let code = |r: Result<Command, Event>| match r {
+            Err(Event::Error { code, .. }) => code,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(code(parse_command("{")), "bad_json");
+        assert_eq!(code(parse_command(r#"{"cmd":"dance"}"#)), "unknown_command");
+        assert_eq!(code(parse_command(r#"{"cmd":"send"}"#)), "bad_arguments");
+        assert_eq!(code(parse_command(r#"{"to":"x"}"#)), "missing_cmd");
+        assert_eq!(code(parse_command(r#"[1,2]"#)), "missing_cmd");
+    }
+}
