@@ -341,6 +341,7 @@ impl Runtime {
         if !self.ready_sent && !self.listen_addrs.is_empty() {
             self.ready_sent = true;
             self.reconnect_pending();
+            self.announce_card_if_changed();
             self.emit(Event::Ready {
                 peer_id: self.swarm.local_peer_id().to_string(),
                 addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
@@ -747,6 +748,50 @@ impl Runtime {
             }
             self.attempt(&entry, Route::Direct);
         }
+    }
+
+    /// If our reachable addresses or mailbox changed since we last told our contacts,
+    /// send them the new profile card (through the outbox: directly, or into their
+    /// mailbox), so a contact whose view of us is stale still reaches us.
+    fn announce_card_if_changed(&mut self) {
+        const SETTING: &str = "last-announced-card";
+        let card = self.card();
+        let Ok(bytes) = card.to_bytes() else {
+            return;
+        };
+        let previous = self.profile.store.setting(SETTING).ok().flatten();
+        if previous.as_deref() == Some(bytes.as_slice()) {
+            return;
+        }
+        let Ok(plain) = Content::Card(card).encode() else {
+            return;
+        };
+        let now = now_ms();
+        let ids: Vec<ContactId> = self.contacts.keys().copied().collect();
+        for cid in ids {
+            let Some(state) = self.contacts.get_mut(&cid) else {
+                continue;
+            };
+            let Some(session) = state.session.as_ref() else {
+                continue;
+            };
+            let mut next = session.clone();
+            let Ok(env) = next.encrypt(&plain, now / 1000, &mut OsRng) else {
+                continue;
+            };
+            let mut rid = [0u8; 16];
+            OsRng.fill_bytes(&mut rid);
+            let b = SecretBytes::from_slice(&next.to_bytes());
+            if self
+                .profile
+                .store
+                .queue_control(&cid, Some(&b), MessageId(rid), &env.encode(), now)
+                .is_ok()
+            {
+                state.session = Some(next);
+            }
+        }
+        let _ = self.profile.store.set_setting(SETTING, &bytes);
     }
 
     /// After a start: connect to every contact, so both sides see each other online
