@@ -1,0 +1,298 @@
+//! A hostile peer against a running node: garbage, oversized frames, a handshake with a
+//! wrong PSK, replayed and tampered envelopes, and a connection flood. The node must
+//! not crash, must not change state, and must count what it dropped.
+use cairn_crypto::{initiate, IdentityKeyPair, Invite, InviteSecret, ProfileCard, RoutingTag};
+use cairn_node::content::Content;
+use cairn_node::net::protocol::{Request, Response, MAX_REQUEST_LEN};
+use cairn_node::net::swarm::{self, Behaviour, BehaviourEvent, SwarmOptions};
+use cairn_tests::*;
+use futures::StreamExt;
+use libp2p::request_response::{self, Message};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm};
+use rand::RngCore;
+use serde_json::json;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+struct Attacker {
+    swarm: Swarm<Behaviour>,
+    inbox: Vec<Vec<u8>>,
+    target: PeerId,
+    addr: Multiaddr,
+}
+
+impl Attacker {
+    async fn new(target: &str, addr: &str) -> Self {
+        let key = libp2p::identity::Keypair::generate_ed25519();
+        let mut swarm = swarm::build(key, &SwarmOptions::default()).unwrap();
+        swarm
+            .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .unwrap();
+        loop {
+            if let SwarmEvent::NewListenAddr { .. } = swarm.select_next_some().await {
+                break;
+            }
+        }
+        Self {
+            swarm,
+            inbox: Vec::new(),
+            target: target.parse().unwrap(),
+            addr: addr.parse().unwrap(),
+        }
+    }
+
+    fn my_addr(&self) -> Multiaddr {
+        self.swarm.listeners().next().cloned().unwrap()
+    }
+
+    /// Sends a request; `Ok(response)` or `Err` if the node dropped it without reply.
+    /// Inbound deliveries (the node's answers) are accepted and kept.
+    async fn request(&mut self, req: Request) -> Result<Response, String> {
+        let id = self.swarm.behaviour_mut().rr.send_request_with_addresses(
+            &self.target,
+            req,
+            vec![self.addr.clone()],
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let ev = tokio::time::timeout_at(deadline, self.swarm.select_next_some())
+                .await
+                .map_err(|_| "timeout".to_string())?;
+            if let SwarmEvent::Behaviour(BehaviourEvent::Rr(ev)) = ev {
+                match ev {
+                    request_response::Event::Message {
+                        message:
+                            Message::Response {
+                                request_id,
+                                response,
+                            },
+                        ..
+                    } if request_id == id => return Ok(response),
+                    request_response::Event::OutboundFailure {
+                        request_id, error, ..
+                    } if request_id == id => return Err(error.to_string()),
+                    request_response::Event::Message {
+                        message:
+                            Message::Request {
+                                request: Request::Deliver(e),
+                                channel,
+                                ..
+                            },
+                        ..
+                    } => {
+                        self.inbox.push(e);
+                        let _ = self
+                            .swarm
+                            .behaviour_mut()
+                            .rr
+                            .send_response(channel, Response::Accepted);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Drives the swarm until a delivery arrives.
+    async fn next_delivery(&mut self) -> Vec<u8> {
+        if !self.inbox.is_empty() {
+            return self.inbox.remove(0);
+        }
+        loop {
+            let ev = tokio::time::timeout(Duration::from_secs(20), self.swarm.select_next_some())
+                .await
+                .expect("the node answered in time");
+            if let SwarmEvent::Behaviour(BehaviourEvent::Rr(request_response::Event::Message {
+                message:
+                    Message::Request {
+                        request: Request::Deliver(e),
+                        channel,
+                        ..
+                    },
+                ..
+            })) = ev
+            {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .rr
+                    .send_response(channel, Response::Accepted);
+                return e;
+            }
+        }
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Catches crashes, state changes or silent acceptance under hostile input.
+#[test]
+fn hostile_input_changes_nothing() {
+    let net = Net::new();
+    let mut alice = net.node("alice").start();
+    let code = alice.invite();
+    let invite = Invite::decode(&code, now()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut rng = rand::thread_rng();
+    let mut m = rt.block_on(Attacker::new(&alice.peer_id, &alice.addrs[0]));
+
+    // 1. Garbage and structurally valid junk: dropped without reply.
+    let mut junk = vec![0u8; 700];
+    rng.fill_bytes(&mut junk);
+    assert!(rt
+        .block_on(m.request(Request::Deliver(junk.clone())))
+        .is_err());
+    junk[0] = 1;
+    junk[1] = 3;
+    junk.truncate(2 + 16 + 96 + 256);
+    assert!(rt.block_on(m.request(Request::Deliver(junk))).is_err());
+    // 2. Oversized frame: refused by the codec before it is buffered.
+    assert!(rt
+        .block_on(m.request(Request::Deliver(vec![7u8; MAX_REQUEST_LEN + 100])))
+        .is_err());
+
+    // 3. A handshake with the right tag but a wrong PSK: dropped, invite untouched.
+    let mallory = IdentityKeyPair::generate(&mut rand::rngs::OsRng);
+    let card = ProfileCard {
+        display_name: "mallory".into(),
+        peer_id: m.swarm.local_peer_id().to_bytes(),
+        addrs: vec![m.my_addr().to_vec()],
+        mailbox: None,
+    };
+    let mut forged = invite.clone();
+    forged.secret = InviteSecret::random(&mut rand::rngs::OsRng);
+    let (_, mut bad) = initiate(&mallory, &forged, &card, &mut rand::rngs::OsRng).unwrap();
+    bad.tag = RoutingTag(invite.keys().init_tag);
+    assert!(
+        rt.block_on(m.request(Request::Deliver(bad.encode())))
+            .is_err(),
+        "no reply to a wrong PSK"
+    );
+
+    // 4. The genuine handshake still works: nothing was consumed.
+    let (pending, first) = initiate(&mallory, &invite, &card, &mut rand::rngs::OsRng).unwrap();
+    assert_eq!(
+        rt.block_on(m.request(Request::Deliver(first.encode()))),
+        Ok(Response::Accepted)
+    );
+    let answer = rt.block_on(m.next_delivery());
+    let est = pending
+        .finish(&mallory, &cairn_crypto::Envelope::decode(&answer).unwrap())
+        .expect("handshake finishes");
+    let mut session = est.session;
+    alice.sees_session("mallory");
+
+    // 5. A real message, then its replay and a tampered copy.
+    let text = Content::Text {
+        id: [9; 16],
+        sent_at_ms: 1,
+        text: "one real message".into(),
+    };
+    let env = session
+        .encrypt(&text.encode().unwrap(), now(), &mut rand::rngs::OsRng)
+        .unwrap();
+    assert_eq!(
+        rt.block_on(m.request(Request::Deliver(env.encode()))),
+        Ok(Response::Accepted)
+    );
+    alice.sees_message("mallory", "one real message");
+    // A replay is acknowledged (it is authentic) but not shown again.
+    assert_eq!(
+        rt.block_on(m.request(Request::Deliver(env.encode()))),
+        Ok(Response::Accepted)
+    );
+    // A tampered header (of a delivered message) and a tampered body (of a fresh
+    // one): both dropped; the untampered fresh message then still goes through.
+    let mut tampered = env.encode();
+    tampered[18 + 40] ^= 0x40;
+    assert!(rt.block_on(m.request(Request::Deliver(tampered))).is_err());
+    let second = Content::Text {
+        id: [8; 16],
+        sent_at_ms: 2,
+        text: "second real message".into(),
+    };
+    let env2 = session
+        .encrypt(&second.encode().unwrap(), now(), &mut rand::rngs::OsRng)
+        .unwrap();
+    let mut tampered = env2.encode();
+    let last = tampered.len() - 5;
+    tampered[last] ^= 0x40;
+    assert!(rt.block_on(m.request(Request::Deliver(tampered))).is_err());
+    assert_eq!(
+        rt.block_on(m.request(Request::Deliver(env2.encode()))),
+        Ok(Response::Accepted)
+    );
+    alice.sees_message("mallory", "second real message");
+    // A message id seen before, in a fresh envelope: stored once only.
+    let again = session
+        .encrypt(&text.encode().unwrap(), now(), &mut rand::rngs::OsRng)
+        .unwrap();
+    assert_eq!(
+        rt.block_on(m.request(Request::Deliver(again.encode()))),
+        Ok(Response::Accepted)
+    );
+
+    // 6. A connection flood, bounded: memory stays bounded.
+    let pid = alice.pid().unwrap();
+    let before = rss_kib(pid);
+    let port: u16 = alice.addrs[0].rsplit('/').next().unwrap().parse().unwrap();
+    for round in 0..4 {
+        let mut conns = Vec::new();
+        for _ in 0..100 {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                use std::io::Write;
+                let _ = s.write_all(&[round as u8; 512]);
+                conns.push(s);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        drop(conns);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss_kib(pid);
+    eprintln!("RSS before flood {before} KiB, after {after} KiB");
+    assert!(
+        after < before + 64 * 1024,
+        "memory grew by {} KiB",
+        after - before
+    );
+
+    // The node is alive, counted the drops, and its state is as expected.
+    alice.cmd(json!({"cmd": "status"}));
+    let st = alice.expect("status", |e| e["event"] == "status");
+    assert!(st["rejected"].as_u64().unwrap() >= 5, "drops counted: {st}");
+    alice.cmd(json!({"cmd": "history", "with": "mallory"}));
+    let h = alice.expect("history", |e| e["event"] == "history");
+    assert_eq!(
+        h["messages"].as_array().unwrap().len(),
+        2,
+        "each message stored once: {h}"
+    );
+    let shown = alice
+        .seen
+        .iter()
+        .filter(|e| e["event"] == "message")
+        .count();
+    assert_eq!(shown, 2);
+    alice.cmd(json!({"cmd": "contacts"}));
+    let c = alice.expect("contacts", |e| e["event"] == "contacts");
+    assert_eq!(c["contacts"].as_array().unwrap().len(), 1);
+    alice.quit();
+}
