@@ -25,6 +25,7 @@
 pub mod card;
 pub mod dh;
 pub mod envelope;
+pub mod fuzzing;
 pub mod handshake;
 pub mod identity;
 pub mod invite;

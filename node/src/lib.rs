@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod content;
+pub mod fuzzing;
 pub mod net;
 pub mod node;
 pub mod profile;

@@ -1,0 +1,454 @@
+//! Fuzz target bodies for the node's decoders of untrusted input, shared by the libFuzzer
+//! targets in `fuzz/` and the stable replay test (`tests/tests/fuzz_replay.rs`). See
+//! `docs/FUZZING.md` and `cairn_crypto::fuzzing` for the crypto targets.
+//!
+//! Each `fuzz_*` function never panics on its own and **panics on purpose** when an invariant
+//! is violated. Not for production use.
+
+use crate::api::{parse_command, Command, Event};
+use crate::content::Content;
+use crate::net::protocol::{RejectCode, Request, Response};
+use crate::store::codec::{
+    decode_record, encode_record, message_key, parse_message_key, MessageBody, Record,
+};
+use crate::store::{
+    Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, Invite, MessageId,
+    Meta, OutboxEntry, SecretBytes, TreeName,
+};
+
+/// The node targets, in the order `fuzz/run-all.sh` runs them.
+pub const TARGETS: &[&str] = &["store_record", "protocol", "content", "command"];
+
+/// Input: `tree u8 | record`. The tree is `TreeName::ALL[tree % 12]`; the whole input also
+/// goes to `parse_message_key`.
+///
+/// Invariants: a record the decoder accepts re-encodes to exactly its bytes (decode ∘ encode =
+/// identity; so the decoder accepts nothing the encoder would not write); an accepted message
+/// key is rebuilt byte for byte by `message_key`.
+pub fn fuzz_store_record(data: &[u8]) {
+    if let Ok((contact, seq)) = parse_message_key(data) {
+        assert_eq!(
+            &message_key(&contact, seq)[..],
+            data,
+            "message key does not round-trip"
+        );
+    }
+    let Some((&t, bytes)) = data.split_first() else {
+        return;
+    };
+    let trees = TreeName::ALL;
+    let Some(&tree) = trees.get(usize::from(t) % trees.len()) else {
+        return;
+    };
+    if let Ok(record) = decode_record(tree, bytes) {
+        match encode_record(&record) {
+            Ok(again) => assert_eq!(again, bytes, "{tree} record does not round-trip"),
+            Err(e) => panic!("a decoded {tree} record does not encode: {e}"),
+        }
+    }
+}
+
+/// Input: `which u8 (even: request, odd: response) | body`.
+///
+/// Invariant: an accepted request or response body re-encodes to exactly the input.
+pub fn fuzz_protocol(data: &[u8]) {
+    let Some((&which, body)) = data.split_first() else {
+        return;
+    };
+    if which & 1 == 0 {
+        if let Ok(req) = Request::decode(body) {
+            assert_eq!(req.encode(), body, "request does not round-trip");
+        }
+    } else if let Ok(resp) = Response::decode(body) {
+        assert_eq!(resp.encode(), body, "response does not round-trip");
+    }
+}
+
+/// Input: decrypted message content. Invariant: accepted content re-encodes to the input.
+pub fn fuzz_content(data: &[u8]) {
+    if let Ok(c) = Content::decode(data) {
+        match c.encode() {
+            Ok(again) => assert_eq!(again, data, "content does not round-trip"),
+            Err(e) => panic!("decoded content does not encode: {e}"),
+        }
+    }
+}
+
+/// Input: one JSON-lines command (lossy UTF-8). Invariants: the parser never panics; an
+/// accepted command serialises with serde_json and parses back to the same command; an
+/// error is an `Event::Error` that serialises.
+pub fn fuzz_command(data: &[u8]) {
+    let line = String::from_utf8_lossy(data);
+    match parse_command(&line) {
+        Ok(cmd) => {
+            let json = match serde_json::to_string(&cmd) {
+                Ok(j) => j,
+                Err(e) => panic!("a parsed command does not serialise: {e}"),
+            };
+            assert_eq!(
+                parse_command(&json),
+                Ok(cmd),
+                "command does not round-trip through JSON"
+            );
+        }
+        Err(ev) => {
+            assert!(
+                matches!(ev, Event::Error { .. }),
+                "parse error is not an error event"
+            );
+            assert!(
+                serde_json::to_string(&ev).is_ok(),
+                "error does not serialise"
+            );
+        }
+    }
+}
+
+/// Runs the node target called `name` on `data`; `false` if there is no such target.
+pub fn run_target(name: &str, data: &[u8]) -> bool {
+    match name {
+        "store_record" => fuzz_store_record(data),
+        "protocol" => fuzz_protocol(data),
+        "content" => fuzz_content(data),
+        "command" => fuzz_command(data),
+        _ => return false,
+    }
+    true
+}
+
+fn with(prefix: u8, bytes: &[u8]) -> Vec<u8> {
+    let mut v = vec![prefix];
+    v.extend_from_slice(bytes);
+    v
+}
+
+fn tree_index(tree: TreeName) -> u8 {
+    TreeName::ALL
+        .iter()
+        .position(|t| *t == tree)
+        .and_then(|i| u8::try_from(i).ok())
+        .unwrap_or(0)
+}
+
+fn sample_records(envelope: &[u8], session: &[u8], card: &[u8]) -> Vec<(TreeName, Record)> {
+    vec![
+        (TreeName::Meta, Record::Meta(Meta { format: 1 })),
+        (
+            TreeName::Identity,
+            Record::Identity(SecretBytes::new(vec![7; 32])),
+        ),
+        (TreeName::Identity, Record::ProfileCard(card.to_vec())),
+        (
+            TreeName::Contacts,
+            Record::Contact(Contact {
+                alias: "Ana".into(),
+                identity_key: vec![7; 32],
+                peer_id: vec![8; 38],
+                addresses: vec![
+                    "/ip4/127.0.0.1/tcp/4001".into(),
+                    "/ip6/::1/udp/1/quic".into(),
+                ],
+                mailbox: Some("/ip4/10.0.0.1/tcp/4000".into()),
+                verified: true,
+                safety_number: "12345 67890 12345 67890".into(),
+                added_at_ms: 1_800_000_000_000,
+            }),
+        ),
+        (
+            TreeName::Contacts,
+            Record::Contact(Contact {
+                alias: "Bo".into(),
+                identity_key: vec![],
+                peer_id: vec![],
+                addresses: vec![],
+                mailbox: None,
+                verified: false,
+                safety_number: String::new(),
+                added_at_ms: 0,
+            }),
+        ),
+        (TreeName::PeerIndex, Record::PeerIndex(ContactId([3; 32]))),
+        (TreeName::TagIndex, Record::RoutingTag(ContactId([4; 32]))),
+        (
+            TreeName::Sessions,
+            Record::Session(SecretBytes::new(session.to_vec())),
+        ),
+        (
+            TreeName::Conversations,
+            Record::Conversation(Conversation {
+                next_seq: 9,
+                disappear_after_ms: Some(86_400_000),
+                has_expiring: true,
+            }),
+        ),
+        (
+            TreeName::Conversations,
+            Record::Conversation(Conversation {
+                next_seq: 0,
+                disappear_after_ms: None,
+                has_expiring: false,
+            }),
+        ),
+        (
+            TreeName::Messages,
+            Record::Message(MessageBody {
+                id: MessageId([5; 16]),
+                direction: Direction::Outgoing,
+                text: "héllo 👋".into(),
+                created_at_ms: 1,
+                received_at_ms: None,
+                sent_at_ms: Some(2),
+                delivered_at_ms: Some(3),
+                state: DeliveryState::Delivered,
+                expires_at_ms: Some(4),
+            }),
+        ),
+        (
+            TreeName::Messages,
+            Record::Message(MessageBody {
+                id: MessageId([6; 16]),
+                direction: Direction::Incoming,
+                text: String::new(),
+                created_at_ms: 10,
+                received_at_ms: Some(11),
+                sent_at_ms: None,
+                delivered_at_ms: None,
+                state: DeliveryState::Received,
+                expires_at_ms: None,
+            }),
+        ),
+        (
+            TreeName::Outbox,
+            Record::Outbox(OutboxEntry {
+                message_id: MessageId([6; 16]),
+                contact: ContactId([1; 32]),
+                seq: 3,
+                envelope: envelope.to_vec(),
+                attempts: 2,
+                next_attempt_at_ms: 77,
+                created_at_ms: 70,
+            }),
+        ),
+        (
+            TreeName::Dedup,
+            Record::Dedup(DedupEntry {
+                received_at_ms: 8,
+                contact: ContactId([2; 32]),
+                seq: 1,
+            }),
+        ),
+        (
+            TreeName::Invites,
+            Record::Invite(Invite {
+                created_at_ms: 1,
+                expires_at_ms: 2,
+                payload: SecretBytes::new(vec![1; 112]),
+            }),
+        ),
+        (TreeName::Settings, Record::Setting(b"on".to_vec())),
+    ]
+}
+
+/// Valid inputs for each node target, made from real encodings (records, requests and
+/// responses carrying real envelopes from `cairn_crypto::fuzzing::seed_corpus`, content,
+/// every command): `(target, input)`.
+pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
+    let crypto = cairn_crypto::fuzzing::seed_corpus();
+    let pick = |t: &str| -> Vec<Vec<u8>> {
+        crypto
+            .iter()
+            .filter(|(n, _)| *n == t)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let envelopes = pick("envelope");
+    let sessions = pick("session_state");
+    let cards = pick("card");
+    let first = |v: &[Vec<u8>]| v.first().cloned().unwrap_or_default();
+    let (env, session, card) = (first(&envelopes), first(&sessions), first(&cards));
+    let mut out: Vec<(&'static str, Vec<u8>)> = Vec::new();
+
+    for (tree, rec) in sample_records(&env, &session, &card) {
+        if let Ok(bytes) = encode_record(&rec) {
+            out.push(("store_record", with(tree_index(tree), &bytes)));
+        }
+    }
+    out.push((
+        "store_record",
+        message_key(&ContactId([9; 32]), 42).to_vec(),
+    ));
+
+    let mut requests = vec![
+        Request::MailboxFetch(vec![[1; 32], [2; 32]]),
+        Request::MailboxFetch(vec![[3; 32]; 57]),
+        Request::MailboxAck {
+            key: [3; 32],
+            ids: vec![[4; 16], [5; 16]],
+        },
+        Request::MailboxAck {
+            key: [3; 32],
+            ids: vec![],
+        },
+    ];
+    for e in envelopes.iter().take(3) {
+        requests.push(Request::Deliver(e.clone()));
+        requests.push(Request::MailboxPut(e.clone()));
+    }
+    for r in &requests {
+        out.push(("protocol", with(0, &r.encode())));
+    }
+    let mut responses = vec![
+        Response::Accepted,
+        Response::Acked(3),
+        Response::Mail(vec![]),
+        Response::Mail(
+            envelopes
+                .iter()
+                .take(3)
+                .enumerate()
+                .map(|(i, e)| ([i as u8; 16], e.clone()))
+                .collect(),
+        ),
+    ];
+    for code in [
+        RejectCode::Malformed,
+        RejectCode::NotAccepted,
+        RejectCode::QuotaExceeded,
+        RejectCode::Unsupported,
+        RejectCode::TryLater,
+    ] {
+        responses.push(Response::Rejected(code));
+    }
+    for r in &responses {
+        out.push(("protocol", with(1, &r.encode())));
+    }
+
+    let mut contents = vec![
+        Content::Text {
+            id: [1; 16],
+            sent_at_ms: 1_800_000_000_000,
+            text: "hello, are you safe?".into(),
+        },
+        Content::Text {
+            id: [2; 16],
+            sent_at_ms: 0,
+            text: String::new(),
+        },
+        Content::Text {
+            id: [3; 16],
+            sent_at_ms: 5,
+            text: "Привет — مرحبا — 你好 🌍".into(),
+        },
+        Content::Receipt(vec![[4; 16]]),
+        Content::Receipt(vec![[5; 16], [6; 16], [7; 16]]),
+    ];
+    for c in &cards {
+        if let Ok(card) = cairn_crypto::ProfileCard::from_bytes(c) {
+            contents.push(Content::Card(card));
+        }
+    }
+    for c in &contents {
+        if let Ok(bytes) = c.encode() {
+            out.push(("content", bytes));
+        }
+    }
+
+    let invite_code = crypto
+        .iter()
+        .find(|(n, v)| *n == "invite" && v.first() == Some(&0))
+        .and_then(|(_, v)| v.get(1..))
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    let commands = [
+        Command::Invite { ttl_secs: None },
+        Command::Invite {
+            ttl_secs: Some(3600),
+        },
+        Command::Accept {
+            code: invite_code,
+            alias: "bob".into(),
+        },
+        Command::Send {
+            to: "bob".into(),
+            text: "hi \"there\"\n\u{1f44b}".into(),
+        },
+        Command::Contacts,
+        Command::History {
+            with: "bob".into(),
+            limit: Some(10),
+        },
+        Command::History {
+            with: "bob".into(),
+            limit: None,
+        },
+        Command::Verify {
+            alias: "bob".into(),
+            confirm: true,
+        },
+        Command::Expire {
+            alias: "bob".into(),
+            seconds: Some(60),
+        },
+        Command::Expire {
+            alias: "bob".into(),
+            seconds: None,
+        },
+        Command::Status,
+        Command::Wipe {
+            confirm: "WIPE".into(),
+        },
+        Command::Quit,
+    ];
+    for c in &commands {
+        if let Ok(j) = serde_json::to_string(c) {
+            out.push(("command", j.into_bytes()));
+        }
+    }
+    for bad in [
+        r#"{"cmd":"send"}"#,
+        r#"{"cmd":"dance"}"#,
+        r#"{"to":"x"}"#,
+        r#"[1,2]"#,
+        r#"{"cmd":"history","with":"a","limit":-1}"#,
+        r#"{"cmd":"quit","extra":1}"#,
+        "{",
+    ] {
+        out.push(("command", bad.as_bytes().to_vec()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Catches a seed that fails its own target and a target not wired to its name.
+    #[test]
+    fn seeds_pass_their_targets() {
+        let seeds = seed_corpus();
+        for t in TARGETS {
+            assert!(seeds.iter().any(|(n, _)| n == t), "no seed for {t}");
+        }
+        for (t, input) in seeds {
+            assert!(run_target(t, &input), "{t}");
+        }
+    }
+
+    /// Catches seeds that the decoders reject (they would not reach the round-trip checks).
+    #[test]
+    fn seeds_are_accepted() {
+        for (t, input) in seed_corpus() {
+            let accepted = match t {
+                "store_record" => {
+                    let tree = TreeName::ALL[usize::from(input[0]) % 12];
+                    decode_record(tree, &input[1..]).is_ok() || parse_message_key(&input).is_ok()
+                }
+                "protocol" if input[0] == 0 => Request::decode(&input[1..]).is_ok(),
+                "protocol" => Response::decode(&input[1..]).is_ok(),
+                "content" => Content::decode(&input).is_ok(),
+                _ => continue,
+            };
+            assert!(accepted, "{t} seed rejected");
+        }
+    }
+}
