@@ -256,7 +256,8 @@ pub fn fuzz_session_decrypt(data: &[u8]) {
     let Ok(env) = Envelope::decode(wire) else {
         return;
     };
-    let r = &fixture().receivers[usize::from(who & 1)];
+    let [alice, bob] = &fixture().receivers;
+    let r = if who & 1 == 0 { alice } else { bob };
     let mut s = r.session.clone();
     let before = s.to_bytes();
     match s.decrypt(&env) {
@@ -514,7 +515,8 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
 
     // Invites: the fixture's and a few shapes (no routing, many addresses, no mailbox).
     let mut invites = vec![f.invite.clone()];
-    let shapes: [(Vec<u8>, Vec<Vec<u8>>, Option<Vec<u8>>); 4] = [
+    type Routing = (Vec<u8>, Vec<Vec<u8>>, Option<Vec<u8>>);
+    let shapes: [Routing; 4] = [
         (vec![], vec![], None),
         (vec![1; 38], vec![vec![4, 127, 0, 0, 1]; 6], None),
         (vec![2; 64], vec![vec![0xaa; 160]], Some(vec![0xbb; 160])),

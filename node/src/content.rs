@@ -8,6 +8,10 @@
 //! ```
 //!
 //! The message id lives here, inside the ciphertext: relays never see it.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 use cairn_crypto::ProfileCard;
 use thiserror::Error;

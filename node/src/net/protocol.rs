@@ -15,6 +15,10 @@
 //! ```
 //!
 //! Untrusted input: every decoder returns a typed error and never panics.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 use cairn_crypto::envelope::MAX_ENVELOPE_LEN;
 use thiserror::Error;
