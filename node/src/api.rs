@@ -52,6 +52,12 @@ pub enum Command {
         /// Seconds after which messages are removed.
         seconds: Option<u64>,
     },
+    /// Ask for a conversation's disappearing-message timer; answered with
+    /// [`Event::ExpireSet`] (front ends show it when a conversation opens).
+    ExpireStatus {
+        /// Contact alias.
+        alias: String,
+    },
     /// Node status (peers, relay, LAN).
     Status,
     /// Panic wipe: destroy the profile and stop. Requires `confirm: "WIPE"`.
@@ -168,7 +174,7 @@ pub enum Event {
         /// Marked verified.
         verified: bool,
     },
-    /// Disappearing timer changed.
+    /// Disappearing timer changed (or, after [`Command::ExpireStatus`], as it is).
     ExpireSet {
         /// Alias.
         alias: String,
@@ -253,7 +259,17 @@ pub fn parse_command(line: &str) -> Result<Command, Event> {
 }
 
 const KNOWN: &[&str] = &[
-    "invite", "accept", "send", "contacts", "history", "verify", "expire", "status", "wipe", "quit",
+    "invite",
+    "accept",
+    "send",
+    "contacts",
+    "history",
+    "verify",
+    "expire",
+    "expire_status",
+    "status",
+    "wipe",
+    "quit",
 ];
 
 #[cfg(test)]

@@ -371,6 +371,16 @@ impl Runtime {
             Command::History { with, limit } => self.cmd_history(&with, limit.unwrap_or(100)),
             Command::Verify { alias, confirm } => self.cmd_verify(&alias, confirm),
             Command::Expire { alias, seconds } => self.cmd_expire(&alias, seconds),
+            Command::ExpireStatus { alias } => match self.by_alias(&alias) {
+                None => self.unknown_contact(&alias),
+                Some(cid) => match self.profile.store.conversation(&cid) {
+                    Ok(c) => self.emit(Event::ExpireSet {
+                        alias,
+                        seconds: c.disappear_after_ms.map(|ms| ms / 1000),
+                    }),
+                    Err(e) => self.emit(Event::error("store_failed", e.to_string())),
+                },
+            },
             Command::Status => self.emit(Event::Status {
                 peers: self.swarm.connected_peers().count(),
                 addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),

@@ -2,12 +2,15 @@
 
 use cairn_node::profile::Profile;
 use cairn_node::store::{KdfParams, OpenOptions, Passphrase, ProfilePaths};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Cairn: peer-to-peer, end-to-end encrypted messaging.
+///
+/// With no command, opens the terminal UI for the profile (created on first run).
+/// `cairn demo` shows Cairn working with a temporary profile and an echo bot.
 #[derive(Parser, Debug)]
-#[command(name = "cairn", version, about, long_about = None)]
+#[command(name = "cairn", version, about, long_about)]
 pub struct Cli {
     /// Profile directory (default: the XDG data directory).
     #[arg(long, global = true, value_name = "DIR")]
@@ -20,6 +23,21 @@ pub struct Cli {
     /// the key file.
     #[arg(long, global = true, hide = true)]
     pub insecure_fast_kdf_for_tests: bool,
+    /// Terminal UI config file (default: config.toml in the XDG config directory).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Terminal UI: listen address (repeatable; default TCP and QUIC on all interfaces).
+    #[arg(long = "listen", value_name = "MULTIADDR")]
+    pub tui_listen: Vec<String>,
+    /// Terminal UI: relay to reserve a circuit at and use as mailbox (…/p2p/PEERID).
+    #[arg(long = "relay", value_name = "MULTIADDR")]
+    pub tui_relay: Option<String>,
+    /// Terminal UI: start with LAN mode on (mDNS broadcasts your PeerId on the LAN).
+    #[arg(long = "lan")]
+    pub tui_lan: bool,
+    /// BENCHMARKS ONLY: leave right after the first frame is drawn.
+    #[arg(long, hide = true)]
+    pub bench_exit_after_first_frame: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Option<Cmd>,
@@ -55,6 +73,87 @@ pub enum Cmd {
         #[arg(long, value_name = "DIR")]
         data: Option<PathBuf>,
     },
+    /// Try Cairn: a temporary profile talking to a local echo bot (deleted on exit).
+    Demo,
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+impl Cli {
+    /// True if this invocation opens the terminal UI.
+    pub fn is_tui(&self) -> bool {
+        matches!(self.command, None | Some(Cmd::Demo))
+    }
+}
+
+fn parse_addrs(list: &[String], flag: &str) -> Result<Vec<libp2p::Multiaddr>, String> {
+    list.iter()
+        .map(|a| a.parse().map_err(|e| format!("bad {flag} {a}: {e}")))
+        .collect()
+}
+
+fn settings(cli: &Cli) -> crate::config::Settings {
+    let path = cli.config.clone().or_else(crate::config::default_path);
+    crate::config::Settings::load(path.as_deref())
+}
+
+fn file_passphrase(cli: &Cli) -> Result<Option<zeroize::Zeroizing<String>>, String> {
+    let Some(f) = &cli.passphrase_file else {
+        return Ok(None);
+    };
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?,
+    );
+    let trimmed = text.trim_end_matches(['\n', '\r']);
+    if trimmed.is_empty() {
+        return Err("the passphrase file is empty".into());
+    }
+    Ok(Some(zeroize::Zeroizing::new(trimmed.to_owned())))
+}
+
+fn run_tui(cli: &Cli, utc_offset_secs: i32, demo: bool) -> Result<(), String> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(
+            "the terminal UI needs a terminal; for scripts use `cairn run` (see --help)".into(),
+        );
+    }
+    let (kdf, opts) = options(cli);
+    let node = if demo {
+        crate::demo::loopback_config()
+    } else {
+        cairn_node::node::NodeConfig {
+            listen: parse_addrs(&cli.tui_listen, "--listen")?,
+            relay: cli
+                .tui_relay
+                .as_ref()
+                .map(|a| a.parse().map_err(|e| format!("bad --relay {a}: {e}")))
+                .transpose()?,
+            lan: cli.tui_lan,
+        }
+    };
+    let start = if demo {
+        crate::runner::Start::Demo
+    } else {
+        crate::runner::Start::Profile {
+            paths: paths(cli)?,
+            passphrase: file_passphrase(cli)?,
+        }
+    };
+    crate::runner::run(crate::runner::Launch {
+        start,
+        node,
+        kdf: (kdf, opts),
+        settings: settings(cli),
+        utc_offset_secs,
+        exit_after_first_frame: cli.bench_exit_after_first_frame,
+    })
 }
 
 fn paths(cli: &Cli) -> Result<ProfilePaths, String> {
@@ -90,6 +189,13 @@ fn read_passphrase(cli: &Cli, confirm: bool) -> Result<Passphrase, String> {
 
 fn options(cli: &Cli) -> (KdfParams, OpenOptions) {
     if cli.insecure_fast_kdf_for_tests {
+        if cli.is_tui() {
+            // The warning would be drawn over; the TUI is only run so in tests.
+            return (
+                KdfParams::insecure_fast_for_tests(),
+                OpenOptions::new().allow_insecure_kdf_for_tests(),
+            );
+        }
         eprintln!("cairn: WARNING: weak key derivation for tests; never use this profile for real");
         (
             KdfParams::insecure_fast_for_tests(),
@@ -109,7 +215,7 @@ pub fn open_profile(cli: &Cli) -> Result<Profile, String> {
 }
 
 /// Runs the chosen command.
-pub fn dispatch(cli: Cli) -> Result<(), String> {
+pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
     match &cli.command {
         Some(Cmd::Init { name }) => {
             let paths = paths(&cli)?;
@@ -153,6 +259,17 @@ pub fn dispatch(cli: Cli) -> Result<(), String> {
                 retention: cairn_node::relay::DEFAULT_RETENTION,
             })
         }
-        None => Err("the terminal UI is not built yet; use `cairn run` (see --help)".into()),
+        Some(Cmd::Demo) => run_tui(&cli, utc_offset_secs, true),
+        Some(Cmd::Completions { shell }) => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(*shell, &mut cmd, "cairn", &mut std::io::stdout());
+            Ok(())
+        }
+        Some(Cmd::Man) => {
+            let man = clap_mangen::Man::new(Cli::command());
+            man.render(&mut std::io::stdout())
+                .map_err(|e| format!("cannot write the man page: {e}"))
+        }
+        None => run_tui(&cli, utc_offset_secs, false),
     }
 }
