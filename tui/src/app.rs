@@ -716,7 +716,11 @@ fn is_press(k: &KeyEvent) -> bool {
 
 fn plain_char(k: &KeyEvent) -> Option<char> {
     match k.code {
-        KeyCode::Char(c) if !k.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) => {
+        KeyCode::Char(c)
+            if !k
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+        {
             Some(c)
         }
         _ => None,
@@ -942,7 +946,10 @@ fn setup_key(
             let problem = if name.is_empty() || name.len() > 64 {
                 Some((0, "Choose a display name (1 to 64 bytes)."))
             } else if form.pass1.char_len() < MIN_PASSPHRASE_CHARS {
-                Some((1, "Use a passphrase of at least 8 characters; several words are best."))
+                Some((
+                    1,
+                    "Use a passphrase of at least 8 characters; several words are best.",
+                ))
             } else if !form.pass1.same_as(&form.pass2) {
                 Some((1, "The two passphrases differ. Type them again."))
             } else {
@@ -1184,7 +1191,8 @@ fn submit(app: &mut App, fx: &mut Vec<Effect>) {
         }
     }
     let Some(alias) = app.selected.clone() else {
-        return app.warn("No conversation yet: invite someone with /invite or accept with /accept.");
+        return app
+            .warn("No conversation yet: invite someone with /invite or accept with /accept.");
     };
     // "//text" sends "/text".
     let body = if text.starts_with("//") {
@@ -1305,8 +1313,14 @@ fn dialog_key(app: &mut App, k: KeyEvent, action: Option<KeyAction>, fx: &mut Ve
     let esc = k.code == KeyCode::Esc || action == Some(KeyAction::Cancel);
     match dialog {
         Dialog::Help { scroll } => match k.code {
-            KeyCode::Down | KeyCode::PageDown => *scroll = scroll.saturating_add(if k.code == KeyCode::Down { 1 } else { 8 }).min(60),
-            KeyCode::Up | KeyCode::PageUp => *scroll = scroll.saturating_sub(if k.code == KeyCode::Up { 1 } else { 8 }),
+            KeyCode::Down | KeyCode::PageDown => {
+                *scroll = scroll
+                    .saturating_add(if k.code == KeyCode::Down { 1 } else { 8 })
+                    .min(60)
+            }
+            KeyCode::Up | KeyCode::PageUp => {
+                *scroll = scroll.saturating_sub(if k.code == KeyCode::Up { 1 } else { 8 })
+            }
             _ => app.dialog = None,
         },
         Dialog::Invite { code } => {
@@ -1504,7 +1518,12 @@ fn contacts(app: &mut App, list: Vec<ContactInfo>, fx: &mut Vec<Effect>) {
     }
 }
 
-const SEND_ERRORS: &[&str] = &["unknown_contact", "too_long", "not_established", "encrypt_failed"];
+const SEND_ERRORS: &[&str] = &[
+    "unknown_contact",
+    "too_long",
+    "not_established",
+    "encrypt_failed",
+];
 const ACCEPT_ERRORS: &[&str] = &[
     "invalid_invite",
     "invite_expired",
@@ -1562,7 +1581,9 @@ fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
             if let Some(c) = app.contact_mut(&alias) {
                 c.established = true;
             }
-            app.notify(format!("End-to-end encrypted session with {alias} is ready."));
+            app.notify(format!(
+                "End-to-end encrypted session with {alias} is ready."
+            ));
         }
         Event::Queued { id } => {
             if let Some((alias, local)) = app.pending_sends.pop_front() {

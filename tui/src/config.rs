@@ -66,7 +66,8 @@ enum KeyList {
 
 /// The default config file location.
 pub fn default_path() -> Option<PathBuf> {
-    directories::ProjectDirs::from("org", "Cairn", "cairn").map(|d| d.config_dir().join("config.toml"))
+    directories::ProjectDirs::from("org", "Cairn", "cairn")
+        .map(|d| d.config_dir().join("config.toml"))
 }
 
 impl Settings {
@@ -76,7 +77,8 @@ impl Settings {
         let file: File = match toml::from_str(text) {
             Ok(f) => f,
             Err(e) => {
-                s.problems.push(format!("config file ignored: {}", e.message()));
+                s.problems
+                    .push(format!("config file ignored: {}", e.message()));
                 return s;
             }
         };

@@ -143,7 +143,10 @@ impl TextField {
     /// One word right.
     pub fn word_right(&mut self) {
         let after = &self.text[self.cursor..];
-        let skip_space = after.len() - after.trim_start_matches(|c: char| !c.is_alphanumeric()).len();
+        let skip_space = after.len()
+            - after
+                .trim_start_matches(|c: char| !c.is_alphanumeric())
+                .len();
         let rest = &after[skip_space..];
         let word = rest
             .char_indices()
@@ -192,7 +195,9 @@ impl TextField {
         if end == self.text.len() {
             return false;
         }
-        let col = self.text[self.line_start_pos()..self.cursor].chars().count();
+        let col = self.text[self.line_start_pos()..self.cursor]
+            .chars()
+            .count();
         let next_start = end + 1;
         let next_end = self.text[next_start..]
             .find('\n')

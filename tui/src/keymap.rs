@@ -256,7 +256,10 @@ impl KeyChord {
             "left" => KeyCode::Left,
             "right" => KeyCode::Right,
             "space" => KeyCode::Char(' '),
-            f if f.len() > 1 && f.starts_with('f') && f[1..].chars().all(|c| c.is_ascii_digit()) => {
+            f if f.len() > 1
+                && f.starts_with('f')
+                && f[1..].chars().all(|c| c.is_ascii_digit()) =>
+            {
                 let n: u8 = f[1..].parse().map_err(|_| format!("bad key {text:?}"))?;
                 if n == 0 || n > 24 {
                     return Err(format!("bad key {text:?}"));
@@ -435,7 +438,10 @@ mod tests {
         assert_eq!(c.code, KeyCode::Char('a'));
         assert_eq!(c.mods, KeyModifiers::CONTROL);
         assert_eq!(c.to_string(), "Ctrl-A");
-        assert_eq!(KeyChord::parse("alt-enter").unwrap().to_string(), "Alt-Enter");
+        assert_eq!(
+            KeyChord::parse("alt-enter").unwrap().to_string(),
+            "Alt-Enter"
+        );
         assert_eq!(KeyChord::parse("f12").unwrap().code, KeyCode::F(12));
         assert_eq!(KeyChord::parse("pgup").unwrap().code, KeyCode::PageUp);
         assert!(KeyChord::parse("ctrl-nope").is_err());
@@ -446,7 +452,10 @@ mod tests {
     #[test]
     fn events_match_bindings() {
         let km = Keymap::defaults();
-        let ev = KeyEvent::new(KeyCode::Char('A'), KeyModifiers::CONTROL | KeyModifiers::SHIFT);
+        let ev = KeyEvent::new(
+            KeyCode::Char('A'),
+            KeyModifiers::CONTROL | KeyModifiers::SHIFT,
+        );
         assert_eq!(km.lookup(&ev), Some(KeyAction::LineStart));
         let ev = KeyEvent::new(KeyCode::Enter, KeyModifiers::ALT);
         assert_eq!(km.lookup(&ev), Some(KeyAction::Newline));

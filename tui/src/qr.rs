@@ -70,7 +70,8 @@ mod tests {
             let chars: Vec<char> = row.chars().collect();
             assert_eq!(chars.len(), size);
             for (x, ch) in chars.iter().enumerate() {
-                for (dy, bit) in [(0, matches!(ch, '█' | '▀')), (1, matches!(ch, '█' | '▄'))] {
+                for (dy, bit) in [(0, matches!(ch, '█' | '▀')), (1, matches!(ch, '█' | '▄'))]
+                {
                     let y = ry * 2 + dy;
                     let expect = x >= QUIET_ZONE
                         && y >= QUIET_ZONE

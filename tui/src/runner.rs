@@ -87,7 +87,8 @@ impl Drop for TerminalGuard {
     }
 }
 
-fn setup_terminal() -> Result<(Terminal<CrosstermBackend<std::io::Stdout>>, TerminalGuard), String> {
+fn setup_terminal() -> Result<(Terminal<CrosstermBackend<std::io::Stdout>>, TerminalGuard), String>
+{
     // A panic anywhere restores the terminal before the message is printed.
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {

@@ -75,7 +75,12 @@ pub fn main_layout(app: &App) -> MainLayout {
     MainLayout {
         contacts,
         header: Rect::new(conv.x, conv.y, conv.width, header_h),
-        messages: Rect::new(conv.x, conv.y + header_h, conv.width, conv.height - header_h),
+        messages: Rect::new(
+            conv.x,
+            conv.y + header_h,
+            conv.width,
+            conv.height - header_h,
+        ),
         notice: Rect::new(0, top_h, area.width, notice_h),
         input: Rect::new(0, top_h + notice_h, area.width, inp),
         status: Rect::new(0, area.height - status_h, area.width, status_h),
@@ -377,8 +382,11 @@ fn draw_busy(f: &mut Frame, area: Rect, text: &str, _retry: &Retry) {
     let inner = block.inner(rect);
     f.render_widget(block, rect);
     f.render_widget(
-        Paragraph::new(vec![Line::raw(text.to_owned()), Line::styled("One moment…", DIM)])
-            .wrap(Wrap { trim: false }),
+        Paragraph::new(vec![
+            Line::raw(text.to_owned()),
+            Line::styled("One moment…", DIM),
+        ])
+        .wrap(Wrap { trim: false }),
         inner,
     );
 }
@@ -453,8 +461,14 @@ fn draw_contacts(buf: &mut Buffer, area: Rect, app: &App) {
         let hint = [
             "No contacts yet.",
             "",
-            &format!("{}: invite", app.settings.keymap.key_label(KeyAction::Invite)),
-            &format!("{}: accept", app.settings.keymap.key_label(KeyAction::Accept)),
+            &format!(
+                "{}: invite",
+                app.settings.keymap.key_label(KeyAction::Invite)
+            ),
+            &format!(
+                "{}: accept",
+                app.settings.keymap.key_label(KeyAction::Accept)
+            ),
         ]
         .map(str::to_owned);
         for (i, h) in hint.iter().enumerate() {
@@ -512,11 +526,20 @@ fn draw_header(buf: &mut Buffer, area: Rect, app: &App) {
     let style = Style::new().add_modifier(Modifier::REVERSED);
     buf.set_style(area, style);
     let Some(alias) = &app.selected else {
-        put(buf, area.x, area.y, &Line::styled(" Cairn", style), area.width);
+        put(
+            buf,
+            area.x,
+            area.y,
+            &Line::styled(" Cairn", style),
+            area.width,
+        );
         return;
     };
     let c = app.contact(alias);
-    let mut spans = vec![Span::styled(format!(" {alias}"), style.add_modifier(Modifier::BOLD))];
+    let mut spans = vec![Span::styled(
+        format!(" {alias}"),
+        style.add_modifier(Modifier::BOLD),
+    )];
     match c {
         Some(c) if c.verified => spans.push(Span::raw(" ✓ verified")),
         Some(c) if app.new_key_for(&c.alias).is_some() => {
@@ -525,14 +548,21 @@ fn draw_header(buf: &mut Buffer, area: Rect, app: &App) {
         _ => spans.push(Span::raw(" · not verified")),
     }
     if let Some(c) = c {
-        spans.push(Span::raw(if c.online { " · online" } else { " · offline" }));
+        spans.push(Span::raw(if c.online {
+            " · online"
+        } else {
+            " · offline"
+        }));
         if !c.established {
             spans.push(Span::raw(" · connecting"));
         }
     }
     let conv = app.convs.get(alias);
     if let Some(Some(Some(secs))) = conv.map(|c| c.expire) {
-        spans.push(Span::raw(format!(" · disappearing: {}", describe_duration(secs))));
+        spans.push(Span::raw(format!(
+            " · disappearing: {}",
+            describe_duration(secs)
+        )));
     }
     if conv.is_some_and(|c| c.scroll.is_some()) {
         spans.push(Span::raw(" · scrolled"));
@@ -548,7 +578,13 @@ fn draw_header(buf: &mut Buffer, area: Rect, app: &App) {
             spans.push(Span::raw(format!(" · {others} unread elsewhere")));
         }
     }
-    put(buf, area.x, area.y, &Line::from(spans).style(style), area.width);
+    put(
+        buf,
+        area.x,
+        area.y,
+        &Line::from(spans).style(style),
+        area.width,
+    );
 }
 
 fn draw_messages(buf: &mut Buffer, area: Rect, app: &App) {
@@ -567,7 +603,10 @@ fn draw_messages(buf: &mut Buffer, area: Rect, app: &App) {
                 "Got a code? {} or /accept.",
                 app.settings.keymap.key_label(KeyAction::Accept)
             ),
-            format!("Help: {} or /help.", app.settings.keymap.key_label(KeyAction::Help)),
+            format!(
+                "Help: {} or /help.",
+                app.settings.keymap.key_label(KeyAction::Help)
+            ),
         ];
         for (i, t) in lines.iter().enumerate() {
             let y = area.y + 1 + u16::try_from(i).unwrap_or(0);
@@ -582,7 +621,9 @@ fn draw_messages(buf: &mut Buffer, area: Rect, app: &App) {
     };
     if conv.messages.is_empty() {
         let t = match app.contact(alias) {
-            Some(c) if !c.established => "Setting up the encrypted session… messages can be written once it is ready.",
+            Some(c) if !c.established => {
+                "Setting up the encrypted session… messages can be written once it is ready."
+            }
             _ => "No messages yet. Type below and press Enter.",
         };
         for (i, row) in wrap(t, usize::from(area.width - 1), usize::from(area.width - 1))
@@ -611,7 +652,13 @@ fn draw_messages(buf: &mut Buffer, area: Rect, app: &App) {
             if y < i32::from(area.y) {
                 return;
             }
-            put(buf, area.x + 1, u16::try_from(y).unwrap_or(0), line, area.width - 1);
+            put(
+                buf,
+                area.x + 1,
+                u16::try_from(y).unwrap_or(0),
+                line,
+                area.width - 1,
+            );
         }
         hidden = 0;
         if idx == 0 {
@@ -627,8 +674,18 @@ fn draw_notice(buf: &mut Buffer, area: Rect, app: &App) {
     }
     match &app.notice {
         Some(n) => {
-            let style = if n.warn { WARN } else { Style::new().fg(Color::Cyan) };
-            put(buf, area.x, area.y, &Line::styled(format!(" {}", n.text), style), area.width);
+            let style = if n.warn {
+                WARN
+            } else {
+                Style::new().fg(Color::Cyan)
+            };
+            put(
+                buf,
+                area.x,
+                area.y,
+                &Line::styled(format!(" {}", n.text), style),
+                area.width,
+            );
         }
         None => {
             buf.set_string(area.x, area.y, "─".repeat(usize::from(area.width)), DIM);
@@ -655,7 +712,13 @@ fn draw_input(f: &mut Frame, area: Rect, app: &App) {
             None => "Type /help for commands".to_owned(),
         };
         put(buf, area.x, area.y, &Line::styled("› ", BOLD), 2);
-        put(buf, area.x + 2, area.y, &Line::styled(truncate(&hint, width), DIM), area.width - 2);
+        put(
+            buf,
+            area.x + 2,
+            area.y,
+            &Line::styled(truncate(&hint, width), DIM),
+            area.width - 2,
+        );
     } else {
         for (i, row) in rows.iter().enumerate().skip(first).take(visible) {
             let y = area.y + u16::try_from(i - first).unwrap_or(0);
@@ -702,13 +765,20 @@ fn draw_status(buf: &mut Buffer, area: Rect, app: &App) {
     };
     let lan = if s.lan { "LAN on" } else { "LAN off" };
     let help = format!("{} help", app.settings.keymap.key_label(KeyAction::Help));
-    let full = format!(" {net} · {peers} · {relay} · {lan} · {} · {help}", app.profile);
+    let full = format!(
+        " {net} · {peers} · {relay} · {lan} · {} · {help}",
+        app.profile
+    );
     let text = if full.width() <= usize::from(area.width) {
         full
     } else {
         format!(" {net} · {peers} · {lan} · {help}")
     };
-    let dot_style = if s.listening && s.running { BAR.fg(Color::Green) } else { BAR.fg(Color::Red) };
+    let dot_style = if s.listening && s.running {
+        BAR.fg(Color::Green)
+    } else {
+        BAR.fg(Color::Red)
+    };
     let line = Line::from(vec![Span::styled("●", dot_style), Span::styled(text, BAR)]);
     put(buf, area.x, area.y, &line, area.width);
 }
@@ -742,7 +812,9 @@ fn draw_dialog(f: &mut Frame, app: &App, d: &Dialog) {
                 code.text().to_owned()
             };
             let mut lines = vec![
-                Line::raw("Paste the code your contact gave you, and name them (only you see the name)."),
+                Line::raw(
+                    "Paste the code your contact gave you, and name them (only you see the name).",
+                ),
                 field_line("Code", code_shown, *focus == 0),
                 field_line("Name", alias.text().to_owned(), *focus == 1),
             ];
@@ -752,7 +824,10 @@ fn draw_dialog(f: &mut Frame, app: &App, d: &Dialog) {
             if *waiting {
                 lines.push(Line::styled("Adding contact…", DIM));
             }
-            lines.push(Line::styled("Tab: switch field · Enter: accept · Esc: cancel", DIM));
+            lines.push(Line::styled(
+                "Tab: switch field · Enter: accept · Esc: cancel",
+                DIM,
+            ));
             f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
         }
         Dialog::Verify {
@@ -774,10 +849,17 @@ fn draw_dialog(f: &mut Frame, app: &App, d: &Dialog) {
                 let sel = i == *choice;
                 lines.push(Line::styled(
                     format!("{} {label}", if sel { "▸" } else { " " }),
-                    if sel { BOLD.add_modifier(Modifier::REVERSED) } else { Style::new() },
+                    if sel {
+                        BOLD.add_modifier(Modifier::REVERSED)
+                    } else {
+                        Style::new()
+                    },
                 ));
             }
-            lines.push(Line::styled("Up/Down: choose · Enter: set · Esc: cancel", DIM));
+            lines.push(Line::styled(
+                "Up/Down: choose · Enter: set · Esc: cancel",
+                DIM,
+            ));
             f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
         }
         Dialog::Lan { enable } => {
@@ -867,7 +949,10 @@ fn help_lines(app: &App) -> Vec<Line<'static>> {
     for a in KeyAction::ALL.iter().filter(|a| !editing.contains(a)) {
         let keys: Vec<String> = km.keys_for(*a).iter().map(ToString::to_string).collect();
         lines.push(Line::from(vec![
-            Span::styled(format!("{:<18}", keys.join(" ")), Style::new().fg(Color::Cyan)),
+            Span::styled(
+                format!("{:<18}", keys.join(" ")),
+                Style::new().fg(Color::Cyan),
+            ),
             Span::raw(a.describe()),
         ]));
     }
@@ -893,7 +978,10 @@ fn help_lines(app: &App) -> Vec<Line<'static>> {
     for a in editing {
         let keys: Vec<String> = km.keys_for(a).iter().map(ToString::to_string).collect();
         lines.push(Line::from(vec![
-            Span::styled(format!("{:<18}", keys.join(" ")), Style::new().fg(Color::Cyan)),
+            Span::styled(
+                format!("{:<18}", keys.join(" ")),
+                Style::new().fg(Color::Cyan),
+            ),
             Span::raw(a.describe()),
         ]));
     }
@@ -916,8 +1004,14 @@ fn draw_help(f: &mut Frame, area: Rect, app: &App, scroll: u16) {
         let half = inner.width / 2;
         let left = Rect::new(inner.x, inner.y, half, inner.height);
         let right = Rect::new(inner.x + half, inner.y, inner.width - half, inner.height);
-        f.render_widget(Paragraph::new(lines[..split.saturating_sub(1)].to_vec()).scroll((scroll, 0)), left);
-        f.render_widget(Paragraph::new(lines[split..].to_vec()).scroll((scroll, 0)), right);
+        f.render_widget(
+            Paragraph::new(lines[..split.saturating_sub(1)].to_vec()).scroll((scroll, 0)),
+            left,
+        );
+        f.render_widget(
+            Paragraph::new(lines[split..].to_vec()).scroll((scroll, 0)),
+            right,
+        );
     } else {
         f.render_widget(Paragraph::new(lines).scroll((scroll, 0)), inner);
     }
@@ -970,7 +1064,12 @@ fn draw_invite(f: &mut Frame, area: Rect, code: Option<&str>) {
     let block = panel("Invite someone", Style::new());
     let inner = block.inner(rect);
     f.render_widget(block, rect);
-    let inner = Rect::new(inner.x + 1, inner.y, inner.width.saturating_sub(2), inner.height);
+    let inner = Rect::new(
+        inner.x + 1,
+        inner.y,
+        inner.width.saturating_sub(2),
+        inner.height,
+    );
     let mut y = inner.y;
     if fits_qr {
         let x = inner.x + (inner.width.saturating_sub(u16::try_from(qr_w).unwrap_or(0))) / 2;
@@ -980,7 +1079,11 @@ fn draw_invite(f: &mut Frame, area: Rect, code: Option<&str>) {
     let mut lines: Vec<Line<'static>> = Vec::new();
     if !fits_qr {
         lines.push(Line::styled(
-            format!("(Enlarge the terminal to {}×{} to see the QR code.)", qr_w + 4, qr_h + fixed_h),
+            format!(
+                "(Enlarge the terminal to {}×{} to see the QR code.)",
+                qr_w + 4,
+                qr_h + fixed_h
+            ),
             DIM,
         ));
     }
@@ -1019,7 +1122,12 @@ fn draw_verify(
     let side_by_side = qr_w > 0 && inner.width >= qr_w + 30 && inner.height >= qr_h;
     let text_area = if side_by_side {
         draw_qr(f.buffer_mut(), inner.x, inner.y, &qr_rows);
-        Rect::new(inner.x + qr_w + 1, inner.y, inner.width - qr_w - 1, inner.height)
+        Rect::new(
+            inner.x + qr_w + 1,
+            inner.y,
+            inner.width - qr_w - 1,
+            inner.height,
+        )
     } else {
         inner
     };
@@ -1042,13 +1150,22 @@ fn draw_verify(
         DIM,
     ));
     if !side_by_side && qr_w > 0 {
-        lines.push(Line::styled("(Enlarge the terminal to see the QR code.)", DIM));
+        lines.push(Line::styled(
+            "(Enlarge the terminal to see the QR code.)",
+            DIM,
+        ));
     }
     lines.push(Line::raw(""));
     if verified {
-        lines.push(Line::styled("✓ You marked this contact verified. Esc: close", GOOD));
+        lines.push(Line::styled(
+            "✓ You marked this contact verified. Esc: close",
+            GOOD,
+        ));
     } else {
-        lines.push(Line::styled("V: they match, mark verified · Esc: close", DIM));
+        lines.push(Line::styled(
+            "V: they match, mark verified · Esc: close",
+            DIM,
+        ));
     }
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text_area);
 }
@@ -1064,7 +1181,11 @@ mod tests {
         let rows = wrap(text, 10, 14);
         assert!(rows[0].width() <= 10);
         assert!(rows[1..].iter().all(|r| r.width() <= 14), "{rows:?}");
-        let joined: String = rows.concat().chars().filter(|c| !c.is_whitespace()).collect();
+        let joined: String = rows
+            .concat()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
         let orig: String = text.chars().filter(|c| !c.is_whitespace()).collect();
         assert_eq!(joined, orig);
     }
