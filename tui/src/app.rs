@@ -786,7 +786,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             lan,
             relay,
         } => {
-            let first = app.screen != Screen::Main;
+            let was_restart = app.status.restarting;
             app.screen = Screen::Main;
             app.profile = profile;
             app.status.running = true;
@@ -797,7 +797,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             app.status.relay_reserved = false;
             fx.push(Effect::Node(Command::Contacts));
             fx.push(Effect::Node(Command::Status));
-            if !first {
+            if was_restart {
                 app.notify(if lan {
                     "LAN mode is on: nearby devices can see this device's network identity"
                 } else {

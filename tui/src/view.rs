@@ -299,6 +299,28 @@ fn panel(title: &str, style: Style) -> Block<'static> {
         .title(Span::styled(format!(" {title} "), BOLD))
 }
 
+/// Draws `lines` wrapped in `area` with `hint` pinned to its last row, so the keys
+/// that act on a dialog stay visible on a small terminal.
+fn body_with_hint(f: &mut Frame, area: Rect, lines: Vec<Line<'static>>, hint: &str) {
+    if area.height == 0 {
+        return;
+    }
+    if area.height >= 3 {
+        let body = Rect::new(area.x, area.y, area.width, area.height - 1);
+        f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), body);
+        let hint_row = Rect::new(area.x, area.bottom() - 1, area.width, 1);
+        f.render_widget(
+            Paragraph::new(Line::styled(truncate(hint, usize::from(area.width)), DIM)),
+            hint_row,
+        );
+    } else {
+        f.render_widget(
+            Paragraph::new(Line::styled(hint.to_owned(), DIM)).wrap(Wrap { trim: false }),
+            area,
+        );
+    }
+}
+
 fn field_line(label: &str, value: String, focused: bool) -> Line<'static> {
     let marker = if focused { "▸ " } else { "  " };
     Line::from(vec![
@@ -309,7 +331,7 @@ fn field_line(label: &str, value: String, focused: bool) -> Line<'static> {
 }
 
 fn draw_setup(f: &mut Frame, area: Rect, form: &crate::app::SetupForm) {
-    let rect = centered(area, 72, 20);
+    let rect = centered(area, 72, 14);
     f.render_widget(Clear, rect);
     let block = panel("Welcome to Cairn: create your profile", Style::new());
     let inner = block.inner(rect);
@@ -323,32 +345,42 @@ fn draw_setup(f: &mut Frame, area: Rect, form: &crate::app::SetupForm) {
             "(entered)".to_owned()
         }
     };
+    let name_label = "Your name (contacts see it)";
     let mut lines = vec![
-        Line::raw("Your passphrase encrypts everything Cairn keeps on this device: contacts, messages, keys."),
-        Line::styled(
-            "It cannot be recovered. If you forget it, this profile is lost; no one can reset it.",
-            WARN,
+        field_line(name_label, form.name.text().to_owned(), form.focus == 0),
+        field_line(
+            "Passphrase",
+            hidden(form.focus == 1, form.pass1.is_empty()),
+            form.focus == 1,
         ),
-        Line::raw(""),
-        field_line("Display name (contacts see it)", form.name.text().to_owned(), form.focus == 0),
-        field_line("Passphrase", hidden(form.focus == 1, form.pass1.is_empty()), form.focus == 1),
-        field_line("Repeat passphrase", hidden(form.focus == 2, form.pass2.is_empty()), form.focus == 2),
-        Line::raw(""),
+        field_line(
+            "Repeat passphrase",
+            hidden(form.focus == 2, form.pass2.is_empty()),
+            form.focus == 2,
+        ),
     ];
     if let Some(e) = &form.error {
         lines.push(Line::styled(e.clone(), WARN));
     }
-    lines.push(Line::styled(
-        "Tab: next field · Enter: continue · Ctrl-C: quit",
-        DIM,
+    lines.push(Line::raw(""));
+    lines.push(Line::raw(
+        "The passphrase encrypts everything Cairn keeps on this device: contacts, messages, keys.",
     ));
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    lines.push(Line::styled(
+        "It cannot be recovered. Forget it and this profile is lost; no one can reset it.",
+        WARN,
+    ));
+    body_with_hint(
+        f,
+        inner,
+        lines,
+        "Tab: next field · Enter: continue · Ctrl-C: quit",
+    );
     if form.focus == 0 {
-        let label = "▸ Display name (contacts see it): ";
+        let label = format!("▸ {name_label}: ");
         let x = inner.x + u16::try_from(label.width() + form.name.text().width()).unwrap_or(0);
-        let y = inner.y + 3;
-        if x < inner.right() && y < inner.bottom() {
-            f.set_cursor_position(Position::new(x, y));
+        if x < inner.right() && inner.height > 0 {
+            f.set_cursor_position(Position::new(x, inner.y));
         }
     }
 }
@@ -371,8 +403,7 @@ fn draw_unlock(f: &mut Frame, area: Rect, form: &crate::app::UnlockForm) {
     if let Some(e) = &form.error {
         lines.push(Line::styled(e.clone(), WARN));
     }
-    lines.push(Line::styled("Enter: unlock · Ctrl-C: quit", DIM));
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    body_with_hint(f, inner, lines, "Enter: unlock · Ctrl-C: quit");
 }
 
 fn draw_busy(f: &mut Frame, area: Rect, text: &str, _retry: &Retry) {
@@ -807,14 +838,15 @@ fn draw_dialog(f: &mut Frame, app: &App, d: &Dialog) {
             let inner = block.inner(rect);
             f.render_widget(block, rect);
             let code_shown = if code.text().len() > 40 {
-                format!("{}… ({} characters)", &code.text()[..24], code.text().len())
+                format!(
+                    "{}… ({} chars)",
+                    code.text().chars().take(16).collect::<String>(),
+                    code.text().len()
+                )
             } else {
                 code.text().to_owned()
             };
             let mut lines = vec![
-                Line::raw(
-                    "Paste the code your contact gave you, and name them (only you see the name).",
-                ),
                 field_line("Code", code_shown, *focus == 0),
                 field_line("Name", alias.text().to_owned(), *focus == 1),
             ];
@@ -824,11 +856,10 @@ fn draw_dialog(f: &mut Frame, app: &App, d: &Dialog) {
             if *waiting {
                 lines.push(Line::styled("Adding contact…", DIM));
             }
-            lines.push(Line::styled(
-                "Tab: switch field · Enter: accept · Esc: cancel",
-                DIM,
+            lines.push(Line::raw(
+                "Paste the code your contact gave you and name them (only you see the name).",
             ));
-            f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+            body_with_hint(f, inner, lines, "Tab: field · Enter: accept · Esc: cancel");
         }
         Dialog::Verify {
             alias,
@@ -874,22 +905,25 @@ fn draw_dialog(f: &mut Frame, app: &App, d: &Dialog) {
                             "It broadcasts this device's network ID (PeerId) to everyone on the local network.",
                             WARN,
                         ),
-                        Line::styled("Enter: turn on · Esc: cancel", DIM),
                     ],
                 )
             } else {
                 (
                     "Turn LAN mode off?",
-                    vec![
-                        Line::raw("Cairn stops announcing this device on the local network."),
-                        Line::styled("Enter: turn off · Esc: cancel", DIM),
-                    ],
+                    vec![Line::raw(
+                        "Cairn stops announcing this device on the local network.",
+                    )],
                 )
             };
             let block = panel(title, Style::new());
             let inner = block.inner(rect);
             f.render_widget(block, rect);
-            f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+            let hint = if *enable {
+                "Enter: turn on · Esc: cancel"
+            } else {
+                "Enter: turn off · Esc: cancel"
+            };
+            body_with_hint(f, inner, lines, hint);
         }
         Dialog::Wipe { typed, error } => {
             let rect = dialog_rect(area, 66, 13);
@@ -897,16 +931,20 @@ fn draw_dialog(f: &mut Frame, app: &App, d: &Dialog) {
             let block = panel("Panic wipe", Style::new().fg(Color::Red));
             let inner = block.inner(rect);
             f.render_widget(block, rect);
-            let mut lines = vec![
-                Line::raw("Destroys this profile now: the key first, then all contacts and messages. Nothing can be recovered, not even with the passphrase."),
-                Line::styled("It cannot reach other copies: backups, what your contacts hold.", DIM),
-                field_line("Type WIPE to confirm", typed.text().to_owned(), true),
-            ];
+            let mut lines = vec![field_line(
+                "Type WIPE to confirm",
+                typed.text().to_owned(),
+                true,
+            )];
             if let Some(e) = error {
                 lines.push(Line::styled(e.clone(), WARN));
             }
-            lines.push(Line::styled("Enter: wipe · Esc: cancel", DIM));
-            f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+            lines.push(Line::raw("Destroys this profile now: the key first, then all contacts and messages. Nothing can be recovered, not even with the passphrase."));
+            lines.push(Line::styled(
+                "It cannot reach other copies: backups, what your contacts hold.",
+                DIM,
+            ));
+            body_with_hint(f, inner, lines, "Enter: wipe · Esc: cancel");
         }
         Dialog::NewKey { alias, like } => {
             let rect = dialog_rect(area, 66, 13);
@@ -921,16 +959,34 @@ fn draw_dialog(f: &mut Frame, app: &App, d: &Dialog) {
                 Line::raw(format!(
                     "If {like} reinstalled Cairn or lost a device, this is expected. Either way, compare safety numbers with “{alias}” before sharing anything sensitive."
                 )),
-                Line::styled("V: verify now · Esc: later", DIM),
             ];
-            f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+            body_with_hint(f, inner, lines, "V: verify now · Esc: later");
         }
     }
 }
 
-fn help_lines(app: &App) -> Vec<Line<'static>> {
+fn help_lines(app: &App, narrow: bool) -> Vec<Line<'static>> {
     let km = &app.settings.keymap;
-    let mut lines = vec![Line::styled("Keys", BOLD)];
+    let col = if narrow { 0 } else { 21 };
+    let mut lines = Vec::new();
+    lines.push(Line::styled("Commands", BOLD));
+    for (c, d) in [
+        ("/invite", "create an invite (QR + text)"),
+        ("/accept CODE NAME", "accept an invite"),
+        ("/verify [NAME]", "compare safety numbers"),
+        ("/expire 1h|1d|off", "disappearing messages"),
+        ("/lan on|off", "LAN discovery (mDNS)"),
+        ("/wipe", "panic wipe (asks first)"),
+        ("/help", "this help"),
+        ("/quit", "leave Cairn"),
+    ] {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{c:<col$} "), Style::new().fg(Color::Cyan)),
+            Span::raw(d),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("Keys", BOLD));
     let editing = [
         KeyAction::CursorLeft,
         KeyAction::CursorRight,
@@ -950,27 +1006,10 @@ fn help_lines(app: &App) -> Vec<Line<'static>> {
         let keys: Vec<String> = km.keys_for(*a).iter().map(ToString::to_string).collect();
         lines.push(Line::from(vec![
             Span::styled(
-                format!("{:<18}", keys.join(" ")),
+                format!("{:<col$} ", keys.join(" ")),
                 Style::new().fg(Color::Cyan),
             ),
             Span::raw(a.describe()),
-        ]));
-    }
-    lines.push(Line::raw(""));
-    lines.push(Line::styled("Commands", BOLD));
-    for (c, d) in [
-        ("/invite", "create an invite (QR + text)"),
-        ("/accept CODE NAME", "accept an invite"),
-        ("/verify [NAME]", "compare safety numbers"),
-        ("/expire 1h|1d|off", "disappearing messages"),
-        ("/lan on|off", "LAN discovery (mDNS)"),
-        ("/wipe", "panic wipe (asks first)"),
-        ("/help", "this help"),
-        ("/quit", "leave Cairn"),
-    ] {
-        lines.push(Line::from(vec![
-            Span::styled(format!("{c:<18}"), Style::new().fg(Color::Cyan)),
-            Span::raw(d),
         ]));
     }
     lines.push(Line::raw(""));
@@ -979,7 +1018,7 @@ fn help_lines(app: &App) -> Vec<Line<'static>> {
         let keys: Vec<String> = km.keys_for(a).iter().map(ToString::to_string).collect();
         lines.push(Line::from(vec![
             Span::styled(
-                format!("{:<18}", keys.join(" ")),
+                format!("{:<col$} ", keys.join(" ")),
                 Style::new().fg(Color::Cyan),
             ),
             Span::raw(a.describe()),
@@ -989,32 +1028,18 @@ fn help_lines(app: &App) -> Vec<Line<'static>> {
 }
 
 fn draw_help(f: &mut Frame, area: Rect, app: &App, scroll: u16) {
-    let rect = dialog_rect(area, 90, 40);
+    let rect = dialog_rect(area, 64, 40);
     f.render_widget(Clear, rect);
-    let block = panel("Help · Up/Down scroll · any other key closes", Style::new());
+    let block = panel("Help · Up/Down scroll · other keys close", Style::new());
     let inner = block.inner(rect);
     f.render_widget(block, rect);
-    let lines = help_lines(app);
-    // Two columns when there is room: keys on the left, the rest on the right.
-    let split = lines
-        .iter()
-        .position(|l| l.spans.first().is_some_and(|s| s.content == "Commands"))
-        .unwrap_or(lines.len());
-    if inner.width >= 76 && split < lines.len() {
-        let half = inner.width / 2;
-        let left = Rect::new(inner.x, inner.y, half, inner.height);
-        let right = Rect::new(inner.x + half, inner.y, inner.width - half, inner.height);
-        f.render_widget(
-            Paragraph::new(lines[..split.saturating_sub(1)].to_vec()).scroll((scroll, 0)),
-            left,
-        );
-        f.render_widget(
-            Paragraph::new(lines[split..].to_vec()).scroll((scroll, 0)),
-            right,
-        );
-    } else {
-        f.render_widget(Paragraph::new(lines).scroll((scroll, 0)), inner);
-    }
+    let lines = help_lines(app, inner.width < 50);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        inner,
+    );
 }
 
 fn code_rows(code: &str, width: usize) -> Vec<String> {
@@ -1051,10 +1076,10 @@ fn draw_invite(f: &mut Frame, area: Rect, code: Option<&str>) {
         "Show this QR code or give this code to ONE person you trust, in person or over a channel you trust. It works once and expires in 7 days.",
     ];
     let explain_h = wrap(explain[0], text_w, text_w).len();
-    let fixed_h = explain_h + 1 + code_lines.len() + 1 + 1 + 2;
+    let fixed_h = explain_h + 1 + code_lines.len() + 1 + 2;
     let fits_qr = qr_w + 4 <= usize::from(area.width) && qr_h + fixed_h <= usize::from(area.height);
     let want_w = if fits_qr { text_w.max(qr_w) } else { text_w } + 4;
-    let want_h = fixed_h + if fits_qr { qr_h } else { 1 };
+    let want_h = fixed_h + if fits_qr { qr_h } else { 2 };
     let rect = dialog_rect(
         area,
         u16::try_from(want_w).unwrap_or(u16::MAX),
@@ -1077,6 +1102,11 @@ fn draw_invite(f: &mut Frame, area: Rect, code: Option<&str>) {
         y += u16::try_from(qr_h).unwrap_or(0);
     }
     let mut lines: Vec<Line<'static>> = Vec::new();
+    for r in code_lines {
+        lines.push(Line::styled(r, BOLD));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::raw(explain[0]));
     if !fits_qr {
         lines.push(Line::styled(
             format!(
@@ -1087,15 +1117,8 @@ fn draw_invite(f: &mut Frame, area: Rect, code: Option<&str>) {
             DIM,
         ));
     }
-    lines.push(Line::raw(explain[0]));
-    lines.push(Line::raw(""));
-    for r in code_lines {
-        lines.push(Line::styled(r, BOLD));
-    }
-    lines.push(Line::raw(""));
-    lines.push(Line::styled("c: copy · Esc: close", DIM));
     let rest = Rect::new(inner.x, y, inner.width, inner.bottom().saturating_sub(y));
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), rest);
+    body_with_hint(f, rest, lines, "c: copy · Esc: close");
 }
 
 fn draw_verify(
@@ -1109,7 +1132,7 @@ fn draw_verify(
     let qr_rows = qr.and_then(crate::qr::qr_rows).unwrap_or_default();
     let qr_w = u16::try_from(qr_rows.first().map_or(0, |r| r.chars().count())).unwrap_or(0);
     let qr_h = u16::try_from(qr_rows.len()).unwrap_or(0);
-    let rect = dialog_rect(area, 80, 24);
+    let rect = dialog_rect(area, 80, (qr_h + 2).max(16));
     f.render_widget(Clear, rect);
     let title = if verified {
         format!("{alias} ✓ verified")
@@ -1155,19 +1178,12 @@ fn draw_verify(
             DIM,
         ));
     }
-    lines.push(Line::raw(""));
-    if verified {
-        lines.push(Line::styled(
-            "✓ You marked this contact verified. Esc: close",
-            GOOD,
-        ));
+    let hint = if verified {
+        "✓ Marked verified · Esc: close"
     } else {
-        lines.push(Line::styled(
-            "V: they match, mark verified · Esc: close",
-            DIM,
-        ));
-    }
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text_area);
+        "V: they match, mark verified · Esc: close"
+    };
+    body_with_hint(f, text_area, lines, hint);
 }
 
 #[cfg(test)]

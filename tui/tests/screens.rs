@@ -1,0 +1,283 @@
+//! Whole-screen snapshots of every screen and dialog, at 80×24 and at 40×12 (which
+//! must stay usable). A change in what a user sees shows up as a snapshot diff.
+
+use cairn_node::api::{Event, MessageInfo};
+use cairn_tui::app::{
+    update, Action, App, Contact, Conversation, Delivery, Dialog, Message, Retry, Screen,
+    ScrollPos, SetupForm, UnlockForm,
+};
+use cairn_tui::config::Settings;
+use cairn_tui::input::TextField;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+/// 2023-11-14 22:13:20 UTC.
+const NOW: u64 = 1_700_000_000_000;
+const CODE: &str = "CAIRN:AEAGGVVNA572XIPOP3U6HYLOVNZQSGJLXEHYVRRTEKQBQDMZ6XVOWXABLFTOIKY5WQZ433FBKQ2P6L5IXC7KPJGZVKK2IHH7ZUH5KTFQEDHQAAAAABVVGDEAAYACICABCIQACCAEP4AAAAIGD6IACCAEBIAAAAIGB6QBOW5AVQ";
+const DIGITS: &str = "12345 67890 13579 24680 11223 34455 66778 89900 10293 84756 56473 82910";
+
+fn render(app: &App, w: u16, h: u16) -> String {
+    let mut app = app.clone();
+    app.size = (w, h);
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    terminal
+        .draw(|f| cairn_tui::view::draw(f, &app))
+        .expect("draw");
+    terminal.backend().to_string()
+}
+
+fn contact(alias: &str, verified: bool, online: bool, established: bool, unread: usize) -> Contact {
+    Contact {
+        alias: alias.into(),
+        verified,
+        online,
+        established,
+        unread,
+        last_at: NOW - unread as u64,
+    }
+}
+
+fn msg(id: &str, outgoing: bool, text: &str, mins_ago: u64, state: Delivery) -> Message {
+    let at = NOW - mins_ago * 60_000;
+    Message {
+        id: id.into(),
+        outgoing,
+        text: text.into(),
+        at_ms: at,
+        seen_ms: at,
+        state,
+    }
+}
+
+fn base(screen: Screen) -> App {
+    let mut app = App::new(screen, Settings::default(), (80, 24));
+    app.now_ms = NOW;
+    app
+}
+
+fn empty_main() -> App {
+    let mut app = base(Screen::Main);
+    update(
+        &mut app,
+        Action::NodeStarted {
+            profile: "Ana".into(),
+            lan: false,
+            relay: true,
+        },
+    );
+    update(
+        &mut app,
+        Action::Node(Event::Ready {
+            peer_id: "x".into(),
+            addrs: vec![],
+        }),
+    );
+    app
+}
+
+fn main_app() -> App {
+    let mut app = empty_main();
+    app.status.peers = 2;
+    app.status.relay_reserved = true;
+    app.contacts = vec![
+        contact("alice", true, true, true, 0),
+        contact("bob", false, false, true, 2),
+        contact("alice-2", false, true, true, 0),
+        contact("carol", false, false, false, 0),
+    ];
+    let alice =
+        Conversation {
+            messages: vec![
+            msg("01", false, "Hi! Are you there?", 70 * 24 * 60, Delivery::Received),
+            msg("02", true, "Yes, on my way.", 42, Delivery::Delivered),
+            msg("03", true, "Bringing the documents we talked about.", 41, Delivery::Sent),
+            msg(
+                "04",
+                false,
+                "Good. Use the side entrance; the front is watched.\nText me when you are close.",
+                5,
+                Delivery::Received,
+            ),
+            msg("05", true, "ok", 1, Delivery::Queued),
+        ],
+            divider: Some(3),
+            expire: Some(Some(3600)),
+            history_requested: true,
+            scroll: None,
+        };
+    app.convs.insert("alice".into(), alice);
+    app.convs.insert(
+        "bob".into(),
+        Conversation {
+            messages: vec![msg("10", false, "ping", 3, Delivery::Received)],
+            divider: Some(0),
+            ..Conversation::default()
+        },
+    );
+    app.selected = Some("alice".into());
+    app
+}
+
+fn with_dialog(d: Dialog) -> App {
+    let mut app = main_app();
+    app.input = TextField::multi();
+    app.dialog = Some(d);
+    app
+}
+
+macro_rules! screens {
+    ($($name:ident => $app:expr;)*) => {
+        mod at_80x24 {
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    insta::assert_snapshot!(render(&$app, 80, 24));
+                }
+            )*
+        }
+        mod at_40x12 {
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    insta::assert_snapshot!(render(&$app, 40, 12));
+                }
+            )*
+        }
+    };
+}
+
+screens! {
+    setup => base(Screen::Setup(SetupForm::default()));
+    setup_error => {
+        let mut f = SetupForm { name: TextField::with_text("Ana"), focus: 1, ..SetupForm::default() };
+        f.error = Some("The two passphrases differ. Type them again.".into());
+        base(Screen::Setup(f))
+    };
+    unlock => base(Screen::Unlock(UnlockForm::default()));
+    unlock_wrong => base(Screen::Unlock(UnlockForm {
+        error: Some("Wrong passphrase. Try again.".into()),
+        attempts: 1,
+        ..UnlockForm::default()
+    }));
+    unlocking => base(Screen::Busy {
+        text: "Unlocking… deriving the key from your passphrase".into(),
+        retry: Retry::Unlock,
+    });
+    main_empty => empty_main();
+    main => main_app();
+    main_typing => {
+        let mut app = main_app();
+        app.input.insert_str("first line\nsecond line of a longer message");
+        app
+    };
+    main_scrolled => {
+        let mut app = main_app();
+        if let Some(c) = app.convs.get_mut("alice") {
+            c.scroll = Some(ScrollPos { msg: 2, hidden_below: 0 });
+        }
+        app
+    };
+    main_bob_selected => {
+        let mut app = main_app();
+        app.selected = Some("bob".into());
+        app
+    };
+    main_notice => {
+        let mut app = main_app();
+        update(&mut app, Action::Node(Event::error("not_established", "x")));
+        app
+    };
+    help => with_dialog(Dialog::Help { scroll: 0 });
+    invite_waiting => with_dialog(Dialog::Invite { code: None });
+    invite => with_dialog(Dialog::Invite { code: Some(CODE.into()) });
+    accept => {
+        let mut app = with_dialog(Dialog::Accept {
+            code: TextField::with_text(CODE),
+            alias: TextField::with_text("Dana"),
+            focus: 1,
+            error: Some("this invite has expired; ask for a new one".into()),
+            waiting: false,
+        });
+        app.selected = Some("alice".into());
+        app
+    };
+    verify => with_dialog(Dialog::Verify {
+        alias: "bob".into(),
+        digits: Some(DIGITS.into()),
+        qr: Some(format!("CAIRN-SN01{}", DIGITS.replace(' ', ""))),
+        verified: false,
+    });
+    verify_done => with_dialog(Dialog::Verify {
+        alias: "alice".into(),
+        digits: Some(DIGITS.into()),
+        qr: Some(format!("CAIRN-SN01{}", DIGITS.replace(' ', ""))),
+        verified: true,
+    });
+    expire => with_dialog(Dialog::Expire { alias: "alice".into(), choice: 3 });
+    lan_on => with_dialog(Dialog::Lan { enable: true });
+    lan_off => with_dialog(Dialog::Lan { enable: false });
+    wipe => with_dialog(Dialog::Wipe { typed: TextField::with_text("WI"), error: None });
+    new_key => with_dialog(Dialog::NewKey { alias: "alice-2".into(), like: "alice".into() });
+    wiped => base(Screen::Wiped);
+}
+
+/// The invite QR code is drawn when the terminal is large enough.
+#[test]
+fn invite_with_qr_on_a_large_terminal() {
+    insta::assert_snapshot!(render(
+        &with_dialog(Dialog::Invite {
+            code: Some(CODE.into())
+        }),
+        100,
+        40
+    ));
+}
+
+/// A conversation loaded through the node API looks the same as one built by hand:
+/// catches a History mapping that drops direction or delivery state.
+#[test]
+fn history_event_renders_states() {
+    let mut app = empty_main();
+    update(
+        &mut app,
+        Action::Node(Event::Contacts {
+            contacts: vec![cairn_node::api::ContactInfo {
+                alias: "alice".into(),
+                verified: false,
+                online: true,
+                established: true,
+                messages: 3,
+            }],
+        }),
+    );
+    let m = |id: &str, dir: &str, text: &str, state: &str| MessageInfo {
+        id: id.into(),
+        direction: dir.into(),
+        text: text.into(),
+        sent_at: NOW - 60_000,
+        state: state.into(),
+    };
+    update(
+        &mut app,
+        Action::Node(Event::History {
+            with: "alice".into(),
+            messages: vec![
+                m("1", "out", "one", "queued"),
+                m("2", "out", "two", "sent"),
+                m("3", "out", "three", "delivered"),
+                m("4", "in", "four", "received"),
+            ],
+        }),
+    );
+    let screen = render(&app, 80, 24);
+    for want in [
+        "one  queued",
+        "two  sent",
+        "three  delivered",
+        "alice  four",
+    ] {
+        assert!(screen.contains(want), "{want:?} missing:\n{screen}");
+    }
+}
