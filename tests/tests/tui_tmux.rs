@@ -1,0 +1,270 @@
+//! The terminal UI in a real terminal: tmux runs `cairn` and the test types with
+//! `send-keys` and reads the screen with `capture-pane`, as a person would.
+//!
+//! Skipped (with a message) when tmux is not installed; `.ci/run` installs it.
+use cairn_tests::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// How long to wait for something to appear on a screen.
+const WAIT: Duration = Duration::from_secs(30);
+
+fn have_tmux() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A private tmux server (its own socket), killed on drop.
+struct Tmux {
+    socket: String,
+    dir: PathBuf,
+}
+
+impl Tmux {
+    fn new(dir: &Path) -> Self {
+        let socket = format!("cairn-test-{}-{}", std::process::id(), free_port());
+        Self {
+            socket,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn tmux(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket, "-f", "/dev/null"]);
+        c
+    }
+
+    /// Starts `args` in a new session `name` of `w`×`h`; the exit code goes to a file.
+    fn start(&self, name: &str, w: u16, h: u16, env: &[(&str, &Path)], args: &[String]) {
+        let mut line = String::new();
+        for (k, v) in env {
+            line.push_str(&format!("{k}='{}' ", v.display()));
+        }
+        line.push_str(&format!("'{}'", cairn_bin().display()));
+        for a in args {
+            line.push_str(&format!(" '{a}'"));
+        }
+        let exit = self.dir.join(format!("{name}.exit"));
+        let script = format!("{line}; echo $? > '{}'", exit.display());
+        let out = self
+            .tmux()
+            .args(["new-session", "-d", "-s", name, "-x"])
+            .arg(w.to_string())
+            .arg("-y")
+            .arg(h.to_string())
+            .args(["sh", "-c", &script])
+            .output()
+            .expect("tmux new-session");
+        assert!(
+            out.status.success(),
+            "tmux: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn screen(&self, name: &str) -> String {
+        let out = self
+            .tmux()
+            .args(["capture-pane", "-p", "-t", name])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Types literal text.
+    fn type_text(&self, name: &str, text: &str) {
+        let ok = self
+            .tmux()
+            .args(["send-keys", "-t", name, "-l", text])
+            .status()
+            .expect("send-keys");
+        assert!(ok.success());
+    }
+
+    /// Presses keys by tmux name (`Enter`, `Escape`, `C-c`, `F2`).
+    fn press(&self, name: &str, key: &str) {
+        let ok = self
+            .tmux()
+            .args(["send-keys", "-t", name, key])
+            .status()
+            .expect("send-keys");
+        assert!(ok.success());
+    }
+
+    /// Waits until the screen of `name` satisfies `pred`; returns that screen.
+    fn wait_for(&self, name: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let end = Instant::now() + WAIT;
+        loop {
+            let s = self.screen(name);
+            if pred(&s) {
+                return s;
+            }
+            if Instant::now() > end {
+                panic!("{name}: timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn sees(&self, name: &str, text: &str) -> String {
+        self.wait_for(name, &format!("{text:?}"), |s| s.contains(text))
+    }
+
+    /// Waits for the program in `name` to exit; returns its exit code.
+    fn exit_code(&self, name: &str) -> String {
+        let file = self.dir.join(format!("{name}.exit"));
+        let end = Instant::now() + WAIT;
+        loop {
+            if let Ok(s) = std::fs::read_to_string(&file) {
+                if !s.trim().is_empty() {
+                    return s.trim().to_owned();
+                }
+            }
+            if Instant::now() > end {
+                panic!("{name}: did not exit; screen:\n{}", self.screen(name));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux().arg("kill-server").output();
+    }
+}
+
+fn tui_args(net: &Net, p: &Profile) -> Vec<String> {
+    vec![
+        "--profile".into(),
+        p.dir.display().to_string(),
+        "--passphrase-file".into(),
+        net.path().join("passphrase").display().to_string(),
+        "--insecure-fast-kdf-for-tests".into(),
+        // No user config: default key bindings.
+        "--config".into(),
+        net.path().join("no-config.toml").display().to_string(),
+        "--listen".into(),
+        "/ip4/127.0.0.1/tcp/0".into(),
+    ]
+}
+
+/// The invite code as drawn in the invite dialog (it may wrap over several rows).
+fn invite_code(screen: &str) -> String {
+    let mut code = String::new();
+    for row in screen.lines() {
+        let inner = row.trim().trim_matches('│').trim();
+        if code.is_empty() {
+            if let Some(i) = inner.find("CAIRN:") {
+                code.push_str(&inner[i..]);
+            }
+        } else if !inner.is_empty()
+            && inner
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c))
+        {
+            code.push_str(inner);
+        } else {
+            break;
+        }
+    }
+    code
+}
+
+/// Two people, two terminals: Alice invites, Bob accepts by typing the code, Bob's
+/// message appears on Alice's screen and Bob's screen shows it delivered. Catches a TUI
+/// that draws but does not drive the node (or the reverse), and delivery states that
+/// never reach the screen.
+#[test]
+fn two_tuis_invite_accept_message_delivered() {
+    if !have_tmux() {
+        eprintln!("tmux not installed: skipping the real-terminal test");
+        return;
+    }
+    let net = Net::new();
+    let alice = net.node("alice");
+    let bob = net.node("bob");
+    let tmux = Tmux::new(net.path());
+    tmux.start("alice", 100, 45, &[], &tui_args(&net, &alice));
+    tmux.start("bob", 100, 45, &[], &tui_args(&net, &bob));
+    tmux.sees("alice", "● online");
+    tmux.sees("bob", "● online");
+
+    tmux.type_text("alice", "/invite");
+    tmux.press("alice", "Enter");
+    let screen = tmux.sees("alice", "CAIRN:");
+    // The QR code is on screen too (100×45 is large enough).
+    assert!(screen.contains('█'), "no QR code drawn:\n{screen}");
+    let code = invite_code(&screen);
+    assert!(code.len() > 60, "invite code not read from:\n{screen}");
+    tmux.press("alice", "Escape");
+
+    tmux.type_text("bob", &format!("/accept {code} alice"));
+    tmux.press("bob", "Enter");
+    tmux.sees("bob", "session with alice is ready");
+    tmux.sees("alice", "● bob");
+
+    tmux.type_text("bob", "hello from bob");
+    tmux.press("bob", "Enter");
+    tmux.sees("alice", "bob  hello from bob");
+    tmux.sees("bob", "hello from bob  delivered");
+
+    // And back, with a line break typed with the newline key (Ctrl-J).
+    tmux.type_text("alice", "two");
+    tmux.press("alice", "C-j");
+    tmux.type_text("alice", "lines");
+    tmux.press("alice", "Enter");
+    let s = tmux.sees("bob", "alice  two");
+    assert!(s.contains("lines"), "second line missing:\n{s}");
+    tmux.sees("alice", "lines  delivered");
+
+    tmux.press("alice", "C-c");
+    tmux.press("bob", "C-c");
+    assert_eq!(tmux.exit_code("alice"), "0");
+    assert_eq!(tmux.exit_code("bob"), "0");
+}
+
+/// `cairn demo` starts, Echo answers a typed message, and quitting exits cleanly and
+/// removes the temporary profiles. Catches a demo that needs a second person, never
+/// connects, or leaves profile data behind.
+#[test]
+fn demo_echoes_and_quits_cleanly() {
+    if !have_tmux() {
+        eprintln!("tmux not installed: skipping the real-terminal test");
+        return;
+    }
+    let net = Net::new();
+    let tmp = net.path().join("tmp");
+    std::fs::create_dir_all(&tmp).expect("tmp dir");
+    let tmux = Tmux::new(net.path());
+    let config = net.path().join("no-config.toml").display().to_string();
+    tmux.start(
+        "demo",
+        80,
+        24,
+        &[("TMPDIR", &tmp)],
+        &["demo".into(), "--config".into(), config],
+    );
+    tmux.sees("demo", "session with Echo is ready");
+    tmux.type_text("demo", "hi echo");
+    tmux.press("demo", "Enter");
+    tmux.sees("demo", "echo: hi echo");
+    tmux.sees("demo", "hi echo  delivered");
+    assert!(
+        std::fs::read_dir(&tmp).expect("tmp").next().is_some(),
+        "the demo profiles should live in TMPDIR while it runs"
+    );
+    tmux.type_text("demo", "/quit");
+    tmux.press("demo", "Enter");
+    assert_eq!(tmux.exit_code("demo"), "0");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .expect("tmp")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "temporary profiles left behind: {left:?}");
+}
