@@ -268,3 +268,52 @@ fn demo_echoes_and_quits_cleanly() {
         .collect();
     assert!(left.is_empty(), "temporary profiles left behind: {left:?}");
 }
+
+/// First run creates the profile from the TUI (name, passphrase twice, no echo); the
+/// next start asks for the passphrase, says so when it is wrong and lets the user try
+/// again. Catches a first run that cannot create a profile, a passphrase shown on
+/// screen, or an unlock prompt that gives up after one mistake.
+#[test]
+fn first_run_then_unlock_with_retry() {
+    if !have_tmux() {
+        eprintln!("tmux not installed: skipping the real-terminal test");
+        return;
+    }
+    let net = Net::new();
+    let dir = net.path().join("fresh");
+    let args: Vec<String> = vec![
+        "--profile".into(),
+        dir.display().to_string(),
+        "--insecure-fast-kdf-for-tests".into(),
+        "--config".into(),
+        net.path().join("no-config.toml").display().to_string(),
+        "--listen".into(),
+        "/ip4/127.0.0.1/tcp/0".into(),
+    ];
+    let tmux = Tmux::new(net.path());
+    tmux.start("first", 80, 24, &[], &args);
+    tmux.sees("first", "cannot be recovered");
+    tmux.type_text("first", "Dana");
+    tmux.press("first", "Tab");
+    tmux.type_text("first", "pass phrase words");
+    tmux.press("first", "Tab");
+    tmux.type_text("first", "pass phrase words");
+    let s = tmux.screen("first");
+    assert!(!s.contains("phrase words"), "passphrase echoed:\n{s}");
+    tmux.press("first", "Enter");
+    tmux.sees("first", "● online");
+    tmux.sees("first", "Dana");
+    tmux.press("first", "C-c");
+    assert_eq!(tmux.exit_code("first"), "0");
+
+    tmux.start("again", 80, 24, &[], &args);
+    tmux.sees("again", "Cairn is locked");
+    tmux.type_text("again", "not the passphrase");
+    tmux.press("again", "Enter");
+    tmux.sees("again", "Wrong passphrase. Try again.");
+    tmux.type_text("again", "pass phrase words");
+    tmux.press("again", "Enter");
+    tmux.sees("again", "● online");
+    tmux.press("again", "C-c");
+    assert_eq!(tmux.exit_code("again"), "0");
+}

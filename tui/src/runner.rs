@@ -328,6 +328,12 @@ impl Runner {
                 })
             }
             Internal::Demo(Ok((profile, parts))) => {
+                // The demo's throwaway profiles use the fast test KDF (see demo.rs); a
+                // restart (LAN toggle) must be able to open them again.
+                self.kdf = (
+                    KdfParams::insecure_fast_for_tests(),
+                    OpenOptions::new().allow_insecure_kdf_for_tests(),
+                );
                 let pass = parts.passphrase.clone();
                 self.accept_after_start = Some((parts.invite.clone(), "Echo".into()));
                 self.demo = Some(parts);
