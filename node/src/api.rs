@@ -297,4 +297,20 @@ mod tests {
         assert_eq!(code(parse_command(r#"{"to":"x"}"#)), "missing_cmd");
         assert_eq!(code(parse_command(r#"[1,2]"#)), "missing_cmd");
     }
+
+    /// Catches `expire_status` (used by the TUI to show a conversation's timer) missing
+    /// from the parser's list of known commands.
+    #[test]
+    fn parses_expire_status() {
+        assert_eq!(
+            parse_command(r#"{"cmd":"expire_status","alias":"bob"}"#).unwrap(),
+            Command::ExpireStatus {
+                alias: "bob".into()
+            }
+        );
+        assert!(matches!(
+            parse_command(r#"{"cmd":"expire_status"}"#),
+            Err(Event::Error { code, .. }) if code == "bad_arguments"
+        ));
+    }
 }
