@@ -15,9 +15,9 @@
 //!
 //! The ratios are printed at the end. Benchmarks are never timed tests.
 
+use cairn_node::api::{ContactInfo, Event, MessageInfo};
 use cairn_tui::app::{update, Action, App, Screen};
 use cairn_tui::config::Settings;
-use cairn_node::api::{ContactInfo, Event, MessageInfo};
 use criterion::Criterion;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -98,9 +98,7 @@ fn bench_frame(c: &mut Criterion, name: &'static str, app: &App) {
         b.iter_custom(|iters| {
             let start = Instant::now();
             for _ in 0..iters {
-                terminal
-                    .draw(|f| cairn_tui::view::draw(f, app))
-                    .unwrap();
+                terminal.draw(|f| cairn_tui::view::draw(f, app)).unwrap();
             }
             let d = start.elapsed();
             record(name, iters, d);
@@ -130,7 +128,11 @@ fn frames(c: &mut Criterion) {
 
 fn script(cmd: &str) -> Command {
     let mut c = Command::new("script");
-    c.args(["-qec", &format!("stty cols 80 rows 24; exec {cmd}"), "/dev/null"]);
+    c.args([
+        "-qec",
+        &format!("stty cols 80 rows 24; exec {cmd}"),
+        "/dev/null",
+    ]);
     c.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
@@ -201,7 +203,10 @@ fn summary() {
             );
         }
     }
-    if let (Some(t), Some(c)) = (mean("startup/script_true"), mean("startup/cairn_unlock_prompt")) {
+    if let (Some(t), Some(c)) = (
+        mean("startup/script_true"),
+        mean("startup/cairn_unlock_prompt"),
+    ) {
         println!("\n== process start -> unlock prompt (same run) ==");
         println!("script + true (baseline)          {:>9.2} ms", ms(t));
         println!("script + cairn to unlock prompt   {:>9.2} ms", ms(c));

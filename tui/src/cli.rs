@@ -24,7 +24,7 @@ pub struct Cli {
     #[arg(long, global = true, hide = true)]
     pub insecure_fast_kdf_for_tests: bool,
     /// Terminal UI config file (default: config.toml in the XDG config directory).
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Terminal UI: listen address (repeatable; default TCP and QUIC on all interfaces).
     #[arg(long = "listen", value_name = "MULTIADDR")]
@@ -74,7 +74,11 @@ pub enum Cmd {
         data: Option<PathBuf>,
     },
     /// Try Cairn: a temporary profile talking to a local echo bot (deleted on exit).
-    Demo,
+    Demo {
+        /// Terminal UI config file (default: config.toml in the XDG config directory).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -88,7 +92,17 @@ pub enum Cmd {
 impl Cli {
     /// True if this invocation opens the terminal UI.
     pub fn is_tui(&self) -> bool {
-        matches!(self.command, None | Some(Cmd::Demo))
+        matches!(self.command, None | Some(Cmd::Demo { .. }))
+    }
+}
+
+/// Writes to stdout; a closed pipe (`cairn man | head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.to_string()),
+        _ => Ok(()),
     }
 }
 
@@ -99,7 +113,11 @@ fn parse_addrs(list: &[String], flag: &str) -> Result<Vec<libp2p::Multiaddr>, St
 }
 
 fn settings(cli: &Cli) -> crate::config::Settings {
-    let path = cli.config.clone().or_else(crate::config::default_path);
+    let given = match &cli.command {
+        Some(Cmd::Demo { config }) => config.clone(),
+        _ => cli.config.clone(),
+    };
+    let path = given.or_else(crate::config::default_path);
     crate::config::Settings::load(path.as_deref())
 }
 
@@ -259,16 +277,19 @@ pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
                 retention: cairn_node::relay::DEFAULT_RETENTION,
             })
         }
-        Some(Cmd::Demo) => run_tui(&cli, utc_offset_secs, true),
+        Some(Cmd::Demo { .. }) => run_tui(&cli, utc_offset_secs, true),
         Some(Cmd::Completions { shell }) => {
             let mut cmd = Cli::command();
-            clap_complete::generate(*shell, &mut cmd, "cairn", &mut std::io::stdout());
-            Ok(())
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "cairn", &mut out);
+            write_stdout(&out)
         }
         Some(Cmd::Man) => {
-            let man = clap_mangen::Man::new(Cli::command());
-            man.render(&mut std::io::stdout())
-                .map_err(|e| format!("cannot write the man page: {e}"))
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(|e| format!("cannot render the man page: {e}"))?;
+            write_stdout(&out)
         }
         None => run_tui(&cli, utc_offset_secs, false),
     }
