@@ -222,10 +222,80 @@ fn two_tuis_invite_accept_message_delivered() {
     assert!(s.contains("lines"), "second line missing:\n{s}");
     tmux.sees("alice", "lines  delivered");
 
+    // Both sides show the same safety number; marking it verified shows on screen.
+    tmux.type_text("alice", "/verify");
+    tmux.press("alice", "Enter");
+    let a =
+        safety_digits(&tmux.wait_for("alice", "safety number", |s| safety_digits(s).len() == 12));
+    tmux.type_text("bob", "/verify");
+    tmux.press("bob", "Enter");
+    let b = safety_digits(&tmux.wait_for("bob", "safety number", |s| safety_digits(s).len() == 12));
+    assert_eq!(a, b, "the two screens show different safety numbers");
+    tmux.press("alice", "v");
+    tmux.sees("alice", "Marked verified");
+    tmux.press("alice", "Escape");
+    tmux.sees("alice", "bob ✓ verified");
+    tmux.press("bob", "Escape");
+
     tmux.press("alice", "C-c");
     tmux.press("bob", "C-c");
     assert_eq!(tmux.exit_code("alice"), "0");
     assert_eq!(tmux.exit_code("bob"), "0");
+}
+
+/// The twelve five-digit groups of a safety number on screen, in order.
+fn safety_digits(screen: &str) -> Vec<String> {
+    screen
+        .split(|c: char| c.is_whitespace() || c == '│')
+        .filter(|t| t.len() == 5 && t.chars().all(|c| c.is_ascii_digit()))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The panic wipe from the TUI: refused until WIPE is typed, then the key file is gone
+/// and the program leaves cleanly. Catches a wipe that leaves the key behind or a
+/// confirmation that a stray Enter passes.
+#[test]
+fn panic_wipe_from_the_tui() {
+    if !have_tmux() {
+        eprintln!("tmux not installed: skipping the real-terminal test");
+        return;
+    }
+    let net = Net::new();
+    let zed = net.node("zed");
+    let entries = std::fs::read_dir(&zed.dir)
+        .expect("profile dir")
+        .flatten()
+        .count();
+    assert!(entries > 0);
+    let tmux = Tmux::new(net.path());
+    tmux.start("zed", 80, 24, &[], &tui_args(&net, &zed));
+    tmux.sees("zed", "● online");
+    tmux.type_text("zed", "/wipe");
+    tmux.press("zed", "Enter");
+    tmux.sees("zed", "Type WIPE to confirm");
+    tmux.press("zed", "Enter");
+    tmux.sees("zed", "Type WIPE in capital letters");
+    tmux.type_text("zed", "WIPE");
+    tmux.press("zed", "Enter");
+    tmux.sees("zed", "Profile wiped");
+    tmux.press("zed", "q");
+    assert_eq!(tmux.exit_code("zed"), "0");
+    let left = all_bytes(&zed.dir);
+    assert!(
+        !contains_any_encoding(&left, b"zed"),
+        "the wiped profile still holds its name in the clear"
+    );
+    let out = Command::new(cairn_bin())
+        .arg("--profile")
+        .arg(&zed.dir)
+        .arg("--passphrase-file")
+        .arg(net.path().join("passphrase"))
+        .args(["--insecure-fast-kdf-for-tests", "run"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("cairn run");
+    assert!(!out.status.success(), "a wiped profile still opens");
 }
 
 /// `cairn demo` starts, Echo answers a typed message, and quitting exits cleanly and

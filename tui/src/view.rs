@@ -787,7 +787,7 @@ fn draw_status(buf: &mut Buffer, area: Rect, app: &App) {
     } else if s.relay_reserved {
         "relay ok"
     } else {
-        "relay lost"
+        "relay waiting"
     };
     let peers = if s.peers == 1 {
         "1 peer".to_owned()
