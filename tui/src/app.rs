@@ -1369,11 +1369,18 @@ fn dialog_key(app: &mut App, k: KeyEvent, action: Option<KeyAction>, fx: &mut Ve
             }
         }
         Dialog::Verify {
-            alias, verified, ..
+            alias,
+            verified,
+            digits,
+            ..
         } => {
             if esc || k.code == KeyCode::Enter {
                 app.dialog = None;
-            } else if matches!(plain_char(&k), Some('v') | Some('V')) && !*verified {
+            } else if matches!(plain_char(&k), Some('v') | Some('V'))
+                && !*verified
+                && digits.is_some()
+            {
+                // Only once the numbers are on screen: nothing to compare before that.
                 fx.push(Effect::Node(Command::Verify {
                     alias: alias.clone(),
                     confirm: true,
@@ -1550,7 +1557,7 @@ fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
                     "Added {alias}. Setting up the encrypted session… (verify with /verify)"
                 ));
             } else {
-                app.notify(format!("{alias} accepted your invite."));
+                app.notify(format!("New contact: {alias}."));
             }
             if app.contact(&alias).is_none() {
                 app.contacts.push(Contact {

@@ -352,6 +352,8 @@ fn slash_commands() {
             confirm: false
         }]
     );
+    // Nothing to compare yet: V does nothing.
+    assert!(update(&mut app, key(KeyCode::Char('v'))).is_empty());
     update(
         &mut app,
         Action::Node(Event::SafetyNumber {
