@@ -846,6 +846,11 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             if app.quitting || app.status.restarting || app.screen == Screen::Wiped {
                 return fx;
             }
+            // The node could not start (e.g. its port is taken): say so on the main
+            // screen rather than leaving a busy screen up.
+            if matches!(app.screen, Screen::Busy { .. }) {
+                app.screen = Screen::Main;
+            }
             app.warn(match error {
                 Some(e) => format!("The node stopped: {e}. Restart Cairn."),
                 None => "The node stopped. Restart Cairn.".to_owned(),

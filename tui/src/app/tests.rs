@@ -665,3 +665,28 @@ fn durations() {
     assert_eq!(describe_duration(3600), "1 hour");
     assert_eq!(describe_duration(7200), "2 hours");
 }
+
+/// Catches a node that fails to start leaving the "Unlocking…" screen up forever.
+#[test]
+fn node_start_failure_is_shown() {
+    let mut app = App::new(
+        Screen::Busy {
+            text: "Unlocking…".into(),
+            retry: Retry::Unlock,
+        },
+        Settings::default(),
+        (80, 24),
+    );
+    update(
+        &mut app,
+        Action::NodeStopped {
+            error: Some("cannot listen".into()),
+        },
+    );
+    assert_eq!(app.screen, Screen::Main);
+    assert!(app
+        .notice
+        .as_ref()
+        .is_some_and(|n| n.warn && n.text.contains("cannot listen")));
+    assert!(!app.status.running);
+}
