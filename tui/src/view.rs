@@ -873,9 +873,7 @@ fn draw_dialog(f: &mut Frame, app: &App, d: &Dialog) {
             let block = panel(&format!("Disappearing messages with {alias}"), Style::new());
             let inner = block.inner(rect);
             f.render_widget(block, rect);
-            let mut lines = vec![Line::raw(
-                "New messages are removed from both devices after this time. Your contact can still copy them first.",
-            )];
+            let mut lines = Vec::new();
             for (i, (_, label)) in EXPIRE_CHOICES.iter().enumerate() {
                 let sel = i == *choice;
                 lines.push(Line::styled(
@@ -887,11 +885,15 @@ fn draw_dialog(f: &mut Frame, app: &App, d: &Dialog) {
                     },
                 ));
             }
-            lines.push(Line::styled(
-                "Up/Down: choose · Enter: set · Esc: cancel",
-                DIM,
+            lines.push(Line::raw(
+                "New messages leave both devices after this time. Your contact can still copy them first.",
             ));
-            f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+            body_with_hint(
+                f,
+                inner,
+                lines,
+                "Up/Down: choose · Enter: set · Esc: cancel",
+            );
         }
         Dialog::Lan { enable } => {
             let rect = dialog_rect(area, 64, 9);
