@@ -46,6 +46,10 @@ pub const RESEND_AFTER_HOP: Duration = Duration::from_secs(600);
 pub const MAILBOX_LOOKBACK_SECS: u64 = 14 * 24 * 3600 + cairn_crypto::routing::ROUTING_EPOCH_SECS;
 /// How often to collect mail from our mailbox.
 pub const MAILBOX_POLL: Duration = Duration::from_secs(20);
+/// How often expired (disappearing) messages are swept.
+pub const SWEEP_EVERY_MS: u64 = 5_000;
+/// Most outbox entries in flight at once (like a request pipeline's window).
+pub const MAX_IN_FLIGHT: usize = 64;
 /// Outbox and housekeeping tick.
 pub const TICK: Duration = Duration::from_millis(200);
 
@@ -152,6 +156,8 @@ struct Runtime {
     /// Handshakes we started, by response tag.
     handshakes: HashMap<[u8; 16], (ContactId, AwaitingResponse)>,
     pending: HashMap<OutboundRequestId, Pending>,
+    /// Mirror of the store's outbox, so scheduling never re-reads (and re-decrypts) it.
+    outbox: HashMap<MessageId, OutboxEntry>,
     in_flight: HashSet<MessageId>,
     /// In-memory backoff for entries that failed (resets on restart: resume at once).
     backoff: HashMap<MessageId, (u32, u64)>,
@@ -159,6 +165,7 @@ struct Runtime {
     relay_reserved: bool,
     listen_addrs: Vec<Multiaddr>,
     next_fetch_ms: u64,
+    next_sweep_ms: u64,
     rejected: u64,
     /// Last `sent_at` used: strictly increasing, so the display order is total.
     last_sent_ms: u64,
@@ -196,12 +203,14 @@ impl Runtime {
             tags_epoch: u64::MAX,
             handshakes: HashMap::new(),
             pending: HashMap::new(),
+            outbox: HashMap::new(),
             in_flight: HashSet::new(),
             backoff: HashMap::new(),
             relay,
             relay_reserved: false,
             listen_addrs: Vec::new(),
             next_fetch_ms: 0,
+            next_sweep_ms: 0,
             rejected: 0,
             last_sent_ms: 0,
             ready_sent: false,
@@ -249,8 +258,46 @@ impl Runtime {
                 },
             );
         }
+        let outbox = store.outbox().map_err(|e| e.to_string())?;
+        for d in &outbox.damaged {
+            tracing::warn!(?d, "damaged outbox record skipped");
+        }
+        self.outbox = outbox
+            .items
+            .into_iter()
+            .map(|e| (e.message_id, e))
+            .collect();
         self.refresh_tags(true);
         Ok(())
+    }
+
+    /// Records in the mirror an outbox entry the store just made durable.
+    fn mirror(&mut self, contact: ContactId, id: MessageId, seq: u64, envelope: Vec<u8>, now: u64) {
+        self.outbox.insert(
+            id,
+            OutboxEntry {
+                message_id: id,
+                contact,
+                seq,
+                envelope,
+                attempts: 0,
+                next_attempt_at_ms: now,
+                created_at_ms: now,
+            },
+        );
+    }
+
+    /// Removes an entry from the store's outbox (done) and the mirror.
+    fn outbox_done(&mut self, id: &MessageId, now: u64) -> Result<bool, String> {
+        let r = self
+            .profile
+            .store
+            .mark_delivered(id, now)
+            .map_err(|e| e.to_string())?;
+        self.outbox.remove(id);
+        self.in_flight.remove(id);
+        self.backoff.remove(id);
+        Ok(r)
     }
 
     fn refresh_tags(&mut self, force: bool) {
@@ -353,8 +400,11 @@ impl Runtime {
             self.next_fetch_ms = now + u64::try_from(MAILBOX_POLL.as_millis()).unwrap_or(20_000);
             self.fetch_mail();
         }
-        if let Err(e) = self.profile.store.sweep(now) {
-            tracing::warn!(error = %e, "sweep failed");
+        if now >= self.next_sweep_ms {
+            self.next_sweep_ms = now + SWEEP_EVERY_MS;
+            if let Err(e) = self.profile.store.sweep(now) {
+                tracing::warn!(error = %e, "sweep failed");
+            }
         }
     }
 
@@ -535,6 +585,13 @@ impl Runtime {
         if let Err(e) = result {
             return self.emit(Event::error("store_failed", e.to_string()));
         }
+        self.mirror(
+            id,
+            MessageId(pending.invite_id()),
+            CONTROL_SEQ,
+            first.encode(),
+            now_ms(),
+        );
         self.handshakes
             .insert(pending.response_tag().0, (id, pending));
         self.contacts.insert(
@@ -592,19 +649,21 @@ impl Runtime {
             received_at_ms: None,
             state: DeliveryState::Queued,
         };
+        let wire = env.encode();
         let stored = self.profile.store.record_outgoing(
             &cid,
             &SecretBytes::from_slice(&next.to_bytes()),
             &message,
             &NewOutbox {
-                envelope: env.encode(),
+                envelope: wire.clone(),
                 next_attempt_at_ms: now,
             },
             now,
         );
         match stored {
-            Ok(_) => {
+            Ok(seq) => {
                 state.session = Some(next);
+                self.mirror(cid, MessageId(id), seq, wire, now);
                 self.emit(Event::Queued { id: hex(&id) });
                 self.process_outbox(now);
             }
@@ -740,22 +799,24 @@ impl Runtime {
     }
 
     fn process_outbox(&mut self, now: u64) {
-        let due = match self.profile.store.outbox_due(now) {
-            Ok(l) => l.items,
-            Err(e) => {
-                tracing::warn!(error = %e, "outbox read failed");
-                return;
-            }
-        };
+        if self.in_flight.len() >= MAX_IN_FLIGHT {
+            return;
+        }
+        let mut due: Vec<&OutboxEntry> = self
+            .outbox
+            .values()
+            .filter(|e| e.next_attempt_at_ms <= now && !self.in_flight.contains(&e.message_id))
+            .filter(|e| {
+                self.backoff
+                    .get(&e.message_id)
+                    .is_none_or(|(_, next)| *next <= now)
+            })
+            .collect();
+        // Oldest first: conversation order on the wire as far as possible.
+        due.sort_by_key(|e| (e.created_at_ms, e.seq));
+        let room = MAX_IN_FLIGHT - self.in_flight.len();
+        let due: Vec<OutboxEntry> = due.into_iter().take(room).cloned().collect();
         for entry in due {
-            if self.in_flight.contains(&entry.message_id) {
-                continue;
-            }
-            if let Some((_, next)) = self.backoff.get(&entry.message_id) {
-                if *next > now {
-                    continue;
-                }
-            }
             self.attempt(&entry, Route::Direct);
         }
     }
@@ -792,13 +853,15 @@ impl Runtime {
             let mut rid = [0u8; 16];
             OsRng.fill_bytes(&mut rid);
             let b = SecretBytes::from_slice(&next.to_bytes());
+            let wire = env.encode();
             if self
                 .profile
                 .store
-                .queue_control(&cid, Some(&b), MessageId(rid), &env.encode(), now)
+                .queue_control(&cid, Some(&b), MessageId(rid), &wire, now)
                 .is_ok()
             {
                 state.session = Some(next);
+                self.mirror(cid, MessageId(rid), CONTROL_SEQ, wire, now);
             }
         }
         let _ = self.profile.store.set_setting(SETTING, &bytes);
@@ -887,14 +950,24 @@ impl Runtime {
     }
 
     fn outbox_entry(&self, id: &MessageId) -> Result<Option<OutboxEntry>, String> {
-        Ok(self
-            .profile
-            .store
-            .outbox()
-            .map_err(|e| e.to_string())?
-            .items
-            .into_iter()
-            .find(|e| e.message_id == *id))
+        Ok(self.outbox.get(id).cloned())
+    }
+
+    /// Records an attempt that a hop accepted: the entry waits `later` for a receipt.
+    fn outbox_attempted(&mut self, id: &MessageId, now: u64, later: u64) -> bool {
+        match self.profile.store.mark_attempted_relaxed(id, now, later) {
+            Ok(found) => {
+                if let Some(e) = self.outbox.get_mut(id) {
+                    e.attempts = e.attempts.saturating_add(1);
+                    e.next_attempt_at_ms = later;
+                }
+                found
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "mark_attempted failed");
+                false
+            }
+        }
     }
 
     fn hop_accepted(&mut self, id: MessageId) {
@@ -914,9 +987,10 @@ impl Runtime {
                 .any(|(_, p)| MessageId(p.invite_id()) == id);
             if is_init {
                 let later = now + u64::try_from(RESEND_AFTER_HOP.as_millis()).unwrap_or(600_000);
-                let _ = self.profile.store.mark_attempted(&id, now, later);
+                self.outbox_attempted(&id, now, later);
             } else {
-                let _ = self.profile.store.mark_delivered(&id, now);
+                let _ = self.profile.store.remove_control_relaxed(&id);
+                self.outbox.remove(&id);
             }
             return;
         }
@@ -924,10 +998,8 @@ impl Runtime {
         let later = now
             + u64::try_from(RESEND_AFTER_HOP.as_millis()).unwrap_or(600_000)
                 * u64::from(entry.attempts + 1);
-        match self.profile.store.mark_attempted(&id, now, later) {
-            Ok(true) if first => self.emit(Event::Sent { id: hex(&id.0) }),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "mark_attempted failed"),
+        if self.outbox_attempted(&id, now, later) && first {
+            self.emit(Event::Sent { id: hex(&id.0) });
         }
     }
 
@@ -1100,6 +1172,13 @@ impl Runtime {
             self.emit(Event::error("store_failed", e.to_string()));
             return Inbound::TryLater;
         }
+        self.mirror(
+            id,
+            MessageId(keys.id),
+            CONTROL_SEQ,
+            response.encode(),
+            now_ms(),
+        );
         let online =
             PeerId::from_bytes(&contact.peer_id).is_ok_and(|p| self.swarm.is_connected(&p));
         self.contacts.insert(
@@ -1188,9 +1267,7 @@ impl Runtime {
             s.session = Some(est.session);
         }
         // The first handshake message needs no more retries.
-        let _ = self.profile.store.mark_delivered(&invite_id, now_ms());
-        self.in_flight.remove(&invite_id);
-        self.backoff.remove(&invite_id);
+        let _ = self.outbox_done(&invite_id, now_ms());
         self.refresh_tags(true);
         self.emit(Event::SessionEstablished { alias });
         Inbound::Processed
@@ -1254,15 +1331,17 @@ impl Runtime {
                 let mut rid = [0u8; 16];
                 OsRng.fill_bytes(&mut rid);
                 let bytes = SecretBytes::from_slice(&next.to_bytes());
+                let receipt_wire = receipt_env.encode();
                 match self.profile.store.record_incoming_with_receipt(
                     &cid,
                     &bytes,
                     &message,
                     MessageId(rid),
-                    &receipt_env.encode(),
+                    &receipt_wire,
                     now,
                 ) {
                     Ok(outcome) => {
+                        self.mirror(cid, MessageId(rid), CONTROL_SEQ, receipt_wire, now);
                         if let Some(s) = self.contacts.get_mut(&cid) {
                             s.session = Some(next);
                         }
@@ -1284,32 +1363,23 @@ impl Runtime {
                 }
             }
             Content::Receipt(ids) => {
-                // Effects first (idempotent), then the ratchet state: if we die in
-                // between, the receipt is retransmitted, decrypts again and re-applies.
-                for id in ids {
-                    let mid = MessageId(id);
-                    match self.profile.store.mark_delivered(&mid, now) {
-                        Ok(true) => {
+                let ids: Vec<MessageId> = ids.into_iter().map(MessageId).collect();
+                let bytes = SecretBytes::from_slice(&next.to_bytes());
+                match self.profile.store.apply_receipt(&cid, &bytes, &ids, now) {
+                    Ok(done) => {
+                        if let Some(s) = self.contacts.get_mut(&cid) {
+                            s.session = Some(next);
+                        }
+                        for mid in done {
+                            self.outbox.remove(&mid);
                             self.in_flight.remove(&mid);
                             self.backoff.remove(&mid);
-                            self.emit(Event::Delivered { id: hex(&id) });
+                            self.emit(Event::Delivered { id: hex(&mid.0) });
                         }
-                        Ok(false) => {}
-                        Err(_) => return Inbound::TryLater,
+                        Inbound::Processed
                     }
+                    Err(_) => Inbound::TryLater,
                 }
-                if self
-                    .profile
-                    .store
-                    .put_session(&cid, &SecretBytes::from_slice(&next.to_bytes()))
-                    .is_err()
-                {
-                    return Inbound::TryLater;
-                }
-                if let Some(s) = self.contacts.get_mut(&cid) {
-                    s.session = Some(next);
-                }
-                Inbound::Processed
             }
             Content::Card(card) => {
                 let Some(s) = self.contacts.get_mut(&cid) else {
@@ -1455,6 +1525,22 @@ impl Runtime {
     }
 
     fn rr_event(&mut self, ev: request_response::Event<Request, Response>) {
+        let outbound_done = matches!(
+            ev,
+            request_response::Event::OutboundFailure { .. }
+                | request_response::Event::Message {
+                    message: request_response::Message::Response { .. },
+                    ..
+                }
+        );
+        self.rr_event_inner(ev);
+        if outbound_done {
+            // A slot in the window freed up.
+            self.process_outbox(now_ms());
+        }
+    }
+
+    fn rr_event_inner(&mut self, ev: request_response::Event<Request, Response>) {
         match ev {
             request_response::Event::Message { message, .. } => match message {
                 request_response::Message::Request {

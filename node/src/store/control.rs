@@ -4,7 +4,9 @@
 use super::backend::{TreeName, WriteBatch};
 use super::codec::Record;
 use super::error::StoreError;
-use super::model::{ContactId, DedupEntry, Incoming, MessageId, NewMessage, OutboxEntry};
+use super::model::{
+    ContactId, DedupEntry, DeliveryState, Incoming, MessageId, NewMessage, OutboxEntry,
+};
 use super::secret::SecretBytes;
 use super::{lock_ignoring_poison, purpose, Store};
 
@@ -114,5 +116,90 @@ impl Store {
         drop(_w);
         self.group.wait_durable(self.backend.as_ref())?;
         Ok(outcome)
+    }
+
+    /// Applies an end-to-end receipt: every listed message still in the outbox becomes
+    /// `Delivered` and leaves the outbox, and the ratchet state after decrypting the
+    /// receipt is saved — one atomic batch, durable when it returns. Returns the ids
+    /// that were in the outbox.
+    pub fn apply_receipt(
+        &self,
+        contact: &ContactId,
+        session_after: &SecretBytes,
+        ids: &[MessageId],
+        now_ms: u64,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        let _w = lock_ignoring_poison(&self.writer);
+        let mut b = WriteBatch::new();
+        let mut done = Vec::new();
+        for id in ids {
+            let Some((key, entry)) = self.outbox_entry(id)? else {
+                continue;
+            };
+            if entry.contact != *contact {
+                // A receipt can only confirm messages sent to its sender.
+                continue;
+            }
+            self.update_message(&mut b, &entry.contact, entry.seq, |m| {
+                m.state = DeliveryState::Delivered;
+                m.delivered_at_ms = Some(now_ms);
+            })?;
+            b.remove(TreeName::Outbox, key);
+            done.push(*id);
+        }
+        self.put(
+            &mut b,
+            TreeName::Sessions,
+            contact.0.to_vec(),
+            &Record::Session(session_after.clone()),
+        )?;
+        self.backend.apply(&b)?;
+        drop(_w);
+        self.group.wait_durable(self.backend.as_ref())?;
+        Ok(done)
+    }
+
+    /// Like [`Store::mark_attempted`] but without waiting for the flush: for
+    /// bookkeeping whose loss only causes a harmless resend (the recipient
+    /// deduplicates). It becomes durable with the next durable write.
+    pub fn mark_attempted_relaxed(
+        &self,
+        message_id: &MessageId,
+        now_ms: u64,
+        next_attempt_at_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let _w = lock_ignoring_poison(&self.writer);
+        let Some((key, mut entry)) = self.outbox_entry(message_id)? else {
+            return Ok(false);
+        };
+        entry.attempts = entry.attempts.saturating_add(1);
+        entry.next_attempt_at_ms = next_attempt_at_ms;
+        let mut b = WriteBatch::new();
+        self.update_message(&mut b, &entry.contact, entry.seq, |m| {
+            if m.state == DeliveryState::Queued {
+                m.state = DeliveryState::Sent;
+            }
+            m.sent_at_ms = Some(now_ms);
+        })?;
+        self.put(&mut b, TreeName::Outbox, key, &Record::Outbox(entry))?;
+        self.backend.apply(&b)?;
+        Ok(true)
+    }
+
+    /// Removes a control entry (receipt, handshake message) a hop has taken, without
+    /// waiting for the flush: if the removal is lost, the entry is sent again and the
+    /// duplicate is dropped by the recipient.
+    pub fn remove_control_relaxed(&self, message_id: &MessageId) -> Result<(), StoreError> {
+        let _w = lock_ignoring_poison(&self.writer);
+        let Some((key, entry)) = self.outbox_entry(message_id)? else {
+            return Ok(());
+        };
+        if entry.seq != CONTROL_SEQ {
+            return Ok(());
+        }
+        let mut b = WriteBatch::new();
+        b.remove(TreeName::Outbox, key);
+        self.backend.apply(&b)?;
+        Ok(())
     }
 }
