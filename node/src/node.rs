@@ -1436,28 +1436,24 @@ impl Runtime {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 ..
             } => {
-                if num_established == 0 {
-                    self.set_online(peer_id, false);
-                    if self.relay.as_ref().is_some_and(|(r, _)| *r == peer_id) {
-                        self.relay_reserved = false;
-                    }
+                self.set_online(peer_id, false);
+                if self.relay.as_ref().is_some_and(|(r, _)| *r == peer_id) {
+                    self.relay_reserved = false;
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Rr(ev)) => self.rr_event(ev),
             SwarmEvent::Behaviour(BehaviourEvent::RelayClient(
                 relay::client::Event::ReservationReqAccepted { .. },
-            )) => {
-                if !self.relay_reserved {
-                    self.relay_reserved = true;
-                    if let Some((_, addr)) = &self.relay {
-                        self.emit(Event::Relay {
-                            state: "reserved".into(),
-                            addr: addr.to_string(),
-                        });
-                    }
+            )) if !self.relay_reserved => {
+                self.relay_reserved = true;
+                if let Some((_, addr)) = &self.relay {
+                    self.emit(Event::Relay {
+                        state: "reserved".into(),
+                        addr: addr.to_string(),
+                    });
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
