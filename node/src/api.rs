@@ -237,7 +237,6 @@ impl Event {
 /// Longest accepted command line (an invite code is about 1 KiB; a message up to 64 KiB).
 pub const MAX_COMMAND_LINE: usize = 128 * 1024;
 
-
 /// Parses one command line. Untrusted input: a typed error, never a panic.
 pub fn parse_command(line: &str) -> Result<Command, Event> {
     if line.len() > MAX_COMMAND_LINE {

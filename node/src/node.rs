@@ -137,6 +137,16 @@ enum Pending {
     Ack,
 }
 
+/// Work that may happen only once the writes before it are durable.
+enum Deferred {
+    Emit(Event),
+    Respond(ResponseChannel<Response>, Response),
+    Mirror(OutboxEntry),
+}
+
+/// Flush early when this much work waits for durability.
+const MAX_DEFERRED: usize = 256;
+
 struct ContactState {
     id: ContactId,
     contact: Contact,
@@ -158,6 +168,10 @@ struct Runtime {
     pending: HashMap<OutboundRequestId, Pending>,
     /// Mirror of the store's outbox, so scheduling never re-reads (and re-decrypts) it.
     outbox: HashMap<MessageId, OutboxEntry>,
+    /// Writes applied but not yet flushed, and what waits for them (group commit: one
+    /// flush for everything that arrived together).
+    dirty: bool,
+    deferred: Vec<Deferred>,
     in_flight: HashSet<MessageId>,
     /// In-memory backoff for entries that failed (resets on restart: resume at once).
     backoff: HashMap<MessageId, (u32, u64)>,
@@ -204,6 +218,8 @@ impl Runtime {
             handshakes: HashMap::new(),
             pending: HashMap::new(),
             outbox: HashMap::new(),
+            dirty: false,
+            deferred: Vec::new(),
             in_flight: HashSet::new(),
             backoff: HashMap::new(),
             relay,
@@ -222,6 +238,54 @@ impl Runtime {
 
     fn emit(&self, e: Event) {
         let _ = self.events.send(e);
+    }
+
+    /// Makes every applied write durable, then does what waited for it: events shown,
+    /// hops acknowledged, envelopes released to the outbox.
+    fn flush(&mut self) -> bool {
+        if !self.dirty {
+            return true;
+        }
+        self.dirty = false;
+        let work = std::mem::take(&mut self.deferred);
+        if let Err(e) = self.profile.store.make_durable() {
+            // Nothing is acknowledged or shown: peers retry, and so do we after restart.
+            self.emit(Event::error("store_failed", e.to_string()));
+            return false;
+        }
+        for w in work {
+            match w {
+                Deferred::Emit(e) => self.emit(e),
+                Deferred::Respond(ch, r) => {
+                    let _ = self.swarm.behaviour_mut().rr.send_response(ch, r);
+                }
+                Deferred::Mirror(e) => {
+                    self.outbox.insert(e.message_id, e);
+                }
+            }
+        }
+        self.process_outbox(now_ms());
+        true
+    }
+
+    fn defer_mirror(
+        &mut self,
+        contact: ContactId,
+        id: MessageId,
+        seq: u64,
+        envelope: Vec<u8>,
+        now: u64,
+    ) {
+        self.deferred.push(Deferred::Mirror(OutboxEntry {
+            message_id: id,
+            contact,
+            seq,
+            envelope,
+            attempts: 0,
+            next_attempt_at_ms: now,
+            created_at_ms: now,
+        }));
+        self.dirty = true;
     }
 
     /// Loads contacts, sessions and pending handshakes from the store.
@@ -371,15 +435,22 @@ impl Runtime {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !self.stopping {
+            // Biased: drain whatever is ready first, then flush once for all of it.
             tokio::select! {
+                biased;
+                ev = self.swarm.select_next_some() => self.swarm_event(ev),
                 cmd = commands.recv() => match cmd {
                     Some(cmd) => self.command(cmd),
                     None => break,
                 },
-                ev = self.swarm.select_next_some() => self.swarm_event(ev),
                 _ = tick.tick() => self.housekeeping(),
+                _ = std::future::ready(()), if self.dirty => { self.flush(); }
+            }
+            if self.deferred.len() >= MAX_DEFERRED {
+                self.flush();
             }
         }
+        self.flush();
         self.emit(Event::Stopped);
     }
 
@@ -650,7 +721,7 @@ impl Runtime {
             state: DeliveryState::Queued,
         };
         let wire = env.encode();
-        let stored = self.profile.store.record_outgoing(
+        let stored = self.profile.store.record_outgoing_deferred(
             &cid,
             &SecretBytes::from_slice(&next.to_bytes()),
             &message,
@@ -663,9 +734,10 @@ impl Runtime {
         match stored {
             Ok(seq) => {
                 state.session = Some(next);
-                self.mirror(cid, MessageId(id), seq, wire, now);
-                self.emit(Event::Queued { id: hex(&id) });
-                self.process_outbox(now);
+                // Shown as queued, and sent, only once durable (at the next flush).
+                self.deferred
+                    .push(Deferred::Emit(Event::Queued { id: hex(&id) }));
+                self.defer_mirror(cid, MessageId(id), seq, wire, now);
             }
             Err(e) => self.emit(Event::error("store_failed", e.to_string())),
         }
@@ -1078,6 +1150,10 @@ impl Runtime {
                 }
             }
         }
+        // Delete from the mailbox only what is durable here.
+        if !self.flush() {
+            return;
+        }
         if let Some((relay, addr)) = self.relay.clone() {
             for (key, ids) in acks {
                 let rid = self.swarm.behaviour_mut().rr.send_request_with_addresses(
@@ -1332,7 +1408,7 @@ impl Runtime {
                 OsRng.fill_bytes(&mut rid);
                 let bytes = SecretBytes::from_slice(&next.to_bytes());
                 let receipt_wire = receipt_env.encode();
-                match self.profile.store.record_incoming_with_receipt(
+                match self.profile.store.record_incoming_with_receipt_deferred(
                     &cid,
                     &bytes,
                     &message,
@@ -1341,19 +1417,18 @@ impl Runtime {
                     now,
                 ) {
                     Ok(outcome) => {
-                        self.mirror(cid, MessageId(rid), CONTROL_SEQ, receipt_wire, now);
                         if let Some(s) = self.contacts.get_mut(&cid) {
                             s.session = Some(next);
                         }
                         if let Incoming::Stored { .. } = outcome {
-                            self.emit(Event::Message {
+                            self.deferred.push(Deferred::Emit(Event::Message {
                                 from: alias,
                                 id: hex(&id),
                                 text,
                                 sent_at: sent_at_ms,
-                            });
+                            }));
                         }
-                        self.process_outbox(now);
+                        self.defer_mirror(cid, MessageId(rid), CONTROL_SEQ, receipt_wire, now);
                         Inbound::Processed
                     }
                     Err(e) => {
@@ -1365,16 +1440,22 @@ impl Runtime {
             Content::Receipt(ids) => {
                 let ids: Vec<MessageId> = ids.into_iter().map(MessageId).collect();
                 let bytes = SecretBytes::from_slice(&next.to_bytes());
-                match self.profile.store.apply_receipt(&cid, &bytes, &ids, now) {
+                match self
+                    .profile
+                    .store
+                    .apply_receipt_deferred(&cid, &bytes, &ids, now)
+                {
                     Ok(done) => {
                         if let Some(s) = self.contacts.get_mut(&cid) {
                             s.session = Some(next);
                         }
+                        self.dirty = true;
                         for mid in done {
                             self.outbox.remove(&mid);
                             self.in_flight.remove(&mid);
                             self.backoff.remove(&mid);
-                            self.emit(Event::Delivered { id: hex(&mid.0) });
+                            self.deferred
+                                .push(Deferred::Emit(Event::Delivered { id: hex(&mid.0) }));
                         }
                         Inbound::Processed
                     }
@@ -1571,6 +1652,12 @@ impl Runtime {
     fn inbound_request(&mut self, request: Request, channel: ResponseChannel<Response>) {
         let response = match request {
             Request::Deliver(bytes) => match self.inbound_envelope(&bytes) {
+                // Acknowledged only once what it changed is durable.
+                Inbound::Processed if self.dirty => {
+                    self.deferred
+                        .push(Deferred::Respond(channel, Response::Accepted));
+                    return;
+                }
                 Inbound::Processed => Response::Accepted,
                 Inbound::TryLater => Response::Rejected(RejectCode::TryLater),
                 // Dropped without a reply: a stranger learns nothing.

@@ -46,13 +46,25 @@ fn kill9_sender_and_recipient_during_bursts() {
         "too few messages were queued before kills: {}",
         queued.len()
     );
-    // Let everything settle, then check both sides' records.
+    // Let everything settle (a `delivered` event may have come from a process that was
+    // killed later), then check both sides' records.
     let ids: Vec<String> = queued.keys().cloned().collect();
-    for id in &ids {
-        alice.sees_delivered_anywhere(id);
-    }
-    alice.cmd(json!({"cmd": "history", "with": "bob", "limit": 100000}));
-    let ha = alice.expect("history", |e| e["event"] == "history");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let ha = loop {
+        alice.cmd(json!({"cmd": "history", "with": "bob", "limit": 100000}));
+        let h = alice.expect("history", |e| e["event"] == "history");
+        let all_delivered = ids.iter().all(|id| {
+            h["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["id"] == id.as_str() && m["state"] == "delivered")
+        });
+        if all_delivered || std::time::Instant::now() > deadline {
+            break h;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
     let out: HashMap<String, (String, String)> = ha["messages"]
         .as_array()
         .unwrap()

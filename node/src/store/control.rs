@@ -71,6 +71,30 @@ impl Store {
         receipt_envelope: &[u8],
         now_ms: u64,
     ) -> Result<Incoming, StoreError> {
+        let r = self.record_incoming_with_receipt_deferred(
+            contact,
+            session_after,
+            message,
+            receipt_id,
+            receipt_envelope,
+            now_ms,
+        )?;
+        self.make_durable()?;
+        Ok(r)
+    }
+
+    /// [`Store::record_incoming_with_receipt`] without waiting for the flush; durable at
+    /// the next [`Store::make_durable`], before which the message must not be
+    /// acknowledged or shown.
+    pub fn record_incoming_with_receipt_deferred(
+        &self,
+        contact: &ContactId,
+        session_after: &SecretBytes,
+        message: &NewMessage,
+        receipt_id: MessageId,
+        receipt_envelope: &[u8],
+        now_ms: u64,
+    ) -> Result<Incoming, StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
         self.put(
@@ -113,8 +137,6 @@ impl Store {
             &Record::Outbox(entry),
         )?;
         self.backend.apply(&b)?;
-        drop(_w);
-        self.group.wait_durable(self.backend.as_ref())?;
         Ok(outcome)
     }
 
@@ -123,6 +145,20 @@ impl Store {
     /// receipt is saved — one atomic batch, durable when it returns. Returns the ids
     /// that were in the outbox.
     pub fn apply_receipt(
+        &self,
+        contact: &ContactId,
+        session_after: &SecretBytes,
+        ids: &[MessageId],
+        now_ms: u64,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        let done = self.apply_receipt_deferred(contact, session_after, ids, now_ms)?;
+        self.make_durable()?;
+        Ok(done)
+    }
+
+    /// [`Store::apply_receipt`] without waiting for the flush; durable at the next
+    /// [`Store::make_durable`], before which the receipt must not be acknowledged.
+    pub fn apply_receipt_deferred(
         &self,
         contact: &ContactId,
         session_after: &SecretBytes,
@@ -154,8 +190,6 @@ impl Store {
             &Record::Session(session_after.clone()),
         )?;
         self.backend.apply(&b)?;
-        drop(_w);
-        self.group.wait_durable(self.backend.as_ref())?;
         Ok(done)
     }
 

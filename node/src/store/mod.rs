@@ -844,6 +844,23 @@ impl Store {
         outbox: &NewOutbox,
         now_ms: u64,
     ) -> Result<u64, StoreError> {
+        let seq = self.record_outgoing_deferred(id, session_after, message, outbox, now_ms)?;
+        self.make_durable()?;
+        Ok(seq)
+    }
+
+    /// [`Store::record_outgoing`] without waiting for the flush: the batch is applied
+    /// (atomic, in order with every other write) and becomes durable at the next
+    /// [`Store::make_durable`]. The caller must not show the message as queued or send
+    /// its envelope before that.
+    pub fn record_outgoing_deferred(
+        &self,
+        id: &ContactId,
+        session_after: &SecretBytes,
+        message: &NewMessage,
+        outbox: &NewOutbox,
+        now_ms: u64,
+    ) -> Result<u64, StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
         let seq = self.stage_messages(&mut b, id, std::slice::from_ref(message), now_ms)?;
@@ -869,9 +886,14 @@ impl Store {
             &Record::Outbox(entry),
         )?;
         self.backend.apply(&b)?;
-        drop(_w);
-        self.group.wait_durable(self.backend.as_ref())?;
         Ok(seq)
+    }
+
+    /// Waits until every write applied so far is durable (shares flushes with concurrent
+    /// callers).
+    pub fn make_durable(&self) -> Result<(), StoreError> {
+        self.group.wait_durable(self.backend.as_ref())?;
+        Ok(())
     }
 
     /// Stores an incoming message, the ratchet state after decrypting it and its dedup id, in
