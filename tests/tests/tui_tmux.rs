@@ -387,3 +387,37 @@ fn first_run_then_unlock_with_retry() {
     tmux.press("again", "C-c");
     assert_eq!(tmux.exit_code("again"), "0");
 }
+
+/// Key bindings come from the config file: a rebound key opens its dialog and the help
+/// overlay lists it. Catches a config file that is not read, or help that shows the
+/// defaults instead of what is bound.
+#[test]
+fn config_file_rebinds_keys() {
+    if !have_tmux() {
+        eprintln!("tmux not installed: skipping the real-terminal test");
+        return;
+    }
+    let net = Net::new();
+    let kim = net.node("kim");
+    let config = net.path().join("config.toml");
+    std::fs::write(&config, "bell = false\n[keys]\ninvite = \"ctrl-o\"\n").expect("config");
+    let mut args = tui_args(&net, &kim);
+    let at = args.iter().position(|a| a == "--config").expect("--config") + 1;
+    args[at] = config.display().to_string();
+    let tmux = Tmux::new(net.path());
+    tmux.start("kim", 80, 24, &[], &args);
+    tmux.sees("kim", "● online");
+    tmux.press("kim", "C-o");
+    tmux.sees("kim", "Invite someone");
+    tmux.press("kim", "Escape");
+    tmux.press("kim", "F1");
+    let s = tmux.sees("kim", "Keys");
+    assert!(
+        s.lines()
+            .any(|l| l.contains("Ctrl-O") && l.contains("invite someone")),
+        "help does not list the rebound key:\n{s}"
+    );
+    tmux.press("kim", "q");
+    tmux.press("kim", "C-q");
+    assert_eq!(tmux.exit_code("kim"), "0");
+}
