@@ -1199,6 +1199,12 @@ fn submit(app: &mut App, fx: &mut Vec<Effect>) {
         return app
             .warn("No conversation yet: invite someone with /invite or accept with /accept.");
     };
+    if !app.status.running || app.status.restarting {
+        // Kept in the input: nothing is lost, the user sends again once it runs.
+        return app.warn(
+            "The node is not running right now; your message is kept, send it again in a moment.",
+        );
+    }
     // "//text" sends "/text".
     let body = if text.starts_with("//") {
         text[1..].to_owned()

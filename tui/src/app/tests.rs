@@ -690,3 +690,16 @@ fn node_start_failure_is_shown() {
         .is_some_and(|n| n.warn && n.text.contains("cannot listen")));
     assert!(!app.status.running);
 }
+
+/// Catches a message typed while the node restarts (LAN toggle) being swallowed.
+#[test]
+fn no_send_while_the_node_restarts() {
+    let mut app = main_app(&["alice"]);
+    update(&mut app, key(KeyCode::F(6)));
+    update(&mut app, key(KeyCode::Enter));
+    typed(&mut app, "hello");
+    let fx = update(&mut app, key(KeyCode::Enter));
+    assert!(node_cmds(&fx).is_empty());
+    assert_eq!(app.input.text(), "hello");
+    assert!(app.notice.as_ref().is_some_and(|n| n.warn));
+}
