@@ -172,6 +172,14 @@ struct Runtime {
     /// flush for everything that arrived together).
     dirty: bool,
     deferred: Vec<Deferred>,
+    /// The flush running on a blocking thread, and the work waiting for it. While it
+    /// runs the loop goes on applying writes; the next flush covers all of them.
+    flushing: Option<(u64, Vec<Deferred>)>,
+    next_flush_id: u64,
+    flush_done: (
+        mpsc::UnboundedSender<(u64, Result<(), String>)>,
+        mpsc::UnboundedReceiver<(u64, Result<(), String>)>,
+    ),
     in_flight: HashSet<MessageId>,
     /// In-memory backoff for entries that failed (resets on restart: resume at once).
     backoff: HashMap<MessageId, (u32, u64)>,
@@ -220,6 +228,9 @@ impl Runtime {
             outbox: HashMap::new(),
             dirty: false,
             deferred: Vec::new(),
+            flushing: None,
+            next_flush_id: 0,
+            flush_done: mpsc::unbounded_channel(),
             in_flight: HashSet::new(),
             backoff: HashMap::new(),
             relay,
@@ -240,19 +251,56 @@ impl Runtime {
         let _ = self.events.send(e);
     }
 
-    /// Makes every applied write durable, then does what waited for it: events shown,
-    /// hops acknowledged, envelopes released to the outbox.
+    /// Starts a flush on a blocking thread for everything applied so far.
+    fn start_flush(&mut self) {
+        let id = self.next_flush_id;
+        self.next_flush_id += 1;
+        self.dirty = false;
+        self.flushing = Some((id, std::mem::take(&mut self.deferred)));
+        let store = std::sync::Arc::clone(&self.profile.store);
+        let tx = self.flush_done.0.clone();
+        tokio::task::spawn_blocking(move || {
+            let r = store.make_durable().map_err(|e| e.to_string());
+            let _ = tx.send((id, r));
+        });
+    }
+
+    fn flush_completed(&mut self, id: u64, result: Result<(), String>) {
+        let Some((running, work)) = self.flushing.take() else {
+            return;
+        };
+        if running != id {
+            self.flushing = Some((running, work));
+            return;
+        }
+        match result {
+            Ok(()) => self.release(work),
+            Err(e) => self.emit(Event::error("store_failed", e)),
+        }
+    }
+
+    /// Makes every applied write durable now (blocking the loop), then does what waited
+    /// for it: events shown, hops acknowledged, envelopes released to the outbox.
     fn flush(&mut self) -> bool {
-        if !self.dirty {
+        let mut work = match self.flushing.take() {
+            Some((_, w)) => w,
+            None => Vec::new(),
+        };
+        if !self.dirty && work.is_empty() {
             return true;
         }
         self.dirty = false;
-        let work = std::mem::take(&mut self.deferred);
+        work.append(&mut self.deferred);
         if let Err(e) = self.profile.store.make_durable() {
             // Nothing is acknowledged or shown: peers retry, and so do we after restart.
             self.emit(Event::error("store_failed", e.to_string()));
             return false;
         }
+        self.release(work);
+        true
+    }
+
+    fn release(&mut self, work: Vec<Deferred>) {
         for w in work {
             match w {
                 Deferred::Emit(e) => self.emit(e),
@@ -265,7 +313,6 @@ impl Runtime {
             }
         }
         self.process_outbox(now_ms());
-        true
     }
 
     fn defer_mirror(
@@ -444,7 +491,14 @@ impl Runtime {
                     None => break,
                 },
                 _ = tick.tick() => self.housekeeping(),
-                _ = std::future::ready(()), if self.dirty => { self.flush(); }
+                done = self.flush_done.1.recv() => {
+                    if let Some((id, result)) = done {
+                        self.flush_completed(id, result);
+                    }
+                }
+                _ = std::future::ready(()), if self.dirty && self.flushing.is_none() => {
+                    self.start_flush();
+                }
             }
             if self.deferred.len() >= MAX_DEFERRED {
                 self.flush();
@@ -1588,7 +1642,7 @@ impl Runtime {
         let mut list: Vec<String> = addrs
             .iter()
             .map(|a| a.to_string())
-            .filter(|s| !s.contains("/0.0.0.0/"))
+            .filter(|s| !s.contains("/0.0.0.0/") && !s.contains("/::/"))
             .take(cairn_crypto::card::MAX_ADDRS)
             .collect();
         list.sort();

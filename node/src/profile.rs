@@ -30,8 +30,8 @@ pub enum ProfileError {
 
 /// An unlocked profile.
 pub struct Profile {
-    /// The encrypted store.
-    pub store: Store,
+    /// The encrypted store (shared with the node's flush thread).
+    pub store: std::sync::Arc<Store>,
     /// The long-term identity.
     pub identity: IdentityKeyPair,
     /// The libp2p key (stable PeerId).
@@ -70,7 +70,7 @@ impl Profile {
         store.set_setting(LIBP2P_KEY_SETTING, &encoded)?;
         store.set_profile_card(name.as_bytes())?;
         Ok(Self {
-            store,
+            store: std::sync::Arc::new(store),
             identity,
             libp2p_key,
             display_name: name.to_owned(),
@@ -103,7 +103,7 @@ impl Profile {
         let display_name =
             String::from_utf8(name).map_err(|_| ProfileError::Incomplete("profile card"))?;
         Ok(Self {
-            store,
+            store: std::sync::Arc::new(store),
             identity,
             libp2p_key,
             display_name,

@@ -16,6 +16,8 @@ use std::time::Duration;
 pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 /// Most established connections in total.
 pub const MAX_ESTABLISHED: u32 = 512;
+/// Most established connections in relay mode (room for every reservation and circuit).
+pub const MAX_ESTABLISHED_RELAY: u32 = 4096;
 /// Most connections to one peer.
 pub const MAX_PER_PEER: u32 = 4;
 /// Most incoming connections still in the handshake.
@@ -114,7 +116,12 @@ pub fn build(key: identity::Keypair, opts: &SwarmOptions) -> Result<Swarm<Behavi
             Ok(Behaviour {
                 limits: connection_limits::Behaviour::new(
                     connection_limits::ConnectionLimits::default()
-                        .with_max_established(Some(MAX_ESTABLISHED))
+                        // A relay carries every reservation and circuit as a connection.
+                        .with_max_established(Some(if serve {
+                            MAX_ESTABLISHED_RELAY
+                        } else {
+                            MAX_ESTABLISHED
+                        }))
                         .with_max_established_per_peer(Some(MAX_PER_PEER))
                         .with_max_pending_incoming(Some(MAX_PENDING_INCOMING)),
                 ),
