@@ -1557,7 +1557,11 @@ fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
         Event::Ready { .. } => app.status.listening = true,
         Event::Invite { code } => match &mut app.dialog {
             Some(Dialog::Invite { code: c }) => *c = Some(code),
-            _ => app.dialog = Some(Dialog::Invite { code: Some(code) }),
+            // Closed before the code came: show it, but never over another dialog.
+            None => app.dialog = Some(Dialog::Invite { code: Some(code) }),
+            Some(_) => {
+                app.notify("An invite was created but not shown (another dialog was open); create a new one to see it.")
+            }
         },
         Event::ContactAdded { alias } => {
             fx.push(Effect::Node(Command::Contacts));
