@@ -5,8 +5,9 @@
 //! The mailbox hands out and deletes mail only to whoever presents the mailbox key
 //! whose hash is the tag (see `cairn_crypto::routing`). Its storage is sealed at rest:
 //! values with XChaCha20-Poly1305 under a random key (bound to tree and record key),
-//! tags blinded with a keyed hash. The key is in `mailbox.key` beside the database,
-//! wrapped with Argon2id when the operator gives a passphrase. The relay never holds an
+//! tags blinded with a keyed hash. The key is in `mailbox.key` beside the database and
+//! is **not** passphrase-protected yet: sealing protects a copied database, not a seized
+//! disk holding both files (see docs/THREAT_MODEL.md). The relay never holds an
 //! identity key, alias or plaintext of any user: it never has them.
 
 use crate::api::Event;
