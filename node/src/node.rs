@@ -1553,6 +1553,10 @@ impl Runtime {
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::debug!(%address, "listening");
                 self.listen_addrs.push(address);
+                // A new address after start (e.g. the relayed one): tell our contacts.
+                if self.ready_sent {
+                    self.announce_card_if_changed();
+                }
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.listen_addrs.retain(|a| *a != address);
