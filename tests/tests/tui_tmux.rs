@@ -239,8 +239,15 @@ fn two_tuis_invite_accept_message_delivered() {
     tmux.press("alice", "v");
     tmux.sees("alice", "Marked verified");
     tmux.press("alice", "Escape");
-    tmux.sees("alice", "bob ✓ verified");
+    // Wait for the dialog to close before the next key: an Esc followed at once by
+    // another key reads as Alt+key.
+    tmux.wait_for("alice", "the verify dialog to close", |s| {
+        s.contains("bob ✓ verified") && !s.contains("Compare these numbers")
+    });
     tmux.press("bob", "Escape");
+    tmux.wait_for("bob", "the verify dialog to close", |s| {
+        !s.contains("Compare these numbers")
+    });
 
     tmux.press("alice", "C-c");
     tmux.press("bob", "C-c");
