@@ -144,6 +144,9 @@ enum Deferred {
     Mirror(OutboxEntry),
 }
 
+/// A finished background flush: its id and outcome.
+type FlushDone = (u64, Result<(), String>);
+
 /// Flush early when this much work waits for durability.
 const MAX_DEFERRED: usize = 256;
 
@@ -177,8 +180,8 @@ struct Runtime {
     flushing: Option<(u64, Vec<Deferred>)>,
     next_flush_id: u64,
     flush_done: (
-        mpsc::UnboundedSender<(u64, Result<(), String>)>,
-        mpsc::UnboundedReceiver<(u64, Result<(), String>)>,
+        mpsc::UnboundedSender<FlushDone>,
+        mpsc::UnboundedReceiver<FlushDone>,
     ),
     in_flight: HashSet<MessageId>,
     /// In-memory backoff for entries that failed (resets on restart: resume at once).
