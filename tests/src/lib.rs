@@ -1,7 +1,7 @@
 //! A small harness for end-to-end tests over real `cairn` processes, so that tests
 //! read like a conversation:
 //!
-//! ```ignore
+//! ```text
 //! let net = Net::new();
 //! let mut alice = net.node("alice").start();
 //! let mut bob = net.node("bob").start();
