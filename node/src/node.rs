@@ -114,6 +114,21 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Binary multiaddrs from a card or invite, as stored text; undecodable ones are skipped.
+fn addr_strings(addrs: &[Vec<u8>]) -> Vec<String> {
+    addrs
+        .iter()
+        .filter_map(|a| Multiaddr::try_from(a.clone()).ok())
+        .map(|a| a.to_string())
+        .collect()
+}
+
+fn mailbox_string(mailbox: Option<&Vec<u8>>) -> Option<String> {
+    mailbox
+        .and_then(|m| Multiaddr::try_from(m.clone()).ok())
+        .map(|a| a.to_string())
+}
+
 fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
     addr.iter().find_map(|p| match p {
         Protocol::P2p(id) => Some(id),
@@ -675,27 +690,14 @@ impl Runtime {
                 Ok(x) => x,
                 Err(e) => return self.emit(Event::error("handshake_failed", e.to_string())),
             };
-        let contact = Contact {
-            alias: alias.to_owned(),
-            identity_key: invite.identity.as_bytes().to_vec(),
+        // What the invite says about the inviter, until its own card arrives.
+        let routing = ProfileCard {
+            display_name: String::new(),
             peer_id: invite.peer_id.clone(),
-            addresses: invite
-                .addrs
-                .iter()
-                .filter_map(|a| Multiaddr::try_from(a.clone()).ok())
-                .map(|a| a.to_string())
-                .collect(),
-            mailbox: invite
-                .mailbox
-                .as_ref()
-                .and_then(|m| Multiaddr::try_from(m.clone()).ok())
-                .map(|a| a.to_string()),
-            verified: false,
-            safety_number: SafetyNumber::new(&self.profile.identity.public(), &invite.identity)
-                .digits()
-                .to_owned(),
-            added_at_ms: now_ms(),
+            addrs: invite.addrs.clone(),
+            mailbox: invite.mailbox.clone(),
         };
+        let contact = self.contact_from_card(alias.to_owned(), &invite.identity, &routing);
         let store = &self.profile.store;
         let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&id.0));
         let result = store
@@ -1342,17 +1344,8 @@ impl Runtime {
             alias,
             identity_key: identity.as_bytes().to_vec(),
             peer_id: card.peer_id.clone(),
-            addresses: card
-                .addrs
-                .iter()
-                .filter_map(|a| Multiaddr::try_from(a.clone()).ok())
-                .map(|a| a.to_string())
-                .collect(),
-            mailbox: card
-                .mailbox
-                .as_ref()
-                .and_then(|m| Multiaddr::try_from(m.clone()).ok())
-                .map(|a| a.to_string()),
+            addresses: addr_strings(&card.addrs),
+            mailbox: mailbox_string(card.mailbox.as_ref()),
             verified: false,
             safety_number: SafetyNumber::new(&self.profile.identity.public(), identity)
                 .digits()
@@ -1524,17 +1517,8 @@ impl Runtime {
                     return Inbound::Dropped;
                 };
                 s.session = Some(next);
-                s.contact.addresses = card
-                    .addrs
-                    .iter()
-                    .filter_map(|a| Multiaddr::try_from(a.clone()).ok())
-                    .map(|a| a.to_string())
-                    .collect();
-                s.contact.mailbox = card
-                    .mailbox
-                    .as_ref()
-                    .and_then(|m| Multiaddr::try_from(m.clone()).ok())
-                    .map(|a| a.to_string());
+                s.contact.addresses = addr_strings(&card.addrs);
+                s.contact.mailbox = mailbox_string(card.mailbox.as_ref());
                 let contact = s.contact.clone();
                 let bytes = s
                     .session

@@ -1116,24 +1116,9 @@ impl Store {
         now_ms: u64,
         next_attempt_at_ms: u64,
     ) -> Result<bool, StoreError> {
-        let _w = lock_ignoring_poison(&self.writer);
-        let Some((key, mut entry)) = self.outbox_entry(message_id)? else {
-            return Ok(false);
-        };
-        entry.attempts = entry.attempts.saturating_add(1);
-        entry.next_attempt_at_ms = next_attempt_at_ms;
-        let mut b = WriteBatch::new();
-        self.update_message(&mut b, &entry.contact, entry.seq, |m| {
-            if m.state == DeliveryState::Queued {
-                m.state = DeliveryState::Sent;
-            }
-            m.sent_at_ms = Some(now_ms);
-        })?;
-        self.put(&mut b, TreeName::Outbox, key, &Record::Outbox(entry))?;
-        self.backend.apply(&b)?;
-        drop(_w);
-        self.group.wait_durable(self.backend.as_ref())?;
-        Ok(true)
+        let found = self.mark_attempted_relaxed(message_id, now_ms, next_attempt_at_ms)?;
+        self.make_durable()?;
+        Ok(found)
     }
 
     fn finish_delivery(
