@@ -13,6 +13,8 @@
 # fuzz/artifacts/<target>/: fix the bug and commit the file, and the stable replay test
 # (tests/tests/fuzz_replay.rs) keeps it fixed. Logs: fuzz/target/logs/<target>.log; the table
 # is also written to fuzz/target/results.md. Exits non-zero if any target crashed.
+# CAIRN_FUZZ_NO_BUILD=1 reuses the binaries of the previous build (to continue a run on the
+# same build).
 set -euo pipefail
 
 if [[ $# -lt 1 || ! $1 =~ ^[0-9]+$ ]]; then
@@ -40,10 +42,15 @@ else
     targets=("${all_targets[@]}")
 fi
 
-echo "building fuzz targets (release, AddressSanitizer)..." >&2
-nice -n 19 cargo fuzz build >&2
+if [[ ${CAIRN_FUZZ_NO_BUILD:-} == 1 ]]; then
+    echo "reusing the fuzz targets already built (CAIRN_FUZZ_NO_BUILD=1)" >&2
+else
+    echo "building fuzz targets (release, AddressSanitizer)..." >&2
+    nice -n 19 cargo fuzz build >&2
+fi
 bin_dir=fuzz/target/x86_64-unknown-linux-gnu/release
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ ${CAIRN_FUZZ_NO_BUILD:-} == 1 ]]; then commit="the previous build (now $commit)"; fi
 if [[ -n $(git status --porcelain -- crypto node fuzz 2>/dev/null) ]]; then
     commit="$commit+local changes"
 fi
@@ -70,8 +77,15 @@ for t in "${targets[@]}"; do
     status=0
     # The binary `cargo fuzz run` would start, run directly: every target then fuzzes the
     # build made above, even if the sources change while the run goes on.
+    extra=()
+    if [[ $t == session ]]; then
+        # Each input is a list of events. libFuzzer's length control would keep inputs at a
+        # few events for the whole run (the target is slow); allow 1,024 events from the start.
+        extra=(-len_control=0)
+    fi
     nice -n 19 "$bin_dir/$t" -artifact_prefix="$artifacts/" "$work" "fuzz/corpus/$t" \
-        -max_total_time="$secs" -timeout=20 -print_final_stats=1 >"$log" 2>&1 || status=$?
+        -max_total_time="$secs" -timeout=20 -print_final_stats=1 "${extra[@]}" >"$log" 2>&1 ||
+        status=$?
     elapsed=$(($(date +%s) - start))
     after=$(find "$artifacts" -type f | wc -l)
     crashes=$((after - before))
