@@ -336,6 +336,12 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
+        // For profiling (`perf record`): only the Cairn throughput run on TCP, no baseline.
+        if std::env::var_os("CAIRN_BENCH_ONLY_CAIRN").is_some() {
+            let (rate, _, _) = cairn("/ip4/127.0.0.1/tcp/0").await;
+            println!("Cairn TCP: {rate:.0} msg/s");
+            return;
+        }
         for (name, t) in [("TCP", "/ip4/127.0.0.1/tcp/0"), ("QUIC", "/ip4/127.0.0.1/udp/0/quic-v1")] {
             let (base_rate, mut base_rtt) = baseline(t).await;
             eprintln!("baseline {name}: {base_rate:.0} req/s");

@@ -294,11 +294,15 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
         requests.push(Request::Deliver(e.clone()));
         requests.push(Request::MailboxPut(e.clone()));
     }
+    requests.push(Request::DeliverBatch(
+        envelopes.iter().take(3).cloned().collect(),
+    ));
     for r in &requests {
         out.push(("protocol", with(0, &r.encode())));
     }
     let mut responses = vec![
         Response::Accepted,
+        Response::Results(vec![None, Some(RejectCode::TryLater), None]),
         Response::Acked(3),
         Response::Mail(vec![]),
         Response::Mail(

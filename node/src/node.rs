@@ -10,8 +10,10 @@
 //! `delivered` and removes it from the outbox. Duplicates are dropped by message id.
 
 use crate::api::{Command, ContactInfo, Event, MessageInfo};
-use crate::content::Content;
-use crate::net::protocol::{RejectCode, Request, Response, MAX_FETCH_KEYS};
+use crate::content::{Content, MAX_RECEIPT_IDS};
+use crate::net::protocol::{
+    RejectCode, Request, Response, MAX_BATCH, MAX_FETCH_KEYS, MAX_REQUEST_LEN,
+};
 use crate::net::swarm::{self, Behaviour, BehaviourEvent, SwarmOptions};
 use crate::profile::Profile;
 use crate::store::{
@@ -49,7 +51,7 @@ pub const MAILBOX_POLL: Duration = Duration::from_secs(20);
 /// How often expired (disappearing) messages are swept.
 pub const SWEEP_EVERY_MS: u64 = 5_000;
 /// Most outbox entries in flight at once (like a request pipeline's window).
-pub const MAX_IN_FLIGHT: usize = 64;
+pub const MAX_IN_FLIGHT: usize = 256;
 /// Outbox and housekeeping tick.
 pub const TICK: Duration = Duration::from_millis(200);
 
@@ -146,6 +148,8 @@ enum Route {
 enum Pending {
     /// Delivering an outbox entry.
     Outbox { id: MessageId, route: Route },
+    /// Delivering several outbox entries of one contact directly (`DeliverBatch`).
+    Batch(Vec<MessageId>),
     /// Fetching mail from our mailbox.
     Fetch,
     /// Deleting fetched mail.
@@ -347,7 +351,9 @@ impl Runtime {
             seq,
             envelope,
             attempts: 0,
-            next_attempt_at_ms: now,
+            // `now` may be a display timestamp ahead of the clock (strictly increasing
+            // per message): the entry is due at once all the same.
+            next_attempt_at_ms: now.min(now_ms()),
             created_at_ms: now,
         }));
         self.dirty = true;
@@ -505,6 +511,26 @@ impl Runtime {
                 biased;
                 ev = self.swarm.select_next_some() => self.swarm_event(ev),
                 cmd = commands.recv() => match cmd {
+                    Some(Command::Send { to, text }) => {
+                        // Sends to the same contact that are already waiting are stored
+                        // together (one transaction, one ratchet state write).
+                        let mut texts = vec![text];
+                        let mut other = None;
+                        while texts.len() < MAX_BATCH {
+                            match commands.try_recv() {
+                                Ok(Command::Send { to: t, text }) if t == to => texts.push(text),
+                                Ok(c) => {
+                                    other = Some(c);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        self.cmd_send(&to, texts);
+                        if let Some(c) = other {
+                            self.command(c);
+                        }
+                    }
                     Some(cmd) => self.command(cmd),
                     None => break,
                 },
@@ -559,7 +585,7 @@ impl Runtime {
                 self.cmd_invite(ttl_secs.unwrap_or(DEFAULT_INVITE_TTL_SECS))
             }
             Command::Accept { code, alias } => self.cmd_accept(&code, &alias),
-            Command::Send { to, text } => self.cmd_send(&to, text),
+            Command::Send { to, text } => self.cmd_send(&to, vec![text]),
             Command::Contacts => self.cmd_contacts(),
             Command::History { with, limit } => self.cmd_history(&with, limit.unwrap_or(100)),
             Command::Verify { alias, confirm } => self.cmd_verify(&alias, confirm),
@@ -740,63 +766,82 @@ impl Runtime {
         self.next_fetch_ms = 0;
     }
 
-    fn cmd_send(&mut self, to: &str, text: String) {
+    fn cmd_send(&mut self, to: &str, texts: Vec<String>) {
         let Some(cid) = self.by_alias(to) else {
             return self.unknown_contact(to);
         };
-        let mut id = [0u8; 16];
-        OsRng.fill_bytes(&mut id);
-        let now = now_ms().max(self.last_sent_ms + 1);
-        self.last_sent_ms = now;
-        let content = Content::Text {
-            id,
-            sent_at_ms: now,
-            text: text.clone(),
-        };
-        let plain = match content.encode() {
-            Ok(p) => p,
-            Err(e) => return self.emit(Event::error("too_long", e.to_string())),
-        };
-        let Some(state) = self.contacts.get_mut(&cid) else {
-            return self.unknown_contact(to);
-        };
-        let Some(session) = state.session.as_ref() else {
+        let Some(session) = self.contacts.get(&cid).and_then(|s| s.session.as_ref()) else {
             return self.emit(Event::error(
                 "not_established",
                 format!("the handshake with {to:?} has not finished yet"),
             ));
         };
         let mut next = session.clone();
-        let env = match next.encrypt(&plain, now / 1000, &mut OsRng) {
-            Ok(e) => e,
-            Err(e) => return self.emit(Event::error("encrypt_failed", e.to_string())),
-        };
-        let message = NewMessage {
-            id: MessageId(id),
-            direction: Direction::Outgoing,
-            text,
-            created_at_ms: now,
-            received_at_ms: None,
-            state: DeliveryState::Queued,
-        };
-        let wire = env.encode();
-        let stored = self.profile.store.record_outgoing_deferred(
+        let mut messages = Vec::with_capacity(texts.len());
+        let mut outboxes = Vec::with_capacity(texts.len());
+        for text in texts {
+            let mut id = [0u8; 16];
+            OsRng.fill_bytes(&mut id);
+            let now = now_ms().max(self.last_sent_ms + 1);
+            let content = Content::Text {
+                id,
+                sent_at_ms: now,
+                text,
+            };
+            let plain = match content.encode() {
+                Ok(p) => p,
+                Err(e) => {
+                    self.emit(Event::error("too_long", e.to_string()));
+                    continue;
+                }
+            };
+            let env = match next.encrypt(&plain, now / 1000, &mut OsRng) {
+                Ok(e) => e,
+                Err(e) => {
+                    self.emit(Event::error("encrypt_failed", e.to_string()));
+                    continue;
+                }
+            };
+            self.last_sent_ms = now;
+            let Content::Text { text, .. } = content else {
+                continue;
+            };
+            messages.push(NewMessage {
+                id: MessageId(id),
+                direction: Direction::Outgoing,
+                text,
+                created_at_ms: now,
+                received_at_ms: None,
+                state: DeliveryState::Queued,
+            });
+            outboxes.push(NewOutbox {
+                envelope: env.encode(),
+                // Due at once, even when the display timestamp runs ahead in a burst.
+                next_attempt_at_ms: now_ms(),
+            });
+        }
+        if messages.is_empty() {
+            return;
+        }
+        let now = self.last_sent_ms;
+        let stored = self.profile.store.record_outgoing_many_deferred(
             &cid,
             &SecretBytes::from_slice(&next.to_bytes()),
-            &message,
-            &NewOutbox {
-                envelope: wire.clone(),
-                next_attempt_at_ms: now,
-            },
+            &messages,
+            &outboxes,
             now,
         );
         match stored {
-            Ok(seq) => {
-                state.session = Some(next);
+            Ok(first) => {
+                if let Some(state) = self.contacts.get_mut(&cid) {
+                    state.session = Some(next);
+                }
                 // Shown as queued, and sent, only once durable (at the next flush).
-                self.deferred
-                    .push(Deferred::Emit(Event::Queued { id: hex(&id) }));
-                self.defer_mirror(cid, MessageId(id), seq, wire, now);
+                for (i, (m, o)) in messages.into_iter().zip(outboxes).enumerate() {
+                    self.deferred
+                        .push(Deferred::Emit(Event::Queued { id: hex(&m.id.0) }));
+                    self.defer_mirror(cid, m.id, first + i as u64, o.envelope, m.created_at_ms);
+                }
             }
             Err(e) => self.emit(Event::error("store_failed", e.to_string())),
         }
@@ -946,10 +991,56 @@ impl Runtime {
         // Oldest first: conversation order on the wire as far as possible.
         due.sort_by_key(|e| (e.created_at_ms, e.seq));
         let room = MAX_IN_FLIGHT - self.in_flight.len();
-        let due: Vec<OutboxEntry> = due.into_iter().take(room).cloned().collect();
-        for entry in due {
-            self.attempt(&entry, Route::Direct);
+        // Envelopes due for the same contact travel together, up to a full batch.
+        let mut batches: Vec<Vec<OutboxEntry>> = Vec::new();
+        let mut open: HashMap<ContactId, (usize, usize)> = HashMap::new();
+        for e in due.into_iter().take(room) {
+            let len = e.envelope.len();
+            let slot = open.get(&e.contact).copied().filter(|(b, bytes)| {
+                batches.get(*b).is_some_and(|v| v.len() < MAX_BATCH)
+                    && Request::batch_len([*bytes, len]) <= MAX_REQUEST_LEN
+            });
+            match slot {
+                Some((b, bytes)) => {
+                    if let Some(v) = batches.get_mut(b) {
+                        v.push(e.clone());
+                    }
+                    open.insert(e.contact, (b, bytes + 4 + len));
+                }
+                None => {
+                    open.insert(e.contact, (batches.len(), len));
+                    batches.push(vec![e.clone()]);
+                }
+            }
         }
+        for batch in batches {
+            match <[OutboxEntry; 1]>::try_from(batch) {
+                Ok([entry]) => self.attempt(&entry, Route::Direct),
+                Err(batch) => self.attempt_batch(batch),
+            }
+        }
+    }
+
+    /// Sends several envelopes for one contact in one `DeliverBatch`.
+    fn attempt_batch(&mut self, batch: Vec<OutboxEntry>) {
+        let Some(contact) = batch.first().map(|e| e.contact) else {
+            return;
+        };
+        let Some((peer, addrs)) = self.contact_target(&contact) else {
+            for e in batch {
+                self.attempt_failed(e.message_id, Route::Direct, contact);
+            }
+            return;
+        };
+        let ids: Vec<MessageId> = batch.iter().map(|e| e.message_id).collect();
+        let req = Request::DeliverBatch(batch.into_iter().map(|e| e.envelope).collect());
+        let rid = self
+            .swarm
+            .behaviour_mut()
+            .rr
+            .send_request_with_addresses(&peer, req, addrs);
+        self.in_flight.extend(ids.iter().copied());
+        self.pending.insert(rid, Pending::Batch(ids));
     }
 
     /// If our reachable addresses or mailbox changed since we last told our contacts,
@@ -1080,57 +1171,65 @@ impl Runtime {
         self.backoff.insert(id, (attempts, next));
     }
 
+    /// An entry of a `DeliverBatch` was not taken: as for a single attempt (mailbox
+    /// fallback, then backoff).
+    fn batch_entry_failed(&mut self, id: MessageId) {
+        match self.outbox.get(&id).map(|e| e.contact) {
+            Some(c) => self.attempt_failed(id, Route::Direct, c),
+            None => {
+                self.in_flight.remove(&id);
+            }
+        }
+    }
+
     fn outbox_entry(&self, id: &MessageId) -> Result<Option<OutboxEntry>, String> {
         Ok(self.outbox.get(id).cloned())
     }
 
-    /// Records an attempt that a hop accepted: the entry waits `later` for a receipt.
-    fn outbox_attempted(&mut self, id: &MessageId, now: u64, later: u64) -> bool {
-        match self.profile.store.mark_attempted_relaxed(id, now, later) {
-            Ok(found) => {
-                if let Some(e) = self.outbox.get_mut(id) {
-                    e.attempts = e.attempts.saturating_add(1);
-                    e.next_attempt_at_ms = later;
-                }
-                found
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "mark_attempted failed");
-                false
-            }
-        }
+    fn hop_accepted(&mut self, id: MessageId) {
+        self.hops_accepted(vec![id]);
     }
 
-    fn hop_accepted(&mut self, id: MessageId) {
-        self.in_flight.remove(&id);
-        self.backoff.remove(&id);
-        let entry = match self.outbox_entry(&id) {
-            Ok(Some(e)) => e,
-            _ => return,
-        };
+    /// A hop took these entries. Messages now wait for their receipt (and are resent
+    /// if none comes); control entries are done, except a handshake init, which stays
+    /// until the response arrives. One store write for all of them.
+    fn hops_accepted(&mut self, ids: Vec<MessageId>) {
         let now = now_ms();
-        if entry.seq == CONTROL_SEQ {
-            // Receipts and handshake messages need no receipt of their own; a handshake
-            // init stays until the response arrives (it may need resending).
+        let resend = u64::try_from(RESEND_AFTER_HOP.as_millis()).unwrap_or(600_000);
+        let mut sent: Vec<(ContactId, u64)> = Vec::new();
+        let mut done: Vec<MessageId> = Vec::new();
+        for id in ids {
+            self.in_flight.remove(&id);
+            self.backoff.remove(&id);
             let is_init = self
                 .handshakes
                 .values()
                 .any(|(_, p)| MessageId(p.invite_id()) == id);
-            if is_init {
-                let later = now + u64::try_from(RESEND_AFTER_HOP.as_millis()).unwrap_or(600_000);
-                self.outbox_attempted(&id, now, later);
-            } else {
-                let _ = self.profile.store.remove_control_relaxed(&id);
-                self.outbox.remove(&id);
+            let Some(entry) = self.outbox.get_mut(&id) else {
+                continue;
+            };
+            if entry.seq == CONTROL_SEQ && !is_init {
+                done.push(id);
+                continue;
             }
-            return;
+            // Wait for the receipt (or the handshake response), then send again.
+            entry.attempts = entry.attempts.saturating_add(1);
+            entry.next_attempt_at_ms = now + resend * u64::from(entry.attempts);
+            if entry.seq != CONTROL_SEQ && entry.attempts == 1 {
+                sent.push((entry.contact, entry.seq));
+                self.emit(Event::Sent { id: hex(&id.0) });
+            }
         }
-        let first = entry.attempts == 0;
-        let later = now
-            + u64::try_from(RESEND_AFTER_HOP.as_millis()).unwrap_or(600_000)
-                * u64::from(entry.attempts + 1);
-        if self.outbox_attempted(&id, now, later) && first {
-            self.emit(Event::Sent { id: hex(&id.0) });
+        if !done.is_empty() {
+            let _ = self.profile.store.remove_controls_relaxed(&done);
+            for id in &done {
+                self.outbox.remove(id);
+            }
+        }
+        if !sent.is_empty() {
+            if let Err(e) = self.profile.store.mark_sent_relaxed(&sent, now) {
+                tracing::warn!(error = %e, "mark_sent failed");
+            }
         }
     }
 
@@ -1197,8 +1296,9 @@ impl Runtime {
 
     fn got_mail(&mut self, items: Vec<([u8; 16], Vec<u8>)>) {
         let mut acks: HashMap<[u8; 32], Vec<[u8; 16]>> = HashMap::new();
-        for (mid, bytes) in items {
-            let processed = self.inbound_envelope(&bytes);
+        let (mids, envelopes): (Vec<[u8; 16]>, Vec<Vec<u8>>) = items.into_iter().unzip();
+        let outcomes = self.inbound_envelopes(&envelopes);
+        for ((mid, bytes), processed) in mids.into_iter().zip(envelopes).zip(outcomes) {
             // Ack what we processed and what can never be processed (not ours / junk):
             // mail stays in the mailbox only if storing it here failed.
             if processed != Inbound::TryLater {
@@ -1400,93 +1500,213 @@ impl Runtime {
     }
 
     fn inbound_message(&mut self, env: &Envelope) -> Inbound {
+        let mut out = [Inbound::Dropped];
+        let mut group = None;
+        self.inbound_message_into(env, 0, &mut group, &mut out);
+        self.finish_group(group, &mut out);
+        out[0]
+    }
+
+    /// Several envelopes that arrived together (a `DeliverBatch`, a mailbox fetch): text
+    /// messages of one contact in a row are stored in one transaction with one receipt
+    /// for all of them. Returns one outcome per envelope, in order.
+    fn inbound_envelopes(&mut self, items: &[Vec<u8>]) -> Vec<Inbound> {
+        let mut out = vec![Inbound::Dropped; items.len()];
+        let mut group: Option<TextGroup> = None;
+        for (i, bytes) in items.iter().enumerate() {
+            match Envelope::decode(bytes) {
+                Ok(env) if env.kind == EnvelopeKind::Message => {
+                    self.inbound_message_into(&env, i, &mut group, &mut out);
+                }
+                _ => {
+                    if !self.finish_group(group.take(), &mut out) {
+                        set(&mut out, i, Inbound::TryLater);
+                        continue;
+                    }
+                    let r = self.inbound_envelope(bytes);
+                    set(&mut out, i, r);
+                }
+            }
+        }
+        self.finish_group(group, &mut out);
+        out
+    }
+
+    /// Decrypts one message envelope (item `i`) on top of `group`: a text joins the
+    /// group (stored when the group is finished); anything else finishes the group
+    /// first and is applied at once. The outcome goes to `out[i]`.
+    fn inbound_message_into(
+        &mut self,
+        env: &Envelope,
+        i: usize,
+        group: &mut Option<TextGroup>,
+        out: &mut [Inbound],
+    ) {
         let Some(cid) = self.tags.get(&env.tag).copied() else {
-            return self.hostile("message with unknown routing tag");
+            let r = self.hostile("message with unknown routing tag");
+            return set(out, i, r);
         };
-        let Some(state) = self.contacts.get(&cid) else {
-            return self.hostile("message for removed contact");
+        let full = group
+            .as_ref()
+            .is_some_and(|g| g.cid != cid || g.items.len() >= MAX_RECEIPT_IDS);
+        if full && !self.finish_group(group.take(), out) {
+            return set(out, i, Inbound::TryLater);
+        }
+        let current = match group.as_ref() {
+            Some(g) => Some(g.session.clone()),
+            None => match self.contacts.get(&cid) {
+                Some(state) => state.session.clone(),
+                None => {
+                    let r = self.hostile("message for removed contact");
+                    return set(out, i, r);
+                }
+            },
         };
-        let Some(session) = state.session.as_ref() else {
-            return self.hostile("message before handshake");
+        let Some(mut next) = current else {
+            let r = self.hostile("message before handshake");
+            return set(out, i, r);
         };
-        let mut next = session.clone();
         let plain = match next.decrypt(env) {
             Ok(p) => p,
             // Authentic but already processed: a retransmission; acknowledge it again.
-            Err(DecryptError::Replayed) => return Inbound::Processed,
-            Err(_) => return self.hostile("message failed authentication"),
+            Err(DecryptError::Replayed) => return set(out, i, Inbound::Processed),
+            Err(_) => {
+                let r = self.hostile("message failed authentication");
+                return set(out, i, r);
+            }
         };
-        let content = match Content::decode(&plain) {
-            Ok(c) => c,
+        let content = Content::decode(&plain);
+        if let Ok(Content::Text {
+            id,
+            sent_at_ms,
+            text,
+        }) = content
+        {
+            let g = group.get_or_insert_with(|| TextGroup {
+                cid,
+                session: next.clone(),
+                items: Vec::new(),
+            });
+            g.session = next;
+            g.items.push((
+                i,
+                NewMessage {
+                    id: MessageId(id),
+                    direction: Direction::Incoming,
+                    text,
+                    created_at_ms: sent_at_ms,
+                    received_at_ms: None,
+                    state: DeliveryState::Received,
+                },
+            ));
+            return;
+        }
+        if group.is_some() {
+            // Texts before this one are waiting: store them (with their receipt, which
+            // moves our sending chain) first, then decrypt this one again on top of
+            // the stored state, so no state is ever written over a newer one.
+            if !self.finish_group(group.take(), out) {
+                return set(out, i, Inbound::TryLater);
+            }
+            return self.inbound_message_into(env, i, group, out);
+        }
+        let r = match content {
+            Ok(c) => self.inbound_content(cid, next, c),
             Err(_) => {
                 // Authentic but unreadable (a newer version): keep the ratchet moving.
                 let _ = self
                     .profile
                     .store
                     .put_session(&cid, &SecretBytes::from_slice(&next.to_bytes()));
+                self.dirty = true;
                 if let Some(s) = self.contacts.get_mut(&cid) {
                     s.session = Some(next);
                 }
-                return self.hostile("unreadable content");
+                self.hostile("unreadable content")
             }
         };
+        set(out, i, r);
+    }
+
+    /// Stores a group of texts with one receipt for all of them, in one transaction:
+    /// messages, dedup ids, ratchet state, receipt. Sets their outcomes; false if it
+    /// could not (the sender retries; the ratchet state in memory is unchanged).
+    fn finish_group(&mut self, group: Option<TextGroup>, out: &mut [Inbound]) -> bool {
+        let Some(TextGroup {
+            cid,
+            mut session,
+            mut items,
+        }) = group
+        else {
+            return true;
+        };
         let now = now_ms();
-        let alias = state.contact.alias.clone();
-        match content {
-            Content::Text {
-                id,
-                sent_at_ms,
-                text,
-            } => {
-                let message = NewMessage {
-                    id: MessageId(id),
-                    direction: Direction::Incoming,
-                    text: text.clone(),
-                    created_at_ms: sent_at_ms,
-                    received_at_ms: Some(now),
-                    state: DeliveryState::Received,
-                };
-                // Encrypt the receipt first, so message, receipt and ratchet state are
-                // stored in one transaction.
-                let Ok(receipt) = Content::Receipt(vec![id]).encode() else {
-                    return Inbound::TryLater;
-                };
-                let Ok(receipt_env) = next.encrypt(&receipt, now / 1000, &mut OsRng) else {
-                    return Inbound::TryLater;
-                };
-                let mut rid = [0u8; 16];
-                OsRng.fill_bytes(&mut rid);
-                let bytes = SecretBytes::from_slice(&next.to_bytes());
-                let receipt_wire = receipt_env.encode();
-                match self.profile.store.record_incoming_with_receipt_deferred(
-                    &cid,
-                    &bytes,
-                    &message,
-                    MessageId(rid),
-                    &receipt_wire,
-                    now,
-                ) {
-                    Ok(outcome) => {
-                        if let Some(s) = self.contacts.get_mut(&cid) {
-                            s.session = Some(next);
-                        }
-                        if let Incoming::Stored { .. } = outcome {
-                            self.deferred.push(Deferred::Emit(Event::Message {
-                                from: alias,
-                                id: hex(&id),
-                                text,
-                                sent_at: sent_at_ms,
-                            }));
-                        }
-                        self.defer_mirror(cid, MessageId(rid), CONTROL_SEQ, receipt_wire, now);
-                        Inbound::Processed
-                    }
-                    Err(e) => {
-                        self.emit(Event::error("store_failed", e.to_string()));
-                        Inbound::TryLater
-                    }
-                }
+        for (_, m) in &mut items {
+            m.received_at_ms = Some(now);
+        }
+        let ids: Vec<[u8; 16]> = items.iter().map(|(_, m)| m.id.0).collect();
+        let receipt = Content::Receipt(ids)
+            .encode()
+            .ok()
+            .and_then(|r| session.encrypt(&r, now / 1000, &mut OsRng).ok());
+        let Some(receipt_env) = receipt else {
+            for (i, _) in &items {
+                set(out, *i, Inbound::TryLater);
             }
+            return false;
+        };
+        let mut rid = [0u8; 16];
+        OsRng.fill_bytes(&mut rid);
+        let bytes = SecretBytes::from_slice(&session.to_bytes());
+        let receipt_wire = receipt_env.encode();
+        let messages: Vec<NewMessage> = items.iter().map(|(_, m)| m.clone()).collect();
+        let stored = self.profile.store.record_incoming_batch_deferred(
+            &cid,
+            &bytes,
+            &messages,
+            MessageId(rid),
+            &receipt_wire,
+            now,
+        );
+        match stored {
+            Ok(outcomes) => {
+                let alias = match self.contacts.get_mut(&cid) {
+                    Some(s) => {
+                        s.session = Some(session);
+                        s.contact.alias.clone()
+                    }
+                    None => String::new(),
+                };
+                for ((i, m), outcome) in items.into_iter().zip(outcomes) {
+                    if let Incoming::Stored { .. } = outcome {
+                        self.deferred.push(Deferred::Emit(Event::Message {
+                            from: alias.clone(),
+                            id: hex(&m.id.0),
+                            text: m.text,
+                            sent_at: m.created_at_ms,
+                        }));
+                    }
+                    set(out, i, Inbound::Processed);
+                }
+                self.defer_mirror(cid, MessageId(rid), CONTROL_SEQ, receipt_wire, now);
+                true
+            }
+            Err(e) => {
+                self.emit(Event::error("store_failed", e.to_string()));
+                for (i, _) in &items {
+                    set(out, *i, Inbound::TryLater);
+                }
+                false
+            }
+        }
+    }
+
+    /// Applies a decrypted message that is not a text (receipt, card); `next` is the
+    /// ratchet state after decrypting it.
+    fn inbound_content(&mut self, cid: ContactId, next: Session, content: Content) -> Inbound {
+        let now = now_ms();
+        match content {
+            Content::Text { .. } => Inbound::Dropped,
             Content::Receipt(ids) => {
                 let ids: Vec<MessageId> = ids.into_iter().map(MessageId).collect();
                 let bytes = SecretBytes::from_slice(&next.to_bytes());
@@ -1677,14 +1897,22 @@ impl Runtime {
                 request_id, error, ..
             } => {
                 tracing::debug!(%error, "request failed");
-                if let Some(Pending::Outbox { id, route }) = self.pending.remove(&request_id) {
-                    let contact = self.outbox_entry(&id).ok().flatten().map(|e| e.contact);
-                    match contact {
-                        Some(c) => self.attempt_failed(id, route, c),
-                        None => {
-                            self.in_flight.remove(&id);
+                match self.pending.remove(&request_id) {
+                    Some(Pending::Outbox { id, route }) => {
+                        let contact = self.outbox_entry(&id).ok().flatten().map(|e| e.contact);
+                        match contact {
+                            Some(c) => self.attempt_failed(id, route, c),
+                            None => {
+                                self.in_flight.remove(&id);
+                            }
                         }
                     }
+                    Some(Pending::Batch(ids)) => {
+                        for id in ids {
+                            self.batch_entry_failed(id);
+                        }
+                    }
+                    _ => {}
                 }
             }
             request_response::Event::InboundFailure { .. } => {
@@ -1708,6 +1936,28 @@ impl Runtime {
                 // Dropped without a reply: a stranger learns nothing.
                 Inbound::Dropped => return,
             },
+            Request::DeliverBatch(items) => {
+                let outcomes = self.inbound_envelopes(&items);
+                if outcomes.iter().all(|o| *o == Inbound::Dropped) {
+                    // Nothing in it was for us: no reply, as for a single envelope.
+                    return;
+                }
+                let codes = outcomes
+                    .into_iter()
+                    .map(|o| match o {
+                        Inbound::Processed => None,
+                        Inbound::TryLater => Some(RejectCode::TryLater),
+                        Inbound::Dropped => Some(RejectCode::NotAccepted),
+                    })
+                    .collect();
+                if self.dirty {
+                    // Acknowledged only once what it changed is durable.
+                    self.deferred
+                        .push(Deferred::Respond(channel, Response::Results(codes)));
+                    return;
+                }
+                Response::Results(codes)
+            }
             Request::MailboxPut(_) | Request::MailboxFetch(_) | Request::MailboxAck { .. } => {
                 Response::Rejected(RejectCode::Unsupported)
             }
@@ -1732,6 +1982,22 @@ impl Runtime {
                     }
                 }
             },
+            Some(Pending::Batch(ids)) => {
+                let codes = match response {
+                    Response::Results(codes) if codes.len() == ids.len() => codes,
+                    // Refused as a whole (or an answer that does not fit): every entry
+                    // failed this time.
+                    _ => vec![Some(RejectCode::NotAccepted); ids.len()],
+                };
+                let mut accepted = Vec::new();
+                for (id, code) in ids.into_iter().zip(codes) {
+                    match code {
+                        None => accepted.push(id),
+                        Some(_) => self.batch_entry_failed(id),
+                    }
+                }
+                self.hops_accepted(accepted);
+            }
             Some(Pending::Fetch) => {
                 if let Response::Mail(items) = response {
                     let full = items.len() >= crate::net::protocol::MAX_MAIL_ITEMS;
@@ -1743,6 +2009,21 @@ impl Runtime {
             }
             Some(Pending::Ack) | None => {}
         }
+    }
+}
+
+/// Texts of one contact decrypted in a row, waiting to be stored with one receipt.
+struct TextGroup {
+    cid: ContactId,
+    /// The ratchet state after the last of them.
+    session: Session,
+    /// (index in the batch, message).
+    items: Vec<(usize, NewMessage)>,
+}
+
+fn set(out: &mut [Inbound], i: usize, r: Inbound) {
+    if let Some(slot) = out.get_mut(i) {
+        *slot = r;
     }
 }
 

@@ -371,6 +371,8 @@ fn serve(mailbox: &mut Mailbox, request: Request) -> Response {
             Ok(n) => Response::Acked(n),
             Err(_) => Response::Rejected(RejectCode::TryLater),
         },
-        Request::Deliver(_) => Response::Rejected(RejectCode::Unsupported),
+        Request::Deliver(_) | Request::DeliverBatch(_) => {
+            Response::Rejected(RejectCode::Unsupported)
+        }
     }
 }

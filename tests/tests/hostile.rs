@@ -3,7 +3,7 @@
 //! not crash, must not change state, and must count what it dropped.
 use cairn_crypto::{initiate, IdentityKeyPair, Invite, InviteSecret, ProfileCard, RoutingTag};
 use cairn_node::content::Content;
-use cairn_node::net::protocol::{Request, Response, MAX_REQUEST_LEN};
+use cairn_node::net::protocol::{RejectCode, Request, Response, MAX_REQUEST_LEN};
 use cairn_node::net::swarm::{self, Behaviour, BehaviourEvent, SwarmOptions};
 use cairn_tests::*;
 use futures::StreamExt;
@@ -249,7 +249,52 @@ fn hostile_input_changes_nothing() {
         Ok(Response::Accepted)
     );
 
-    // 6. A connection flood, bounded: memory stays bounded.
+    // 6. Batches. Only junk: no reply at all, as for a single envelope.
+    let mut junk2 = vec![0u8; 300];
+    rng.fill_bytes(&mut junk2);
+    assert!(rt
+        .block_on(m.request(Request::DeliverBatch(vec![junk2.clone(), junk2])))
+        .is_err());
+    // A mixed batch: a fresh message, a replay, a tampered copy of the next message,
+    // the untampered one, and a known id again: one code per envelope, each new
+    // message stored and shown once.
+    let msg = |id: u8, text: &str, session: &mut cairn_crypto::Session| {
+        let c = Content::Text {
+            id: [id; 16],
+            sent_at_ms: u64::from(id),
+            text: text.into(),
+        };
+        session
+            .encrypt(&c.encode().unwrap(), now(), &mut rand::rngs::OsRng)
+            .unwrap()
+            .encode()
+    };
+    let third = msg(7, "third, in a batch", &mut session);
+    let fourth = msg(6, "fourth, in a batch", &mut session);
+    let mut fourth_tampered = fourth.clone();
+    let last = fourth_tampered.len() - 5;
+    fourth_tampered[last] ^= 0x40;
+    let known_id = msg(7, "third, in a batch", &mut session);
+    assert_eq!(
+        rt.block_on(m.request(Request::DeliverBatch(vec![
+            third,
+            env.encode(),
+            fourth_tampered,
+            fourth,
+            known_id,
+        ]))),
+        Ok(Response::Results(vec![
+            None,
+            None,
+            Some(RejectCode::NotAccepted),
+            None,
+            None
+        ]))
+    );
+    alice.sees_message("mallory", "third, in a batch");
+    alice.sees_message("mallory", "fourth, in a batch");
+
+    // 7. A connection flood, bounded: memory stays bounded.
     let pid = alice.pid().unwrap();
     let before = rss_kib(pid);
     let port: u16 = alice.addrs[0].rsplit('/').next().unwrap().parse().unwrap();
@@ -282,7 +327,7 @@ fn hostile_input_changes_nothing() {
     let h = alice.expect("history", |e| e["event"] == "history");
     assert_eq!(
         h["messages"].as_array().unwrap().len(),
-        2,
+        4,
         "each message stored once: {h}"
     );
     let shown = alice
@@ -290,7 +335,7 @@ fn hostile_input_changes_nothing() {
         .iter()
         .filter(|e| e["event"] == "message")
         .count();
-    assert_eq!(shown, 2);
+    assert_eq!(shown, 4);
     alice.cmd(json!({"cmd": "contacts"}));
     let c = alice.expect("contacts", |e| e["event"] == "contacts");
     assert_eq!(c["contacts"].as_array().unwrap().len(), 1);

@@ -8,10 +8,12 @@
 //!          | 2 MailboxPut   | envelope
 //!          | 3 MailboxFetch | count u8 (1..=MAX_FETCH_KEYS) | mailbox_key [32] * count
 //!          | 4 MailboxAck   | mailbox_key [32] | count u16 (<= MAX_ACK_IDS) | id [16] * count
+//!          | 5 DeliverBatch | count u16 (1..=MAX_BATCH) | (len u32 | envelope) * count
 //! response = 1 Accepted
 //!          | 2 Rejected     | code u8
 //!          | 3 Mail         | count u16 | (id [16] | len u32 | envelope) * count
 //!          | 4 Acked        | count u32
+//!          | 5 Results      | count u16 (1..=MAX_BATCH) | code u8 * count   (0 = accepted)
 //! ```
 //!
 //! Untrusted input: every decoder returns a typed error and never panics.
@@ -25,8 +27,12 @@ use thiserror::Error;
 
 /// The libp2p protocol name.
 pub const PROTOCOL: &str = "/cairn/envelope/1";
-/// Largest request body: an envelope plus the request byte.
-pub const MAX_REQUEST_LEN: usize = MAX_ENVELOPE_LEN + 1;
+/// Most envelopes in one `DeliverBatch`.
+pub const MAX_BATCH: usize = 64;
+/// Largest request body: a `DeliverBatch` of up to [`MAX_BATCH`] small envelopes or a
+/// few large ones (a single envelope, at most `MAX_ENVELOPE_LEN`, always fits).
+pub const MAX_REQUEST_LEN: usize = 256 << 10;
+const _: () = assert!(MAX_ENVELOPE_LEN + 1 + 2 + 4 <= MAX_REQUEST_LEN);
 /// Most envelopes in one `Mail` response.
 pub const MAX_MAIL_ITEMS: usize = 64;
 /// Largest response body: a `Mail` response with up to [`MAX_MAIL_ITEMS`] small
@@ -53,6 +59,9 @@ pub enum Request {
         /// Ids from a `Mail` response.
         ids: Vec<[u8; 16]>,
     },
+    /// Deliver several envelopes to this node at once (each as with `Deliver`); answered
+    /// with `Results`, one code per envelope, or not at all if none was for this node.
+    DeliverBatch(Vec<Vec<u8>>),
 }
 
 /// Why a request was refused.
@@ -82,6 +91,8 @@ pub enum Response {
     Mail(Vec<([u8; 16], Vec<u8>)>),
     /// Number of envelopes deleted.
     Acked(u32),
+    /// Per envelope of a `DeliverBatch`, in order: `None` if accepted, or why not.
+    Results(Vec<Option<RejectCode>>),
 }
 
 /// Decoding failures.
@@ -177,8 +188,23 @@ impl Request {
                     v.extend_from_slice(id);
                 }
             }
+            Request::DeliverBatch(envs) => {
+                v.push(5);
+                let n = envs.len().min(MAX_BATCH);
+                v.extend_from_slice(&u16::try_from(n).unwrap_or(0).to_be_bytes());
+                for e in envs.iter().take(n) {
+                    v.extend_from_slice(&u32::try_from(e.len()).unwrap_or(0).to_be_bytes());
+                    v.extend_from_slice(e);
+                }
+            }
         }
         v
+    }
+
+    /// The encoded size of a `DeliverBatch` of envelopes with these lengths (to pack a
+    /// batch under [`MAX_REQUEST_LEN`]).
+    pub fn batch_len(envelope_lens: impl IntoIterator<Item = usize>) -> usize {
+        envelope_lens.into_iter().fold(3, |acc, l| acc + 4 + l)
     }
 
     /// Decodes a body. Untrusted input.
@@ -213,6 +239,18 @@ impl Request {
                 }
                 Request::MailboxAck { key, ids }
             }
+            5 => {
+                let n = usize::from(r.u16()?);
+                if n == 0 || n > MAX_BATCH {
+                    return Err(ProtocolError::Malformed);
+                }
+                let mut envs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let len = usize::try_from(r.u32()?).map_err(|_| ProtocolError::TooLarge)?;
+                    envs.push(envelope_bytes(r.take(len)?)?);
+                }
+                Request::DeliverBatch(envs)
+            }
             _ => return Err(ProtocolError::Malformed),
         };
         r.finish()?;
@@ -244,6 +282,14 @@ impl Response {
                 v.push(4);
                 v.extend_from_slice(&n.to_be_bytes());
             }
+            Response::Results(codes) => {
+                v.push(5);
+                let n = codes.len().min(MAX_BATCH);
+                v.extend_from_slice(&u16::try_from(n).unwrap_or(0).to_be_bytes());
+                for c in codes.iter().take(n) {
+                    v.push(c.map_or(0, |c| c as u8));
+                }
+            }
         }
         v
     }
@@ -256,14 +302,7 @@ impl Response {
         let mut r = Reader(b);
         let resp = match r.u8()? {
             1 => Response::Accepted,
-            2 => Response::Rejected(match r.u8()? {
-                1 => RejectCode::Malformed,
-                2 => RejectCode::NotAccepted,
-                3 => RejectCode::QuotaExceeded,
-                4 => RejectCode::Unsupported,
-                5 => RejectCode::TryLater,
-                _ => return Err(ProtocolError::Malformed),
-            }),
+            2 => Response::Rejected(reject_code(r.u8()?)?),
             3 => {
                 let n = usize::from(r.u16()?);
                 if n > MAX_MAIL_ITEMS {
@@ -281,11 +320,36 @@ impl Response {
                 Response::Mail(items)
             }
             4 => Response::Acked(r.u32()?),
+            5 => {
+                let n = usize::from(r.u16()?);
+                if n == 0 || n > MAX_BATCH {
+                    return Err(ProtocolError::Malformed);
+                }
+                let mut codes = Vec::with_capacity(n);
+                for _ in 0..n {
+                    codes.push(match r.u8()? {
+                        0 => None,
+                        c => Some(reject_code(c)?),
+                    });
+                }
+                Response::Results(codes)
+            }
             _ => return Err(ProtocolError::Malformed),
         };
         r.finish()?;
         Ok(resp)
     }
+}
+
+fn reject_code(c: u8) -> Result<RejectCode, ProtocolError> {
+    Ok(match c {
+        1 => RejectCode::Malformed,
+        2 => RejectCode::NotAccepted,
+        3 => RejectCode::QuotaExceeded,
+        4 => RejectCode::Unsupported,
+        5 => RejectCode::TryLater,
+        _ => return Err(ProtocolError::Malformed),
+    })
 }
 
 /// The libp2p codec: length-prefixed frames with strict limits.
@@ -384,6 +448,7 @@ mod tests {
                 key: [3; 32],
                 ids: vec![[4; 16]],
             },
+            Request::DeliverBatch(vec![vec![1; 10], vec![2; 2000]]),
         ];
         for r in reqs {
             assert_eq!(Request::decode(&r.encode()).unwrap(), r);
@@ -393,6 +458,7 @@ mod tests {
             Response::Rejected(RejectCode::QuotaExceeded),
             Response::Mail(vec![([5; 16], vec![7; 100])]),
             Response::Acked(3),
+            Response::Results(vec![None, Some(RejectCode::TryLater)]),
         ];
         for r in resps {
             assert_eq!(Response::decode(&r.encode()).unwrap(), r);
@@ -418,5 +484,23 @@ mod tests {
         ack.push(0);
         assert_eq!(Request::decode(&ack), Err(ProtocolError::Trailing));
         assert_eq!(Response::decode(&[3, 0, 1]), Err(ProtocolError::Truncated));
+        // Batches: empty, too many, an empty envelope, a bad code.
+        assert_eq!(Request::decode(&[5, 0, 0]), Err(ProtocolError::Malformed));
+        let mut too_many = vec![5];
+        too_many.extend_from_slice(&u16::try_from(MAX_BATCH + 1).unwrap().to_be_bytes());
+        for _ in 0..=MAX_BATCH {
+            too_many.extend_from_slice(&[0, 0, 0, 1, 7]);
+        }
+        assert_eq!(Request::decode(&too_many), Err(ProtocolError::Malformed));
+        assert_eq!(
+            Request::decode(&[5, 0, 1, 0, 0, 0, 0]),
+            Err(ProtocolError::Truncated)
+        );
+        assert_eq!(
+            Response::decode(&[5, 0, 1, 9]),
+            Err(ProtocolError::Malformed)
+        );
+        let b = Request::DeliverBatch(vec![vec![1; 10], vec![2; 20]]);
+        assert_eq!(b.encode().len(), Request::batch_len([10, 20]));
     }
 }

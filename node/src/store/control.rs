@@ -95,6 +95,32 @@ impl Store {
         receipt_envelope: &[u8],
         now_ms: u64,
     ) -> Result<Incoming, StoreError> {
+        let mut outcomes = self.record_incoming_batch_deferred(
+            contact,
+            session_after,
+            std::slice::from_ref(message),
+            receipt_id,
+            receipt_envelope,
+            now_ms,
+        )?;
+        outcomes.pop().ok_or(StoreError::NotFound("outcome"))
+    }
+
+    /// [`Store::record_incoming_with_receipt_deferred`] for several messages of one
+    /// contact that arrived together, with one receipt for all of them: the messages
+    /// (in order), their dedup ids, the ratchet state after decrypting them all and
+    /// encrypting the receipt, and the receipt's outbox entry, in one atomic batch.
+    /// Returns one outcome per message; a message whose id was seen before (also
+    /// earlier in the same list) is a duplicate and not stored again.
+    pub fn record_incoming_batch_deferred(
+        &self,
+        contact: &ContactId,
+        session_after: &SecretBytes,
+        messages: &[NewMessage],
+        receipt_id: MessageId,
+        receipt_envelope: &[u8],
+        now_ms: u64,
+    ) -> Result<Vec<Incoming>, StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
         self.put(
@@ -103,24 +129,38 @@ impl Store {
             contact.0.to_vec(),
             &Record::Session(session_after.clone()),
         )?;
-        let dedup_key = self.keys.blind(purpose::DEDUP, &message.id.0);
-        let outcome = if self.backend.get(TreeName::Dedup, &dedup_key)?.is_some() {
-            Incoming::Duplicate
+        let mut fresh: Vec<NewMessage> = Vec::with_capacity(messages.len());
+        let mut fresh_keys = Vec::with_capacity(messages.len());
+        let mut outcomes = Vec::with_capacity(messages.len());
+        for m in messages {
+            let dedup_key = self.keys.blind(purpose::DEDUP, &m.id.0);
+            if fresh_keys.contains(&dedup_key)
+                || self.backend.get(TreeName::Dedup, &dedup_key)?.is_some()
+            {
+                outcomes.push(None);
+            } else {
+                outcomes.push(Some(fresh.len() as u64));
+                fresh.push(m.clone());
+                fresh_keys.push(dedup_key);
+            }
+        }
+        let first = if fresh.is_empty() {
+            0
         } else {
-            let seq =
-                self.stage_messages(&mut b, contact, std::slice::from_ref(message), now_ms)?;
+            self.stage_messages(&mut b, contact, &fresh, now_ms)?
+        };
+        for (i, key) in fresh_keys.iter().enumerate() {
             self.put(
                 &mut b,
                 TreeName::Dedup,
-                dedup_key.to_vec(),
+                key.to_vec(),
                 &Record::Dedup(DedupEntry {
                     received_at_ms: now_ms,
                     contact: *contact,
-                    seq,
+                    seq: first + i as u64,
                 }),
             )?;
-            Incoming::Stored { seq }
-        };
+        }
         let entry = OutboxEntry {
             message_id: receipt_id,
             contact: *contact,
@@ -137,7 +177,13 @@ impl Store {
             &Record::Outbox(entry),
         )?;
         self.backend.apply(&b)?;
-        Ok(outcome)
+        Ok(outcomes
+            .into_iter()
+            .map(|o| match o {
+                Some(i) => Incoming::Stored { seq: first + i },
+                None => Incoming::Duplicate,
+            })
+            .collect())
     }
 
     /// Applies an end-to-end receipt: every listed message still in the outbox becomes
@@ -202,37 +248,86 @@ impl Store {
         now_ms: u64,
         next_attempt_at_ms: u64,
     ) -> Result<bool, StoreError> {
+        let found =
+            self.mark_attempted_many_relaxed(&[(*message_id, next_attempt_at_ms)], now_ms)?;
+        Ok(found.first().copied().unwrap_or(false))
+    }
+
+    /// [`Store::mark_attempted_relaxed`] for many entries (those one batch request
+    /// delivered) in one write. Returns, per entry, whether it was in the outbox.
+    pub fn mark_attempted_many_relaxed(
+        &self,
+        entries: &[(MessageId, u64)],
+        now_ms: u64,
+    ) -> Result<Vec<bool>, StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
-        let Some((key, mut entry)) = self.outbox_entry(message_id)? else {
-            return Ok(false);
-        };
-        entry.attempts = entry.attempts.saturating_add(1);
-        entry.next_attempt_at_ms = next_attempt_at_ms;
         let mut b = WriteBatch::new();
-        self.update_message(&mut b, &entry.contact, entry.seq, |m| {
-            if m.state == DeliveryState::Queued {
-                m.state = DeliveryState::Sent;
+        let mut found = Vec::with_capacity(entries.len());
+        for (message_id, next_attempt_at_ms) in entries {
+            let Some((key, mut entry)) = self.outbox_entry(message_id)? else {
+                found.push(false);
+                continue;
+            };
+            entry.attempts = entry.attempts.saturating_add(1);
+            entry.next_attempt_at_ms = *next_attempt_at_ms;
+            if entry.seq != CONTROL_SEQ {
+                self.update_message(&mut b, &entry.contact, entry.seq, |m| {
+                    if m.state == DeliveryState::Queued {
+                        m.state = DeliveryState::Sent;
+                    }
+                    m.sent_at_ms = Some(now_ms);
+                })?;
             }
-            m.sent_at_ms = Some(now_ms);
-        })?;
-        self.put(&mut b, TreeName::Outbox, key, &Record::Outbox(entry))?;
+            self.put(&mut b, TreeName::Outbox, key, &Record::Outbox(entry))?;
+            found.push(true);
+        }
         self.backend.apply(&b)?;
-        Ok(true)
+        Ok(found)
+    }
+
+    /// Marks conversation messages (contact, sequence number) whose envelope a hop took
+    /// as `Sent`, in one write, without waiting for the flush (losing it only shows
+    /// them as queued until their receipt arrives). The outbox entries are not
+    /// rewritten: after a restart they are sent again at once, which the recipient
+    /// deduplicates.
+    pub fn mark_sent_relaxed(
+        &self,
+        messages: &[(ContactId, u64)],
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let _w = lock_ignoring_poison(&self.writer);
+        let mut b = WriteBatch::new();
+        for (contact, seq) in messages {
+            self.update_message(&mut b, contact, *seq, |m| {
+                if m.state == DeliveryState::Queued {
+                    m.state = DeliveryState::Sent;
+                }
+                m.sent_at_ms = Some(now_ms);
+            })?;
+        }
+        self.backend.apply(&b)?;
+        Ok(())
     }
 
     /// Removes a control entry (receipt, handshake message) a hop has taken, without
     /// waiting for the flush: if the removal is lost, the entry is sent again and the
     /// duplicate is dropped by the recipient.
     pub fn remove_control_relaxed(&self, message_id: &MessageId) -> Result<(), StoreError> {
+        self.remove_controls_relaxed(std::slice::from_ref(message_id))
+    }
+
+    /// [`Store::remove_control_relaxed`] for many entries in one write.
+    pub fn remove_controls_relaxed(&self, ids: &[MessageId]) -> Result<(), StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
-        let Some((key, entry)) = self.outbox_entry(message_id)? else {
-            return Ok(());
-        };
-        if entry.seq != CONTROL_SEQ {
-            return Ok(());
-        }
         let mut b = WriteBatch::new();
-        b.remove(TreeName::Outbox, key);
+        for message_id in ids {
+            let Some((key, entry)) = self.outbox_entry(message_id)? else {
+                continue;
+            };
+            if entry.seq == CONTROL_SEQ {
+                b.remove(TreeName::Outbox, key);
+            }
+        }
         self.backend.apply(&b)?;
         Ok(())
     }

@@ -861,32 +861,58 @@ impl Store {
         outbox: &NewOutbox,
         now_ms: u64,
     ) -> Result<u64, StoreError> {
+        self.record_outgoing_many_deferred(
+            id,
+            session_after,
+            std::slice::from_ref(message),
+            std::slice::from_ref(outbox),
+            now_ms,
+        )
+    }
+
+    /// [`Store::record_outgoing_deferred`] for several messages to one contact, encrypted
+    /// one after the other: all of them, their envelopes and the ratchet state after the
+    /// last, in one atomic batch. `messages` and `outboxes` pair up by index. Returns the
+    /// sequence number of the first (the others follow in order).
+    pub fn record_outgoing_many_deferred(
+        &self,
+        id: &ContactId,
+        session_after: &SecretBytes,
+        messages: &[NewMessage],
+        outboxes: &[NewOutbox],
+        now_ms: u64,
+    ) -> Result<u64, StoreError> {
+        if messages.len() != outboxes.len() {
+            return Err(StoreError::NotFound("envelope for every message"));
+        }
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
-        let seq = self.stage_messages(&mut b, id, std::slice::from_ref(message), now_ms)?;
+        let first = self.stage_messages(&mut b, id, messages, now_ms)?;
         self.put(
             &mut b,
             TreeName::Sessions,
             id.0.to_vec(),
             &Record::Session(session_after.clone()),
         )?;
-        let entry = OutboxEntry {
-            message_id: message.id,
-            contact: *id,
-            seq,
-            envelope: outbox.envelope.clone(),
-            attempts: 0,
-            next_attempt_at_ms: outbox.next_attempt_at_ms,
-            created_at_ms: now_ms,
-        };
-        self.put(
-            &mut b,
-            TreeName::Outbox,
-            self.keys.blind(purpose::OUTBOX, &message.id.0).to_vec(),
-            &Record::Outbox(entry),
-        )?;
+        for (i, (message, outbox)) in messages.iter().zip(outboxes).enumerate() {
+            let entry = OutboxEntry {
+                message_id: message.id,
+                contact: *id,
+                seq: first + i as u64,
+                envelope: outbox.envelope.clone(),
+                attempts: 0,
+                next_attempt_at_ms: outbox.next_attempt_at_ms,
+                created_at_ms: message.created_at_ms,
+            };
+            self.put(
+                &mut b,
+                TreeName::Outbox,
+                self.keys.blind(purpose::OUTBOX, &message.id.0).to_vec(),
+                &Record::Outbox(entry),
+            )?;
+        }
         self.backend.apply(&b)?;
-        Ok(seq)
+        Ok(first)
     }
 
     /// Waits until every write applied so far is durable (shares flushes with concurrent
