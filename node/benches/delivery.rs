@@ -192,12 +192,23 @@ async fn cairn(transport: &str) -> (f64, Vec<Duration>, Vec<Duration>) {
         });
     }
     let mut delivered = 0;
+    let mut queued = 0;
     while delivered < total {
         match next(&mut ae, |e| {
-            matches!(e, Event::Delivered { .. } | Event::Error { .. })
+            matches!(
+                e,
+                Event::Delivered { .. } | Event::Error { .. } | Event::Queued { .. }
+            )
         })
         .await
         {
+            Event::Queued { .. } => {
+                queued += 1;
+                if queued == total {
+                    eprintln!("  all {total} queued after {:?}", start.elapsed());
+                }
+                continue;
+            }
             Event::Delivered { .. } => delivered += 1,
             e => panic!("{e:?}"),
         }

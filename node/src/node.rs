@@ -52,6 +52,8 @@ pub const MAILBOX_POLL: Duration = Duration::from_secs(20);
 pub const SWEEP_EVERY_MS: u64 = 5_000;
 /// Most outbox entries in flight at once (like a request pipeline's window).
 pub const MAX_IN_FLIGHT: usize = 256;
+/// Most delivery requests in flight to one contact at once.
+pub const MAX_REQUESTS_PER_CONTACT: usize = 8;
 /// Outbox and housekeeping tick.
 pub const TICK: Duration = Duration::from_millis(200);
 
@@ -203,6 +205,14 @@ struct Runtime {
         mpsc::UnboundedReceiver<FlushDone>,
     ),
     in_flight: HashSet<MessageId>,
+    /// Delivery requests in flight per contact, and the contact of each (so that
+    /// entries due meanwhile gather into the next batch instead of many small ones).
+    requests: HashMap<ContactId, usize>,
+    request_contact: HashMap<OutboundRequestId, ContactId>,
+    /// Messages a hop took whose `Sent` state is not stored yet: written at the next
+    /// tick for those whose receipt has not come by then (most have, under load, and
+    /// then go straight to `Delivered`).
+    sent_marks: Vec<(MessageId, ContactId, u64, u64)>,
     /// In-memory backoff for entries that failed (resets on restart: resume at once).
     backoff: HashMap<MessageId, (u32, u64)>,
     relay: Option<(PeerId, Multiaddr)>,
@@ -254,6 +264,9 @@ impl Runtime {
             next_flush_id: 0,
             flush_done: mpsc::unbounded_channel(),
             in_flight: HashSet::new(),
+            requests: HashMap::new(),
+            request_contact: HashMap::new(),
+            sent_marks: Vec::new(),
             backoff: HashMap::new(),
             relay,
             relay_reserved: false,
@@ -530,6 +543,9 @@ impl Runtime {
                         if let Some(c) = other {
                             self.command(c);
                         }
+                        // A burst of sends must not starve the connection tasks this
+                        // one woke (tokio runs them on this worker after we yield).
+                        tokio::task::yield_now().await;
                     }
                     Some(cmd) => self.command(cmd),
                     None => break,
@@ -548,6 +564,7 @@ impl Runtime {
                 self.flush();
             }
         }
+        self.store_sent_marks();
         self.flush();
         self.emit(Event::Stopped);
     }
@@ -564,6 +581,7 @@ impl Runtime {
             });
         }
         self.refresh_tags(false);
+        self.store_sent_marks();
         self.process_outbox(now);
         if self.relay.is_some() && now >= self.next_fetch_ms {
             self.next_fetch_ms = now + u64::try_from(MAILBOX_POLL.as_millis()).unwrap_or(20_000);
@@ -990,11 +1008,17 @@ impl Runtime {
             .collect();
         // Oldest first: conversation order on the wire as far as possible.
         due.sort_by_key(|e| (e.created_at_ms, e.seq));
-        let room = MAX_IN_FLIGHT - self.in_flight.len();
-        // Envelopes due for the same contact travel together, up to a full batch.
+        let mut room = MAX_IN_FLIGHT - self.in_flight.len();
+        // Envelopes due for the same contact travel together, up to a full batch, and
+        // at most MAX_REQUESTS_PER_CONTACT requests per contact are in flight: what
+        // becomes due meanwhile waits for a slot and then goes as one batch.
         let mut batches: Vec<Vec<OutboxEntry>> = Vec::new();
         let mut open: HashMap<ContactId, (usize, usize)> = HashMap::new();
-        for e in due.into_iter().take(room) {
+        let mut opened: HashMap<ContactId, usize> = HashMap::new();
+        for e in due {
+            if room == 0 {
+                break;
+            }
             let len = e.envelope.len();
             let slot = open.get(&e.contact).copied().filter(|(b, bytes)| {
                 batches.get(*b).is_some_and(|v| v.len() < MAX_BATCH)
@@ -1008,10 +1032,17 @@ impl Runtime {
                     open.insert(e.contact, (b, bytes + 4 + len));
                 }
                 None => {
+                    let busy = self.requests.get(&e.contact).copied().unwrap_or(0)
+                        + opened.get(&e.contact).copied().unwrap_or(0);
+                    if busy >= MAX_REQUESTS_PER_CONTACT {
+                        continue;
+                    }
+                    *opened.entry(e.contact).or_default() += 1;
                     open.insert(e.contact, (batches.len(), len));
                     batches.push(vec![e.clone()]);
                 }
             }
+            room -= 1;
         }
         for batch in batches {
             match <[OutboxEntry; 1]>::try_from(batch) {
@@ -1019,6 +1050,24 @@ impl Runtime {
                 Err(batch) => self.attempt_batch(batch),
             }
         }
+    }
+
+    fn request_started(&mut self, rid: OutboundRequestId, contact: ContactId) {
+        *self.requests.entry(contact).or_default() += 1;
+        self.request_contact.insert(rid, contact);
+    }
+
+    /// The request is answered or failed: forgets it, and frees its contact's slot.
+    fn take_pending(&mut self, rid: &OutboundRequestId) -> Option<Pending> {
+        if let Some(c) = self.request_contact.remove(rid) {
+            if let Some(n) = self.requests.get_mut(&c) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.requests.remove(&c);
+                }
+            }
+        }
+        self.pending.remove(rid)
     }
 
     /// Sends several envelopes for one contact in one `DeliverBatch`.
@@ -1039,6 +1088,7 @@ impl Runtime {
             .behaviour_mut()
             .rr
             .send_request_with_addresses(&peer, req, addrs);
+        self.request_started(rid, contact);
         self.in_flight.extend(ids.iter().copied());
         self.pending.insert(rid, Pending::Batch(ids));
     }
@@ -1142,6 +1192,7 @@ impl Runtime {
             .behaviour_mut()
             .rr
             .send_request_with_addresses(&peer, req, addrs);
+        self.request_started(rid, entry.contact);
         self.in_flight.insert(entry.message_id);
         self.pending.insert(
             rid,
@@ -1196,7 +1247,7 @@ impl Runtime {
     fn hops_accepted(&mut self, ids: Vec<MessageId>) {
         let now = now_ms();
         let resend = u64::try_from(RESEND_AFTER_HOP.as_millis()).unwrap_or(600_000);
-        let mut sent: Vec<(ContactId, u64)> = Vec::new();
+        let mut sent: Vec<(MessageId, ContactId, u64, u64)> = Vec::new();
         let mut done: Vec<MessageId> = Vec::new();
         for id in ids {
             self.in_flight.remove(&id);
@@ -1216,7 +1267,7 @@ impl Runtime {
             entry.attempts = entry.attempts.saturating_add(1);
             entry.next_attempt_at_ms = now + resend * u64::from(entry.attempts);
             if entry.seq != CONTROL_SEQ && entry.attempts == 1 {
-                sent.push((entry.contact, entry.seq));
+                sent.push((id, entry.contact, entry.seq, now));
                 self.emit(Event::Sent { id: hex(&id.0) });
             }
         }
@@ -1226,10 +1277,24 @@ impl Runtime {
                 self.outbox.remove(id);
             }
         }
-        if !sent.is_empty() {
-            if let Err(e) = self.profile.store.mark_sent_relaxed(&sent, now) {
-                tracing::warn!(error = %e, "mark_sent failed");
-            }
+        self.sent_marks.extend(sent);
+    }
+
+    /// Stores `Sent` for messages a hop took that are still waiting for their receipt.
+    fn store_sent_marks(&mut self) {
+        if self.sent_marks.is_empty() {
+            return;
+        }
+        let marks: Vec<(ContactId, u64, u64)> = std::mem::take(&mut self.sent_marks)
+            .into_iter()
+            .filter(|(id, _, _, _)| self.outbox.contains_key(id))
+            .map(|(_, c, seq, at)| (c, seq, at))
+            .collect();
+        if marks.is_empty() {
+            return;
+        }
+        if let Err(e) = self.profile.store.mark_sent_relaxed(&marks) {
+            tracing::warn!(error = %e, "mark_sent failed");
         }
     }
 
@@ -1708,7 +1773,20 @@ impl Runtime {
         match content {
             Content::Text { .. } => Inbound::Dropped,
             Content::Receipt(ids) => {
-                let ids: Vec<MessageId> = ids.into_iter().map(MessageId).collect();
+                // Ids of messages to this contact in the outbox mirror come with their
+                // sequence number; anything else is checked against the store.
+                let ids: Vec<(MessageId, Option<u64>)> = ids
+                    .into_iter()
+                    .map(|id| {
+                        let id = MessageId(id);
+                        let seq = self
+                            .outbox
+                            .get(&id)
+                            .filter(|e| e.contact == cid)
+                            .map(|e| e.seq);
+                        (id, seq)
+                    })
+                    .collect();
                 let bytes = SecretBytes::from_slice(&next.to_bytes());
                 match self
                     .profile
@@ -1897,7 +1975,7 @@ impl Runtime {
                 request_id, error, ..
             } => {
                 tracing::debug!(%error, "request failed");
-                match self.pending.remove(&request_id) {
+                match self.take_pending(&request_id) {
                     Some(Pending::Outbox { id, route }) => {
                         let contact = self.outbox_entry(&id).ok().flatten().map(|e| e.contact);
                         match contact {
@@ -1970,7 +2048,7 @@ impl Runtime {
     }
 
     fn response(&mut self, rid: OutboundRequestId, response: Response) {
-        match self.pending.remove(&rid) {
+        match self.take_pending(&rid) {
             Some(Pending::Outbox { id, route }) => match response {
                 Response::Accepted => self.hop_accepted(id),
                 _ => {

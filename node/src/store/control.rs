@@ -197,32 +197,45 @@ impl Store {
         ids: &[MessageId],
         now_ms: u64,
     ) -> Result<Vec<MessageId>, StoreError> {
-        let done = self.apply_receipt_deferred(contact, session_after, ids, now_ms)?;
+        let ids: Vec<(MessageId, Option<u64>)> = ids.iter().map(|id| (*id, None)).collect();
+        let done = self.apply_receipt_deferred(contact, session_after, &ids, now_ms)?;
         self.make_durable()?;
         Ok(done)
     }
 
     /// [`Store::apply_receipt`] without waiting for the flush; durable at the next
     /// [`Store::make_durable`], before which the receipt must not be acknowledged.
+    /// Each id may come with the sequence number of its message when the caller knows
+    /// it is in the outbox for `contact` (the node's outbox mirror), which saves reading
+    /// the outbox entry back; ids without one are looked up.
     pub fn apply_receipt_deferred(
         &self,
         contact: &ContactId,
         session_after: &SecretBytes,
-        ids: &[MessageId],
+        ids: &[(MessageId, Option<u64>)],
         now_ms: u64,
     ) -> Result<Vec<MessageId>, StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
         let mut done = Vec::new();
-        for id in ids {
-            let Some((key, entry)) = self.outbox_entry(id)? else {
-                continue;
+        for (id, known) in ids {
+            let (key, seq) = match known {
+                Some(seq) => (self.keys.blind(purpose::OUTBOX, &id.0).to_vec(), *seq),
+                None => {
+                    let Some((key, entry)) = self.outbox_entry(id)? else {
+                        continue;
+                    };
+                    if entry.contact != *contact {
+                        // A receipt can only confirm messages sent to its sender.
+                        continue;
+                    }
+                    (key, entry.seq)
+                }
             };
-            if entry.contact != *contact {
-                // A receipt can only confirm messages sent to its sender.
+            if seq == CONTROL_SEQ {
                 continue;
             }
-            self.update_message(&mut b, &entry.contact, entry.seq, |m| {
+            self.update_message(&mut b, contact, seq, |m| {
                 m.state = DeliveryState::Delivered;
                 m.delivered_at_ms = Some(now_ms);
             })?;
@@ -285,24 +298,20 @@ impl Store {
         Ok(found)
     }
 
-    /// Marks conversation messages (contact, sequence number) whose envelope a hop took
+    /// Marks conversation messages (contact, sequence number, when) whose envelope a hop took
     /// as `Sent`, in one write, without waiting for the flush (losing it only shows
     /// them as queued until their receipt arrives). The outbox entries are not
     /// rewritten: after a restart they are sent again at once, which the recipient
     /// deduplicates.
-    pub fn mark_sent_relaxed(
-        &self,
-        messages: &[(ContactId, u64)],
-        now_ms: u64,
-    ) -> Result<(), StoreError> {
+    pub fn mark_sent_relaxed(&self, messages: &[(ContactId, u64, u64)]) -> Result<(), StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
-        for (contact, seq) in messages {
+        for (contact, seq, sent_at_ms) in messages {
             self.update_message(&mut b, contact, *seq, |m| {
                 if m.state == DeliveryState::Queued {
                     m.state = DeliveryState::Sent;
                 }
-                m.sent_at_ms = Some(now_ms);
+                m.sent_at_ms = Some(*sent_at_ms);
             })?;
         }
         self.backend.apply(&b)?;
