@@ -10,6 +10,10 @@
 //!    receipt is back), and latency send → recipient's `message` event and send →
 //!    sender's `delivered` event (p50/p99).
 //! 3. Memory: RSS of an idle node process, and with 100 connected peers.
+//!
+//! 1 and 2 alternate three times per transport; throughputs are medians, latencies are
+//! over all runs. `CAIRN_BENCH_ONLY_CAIRN=1` runs only the Cairn throughput on TCP, once
+//! (for profiling).
 use cairn_node::api::{Command, Event};
 use cairn_node::net::protocol::{Request, Response};
 use cairn_node::net::swarm::{self, BehaviourEvent, SwarmOptions};
@@ -330,6 +334,11 @@ async fn memory() -> (u64, u64) {
     (idle, with_peers)
 }
 
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
 fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
@@ -353,15 +362,35 @@ fn main() {
             println!("Cairn TCP: {rate:.0} msg/s");
             return;
         }
+        // Baseline and Cairn alternate, ROUNDS times each per transport: this VM's speed
+        // drifts over seconds, so each figure is the median of its runs and the ratio is
+        // of the medians (every run is printed too).
+        const ROUNDS: usize = 3;
         for (name, t) in [("TCP", "/ip4/127.0.0.1/tcp/0"), ("QUIC", "/ip4/127.0.0.1/udp/0/quic-v1")] {
-            let (base_rate, mut base_rtt) = baseline(t).await;
-            eprintln!("baseline {name}: {base_rate:.0} req/s");
-            let (rate, mut to_msg, mut to_rcpt) = cairn(t).await;
+            let (mut base_rates, mut rates) = (Vec::new(), Vec::new());
+            let (mut base_rtt, mut to_msg, mut to_rcpt) = (Vec::new(), Vec::new(), Vec::new());
+            for round in 1..=ROUNDS {
+                let (base_rate, rtt) = baseline(t).await;
+                eprintln!("baseline {name}, round {round}: {base_rate:.0} req/s");
+                let (rate, m, r) = cairn(t).await;
+                eprintln!("cairn {name}, round {round}: {rate:.0} msg/s");
+                base_rates.push(base_rate);
+                rates.push(rate);
+                base_rtt.extend(rtt);
+                to_msg.extend(m);
+                to_rcpt.extend(r);
+            }
+            let (base_rate, rate) = (median(&mut base_rates), median(&mut rates));
             println!("\n== {name} ==");
+            println!(
+                "runs: bare {:?} req/s; Cairn {:?} msg/s",
+                base_rates.iter().map(|r| r.round() as u64).collect::<Vec<_>>(),
+                rates.iter().map(|r| r.round() as u64).collect::<Vec<_>>()
+            );
             println!("| measurement | Cairn | bare request-response | ratio | target |");
             println!("|---|---|---|---|---|");
             println!(
-                "| throughput, 1 KiB | {rate:.0} msg/s (E2E + durable store + receipts) | {base_rate:.0} req/s (64 in flight) | {:.2}× | ≥ 0.5× |",
+                "| throughput, 1 KiB (median of {ROUNDS}) | {rate:.0} msg/s (E2E + durable store + receipts) | {base_rate:.0} req/s (64 in flight) | {:.2}× | ≥ 0.5× |",
                 rate / base_rate
             );
             println!(

@@ -52,6 +52,9 @@ pub const MAILBOX_POLL: Duration = Duration::from_secs(20);
 pub const SWEEP_EVERY_MS: u64 = 5_000;
 /// Most outbox entries in flight at once (like a request pipeline's window).
 pub const MAX_IN_FLIGHT: usize = 256;
+/// While a request to a contact is in flight, the next one waits for this many due
+/// envelopes (or for the answer).
+pub const MIN_BATCH_WHILE_BUSY: usize = 16;
 /// Most delivery requests in flight to one contact at once.
 pub const MAX_REQUESTS_PER_CONTACT: usize = 8;
 /// Outbox and housekeeping tick.
@@ -1015,9 +1018,20 @@ impl Runtime {
         let mut batches: Vec<Vec<OutboxEntry>> = Vec::new();
         let mut open: HashMap<ContactId, (usize, usize)> = HashMap::new();
         let mut opened: HashMap<ContactId, usize> = HashMap::new();
+        // A contact with a request in flight gets another only for a batch worth it:
+        // the answer to the one in flight calls this again (Nagle's rule, in short).
+        let mut due_per_contact: HashMap<ContactId, usize> = HashMap::new();
+        for e in &due {
+            *due_per_contact.entry(e.contact).or_default() += 1;
+        }
         for e in due {
             if room == 0 {
                 break;
+            }
+            if self.requests.contains_key(&e.contact)
+                && due_per_contact.get(&e.contact).copied().unwrap_or(0) < MIN_BATCH_WHILE_BUSY
+            {
+                continue;
             }
             let len = e.envelope.len();
             let slot = open.get(&e.contact).copied().filter(|(b, bytes)| {

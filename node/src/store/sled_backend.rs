@@ -38,10 +38,15 @@ pub(crate) fn wait_until_released(db_dir: &Path, timeout: Duration) -> bool {
     }
 }
 
-/// The sled backend: one sled database, one sled tree per [`TreeName`].
+/// The sled backend: one sled database holding every [`TreeName`] in one sled tree, each
+/// record's key prefixed with its tree's index byte. One tree (rather than one per
+/// `TreeName`) lets every atomic batch be a plain `sled::Batch`, which sled applies
+/// atomically on a single tree without the overlay and bookkeeping of a multi-tree
+/// transaction: the store's writes (a message, its ratchet state, its outbox entry)
+/// always span several `TreeName`s.
 pub struct SledBackend {
     db: sled::Db,
-    trees: Vec<sled::Tree>,
+    records: sled::Tree,
 }
 
 impl std::fmt::Debug for SledBackend {
@@ -57,6 +62,19 @@ pub(crate) fn map_err(e: sled::Error) -> BackendError {
     }
 }
 
+/// The sled key of `key` in `tree`.
+fn full_key(tree: TreeName, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + key.len());
+    k.push(tree_byte(tree));
+    k.extend_from_slice(key);
+    k
+}
+
+fn tree_byte(tree: TreeName) -> u8 {
+    // 12 trees: the index always fits.
+    u8::try_from(tree.index()).unwrap_or(u8::MAX)
+}
+
 impl SledBackend {
     /// Opens (or creates) the sled database at `path`. The store calls this only after the
     /// passphrase was verified, so a wrong passphrase never touches the database.
@@ -70,35 +88,34 @@ impl SledBackend {
             .cache_capacity(CACHE_CAPACITY)
             .open()
             .map_err(map_err)?;
-        let mut trees = Vec::with_capacity(TreeName::ALL.len());
-        for name in TreeName::ALL {
-            trees.push(db.open_tree(name.as_str()).map_err(map_err)?);
-        }
-        Ok(Self { db, trees })
-    }
-
-    fn tree(&self, name: TreeName) -> Result<&sled::Tree, BackendError> {
-        self.trees
-            .get(name.index())
-            .ok_or_else(|| BackendError::Other("unknown tree".into()))
+        let records = db.open_tree("records").map_err(map_err)?;
+        Ok(Self { db, records })
     }
 
     /// Number of entries in a tree (for tests and reports).
     pub fn len(&self, name: TreeName) -> Result<usize, BackendError> {
-        Ok(self.tree(name)?.len())
+        let mut n = 0;
+        for r in self.records.scan_prefix([tree_byte(name)]) {
+            r.map_err(map_err)?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// True if the tree is empty.
     pub fn is_empty(&self, name: TreeName) -> Result<bool, BackendError> {
-        Ok(self.tree(name)?.is_empty())
+        match self.records.scan_prefix([tree_byte(name)]).next() {
+            None => Ok(true),
+            Some(r) => r.map(|_| false).map_err(map_err),
+        }
     }
 }
 
 impl Backend for SledBackend {
     fn get(&self, tree: TreeName, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
         Ok(self
-            .tree(tree)?
-            .get(key)
+            .records
+            .get(full_key(tree, key))
             .map_err(map_err)?
             .map(|v| v.to_vec()))
     }
@@ -108,65 +125,27 @@ impl Backend for SledBackend {
         tree: TreeName,
         prefix: &[u8],
     ) -> Box<dyn Iterator<Item = Result<RawEntry, BackendError>> + 'a> {
-        match self.tree(tree) {
-            Ok(t) => Box::new(
-                t.scan_prefix(prefix)
-                    .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(map_err)),
-            ),
-            Err(e) => Box::new(std::iter::once(Err(e))),
-        }
+        Box::new(self.records.scan_prefix(full_key(tree, prefix)).map(|r| {
+            r.map(|(k, v)| (k.get(1..).unwrap_or_default().to_vec(), v.to_vec()))
+                .map_err(map_err)
+        }))
     }
 
     fn apply(&self, batch: &WriteBatch) -> Result<(), BackendError> {
         if batch.is_empty() {
             return Ok(());
         }
-        // One sled::Batch per touched tree, applied in one multi-tree transaction.
-        let mut per_tree: Vec<Option<sled::Batch>> = TreeName::ALL.iter().map(|_| None).collect();
+        // All trees live in one sled tree: one sled::Batch, applied atomically.
+        let mut b = sled::Batch::default();
         for op in batch.ops() {
-            let (tree, slot_op): (TreeName, &WriteOp) = match op {
-                WriteOp::Put { tree, .. } | WriteOp::Remove { tree, .. } => (*tree, op),
-            };
-            let slot = per_tree
-                .get_mut(tree.index())
-                .ok_or_else(|| BackendError::Other("unknown tree".into()))?;
-            let b = slot.get_or_insert_with(sled::Batch::default);
-            match slot_op {
-                WriteOp::Put { key, value, .. } => b.insert(key.as_slice(), value.as_slice()),
-                WriteOp::Remove { key, .. } => b.remove(key.as_slice()),
+            match op {
+                WriteOp::Put { tree, key, value } => {
+                    b.insert(full_key(*tree, key), value.as_slice())
+                }
+                WriteOp::Remove { tree, key } => b.remove(full_key(*tree, key)),
             }
         }
-        let mut trees: Vec<&sled::Tree> = Vec::new();
-        let mut batches: Vec<sled::Batch> = Vec::new();
-        for (i, b) in per_tree.into_iter().enumerate() {
-            if let Some(b) = b {
-                let t = self
-                    .trees
-                    .get(i)
-                    .ok_or_else(|| BackendError::Other("unknown tree".into()))?;
-                trees.push(t);
-                batches.push(b);
-            }
-        }
-        if let ([tree], [b]) = (trees.as_slice(), batches.as_slice()) {
-            // A single-tree batch is atomic on its own.
-            return tree.apply_batch(b.clone()).map_err(map_err);
-        }
-        use sled::transaction::{ConflictableTransactionError, TransactionError};
-        use sled::Transactional;
-        let result = trees.as_slice().transaction(|txs| {
-            for (tx, b) in txs.iter().zip(batches.iter()) {
-                tx.apply_batch(b)?;
-            }
-            Ok::<(), ConflictableTransactionError<()>>(())
-        });
-        match result {
-            Ok(()) => Ok(()),
-            Err(TransactionError::Storage(e)) => Err(map_err(e)),
-            Err(TransactionError::Abort(())) => {
-                Err(BackendError::Other("transaction aborted".into()))
-            }
-        }
+        self.records.apply_batch(b).map_err(map_err)
     }
 
     fn flush(&self) -> Result<(), BackendError> {
