@@ -5,14 +5,16 @@
 //! The mailbox hands out and deletes mail only to whoever presents the mailbox key
 //! whose hash is the tag (see `cairn_crypto::routing`). Its storage is sealed at rest:
 //! values with XChaCha20-Poly1305 under a random key (bound to tree and record key),
-//! tags blinded with a keyed hash. The key is in `mailbox.key` beside the database and
-//! is **not** passphrase-protected yet: sealing protects a copied database, not a seized
-//! disk holding both files (see docs/THREAT_MODEL.md). The relay never holds an
+//! tags blinded with a keyed hash. The key is in `mailbox.key` beside the database:
+//! wrapped under Argon2id(passphrase) like a profile key when the operator gives a
+//! passphrase, stored as is otherwise (then sealing protects a copied database, not a
+//! seized disk holding both files; see docs/THREAT_MODEL.md). The relay never holds an
 //! identity key, alias or plaintext of any user: it never has them.
 
 use crate::api::Event;
 use crate::net::protocol::{RejectCode, Request, Response, MAX_MAIL_ITEMS, MAX_RESPONSE_LEN};
 use crate::net::swarm::{self, BehaviourEvent, SwarmOptions};
+use crate::store::{KdfParams, KeyFile, MasterKey, Passphrase};
 use cairn_crypto::envelope::Envelope;
 use cairn_crypto::MailboxKey;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -52,6 +54,15 @@ pub enum MailboxError {
     /// The key file is damaged.
     #[error("mailbox key file is damaged")]
     BadKeyFile,
+    /// The key file is protected by a passphrase and none was given.
+    #[error("the mailbox key is protected by a passphrase: pass --passphrase-file")]
+    PassphraseRequired,
+    /// A passphrase was given but the existing key file is not protected by one.
+    #[error("the mailbox key is not protected by a passphrase; start without --passphrase-file (or start afresh with an empty --data directory)")]
+    NotProtected,
+    /// The passphrase does not open the key file (after the full Argon2id cost).
+    #[error("wrong passphrase for the mailbox key")]
+    WrongPassphrase,
     /// A record failed authentication or is malformed.
     #[error("mailbox record damaged")]
     Damaged,
@@ -83,21 +94,59 @@ fn hmac32(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 }
 
 impl Mailbox {
-    /// Opens (or creates) the mailbox in `dir`.
+    /// Opens (or creates) the mailbox in `dir`, its key unprotected (see
+    /// [`Mailbox::open_with`]).
     pub fn open(dir: &Path, retention: Duration) -> Result<Self, MailboxError> {
+        Self::open_with(dir, retention, None)
+    }
+
+    /// Opens (or creates) the mailbox in `dir`. With a passphrase, the mailbox's random
+    /// master key is kept wrapped under Argon2id(passphrase) exactly like a profile's key
+    /// file (`mailbox.key` in the `CAIRNKEY` format): a seized relay disk then yields no
+    /// routing tag, time or envelope without the passphrase. Without one, the key is
+    /// stored as is (readable by whoever reads the disk), for relays that must start
+    /// unattended.
+    pub fn open_with(
+        dir: &Path,
+        retention: Duration,
+        protect: Option<(&Passphrase, KdfParams)>,
+    ) -> Result<Self, MailboxError> {
         std::fs::create_dir_all(dir)?;
         let key_path = dir.join("mailbox.key");
-        let master: [u8; 32] = match std::fs::read(&key_path) {
-            Ok(b) => b.try_into().map_err(|_| MailboxError::BadKeyFile)?,
+        let master: Zeroizing<[u8; 32]> = match std::fs::read(&key_path) {
+            Ok(b) if b.len() == 32 => {
+                if protect.is_some() {
+                    return Err(MailboxError::NotProtected);
+                }
+                let mut k = Zeroizing::new([0u8; 32]);
+                k.copy_from_slice(&b);
+                k
+            }
+            Ok(b) => {
+                let file = KeyFile::parse(&b).map_err(|_| MailboxError::BadKeyFile)?;
+                let Some((pass, _)) = protect else {
+                    return Err(MailboxError::PassphraseRequired);
+                };
+                let m = file
+                    .unwrap_master(pass)
+                    .map_err(|_| MailboxError::WrongPassphrase)?;
+                Zeroizing::new(*m.as_bytes())
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut k = [0u8; 32];
-                OsRng.fill_bytes(&mut k);
-                write_private(&key_path, &k)?;
+                let mut k = Zeroizing::new([0u8; 32]);
+                OsRng.fill_bytes(k.as_mut());
+                match protect {
+                    Some((pass, params)) => {
+                        let file = KeyFile::wrap(&MasterKey::from_bytes(*k), pass, params)
+                            .map_err(|_| MailboxError::BadKeyFile)?;
+                        write_private(&key_path, &file.to_bytes())?;
+                    }
+                    None => write_private(&key_path, k.as_ref())?,
+                }
                 k
             }
             Err(e) => return Err(e.into()),
         };
-        let master = Zeroizing::new(master);
         let db = sled::Config::new().path(dir.join("mailbox.db")).open()?;
         let mail = db.open_tree("mail")?;
         let mut mb = Self {
@@ -278,6 +327,8 @@ pub struct RelayConfig {
     pub data: PathBuf,
     /// Mail retention.
     pub retention: Duration,
+    /// Protect the mailbox key with this passphrase (Argon2id with these parameters).
+    pub passphrase: Option<(Passphrase, KdfParams)>,
 }
 
 /// Runs a relay until `stop` fires. Events (ready, errors) go to `events`.
@@ -299,7 +350,9 @@ pub async fn run(
             k
         }
     };
-    let mut mailbox = Mailbox::open(&config.data, config.retention).map_err(|e| e.to_string())?;
+    let protect = config.passphrase.as_ref().map(|(p, k)| (p, *k));
+    let mut mailbox =
+        Mailbox::open_with(&config.data, config.retention, protect).map_err(|e| e.to_string())?;
     let mut swarm = swarm::build(
         key,
         &SwarmOptions {
@@ -374,5 +427,72 @@ fn serve(mailbox: &mut Mailbox, request: Request) -> Response {
         Request::Deliver(_) | Request::DeliverBatch(_) => {
             Response::Rejected(RejectCode::Unsupported)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_crypto::envelope::EnvelopeKind;
+
+    fn mail_for(key: [u8; 32]) -> (Envelope, Vec<u8>) {
+        let env = Envelope {
+            kind: EnvelopeKind::Message,
+            tag: MailboxKey::from_array(key).tag(),
+            body: vec![0x5a; 300],
+        };
+        let bytes = env.encode();
+        (env, bytes)
+    }
+
+    /// Catches a passphrase-protected mailbox key that is not really needed, a wrong
+    /// passphrase that opens it, or mail lost across a protected reopen.
+    #[test]
+    fn passphrase_protects_the_mailbox_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let pass = Passphrase::new("relay operator passphrase");
+        let kdf = KdfParams::insecure_fast_for_tests();
+        let key = [7u8; 32];
+        {
+            let mut mb =
+                Mailbox::open_with(dir.path(), DEFAULT_RETENTION, Some((&pass, kdf))).unwrap();
+            let (env, bytes) = mail_for(key);
+            assert!(mb.put(&env, &bytes).unwrap());
+        }
+        let file = std::fs::read(dir.path().join("mailbox.key")).unwrap();
+        assert!(KeyFile::parse(&file).is_ok(), "wrapped like a profile key");
+        // sled may hold its lock a moment after the drop.
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(matches!(
+            Mailbox::open_with(dir.path(), DEFAULT_RETENTION, None),
+            Err(MailboxError::PassphraseRequired)
+        ));
+        let wrong = Passphrase::new("not it");
+        assert!(matches!(
+            Mailbox::open_with(dir.path(), DEFAULT_RETENTION, Some((&wrong, kdf))),
+            Err(MailboxError::WrongPassphrase)
+        ));
+        assert_eq!(std::fs::read(dir.path().join("mailbox.key")).unwrap(), file);
+        let mb = Mailbox::open_with(dir.path(), DEFAULT_RETENTION, Some((&pass, kdf))).unwrap();
+        let got = mb.fetch(&[key]);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1, mail_for(key).1);
+    }
+
+    /// Catches a passphrase silently ignored for an unprotected key.
+    #[test]
+    fn unprotected_key_refuses_a_passphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Mailbox::open(dir.path(), DEFAULT_RETENTION).unwrap());
+        std::thread::sleep(Duration::from_millis(200));
+        let pass = Passphrase::new("late passphrase");
+        assert!(matches!(
+            Mailbox::open_with(
+                dir.path(),
+                DEFAULT_RETENTION,
+                Some((&pass, KdfParams::insecure_fast_for_tests()))
+            ),
+            Err(MailboxError::NotProtected)
+        ));
     }
 }

@@ -99,7 +99,11 @@ impl Net {
     /// Starts a relay with its data under this directory.
     pub fn relay(&self) -> Relay {
         let data = self.dir.path().join("relay-data");
+        // The relay's mailbox key is protected by a passphrase, as an operator should run it.
         let mut child = Command::new(cairn_bin())
+            .arg("--passphrase-file")
+            .arg(self.dir.path().join("passphrase"))
+            .arg("--insecure-fast-kdf-for-tests")
             .args(["relay", "--listen", "/ip4/127.0.0.1/tcp/0", "--data"])
             .arg(&data)
             .stdin(Stdio::null())

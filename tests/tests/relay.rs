@@ -44,8 +44,11 @@ fn offline_recipient_gets_mail_from_mailbox_exactly_once() {
     alice.quit();
     bob.quit();
 
-    // The relay's data holds no name, text or key of any user.
+    // The relay's data holds no name, text or key of any user, and its mailbox key is
+    // wrapped under the operator's passphrase like a profile key.
     drop(relay);
+    let key = std::fs::read(net.path().join("relay-data").join("mailbox.key")).unwrap();
+    assert!(key.starts_with(b"CAIRNKEY"), "mailbox key protected");
     let bytes = all_bytes(&net.path().join("relay-data"));
     assert!(!bytes.is_empty());
     for needle in ["alice", "bob", "offline 7", "before"] {

@@ -64,7 +64,8 @@ pub enum Cmd {
         #[arg(long)]
         lan: bool,
     },
-    /// Run a relay and mailbox for others.
+    /// Run a relay and mailbox for others. With --passphrase-file, the mailbox's key is
+    /// wrapped under that passphrase (Argon2id) like a profile's key file.
     Relay {
         /// Listen address (repeatable).
         #[arg(long, value_name = "MULTIADDR", required = true)]
@@ -271,10 +272,22 @@ pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
                 Some(d) => d.clone(),
                 None => paths(&cli)?.dir.join("relay"),
             };
+            // With --passphrase-file the mailbox key is wrapped under Argon2id like a
+            // profile's; without, it is stored as is (for unattended starts).
+            let passphrase = if cli.passphrase_file.is_some() {
+                Some((read_passphrase(&cli, false)?, options(&cli).0))
+            } else {
+                eprintln!(
+                    "cairn: the mailbox key is stored unprotected in the data directory; \
+                     pass --passphrase-file to protect it at rest"
+                );
+                None
+            };
             crate::headless::run_relay(cairn_node::relay::RelayConfig {
                 listen,
                 data,
                 retention: cairn_node::relay::DEFAULT_RETENTION,
+                passphrase,
             })
         }
         Some(Cmd::Demo { .. }) => run_tui(&cli, utc_offset_secs, true),

@@ -52,6 +52,7 @@ pub use model::{
     MessageId, Meta, NewMessage, NewOutbox, OutboxEntry, StoredMessage, SweepReport,
 };
 pub use profile::{ProfilePaths, CREATING_MARKER_NAME, DB_DIR_NAME, KEY_FILE_NAME, LOCK_FILE_NAME};
+pub(crate) use secret::MasterKey;
 pub use secret::{Passphrase, SecretBytes};
 pub use sled_backend::SledBackend;
 pub use wipe::{wipe_profile, WipeReport};
@@ -60,7 +61,6 @@ use codec::{decode_record, encode_record, message_key, parse_message_key, Messag
 use keyfile::UnwrapError;
 use profile::{read_key_file, write_key_file_atomic, ProfileLock};
 use seal::{OpenSealError, Sealer};
-use secret::MasterKey;
 use subkeys::SubKeys;
 
 /// Store format version written in the marker record.
