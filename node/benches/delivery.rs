@@ -12,8 +12,8 @@
 //! 3. Memory: RSS of an idle node process, and with 100 connected peers.
 //!
 //! 1 and 2 alternate three times per transport; throughputs are medians, latencies are
-//! over all runs. `CAIRN_BENCH_ONLY_CAIRN=1` runs only the Cairn throughput on TCP, once
-//! (for profiling).
+//! over all runs. `CAIRN_BENCH_ONLY_CAIRN=1` (or `=quic`) runs only the Cairn throughput
+//! on TCP (or QUIC), once (for profiling).
 use cairn_node::api::{Command, Event};
 use cairn_node::net::protocol::{Request, Response};
 use cairn_node::net::swarm::{self, BehaviourEvent, SwarmOptions};
@@ -231,7 +231,13 @@ async fn cairn(transport: &str) -> (f64, Vec<Duration>, Vec<Duration>) {
         got += 1;
     }
     let (mut to_msg, mut to_rcpt) = (Vec::new(), Vec::new());
-    for _ in 0..500 {
+    // Profiling the throughput alone: no latency phase.
+    let rounds = if std::env::var_os("CAIRN_BENCH_ONLY_CAIRN").is_some() {
+        0
+    } else {
+        500
+    };
+    for _ in 0..rounds {
         let t = Instant::now();
         a.send(Command::Send {
             to: "bob".into(),
@@ -357,9 +363,15 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         // For profiling (`perf record`): only the Cairn throughput run on TCP, no baseline.
-        if std::env::var_os("CAIRN_BENCH_ONLY_CAIRN").is_some() {
-            let (rate, _, _) = cairn("/ip4/127.0.0.1/tcp/0").await;
-            println!("Cairn TCP: {rate:.0} msg/s");
+        if let Some(which) = std::env::var_os("CAIRN_BENCH_ONLY_CAIRN") {
+            let quic = which == "quic";
+            let addr = if quic {
+                "/ip4/127.0.0.1/udp/0/quic-v1"
+            } else {
+                "/ip4/127.0.0.1/tcp/0"
+            };
+            let (rate, _, _) = cairn(addr).await;
+            println!("Cairn {}: {rate:.0} msg/s", if quic { "QUIC" } else { "TCP" });
             return;
         }
         // Baseline and Cairn alternate, ROUNDS times each per transport: this VM's speed
