@@ -318,6 +318,83 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// Bytes one source (an IP address, or a PeerId when the connection has none) may deposit
+/// into the mailbox per [`DEPOSIT_WINDOW`]: 32,768 chat envelopes of 2 KiB. Without it one
+/// stranger could fill the mailbox's total quota with junk under random tags and lock every
+/// offline user out of their mail.
+pub const DEPOSIT_BYTES_PER_WINDOW: u64 = 64 << 20;
+/// The window of [`DEPOSIT_BYTES_PER_WINDOW`].
+pub const DEPOSIT_WINDOW: Duration = Duration::from_secs(3600);
+/// Most sources tracked at once (the oldest windows are dropped first when full).
+const MAX_DEPOSIT_SOURCES: usize = 65_536;
+
+/// Who deposits: the remote IP address of the connection, or its PeerId if it has none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DepositSource {
+    /// An IP address.
+    Ip(std::net::IpAddr),
+    /// A peer without a known IP address (e.g. reached through another relay).
+    Peer(libp2p::PeerId),
+}
+
+/// Per-source deposit accounting, in memory only: the relay never writes down who
+/// deposited what, and forgets a source when its window ends.
+#[derive(Debug)]
+pub struct DepositQuota {
+    limit: u64,
+    window_ms: u64,
+    used: std::collections::HashMap<DepositSource, (u64, u64)>,
+}
+
+impl DepositQuota {
+    /// A quota of `limit` bytes per `window` and source.
+    pub fn new(limit: u64, window: Duration) -> Self {
+        Self {
+            limit,
+            window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+            used: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Charges `bytes` to `source` at `now_ms` if that stays within its quota; false (and
+    /// nothing charged) if it would not.
+    pub fn allow(&mut self, source: DepositSource, bytes: u64, now_ms: u64) -> bool {
+        if self.used.len() >= MAX_DEPOSIT_SOURCES && !self.used.contains_key(&source) {
+            let window = self.window_ms;
+            self.used
+                .retain(|_, (start, _)| now_ms.saturating_sub(*start) < window);
+            if self.used.len() >= MAX_DEPOSIT_SOURCES {
+                // Still full of live windows: drop the oldest one.
+                if let Some(oldest) = self
+                    .used
+                    .iter()
+                    .min_by_key(|(_, (start, _))| *start)
+                    .map(|(k, _)| *k)
+                {
+                    self.used.remove(&oldest);
+                }
+            }
+        }
+        let entry = self.used.entry(source).or_insert((now_ms, 0));
+        if now_ms.saturating_sub(entry.0) >= self.window_ms {
+            *entry = (now_ms, 0);
+        }
+        if entry.1.saturating_add(bytes) > self.limit {
+            return false;
+        }
+        entry.1 += bytes;
+        true
+    }
+}
+
+fn ip_of(addr: &Multiaddr) -> Option<std::net::IpAddr> {
+    addr.iter().find_map(|p| match p {
+        libp2p::multiaddr::Protocol::Ip4(ip) => Some(std::net::IpAddr::V4(ip)),
+        libp2p::multiaddr::Protocol::Ip6(ip) => Some(std::net::IpAddr::V6(ip)),
+        _ => None,
+    })
+}
+
 /// Relay configuration.
 #[derive(Clone, Debug)]
 pub struct RelayConfig {
@@ -367,6 +444,10 @@ pub async fn run(
     }
     let mut addrs: Vec<Multiaddr> = Vec::new();
     let mut ready = false;
+    let mut quota = DepositQuota::new(DEPOSIT_BYTES_PER_WINDOW, DEPOSIT_WINDOW);
+    // The remote IP of each connected peer (relayed connections carry the other relay's).
+    let mut peer_ips: std::collections::HashMap<libp2p::PeerId, std::net::IpAddr> =
+        std::collections::HashMap::new();
     let mut sweep = tokio::time::interval(Duration::from_secs(600));
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
@@ -392,11 +473,41 @@ pub async fn run(
                     swarm.add_external_address(address.clone());
                     addrs.push(address);
                 }
+                SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
+                    let relayed = endpoint
+                        .get_remote_address()
+                        .iter()
+                        .any(|p| matches!(p, libp2p::multiaddr::Protocol::P2pCircuit));
+                    match ip_of(endpoint.get_remote_address()) {
+                        Some(ip) if !relayed => {
+                            peer_ips.insert(peer_id, ip);
+                        }
+                        _ => {}
+                    }
+                }
+                SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                    peer_ips.remove(&peer_id);
+                }
                 SwarmEvent::Behaviour(BehaviourEvent::Rr(request_response::Event::Message {
+                    peer,
                     message: request_response::Message::Request { request, channel, .. },
                     ..
                 })) => {
-                    let response = serve(&mut mailbox, request);
+                    let over = match &request {
+                        Request::MailboxPut(bytes) => {
+                            let source = peer_ips
+                                .get(&peer)
+                                .map_or(DepositSource::Peer(peer), |ip| DepositSource::Ip(*ip));
+                            !quota.allow(source, bytes.len() as u64, now_ms())
+                        }
+                        _ => false,
+                    };
+                    let response = if over {
+                        tracing::info!("mailbox deposit over the per-source quota");
+                        Response::Rejected(RejectCode::QuotaExceeded)
+                    } else {
+                        serve(&mut mailbox, request)
+                    };
                     let _ = swarm.behaviour_mut().rr.send_response(channel, response);
                 }
                 _ => {}
@@ -477,6 +588,27 @@ mod tests {
         let got = mb.fetch(&[key]);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].1, mail_for(key).1);
+    }
+
+    /// Catches a quota that does not stop one source, stops others with it, charges a
+    /// refused deposit, or never renews.
+    #[test]
+    fn deposit_quota_per_source_and_window() {
+        let mut q = DepositQuota::new(10_000, Duration::from_secs(3600));
+        let a = DepositSource::Ip("192.0.2.1".parse().unwrap());
+        let b = DepositSource::Ip("192.0.2.2".parse().unwrap());
+        for _ in 0..5 {
+            assert!(q.allow(a, 2_000, 1_000));
+        }
+        assert!(!q.allow(a, 1, 2_000), "a is over its quota");
+        assert!(!q.allow(a, 2_000, 3_000), "and a refusal charges nothing");
+        assert!(q.allow(b, 10_000, 3_000), "b has its own quota");
+        assert!(q.allow(a, 2_000, 1_000 + 3_600_000), "a new window");
+        let peer = DepositSource::Peer(libp2p::PeerId::random());
+        assert!(
+            !q.allow(peer, 10_001, 0),
+            "one deposit larger than the quota"
+        );
     }
 
     /// Catches a passphrase silently ignored for an unprotected key.
