@@ -999,11 +999,8 @@ impl Store {
     /// A conversation's messages in order, plus any damaged ones. Long conversations are
     /// decrypted on several threads (see [`PARALLEL_OPEN_MIN`]).
     pub fn messages(&self, id: &ContactId) -> Result<Listing<StoredMessage>, StoreError> {
-        let raw: Vec<RawEntry> = self
-            .backend
-            .scan_prefix(TreeName::Messages, &id.0)
-            .collect::<Result<_, _>>()?;
-        let results = self.open_all(&raw, |k, v| self.open_message(k, v));
+        let results =
+            self.scan_and_open(TreeName::Messages, &id.0, |k, v| self.open_message(k, v))?;
         let mut out = Listing::default();
         for r in results {
             match r {
@@ -1031,42 +1028,100 @@ impl Store {
         }
     }
 
-    /// Opens every entry, in order; on up to [`MAX_OPEN_THREADS`] threads when there are at
-    /// least [`PARALLEL_OPEN_MIN`] entries.
-    fn open_all<T: Send>(
+    /// Scans `prefix` of `tree` and opens every entry, in order. From [`PARALLEL_OPEN_MIN`]
+    /// entries on, worker threads open chunks while the scan goes on, so copying records out
+    /// of sled and authenticating them overlap instead of running one after the other; when
+    /// the scan ends, this thread helps with what is left. A scan error fails the listing,
+    /// as it would without threads.
+    fn scan_and_open<T: Send>(
         &self,
-        raw: &[RawEntry],
+        tree: TreeName,
+        prefix: &[u8],
         open: impl Fn(&[u8], &[u8]) -> Result<T, DamagedRecord> + Sync,
-    ) -> Vec<Result<T, DamagedRecord>> {
+    ) -> Result<Vec<Result<T, DamagedRecord>>, StoreError> {
+        type Chunk = (usize, Vec<RawEntry>);
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(MAX_OPEN_THREADS);
-        if raw.len() < PARALLEL_OPEN_MIN || threads < 2 {
-            return raw.iter().map(|(k, v)| open(k, v)).collect();
+        let mut scan = self.backend.scan_prefix(tree, prefix);
+        let mut first: Vec<RawEntry> = Vec::with_capacity(PARALLEL_OPEN_MIN);
+        for r in scan.by_ref() {
+            first.push(r?);
+            if first.len() == PARALLEL_OPEN_MIN {
+                break;
+            }
         }
-        let chunk_len = raw.len().div_ceil(threads);
+        if first.len() < PARALLEL_OPEN_MIN || threads < 2 {
+            for r in scan {
+                first.push(r?);
+            }
+            return Ok(first.iter().map(|(k, v)| open(k, v)).collect());
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<Chunk>();
+        let rx = Mutex::new(rx);
+        // Opened chunks by index; a chunk whose opening panicked comes back unopened and is
+        // redone on this thread, so no record is ever silently dropped.
+        type Opened<T> = (usize, Result<Vec<Result<T, DamagedRecord>>, Vec<RawEntry>>);
+        let done: Mutex<Vec<Opened<T>>> = Mutex::new(Vec::new());
         let open = &open;
-        std::thread::scope(|s| {
-            let handles: Vec<_> = raw
-                .chunks(chunk_len)
-                .map(|chunk| {
-                    (
-                        chunk,
-                        s.spawn(move || chunk.iter().map(|(k, v)| open(k, v)).collect::<Vec<_>>()),
-                    )
-                })
-                .collect();
-            let mut out = Vec::with_capacity(raw.len());
-            for (chunk, h) in handles {
-                match h.join() {
-                    Ok(v) => out.extend(v),
-                    // Decoders do not panic; if one ever did, redo the chunk here so that no
-                    // record is silently dropped (a second panic then surfaces to the caller).
-                    Err(_) => out.extend(chunk.iter().map(|(k, v)| open(k, v))),
+        let work = || loop {
+            let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+            let Ok((i, chunk)) = next else {
+                break;
+            };
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                chunk.iter().map(|(k, v)| open(k, v)).collect::<Vec<_>>()
+            }))
+            .map_err(|_| chunk);
+            done.lock().unwrap_or_else(|p| p.into_inner()).push((i, r));
+        };
+        let scan_error = std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(work);
+            }
+            let mut error = None;
+            let mut n = 0;
+            let _ = tx.send((n, first));
+            let mut chunk = Vec::with_capacity(PARALLEL_OPEN_MIN);
+            for r in scan {
+                match r {
+                    Ok(e) => {
+                        chunk.push(e);
+                        if chunk.len() == PARALLEL_OPEN_MIN {
+                            n += 1;
+                            let full = std::mem::replace(
+                                &mut chunk,
+                                Vec::with_capacity(PARALLEL_OPEN_MIN),
+                            );
+                            let _ = tx.send((n, full));
+                        }
+                    }
+                    Err(e) => {
+                        error = Some(e);
+                        break;
+                    }
                 }
             }
-            out
-        })
+            if !chunk.is_empty() {
+                let _ = tx.send((n + 1, chunk));
+            }
+            drop(tx);
+            work();
+            error
+        });
+        if let Some(e) = scan_error {
+            return Err(e.into());
+        }
+        let mut parts = done.into_inner().unwrap_or_else(|p| p.into_inner());
+        parts.sort_by_key(|(i, _)| *i);
+        let mut out = Vec::new();
+        for (_, r) in parts {
+            match r {
+                Ok(v) => out.extend(v),
+                Err(chunk) => out.extend(chunk.iter().map(|(k, v)| open(k, v))),
+            }
+        }
+        Ok(out)
     }
 
     // -----------------------------------------------------------------------------------------
