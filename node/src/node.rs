@@ -136,6 +136,27 @@ fn mailbox_string(mailbox: Option<&Vec<u8>>) -> Option<String> {
         .map(|a| a.to_string())
 }
 
+/// A fresh outbox entry for the mirror, due at once: `created_at_ms` (for a message, its
+/// display timestamp, strictly increasing per message) can run ahead of the clock in a
+/// burst.
+fn new_entry(
+    contact: ContactId,
+    id: MessageId,
+    seq: u64,
+    envelope: Vec<u8>,
+    created_at_ms: u64,
+) -> OutboxEntry {
+    OutboxEntry {
+        message_id: id,
+        contact,
+        seq,
+        envelope,
+        attempts: 0,
+        next_attempt_at_ms: now_ms(),
+        created_at_ms,
+    }
+}
+
 fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
     addr.iter().find_map(|p| match p {
         Protocol::P2p(id) => Some(id),
@@ -151,10 +172,17 @@ enum Route {
 }
 
 enum Pending {
-    /// Delivering an outbox entry.
-    Outbox { id: MessageId, route: Route },
+    /// Delivering an outbox entry for a contact.
+    Outbox {
+        id: MessageId,
+        route: Route,
+        contact: ContactId,
+    },
     /// Delivering several outbox entries of one contact directly (`DeliverBatch`).
-    Batch(Vec<MessageId>),
+    Batch {
+        contact: ContactId,
+        ids: Vec<MessageId>,
+    },
     /// Fetching mail from our mailbox.
     Fetch,
     /// Deleting fetched mail.
@@ -208,10 +236,9 @@ struct Runtime {
         mpsc::UnboundedReceiver<FlushDone>,
     ),
     in_flight: HashSet<MessageId>,
-    /// Delivery requests in flight per contact, and the contact of each (so that
-    /// entries due meanwhile gather into the next batch instead of many small ones).
+    /// Delivery requests in flight per contact (so that entries due meanwhile gather
+    /// into the next batch instead of many small ones).
     requests: HashMap<ContactId, usize>,
-    request_contact: HashMap<OutboundRequestId, ContactId>,
     /// Messages a hop took whose `Sent` state is not stored yet: written at the next
     /// tick for those whose receipt has not come by then (most have, under load, and
     /// then go straight to `Delivered`).
@@ -268,7 +295,6 @@ impl Runtime {
             flush_done: mpsc::unbounded_channel(),
             in_flight: HashSet::new(),
             requests: HashMap::new(),
-            request_contact: HashMap::new(),
             sent_marks: Vec::new(),
             backoff: HashMap::new(),
             relay,
@@ -359,19 +385,10 @@ impl Runtime {
         id: MessageId,
         seq: u64,
         envelope: Vec<u8>,
-        now: u64,
+        created_at_ms: u64,
     ) {
-        self.deferred.push(Deferred::Mirror(OutboxEntry {
-            message_id: id,
-            contact,
-            seq,
-            envelope,
-            attempts: 0,
-            // `now` may be a display timestamp ahead of the clock (strictly increasing
-            // per message): the entry is due at once all the same.
-            next_attempt_at_ms: now.min(now_ms()),
-            created_at_ms: now,
-        }));
+        let entry = new_entry(contact, id, seq, envelope, created_at_ms);
+        self.deferred.push(Deferred::Mirror(entry));
         self.dirty = true;
     }
 
@@ -424,18 +441,8 @@ impl Runtime {
 
     /// Records in the mirror an outbox entry the store just made durable.
     fn mirror(&mut self, contact: ContactId, id: MessageId, seq: u64, envelope: Vec<u8>, now: u64) {
-        self.outbox.insert(
-            id,
-            OutboxEntry {
-                message_id: id,
-                contact,
-                seq,
-                envelope,
-                attempts: 0,
-                next_attempt_at_ms: now,
-                created_at_ms: now,
-            },
-        );
+        self.outbox
+            .insert(id, new_entry(contact, id, seq, envelope, now));
     }
 
     /// Removes an entry from the store's outbox (done) and the mirror.
@@ -1066,22 +1073,26 @@ impl Runtime {
         }
     }
 
-    fn request_started(&mut self, rid: OutboundRequestId, contact: ContactId) {
-        *self.requests.entry(contact).or_default() += 1;
-        self.request_contact.insert(rid, contact);
+    /// Records a delivery request, which takes one of its contact's slots.
+    fn request_started(&mut self, rid: OutboundRequestId, pending: Pending) {
+        if let Pending::Outbox { contact, .. } | Pending::Batch { contact, .. } = &pending {
+            *self.requests.entry(*contact).or_default() += 1;
+        }
+        self.pending.insert(rid, pending);
     }
 
     /// The request is answered or failed: forgets it, and frees its contact's slot.
     fn take_pending(&mut self, rid: &OutboundRequestId) -> Option<Pending> {
-        if let Some(c) = self.request_contact.remove(rid) {
-            if let Some(n) = self.requests.get_mut(&c) {
+        let pending = self.pending.remove(rid)?;
+        if let Pending::Outbox { contact, .. } | Pending::Batch { contact, .. } = &pending {
+            if let Some(n) = self.requests.get_mut(contact) {
                 *n = n.saturating_sub(1);
                 if *n == 0 {
-                    self.requests.remove(&c);
+                    self.requests.remove(contact);
                 }
             }
         }
-        self.pending.remove(rid)
+        Some(pending)
     }
 
     /// Sends several envelopes for one contact in one `DeliverBatch`.
@@ -1102,9 +1113,8 @@ impl Runtime {
             .behaviour_mut()
             .rr
             .send_request_with_addresses(&peer, req, addrs);
-        self.request_started(rid, contact);
         self.in_flight.extend(ids.iter().copied());
-        self.pending.insert(rid, Pending::Batch(ids));
+        self.request_started(rid, Pending::Batch { contact, ids });
     }
 
     /// If our reachable addresses or mailbox changed since we last told our contacts,
@@ -1206,13 +1216,13 @@ impl Runtime {
             .behaviour_mut()
             .rr
             .send_request_with_addresses(&peer, req, addrs);
-        self.request_started(rid, entry.contact);
         self.in_flight.insert(entry.message_id);
-        self.pending.insert(
+        self.request_started(
             rid,
             Pending::Outbox {
                 id: entry.message_id,
                 route,
+                contact: entry.contact,
             },
         );
     }
@@ -1236,23 +1246,18 @@ impl Runtime {
         self.backoff.insert(id, (attempts, next));
     }
 
-    /// An entry of a `DeliverBatch` was not taken: as for a single attempt (mailbox
-    /// fallback, then backoff).
-    fn batch_entry_failed(&mut self, id: MessageId) {
-        match self.outbox.get(&id).map(|e| e.contact) {
-            Some(c) => self.attempt_failed(id, Route::Direct, c),
-            None => {
-                self.in_flight.remove(&id);
-            }
+    /// A hop did not take an entry (failure or refusal): mailbox fallback, then backoff
+    /// — unless the entry left the outbox meanwhile (its receipt came).
+    fn entry_failed(&mut self, id: MessageId, route: Route, contact: ContactId) {
+        if self.outbox.contains_key(&id) {
+            self.attempt_failed(id, route, contact);
+        } else {
+            self.in_flight.remove(&id);
         }
     }
 
     fn outbox_entry(&self, id: &MessageId) -> Result<Option<OutboxEntry>, String> {
         Ok(self.outbox.get(id).cloned())
-    }
-
-    fn hop_accepted(&mut self, id: MessageId) {
-        self.hops_accepted(vec![id]);
     }
 
     /// A hop took these entries. Messages now wait for their receipt (and are resent
@@ -1266,17 +1271,21 @@ impl Runtime {
         for id in ids {
             self.in_flight.remove(&id);
             self.backoff.remove(&id);
-            let is_init = self
-                .handshakes
-                .values()
-                .any(|(_, p)| MessageId(p.invite_id()) == id);
-            let Some(entry) = self.outbox.get_mut(&id) else {
+            let Some(seq) = self.outbox.get(&id).map(|e| e.seq) else {
                 continue;
             };
-            if entry.seq == CONTROL_SEQ && !is_init {
+            if seq == CONTROL_SEQ
+                && !self
+                    .handshakes
+                    .values()
+                    .any(|(_, p)| MessageId(p.invite_id()) == id)
+            {
                 done.push(id);
                 continue;
             }
+            let Some(entry) = self.outbox.get_mut(&id) else {
+                continue;
+            };
             // Wait for the receipt (or the handshake response), then send again.
             entry.attempts = entry.attempts.saturating_add(1);
             entry.next_attempt_at_ms = now + resend * u64::from(entry.attempts);
@@ -1627,7 +1636,7 @@ impl Runtime {
         };
         let full = group
             .as_ref()
-            .is_some_and(|g| g.cid != cid || g.items.len() >= MAX_RECEIPT_IDS);
+            .is_some_and(|g| g.cid != cid || g.messages.len() >= MAX_RECEIPT_IDS);
         if full && !self.finish_group(group.take(), out) {
             return set(out, i, Inbound::TryLater);
         }
@@ -1661,23 +1670,29 @@ impl Runtime {
             text,
         }) = content
         {
-            let g = group.get_or_insert_with(|| TextGroup {
-                cid,
-                session: next.clone(),
-                items: Vec::new(),
-            });
-            g.session = next;
-            g.items.push((
-                i,
-                NewMessage {
-                    id: MessageId(id),
-                    direction: Direction::Incoming,
-                    text,
-                    created_at_ms: sent_at_ms,
-                    received_at_ms: None,
-                    state: DeliveryState::Received,
-                },
-            ));
+            let message = NewMessage {
+                id: MessageId(id),
+                direction: Direction::Incoming,
+                text,
+                created_at_ms: sent_at_ms,
+                received_at_ms: None,
+                state: DeliveryState::Received,
+            };
+            match group {
+                Some(g) => {
+                    g.session = next;
+                    g.indices.push(i);
+                    g.messages.push(message);
+                }
+                None => {
+                    *group = Some(TextGroup {
+                        cid,
+                        session: next,
+                        indices: vec![i],
+                        messages: vec![message],
+                    })
+                }
+            }
             return;
         }
         if group.is_some() {
@@ -1714,70 +1729,68 @@ impl Runtime {
         let Some(TextGroup {
             cid,
             mut session,
-            mut items,
+            indices,
+            mut messages,
         }) = group
         else {
             return true;
         };
         let now = now_ms();
-        for (_, m) in &mut items {
+        for m in &mut messages {
             m.received_at_ms = Some(now);
         }
-        let ids: Vec<[u8; 16]> = items.iter().map(|(_, m)| m.id.0).collect();
+        let ids: Vec<[u8; 16]> = messages.iter().map(|m| m.id.0).collect();
         let receipt = Content::Receipt(ids)
             .encode()
             .ok()
             .and_then(|r| session.encrypt(&r, now / 1000, &mut OsRng).ok());
-        let Some(receipt_env) = receipt else {
-            for (i, _) in &items {
-                set(out, *i, Inbound::TryLater);
+        let stored = match receipt {
+            Some(receipt_env) => {
+                let mut rid = [0u8; 16];
+                OsRng.fill_bytes(&mut rid);
+                let receipt_wire = receipt_env.encode();
+                self.profile
+                    .store
+                    .record_incoming_batch_deferred(
+                        &cid,
+                        &SecretBytes::from_slice(&session.to_bytes()),
+                        &messages,
+                        MessageId(rid),
+                        &receipt_wire,
+                        now,
+                    )
+                    .map(|outcomes| (outcomes, rid, receipt_wire))
+                    .map_err(|e| self.emit(Event::error("store_failed", e.to_string())))
+                    .ok()
+            }
+            None => None,
+        };
+        let Some((outcomes, rid, receipt_wire)) = stored else {
+            for i in indices {
+                set(out, i, Inbound::TryLater);
             }
             return false;
         };
-        let mut rid = [0u8; 16];
-        OsRng.fill_bytes(&mut rid);
-        let bytes = SecretBytes::from_slice(&session.to_bytes());
-        let receipt_wire = receipt_env.encode();
-        let messages: Vec<NewMessage> = items.iter().map(|(_, m)| m.clone()).collect();
-        let stored = self.profile.store.record_incoming_batch_deferred(
-            &cid,
-            &bytes,
-            &messages,
-            MessageId(rid),
-            &receipt_wire,
-            now,
-        );
-        match stored {
-            Ok(outcomes) => {
-                let alias = match self.contacts.get_mut(&cid) {
-                    Some(s) => {
-                        s.session = Some(session);
-                        s.contact.alias.clone()
-                    }
-                    None => String::new(),
-                };
-                for ((i, m), outcome) in items.into_iter().zip(outcomes) {
-                    if let Incoming::Stored { .. } = outcome {
-                        self.deferred.push(Deferred::Emit(Event::Message {
-                            from: alias.clone(),
-                            id: hex(&m.id.0),
-                            text: m.text,
-                            sent_at: m.created_at_ms,
-                        }));
-                    }
-                    set(out, i, Inbound::Processed);
-                }
-                self.defer_mirror(cid, MessageId(rid), CONTROL_SEQ, receipt_wire, now);
-                true
+        let alias = match self.contacts.get_mut(&cid) {
+            Some(s) => {
+                s.session = Some(session);
+                s.contact.alias.clone()
             }
-            Err(e) => {
-                self.emit(Event::error("store_failed", e.to_string()));
-                for (i, _) in &items {
-                    set(out, *i, Inbound::TryLater);
-                }
-                false
+            None => String::new(),
+        };
+        for ((i, m), outcome) in indices.into_iter().zip(messages).zip(outcomes) {
+            if let Incoming::Stored { .. } = outcome {
+                self.deferred.push(Deferred::Emit(Event::Message {
+                    from: alias.clone(),
+                    id: hex(&m.id.0),
+                    text: m.text,
+                    sent_at: m.created_at_ms,
+                }));
             }
+            set(out, i, Inbound::Processed);
         }
+        self.defer_mirror(cid, MessageId(rid), CONTROL_SEQ, receipt_wire, now);
+        true
     }
 
     /// Applies a decrypted message that is not a text (receipt, card); `next` is the
@@ -1990,18 +2003,12 @@ impl Runtime {
             } => {
                 tracing::debug!(%error, "request failed");
                 match self.take_pending(&request_id) {
-                    Some(Pending::Outbox { id, route }) => {
-                        let contact = self.outbox_entry(&id).ok().flatten().map(|e| e.contact);
-                        match contact {
-                            Some(c) => self.attempt_failed(id, route, c),
-                            None => {
-                                self.in_flight.remove(&id);
-                            }
-                        }
+                    Some(Pending::Outbox { id, route, contact }) => {
+                        self.entry_failed(id, route, contact)
                     }
-                    Some(Pending::Batch(ids)) => {
+                    Some(Pending::Batch { contact, ids }) => {
                         for id in ids {
-                            self.batch_entry_failed(id);
+                            self.entry_failed(id, Route::Direct, contact);
                         }
                     }
                     _ => {}
@@ -2063,18 +2070,11 @@ impl Runtime {
 
     fn response(&mut self, rid: OutboundRequestId, response: Response) {
         match self.take_pending(&rid) {
-            Some(Pending::Outbox { id, route }) => match response {
-                Response::Accepted => self.hop_accepted(id),
-                _ => {
-                    let contact = self.outbox_entry(&id).ok().flatten().map(|e| e.contact);
-                    if let Some(c) = contact {
-                        self.attempt_failed(id, route, c);
-                    } else {
-                        self.in_flight.remove(&id);
-                    }
-                }
+            Some(Pending::Outbox { id, route, contact }) => match response {
+                Response::Accepted => self.hops_accepted(vec![id]),
+                _ => self.entry_failed(id, route, contact),
             },
-            Some(Pending::Batch(ids)) => {
+            Some(Pending::Batch { contact, ids }) => {
                 let codes = match response {
                     Response::Results(codes) if codes.len() == ids.len() => codes,
                     // Refused as a whole (or an answer that does not fit): every entry
@@ -2085,7 +2085,7 @@ impl Runtime {
                 for (id, code) in ids.into_iter().zip(codes) {
                     match code {
                         None => accepted.push(id),
-                        Some(_) => self.batch_entry_failed(id),
+                        Some(_) => self.entry_failed(id, Route::Direct, contact),
                     }
                 }
                 self.hops_accepted(accepted);
@@ -2109,8 +2109,9 @@ struct TextGroup {
     cid: ContactId,
     /// The ratchet state after the last of them.
     session: Session,
-    /// (index in the batch, message).
-    items: Vec<(usize, NewMessage)>,
+    /// Their indices in the batch, and the messages.
+    indices: Vec<usize>,
+    messages: Vec<NewMessage>,
 }
 
 fn set(out: &mut [Inbound], i: usize, r: Inbound) {

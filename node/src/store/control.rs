@@ -57,61 +57,15 @@ impl Store {
         Ok(())
     }
 
-    /// Stores an incoming message, its dedup id, the ratchet state after decrypting it
-    /// *and* encrypting the delivery receipt, and the receipt's outbox entry — all in one
-    /// atomic batch, durable when it returns. A crash can never leave a stored message
-    /// without its receipt queued (the sender would wait for ever), nor a receipt
-    /// without its message. A duplicate is not stored again, but its receipt is queued.
-    pub fn record_incoming_with_receipt(
-        &self,
-        contact: &ContactId,
-        session_after: &SecretBytes,
-        message: &NewMessage,
-        receipt_id: MessageId,
-        receipt_envelope: &[u8],
-        now_ms: u64,
-    ) -> Result<Incoming, StoreError> {
-        let r = self.record_incoming_with_receipt_deferred(
-            contact,
-            session_after,
-            message,
-            receipt_id,
-            receipt_envelope,
-            now_ms,
-        )?;
-        self.make_durable()?;
-        Ok(r)
-    }
-
-    /// [`Store::record_incoming_with_receipt`] without waiting for the flush; durable at
-    /// the next [`Store::make_durable`], before which the message must not be
-    /// acknowledged or shown.
-    pub fn record_incoming_with_receipt_deferred(
-        &self,
-        contact: &ContactId,
-        session_after: &SecretBytes,
-        message: &NewMessage,
-        receipt_id: MessageId,
-        receipt_envelope: &[u8],
-        now_ms: u64,
-    ) -> Result<Incoming, StoreError> {
-        let mut outcomes = self.record_incoming_batch_deferred(
-            contact,
-            session_after,
-            std::slice::from_ref(message),
-            receipt_id,
-            receipt_envelope,
-            now_ms,
-        )?;
-        outcomes.pop().ok_or(StoreError::NotFound("outcome"))
-    }
-
-    /// [`Store::record_incoming_with_receipt_deferred`] for several messages of one
-    /// contact that arrived together, with one receipt for all of them: the messages
-    /// (in order), their dedup ids, the ratchet state after decrypting them all and
-    /// encrypting the receipt, and the receipt's outbox entry, in one atomic batch.
-    /// Returns one outcome per message; a message whose id was seen before (also
-    /// earlier in the same list) is a duplicate and not stored again.
+    /// Stores incoming messages of one contact that arrived together with the one delivery
+    /// receipt for all of them: the messages (in order), their dedup ids, the ratchet
+    /// state after decrypting them all *and* encrypting the receipt, and the receipt's
+    /// outbox entry, in one atomic batch. A crash can never leave a stored message without
+    /// its receipt queued (the sender would wait for ever), nor a receipt without its
+    /// messages. Returns one outcome per message; a message whose id was seen before
+    /// (also earlier in the same list) is a duplicate and not stored again, but is in
+    /// the receipt. Durable at the next [`Store::make_durable`], before which the
+    /// messages must not be acknowledged or shown.
     pub fn record_incoming_batch_deferred(
         &self,
         contact: &ContactId,
@@ -188,24 +142,9 @@ impl Store {
 
     /// Applies an end-to-end receipt: every listed message still in the outbox becomes
     /// `Delivered` and leaves the outbox, and the ratchet state after decrypting the
-    /// receipt is saved — one atomic batch, durable when it returns. Returns the ids
-    /// that were in the outbox.
-    pub fn apply_receipt(
-        &self,
-        contact: &ContactId,
-        session_after: &SecretBytes,
-        ids: &[MessageId],
-        now_ms: u64,
-    ) -> Result<Vec<MessageId>, StoreError> {
-        let ids: Vec<(MessageId, Option<u64>)> = ids.iter().map(|id| (*id, None)).collect();
-        let done = self.apply_receipt_deferred(contact, session_after, &ids, now_ms)?;
-        self.make_durable()?;
-        Ok(done)
-    }
-
-    /// [`Store::apply_receipt`] without waiting for the flush; durable at the next
-    /// [`Store::make_durable`], before which the receipt must not be acknowledged.
-    /// Each id may come with the sequence number of its message when the caller knows
+    /// receipt is saved — one atomic batch, durable at the next [`Store::make_durable`],
+    /// before which the receipt must not be acknowledged. Returns the ids that were in
+    /// the outbox. Each id may come with the sequence number of its message when the caller knows
     /// it is in the outbox for `contact` (the node's outbox mirror), which saves reading
     /// the outbox entry back; ids without one are looked up.
     pub fn apply_receipt_deferred(
@@ -261,41 +200,24 @@ impl Store {
         now_ms: u64,
         next_attempt_at_ms: u64,
     ) -> Result<bool, StoreError> {
-        let found =
-            self.mark_attempted_many_relaxed(&[(*message_id, next_attempt_at_ms)], now_ms)?;
-        Ok(found.first().copied().unwrap_or(false))
-    }
-
-    /// [`Store::mark_attempted_relaxed`] for many entries (those one batch request
-    /// delivered) in one write. Returns, per entry, whether it was in the outbox.
-    pub fn mark_attempted_many_relaxed(
-        &self,
-        entries: &[(MessageId, u64)],
-        now_ms: u64,
-    ) -> Result<Vec<bool>, StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
+        let Some((key, mut entry)) = self.outbox_entry(message_id)? else {
+            return Ok(false);
+        };
+        entry.attempts = entry.attempts.saturating_add(1);
+        entry.next_attempt_at_ms = next_attempt_at_ms;
         let mut b = WriteBatch::new();
-        let mut found = Vec::with_capacity(entries.len());
-        for (message_id, next_attempt_at_ms) in entries {
-            let Some((key, mut entry)) = self.outbox_entry(message_id)? else {
-                found.push(false);
-                continue;
-            };
-            entry.attempts = entry.attempts.saturating_add(1);
-            entry.next_attempt_at_ms = *next_attempt_at_ms;
-            if entry.seq != CONTROL_SEQ {
-                self.update_message(&mut b, &entry.contact, entry.seq, |m| {
-                    if m.state == DeliveryState::Queued {
-                        m.state = DeliveryState::Sent;
-                    }
-                    m.sent_at_ms = Some(now_ms);
-                })?;
-            }
-            self.put(&mut b, TreeName::Outbox, key, &Record::Outbox(entry))?;
-            found.push(true);
+        if entry.seq != CONTROL_SEQ {
+            self.update_message(&mut b, &entry.contact, entry.seq, |m| {
+                if m.state == DeliveryState::Queued {
+                    m.state = DeliveryState::Sent;
+                }
+                m.sent_at_ms = Some(now_ms);
+            })?;
         }
+        self.put(&mut b, TreeName::Outbox, key, &Record::Outbox(entry))?;
         self.backend.apply(&b)?;
-        Ok(found)
+        Ok(true)
     }
 
     /// Marks conversation messages (contact, sequence number, when) whose envelope a hop took
@@ -318,14 +240,9 @@ impl Store {
         Ok(())
     }
 
-    /// Removes a control entry (receipt, handshake message) a hop has taken, without
-    /// waiting for the flush: if the removal is lost, the entry is sent again and the
-    /// duplicate is dropped by the recipient.
-    pub fn remove_control_relaxed(&self, message_id: &MessageId) -> Result<(), StoreError> {
-        self.remove_controls_relaxed(std::slice::from_ref(message_id))
-    }
-
-    /// [`Store::remove_control_relaxed`] for many entries in one write.
+    /// Removes control entries (receipts, handshake messages) a hop has taken, in one
+    /// write, without waiting for the flush: if the removal is lost, an entry is sent
+    /// again and the duplicate is dropped by the recipient.
     pub fn remove_controls_relaxed(&self, ids: &[MessageId]) -> Result<(), StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
