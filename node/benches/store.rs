@@ -15,6 +15,7 @@
 //!   reported separately.
 //!
 //! The ratios are printed at the end. Benchmarks are never timed tests.
+//! `CAIRN_BENCH_ONLY=read` (comma-separated: insert, read, open, unlock) runs only some groups.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -311,10 +312,26 @@ fn main() {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(4))
         .configure_from_args();
-    bench_insert(&mut c);
-    bench_read(&mut c);
-    bench_open(&mut c);
-    bench_unlock(&mut c);
+    // `CAIRN_BENCH_ONLY=read,open` runs only those groups, setup included (criterion's own
+    // filter skips the timing but not a group's setup, which for `open` writes 100k records;
+    // handy under a profiler).
+    let only = std::env::var("CAIRN_BENCH_ONLY").ok();
+    let run = |group: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|g| g.trim() == group))
+    };
+    if run("insert") {
+        bench_insert(&mut c);
+    }
+    if run("read") {
+        bench_read(&mut c);
+    }
+    if run("open") {
+        bench_open(&mut c);
+    }
+    if run("unlock") {
+        bench_unlock(&mut c);
+    }
     c.final_summary();
     print_ratios();
 }

@@ -165,6 +165,24 @@ pub trait Backend: Send + Sync {
         prefix: &[u8],
     ) -> Box<dyn Iterator<Item = Result<RawEntry, BackendError>> + 'a>;
 
+    /// Calls `visit` with every entry whose key starts with `prefix`, in key order, borrowed
+    /// rather than copied out, until it returns `false`. For long reads that copy the entries
+    /// somewhere of their own; the default goes through [`Backend::scan_prefix`].
+    fn visit_prefix(
+        &self,
+        tree: TreeName,
+        prefix: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), BackendError> {
+        for entry in self.scan_prefix(tree, prefix) {
+            let (k, v) = entry?;
+            if !visit(&k, &v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Applies every write of `batch` atomically: after a crash either all or none are visible.
     /// Not necessarily durable until [`Backend::flush`] returns.
     fn apply(&self, batch: &WriteBatch) -> Result<(), BackendError>;

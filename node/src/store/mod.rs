@@ -123,6 +123,71 @@ pub struct Listing<T> {
     pub damaged: Vec<DamagedRecord>,
 }
 
+/// Raw entries of a listing copied into one buffer. Values are decrypted in it, one at a
+/// time, and each plaintext is zeroized as soon as it is decoded
+/// ([`Store::open_record_in_place`]).
+#[derive(Default)]
+struct Chunk {
+    buf: Vec<u8>,
+    /// Where each entry's key ends and its value ends; each key starts where the entry before
+    /// it ended.
+    ends: Vec<(usize, usize)>,
+}
+
+impl Chunk {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn push(&mut self, key: &[u8], value: &[u8]) {
+        if self.ends.is_empty() {
+            // Records of a listing are mostly of one size: room for a chunk of them at once.
+            self.buf
+                .reserve((key.len() + value.len()).saturating_mul(PARALLEL_OPEN_MIN + 8));
+            self.ends.reserve(PARALLEL_OPEN_MIN);
+        }
+        self.buf.extend_from_slice(key);
+        let key_end = self.buf.len();
+        self.buf.extend_from_slice(value);
+        self.ends.push((key_end, self.buf.len()));
+    }
+
+    /// Opens every entry in order.
+    fn open_all<T>(
+        mut self,
+        open: impl Fn(&[u8], &mut [u8]) -> Result<T, DamagedRecord>,
+    ) -> Vec<Result<T, DamagedRecord>> {
+        let mut rest: &mut [u8] = &mut self.buf;
+        let mut at = 0;
+        let mut out = Vec::with_capacity(self.ends.len());
+        for &(key_end, end) in &self.ends {
+            let (entry, tail) = std::mem::take(&mut rest).split_at_mut(end - at);
+            let (key, value) = entry.split_at_mut(key_end - at);
+            out.push(open(key, value));
+            rest = tail;
+            at = end;
+        }
+        out
+    }
+}
+
+impl<T> Listing<T> {
+    /// Sorts `n` results (in key order) into readable and damaged.
+    fn collect(n: usize, results: impl Iterator<Item = Result<T, DamagedRecord>>) -> Self {
+        let mut out = Self {
+            items: Vec::with_capacity(n),
+            damaged: Vec::new(),
+        };
+        for r in results {
+            match r {
+                Ok(item) => out.items.push(item),
+                Err(d) => out.damaged.push(d),
+            }
+        }
+        out
+    }
+}
+
 impl<T> Default for Listing<T> {
     fn default() -> Self {
         Self {
@@ -200,6 +265,12 @@ fn hex(bytes: &[u8]) -> String {
         s.push_str(&format!("{b:02x}"));
     }
     s
+}
+
+/// A value that did not open. A malformed envelope (e.g. truncated below nonce + tag) is as
+/// unauthentic as a forged one.
+fn unsealable(tree: TreeName, key: &[u8], _: OpenSealError) -> DamagedRecord {
+    damaged(tree, key, DamageKind::Unsealable)
 }
 
 fn damaged(tree: TreeName, key: &[u8], kind: DamageKind) -> DamagedRecord {
@@ -337,7 +408,7 @@ impl Store {
         );
         match store.backend.get(TreeName::Meta, META_KEY)? {
             None => return Err(OpenError::MarkerMissing),
-            Some(raw) => match store.open_record(TreeName::Meta, META_KEY, &raw) {
+            Some(raw) => match store.open_record(TreeName::Meta, META_KEY, raw) {
                 Ok(Record::Meta(m)) if m.format == FORMAT_VERSION => {}
                 Ok(Record::Meta(m)) => return Err(OpenError::UnsupportedFormat(m.format)),
                 Ok(_) => {
@@ -462,7 +533,24 @@ impl Store {
         Ok(())
     }
 
-    fn open_record(&self, tree: TreeName, key: &[u8], raw: &[u8]) -> Result<Record, DamagedRecord> {
+    /// Opens and decodes one record.
+    fn open_record(
+        &self,
+        tree: TreeName,
+        key: &[u8],
+        mut raw: Vec<u8>,
+    ) -> Result<Record, DamagedRecord> {
+        self.open_record_in_place(tree, key, &mut raw)
+    }
+
+    /// Opens and decodes a sealed value where it is (in its own buffer, or in a chunk of a long
+    /// listing), so no second buffer is needed. The plaintext is zeroized before returning.
+    fn open_record_in_place(
+        &self,
+        tree: TreeName,
+        key: &[u8],
+        raw: &mut [u8],
+    ) -> Result<Record, DamagedRecord> {
         if !key_shape_ok(tree, key) {
             return Err(damaged(
                 tree,
@@ -473,18 +561,19 @@ impl Store {
                 }),
             ));
         }
-        let plain = self.sealer.open(tree, key, raw).map_err(|e| match e {
-            OpenSealError::Unauthentic => damaged(tree, key, DamageKind::Unsealable),
-            // A malformed envelope (e.g. truncated below nonce + tag) is also unauthentic.
-            OpenSealError::Malformed(_) => damaged(tree, key, DamageKind::Unsealable),
-        })?;
-        decode_record(tree, &plain).map_err(|e| damaged(tree, key, DamageKind::Malformed(e)))
+        let plain = self
+            .sealer
+            .open_in_place(tree, key, raw)
+            .map_err(|e| unsealable(tree, key, e))?;
+        let record = decode_record(tree, plain);
+        zeroize::Zeroize::zeroize(plain);
+        record.map_err(|e| damaged(tree, key, DamageKind::Malformed(e)))
     }
 
     fn get_record(&self, tree: TreeName, key: &[u8]) -> Result<Option<Record>, StoreError> {
         match self.backend.get(tree, key)? {
             None => Ok(None),
-            Some(raw) => Ok(Some(self.open_record(tree, key, &raw)?)),
+            Some(raw) => Ok(Some(self.open_record(tree, key, raw)?)),
         }
     }
 
@@ -496,7 +585,7 @@ impl Store {
         let mut out = Listing::default();
         for entry in self.backend.scan_prefix(tree, prefix) {
             let (k, v) = entry?;
-            match self.open_record(tree, &k, &v) {
+            match self.open_record(tree, &k, v) {
                 Ok(r) => out.items.push((k, r)),
                 Err(d) => out.damaged.push(d),
             }
@@ -999,20 +1088,11 @@ impl Store {
     /// A conversation's messages in order, plus any damaged ones. Long conversations are
     /// decrypted on several threads (see [`PARALLEL_OPEN_MIN`]).
     pub fn messages(&self, id: &ContactId) -> Result<Listing<StoredMessage>, StoreError> {
-        let results =
-            self.scan_and_open(TreeName::Messages, &id.0, |k, v| self.open_message(k, v))?;
-        let mut out = Listing::default();
-        for r in results {
-            match r {
-                Ok(m) => out.items.push(m),
-                Err(d) => out.damaged.push(d),
-            }
-        }
-        Ok(out)
+        self.scan_and_open(TreeName::Messages, &id.0, |k, v| self.open_message(k, v))
     }
 
-    fn open_message(&self, k: &[u8], v: &[u8]) -> Result<StoredMessage, DamagedRecord> {
-        let r = self.open_record(TreeName::Messages, k, v)?;
+    fn open_message(&self, k: &[u8], v: &mut [u8]) -> Result<StoredMessage, DamagedRecord> {
+        let r = self.open_record_in_place(TreeName::Messages, k, v)?;
         let (contact, seq) = parse_message_key(k)
             .map_err(|e| damaged(TreeName::Messages, k, DamageKind::BadKey(e)))?;
         match r {
@@ -1028,40 +1108,26 @@ impl Store {
         }
     }
 
-    /// Scans `prefix` of `tree` and opens every entry, in order. From [`PARALLEL_OPEN_MIN`]
-    /// entries on, worker threads open chunks while the scan goes on, so copying records out
-    /// of sled and authenticating them overlap instead of running one after the other; when
-    /// the scan ends, this thread helps with what is left. A scan error fails the listing,
-    /// as it would without threads.
+    /// Scans `prefix` of `tree` and opens every entry, in order. The scan copies entries into
+    /// chunks of [`PARALLEL_OPEN_MIN`] (one buffer each, no allocation per record); from the
+    /// second chunk on, worker threads open chunks while the scan goes on, so copying records
+    /// out of sled and authenticating them overlap instead of running one after the other.
+    /// When the scan ends, this thread helps with what is left (a short listing is opened
+    /// here alone). A scan error fails the listing, as it would without threads; a panic on a
+    /// worker (a bug) is raised here once all threads have stopped, so no record is ever
+    /// silently left out.
     fn scan_and_open<T: Send>(
         &self,
         tree: TreeName,
         prefix: &[u8],
-        open: impl Fn(&[u8], &[u8]) -> Result<T, DamagedRecord> + Sync,
-    ) -> Result<Vec<Result<T, DamagedRecord>>, StoreError> {
-        type Chunk = (usize, Vec<RawEntry>);
+        open: impl Fn(&[u8], &mut [u8]) -> Result<T, DamagedRecord> + Sync,
+    ) -> Result<Listing<T>, StoreError> {
+        type Opened<T> = (usize, Vec<Result<T, DamagedRecord>>);
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(MAX_OPEN_THREADS);
-        let mut scan = self.backend.scan_prefix(tree, prefix);
-        let mut first: Vec<RawEntry> = Vec::with_capacity(PARALLEL_OPEN_MIN);
-        for r in scan.by_ref() {
-            first.push(r?);
-            if first.len() == PARALLEL_OPEN_MIN {
-                break;
-            }
-        }
-        if first.len() < PARALLEL_OPEN_MIN || threads < 2 {
-            for r in scan {
-                first.push(r?);
-            }
-            return Ok(first.iter().map(|(k, v)| open(k, v)).collect());
-        }
-        let (tx, rx) = std::sync::mpsc::channel::<Chunk>();
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Chunk)>();
         let rx = Mutex::new(rx);
-        // Opened chunks by index; a chunk whose opening panicked comes back unopened and is
-        // redone on this thread, so no record is ever silently dropped.
-        type Opened<T> = (usize, Result<Vec<Result<T, DamagedRecord>>, Vec<RawEntry>>);
         let done: Mutex<Vec<Opened<T>>> = Mutex::new(Vec::new());
         let open = &open;
         let work = || loop {
@@ -1069,59 +1135,39 @@ impl Store {
             let Ok((i, chunk)) = next else {
                 break;
             };
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                chunk.iter().map(|(k, v)| open(k, v)).collect::<Vec<_>>()
-            }))
-            .map_err(|_| chunk);
-            done.lock().unwrap_or_else(|p| p.into_inner()).push((i, r));
+            let opened = chunk.open_all(open);
+            done.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((i, opened));
         };
-        let scan_error = std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(work);
-            }
-            let mut error = None;
-            let mut n = 0;
-            let _ = tx.send((n, first));
-            let mut chunk = Vec::with_capacity(PARALLEL_OPEN_MIN);
-            for r in scan {
-                match r {
-                    Ok(e) => {
-                        chunk.push(e);
-                        if chunk.len() == PARALLEL_OPEN_MIN {
-                            n += 1;
-                            let full = std::mem::replace(
-                                &mut chunk,
-                                Vec::with_capacity(PARALLEL_OPEN_MIN),
-                            );
-                            let _ = tx.send((n, full));
+        let scanned = std::thread::scope(|s| {
+            let mut chunk = Chunk::default();
+            let mut sent = 0;
+            let scanned = self.backend.visit_prefix(tree, prefix, &mut |k, v| {
+                chunk.push(k, v);
+                if chunk.len() == PARALLEL_OPEN_MIN {
+                    if sent == 0 && threads > 1 {
+                        for _ in 0..threads {
+                            s.spawn(work);
                         }
                     }
-                    Err(e) => {
-                        error = Some(e);
-                        break;
-                    }
+                    let _ = tx.send((sent, std::mem::take(&mut chunk)));
+                    sent += 1;
                 }
-            }
-            if !chunk.is_empty() {
-                let _ = tx.send((n + 1, chunk));
+                true
+            });
+            if chunk.len() > 0 {
+                let _ = tx.send((sent, chunk));
             }
             drop(tx);
             work();
-            error
+            scanned
         });
-        if let Some(e) = scan_error {
-            return Err(e.into());
-        }
+        scanned?;
         let mut parts = done.into_inner().unwrap_or_else(|p| p.into_inner());
         parts.sort_by_key(|(i, _)| *i);
-        let mut out = Vec::new();
-        for (_, r) in parts {
-            match r {
-                Ok(v) => out.extend(v),
-                Err(chunk) => out.extend(chunk.iter().map(|(k, v)| open(k, v))),
-            }
-        }
-        Ok(out)
+        let n = parts.iter().map(|(_, v)| v.len()).sum();
+        Ok(Listing::collect(n, parts.into_iter().flat_map(|(_, v)| v)))
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1342,7 +1388,7 @@ impl Store {
             }
             for entry in self.backend.scan_prefix(TreeName::Messages, &k) {
                 let (mk, mv) = entry?;
-                match self.open_record(TreeName::Messages, &mk, &mv) {
+                match self.open_record(TreeName::Messages, &mk, mv) {
                     Ok(Record::Message(m)) => {
                         if m.expires_at_ms.is_some_and(|e| e <= now_ms) {
                             b.remove(TreeName::Messages, mk);
@@ -1397,7 +1443,7 @@ impl Store {
             };
             for entry in self.backend.scan_prefix(tree, &[]) {
                 match entry {
-                    Ok((k, v)) => match self.open_record(tree, &k, &v) {
+                    Ok((k, v)) => match self.open_record(tree, &k, v) {
                         Ok(_) => t.readable += 1,
                         Err(d) => t.damaged.push(d),
                     },

@@ -10,7 +10,6 @@
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use rand::RngCore;
-use zeroize::Zeroizing;
 
 use super::backend::TreeName;
 use super::error::DecodeError;
@@ -41,16 +40,34 @@ impl std::fmt::Debug for Sealer {
     }
 }
 
-fn associated_data(tree: TreeName, key: &[u8]) -> Vec<u8> {
+/// Longest associated data built on the stack; longer record keys (none today) use the heap.
+const AD_STACK: usize = 160;
+
+/// Calls `f` with the associated data for `(tree, key)`, built without allocating when it fits.
+fn with_associated_data<R>(tree: TreeName, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
     let name = tree.as_str().as_bytes();
-    let mut ad = Vec::with_capacity(AD_DOMAIN.len() + 1 + name.len() + 4 + key.len());
-    ad.extend_from_slice(AD_DOMAIN);
-    ad.push(SEAL_VERSION);
-    ad.extend_from_slice(&(name.len() as u32).to_be_bytes());
-    ad.extend_from_slice(name);
-    ad.extend_from_slice(&(key.len() as u32).to_be_bytes());
-    ad.extend_from_slice(key);
-    ad
+    let parts: [&[u8]; 6] = [
+        AD_DOMAIN,
+        &[SEAL_VERSION],
+        &(name.len() as u32).to_be_bytes(),
+        name,
+        &(key.len() as u32).to_be_bytes(),
+        key,
+    ];
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let mut stack = [0u8; AD_STACK];
+    if let Some(buf) = stack.get_mut(..len) {
+        let mut at = 0;
+        for p in parts {
+            if let Some(dst) = buf.get_mut(at..at + p.len()) {
+                dst.copy_from_slice(p);
+            }
+            at += p.len();
+        }
+        f(buf)
+    } else {
+        f(&parts.concat())
+    }
 }
 
 impl Sealer {
@@ -68,12 +85,12 @@ impl Sealer {
         out.push(SEAL_VERSION);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(plaintext);
-        let ad = associated_data(tree, key);
         let body = out.get_mut(1 + NONCE_LEN..).unwrap_or_default();
-        match self
-            .cipher
-            .encrypt_in_place_detached(XNonce::from_slice(&nonce), &ad, body)
-        {
+        let sealed = with_associated_data(tree, key, |ad| {
+            self.cipher
+                .encrypt_in_place_detached(XNonce::from_slice(&nonce), ad, body)
+        });
+        match sealed {
             Ok(tag) => out.extend_from_slice(&tag),
             // Only fails for plaintexts beyond 2^38 bytes; the codec's limits are far lower.
             Err(_) => out.clear(),
@@ -81,40 +98,35 @@ impl Sealer {
         out
     }
 
-    /// Opens a sealed value read from `(tree, key)`. Untrusted input: never panics.
-    pub(crate) fn open(
+    /// Opens a sealed value read from `(tree, key)`, in its own buffer, and returns the part of
+    /// the buffer that now holds the plaintext; the caller zeroizes it when done. Untrusted
+    /// input: never panics. On failure nothing was decrypted (the tag is checked first).
+    pub(crate) fn open_in_place<'a>(
         &self,
         tree: TreeName,
         key: &[u8],
-        sealed: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, OpenSealError> {
-        let (version, rest) = sealed
-            .split_first()
-            .ok_or(OpenSealError::Malformed(DecodeError::BadSeal))?;
+        sealed: &'a mut [u8],
+    ) -> Result<&'a mut [u8], OpenSealError> {
+        let malformed = OpenSealError::Malformed(DecodeError::BadSeal);
+        let (version, rest) = sealed.split_first_mut().ok_or(malformed.clone())?;
         if *version != SEAL_VERSION {
-            return Err(OpenSealError::Malformed(DecodeError::BadSeal));
+            return Err(malformed);
         }
         let (nonce, rest) = rest
-            .split_at_checked(NONCE_LEN)
-            .ok_or(OpenSealError::Malformed(DecodeError::BadSeal))?;
-        let body_len = rest
-            .len()
-            .checked_sub(TAG_LEN)
-            .ok_or(OpenSealError::Malformed(DecodeError::BadSeal))?;
-        let (body, tag) = rest
-            .split_at_checked(body_len)
-            .ok_or(OpenSealError::Malformed(DecodeError::BadSeal))?;
-        let mut plain = Zeroizing::new(body.to_vec());
-        let ad = associated_data(tree, key);
-        self.cipher
-            .decrypt_in_place_detached(
+            .split_at_mut_checked(NONCE_LEN)
+            .ok_or(malformed.clone())?;
+        let body_len = rest.len().checked_sub(TAG_LEN).ok_or(malformed.clone())?;
+        let (body, tag) = rest.split_at_mut_checked(body_len).ok_or(malformed)?;
+        with_associated_data(tree, key, |ad| {
+            self.cipher.decrypt_in_place_detached(
                 XNonce::from_slice(nonce),
-                &ad,
-                plain.as_mut_slice(),
+                ad,
+                body,
                 Tag::from_slice(tag),
             )
-            .map_err(|_| OpenSealError::Unauthentic)?;
-        Ok(plain)
+        })
+        .map_err(|_| OpenSealError::Unauthentic)?;
+        Ok(body)
     }
 }
 
@@ -122,32 +134,48 @@ impl Sealer {
 mod tests {
     use super::*;
 
+    fn open(
+        s: &Sealer,
+        tree: TreeName,
+        key: &[u8],
+        mut v: Vec<u8>,
+    ) -> Result<Vec<u8>, OpenSealError> {
+        s.open_in_place(tree, key, &mut v).map(|p| p.to_vec())
+    }
+
     /// Catches AD that does not bind tree and key (a swapped value would open), nonce reuse,
     /// and panics on short input.
     #[test]
     fn bound_to_tree_and_key() {
         let s = Sealer::new(&[1; 32]);
         let v = s.seal(TreeName::Contacts, b"k1", b"hello");
-        assert_eq!(&*s.open(TreeName::Contacts, b"k1", &v).unwrap(), b"hello");
         assert_eq!(
-            s.open(TreeName::Contacts, b"k2", &v),
+            &*open(&s, TreeName::Contacts, b"k1", v.clone()).unwrap(),
+            b"hello"
+        );
+        assert_eq!(
+            open(&s, TreeName::Contacts, b"k2", v.clone()),
             Err(OpenSealError::Unauthentic)
         );
         assert_eq!(
-            s.open(TreeName::Sessions, b"k1", &v),
+            open(&s, TreeName::Sessions, b"k1", v.clone()),
             Err(OpenSealError::Unauthentic)
         );
         let v2 = s.seal(TreeName::Contacts, b"k1", b"hello");
         assert_ne!(v, v2, "nonce must be random");
         for n in 0..v.len() {
-            assert!(s.open(TreeName::Contacts, b"k1", &v[..n]).is_err());
+            assert!(open(&s, TreeName::Contacts, b"k1", v[..n].to_vec()).is_err());
         }
         let mut flipped = v.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
-        assert!(s.open(TreeName::Contacts, b"k1", &flipped).is_err());
-        assert!(Sealer::new(&[2; 32])
-            .open(TreeName::Contacts, b"k1", &v)
+        assert!(open(&s, TreeName::Contacts, b"k1", flipped.clone()).is_err());
+        // A value that fails is left as it was (authenticated before decrypting).
+        let mut buf = flipped.clone();
+        assert!(s
+            .open_in_place(TreeName::Contacts, b"k1", &mut buf)
             .is_err());
+        assert_eq!(buf, flipped);
+        assert!(open(&Sealer::new(&[2; 32]), TreeName::Contacts, b"k1", v.clone()).is_err());
     }
 }

@@ -131,6 +131,21 @@ impl Backend for SledBackend {
         }))
     }
 
+    fn visit_prefix(
+        &self,
+        tree: TreeName,
+        prefix: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), BackendError> {
+        for entry in self.records.scan_prefix(full_key(tree, prefix)) {
+            let (k, v) = entry.map_err(map_err)?;
+            if !visit(k.get(1..).unwrap_or_default(), &v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn apply(&self, batch: &WriteBatch) -> Result<(), BackendError> {
         if batch.is_empty() {
             return Ok(());
