@@ -70,8 +70,8 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Listings at least this long are decrypted on several threads; below it, starting threads
 /// costs more than it saves (about 20 us per thread against ~5 us per 1 KiB record).
 pub const PARALLEL_OPEN_MIN: usize = 256;
-/// Most threads one listing uses for decryption (bounded so a big read does not take every
-/// core from the network side of the node).
+/// Most threads one listing uses for decryption, the calling thread included (bounded so a big
+/// read does not take every core from the network side of the node).
 pub const MAX_OPEN_THREADS: usize = 4;
 
 pub const DEDUP_RETENTION_MS: u64 = 30 * 24 * 60 * 60 * 1000;
@@ -1146,8 +1146,9 @@ impl Store {
             let scanned = self.backend.visit_prefix(tree, prefix, &mut |k, v| {
                 chunk.push(k, v);
                 if chunk.len() == PARALLEL_OPEN_MIN {
-                    if sent == 0 && threads > 1 {
-                        for _ in 0..threads {
+                    if sent == 0 {
+                        // The calling thread is the last of `threads` once the scan is done.
+                        for _ in 1..threads {
                             s.spawn(work);
                         }
                     }
