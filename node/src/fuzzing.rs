@@ -11,6 +11,7 @@ use crate::net::protocol::{RejectCode, Request, Response};
 use crate::store::codec::{
     decode_record, encode_record, message_key, parse_message_key, MessageBody, Record,
 };
+use crate::store::seal::Sealer;
 use crate::store::{
     Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, Invite, MessageId,
     Meta, OutboxEntry, SecretBytes, TreeName,
@@ -20,11 +21,14 @@ use crate::store::{
 pub const TARGETS: &[&str] = &["store_record", "protocol", "content", "command"];
 
 /// Input: `tree u8 | record`. The tree is `TreeName::ALL[tree % 12]`; the whole input also
-/// goes to `parse_message_key`.
+/// goes to `parse_message_key`, and the record to the at-rest sealer (as a sealed value read
+/// from disk, and as a plaintext to seal).
 ///
 /// Invariants: a record the decoder accepts re-encodes to exactly its bytes (decode ∘ encode =
 /// identity; so the decoder accepts nothing the encoder would not write); an accepted message
-/// key is rebuilt byte for byte by `message_key`.
+/// key is rebuilt byte for byte by `message_key`; a sealed value that does not open is left
+/// byte for byte as it was (the tag is checked before anything is decrypted), and none opens
+/// (a forgery); a sealed record opens to itself for its own tree and key only.
 pub fn fuzz_store_record(data: &[u8]) {
     if let Ok((contact, seq)) = parse_message_key(data) {
         assert_eq!(
@@ -45,6 +49,27 @@ pub fn fuzz_store_record(data: &[u8]) {
             Ok(again) => assert_eq!(again, bytes, "{tree} record does not round-trip"),
             Err(e) => panic!("a decoded {tree} record does not encode: {e}"),
         }
+    }
+    let sealer = Sealer::new(&[7; 32]);
+    let mut raw = bytes.to_vec();
+    assert!(
+        sealer.open_in_place(tree, b"key", &mut raw).is_err(),
+        "a value not sealed by us opened"
+    );
+    assert_eq!(raw, bytes, "a value that did not open was changed");
+    let mut sealed = sealer.seal(tree, b"key", bytes);
+    let mut other = sealed.clone();
+    let other_tree = trees
+        .get((usize::from(t) + 1) % trees.len())
+        .copied()
+        .unwrap_or(tree);
+    assert!(sealer
+        .open_in_place(other_tree, b"key", &mut other)
+        .is_err());
+    assert!(sealer.open_in_place(tree, b"kex", &mut other).is_err());
+    match sealer.open_in_place(tree, b"key", &mut sealed) {
+        Ok(plain) => assert_eq!(&*plain, bytes, "a sealed value does not open to itself"),
+        Err(e) => panic!("a sealed value does not open: {e:?}"),
     }
 }
 

@@ -31,7 +31,7 @@ mod kdf;
 mod keyfile;
 mod model;
 mod profile;
-mod seal;
+pub(crate) mod seal;
 mod secret;
 mod sled_backend;
 mod subkeys;
