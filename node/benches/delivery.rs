@@ -160,6 +160,7 @@ async fn cairn(transport: &str) -> (f64, Vec<Duration>, Vec<Duration>) {
         listen: vec![transport.parse().unwrap()],
         relay: None,
         lan: false,
+        resend_after: node::RESEND_AFTER_HOP,
     };
     eprintln!("cairn nodes on {transport}");
     let (a, mut ae, _) = node::start(profile(dir.path(), "alice"), cfg()).unwrap();
@@ -280,6 +281,7 @@ fn child() {
                 listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
                 relay: None,
                 lan: false,
+                resend_after: node::RESEND_AFTER_HOP,
             },
         )
         .unwrap();

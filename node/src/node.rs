@@ -42,7 +42,8 @@ pub const DEFAULT_INVITE_TTL_SECS: u64 = 7 * 24 * 3600;
 pub const RETRY_BASE: Duration = Duration::from_millis(500);
 /// Longest retry delay.
 pub const RETRY_MAX: Duration = Duration::from_secs(60);
-/// After a hop took a message, resend only this much later if no receipt came.
+/// After a hop took a message, resend only this much later (times the number of hops that
+/// took it) if no receipt came. The default of [`NodeConfig::resend_after`].
 pub const RESEND_AFTER_HOP: Duration = Duration::from_secs(600);
 /// How far back to ask a mailbox for mail (its default retention plus one epoch).
 pub const MAILBOX_LOOKBACK_SECS: u64 = 14 * 24 * 3600 + cairn_crypto::routing::ROUTING_EPOCH_SECS;
@@ -71,6 +72,9 @@ pub struct NodeConfig {
     pub relay: Option<Multiaddr>,
     /// mDNS LAN discovery.
     pub lan: bool,
+    /// How long to wait for a receipt after a hop took a message before sending it again,
+    /// encrypted anew (this times the number of hops that took it). [`RESEND_AFTER_HOP`].
+    pub resend_after: Duration,
 }
 
 /// Handle to a running node.
@@ -194,6 +198,9 @@ enum Deferred {
     Emit(Event),
     Respond(ResponseChannel<Response>, Response),
     Mirror(OutboxEntry),
+    /// A message encrypted again: replaces its mirror entry, unless it was delivered
+    /// meanwhile.
+    Renewed(OutboxEntry),
 }
 
 /// A finished background flush: its id and outcome.
@@ -236,6 +243,8 @@ struct Runtime {
         mpsc::UnboundedReceiver<FlushDone>,
     ),
     in_flight: HashSet<MessageId>,
+    /// Messages encrypted again since a hop last took them: sent as they are until one does.
+    renewed: HashSet<MessageId>,
     /// Delivery requests in flight per contact (so that entries due meanwhile gather
     /// into the next batch instead of many small ones).
     requests: HashMap<ContactId, usize>,
@@ -294,6 +303,7 @@ impl Runtime {
             next_flush_id: 0,
             flush_done: mpsc::unbounded_channel(),
             in_flight: HashSet::new(),
+            renewed: HashSet::new(),
             requests: HashMap::new(),
             sent_marks: Vec::new(),
             backoff: HashMap::new(),
@@ -373,6 +383,11 @@ impl Runtime {
                 }
                 Deferred::Mirror(e) => {
                     self.outbox.insert(e.message_id, e);
+                }
+                Deferred::Renewed(e) => {
+                    if let Some(current) = self.outbox.get_mut(&e.message_id) {
+                        *current = e;
+                    }
                 }
             }
         }
@@ -455,6 +470,7 @@ impl Runtime {
         self.outbox.remove(id);
         self.in_flight.remove(id);
         self.backoff.remove(id);
+        self.renewed.remove(id);
         Ok(r)
     }
 
@@ -1006,6 +1022,7 @@ impl Runtime {
         if self.in_flight.len() >= MAX_IN_FLIGHT {
             return;
         }
+        self.renew_unacknowledged(now);
         let mut due: Vec<&OutboxEntry> = self
             .outbox
             .values()
@@ -1265,12 +1282,13 @@ impl Runtime {
     /// until the response arrives. One store write for all of them.
     fn hops_accepted(&mut self, ids: Vec<MessageId>) {
         let now = now_ms();
-        let resend = u64::try_from(RESEND_AFTER_HOP.as_millis()).unwrap_or(600_000);
+        let resend = u64::try_from(self.config.resend_after.as_millis()).unwrap_or(600_000);
         let mut sent: Vec<(MessageId, ContactId, u64, u64)> = Vec::new();
         let mut done: Vec<MessageId> = Vec::new();
         for id in ids {
             self.in_flight.remove(&id);
             self.backoff.remove(&id);
+            self.renewed.remove(&id);
             let Some(seq) = self.outbox.get(&id).map(|e| e.seq) else {
                 continue;
             };
@@ -1301,6 +1319,85 @@ impl Runtime {
             }
         }
         self.sent_marks.extend(sent);
+    }
+
+    /// Messages a hop took whose receipt did not come in time are encrypted again (same
+    /// id, text and time, the next keys of the sending chain) before they are resent. If
+    /// the recipient has the message and only its receipt was lost (a mailbox that expired
+    /// or dropped it), the old envelope is recognised there as a replay and never
+    /// acknowledged; a new one is decrypted, found in the dedup set (not shown twice) and
+    /// acknowledged. The new envelope replaces the old one in the outbox together with the
+    /// session, and leaves only once that is durable; meanwhile the entry is parked. This
+    /// happens at most once per `resend_after` × hops per message, so the recipient's
+    /// skipped keys stay few.
+    fn renew_unacknowledged(&mut self, now: u64) {
+        let mut stale: HashMap<ContactId, Vec<MessageId>> = HashMap::new();
+        for e in self.outbox.values() {
+            if e.attempts > 0
+                && e.seq != CONTROL_SEQ
+                && e.next_attempt_at_ms <= now
+                && !self.in_flight.contains(&e.message_id)
+                && !self.renewed.contains(&e.message_id)
+            {
+                stale.entry(e.contact).or_default().push(e.message_id);
+            }
+        }
+        for (cid, ids) in stale {
+            let Some(mut next) = self.contacts.get(&cid).and_then(|c| c.session.clone()) else {
+                continue;
+            };
+            let mut renewed = Vec::new();
+            for id in ids {
+                let Some(entry) = self.outbox.get(&id) else {
+                    continue;
+                };
+                // A message gone from the store (expired, wiped) or unreadable is resent
+                // as it was.
+                let Ok(Some(m)) = self.profile.store.message(&cid, entry.seq) else {
+                    continue;
+                };
+                let content = Content::Text {
+                    id: m.id.0,
+                    sent_at_ms: m.created_at_ms,
+                    text: m.text,
+                };
+                let Ok(plain) = content.encode() else {
+                    continue;
+                };
+                let Ok(env) = next.encrypt(&plain, now / 1000, &mut OsRng) else {
+                    continue;
+                };
+                let mut e = entry.clone();
+                e.envelope = env.encode();
+                e.next_attempt_at_ms = now;
+                renewed.push(e);
+            }
+            if renewed.is_empty() {
+                continue;
+            }
+            let session = SecretBytes::from_slice(&next.to_bytes());
+            match self
+                .profile
+                .store
+                .renew_envelopes_deferred(&cid, &session, &renewed)
+            {
+                Ok(()) => {
+                    if let Some(state) = self.contacts.get_mut(&cid) {
+                        state.session = Some(next);
+                    }
+                    tracing::debug!(n = renewed.len(), "unacknowledged messages encrypted again");
+                    for e in renewed {
+                        if let Some(parked) = self.outbox.get_mut(&e.message_id) {
+                            parked.next_attempt_at_ms = u64::MAX;
+                        }
+                        self.renewed.insert(e.message_id);
+                        self.deferred.push(Deferred::Renewed(e));
+                    }
+                    self.dirty = true;
+                }
+                Err(e) => tracing::warn!(error = %e, "renewing envelopes failed"),
+            }
+        }
     }
 
     /// Stores `Sent` for messages a hop took that are still waiting for their receipt.
@@ -1829,6 +1926,7 @@ impl Runtime {
                             self.outbox.remove(&mid);
                             self.in_flight.remove(&mid);
                             self.backoff.remove(&mid);
+                            self.renewed.remove(&mid);
                             self.deferred
                                 .push(Deferred::Emit(Event::Delivered { id: hex(&mid.0) }));
                         }

@@ -80,6 +80,7 @@ impl Net {
             relay: None,
             // A node keeps its port across restarts, as a real one would.
             listen: format!("/ip4/127.0.0.1/tcp/{}", free_port()),
+            run_args: Vec::new(),
         };
         if !p.dir.exists() {
             let out = p
@@ -98,13 +99,17 @@ impl Net {
 
     /// Starts a relay with its data under this directory.
     pub fn relay(&self) -> Relay {
+        self.relay_on("/ip4/127.0.0.1/tcp/0")
+    }
+
+    fn relay_on(&self, listen: &str) -> Relay {
         let data = self.dir.path().join("relay-data");
         // The relay's mailbox key is protected by a passphrase, as an operator should run it.
         let mut child = Command::new(cairn_bin())
             .arg("--passphrase-file")
             .arg(self.dir.path().join("passphrase"))
             .arg("--insecure-fast-kdf-for-tests")
-            .args(["relay", "--listen", "/ip4/127.0.0.1/tcp/0", "--data"])
+            .args(["relay", "--listen", listen, "--data"])
             .arg(&data)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -130,6 +135,26 @@ pub struct Relay {
     pub data: PathBuf,
 }
 
+impl Relay {
+    /// Stops the relay, lets `meanwhile` change its data directory, and starts it again on
+    /// the same address (same port; the same peer id, which is kept in its data).
+    pub fn restart(&mut self, net: &Net, meanwhile: impl FnOnce(&Path)) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        meanwhile(&self.data);
+        let tcp = self
+            .addr
+            .split('/')
+            .skip_while(|p| *p != "tcp")
+            .nth(1)
+            .expect("relay port")
+            .to_owned();
+        let again = net.relay_on(&format!("/ip4/127.0.0.1/tcp/{tcp}"));
+        assert_eq!(again.addr, self.addr, "relay came back elsewhere");
+        *self = again;
+    }
+}
+
 impl Drop for Relay {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -147,6 +172,7 @@ pub struct Profile {
     passphrase: PathBuf,
     relay: Option<String>,
     listen: String,
+    run_args: Vec<String>,
 }
 
 impl Profile {
@@ -166,6 +192,13 @@ impl Profile {
         self
     }
 
+    /// Waits `secs` for a receipt after a hop took a message before resending it
+    /// (`cairn run --resend-after`).
+    pub fn resend_after(mut self, secs: u64) -> Self {
+        self.run_args = vec!["--resend-after".into(), secs.to_string()];
+        self
+    }
+
     /// Listens on this address instead of a random loopback TCP port.
     pub fn listen_on(mut self, addr: &str) -> Self {
         self.listen = addr.to_owned();
@@ -179,6 +212,7 @@ impl Profile {
         if let Some(r) = &self.relay {
             c.args(["--relay", r]);
         }
+        c.args(&self.run_args);
         let mut child = c
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

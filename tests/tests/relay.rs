@@ -58,3 +58,58 @@ fn offline_recipient_gets_mail_from_mailbox_exactly_once() {
         );
     }
 }
+
+/// Catches a message that stays "sent" for ever because its receipt was lost after a hop
+/// took it: the recipient has the message, so the old envelope is only a replay to it and is
+/// never acknowledged. The sender must encrypt the message again when no receipt comes
+/// (`--resend-after`), and the recipient must acknowledge without showing it twice.
+#[test]
+fn lost_receipt_is_recovered_by_encrypting_again() {
+    let net = Net::new();
+    let mut relay = net.relay();
+    let alice_p = net.node("alice").with_relay(&relay).resend_after(2);
+    let bob_p = net.node("bob").with_relay(&relay);
+    let mut alice = alice_p.start();
+    let mut bob = bob_p.start();
+    connect(&mut alice, &mut bob);
+    let warm = alice.send("bob", "before");
+    bob.sees_message("alice", "before");
+    alice.sees_delivered(&warm);
+
+    // The message reaches the mailbox while bob is away; alice leaves too.
+    bob.quit();
+    let id = alice.send("bob", "whose receipt is lost");
+    alice.sees(&format!("sent {id}"), |e| {
+        e["event"] == "sent" && e["id"] == id.as_str()
+    });
+    alice.quit();
+    // Bob gets it from the mailbox; his receipt goes to alice's mailbox (she is away).
+    let mut bob = bob_p.start();
+    bob.sees_message_anywhere("alice", "whose receipt is lost");
+    bob.drain(Duration::from_secs(5));
+    bob.quit();
+    // The mailbox loses everything it held (an operator's cleanup, or expiry).
+    relay.restart(&net, |data| {
+        std::fs::remove_dir_all(data.join("mailbox.db")).expect("mailbox db");
+    });
+
+    let mut bob = bob_p.start();
+    let mut alice = alice_p.start();
+    alice.sees_delivered_anywhere(&id);
+    bob.drain(Duration::from_secs(2));
+    assert!(
+        !bob.seen.iter().any(|e| e["event"] == "message"),
+        "a message shown twice: {:?}",
+        bob.seen
+    );
+    // Sent again only until the receipt came: nothing more is sent or delivered later.
+    let later = alice.drain(Duration::from_secs(5));
+    assert!(
+        !later
+            .iter()
+            .any(|e| e["event"] == "sent" || e["event"] == "error"),
+        "{later:?}"
+    );
+    alice.quit();
+    bob.quit();
+}

@@ -63,6 +63,11 @@ pub enum Cmd {
         /// Discover and be discovered on the LAN with mDNS (broadcasts your PeerId).
         #[arg(long)]
         lan: bool,
+        /// Seconds to wait for a delivery receipt after a hop (the contact or its mailbox)
+        /// took a message, before sending it again, encrypted anew; times the number of
+        /// hops that took it.
+        #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+        resend_after: u64,
     },
     /// Run a relay and mailbox for others. With --passphrase-file, the mailbox's key is
     /// wrapped under that passphrase (Argon2id) like a profile's key file.
@@ -155,6 +160,7 @@ fn run_tui(cli: &Cli, utc_offset_secs: i32, demo: bool) -> Result<(), String> {
                 .map(|a| a.parse().map_err(|e| format!("bad --relay {a}: {e}")))
                 .transpose()?,
             lan: cli.tui_lan,
+            resend_after: cairn_node::node::RESEND_AFTER_HOP,
         }
     };
     let start = if demo {
@@ -244,7 +250,12 @@ pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
             eprintln!("cairn: profile created in {}", paths.dir.display());
             Ok(())
         }
-        Some(Cmd::Run { listen, relay, lan }) => {
+        Some(Cmd::Run {
+            listen,
+            relay,
+            lan,
+            resend_after,
+        }) => {
             let profile = open_profile(&cli)?;
             let listen = listen
                 .iter()
@@ -260,6 +271,7 @@ pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
                     listen,
                     relay,
                     lan: *lan,
+                    resend_after: std::time::Duration::from_secs(*resend_after),
                 },
             )
         }

@@ -28,6 +28,7 @@ pub fn loopback_config() -> NodeConfig {
         listen: "/ip4/127.0.0.1/tcp/0".parse().into_iter().collect(),
         relay: None,
         lan: false,
+        resend_after: cairn_node::node::RESEND_AFTER_HOP,
     }
 }
 

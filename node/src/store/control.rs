@@ -220,6 +220,44 @@ impl Store {
         Ok(true)
     }
 
+    /// Replaces the envelopes of `contact`'s outbox entries that were encrypted again (same
+    /// message, the next keys of the sending chain) and stores the ratchet state after
+    /// encrypting them, in one atomic write that is not yet durable: the new envelopes may
+    /// leave only after the next flush, or a crash could bring back a ratchet state whose
+    /// keys were already used. Entries no longer in the outbox (delivered meanwhile) are
+    /// skipped, not brought back.
+    pub fn renew_envelopes_deferred(
+        &self,
+        contact: &ContactId,
+        session_after: &SecretBytes,
+        entries: &[OutboxEntry],
+    ) -> Result<(), StoreError> {
+        let _w = lock_ignoring_poison(&self.writer);
+        let mut b = WriteBatch::new();
+        for entry in entries {
+            if entry.contact != *contact || entry.seq == CONTROL_SEQ {
+                continue;
+            }
+            let Some((key, _)) = self.outbox_entry(&entry.message_id)? else {
+                continue;
+            };
+            self.put(
+                &mut b,
+                TreeName::Outbox,
+                key,
+                &Record::Outbox(entry.clone()),
+            )?;
+        }
+        self.put(
+            &mut b,
+            TreeName::Sessions,
+            contact.0.to_vec(),
+            &Record::Session(session_after.clone()),
+        )?;
+        self.backend.apply(&b)?;
+        Ok(())
+    }
+
     /// Marks conversation messages (contact, sequence number, when) whose envelope a hop took
     /// as `Sent`, in one write, without waiting for the flush (losing it only shows
     /// them as queued until their receipt arrives). The outbox entries are not
