@@ -608,6 +608,7 @@ impl Runtime {
         }
         self.refresh_tags(false);
         self.store_sent_marks();
+        self.renew_unacknowledged(now);
         self.process_outbox(now);
         if self.relay.is_some() && now >= self.next_fetch_ms {
             self.next_fetch_ms = now + u64::try_from(MAILBOX_POLL.as_millis()).unwrap_or(20_000);
@@ -1022,11 +1023,14 @@ impl Runtime {
         if self.in_flight.len() >= MAX_IN_FLIGHT {
             return;
         }
-        self.renew_unacknowledged(now);
         let mut due: Vec<&OutboxEntry> = self
             .outbox
             .values()
             .filter(|e| e.next_attempt_at_ms <= now && !self.in_flight.contains(&e.message_id))
+            // A message a hop took waits for `renew_unacknowledged` (at the next tick).
+            .filter(|e| {
+                e.attempts == 0 || e.seq == CONTROL_SEQ || self.renewed.contains(&e.message_id)
+            })
             .filter(|e| {
                 self.backoff
                     .get(&e.message_id)
@@ -1329,7 +1333,8 @@ impl Runtime {
     /// acknowledged. The new envelope replaces the old one in the outbox together with the
     /// session, and leaves only once that is durable; meanwhile the entry is parked. This
     /// happens at most once per `resend_after` × hops per message, so the recipient's
-    /// skipped keys stay few.
+    /// skipped keys stay few. Runs at each tick; until then `process_outbox` holds such
+    /// entries back.
     fn renew_unacknowledged(&mut self, now: u64) {
         let mut stale: HashMap<ContactId, Vec<MessageId>> = HashMap::new();
         for e in self.outbox.values() {
@@ -1353,7 +1358,11 @@ impl Runtime {
                 };
                 // A message gone from the store (expired, wiped) or unreadable is resent
                 // as it was.
+                let as_it_was = |s: &mut Self| {
+                    s.renewed.insert(id);
+                };
                 let Ok(Some(m)) = self.profile.store.message(&cid, entry.seq) else {
+                    as_it_was(self);
                     continue;
                 };
                 let content = Content::Text {
@@ -1362,9 +1371,11 @@ impl Runtime {
                     text: m.text,
                 };
                 let Ok(plain) = content.encode() else {
+                    as_it_was(self);
                     continue;
                 };
                 let Ok(env) = next.encrypt(&plain, now / 1000, &mut OsRng) else {
+                    as_it_was(self);
                     continue;
                 };
                 let mut e = entry.clone();
