@@ -204,6 +204,7 @@ fn sample_records(envelope: &[u8], session: &[u8], card: &[u8]) -> Vec<(TreeName
                 next_seq: 9,
                 disappear_after_ms: Some(86_400_000),
                 has_expiring: true,
+                delivered: vec![(0, 3), (5, 9)],
             }),
         ),
         (
@@ -212,6 +213,7 @@ fn sample_records(envelope: &[u8], session: &[u8], card: &[u8]) -> Vec<(TreeName
                 next_seq: 0,
                 disappear_after_ms: None,
                 has_expiring: false,
+                delivered: Vec::new(),
             }),
         ),
         (

@@ -122,7 +122,7 @@ fn now_secs() -> u64 {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    ::hex::encode(b)
 }
 
 /// Binary multiaddrs from a card or invite, as stored text; undecodable ones are skipped.

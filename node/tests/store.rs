@@ -620,6 +620,79 @@ fn group_commit_shares_flushes() {
     assert_eq!(s.messages(&id).unwrap().items.len(), N * PER);
 }
 
+/// Catches receipts recorded in a conversation's delivered ranges not reading as `Delivered`
+/// (in listings, single reads, after a restart), marking messages they did not confirm, or
+/// leaving confirmed messages in the outbox.
+#[test]
+fn receipts_in_delivered_ranges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let id;
+    {
+        let s = create(&dir);
+        id = s.put_contact(&contact("Ana", 1)).unwrap();
+        let msgs: Vec<_> = (0..6u8).map(|i| outgoing(i, &format!("m{i}"))).collect();
+        let outs: Vec<_> = msgs
+            .iter()
+            .map(|_| NewOutbox {
+                envelope: vec![7; 10],
+                next_attempt_at_ms: 0,
+            })
+            .collect();
+        let first = s
+            .record_outgoing_many_deferred(&id, &SecretBytes::new(vec![1]), &msgs, &outs, 10)
+            .unwrap();
+        // Receipts out of order, one with its seq known, others looked up; one twice.
+        let done = s
+            .apply_receipt_deferred(
+                &id,
+                &SecretBytes::new(vec![2]),
+                &[
+                    (MessageId([3; 16]), Some(first + 3)),
+                    (MessageId([0; 16]), None),
+                    (MessageId([1; 16]), None),
+                ],
+                20,
+            )
+            .unwrap();
+        assert_eq!(done.len(), 3);
+        let again = s
+            .apply_receipt_deferred(
+                &id,
+                &SecretBytes::new(vec![3]),
+                &[(MessageId([1; 16]), None)],
+                30,
+            )
+            .unwrap();
+        assert!(again.is_empty(), "a message leaves the outbox once");
+        s.make_durable().unwrap();
+        assert_eq!(s.conversation(&id).unwrap().delivered, vec![(0, 2), (3, 4)]);
+        s.close().unwrap();
+    }
+    let s = open(&dir);
+    let states: Vec<DeliveryState> = s
+        .messages(&id)
+        .unwrap()
+        .items
+        .iter()
+        .map(|m| m.state)
+        .collect();
+    use DeliveryState::{Delivered as D, Queued as Q};
+    assert_eq!(states, vec![D, D, Q, D, Q, Q]);
+    assert_eq!(s.message(&id, 3).unwrap().unwrap().state, D);
+    assert_eq!(s.message(&id, 2).unwrap().unwrap().state, Q);
+    let mut left: Vec<u8> = s
+        .outbox()
+        .unwrap()
+        .items
+        .iter()
+        .map(|o| o.message_id.0[0])
+        .collect();
+    left.sort();
+    assert_eq!(left, vec![2, 4, 5]);
+    assert_eq!(s.session(&id).unwrap().unwrap().expose_secret(), &[3]);
+}
+
 /// Catches session state, message and outbox entry not being written together, delivery state
 /// transitions that lose the outbox entry, and duplicates being stored twice.
 #[test]

@@ -16,7 +16,7 @@ use super::backend::TreeName;
 use super::error::{DecodeError, StoreError};
 use super::model::{
     Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, Invite, MessageId,
-    Meta, OutboxEntry,
+    Meta, OutboxEntry, MAX_DELIVERED_RANGES,
 };
 use super::secret::SecretBytes;
 
@@ -259,6 +259,18 @@ pub fn encode_record(record: &Record) -> Result<Vec<u8>, StoreError> {
             w.u64(c.next_seq);
             w.opt_u64(c.disappear_after_ms);
             w.bool(c.has_expiring);
+            if c.delivered.len() > MAX_DELIVERED_RANGES {
+                return Err(StoreError::TooLarge {
+                    field: "delivered",
+                    len: c.delivered.len(),
+                    max: MAX_DELIVERED_RANGES,
+                });
+            }
+            w.u32(c.delivered.len() as u32);
+            for (start, end) in &c.delivered {
+                w.u64(*start);
+                w.u64(*end);
+            }
         }
         Record::Message(m) => {
             w.raw(&m.id.0);
@@ -391,6 +403,32 @@ fn state(v: u8) -> Result<DeliveryState, DecodeError> {
     }
 }
 
+/// A conversation's delivered ranges: at most [`MAX_DELIVERED_RANGES`], each non-empty, in
+/// order, neither overlapping nor touching (the one way the store writes them).
+fn delivered_ranges(r: &mut Reader<'_>) -> Result<Vec<(u64, u64)>, DecodeError> {
+    let n = usize::try_from(r.u32()?).unwrap_or(usize::MAX);
+    if n > MAX_DELIVERED_RANGES {
+        return Err(DecodeError::TooLong {
+            field: "delivered",
+            len: n,
+            max: MAX_DELIVERED_RANGES,
+        });
+    }
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (start, end) = (r.u64()?, r.u64()?);
+        let after_previous = out.last().is_none_or(|&(_, prev_end)| prev_end < start);
+        if start >= end || !after_previous {
+            return Err(DecodeError::UnknownTag {
+                field: "delivered range",
+                value: 0,
+            });
+        }
+        out.push((start, end));
+    }
+    Ok(out)
+}
+
 /// Decodes the plaintext of a record read from `tree`. Untrusted input: never panics, bounded
 /// allocation, typed errors. This is the fuzz target's entry point.
 pub fn decode_record(tree: TreeName, bytes: &[u8]) -> Result<Record, DecodeError> {
@@ -454,6 +492,7 @@ pub fn decode_record(tree: TreeName, bytes: &[u8]) -> Result<Record, DecodeError
             next_seq: r.u64()?,
             disappear_after_ms: r.opt_u64("disappear_after")?,
             has_expiring: r.bool("has_expiring")?,
+            delivered: delivered_ranges(&mut r)?,
         }),
         tag::MESSAGE => Record::Message(MessageBody {
             id: MessageId(r.array()?),
@@ -557,6 +596,7 @@ mod tests {
                     next_seq: 9,
                     disappear_after_ms: Some(1000),
                     has_expiring: true,
+                    delivered: vec![(0, 2), (4, 5), (7, 9)],
                 }),
             ),
             (
@@ -629,6 +669,49 @@ mod tests {
                 Err(DecodeError::TrailingBytes(1))
             );
         }
+    }
+
+    /// Catches delivered ranges the store would never write (empty, out of order, overlapping
+    /// or touching) being accepted, and too many being written.
+    #[test]
+    fn delivered_ranges_are_canonical() {
+        let conv = |delivered| {
+            let mut b = encode_record(&Record::Conversation(Conversation {
+                next_seq: 9,
+                disappear_after_ms: None,
+                has_expiring: false,
+                delivered: vec![],
+            }))
+            .unwrap();
+            let ranges: &[(u64, u64)] = delivered;
+            b.truncate(b.len() - 4);
+            b.extend_from_slice(&(ranges.len() as u32).to_be_bytes());
+            for (s, e) in ranges {
+                b.extend_from_slice(&s.to_be_bytes());
+                b.extend_from_slice(&e.to_be_bytes());
+            }
+            decode_record(TreeName::Conversations, &b)
+        };
+        assert!(conv(&[(0, 1), (2, 3)]).is_ok());
+        for bad in [
+            &[(1, 1)][..],
+            &[(3, 2)],
+            &[(2, 3), (0, 1)],
+            &[(0, 2), (1, 3)],
+            &[(0, 1), (1, 2)],
+        ] {
+            assert!(conv(bad).is_err(), "{bad:?}");
+        }
+        let too_many = Conversation {
+            delivered: (0..=MAX_DELIVERED_RANGES as u64)
+                .map(|i| (2 * i, 2 * i + 1))
+                .collect(),
+            ..Conversation::default()
+        };
+        assert!(matches!(
+            encode_record(&Record::Conversation(too_many)),
+            Err(StoreError::TooLarge { .. })
+        ));
     }
 
     /// Catches a record of one type being accepted from another tree (type confusion).

@@ -141,7 +141,8 @@ impl Store {
     }
 
     /// Applies an end-to-end receipt: every listed message still in the outbox becomes
-    /// `Delivered` and leaves the outbox, and the ratchet state after decrypting the
+    /// `Delivered` (in the conversation's delivered ranges, one small write, rather than in
+    /// each message's record) and leaves the outbox, and the ratchet state after decrypting the
     /// receipt is saved — one atomic batch, durable at the next [`Store::make_durable`],
     /// before which the receipt must not be acknowledged. Returns the ids that were in
     /// the outbox. Each id may come with the sequence number of its message when the caller knows
@@ -157,6 +158,9 @@ impl Store {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
         let mut done = Vec::new();
+        // One write for the conversation's delivered ranges instead of one per message.
+        let mut conv = self.conversation(contact)?;
+        let mut conv_changed = false;
         for (id, known) in ids {
             let (key, seq) = match known {
                 Some(seq) => (self.keys.blind(purpose::OUTBOX, &id.0).to_vec(), *seq),
@@ -174,12 +178,25 @@ impl Store {
             if seq == CONTROL_SEQ {
                 continue;
             }
-            self.update_message(&mut b, contact, seq, |m| {
-                m.state = DeliveryState::Delivered;
-                m.delivered_at_ms = Some(now_ms);
-            })?;
+            if seq < conv.next_seq && conv.mark_delivered(seq) {
+                conv_changed = true;
+            } else {
+                // Too many ranges (receipts far out of order): mark the message itself.
+                self.update_message(&mut b, contact, seq, |m| {
+                    m.state = DeliveryState::Delivered;
+                    m.delivered_at_ms = Some(now_ms);
+                })?;
+            }
             b.remove(TreeName::Outbox, key);
             done.push(*id);
+        }
+        if conv_changed {
+            self.put(
+                &mut b,
+                TreeName::Conversations,
+                contact.0.to_vec(),
+                &Record::Conversation(conv),
+            )?;
         }
         self.put(
             &mut b,

@@ -260,11 +260,7 @@ impl std::fmt::Debug for Store {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    ::hex::encode(bytes)
 }
 
 /// A value that did not open. A malformed envelope (e.g. truncated below nonce + tag) is as
@@ -1059,6 +1055,17 @@ impl Store {
         Ok(self.backend.get(TreeName::Dedup, &key)?.is_some())
     }
 
+    /// A message as the caller sees it: an outgoing one in the conversation's delivered ranges
+    /// reads as `Delivered` (with no `delivered_at_ms`, which the ranges do not keep).
+    fn apply_ranges(conv: &Conversation, m: &mut StoredMessage) {
+        if m.direction == Direction::Outgoing
+            && m.state != DeliveryState::Delivered
+            && conv.is_delivered(m.seq)
+        {
+            m.state = DeliveryState::Delivered;
+        }
+    }
+
     fn to_stored(contact: ContactId, seq: u64, m: MessageBody) -> StoredMessage {
         StoredMessage {
             contact,
@@ -1080,7 +1087,11 @@ impl Store {
         let key = message_key(id, seq);
         match self.get_record(TreeName::Messages, &key)? {
             None => Ok(None),
-            Some(Record::Message(m)) => Ok(Some(Self::to_stored(*id, seq, m))),
+            Some(Record::Message(m)) => {
+                let mut m = Self::to_stored(*id, seq, m);
+                Self::apply_ranges(&self.conversation(id)?, &mut m);
+                Ok(Some(m))
+            }
             Some(_) => Err(Self::wrong_type(TreeName::Messages, &key)),
         }
     }
@@ -1088,7 +1099,13 @@ impl Store {
     /// A conversation's messages in order, plus any damaged ones. Long conversations are
     /// decrypted on several threads (see [`PARALLEL_OPEN_MIN`]).
     pub fn messages(&self, id: &ContactId) -> Result<Listing<StoredMessage>, StoreError> {
-        self.scan_and_open(TreeName::Messages, &id.0, |k, v| self.open_message(k, v))
+        let conv = self.conversation(id)?;
+        let mut listing =
+            self.scan_and_open(TreeName::Messages, &id.0, |k, v| self.open_message(k, v))?;
+        for m in &mut listing.items {
+            Self::apply_ranges(&conv, m);
+        }
+        Ok(listing)
     }
 
     fn open_message(&self, k: &[u8], v: &mut [u8]) -> Result<StoredMessage, DamagedRecord> {

@@ -114,7 +114,7 @@ pub struct StoredMessage {
 }
 
 /// Per-conversation state.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Conversation {
     /// Sequence number the next message gets.
     pub next_seq: u64,
@@ -122,6 +122,63 @@ pub struct Conversation {
     pub disappear_after_ms: Option<u64>,
     /// True once any message was stored with an expiry (the sweeper scans these).
     pub has_expiring: bool,
+    /// Sequence numbers of outgoing messages whose receipt came, as sorted, disjoint,
+    /// non-adjacent half-open ranges `[start, end)`, at most [`MAX_DELIVERED_RANGES`]. Such a
+    /// message reads as `Delivered` whatever its own record says: a receipt then costs one
+    /// small write per conversation instead of rewriting every message it confirms.
+    pub delivered: Vec<(u64, u64)>,
+}
+
+/// Most delivered ranges a conversation keeps; a receipt that would need more marks its
+/// messages in their own records instead.
+pub const MAX_DELIVERED_RANGES: usize = 1024;
+
+impl Conversation {
+    /// True if message `seq`'s receipt is recorded in [`Conversation::delivered`].
+    pub fn is_delivered(&self, seq: u64) -> bool {
+        let i = self.delivered.partition_point(|&(start, _)| start <= seq);
+        i > 0 && self.delivered.get(i - 1).is_some_and(|&(_, end)| seq < end)
+    }
+
+    /// Records message `seq` as delivered. False (and nothing changed) if that would take
+    /// more than [`MAX_DELIVERED_RANGES`] ranges.
+    pub fn mark_delivered(&mut self, seq: u64) -> bool {
+        if self.is_delivered(seq) {
+            return true;
+        }
+        let Some(after) = seq.checked_add(1) else {
+            return false;
+        };
+        let i = self.delivered.partition_point(|&(start, _)| start <= seq);
+        let joins_before = i > 0 && self.delivered.get(i - 1).is_some_and(|r| r.1 == seq);
+        let joins_after = self.delivered.get(i).is_some_and(|r| r.0 == after);
+        match (joins_before, joins_after) {
+            (true, true) => {
+                let end = self.delivered.get(i).map_or(after, |r| r.1);
+                if let Some(r) = self.delivered.get_mut(i - 1) {
+                    r.1 = end;
+                }
+                self.delivered.remove(i);
+            }
+            (true, false) => {
+                if let Some(r) = self.delivered.get_mut(i - 1) {
+                    r.1 = after;
+                }
+            }
+            (false, true) => {
+                if let Some(r) = self.delivered.get_mut(i) {
+                    r.0 = seq;
+                }
+            }
+            (false, false) => {
+                if self.delivered.len() >= MAX_DELIVERED_RANGES {
+                    return false;
+                }
+                self.delivered.insert(i, (seq, after));
+            }
+        }
+        true
+    }
 }
 
 /// An envelope waiting for delivery.
@@ -204,4 +261,50 @@ pub enum Incoming {
     },
     /// Already received (same message id); the session state was still saved.
     Duplicate,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Catches delivered ranges that lose or invent a sequence number, or stop being
+        /// sorted, disjoint and non-adjacent (what the decoder requires), for any order of
+        /// receipts.
+        #[test]
+        fn delivered_ranges_match_a_set(seqs in proptest::collection::vec(0u64..200, 0..300)) {
+            let mut c = Conversation::default();
+            let mut set = std::collections::BTreeSet::new();
+            for s in seqs {
+                prop_assert!(c.mark_delivered(s));
+                set.insert(s);
+                for w in c.delivered.windows(2) {
+                    prop_assert!(w[0].0 < w[0].1 && w[0].1 < w[1].0, "{:?}", c.delivered);
+                }
+            }
+            for s in 0..201 {
+                prop_assert_eq!(c.is_delivered(s), set.contains(&s), "seq {}", s);
+            }
+        }
+    }
+
+    /// Catches a conversation that grows past its range limit instead of refusing.
+    #[test]
+    fn delivered_ranges_are_bounded() {
+        let mut c = Conversation::default();
+        for i in 0..MAX_DELIVERED_RANGES as u64 {
+            assert!(c.mark_delivered(2 * i));
+        }
+        let full = c.clone();
+        assert!(!c.mark_delivered(u64::MAX - 5));
+        assert_eq!(c, full, "a refused mark changes nothing");
+        // Filling a hole merges two ranges and is still accepted.
+        assert!(c.mark_delivered(1));
+        assert_eq!(c.delivered.len(), MAX_DELIVERED_RANGES - 1);
+        assert!(
+            !c.mark_delivered(u64::MAX),
+            "the last sequence number has no end"
+        );
+    }
 }
