@@ -29,12 +29,7 @@ impl Store {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
         if let Some(s) = session_after {
-            self.put(
-                &mut b,
-                TreeName::Sessions,
-                contact.0.to_vec(),
-                &Record::Session(s.clone()),
-            )?;
+            self.stage_session(&mut b, contact, s)?;
         }
         let entry = OutboxEntry {
             message_id: id,
@@ -77,12 +72,7 @@ impl Store {
     ) -> Result<Vec<Incoming>, StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
-        self.put(
-            &mut b,
-            TreeName::Sessions,
-            contact.0.to_vec(),
-            &Record::Session(session_after.clone()),
-        )?;
+        self.stage_session(&mut b, contact, session_after)?;
         let mut fresh: Vec<NewMessage> = Vec::with_capacity(messages.len());
         let mut fresh_keys = Vec::with_capacity(messages.len());
         let mut outcomes = Vec::with_capacity(messages.len());
@@ -198,12 +188,7 @@ impl Store {
                 &Record::Conversation(conv),
             )?;
         }
-        self.put(
-            &mut b,
-            TreeName::Sessions,
-            contact.0.to_vec(),
-            &Record::Session(session_after.clone()),
-        )?;
+        self.stage_session(&mut b, contact, session_after)?;
         self.backend.apply(&b)?;
         Ok(done)
     }
@@ -265,12 +250,7 @@ impl Store {
                 &Record::Outbox(entry.clone()),
             )?;
         }
-        self.put(
-            &mut b,
-            TreeName::Sessions,
-            contact.0.to_vec(),
-            &Record::Session(session_after.clone()),
-        )?;
+        self.stage_session(&mut b, contact, session_after)?;
         self.backend.apply(&b)?;
         Ok(())
     }

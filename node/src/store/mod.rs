@@ -530,6 +530,21 @@ impl Store {
     }
 
     /// Opens and decodes one record.
+    /// Adds a contact's ratchet state to the batch.
+    fn stage_session(
+        &self,
+        batch: &mut WriteBatch,
+        contact: &ContactId,
+        state: &SecretBytes,
+    ) -> Result<(), StoreError> {
+        self.put(
+            batch,
+            TreeName::Sessions,
+            contact.0.to_vec(),
+            &Record::Session(state.clone()),
+        )
+    }
+
     fn open_record(
         &self,
         tree: TreeName,
@@ -819,12 +834,7 @@ impl Store {
     /// produce or consume a message use [`Store::record_outgoing`] / [`Store::record_incoming`].
     pub fn put_session(&self, id: &ContactId, state: &SecretBytes) -> Result<(), StoreError> {
         let mut b = WriteBatch::new();
-        self.put(
-            &mut b,
-            TreeName::Sessions,
-            id.0.to_vec(),
-            &Record::Session(state.clone()),
-        )?;
+        self.stage_session(&mut b, id, state)?;
         self.commit(&b)
     }
 
@@ -973,12 +983,7 @@ impl Store {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
         let first = self.stage_messages(&mut b, id, messages, now_ms)?;
-        self.put(
-            &mut b,
-            TreeName::Sessions,
-            id.0.to_vec(),
-            &Record::Session(session_after.clone()),
-        )?;
+        self.stage_session(&mut b, id, session_after)?;
         for (i, (message, outbox)) in messages.iter().zip(outboxes).enumerate() {
             let entry = OutboxEntry {
                 message_id: message.id,
@@ -1020,12 +1025,7 @@ impl Store {
     ) -> Result<Incoming, StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
-        self.put(
-            &mut b,
-            TreeName::Sessions,
-            id.0.to_vec(),
-            &Record::Session(session_after.clone()),
-        )?;
+        self.stage_session(&mut b, id, session_after)?;
         let dedup_key = self.keys.blind(purpose::DEDUP, &message.id.0);
         let outcome = if self.backend.get(TreeName::Dedup, &dedup_key)?.is_some() {
             Incoming::Duplicate
