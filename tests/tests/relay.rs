@@ -2,6 +2,18 @@
 use cairn_tests::*;
 use std::time::Duration;
 
+/// Starts both, sets up their contact and has one message delivered: both are known to
+/// work before the test takes something away.
+fn start_and_talk(alice: &Profile, bob: &Profile) -> (Node, Node) {
+    let mut alice = alice.start();
+    let mut bob = bob.start();
+    connect(&mut alice, &mut bob);
+    let warm = alice.send("bob", "before");
+    bob.sees_message("alice", "before");
+    alice.sees_delivered(&warm);
+    (alice, bob)
+}
+
 /// Catches mail lost or duplicated through the mailbox, a sender that does not fall
 /// back to the mailbox, or a recipient that does not drain it on start.
 #[test]
@@ -10,12 +22,7 @@ fn offline_recipient_gets_mail_from_mailbox_exactly_once() {
     let relay = net.relay();
     let alice_p = net.node("alice").with_relay(&relay);
     let bob_p = net.node("bob").with_relay(&relay);
-    let mut alice = alice_p.start();
-    let mut bob = bob_p.start();
-    connect(&mut alice, &mut bob);
-    let warm = alice.send("bob", "before");
-    bob.sees_message("alice", "before");
-    alice.sees_delivered(&warm);
+    let (mut alice, bob) = start_and_talk(&alice_p, &bob_p);
 
     bob.quit();
     let ids: Vec<String> = (0..100)
@@ -69,12 +76,7 @@ fn lost_receipt_is_recovered_by_encrypting_again() {
     let mut relay = net.relay();
     let alice_p = net.node("alice").with_relay(&relay).resend_after(2);
     let bob_p = net.node("bob").with_relay(&relay);
-    let mut alice = alice_p.start();
-    let mut bob = bob_p.start();
-    connect(&mut alice, &mut bob);
-    let warm = alice.send("bob", "before");
-    bob.sees_message("alice", "before");
-    alice.sees_delivered(&warm);
+    let (mut alice, bob) = start_and_talk(&alice_p, &bob_p);
 
     // The message reaches the mailbox while bob is away; alice leaves too.
     bob.quit();
