@@ -1353,35 +1353,17 @@ impl Runtime {
             };
             let mut renewed = Vec::new();
             for id in ids {
-                let Some(entry) = self.outbox.get(&id) else {
+                let Some(entry) = self.outbox.get(&id).cloned() else {
                     continue;
                 };
-                // A message gone from the store (expired, wiped) or unreadable is resent
-                // as it was.
-                let as_it_was = |s: &mut Self| {
-                    s.renewed.insert(id);
-                };
-                let Ok(Some(m)) = self.profile.store.message(&cid, entry.seq) else {
-                    as_it_was(self);
-                    continue;
-                };
-                let content = Content::Text {
-                    id: m.id.0,
-                    sent_at_ms: m.created_at_ms,
-                    text: m.text,
-                };
-                let Ok(plain) = content.encode() else {
-                    as_it_was(self);
-                    continue;
-                };
-                let Ok(env) = next.encrypt(&plain, now / 1000, &mut OsRng) else {
-                    as_it_was(self);
-                    continue;
-                };
-                let mut e = entry.clone();
-                e.envelope = env.encode();
-                e.next_attempt_at_ms = now;
-                renewed.push(e);
+                match self.encrypt_again(&cid, entry, &mut next, now) {
+                    Some(e) => renewed.push(e),
+                    // A message gone from the store (expired, wiped) or unreadable is resent
+                    // as it was.
+                    None => {
+                        self.renewed.insert(id);
+                    }
+                }
             }
             if renewed.is_empty() {
                 continue;
@@ -1409,6 +1391,27 @@ impl Runtime {
                 Err(e) => tracing::warn!(error = %e, "renewing envelopes failed"),
             }
         }
+    }
+
+    /// `entry` with its message encrypted again from the stored text under `next`.
+    fn encrypt_again(
+        &self,
+        cid: &ContactId,
+        mut entry: OutboxEntry,
+        next: &mut Session,
+        now: u64,
+    ) -> Option<OutboxEntry> {
+        let m = self.profile.store.message(cid, entry.seq).ok()??;
+        let plain = Content::Text {
+            id: m.id.0,
+            sent_at_ms: m.created_at_ms,
+            text: m.text,
+        }
+        .encode()
+        .ok()?;
+        entry.envelope = next.encrypt(&plain, now / 1000, &mut OsRng).ok()?.encode();
+        entry.next_attempt_at_ms = now;
+        Some(entry)
     }
 
     /// Stores `Sent` for messages a hop took that are still waiting for their receipt.

@@ -593,15 +593,10 @@ impl Store {
         tree: TreeName,
         prefix: &[u8],
     ) -> Result<Listing<(Vec<u8>, Record)>, StoreError> {
-        let mut out = Listing::default();
-        for entry in self.backend.scan_prefix(tree, prefix) {
-            let (k, v) = entry?;
-            match self.open_record(tree, &k, v) {
-                Ok(r) => out.items.push((k, r)),
-                Err(d) => out.damaged.push(d),
-            }
-        }
-        Ok(out)
+        self.scan_and_open(tree, prefix, |k, v| {
+            self.open_record_in_place(tree, k, v)
+                .map(|r| (k.to_vec(), r))
+        })
     }
 
     /// Applies a batch atomically and waits until it is durable.
