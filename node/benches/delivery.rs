@@ -13,7 +13,9 @@
 //!
 //! 1 and 2 alternate three times per transport; throughputs are medians, latencies are
 //! over all runs. `CAIRN_BENCH_ONLY_CAIRN=1` (or `=quic`) runs only the Cairn throughput
-//! on TCP (or QUIC), once (for profiling).
+//! on TCP (or QUIC), once (for profiling); `CAIRN_BENCH_TRANSPORT=quic` (or `=tcp`) runs
+//! the comparison on one transport only, and no memory figures; `CAIRN_BENCH_MESSAGES=N`
+//! sends N messages per throughput run instead of 3,000.
 use cairn_node::api::{Command, Event};
 use cairn_node::net::protocol::{Request, Response};
 use cairn_node::net::swarm::{self, BehaviourEvent, SwarmOptions};
@@ -188,7 +190,11 @@ async fn cairn(transport: &str) -> (f64, Vec<Duration>, Vec<Duration>) {
     next(&mut ae, |e| matches!(e, Event::Delivered { .. })).await;
 
     eprintln!("  warm-up delivered");
-    let total = 3000usize;
+    // More for profiling, so that set-up does not dominate the samples.
+    let total: usize = std::env::var("CAIRN_BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
     let start = Instant::now();
     for _ in 0..total {
         a.send(Command::Send {
@@ -342,6 +348,25 @@ async fn memory() -> (u64, u64) {
     (idle, with_peers)
 }
 
+/// UDP datagrams the kernel dropped for want of receive-buffer room, system-wide
+/// (`RcvbufErrors` in /proc/net/snmp; 0 where that file does not exist). Printed per
+/// round: a dropped QUIC packet costs a retransmission and a smaller congestion window.
+fn udp_rcvbuf_errors() -> u64 {
+    let Ok(s) = std::fs::read_to_string("/proc/net/snmp") else {
+        return 0;
+    };
+    let mut udp = s.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "RcvbufErrors")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
@@ -372,22 +397,36 @@ fn main() {
             } else {
                 "/ip4/127.0.0.1/tcp/0"
             };
+            let drops = udp_rcvbuf_errors();
             let (rate, _, _) = cairn(addr).await;
-            println!("Cairn {}: {rate:.0} msg/s", if quic { "QUIC" } else { "TCP" });
+            println!(
+                "Cairn {}: {rate:.0} msg/s, UDP drops {}",
+                if quic { "QUIC" } else { "TCP" },
+                udp_rcvbuf_errors().saturating_sub(drops)
+            );
             return;
         }
         // Baseline and Cairn alternate, ROUNDS times each per transport: this VM's speed
         // drifts over seconds, so each figure is the median of its runs and the ratio is
         // of the medians (every run is printed too).
         const ROUNDS: usize = 3;
+        let only = std::env::var("CAIRN_BENCH_TRANSPORT").ok();
         for (name, t) in [("TCP", "/ip4/127.0.0.1/tcp/0"), ("QUIC", "/ip4/127.0.0.1/udp/0/quic-v1")] {
+            if only.as_deref().is_some_and(|o| !o.eq_ignore_ascii_case(name)) {
+                continue;
+            }
             let (mut base_rates, mut rates) = (Vec::new(), Vec::new());
             let (mut base_rtt, mut to_msg, mut to_rcpt) = (Vec::new(), Vec::new(), Vec::new());
             for round in 1..=ROUNDS {
+                let drops = udp_rcvbuf_errors();
                 let (base_rate, rtt) = baseline(t).await;
-                eprintln!("baseline {name}, round {round}: {base_rate:.0} req/s");
+                let (base_drops, drops) = (udp_rcvbuf_errors().saturating_sub(drops), udp_rcvbuf_errors());
+                eprintln!(
+                    "baseline {name}, round {round}: {base_rate:.0} req/s, UDP drops {base_drops}"
+                );
                 let (rate, m, r) = cairn(t).await;
-                eprintln!("cairn {name}, round {round}: {rate:.0} msg/s");
+                let drops = udp_rcvbuf_errors().saturating_sub(drops);
+                eprintln!("cairn {name}, round {round}: {rate:.0} msg/s, UDP drops {drops}");
                 base_rates.push(base_rate);
                 rates.push(rate);
                 base_rtt.extend(rtt);
@@ -419,6 +458,9 @@ fn main() {
                 us(pct(&mut to_rcpt, 0.99)),
                 us(pct(&mut base_rtt, 0.99))
             );
+        }
+        if only.is_some() {
+            return;
         }
         let (idle, with_peers) = memory().await;
         println!("\nRSS: idle node {} MiB; with 100 connected peers {} MiB", idle / 1024, with_peers / 1024);
