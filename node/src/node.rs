@@ -62,6 +62,9 @@ pub const MAX_REQUESTS_PER_CONTACT: usize = 8;
 pub const TICK: Duration = Duration::from_millis(200);
 
 const HANDSHAKE_SETTING_PREFIX: &str = "handshake/";
+/// How long an inviter keeps its handshake answer for an acceptor that has not been heard
+/// from (resending it like an unacknowledged message): the mailbox retention.
+pub const ANSWER_KEPT_MS: u64 = 14 * 24 * 3600 * 1000;
 
 /// How the node is started.
 #[derive(Clone, Debug, Default)]
@@ -108,6 +111,13 @@ pub fn start(
     let mut node = Runtime::new(profile, config, ev_tx)?;
     let task = tokio::spawn(async move { node.run(cmd_rx).await });
     Ok((NodeHandle { commands: cmd_tx }, ev_rx, task))
+}
+
+/// An outbox entry that carries our answer to someone's handshake.
+fn is_answer(e: &OutboxEntry) -> bool {
+    e.seq == CONTROL_SEQ
+        && Envelope::decode(&e.envelope)
+            .is_ok_and(|env| env.kind == EnvelopeKind::HandshakeResponse)
 }
 
 fn now_ms() -> u64 {
@@ -227,6 +237,9 @@ struct Runtime {
     tags_epoch: u64,
     /// Handshakes we started, by response tag.
     handshakes: HashMap<[u8; 16], (ContactId, AwaitingResponse)>,
+    /// Handshake answers we sent to acceptors not yet heard from (outbox entry ids): kept
+    /// and resent until the acceptor's first message proves it has the session.
+    answers: HashMap<ContactId, MessageId>,
     pending: HashMap<OutboundRequestId, Pending>,
     /// Mirror of the store's outbox, so scheduling never re-reads (and re-decrypts) it.
     outbox: HashMap<MessageId, OutboxEntry>,
@@ -295,6 +308,7 @@ impl Runtime {
             tags: HashMap::new(),
             tags_epoch: u64::MAX,
             handshakes: HashMap::new(),
+            answers: HashMap::new(),
             pending: HashMap::new(),
             outbox: HashMap::new(),
             dirty: false,
@@ -449,6 +463,12 @@ impl Runtime {
             .items
             .into_iter()
             .map(|e| (e.message_id, e))
+            .collect();
+        self.answers = self
+            .outbox
+            .values()
+            .filter(|e| is_answer(e))
+            .map(|e| (e.contact, e.message_id))
             .collect();
         self.refresh_tags(true);
         Ok(())
@@ -1283,7 +1303,8 @@ impl Runtime {
 
     /// A hop took these entries. Messages now wait for their receipt (and are resent
     /// if none comes); control entries are done, except a handshake init, which stays
-    /// until the response arrives. One store write for all of them.
+    /// until the response arrives, and a handshake answer, which stays until the acceptor
+    /// is heard from (at most [`ANSWER_KEPT_MS`]). One store write for all of them.
     fn hops_accepted(&mut self, ids: Vec<MessageId>) {
         let now = now_ms();
         let resend = u64::try_from(self.config.resend_after.as_millis()).unwrap_or(600_000);
@@ -1296,12 +1317,7 @@ impl Runtime {
             let Some(seq) = self.outbox.get(&id).map(|e| e.seq) else {
                 continue;
             };
-            if seq == CONTROL_SEQ
-                && !self
-                    .handshakes
-                    .values()
-                    .any(|(_, p)| MessageId(p.invite_id()) == id)
-            {
+            if seq == CONTROL_SEQ && !self.awaits_answer(&id, now) {
                 done.push(id);
                 continue;
             }
@@ -1319,10 +1335,39 @@ impl Runtime {
         if !done.is_empty() {
             let _ = self.profile.store.remove_controls_relaxed(&done);
             for id in &done {
-                self.outbox.remove(id);
+                if let Some(e) = self.outbox.remove(id) {
+                    if self.answers.get(&e.contact) == Some(id) {
+                        self.answers.remove(&e.contact);
+                    }
+                }
             }
         }
         self.sent_marks.extend(sent);
+    }
+
+    /// Whether the control entry `id` must stay in the outbox after a hop took it: our
+    /// handshake init until its answer arrives, our handshake answer until the acceptor
+    /// is heard from (a mailbox can lose either; the other side cannot ask again).
+    fn awaits_answer(&self, id: &MessageId, now: u64) -> bool {
+        let init = self
+            .handshakes
+            .values()
+            .any(|(_, p)| MessageId(p.invite_id()) == *id);
+        let answer = self.outbox.get(id).is_some_and(|e| {
+            self.answers.get(&e.contact) == Some(id)
+                && e.created_at_ms.saturating_add(ANSWER_KEPT_MS) > now
+        });
+        init || answer
+    }
+
+    /// `cid` sent us something authentic: it has the session, so our handshake answer
+    /// (if one is still kept) has arrived.
+    fn heard_from(&mut self, cid: &ContactId) {
+        if let Some(id) = self.answers.remove(cid) {
+            if let Err(e) = self.outbox_done(&id, now_ms()) {
+                tracing::warn!(error = %e, "could not retire a handshake answer");
+            }
+        }
     }
 
     /// Messages a hop took whose receipt did not come in time are encrypted again (same
@@ -1613,6 +1658,7 @@ impl Runtime {
             response.encode(),
             now_ms(),
         );
+        self.answers.insert(id, MessageId(keys.id));
         let online =
             PeerId::from_bytes(&contact.peer_id).is_ok_and(|p| self.swarm.is_connected(&p));
         self.contacts.insert(
@@ -1674,12 +1720,28 @@ impl Runtime {
             &est.peer_card,
         );
         contact.added_at_ms = state.contact.added_at_ms;
+        // Acknowledge the answer at once (a receipt for the invite's id, our first message
+        // in the session): the inviter keeps resending its answer until it hears from us.
+        let mut session = est.session;
+        let now = now_ms();
+        let ack = Content::Receipt(vec![invite_id.0])
+            .encode()
+            .ok()
+            .and_then(|r| session.encrypt(&r, now / 1000, &mut OsRng).ok())
+            .map(|env| env.encode());
+        let mut rid = [0u8; 16];
+        OsRng.fill_bytes(&mut rid);
         let store = &self.profile.store;
         let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&cid.0));
+        let session_bytes = SecretBytes::from_slice(&session.to_bytes());
         let result = store
             .put_contact(&contact)
-            .and_then(|_| {
-                store.put_session(&cid, &SecretBytes::from_slice(&est.session.to_bytes()))
+            .and_then(|_| match &ack {
+                // The session after the receipt and the receipt, in one batch.
+                Some(wire) => {
+                    store.queue_control(&cid, Some(&session_bytes), MessageId(rid), wire, now)
+                }
+                None => store.put_session(&cid, &session_bytes),
             })
             .and_then(|_| store.remove_setting(&name));
         if let Err(e) = result {
@@ -1689,12 +1751,16 @@ impl Runtime {
         let alias = contact.alias.clone();
         if let Some(s) = self.contacts.get_mut(&cid) {
             s.contact = contact;
-            s.session = Some(est.session);
+            s.session = Some(session);
+        }
+        if let Some(wire) = ack {
+            self.mirror(cid, MessageId(rid), CONTROL_SEQ, wire, now);
         }
         // The first handshake message needs no more retries.
-        let _ = self.outbox_done(&invite_id, now_ms());
+        let _ = self.outbox_done(&invite_id, now);
         self.refresh_tags(true);
         self.emit(Event::SessionEstablished { alias });
+        self.process_outbox(now);
         Inbound::Processed
     }
 
@@ -1766,9 +1832,15 @@ impl Runtime {
             return set(out, i, r);
         };
         let plain = match next.decrypt(env) {
-            Ok(p) => p,
+            Ok(p) => {
+                self.heard_from(&cid);
+                p
+            }
             // Authentic but already processed: a retransmission; acknowledge it again.
-            Err(DecryptError::Replayed) => return set(out, i, Inbound::Processed),
+            Err(DecryptError::Replayed) => {
+                self.heard_from(&cid);
+                return set(out, i, Inbound::Processed);
+            }
             Err(_) => {
                 let r = self.hostile("message failed authentication");
                 return set(out, i, r);

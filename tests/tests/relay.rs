@@ -115,3 +115,67 @@ fn lost_receipt_is_recovered_by_encrypting_again() {
     alice.quit();
     bob.quit();
 }
+
+/// Catches a contact left "being set up" for ever because the inviter's answer was lost in
+/// the acceptor's mailbox: the inviter has used up the invite, so the acceptor's repeated
+/// first handshake message cannot bring a new answer. The inviter must keep its answer until
+/// it hears from the acceptor and send it again; the two then talk, each set up once.
+#[test]
+fn lost_handshake_answer_is_sent_again() {
+    let net = Net::new();
+    let mut relay = net.relay();
+    let alice_p = net.node("alice").with_relay(&relay).resend_after(2);
+    let bob_p = net.node("bob").with_relay(&relay).resend_after(2);
+
+    // Alice invites and leaves: bob's first handshake message waits in her mailbox.
+    let mut alice = alice_p.start();
+    let code = alice.invite();
+    alice.quit();
+    let mut bob = bob_p.start();
+    bob.accept(&code, "alice");
+    bob.drain(Duration::from_secs(3));
+    bob.quit();
+    // Alice answers from her mailbox while bob is away: the answer goes to his mailbox...
+    let mut alice = alice_p.start();
+    alice.sees_session("bob");
+    alice.drain(Duration::from_secs(3));
+    alice.quit();
+    // ...which loses it.
+    relay.restart(&net, |data| {
+        std::fs::remove_dir_all(data.join("mailbox.db")).expect("mailbox db");
+    });
+
+    let mut alice = alice_p.start();
+    let mut bob = bob_p.start();
+    bob.sees_session("alice");
+    let id = bob.send("alice", "set up after all");
+    alice.sees_message("bob", "set up after all");
+    bob.sees_delivered(&id);
+    let hello = alice.send("bob", "and back");
+    bob.sees_message("alice", "and back");
+    alice.sees_delivered(&hello);
+    bob.drain(Duration::from_secs(2));
+    let alice_later = alice.drain(Duration::from_secs(2));
+    // Set up once on each side, and nothing refused.
+    assert!(
+        !alice_later
+            .iter()
+            .chain(alice.seen.iter())
+            .any(|e| e["event"] == "session_established" || e["event"] == "error"),
+        "alice: {alice_later:?} {:?}",
+        alice.seen
+    );
+    let bob_sessions = bob
+        .seen
+        .iter()
+        .filter(|e| e["event"] == "session_established")
+        .count();
+    assert_eq!(bob_sessions, 1, "{:?}", bob.seen);
+    assert!(
+        !bob.seen.iter().any(|e| e["event"] == "error"),
+        "{:?}",
+        bob.seen
+    );
+    alice.quit();
+    bob.quit();
+}
