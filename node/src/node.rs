@@ -276,6 +276,8 @@ struct Runtime {
     /// Last `sent_at` used: strictly increasing, so the display order is total.
     last_sent_ms: u64,
     ready_sent: bool,
+    /// Our listen addresses changed since the last tick: announce the card if it changed.
+    card_changed: bool,
     stopping: bool,
 }
 
@@ -329,6 +331,7 @@ impl Runtime {
             rejected: 0,
             last_sent_ms: 0,
             ready_sent: false,
+            card_changed: false,
             stopping: false,
         };
         rt.load()?;
@@ -625,6 +628,9 @@ impl Runtime {
                 peer_id: self.swarm.local_peer_id().to_string(),
                 addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
             });
+        }
+        if std::mem::take(&mut self.card_changed) {
+            self.announce_card_if_changed();
         }
         self.refresh_tags(false);
         self.store_sent_marks();
@@ -2049,13 +2055,13 @@ impl Runtime {
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::debug!(%address, "listening");
                 self.listen_addrs.push(address);
-                // A new address after start (e.g. the relayed one): tell our contacts.
-                if self.ready_sent {
-                    self.announce_card_if_changed();
-                }
+                // A new address after start (e.g. the relayed one): tell our contacts at
+                // the next tick (addresses often come and go several at a time).
+                self.card_changed = self.ready_sent;
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.listen_addrs.retain(|a| *a != address);
+                self.card_changed = self.ready_sent;
             }
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                 if let Some((relay, addr)) = self.relay.clone() {
