@@ -257,6 +257,22 @@ fn sample_records(envelope: &[u8], session: &[u8], card: &[u8]) -> Vec<(TreeName
             }),
         ),
         (
+            TreeName::Outbox,
+            Record::OutboxBatch(
+                (0..3u8)
+                    .map(|i| OutboxEntry {
+                        message_id: MessageId([i; 16]),
+                        contact: ContactId([1; 32]),
+                        seq: 10 + u64::from(i),
+                        envelope: envelope.to_vec(),
+                        attempts: 0,
+                        next_attempt_at_ms: 80,
+                        created_at_ms: 79,
+                    })
+                    .collect(),
+            ),
+        ),
+        (
             TreeName::Dedup,
             Record::Dedup(DedupEntry {
                 received_at_ms: 8,

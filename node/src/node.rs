@@ -17,8 +17,8 @@ use crate::net::protocol::{
 use crate::net::swarm::{self, Behaviour, BehaviourEvent, SwarmOptions};
 use crate::profile::Profile;
 use crate::store::{
-    Contact, ContactId, DeliveryState, Direction, Incoming, Invite as StoredInvite, MessageId,
-    NewMessage, NewOutbox, OutboxEntry, SecretBytes, CONTROL_SEQ,
+    BatchId, Contact, ContactId, DeliveryState, Direction, Incoming, Invite as StoredInvite,
+    MessageId, NewMessage, NewOutbox, OutboxEntry, SecretBytes, CONTROL_SEQ,
 };
 use cairn_crypto::envelope::{Envelope, EnvelopeKind, RoutingTag};
 use cairn_crypto::{
@@ -243,6 +243,10 @@ struct Runtime {
     pending: HashMap<OutboundRequestId, Pending>,
     /// Mirror of the store's outbox, so scheduling never re-reads (and re-decrypts) it.
     outbox: HashMap<MessageId, OutboxEntry>,
+    /// Entries stored in an outbox batch record, and how many of each record are pending:
+    /// the receipt that confirms a record's last ones removes the record.
+    batch_of: HashMap<MessageId, BatchId>,
+    batch_left: HashMap<BatchId, usize>,
     /// Writes applied but not yet flushed, and what waits for them (group commit: one
     /// flush for everything that arrived together).
     dirty: bool,
@@ -313,6 +317,8 @@ impl Runtime {
             answers: HashMap::new(),
             pending: HashMap::new(),
             outbox: HashMap::new(),
+            batch_of: HashMap::new(),
+            batch_left: HashMap::new(),
             dirty: false,
             deferred: Vec::new(),
             flushing: None,
@@ -458,9 +464,13 @@ impl Runtime {
                 },
             );
         }
-        let outbox = store.outbox().map_err(|e| e.to_string())?;
+        let (outbox, members) = store.outbox_batched().map_err(|e| e.to_string())?;
         for d in &outbox.damaged {
             tracing::warn!(?d, "damaged outbox record skipped");
+        }
+        for (id, batch) in members {
+            *self.batch_left.entry(batch).or_default() += 1;
+            self.batch_of.insert(id, batch);
         }
         self.outbox = outbox
             .items
@@ -903,9 +913,16 @@ impl Runtime {
             now,
         );
         match stored {
-            Ok(first) => {
+            Ok((first, batches)) => {
                 if let Some(state) = self.contacts.get_mut(&cid) {
                     state.session = Some(next);
+                }
+                let mut ids = messages.iter().map(|m| m.id);
+                for (batch, n) in batches {
+                    self.batch_left.insert(batch, n);
+                    for id in ids.by_ref().take(n) {
+                        self.batch_of.insert(id, batch);
+                    }
                 }
                 // Shown as queued, and sent, only once durable (at the next flush).
                 for (i, (m, o)) in messages.into_iter().zip(outboxes).enumerate() {
@@ -2003,18 +2020,44 @@ impl Runtime {
                         (id, seq)
                     })
                     .collect();
+                // Batch records whose last pending entries this receipt confirms go in
+                // the same write (every id with a known sequence number becomes done).
+                let mut left: HashMap<BatchId, usize> = HashMap::new();
+                for (id, seq) in &ids {
+                    if seq.is_some_and(|s| s != CONTROL_SEQ) {
+                        if let Some(b) = self.batch_of.get(id) {
+                            let n = left
+                                .entry(*b)
+                                .or_insert_with(|| self.batch_left.get(b).copied().unwrap_or(0));
+                            *n = n.saturating_sub(1);
+                        }
+                    }
+                }
+                let retire: Vec<BatchId> = left
+                    .iter()
+                    .filter(|(_, n)| **n == 0)
+                    .map(|(b, _)| *b)
+                    .collect();
                 let bytes = SecretBytes::from_slice(&next.to_bytes());
                 match self
                     .profile
                     .store
-                    .apply_receipt_deferred(&cid, &bytes, &ids, now)
+                    .apply_receipt_deferred(&cid, &bytes, &ids, &retire, now)
                 {
                     Ok(done) => {
                         if let Some(s) = self.contacts.get_mut(&cid) {
                             s.session = Some(next);
                         }
                         self.dirty = true;
+                        for (b, n) in left {
+                            if n == 0 {
+                                self.batch_left.remove(&b);
+                            } else {
+                                self.batch_left.insert(b, n);
+                            }
+                        }
                         for mid in done {
+                            self.batch_of.remove(&mid);
                             self.outbox.remove(&mid);
                             self.in_flight.remove(&mid);
                             self.backoff.remove(&mid);

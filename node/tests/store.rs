@@ -639,9 +639,11 @@ fn receipts_in_delivered_ranges() {
                 next_attempt_at_ms: 0,
             })
             .collect();
-        let first = s
+        let (first, batches) = s
             .record_outgoing_many_deferred(&id, &SecretBytes::new(vec![1]), &msgs, &outs, 10)
             .unwrap();
+        assert_eq!(batches.len(), 1, "six envelopes, one record");
+        assert_eq!(batches[0].1, 6);
         // Receipts out of order, one with its seq known, others looked up; one twice.
         let done = s
             .apply_receipt_deferred(
@@ -652,6 +654,7 @@ fn receipts_in_delivered_ranges() {
                     (MessageId([0; 16]), None),
                     (MessageId([1; 16]), None),
                 ],
+                &[],
                 20,
             )
             .unwrap();
@@ -661,6 +664,7 @@ fn receipts_in_delivered_ranges() {
                 &id,
                 &SecretBytes::new(vec![3]),
                 &[(MessageId([1; 16]), None)],
+                &[],
                 30,
             )
             .unwrap();
@@ -916,4 +920,154 @@ fn long_listing_keeps_order_and_reports_damage() {
     let expected: Vec<u64> = (0..n as u64).filter(|s| *s != 100 && *s != 500).collect();
     assert_eq!(seqs, expected);
     assert!(l.items.iter().all(|m| m.text == format!("m{}", m.seq)));
+}
+
+fn outbox_records(s: &Store) -> usize {
+    s.check()
+        .trees
+        .iter()
+        .find(|t| t.tree == TreeName::Outbox)
+        .map_or(0, |t| t.readable)
+}
+
+/// Catches envelopes of a burst (one batch record) that are lost, resent after their receipt,
+/// left on disk once all are confirmed, or kept for an expired message; and a renewed envelope
+/// that does not replace the one in the record.
+#[test]
+fn outbox_batch_records_retire_with_their_receipts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let sess = SecretBytes::new(vec![1]);
+    let id;
+    {
+        let s = create(&dir);
+        id = s.put_contact(&contact("Ana", 1)).unwrap();
+        let msgs: Vec<_> = (0..5u8).map(|i| outgoing(i, &format!("m{i}"))).collect();
+        let outs: Vec<_> = (0..5u8)
+            .map(|i| NewOutbox {
+                envelope: vec![i; 10],
+                next_attempt_at_ms: 0,
+            })
+            .collect();
+        let (first, batches) = s
+            .record_outgoing_many_deferred(&id, &sess, &msgs, &outs, 10)
+            .unwrap();
+        s.make_durable().unwrap();
+        assert_eq!(batches.len(), 1);
+        let batch = batches[0].0;
+        assert_eq!(outbox_records(&s), 1, "five envelopes, one record");
+        let (listing, members) = s.outbox_batched().unwrap();
+        assert_eq!(listing.items.len(), 5);
+        assert_eq!(members.len(), 5);
+        assert!(members.iter().all(|(_, b)| *b == batch));
+        // Message 1 is encrypted again: its new envelope replaces the one in the record.
+        let mut renewed = listing
+            .items
+            .iter()
+            .find(|e| e.message_id == MessageId([1; 16]))
+            .unwrap()
+            .clone();
+        renewed.envelope = vec![0xee; 12];
+        s.renew_envelopes_deferred(&id, &sess, std::slice::from_ref(&renewed))
+            .unwrap();
+        // Receipts for 0 and 1 (seq known), 2 looked up by id only.
+        let done = s
+            .apply_receipt_deferred(
+                &id,
+                &sess,
+                &[
+                    (MessageId([0; 16]), Some(first)),
+                    (MessageId([1; 16]), Some(first + 1)),
+                    (MessageId([2; 16]), None),
+                ],
+                &[],
+                20,
+            )
+            .unwrap();
+        assert_eq!(done.len(), 3);
+        let again = s
+            .apply_receipt_deferred(&id, &sess, &[(MessageId([2; 16]), None)], &[], 21)
+            .unwrap();
+        assert!(again.is_empty(), "confirmed once");
+        s.make_durable().unwrap();
+        s.close().unwrap();
+    }
+    // After a restart only 3 and 4 are pending, with their own envelopes.
+    let s = open(&dir);
+    let mut left: Vec<(u8, Vec<u8>)> = s
+        .outbox()
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|e| (e.message_id.0[0], e.envelope))
+        .collect();
+    left.sort();
+    assert_eq!(left, vec![(3, vec![3; 10]), (4, vec![4; 10])]);
+    let (_, members) = s.outbox_batched().unwrap();
+    let batch = members[0].1;
+    // Both confirmed, the record retired in the same write.
+    let done = s
+        .apply_receipt_deferred(
+            &id,
+            &sess,
+            &[(MessageId([3; 16]), Some(3)), (MessageId([4; 16]), Some(4))],
+            &[batch],
+            30,
+        )
+        .unwrap();
+    assert_eq!(done.len(), 2);
+    s.make_durable().unwrap();
+    assert!(s.outbox().unwrap().items.is_empty());
+    assert_eq!(outbox_records(&s), 0, "retired record left on disk");
+    let states: Vec<DeliveryState> = s
+        .messages(&id)
+        .unwrap()
+        .items
+        .iter()
+        .map(|m| m.state)
+        .collect();
+    assert_eq!(states, vec![DeliveryState::Delivered; 5]);
+}
+
+/// Catches a batch record whose removal was lost (every entry confirmed, the caller's count
+/// gone with a crash) staying for ever, and an expired message's envelope kept in a record.
+#[test]
+fn outbox_batch_records_are_cleaned_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = create(&tmp.path().join("p"));
+    let id = s.put_contact(&contact("Ana", 1)).unwrap();
+    let sess = SecretBytes::new(vec![1]);
+    let t0 = 1_000_000;
+    s.set_disappearing_timer(&id, Some(DAY)).unwrap();
+    let burst = |from: u8| {
+        let msgs: Vec<_> = (from..from + 3).map(|i| outgoing(i, "x")).collect();
+        let outs: Vec<_> = msgs
+            .iter()
+            .map(|_| NewOutbox {
+                envelope: vec![1; 10],
+                next_attempt_at_ms: 0,
+            })
+            .collect();
+        s.record_outgoing_many_deferred(&id, &sess, &msgs, &outs, t0)
+            .unwrap()
+            .0
+    };
+    let first = burst(0);
+    burst(10);
+    s.make_durable().unwrap();
+    assert_eq!(outbox_records(&s), 2);
+    // The first burst is confirmed without retiring its record (as after a crash).
+    let ids: Vec<_> = (0..3u8)
+        .map(|i| (MessageId([i; 16]), Some(first + u64::from(i))))
+        .collect();
+    s.apply_receipt_deferred(&id, &sess, &ids, &[], t0).unwrap();
+    s.make_durable().unwrap();
+    assert_eq!(s.outbox().unwrap().items.len(), 3, "second burst pending");
+    assert_eq!(outbox_records(&s), 1, "confirmed record removed on listing");
+    // The second burst expires before delivery: its envelopes go with the messages.
+    let r = s.sweep(t0 + DAY + 1).unwrap();
+    assert_eq!(r.messages_removed, 6);
+    assert!(s.outbox().unwrap().items.is_empty());
+    assert_eq!(outbox_records(&s), 0);
+    assert!(s.check().is_clean());
 }

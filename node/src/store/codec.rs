@@ -51,7 +51,13 @@ mod tag {
     pub const INVITE: u8 = 11;
     pub const SETTING: u8 = 12;
     pub const ROUTING_TAG: u8 = 13;
+    pub const OUTBOX_BATCH: u8 = 14;
 }
+
+/// Most envelopes in one outbox batch record ([`Record::OutboxBatch`]).
+pub const MAX_OUTBOX_BATCH: usize = 256;
+/// Most envelope bytes in one outbox batch record (a writer starts a new record beyond this).
+pub const MAX_OUTBOX_BATCH_BYTES: usize = 1024 * 1024;
 
 const VERSION: u8 = 1;
 
@@ -102,6 +108,11 @@ pub enum Record {
     Message(MessageBody),
     /// Outbox entry.
     Outbox(OutboxEntry),
+    /// Envelopes of several messages to one contact queued together (1 to
+    /// [`MAX_OUTBOX_BATCH`], sequence numbers increasing, never attempted): one record instead
+    /// of one per message. An entry is pending while its message is not delivered and no
+    /// [`Record::Outbox`] with its id replaces it.
+    OutboxBatch(Vec<OutboxEntry>),
     /// Dedup entry.
     Dedup(DedupEntry),
     /// Pending invite.
@@ -123,6 +134,7 @@ impl Record {
             Record::Conversation(_) => tag::CONVERSATION,
             Record::Message(_) => tag::MESSAGE,
             Record::Outbox(_) => tag::OUTBOX,
+            Record::OutboxBatch(_) => tag::OUTBOX_BATCH,
             Record::Dedup(_) => tag::DEDUP,
             Record::Invite(_) => tag::INVITE,
             Record::Setting(_) => tag::SETTING,
@@ -143,6 +155,7 @@ fn allowed(tree: TreeName, t: u8) -> bool {
             | (TreeName::Conversations, tag::CONVERSATION)
             | (TreeName::Messages, tag::MESSAGE)
             | (TreeName::Outbox, tag::OUTBOX)
+            | (TreeName::Outbox, tag::OUTBOX_BATCH)
             | (TreeName::Dedup, tag::DEDUP)
             | (TreeName::Invites, tag::INVITE)
             | (TreeName::Settings, tag::SETTING)
@@ -292,6 +305,41 @@ pub fn encode_record(record: &Record) -> Result<Vec<u8>, StoreError> {
             w.u64(o.next_attempt_at_ms);
             w.u64(o.created_at_ms);
         }
+        Record::OutboxBatch(entries) => {
+            let Some(first) = entries.first() else {
+                return Err(StoreError::NotFound("an envelope in an outbox batch"));
+            };
+            if entries.len() > MAX_OUTBOX_BATCH {
+                return Err(too_large("outbox batch", entries.len(), MAX_OUTBOX_BATCH));
+            }
+            let bytes: usize = entries.iter().map(|e| e.envelope.len()).sum();
+            if bytes > MAX_OUTBOX_BATCH_BYTES {
+                return Err(too_large(
+                    "outbox batch bytes",
+                    bytes,
+                    MAX_OUTBOX_BATCH_BYTES,
+                ));
+            }
+            let canonical = entries
+                .iter()
+                .zip(entries.iter().skip(1))
+                .all(|(a, b)| a.seq < b.seq)
+                && entries
+                    .iter()
+                    .all(|e| e.contact == first.contact && e.attempts == 0);
+            if !canonical {
+                return Err(StoreError::NotFound("one contact, fresh entries in order"));
+            }
+            w.raw(&first.contact.0);
+            w.u32(u32::try_from(entries.len()).unwrap_or(u32::MAX));
+            for e in entries {
+                w.raw(&e.message_id.0);
+                w.u64(e.seq);
+                w.bytes("envelope", &e.envelope, MAX_BLOB_LEN)?;
+                w.u64(e.next_attempt_at_ms);
+                w.u64(e.created_at_ms);
+            }
+        }
         Record::Dedup(d) => {
             w.u64(d.received_at_ms);
             w.raw(&d.contact.0);
@@ -429,6 +477,51 @@ fn delivered_ranges(r: &mut Reader<'_>) -> Result<Vec<(u64, u64)>, DecodeError> 
     Ok(out)
 }
 
+/// An outbox batch: 1 to [`MAX_OUTBOX_BATCH`] entries of one contact, sequence numbers strictly
+/// increasing, at most [`MAX_OUTBOX_BATCH_BYTES`] of envelopes (the one way the store writes it).
+fn outbox_batch(r: &mut Reader<'_>) -> Result<Vec<OutboxEntry>, DecodeError> {
+    let contact = ContactId(r.array()?);
+    let n = usize::try_from(r.u32()?).unwrap_or(usize::MAX);
+    if n == 0 || n > MAX_OUTBOX_BATCH {
+        return Err(DecodeError::TooLong {
+            field: "outbox batch",
+            len: n,
+            max: MAX_OUTBOX_BATCH,
+        });
+    }
+    let mut out: Vec<OutboxEntry> = Vec::with_capacity(n);
+    let mut bytes = 0usize;
+    for _ in 0..n {
+        let message_id = MessageId(r.array()?);
+        let seq = r.u64()?;
+        let envelope = r.bytes("envelope", MAX_BLOB_LEN)?;
+        bytes = bytes.saturating_add(envelope.len());
+        if bytes > MAX_OUTBOX_BATCH_BYTES {
+            return Err(DecodeError::TooLong {
+                field: "outbox batch bytes",
+                len: bytes,
+                max: MAX_OUTBOX_BATCH_BYTES,
+            });
+        }
+        if out.last().is_some_and(|prev| prev.seq >= seq) {
+            return Err(DecodeError::UnknownTag {
+                field: "outbox batch order",
+                value: 0,
+            });
+        }
+        out.push(OutboxEntry {
+            message_id,
+            contact,
+            seq,
+            envelope,
+            attempts: 0,
+            next_attempt_at_ms: r.u64()?,
+            created_at_ms: r.u64()?,
+        });
+    }
+    Ok(out)
+}
+
 /// Decodes the plaintext of a record read from `tree`. Untrusted input: never panics, bounded
 /// allocation, typed errors. This is the fuzz target's entry point.
 pub fn decode_record(tree: TreeName, bytes: &[u8]) -> Result<Record, DecodeError> {
@@ -514,6 +607,7 @@ pub fn decode_record(tree: TreeName, bytes: &[u8]) -> Result<Record, DecodeError
             next_attempt_at_ms: r.u64()?,
             created_at_ms: r.u64()?,
         }),
+        tag::OUTBOX_BATCH => Record::OutboxBatch(outbox_batch(&mut r)?),
         tag::DEDUP => Record::Dedup(DedupEntry {
             received_at_ms: r.u64()?,
             contact: ContactId(r.array()?),

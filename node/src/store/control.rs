@@ -8,7 +8,8 @@ use super::model::{
     ContactId, DedupEntry, DeliveryState, Incoming, MessageId, NewMessage, OutboxEntry,
 };
 use super::secret::SecretBytes;
-use super::{lock_ignoring_poison, purpose, Store};
+use super::{lock_ignoring_poison, purpose, BatchId, Store};
+use std::collections::HashMap;
 
 /// The `seq` of an outbox entry that carries no conversation message.
 pub const CONTROL_SEQ: u64 = u64::MAX;
@@ -137,12 +138,15 @@ impl Store {
     /// before which the receipt must not be acknowledged. Returns the ids that were in
     /// the outbox. Each id may come with the sequence number of its message when the caller knows
     /// it is in the outbox for `contact` (the node's outbox mirror), which saves reading
-    /// the outbox entry back; ids without one are looked up.
+    /// the outbox entry back; ids without one are looked up (those in a batch record are
+    /// found only this way). `retire` lists batch records whose last pending entries this
+    /// receipt confirms: they are removed in the same batch.
     pub fn apply_receipt_deferred(
         &self,
         contact: &ContactId,
         session_after: &SecretBytes,
         ids: &[(MessageId, Option<u64>)],
+        retire: &[BatchId],
         now_ms: u64,
     ) -> Result<Vec<MessageId>, StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
@@ -151,19 +155,33 @@ impl Store {
         // One write for the conversation's delivered ranges instead of one per message.
         let mut conv = self.conversation(contact)?;
         let mut conv_changed = false;
+        // Entries of this contact's batch records, read only if an id is not found alone.
+        let mut in_batches: Option<HashMap<MessageId, u64>> = None;
         for (id, known) in ids {
             let (key, seq) = match known {
                 Some(seq) => (self.keys.blind(purpose::OUTBOX, &id.0).to_vec(), *seq),
-                None => {
-                    let Some((key, entry)) = self.outbox_entry(id)? else {
-                        continue;
-                    };
-                    if entry.contact != *contact {
-                        // A receipt can only confirm messages sent to its sender.
-                        continue;
+                None => match self.outbox_entry(id)? {
+                    Some((key, entry)) => {
+                        if entry.contact != *contact {
+                            // A receipt can only confirm messages sent to its sender.
+                            continue;
+                        }
+                        (key, entry.seq)
                     }
-                    (key, entry.seq)
-                }
+                    None => {
+                        if in_batches.is_none() {
+                            in_batches = Some(self.batch_entries_of(contact)?);
+                        }
+                        let Some(seq) = in_batches.as_ref().and_then(|m| m.get(id).copied()) else {
+                            continue;
+                        };
+                        // Still in its record until the record is retired: done only once.
+                        if conv.is_delivered(seq) || self.message_delivered(contact, seq)? {
+                            continue;
+                        }
+                        (self.keys.blind(purpose::OUTBOX, &id.0).to_vec(), seq)
+                    }
+                },
             };
             if seq == CONTROL_SEQ {
                 continue;
@@ -180,6 +198,10 @@ impl Store {
             b.remove(TreeName::Outbox, key);
             done.push(*id);
         }
+        // Batch records whose every entry is now delivered (the caller keeps count).
+        for batch in retire {
+            b.remove(TreeName::Outbox, batch.0.to_vec());
+        }
         if conv_changed {
             self.put(
                 &mut b,
@@ -191,6 +213,28 @@ impl Store {
         self.stage_session(&mut b, contact, session_after)?;
         self.backend.apply(&b)?;
         Ok(done)
+    }
+
+    /// Message id → sequence number of every entry in `contact`'s outbox batch records.
+    fn batch_entries_of(&self, contact: &ContactId) -> Result<HashMap<MessageId, u64>, StoreError> {
+        let mut out = HashMap::new();
+        for (_, r) in self.scan_records(TreeName::Outbox, &[])?.items {
+            if let Record::OutboxBatch(entries) = r {
+                for e in entries.into_iter().filter(|e| e.contact == *contact) {
+                    out.insert(e.message_id, e.seq);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// True if message `seq` of `contact` is marked delivered in its own record.
+    fn message_delivered(&self, contact: &ContactId, seq: u64) -> Result<bool, StoreError> {
+        let key = super::codec::message_key(contact, seq);
+        Ok(matches!(
+            self.get_record(TreeName::Messages, &key)?,
+            Some(Record::Message(m)) if m.state == DeliveryState::Delivered
+        ))
     }
 
     /// Like [`Store::mark_attempted`] but without waiting for the flush: for
@@ -236,12 +280,32 @@ impl Store {
     ) -> Result<(), StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
+        let mut in_batches: Option<HashMap<MessageId, u64>> = None;
+        let conv = self.conversation(contact)?;
         for entry in entries {
             if entry.contact != *contact || entry.seq == CONTROL_SEQ {
                 continue;
             }
-            let Some((key, _)) = self.outbox_entry(&entry.message_id)? else {
-                continue;
+            let key = match self.outbox_entry(&entry.message_id)? {
+                Some((key, _)) => key,
+                // An entry of a batch record, still pending: the new envelope is stored alone
+                // under the message id and replaces the one in the record.
+                None => {
+                    if in_batches.is_none() {
+                        in_batches = Some(self.batch_entries_of(contact)?);
+                    }
+                    let pending = in_batches
+                        .as_ref()
+                        .is_some_and(|m| m.get(&entry.message_id) == Some(&entry.seq))
+                        && !conv.is_delivered(entry.seq)
+                        && !self.message_delivered(contact, entry.seq)?;
+                    if !pending {
+                        continue;
+                    }
+                    self.keys
+                        .blind(purpose::OUTBOX, &entry.message_id.0)
+                        .to_vec()
+                }
             };
             self.put(
                 &mut b,

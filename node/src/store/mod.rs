@@ -57,7 +57,19 @@ pub use secret::{Passphrase, SecretBytes};
 pub use sled_backend::SledBackend;
 pub use wipe::{wipe_profile, WipeReport};
 
-use codec::{decode_record, encode_record, message_key, parse_message_key, MessageBody, Record};
+use codec::{
+    decode_record, encode_record, message_key, parse_message_key, MessageBody, Record,
+    MAX_OUTBOX_BATCH, MAX_OUTBOX_BATCH_BYTES,
+};
+use std::collections::{HashMap, HashSet};
+
+/// An outbox batch record (its key, a keyed hash of its first message id): see
+/// [`Store::record_outgoing_many_deferred`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct BatchId(pub [u8; 32]);
+
+/// Pending entries of outbox batch records: message id and the record it is in.
+pub type BatchMembers = Vec<(MessageId, BatchId)>;
 use keyfile::UnwrapError;
 use profile::{read_key_file, write_key_file_atomic, ProfileLock};
 use seal::{OpenSealError, Sealer};
@@ -86,6 +98,7 @@ mod purpose {
     pub const PEER: &str = "peer-id";
     pub const ROUTING_TAG: &str = "routing-tag";
     pub const OUTBOX: &str = "outbox-message-id";
+    pub const OUTBOX_BATCH: &str = "outbox-batch-first-message-id";
     pub const DEDUP: &str = "dedup-message-id";
     pub const INVITE: &str = "invite-secret";
     pub const SETTING: &str = "setting-name";
@@ -763,10 +776,13 @@ impl Store {
             b.remove(TreeName::Messages, k);
         }
         for (k, r) in self.scan_records(TreeName::Outbox, &[])?.items {
-            if let Record::Outbox(o) = r {
-                if o.contact == *id {
-                    b.remove(TreeName::Outbox, k);
-                }
+            let theirs = match &r {
+                Record::Outbox(o) => o.contact == *id,
+                Record::OutboxBatch(entries) => entries.iter().any(|e| e.contact == *id),
+                _ => false,
+            };
+            if theirs {
+                b.remove(TreeName::Outbox, k);
             }
         }
         for (k, r) in self.scan_records(TreeName::TagIndex, &[])?.items {
@@ -958,12 +974,17 @@ impl Store {
             std::slice::from_ref(outbox),
             now_ms,
         )
+        .map(|(first, _)| first)
     }
 
     /// [`Store::record_outgoing_deferred`] for several messages to one contact, encrypted
     /// one after the other: all of them, their envelopes and the ratchet state after the
     /// last, in one atomic batch. `messages` and `outboxes` pair up by index. Returns the
-    /// sequence number of the first (the others follow in order).
+    /// sequence number of the first (the others follow in order) and, when the envelopes went
+    /// into outbox batch records (more than one message), each record's id and how many
+    /// consecutive envelopes it holds, in order. One record for many envelopes is one store
+    /// write instead of many (the per-record cost of sled dominates a burst); see
+    /// [`Record::OutboxBatch`] for how its entries are retired.
     pub fn record_outgoing_many_deferred(
         &self,
         id: &ContactId,
@@ -971,7 +992,7 @@ impl Store {
         messages: &[NewMessage],
         outboxes: &[NewOutbox],
         now_ms: u64,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<(u64, Vec<(BatchId, usize)>), StoreError> {
         if messages.len() != outboxes.len() {
             return Err(StoreError::NotFound("envelope for every message"));
         }
@@ -979,8 +1000,11 @@ impl Store {
         let mut b = WriteBatch::new();
         let first = self.stage_messages(&mut b, id, messages, now_ms)?;
         self.stage_session(&mut b, id, session_after)?;
-        for (i, (message, outbox)) in messages.iter().zip(outboxes).enumerate() {
-            let entry = OutboxEntry {
+        let entries: Vec<OutboxEntry> = messages
+            .iter()
+            .zip(outboxes)
+            .enumerate()
+            .map(|(i, (message, outbox))| OutboxEntry {
                 message_id: message.id,
                 contact: *id,
                 seq: first + i as u64,
@@ -988,16 +1012,43 @@ impl Store {
                 attempts: 0,
                 next_attempt_at_ms: outbox.next_attempt_at_ms,
                 created_at_ms: message.created_at_ms,
-            };
+            })
+            .collect();
+        let mut batches = Vec::new();
+        if let [entry] = entries.as_slice() {
             self.put(
                 &mut b,
                 TreeName::Outbox,
-                self.keys.blind(purpose::OUTBOX, &message.id.0).to_vec(),
-                &Record::Outbox(entry),
+                self.keys
+                    .blind(purpose::OUTBOX, &entry.message_id.0)
+                    .to_vec(),
+                &Record::Outbox(entry.clone()),
             )?;
+        } else {
+            let mut rest = entries.as_slice();
+            while let Some(head) = rest.first() {
+                let mut n = 0;
+                let mut bytes = 0;
+                while n < rest.len().min(MAX_OUTBOX_BATCH)
+                    && (n == 0 || bytes + rest[n].envelope.len() <= MAX_OUTBOX_BATCH_BYTES)
+                {
+                    bytes += rest[n].envelope.len();
+                    n += 1;
+                }
+                let (chunk, tail) = rest.split_at(n);
+                let key = BatchId(self.keys.blind(purpose::OUTBOX_BATCH, &head.message_id.0));
+                self.put(
+                    &mut b,
+                    TreeName::Outbox,
+                    key.0.to_vec(),
+                    &Record::OutboxBatch(chunk.to_vec()),
+                )?;
+                batches.push((key, n));
+                rest = tail;
+            }
         }
         self.backend.apply(&b)?;
-        Ok(first)
+        Ok((first, batches))
     }
 
     /// Waits until every write applied so far is durable (shares flushes with concurrent
@@ -1188,14 +1239,35 @@ impl Store {
 
     /// Every outbox entry, ordered by next attempt time.
     pub fn outbox(&self) -> Result<Listing<OutboxEntry>, StoreError> {
+        Ok(self.outbox_batched()?.0)
+    }
+
+    /// Every pending outbox entry, ordered by next attempt time, and the batch record each
+    /// entry from one belongs to. An entry of a batch record is pending while no
+    /// [`Record::Outbox`] with its id replaces it (a renewed envelope) and its message is
+    /// still there and not delivered (delivered ranges or its own state). Batch records with
+    /// no pending entry left (their removal was lost in a crash) are removed.
+    pub fn outbox_batched(&self) -> Result<(Listing<OutboxEntry>, BatchMembers), StoreError> {
         let raw = self.scan_records(TreeName::Outbox, &[])?;
         let mut out = Listing {
             items: Vec::new(),
             damaged: raw.damaged,
         };
+        let mut batches = Vec::new();
         for (k, r) in raw.items {
             match r {
                 Record::Outbox(o) => out.items.push(o),
+                Record::OutboxBatch(entries) => match <[u8; 32]>::try_from(k.as_slice()) {
+                    Ok(key) => batches.push((BatchId(key), entries)),
+                    Err(_) => out.damaged.push(damaged(
+                        TreeName::Outbox,
+                        &k,
+                        DamageKind::Malformed(DecodeError::WrongRecordType {
+                            tree: TreeName::Outbox,
+                            tag: 0,
+                        }),
+                    )),
+                },
                 _ => out.damaged.push(damaged(
                     TreeName::Outbox,
                     &k,
@@ -1206,8 +1278,57 @@ impl Store {
                 )),
             }
         }
+        let singles: HashSet<MessageId> = out.items.iter().map(|o| o.message_id).collect();
+        let mut convs: HashMap<ContactId, Option<Conversation>> = HashMap::new();
+        let mut members = Vec::new();
+        let mut retired = WriteBatch::new();
+        for (key, entries) in batches {
+            let mut live = 0;
+            for e in entries {
+                if singles.contains(&e.message_id) || self.batch_entry_done(&e, &mut convs)? {
+                    continue;
+                }
+                live += 1;
+                members.push((e.message_id, key));
+                out.items.push(e);
+            }
+            if live == 0 {
+                retired.remove(TreeName::Outbox, key.0.to_vec());
+            }
+        }
+        if !retired.is_empty() {
+            let _w = lock_ignoring_poison(&self.writer);
+            self.backend.apply(&retired)?;
+        }
         out.items.sort_by_key(|o| o.next_attempt_at_ms);
-        Ok(out)
+        Ok((out, members))
+    }
+
+    /// Whether an entry of a batch record needs no more sending: its message is delivered
+    /// (or failed), or gone (expired, or its contact removed).
+    fn batch_entry_done(
+        &self,
+        e: &OutboxEntry,
+        convs: &mut HashMap<ContactId, Option<Conversation>>,
+    ) -> Result<bool, StoreError> {
+        let conv = match convs.get(&e.contact) {
+            Some(c) => c,
+            None => {
+                let c = self.conversation(&e.contact).ok();
+                convs.entry(e.contact).or_insert(c)
+            }
+        };
+        // An unreadable conversation record proves nothing: the message itself decides.
+        if conv.as_ref().is_some_and(|c| c.is_delivered(e.seq)) {
+            return Ok(true);
+        }
+        let key = message_key(&e.contact, e.seq);
+        Ok(match self.get_record(TreeName::Messages, &key)? {
+            Some(Record::Message(m)) => {
+                matches!(m.state, DeliveryState::Delivered | DeliveryState::Failed)
+            }
+            _ => true,
+        })
     }
 
     /// Outbox entries due at `now_ms`.
@@ -1280,7 +1401,9 @@ impl Store {
     }
 
     /// An end-to-end receipt arrived: removes the outbox entry and marks the message
-    /// `Delivered`, atomically. Returns false if it was not in the outbox. Durable.
+    /// `Delivered`, atomically. Returns false if it was not in the outbox. Durable. For entries
+    /// stored alone (control entries, single messages); entries of a batch record are
+    /// confirmed through [`Store::apply_receipt_deferred`].
     pub fn mark_delivered(&self, message_id: &MessageId, now_ms: u64) -> Result<bool, StoreError> {
         self.finish_delivery(message_id, |m| {
             m.state = DeliveryState::Delivered;
@@ -1392,6 +1515,7 @@ impl Store {
         let _w = lock_ignoring_poison(&self.writer);
         let mut report = SweepReport::default();
         let mut b = WriteBatch::new();
+        let mut expired: HashSet<MessageId> = HashSet::new();
         let convs = self.scan_records(TreeName::Conversations, &[])?;
         report.damaged += convs.damaged.len();
         for (k, r) in convs.items {
@@ -1409,10 +1533,31 @@ impl Store {
                                 TreeName::Outbox,
                                 self.keys.blind(purpose::OUTBOX, &m.id.0).to_vec(),
                             );
+                            expired.insert(m.id);
                             report.messages_removed += 1;
                         }
                     }
                     _ => report.damaged += 1,
+                }
+            }
+        }
+        if !expired.is_empty() {
+            // Their envelopes in batch records go too (the record is rewritten without them).
+            for (k, r) in self.scan_records(TreeName::Outbox, &[])?.items {
+                let Record::OutboxBatch(entries) = r else {
+                    continue;
+                };
+                if !entries.iter().any(|e| expired.contains(&e.message_id)) {
+                    continue;
+                }
+                let kept: Vec<OutboxEntry> = entries
+                    .into_iter()
+                    .filter(|e| !expired.contains(&e.message_id))
+                    .collect();
+                if kept.is_empty() {
+                    b.remove(TreeName::Outbox, k);
+                } else {
+                    self.put(&mut b, TreeName::Outbox, k, &Record::OutboxBatch(kept))?;
                 }
             }
         }
