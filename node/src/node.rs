@@ -2008,8 +2008,11 @@ impl Runtime {
             Content::Receipt(ids) => {
                 // Ids of messages to this contact in the outbox mirror come with their
                 // sequence number; anything else is checked against the store.
+                // Each id once: a receipt that repeats one must not count it twice.
+                let mut seen = HashSet::new();
                 let ids: Vec<(MessageId, Option<u64>)> = ids
                     .into_iter()
+                    .filter(|id| seen.insert(*id))
                     .map(|id| {
                         let id = MessageId(id);
                         let seq = self

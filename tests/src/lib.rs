@@ -186,6 +186,18 @@ impl Profile {
         c
     }
 
+    /// Opens this profile's store directly (the node must not be running), as `cairn` does.
+    pub fn open_store(&self) -> cairn_node::store::Store {
+        use cairn_node::store::{OpenOptions, Passphrase, ProfilePaths, Store};
+        let text = std::fs::read_to_string(&self.passphrase).expect("passphrase file");
+        Store::open(
+            &ProfilePaths::new(self.dir.clone()),
+            &Passphrase::new(text.trim_end_matches(['\n', '\r'])),
+            &OpenOptions::new().allow_insecure_kdf_for_tests(),
+        )
+        .expect("open store")
+    }
+
     /// Uses `relay` as relay and mailbox when started.
     pub fn with_relay(mut self, relay: &Relay) -> Self {
         self.relay = Some(relay.addr.clone());
