@@ -631,17 +631,7 @@ fn receipts_in_delivered_ranges() {
     {
         let s = create(&dir);
         id = s.put_contact(&contact("Ana", 1)).unwrap();
-        let msgs: Vec<_> = (0..6u8).map(|i| outgoing(i, &format!("m{i}"))).collect();
-        let outs: Vec<_> = msgs
-            .iter()
-            .map(|_| NewOutbox {
-                envelope: vec![7; 10],
-                next_attempt_at_ms: 0,
-            })
-            .collect();
-        let (first, batches) = s
-            .record_outgoing_many_deferred(&id, &SecretBytes::new(vec![1]), &msgs, &outs, 10)
-            .unwrap();
+        let (first, batches) = queue_burst(&s, &id, 0..6, 10);
         assert_eq!(batches.len(), 1, "six envelopes, one record");
         assert_eq!(batches[0].1, 6);
         // Receipts out of order, one with its seq known, others looked up; one twice.
@@ -922,6 +912,25 @@ fn long_listing_keeps_order_and_reports_damage() {
     assert!(l.items.iter().all(|m| m.text == format!("m{}", m.seq)));
 }
 
+/// Queues messages `ids` (text "m<i>", envelope ten bytes of `i`) to `id` in one batch, as a
+/// burst of sends does.
+fn queue_burst(
+    s: &Store,
+    id: &cairn_node::store::ContactId,
+    ids: std::ops::Range<u8>,
+    now: u64,
+) -> (u64, Vec<(cairn_node::store::BatchId, usize)>) {
+    let msgs: Vec<_> = ids.clone().map(|i| outgoing(i, &format!("m{i}"))).collect();
+    let outs: Vec<_> = ids
+        .map(|i| NewOutbox {
+            envelope: vec![i; 10],
+            next_attempt_at_ms: 0,
+        })
+        .collect();
+    s.record_outgoing_many_deferred(id, &SecretBytes::new(vec![1]), &msgs, &outs, now)
+        .unwrap()
+}
+
 fn outbox_records(s: &Store) -> usize {
     s.check()
         .trees
@@ -942,16 +951,7 @@ fn outbox_batch_records_retire_with_their_receipts() {
     {
         let s = create(&dir);
         id = s.put_contact(&contact("Ana", 1)).unwrap();
-        let msgs: Vec<_> = (0..5u8).map(|i| outgoing(i, &format!("m{i}"))).collect();
-        let outs: Vec<_> = (0..5u8)
-            .map(|i| NewOutbox {
-                envelope: vec![i; 10],
-                next_attempt_at_ms: 0,
-            })
-            .collect();
-        let (first, batches) = s
-            .record_outgoing_many_deferred(&id, &sess, &msgs, &outs, 10)
-            .unwrap();
+        let (first, batches) = queue_burst(&s, &id, 0..5, 10);
         s.make_durable().unwrap();
         assert_eq!(batches.len(), 1);
         let batch = batches[0].0;
@@ -1039,21 +1039,8 @@ fn outbox_batch_records_are_cleaned_up() {
     let sess = SecretBytes::new(vec![1]);
     let t0 = 1_000_000;
     s.set_disappearing_timer(&id, Some(DAY)).unwrap();
-    let burst = |from: u8| {
-        let msgs: Vec<_> = (from..from + 3).map(|i| outgoing(i, "x")).collect();
-        let outs: Vec<_> = msgs
-            .iter()
-            .map(|_| NewOutbox {
-                envelope: vec![1; 10],
-                next_attempt_at_ms: 0,
-            })
-            .collect();
-        s.record_outgoing_many_deferred(&id, &sess, &msgs, &outs, t0)
-            .unwrap()
-            .0
-    };
-    let first = burst(0);
-    burst(10);
+    let (first, _) = queue_burst(&s, &id, 0..3, t0);
+    queue_burst(&s, &id, 10..13, t0);
     s.make_durable().unwrap();
     assert_eq!(outbox_records(&s), 2);
     // The first burst is confirmed without retiring its record (as after a crash).

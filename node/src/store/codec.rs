@@ -307,7 +307,7 @@ pub fn encode_record(record: &Record) -> Result<Vec<u8>, StoreError> {
         }
         Record::OutboxBatch(entries) => {
             let Some(first) = entries.first() else {
-                return Err(StoreError::NotFound("an envelope in an outbox batch"));
+                return Err(StoreError::Invalid("an outbox batch without envelopes"));
             };
             if entries.len() > MAX_OUTBOX_BATCH {
                 return Err(too_large("outbox batch", entries.len(), MAX_OUTBOX_BATCH));
@@ -328,7 +328,9 @@ pub fn encode_record(record: &Record) -> Result<Vec<u8>, StoreError> {
                     .iter()
                     .all(|e| e.contact == first.contact && e.attempts == 0);
             if !canonical {
-                return Err(StoreError::NotFound("one contact, fresh entries in order"));
+                return Err(StoreError::Invalid(
+                    "an outbox batch of several contacts, attempted entries or out of order",
+                ));
             }
             w.raw(&first.contact.0);
             w.u32(u32::try_from(entries.len()).unwrap_or(u32::MAX));
@@ -719,6 +721,7 @@ mod tests {
                     created_at_ms: 70,
                 }),
             ),
+            (TreeName::Outbox, Record::OutboxBatch(batch(&[3, 4, 9]))),
             (
                 TreeName::Dedup,
                 Record::Dedup(DedupEntry {
@@ -737,6 +740,63 @@ mod tests {
             ),
             (TreeName::Settings, Record::Setting(b"on".to_vec())),
         ]
+    }
+
+    /// Fresh outbox entries of one contact with these sequence numbers.
+    fn batch(seqs: &[u64]) -> Vec<OutboxEntry> {
+        seqs.iter()
+            .map(|&seq| OutboxEntry {
+                message_id: MessageId([seq as u8; 16]),
+                contact: ContactId([1; 32]),
+                seq,
+                envelope: vec![seq as u8; 40],
+                attempts: 0,
+                next_attempt_at_ms: 5,
+                created_at_ms: 4,
+            })
+            .collect()
+    }
+
+    /// Catches outbox batch records the store would never write (empty, more than 256
+    /// entries, out of order, several contacts, attempted entries) being written or read.
+    #[test]
+    fn outbox_batches_are_canonical() {
+        let enc = |entries: Vec<OutboxEntry>| encode_record(&Record::OutboxBatch(entries));
+        assert!(enc(batch(&[1])).is_ok());
+        assert!(enc(Vec::new()).is_err());
+        assert!(enc(batch(&[2, 1])).is_err());
+        assert!(enc(batch(&[1, 1])).is_err());
+        let mut two = batch(&[1, 2]);
+        two[1].contact = ContactId([9; 32]);
+        assert!(enc(two).is_err());
+        let mut tried = batch(&[1, 2]);
+        tried[0].attempts = 1;
+        assert!(enc(tried).is_err());
+        let many: Vec<u64> = (0..=MAX_OUTBOX_BATCH as u64).collect();
+        assert!(matches!(
+            enc(batch(&many)),
+            Err(StoreError::TooLarge { .. })
+        ));
+        // The decoder refuses what the encoder refuses: swap two entries' sequence numbers
+        // in a valid encoding (each entry is id 16 || seq 8 || len 4 || 40 || 8 || 8 bytes).
+        let mut bytes = enc(batch(&[1, 2])).unwrap();
+        let entry = 16 + 8 + 4 + 40 + 8 + 8;
+        let first_seq = 2 + 32 + 4 + 16;
+        bytes[first_seq..first_seq + 8].copy_from_slice(&3u64.to_be_bytes());
+        assert_eq!(
+            decode_record(TreeName::Outbox, &bytes),
+            Err(DecodeError::UnknownTag {
+                field: "outbox batch order",
+                value: 0
+            })
+        );
+        bytes[first_seq..first_seq + 8].copy_from_slice(&1u64.to_be_bytes());
+        assert!(decode_record(TreeName::Outbox, &bytes).is_ok());
+        // A count of zero.
+        let mut empty = bytes[..2 + 32].to_vec();
+        empty.extend_from_slice(&0u32.to_be_bytes());
+        assert!(decode_record(TreeName::Outbox, &empty).is_err());
+        assert_eq!(bytes.len(), 2 + 32 + 4 + 2 * entry);
     }
 
     /// Catches encoder/decoder drift for every record type.

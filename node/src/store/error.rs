@@ -221,6 +221,9 @@ pub enum StoreError {
     /// The referenced record does not exist.
     #[error("no such {0}")]
     NotFound(&'static str),
+    /// The caller passed something the store cannot write as asked (nothing was written).
+    #[error("invalid request: {0}")]
+    Invalid(&'static str),
     /// Old passphrase wrong on a passphrase change; nothing was changed.
     #[error("wrong passphrase")]
     WrongPassphrase,

@@ -994,7 +994,7 @@ impl Store {
         now_ms: u64,
     ) -> Result<(u64, Vec<(BatchId, usize)>), StoreError> {
         if messages.len() != outboxes.len() {
-            return Err(StoreError::NotFound("envelope for every message"));
+            return Err(StoreError::Invalid("messages and envelopes do not pair up"));
         }
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
