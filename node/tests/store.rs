@@ -1058,3 +1058,35 @@ fn outbox_batch_records_are_cleaned_up() {
     assert_eq!(outbox_records(&s), 0);
     assert!(s.check().is_clean());
 }
+
+/// Catches a damaged message record making its envelope in a batch record count as sent (and
+/// the record be removed), or making the whole outbox unreadable at start.
+#[test]
+fn damaged_message_keeps_its_batch_entry_pending() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let id;
+    {
+        let s = create(&dir);
+        id = s.put_contact(&contact("Ana", 1)).unwrap();
+        queue_burst(&s, &id, 0..3, 10);
+        s.make_durable().unwrap();
+        s.close().unwrap();
+    }
+    {
+        let be = SledBackend::open(&dir.join("db")).unwrap();
+        let key = codec::message_key(&id, 1);
+        let mut v = be.get(TreeName::Messages, &key).unwrap().unwrap();
+        let mid = v.len() / 2;
+        v[mid] ^= 0x10;
+        let mut batch = WriteBatch::new();
+        batch.put(TreeName::Messages, key.to_vec(), v);
+        be.apply(&batch).unwrap();
+        be.flush().unwrap();
+    }
+    let s = open(&dir);
+    let (listing, members) = s.outbox_batched().unwrap();
+    assert_eq!(listing.items.len(), 3, "every envelope still pending");
+    assert_eq!(members.len(), 3);
+    assert_eq!(outbox_records(&s), 1);
+}

@@ -1323,11 +1323,15 @@ impl Store {
             return Ok(true);
         }
         let key = message_key(&e.contact, e.seq);
-        Ok(match self.get_record(TreeName::Messages, &key)? {
-            Some(Record::Message(m)) => {
+        Ok(match self.get_record(TreeName::Messages, &key) {
+            Ok(Some(Record::Message(m))) => {
                 matches!(m.state, DeliveryState::Delivered | DeliveryState::Failed)
             }
-            _ => true,
+            Ok(None) => true,
+            // A damaged message record proves nothing either: keep sending (the recipient
+            // deduplicates), and let `check` report the damage.
+            Ok(Some(_)) | Err(StoreError::Damaged(_)) => false,
+            Err(e) => return Err(e),
         })
     }
 
