@@ -2006,21 +2006,18 @@ impl Runtime {
         match content {
             Content::Text { .. } => Inbound::Dropped,
             Content::Receipt(ids) => {
-                // Ids of messages to this contact in the outbox mirror come with their
-                // sequence number; anything else is checked against the store.
-                // Each id once: a receipt that repeats one must not count it twice.
+                // The mirror holds every pending outbox entry (an envelope leaves only once
+                // mirrored), so an id not in it for this contact confirms nothing to do: only
+                // mirrored ids go to the store, with their sequence number. Each id once: a
+                // receipt that repeats one must not count it twice.
                 let mut seen = HashSet::new();
                 let ids: Vec<(MessageId, Option<u64>)> = ids
                     .into_iter()
+                    .map(MessageId)
                     .filter(|id| seen.insert(*id))
-                    .map(|id| {
-                        let id = MessageId(id);
-                        let seq = self
-                            .outbox
-                            .get(&id)
-                            .filter(|e| e.contact == cid)
-                            .map(|e| e.seq);
-                        (id, seq)
+                    .filter_map(|id| {
+                        let e = self.outbox.get(&id).filter(|e| e.contact == cid)?;
+                        Some((id, Some(e.seq)))
                     })
                     .collect();
                 // Batch records whose last pending entries this receipt confirms go in

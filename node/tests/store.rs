@@ -970,6 +970,19 @@ fn outbox_batch_records_retire_with_their_receipts() {
         renewed.envelope = vec![0xee; 12];
         s.renew_envelopes_deferred(&id, &sess, std::slice::from_ref(&renewed))
             .unwrap();
+        let listed: Vec<Vec<u8>> = s
+            .outbox()
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| e.message_id == MessageId([1; 16]))
+            .map(|e| e.envelope)
+            .collect();
+        assert_eq!(
+            listed,
+            vec![vec![0xee; 12]],
+            "renewed envelope listed once, new"
+        );
         // Receipts for 0 and 1 (seq known), 2 looked up by id only.
         let done = s
             .apply_receipt_deferred(

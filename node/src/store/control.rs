@@ -176,7 +176,7 @@ impl Store {
                             continue;
                         };
                         // Still in its record until the record is retired: done only once.
-                        if conv.is_delivered(seq) || self.message_delivered(contact, seq)? {
+                        if self.batch_entry_done(contact, seq, Some(&conv))? {
                             continue;
                         }
                         (self.keys.blind(purpose::OUTBOX, &id.0).to_vec(), seq)
@@ -226,15 +226,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    /// True if message `seq` of `contact` is marked delivered in its own record.
-    fn message_delivered(&self, contact: &ContactId, seq: u64) -> Result<bool, StoreError> {
-        let key = super::codec::message_key(contact, seq);
-        Ok(matches!(
-            self.get_record(TreeName::Messages, &key)?,
-            Some(Record::Message(m)) if m.state == DeliveryState::Delivered
-        ))
     }
 
     /// Like [`Store::mark_attempted`] but without waiting for the flush: for
@@ -297,8 +288,7 @@ impl Store {
                     let pending = in_batches
                         .as_ref()
                         .is_some_and(|m| m.get(&entry.message_id) == Some(&entry.seq))
-                        && !conv.is_delivered(entry.seq)
-                        && !self.message_delivered(contact, entry.seq)?;
+                        && !self.batch_entry_done(contact, entry.seq, Some(&conv))?;
                     if !pending {
                         continue;
                     }

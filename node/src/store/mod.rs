@@ -61,7 +61,11 @@ use codec::{
     decode_record, encode_record, message_key, parse_message_key, MessageBody, Record,
     MAX_OUTBOX_BATCH, MAX_OUTBOX_BATCH_BYTES,
 };
+use keyfile::UnwrapError;
+use profile::{read_key_file, write_key_file_atomic, ProfileLock};
+use seal::{OpenSealError, Sealer};
 use std::collections::{HashMap, HashSet};
+use subkeys::SubKeys;
 
 /// An outbox batch record (its key, a keyed hash of its first message id): see
 /// [`Store::record_outgoing_many_deferred`].
@@ -70,10 +74,6 @@ pub struct BatchId(pub [u8; 32]);
 
 /// Pending entries of outbox batch records: message id and the record it is in.
 pub type BatchMembers = Vec<(MessageId, BatchId)>;
-use keyfile::UnwrapError;
-use profile::{read_key_file, write_key_file_atomic, ProfileLock};
-use seal::{OpenSealError, Sealer};
-use subkeys::SubKeys;
 
 /// Store format version written in the marker record.
 pub const FORMAT_VERSION: u32 = 1;
@@ -542,7 +542,6 @@ impl Store {
         Ok(())
     }
 
-    /// Opens and decodes one record.
     /// Adds a contact's ratchet state to the batch.
     fn stage_session(
         &self,
@@ -558,6 +557,7 @@ impl Store {
         )
     }
 
+    /// Opens and decodes one record.
     fn open_record(
         &self,
         tree: TreeName,
@@ -1285,7 +1285,17 @@ impl Store {
         for (key, entries) in batches {
             let mut live = 0;
             for e in entries {
-                if singles.contains(&e.message_id) || self.batch_entry_done(&e, &mut convs)? {
+                if singles.contains(&e.message_id) {
+                    continue;
+                }
+                let conv = match convs.get(&e.contact) {
+                    Some(c) => c,
+                    None => {
+                        let c = self.conversation(&e.contact).ok();
+                        convs.entry(e.contact).or_insert(c)
+                    }
+                };
+                if self.batch_entry_done(&e.contact, e.seq, conv.as_ref())? {
                     continue;
                 }
                 live += 1;
@@ -1304,25 +1314,20 @@ impl Store {
         Ok((out, members))
     }
 
-    /// Whether an entry of a batch record needs no more sending: its message is delivered
-    /// (or failed), or gone (expired, or its contact removed).
-    fn batch_entry_done(
+    /// Whether the entry for message `seq` of `contact` in a batch record needs no more
+    /// sending: its message is delivered (in `conv`'s ranges or its own state) or failed, or
+    /// gone (expired, or its contact removed). `conv` is the conversation record, `None` if
+    /// it does not open (it then proves nothing: the message itself decides).
+    pub(crate) fn batch_entry_done(
         &self,
-        e: &OutboxEntry,
-        convs: &mut HashMap<ContactId, Option<Conversation>>,
+        contact: &ContactId,
+        seq: u64,
+        conv: Option<&Conversation>,
     ) -> Result<bool, StoreError> {
-        let conv = match convs.get(&e.contact) {
-            Some(c) => c,
-            None => {
-                let c = self.conversation(&e.contact).ok();
-                convs.entry(e.contact).or_insert(c)
-            }
-        };
-        // An unreadable conversation record proves nothing: the message itself decides.
-        if conv.as_ref().is_some_and(|c| c.is_delivered(e.seq)) {
+        if conv.is_some_and(|c| c.is_delivered(seq)) {
             return Ok(true);
         }
-        let key = message_key(&e.contact, e.seq);
+        let key = message_key(contact, seq);
         Ok(match self.get_record(TreeName::Messages, &key) {
             Ok(Some(Record::Message(m))) => {
                 matches!(m.state, DeliveryState::Delivered | DeliveryState::Failed)
