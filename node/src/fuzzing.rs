@@ -14,7 +14,7 @@ use crate::store::codec::{
 use crate::store::seal::Sealer;
 use crate::store::{
     Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, Invite, MessageId,
-    Meta, OutboxEntry, SecretBytes, TreeName,
+    Meta, OutboxEntry, SecretBytes, TreeName, UsedInvite,
 };
 
 /// The node targets, in the order `fuzz/run-all.sh` runs them.
@@ -286,6 +286,14 @@ fn sample_records(envelope: &[u8], session: &[u8], card: &[u8]) -> Vec<(TreeName
                 created_at_ms: 1,
                 expires_at_ms: 2,
                 payload: SecretBytes::new(vec![1; 112]),
+            }),
+        ),
+        (
+            TreeName::Invites,
+            Record::UsedInvite(UsedInvite {
+                expires_at_ms: 2,
+                first_message: [3; 32],
+                contact: ContactId([1; 32]),
             }),
         ),
         (TreeName::Settings, Record::Setting(b"on".to_vec())),

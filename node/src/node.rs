@@ -18,7 +18,7 @@ use crate::net::swarm::{self, Behaviour, BehaviourEvent, SwarmOptions};
 use crate::profile::Profile;
 use crate::store::{
     BatchId, Contact, ContactId, DeliveryState, Direction, Incoming, Invite as StoredInvite,
-    MessageId, NewMessage, NewOutbox, OutboxEntry, SecretBytes, CONTROL_SEQ,
+    InviteError, MessageId, NewMessage, NewOutbox, OutboxEntry, SecretBytes, CONTROL_SEQ,
 };
 use cairn_crypto::envelope::{Envelope, EnvelopeKind, RoutingTag};
 use cairn_crypto::{
@@ -1626,14 +1626,14 @@ impl Runtime {
             (k.init_tag == env.tag.0).then_some((k, inv.expires_at_ms))
         });
         let Some((keys, expires)) = found else {
-            return self.hostile("handshake for no pending invite");
+            return self.handshake_for_used_invite(env);
         };
         if now_ms() >= expires {
+            // The sweep removes it (within SWEEP_EVERY_MS).
             self.emit(Event::error(
                 "invite_expired",
                 "someone used an expired invite; it was refused",
             ));
-            let _ = store.consume_invite(&keys.init_tag, now_ms());
             return Inbound::Dropped;
         }
         let card = self.card();
@@ -1642,14 +1642,18 @@ impl Runtime {
                 Ok(x) => x,
                 Err(_) => return self.hostile("handshake rejected"),
             };
-        if let Err(e) = self.profile.store.consume_invite(&keys.init_tag, now_ms()) {
+        let id = self.profile.store.contact_id(est.peer_identity.as_bytes());
+        if let Err(e) =
+            self.profile
+                .store
+                .consume_invite(&keys.init_tag, now_ms(), &env.encode(), &id)
+        {
             self.emit(Event::error(
                 "invite_used",
                 format!("an invite was used again and refused: {e}"),
             ));
             return Inbound::Dropped;
         }
-        let id = self.profile.store.contact_id(est.peer_identity.as_bytes());
         if self.contacts.contains_key(&id) {
             self.emit(Event::error(
                 "already_contact",
@@ -1700,6 +1704,42 @@ impl Runtime {
         self.emit(Event::SessionEstablished { alias });
         self.process_outbox(now_ms());
         Inbound::Processed
+    }
+
+    /// A handshake message 1 for no pending invite: the invite may have been used. The same
+    /// message again is its acceptor, who has not received our answer yet: send the answer
+    /// we keep now rather than at its next scheduled resend. Any other is someone using the
+    /// invite a second time: refused, with an event (there is no one to answer). Anything
+    /// else is a stranger's and dropped without a reply.
+    fn handshake_for_used_invite(&mut self, env: &Envelope) -> Inbound {
+        match self
+            .profile
+            .store
+            .check_used_invite(&env.tag.0, &env.encode())
+        {
+            InviteError::Used {
+                same_acceptor: Some(cid),
+            } => {
+                if let Some(id) = self.answers.get(&cid).copied() {
+                    if let Some(e) = self.outbox.get_mut(&id) {
+                        e.next_attempt_at_ms = e.next_attempt_at_ms.min(now_ms());
+                    }
+                    self.backoff.remove(&id);
+                    self.process_outbox(now_ms());
+                }
+                Inbound::Processed
+            }
+            InviteError::Used {
+                same_acceptor: None,
+            } => {
+                self.emit(Event::error(
+                    "invite_used",
+                    "someone used an invite that was already used; it was refused",
+                ));
+                self.hostile("handshake for a used invite")
+            }
+            _ => self.hostile("handshake for no pending invite"),
+        }
     }
 
     fn contact_from_card(

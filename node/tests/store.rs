@@ -5,7 +5,7 @@ mod common;
 use std::sync::{Arc, Barrier};
 
 use cairn_node::store::{
-    codec, Backend, DamageKind, DeliveryState, Incoming, Invite, InviteError, KdfParams,
+    codec, Backend, ContactId, DamageKind, DeliveryState, Incoming, Invite, InviteError, KdfParams,
     KeyFileError, MessageId, NewOutbox, OpenError, OpenOptions, Passphrase, ProfilePaths,
     SecretBytes, SledBackend, Store, StoreError, TreeName, WriteBatch, KEY_FILE_NAME,
 };
@@ -773,7 +773,10 @@ fn invites_are_single_use_and_expire() {
     let handles: Vec<_> = (0..8)
         .map(|_| {
             let s = Arc::clone(&s);
-            std::thread::spawn(move || s.consume_invite(b"secret-a", 10).is_ok())
+            std::thread::spawn(move || {
+                s.consume_invite(b"secret-a", 10, b"first", &ContactId([5; 32]))
+                    .is_ok()
+            })
         })
         .collect();
     let wins = handles
@@ -783,23 +786,53 @@ fn invites_are_single_use_and_expire() {
         .filter(|w| *w)
         .count();
     assert_eq!(wins, 1, "invite consumed {wins} times");
+    // A used invite is recognised: the same first message (its acceptor retransmitting)
+    // names the contact it made; another message is a second use.
+    let ana = ContactId([5; 32]);
     assert!(matches!(
-        s.consume_invite(b"secret-a", 10),
-        Err(InviteError::Unknown)
+        s.consume_invite(b"secret-a", 10, b"first", &ContactId([6; 32])),
+        Err(InviteError::Used { same_acceptor: Some(c) }) if c == ana
     ));
+    assert!(matches!(
+        s.consume_invite(b"secret-a", 10, b"another", &ContactId([6; 32])),
+        Err(InviteError::Used {
+            same_acceptor: None
+        })
+    ));
+    assert!(matches!(
+        s.check_used_invite(b"secret-a", b"first"),
+        InviteError::Used { same_acceptor: Some(c) } if c == ana
+    ));
+    assert!(matches!(
+        s.check_used_invite(b"secret-x", b"first"),
+        InviteError::Unknown
+    ));
+    assert!(
+        s.pending_invites().unwrap().items.is_empty(),
+        "used is not pending"
+    );
     s.add_invite(b"secret-b", &inv).unwrap();
     assert!(matches!(
-        s.consume_invite(b"secret-b", 1_000),
+        s.check_used_invite(b"secret-b", b"first"),
+        InviteError::Unknown
+    ));
+    assert!(matches!(
+        s.consume_invite(b"secret-b", 1_000, b"first", &ana),
         Err(InviteError::Expired)
     ));
     assert!(matches!(
-        s.consume_invite(b"secret-b", 10),
+        s.consume_invite(b"secret-b", 10, b"first", &ana),
         Err(InviteError::Unknown)
     ));
     s.add_invite(b"secret-c", &inv).unwrap();
     assert_eq!(s.pending_invites().unwrap().items.len(), 1);
-    assert_eq!(s.sweep(1_000).unwrap().invites_removed, 1);
+    // The sweep removes the expired pending invite and the used one once it would have expired.
+    assert_eq!(s.sweep(1_000).unwrap().invites_removed, 2);
     assert!(s.pending_invites().unwrap().items.is_empty());
+    assert!(matches!(
+        s.check_used_invite(b"secret-a", b"first"),
+        InviteError::Unknown
+    ));
 }
 
 /// Catches identity, profile card and settings not round-tripping through a reopen, and a

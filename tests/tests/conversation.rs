@@ -117,6 +117,44 @@ fn burst_is_delivered_once_and_leaves_an_empty_outbox() {
         .all(|m| m.state == cairn_node::store::DeliveryState::Delivered));
 }
 
+/// Catches an invite that works twice, or whose second use is dropped without a word: the
+/// inviter must refuse it with an `invite_used` event and add no contact; the second acceptor
+/// is not set up.
+#[test]
+fn reused_invite_is_refused_with_an_event() {
+    let net = Net::new();
+    let mut alice = net.node("alice").start();
+    let mut bob = net.node("bob").start();
+    let mut carol = net.node("carol").start();
+    let code = alice.invite();
+    bob.accept(&code, "alice");
+    bob.sees_session("alice");
+    alice.sees_session("bob");
+    carol.accept(&code, "alice");
+    alice.expect("invite_used", |e| {
+        e["event"] == "error" && e["code"] == "invite_used"
+    });
+    let later = carol.drain(std::time::Duration::from_secs(2));
+    assert!(
+        !later.iter().any(|e| e["event"] == "session_established"),
+        "{later:?}"
+    );
+    alice.drain(std::time::Duration::from_millis(500));
+    let added = alice
+        .seen
+        .iter()
+        .filter(|e| e["event"] == "contact_added")
+        .count();
+    assert_eq!(added, 1, "{:?}", alice.seen);
+    // Bob, who used it first, still talks to alice.
+    let id = bob.send("alice", "still here");
+    alice.sees_message("bob", "still here");
+    bob.sees_delivered(&id);
+    alice.quit();
+    bob.quit();
+    carol.quit();
+}
+
 /// Catches state that does not scale past a pair: ten nodes, every pair talks.
 #[test]
 fn ten_nodes_every_pair() {

@@ -16,7 +16,7 @@ use super::backend::TreeName;
 use super::error::{DecodeError, StoreError};
 use super::model::{
     Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, Invite, MessageId,
-    Meta, OutboxEntry, MAX_DELIVERED_RANGES,
+    Meta, OutboxEntry, UsedInvite, MAX_DELIVERED_RANGES,
 };
 use super::secret::SecretBytes;
 
@@ -52,6 +52,7 @@ mod tag {
     pub const SETTING: u8 = 12;
     pub const ROUTING_TAG: u8 = 13;
     pub const OUTBOX_BATCH: u8 = 14;
+    pub const USED_INVITE: u8 = 15;
 }
 
 /// Most envelopes in one outbox batch record ([`Record::OutboxBatch`]).
@@ -117,6 +118,8 @@ pub enum Record {
     Dedup(DedupEntry),
     /// Pending invite.
     Invite(Invite),
+    /// An invite that was used, in its place until it would have expired.
+    UsedInvite(UsedInvite),
     /// A setting value.
     Setting(Vec<u8>),
 }
@@ -137,6 +140,7 @@ impl Record {
             Record::OutboxBatch(_) => tag::OUTBOX_BATCH,
             Record::Dedup(_) => tag::DEDUP,
             Record::Invite(_) => tag::INVITE,
+            Record::UsedInvite(_) => tag::USED_INVITE,
             Record::Setting(_) => tag::SETTING,
         }
     }
@@ -158,6 +162,7 @@ fn allowed(tree: TreeName, t: u8) -> bool {
             | (TreeName::Outbox, tag::OUTBOX_BATCH)
             | (TreeName::Dedup, tag::DEDUP)
             | (TreeName::Invites, tag::INVITE)
+            | (TreeName::Invites, tag::USED_INVITE)
             | (TreeName::Settings, tag::SETTING)
     )
 }
@@ -351,6 +356,11 @@ pub fn encode_record(record: &Record) -> Result<Vec<u8>, StoreError> {
             w.u64(i.created_at_ms);
             w.u64(i.expires_at_ms);
             w.bytes("payload", i.payload.expose_secret(), MAX_BLOB_LEN)?;
+        }
+        Record::UsedInvite(u) => {
+            w.u64(u.expires_at_ms);
+            w.raw(&u.first_message);
+            w.raw(&u.contact.0);
         }
     }
     Ok(w.0)
@@ -620,6 +630,11 @@ pub fn decode_record(tree: TreeName, bytes: &[u8]) -> Result<Record, DecodeError
             expires_at_ms: r.u64()?,
             payload: SecretBytes::new(r.bytes("payload", MAX_BLOB_LEN)?),
         }),
+        tag::USED_INVITE => Record::UsedInvite(UsedInvite {
+            expires_at_ms: r.u64()?,
+            first_message: r.array()?,
+            contact: ContactId(r.array()?),
+        }),
         other => return Err(DecodeError::WrongRecordType { tree, tag: other }),
     };
     r.finish()?;
@@ -736,6 +751,14 @@ mod tests {
                     created_at_ms: 1,
                     expires_at_ms: 2,
                     payload: SecretBytes::new(vec![1; 32]),
+                }),
+            ),
+            (
+                TreeName::Invites,
+                Record::UsedInvite(UsedInvite {
+                    expires_at_ms: 3,
+                    first_message: [7; 32],
+                    contact: ContactId([8; 32]),
                 }),
             ),
             (TreeName::Settings, Record::Setting(b"on".to_vec())),

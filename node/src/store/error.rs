@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::backend::TreeName;
 use super::kdf::KdfParams;
+use super::model::ContactId;
 
 /// The Argon2id parameters were rejected.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -251,6 +252,14 @@ pub enum InviteError {
     /// The invite expired; it has been removed.
     #[error("invite expired")]
     Expired,
+    /// The invite was used before. `same_acceptor` is the contact it made if this is the
+    /// very handshake message that used it (its acceptor retransmitting), `None` if someone
+    /// else is using it again.
+    #[error("invite already used")]
+    Used {
+        /// The contact, when it is the same message again.
+        same_acceptor: Option<ContactId>,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

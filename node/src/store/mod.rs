@@ -49,7 +49,7 @@ pub use kdf::KdfParams;
 pub use keyfile::{KeyFile, KEY_FILE_LEN};
 pub use model::{
     Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, Incoming, Invite,
-    MessageId, Meta, NewMessage, NewOutbox, OutboxEntry, StoredMessage, SweepReport,
+    MessageId, Meta, NewMessage, NewOutbox, OutboxEntry, StoredMessage, SweepReport, UsedInvite,
 };
 pub use profile::{ProfilePaths, CREATING_MARKER_NAME, DB_DIR_NAME, KEY_FILE_NAME, LOCK_FILE_NAME};
 pub(crate) use secret::MasterKey;
@@ -101,6 +101,7 @@ mod purpose {
     pub const OUTBOX_BATCH: &str = "outbox-batch-first-message-id";
     pub const DEDUP: &str = "dedup-message-id";
     pub const INVITE: &str = "invite-secret";
+    pub const INVITE_USE: &str = "invite-first-message";
     pub const SETTING: &str = "setting-name";
 }
 
@@ -1440,18 +1441,43 @@ impl Store {
         self.commit(&b)
     }
 
-    /// Consumes an invite: atomically checks and removes it, so it can be used once. An expired
-    /// invite is removed and reported as [`InviteError::Expired`]. Durable.
-    pub fn consume_invite(&self, secret: &[u8], now_ms: u64) -> Result<Invite, InviteError> {
+    /// Consumes an invite with the handshake message `first_message` that uses it, for the
+    /// contact it makes: atomically checks it and replaces it with a [`UsedInvite`] record
+    /// (kept until the invite would have expired), so it can be used once and a second use is
+    /// recognised: [`InviteError::Used`], telling the same message again (its acceptor
+    /// retransmitting) from another. An expired invite is removed and reported as
+    /// [`InviteError::Expired`]. Durable.
+    pub fn consume_invite(
+        &self,
+        secret: &[u8],
+        now_ms: u64,
+        first_message: &[u8],
+        contact: &ContactId,
+    ) -> Result<Invite, InviteError> {
         let key = self.keys.blind(purpose::INVITE, secret).to_vec();
+        let first_message = self.keys.blind(purpose::INVITE_USE, first_message);
         let _w = lock_ignoring_poison(&self.writer);
         let invite = match self.get_record(TreeName::Invites, &key)? {
             None => return Err(InviteError::Unknown),
             Some(Record::Invite(i)) => i,
+            Some(Record::UsedInvite(u)) => {
+                return Err(InviteError::Used {
+                    same_acceptor: (u.first_message == first_message).then_some(u.contact),
+                })
+            }
             Some(_) => return Err(Self::wrong_type(TreeName::Invites, &key).into()),
         };
         let mut b = WriteBatch::new();
-        b.remove(TreeName::Invites, key);
+        if now_ms >= invite.expires_at_ms {
+            b.remove(TreeName::Invites, key);
+        } else {
+            let used = UsedInvite {
+                expires_at_ms: invite.expires_at_ms,
+                first_message,
+                contact: *contact,
+            };
+            self.put(&mut b, TreeName::Invites, key, &Record::UsedInvite(used))?;
+        }
         self.backend.apply(&b).map_err(StoreError::from)?;
         drop(_w);
         self.group
@@ -1461,6 +1487,22 @@ impl Store {
             return Err(InviteError::Expired);
         }
         Ok(invite)
+    }
+
+    /// Whether the invite with this secret was used: `Err(InviteError::Used)` as
+    /// [`Store::consume_invite`] would answer for `first_message`, `Err(Unknown)` if there is
+    /// no used invite under it (a pending one included). Reads only.
+    pub fn check_used_invite(&self, secret: &[u8], first_message: &[u8]) -> InviteError {
+        let key = self.keys.blind(purpose::INVITE, secret);
+        match self.get_record(TreeName::Invites, &key) {
+            Ok(Some(Record::UsedInvite(u))) => InviteError::Used {
+                same_acceptor: (u.first_message
+                    == self.keys.blind(purpose::INVITE_USE, first_message))
+                .then_some(u.contact),
+            },
+            Ok(_) => InviteError::Unknown,
+            Err(e) => InviteError::Store(e),
+        }
     }
 
     /// Pending invites (for listing and revoking), plus damaged ones.
@@ -1573,11 +1615,14 @@ impl Store {
         let invites = self.scan_records(TreeName::Invites, &[])?;
         report.damaged += invites.damaged.len();
         for (k, r) in invites.items {
-            if let Record::Invite(i) = r {
-                if i.expires_at_ms <= now_ms {
-                    b.remove(TreeName::Invites, k);
-                    report.invites_removed += 1;
-                }
+            let expires_at_ms = match r {
+                Record::Invite(i) => i.expires_at_ms,
+                Record::UsedInvite(u) => u.expires_at_ms,
+                _ => continue,
+            };
+            if expires_at_ms <= now_ms {
+                b.remove(TreeName::Invites, k);
+                report.invites_removed += 1;
             }
         }
         let dedup = self.scan_records(TreeName::Dedup, &[])?;

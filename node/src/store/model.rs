@@ -231,6 +231,19 @@ pub struct Invite {
     pub payload: SecretBytes,
 }
 
+/// An invite that was used: kept in its place until it would have expired, so that its next
+/// use is recognised (and refused with a clear event) rather than taken for a stranger's.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct UsedInvite {
+    /// When the invite would have expired; the record goes then.
+    pub expires_at_ms: u64,
+    /// Keyed hash of the handshake message that used it: the same message again is its
+    /// acceptor retransmitting, anything else someone else using the invite.
+    pub first_message: [u8; 32],
+    /// The contact it made.
+    pub contact: ContactId,
+}
+
 /// The profile marker record.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Meta {
