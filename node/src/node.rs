@@ -1738,6 +1738,8 @@ impl Runtime {
                 ));
                 self.hostile("handshake for a used invite")
             }
+            // The store could not tell: ask the sender to try again later.
+            InviteError::Store(_) => Inbound::TryLater,
             _ => self.hostile("handshake for no pending invite"),
         }
     }
