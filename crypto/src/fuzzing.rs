@@ -193,7 +193,7 @@ fn build_fixture() -> Fixture {
     let deliver = |s: &mut Session, q: &mut Vec<(Vec<u8>, Vec<u8>)>, i: usize| {
         let (wire, pt) = q.remove(i);
         let env = ok(Envelope::decode(&wire), "decode");
-        assert_eq!(ok(s.decrypt(&env), "decrypt"), pt, "fuzz fixture");
+        assert_eq!(ok(s.decrypt(&env, NOW), "decrypt"), pt, "fuzz fixture");
         wire
     };
     let mut b_received = vec![deliver(&mut b, &mut to_b, 0)];
@@ -260,7 +260,7 @@ pub fn fuzz_session_decrypt(data: &[u8]) {
     let r = if who & 1 == 0 { alice } else { bob };
     let mut s = r.session.clone();
     let before = s.to_bytes();
-    match s.decrypt(&env) {
+    match s.decrypt(&env, NOW) {
         Err(_) => assert!(
             s.to_bytes() == before,
             "a rejected message changed the session"
@@ -277,7 +277,7 @@ pub fn fuzz_session_decrypt(data: &[u8]) {
             }
             let after = s.to_bytes();
             assert!(
-                s.decrypt(&env).is_err(),
+                s.decrypt(&env, NOW).is_err(),
                 "a message was accepted a second time"
             );
             assert!(s.to_bytes() == after, "a replay changed the session");
@@ -385,7 +385,7 @@ pub fn fuzz_session_state(data: &[u8]) {
     if let Ok(env) = s.encrypt(b"fuzz", NOW, &mut rng) {
         let before = s.to_bytes();
         // A session never accepts its own sending chain's message (different header keys).
-        if s.decrypt(&env).is_err() {
+        if s.decrypt(&env, NOW).is_err() {
             assert!(
                 s.to_bytes() == before,
                 "a rejected message changed the session"
@@ -603,7 +603,7 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
         let mut s = r.session.clone();
         for (w, _) in &r.pending {
             if let Ok(env) = Envelope::decode(w) {
-                let _ = s.decrypt(&env);
+                let _ = s.decrypt(&env, NOW);
             }
             out.push(("session_state", s.to_bytes().to_vec()));
         }

@@ -4,9 +4,18 @@
 //! fuzz input replays as a test.
 //!
 //! The oracle: every message delivered for the first time decrypts to exactly what
-//! was sent; a duplicate, replayed, tampered or truncated message is rejected and
-//! leaves the receiving session byte-for-byte unchanged; a serialised and restored
-//! session behaves as before; after any sequence, both directions still work.
+//! was sent — or, if the receiver gave its key up (evicted by a limit, expired by DH
+//! steps or age, or skipped past without keeping it), is refused without any change,
+//! and no more messages are refused so than keys were given up; a duplicate, replayed,
+//! tampered or truncated message is rejected and leaves the receiving session
+//! byte-for-byte unchanged; a serialised and restored session behaves as before; the
+//! skipped keys stay within their bound; after any sequence, both directions still
+//! work (no session is ever stuck).
+//!
+//! Besides single sends and network faults, the events model what a mailbox does to a
+//! backlog: bursts of hundreds of messages, loss of most of them, the whole backlog
+//! shuffled, conversations turning many times (DH steps) while old mail is still on its
+//! way, and days passing.
 
 // Indices come from `pick`, which bounds them by the number of messages in flight.
 #![allow(clippy::indexing_slicing)]
@@ -16,9 +25,9 @@ use crate::envelope::Envelope;
 use crate::handshake::{initiate, respond};
 use crate::identity::IdentityKeyPair;
 use crate::invite::Invite;
-use crate::ratchet::Session;
+use crate::ratchet::{DecryptError, Session};
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
+use rand_core::{RngCore, SeedableRng};
 
 /// One side of the conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,11 +86,30 @@ pub enum Event {
     Replay(u8),
     /// Serialise one side's session and restore it.
     Restore(Side),
+    /// `from` sends a backlog of `count` short messages (capped by [`MAX_SIM_SENDS`]).
+    Burst {
+        /// The sender.
+        from: Side,
+        /// How many.
+        count: u16,
+    },
+    /// Lose every in-flight message whose index is not a multiple of `keep_every`
+    /// (at least 2): a mailbox that lost most of what it held.
+    LoseMost(u8),
+    /// Shuffle the whole network, seeded: a backlog returned in random order.
+    Shuffle(u8),
+    /// `turns` turns of conversation, each message delivered at once: DH steps while
+    /// older mail is still in flight.
+    Turns(u8),
+    /// The clock moves forward by `hours`.
+    Wait(u16),
 }
 
-/// Most messages a simulation sends; keeps every gap within `MAX_SKIP` and the
-/// skipped-key total within its limit, so the oracle can demand success.
-pub const MAX_SIM_SENDS: usize = 400;
+/// Most messages a simulation sends in total: enough for gaps beyond `MAX_SKIP` and
+/// for evictions by `MAX_SKIPPED_KEYS`, well below `MAX_CHAIN_JUMP`, so a message is
+/// never refused as too far ahead and the oracle can demand that every message is
+/// read unless its key was given up.
+pub const MAX_SIM_SENDS: usize = 3000;
 
 struct InFlight {
     to: Side,
@@ -103,6 +131,12 @@ pub struct Simulation {
     in_flight: Vec<InFlight>,
     delivered: Vec<InFlight>,
     delivered_ids: std::collections::HashSet<u64>,
+    /// Messages refused on first delivery because their key was given up.
+    lost_ids: std::collections::HashSet<u64>,
+    /// Keys each side gave up in sessions it has since restored from bytes (A, B).
+    dropped_before_restore: [u64; 2],
+    /// Messages each side refused because their key was given up (A, B).
+    lost: [u64; 2],
     sends: usize,
     /// Counters, for reporting coverage of the event kinds.
     pub stats: SimStats,
@@ -117,6 +151,10 @@ pub struct SimStats {
     pub rejected: usize,
     /// Sessions restored from bytes.
     pub restored: usize,
+    /// Messages whose key the receiver had given up (they would be renewed).
+    pub lost: usize,
+    /// Most skipped keys one side held at once.
+    pub max_skipped: usize,
 }
 
 /// The plaintext of message `id`: its id and a deterministic filler.
@@ -164,9 +202,28 @@ impl Simulation {
             in_flight: Vec::new(),
             delivered: Vec::new(),
             delivered_ids: Default::default(),
+            lost_ids: Default::default(),
+            dropped_before_restore: [0; 2],
+            lost: [0; 2],
             sends: 0,
             stats: SimStats::default(),
         })
+    }
+
+    fn index(side: Side) -> usize {
+        match side {
+            Side::A => 0,
+            Side::B => 1,
+        }
+    }
+
+    /// Keys `side` has given up over the whole run.
+    fn dropped(&self, side: Side) -> u64 {
+        let s = match side {
+            Side::A => &self.a,
+            Side::B => &self.b,
+        };
+        self.dropped_before_restore[Self::index(side)] + s.dropped_keys(self.now)
     }
 
     fn session(&mut self, side: Side) -> &mut Session {
@@ -177,6 +234,13 @@ impl Simulation {
     }
 
     fn send(&mut self, from: Side, len: usize) -> Result<(), Violation> {
+        if self.sends >= MAX_SIM_SENDS {
+            return Ok(());
+        }
+        self.send_unbounded(from, len)
+    }
+
+    fn send_unbounded(&mut self, from: Side, len: usize) -> Result<(), Violation> {
         let id = self.next_id;
         self.next_id += 1;
         self.now += 1;
@@ -199,10 +263,11 @@ impl Simulation {
 
     /// Delivers `wire` to `to`; a bad message must be rejected without any change.
     fn deliver_bad(&mut self, to: Side, wire: &[u8], what: &str) -> Result<(), Violation> {
+        let now = self.now;
         let session = self.session(to);
         let before = session.to_bytes();
         let accepted = match Envelope::decode(wire) {
-            Ok(env) => session.decrypt(&env).is_ok(),
+            Ok(env) => session.decrypt(&env, now).is_ok(),
             Err(_) => false,
         };
         if accepted {
@@ -219,10 +284,23 @@ impl Simulation {
         if self.delivered_ids.contains(&m.id) {
             return self.deliver_bad(m.to, &m.wire, "duplicated");
         }
+        if self.lost_ids.contains(&m.id) {
+            return self.deliver_bad(m.to, &m.wire, "given-up");
+        }
         let env = Envelope::decode(&m.wire)
             .map_err(|e| Violation(format!("own envelope did not decode: {e}")))?;
+        let now = self.now;
         let session = self.session(m.to);
-        match session.decrypt(&env) {
+        // A copy, serialised only if the message is refused (serialising a large state
+        // on every delivery would dominate the run).
+        let before = session.clone();
+        let result = session.decrypt(&env, now);
+        let skipped = session.skipped_keys();
+        if skipped > crate::ratchet::MAX_SKIPPED_KEYS {
+            return Err(Violation(format!("{skipped} skipped keys kept")));
+        }
+        self.stats.max_skipped = self.stats.max_skipped.max(skipped);
+        match result {
             Ok(pt) => {
                 let expected_len = pt.len().saturating_sub(8);
                 if pt != content(m.id, expected_len) || pt.get(..8) != Some(&m.id.to_be_bytes()[..])
@@ -234,11 +312,44 @@ impl Simulation {
                 self.delivered.push(m);
                 Ok(())
             }
+            Err(e @ (DecryptError::Replayed | DecryptError::Rejected)) => {
+                // Allowed only for a message whose key was given up, one per key.
+                if self.session(m.to).to_bytes() != before.to_bytes() {
+                    return Err(Violation(format!("refused message {} changed state", m.id)));
+                }
+                let i = Self::index(m.to);
+                self.lost[i] += 1;
+                if self.lost[i] > self.dropped(m.to) {
+                    return Err(Violation(format!(
+                        "message {} was rejected on first delivery ({e}) with no key given up",
+                        m.id
+                    )));
+                }
+                self.lost_ids.insert(m.id);
+                self.stats.lost += 1;
+                Ok(())
+            }
             Err(e) => Err(Violation(format!(
                 "message {} was rejected on first delivery: {e}",
                 m.id
             ))),
         }
+    }
+
+    /// One turn each way, delivered at once.
+    fn turn(&mut self) -> Result<(), Violation> {
+        for from in [Side::A, Side::B] {
+            let id = self.next_id;
+            self.send_unbounded(from, 4)?;
+            let pos = self
+                .in_flight
+                .iter()
+                .rposition(|m| m.id == id)
+                .ok_or_else(|| Violation("sent message not in flight".into()))?;
+            let m = self.in_flight.remove(pos);
+            self.deliver(m)?;
+        }
+        Ok(())
     }
 
     fn pick(&self, i: u8) -> Option<usize> {
@@ -249,9 +360,37 @@ impl Simulation {
     pub fn apply(&mut self, event: &Event) -> Result<(), Violation> {
         match *event {
             Event::Send { from, len } => {
-                if self.sends < MAX_SIM_SENDS {
-                    self.send(from, usize::from(len.min(3000)))?;
+                self.send(from, usize::from(len.min(3000)))?;
+            }
+            Event::Burst { from, count } => {
+                for _ in 0..count {
+                    self.send(from, 8)?;
                 }
+            }
+            Event::LoseMost(k) => {
+                let k = usize::from(k.max(2));
+                let mut i = 0;
+                self.in_flight.retain(|_| {
+                    i += 1;
+                    (i - 1) % k == 0
+                });
+            }
+            Event::Shuffle(seed) => {
+                // Fisher-Yates with a generator of its own, so the session's draws
+                // do not depend on the network's.
+                let mut r = ChaCha20Rng::seed_from_u64(u64::from(seed));
+                for i in (1..self.in_flight.len()).rev() {
+                    let j = (r.next_u64() % (i as u64 + 1)) as usize;
+                    self.in_flight.swap(i, j);
+                }
+            }
+            Event::Turns(n) => {
+                for _ in 0..n.min(40) {
+                    self.turn()?;
+                }
+            }
+            Event::Wait(hours) => {
+                self.now += u64::from(hours) * 3600;
             }
             Event::Deliver(i) => {
                 if let Some(i) = self.pick(i) {
@@ -316,7 +455,9 @@ impl Simulation {
                 if restored.to_bytes() != bytes {
                     return Err(Violation("restore did not round-trip".into()));
                 }
+                let dropped = session.skipped.dropped;
                 *session = restored;
+                self.dropped_before_restore[Self::index(side)] += dropped;
                 self.stats.restored += 1;
             }
         }
@@ -331,10 +472,13 @@ impl Simulation {
             self.deliver(m)?;
         }
         for from in [Side::A, Side::B, Side::B, Side::A] {
-            self.sends = 0;
-            self.send(from, 10)?;
+            let id = self.next_id;
+            self.send_unbounded(from, 10)?;
             let m = self.in_flight.remove(0);
             self.deliver(m)?;
+            if !self.delivered_ids.contains(&id) {
+                return Err(Violation(format!("the session is stuck: {id} not read")));
+            }
         }
         Ok(())
     }
@@ -356,7 +500,7 @@ pub fn events_from_bytes(data: &[u8]) -> Vec<Event> {
         .map(|c| {
             let (op, x, y, z) = (c[0], c[1], c[2], c[3]);
             let side = if x & 1 == 0 { Side::A } else { Side::B };
-            match op % 10 {
+            match op % 16 {
                 0 | 1 => Event::Send {
                     from: side,
                     len: u16::from_be_bytes([y & 0x0f, z]),
@@ -378,7 +522,16 @@ pub fn events_from_bytes(data: &[u8]) -> Vec<Event> {
                     1 => Event::Replay(x),
                     _ => Event::Restore(side),
                 },
-                _ => Event::Restore(side),
+                9 => Event::Restore(side),
+                10 => Event::Burst {
+                    from: side,
+                    count: u16::from_be_bytes([y & 0x03, z]),
+                },
+                11 => Event::LoseMost(y),
+                12 => Event::Shuffle(y),
+                13 => Event::Turns(y),
+                14 => Event::Wait(u16::from_be_bytes([y, z])),
+                _ => Event::Deliver(x),
             }
         })
         .collect()

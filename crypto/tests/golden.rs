@@ -114,7 +114,7 @@ fn transcript() -> Value {
             };
             let env = from.encrypt(text.as_bytes(), t, &mut rng).unwrap();
             let wire = env.encode();
-            let got = to.decrypt(&Envelope::decode(&wire).unwrap()).unwrap();
+            let got = to.decrypt(&Envelope::decode(&wire).unwrap(), t).unwrap();
             assert_eq!(got, text.as_bytes());
             msgs.push(json!({
                 "from": who,

@@ -14,13 +14,13 @@ fn both_sides_can_send_first() {
                 .bob
                 .encrypt(b"hello from the inviter", NOW, &mut r)
                 .unwrap();
-            assert_eq!(p.alice.decrypt(&e).unwrap(), b"hello from the inviter");
+            assert_eq!(p.alice.decrypt(&e, NOW).unwrap(), b"hello from the inviter");
         }
         for i in 0..5u8 {
             let e = p.alice.encrypt(&[i; 10], NOW, &mut r).unwrap();
-            assert_eq!(p.bob.decrypt(&e).unwrap(), vec![i; 10]);
+            assert_eq!(p.bob.decrypt(&e, NOW).unwrap(), vec![i; 10]);
             let e = p.bob.encrypt(&[i; 20], NOW, &mut r).unwrap();
-            assert_eq!(p.alice.decrypt(&e).unwrap(), vec![i; 20]);
+            assert_eq!(p.alice.decrypt(&e, NOW).unwrap(), vec![i; 20]);
         }
     }
 }
@@ -107,12 +107,12 @@ fn out_of_order_and_replay() {
         .map(|i| p.alice.encrypt(&[i], NOW, &mut r).unwrap())
         .collect();
     for i in [9usize, 0, 5, 1, 8, 2, 3, 7, 6, 4] {
-        assert_eq!(p.bob.decrypt(&msgs[i]).unwrap(), vec![i as u8]);
+        assert_eq!(p.bob.decrypt(&msgs[i], NOW).unwrap(), vec![i as u8]);
     }
     assert_eq!(p.bob.skipped_keys(), 0);
     for m in &msgs {
         let before = p.bob.to_bytes();
-        assert_eq!(p.bob.decrypt(m).unwrap_err(), DecryptError::Replayed);
+        assert_eq!(p.bob.decrypt(m, NOW).unwrap_err(), DecryptError::Replayed);
         assert_eq!(p.bob.to_bytes(), before);
     }
 }
@@ -124,34 +124,103 @@ fn late_message_from_previous_chain() {
     let mut p = pair(11);
     let late = p.alice.encrypt(b"late", NOW, &mut r).unwrap();
     let first = p.alice.encrypt(b"first", NOW, &mut r).unwrap();
-    assert_eq!(p.bob.decrypt(&first).unwrap(), b"first");
+    assert_eq!(p.bob.decrypt(&first, NOW).unwrap(), b"first");
     let reply = p.bob.encrypt(b"reply", NOW, &mut r).unwrap();
-    assert_eq!(p.alice.decrypt(&reply).unwrap(), b"reply");
+    assert_eq!(p.alice.decrypt(&reply, NOW).unwrap(), b"reply");
     let next = p.alice.encrypt(b"next chain", NOW, &mut r).unwrap();
-    assert_eq!(p.bob.decrypt(&next).unwrap(), b"next chain");
-    assert_eq!(p.bob.decrypt(&late).unwrap(), b"late");
+    assert_eq!(p.bob.decrypt(&next, NOW).unwrap(), b"next chain");
+    assert_eq!(p.bob.decrypt(&late, NOW).unwrap(), b"late");
     // The old chain's last key is used up, so its header key is forgotten too: the
     // replay is now indistinguishable from a forgery, and refused either way.
     let before = p.bob.to_bytes();
-    assert_eq!(p.bob.decrypt(&late).unwrap_err(), DecryptError::Rejected);
+    assert_eq!(
+        p.bob.decrypt(&late, NOW).unwrap_err(),
+        DecryptError::Rejected
+    );
     assert_eq!(p.bob.to_bytes(), before);
 }
 
-/// Catches an unbounded skip (a hostile peer making us derive millions of keys).
+/// Catches a conversation that gets stuck behind a gap larger than `MAX_SKIP` (a
+/// backlog of lost or reordered mail): an authenticated header skips ahead, keeps the
+/// keys of the last `MAX_SKIP` positions, and gives up only the ones before them.
 #[test]
-fn skip_limit_enforced() {
+fn authenticated_header_skips_ahead_beyond_max_skip() {
     let mut r = rng(12);
     let mut p = pair(13);
-    let mut last = None;
-    for _ in 0..=(ratchet::MAX_SKIP + 1) {
-        last = Some(p.alice.encrypt(b"x", NOW, &mut r).unwrap());
-    }
+    let gap = ratchet::MAX_SKIP as usize + 500;
+    let msgs: Vec<Envelope> = (0..=gap)
+        .map(|i| {
+            p.alice
+                .encrypt(&(i as u32).to_be_bytes(), NOW, &mut r)
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        p.bob.decrypt(&msgs[gap], NOW).unwrap(),
+        (gap as u32).to_be_bytes()
+    );
+    assert_eq!(p.bob.skipped_keys(), ratchet::MAX_SKIP as usize);
+    assert_eq!(p.bob.dropped_keys(NOW), 500);
+    // The 500 oldest are given up (their sender renews them); the rest still open.
     let before = p.bob.to_bytes();
     assert_eq!(
-        p.bob.decrypt(&last.unwrap()).unwrap_err(),
-        DecryptError::TooFarAhead
+        p.bob.decrypt(&msgs[0], NOW).unwrap_err(),
+        DecryptError::Replayed
     );
-    assert_eq!(p.bob.to_bytes(), before);
+    assert_eq!(
+        p.bob.to_bytes(),
+        before,
+        "a refused message changes nothing"
+    );
+    for (i, m) in msgs.iter().enumerate().take(gap).skip(500).rev() {
+        assert_eq!(p.bob.decrypt(m, NOW).unwrap(), (i as u32).to_be_bytes());
+    }
+    assert_eq!(p.bob.skipped_keys(), 0);
+    let e = p.bob.encrypt(b"still talking", NOW, &mut r).unwrap();
+    assert_eq!(p.alice.decrypt(&e, NOW).unwrap(), b"still talking");
+}
+
+/// Catches skipped keys kept for ever: a chain's keys go after `MAX_SKIPPED_STEPS`
+/// receiving DH steps, and after `MAX_SKIPPED_AGE_SECS`.
+#[test]
+fn skipped_keys_expire_by_steps_and_age() {
+    let mut r = rng(16);
+    // By steps.
+    let mut p = pair(17);
+    let late = p.alice.encrypt(b"late", NOW, &mut r).unwrap();
+    let m = p.alice.encrypt(b"m", NOW, &mut r).unwrap();
+    p.bob.decrypt(&m, NOW).unwrap();
+    assert_eq!(p.bob.skipped_keys(), 1);
+    for turn in 0..=ratchet::MAX_SKIPPED_STEPS {
+        let e = p.bob.encrypt(b"b", NOW, &mut r).unwrap();
+        p.alice.decrypt(&e, NOW).unwrap();
+        let e = p.alice.encrypt(b"a", NOW, &mut r).unwrap();
+        p.bob.decrypt(&e, NOW).unwrap();
+        let expected = usize::from(turn < ratchet::MAX_SKIPPED_STEPS);
+        assert_eq!(p.bob.skipped_keys(), expected, "after {} turns", turn + 1);
+    }
+    assert_eq!(
+        p.bob.decrypt(&late, NOW).unwrap_err(),
+        DecryptError::Rejected
+    );
+    assert_eq!(p.bob.dropped_keys(NOW), 1);
+    // By age: a key just inside the limit still opens, one just past it does not.
+    let mut p = pair(18);
+    let late1 = p.alice.encrypt(b"late 1", NOW, &mut r).unwrap();
+    let late2 = p.alice.encrypt(b"late 2", NOW, &mut r).unwrap();
+    let m = p.alice.encrypt(b"m", NOW, &mut r).unwrap();
+    p.bob.decrypt(&m, NOW).unwrap();
+    let limit = ratchet::MAX_SKIPPED_AGE_SECS;
+    assert_eq!(p.bob.decrypt(&late1, NOW + limit).unwrap(), b"late 1");
+    assert_eq!(
+        p.bob.decrypt(&late2, NOW + limit + 1).unwrap_err(),
+        DecryptError::Replayed,
+        "an expired key never opens, even before it is removed"
+    );
+    assert_eq!(p.bob.skipped_keys(), 1, "a refusal changes nothing");
+    let m = p.alice.encrypt(b"n", NOW + limit + 1, &mut r).unwrap();
+    p.bob.decrypt(&m, NOW + limit + 1).unwrap();
+    assert_eq!(p.bob.skipped_keys(), 0);
 }
 
 /// Catches the total skipped-key bound not evicting the oldest keys.
@@ -169,14 +238,14 @@ fn total_skipped_keys_bounded_oldest_evicted() {
         if round == 0 {
             oldest = Some(chain[0].clone());
         }
-        assert!(p.bob.decrypt(chain.last().unwrap()).is_ok());
+        assert!(p.bob.decrypt(chain.last().unwrap(), NOW).is_ok());
         let e = p.bob.encrypt(b"ack", NOW, &mut r).unwrap();
-        p.alice.decrypt(&e).unwrap();
+        p.alice.decrypt(&e, NOW).unwrap();
         assert!(p.bob.skipped_keys() <= ratchet::MAX_SKIPPED_KEYS);
     }
     assert_eq!(p.bob.skipped_keys(), ratchet::MAX_SKIPPED_KEYS);
     assert_eq!(
-        p.bob.decrypt(&oldest.unwrap()).unwrap_err(),
+        p.bob.decrypt(&oldest.unwrap(), NOW).unwrap_err(),
         DecryptError::Replayed,
         "the oldest chain's first keys were evicted"
     );
@@ -217,7 +286,7 @@ fn oversize_message_refused() {
     assert_eq!(e.encode().len(), envelope::MAX_ENVELOPE_LEN);
     assert_eq!(
         p.bob
-            .decrypt(&Envelope::decode(&e.encode()).unwrap())
+            .decrypt(&Envelope::decode(&e.encode()).unwrap(), NOW)
             .unwrap(),
         max
     );
@@ -259,12 +328,12 @@ fn serialise_restore_mid_conversation() {
     let mut p = pair(21);
     let skipped = p.alice.encrypt(b"skipped", NOW, &mut r).unwrap();
     let m = p.alice.encrypt(b"m", NOW, &mut r).unwrap();
-    p.bob.decrypt(&m).unwrap();
+    p.bob.decrypt(&m, NOW).unwrap();
     let mut bob = Session::from_bytes(&p.bob.to_bytes()).unwrap();
     assert_eq!(bob.to_bytes(), p.bob.to_bytes());
-    assert_eq!(bob.decrypt(&skipped).unwrap(), b"skipped");
+    assert_eq!(bob.decrypt(&skipped, NOW).unwrap(), b"skipped");
     let e = bob.encrypt(b"after restore", NOW, &mut r).unwrap();
-    assert_eq!(p.alice.decrypt(&e).unwrap(), b"after restore");
+    assert_eq!(p.alice.decrypt(&e, NOW).unwrap(), b"after restore");
 }
 
 /// Catches a state decoder that accepts junk or panics on truncation.

@@ -2,7 +2,9 @@
 //! fuzz target (`cairn_crypto::sim`). Catches: a delivered message that decrypts
 //! wrongly or twice, a tampered/truncated/duplicated/replayed message that is
 //! accepted or changes state, a restore that loses state, and a session that cannot
-//! recover after drops and reordering.
+//! recover after drops and reordering — including backlogs beyond `MAX_SKIP`, most of a
+//! backlog lost, a backlog shuffled, old mail arriving after many DH steps and days,
+//! where a message may only be refused if its key was given up.
 use cairn_crypto::sim::{Event, Side, Simulation};
 use proptest::prelude::*;
 
@@ -22,11 +24,16 @@ fn event() -> impl Strategy<Value = Event> {
         1 => (any::<u8>(), any::<u16>()).prop_map(|(index, len)| Event::Truncate { index, len }),
         1 => any::<u8>().prop_map(Event::Replay),
         1 => side().prop_map(Event::Restore),
+        1 => (side(), 0u16..1000).prop_map(|(from, count)| Event::Burst { from, count }),
+        1 => any::<u8>().prop_map(Event::LoseMost),
+        1 => any::<u8>().prop_map(Event::Shuffle),
+        1 => (0u8..40).prop_map(Event::Turns),
+        1 => (0u16..800).prop_map(Event::Wait),
     ]
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
     fn session_oracle_holds(seed in any::<u64>(), events in prop::collection::vec(event(), 0..120)) {
@@ -76,4 +83,40 @@ fn oracle_is_exercised() {
     assert_eq!(stats.decrypted, 2 + 1 + 4); // two A→B, one B→A, four in `finish`
     assert_eq!(stats.rejected, 4); // tamper, truncate, duplicate, replay
     assert_eq!(stats.restored, 1);
+}
+
+/// The mailbox scenario of the hardening review, fixed: a backlog of 2,500 messages
+/// (more than `MAX_SKIP` and `MAX_SKIPPED_KEYS`) shuffled, most of it lost, the
+/// conversation turning 40 times while the rest is still in flight, 20 days passing:
+/// nothing may get stuck, nothing is refused without a key given up, and some mail
+/// really is given up (so the check is not vacuous).
+#[test]
+fn shuffled_lossy_backlog_never_sticks() {
+    let events = [
+        Event::Burst {
+            from: Side::A,
+            count: 1200,
+        },
+        Event::Burst {
+            from: Side::A,
+            count: 1300,
+        },
+        Event::Shuffle(9),
+        Event::Deliver(3),
+        Event::Deliver(200),
+        Event::LoseMost(3),
+        Event::Turns(40),
+        Event::Wait(20 * 24),
+        Event::Deliver(1),
+        Event::Burst {
+            from: Side::B,
+            count: 300,
+        },
+        Event::Restore(Side::A),
+        Event::Shuffle(4),
+    ];
+    let stats = Simulation::run(11, &events).unwrap();
+    assert!(stats.decrypted > 300, "{stats:?}");
+    assert!(stats.lost > 0, "{stats:?}");
+    assert!(stats.max_skipped <= cairn_crypto::ratchet::MAX_SKIPPED_KEYS);
 }

@@ -45,6 +45,26 @@ pub const RETRY_MAX: Duration = Duration::from_secs(60);
 /// After a hop took a message, resend only this much later (times the number of hops that
 /// took it) if no receipt came. The default of [`NodeConfig::resend_after`].
 pub const RESEND_AFTER_HOP: Duration = Duration::from_secs(600);
+/// The most times one message is encrypted again for want of a receipt while its contact
+/// is not heard from (see [`renew_delay`]): a mailbox then holds at most this many + 1
+/// envelopes of one message, and the recipient's chain moves at most this many
+/// positions per message. After the cap the message waits, parked, until the contact is
+/// heard from or connects, and then starts a new round.
+pub const MAX_RENEWALS: u32 = 8;
+/// The longest wait between two renewals of a message.
+pub const RENEW_MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
+/// How long to wait for a receipt after the `hops`-th hop took an entry before it is sent
+/// again: `resend_after` × 2^(hops − 1), at most [`RENEW_MAX_INTERVAL`]. With the default
+/// 10 minutes the eight renewals of [`MAX_RENEWALS`] come after 10, 20, 40 … 1,280
+/// minutes (about 42 hours in all).
+pub fn renew_delay(resend_after_ms: u64, hops: u32) -> u64 {
+    let max = u64::try_from(RENEW_MAX_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+    resend_after_ms
+        .saturating_mul(1u64 << hops.saturating_sub(1).min(32))
+        .min(max)
+}
+
 /// How far back to ask a mailbox for mail (its default retention plus one epoch).
 pub const MAILBOX_LOOKBACK_SECS: u64 = 14 * 24 * 3600 + cairn_crypto::routing::ROUTING_EPOCH_SECS;
 /// How often to collect mail from our mailbox.
@@ -277,6 +297,10 @@ struct Runtime {
     next_fetch_ms: u64,
     next_sweep_ms: u64,
     rejected: u64,
+    /// Contacts already told that their messages are too far ahead of the session.
+    too_far_ahead: HashSet<ContactId>,
+    /// Messages that used up their renewals, per contact, until it is heard from.
+    parked: HashMap<ContactId, Vec<MessageId>>,
     /// Last `sent_at` used: strictly increasing, so the display order is total.
     last_sent_ms: u64,
     ready_sent: bool,
@@ -335,6 +359,8 @@ impl Runtime {
             next_fetch_ms: 0,
             next_sweep_ms: 0,
             rejected: 0,
+            too_far_ahead: HashSet::new(),
+            parked: HashMap::new(),
             last_sent_ms: 0,
             ready_sent: false,
             card_changed: false,
@@ -1347,9 +1373,15 @@ impl Runtime {
             let Some(entry) = self.outbox.get_mut(&id) else {
                 continue;
             };
-            // Wait for the receipt (or the handshake response), then send again.
+            // Wait for the receipt (or the handshake response), then send again; a
+            // message renewed MAX_RENEWALS times waits for its contact to be heard from.
             entry.attempts = entry.attempts.saturating_add(1);
-            entry.next_attempt_at_ms = now + resend * u64::from(entry.attempts);
+            if entry.seq != CONTROL_SEQ && entry.attempts > MAX_RENEWALS {
+                entry.next_attempt_at_ms = u64::MAX;
+                self.parked.entry(entry.contact).or_default().push(id);
+            } else {
+                entry.next_attempt_at_ms = now.saturating_add(renew_delay(resend, entry.attempts));
+            }
             if entry.seq != CONTROL_SEQ && entry.attempts == 1 {
                 sent.push((id, entry.contact, entry.seq, now));
                 self.emit(Event::Sent { id: hex(&id.0) });
@@ -1389,6 +1421,25 @@ impl Runtime {
         if let Some(id) = self.answers.remove(cid) {
             if let Err(e) = self.outbox_done(&id, now_ms()) {
                 tracing::warn!(error = %e, "could not retire a handshake answer");
+            }
+        }
+        self.unpark(cid);
+    }
+
+    /// `cid` is alive (heard from, or connected): messages that used up their renewals
+    /// without a receipt start a new round, the first after `resend_after`.
+    fn unpark(&mut self, cid: &ContactId) {
+        let Some(ids) = self.parked.remove(cid) else {
+            return;
+        };
+        let now = now_ms();
+        let resend = u64::try_from(self.config.resend_after.as_millis()).unwrap_or(600_000);
+        for id in ids {
+            if let Some(e) = self.outbox.get_mut(&id) {
+                if e.next_attempt_at_ms == u64::MAX && !self.renewed.contains(&id) {
+                    e.attempts = 1;
+                    e.next_attempt_at_ms = now.saturating_add(resend);
+                }
             }
         }
     }
@@ -1508,12 +1559,15 @@ impl Runtime {
         let mut keys: Vec<[u8; 32]> = Vec::new();
         for c in self.contacts.values() {
             if let Some(s) = &c.session {
+                // Oldest epoch first: with each tag's mail in deposit order, a backlog
+                // comes back in the order it was written.
                 keys.extend(
                     s.receive_mailbox_keys(
                         now + cairn_crypto::routing::ROUTING_EPOCH_SECS,
                         MAILBOX_LOOKBACK_SECS,
                     )
                     .iter()
+                    .rev()
                     .map(MailboxKey::to_array),
                 );
             }
@@ -1567,8 +1621,9 @@ impl Runtime {
         let outcomes = self.inbound_envelopes(&envelopes);
         for ((mid, bytes), processed) in mids.into_iter().zip(envelopes).zip(outcomes) {
             // Ack what we processed and what can never be processed (not ours / junk):
-            // mail stays in the mailbox only if storing it here failed.
-            if processed != Inbound::TryLater {
+            // mail stays in the mailbox if storing it here failed, or if it is authentic
+            // but cannot be read yet.
+            if processed != Inbound::TryLater && processed != Inbound::Kept {
                 if let Ok(env) = Envelope::decode(&bytes) {
                     if let Some(k) = self.mailbox_key_for(&env.tag) {
                         acks.entry(k.to_array()).or_default().push(mid);
@@ -1896,7 +1951,7 @@ impl Runtime {
             let r = self.hostile("message before handshake");
             return set(out, i, r);
         };
-        let plain = match next.decrypt(env) {
+        let plain = match next.decrypt(env, now_secs()) {
             Ok(p) => {
                 self.heard_from(&cid);
                 p
@@ -1905,6 +1960,28 @@ impl Runtime {
             Err(DecryptError::Replayed) => {
                 self.heard_from(&cid);
                 return set(out, i, Inbound::Processed);
+            }
+            // Authentic header, but further ahead than this session can walk: keep it
+            // (a mailbox holds it; deleting it as junk would lose the message) and say
+            // once that this conversation needs a session reset.
+            Err(DecryptError::TooFarAhead) => {
+                self.heard_from(&cid);
+                if self.too_far_ahead.insert(cid) {
+                    let alias = self
+                        .contacts
+                        .get(&cid)
+                        .map(|c| c.contact.alias.clone())
+                        .unwrap_or_default();
+                    tracing::warn!("a contact's message is too far ahead of the session");
+                    self.emit(Event::error(
+                        "session_behind",
+                        format!(
+                            "messages from {alias} are too far ahead of your session to be read; \
+                             reset the session with them"
+                        ),
+                    ));
+                }
+                return set(out, i, Inbound::Kept);
             }
             Err(_) => {
                 let r = self.hostile("message failed authentication");
@@ -2213,6 +2290,15 @@ impl Runtime {
             });
             if online {
                 // A contact came back: retry what waits for it now.
+                let ids: Vec<ContactId> = self
+                    .contacts
+                    .iter()
+                    .filter(|(_, c)| c.contact.peer_id == bytes)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in ids {
+                    self.unpark(&id);
+                }
                 let now = now_ms();
                 self.backoff.retain(|_, (_, next)| *next <= now);
                 self.process_outbox(now);
@@ -2306,7 +2392,7 @@ impl Runtime {
                     return;
                 }
                 Inbound::Processed => Response::Accepted,
-                Inbound::TryLater => Response::Rejected(RejectCode::TryLater),
+                Inbound::TryLater | Inbound::Kept => Response::Rejected(RejectCode::TryLater),
                 // Dropped without a reply: a stranger learns nothing.
                 Inbound::Dropped => return,
             },
@@ -2320,7 +2406,7 @@ impl Runtime {
                     .into_iter()
                     .map(|o| match o {
                         Inbound::Processed => None,
-                        Inbound::TryLater => Some(RejectCode::TryLater),
+                        Inbound::TryLater | Inbound::Kept => Some(RejectCode::TryLater),
                         Inbound::Dropped => Some(RejectCode::NotAccepted),
                     })
                     .collect();
@@ -2400,6 +2486,9 @@ fn set(out: &mut [Inbound], i: usize, r: Inbound) {
 enum Inbound {
     /// Stored or already had it: acknowledge.
     Processed,
+    /// Authentic, but this session cannot read it now (too far ahead in its chain):
+    /// never acknowledged, so a mailbox keeps it and a sender retries it.
+    Kept,
     /// Not ours, forged or malformed: no reply.
     Dropped,
     /// Could not store it now: the sender should retry.

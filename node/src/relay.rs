@@ -68,7 +68,24 @@ pub enum MailboxError {
     Damaged,
 }
 
+/// What the mailbox holds under one (blinded) tag, kept in memory so a deposit's quota
+/// check is one map lookup instead of a scan of the tag.
+#[derive(Clone, Copy, Debug, Default)]
+struct TagUse {
+    count: usize,
+    bytes: u64,
+    /// The sequence number of the next deposit under this tag.
+    next_seq: u64,
+}
+
 /// The mailbox store.
+///
+/// A record's key is `blind(tag) ‖ seq ‖ random`: `seq` (8 bytes, big-endian) counts the
+/// deposits under that tag, so a tag's mail is read back in the order it was deposited
+/// (a backlog arrives in conversation order, not shuffled); the 8 random bytes keep the
+/// record id unguessable. The counter is per tag, so the keys reveal no order between
+/// different tags. Records written before this layout (16 random bytes) are still
+/// read, before the newer ones of their tag.
 pub struct Mailbox {
     db: sled::Db,
     mail: sled::Tree,
@@ -76,6 +93,7 @@ pub struct Mailbox {
     blind: Zeroizing<[u8; 32]>,
     retention_ms: u64,
     total: u64,
+    tags: std::collections::HashMap<[u8; 16], TagUse>,
 }
 
 fn now_ms() -> u64 {
@@ -156,15 +174,32 @@ impl Mailbox {
             mail,
             retention_ms: u64::try_from(retention.as_millis()).unwrap_or(u64::MAX),
             total: 0,
+            tags: std::collections::HashMap::new(),
         };
-        mb.total = mb
-            .mail
-            .iter()
-            .values()
-            .flatten()
-            .map(|v| v.len() as u64)
-            .sum();
+        for (k, v) in mb.mail.iter().flatten() {
+            let (Some(prefix), Some(seq)) = (record_prefix(&k), record_seq(&k)) else {
+                continue;
+            };
+            let len = v.len() as u64;
+            mb.total += len;
+            let t = mb.tags.entry(prefix).or_default();
+            t.count += 1;
+            t.bytes += len;
+            t.next_seq = t.next_seq.max(seq.saturating_add(1));
+        }
         Ok(mb)
+    }
+
+    /// Forgets `len` bytes of one record under `prefix`.
+    fn release(&mut self, prefix: &[u8; 16], len: u64) {
+        self.total = self.total.saturating_sub(len);
+        if let Some(t) = self.tags.get_mut(prefix) {
+            t.count = t.count.saturating_sub(1);
+            t.bytes = t.bytes.saturating_sub(len);
+            if t.count == 0 {
+                self.tags.remove(prefix);
+            }
+        }
     }
 
     fn blinded(&self, tag: &[u8; 16]) -> [u8; 16] {
@@ -209,31 +244,33 @@ impl Mailbox {
     /// `Ok(false)` when a quota is full.
     pub fn put(&mut self, envelope: &Envelope, bytes: &[u8]) -> Result<bool, MailboxError> {
         let prefix = self.blinded(&envelope.tag.0);
-        let (count, size) = self
-            .mail
-            .scan_prefix(prefix)
-            .values()
-            .flatten()
-            .fold((0usize, 0u64), |(c, s), v| (c + 1, s + v.len() as u64));
+        let used = self.tags.get(&prefix).copied().unwrap_or_default();
         let len = bytes.len() as u64;
-        if count >= MAX_PER_TAG
-            || size + len > MAX_BYTES_PER_TAG
+        if used.count >= MAX_PER_TAG
+            || used.bytes + len > MAX_BYTES_PER_TAG
             || self.total + len > MAX_TOTAL_BYTES
         {
             return Ok(false);
         }
-        let mut id = [0u8; 16];
-        OsRng.fill_bytes(&mut id);
         let mut key = prefix.to_vec();
-        key.extend_from_slice(&id);
+        key.extend_from_slice(&used.next_seq.to_be_bytes());
+        let mut salt = [0u8; 8];
+        OsRng.fill_bytes(&mut salt);
+        key.extend_from_slice(&salt);
         let sealed = self.seal(&key, now_ms(), bytes);
-        self.total += sealed.len() as u64;
+        let sealed_len = sealed.len() as u64;
         self.mail.insert(key, sealed)?;
         self.db.flush()?;
+        self.total += sealed_len;
+        let t = self.tags.entry(prefix).or_default();
+        t.count += 1;
+        t.bytes += sealed_len;
+        t.next_seq = used.next_seq.saturating_add(1);
         Ok(true)
     }
 
-    /// Mail for the tags these keys open, up to the response limits.
+    /// Mail for the tags these keys open, up to the response limits: the keys in the
+    /// order given, each tag's mail in the order it was deposited.
     pub fn fetch(&self, keys: &[[u8; 32]]) -> Vec<([u8; 16], Vec<u8>)> {
         let mut out = Vec::new();
         let mut size = 0usize;
@@ -267,7 +304,7 @@ impl Mailbox {
             let mut k = prefix.to_vec();
             k.extend_from_slice(id);
             if let Some(v) = self.mail.remove(k)? {
-                self.total = self.total.saturating_sub(v.len() as u64);
+                self.release(&prefix, v.len() as u64);
                 n += 1;
             }
         }
@@ -287,8 +324,11 @@ impl Mailbox {
             }
         }
         for (k, len) in &old {
-            self.mail.remove(k)?;
-            self.total = self.total.saturating_sub(*len as u64);
+            if self.mail.remove(k)?.is_some() {
+                if let Some(prefix) = record_prefix(k) {
+                    self.release(&prefix, *len as u64);
+                }
+            }
         }
         self.db.flush()?;
         Ok(old.len())
@@ -303,6 +343,16 @@ impl Mailbox {
     pub fn is_empty(&self) -> bool {
         self.mail.is_empty()
     }
+}
+
+/// The blinded tag of a record key (its first 16 bytes).
+fn record_prefix(key: &[u8]) -> Option<[u8; 16]> {
+    key.get(..16)?.try_into().ok()
+}
+
+/// The deposit sequence number of a record key (bytes 16..24).
+fn record_seq(key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(key.get(16..24)?.try_into().ok()?))
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -588,6 +638,87 @@ mod tests {
         let got = mb.fetch(&[key]);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].1, mail_for(key).1);
+    }
+
+    /// Catches mail read back out of deposit order (a backlog then arrives shuffled and
+    /// overruns the recipient's skipped-key window), per-tag counters that drift from
+    /// what is stored, and a sequence that restarts below existing records on reopen.
+    #[test]
+    fn mail_comes_back_in_deposit_order_and_counters_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = [9u8; 32];
+        let tag = MailboxKey::from_array(key).tag();
+        let env = |i: u32| {
+            let mut body = vec![0u8; 200];
+            body[..4].copy_from_slice(&i.to_be_bytes());
+            let e = Envelope {
+                kind: EnvelopeKind::Message,
+                tag,
+                body,
+            };
+            let b = e.encode();
+            (e, b)
+        };
+        let index_of = |bytes: &[u8]| (0..1000u32).find(|i| env(*i).1 == bytes).unwrap();
+        // Reads everything back, one response at a time, acknowledging `ack` of each.
+        let drain = |mb: &mut Mailbox, ack: usize| -> Vec<u32> {
+            let mut got = Vec::new();
+            loop {
+                let batch = mb.fetch(&[key]);
+                if batch.is_empty() || got.len() >= ack {
+                    return got;
+                }
+                let n = batch.len().min(ack - got.len());
+                got.extend(batch[..n].iter().map(|(_, b)| index_of(b)));
+                let ids: Vec<[u8; 16]> = batch[..n].iter().map(|(id, _)| *id).collect();
+                assert_eq!(mb.ack(&key, &ids).unwrap(), n as u32);
+            }
+        };
+        {
+            let mut mb = Mailbox::open(dir.path(), DEFAULT_RETENTION).unwrap();
+            for i in 0..300 {
+                let (e, b) = env(i);
+                assert!(mb.put(&e, &b).unwrap());
+            }
+            assert_eq!(drain(&mut mb, 200), (0..200).collect::<Vec<_>>());
+            let prefix = mb.blinded(&tag.0);
+            assert_eq!(mb.tags[&prefix].count, 100);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let mut mb = Mailbox::open(dir.path(), DEFAULT_RETENTION).unwrap();
+        let prefix = mb.blinded(&tag.0);
+        assert_eq!(mb.tags[&prefix].count, 100, "counted again at open");
+        assert_eq!(mb.tags[&prefix].next_seq, 300);
+        for i in 300..310 {
+            let (e, b) = env(i);
+            assert!(mb.put(&e, &b).unwrap());
+        }
+        let stored: u64 = mb
+            .mail
+            .iter()
+            .values()
+            .flatten()
+            .map(|v| v.len() as u64)
+            .sum();
+        assert_eq!(mb.total, stored);
+        assert_eq!(mb.tags[&prefix].bytes, stored);
+        assert_eq!(drain(&mut mb, usize::MAX), (200..310).collect::<Vec<_>>());
+        assert!(mb.tags.is_empty() && mb.total == 0, "all released");
+    }
+
+    /// Catches a per-tag quota that the in-memory counters no longer enforce.
+    #[test]
+    fn per_tag_quota_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut mb = Mailbox::open(dir.path(), DEFAULT_RETENTION).unwrap();
+        let key = [3u8; 32];
+        let (env, bytes) = mail_for(key);
+        for _ in 0..MAX_PER_TAG {
+            assert!(mb.put(&env, &bytes).unwrap());
+        }
+        assert!(!mb.put(&env, &bytes).unwrap(), "tag full");
+        let (other, other_bytes) = mail_for([4u8; 32]);
+        assert!(mb.put(&other, &other_bytes).unwrap(), "another tag is not");
     }
 
     /// Catches a quota that does not stop one source, stops others with it, charges a

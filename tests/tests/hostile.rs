@@ -323,7 +323,7 @@ fn hostile_input_changes_nothing() {
     for _ in 0..50 {
         let bytes = rt.block_on(m.next_delivery());
         let env = cairn_crypto::Envelope::decode(&bytes).unwrap();
-        match session.decrypt(&env) {
+        match session.decrypt(&env, now()) {
             Ok(plain) => {
                 if let Ok(Content::Text { text, .. }) = Content::decode(&plain) {
                     assert_eq!(text, "hello mallory");

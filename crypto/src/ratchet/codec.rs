@@ -1,12 +1,16 @@
 //! The versioned byte format of a session, for the encrypted store.
 //!
 //! ```text
-//! version u8 (=1) | role u8 | ad [32] | dhs_secret [32] | opt dhr | opt pending_remote |
+//! version u8 (=2) | role u8 | ad [32] | dhs_secret [32] | opt dhr | opt pending_remote |
 //! send_step_due u8 | rk [32] | opt cks | opt ckr | opt hks | opt hkr | nhks [32] |
-//! nhkr [32] | ns u32 | nr u32 | pn u32 | tag_send [32] | tag_recv [32] |
-//! chain_count u16 | chains: (hk [32] | key_count u16 | (n u32 | mk [32])*)*
+//! nhkr [32] | ns u32 | nr u32 | pn u32 | recv_steps u32 | tag_send [32] | tag_recv [32] |
+//! chain_count u16 | chains: (hk [32] | step u32 | at u64 | key_count u16 | (n u32 | mk [32])*)*
 //! opt X = u8 flag (0/1) followed by 32 bytes if 1
 //! ```
+//!
+//! Version 1 (before skipped keys expired) had neither `recv_steps` nor a chain's `step`
+//! and `at`; it is still read: its chains count from step 0 and are dated at the next
+//! receive.
 //!
 //! The bytes hold secrets: they are returned in a zeroizing buffer and must only
 //! ever be written sealed (the store encrypts every value).
@@ -22,10 +26,12 @@ use thiserror::Error;
 use x25519_dalek::PublicKey;
 use zeroize::Zeroizing;
 
-/// Session state format version.
-pub const SESSION_STATE_VERSION: u8 = 1;
+/// Session state format version written.
+pub const SESSION_STATE_VERSION: u8 = 2;
+/// The previous version, still read.
+const SESSION_STATE_V1: u8 = 1;
 /// Largest serialised session: fixed part plus every skipped key with its chain.
-pub const MAX_SESSION_STATE_LEN: usize = 512 + MAX_SKIPPED_KEYS * (36 + 34);
+pub const MAX_SESSION_STATE_LEN: usize = 512 + MAX_SKIPPED_KEYS * (36 + 34 + 12);
 
 /// Session state decoding failures.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -64,9 +70,39 @@ fn get_opt(r: &mut Reader<'_>) -> Result<Option<[u8; 32]>, WireError> {
 }
 
 impl Session {
+    /// The exact length of [`Session::to_bytes`], so the buffer holding secrets is
+    /// allocated once and never reallocated (a reallocation would leave a copy of the
+    /// keys in freed memory).
+    fn state_len(&self) -> usize {
+        let opt = |present: bool| 1 + if present { 32 } else { 0 };
+        1 + 1
+            + 32
+            + 32
+            + opt(self.dhr.is_some())
+            + opt(self.pending_remote.is_some())
+            + 1
+            + 32
+            + opt(self.cks.is_some())
+            + opt(self.ckr.is_some())
+            + opt(self.hks.is_some())
+            + opt(self.hkr.is_some())
+            + 32
+            + 32
+            + 4 * 4
+            + 32
+            + 32
+            + 2
+            + self
+                .skipped
+                .chains
+                .iter()
+                .map(|c| 32 + 4 + 8 + 2 + c.keys.len() * 36)
+                .sum::<usize>()
+    }
+
     /// Serialises the whole session (secrets included) for the encrypted store.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = Zeroizing::new(Vec::with_capacity(512 + self.skipped.total * 36));
+        let mut out = Zeroizing::new(Vec::with_capacity(self.state_len()));
         let o: &mut Vec<u8> = &mut out;
         o.put_u8(SESSION_STATE_VERSION);
         o.put_u8(match self.role {
@@ -88,11 +124,14 @@ impl Session {
         o.put_u32(self.ns);
         o.put_u32(self.nr);
         o.put_u32(self.pn);
+        o.put_u32(self.recv_steps);
         o.put(self.tag_send.expose());
         o.put(self.tag_recv.expose());
         o.put_u16(u16::try_from(self.skipped.chains.len()).unwrap_or(u16::MAX));
         for c in &self.skipped.chains {
             o.put(c.hk.expose());
+            o.put_u32(c.step);
+            o.put_u64(c.at);
             o.put_u16(u16::try_from(c.keys.len()).unwrap_or(u16::MAX));
             for (n, mk) in &c.keys {
                 o.put_u32(*n);
@@ -110,9 +149,10 @@ impl Session {
         }
         let mut r = Reader::new(bytes);
         let version = r.u8()?;
-        if version != SESSION_STATE_VERSION {
+        if version != SESSION_STATE_VERSION && version != SESSION_STATE_V1 {
             return Err(SessionStateError::UnsupportedVersion(version));
         }
+        let v2 = version == SESSION_STATE_VERSION;
         let role = match r.u8()? {
             0 => Role::Initiator,
             1 => Role::Responder,
@@ -133,6 +173,7 @@ impl Session {
         let ns = r.u32()?;
         let nr = r.u32()?;
         let pn = r.u32()?;
+        let recv_steps = if v2 { r.u32()? } else { 0 };
         let tag_send = TagKey::from_bytes(r.array()?);
         let tag_recv = TagKey::from_bytes(r.array()?);
         let chain_count = usize::from(r.u16()?);
@@ -142,6 +183,10 @@ impl Session {
         let mut skipped = SkippedKeys::default();
         for _ in 0..chain_count {
             let hk = HeaderKey::from_bytes(r.array()?);
+            let (step, at) = if v2 { (r.u32()?, r.u64()?) } else { (0, 0) };
+            if step > recv_steps {
+                return Err(SessionStateError::Inconsistent);
+            }
             let count = usize::from(r.u16()?);
             if count == 0 || count > MAX_SKIP as usize {
                 return Err(SessionStateError::Inconsistent);
@@ -163,7 +208,9 @@ impl Session {
             if skipped.chains.iter().any(|c| c.hk == hk) {
                 return Err(SessionStateError::Inconsistent);
             }
-            skipped.chains.push_back(SkippedChain { hk, keys });
+            skipped
+                .chains
+                .push_back(SkippedChain { hk, step, at, keys });
         }
         r.finish()?;
         // Invariants the ratchet relies on.
@@ -193,6 +240,7 @@ impl Session {
             ns,
             nr,
             pn,
+            recv_steps,
             skipped,
             tag_send,
             tag_recv,

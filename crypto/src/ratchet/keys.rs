@@ -51,4 +51,12 @@ impl ChainKey {
         let ck = ChainKey::from_bytes(m2.finalize().into_bytes().into());
         (ck, mk)
     }
+
+    /// The next chain key only, for a position whose message key is not kept (one HMAC
+    /// instead of two).
+    pub(crate) fn next(&self) -> ChainKey {
+        let mut mac = keyed(self.expose());
+        mac.update(&[0x02]);
+        ChainKey::from_bytes(mac.finalize().into_bytes().into())
+    }
 }

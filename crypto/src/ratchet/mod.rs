@@ -30,7 +30,9 @@ use header::{Header, HEADER_NONCE_LEN};
 use keys::{ChainKey, HeaderKey, MessageKey, RootKey};
 use rand_core::{CryptoRng, RngCore};
 use skipped::SkippedKeys;
-pub use skipped::{MAX_SKIP, MAX_SKIPPED_KEYS};
+pub use skipped::{
+    MAX_CHAIN_JUMP, MAX_SKIP, MAX_SKIPPED_AGE_SECS, MAX_SKIPPED_KEYS, MAX_SKIPPED_STEPS,
+};
 use thiserror::Error;
 use x25519_dalek::PublicKey;
 
@@ -64,10 +66,12 @@ pub enum DecryptError {
     #[error("message rejected: not authentic for this session")]
     Rejected,
     /// Authentic header, but this message was already received (or its skipped key
-    /// was evicted).
+    /// was evicted or expired).
     #[error("message already received")]
     Replayed,
-    /// The message is further ahead in its chain than [`MAX_SKIP`] allows.
+    /// Authentic header, but the message is further ahead in its chain than
+    /// [`MAX_CHAIN_JUMP`] allows. The message may become readable later (never with
+    /// this session as it is): a node keeps it rather than discarding it.
     #[error("message is too far ahead of the last one received")]
     TooFarAhead,
     /// The sender's new ratchet key gives a non-contributory DH result.
@@ -118,6 +122,8 @@ pub struct Session {
     pub(crate) ns: u32,
     pub(crate) nr: u32,
     pub(crate) pn: u32,
+    /// Receiving DH steps made so far (the age of skipped chains is counted in them).
+    pub(crate) recv_steps: u32,
     pub(crate) skipped: SkippedKeys,
     pub(crate) tag_send: TagKey,
     pub(crate) tag_recv: TagKey,
@@ -143,6 +149,8 @@ struct ReceivePlan {
     step: Option<StepPlan>,
     /// Skipped keys of the chain the message is in.
     new_skipped: Vec<(u32, MessageKey)>,
+    /// Positions skipped without keeping their keys (beyond [`MAX_SKIP`]).
+    unkept: u32,
     ckr: ChainKey,
     n: u32,
 }
@@ -151,6 +159,8 @@ struct StepPlan {
     remote: PublicKey,
     /// Skipped keys left in the old receiving chain (up to the header's `pn`).
     old_skipped: Vec<(u32, MessageKey)>,
+    /// Positions of the old chain skipped without keeping their keys.
+    old_unkept: u32,
     rk: RootKey,
     nhkr: HeaderKey,
 }
@@ -182,6 +192,7 @@ impl Session {
             ns: 0,
             nr: 0,
             pn: 0,
+            recv_steps: 0,
             skipped: SkippedKeys::default(),
             tag_send: seed.tag_initiator,
             tag_recv: seed.tag_responder,
@@ -213,6 +224,7 @@ impl Session {
             ns: 0,
             nr: 0,
             pn: 0,
+            recv_steps: 0,
             skipped: SkippedKeys::default(),
             tag_send: seed.tag_responder,
             tag_recv: seed.tag_initiator,
@@ -234,6 +246,14 @@ impl Session {
     /// Number of skipped message keys currently kept.
     pub fn skipped_keys(&self) -> usize {
         self.skipped.total
+    }
+
+    /// Message keys given up by Unix time `now` since this session was created or
+    /// loaded: evicted by the limits, expired, or skipped past without being kept. Each
+    /// can make at most one message unreadable here (its sender renews it). The count
+    /// is not serialised.
+    pub fn dropped_keys(&self, now: u64) -> u64 {
+        self.skipped.dropped_at(now)
     }
 
     /// The routing tag this session's outgoing messages carry at Unix time `now`.
@@ -285,7 +305,7 @@ impl Session {
             let plan = s
                 .plan_step(remote, 0)
                 .map_err(|_| EncryptError::BadRatchetKey)?;
-            s.apply_step(plan);
+            s.apply_step(plan, now);
             s.pending_remote = None;
             next = Some(s);
         }
@@ -339,6 +359,7 @@ impl Session {
         body.extend_from_slice(&tag_bytes);
         state.cks = Some(next_ck);
         state.ns += 1;
+        state.skipped.expire(state.recv_steps, now);
         if let Some(s) = next {
             *self = s;
         }
@@ -349,8 +370,13 @@ impl Session {
         })
     }
 
-    /// Decrypts a ratchet message. On any error the session is unchanged.
-    pub fn decrypt(&mut self, envelope: &Envelope) -> Result<Vec<u8>, DecryptError> {
+    /// Decrypts a ratchet message received at Unix time `now` (seconds; it dates skipped
+    /// keys, which expire). On any error the session is unchanged.
+    ///
+    /// A header that authenticates under the current or next header key may move its
+    /// chain up to [`MAX_CHAIN_JUMP`] positions ahead; the keys of the last [`MAX_SKIP`]
+    /// skipped positions are kept, older ones are given up.
+    pub fn decrypt(&mut self, envelope: &Envelope, now: u64) -> Result<Vec<u8>, DecryptError> {
         if envelope.kind != EnvelopeKind::Message {
             return Err(DecryptError::Malformed);
         }
@@ -370,31 +396,39 @@ impl Session {
             if let Some(h) = Header::open(hkr, enc_header, &had) {
                 if h.n < self.nr {
                     let idx = self.skipped.chain_index(hkr);
-                    return self.decrypt_skipped(idx, h.n, &bad, ciphertext);
+                    return self.decrypt_skipped(idx, h.n, &bad, ciphertext, now);
                 }
                 let ckr = self.ckr.as_ref().ok_or(DecryptError::Rejected)?;
-                let (new_skipped, ckr, mk) = advance(ckr, self.nr, h.n)?;
-                let pt = open_body(&mk, &bad, ciphertext)?;
-                self.commit(ReceivePlan {
-                    step: None,
-                    new_skipped,
-                    ckr,
-                    n: h.n,
-                });
+                let adv = advance(ckr, self.nr, h.n)?;
+                let pt = open_body(&adv.mk, &bad, ciphertext)?;
+                self.commit(
+                    ReceivePlan {
+                        step: None,
+                        new_skipped: adv.skipped,
+                        unkept: adv.unkept,
+                        ckr: adv.ck,
+                        n: h.n,
+                    },
+                    now,
+                );
                 return Ok(pt);
             }
         }
         // 2. The next header key: the sender has stepped its DH ratchet.
         if let Some(h) = Header::open(&self.nhkr, enc_header, &had) {
             let plan = self.plan_step(h.dh, h.pn)?;
-            let (new_skipped, ckr, mk) = advance(&plan.1, 0, h.n)?;
-            let pt = open_body(&mk, &bad, ciphertext)?;
-            self.commit(ReceivePlan {
-                step: Some(plan.0),
-                new_skipped,
-                ckr,
-                n: h.n,
-            });
+            let adv = advance(&plan.1, 0, h.n)?;
+            let pt = open_body(&adv.mk, &bad, ciphertext)?;
+            self.commit(
+                ReceivePlan {
+                    step: Some(plan.0),
+                    new_skipped: adv.skipped,
+                    unkept: adv.unkept,
+                    ckr: adv.ck,
+                    n: h.n,
+                },
+                now,
+            );
             return Ok(pt);
         }
         // 3. Older chains with skipped keys.
@@ -403,7 +437,7 @@ impl Session {
                 break;
             };
             if let Some(h) = Header::open(&chain.hk, enc_header, &had) {
-                return self.decrypt_skipped(Some(idx), h.n, &bad, ciphertext);
+                return self.decrypt_skipped(Some(idx), h.n, &bad, ciphertext, now);
             }
         }
         Err(DecryptError::Rejected)
@@ -415,20 +449,28 @@ impl Session {
         n: u32,
         ad: &[u8],
         ciphertext: &[u8],
+        now: u64,
     ) -> Result<Vec<u8>, DecryptError> {
         let idx = idx.ok_or(DecryptError::Replayed)?;
-        let mk = self.skipped.find(idx, n).ok_or(DecryptError::Replayed)?;
+        let mk = self
+            .skipped
+            .find(idx, n, now)
+            .ok_or(DecryptError::Replayed)?;
         let pt = open_body(mk, ad, ciphertext)?;
         self.skipped.remove(idx, n);
+        self.skipped.expire(self.recv_steps, now);
         Ok(pt)
     }
 
     /// Plans the receiving half of a DH step to `remote`, whose previous chain had
     /// `pn` messages. Returns the plan and the new receiving chain key.
     fn plan_step(&self, remote: PublicKey, pn: u32) -> Result<(StepPlan, ChainKey), DecryptError> {
-        let old_skipped = match &self.ckr {
-            Some(ckr) if pn > self.nr => advance(ckr, self.nr, pn)?.0,
-            _ => Vec::new(),
+        let (old_skipped, old_unkept) = match &self.ckr {
+            Some(ckr) if pn > self.nr => {
+                let adv = advance_to_end(ckr, self.nr, pn)?;
+                (adv.0, adv.1)
+            }
+            _ => (Vec::new(), 0),
         };
         let dh = self.dhs.dh(&remote).ok_or(DecryptError::BadRatchetKey)?;
         let (rk, ckr, nhkr) = self.rk.step(&dh);
@@ -436,6 +478,7 @@ impl Session {
             StepPlan {
                 remote,
                 old_skipped,
+                old_unkept,
                 rk,
                 nhkr,
             },
@@ -444,10 +487,14 @@ impl Session {
     }
 
     /// Applies the receiving half of a DH step (no message yet in the new chain).
-    fn apply_step(&mut self, (plan, ckr): (StepPlan, ChainKey)) {
+    /// `now` stamps skipped keys of a chain that had none.
+    fn apply_step(&mut self, (plan, ckr): (StepPlan, ChainKey), now: u64) {
         if let Some(hkr) = self.hkr.take() {
-            self.skipped.extend(&hkr, plan.old_skipped);
+            self.skipped
+                .extend(&hkr, plan.old_skipped, self.recv_steps, now);
         }
+        self.skipped.dropped += u64::from(plan.old_unkept);
+        self.recv_steps = self.recv_steps.saturating_add(1);
         self.pn = self.ns;
         self.ns = 0;
         self.nr = 0;
@@ -461,41 +508,73 @@ impl Session {
         self.pending_remote = None;
     }
 
-    fn commit(&mut self, plan: ReceivePlan) {
+    fn commit(&mut self, plan: ReceivePlan, now: u64) {
         if let Some(step) = plan.step {
             // The chain key is replaced below; pass a placeholder-free plan.
             let ckr = plan.ckr.clone();
-            self.apply_step((step, ckr));
+            self.apply_step((step, ckr), now);
         }
         if let Some(hkr) = &self.hkr {
             let hkr = hkr.clone();
-            self.skipped.extend(&hkr, plan.new_skipped);
+            self.skipped
+                .extend(&hkr, plan.new_skipped, self.recv_steps, now);
         }
+        self.skipped.dropped += u64::from(plan.unkept);
+        self.skipped.expire(self.recv_steps, now);
         self.ckr = Some(plan.ckr);
         self.nr = plan.n.saturating_add(1);
     }
 }
 
-/// Walks a chain from position `from` to `to`: the keys of the skipped positions,
-/// the chain key after `to`, and the message key at `to`.
-type Advanced = (Vec<(u32, MessageKey)>, ChainKey, MessageKey);
+/// A chain walked from one position to a message: the kept keys of the skipped
+/// positions (the last [`MAX_SKIP`] at most), how many were skipped without keeping
+/// their key, the chain key after the message, and the message's key.
+struct Advanced {
+    skipped: Vec<(u32, MessageKey)>,
+    unkept: u32,
+    ck: ChainKey,
+    mk: MessageKey,
+}
 
+/// Walks a chain from position `from` to the message at `to` (see [`Advanced`]).
 fn advance(ck: &ChainKey, from: u32, to: u32) -> Result<Advanced, DecryptError> {
     if to < from {
         return Err(DecryptError::Replayed);
     }
-    if to - from > MAX_SKIP {
+    let (skipped, unkept, ck) = advance_to_end(ck, from, to)?;
+    let (next, mk) = ck.step();
+    Ok(Advanced {
+        skipped,
+        unkept,
+        ck: next,
+        mk,
+    })
+}
+
+/// Kept skipped keys, positions not kept, and the chain key reached.
+type Walked = (Vec<(u32, MessageKey)>, u32, ChainKey);
+
+/// Walks a chain from position `from` up to (not including) `to`: the kept keys of
+/// the skipped positions, how many were not kept, and the chain key at `to`. At most
+/// [`MAX_CHAIN_JUMP`] positions; only the last [`MAX_SKIP`] message keys are derived.
+fn advance_to_end(ck: &ChainKey, from: u32, to: u32) -> Result<Walked, DecryptError> {
+    let gap = to.checked_sub(from).ok_or(DecryptError::Replayed)?;
+    if gap > MAX_CHAIN_JUMP {
         return Err(DecryptError::TooFarAhead);
     }
-    let mut skipped = Vec::with_capacity((to - from) as usize);
+    let keep_from = to.saturating_sub(MAX_SKIP).max(from);
+    let mut skipped = Vec::with_capacity((to - keep_from) as usize);
     let mut ck = ck.clone();
     for n in from..to {
-        let (next, mk) = ck.step();
-        skipped.push((n, mk));
-        ck = next;
+        if n < keep_from {
+            ck = ck.next();
+        } else {
+            let (next, mk) = ck.step();
+            skipped.push((n, mk));
+            ck = next;
+        }
     }
-    let (next, mk) = ck.step();
-    Ok((skipped, next, mk))
+    Ok((skipped, keep_from - from, ck))
 }
 
 fn header_ad(ad: &[u8; SESSION_AD_LEN], pre: &[u8; ENVELOPE_PREFIX_LEN]) -> Vec<u8> {
