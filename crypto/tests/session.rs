@@ -329,7 +329,13 @@ fn serialise_restore_mid_conversation() {
     let skipped = p.alice.encrypt(b"skipped", NOW, &mut r).unwrap();
     let m = p.alice.encrypt(b"m", NOW, &mut r).unwrap();
     p.bob.decrypt(&m, NOW).unwrap();
-    let mut bob = Session::from_bytes(&p.bob.to_bytes()).unwrap();
+    let bytes = p.bob.to_bytes();
+    assert_eq!(
+        bytes.len(),
+        bytes.capacity(),
+        "the buffer holding keys is allocated at its exact size (never reallocated)"
+    );
+    let mut bob = Session::from_bytes(&bytes).unwrap();
     assert_eq!(bob.to_bytes(), p.bob.to_bytes());
     assert_eq!(bob.decrypt(&skipped, NOW).unwrap(), b"skipped");
     let e = bob.encrypt(b"after restore", NOW, &mut r).unwrap();

@@ -60,6 +60,35 @@ pub enum Command {
     },
     /// Node status (peers, relay, LAN).
     Status,
+    /// Gives a contact another local name (the alias is yours alone; the contact is not
+    /// told).
+    Rename {
+        /// The contact's alias now.
+        alias: String,
+        /// The new alias.
+        to: String,
+    },
+    /// Blocks a contact: its envelopes are dropped without any answer, its invites and
+    /// its uses of yours are refused, nothing is sent to it. Undo with `unblock`.
+    Block {
+        /// The contact's alias.
+        alias: String,
+    },
+    /// Lifts a block.
+    Unblock {
+        /// The contact's alias.
+        alias: String,
+    },
+    /// Deletes a contact: its session, routing tags and unsent messages, and its history
+    /// unless `keep_history` (then the history comes back if the same person is added
+    /// again). A block on the contact ends with it.
+    Delete {
+        /// The contact's alias.
+        alias: String,
+        /// Keep the conversation's messages on disk.
+        #[serde(default)]
+        keep_history: bool,
+    },
     /// Panic wipe: destroy the profile and stop. Requires `confirm: "WIPE"`.
     Wipe {
         /// Must be the string `WIPE`.
@@ -80,6 +109,9 @@ pub struct ContactInfo {
     pub online: bool,
     /// A session exists (handshake finished).
     pub established: bool,
+    /// Blocked by the user (see `block`).
+    #[serde(default)]
+    pub blocked: bool,
     /// Messages shown as unread by front ends are counted there; here: total stored.
     pub messages: usize,
 }
@@ -211,6 +243,27 @@ pub enum Event {
         /// Hostile or malformed inbound requests dropped so far.
         rejected: u64,
     },
+    /// A contact's alias changed (`rename`).
+    ContactRenamed {
+        /// The old alias.
+        alias: String,
+        /// The new alias.
+        to: String,
+    },
+    /// A contact was blocked or unblocked.
+    ContactBlocked {
+        /// The contact's alias.
+        alias: String,
+        /// Blocked now.
+        blocked: bool,
+    },
+    /// A contact was deleted.
+    ContactDeleted {
+        /// Its former alias.
+        alias: String,
+        /// Its history was kept on disk.
+        kept_history: bool,
+    },
     /// The profile was wiped.
     Wiped,
     /// Something failed; the node goes on.
@@ -267,6 +320,10 @@ const KNOWN: &[&str] = &[
     "expire",
     "expire_status",
     "status",
+    "rename",
+    "block",
+    "unblock",
+    "delete",
     "wipe",
     "quit",
 ];

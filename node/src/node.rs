@@ -82,6 +82,8 @@ pub const MAX_REQUESTS_PER_CONTACT: usize = 8;
 pub const TICK: Duration = Duration::from_millis(200);
 
 const HANDSHAKE_SETTING_PREFIX: &str = "handshake/";
+/// The setting that lists blocked contacts (their ids, 32 bytes each).
+const BLOCKED_SETTING: &str = "blocked-contacts";
 /// How long an inviter keeps its handshake answer for an acceptor that has not been heard
 /// from (resending it like an unacknowledged message): the mailbox retention.
 pub const ANSWER_KEPT_MS: u64 = 14 * 24 * 3600 * 1000;
@@ -301,6 +303,8 @@ struct Runtime {
     too_far_ahead: HashSet<ContactId>,
     /// Messages that used up their renewals, per contact, until it is heard from.
     parked: HashMap<ContactId, Vec<MessageId>>,
+    /// Contacts the user blocked (kept in the setting [`BLOCKED_SETTING`]).
+    blocked: HashSet<ContactId>,
     /// Last `sent_at` used: strictly increasing, so the display order is total.
     last_sent_ms: u64,
     ready_sent: bool,
@@ -361,6 +365,7 @@ impl Runtime {
             rejected: 0,
             too_far_ahead: HashSet::new(),
             parked: HashMap::new(),
+            blocked: HashSet::new(),
             last_sent_ms: 0,
             ready_sent: false,
             card_changed: false,
@@ -509,6 +514,13 @@ impl Runtime {
             .filter(|e| is_answer(e))
             .map(|e| (e.contact, e.message_id))
             .collect();
+        if let Some(bytes) = store.setting(BLOCKED_SETTING).map_err(|e| e.to_string())? {
+            self.blocked = bytes
+                .chunks_exact(32)
+                .filter_map(|c| <[u8; 32]>::try_from(c).ok().map(ContactId))
+                .filter(|id| self.contacts.contains_key(id))
+                .collect();
+        }
         self.refresh_tags(true);
         Ok(())
     }
@@ -714,6 +726,13 @@ impl Runtime {
                 lan: self.config.lan,
                 rejected: self.rejected,
             }),
+            Command::Rename { alias, to } => self.cmd_rename(&alias, &to),
+            Command::Block { alias } => self.cmd_block(&alias, true),
+            Command::Unblock { alias } => self.cmd_block(&alias, false),
+            Command::Delete {
+                alias,
+                keep_history,
+            } => self.cmd_delete(&alias, keep_history),
             Command::Wipe { confirm } => self.cmd_wipe(&confirm),
             Command::Quit => self.stopping = true,
         }
@@ -795,11 +814,8 @@ impl Runtime {
             }
             Err(e) => return self.emit(Event::error("invalid_invite", e.to_string())),
         };
-        if alias.is_empty() || alias.chars().any(char::is_control) {
-            return self.emit(Event::error(
-                "invalid_alias",
-                "an alias must be non-empty text",
-            ));
+        if let Some(e) = Self::alias_problem(alias) {
+            return self.emit(e);
         }
         if self.by_alias(alias).is_some() {
             return self.emit(Event::error(
@@ -811,6 +827,12 @@ impl Runtime {
             return self.emit(Event::error("own_invite", "this is your own invite"));
         }
         let id = self.profile.store.contact_id(invite.identity.as_bytes());
+        if self.blocked.contains(&id) {
+            return self.emit(Event::error(
+                "blocked",
+                "this invite is from a contact you blocked; unblock them first",
+            ));
+        }
         if self.contacts.contains_key(&id) {
             return self.emit(Event::error(
                 "already_contact",
@@ -877,6 +899,12 @@ impl Runtime {
         let Some(cid) = self.by_alias(to) else {
             return self.unknown_contact(to);
         };
+        if self.blocked.contains(&cid) {
+            return self.emit(Event::error(
+                "blocked",
+                format!("{to:?} is blocked; unblock them to write to them"),
+            ));
+        }
         let Some(session) = self.contacts.get(&cid).and_then(|s| s.session.as_ref()) else {
             return self.emit(Event::error(
                 "not_established",
@@ -970,6 +998,7 @@ impl Runtime {
                 verified: c.contact.verified,
                 online: c.online,
                 established: c.session.is_some(),
+                blocked: self.blocked.contains(&c.id),
                 messages: self
                     .profile
                     .store
@@ -1063,6 +1092,159 @@ impl Runtime {
         }
     }
 
+    /// An alias the user may give: non-empty, no control, invisible or direction-changing
+    /// characters (the rules of a display name, so one alias cannot pose as another).
+    fn alias_problem(alias: &str) -> Option<Event> {
+        let bad = alias.trim().is_empty()
+            || alias.len() > cairn_crypto::card::MAX_DISPLAY_NAME_LEN
+            || alias.chars().any(char::is_control)
+            || ProfileCard {
+                display_name: alias.to_owned(),
+                peer_id: vec![0],
+                addrs: vec![],
+                mailbox: None,
+            }
+            .validate()
+            .is_err();
+        bad.then(|| {
+            Event::error(
+                "invalid_alias",
+                "an alias must be 1 to 64 bytes of visible text",
+            )
+        })
+    }
+
+    fn cmd_rename(&mut self, alias: &str, to: &str) {
+        let Some(cid) = self.by_alias(alias) else {
+            return self.unknown_contact(alias);
+        };
+        if let Some(e) = Self::alias_problem(to) {
+            return self.emit(e);
+        }
+        if to != alias && self.by_alias(to).is_some() {
+            return self.emit(Event::error(
+                "alias_taken",
+                format!("{to:?} is already a contact"),
+            ));
+        }
+        let Some(mut contact) = self.contacts.get(&cid).map(|c| c.contact.clone()) else {
+            return self.unknown_contact(alias);
+        };
+        contact.alias = to.to_owned();
+        if let Err(e) = self.profile.store.put_contact(&contact) {
+            return self.emit(Event::error("store_failed", e.to_string()));
+        }
+        if let Some(c) = self.contacts.get_mut(&cid) {
+            c.contact = contact;
+        }
+        self.emit(Event::ContactRenamed {
+            alias: alias.to_owned(),
+            to: to.to_owned(),
+        });
+    }
+
+    /// Writes the blocked set (durable).
+    fn store_blocked(&self, blocked: &HashSet<ContactId>) -> Result<(), String> {
+        let mut ids: Vec<&ContactId> = blocked.iter().collect();
+        ids.sort_by_key(|id| id.0);
+        let bytes: Vec<u8> = ids.iter().flat_map(|id| id.0).collect();
+        self.profile
+            .store
+            .set_setting(BLOCKED_SETTING, &bytes)
+            .map_err(|e| e.to_string())
+    }
+
+    fn cmd_block(&mut self, alias: &str, block: bool) {
+        let Some(cid) = self.by_alias(alias) else {
+            return self.unknown_contact(alias);
+        };
+        let mut next = self.blocked.clone();
+        if block {
+            next.insert(cid);
+        } else {
+            next.remove(&cid);
+        }
+        if let Err(e) = self.store_blocked(&next) {
+            return self.emit(Event::error("store_failed", e));
+        }
+        self.blocked = next;
+        if block {
+            // Nothing more goes to it; a connection it holds is closed.
+            self.parked.remove(&cid);
+            if let Some(peer) = self
+                .contacts
+                .get(&cid)
+                .and_then(|c| PeerId::from_bytes(&c.contact.peer_id).ok())
+            {
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+        } else {
+            self.process_outbox(now_ms());
+        }
+        self.emit(Event::ContactBlocked {
+            alias: alias.to_owned(),
+            blocked: block,
+        });
+    }
+
+    fn cmd_delete(&mut self, alias: &str, keep_history: bool) {
+        let Some(cid) = self.by_alias(alias) else {
+            return self.unknown_contact(alias);
+        };
+        let mut blocked = self.blocked.clone();
+        if blocked.remove(&cid) {
+            if let Err(e) = self.store_blocked(&blocked) {
+                return self.emit(Event::error("store_failed", e));
+            }
+        }
+        let removed = if keep_history {
+            self.profile.store.remove_contact_keeping_history(&cid)
+        } else {
+            self.profile.store.remove_contact(&cid)
+        };
+        if let Err(e) = removed {
+            return self.emit(Event::error("store_failed", e.to_string()));
+        }
+        self.blocked = blocked;
+        let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&cid.0));
+        let _ = self.profile.store.remove_setting(&name);
+        self.handshakes.retain(|_, (id, _)| *id != cid);
+        let gone: Vec<MessageId> = self
+            .outbox
+            .values()
+            .filter(|e| e.contact == cid)
+            .map(|e| e.message_id)
+            .collect();
+        for id in gone {
+            self.outbox.remove(&id);
+            self.backoff.remove(&id);
+            self.renewed.remove(&id);
+            if let Some(batch) = self.batch_of.remove(&id) {
+                if let Some(n) = self.batch_left.get_mut(&batch) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.batch_left.remove(&batch);
+                    }
+                }
+            }
+        }
+        self.answers.remove(&cid);
+        self.parked.remove(&cid);
+        self.too_far_ahead.remove(&cid);
+        let peer = self
+            .contacts
+            .remove(&cid)
+            .and_then(|c| PeerId::from_bytes(&c.contact.peer_id).ok());
+        if let Some(peer) = peer {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+        self.refresh_tags(true);
+        self.emit(Event::ContactDeleted {
+            alias: alias.to_owned(),
+            kept_history: keep_history,
+        });
+    }
+
     fn cmd_wipe(&mut self, confirm: &str) {
         if confirm != "WIPE" {
             return self.emit(Event::error(
@@ -1096,6 +1278,8 @@ impl Runtime {
             .outbox
             .values()
             .filter(|e| e.next_attempt_at_ms <= now && !self.in_flight.contains(&e.message_id))
+            // Nothing leaves for a blocked contact (it waits, should the block be lifted).
+            .filter(|e| !self.blocked.contains(&e.contact))
             // A message a hop took waits for `renew_unacknowledged` (at the next tick).
             .filter(|e| {
                 e.attempts == 0 || e.seq == CONTROL_SEQ || self.renewed.contains(&e.message_id)
@@ -1257,7 +1441,12 @@ impl Runtime {
     /// and retry at once instead of waiting out a backoff that began while we were
     /// down.
     fn reconnect_pending(&mut self) {
-        let contacts: Vec<ContactId> = self.contacts.keys().copied().collect();
+        let contacts: Vec<ContactId> = self
+            .contacts
+            .keys()
+            .filter(|id| !self.blocked.contains(id))
+            .copied()
+            .collect();
         for cid in contacts {
             if let Some((peer, addrs)) = self.contact_target(&cid) {
                 let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
@@ -1698,6 +1887,11 @@ impl Runtime {
                 Err(_) => return self.hostile("handshake rejected"),
             };
         let id = self.profile.store.contact_id(est.peer_identity.as_bytes());
+        if self.blocked.contains(&id) {
+            // A blocked contact used one of our invites: no answer, and the invite stays
+            // open for whoever it was meant for.
+            return self.hostile("handshake from a blocked contact");
+        }
         if let Err(e) =
             self.profile
                 .store
@@ -1931,6 +2125,11 @@ impl Runtime {
             let r = self.hostile("message with unknown routing tag");
             return set(out, i, r);
         };
+        if self.blocked.contains(&cid) {
+            // Dropped without an answer, like a stranger's (a mailbox deletes it).
+            let r = self.hostile("message from a blocked contact");
+            return set(out, i, r);
+        }
         let full = group
             .as_ref()
             .is_some_and(|g| g.cid != cid || g.messages.len() >= MAX_RECEIPT_IDS);

@@ -456,6 +456,9 @@ pub struct RelayConfig {
     pub retention: Duration,
     /// Protect the mailbox key with this passphrase (Argon2id with these parameters).
     pub passphrase: Option<(Passphrase, KdfParams)>,
+    /// Test hook: accept every deposit and throw it away, as a hostile or broken mailbox
+    /// would (the `cairn` binary offers it only in its `test-hooks` build).
+    pub discard_mail: bool,
 }
 
 /// Runs a relay until `stop` fires. Events (ready, errors) go to `events`.
@@ -555,6 +558,8 @@ pub async fn run(
                     let response = if over {
                         tracing::info!("mailbox deposit over the per-source quota");
                         Response::Rejected(RejectCode::QuotaExceeded)
+                    } else if config.discard_mail && matches!(request, Request::MailboxPut(_)) {
+                        Response::Accepted
                     } else {
                         serve(&mut mailbox, request)
                     };

@@ -22,24 +22,39 @@ use std::time::{Duration, Instant};
 /// Default time to wait for an expected event.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The `cairn` binary of this build (built on first use if missing).
+/// The `cairn` binary of this build, with the test-only KDF flag (built on first use if
+/// missing, or if the one there was built without the `test-hooks` feature).
 pub fn cairn_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target directory")
-        .to_path_buf();
-    let bin = dir.join("cairn");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "cairn-tui"])
-            .status()
-            .expect("cargo build");
-        assert!(status.success(), "building cairn failed");
-    }
-    bin
+    static CHECKED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test executable path");
+            let dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("target directory")
+                .to_path_buf();
+            let bin = dir.join("cairn");
+            let has_flag = || {
+                Command::new(&bin)
+                    .args(["--insecure-fast-kdf-for-tests", "--version"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            };
+            if !has_flag() {
+                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+                let status = Command::new(cargo)
+                    .args(["build", "-p", "cairn-tui", "--features", "test-hooks"])
+                    .status()
+                    .expect("cargo build");
+                assert!(status.success(), "building cairn failed");
+                assert!(has_flag(), "cairn was built without the test-only KDF flag");
+            }
+            bin
+        })
+        .clone()
 }
 
 /// A temporary directory holding every profile of one test.
@@ -102,14 +117,25 @@ impl Net {
         self.relay_on("/ip4/127.0.0.1/tcp/0")
     }
 
+    /// A relay whose mailbox accepts every deposit and throws it away (hostile or broken).
+    pub fn discarding_relay(&self) -> Relay {
+        self.relay_with("/ip4/127.0.0.1/tcp/0", &["--discard-mail-for-tests"])
+    }
+
     fn relay_on(&self, listen: &str) -> Relay {
+        self.relay_with(listen, &[])
+    }
+
+    fn relay_with(&self, listen: &str, extra: &[&str]) -> Relay {
         let data = self.dir.path().join("relay-data");
         // The relay's mailbox key is protected by a passphrase, as an operator should run it.
         let mut child = Command::new(cairn_bin())
             .arg("--passphrase-file")
             .arg(self.dir.path().join("passphrase"))
             .arg("--insecure-fast-kdf-for-tests")
-            .args(["relay", "--listen", listen, "--data"])
+            .args(["relay", "--listen", listen])
+            .args(extra)
+            .arg("--data")
             .arg(&data)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -67,6 +67,7 @@ fn app_with(n: usize, size: (u16, u16)) -> App {
                 verified: true,
                 online: true,
                 established: true,
+                blocked: false,
                 messages: n,
             }],
         }),
@@ -154,7 +155,7 @@ fn startup(c: &mut Criterion) {
         .arg(&profile)
         .arg("--passphrase-file")
         .arg(&pass)
-        .args(["--insecure-fast-kdf-for-tests", "init", "--name", "bench"])
+        .args(["init", "--name", "bench"])
         .output()
         .unwrap();
     assert!(ok.status.success());

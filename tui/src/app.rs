@@ -1282,6 +1282,37 @@ fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
                 app.dialog = Some(Dialog::Lan { enable });
             }
         }
+        "rename" => match (app.selected.clone(), args.join(" ")) {
+            (None, _) => app.warn("Select the contact to rename first."),
+            (Some(_), to) if to.is_empty() => app.warn("Usage: /rename NEW NAME"),
+            (Some(alias), to) => fx.push(Effect::Node(Command::Rename { alias, to })),
+        },
+        "block" | "unblock" => match args.first().map(|s| s.to_string()).or(app.selected.clone()) {
+            Some(alias) if app.contact(&alias).is_some() => {
+                fx.push(Effect::Node(if name == "block" {
+                    Command::Block { alias }
+                } else {
+                    Command::Unblock { alias }
+                }))
+            }
+            Some(alias) => app.warn(format!("No contact named {alias}.")),
+            None => app.warn("Select a contact first."),
+        },
+        "delete" => match (app.selected.clone(), args.first().copied()) {
+            (None, _) => app.warn("Select the contact to delete first."),
+            (Some(alias), Some("confirm")) => fx.push(Effect::Node(Command::Delete {
+                alias,
+                keep_history: false,
+            })),
+            (Some(alias), Some("keep-history")) => fx.push(Effect::Node(Command::Delete {
+                alias,
+                keep_history: true,
+            })),
+            (Some(alias), _) => app.warn(format!(
+                "This deletes {alias}, the encrypted session and unsent messages. Type \
+                 /delete confirm (history too) or /delete keep-history."
+            )),
+        },
         "wipe" => open_dialog(app, KeyAction::Wipe, fx),
         "help" | "?" => open_dialog(app, KeyAction::Help, fx),
         "quit" | "q" | "exit" => quit(app, fx),
@@ -1598,6 +1629,51 @@ fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
             if was_accepting || app.selected.is_none() {
                 app.select(Some(alias));
             }
+        }
+        Event::ContactRenamed { alias, to } => {
+            if let Some(c) = app.contact_mut(&alias) {
+                c.alias = to.clone();
+            }
+            if let Some(conv) = app.convs.remove(&alias) {
+                app.convs.insert(to.clone(), conv);
+            }
+            for v in app.id_index.values_mut() {
+                if *v == alias {
+                    *v = to.clone();
+                }
+            }
+            for (a, _) in app.pending_sends.iter_mut() {
+                if *a == alias {
+                    *a = to.clone();
+                }
+            }
+            if app.selected.as_deref() == Some(alias.as_str()) {
+                app.selected = Some(to.clone());
+            }
+            app.notify(format!("{alias} is now called {to} (on this device only)."));
+        }
+        Event::ContactBlocked { alias, blocked } => {
+            app.notify(if blocked {
+                format!("Blocked {alias}: nothing from them is shown or answered, nothing is sent to them. /unblock to undo.")
+            } else {
+                format!("Unblocked {alias}.")
+            });
+        }
+        Event::ContactDeleted {
+            alias,
+            kept_history,
+        } => {
+            app.contacts.retain(|c| c.alias != alias);
+            app.convs.remove(&alias);
+            app.id_index.retain(|_, a| *a != alias);
+            if app.selected.as_deref() == Some(alias.as_str()) {
+                app.select(None);
+            }
+            app.notify(if kept_history {
+                format!("Deleted {alias}; the history stays on this device.")
+            } else {
+                format!("Deleted {alias} and your history with them.")
+            });
         }
         Event::SessionEstablished { alias } => {
             if let Some(c) = app.contact_mut(&alias) {

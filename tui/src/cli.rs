@@ -20,7 +20,9 @@ pub struct Cli {
     pub passphrase_file: Option<PathBuf>,
     /// TESTS ONLY: create/open profiles with a weak, fast key derivation. Never use
     /// this for a real profile: it makes the passphrase easy to guess from a copy of
-    /// the key file.
+    /// the key file. Exists only in builds with the `test-hooks` feature (the
+    /// end-to-end tests' build); a release build has no such flag.
+    #[cfg(feature = "test-hooks")]
     #[arg(long, global = true, hide = true)]
     pub insecure_fast_kdf_for_tests: bool,
     /// Terminal UI config file (default: config.toml in the XDG config directory).
@@ -78,6 +80,11 @@ pub enum Cmd {
         /// Data directory for the mailbox.
         #[arg(long, value_name = "DIR")]
         data: Option<PathBuf>,
+        /// TESTS ONLY: accept mail deposits and throw them away (a hostile or broken
+        /// mailbox). Exists only in builds with the `test-hooks` feature.
+        #[cfg(feature = "test-hooks")]
+        #[arg(long, hide = true)]
+        discard_mail_for_tests: bool,
     },
     /// Try Cairn: a temporary profile talking to a local echo bot (deleted on exit).
     Demo {
@@ -212,8 +219,20 @@ fn read_passphrase(cli: &Cli, confirm: bool) -> Result<Passphrase, String> {
     Ok(Passphrase::new(first))
 }
 
+/// Whether this build and invocation asked for the tests' weak key derivation.
+#[cfg(feature = "test-hooks")]
+fn insecure_kdf(cli: &Cli) -> bool {
+    cli.insecure_fast_kdf_for_tests
+}
+
+/// Builds without the `test-hooks` feature have no way to ask for it.
+#[cfg(not(feature = "test-hooks"))]
+fn insecure_kdf(_cli: &Cli) -> bool {
+    false
+}
+
 fn options(cli: &Cli) -> (KdfParams, OpenOptions) {
-    if cli.insecure_fast_kdf_for_tests {
+    if insecure_kdf(cli) {
         if cli.is_tui() {
             // The warning would be drawn over; the TUI is only run so in tests.
             return (
@@ -275,7 +294,7 @@ pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
                 },
             )
         }
-        Some(Cmd::Relay { listen, data }) => {
+        Some(Cmd::Relay { listen, data, .. }) => {
             let listen = listen
                 .iter()
                 .map(|a| a.parse().map_err(|e| format!("bad --listen {a}: {e}")))
@@ -295,11 +314,22 @@ pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
                 );
                 None
             };
+            #[cfg(feature = "test-hooks")]
+            let discard_mail = matches!(
+                cli.command,
+                Some(Cmd::Relay {
+                    discard_mail_for_tests: true,
+                    ..
+                })
+            );
+            #[cfg(not(feature = "test-hooks"))]
+            let discard_mail = false;
             crate::headless::run_relay(cairn_node::relay::RelayConfig {
                 listen,
                 data,
                 retention: cairn_node::relay::DEFAULT_RETENTION,
                 passphrase,
+                discard_mail,
             })
         }
         Some(Cmd::Demo { .. }) => run_tui(&cli, utc_offset_secs, true),

@@ -248,6 +248,7 @@ fn history_event_renders_states() {
                 verified: false,
                 online: true,
                 established: true,
+                blocked: false,
                 messages: 3,
             }],
         }),

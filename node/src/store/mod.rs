@@ -761,6 +761,17 @@ impl Store {
     /// Removes a contact with its PeerId index entry, routing tags, session, conversation,
     /// messages and outbox entries, in one atomic batch. Durable.
     pub fn remove_contact(&self, id: &ContactId) -> Result<(), StoreError> {
+        self.remove_contact_inner(id, true)
+    }
+
+    /// Like [`Store::remove_contact`], but the conversation and its messages stay: they
+    /// belong to the contact's id (its identity key, blinded), so they are shown again if
+    /// the same person is added again. Durable.
+    pub fn remove_contact_keeping_history(&self, id: &ContactId) -> Result<(), StoreError> {
+        self.remove_contact_inner(id, false)
+    }
+
+    fn remove_contact_inner(&self, id: &ContactId, history: bool) -> Result<(), StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
         if let Some(c) = self.contact(id)? {
@@ -771,10 +782,12 @@ impl Store {
         }
         b.remove(TreeName::Contacts, id.0.to_vec());
         b.remove(TreeName::Sessions, id.0.to_vec());
-        b.remove(TreeName::Conversations, id.0.to_vec());
-        for entry in self.backend.scan_prefix(TreeName::Messages, &id.0) {
-            let (k, _) = entry?;
-            b.remove(TreeName::Messages, k);
+        if history {
+            b.remove(TreeName::Conversations, id.0.to_vec());
+            for entry in self.backend.scan_prefix(TreeName::Messages, &id.0) {
+                let (k, _) = entry?;
+                b.remove(TreeName::Messages, k);
+            }
         }
         for (k, r) in self.scan_records(TreeName::Outbox, &[])?.items {
             let theirs = match &r {

@@ -27,6 +27,7 @@ fn info(alias: &str) -> ContactInfo {
         verified: false,
         online: true,
         established: true,
+        blocked: false,
         messages: 0,
     }
 }
