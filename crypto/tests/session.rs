@@ -155,6 +155,11 @@ fn authenticated_header_skips_ahead_beyond_max_skip() {
                 .unwrap()
         })
         .collect();
+    assert!(!p.bob.would_give_up_keys(&msgs[ratchet::MAX_SKIP as usize]));
+    assert!(p
+        .bob
+        .would_give_up_keys(&msgs[ratchet::MAX_SKIP as usize + 1]));
+    assert!(p.bob.would_give_up_keys(&msgs[gap]));
     assert_eq!(
         p.bob.decrypt(&msgs[gap], NOW).unwrap(),
         (gap as u32).to_be_bytes()

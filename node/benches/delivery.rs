@@ -186,6 +186,7 @@ async fn cairn(transport: &str) -> (f64, Vec<Duration>, Vec<Duration>) {
     a.send(Command::Send {
         to: "bob".into(),
         text: text.clone(),
+        client_ref: None,
     });
     next(&mut ae, |e| matches!(e, Event::Delivered { .. })).await;
 
@@ -200,6 +201,7 @@ async fn cairn(transport: &str) -> (f64, Vec<Duration>, Vec<Duration>) {
         a.send(Command::Send {
             to: "bob".into(),
             text: text.clone(),
+            client_ref: None,
         });
     }
     let mut delivered = 0;
@@ -249,6 +251,7 @@ async fn cairn(transport: &str) -> (f64, Vec<Duration>, Vec<Duration>) {
         a.send(Command::Send {
             to: "bob".into(),
             text: text.clone(),
+            client_ref: None,
         });
         next(&mut be, |e| matches!(e, Event::Message { .. })).await;
         to_msg.push(t.elapsed());

@@ -26,6 +26,11 @@ pub enum Command {
         to: String,
         /// The text.
         text: String,
+        /// A label of the client's choosing (at most [`MAX_REF_LEN`] bytes), echoed in the
+        /// `queued` event and in any `error` about this send, so a client pairs answers
+        /// with sends whatever order they come in.
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        client_ref: Option<String>,
     },
     /// List contacts.
     Contacts,
@@ -99,6 +104,167 @@ pub enum Command {
 }
 
 /// A contact as listed by [`Command::Contacts`].
+/// Why a command failed or what went wrong: the `code` of an `error` event, serialised
+/// as the snake_case word docs/CLI.md lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The command line is not JSON.
+    BadJson,
+    /// The line has no `cmd` field.
+    MissingCmd,
+    /// No such command.
+    UnknownCommand,
+    /// The command's fields are wrong.
+    BadArguments,
+    /// A command line or message is too long.
+    TooLong,
+    /// No contact has that alias.
+    UnknownContact,
+    /// The invite code is damaged or not an invite.
+    InvalidInvite,
+    /// The invite has expired.
+    InviteExpired,
+    /// An invite was used a second time and refused.
+    InviteUsed,
+    /// This is your own invite.
+    OwnInvite,
+    /// The invite's owner is already a contact.
+    AlreadyContact,
+    /// Another contact has that alias.
+    AliasTaken,
+    /// The alias is empty, too long or has invisible characters.
+    InvalidAlias,
+    /// The handshake with the contact has not finished yet.
+    NotEstablished,
+    /// The handshake could not start.
+    HandshakeFailed,
+    /// A message could not be encrypted.
+    EncryptFailed,
+    /// The encrypted store failed (nothing was acknowledged).
+    StoreFailed,
+    /// A listen address could not be used.
+    ListenFailed,
+    /// The relay cannot be reached.
+    RelayUnreachable,
+    /// The relay refused or failed.
+    RelayFailed,
+    /// `wipe` without `confirm: "WIPE"`.
+    WipeNotConfirmed,
+    /// The wipe failed.
+    WipeFailed,
+    /// An invite could not be made.
+    InviteFailed,
+    /// A send to, or an invite from, a blocked contact.
+    Blocked,
+    /// A contact's messages are too far ahead of the session (a reset is needed).
+    SessionBehind,
+}
+
+impl ErrorCode {
+    /// Every code, for documentation checks.
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::BadJson,
+        ErrorCode::MissingCmd,
+        ErrorCode::UnknownCommand,
+        ErrorCode::BadArguments,
+        ErrorCode::TooLong,
+        ErrorCode::UnknownContact,
+        ErrorCode::InvalidInvite,
+        ErrorCode::InviteExpired,
+        ErrorCode::InviteUsed,
+        ErrorCode::OwnInvite,
+        ErrorCode::AlreadyContact,
+        ErrorCode::AliasTaken,
+        ErrorCode::InvalidAlias,
+        ErrorCode::NotEstablished,
+        ErrorCode::HandshakeFailed,
+        ErrorCode::EncryptFailed,
+        ErrorCode::StoreFailed,
+        ErrorCode::ListenFailed,
+        ErrorCode::RelayUnreachable,
+        ErrorCode::RelayFailed,
+        ErrorCode::WipeNotConfirmed,
+        ErrorCode::WipeFailed,
+        ErrorCode::InviteFailed,
+        ErrorCode::Blocked,
+        ErrorCode::SessionBehind,
+    ];
+
+    /// The code as it is written in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::MissingCmd => "missing_cmd",
+            ErrorCode::UnknownCommand => "unknown_command",
+            ErrorCode::BadArguments => "bad_arguments",
+            ErrorCode::TooLong => "too_long",
+            ErrorCode::UnknownContact => "unknown_contact",
+            ErrorCode::InvalidInvite => "invalid_invite",
+            ErrorCode::InviteExpired => "invite_expired",
+            ErrorCode::InviteUsed => "invite_used",
+            ErrorCode::OwnInvite => "own_invite",
+            ErrorCode::AlreadyContact => "already_contact",
+            ErrorCode::AliasTaken => "alias_taken",
+            ErrorCode::InvalidAlias => "invalid_alias",
+            ErrorCode::NotEstablished => "not_established",
+            ErrorCode::HandshakeFailed => "handshake_failed",
+            ErrorCode::EncryptFailed => "encrypt_failed",
+            ErrorCode::StoreFailed => "store_failed",
+            ErrorCode::ListenFailed => "listen_failed",
+            ErrorCode::RelayUnreachable => "relay_unreachable",
+            ErrorCode::RelayFailed => "relay_failed",
+            ErrorCode::WipeNotConfirmed => "wipe_not_confirmed",
+            ErrorCode::WipeFailed => "wipe_failed",
+            ErrorCode::InviteFailed => "invite_failed",
+            ErrorCode::Blocked => "blocked",
+            ErrorCode::SessionBehind => "session_behind",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which way a message of a `history` went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageDirection {
+    /// From the contact.
+    #[serde(rename = "in")]
+    In,
+    /// To the contact.
+    #[serde(rename = "out")]
+    Out,
+}
+
+/// The delivery state of a message of a `history`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageState {
+    /// Stored in the outbox.
+    Queued,
+    /// A hop took it.
+    Sent,
+    /// The contact's receipt arrived.
+    Delivered,
+    /// Delivery was given up.
+    Failed,
+    /// An incoming message.
+    Received,
+}
+
+/// The state of the node's relay (`relay` event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelayState {
+    /// A circuit reservation is in place: the node is reachable through the relay.
+    Reserved,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactInfo {
     /// Local name.
@@ -122,13 +288,13 @@ pub struct MessageInfo {
     /// Message id (hex).
     pub id: String,
     /// `in` or `out`.
-    pub direction: String,
+    pub direction: MessageDirection,
     /// The text.
     pub text: String,
     /// Written (out) or sent by the contact (in), Unix ms.
     pub sent_at: u64,
     /// `queued`, `sent`, `delivered`, `failed`, `received`.
-    pub state: String,
+    pub state: MessageState,
 }
 
 /// An event from the node.
@@ -161,6 +327,9 @@ pub enum Event {
     Queued {
         /// Message id.
         id: String,
+        /// The `ref` of the `send` command, if it had one.
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        client_ref: Option<String>,
     },
     /// A hop (the contact's node or its mailbox) took the message.
     Sent {
@@ -226,7 +395,7 @@ pub enum Event {
     /// Relay reservation state changed.
     Relay {
         /// `reserved` or `lost`.
-        state: String,
+        state: RelayState,
         /// Relay address.
         addr: String,
     },
@@ -269,9 +438,12 @@ pub enum Event {
     /// Something failed; the node goes on.
     Error {
         /// Stable machine-readable code.
-        code: String,
+        code: ErrorCode,
         /// Human-readable explanation.
         message: String,
+        /// The `ref` of the command this error is about, if it had one.
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        client_ref: Option<String>,
     },
     /// The node stopped.
     Stopped,
@@ -279,10 +451,20 @@ pub enum Event {
 
 impl Event {
     /// An error event.
-    pub fn error(code: &str, message: impl Into<String>) -> Self {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::error_for(code, message, None)
+    }
+
+    /// An error event about the command labelled `client_ref`.
+    pub fn error_for(
+        code: ErrorCode,
+        message: impl Into<String>,
+        client_ref: Option<String>,
+    ) -> Self {
         Event::Error {
-            code: code.into(),
+            code,
             message: message.into(),
+            client_ref,
         }
     }
 }
@@ -291,21 +473,34 @@ impl Event {
 pub const MAX_COMMAND_LINE: usize = 128 * 1024;
 
 /// Parses one command line. Untrusted input: a typed error, never a panic.
+/// Longest `ref` a `send` may carry.
+pub const MAX_REF_LEN: usize = 128;
+
 pub fn parse_command(line: &str) -> Result<Command, Event> {
     if line.len() > MAX_COMMAND_LINE {
-        return Err(Event::error("too_long", "command line too long"));
+        return Err(Event::error(ErrorCode::TooLong, "command line too long"));
     }
     match serde_json::from_str::<serde_json::Value>(line) {
-        Err(e) => Err(Event::error("bad_json", e.to_string())),
+        Err(e) => Err(Event::error(ErrorCode::BadJson, e.to_string())),
         Ok(v) => {
             let cmd = v.get("cmd").and_then(|c| c.as_str()).map(str::to_owned);
-            serde_json::from_value::<Command>(v).map_err(|e| match cmd {
-                None => Event::error("missing_cmd", "each line needs a \"cmd\" field"),
+            let parsed = serde_json::from_value::<Command>(v).map_err(|e| match cmd {
+                None => Event::error(ErrorCode::MissingCmd, "each line needs a \"cmd\" field"),
                 Some(c) if !KNOWN.contains(&c.as_str()) => {
-                    Event::error("unknown_command", format!("unknown command {c:?}"))
+                    Event::error(ErrorCode::UnknownCommand, format!("unknown command {c:?}"))
                 }
-                Some(_) => Event::error("bad_arguments", e.to_string()),
-            })
+                Some(_) => Event::error(ErrorCode::BadArguments, e.to_string()),
+            })?;
+            match &parsed {
+                Command::Send {
+                    client_ref: Some(r),
+                    ..
+                } if r.len() > MAX_REF_LEN => Err(Event::error(
+                    ErrorCode::BadArguments,
+                    format!("a ref is at most {MAX_REF_LEN} bytes"),
+                )),
+                _ => Ok(parsed),
+            }
         }
     }
 }
@@ -340,22 +535,76 @@ mod tests {
             parse_command(r#"{"cmd":"send","to":"bob","text":"hi"}"#).unwrap(),
             Command::Send {
                 to: "bob".into(),
-                text: "hi".into()
+                text: "hi".into(),
+                client_ref: None,
             }
         );
         let code = |r: Result<Command, Event>| match r {
             Err(Event::Error { code, .. }) => code,
             other => panic!("{other:?}"),
         };
-        assert_eq!(code(parse_command("{")), "bad_json");
-        assert_eq!(code(parse_command(r#"{"cmd":"dance"}"#)), "unknown_command");
-        assert_eq!(code(parse_command(r#"{"cmd":"send"}"#)), "bad_arguments");
-        assert_eq!(code(parse_command(r#"{"to":"x"}"#)), "missing_cmd");
-        assert_eq!(code(parse_command(r#"[1,2]"#)), "missing_cmd");
+        assert_eq!(code(parse_command("{")), ErrorCode::BadJson);
+        assert_eq!(
+            code(parse_command(r#"{"cmd":"dance"}"#)),
+            ErrorCode::UnknownCommand
+        );
+        assert_eq!(
+            code(parse_command(r#"{"cmd":"send"}"#)),
+            ErrorCode::BadArguments
+        );
+        assert_eq!(code(parse_command(r#"{"to":"x"}"#)), ErrorCode::MissingCmd);
+        assert_eq!(code(parse_command(r#"[1,2]"#)), ErrorCode::MissingCmd);
     }
 
     /// Catches `expire_status` (used by the TUI to show a conversation's timer) missing
     /// from the parser's list of known commands.
+    /// Catches a code the node can emit that docs/CLI.md does not list, or a JSON word
+    /// that differs from the one documented.
+    #[test]
+    fn every_error_code_is_documented() {
+        let doc = include_str!("../../docs/CLI.md");
+        for code in ErrorCode::ALL {
+            let word = format!("`{}`", code.as_str());
+            assert!(doc.contains(&word), "{word} is not in docs/CLI.md");
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::Value::String(code.as_str().into())
+            );
+        }
+        let state = serde_json::to_value(MessageState::Delivered).unwrap();
+        assert_eq!(state, "delivered");
+        assert_eq!(serde_json::to_value(MessageDirection::Out).unwrap(), "out");
+        assert_eq!(
+            serde_json::to_value(RelayState::Reserved).unwrap(),
+            "reserved"
+        );
+    }
+
+    /// Catches a `ref` that is not read, not echoed under its JSON name, or unbounded.
+    #[test]
+    fn send_ref_is_read_echoed_and_bounded() {
+        let cmd = parse_command(r#"{"cmd":"send","to":"bob","text":"hi","ref":"r1"}"#).unwrap();
+        assert!(matches!(cmd, Command::Send { client_ref: Some(ref r), .. } if r == "r1"));
+        let long = format!(
+            r#"{{"cmd":"send","to":"b","text":"t","ref":"{}"}}"#,
+            "x".repeat(129)
+        );
+        assert!(
+            matches!(parse_command(&long), Err(Event::Error { code, .. }) if code == ErrorCode::BadArguments)
+        );
+        let q = serde_json::to_value(Event::Queued {
+            id: "00".into(),
+            client_ref: Some("r1".into()),
+        })
+        .unwrap();
+        assert_eq!(q["ref"], "r1");
+        let e = serde_json::to_value(Event::error(ErrorCode::TooLong, "x")).unwrap();
+        assert!(
+            e.get("ref").is_none(),
+            "no ref key when the send had none: {e}"
+        );
+    }
+
     #[test]
     fn parses_expire_status() {
         assert_eq!(
@@ -366,7 +615,7 @@ mod tests {
         );
         assert!(matches!(
             parse_command(r#"{"cmd":"expire_status"}"#),
-            Err(Event::Error { code, .. }) if code == "bad_arguments"
+            Err(Event::Error { code, .. }) if code == ErrorCode::BadArguments
         ));
     }
 }

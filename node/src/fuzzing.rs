@@ -348,6 +348,9 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
     requests.push(Request::DeliverBatch(
         envelopes.iter().take(3).cloned().collect(),
     ));
+    requests.push(Request::MailboxPutBatch(
+        envelopes.iter().take(3).cloned().collect(),
+    ));
     for r in &requests {
         out.push(("protocol", with(0, &r.encode())));
     }
@@ -426,6 +429,26 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
         Command::Send {
             to: "bob".into(),
             text: "hi \"there\"\n\u{1f44b}".into(),
+            client_ref: None,
+        },
+        Command::Send {
+            to: "bob".into(),
+            text: "x".into(),
+            client_ref: Some("tui-7".into()),
+        },
+        Command::Rename {
+            alias: "bob".into(),
+            to: "robert".into(),
+        },
+        Command::Block {
+            alias: "bob".into(),
+        },
+        Command::Unblock {
+            alias: "bob".into(),
+        },
+        Command::Delete {
+            alias: "bob".into(),
+            keep_history: true,
         },
         Command::Contacts,
         Command::History {

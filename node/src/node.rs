@@ -9,7 +9,9 @@
 //! end-to-end receipt inside the ratchet; the receipt moves the message to
 //! `delivered` and removes it from the outbox. Duplicates are dropped by message id.
 
-use crate::api::{Command, ContactInfo, Event, MessageInfo};
+use crate::api::{
+    Command, ContactInfo, ErrorCode, Event, MessageDirection, MessageInfo, MessageState, RelayState,
+};
 use crate::content::{Content, MAX_RECEIPT_IDS};
 use crate::net::protocol::{
     RejectCode, Request, Response, MAX_BATCH, MAX_FETCH_KEYS, MAX_REQUEST_LEN,
@@ -67,6 +69,9 @@ pub fn renew_delay(resend_after_ms: u64, hops: u32) -> u64 {
 
 /// How far back to ask a mailbox for mail (its default retention plus one epoch).
 pub const MAILBOX_LOOKBACK_SECS: u64 = 14 * 24 * 3600 + cairn_crypto::routing::ROUTING_EPOCH_SECS;
+/// After connecting to its relay, how long a node at most defers direct messages that
+/// would skip over mail the mailbox still holds (see `catch_up_until_ms`).
+pub const MAILBOX_CATCH_UP_MS: u64 = 60_000;
 /// How often to collect mail from our mailbox.
 pub const MAILBOX_POLL: Duration = Duration::from_secs(20);
 /// How often expired (disappearing) messages are swept.
@@ -76,6 +81,10 @@ pub const MAX_IN_FLIGHT: usize = 256;
 /// While a request to a contact is in flight, the next one waits for this many due
 /// envelopes (or for the answer).
 pub const MIN_BATCH_WHILE_BUSY: usize = 16;
+/// Most deposit requests in flight to one mailbox at once: well inside the relay's
+/// streams per connection (128), and a window of at most 8 × 64 envelopes that a relay may
+/// store in another order than they were sent (less than the recipient's `MAX_SKIP`).
+pub const MAX_MAILBOX_REQUESTS: usize = 8;
 /// Most delivery requests in flight to one contact at once.
 pub const MAX_REQUESTS_PER_CONTACT: usize = 8;
 /// Outbox and housekeeping tick.
@@ -214,10 +223,12 @@ enum Pending {
         route: Route,
         contact: ContactId,
     },
-    /// Delivering several outbox entries of one contact directly (`DeliverBatch`).
+    /// Delivering several outbox entries of one contact at once: directly
+    /// (`DeliverBatch`) or into its mailbox (`MailboxPutBatch`).
     Batch {
         contact: ContactId,
         ids: Vec<MessageId>,
+        route: Route,
     },
     /// Fetching mail from our mailbox.
     Fetch,
@@ -305,6 +316,24 @@ struct Runtime {
     parked: HashMap<ContactId, Vec<MessageId>>,
     /// Contacts the user blocked (kept in the setting [`BLOCKED_SETTING`]).
     blocked: HashSet<ContactId>,
+    /// Mailboxes that failed a `MailboxPutBatch` before any succeeded (a previous
+    /// version): single deposits.
+    no_mailbox_batch: HashSet<PeerId>,
+    /// Mailboxes that took a `MailboxPutBatch`: never marked as unable to.
+    mailbox_batches_ok: HashSet<PeerId>,
+    /// Deposit requests in flight per mailbox, and the mailbox of each such request.
+    mailbox_load: HashMap<PeerId, usize>,
+    mailbox_rids: HashMap<OutboundRequestId, PeerId>,
+    /// Until then (Unix ms) the mailbox is being collected after a (re)connection: a
+    /// message delivered directly that would make its session give up skipped keys is
+    /// answered "try later" instead of read. 0 once the mailbox is drained.
+    catch_up_until_ms: u64,
+    /// Envelopes being processed came from the mailbox (not delivered directly).
+    reading_mail: bool,
+    /// The peer whose request is being processed (None: mail from our mailbox).
+    direct_from: Option<PeerId>,
+    /// The last collection found a full response: fetch again once acknowledged.
+    fetch_more: bool,
     /// Last `sent_at` used: strictly increasing, so the display order is total.
     last_sent_ms: u64,
     ready_sent: bool,
@@ -366,6 +395,14 @@ impl Runtime {
             too_far_ahead: HashSet::new(),
             parked: HashMap::new(),
             blocked: HashSet::new(),
+            no_mailbox_batch: HashSet::new(),
+            mailbox_batches_ok: HashSet::new(),
+            mailbox_load: HashMap::new(),
+            mailbox_rids: HashMap::new(),
+            catch_up_until_ms: 0,
+            reading_mail: false,
+            direct_from: None,
+            fetch_more: false,
             last_sent_ms: 0,
             ready_sent: false,
             card_changed: false,
@@ -403,7 +440,7 @@ impl Runtime {
         }
         match result {
             Ok(()) => self.release(work),
-            Err(e) => self.emit(Event::error("store_failed", e)),
+            Err(e) => self.emit(Event::error(ErrorCode::StoreFailed, e)),
         }
     }
 
@@ -421,7 +458,7 @@ impl Runtime {
         work.append(&mut self.deferred);
         if let Err(e) = self.profile.store.make_durable() {
             // Nothing is acknowledged or shown: peers retry, and so do we after restart.
-            self.emit(Event::error("store_failed", e.to_string()));
+            self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
             return false;
         }
         self.release(work);
@@ -602,7 +639,7 @@ impl Runtime {
         for a in listen {
             if let Err(e) = self.swarm.listen_on(a.clone()) {
                 self.emit(Event::error(
-                    "listen_failed",
+                    ErrorCode::ListenFailed,
                     format!("cannot listen on {a}: {e}"),
                 ));
             }
@@ -610,7 +647,7 @@ impl Runtime {
         if let Some((peer, addr)) = self.relay.clone() {
             self.swarm.add_peer_address(peer, addr.clone());
             if let Err(e) = self.swarm.dial(addr.clone()) {
-                self.emit(Event::error("relay_unreachable", e.to_string()));
+                self.emit(Event::error(ErrorCode::RelayUnreachable, e.to_string()));
             }
         }
         let mut tick = tokio::time::interval(TICK);
@@ -621,14 +658,16 @@ impl Runtime {
                 biased;
                 ev = self.swarm.select_next_some() => self.swarm_event(ev),
                 cmd = commands.recv() => match cmd {
-                    Some(Command::Send { to, text }) => {
+                    Some(Command::Send { to, text, client_ref }) => {
                         // Sends to the same contact that are already waiting are stored
                         // together (one transaction, one ratchet state write).
-                        let mut texts = vec![text];
+                        let mut texts = vec![(text, client_ref)];
                         let mut other = None;
                         while texts.len() < MAX_BATCH {
                             match commands.try_recv() {
-                                Ok(Command::Send { to: t, text }) if t == to => texts.push(text),
+                                Ok(Command::Send { to: t, text, client_ref }) if t == to => {
+                                    texts.push((text, client_ref))
+                                }
                                 Ok(c) => {
                                     other = Some(c);
                                     break;
@@ -704,7 +743,11 @@ impl Runtime {
                 self.cmd_invite(ttl_secs.unwrap_or(DEFAULT_INVITE_TTL_SECS))
             }
             Command::Accept { code, alias } => self.cmd_accept(&code, &alias),
-            Command::Send { to, text } => self.cmd_send(&to, vec![text]),
+            Command::Send {
+                to,
+                text,
+                client_ref,
+            } => self.cmd_send(&to, vec![(text, client_ref)]),
             Command::Contacts => self.cmd_contacts(),
             Command::History { with, limit } => self.cmd_history(&with, limit.unwrap_or(100)),
             Command::Verify { alias, confirm } => self.cmd_verify(&alias, confirm),
@@ -716,7 +759,7 @@ impl Runtime {
                         alias,
                         seconds: c.disappear_after_ms.map(|ms| ms / 1000),
                     }),
-                    Err(e) => self.emit(Event::error("store_failed", e.to_string())),
+                    Err(e) => self.emit(Event::error(ErrorCode::StoreFailed, e.to_string())),
                 },
             },
             Command::Status => self.emit(Event::Status {
@@ -747,7 +790,7 @@ impl Runtime {
 
     fn unknown_contact(&self, alias: &str) {
         self.emit(Event::error(
-            "unknown_contact",
+            ErrorCode::UnknownContact,
             format!("no contact named {alias:?}"),
         ));
     }
@@ -764,7 +807,7 @@ impl Runtime {
             &mut OsRng,
         ) {
             Ok(i) => i,
-            Err(e) => return self.emit(Event::error("invite_failed", e.to_string())),
+            Err(e) => return self.emit(Event::error(ErrorCode::InviteFailed, e.to_string())),
         };
         let keys = invite.keys();
         let record = StoredInvite {
@@ -773,13 +816,13 @@ impl Runtime {
             payload: SecretBytes::from_slice(&keys.to_bytes()),
         };
         if let Err(e) = self.profile.store.add_invite(&keys.init_tag, &record) {
-            return self.emit(Event::error("store_failed", e.to_string()));
+            return self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
         }
         match invite.encode() {
             Ok(code) => self.emit(Event::Invite {
                 code: code.to_string(),
             }),
-            Err(e) => self.emit(Event::error("invite_failed", e.to_string())),
+            Err(e) => self.emit(Event::error(ErrorCode::InviteFailed, e.to_string())),
         }
     }
 
@@ -808,34 +851,37 @@ impl Runtime {
             Ok(i) => i,
             Err(cairn_crypto::InviteError::Expired) => {
                 return self.emit(Event::error(
-                    "invite_expired",
+                    ErrorCode::InviteExpired,
                     "this invite has expired; ask for a new one",
                 ))
             }
-            Err(e) => return self.emit(Event::error("invalid_invite", e.to_string())),
+            Err(e) => return self.emit(Event::error(ErrorCode::InvalidInvite, e.to_string())),
         };
         if let Some(e) = Self::alias_problem(alias) {
             return self.emit(e);
         }
         if self.by_alias(alias).is_some() {
             return self.emit(Event::error(
-                "alias_taken",
+                ErrorCode::AliasTaken,
                 format!("{alias:?} is already a contact"),
             ));
         }
         if invite.identity == self.profile.identity.public() {
-            return self.emit(Event::error("own_invite", "this is your own invite"));
+            return self.emit(Event::error(
+                ErrorCode::OwnInvite,
+                "this is your own invite",
+            ));
         }
         let id = self.profile.store.contact_id(invite.identity.as_bytes());
         if self.blocked.contains(&id) {
             return self.emit(Event::error(
-                "blocked",
+                ErrorCode::Blocked,
                 "this invite is from a contact you blocked; unblock them first",
             ));
         }
         if self.contacts.contains_key(&id) {
             return self.emit(Event::error(
-                "already_contact",
+                ErrorCode::AlreadyContact,
                 "you already have this contact",
             ));
         }
@@ -843,7 +889,9 @@ impl Runtime {
         let (pending, first) =
             match handshake::initiate(&self.profile.identity, &invite, &card, &mut OsRng) {
                 Ok(x) => x,
-                Err(e) => return self.emit(Event::error("handshake_failed", e.to_string())),
+                Err(e) => {
+                    return self.emit(Event::error(ErrorCode::HandshakeFailed, e.to_string()))
+                }
             };
         // What the invite says about the inviter, until its own card arrives.
         let routing = ProfileCard {
@@ -868,7 +916,7 @@ impl Runtime {
                 )
             });
         if let Err(e) = result {
-            return self.emit(Event::error("store_failed", e.to_string()));
+            return self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
         }
         self.mirror(
             id,
@@ -895,26 +943,44 @@ impl Runtime {
         self.next_fetch_ms = 0;
     }
 
-    fn cmd_send(&mut self, to: &str, texts: Vec<String>) {
+    /// Sends `texts` (each with the client's `ref`, echoed in its `queued` or `error`).
+    fn cmd_send(&mut self, to: &str, texts: Vec<(String, Option<String>)>) {
+        // One error per send, so a client can pair each answer with its send.
+        let fail_all =
+            |me: &Self, code: ErrorCode, message: String, texts: Vec<(String, Option<String>)>| {
+                for (_, r) in texts {
+                    me.emit(Event::error_for(code, message.clone(), r));
+                }
+            };
         let Some(cid) = self.by_alias(to) else {
-            return self.unknown_contact(to);
+            return fail_all(
+                self,
+                ErrorCode::UnknownContact,
+                format!("no contact named {to:?}"),
+                texts,
+            );
         };
         if self.blocked.contains(&cid) {
-            return self.emit(Event::error(
-                "blocked",
+            return fail_all(
+                self,
+                ErrorCode::Blocked,
                 format!("{to:?} is blocked; unblock them to write to them"),
-            ));
+                texts,
+            );
         }
         let Some(session) = self.contacts.get(&cid).and_then(|s| s.session.as_ref()) else {
-            return self.emit(Event::error(
-                "not_established",
+            return fail_all(
+                self,
+                ErrorCode::NotEstablished,
                 format!("the handshake with {to:?} has not finished yet"),
-            ));
+                texts,
+            );
         };
         let mut next = session.clone();
         let mut messages = Vec::with_capacity(texts.len());
         let mut outboxes = Vec::with_capacity(texts.len());
-        for text in texts {
+        let mut refs = Vec::with_capacity(texts.len());
+        for (text, client_ref) in texts {
             let mut id = [0u8; 16];
             OsRng.fill_bytes(&mut id);
             let now = now_ms().max(self.last_sent_ms + 1);
@@ -926,14 +992,22 @@ impl Runtime {
             let plain = match content.encode() {
                 Ok(p) => p,
                 Err(e) => {
-                    self.emit(Event::error("too_long", e.to_string()));
+                    self.emit(Event::error_for(
+                        ErrorCode::TooLong,
+                        e.to_string(),
+                        client_ref,
+                    ));
                     continue;
                 }
             };
             let env = match next.encrypt(&plain, now / 1000, &mut OsRng) {
                 Ok(e) => e,
                 Err(e) => {
-                    self.emit(Event::error("encrypt_failed", e.to_string()));
+                    self.emit(Event::error_for(
+                        ErrorCode::EncryptFailed,
+                        e.to_string(),
+                        client_ref,
+                    ));
                     continue;
                 }
             };
@@ -954,6 +1028,7 @@ impl Runtime {
                 // Due at once, even when the display timestamp runs ahead in a burst.
                 next_attempt_at_ms: now_ms(),
             });
+            refs.push(client_ref);
         }
         if messages.is_empty() {
             return;
@@ -979,13 +1054,21 @@ impl Runtime {
                     }
                 }
                 // Shown as queued, and sent, only once durable (at the next flush).
-                for (i, (m, o)) in messages.into_iter().zip(outboxes).enumerate() {
-                    self.deferred
-                        .push(Deferred::Emit(Event::Queued { id: hex(&m.id.0) }));
+                for (i, ((m, o), client_ref)) in
+                    messages.into_iter().zip(outboxes).zip(refs).enumerate()
+                {
+                    self.deferred.push(Deferred::Emit(Event::Queued {
+                        id: hex(&m.id.0),
+                        client_ref,
+                    }));
                     self.defer_mirror(cid, m.id, first + i as u64, o.envelope, m.created_at_ms);
                 }
             }
-            Err(e) => self.emit(Event::error("store_failed", e.to_string())),
+            Err(e) => {
+                for r in refs {
+                    self.emit(Event::error_for(ErrorCode::StoreFailed, e.to_string(), r));
+                }
+            }
         }
     }
 
@@ -1028,12 +1111,18 @@ impl Runtime {
                     .map(|m| MessageInfo {
                         id: hex(&m.id.0),
                         direction: match m.direction {
-                            Direction::Incoming => "in".into(),
-                            Direction::Outgoing => "out".into(),
+                            Direction::Incoming => MessageDirection::In,
+                            Direction::Outgoing => MessageDirection::Out,
                         },
                         text: m.text,
                         sent_at: m.created_at_ms,
-                        state: format!("{:?}", m.state).to_lowercase(),
+                        state: match m.state {
+                            DeliveryState::Queued => MessageState::Queued,
+                            DeliveryState::Sent => MessageState::Sent,
+                            DeliveryState::Delivered => MessageState::Delivered,
+                            DeliveryState::Failed => MessageState::Failed,
+                            DeliveryState::Received => MessageState::Received,
+                        },
                     })
                     .collect();
                 self.emit(Event::History {
@@ -1041,7 +1130,7 @@ impl Runtime {
                     messages,
                 });
             }
-            Err(e) => self.emit(Event::error("store_failed", e.to_string())),
+            Err(e) => self.emit(Event::error(ErrorCode::StoreFailed, e.to_string())),
         }
     }
 
@@ -1063,7 +1152,7 @@ impl Runtime {
             state.contact.verified = true;
             if let Err(e) = self.profile.store.put_contact(&state.contact) {
                 state.contact.verified = false;
-                return self.emit(Event::error("store_failed", e.to_string()));
+                return self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
             }
         }
         let verified = state.contact.verified;
@@ -1088,7 +1177,7 @@ impl Runtime {
                 alias: alias.to_owned(),
                 seconds,
             }),
-            Err(e) => self.emit(Event::error("store_failed", e.to_string())),
+            Err(e) => self.emit(Event::error(ErrorCode::StoreFailed, e.to_string())),
         }
     }
 
@@ -1108,7 +1197,7 @@ impl Runtime {
             .is_err();
         bad.then(|| {
             Event::error(
-                "invalid_alias",
+                ErrorCode::InvalidAlias,
                 "an alias must be 1 to 64 bytes of visible text",
             )
         })
@@ -1123,7 +1212,7 @@ impl Runtime {
         }
         if to != alias && self.by_alias(to).is_some() {
             return self.emit(Event::error(
-                "alias_taken",
+                ErrorCode::AliasTaken,
                 format!("{to:?} is already a contact"),
             ));
         }
@@ -1132,7 +1221,7 @@ impl Runtime {
         };
         contact.alias = to.to_owned();
         if let Err(e) = self.profile.store.put_contact(&contact) {
-            return self.emit(Event::error("store_failed", e.to_string()));
+            return self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
         }
         if let Some(c) = self.contacts.get_mut(&cid) {
             c.contact = contact;
@@ -1165,7 +1254,7 @@ impl Runtime {
             next.remove(&cid);
         }
         if let Err(e) = self.store_blocked(&next) {
-            return self.emit(Event::error("store_failed", e));
+            return self.emit(Event::error(ErrorCode::StoreFailed, e));
         }
         self.blocked = next;
         if block {
@@ -1194,7 +1283,7 @@ impl Runtime {
         let mut blocked = self.blocked.clone();
         if blocked.remove(&cid) {
             if let Err(e) = self.store_blocked(&blocked) {
-                return self.emit(Event::error("store_failed", e));
+                return self.emit(Event::error(ErrorCode::StoreFailed, e));
             }
         }
         let removed = if keep_history {
@@ -1203,7 +1292,7 @@ impl Runtime {
             self.profile.store.remove_contact(&cid)
         };
         if let Err(e) = removed {
-            return self.emit(Event::error("store_failed", e.to_string()));
+            return self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
         }
         self.blocked = blocked;
         let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&cid.0));
@@ -1248,14 +1337,14 @@ impl Runtime {
     fn cmd_wipe(&mut self, confirm: &str) {
         if confirm != "WIPE" {
             return self.emit(Event::error(
-                "wipe_not_confirmed",
+                ErrorCode::WipeNotConfirmed,
                 "send {\"cmd\":\"wipe\",\"confirm\":\"WIPE\"}",
             ));
         }
         let paths = self.profile.store.paths().clone();
         match crate::store::wipe_profile(&paths) {
             Ok(_) => self.emit(Event::Wiped),
-            Err(e) => self.emit(Event::error("wipe_failed", e.to_string())),
+            Err(e) => self.emit(Event::error(ErrorCode::WipeFailed, e.to_string())),
         }
         self.stopping = true;
     }
@@ -1358,6 +1447,14 @@ impl Runtime {
     /// The request is answered or failed: forgets it, and frees its contact's slot.
     fn take_pending(&mut self, rid: &OutboundRequestId) -> Option<Pending> {
         let pending = self.pending.remove(rid)?;
+        if let Some(peer) = self.mailbox_rids.remove(rid) {
+            if let Some(n) = self.mailbox_load.get_mut(&peer) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.mailbox_load.remove(&peer);
+                }
+            }
+        }
         if let Pending::Outbox { contact, .. } | Pending::Batch { contact, .. } = &pending {
             if let Some(n) = self.requests.get_mut(contact) {
                 *n = n.saturating_sub(1);
@@ -1374,13 +1471,10 @@ impl Runtime {
         let Some(contact) = batch.first().map(|e| e.contact) else {
             return;
         };
-        let Some((peer, addrs)) = self.contact_target(&contact) else {
-            for e in batch {
-                self.attempt_failed(e.message_id, Route::Direct, contact);
-            }
-            return;
-        };
         let ids: Vec<MessageId> = batch.iter().map(|e| e.message_id).collect();
+        let Some((peer, addrs)) = self.contact_target(&contact) else {
+            return self.entries_failed(ids, Route::Direct, contact);
+        };
         let req = Request::DeliverBatch(batch.into_iter().map(|e| e.envelope).collect());
         let rid = self
             .swarm
@@ -1388,7 +1482,104 @@ impl Runtime {
             .rr
             .send_request_with_addresses(&peer, req, addrs);
         self.in_flight.extend(ids.iter().copied());
-        self.request_started(rid, Pending::Batch { contact, ids });
+        self.request_started(
+            rid,
+            Pending::Batch {
+                contact,
+                ids,
+                route: Route::Direct,
+            },
+        );
+    }
+
+    /// Hops did not take these entries of `contact` on `route`: what failed directly goes
+    /// to the contact's mailbox at once, in `MailboxPutBatch` requests; the rest backs off.
+    /// Entries that left the outbox meanwhile (their receipt came) are only forgotten.
+    fn entries_failed(&mut self, ids: Vec<MessageId>, route: Route, contact: ContactId) {
+        let mailbox = self
+            .contacts
+            .get(&contact)
+            .and_then(|c| c.contact.mailbox.as_ref())
+            .and_then(|m| m.parse::<Multiaddr>().ok())
+            .and_then(|a| peer_of(&a).map(|p| (p, a)));
+        let mut fallback: Vec<OutboxEntry> = Vec::new();
+        for id in ids {
+            self.in_flight.remove(&id);
+            let Some(entry) = self.outbox.get(&id) else {
+                continue;
+            };
+            if route == Route::Direct && mailbox.is_some() {
+                fallback.push(entry.clone());
+            } else {
+                self.back_off(id);
+            }
+        }
+        let Some((peer, addr)) = mailbox else {
+            return;
+        };
+        if self.mailbox_busy(&peer) {
+            // Its requests in flight are at the cap: try again shortly, in order.
+            for e in fallback {
+                self.wait_for_mailbox(e.message_id);
+            }
+            return;
+        }
+        if fallback.len() == 1 || self.no_mailbox_batch.contains(&peer) {
+            for e in fallback {
+                self.attempt(&e, Route::Mailbox);
+            }
+            return;
+        }
+        // Packed like a DeliverBatch: at most MAX_BATCH and MAX_REQUEST_LEN per request.
+        let mut batch: Vec<OutboxEntry> = Vec::new();
+        let mut bytes = 0;
+        for e in fallback {
+            let len = e.envelope.len();
+            if !batch.is_empty()
+                && (batch.len() >= MAX_BATCH || Request::batch_len([bytes, len]) > MAX_REQUEST_LEN)
+            {
+                self.attempt_mailbox_batch(contact, peer, &addr, std::mem::take(&mut batch));
+                bytes = 0;
+            }
+            bytes += 4 + len;
+            batch.push(e);
+        }
+        if !batch.is_empty() {
+            self.attempt_mailbox_batch(contact, peer, &addr, batch);
+        }
+    }
+
+    /// Deposits several entries of `contact` into its mailbox with one request.
+    fn attempt_mailbox_batch(
+        &mut self,
+        contact: ContactId,
+        peer: PeerId,
+        addr: &Multiaddr,
+        batch: Vec<OutboxEntry>,
+    ) {
+        let ids: Vec<MessageId> = batch.iter().map(|e| e.message_id).collect();
+        if self.mailbox_busy(&peer) {
+            for id in ids {
+                self.wait_for_mailbox(id);
+            }
+            return;
+        }
+        let req = Request::MailboxPutBatch(batch.into_iter().map(|e| e.envelope).collect());
+        let rid = self.swarm.behaviour_mut().rr.send_request_with_addresses(
+            &peer,
+            req,
+            vec![addr.clone()],
+        );
+        self.mailbox_started(rid, peer);
+        self.in_flight.extend(ids.iter().copied());
+        self.request_started(
+            rid,
+            Pending::Batch {
+                contact,
+                ids,
+                route: Route::Mailbox,
+            },
+        );
     }
 
     /// If our reachable addresses or mailbox changed since we last told our contacts,
@@ -1486,6 +1677,10 @@ impl Runtime {
                 let Some(peer) = peer_of(&addr) else {
                     return self.attempt_failed(entry.message_id, route, entry.contact);
                 };
+                if self.mailbox_busy(&peer) {
+                    self.in_flight.remove(&entry.message_id);
+                    return self.wait_for_mailbox(entry.message_id);
+                }
                 req = Request::MailboxPut(entry.envelope.clone());
                 (peer, vec![addr])
             }
@@ -1495,6 +1690,9 @@ impl Runtime {
             .behaviour_mut()
             .rr
             .send_request_with_addresses(&peer, req, addrs);
+        if route == Route::Mailbox {
+            self.mailbox_started(rid, peer);
+        }
         self.in_flight.insert(entry.message_id);
         self.request_started(
             rid,
@@ -1520,6 +1718,39 @@ impl Runtime {
                 }
             }
         }
+        self.back_off(id);
+    }
+
+    /// The PeerId of `contact`'s mailbox.
+    fn mailbox_of(&self, contact: &ContactId) -> Option<PeerId> {
+        self.contacts
+            .get(contact)
+            .and_then(|c| c.contact.mailbox.as_ref())
+            .and_then(|m| m.parse::<Multiaddr>().ok())
+            .and_then(|a| peer_of(&a))
+    }
+
+    /// Whether deposits into the mailbox at `peer` are at [`MAX_MAILBOX_REQUESTS`].
+    fn mailbox_busy(&self, peer: &PeerId) -> bool {
+        self.mailbox_load.get(peer).copied().unwrap_or(0) >= MAX_MAILBOX_REQUESTS
+    }
+
+    /// Counts a deposit request to the mailbox at `peer` until it is answered or fails.
+    fn mailbox_started(&mut self, rid: OutboundRequestId, peer: PeerId) {
+        *self.mailbox_load.entry(peer).or_default() += 1;
+        self.mailbox_rids.insert(rid, peer);
+    }
+
+    /// `id` waits for a free request slot of its mailbox: a short wait that does not count
+    /// as a failed attempt.
+    fn wait_for_mailbox(&mut self, id: MessageId) {
+        let attempts = self.backoff.get(&id).map_or(0, |(a, _)| *a);
+        let next = now_ms() + 200 + OsRng.gen_range(0..200);
+        self.backoff.insert(id, (attempts, next));
+    }
+
+    /// The next attempt of `id` waits (exponential backoff with jitter).
+    fn back_off(&mut self, id: MessageId) {
         let attempts = self.backoff.get(&id).map_or(0, |(a, _)| *a) + 1;
         let next = now_ms() + Self::backoff_delay(attempts);
         self.backoff.insert(id, (attempts, next));
@@ -1740,10 +1971,28 @@ impl Runtime {
         }
     }
 
+    /// An acknowledgement was answered (or failed): once none is left, a collection that
+    /// found a full response goes on at the next tick.
+    fn ack_done(&mut self) {
+        if self.fetch_more && !self.pending.values().any(|p| matches!(p, Pending::Ack)) {
+            self.fetch_more = false;
+            self.next_fetch_ms = 0;
+        }
+    }
+
     fn fetch_mail(&mut self) {
         let Some((relay, addr)) = self.relay.clone() else {
             return;
         };
+        // One collection at a time: the next starts when this one (and its
+        // acknowledgements) is done, so the mailbox never hands out the same mail twice.
+        if self
+            .pending
+            .values()
+            .any(|p| matches!(p, Pending::Fetch | Pending::Ack))
+        {
+            return;
+        }
         let now = now_secs();
         let mut keys: Vec<[u8; 32]> = Vec::new();
         for c in self.contacts.values() {
@@ -1804,10 +2053,19 @@ impl Runtime {
         })
     }
 
-    fn got_mail(&mut self, items: Vec<([u8; 16], Vec<u8>)>) {
+    /// Processes fetched mail and acknowledges what may go; returns how many envelopes were
+    /// authentic (processed or kept).
+    fn got_mail(&mut self, items: Vec<([u8; 16], Vec<u8>)>) -> usize {
         let mut acks: HashMap<[u8; 32], Vec<[u8; 16]>> = HashMap::new();
         let (mids, envelopes): (Vec<[u8; 16]>, Vec<Vec<u8>>) = items.into_iter().unzip();
+        self.reading_mail = true;
         let outcomes = self.inbound_envelopes(&envelopes);
+        self.reading_mail = false;
+        let authentic = outcomes
+            .iter()
+            .filter(|o| matches!(o, Inbound::Processed | Inbound::Kept))
+            .count();
+        tracing::debug!(n = outcomes.len(), authentic, "mail collected");
         for ((mid, bytes), processed) in mids.into_iter().zip(envelopes).zip(outcomes) {
             // Ack what we processed and what can never be processed (not ours / junk):
             // mail stays in the mailbox if storing it here failed, or if it is authentic
@@ -1822,7 +2080,7 @@ impl Runtime {
         }
         // Delete from the mailbox only what is durable here.
         if !self.flush() {
-            return;
+            return authentic;
         }
         if let Some((relay, addr)) = self.relay.clone() {
             for (key, ids) in acks {
@@ -1834,6 +2092,7 @@ impl Runtime {
                 self.pending.insert(rid, Pending::Ack);
             }
         }
+        authentic
     }
 
     // ---------------------------------------------------------------- inbound
@@ -1875,7 +2134,7 @@ impl Runtime {
         if now_ms() >= expires {
             // The sweep removes it (within SWEEP_EVERY_MS).
             self.emit(Event::error(
-                "invite_expired",
+                ErrorCode::InviteExpired,
                 "someone used an expired invite; it was refused",
             ));
             return Inbound::Dropped;
@@ -1898,14 +2157,14 @@ impl Runtime {
                 .consume_invite(&keys.init_tag, now_ms(), &env.encode(), &id)
         {
             self.emit(Event::error(
-                "invite_used",
+                ErrorCode::InviteUsed,
                 format!("an invite was used again and refused: {e}"),
             ));
             return Inbound::Dropped;
         }
         if self.contacts.contains_key(&id) {
             self.emit(Event::error(
-                "already_contact",
+                ErrorCode::AlreadyContact,
                 "an existing contact accepted another invite; ignored",
             ));
             return Inbound::Dropped;
@@ -1924,7 +2183,7 @@ impl Runtime {
             )
         });
         if let Err(e) = result {
-            self.emit(Event::error("store_failed", e.to_string()));
+            self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
             return Inbound::TryLater;
         }
         self.mirror(
@@ -1982,7 +2241,7 @@ impl Runtime {
                 same_acceptor: None,
             } => {
                 self.emit(Event::error(
-                    "invite_used",
+                    ErrorCode::InviteUsed,
                     "someone used an invite that was already used; it was refused",
                 ));
                 self.hostile("handshake for a used invite")
@@ -2059,7 +2318,7 @@ impl Runtime {
             })
             .and_then(|_| store.remove_setting(&name));
         if let Err(e) = result {
-            self.emit(Event::error("store_failed", e.to_string()));
+            self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
             return Inbound::TryLater;
         }
         let alias = contact.alias.clone();
@@ -2150,13 +2409,31 @@ impl Runtime {
             let r = self.hostile("message before handshake");
             return set(out, i, r);
         };
+        // Read ahead of a mailbox backlog that is still being collected, this message
+        // would give up keys of messages the mailbox is about to hand over: the sender
+        // tries it again a little later (bounded by MAILBOX_CATCH_UP_MS). Judged from the
+        // header alone, so holding it back costs no chain walk.
+        if !self.reading_mail && now_ms() < self.catch_up_until_ms && next.would_give_up_keys(env) {
+            return set(out, i, Inbound::TryLater);
+        }
         let plain = match next.decrypt(env, now_secs()) {
             Ok(p) => {
                 self.heard_from(&cid);
                 p
             }
-            // Authentic but already processed: a retransmission; acknowledge it again.
+            // Authentic but already processed: a retransmission; acknowledge it again —
+            // but only to the contact itself (or our mailbox). Anyone else holding a copy
+            // gets the answer junk gets, and so cannot learn which node it is for.
             Err(DecryptError::Replayed) => {
+                let from_contact = self.direct_from.is_none_or(|p| {
+                    self.contacts
+                        .get(&cid)
+                        .is_some_and(|c| c.contact.peer_id == p.to_bytes())
+                });
+                if !from_contact {
+                    let r = self.hostile("replay from someone other than the contact");
+                    return set(out, i, r);
+                }
                 self.heard_from(&cid);
                 return set(out, i, Inbound::Processed);
             }
@@ -2173,7 +2450,7 @@ impl Runtime {
                         .unwrap_or_default();
                     tracing::warn!("a contact's message is too far ahead of the session");
                     self.emit(Event::error(
-                        "session_behind",
+                        ErrorCode::SessionBehind,
                         format!(
                             "messages from {alias} are too far ahead of your session to be read; \
                              reset the session with them"
@@ -2284,7 +2561,7 @@ impl Runtime {
                         now,
                     )
                     .map(|outcomes| (outcomes, rid, receipt_wire))
-                    .map_err(|e| self.emit(Event::error("store_failed", e.to_string())))
+                    .map_err(|e| self.emit(Event::error(ErrorCode::StoreFailed, e.to_string())))
                     .ok()
             }
             None => None,
@@ -2429,9 +2706,10 @@ impl Runtime {
                     if peer_id == relay && !self.relay_reserved {
                         let circuit = addr.with(Protocol::P2pCircuit);
                         if let Err(e) = self.swarm.listen_on(circuit) {
-                            self.emit(Event::error("relay_failed", e.to_string()));
+                            self.emit(Event::error(ErrorCode::RelayFailed, e.to_string()));
                         }
                         self.next_fetch_ms = 0;
+                        self.catch_up_until_ms = now_ms().saturating_add(MAILBOX_CATCH_UP_MS);
                     }
                 }
                 self.set_online(peer_id, true);
@@ -2453,7 +2731,7 @@ impl Runtime {
                 self.relay_reserved = true;
                 if let Some((_, addr)) = &self.relay {
                     self.emit(Event::Relay {
-                        state: "reserved".into(),
+                        state: RelayState::Reserved,
                         addr: addr.to_string(),
                     });
                 }
@@ -2549,28 +2827,56 @@ impl Runtime {
 
     fn rr_event_inner(&mut self, ev: request_response::Event<Request, Response>) {
         match ev {
-            request_response::Event::Message { message, .. } => match message {
+            request_response::Event::Message { message, peer, .. } => match message {
                 request_response::Message::Request {
                     request, channel, ..
-                } => self.inbound_request(request, channel),
+                } => {
+                    self.direct_from = Some(peer);
+                    self.inbound_request(request, channel);
+                    self.direct_from = None;
+                }
                 request_response::Message::Response {
                     request_id,
                     response,
                 } => self.response(request_id, response),
             },
             request_response::Event::OutboundFailure {
-                request_id, error, ..
+                request_id,
+                error,
+                peer,
+                ..
             } => {
+                let peer = matches!(
+                    error,
+                    request_response::OutboundFailure::Io(_)
+                        | request_response::OutboundFailure::UnsupportedProtocols
+                )
+                .then_some(peer);
                 tracing::debug!(%error, "request failed");
                 match self.take_pending(&request_id) {
                     Some(Pending::Outbox { id, route, contact }) => {
                         self.entry_failed(id, route, contact)
                     }
-                    Some(Pending::Batch { contact, ids }) => {
-                        for id in ids {
-                            self.entry_failed(id, Route::Direct, contact);
+                    Some(Pending::Batch {
+                        contact,
+                        ids,
+                        route,
+                    }) => {
+                        if route == Route::Mailbox {
+                            // A relay of the previous version cannot read a batch (it
+                            // resets the stream): one that never took a batch gets single
+                            // deposits from now on.
+                            if let Some(peer) =
+                                peer.filter(|p| !self.mailbox_batches_ok.contains(p))
+                            {
+                                if self.no_mailbox_batch.insert(peer) {
+                                    tracing::info!("mailbox takes no batch deposits");
+                                }
+                            }
                         }
+                        self.entries_failed(ids, route, contact);
                     }
+                    Some(Pending::Ack) => self.ack_done(),
                     _ => {}
                 }
             }
@@ -2617,9 +2923,10 @@ impl Runtime {
                 }
                 Response::Results(codes)
             }
-            Request::MailboxPut(_) | Request::MailboxFetch(_) | Request::MailboxAck { .. } => {
-                Response::Rejected(RejectCode::Unsupported)
-            }
+            Request::MailboxPut(_)
+            | Request::MailboxPutBatch(_)
+            | Request::MailboxFetch(_)
+            | Request::MailboxAck { .. } => Response::Rejected(RejectCode::Unsupported),
         };
         let _ = self
             .swarm
@@ -2634,7 +2941,17 @@ impl Runtime {
                 Response::Accepted => self.hops_accepted(vec![id]),
                 _ => self.entry_failed(id, route, contact),
             },
-            Some(Pending::Batch { contact, ids }) => {
+            Some(Pending::Batch {
+                contact,
+                ids,
+                route,
+            }) => {
+                if route == Route::Mailbox && matches!(response, Response::Results(_)) {
+                    if let Some(peer) = self.mailbox_of(&contact) {
+                        self.mailbox_batches_ok.insert(peer);
+                        self.no_mailbox_batch.remove(&peer);
+                    }
+                }
                 let codes = match response {
                     Response::Results(codes) if codes.len() == ids.len() => codes,
                     // Refused as a whole (or an answer that does not fit): every entry
@@ -2642,24 +2959,37 @@ impl Runtime {
                     _ => vec![Some(RejectCode::NotAccepted); ids.len()],
                 };
                 let mut accepted = Vec::new();
+                let mut failed = Vec::new();
                 for (id, code) in ids.into_iter().zip(codes) {
                     match code {
                         None => accepted.push(id),
-                        Some(_) => self.entry_failed(id, Route::Direct, contact),
+                        Some(_) => failed.push(id),
                     }
                 }
+                self.entries_failed(failed, route, contact);
                 self.hops_accepted(accepted);
             }
             Some(Pending::Fetch) => {
                 if let Response::Mail(items) = response {
                     let full = items.len() >= crate::net::protocol::MAX_MAIL_ITEMS;
-                    self.got_mail(items);
+                    let authentic = self.got_mail(items);
                     if full {
-                        self.next_fetch_ms = 0;
+                        // Go on once the acknowledgements are answered (`ack_done`).
+                        self.fetch_more = true;
+                        self.ack_done();
+                        // Still collecting a real backlog: keep direct mail from overtaking
+                        // it a while longer (a mailbox of junk does not extend this).
+                        if authentic > 0 && self.catch_up_until_ms != 0 {
+                            self.catch_up_until_ms = now_ms().saturating_add(MAILBOX_CATCH_UP_MS);
+                        }
+                    } else if self.pending.values().all(|p| !matches!(p, Pending::Fetch)) {
+                        // The mailbox has nothing more: direct mail is read as it comes.
+                        self.catch_up_until_ms = 0;
                     }
                 }
             }
-            Some(Pending::Ack) | None => {}
+            Some(Pending::Ack) => self.ack_done(),
+            None => {}
         }
     }
 }

@@ -19,7 +19,7 @@ use cairn_crypto::envelope::Envelope;
 use cairn_crypto::MailboxKey;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use hmac::{Hmac, Mac};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{request_response, Multiaddr};
@@ -243,6 +243,33 @@ impl Mailbox {
     /// Stores an envelope under its tag. Durable when it returns `Ok(true)`;
     /// `Ok(false)` when a quota is full.
     pub fn put(&mut self, envelope: &Envelope, bytes: &[u8]) -> Result<bool, MailboxError> {
+        let taken = self.stage(envelope, bytes)?;
+        if taken {
+            self.flush()?;
+        }
+        Ok(taken)
+    }
+
+    /// Stores several envelopes, made durable together with one flush: for each, whether
+    /// it was taken (false: a quota is full).
+    pub fn put_many(&mut self, items: &[(Envelope, Vec<u8>)]) -> Result<Vec<bool>, MailboxError> {
+        let taken = items
+            .iter()
+            .map(|(e, b)| self.stage(e, b))
+            .collect::<Result<Vec<bool>, _>>()?;
+        self.flush()?;
+        Ok(taken)
+    }
+
+    /// Makes every staged envelope durable.
+    pub fn flush(&self) -> Result<(), MailboxError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Writes an envelope under its tag without making it durable (see [`Mailbox::flush`]);
+    /// `Ok(false)` when a quota is full.
+    pub fn stage(&mut self, envelope: &Envelope, bytes: &[u8]) -> Result<bool, MailboxError> {
         let prefix = self.blinded(&envelope.tag.0);
         let used = self.tags.get(&prefix).copied().unwrap_or_default();
         let len = bytes.len() as u64;
@@ -260,7 +287,6 @@ impl Mailbox {
         let sealed = self.seal(&key, now_ms(), bytes);
         let sealed_len = sealed.len() as u64;
         self.mail.insert(key, sealed)?;
-        self.db.flush()?;
         self.total += sealed_len;
         let t = self.tags.entry(prefix).or_default();
         t.count += 1;
@@ -481,95 +507,210 @@ pub async fn run(
         }
     };
     let protect = config.passphrase.as_ref().map(|(p, k)| (p, *k));
-    let mut mailbox =
+    let mailbox =
         Mailbox::open_with(&config.data, config.retention, protect).map_err(|e| e.to_string())?;
-    let mut swarm = swarm::build(
+    let swarm = swarm::build(
         key,
         &SwarmOptions {
             lan: false,
             relay_server: true,
         },
     )?;
+    let mut relay = RelayLoop {
+        swarm,
+        mailbox,
+        quota: DepositQuota::new(DEPOSIT_BYTES_PER_WINDOW, DEPOSIT_WINDOW),
+        peer_ips: std::collections::HashMap::new(),
+        addrs: Vec::new(),
+        staged: Vec::new(),
+        discard_mail: config.discard_mail,
+    };
     for a in &config.listen {
-        swarm
+        relay
+            .swarm
             .listen_on(a.clone())
             .map_err(|e| format!("cannot listen on {a}: {e}"))?;
     }
-    let mut addrs: Vec<Multiaddr> = Vec::new();
     let mut ready = false;
-    let mut quota = DepositQuota::new(DEPOSIT_BYTES_PER_WINDOW, DEPOSIT_WINDOW);
-    // The remote IP of each connected peer (relayed connections carry the other relay's).
-    let mut peer_ips: std::collections::HashMap<libp2p::PeerId, std::net::IpAddr> =
-        std::collections::HashMap::new();
     let mut sweep = tokio::time::interval(Duration::from_secs(600));
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         tokio::select! {
             _ = &mut stop => break,
             _ = sweep.tick() => {
-                if let Err(e) = mailbox.sweep() {
+                if let Err(e) = relay.mailbox.sweep() {
                     tracing::warn!(error = %e, "mailbox sweep failed");
                 }
             }
             _ = tick.tick() => {
-                if !ready && !addrs.is_empty() {
+                if !ready && !relay.addrs.is_empty() {
                     ready = true;
-                    let peer = *swarm.local_peer_id();
+                    let peer = *relay.swarm.local_peer_id();
                     let _ = events.send(Event::Ready {
                         peer_id: peer.to_string(),
-                        addrs: addrs.iter().map(|a| a.clone().with(libp2p::multiaddr::Protocol::P2p(peer)).to_string()).collect(),
+                        addrs: relay.addrs.iter().map(|a| a.clone().with(libp2p::multiaddr::Protocol::P2p(peer)).to_string()).collect(),
                     });
                 }
             }
-            ev = swarm.select_next_some() => match ev {
-                SwarmEvent::NewListenAddr { address, .. } => {
-                    swarm.add_external_address(address.clone());
-                    addrs.push(address);
-                }
-                SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
-                    let relayed = endpoint
-                        .get_remote_address()
-                        .iter()
-                        .any(|p| matches!(p, libp2p::multiaddr::Protocol::P2pCircuit));
-                    match ip_of(endpoint.get_remote_address()) {
-                        Some(ip) if !relayed => {
-                            peer_ips.insert(peer_id, ip);
-                        }
-                        _ => {}
+            ev = relay.swarm.select_next_some() => {
+                relay.event(ev);
+                // Group commit: take whatever else is ready (deposits from other
+                // connections too), then make every staged deposit durable with one flush.
+                for _ in 0..GROUP_COMMIT_EVENTS {
+                    match relay.swarm.select_next_some().now_or_never() {
+                        Some(ev) => relay.event(ev),
+                        None => break,
                     }
                 }
-                SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
-                    peer_ips.remove(&peer_id);
-                }
-                SwarmEvent::Behaviour(BehaviourEvent::Rr(request_response::Event::Message {
-                    peer,
-                    message: request_response::Message::Request { request, channel, .. },
-                    ..
-                })) => {
-                    let over = match &request {
-                        Request::MailboxPut(bytes) => {
-                            let source = peer_ips
-                                .get(&peer)
-                                .map_or(DepositSource::Peer(peer), |ip| DepositSource::Ip(*ip));
-                            !quota.allow(source, bytes.len() as u64, now_ms())
-                        }
-                        _ => false,
-                    };
-                    let response = if over {
-                        tracing::info!("mailbox deposit over the per-source quota");
-                        Response::Rejected(RejectCode::QuotaExceeded)
-                    } else if config.discard_mail && matches!(request, Request::MailboxPut(_)) {
-                        Response::Accepted
-                    } else {
-                        serve(&mut mailbox, request)
-                    };
-                    let _ = swarm.behaviour_mut().rr.send_response(channel, response);
-                }
-                _ => {}
+                relay.commit();
             }
         }
     }
+    relay.commit();
     Ok(())
+}
+
+/// Most further events taken into one group commit of the relay's mailbox.
+const GROUP_COMMIT_EVENTS: usize = 256;
+
+/// The relay's event loop state.
+struct RelayLoop {
+    swarm: libp2p::Swarm<swarm::Behaviour>,
+    mailbox: Mailbox,
+    quota: DepositQuota,
+    /// The remote IP of each connected peer (relayed connections carry the other relay's).
+    peer_ips: std::collections::HashMap<libp2p::PeerId, std::net::IpAddr>,
+    addrs: Vec<Multiaddr>,
+    /// Deposits written but not yet flushed, with the response each waits for.
+    staged: Vec<(request_response::ResponseChannel<Response>, Response)>,
+    discard_mail: bool,
+}
+
+impl RelayLoop {
+    fn event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                self.swarm.add_external_address(address.clone());
+                self.addrs.push(address);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                let relayed = endpoint
+                    .get_remote_address()
+                    .iter()
+                    .any(|p| matches!(p, libp2p::multiaddr::Protocol::P2pCircuit));
+                match ip_of(endpoint.get_remote_address()) {
+                    Some(ip) if !relayed => {
+                        self.peer_ips.insert(peer_id, ip);
+                    }
+                    _ => {}
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                self.peer_ips.remove(&peer_id);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Rr(request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            })) => self.request(peer, request, channel),
+            _ => {}
+        }
+    }
+
+    fn request(
+        &mut self,
+        peer: libp2p::PeerId,
+        request: Request,
+        channel: request_response::ResponseChannel<Response>,
+    ) {
+        let source = self
+            .peer_ips
+            .get(&peer)
+            .map_or(DepositSource::Peer(peer), |ip| DepositSource::Ip(*ip));
+        let now = now_ms();
+        match request {
+            Request::MailboxPut(bytes) => {
+                let r = self.deposit(source, &bytes, now);
+                self.staged
+                    .push((channel, r.map_or(Response::Accepted, Response::Rejected)));
+            }
+            Request::MailboxPutBatch(items) => {
+                let codes = items
+                    .iter()
+                    .map(|bytes| self.deposit(source, bytes, now))
+                    .collect();
+                self.staged.push((channel, Response::Results(codes)));
+            }
+            other => {
+                let response = serve(&mut self.mailbox, other);
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .rr
+                    .send_response(channel, response);
+            }
+        }
+    }
+
+    /// Writes one deposit (not yet durable): `None` if taken, or why not.
+    fn deposit(&mut self, source: DepositSource, bytes: &[u8], now: u64) -> Option<RejectCode> {
+        if !self.quota.allow(source, bytes.len() as u64, now) {
+            tracing::info!("mailbox deposit over the per-source quota");
+            return Some(RejectCode::QuotaExceeded);
+        }
+        let Ok(env) = Envelope::decode(bytes) else {
+            return Some(RejectCode::Malformed);
+        };
+        if self.discard_mail {
+            return None;
+        }
+        match self.mailbox.stage(&env, bytes) {
+            Ok(true) => None,
+            Ok(false) => Some(RejectCode::QuotaExceeded),
+            Err(e) => {
+                tracing::warn!(error = %e, "mailbox put failed");
+                Some(RejectCode::TryLater)
+            }
+        }
+    }
+
+    /// Makes every staged deposit durable with one flush, then answers them; if the flush
+    /// fails, each is answered "try later" (a retry is deduplicated by its recipient).
+    fn commit(&mut self) {
+        if self.staged.is_empty() {
+            return;
+        }
+        let durable = self.mailbox.flush();
+        if let Err(e) = &durable {
+            tracing::warn!(error = %e, "mailbox flush failed");
+        }
+        for (channel, response) in std::mem::take(&mut self.staged) {
+            let response = match (&durable, response) {
+                (Ok(()), r) => r,
+                (Err(_), Response::Results(codes)) => Response::Results(
+                    codes
+                        .into_iter()
+                        .map(|c| c.or(Some(RejectCode::TryLater)))
+                        .collect(),
+                ),
+                (Err(_), _) => Response::Rejected(RejectCode::TryLater),
+            };
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .rr
+                .send_response(channel, response);
+        }
+    }
 }
 
 fn serve(mailbox: &mut Mailbox, request: Request) -> Response {
@@ -590,7 +731,7 @@ fn serve(mailbox: &mut Mailbox, request: Request) -> Response {
             Ok(n) => Response::Acked(n),
             Err(_) => Response::Rejected(RejectCode::TryLater),
         },
-        Request::Deliver(_) | Request::DeliverBatch(_) => {
+        Request::Deliver(_) | Request::DeliverBatch(_) | Request::MailboxPutBatch(_) => {
             Response::Rejected(RejectCode::Unsupported)
         }
     }

@@ -76,7 +76,7 @@ fn rename_block_unblock_delete_and_add_again() {
     alice.expect("unblocked", |e| {
         e["event"] == "contact_blocked" && e["blocked"] == false
     });
-    alice.sees_message_anywhere("bob", "while blocked");
+    alice.sees_message_anywhere("robert", "while blocked");
     bob.sees_delivered_anywhere(&during);
 
     // Delete (history too): gone from the list; the same person can be added again.

@@ -226,6 +226,14 @@ fn hostile_input_changes_nothing() {
         rt.block_on(m.request(Request::Deliver(env.encode()))),
         Ok(Response::Accepted)
     );
+    // The same replay from anyone but the contact gets the answer junk gets: none, so a
+    // holder of a copy cannot learn which node the envelope is for.
+    let mut eve = rt.block_on(Attacker::new(&alice.peer_id, &alice.addrs[0]));
+    assert!(
+        rt.block_on(eve.request(Request::Deliver(env.encode())))
+            .is_err(),
+        "a replay from a stranger was acknowledged"
+    );
     // A tampered header (of a delivered message) and a tampered body (of a fresh
     // one): both dropped; the untampered fresh message then still goes through.
     let mut tampered = env.encode();

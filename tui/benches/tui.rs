@@ -15,7 +15,7 @@
 //!
 //! The ratios are printed at the end. Benchmarks are never timed tests.
 
-use cairn_node::api::{ContactInfo, Event, MessageInfo};
+use cairn_node::api::{ContactInfo, Event, MessageDirection, MessageInfo, MessageState};
 use cairn_tui::app::{update, Action, App, Screen};
 use cairn_tui::config::Settings;
 use criterion::Criterion;
@@ -76,10 +76,18 @@ fn app_with(n: usize, size: (u16, u16)) -> App {
     let messages = (0..n)
         .map(|i| MessageInfo {
             id: format!("{i:032x}"),
-            direction: if i % 3 == 0 { "out" } else { "in" }.into(),
+            direction: if i % 3 == 0 {
+                MessageDirection::Out
+            } else {
+                MessageDirection::In
+            },
             text: words[..10 + (i * 7) % (words.len() - 10)].to_owned(),
             sent_at: NOW - (n - i) as u64 * 1000,
-            state: if i % 3 == 0 { "delivered" } else { "received" }.into(),
+            state: if i % 3 == 0 {
+                MessageState::Delivered
+            } else {
+                MessageState::Received
+            },
         })
         .collect();
     update(

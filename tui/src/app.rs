@@ -7,9 +7,11 @@
 use crate::config::{Settings, Sort};
 use crate::input::{SecretField, TextField};
 use crate::keymap::KeyAction;
-use cairn_node::api::{Command, ContactInfo, Event, MessageInfo};
+use cairn_node::api::{
+    Command, ContactInfo, ErrorCode, Event, MessageDirection, MessageInfo, MessageState, RelayState,
+};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use zeroize::Zeroizing;
 
 /// How many of a conversation's most recent messages are loaded at start.
@@ -45,17 +47,19 @@ pub enum Delivery {
     Received,
 }
 
-impl Delivery {
-    fn parse(s: &str) -> Self {
+impl From<MessageState> for Delivery {
+    fn from(s: MessageState) -> Self {
         match s {
-            "sent" => Delivery::Sent,
-            "delivered" => Delivery::Delivered,
-            "failed" => Delivery::Failed,
-            "received" => Delivery::Received,
-            _ => Delivery::Queued,
+            MessageState::Queued => Delivery::Queued,
+            MessageState::Sent => Delivery::Sent,
+            MessageState::Delivered => Delivery::Delivered,
+            MessageState::Failed => Delivery::Failed,
+            MessageState::Received => Delivery::Received,
         }
     }
+}
 
+impl Delivery {
     /// The word shown after an outgoing message.
     pub fn label(self) -> &'static str {
         match self {
@@ -297,6 +301,8 @@ pub enum Action {
     Focus(bool),
     /// Clock tick, Unix ms.
     Tick(u64),
+    /// The process got SIGTERM or SIGHUP: quit cleanly, whatever the key bindings.
+    Terminate,
     /// An event from the node.
     Node(Event),
     /// The profile is open and the node runs.
@@ -331,6 +337,7 @@ impl std::fmt::Debug for Action {
             Action::Resize(..) => "Resize",
             Action::Focus(_) => "Focus",
             Action::Tick(_) => "Tick",
+            Action::Terminate => "Terminate",
             Action::Node(_) => "Node",
             Action::NodeStarted { .. } => "NodeStarted",
             Action::OpenFailed { .. } => "OpenFailed",
@@ -421,7 +428,7 @@ pub struct App {
     pub focused: bool,
     /// Set once the user asked to quit.
     pub quitting: bool,
-    pending_sends: VecDeque<(String, String)>,
+
     id_index: HashMap<String, String>,
     next_local: u64,
     ticks: u64,
@@ -448,7 +455,7 @@ impl App {
             size,
             focused: true,
             quitting: false,
-            pending_sends: VecDeque::new(),
+
             id_index: HashMap::new(),
             next_local: 0,
             ticks: 0,
@@ -478,6 +485,18 @@ impl App {
             }),
         }
         idx
+    }
+
+    /// The outgoing message still known by its local id (not yet `queued`), with its
+    /// conversation's alias.
+    fn local_message(&mut self, local: &str) -> Option<(String, &mut Message)> {
+        self.convs.iter_mut().find_map(|(alias, c)| {
+            c.messages
+                .iter_mut()
+                .rev()
+                .find(|m| m.outgoing && m.id == local)
+                .map(|m| (alias.clone(), m))
+        })
     }
 
     /// The contact named `alias`.
@@ -770,6 +789,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
     let mut fx = Vec::new();
     match action {
         Action::Tick(now) => tick(app, now, &mut fx),
+        Action::Terminate => quit(app, &mut fx),
         Action::Resize(w, h) => app.size = (w, h),
         Action::Focus(f) => {
             app.focused = f;
@@ -1230,10 +1250,10 @@ fn submit(app: &mut App, fx: &mut Vec<Effect>) {
         c.divider = None;
         c.scroll = None;
     }
-    app.pending_sends.push_back((alias.clone(), local));
     fx.push(Effect::Node(Command::Send {
         to: alias,
         text: body,
+        client_ref: Some(local),
     }));
 }
 
@@ -1499,8 +1519,8 @@ fn history(app: &mut App, with: String, messages: Vec<MessageInfo>) {
     let mut list: Vec<Message> = messages
         .into_iter()
         .map(|m| Message {
-            outgoing: m.direction == "out",
-            state: Delivery::parse(&m.state),
+            outgoing: m.direction == MessageDirection::Out,
+            state: Delivery::from(m.state),
             seen_ms: m.sent_at.min(now.max(m.sent_at)),
             at_ms: m.sent_at,
             text: m.text,
@@ -1567,20 +1587,15 @@ fn contacts(app: &mut App, list: Vec<ContactInfo>, fx: &mut Vec<Effect>) {
     }
 }
 
-const SEND_ERRORS: &[&str] = &[
-    "unknown_contact",
-    "too_long",
-    "not_established",
-    "encrypt_failed",
-];
-const ACCEPT_ERRORS: &[&str] = &[
-    "invalid_invite",
-    "invite_expired",
-    "invalid_alias",
-    "alias_taken",
-    "own_invite",
-    "already_contact",
-    "handshake_failed",
+const ACCEPT_ERRORS: &[ErrorCode] = &[
+    ErrorCode::InvalidInvite,
+    ErrorCode::InviteExpired,
+    ErrorCode::InvalidAlias,
+    ErrorCode::AliasTaken,
+    ErrorCode::OwnInvite,
+    ErrorCode::AlreadyContact,
+    ErrorCode::HandshakeFailed,
+    ErrorCode::Blocked,
 ];
 
 fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
@@ -1642,11 +1657,6 @@ fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
                     *v = to.clone();
                 }
             }
-            for (a, _) in app.pending_sends.iter_mut() {
-                if *a == alias {
-                    *a = to.clone();
-                }
-            }
             if app.selected.as_deref() == Some(alias.as_str()) {
                 app.selected = Some(to.clone());
             }
@@ -1683,15 +1693,10 @@ fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
                 "End-to-end encrypted session with {alias} is ready."
             ));
         }
-        Event::Queued { id } => {
-            if let Some((alias, local)) = app.pending_sends.pop_front() {
-                if let Some(m) = app
-                    .convs
-                    .get_mut(&alias)
-                    .and_then(|c| c.messages.iter_mut().rev().find(|m| m.id == local))
-                {
-                    m.id = id.clone();
-                }
+        Event::Queued { id, client_ref } => {
+            // Paired by the ref the send carried (its local id), never by order.
+            if let Some((alias, m)) = client_ref.and_then(|local| app.local_message(&local)) {
+                m.id = id.clone();
                 app.id_index.insert(id, alias);
             }
         }
@@ -1794,7 +1799,7 @@ fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
                 c.online = false;
             }
         }
-        Event::Relay { state, .. } => app.status.relay_reserved = state == "reserved",
+        Event::Relay { state, .. } => app.status.relay_reserved = state == RelayState::Reserved,
         Event::Status {
             peers, relay, lan, ..
         } => {
@@ -1810,18 +1815,16 @@ fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
             app.input.clear();
             app.selected = None;
         }
-        Event::Error { code, message } => {
-            if SEND_ERRORS.contains(&code.as_str()) && !app.pending_sends.is_empty() {
-                if let Some((alias, local)) = app.pending_sends.pop_front() {
-                    if let Some(m) = app
-                        .convs
-                        .get_mut(&alias)
-                        .and_then(|c| c.messages.iter_mut().rev().find(|m| m.id == local))
-                    {
-                        m.state = Delivery::Failed;
-                    }
+        Event::Error {
+            code,
+            message,
+            client_ref,
+        } => {
+            if let Some(local) = client_ref {
+                if let Some((_, m)) = app.local_message(&local) {
+                    m.state = Delivery::Failed;
                 }
-                let text = if code == "not_established" {
+                let text = if code == ErrorCode::NotEstablished {
                     "Not sent: the encrypted session is not ready yet. Try again in a moment."
                         .to_owned()
                 } else {
@@ -1829,7 +1832,7 @@ fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
                 };
                 return app.warn(text);
             }
-            if ACCEPT_ERRORS.contains(&code.as_str()) {
+            if ACCEPT_ERRORS.contains(&code) {
                 if let Some(Dialog::Accept { error, waiting, .. }) = &mut app.dialog {
                     *waiting = false;
                     *error = Some(message);

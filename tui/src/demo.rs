@@ -106,6 +106,7 @@ pub async fn echo_bot(handle: NodeHandle, mut events: mpsc::UnboundedReceiver<Ev
                 handle.send(Command::Send {
                     to: from,
                     text: echo_reply(&text),
+                    client_ref: None,
                 });
             }
             Event::Stopped => break,

@@ -486,8 +486,8 @@ async fn run_async(launch: Launch) -> Result<(), String> {
                 }
             },
             _ = tick.tick() => runner.apply(Action::Tick(now_ms())),
-            _ = term.recv() => runner.apply(Action::Key(ctrl_c())),
-            _ = hup.recv() => runner.apply(Action::Key(ctrl_c())),
+            _ = term.recv() => runner.apply(Action::Terminate),
+            _ = hup.recv() => runner.apply(Action::Terminate),
         }
         // Drain whatever else is ready before drawing once.
         while let Ok(a) = input_rx.try_recv() {
@@ -520,11 +520,4 @@ async fn run_async(launch: Launch) -> Result<(), String> {
         let _ = tokio::time::timeout(QUIT_GRACE, n.task).await;
     }
     outcome
-}
-
-fn ctrl_c() -> ratatui::crossterm::event::KeyEvent {
-    ratatui::crossterm::event::KeyEvent::new(
-        ratatui::crossterm::event::KeyCode::Char('c'),
-        ratatui::crossterm::event::KeyModifiers::CONTROL,
-    )
 }

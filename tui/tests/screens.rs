@@ -1,7 +1,7 @@
 //! Whole-screen snapshots of every screen and dialog, at 80×24 and at 40×12 (which
 //! must stay usable). A change in what a user sees shows up as a snapshot diff.
 
-use cairn_node::api::{Event, MessageInfo};
+use cairn_node::api::{ErrorCode, Event, MessageDirection, MessageInfo, MessageState};
 use cairn_tui::app::{
     update, Action, App, Contact, Conversation, Delivery, Dialog, Message, Retry, Screen,
     ScrollPos, SetupForm, UnlockForm,
@@ -186,7 +186,7 @@ screens! {
     };
     main_notice => {
         let mut app = main_app();
-        update(&mut app, Action::Node(Event::error("not_established", "x")));
+        update(&mut app, Action::Node(Event::error(ErrorCode::NotEstablished, "x")));
         app
     };
     help => with_dialog(Dialog::Help { scroll: 0 });
@@ -253,22 +253,22 @@ fn history_event_renders_states() {
             }],
         }),
     );
-    let m = |id: &str, dir: &str, text: &str, state: &str| MessageInfo {
+    let m = |id: &str, dir: MessageDirection, text: &str, state: MessageState| MessageInfo {
         id: id.into(),
-        direction: dir.into(),
+        direction: dir,
         text: text.into(),
         sent_at: NOW - 60_000,
-        state: state.into(),
+        state,
     };
     update(
         &mut app,
         Action::Node(Event::History {
             with: "alice".into(),
             messages: vec![
-                m("1", "out", "one", "queued"),
-                m("2", "out", "two", "sent"),
-                m("3", "out", "three", "delivered"),
-                m("4", "in", "four", "received"),
+                m("1", MessageDirection::Out, "one", MessageState::Queued),
+                m("2", MessageDirection::Out, "two", MessageState::Sent),
+                m("3", MessageDirection::Out, "three", MessageState::Delivered),
+                m("4", MessageDirection::In, "four", MessageState::Received),
             ],
         }),
     );

@@ -443,6 +443,39 @@ impl Session {
         Err(DecryptError::Rejected)
     }
 
+    /// Whether reading `envelope` now would give up skipped keys (walk its chain, or the
+    /// previous one, further than [`MAX_SKIP`] keeps, or push the total over
+    /// [`MAX_SKIPPED_KEYS`]), judged from its header alone: one header decryption, no
+    /// chain walk, no change. False for anything whose header does not open under the
+    /// current or next header key. A node uses it to hold back a message that would
+    /// overtake mail still waiting in a mailbox.
+    pub fn would_give_up_keys(&self, envelope: &Envelope) -> bool {
+        if envelope.kind != EnvelopeKind::Message {
+            return false;
+        }
+        let pre = envelope.prefix();
+        let Some(enc_header) = envelope.body.get(..ENCRYPTED_HEADER_LEN) else {
+            return false;
+        };
+        let had = header_ad(&self.ad, &pre);
+        let skip = MAX_SKIP as usize;
+        if let Some(hkr) = &self.hkr {
+            if let Some(h) = Header::open(hkr, enc_header, &had) {
+                let gap = h.n.saturating_sub(self.nr) as usize;
+                return gap > skip || self.skipped.total + gap > MAX_SKIPPED_KEYS;
+            }
+        }
+        if let Some(h) = Header::open(&self.nhkr, enc_header, &had) {
+            let old = match &self.ckr {
+                Some(_) => h.pn.saturating_sub(self.nr) as usize,
+                None => 0,
+            };
+            let new = h.n as usize;
+            return old > skip || new > skip || self.skipped.total + old + new > MAX_SKIPPED_KEYS;
+        }
+        false
+    }
+
     fn decrypt_skipped(
         &mut self,
         idx: Option<usize>,

@@ -9,6 +9,7 @@
 //!          | 3 MailboxFetch | count u8 (1..=MAX_FETCH_KEYS) | mailbox_key [32] * count
 //!          | 4 MailboxAck   | mailbox_key [32] | count u16 (<= MAX_ACK_IDS) | id [16] * count
 //!          | 5 DeliverBatch | count u16 (1..=MAX_BATCH) | (len u32 | envelope) * count
+//!          | 6 MailboxPutBatch | count u16 (1..=MAX_BATCH) | (len u32 | envelope) * count
 //! response = 1 Accepted
 //!          | 2 Rejected     | code u8
 //!          | 3 Mail         | count u16 | (id [16] | len u32 | envelope) * count
@@ -62,6 +63,9 @@ pub enum Request {
     /// Deliver several envelopes to this node at once (each as with `Deliver`); answered
     /// with `Results`, one code per envelope, or not at all if none was for this node.
     DeliverBatch(Vec<Vec<u8>>),
+    /// Store several envelopes in this relay's mailbox (each as with `MailboxPut`), made
+    /// durable together with one flush; answered with `Results`, one code per envelope.
+    MailboxPutBatch(Vec<Vec<u8>>),
 }
 
 /// Why a request was refused.
@@ -188,8 +192,12 @@ impl Request {
                     v.extend_from_slice(id);
                 }
             }
-            Request::DeliverBatch(envs) => {
-                v.push(5);
+            Request::DeliverBatch(envs) | Request::MailboxPutBatch(envs) => {
+                v.push(if matches!(self, Request::DeliverBatch(_)) {
+                    5
+                } else {
+                    6
+                });
                 let n = envs.len().min(MAX_BATCH);
                 v.extend_from_slice(&u16::try_from(n).unwrap_or(0).to_be_bytes());
                 for e in envs.iter().take(n) {
@@ -239,7 +247,7 @@ impl Request {
                 }
                 Request::MailboxAck { key, ids }
             }
-            5 => {
+            kind @ (5 | 6) => {
                 let n = usize::from(r.u16()?);
                 if n == 0 || n > MAX_BATCH {
                     return Err(ProtocolError::Malformed);
@@ -249,7 +257,11 @@ impl Request {
                     let len = usize::try_from(r.u32()?).map_err(|_| ProtocolError::TooLarge)?;
                     envs.push(envelope_bytes(r.take(len)?)?);
                 }
-                Request::DeliverBatch(envs)
+                if kind == 5 {
+                    Request::DeliverBatch(envs)
+                } else {
+                    Request::MailboxPutBatch(envs)
+                }
             }
             _ => return Err(ProtocolError::Malformed),
         };
@@ -449,6 +461,7 @@ mod tests {
                 ids: vec![[4; 16]],
             },
             Request::DeliverBatch(vec![vec![1; 10], vec![2; 2000]]),
+            Request::MailboxPutBatch(vec![vec![3; 300], vec![4; 1]]),
         ];
         for r in reqs {
             assert_eq!(Request::decode(&r.encode()).unwrap(), r);

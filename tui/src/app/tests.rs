@@ -208,13 +208,20 @@ fn send_and_delivery_states() {
         node_cmds(&fx),
         vec![Command::Send {
             to: "alice".into(),
-            text: "hello".into()
+            text: "hello".into(),
+            client_ref: Some("local-1".into()),
         }]
     );
     assert!(app.input.is_empty());
     let state = |app: &App| app.convs["alice"].messages.last().map(|m| m.state);
     assert_eq!(state(&app), Some(Delivery::Queued));
-    update(&mut app, Action::Node(Event::Queued { id: "aa".into() }));
+    update(
+        &mut app,
+        Action::Node(Event::Queued {
+            id: "aa".into(),
+            client_ref: Some("local-1".into()),
+        }),
+    );
     assert_eq!(app.convs["alice"].messages[0].id, "aa");
     update(&mut app, Action::Node(Event::Sent { id: "aa".into() }));
     assert_eq!(state(&app), Some(Delivery::Sent));
@@ -232,10 +239,49 @@ fn refused_send_is_marked_failed() {
     update(&mut app, key(KeyCode::Enter));
     update(
         &mut app,
-        Action::Node(Event::error("not_established", "not yet")),
+        Action::Node(Event::error_for(
+            ErrorCode::NotEstablished,
+            "not yet",
+            Some("local-1".into()),
+        )),
     );
     assert_eq!(app.convs["alice"].messages[0].state, Delivery::Failed);
     assert!(app.notice.as_ref().is_some_and(|n| n.warn));
+}
+
+/// Catches answers paired with sends by order: an error about the second send that
+/// arrives before the first send's `queued` must mark the second message failed, and the
+/// first must still get its id.
+#[test]
+fn answers_are_paired_by_ref_not_by_order() {
+    let mut app = main_app(&["alice"]);
+    typed(&mut app, "first");
+    update(&mut app, key(KeyCode::Enter));
+    typed(&mut app, "second");
+    update(&mut app, key(KeyCode::Enter));
+    update(
+        &mut app,
+        Action::Node(Event::error_for(
+            ErrorCode::TooLong,
+            "too long",
+            Some("local-2".into()),
+        )),
+    );
+    update(
+        &mut app,
+        Action::Node(Event::Queued {
+            id: "f1".into(),
+            client_ref: Some("local-1".into()),
+        }),
+    );
+    let msgs = &app.convs["alice"].messages;
+    assert_eq!(
+        (msgs[0].text.as_str(), msgs[0].id.as_str()),
+        ("first", "f1")
+    );
+    assert_eq!(msgs[0].state, Delivery::Queued);
+    assert_eq!(msgs[1].text, "second");
+    assert_eq!(msgs[1].state, Delivery::Failed);
 }
 
 /// Catches unread counts, the divider and the bell going wrong, and a bell that
@@ -393,7 +439,8 @@ fn slash_commands() {
         node_cmds(&fx),
         vec![Command::Send {
             to: "alice".into(),
-            text: "/shrug".into()
+            text: "/shrug".into(),
+            client_ref: Some("local-1".into()),
         }]
     );
 
@@ -487,7 +534,10 @@ fn paste_is_inserted_not_sent() {
     // The node refuses: the dialog says why and stays open.
     update(
         &mut app,
-        Action::Node(Event::error("alias_taken", "\"Bob\" is already a contact")),
+        Action::Node(Event::error(
+            ErrorCode::AliasTaken,
+            "\"Bob\" is already a contact",
+        )),
     );
     match &app.dialog {
         Some(Dialog::Accept { error, waiting, .. }) => {
@@ -592,10 +642,18 @@ fn scrolling_through_ten_thousand_messages() {
     let messages: Vec<MessageInfo> = (0..10_000)
         .map(|i| MessageInfo {
             id: format!("{i:08x}"),
-            direction: if i % 2 == 0 { "in" } else { "out" }.into(),
+            direction: if i % 2 == 0 {
+                MessageDirection::In
+            } else {
+                MessageDirection::Out
+            },
             text: format!("message number {i}"),
             sent_at: T0 + i,
-            state: if i % 2 == 0 { "received" } else { "delivered" }.into(),
+            state: if i % 2 == 0 {
+                MessageState::Received
+            } else {
+                MessageState::Delivered
+            },
         })
         .collect();
     update(
@@ -703,4 +761,23 @@ fn no_send_while_the_node_restarts() {
     assert!(node_cmds(&fx).is_empty());
     assert_eq!(app.input.text(), "hello");
     assert!(app.notice.as_ref().is_some_and(|n| n.warn));
+}
+
+/// Catches SIGTERM/SIGHUP handled as a ctrl-c key press: with ctrl-c bound to something
+/// else (or nothing), the signal must still quit cleanly, on any screen.
+#[test]
+fn terminate_quits_whatever_the_key_bindings() {
+    let mut settings = Settings::default();
+    let unbound: std::collections::HashMap<String, Vec<String>> =
+        [("quit".to_owned(), vec!["f10".to_owned()])]
+            .into_iter()
+            .collect();
+    settings.keymap.apply(&unbound);
+    let mut app = App::new(Screen::Main, settings, (80, 24));
+    assert!(
+        !update(&mut app, ctrl('c')).contains(&Effect::Quit),
+        "ctrl-c no longer quits"
+    );
+    assert!(update(&mut app, Action::Terminate).contains(&Effect::Quit));
+    assert!(app.quitting);
 }
