@@ -381,6 +381,9 @@ pub enum Event {
         alias: String,
         /// Seconds, or null.
         seconds: Option<u64>,
+        /// The contact set it (through the session), not this node's user.
+        #[serde(default)]
+        by_contact: bool,
     },
     /// A contact connected.
     PeerOnline {

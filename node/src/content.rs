@@ -39,7 +39,18 @@ pub enum Content {
     Receipt(Vec<[u8; 16]>),
     /// The sender's updated profile card (new addresses or mailbox).
     Card(ProfileCard),
+    /// The sender set the conversation's disappearing-messages timer: both sides delete
+    /// messages this long after they were sent (`None`: messages stay).
+    Timer {
+        /// Sender's clock when it was set, Unix ms (the later setting wins).
+        set_at_ms: u64,
+        /// Seconds, at most [`MAX_TIMER_SECS`].
+        seconds: Option<u64>,
+    },
 }
+
+/// Longest disappearing-messages timer a contact may set: one year.
+pub const MAX_TIMER_SECS: u64 = 366 * 24 * 3600;
 
 /// Content decoding failures.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -97,6 +108,18 @@ impl Content {
                 v.push(3);
                 v.extend(card.to_bytes().map_err(|_| ContentError::Malformed)?);
             }
+            Content::Timer { set_at_ms, seconds } => {
+                v.push(4);
+                v.extend_from_slice(&set_at_ms.to_be_bytes());
+                match seconds {
+                    None => v.push(0),
+                    Some(s) if *s <= MAX_TIMER_SECS => {
+                        v.push(1);
+                        v.extend_from_slice(&s.to_be_bytes());
+                    }
+                    Some(_) => return Err(ContentError::Malformed),
+                }
+            }
         }
         Ok(v)
     }
@@ -149,6 +172,24 @@ impl Content {
             3 => Ok(Content::Card(
                 ProfileCard::from_bytes(rest).map_err(|_| ContentError::Malformed)?,
             )),
+            4 => {
+                let (at, rest) = rest.split_at_checked(8).ok_or(ContentError::Malformed)?;
+                let set_at_ms =
+                    u64::from_be_bytes(at.try_into().map_err(|_| ContentError::Malformed)?);
+                let seconds = match rest {
+                    [0] => None,
+                    [1, s @ ..] => {
+                        let s =
+                            u64::from_be_bytes(s.try_into().map_err(|_| ContentError::Malformed)?);
+                        if s > MAX_TIMER_SECS {
+                            return Err(ContentError::Malformed);
+                        }
+                        Some(s)
+                    }
+                    _ => return Err(ContentError::Malformed),
+                };
+                Ok(Content::Timer { set_at_ms, seconds })
+            }
             _ => Err(ContentError::Unsupported),
         }
     }
@@ -175,5 +216,27 @@ mod tests {
         assert_eq!(Content::decode(&[2, 1]), Err(ContentError::Unsupported));
         assert_eq!(Content::decode(&[]), Err(ContentError::Malformed));
         assert!(Content::Receipt(vec![]).encode().is_err());
+        for seconds in [None, Some(3600), Some(MAX_TIMER_SECS)] {
+            let t = Content::Timer {
+                set_at_ms: 7,
+                seconds,
+            };
+            assert_eq!(Content::decode(&t.encode().unwrap()).unwrap(), t);
+        }
+        let too_long = Content::Timer {
+            set_at_ms: 7,
+            seconds: Some(MAX_TIMER_SECS + 1),
+        };
+        assert!(too_long.encode().is_err());
+        let mut bad = Content::Timer {
+            set_at_ms: 7,
+            seconds: Some(60),
+        }
+        .encode()
+        .unwrap();
+        bad.push(0);
+        assert_eq!(Content::decode(&bad), Err(ContentError::Malformed));
+        bad[10] = 2;
+        assert_eq!(Content::decode(&bad), Err(ContentError::Malformed));
     }
 }

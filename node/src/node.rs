@@ -144,6 +144,11 @@ pub fn start(
     Ok((NodeHandle { commands: cmd_tx }, ev_rx, task))
 }
 
+/// The setting holding when the disappearing timer of `cid` was last set (Unix ms).
+fn timer_setting(cid: &ContactId) -> String {
+    format!("timer-set-at/{}", hex(&cid.0))
+}
+
 /// An outbox entry that carries our answer to someone's handshake.
 fn is_answer(e: &OutboxEntry) -> bool {
     e.seq == CONTROL_SEQ
@@ -758,6 +763,7 @@ impl Runtime {
                     Ok(c) => self.emit(Event::ExpireSet {
                         alias,
                         seconds: c.disappear_after_ms.map(|ms| ms / 1000),
+                        by_contact: false,
                     }),
                     Err(e) => self.emit(Event::error(ErrorCode::StoreFailed, e.to_string())),
                 },
@@ -1168,17 +1174,40 @@ impl Runtime {
         let Some(cid) = self.by_alias(alias) else {
             return self.unknown_contact(alias);
         };
-        match self
+        if seconds.is_some_and(|s| s > crate::content::MAX_TIMER_SECS) {
+            return self.emit(Event::error(
+                ErrorCode::BadArguments,
+                "disappearing messages can be set to at most a year",
+            ));
+        }
+        let now = now_ms();
+        let stored = self
             .profile
             .store
             .set_disappearing_timer(&cid, seconds.map(|s| s.saturating_mul(1000)))
-        {
-            Ok(_) => self.emit(Event::ExpireSet {
-                alias: alias.to_owned(),
-                seconds,
-            }),
-            Err(e) => self.emit(Event::error(ErrorCode::StoreFailed, e.to_string())),
+            .and_then(|_| {
+                self.profile
+                    .store
+                    .set_setting(&timer_setting(&cid), &now.to_be_bytes())
+            });
+        if let Err(e) = stored {
+            return self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
         }
+        // The contact's copy of the conversation follows (both sides delete at expiry).
+        let timer = Content::Timer {
+            set_at_ms: now,
+            seconds,
+        };
+        if let Ok(plain) = timer.encode() {
+            if !self.send_control(&cid, &plain) {
+                tracing::warn!("the timer could not be sent to the contact");
+            }
+        }
+        self.emit(Event::ExpireSet {
+            alias: alias.to_owned(),
+            seconds,
+            by_contact: false,
+        });
     }
 
     /// An alias the user may give: non-empty, no control, invisible or direction-changing
@@ -1598,34 +1627,43 @@ impl Runtime {
         let Ok(plain) = Content::Card(card).encode() else {
             return;
         };
-        let now = now_ms();
         let ids: Vec<ContactId> = self.contacts.keys().copied().collect();
         for cid in ids {
-            let Some(state) = self.contacts.get_mut(&cid) else {
-                continue;
-            };
-            let Some(session) = state.session.as_ref() else {
-                continue;
-            };
-            let mut next = session.clone();
-            let Ok(env) = next.encrypt(&plain, now / 1000, &mut OsRng) else {
-                continue;
-            };
-            let mut rid = [0u8; 16];
-            OsRng.fill_bytes(&mut rid);
-            let b = SecretBytes::from_slice(&next.to_bytes());
-            let wire = env.encode();
-            if self
-                .profile
-                .store
-                .queue_control(&cid, Some(&b), MessageId(rid), &wire, now)
-                .is_ok()
-            {
-                state.session = Some(next);
-                self.mirror(cid, MessageId(rid), CONTROL_SEQ, wire, now);
-            }
+            self.send_control(&cid, &plain);
         }
         let _ = self.profile.store.set_setting(SETTING, &bytes);
+    }
+
+    /// Encrypts a control content for `cid` and queues it with the new ratchet state in one
+    /// transaction (sent like a message, not resent once a hop took it). False if there is
+    /// no session yet or it could not be stored.
+    fn send_control(&mut self, cid: &ContactId, plain: &[u8]) -> bool {
+        let now = now_ms();
+        let Some(state) = self.contacts.get_mut(cid) else {
+            return false;
+        };
+        let Some(session) = state.session.as_ref() else {
+            return false;
+        };
+        let mut next = session.clone();
+        let Ok(env) = next.encrypt(plain, now / 1000, &mut OsRng) else {
+            return false;
+        };
+        let mut rid = [0u8; 16];
+        OsRng.fill_bytes(&mut rid);
+        let b = SecretBytes::from_slice(&next.to_bytes());
+        let wire = env.encode();
+        if self
+            .profile
+            .store
+            .queue_control(cid, Some(&b), MessageId(rid), &wire, now)
+            .is_err()
+        {
+            return false;
+        }
+        state.session = Some(next);
+        self.mirror(*cid, MessageId(rid), CONTROL_SEQ, wire, now);
+        true
     }
 
     /// After a start: connect to every contact, so both sides see each other online
@@ -2664,6 +2702,51 @@ impl Runtime {
                     }
                     Err(_) => Inbound::TryLater,
                 }
+            }
+            Content::Timer { set_at_ms, seconds } => {
+                // The later setting wins (by the setters' clocks), so two people changing
+                // it at once end with the same timer. Applied before the session moves: a
+                // crash in between makes the envelope come again, and applying is idempotent.
+                let local = self
+                    .profile
+                    .store
+                    .setting(&timer_setting(&cid))
+                    .ok()
+                    .flatten()
+                    .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+                    .map_or(0, u64::from_be_bytes);
+                let newer = set_at_ms > local;
+                if newer {
+                    let applied = self
+                        .profile
+                        .store
+                        .set_disappearing_timer(&cid, seconds.map(|s| s.saturating_mul(1000)))
+                        .and_then(|_| {
+                            self.profile
+                                .store
+                                .set_setting(&timer_setting(&cid), &set_at_ms.to_be_bytes())
+                        });
+                    if applied.is_err() {
+                        return Inbound::TryLater;
+                    }
+                }
+                let bytes = SecretBytes::from_slice(&next.to_bytes());
+                if self.profile.store.put_session(&cid, &bytes).is_err() {
+                    return Inbound::TryLater;
+                }
+                let Some(s) = self.contacts.get_mut(&cid) else {
+                    return Inbound::Dropped;
+                };
+                s.session = Some(next);
+                if newer {
+                    let alias = s.contact.alias.clone();
+                    self.emit(Event::ExpireSet {
+                        alias,
+                        seconds,
+                        by_contact: true,
+                    });
+                }
+                Inbound::Processed
             }
             Content::Card(card) => {
                 let Some(s) = self.contacts.get_mut(&cid) else {

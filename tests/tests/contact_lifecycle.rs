@@ -105,3 +105,48 @@ fn rename_block_unblock_delete_and_add_again() {
     alice.quit();
     bob.quit();
 }
+
+/// Catches a disappearing-messages timer that applies to one side only (the contact's copy
+/// of the conversation outliving it), or that the contact is not told about.
+#[test]
+fn disappearing_timer_applies_to_both_sides() {
+    let net = Net::new();
+    let mut alice = net.node("alice").start();
+    let mut bob = net.node("bob").start();
+    connect(&mut alice, &mut bob);
+    alice.cmd(json!({"cmd": "expire", "alias": "bob", "seconds": 2}));
+    alice.expect("timer set", |e| {
+        e["event"] == "expire_set" && e["seconds"] == 2 && e["by_contact"] == false
+    });
+    bob.expect("timer set by alice", |e| {
+        e["event"] == "expire_set"
+            && e["alias"] == "alice"
+            && e["seconds"] == 2
+            && e["by_contact"] == true
+    });
+    let id = alice.send("bob", "this will vanish");
+    bob.sees_message("alice", "this will vanish");
+    alice.sees_delivered(&id);
+    let reply = bob.send("alice", "so will this");
+    alice.sees_message("bob", "so will this");
+    bob.sees_delivered(&reply);
+    // Expired after 2 s; swept within 5 s more.
+    std::thread::sleep(Duration::from_secs(9));
+    for (node, with) in [(&mut alice, "bob"), (&mut bob, "alice")] {
+        node.cmd(json!({"cmd": "history", "with": with}));
+        let h = node.expect("history", |e| e["event"] == "history");
+        assert_eq!(
+            h["messages"].as_array().map(Vec::len),
+            Some(0),
+            "{}: {h}",
+            node.name
+        );
+    }
+    // Turning it off is shared too.
+    bob.cmd(json!({"cmd": "expire", "alias": "alice", "seconds": null}));
+    alice.expect("timer off by bob", |e| {
+        e["event"] == "expire_set" && e["seconds"].is_null() && e["by_contact"] == true
+    });
+    alice.quit();
+    bob.quit();
+}

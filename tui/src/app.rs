@@ -1774,12 +1774,25 @@ fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
                 app.notify(format!("{alias} is marked as verified."));
             }
         }
-        Event::ExpireSet { alias, seconds } => {
+        Event::ExpireSet {
+            alias,
+            seconds,
+            by_contact,
+        } => {
             let conv = app.convs.entry(alias.clone()).or_default();
             let changed = conv.expire.is_some() && conv.expire != Some(seconds);
             let asked = conv.expire.is_none();
             conv.expire = Some(seconds);
-            if changed || !asked {
+            if by_contact {
+                // Said plainly: the contact decided how long this conversation lives.
+                app.notify(match seconds {
+                    Some(s) => format!(
+                        "{alias} set disappearing messages: new messages disappear after {} (for both of you).",
+                        describe_duration(s)
+                    ),
+                    None => format!("{alias} turned disappearing messages off (for both of you)."),
+                });
+            } else if changed || !asked {
                 app.notify(match seconds {
                     Some(s) => format!(
                         "New messages with {alias} disappear after {}.",

@@ -625,7 +625,14 @@ fn disappearing_messages_leave_the_screen() {
         Action::Node(Event::ExpireSet {
             alias: "alice".into(),
             seconds: Some(30),
+            by_contact: true,
         }),
+    );
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("alice set disappearing messages")),
+        "who changed the timer is shown"
     );
     incoming(&mut app, "alice", "01", "gone soon");
     update(&mut app, Action::Tick(T0 + 29_000));
