@@ -52,6 +52,16 @@ impl IdentityKeyPair {
         Self { secret, public }
     }
 
+    /// X25519 with another identity's public key (None if the result is all zero).
+    pub(crate) fn dh(&self, peer: &IdentityPublicKey) -> Option<Zeroizing<[u8; KEY_LEN]>> {
+        let shared = self
+            .secret
+            .diffie_hellman(&PublicKey::from(*peer.as_bytes()));
+        shared
+            .was_contributory()
+            .then(|| Zeroizing::new(shared.to_bytes()))
+    }
+
     /// The secret bytes, for the encrypted store only. Zeroized when dropped.
     pub fn secret_bytes(&self) -> Zeroizing<[u8; KEY_LEN]> {
         Zeroizing::new(self.secret.to_bytes())

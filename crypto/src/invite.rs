@@ -106,6 +106,10 @@ impl InviteSecret {
         Self(Secret32::random(rng))
     }
 
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Secret32::from_bytes(bytes))
+    }
+
     /// The keys both sides derive from the secret.
     pub fn keys(&self) -> InviteKeys {
         let [psk, init, resp, id] = *hkdf_keys::<4>(&[], self.0.expose(), label::INVITE_KEYS);

@@ -28,6 +28,9 @@ pub(crate) mod label {
     pub const INVITE_CHECKSUM: &[u8] = b"cairn/v1 invite checksum";
     /// Safety-number fingerprint iteration input.
     pub const SAFETY_NUMBER: &[u8] = b"cairn/v1 safety number";
+    /// Session reset: the invite secret of a reset from one identity to another, from
+    /// their static-static X25519 output.
+    pub const SESSION_RESET: &[u8] = b"cairn/v1 session reset";
 }
 
 /// HKDF-SHA256 extract-and-expand, filling `out`.

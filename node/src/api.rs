@@ -79,6 +79,13 @@ pub enum Command {
         /// The contact's alias.
         alias: String,
     },
+    /// Renews the encrypted session with a contact (a new handshake, no invite needed):
+    /// for a conversation that no longer works, e.g. after restoring a device from an old
+    /// backup. History, alias and verification are kept.
+    Reset {
+        /// The contact's alias.
+        alias: String,
+    },
     /// Lifts a block.
     Unblock {
         /// The contact's alias.
@@ -415,6 +422,11 @@ pub enum Event {
         /// Hostile or malformed inbound requests dropped so far.
         rejected: u64,
     },
+    /// The session with a contact was renewed by a reset (started by either side).
+    SessionReset {
+        /// The contact's alias.
+        alias: String,
+    },
     /// A contact's alias changed (`rename`).
     ContactRenamed {
         /// The old alias.
@@ -519,6 +531,7 @@ const KNOWN: &[&str] = &[
     "expire_status",
     "status",
     "rename",
+    "reset",
     "block",
     "unblock",
     "delete",

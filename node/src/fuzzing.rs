@@ -440,6 +440,9 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
             alias: "bob".into(),
             to: "robert".into(),
         },
+        Command::Reset {
+            alias: "bob".into(),
+        },
         Command::Block {
             alias: "bob".into(),
         },

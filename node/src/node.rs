@@ -144,6 +144,20 @@ pub fn start(
     Ok((NodeHandle { commands: cmd_tx }, ev_rx, task))
 }
 
+/// Most reset first messages remembered per contact (to refuse replays).
+const MAX_RESET_DIGESTS: usize = 16;
+
+/// A keyed digest of a reset's first message (keyed with the reset's id, so the stored
+/// value says nothing to whoever lacks the contact's keys).
+fn reset_digest(keys: &InviteKeys, env: &Envelope) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut m = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&keys.id)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    m.update(b"cairn/v1 reset used");
+    m.update(&env.encode());
+    m.finalize().into_bytes().into()
+}
+
 /// The setting holding when the disappearing timer of `cid` was last set (Unix ms).
 fn timer_setting(cid: &ContactId) -> String {
     format!("timer-set-at/{}", hex(&cid.0))
@@ -321,6 +335,10 @@ struct Runtime {
     parked: HashMap<ContactId, Vec<MessageId>>,
     /// Contacts the user blocked (kept in the setting [`BLOCKED_SETTING`]).
     blocked: HashSet<ContactId>,
+    /// Contacts with a reset we started, waiting for its answer.
+    resetting: HashSet<ContactId>,
+    /// Per reset tag a contact may start a reset under: the contact and the keys.
+    reset_keys: HashMap<[u8; 16], (ContactId, InviteKeys)>,
     /// Mailboxes that failed a `MailboxPutBatch` before any succeeded (a previous
     /// version): single deposits.
     no_mailbox_batch: HashSet<PeerId>,
@@ -400,6 +418,8 @@ impl Runtime {
             too_far_ahead: HashSet::new(),
             parked: HashMap::new(),
             blocked: HashSet::new(),
+            resetting: HashSet::new(),
+            reset_keys: HashMap::new(),
             no_mailbox_batch: HashSet::new(),
             mailbox_batches_ok: HashSet::new(),
             mailbox_load: HashMap::new(),
@@ -518,13 +538,16 @@ impl Runtime {
                 ),
                 None => None,
             };
-            if session.is_none() {
-                let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&id.0));
-                if let Some(bytes) = store.setting(&name).map_err(|e| e.to_string())? {
-                    let pending = AwaitingResponse::from_bytes(&bytes)
-                        .map_err(|e| format!("pending handshake damaged: {e}"))?;
-                    self.handshakes
-                        .insert(pending.response_tag().0, (id, pending));
+            // A pending handshake: a contact being set up (no session yet), or a reset
+            // under way (a session to replace).
+            let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&id.0));
+            if let Some(bytes) = store.setting(&name).map_err(|e| e.to_string())? {
+                let pending = AwaitingResponse::from_bytes(&bytes)
+                    .map_err(|e| format!("pending handshake damaged: {e}"))?;
+                self.handshakes
+                    .insert(pending.response_tag().0, (id, pending));
+                if session.is_some() {
+                    self.resetting.insert(id);
                 }
             }
             self.contacts.insert(
@@ -567,6 +590,22 @@ impl Runtime {
         Ok(())
     }
 
+    /// The keys under which each contact may start a reset with us (docs/PROTOCOL.md §23).
+    fn refresh_reset_keys(&mut self) {
+        self.reset_keys.clear();
+        let me = self.profile.identity.public();
+        for (cid, c) in &self.contacts {
+            let Ok(bytes) = <[u8; 32]>::try_from(c.contact.identity_key.as_slice()) else {
+                continue;
+            };
+            let peer = cairn_crypto::IdentityPublicKey::from_bytes(bytes);
+            if let Some(secret) = cairn_crypto::reset_secret(&self.profile.identity, &peer, &me) {
+                let keys = secret.keys();
+                self.reset_keys.insert(keys.init_tag, (*cid, keys));
+            }
+        }
+    }
+
     /// Records in the mirror an outbox entry the store just made durable.
     fn mirror(&mut self, contact: ContactId, id: MessageId, seq: u64, envelope: Vec<u8>, now: u64) {
         self.outbox
@@ -592,6 +631,10 @@ impl Runtime {
         let epoch = now / cairn_crypto::routing::ROUTING_EPOCH_SECS;
         if !force && epoch == self.tags_epoch {
             return;
+        }
+        if force {
+            // The set of contacts may have changed: so may the tags they reset under.
+            self.refresh_reset_keys();
         }
         self.tags_epoch = epoch;
         self.tags.clear();
@@ -776,6 +819,7 @@ impl Runtime {
                 rejected: self.rejected,
             }),
             Command::Rename { alias, to } => self.cmd_rename(&alias, &to),
+            Command::Reset { alias } => self.cmd_reset(&alias),
             Command::Block { alias } => self.cmd_block(&alias, true),
             Command::Unblock { alias } => self.cmd_block(&alias, false),
             Command::Delete {
@@ -1230,6 +1274,244 @@ impl Runtime {
                 "an alias must be 1 to 64 bytes of visible text",
             )
         })
+    }
+
+    /// Starts a session reset with an existing contact: a handshake under the reset
+    /// secret both can derive (docs/PROTOCOL.md §23). The old session stays in use until
+    /// the answer comes; then what waits in the outbox is encrypted again under the new one.
+    fn cmd_reset(&mut self, alias: &str) {
+        let Some(cid) = self.by_alias(alias) else {
+            return self.unknown_contact(alias);
+        };
+        if self.blocked.contains(&cid) {
+            return self.emit(Event::error(
+                ErrorCode::Blocked,
+                format!("{alias:?} is blocked; unblock them first"),
+            ));
+        }
+        let Some(contact) = self.contacts.get(&cid).map(|c| c.contact.clone()) else {
+            return self.unknown_contact(alias);
+        };
+        let Ok(peer_bytes) = <[u8; 32]>::try_from(contact.identity_key.as_slice()) else {
+            return self.emit(Event::error(
+                ErrorCode::HandshakeFailed,
+                "damaged contact key",
+            ));
+        };
+        let peer = cairn_crypto::IdentityPublicKey::from_bytes(peer_bytes);
+        let me = self.profile.identity.public();
+        let Some(secret) = cairn_crypto::reset_secret(&self.profile.identity, &me, &peer) else {
+            return self.emit(Event::error(
+                ErrorCode::HandshakeFailed,
+                "invalid contact key",
+            ));
+        };
+        let invite = Invite {
+            identity: peer,
+            peer_id: contact.peer_id.clone(),
+            addrs: contact
+                .addresses
+                .iter()
+                .filter_map(|a| a.parse::<Multiaddr>().ok())
+                .map(|a| a.to_vec())
+                .take(cairn_crypto::card::MAX_ADDRS)
+                .collect(),
+            mailbox: contact
+                .mailbox
+                .as_ref()
+                .and_then(|m| m.parse::<Multiaddr>().ok())
+                .map(|a| a.to_vec()),
+            secret,
+            expires_at: u64::MAX,
+        };
+        let card = self.card();
+        let (pending, first) =
+            match handshake::initiate(&self.profile.identity, &invite, &card, &mut OsRng) {
+                Ok(x) => x,
+                Err(e) => {
+                    return self.emit(Event::error(ErrorCode::HandshakeFailed, e.to_string()))
+                }
+            };
+        // A reset already under way is replaced by this one.
+        self.abandon_reset(&cid);
+        let store = &self.profile.store;
+        let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&cid.0));
+        let now = now_ms();
+        let first_id = MessageId(pending.invite_id());
+        let result = store
+            .set_setting(&name, &pending.to_bytes())
+            .and_then(|_| store.queue_control(&cid, None, first_id, &first.encode(), now));
+        if let Err(e) = result {
+            return self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
+        }
+        self.mirror(cid, first_id, CONTROL_SEQ, first.encode(), now);
+        self.handshakes
+            .insert(pending.response_tag().0, (cid, pending));
+        self.resetting.insert(cid);
+        self.next_fetch_ms = 0;
+        self.process_outbox(now);
+    }
+
+    /// Forgets our own pending reset with `cid` (its first message leaves the outbox).
+    fn abandon_reset(&mut self, cid: &ContactId) {
+        if !self.resetting.remove(cid) {
+            return;
+        }
+        let mine: Vec<([u8; 16], MessageId)> = self
+            .handshakes
+            .iter()
+            .filter(|(_, (c, _))| c == cid)
+            .map(|(t, (_, p))| (*t, MessageId(p.invite_id())))
+            .collect();
+        for (tag, id) in mine {
+            self.handshakes.remove(&tag);
+            let _ = self.outbox_done(&id, now_ms());
+        }
+        let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&cid.0));
+        let _ = self.profile.store.remove_setting(&name);
+    }
+
+    /// A reset replaced the session with `cid`: what waits in the outbox for it was
+    /// encrypted under the old one, which the contact no longer has. Messages are
+    /// encrypted again under the new session (same ids: nothing is shown twice); control
+    /// entries of the old session (receipts, cards) are dropped.
+    fn after_reset(&mut self, cid: &ContactId) {
+        self.too_far_ahead.remove(cid);
+        self.parked.remove(cid);
+        let now = now_ms();
+        let keep: HashSet<MessageId> = self.answers.get(cid).copied().into_iter().collect();
+        let entries: Vec<OutboxEntry> = self
+            .outbox
+            .values()
+            .filter(|e| e.contact == *cid && !keep.contains(&e.message_id))
+            .cloned()
+            .collect();
+        let Some(mut next) = self.contacts.get(cid).and_then(|c| c.session.clone()) else {
+            return;
+        };
+        let mut renewed = Vec::new();
+        for e in entries {
+            if e.seq == CONTROL_SEQ {
+                let _ = self.outbox_done(&e.message_id, now);
+                continue;
+            }
+            if self.in_flight.contains(&e.message_id) {
+                // Its answer will find it renewed below at the next tick.
+                self.in_flight.remove(&e.message_id);
+            }
+            if let Some(r) = self.encrypt_again(cid, e, &mut next, now) {
+                renewed.push(r);
+            }
+        }
+        if renewed.is_empty() {
+            return;
+        }
+        let session = SecretBytes::from_slice(&next.to_bytes());
+        match self
+            .profile
+            .store
+            .renew_envelopes_deferred(cid, &session, &renewed)
+        {
+            Ok(()) => {
+                if let Some(state) = self.contacts.get_mut(cid) {
+                    state.session = Some(next);
+                }
+                for mut e in renewed {
+                    e.attempts = 0;
+                    if let Some(parked) = self.outbox.get_mut(&e.message_id) {
+                        parked.next_attempt_at_ms = u64::MAX;
+                    }
+                    self.renewed.insert(e.message_id);
+                    self.deferred.push(Deferred::Renewed(e));
+                }
+                self.dirty = true;
+            }
+            Err(e) => tracing::warn!(error = %e, "re-encrypting after a reset failed"),
+        }
+    }
+
+    /// A contact started a reset (message 1 under its reset tag): answer it and replace
+    /// the session, keeping history, alias and verification.
+    fn inbound_reset_init(&mut self, env: &Envelope) -> Inbound {
+        let Some((cid, keys)) = self.reset_keys.get(&env.tag.0).cloned() else {
+            return self.hostile("reset for no contact");
+        };
+        if self.blocked.contains(&cid) {
+            return self.hostile("reset from a blocked contact");
+        }
+        let card = self.card();
+        let (est, response) =
+            match handshake::respond(&self.profile.identity, &keys, &card, env, &mut OsRng) {
+                Ok(x) => x,
+                Err(_) => return self.hostile("reset handshake rejected"),
+            };
+        let Some(mut contact) = self.contacts.get(&cid).map(|c| c.contact.clone()) else {
+            return Inbound::Dropped;
+        };
+        if contact.identity_key != est.peer_identity.as_bytes().to_vec() {
+            return self.hostile("reset from another identity");
+        }
+        // The reset secret is the same for every reset in one direction: a message 1 seen
+        // before is the initiator retrying (our kept answer goes again) or a replay.
+        let digest = reset_digest(&keys, env);
+        let used_name = format!("reset-used/{}", hex(&cid.0));
+        let used = self
+            .profile
+            .store
+            .setting(&used_name)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if used.chunks_exact(32).any(|c| c == digest.as_slice()) {
+            return Inbound::Processed;
+        }
+        // Both sides started one at once: the lower identity key's reset goes on, the
+        // other is abandoned, so both end with the same session.
+        if self.resetting.contains(&cid) {
+            if self.profile.identity.public().as_bytes() < est.peer_identity.as_bytes() {
+                return Inbound::Processed;
+            }
+            self.abandon_reset(&cid);
+        }
+        contact.peer_id = est.peer_card.peer_id.clone();
+        contact.addresses = addr_strings(&est.peer_card.addrs);
+        contact.mailbox = mailbox_string(est.peer_card.mailbox.as_ref());
+        let mut record = used;
+        record.extend_from_slice(&digest);
+        if record.len() > 32 * MAX_RESET_DIGESTS {
+            record.drain(..record.len() - 32 * MAX_RESET_DIGESTS);
+        }
+        let session_bytes = SecretBytes::from_slice(&est.session.to_bytes());
+        let store = &self.profile.store;
+        let now = now_ms();
+        let result = store
+            .set_setting(&used_name, &record)
+            .and_then(|_| store.put_contact(&contact))
+            .and_then(|_| {
+                store.queue_control(
+                    &cid,
+                    Some(&session_bytes),
+                    MessageId(keys.id),
+                    &response.encode(),
+                    now,
+                )
+            });
+        if let Err(e) = result {
+            self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
+            return Inbound::TryLater;
+        }
+        self.mirror(cid, MessageId(keys.id), CONTROL_SEQ, response.encode(), now);
+        self.answers.insert(cid, MessageId(keys.id));
+        let alias = contact.alias.clone();
+        if let Some(s) = self.contacts.get_mut(&cid) {
+            s.contact = contact;
+            s.session = Some(est.session);
+        }
+        self.after_reset(&cid);
+        self.refresh_tags(true);
+        self.emit(Event::SessionReset { alias });
+        self.process_outbox(now);
+        Inbound::Processed
     }
 
     fn cmd_rename(&mut self, alias: &str, to: &str) {
@@ -2051,6 +2333,9 @@ impl Runtime {
         for (_, p) in self.handshakes.values() {
             keys.push(p.response_mailbox_key().to_array());
         }
+        for (_, k) in self.reset_keys.values() {
+            keys.push(k.init_mailbox_key().to_array());
+        }
         if let Ok(invites) = self.profile.store.pending_invites() {
             for inv in invites.items {
                 if let Ok(k) = InviteKeys::from_bytes(inv.payload.expose_secret()) {
@@ -2083,6 +2368,9 @@ impl Runtime {
         }
         if let Some((_, p)) = self.handshakes.get(&tag.0) {
             return Some(p.response_mailbox_key().clone());
+        }
+        if let Some((_, k)) = self.reset_keys.get(&tag.0) {
+            return Some(k.init_mailbox_key().clone());
         }
         let invites = self.profile.store.pending_invites().ok()?;
         invites.items.iter().find_map(|inv| {
@@ -2167,6 +2455,9 @@ impl Runtime {
             (k.init_tag == env.tag.0).then_some((k, inv.expires_at_ms))
         });
         let Some((keys, expires)) = found else {
+            if self.reset_keys.contains_key(&env.tag.0) {
+                return self.inbound_reset_init(env);
+            }
             return self.handshake_for_used_invite(env);
         };
         if now_ms() >= expires {
@@ -2331,6 +2622,9 @@ impl Runtime {
             &est.peer_card,
         );
         contact.added_at_ms = state.contact.added_at_ms;
+        // A reset with the same identity keeps the comparison of safety numbers.
+        contact.verified =
+            state.contact.verified && state.contact.identity_key == contact.identity_key;
         // Acknowledge the answer at once (a receipt for the invite's id, our first message
         // in the session): the inviter keeps resending its answer until it hears from us.
         let mut session = est.session;
@@ -2369,6 +2663,13 @@ impl Runtime {
         }
         // The first handshake message needs no more retries.
         let _ = self.outbox_done(&invite_id, now);
+        if self.resetting.remove(&cid) {
+            self.after_reset(&cid);
+            self.refresh_tags(true);
+            self.emit(Event::SessionReset { alias });
+            self.process_outbox(now);
+            return Inbound::Processed;
+        }
         self.refresh_tags(true);
         self.emit(Event::SessionEstablished { alias });
         self.process_outbox(now);

@@ -1307,6 +1307,16 @@ fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
             (Some(_), to) if to.is_empty() => app.warn("Usage: /rename NEW NAME"),
             (Some(alias), to) => fx.push(Effect::Node(Command::Rename { alias, to })),
         },
+        "reset" => match args.first().map(|s| s.to_string()).or(app.selected.clone()) {
+            Some(alias) if app.contact(&alias).is_some() => {
+                app.notify(format!(
+                    "Renewing the encrypted session with {alias}… (history and verification are kept)"
+                ));
+                fx.push(Effect::Node(Command::Reset { alias }));
+            }
+            Some(alias) => app.warn(format!("No contact named {alias}.")),
+            None => app.warn("Select a contact first."),
+        },
         "block" | "unblock" => match args.first().map(|s| s.to_string()).or(app.selected.clone()) {
             Some(alias) if app.contact(&alias).is_some() => {
                 fx.push(Effect::Node(if name == "block" {
@@ -1661,6 +1671,14 @@ fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
                 app.selected = Some(to.clone());
             }
             app.notify(format!("{alias} is now called {to} (on this device only)."));
+        }
+        Event::SessionReset { alias } => {
+            if let Some(c) = app.contact_mut(&alias) {
+                c.established = true;
+            }
+            app.notify(format!(
+                "New encrypted session with {alias} (reset). Messages that waited are sent again; history and verification are kept."
+            ));
         }
         Event::ContactBlocked { alias, blocked } => {
             app.notify(if blocked {

@@ -979,6 +979,7 @@ fn help_lines(app: &App, narrow: bool) -> Vec<Line<'static>> {
         ("/expire 1h|1d|off", "disappearing messages"),
         ("/rename NAME", "rename the selected contact"),
         ("/block, /unblock", "block or unblock a contact"),
+        ("/reset [NAME]", "renew a session that no longer works"),
         ("/delete", "delete a contact (asks first)"),
         ("/lan on|off", "LAN discovery (mDNS)"),
         ("/wipe", "panic wipe (asks first)"),
