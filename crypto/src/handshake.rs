@@ -393,7 +393,9 @@ impl AwaitingResponse {
 
     /// Serialises for the encrypted store (holds secrets: seal it).
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let mut v = Zeroizing::new(Vec::with_capacity(200 + self.payload.len()));
+        // Exact size, allocated once: no reallocation leaves a copy of the secrets behind.
+        let len = 1 + 32 + crate::invite::INVITE_KEYS_LEN + 32 + 32 + 2 + self.payload.len();
+        let mut v = Zeroizing::new(Vec::with_capacity(len));
         v.put_u8(PENDING_HANDSHAKE_VERSION);
         v.put(self.remote.as_bytes());
         v.put(&self.keys.to_bytes());

@@ -251,7 +251,9 @@ impl Invite {
     pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, InviteError> {
         validate_routing(&self.peer_id, &self.addrs, self.mailbox.as_deref())
             .map_err(|_| InviteError::TooLarge)?;
-        let mut body = Zeroizing::new(Vec::with_capacity(256));
+        // Allocated once at the largest size an invite may have: the secret is written
+        // first, and a reallocation would leave a copy of it in freed memory.
+        let mut body = Zeroizing::new(Vec::with_capacity(MAX_INVITE_LEN));
         body.put(self.identity.as_bytes());
         body.put(self.secret.0.expose());
         body.put_u64(self.expires_at);

@@ -189,3 +189,21 @@ fn low_order_identity_refused() {
         InviteError::BadIdentity
     );
 }
+
+/// Catches a buffer holding secrets (an invite with its secret, a pending handshake with
+/// its ephemeral and ratchet keys, invite keys) that grows while it is written: each
+/// reallocation would leave a copy of the keys in freed memory. Each must be allocated once,
+/// at its final size.
+#[test]
+fn secret_buffers_are_allocated_once_at_their_size() {
+    let mut r = rng(31);
+    let invite = sample(32);
+    let bytes = invite.to_bytes().unwrap();
+    assert_eq!(bytes.len(), bytes.capacity());
+    let keys = invite.keys().to_bytes();
+    assert_eq!(keys.len(), keys.capacity());
+    let alice = IdentityKeyPair::generate(&mut r);
+    let (pending, _) = initiate(&alice, &invite, &card("alice"), &mut r).unwrap();
+    let state = pending.to_bytes();
+    assert_eq!(state.len(), state.capacity());
+}

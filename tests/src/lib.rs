@@ -57,6 +57,20 @@ pub fn cairn_bin() -> PathBuf {
         .clone()
 }
 
+/// Copies a directory tree (a profile or relay data directory, e.g. a fixture).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create directory");
+    for entry in std::fs::read_dir(from).expect("read directory") {
+        let entry = entry.expect("directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy file");
+        }
+    }
+}
+
 /// A temporary directory holding every profile of one test.
 pub struct Net {
     dir: tempfile::TempDir,
@@ -122,7 +136,8 @@ impl Net {
         self.relay_with("/ip4/127.0.0.1/tcp/0", &["--discard-mail-for-tests"])
     }
 
-    fn relay_on(&self, listen: &str) -> Relay {
+    /// A relay listening on `listen` (e.g. a fixed port), with its data in `relay-data`.
+    pub fn relay_on(&self, listen: &str) -> Relay {
         self.relay_with(listen, &[])
     }
 

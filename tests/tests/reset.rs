@@ -2,21 +2,8 @@
 //! brought back without a new invite, keeping history, alias and verification.
 use cairn_tests::*;
 use serde_json::json;
-use std::path::Path;
 use std::time::Duration;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
 
 /// Catches a conversation that stays broken after one side restores an old backup (its
 /// ratchet is behind: what it sends is refused, what it is sent cannot be read), a reset

@@ -240,8 +240,20 @@ fn state_tag(s: DeliveryState) -> u8 {
 
 /// Encodes a record. Fails (writing nothing) if a field exceeds its limit, so the store never
 /// writes what it could not read back.
+/// Room the encoding of `record` needs at most (beyond tag and version): records that hold
+/// secrets are written into a buffer allocated once at this size, so no reallocation leaves a
+/// copy of a key in freed memory (the caller zeroizes the buffer itself).
+fn capacity_hint(record: &Record) -> usize {
+    match record {
+        Record::Identity(s) | Record::Session(s) => 4 + s.expose_secret().len(),
+        Record::Setting(b) | Record::ProfileCard(b) => 4 + b.len(),
+        Record::Invite(i) => 64 + i.payload.expose_secret().len(),
+        _ => 64,
+    }
+}
+
 pub fn encode_record(record: &Record) -> Result<Vec<u8>, StoreError> {
-    let mut w = Writer::new(record.tag(), 64);
+    let mut w = Writer::new(record.tag(), capacity_hint(record));
     match record {
         Record::Meta(m) => {
             w.u32(m.format);
@@ -671,6 +683,30 @@ pub fn parse_message_key(key: &[u8]) -> Result<(ContactId, u64), DecodeError> {
 
 #[cfg(test)]
 mod tests {
+    /// Catches a record holding secrets whose buffer grows while it is written (each
+    /// reallocation leaves a copy of the keys in freed memory): its capacity must still be
+    /// the one it was allocated with.
+    #[test]
+    fn secret_records_are_written_without_reallocation() {
+        use super::*;
+        let big = SecretBytes::new(vec![7; 150_000]);
+        let records = [
+            Record::Identity(SecretBytes::new(vec![1; 32])),
+            Record::Session(big.clone()),
+            Record::Setting(vec![3; 5000]),
+            Record::Invite(Invite {
+                payload: SecretBytes::new(vec![9; 112]),
+                expires_at_ms: 1,
+                created_at_ms: 2,
+            }),
+        ];
+        for r in &records {
+            let v = encode_record(r).unwrap();
+            assert_eq!(v.capacity(), capacity_hint(r) + 2, "{:?}", r.tag());
+            assert!(v.len() <= v.capacity());
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -1,0 +1,57 @@
+//! Upgrades keep people's data: profiles and a relay data directory made by the build
+//! before the current formats (tests/fixtures/previous, made by
+//! tests/fixtures/make_previous.py) open with this build, with every contact, message and
+//! session intact, and the conversation goes on.
+use cairn_tests::*;
+use serde_json::json;
+use std::path::Path;
+
+/// Catches a format change that strands a user: a profile that no longer opens, a session
+/// state (version 1) that no longer reads, a mailbox whose old records (random ids) are no
+/// longer found, or history lost on the way.
+#[test]
+fn profiles_and_relay_of_the_previous_build_keep_working() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/previous");
+    let net = Net::new();
+    for d in ["alice", "bob", "relay-data"] {
+        copy_dir(&fixtures.join(d), &net.path().join(d));
+    }
+    // The fixtures' cards name the relay at this port.
+    let relay = net.relay_on("/ip4/127.0.0.1/tcp/47331");
+    let alice_p = net.node("alice").with_relay(&relay);
+    let bob_p = net.node("bob").with_relay(&relay);
+
+    // Bob was offline while alice wrote five messages into his mailbox (old record layout).
+    let mut bob = bob_p.start();
+    for i in 0..5 {
+        bob.sees_message_anywhere("alice", &format!("while you were away {i}"));
+    }
+    bob.cmd(json!({"cmd": "history", "with": "alice"}));
+    let h = bob.expect("history", |e| e["event"] == "history");
+    let texts: Vec<&str> = h["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts.len(), 11, "the old history and the mail: {texts:?}");
+    assert!(texts.contains(&"hello bob 0") && texts.contains(&"hello alice 2"));
+
+    // The old sessions go on, both ways.
+    let mut alice = alice_p.start();
+    let id = bob.send("alice", "back, on the new build");
+    alice.sees_message_anywhere("bob", "back, on the new build");
+    bob.sees_delivered(&id);
+    let id = alice.send("bob", "me too");
+    bob.sees_message_anywhere("alice", "me too");
+    alice.sees_delivered(&id);
+    for n in [&mut alice, &mut bob] {
+        n.cmd(json!({"cmd": "contacts"}));
+        let c = n.expect("contacts", |e| e["event"] == "contacts");
+        assert_eq!(c["contacts"][0]["established"], true, "{}: {c}", n.name);
+        let errors: Vec<_> = n.seen.iter().filter(|e| e["event"] == "error").collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", n.name);
+    }
+    alice.quit();
+    bob.quit();
+}
