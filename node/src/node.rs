@@ -2480,18 +2480,12 @@ impl Runtime {
             // open for whoever it was meant for.
             return self.hostile("handshake from a blocked contact");
         }
-        if let Err(e) =
-            self.profile
-                .store
-                .consume_invite(&keys.init_tag, now_ms(), &env.encode(), &id)
-        {
-            self.emit(Event::error(
-                ErrorCode::InviteUsed,
-                format!("an invite was used again and refused: {e}"),
-            ));
-            return Inbound::Dropped;
-        }
         if self.contacts.contains_key(&id) {
+            // The invite is used up all the same, as before: nobody else may use it now.
+            let _ = self
+                .profile
+                .store
+                .consume_invite(&keys.init_tag, now_ms(), &env.encode(), &id);
             self.emit(Event::error(
                 ErrorCode::AlreadyContact,
                 "an existing contact accepted another invite; ignored",
@@ -2501,19 +2495,27 @@ impl Runtime {
         let alias = self.unique_alias(&est.peer_card.display_name);
         let contact = self.contact_from_card(alias.clone(), &est.peer_identity, &est.peer_card);
         let session_bytes = SecretBytes::from_slice(&est.session.to_bytes());
-        let store = &self.profile.store;
-        let result = store.put_contact(&contact).and_then(|_| {
-            store.queue_control(
-                &id,
-                Some(&session_bytes),
-                MessageId(keys.id),
-                &response.encode(),
-                now_ms(),
-            )
-        });
-        if let Err(e) = result {
-            self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
-            return Inbound::TryLater;
+        // The invite used, the contact, its session and our answer: one atomic batch.
+        match self.profile.store.answer_invite(
+            &keys.init_tag,
+            now_ms(),
+            &env.encode(),
+            &contact,
+            &session_bytes,
+            (MessageId(keys.id), &response.encode()),
+        ) {
+            Ok(_) => {}
+            Err(InviteError::Store(e)) => {
+                self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
+                return Inbound::TryLater;
+            }
+            Err(e) => {
+                self.emit(Event::error(
+                    ErrorCode::InviteUsed,
+                    format!("an invite was used again and refused: {e}"),
+                ));
+                return Inbound::Dropped;
+            }
         }
         self.mirror(
             id,

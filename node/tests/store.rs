@@ -1136,3 +1136,63 @@ fn damaged_message_keeps_its_batch_entry_pending() {
     assert_eq!(members.len(), 3);
     assert_eq!(outbox_records(&s), 1);
 }
+
+/// Catches an invite answered in several writes: a crash between them would leave the
+/// invite used with no contact or no answer queued (the acceptor stuck "being set up"), or
+/// a contact without its session. All of it is one batch; a failure writes none of it.
+#[test]
+fn answering_an_invite_is_one_atomic_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = create(&tmp.path().join("p"));
+    let inv = Invite {
+        created_at_ms: 0,
+        expires_at_ms: 1_000,
+        payload: SecretBytes::new(vec![42; 32]),
+    };
+    s.add_invite(b"secret-x", &inv).unwrap();
+    // A contact the codec refuses (an alias over its limit): nothing may be written.
+    let mut bad = contact("ana", 9);
+    bad.alias = "x".repeat(2_000);
+    let session = SecretBytes::new(vec![7; 300]);
+    let err = s.answer_invite(
+        b"secret-x",
+        10,
+        b"first",
+        &bad,
+        &session,
+        (MessageId([1; 16]), b"answer"),
+    );
+    assert!(err.is_err());
+    assert_eq!(
+        s.pending_invites().unwrap().items.len(),
+        1,
+        "invite still open"
+    );
+    assert!(s.contacts().unwrap().items.is_empty());
+    assert!(s.outbox().unwrap().items.is_empty());
+    // The real answer: invite used, contact, session and answer, together.
+    let good = contact("ana", 9);
+    s.answer_invite(
+        b"secret-x",
+        10,
+        b"first",
+        &good,
+        &session,
+        (MessageId([1; 16]), b"answer"),
+    )
+    .unwrap();
+    let id = s.contact_id(&good.identity_key);
+    assert!(s.pending_invites().unwrap().items.is_empty());
+    assert_eq!(s.contact(&id).unwrap().unwrap().alias, "ana");
+    assert_eq!(
+        s.session(&id).unwrap().unwrap().expose_secret(),
+        session.expose_secret()
+    );
+    let outbox = s.outbox().unwrap().items;
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].envelope, b"answer");
+    assert!(matches!(
+        s.consume_invite(b"secret-x", 10, b"other", &id),
+        Err(InviteError::Used { .. })
+    ));
+}

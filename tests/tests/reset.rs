@@ -4,7 +4,6 @@ use cairn_tests::*;
 use serde_json::json;
 use std::time::Duration;
 
-
 /// Catches a conversation that stays broken after one side restores an old backup (its
 /// ratchet is behind: what it sends is refused, what it is sent cannot be read), a reset
 /// that loses the message that waited, drops "verified" although the identity key did not

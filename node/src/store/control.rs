@@ -32,6 +32,22 @@ impl Store {
         if let Some(s) = session_after {
             self.stage_session(&mut b, contact, s)?;
         }
+        self.stage_control(&mut b, contact, id, envelope, now_ms)?;
+        self.backend.apply(&b)?;
+        drop(_w);
+        self.group.wait_durable(self.backend.as_ref())?;
+        Ok(())
+    }
+
+    /// Adds a control entry (due now) to `b`.
+    pub(super) fn stage_control(
+        &self,
+        b: &mut WriteBatch,
+        contact: &ContactId,
+        id: MessageId,
+        envelope: &[u8],
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
         let entry = OutboxEntry {
             message_id: id,
             contact: *contact,
@@ -42,15 +58,11 @@ impl Store {
             created_at_ms: now_ms,
         };
         self.put(
-            &mut b,
+            b,
             TreeName::Outbox,
             self.keys.blind(purpose::OUTBOX, &id.0).to_vec(),
             &Record::Outbox(entry),
-        )?;
-        self.backend.apply(&b)?;
-        drop(_w);
-        self.group.wait_durable(self.backend.as_ref())?;
-        Ok(())
+        )
     }
 
     /// Stores incoming messages of one contact that arrived together with the one delivery

@@ -684,9 +684,22 @@ impl Store {
     /// Adds or replaces a contact (keyed by its identity key) and its PeerId index entry.
     /// Durable.
     pub fn put_contact(&self, contact: &Contact) -> Result<ContactId, StoreError> {
-        let id = self.contact_id(&contact.identity_key);
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
+        let id = self.stage_contact(&mut b, contact)?;
+        self.backend.apply(&b)?;
+        drop(_w);
+        self.group.wait_durable(self.backend.as_ref())?;
+        Ok(id)
+    }
+
+    /// Adds a contact and its PeerId index entry to `b` (replacing the old index entry).
+    fn stage_contact(
+        &self,
+        b: &mut WriteBatch,
+        contact: &Contact,
+    ) -> Result<ContactId, StoreError> {
+        let id = self.contact_id(&contact.identity_key);
         if let Some(old) = self.contact(&id)? {
             if old.peer_id != contact.peer_id {
                 b.remove(
@@ -696,20 +709,17 @@ impl Store {
             }
         }
         self.put(
-            &mut b,
+            b,
             TreeName::Contacts,
             id.0.to_vec(),
             &Record::Contact(contact.clone()),
         )?;
         self.put(
-            &mut b,
+            b,
             TreeName::PeerIndex,
             self.keys.blind(purpose::PEER, &contact.peer_id).to_vec(),
             &Record::PeerIndex(id),
         )?;
-        self.backend.apply(&b)?;
-        drop(_w);
-        self.group.wait_durable(self.backend.as_ref())?;
         Ok(id)
     }
 
@@ -1467,6 +1477,38 @@ impl Store {
         first_message: &[u8],
         contact: &ContactId,
     ) -> Result<Invite, InviteError> {
+        self.consume_invite_with(secret, now_ms, first_message, contact, |_| Ok(()))
+    }
+
+    /// Answers a used invite in one atomic batch: the invite becomes a used record, the new
+    /// contact is stored with its session, and the handshake answer is queued. A crash leaves
+    /// either all of it or none (the acceptor then sends its first message again and gets
+    /// an answer). Errors as [`Store::consume_invite`]; on any error nothing is written.
+    pub fn answer_invite(
+        &self,
+        secret: &[u8],
+        now_ms: u64,
+        first_message: &[u8],
+        contact: &Contact,
+        session: &SecretBytes,
+        answer: (MessageId, &[u8]),
+    ) -> Result<Invite, InviteError> {
+        let id = self.contact_id(&contact.identity_key);
+        self.consume_invite_with(secret, now_ms, first_message, &id, |b| {
+            self.stage_contact(b, contact)?;
+            self.stage_session(b, &id, session)?;
+            self.stage_control(b, &id, answer.0, answer.1, now_ms)
+        })
+    }
+
+    fn consume_invite_with(
+        &self,
+        secret: &[u8],
+        now_ms: u64,
+        first_message: &[u8],
+        contact: &ContactId,
+        also: impl FnOnce(&mut WriteBatch) -> Result<(), StoreError>,
+    ) -> Result<Invite, InviteError> {
         let key = self.keys.blind(purpose::INVITE, secret).to_vec();
         let first_message = self.keys.blind(purpose::INVITE_USE, first_message);
         let _w = lock_ignoring_poison(&self.writer);
@@ -1490,6 +1532,7 @@ impl Store {
                 contact: *contact,
             };
             self.put(&mut b, TreeName::Invites, key, &Record::UsedInvite(used))?;
+            also(&mut b)?;
         }
         self.backend.apply(&b).map_err(StoreError::from)?;
         drop(_w);
