@@ -144,6 +144,14 @@ pub fn start(
     Ok((NodeHandle { commands: cmd_tx }, ev_rx, task))
 }
 
+/// The setting listing used invites whose keys are kept (init tag, expiry; 24 bytes each).
+const USED_INVITE_INDEX: &str = "used-invite-index";
+
+/// The setting holding a used invite's keys until it would have expired.
+fn used_invite_setting(init_tag: &[u8; 16]) -> String {
+    format!("used-invite-keys/{}", hex(init_tag))
+}
+
 /// Most reset first messages remembered per contact (to refuse replays).
 const MAX_RESET_DIGESTS: usize = 16;
 
@@ -780,7 +788,70 @@ impl Runtime {
             if let Err(e) = self.profile.store.sweep(now) {
                 tracing::warn!(error = %e, "sweep failed");
             }
+            self.sweep_used_invite_keys(now);
         }
+    }
+
+    /// The used invites whose keys are kept (to authenticate a second use), with expiry.
+    fn used_invite_index(&self) -> Vec<([u8; 16], u64)> {
+        let bytes = self
+            .profile
+            .store
+            .setting(USED_INVITE_INDEX)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        bytes
+            .chunks_exact(24)
+            .filter_map(|c| {
+                let tag = <[u8; 16]>::try_from(c.get(..16)?).ok()?;
+                let exp = u64::from_be_bytes(c.get(16..)?.try_into().ok()?);
+                Some((tag, exp))
+            })
+            .collect()
+    }
+
+    fn store_used_invite_index(&self, index: &[([u8; 16], u64)]) {
+        let bytes: Vec<u8> = index
+            .iter()
+            .flat_map(|(t, e)| t.iter().copied().chain(e.to_be_bytes()))
+            .collect();
+        if let Err(e) = self.profile.store.set_setting(USED_INVITE_INDEX, &bytes) {
+            tracing::warn!(error = %e, "could not store the used-invite index");
+        }
+    }
+
+    /// Keeps the keys of a just used invite until it would have expired, so that a second
+    /// use can be told from junk under its tag (`handshake_for_used_invite`).
+    fn keep_used_invite_keys(&mut self, keys: &InviteKeys, expires_at_ms: u64) {
+        let name = used_invite_setting(&keys.init_tag);
+        if self
+            .profile
+            .store
+            .set_setting(&name, &keys.to_bytes())
+            .is_err()
+        {
+            return;
+        }
+        let mut index = self.used_invite_index();
+        index.push((keys.init_tag, expires_at_ms));
+        self.store_used_invite_index(&index);
+    }
+
+    /// Forgets the kept keys of used invites that have expired.
+    fn sweep_used_invite_keys(&mut self, now: u64) {
+        let index = self.used_invite_index();
+        if index.iter().all(|(_, e)| *e > now) {
+            return;
+        }
+        let (live, gone): (Vec<_>, Vec<_>) = index.into_iter().partition(|(_, e)| *e > now);
+        for (tag, _) in gone {
+            let _ = self
+                .profile
+                .store
+                .remove_setting(&used_invite_setting(&tag));
+        }
+        self.store_used_invite_index(&live);
     }
 
     // ---------------------------------------------------------------- commands
@@ -2504,7 +2575,7 @@ impl Runtime {
             &session_bytes,
             (MessageId(keys.id), &response.encode()),
         ) {
-            Ok(_) => {}
+            Ok(_) => self.keep_used_invite_keys(&keys, expires),
             Err(InviteError::Store(e)) => {
                 self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
                 return Inbound::TryLater;
@@ -2571,10 +2642,26 @@ impl Runtime {
             InviteError::Used {
                 same_acceptor: None,
             } => {
-                self.emit(Event::error(
-                    ErrorCode::InviteUsed,
-                    "someone used an invite that was already used; it was refused",
-                ));
+                // Raise the alarm only for a message 1 that authenticates under the
+                // invite's keys (someone holds the invite code); anything else under the tag
+                // is junk and gets no event.
+                let keys = self
+                    .profile
+                    .store
+                    .setting(&used_invite_setting(&env.tag.0))
+                    .ok()
+                    .flatten()
+                    .and_then(|b| InviteKeys::from_bytes(&b).ok());
+                let card = self.card();
+                let authentic = keys.is_some_and(|k| {
+                    handshake::respond(&self.profile.identity, &k, &card, env, &mut OsRng).is_ok()
+                });
+                if authentic {
+                    self.emit(Event::error(
+                        ErrorCode::InviteUsed,
+                        "someone used an invite that was already used; it was refused",
+                    ));
+                }
                 self.hostile("handshake for a used invite")
             }
             // The store could not tell: ask the sender to try again later.

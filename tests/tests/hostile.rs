@@ -207,6 +207,25 @@ fn hostile_input_changes_nothing() {
     let mut session = est.session;
     alice.sees_session("mallory");
 
+    // 4b. The invite is used now. A message 1 under its tag that does not authenticate (the
+    // wrong-PSK one of step 3) is junk: no reply and no "invite used" alarm, so a network
+    // observer who saw the tag cannot raise false alarms. A real second use (someone else
+    // holding the code) raises it.
+    assert!(rt
+        .block_on(m.request(Request::Deliver(bad.encode())))
+        .is_err());
+    let quiet = alice.drain(Duration::from_secs(1));
+    assert!(
+        !quiet.iter().any(|e| e["code"] == "invite_used"),
+        "junk raised the alarm: {quiet:?}"
+    );
+    let eve_id = IdentityKeyPair::generate(&mut rand::rngs::OsRng);
+    let (_, second) = initiate(&eve_id, &invite, &card, &mut rand::rngs::OsRng).unwrap();
+    assert!(rt
+        .block_on(m.request(Request::Deliver(second.encode())))
+        .is_err());
+    alice.expect("the invite-used alarm", |e| e["code"] == "invite_used");
+
     // 5. A real message, then its replay and a tampered copy.
     let text = Content::Text {
         id: [9; 16],
