@@ -2367,7 +2367,11 @@ impl Runtime {
     fn ack_done(&mut self) {
         if self.fetch_more && !self.pending.values().any(|p| matches!(p, Pending::Ack)) {
             self.fetch_more = false;
-            self.next_fetch_ms = 0;
+            // At once, not at the next tick: a backlog is collected at the pace of the
+            // round trips, not of the timer.
+            self.next_fetch_ms =
+                now_ms() + u64::try_from(MAILBOX_POLL.as_millis()).unwrap_or(20_000);
+            self.fetch_mail();
         }
     }
 
