@@ -2940,11 +2940,16 @@ impl Runtime {
         let r = match content {
             Ok(c) => self.inbound_content(cid, next, c),
             Err(_) => {
-                // Authentic but unreadable (a newer version): keep the ratchet moving.
-                let _ = self
+                // Authentic but unreadable (a newer version): keep the ratchet moving —
+                // in memory only once it is stored, so memory never runs ahead of the disk.
+                if self
                     .profile
                     .store
-                    .put_session(&cid, &SecretBytes::from_slice(&next.to_bytes()));
+                    .put_session(&cid, &SecretBytes::from_slice(&next.to_bytes()))
+                    .is_err()
+                {
+                    return set(out, i, Inbound::TryLater);
+                }
                 self.dirty = true;
                 if let Some(s) = self.contacts.get_mut(&cid) {
                     s.session = Some(next);
@@ -3143,20 +3148,24 @@ impl Runtime {
                 Inbound::Processed
             }
             Content::Card(card) => {
-                let Some(s) = self.contacts.get_mut(&cid) else {
+                let Some(mut contact) = self.contacts.get(&cid).map(|s| s.contact.clone()) else {
                     return Inbound::Dropped;
                 };
-                s.session = Some(next);
-                s.contact.addresses = addr_strings(&card.addrs);
-                s.contact.mailbox = mailbox_string(card.mailbox.as_ref());
-                let contact = s.contact.clone();
-                let bytes = s
-                    .session
-                    .as_ref()
-                    .map(|x| SecretBytes::from_slice(&x.to_bytes()));
-                let _ = self.profile.store.put_contact(&contact);
-                if let Some(b) = bytes {
-                    let _ = self.profile.store.put_session(&cid, &b);
+                contact.addresses = addr_strings(&card.addrs);
+                contact.mailbox = mailbox_string(card.mailbox.as_ref());
+                // Stored first; memory follows only what the disk holds.
+                let bytes = SecretBytes::from_slice(&next.to_bytes());
+                let stored = self
+                    .profile
+                    .store
+                    .put_contact(&contact)
+                    .and_then(|_| self.profile.store.put_session(&cid, &bytes));
+                if stored.is_err() {
+                    return Inbound::TryLater;
+                }
+                if let Some(s) = self.contacts.get_mut(&cid) {
+                    s.session = Some(next);
+                    s.contact = contact;
                 }
                 Inbound::Processed
             }
