@@ -1474,31 +1474,45 @@ impl Runtime {
                 renewed.push(r);
             }
         }
+        for e in &mut renewed {
+            // New to the new session: sent as soon as it is durable.
+            e.attempts = 0;
+        }
+        if let Err(e) = self.commit_renewed(cid, next, renewed) {
+            tracing::warn!(error = %e, "re-encrypting after a reset failed");
+        }
+    }
+
+    /// Stores envelopes encrypted again under `next` together with that session (one
+    /// transaction), then parks their entries until the write is durable, when the new
+    /// envelopes replace the old ones (`Deferred::Renewed`). Nothing changes on error.
+    fn commit_renewed(
+        &mut self,
+        cid: &ContactId,
+        next: Session,
+        renewed: Vec<OutboxEntry>,
+    ) -> Result<(), String> {
         if renewed.is_empty() {
-            return;
+            return Ok(());
         }
         let session = SecretBytes::from_slice(&next.to_bytes());
-        match self
-            .profile
+        self.profile
             .store
             .renew_envelopes_deferred(cid, &session, &renewed)
-        {
-            Ok(()) => {
-                if let Some(state) = self.contacts.get_mut(cid) {
-                    state.session = Some(next);
-                }
-                for mut e in renewed {
-                    e.attempts = 0;
-                    if let Some(parked) = self.outbox.get_mut(&e.message_id) {
-                        parked.next_attempt_at_ms = u64::MAX;
-                    }
-                    self.renewed.insert(e.message_id);
-                    self.deferred.push(Deferred::Renewed(e));
-                }
-                self.dirty = true;
-            }
-            Err(e) => tracing::warn!(error = %e, "re-encrypting after a reset failed"),
+            .map_err(|e| e.to_string())?;
+        if let Some(state) = self.contacts.get_mut(cid) {
+            state.session = Some(next);
         }
+        tracing::debug!(n = renewed.len(), "messages encrypted again");
+        for e in renewed {
+            if let Some(parked) = self.outbox.get_mut(&e.message_id) {
+                parked.next_attempt_at_ms = u64::MAX;
+            }
+            self.renewed.insert(e.message_id);
+            self.deferred.push(Deferred::Renewed(e));
+        }
+        self.dirty = true;
+        Ok(())
     }
 
     /// A contact started a reset (message 1 under its reset tag): answer it and replace
@@ -2295,30 +2309,8 @@ impl Runtime {
                     }
                 }
             }
-            if renewed.is_empty() {
-                continue;
-            }
-            let session = SecretBytes::from_slice(&next.to_bytes());
-            match self
-                .profile
-                .store
-                .renew_envelopes_deferred(&cid, &session, &renewed)
-            {
-                Ok(()) => {
-                    if let Some(state) = self.contacts.get_mut(&cid) {
-                        state.session = Some(next);
-                    }
-                    tracing::debug!(n = renewed.len(), "unacknowledged messages encrypted again");
-                    for e in renewed {
-                        if let Some(parked) = self.outbox.get_mut(&e.message_id) {
-                            parked.next_attempt_at_ms = u64::MAX;
-                        }
-                        self.renewed.insert(e.message_id);
-                        self.deferred.push(Deferred::Renewed(e));
-                    }
-                    self.dirty = true;
-                }
-                Err(e) => tracing::warn!(error = %e, "renewing envelopes failed"),
+            if let Err(e) = self.commit_renewed(&cid, next, renewed) {
+                tracing::warn!(error = %e, "renewing envelopes failed");
             }
         }
     }

@@ -51,6 +51,24 @@ fn still_talking(alice: &mut Node, bob: &mut Node) {
     }
 }
 
+/// Waits until a hop (the mailbox) took each of `ids`.
+fn all_sent(node: &mut Node, ids: &[String]) {
+    for id in ids {
+        node.sees(&format!("sent {id}"), |e| {
+            e["event"] == "sent" && e["id"] == id.as_str()
+        });
+    }
+}
+
+/// Bob, back, sees each of the `n` messages once; alice gets every receipt; both still talk.
+fn everything_arrives_once(alice: &mut Node, bob: &mut Node, prefix: &str, ids: &[String]) {
+    sees_each_once(bob, "alice", prefix, ids.len());
+    for id in ids {
+        alice.sees_delivered_anywhere(id);
+    }
+    still_talking(alice, bob);
+}
+
 fn start_pair(alice_p: &Profile, bob_p: &Profile) -> (Node, Node) {
     let mut alice = alice_p.start();
     let mut bob = bob_p.start();
@@ -77,17 +95,9 @@ fn offline_recipient_gets_a_backlog_of_thousands_once() {
     let ids = burst(&mut alice, "bob", "backlog", N);
     // Most of it reaches the mailbox before bob is back (a tag holds 2,000 envelopes; the
     // rest waits in alice's outbox and goes directly once bob is online).
-    for id in ids.iter().take(1500) {
-        alice.sees(&format!("sent {id}"), |e| {
-            e["event"] == "sent" && e["id"] == id.as_str()
-        });
-    }
+    all_sent(&mut alice, &ids[..1500]);
     let mut bob = bob_p.start();
-    sees_each_once(&mut bob, "alice", "backlog", N);
-    for id in &ids {
-        alice.sees_delivered_anywhere(id);
-    }
-    still_talking(&mut alice, &mut bob);
+    everything_arrives_once(&mut alice, &mut bob, "backlog", &ids);
     alice.quit();
     bob.quit();
 }
@@ -105,20 +115,12 @@ fn mailbox_that_loses_its_data_loses_no_message() {
     let (mut alice, bob) = start_pair(&alice_p, &bob_p);
     bob.quit();
     let ids = burst(&mut alice, "bob", "lost", N);
-    for id in &ids {
-        alice.sees(&format!("sent {id}"), |e| {
-            e["event"] == "sent" && e["id"] == id.as_str()
-        });
-    }
+    all_sent(&mut alice, &ids);
     relay.restart(&net, |data| {
         std::fs::remove_dir_all(data.join("mailbox.db")).expect("mailbox db");
     });
     let mut bob = bob_p.start();
-    sees_each_once(&mut bob, "alice", "lost", N);
-    for id in &ids {
-        alice.sees_delivered_anywhere(id);
-    }
-    still_talking(&mut alice, &mut bob);
+    everything_arrives_once(&mut alice, &mut bob, "lost", &ids);
     alice.quit();
     bob.quit();
 }
@@ -137,19 +139,11 @@ fn mailbox_that_discards_deposits_silences_nobody() {
     let (mut alice, bob) = start_pair(&alice_p, &bob_p);
     bob.quit();
     let ids = burst(&mut alice, "bob", "discarded", N);
-    for id in &ids {
-        alice.sees(&format!("sent {id}"), |e| {
-            e["event"] == "sent" && e["id"] == id.as_str()
-        });
-    }
+    all_sent(&mut alice, &ids);
     // Several renewal rounds (after 1, 2, 4, 8 s) go into the void.
     alice.drain(Duration::from_secs(12));
     let mut bob = bob_p.start();
-    sees_each_once(&mut bob, "alice", "discarded", N);
-    for id in &ids {
-        alice.sees_delivered_anywhere(id);
-    }
-    still_talking(&mut alice, &mut bob);
+    everything_arrives_once(&mut alice, &mut bob, "discarded", &ids);
     alice.quit();
     bob.quit();
 }

@@ -423,6 +423,9 @@ fn config_file_rebinds_keys() {
     tmux.sees("kim", "CAIRN:");
     tmux.press("kim", "Escape");
     tmux.press("kim", "F1");
+    tmux.sees("kim", "Commands");
+    // The key list is below the commands on a 24-line screen: scroll to it.
+    tmux.press("kim", "NPage");
     // Wait for the line itself, not the heading: tmux can capture a frame half drawn.
     // (If help listed the default key instead, this times out showing the screen.)
     tmux.wait_for("kim", "help listing the rebound key Ctrl-O", |s| {
