@@ -343,6 +343,9 @@ struct Runtime {
     parked: HashMap<ContactId, Vec<MessageId>>,
     /// Contacts the user blocked (kept in the setting [`BLOCKED_SETTING`]).
     blocked: HashSet<ContactId>,
+    /// Pending invites by the tag of their first message, with their expiry (Unix ms): the
+    /// store's invites, kept in memory so a message 1 costs one lookup.
+    invites: HashMap<[u8; 16], (InviteKeys, u64)>,
     /// Contacts with a reset we started, waiting for its answer.
     resetting: HashSet<ContactId>,
     /// Per reset tag a contact may start a reset under: the contact and the keys.
@@ -427,6 +430,7 @@ impl Runtime {
             parked: HashMap::new(),
             blocked: HashSet::new(),
             resetting: HashSet::new(),
+            invites: HashMap::new(),
             reset_keys: HashMap::new(),
             no_mailbox_batch: HashSet::new(),
             mailbox_batches_ok: HashSet::new(),
@@ -593,6 +597,15 @@ impl Runtime {
                 .filter_map(|c| <[u8; 32]>::try_from(c).ok().map(ContactId))
                 .filter(|id| self.contacts.contains_key(id))
                 .collect();
+        }
+        let invites = store.pending_invites().map_err(|e| e.to_string())?;
+        for d in &invites.damaged {
+            tracing::warn!(?d, "damaged invite record skipped");
+        }
+        for inv in invites.items {
+            if let Ok(k) = InviteKeys::from_bytes(inv.payload.expose_secret()) {
+                self.invites.insert(k.init_tag, (k, inv.expires_at_ms));
+            }
         }
         self.refresh_tags(true);
         Ok(())
@@ -789,6 +802,8 @@ impl Runtime {
                 tracing::warn!(error = %e, "sweep failed");
             }
             self.sweep_used_invite_keys(now);
+            // The store's sweep removed expired invites: so does the index.
+            self.invites.retain(|_, (_, expires)| *expires > now);
         }
     }
 
@@ -939,6 +954,8 @@ impl Runtime {
         if let Err(e) = self.profile.store.add_invite(&keys.init_tag, &record) {
             return self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
         }
+        self.invites
+            .insert(keys.init_tag, (keys.clone(), record.expires_at_ms));
         match invite.encode() {
             Ok(code) => self.emit(Event::Invite {
                 code: code.to_string(),
@@ -2403,12 +2420,8 @@ impl Runtime {
         for (_, k) in self.reset_keys.values() {
             keys.push(k.init_mailbox_key().to_array());
         }
-        if let Ok(invites) = self.profile.store.pending_invites() {
-            for inv in invites.items {
-                if let Ok(k) = InviteKeys::from_bytes(inv.payload.expose_secret()) {
-                    keys.push(k.init_mailbox_key().to_array());
-                }
-            }
+        for (k, _) in self.invites.values() {
+            keys.push(k.init_mailbox_key().to_array());
         }
         for chunk in keys.chunks(MAX_FETCH_KEYS) {
             let rid = self.swarm.behaviour_mut().rr.send_request_with_addresses(
@@ -2439,11 +2452,9 @@ impl Runtime {
         if let Some((_, k)) = self.reset_keys.get(&tag.0) {
             return Some(k.init_mailbox_key().clone());
         }
-        let invites = self.profile.store.pending_invites().ok()?;
-        invites.items.iter().find_map(|inv| {
-            let k = InviteKeys::from_bytes(inv.payload.expose_secret()).ok()?;
-            (k.init_tag == tag.0).then(|| k.init_mailbox_key().clone())
-        })
+        self.invites
+            .get(&tag.0)
+            .map(|(k, _)| k.init_mailbox_key().clone())
     }
 
     /// Processes fetched mail and acknowledges what may go; returns how many envelopes were
@@ -2513,15 +2524,10 @@ impl Runtime {
     }
 
     fn inbound_handshake_init(&mut self, env: &Envelope) -> Inbound {
-        let store = &self.profile.store;
-        let Ok(invites) = store.pending_invites() else {
-            return Inbound::TryLater;
-        };
-        let found = invites.items.iter().find_map(|inv| {
-            let k = InviteKeys::from_bytes(inv.payload.expose_secret()).ok()?;
-            (k.init_tag == env.tag.0).then_some((k, inv.expires_at_ms))
-        });
-        let Some((keys, expires)) = found else {
+        // One lookup in memory, whatever the number of pending invites: junk under a
+        // random tag costs as little with 300 invites as with none, and the time it takes
+        // says nothing about how many there are.
+        let Some((keys, expires)) = self.invites.get(&env.tag.0).cloned() else {
             if self.reset_keys.contains_key(&env.tag.0) {
                 return self.inbound_reset_init(env);
             }
@@ -2553,6 +2559,7 @@ impl Runtime {
                 .profile
                 .store
                 .consume_invite(&keys.init_tag, now_ms(), &env.encode(), &id);
+            self.invites.remove(&keys.init_tag);
             self.emit(Event::error(
                 ErrorCode::AlreadyContact,
                 "an existing contact accepted another invite; ignored",
@@ -2571,12 +2578,16 @@ impl Runtime {
             &session_bytes,
             (MessageId(keys.id), &response.encode()),
         ) {
-            Ok(_) => self.keep_used_invite_keys(&keys, expires),
+            Ok(_) => {
+                self.invites.remove(&keys.init_tag);
+                self.keep_used_invite_keys(&keys, expires);
+            }
             Err(InviteError::Store(e)) => {
                 self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
                 return Inbound::TryLater;
             }
             Err(e) => {
+                self.invites.remove(&keys.init_tag);
                 self.emit(Event::error(
                     ErrorCode::InviteUsed,
                     format!("an invite was used again and refused: {e}"),
