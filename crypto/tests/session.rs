@@ -160,6 +160,12 @@ fn authenticated_header_skips_ahead_beyond_max_skip() {
         .bob
         .would_give_up_keys(&msgs[ratchet::MAX_SKIP as usize + 1]));
     assert!(p.bob.would_give_up_keys(&msgs[gap]));
+    // Keys the chain already holds count too: after reading message 100 (100 kept), a jump
+    // of 901 more would push the chain over MAX_SKIP.
+    let mut probe = p.bob.clone();
+    probe.decrypt(&msgs[100], NOW).unwrap();
+    assert!(!probe.would_give_up_keys(&msgs[100 + 900]));
+    assert!(probe.would_give_up_keys(&msgs[100 + 902]));
     assert_eq!(
         p.bob.decrypt(&msgs[gap], NOW).unwrap(),
         (gap as u32).to_be_bytes()

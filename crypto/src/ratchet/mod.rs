@@ -459,10 +459,17 @@ impl Session {
         };
         let had = header_ad(&self.ad, &pre);
         let skip = MAX_SKIP as usize;
+        // Keys the current receiving chain already holds count against its own limit.
+        let held = |hk: &Option<HeaderKey>| {
+            hk.as_ref()
+                .and_then(|hk| self.skipped.chain_index(hk))
+                .and_then(|i| self.skipped.chains.get(i))
+                .map_or(0, |c| c.keys.len())
+        };
         if let Some(hkr) = &self.hkr {
             if let Some(h) = Header::open(hkr, enc_header, &had) {
                 let gap = h.n.saturating_sub(self.nr) as usize;
-                return gap > skip || self.skipped.total + gap > MAX_SKIPPED_KEYS;
+                return held(&self.hkr) + gap > skip || self.skipped.total + gap > MAX_SKIPPED_KEYS;
             }
         }
         if let Some(h) = Header::open(&self.nhkr, enc_header, &had) {
@@ -471,7 +478,9 @@ impl Session {
                 None => 0,
             };
             let new = h.n as usize;
-            return old > skip || new > skip || self.skipped.total + old + new > MAX_SKIPPED_KEYS;
+            return held(&self.hkr) + old > skip
+                || new > skip
+                || self.skipped.total + old + new > MAX_SKIPPED_KEYS;
         }
         false
     }
