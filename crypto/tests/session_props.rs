@@ -33,7 +33,11 @@ fn event() -> impl Strategy<Value = Event> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // 48 cases in CI; `CAIRN_SIM_CASES=N` runs more (e.g. in release mode, for a long hunt).
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("CAIRN_SIM_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn session_oracle_holds(seed in any::<u64>(), events in prop::collection::vec(event(), 0..120)) {
