@@ -399,6 +399,14 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
         },
         Content::Receipt(vec![[4; 16]]),
         Content::Receipt(vec![[5; 16], [6; 16], [7; 16]]),
+        Content::Timer {
+            set_at_ms: 1_800_000_000_000,
+            seconds: Some(3600),
+        },
+        Content::Timer {
+            set_at_ms: 1,
+            seconds: None,
+        },
     ];
     for c in &cards {
         if let Ok(card) = cairn_crypto::ProfileCard::from_bytes(c) {
