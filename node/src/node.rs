@@ -38,6 +38,11 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
+mod contacts;
+mod reset;
+mod timer;
+mod used_invites;
+
 /// Default invite lifetime.
 pub const DEFAULT_INVITE_TTL_SECS: u64 = 7 * 24 * 3600;
 /// First retry delay after a failed delivery attempt.
@@ -142,33 +147,6 @@ pub fn start(
     let mut node = Runtime::new(profile, config, ev_tx)?;
     let task = tokio::spawn(async move { node.run(cmd_rx).await });
     Ok((NodeHandle { commands: cmd_tx }, ev_rx, task))
-}
-
-/// The setting listing used invites whose keys are kept (init tag, expiry; 24 bytes each).
-const USED_INVITE_INDEX: &str = "used-invite-index";
-
-/// The setting holding a used invite's keys until it would have expired.
-fn used_invite_setting(init_tag: &[u8; 16]) -> String {
-    format!("used-invite-keys/{}", hex(init_tag))
-}
-
-/// Most reset first messages remembered per contact (to refuse replays).
-const MAX_RESET_DIGESTS: usize = 16;
-
-/// A keyed digest of a reset's first message (keyed with the reset's id, so the stored
-/// value says nothing to whoever lacks the contact's keys).
-fn reset_digest(keys: &InviteKeys, env: &Envelope) -> [u8; 32] {
-    use hmac::{Hmac, Mac};
-    let mut m = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&keys.id)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    m.update(b"cairn/v1 reset used");
-    m.update(&env.encode());
-    m.finalize().into_bytes().into()
-}
-
-/// The setting holding when the disappearing timer of `cid` was last set (Unix ms).
-fn timer_setting(cid: &ContactId) -> String {
-    format!("timer-set-at/{}", hex(&cid.0))
 }
 
 /// An outbox entry that carries our answer to someone's handshake.
@@ -611,22 +589,6 @@ impl Runtime {
         Ok(())
     }
 
-    /// The keys under which each contact may start a reset with us (docs/PROTOCOL.md §23).
-    fn refresh_reset_keys(&mut self) {
-        self.reset_keys.clear();
-        let me = self.profile.identity.public();
-        for (cid, c) in &self.contacts {
-            let Ok(bytes) = <[u8; 32]>::try_from(c.contact.identity_key.as_slice()) else {
-                continue;
-            };
-            let peer = cairn_crypto::IdentityPublicKey::from_bytes(bytes);
-            if let Some(secret) = cairn_crypto::reset_secret(&self.profile.identity, &peer, &me) {
-                let keys = secret.keys();
-                self.reset_keys.insert(keys.init_tag, (*cid, keys));
-            }
-        }
-    }
-
     /// Records in the mirror an outbox entry the store just made durable.
     fn mirror(&mut self, contact: ContactId, id: MessageId, seq: u64, envelope: Vec<u8>, now: u64) {
         self.outbox
@@ -805,68 +767,6 @@ impl Runtime {
             // The store's sweep removed expired invites: so does the index.
             self.invites.retain(|_, (_, expires)| *expires > now);
         }
-    }
-
-    /// The used invites whose keys are kept (to authenticate a second use), with expiry.
-    fn used_invite_index(&self) -> Vec<([u8; 16], u64)> {
-        let bytes = self
-            .profile
-            .store
-            .setting(USED_INVITE_INDEX)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        bytes
-            .chunks_exact(24)
-            .filter_map(|c| {
-                let tag = <[u8; 16]>::try_from(c.get(..16)?).ok()?;
-                let exp = u64::from_be_bytes(c.get(16..)?.try_into().ok()?);
-                Some((tag, exp))
-            })
-            .collect()
-    }
-
-    fn store_used_invite_index(&self, index: &[([u8; 16], u64)]) {
-        let bytes: Vec<u8> = index
-            .iter()
-            .flat_map(|(t, e)| t.iter().copied().chain(e.to_be_bytes()))
-            .collect();
-        if let Err(e) = self.profile.store.set_setting(USED_INVITE_INDEX, &bytes) {
-            tracing::warn!(error = %e, "could not store the used-invite index");
-        }
-    }
-
-    /// Keeps the keys of a just used invite until it would have expired, so that a second
-    /// use can be told from junk under its tag (`handshake_for_used_invite`).
-    fn keep_used_invite_keys(&mut self, keys: &InviteKeys, expires_at_ms: u64) {
-        let name = used_invite_setting(&keys.init_tag);
-        if self
-            .profile
-            .store
-            .set_setting(&name, &keys.to_bytes())
-            .is_err()
-        {
-            return;
-        }
-        let mut index = self.used_invite_index();
-        index.push((keys.init_tag, expires_at_ms));
-        self.store_used_invite_index(&index);
-    }
-
-    /// Forgets the kept keys of used invites that have expired.
-    fn sweep_used_invite_keys(&mut self, now: u64) {
-        let index = self.used_invite_index();
-        if index.iter().all(|(_, e)| *e > now) {
-            return;
-        }
-        let (live, gone): (Vec<_>, Vec<_>) = index.into_iter().partition(|(_, e)| *e > now);
-        for (tag, _) in gone {
-            let _ = self
-                .profile
-                .store
-                .remove_setting(&used_invite_setting(&tag));
-        }
-        self.store_used_invite_index(&live);
     }
 
     // ---------------------------------------------------------------- commands
@@ -1313,16 +1213,7 @@ impl Runtime {
             ));
         }
         let now = now_ms();
-        let stored = self
-            .profile
-            .store
-            .set_disappearing_timer(&cid, seconds.map(|s| s.saturating_mul(1000)))
-            .and_then(|_| {
-                self.profile
-                    .store
-                    .set_setting(&timer_setting(&cid), &now.to_be_bytes())
-            });
-        if let Err(e) = stored {
+        if let Err(e) = self.store_timer(&cid, seconds, now) {
             return self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
         }
         // The contact's copy of the conversation follows (both sides delete at expiry).
@@ -1340,164 +1231,6 @@ impl Runtime {
             seconds,
             by_contact: false,
         });
-    }
-
-    /// An alias the user may give: non-empty, no control, invisible or direction-changing
-    /// characters (the rules of a display name, so one alias cannot pose as another).
-    fn alias_problem(alias: &str) -> Option<Event> {
-        let bad = alias.trim().is_empty()
-            || alias.len() > cairn_crypto::card::MAX_DISPLAY_NAME_LEN
-            || alias.chars().any(char::is_control)
-            || ProfileCard {
-                display_name: alias.to_owned(),
-                peer_id: vec![0],
-                addrs: vec![],
-                mailbox: None,
-            }
-            .validate()
-            .is_err();
-        bad.then(|| {
-            Event::error(
-                ErrorCode::InvalidAlias,
-                "an alias must be 1 to 64 bytes of visible text",
-            )
-        })
-    }
-
-    /// Starts a session reset with an existing contact: a handshake under the reset
-    /// secret both can derive (docs/PROTOCOL.md §23). The old session stays in use until
-    /// the answer comes; then what waits in the outbox is encrypted again under the new one.
-    fn cmd_reset(&mut self, alias: &str) {
-        let Some(cid) = self.by_alias(alias) else {
-            return self.unknown_contact(alias);
-        };
-        if self.blocked.contains(&cid) {
-            return self.emit(Event::error(
-                ErrorCode::Blocked,
-                format!("{alias:?} is blocked; unblock them first"),
-            ));
-        }
-        let Some(contact) = self.contacts.get(&cid).map(|c| c.contact.clone()) else {
-            return self.unknown_contact(alias);
-        };
-        let Ok(peer_bytes) = <[u8; 32]>::try_from(contact.identity_key.as_slice()) else {
-            return self.emit(Event::error(
-                ErrorCode::HandshakeFailed,
-                "damaged contact key",
-            ));
-        };
-        let peer = cairn_crypto::IdentityPublicKey::from_bytes(peer_bytes);
-        let me = self.profile.identity.public();
-        let Some(secret) = cairn_crypto::reset_secret(&self.profile.identity, &me, &peer) else {
-            return self.emit(Event::error(
-                ErrorCode::HandshakeFailed,
-                "invalid contact key",
-            ));
-        };
-        let invite = Invite {
-            identity: peer,
-            peer_id: contact.peer_id.clone(),
-            addrs: contact
-                .addresses
-                .iter()
-                .filter_map(|a| a.parse::<Multiaddr>().ok())
-                .map(|a| a.to_vec())
-                .take(cairn_crypto::card::MAX_ADDRS)
-                .collect(),
-            mailbox: contact
-                .mailbox
-                .as_ref()
-                .and_then(|m| m.parse::<Multiaddr>().ok())
-                .map(|a| a.to_vec()),
-            secret,
-            expires_at: u64::MAX,
-        };
-        let card = self.card();
-        let (pending, first) =
-            match handshake::initiate(&self.profile.identity, &invite, &card, &mut OsRng) {
-                Ok(x) => x,
-                Err(e) => {
-                    return self.emit(Event::error(ErrorCode::HandshakeFailed, e.to_string()))
-                }
-            };
-        // A reset already under way is replaced by this one.
-        self.abandon_reset(&cid);
-        let store = &self.profile.store;
-        let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&cid.0));
-        let now = now_ms();
-        let first_id = MessageId(pending.invite_id());
-        let result = store
-            .set_setting(&name, &pending.to_bytes())
-            .and_then(|_| store.queue_control(&cid, None, first_id, &first.encode(), now));
-        if let Err(e) = result {
-            return self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
-        }
-        self.mirror(cid, first_id, CONTROL_SEQ, first.encode(), now);
-        self.handshakes
-            .insert(pending.response_tag().0, (cid, pending));
-        self.resetting.insert(cid);
-        self.next_fetch_ms = 0;
-        self.process_outbox(now);
-    }
-
-    /// Forgets our own pending reset with `cid` (its first message leaves the outbox).
-    fn abandon_reset(&mut self, cid: &ContactId) {
-        if !self.resetting.remove(cid) {
-            return;
-        }
-        let mine: Vec<([u8; 16], MessageId)> = self
-            .handshakes
-            .iter()
-            .filter(|(_, (c, _))| c == cid)
-            .map(|(t, (_, p))| (*t, MessageId(p.invite_id())))
-            .collect();
-        for (tag, id) in mine {
-            self.handshakes.remove(&tag);
-            let _ = self.outbox_done(&id, now_ms());
-        }
-        let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&cid.0));
-        let _ = self.profile.store.remove_setting(&name);
-    }
-
-    /// A reset replaced the session with `cid`: what waits in the outbox for it was
-    /// encrypted under the old one, which the contact no longer has. Messages are
-    /// encrypted again under the new session (same ids: nothing is shown twice); control
-    /// entries of the old session (receipts, cards) are dropped.
-    fn after_reset(&mut self, cid: &ContactId) {
-        self.too_far_ahead.remove(cid);
-        self.parked.remove(cid);
-        let now = now_ms();
-        let keep: HashSet<MessageId> = self.answers.get(cid).copied().into_iter().collect();
-        let entries: Vec<OutboxEntry> = self
-            .outbox
-            .values()
-            .filter(|e| e.contact == *cid && !keep.contains(&e.message_id))
-            .cloned()
-            .collect();
-        let Some(mut next) = self.contacts.get(cid).and_then(|c| c.session.clone()) else {
-            return;
-        };
-        let mut renewed = Vec::new();
-        for e in entries {
-            if e.seq == CONTROL_SEQ {
-                let _ = self.outbox_done(&e.message_id, now);
-                continue;
-            }
-            if self.in_flight.contains(&e.message_id) {
-                // Its answer will find it renewed below at the next tick.
-                self.in_flight.remove(&e.message_id);
-            }
-            if let Some(r) = self.encrypt_again(cid, e, &mut next, now) {
-                renewed.push(r);
-            }
-        }
-        for e in &mut renewed {
-            // New to the new session: sent as soon as it is durable.
-            e.attempts = 0;
-        }
-        if let Err(e) = self.commit_renewed(cid, next, renewed) {
-            tracing::warn!(error = %e, "re-encrypting after a reset failed");
-        }
     }
 
     /// Stores envelopes encrypted again under `next` together with that session (one
@@ -1530,221 +1263,6 @@ impl Runtime {
         }
         self.dirty = true;
         Ok(())
-    }
-
-    /// A contact started a reset (message 1 under its reset tag): answer it and replace
-    /// the session, keeping history, alias and verification.
-    fn inbound_reset_init(&mut self, env: &Envelope) -> Inbound {
-        let Some((cid, keys)) = self.reset_keys.get(&env.tag.0).cloned() else {
-            return self.hostile("reset for no contact");
-        };
-        if self.blocked.contains(&cid) {
-            return self.hostile("reset from a blocked contact");
-        }
-        let card = self.card();
-        let (est, response) =
-            match handshake::respond(&self.profile.identity, &keys, &card, env, &mut OsRng) {
-                Ok(x) => x,
-                Err(_) => return self.hostile("reset handshake rejected"),
-            };
-        let Some(mut contact) = self.contacts.get(&cid).map(|c| c.contact.clone()) else {
-            return Inbound::Dropped;
-        };
-        if contact.identity_key != est.peer_identity.as_bytes().to_vec() {
-            return self.hostile("reset from another identity");
-        }
-        // The reset secret is the same for every reset in one direction: a message 1 seen
-        // before is the initiator retrying (our kept answer goes again) or a replay.
-        let digest = reset_digest(&keys, env);
-        let used_name = format!("reset-used/{}", hex(&cid.0));
-        let used = self
-            .profile
-            .store
-            .setting(&used_name)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        if used.chunks_exact(32).any(|c| c == digest.as_slice()) {
-            return Inbound::Processed;
-        }
-        // Both sides started one at once: the lower identity key's reset goes on, the
-        // other is abandoned, so both end with the same session.
-        if self.resetting.contains(&cid) {
-            if self.profile.identity.public().as_bytes() < est.peer_identity.as_bytes() {
-                return Inbound::Processed;
-            }
-            self.abandon_reset(&cid);
-        }
-        contact.peer_id = est.peer_card.peer_id.clone();
-        contact.addresses = addr_strings(&est.peer_card.addrs);
-        contact.mailbox = mailbox_string(est.peer_card.mailbox.as_ref());
-        let mut record = used;
-        record.extend_from_slice(&digest);
-        if record.len() > 32 * MAX_RESET_DIGESTS {
-            record.drain(..record.len() - 32 * MAX_RESET_DIGESTS);
-        }
-        let session_bytes = SecretBytes::from_slice(&est.session.to_bytes());
-        let store = &self.profile.store;
-        let now = now_ms();
-        let result = store
-            .set_setting(&used_name, &record)
-            .and_then(|_| store.put_contact(&contact))
-            .and_then(|_| {
-                store.queue_control(
-                    &cid,
-                    Some(&session_bytes),
-                    MessageId(keys.id),
-                    &response.encode(),
-                    now,
-                )
-            });
-        if let Err(e) = result {
-            self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
-            return Inbound::TryLater;
-        }
-        self.mirror(cid, MessageId(keys.id), CONTROL_SEQ, response.encode(), now);
-        self.answers.insert(cid, MessageId(keys.id));
-        let alias = contact.alias.clone();
-        if let Some(s) = self.contacts.get_mut(&cid) {
-            s.contact = contact;
-            s.session = Some(est.session);
-        }
-        self.after_reset(&cid);
-        self.refresh_tags(true);
-        self.emit(Event::SessionReset { alias });
-        self.process_outbox(now);
-        Inbound::Processed
-    }
-
-    fn cmd_rename(&mut self, alias: &str, to: &str) {
-        let Some(cid) = self.by_alias(alias) else {
-            return self.unknown_contact(alias);
-        };
-        if let Some(e) = Self::alias_problem(to) {
-            return self.emit(e);
-        }
-        if to != alias && self.by_alias(to).is_some() {
-            return self.emit(Event::error(
-                ErrorCode::AliasTaken,
-                format!("{to:?} is already a contact"),
-            ));
-        }
-        let Some(mut contact) = self.contacts.get(&cid).map(|c| c.contact.clone()) else {
-            return self.unknown_contact(alias);
-        };
-        contact.alias = to.to_owned();
-        if let Err(e) = self.profile.store.put_contact(&contact) {
-            return self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
-        }
-        if let Some(c) = self.contacts.get_mut(&cid) {
-            c.contact = contact;
-        }
-        self.emit(Event::ContactRenamed {
-            alias: alias.to_owned(),
-            to: to.to_owned(),
-        });
-    }
-
-    /// Writes the blocked set (durable).
-    fn store_blocked(&self, blocked: &HashSet<ContactId>) -> Result<(), String> {
-        let mut ids: Vec<&ContactId> = blocked.iter().collect();
-        ids.sort_by_key(|id| id.0);
-        let bytes: Vec<u8> = ids.iter().flat_map(|id| id.0).collect();
-        self.profile
-            .store
-            .set_setting(BLOCKED_SETTING, &bytes)
-            .map_err(|e| e.to_string())
-    }
-
-    fn cmd_block(&mut self, alias: &str, block: bool) {
-        let Some(cid) = self.by_alias(alias) else {
-            return self.unknown_contact(alias);
-        };
-        let mut next = self.blocked.clone();
-        if block {
-            next.insert(cid);
-        } else {
-            next.remove(&cid);
-        }
-        if let Err(e) = self.store_blocked(&next) {
-            return self.emit(Event::error(ErrorCode::StoreFailed, e));
-        }
-        self.blocked = next;
-        if block {
-            // Nothing more goes to it; a connection it holds is closed.
-            self.parked.remove(&cid);
-            if let Some(peer) = self
-                .contacts
-                .get(&cid)
-                .and_then(|c| PeerId::from_bytes(&c.contact.peer_id).ok())
-            {
-                let _ = self.swarm.disconnect_peer_id(peer);
-            }
-        } else {
-            self.process_outbox(now_ms());
-        }
-        self.emit(Event::ContactBlocked {
-            alias: alias.to_owned(),
-            blocked: block,
-        });
-    }
-
-    fn cmd_delete(&mut self, alias: &str, keep_history: bool) {
-        let Some(cid) = self.by_alias(alias) else {
-            return self.unknown_contact(alias);
-        };
-        let mut blocked = self.blocked.clone();
-        if blocked.remove(&cid) {
-            if let Err(e) = self.store_blocked(&blocked) {
-                return self.emit(Event::error(ErrorCode::StoreFailed, e));
-            }
-        }
-        let removed = if keep_history {
-            self.profile.store.remove_contact_keeping_history(&cid)
-        } else {
-            self.profile.store.remove_contact(&cid)
-        };
-        if let Err(e) = removed {
-            return self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
-        }
-        self.blocked = blocked;
-        let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&cid.0));
-        let _ = self.profile.store.remove_setting(&name);
-        self.handshakes.retain(|_, (id, _)| *id != cid);
-        let gone: Vec<MessageId> = self
-            .outbox
-            .values()
-            .filter(|e| e.contact == cid)
-            .map(|e| e.message_id)
-            .collect();
-        for id in gone {
-            self.outbox.remove(&id);
-            self.backoff.remove(&id);
-            self.renewed.remove(&id);
-            if let Some(batch) = self.batch_of.remove(&id) {
-                if let Some(n) = self.batch_left.get_mut(&batch) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        self.batch_left.remove(&batch);
-                    }
-                }
-            }
-        }
-        self.answers.remove(&cid);
-        self.parked.remove(&cid);
-        self.too_far_ahead.remove(&cid);
-        let peer = self
-            .contacts
-            .remove(&cid)
-            .and_then(|c| PeerId::from_bytes(&c.contact.peer_id).ok());
-        if let Some(peer) = peer {
-            let _ = self.swarm.disconnect_peer_id(peer);
-        }
-        self.refresh_tags(true);
-        self.emit(Event::ContactDeleted {
-            alias: alias.to_owned(),
-            kept_history: keep_history,
-        });
     }
 
     fn cmd_wipe(&mut self, confirm: &str) {
@@ -2623,60 +2141,6 @@ impl Runtime {
         Inbound::Processed
     }
 
-    /// A handshake message 1 for no pending invite: the invite may have been used. The same
-    /// message again is its acceptor, who has not received our answer yet: send the answer
-    /// we keep now rather than at its next scheduled resend. Any other is someone using the
-    /// invite a second time: refused, with an event (there is no one to answer). Anything
-    /// else is a stranger's and dropped without a reply.
-    fn handshake_for_used_invite(&mut self, env: &Envelope) -> Inbound {
-        match self
-            .profile
-            .store
-            .check_used_invite(&env.tag.0, &env.encode())
-        {
-            InviteError::Used {
-                same_acceptor: Some(cid),
-            } => {
-                if let Some(id) = self.answers.get(&cid).copied() {
-                    if let Some(e) = self.outbox.get_mut(&id) {
-                        e.next_attempt_at_ms = e.next_attempt_at_ms.min(now_ms());
-                    }
-                    self.backoff.remove(&id);
-                    self.process_outbox(now_ms());
-                }
-                Inbound::Processed
-            }
-            InviteError::Used {
-                same_acceptor: None,
-            } => {
-                // Raise the alarm only for a message 1 that authenticates under the
-                // invite's keys (someone holds the invite code); anything else under the tag
-                // is junk and gets no event.
-                let keys = self
-                    .profile
-                    .store
-                    .setting(&used_invite_setting(&env.tag.0))
-                    .ok()
-                    .flatten()
-                    .and_then(|b| InviteKeys::from_bytes(&b).ok());
-                let card = self.card();
-                let authentic = keys.is_some_and(|k| {
-                    handshake::respond(&self.profile.identity, &k, &card, env, &mut OsRng).is_ok()
-                });
-                if authentic {
-                    self.emit(Event::error(
-                        ErrorCode::InviteUsed,
-                        "someone used an invite that was already used; it was refused",
-                    ));
-                }
-                self.hostile("handshake for a used invite")
-            }
-            // The store could not tell: ask the sender to try again later.
-            InviteError::Store(_) => Inbound::TryLater,
-            _ => self.hostile("handshake for no pending invite"),
-        }
-    }
-
     fn contact_from_card(
         &self,
         alias: String,
@@ -3109,28 +2573,9 @@ impl Runtime {
                 // The later setting wins (by the setters' clocks), so two people changing
                 // it at once end with the same timer. Applied before the session moves: a
                 // crash in between makes the envelope come again, and applying is idempotent.
-                let local = self
-                    .profile
-                    .store
-                    .setting(&timer_setting(&cid))
-                    .ok()
-                    .flatten()
-                    .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-                    .map_or(0, u64::from_be_bytes);
-                let newer = set_at_ms > local;
-                if newer {
-                    let applied = self
-                        .profile
-                        .store
-                        .set_disappearing_timer(&cid, seconds.map(|s| s.saturating_mul(1000)))
-                        .and_then(|_| {
-                            self.profile
-                                .store
-                                .set_setting(&timer_setting(&cid), &set_at_ms.to_be_bytes())
-                        });
-                    if applied.is_err() {
-                        return Inbound::TryLater;
-                    }
+                let newer = set_at_ms > self.timer_set_at(&cid);
+                if newer && self.store_timer(&cid, seconds, set_at_ms).is_err() {
+                    return Inbound::TryLater;
                 }
                 let bytes = SecretBytes::from_slice(&next.to_bytes());
                 if self.profile.store.put_session(&cid, &bytes).is_err() {

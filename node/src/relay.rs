@@ -713,26 +713,21 @@ impl RelayLoop {
     }
 }
 
+/// Answers the requests that need no group commit (deposits go through
+/// `RelayLoop::deposit` and `commit`).
 fn serve(mailbox: &mut Mailbox, request: Request) -> Response {
     match request {
-        Request::MailboxPut(bytes) => match Envelope::decode(&bytes) {
-            Ok(env) => match mailbox.put(&env, &bytes) {
-                Ok(true) => Response::Accepted,
-                Ok(false) => Response::Rejected(RejectCode::QuotaExceeded),
-                Err(e) => {
-                    tracing::warn!(error = %e, "mailbox put failed");
-                    Response::Rejected(RejectCode::TryLater)
-                }
-            },
-            Err(_) => Response::Rejected(RejectCode::Malformed),
-        },
         Request::MailboxFetch(keys) => Response::Mail(mailbox.fetch(&keys)),
         Request::MailboxAck { key, ids } => match mailbox.ack(&key, &ids) {
             Ok(n) => Response::Acked(n),
             Err(_) => Response::Rejected(RejectCode::TryLater),
         },
-        Request::Deliver(_) | Request::DeliverBatch(_) | Request::MailboxPutBatch(_) => {
+        Request::Deliver(_) | Request::DeliverBatch(_) => {
             Response::Rejected(RejectCode::Unsupported)
+        }
+        // Handled by the caller; never reaches here.
+        Request::MailboxPut(_) | Request::MailboxPutBatch(_) => {
+            Response::Rejected(RejectCode::TryLater)
         }
     }
 }

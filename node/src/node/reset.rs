@@ -1,0 +1,256 @@
+//! Session reset with an existing contact (docs/PROTOCOL.md §23): starting one, answering
+//! one, settling two at once, and re-encrypting what waited under the old session.
+
+use super::*;
+
+impl Runtime {
+    /// Starts a session reset with an existing contact: a handshake under the reset
+    /// secret both can derive (docs/PROTOCOL.md §23). The old session stays in use until
+    /// the answer comes; then what waits in the outbox is encrypted again under the new one.
+    pub(super) fn cmd_reset(&mut self, alias: &str) {
+        let Some(cid) = self.by_alias(alias) else {
+            return self.unknown_contact(alias);
+        };
+        if self.blocked.contains(&cid) {
+            return self.emit(Event::error(
+                ErrorCode::Blocked,
+                format!("{alias:?} is blocked; unblock them first"),
+            ));
+        }
+        let Some(contact) = self.contacts.get(&cid).map(|c| c.contact.clone()) else {
+            return self.unknown_contact(alias);
+        };
+        let Ok(peer_bytes) = <[u8; 32]>::try_from(contact.identity_key.as_slice()) else {
+            return self.emit(Event::error(
+                ErrorCode::HandshakeFailed,
+                "damaged contact key",
+            ));
+        };
+        let peer = cairn_crypto::IdentityPublicKey::from_bytes(peer_bytes);
+        let me = self.profile.identity.public();
+        let Some(secret) = cairn_crypto::reset_secret(&self.profile.identity, &me, &peer) else {
+            return self.emit(Event::error(
+                ErrorCode::HandshakeFailed,
+                "invalid contact key",
+            ));
+        };
+        let invite = Invite {
+            identity: peer,
+            peer_id: contact.peer_id.clone(),
+            addrs: contact
+                .addresses
+                .iter()
+                .filter_map(|a| a.parse::<Multiaddr>().ok())
+                .map(|a| a.to_vec())
+                .take(cairn_crypto::card::MAX_ADDRS)
+                .collect(),
+            mailbox: contact
+                .mailbox
+                .as_ref()
+                .and_then(|m| m.parse::<Multiaddr>().ok())
+                .map(|a| a.to_vec()),
+            secret,
+            expires_at: u64::MAX,
+        };
+        let card = self.card();
+        let (pending, first) =
+            match handshake::initiate(&self.profile.identity, &invite, &card, &mut OsRng) {
+                Ok(x) => x,
+                Err(e) => {
+                    return self.emit(Event::error(ErrorCode::HandshakeFailed, e.to_string()))
+                }
+            };
+        // A reset already under way is replaced by this one.
+        self.abandon_reset(&cid);
+        let store = &self.profile.store;
+        let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&cid.0));
+        let now = now_ms();
+        let first_id = MessageId(pending.invite_id());
+        let result = store
+            .set_setting(&name, &pending.to_bytes())
+            .and_then(|_| store.queue_control(&cid, None, first_id, &first.encode(), now));
+        if let Err(e) = result {
+            return self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
+        }
+        self.mirror(cid, first_id, CONTROL_SEQ, first.encode(), now);
+        self.handshakes
+            .insert(pending.response_tag().0, (cid, pending));
+        self.resetting.insert(cid);
+        self.next_fetch_ms = 0;
+        self.process_outbox(now);
+    }
+
+    /// Forgets our own pending reset with `cid` (its first message leaves the outbox).
+    pub(super) fn abandon_reset(&mut self, cid: &ContactId) {
+        if !self.resetting.remove(cid) {
+            return;
+        }
+        let mine: Vec<([u8; 16], MessageId)> = self
+            .handshakes
+            .iter()
+            .filter(|(_, (c, _))| c == cid)
+            .map(|(t, (_, p))| (*t, MessageId(p.invite_id())))
+            .collect();
+        for (tag, id) in mine {
+            self.handshakes.remove(&tag);
+            let _ = self.outbox_done(&id, now_ms());
+        }
+        let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&cid.0));
+        let _ = self.profile.store.remove_setting(&name);
+    }
+
+    /// A reset replaced the session with `cid`: what waits in the outbox for it was
+    /// encrypted under the old one, which the contact no longer has. Messages are
+    /// encrypted again under the new session (same ids: nothing is shown twice); control
+    /// entries of the old session (receipts, cards) are dropped.
+    pub(super) fn after_reset(&mut self, cid: &ContactId) {
+        self.too_far_ahead.remove(cid);
+        self.parked.remove(cid);
+        let now = now_ms();
+        let keep: HashSet<MessageId> = self.answers.get(cid).copied().into_iter().collect();
+        let entries: Vec<OutboxEntry> = self
+            .outbox
+            .values()
+            .filter(|e| e.contact == *cid && !keep.contains(&e.message_id))
+            .cloned()
+            .collect();
+        let Some(mut next) = self.contacts.get(cid).and_then(|c| c.session.clone()) else {
+            return;
+        };
+        let mut renewed = Vec::new();
+        for e in entries {
+            if e.seq == CONTROL_SEQ {
+                let _ = self.outbox_done(&e.message_id, now);
+                continue;
+            }
+            if self.in_flight.contains(&e.message_id) {
+                // Its answer will find it renewed below at the next tick.
+                self.in_flight.remove(&e.message_id);
+            }
+            if let Some(r) = self.encrypt_again(cid, e, &mut next, now) {
+                renewed.push(r);
+            }
+        }
+        for e in &mut renewed {
+            // New to the new session: sent as soon as it is durable.
+            e.attempts = 0;
+        }
+        if let Err(e) = self.commit_renewed(cid, next, renewed) {
+            tracing::warn!(error = %e, "re-encrypting after a reset failed");
+        }
+    }
+
+    /// A contact started a reset (message 1 under its reset tag): answer it and replace
+    /// the session, keeping history, alias and verification.
+    pub(super) fn inbound_reset_init(&mut self, env: &Envelope) -> Inbound {
+        let Some((cid, keys)) = self.reset_keys.get(&env.tag.0).cloned() else {
+            return self.hostile("reset for no contact");
+        };
+        if self.blocked.contains(&cid) {
+            return self.hostile("reset from a blocked contact");
+        }
+        let card = self.card();
+        let (est, response) =
+            match handshake::respond(&self.profile.identity, &keys, &card, env, &mut OsRng) {
+                Ok(x) => x,
+                Err(_) => return self.hostile("reset handshake rejected"),
+            };
+        let Some(mut contact) = self.contacts.get(&cid).map(|c| c.contact.clone()) else {
+            return Inbound::Dropped;
+        };
+        if contact.identity_key != est.peer_identity.as_bytes().to_vec() {
+            return self.hostile("reset from another identity");
+        }
+        // The reset secret is the same for every reset in one direction: a message 1 seen
+        // before is the initiator retrying (our kept answer goes again) or a replay.
+        let digest = reset_digest(&keys, env);
+        let used_name = format!("reset-used/{}", hex(&cid.0));
+        let used = self
+            .profile
+            .store
+            .setting(&used_name)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if used.chunks_exact(32).any(|c| c == digest.as_slice()) {
+            return Inbound::Processed;
+        }
+        // Both sides started one at once: the lower identity key's reset goes on, the
+        // other is abandoned, so both end with the same session.
+        if self.resetting.contains(&cid) {
+            if self.profile.identity.public().as_bytes() < est.peer_identity.as_bytes() {
+                return Inbound::Processed;
+            }
+            self.abandon_reset(&cid);
+        }
+        contact.peer_id = est.peer_card.peer_id.clone();
+        contact.addresses = addr_strings(&est.peer_card.addrs);
+        contact.mailbox = mailbox_string(est.peer_card.mailbox.as_ref());
+        let mut record = used;
+        record.extend_from_slice(&digest);
+        if record.len() > 32 * MAX_RESET_DIGESTS {
+            record.drain(..record.len() - 32 * MAX_RESET_DIGESTS);
+        }
+        let session_bytes = SecretBytes::from_slice(&est.session.to_bytes());
+        let store = &self.profile.store;
+        let now = now_ms();
+        let result = store
+            .set_setting(&used_name, &record)
+            .and_then(|_| store.put_contact(&contact))
+            .and_then(|_| {
+                store.queue_control(
+                    &cid,
+                    Some(&session_bytes),
+                    MessageId(keys.id),
+                    &response.encode(),
+                    now,
+                )
+            });
+        if let Err(e) = result {
+            self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
+            return Inbound::TryLater;
+        }
+        self.mirror(cid, MessageId(keys.id), CONTROL_SEQ, response.encode(), now);
+        self.answers.insert(cid, MessageId(keys.id));
+        let alias = contact.alias.clone();
+        if let Some(s) = self.contacts.get_mut(&cid) {
+            s.contact = contact;
+            s.session = Some(est.session);
+        }
+        self.after_reset(&cid);
+        self.refresh_tags(true);
+        self.emit(Event::SessionReset { alias });
+        self.process_outbox(now);
+        Inbound::Processed
+    }
+
+    /// The keys under which each contact may start a reset with us (docs/PROTOCOL.md §23).
+    pub(super) fn refresh_reset_keys(&mut self) {
+        self.reset_keys.clear();
+        let me = self.profile.identity.public();
+        for (cid, c) in &self.contacts {
+            let Ok(bytes) = <[u8; 32]>::try_from(c.contact.identity_key.as_slice()) else {
+                continue;
+            };
+            let peer = cairn_crypto::IdentityPublicKey::from_bytes(bytes);
+            if let Some(secret) = cairn_crypto::reset_secret(&self.profile.identity, &peer, &me) {
+                let keys = secret.keys();
+                self.reset_keys.insert(keys.init_tag, (*cid, keys));
+            }
+        }
+    }
+}
+
+/// Most reset first messages remembered per contact (to refuse replays).
+const MAX_RESET_DIGESTS: usize = 16;
+
+/// A keyed digest of a reset's first message (keyed with the reset's id, so the stored
+/// value says nothing to whoever lacks the contact's keys).
+fn reset_digest(keys: &InviteKeys, env: &Envelope) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut m = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&keys.id)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    m.update(b"cairn/v1 reset used");
+    m.update(&env.encode());
+    m.finalize().into_bytes().into()
+}
