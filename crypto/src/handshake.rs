@@ -1,7 +1,8 @@
 //! Session establishment: a Noise handshake between an invite's acceptor (initiator)
 //! and its issuer (responder), with `snow`.
 //!
-//! Pattern: `Noise_IKpsk1_25519_ChaChaPoly_BLAKE2s`, prologue `"cairn/v1 handshake"`,
+//! Pattern: `Noise_IKpsk1_25519_ChaChaPoly_BLAKE2s`, prologue `"cairn/v2 handshake"`
+//! (`"cairn/v1 handshake"` for a protocol v1 session: the invite keys' protocol),
 //! PSK = the first 32 bytes of HKDF(invite secret, "cairn/v1 invite keys").
 //!
 //! ```text
@@ -53,12 +54,14 @@ use zeroize::Zeroizing;
 
 /// The Noise protocol name.
 pub const NOISE_PATTERN: &str = "Noise_IKpsk1_25519_ChaChaPoly_BLAKE2s";
-/// The Noise prologue: binds the protocol and its version.
-pub const PROLOGUE: &[u8] = b"cairn/v1 handshake";
+/// The Noise prologue of the latest protocol: binds the protocol and its version
+/// ([`crate::Protocol::prologue`] gives each version's).
+pub const PROLOGUE: &[u8] = b"cairn/v2 handshake";
 /// Version of the handshake payload layout.
 pub const HANDSHAKE_PAYLOAD_VERSION: u8 = 1;
-/// Version of the serialised [`AwaitingResponse`].
-pub const PENDING_HANDSHAKE_VERSION: u8 = 1;
+/// Version of the serialised [`AwaitingResponse`] (2: invite keys with their protocol;
+/// version 1, protocol v1 keys, is still read).
+pub const PENDING_HANDSHAKE_VERSION: u8 = 2;
 /// Largest serialised [`AwaitingResponse`].
 pub const MAX_PENDING_HANDSHAKE_LEN: usize =
     1 + 32 + crate::invite::INVITE_KEYS_LEN + 32 + 32 + 2 + 65536;
@@ -153,13 +156,13 @@ fn build(
     ephemeral: &Zeroizing<[u8; 32]>,
     local: &IdentityKeyPair,
     remote: Option<&IdentityPublicKey>,
-    psk: &[u8; 32],
+    keys: &InviteKeys,
 ) -> Result<snow::HandshakeState, HandshakeError> {
     let secret = local.secret_bytes();
     let b = builder(ephemeral)?
         .local_private_key(secret.as_ref())
-        .and_then(|b| b.psk(1, psk))
-        .and_then(|b| b.prologue(PROLOGUE))
+        .and_then(|b| b.psk(1, keys.psk.expose()))
+        .and_then(|b| b.prologue(keys.protocol().prologue()))
         .map_err(|_| HandshakeError::BadState)?;
     match remote {
         Some(rs) => b
@@ -205,7 +208,7 @@ fn remote_identity(hs: &snow::HandshakeState) -> Result<IdentityPublicKey, Hands
     Ok(IdentityPublicKey::from_bytes(rs))
 }
 
-fn seed(hs: &mut snow::HandshakeState) -> SessionSeed {
+fn seed(hs: &mut snow::HandshakeState, protocol: crate::Protocol) -> SessionSeed {
     let mut ad = [0u8; 32];
     ad.copy_from_slice(hs.get_handshake_hash());
     let (k1, k2) = hs.dangerously_get_raw_split();
@@ -214,6 +217,7 @@ fn seed(hs: &mut snow::HandshakeState) -> SessionSeed {
     ikm.extend_from_slice(&k2);
     let [sk, hki, hkr, tagi, tagr] = *hkdf_keys::<5>(&ad, &ikm, label::SESSION);
     SessionSeed {
+        protocol,
         ad,
         sk: RootKey::from_bytes(sk),
         hk_initiator: HeaderKey::from_bytes(hki),
@@ -300,12 +304,7 @@ impl AwaitingResponse {
         &self,
         identity: &IdentityKeyPair,
     ) -> Result<(snow::HandshakeState, Vec<u8>), HandshakeError> {
-        let mut hs = build(
-            &self.ephemeral,
-            identity,
-            Some(&self.remote),
-            self.keys.psk.expose(),
-        )?;
+        let mut hs = build(&self.ephemeral, identity, Some(&self.remote), &self.keys)?;
         let mut msg = vec![0u8; self.payload.len() + crate::envelope::HANDSHAKE_INIT_OVERHEAD];
         let n = hs
             .write_message(&self.payload, &mut msg)
@@ -381,7 +380,7 @@ impl AwaitingResponse {
         }
         let (remote_ratchet, peer_card) =
             decode_payload(payload.get(..n).ok_or(HandshakeError::BadPayload)?)?;
-        let seed = seed(&mut hs);
+        let seed = seed(&mut hs, self.keys.protocol());
         let session = Session::new_initiator(seed, self.ratchet.clone(), remote_ratchet)
             .ok_or(HandshakeError::BadKey)?;
         Ok(Established {
@@ -412,11 +411,13 @@ impl AwaitingResponse {
         }
         let parse = || -> Result<Self, WireError> {
             let mut r = Reader::new(bytes);
-            if r.u8()? != PENDING_HANDSHAKE_VERSION {
-                return Err(WireError::Invalid);
-            }
+            let keys_len = match r.u8()? {
+                1 => crate::invite::INVITE_KEYS_V1_LEN,
+                PENDING_HANDSHAKE_VERSION => crate::invite::INVITE_KEYS_LEN,
+                _ => return Err(WireError::Invalid),
+            };
             let remote = IdentityPublicKey::from_bytes(r.array()?);
-            let keys = InviteKeys::from_bytes(r.take(crate::invite::INVITE_KEYS_LEN)?)?;
+            let keys = InviteKeys::from_bytes(r.take(keys_len)?)?;
             let ephemeral = Zeroizing::new(r.array()?);
             let ratchet = RatchetKeyPair::from_secret_bytes(*Zeroizing::new(r.array()?));
             let payload = r.bytes_u16(usize::from(u16::MAX))?.to_vec();
@@ -455,7 +456,7 @@ pub fn respond(
     }
     let mut ephemeral = Zeroizing::new([0u8; 32]);
     rng.fill_bytes(ephemeral.as_mut());
-    let mut hs = build(&ephemeral, identity, None, invite.psk.expose())?;
+    let mut hs = build(&ephemeral, identity, None, invite)?;
     let mut payload = Zeroizing::new(vec![0u8; init.body.len()]);
     let n = hs
         .read_message(&init.body, &mut payload)
@@ -473,7 +474,7 @@ pub fn respond(
     if !hs.is_handshake_finished() {
         return Err(HandshakeError::BadState);
     }
-    let seed = seed(&mut hs);
+    let seed = seed(&mut hs, invite.protocol());
     let session = Session::new_responder(seed, ratchet, remote_ratchet);
     Ok((
         Established {

@@ -3,7 +3,7 @@
 //! Text form: `CAIRN:` followed by RFC 4648 base32 (upper case, no padding) of
 //!
 //! ```text
-//! version u8 = 1 | body_len u16 | body | checksum [4]
+//! version u8 | body_len u16 | body | checksum [4]
 //! body = identity [32] | secret [32] | expires_at u64 | peer_id (u8 len) |
 //!        addr_count u8 | addrs (u8 len each) | has_mailbox u8 | mailbox (u8 len)
 //! checksum = BLAKE2s-256("cairn/v1 invite checksum" | version | body_len | body)[..4]
@@ -12,6 +12,10 @@
 //! Decoding order: base32, then the framing (`body_len` against the actual length:
 //! truncated or trailing), then the checksum, then the version, then the fields, then
 //! the expiry.
+//!
+//! The version is the session protocol the inviter speaks ([`Protocol`]): `2` for codes
+//! this build makes, `1` for codes from builds before protocol v2 (still accepted, and
+//! the session made from one is a v1 session). The body is the same in both.
 //!
 //! The base32 alphabet is QR "alphanumeric" mode, so the QR code stays small. Any
 //! mistyped character changes the decoded bytes (base32 is canonical: non-zero
@@ -22,6 +26,7 @@
 use crate::card::{read_routing, validate_routing, write_routing, MAX_ADDRS};
 use crate::identity::{IdentityPublicKey, KEY_LEN};
 use crate::kdf::{hkdf_keys, label};
+use crate::protocol::Protocol;
 use crate::routing::MailboxKey;
 use crate::secret::Secret32;
 use crate::wire::{Reader, WireError, Writer};
@@ -31,8 +36,9 @@ use rand_core::{CryptoRng, RngCore};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-/// The invite format version this code writes and reads.
-pub const INVITE_VERSION: u8 = 1;
+/// The invite format version this code writes: the latest session protocol. Codes of
+/// every version in [`Protocol::ALL`] are read.
+pub const INVITE_VERSION: u8 = 2;
 /// Prefix of the text form.
 pub const INVITE_PREFIX: &str = "CAIRN:";
 /// Checksum length in bytes (2⁻³² chance that a typo goes undetected).
@@ -110,10 +116,11 @@ impl InviteSecret {
         Self(Secret32::from_bytes(bytes))
     }
 
-    /// The keys both sides derive from the secret.
+    /// The keys both sides derive from the secret, for a session of the latest
+    /// protocol (see [`InviteKeys::with_protocol`]).
     pub fn keys(&self) -> InviteKeys {
         let [psk, init, resp, id] = *hkdf_keys::<4>(&[], self.0.expose(), label::INVITE_KEYS);
-        InviteKeys::from_parts(psk, init, resp, tag16(&id))
+        InviteKeys::from_parts(Protocol::LATEST, psk, init, resp, tag16(&id))
     }
 }
 
@@ -131,6 +138,8 @@ fn tag16(bytes: &[u8; 32]) -> [u8; 16] {
 /// of the two handshake messages, all one-way derived from the secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct InviteKeys {
+    /// The protocol of the session the handshake makes (the invite's version).
+    protocol: Protocol,
     pub(crate) psk: Secret32,
     init_mailbox: MailboxKey,
     response_mailbox: MailboxKey,
@@ -142,14 +151,23 @@ pub struct InviteKeys {
     pub id: [u8; 16],
 }
 
-/// Length of serialised [`InviteKeys`].
-pub const INVITE_KEYS_LEN: usize = 32 * 3 + 16;
+/// Length of serialised [`InviteKeys`]: the protocol byte, then the keys.
+pub const INVITE_KEYS_LEN: usize = 1 + INVITE_KEYS_V1_LEN;
+/// Length of [`InviteKeys`] as written before protocol v2 (no protocol byte: v1).
+pub const INVITE_KEYS_V1_LEN: usize = 32 * 3 + 16;
 
 impl InviteKeys {
-    fn from_parts(psk: [u8; 32], init: [u8; 32], resp: [u8; 32], id: [u8; 16]) -> Self {
+    fn from_parts(
+        protocol: Protocol,
+        psk: [u8; 32],
+        init: [u8; 32],
+        resp: [u8; 32],
+        id: [u8; 16],
+    ) -> Self {
         let init_mailbox = MailboxKey::from_array(init);
         let response_mailbox = MailboxKey::from_array(resp);
         Self {
+            protocol,
             psk: Secret32::from_bytes(psk),
             init_tag: init_mailbox.tag().0,
             response_tag: response_mailbox.tag().0,
@@ -157,6 +175,18 @@ impl InviteKeys {
             response_mailbox,
             id,
         }
+    }
+
+    /// The protocol of the session a handshake with these keys makes.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The same keys for a handshake of protocol `protocol` (the keys themselves do not
+    /// depend on it; the Noise prologue and the session do).
+    pub fn with_protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
     }
 
     /// The key that fetches the first handshake message from the inviter's mailbox.
@@ -169,10 +199,11 @@ impl InviteKeys {
         &self.response_mailbox
     }
 
-    /// Serialises for the encrypted store: `psk | init mailbox key | response mailbox
-    /// key | id`.
+    /// Serialises for the encrypted store: `protocol u8 | psk | init mailbox key |
+    /// response mailbox key | id` ([`INVITE_KEYS_LEN`] bytes).
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut v = Zeroizing::new(Vec::with_capacity(INVITE_KEYS_LEN));
+        v.put_u8(self.protocol.as_u8());
         v.put(self.psk.expose());
         v.put(&self.init_mailbox.to_array());
         v.put(&self.response_mailbox.to_array());
@@ -180,15 +211,21 @@ impl InviteKeys {
         v
     }
 
-    /// Restores keys written by [`InviteKeys::to_bytes`].
+    /// Restores keys written by [`InviteKeys::to_bytes`], or by a build before protocol
+    /// v2 ([`INVITE_KEYS_V1_LEN`] bytes, no protocol byte: protocol v1).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
         let mut r = Reader::new(bytes);
+        let protocol = if bytes.len() == INVITE_KEYS_V1_LEN {
+            Protocol::V1
+        } else {
+            Protocol::from_u8(r.u8()?).ok_or(WireError::Invalid)?
+        };
         let psk = Zeroizing::new(r.array()?);
         let init = Zeroizing::new(r.array()?);
         let resp = Zeroizing::new(r.array()?);
         let id = r.array()?;
         r.finish()?;
-        Ok(Self::from_parts(*psk, *init, *resp, id))
+        Ok(Self::from_parts(protocol, *psk, *init, *resp, id))
     }
 }
 
@@ -213,6 +250,8 @@ pub struct Invite {
     pub secret: InviteSecret,
     /// Unix time (seconds) after which the invite is refused.
     pub expires_at: u64,
+    /// The session protocol the inviter speaks (the code's version byte).
+    pub protocol: Protocol,
 }
 
 impl std::fmt::Debug for Invite {
@@ -221,6 +260,7 @@ impl std::fmt::Debug for Invite {
             .field("addrs", &self.addrs.len())
             .field("mailbox", &self.mailbox.is_some())
             .field("expires_at", &self.expires_at)
+            .field("protocol", &self.protocol)
             .finish_non_exhaustive()
     }
 }
@@ -242,6 +282,7 @@ impl Invite {
             mailbox,
             secret: InviteSecret::random(rng),
             expires_at,
+            protocol: Protocol::LATEST,
         };
         invite.to_bytes()?;
         Ok(invite)
@@ -268,7 +309,7 @@ impl Invite {
             return Err(InviteError::TooLarge);
         }
         let mut out = Zeroizing::new(Vec::with_capacity(total));
-        out.put_u8(INVITE_VERSION);
+        out.put_u8(self.protocol.as_u8());
         out.put_u16(u16::try_from(body.len()).map_err(|_| InviteError::TooLarge)?);
         out.put(&body);
         let sum = checksum(&out);
@@ -357,9 +398,8 @@ impl Invite {
         }
         // The version is checked after the checksum, so a typo in the first characters
         // reads as "damaged", and only a genuine newer code as "update Cairn".
-        if version != INVITE_VERSION {
-            return Err(InviteError::UnsupportedVersion(version));
-        }
+        let protocol =
+            Protocol::from_u8(version).ok_or(InviteError::UnsupportedVersion(version))?;
         let mut b = Reader::new(body);
         let identity = IdentityPublicKey::from_bytes(b.array::<KEY_LEN>()?);
         let secret = InviteSecret(Secret32::from_bytes(b.array()?));
@@ -377,12 +417,13 @@ impl Invite {
             mailbox,
             secret,
             expires_at,
+            protocol,
         })
     }
 
-    /// The keys both sides derive from this invite's secret.
+    /// The keys both sides derive from this invite's secret, for its protocol.
     pub fn keys(&self) -> InviteKeys {
-        self.secret.keys()
+        self.secret.keys().with_protocol(self.protocol)
     }
 }
 

@@ -31,6 +31,10 @@ pub(crate) mod label {
     /// Session reset: the invite secret of a reset from one identity to another, from
     /// their static-static X25519 output.
     pub const SESSION_RESET: &[u8] = b"cairn/v1 session reset";
+    /// Protocol v2: a sending chain's routing-tag key, from the chain's header key.
+    pub const CHAIN_TAG_KEY: &[u8] = b"cairn/v2 chain tag key";
+    /// Protocol v2: a message body's key, from the message key and the header nonce.
+    pub const BODY_KEY: &[u8] = b"cairn/v2 body key";
 }
 
 /// HKDF-SHA256 extract-and-expand, filling `out`.

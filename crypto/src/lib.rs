@@ -10,6 +10,7 @@
 //! - [`handshake`]: Noise `IKpsk1` session establishment with `snow`.
 //! - [`ratchet`]: the Double Ratchet with header encryption.
 //! - [`padding`], [`envelope`], [`routing`]: what goes on the wire.
+//! - [`protocol`]: session protocol versions and what each changes.
 //! - [`safety`]: safety numbers.
 //! - [`sim`]: the session state-machine harness shared by the property test and the
 //!   fuzz target.
@@ -31,6 +32,7 @@ pub mod identity;
 pub mod invite;
 pub(crate) mod kdf;
 pub mod padding;
+pub mod protocol;
 pub mod ratchet;
 pub mod reset;
 pub mod routing;
@@ -44,6 +46,7 @@ pub use envelope::{Envelope, EnvelopeKind, RoutingTag};
 pub use handshake::{initiate, respond, AwaitingResponse, Established, HandshakeError};
 pub use identity::{IdentityKeyPair, IdentityPublicKey};
 pub use invite::{Invite, InviteError, InviteKeys, InviteSecret};
+pub use protocol::Protocol;
 pub use ratchet::codec::{SessionStateError, MAX_SESSION_STATE_LEN, SESSION_STATE_VERSION};
 pub use ratchet::{DecryptError, EncryptError, Role, Session};
 pub use reset::reset_secret;

@@ -10,7 +10,13 @@
 //! tampered or truncated message is rejected and leaves the receiving session
 //! byte-for-byte unchanged; a serialised and restored session behaves as before; the
 //! skipped keys stay within their bound; after any sequence, both directions still
-//! work (no session is ever stuck).
+//! work (no session is ever stuck); and every message read within the mailbox lookback
+//! of its sending carried a routing tag that the receiver, just before reading it, would
+//! have collected from a mailbox (`receive_mailbox_keys`): with protocol v2's tags
+//! following the ratchet, no mail is ever left behind under a tag nobody asks for.
+//!
+//! The seed's lowest bit picks the session protocol: even seeds run protocol v2, odd
+//! seeds protocol v1 (what contacts on older builds still speak).
 //!
 //! Besides single sends and network faults, the events model what a mailbox does to a
 //! backlog: bursts of hundreds of messages, loss of most of them, the whole backlog
@@ -25,7 +31,9 @@ use crate::envelope::Envelope;
 use crate::handshake::{initiate, respond};
 use crate::identity::IdentityKeyPair;
 use crate::invite::Invite;
+use crate::protocol::Protocol;
 use crate::ratchet::{DecryptError, Session};
+use crate::routing::ROUTING_EPOCH_SECS;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -115,7 +123,11 @@ struct InFlight {
     to: Side,
     id: u64,
     wire: Vec<u8>,
+    sent_at: u64,
 }
+
+/// The mailbox lookback the oracle checks tags against (a node's default: 14 days).
+pub const SIM_LOOKBACK_SECS: u64 = 14 * 24 * 3600;
 
 /// A violation of the oracle: the description of what went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +198,12 @@ impl Simulation {
             &mut rng,
         )
         .map_err(|e| Violation(format!("invite: {e}")))?;
+        let mut invite = invite;
+        invite.protocol = if seed & 1 == 0 {
+            Protocol::V2
+        } else {
+            Protocol::V1
+        };
         let (pending, m1) = initiate(&alice, &invite, &card("alice"), &mut rng)
             .map_err(|e| Violation(format!("initiate: {e}")))?;
         let (b, m2) = respond(&bob, &invite.keys(), &card("bob"), &m1, &mut rng)
@@ -257,6 +275,7 @@ impl Simulation {
             to: from.other(),
             id,
             wire: env.encode(),
+            sent_at: now,
         });
         Ok(())
     }
@@ -302,6 +321,21 @@ impl Simulation {
         self.stats.max_skipped = self.stats.max_skipped.max(skipped);
         match result {
             Ok(pt) => {
+                // Mail sent within the lookback must be under a tag the receiver collects
+                // (the node asks one epoch ahead, for a contact's clock). Checked for one
+                // message in four: computing every collected key on each delivery would
+                // dominate the run.
+                if m.id % 4 == 0 && m.sent_at + SIM_LOOKBACK_SECS >= now + ROUTING_EPOCH_SECS {
+                    let keys =
+                        before.receive_mailbox_keys(now + ROUTING_EPOCH_SECS, SIM_LOOKBACK_SECS);
+                    if !keys.iter().any(|k| k.tag() == env.tag) {
+                        return Err(Violation(format!(
+                            "message {} was under a tag the receiver would not collect ({} keys asked for)",
+                            m.id,
+                            keys.len()
+                        )));
+                    }
+                }
                 let expected_len = pt.len().saturating_sub(8);
                 if pt != content(m.id, expected_len) || pt.get(..8) != Some(&m.id.to_be_bytes()[..])
                 {
@@ -411,6 +445,7 @@ impl Simulation {
                             to: m.to,
                             id: m.id,
                             wire: m.wire.clone(),
+                            sent_at: m.sent_at,
                         };
                         self.in_flight.push(copy);
                     }

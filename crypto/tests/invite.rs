@@ -108,7 +108,7 @@ fn typed_errors() {
     );
     // Wrong version with a correct checksum (a future format).
     let mut bytes = inv.to_bytes().unwrap().to_vec();
-    bytes[0] = 2;
+    bytes[0] = 3;
     let n = bytes.len() - INVITE_CHECKSUM_LEN;
     let sum = {
         use blake2::Digest;
@@ -120,8 +120,22 @@ fn typed_errors() {
     bytes[n..].copy_from_slice(&sum[..INVITE_CHECKSUM_LEN]);
     assert_eq!(
         Invite::from_bytes(&bytes).unwrap_err(),
-        InviteError::UnsupportedVersion(2)
+        InviteError::UnsupportedVersion(3)
     );
+    // A code from a build before protocol v2 (version 1, same body) is still read, as v1.
+    bytes[0] = 1;
+    let sum = {
+        use blake2::Digest;
+        let mut h = blake2::Blake2s256::new();
+        h.update(b"cairn/v1 invite checksum");
+        h.update(&bytes[..n]);
+        h.finalize()
+    };
+    bytes[n..].copy_from_slice(&sum[..INVITE_CHECKSUM_LEN]);
+    let old = Invite::from_bytes(&bytes).unwrap();
+    assert_eq!(old.protocol, cairn_crypto::Protocol::V1);
+    assert_eq!(old.keys().protocol(), cairn_crypto::Protocol::V1);
+    assert_eq!(inv.protocol, cairn_crypto::Protocol::LATEST);
     // Bad checksum.
     let mut bytes = inv.to_bytes().unwrap().to_vec();
     let last = bytes.len() - 1;

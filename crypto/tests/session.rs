@@ -268,8 +268,9 @@ fn non_contributory_ratchet_key_rejected() {
     // A crafted state whose peer key is the identity point: encryption must refuse.
     let p = pair(16);
     let mut bytes = p.bob.to_bytes().to_vec();
-    // Responder state: pending_remote follows ad(32)+dhs(32)+dhr flag(0) at offset 2+64+1.
-    let off = 2 + 32 + 32 + 1;
+    // Responder state: pending_remote follows version, protocol, role, ad(32), dhs(32)
+    // and the dhr flag (0).
+    let off = 3 + 32 + 32 + 1;
     assert_eq!(bytes[off], 1, "pending_remote present");
     for b in &mut bytes[off + 1..off + 33] {
         *b = 0;
@@ -397,4 +398,158 @@ fn safety_numbers_match_on_both_sides() {
         Err(safety::SafetyNumberError::NotASafetyNumber)
     );
     assert!(ab.to_qr().is_some());
+}
+
+/// The ChaCha20 keystream XOR of two bodies: equal to the XOR of their padded plaintexts
+/// exactly when both were encrypted under the same key and nonce.
+fn bodies_share_keystream(a: &Envelope, b: &Envelope, pa: &[u8], pb: &[u8]) -> bool {
+    let start = envelope::ENCRYPTED_HEADER_LEN;
+    let (ca, cb) = (
+        &a.body[start..start + pa.len()],
+        &b.body[start..start + pb.len()],
+    );
+    ca.iter()
+        .zip(cb)
+        .zip(pa.iter().zip(pb))
+        .all(|((x, y), (p, q))| x ^ y == p ^ q)
+}
+
+/// Catches key and nonce reuse after a rollback (PROTOCOL §12.6): a session restored
+/// from an old copy (a restored disk image, a failed store) derives the same message key
+/// again. Under protocol v1 the second body reuses the first one's keystream (shown
+/// here, which is why v1 is only kept for old contacts); under v2 the body key depends
+/// on the header's random nonce, so it never does.
+#[test]
+fn rolled_back_state_never_reuses_key_and_nonce() {
+    for (protocol, reuses) in [(Protocol::V1, true), (Protocol::V2, false)] {
+        let mut p = pair_with(40, protocol);
+        let mut r = rng(41);
+        let e = p.alice.encrypt(b"before the backup", NOW, &mut r).unwrap();
+        p.bob.decrypt(&e, NOW).unwrap();
+        let backup = p.alice.to_bytes();
+        let (m1, m2) = (
+            b"sent, then the disk died".to_vec(),
+            b"sent again from the backup".to_vec(),
+        );
+        let first = p.alice.encrypt(&m1, NOW, &mut r).unwrap();
+        let mut restored = Session::from_bytes(&backup).unwrap();
+        let second = restored.encrypt(&m2, NOW, &mut r).unwrap();
+        assert_eq!(first.body.len(), second.body.len());
+        assert_eq!(
+            bodies_share_keystream(&first, &second, &m1, &m2),
+            reuses,
+            "{protocol:?}"
+        );
+        // The receiver reads the first; the second is the same chain position (a replay).
+        assert_eq!(p.bob.decrypt(&first, NOW).unwrap(), m1);
+        assert_eq!(p.bob.decrypt(&second, NOW), Err(DecryptError::Replayed));
+    }
+}
+
+/// Catches routing tags that a stolen session state predicts for ever (PROTOCOL §10,
+/// THREAT_MODEL §6.4): in protocol v2 each sending chain has its own tag key from the
+/// ratchet, so after two DH round trips the thief's copy knows none of the tags in use,
+/// while the receiver still collects every one. Under v1 the copy predicts them all.
+#[test]
+fn tags_follow_the_root_key_after_a_compromise() {
+    for protocol in [Protocol::V1, Protocol::V2] {
+        let mut p = pair_with(42, protocol);
+        let mut r = rng(43);
+        let mut t = NOW;
+        let exchange = |p: &mut Pair, t: u64, r: &mut rand_chacha::ChaCha20Rng| {
+            let a = p.alice.encrypt(b"from alice", t, r).unwrap();
+            assert!(p.bob.receive_tags(t, 86_400).contains(&a.tag));
+            p.bob.decrypt(&a, t).unwrap();
+            let b = p.bob.encrypt(b"from bob", t, r).unwrap();
+            assert!(p.alice.receive_tags(t, 86_400).contains(&b.tag));
+            p.alice.decrypt(&b, t).unwrap();
+            (a.tag, b.tag)
+        };
+        exchange(&mut p, t, &mut r);
+        let stolen = Session::from_bytes(&p.alice.to_bytes()).unwrap();
+        // The thief follows what it can: it cannot read the new ratchet keys' DH outputs.
+        for _ in 0..2 {
+            exchange(&mut p, t, &mut r);
+        }
+        t += 60;
+        let (a_tag, b_tag) = exchange(&mut p, t, &mut r);
+        let predicted_send = stolen.send_tag(t);
+        let predicted_recv = stolen.receive_tags(t, 14 * 86_400);
+        let predicts = predicted_send == a_tag || predicted_recv.contains(&b_tag);
+        assert_eq!(predicts, protocol == Protocol::V1, "{protocol:?}");
+    }
+}
+
+/// Catches a contact's mail on an older chain that the receiver no longer asks its
+/// mailbox for: Bob reads Alice's last message first (from the network), the
+/// conversation turns, and the older messages, still in the mailbox under the old chain's
+/// tags, must still be collected and read.
+#[test]
+fn older_chain_mail_is_still_collected() {
+    let mut p = pair_with(44, Protocol::V2);
+    let mut r = rng(45);
+    let t = NOW;
+    let held: Vec<Envelope> = (0..5)
+        .map(|i| p.alice.encrypt(&[i; 8], t + u64::from(i), &mut r).unwrap())
+        .collect();
+    let last = p.alice.encrypt(b"direct", t + 10, &mut r).unwrap();
+    p.bob.decrypt(&last, t + 10).unwrap();
+    for i in 0..3u64 {
+        let b = p.bob.encrypt(b"reply", t + 20 + i, &mut r).unwrap();
+        p.alice.decrypt(&b, t + 20 + i).unwrap();
+        let a = p.alice.encrypt(b"again", t + 30 + i, &mut r).unwrap();
+        assert_ne!(a.tag, last.tag, "a new chain has new tags");
+        p.bob.decrypt(&a, t + 30 + i).unwrap();
+    }
+    let later = t + 3 * routing::ROUTING_EPOCH_SECS;
+    let collected: Vec<RoutingTag> = p
+        .bob
+        .receive_mailbox_keys(later, 14 * 86_400)
+        .iter()
+        .map(MailboxKey::tag)
+        .collect();
+    for (i, e) in held.iter().enumerate() {
+        assert!(
+            collected.contains(&e.tag),
+            "message {i} would stay in the mailbox"
+        );
+        assert_eq!(p.bob.decrypt(e, later).unwrap(), vec![i as u8; 8]);
+    }
+    // Read in full, the old chain is no longer asked for.
+    let after: Vec<RoutingTag> = p
+        .bob
+        .receive_mailbox_keys(later, 14 * 86_400)
+        .iter()
+        .map(MailboxKey::tag)
+        .collect();
+    assert!(!after.contains(&held[0].tag));
+    assert!(after.len() < collected.len());
+}
+
+/// Catches two sides that could end up on different protocols: the version is in the
+/// Noise prologue, so a message 1 of one version never completes a handshake of the
+/// other, and the session has the invite's version on both sides.
+#[test]
+fn protocol_is_bound_into_the_handshake() {
+    let mut r = rng(46);
+    let alice = IdentityKeyPair::generate(&mut r);
+    let bob = IdentityKeyPair::generate(&mut r);
+    for (sent, expected) in [(Protocol::V2, Protocol::V1), (Protocol::V1, Protocol::V2)] {
+        let mut invite =
+            Invite::new(bob.public(), vec![1; 38], vec![], None, NOW + 60, &mut r).unwrap();
+        invite.protocol = sent;
+        let (_, m1) = initiate(&alice, &invite, &card("alice"), &mut r).unwrap();
+        let keys = invite.keys().with_protocol(expected);
+        assert_eq!(
+            respond(&bob, &keys, &card("bob"), &m1, &mut r).unwrap_err(),
+            HandshakeError::Rejected
+        );
+        let (est, _) = respond(&bob, &invite.keys(), &card("bob"), &m1, &mut r).unwrap();
+        assert_eq!(est.session.protocol(), sent);
+    }
+    let p = pair_with(47, Protocol::V1);
+    assert_eq!(
+        (p.alice.protocol(), p.bob.protocol()),
+        (Protocol::V1, Protocol::V1)
+    );
 }

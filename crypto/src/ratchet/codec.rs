@@ -1,16 +1,20 @@
 //! The versioned byte format of a session, for the encrypted store.
 //!
 //! ```text
-//! version u8 (=2) | role u8 | ad [32] | dhs_secret [32] | opt dhr | opt pending_remote |
-//! send_step_due u8 | rk [32] | opt cks | opt ckr | opt hks | opt hkr | nhks [32] |
-//! nhkr [32] | ns u32 | nr u32 | pn u32 | recv_steps u32 | tag_send [32] | tag_recv [32] |
-//! chain_count u16 | chains: (hk [32] | step u32 | at u64 | key_count u16 | (n u32 | mk [32])*)*
+//! version u8 (=3) | protocol u8 | role u8 | ad [32] | dhs_secret [32] | opt dhr |
+//! opt pending_remote | send_step_due u8 | rk [32] | opt cks | opt ckr | opt hks | opt hkr |
+//! nhks [32] | nhkr [32] | hkr_since u64 | nhkr_since u64 | ns u32 | nr u32 | pn u32 |
+//! recv_steps u32 | tag_send [32] | tag_recv [32] |
+//! chain_count u16 | chains: (hk [32] | step u32 | at u64 | since u64 | until u64 |
+//!                            key_count u16 | (n u32 | mk [32])*)*
 //! opt X = u8 flag (0/1) followed by 32 bytes if 1
 //! ```
 //!
-//! Version 1 (before skipped keys expired) had neither `recv_steps` nor a chain's `step`
-//! and `at`; it is still read: its chains count from step 0 and are dated at the next
-//! receive.
+//! Older versions are still read, as protocol v1 sessions (the only protocol they knew):
+//! version 2 had no `protocol`, `hkr_since`, `nhkr_since`, nor a chain's `since` and
+//! `until` (all read as 0, "not known"); version 1 (before skipped keys expired) also
+//! had neither `recv_steps` nor a chain's `step` and `at`: its chains count from step 0
+//! and are dated at the next receive.
 //!
 //! The bytes hold secrets: they are returned in a zeroizing buffer and must only
 //! ever be written sealed (the store encrypts every value).
@@ -19,6 +23,7 @@ use super::keys::{ChainKey, HeaderKey, MessageKey, RootKey};
 use super::skipped::{SkippedChain, SkippedKeys, MAX_SKIP, MAX_SKIPPED_KEYS};
 use super::{Role, Session};
 use crate::dh::RatchetKeyPair;
+use crate::protocol::Protocol;
 use crate::routing::TagKey;
 use crate::wire::{Reader, WireError, Writer};
 use std::collections::VecDeque;
@@ -27,11 +32,12 @@ use x25519_dalek::PublicKey;
 use zeroize::Zeroizing;
 
 /// Session state format version written.
-pub const SESSION_STATE_VERSION: u8 = 2;
-/// The previous version, still read.
+pub const SESSION_STATE_VERSION: u8 = 3;
+/// Earlier versions, still read.
 const SESSION_STATE_V1: u8 = 1;
+const SESSION_STATE_V2: u8 = 2;
 /// Largest serialised session: fixed part plus every skipped key with its chain.
-pub const MAX_SESSION_STATE_LEN: usize = 512 + MAX_SKIPPED_KEYS * (36 + 34 + 12);
+pub const MAX_SESSION_STATE_LEN: usize = 512 + MAX_SKIPPED_KEYS * (36 + 34 + 28);
 
 /// Session state decoding failures.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -76,6 +82,7 @@ impl Session {
     fn state_len(&self) -> usize {
         let opt = |present: bool| 1 + if present { 32 } else { 0 };
         1 + 1
+            + 1
             + 32
             + 32
             + opt(self.dhr.is_some())
@@ -88,6 +95,8 @@ impl Session {
             + opt(self.hkr.is_some())
             + 32
             + 32
+            + 8
+            + 8
             + 4 * 4
             + 32
             + 32
@@ -96,7 +105,7 @@ impl Session {
                 .skipped
                 .chains
                 .iter()
-                .map(|c| 32 + 4 + 8 + 2 + c.keys.len() * 36)
+                .map(|c| 32 + 4 + 8 + 8 + 8 + 2 + c.keys.len() * 36)
                 .sum::<usize>()
     }
 
@@ -105,6 +114,7 @@ impl Session {
         let mut out = Zeroizing::new(Vec::with_capacity(self.state_len()));
         let o: &mut Vec<u8> = &mut out;
         o.put_u8(SESSION_STATE_VERSION);
+        o.put_u8(self.protocol.as_u8());
         o.put_u8(match self.role {
             Role::Initiator => 0,
             Role::Responder => 1,
@@ -121,6 +131,8 @@ impl Session {
         put_opt(o, self.hkr.as_ref().map(HeaderKey::expose));
         o.put(self.nhks.expose());
         o.put(self.nhkr.expose());
+        o.put_u64(self.hkr_since);
+        o.put_u64(self.nhkr_since);
         o.put_u32(self.ns);
         o.put_u32(self.nr);
         o.put_u32(self.pn);
@@ -132,6 +144,8 @@ impl Session {
             o.put(c.hk.expose());
             o.put_u32(c.step);
             o.put_u64(c.at);
+            o.put_u64(c.since);
+            o.put_u64(c.until);
             o.put_u16(u16::try_from(c.keys.len()).unwrap_or(u16::MAX));
             for (n, mk) in &c.keys {
                 o.put_u32(*n);
@@ -149,10 +163,19 @@ impl Session {
         }
         let mut r = Reader::new(bytes);
         let version = r.u8()?;
-        if version != SESSION_STATE_VERSION && version != SESSION_STATE_V1 {
+        if !matches!(
+            version,
+            SESSION_STATE_V1 | SESSION_STATE_V2 | SESSION_STATE_VERSION
+        ) {
             return Err(SessionStateError::UnsupportedVersion(version));
         }
-        let v2 = version == SESSION_STATE_VERSION;
+        let v2 = version >= SESSION_STATE_V2;
+        let v3 = version >= SESSION_STATE_VERSION;
+        let protocol = if v3 {
+            Protocol::from_u8(r.u8()?).ok_or(WireError::Invalid)?
+        } else {
+            Protocol::V1
+        };
         let role = match r.u8()? {
             0 => Role::Initiator,
             1 => Role::Responder,
@@ -170,6 +193,7 @@ impl Session {
         let hkr = get_opt(&mut r)?.map(HeaderKey::from_bytes);
         let nhks = HeaderKey::from_bytes(r.array()?);
         let nhkr = HeaderKey::from_bytes(r.array()?);
+        let (hkr_since, nhkr_since) = if v3 { (r.u64()?, r.u64()?) } else { (0, 0) };
         let ns = r.u32()?;
         let nr = r.u32()?;
         let pn = r.u32()?;
@@ -184,6 +208,7 @@ impl Session {
         for _ in 0..chain_count {
             let hk = HeaderKey::from_bytes(r.array()?);
             let (step, at) = if v2 { (r.u32()?, r.u64()?) } else { (0, 0) };
+            let (since, until) = if v3 { (r.u64()?, r.u64()?) } else { (0, 0) };
             if step > recv_steps {
                 return Err(SessionStateError::Inconsistent);
             }
@@ -208,9 +233,14 @@ impl Session {
             if skipped.chains.iter().any(|c| c.hk == hk) {
                 return Err(SessionStateError::Inconsistent);
             }
-            skipped
-                .chains
-                .push_back(SkippedChain { hk, step, at, keys });
+            skipped.chains.push_back(SkippedChain {
+                hk,
+                step,
+                at,
+                since,
+                until,
+                keys,
+            });
         }
         r.finish()?;
         // Invariants the ratchet relies on.
@@ -224,6 +254,7 @@ impl Session {
             return Err(SessionStateError::Inconsistent);
         }
         Ok(Self {
+            protocol,
             role,
             ad,
             dhs,
@@ -237,6 +268,8 @@ impl Session {
             hkr,
             nhks,
             nhkr,
+            hkr_since,
+            nhkr_since,
             ns,
             nr,
             pn,

@@ -22,8 +22,10 @@ use crate::dh::RatchetKeyPair;
 use crate::envelope::{
     prefix, Envelope, EnvelopeKind, AEAD_TAG_LEN, ENCRYPTED_HEADER_LEN, ENVELOPE_PREFIX_LEN,
 };
+use crate::kdf::{hmac, label};
 use crate::padding::{self, PaddingError};
-use crate::routing::TagKey;
+use crate::protocol::Protocol;
+use crate::routing::{MailboxKey, TagKey, ROUTING_EPOCH_SECS};
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use header::{Header, HEADER_NONCE_LEN};
@@ -90,6 +92,7 @@ pub enum Role {
 
 /// Keys a finished handshake hands to the ratchet.
 pub(crate) struct SessionSeed {
+    pub(crate) protocol: Protocol,
     pub(crate) ad: [u8; SESSION_AD_LEN],
     pub(crate) sk: RootKey,
     /// Header key of the initiator's first sending chain (shared_hka).
@@ -103,6 +106,7 @@ pub(crate) struct SessionSeed {
 /// A Double Ratchet session with one contact.
 #[derive(Clone)]
 pub struct Session {
+    pub(crate) protocol: Protocol,
     pub(crate) role: Role,
     pub(crate) ad: [u8; SESSION_AD_LEN],
     pub(crate) dhs: RatchetKeyPair,
@@ -119,12 +123,18 @@ pub struct Session {
     pub(crate) hkr: Option<HeaderKey>,
     pub(crate) nhks: HeaderKey,
     pub(crate) nhkr: HeaderKey,
+    /// Unix seconds when the current receiving chain's header key became known (as the
+    /// next one); 0 = not known. Bounds the epochs its routing tags are looked for in.
+    pub(crate) hkr_since: u64,
+    /// Unix seconds when the next receiving header key was derived; 0 = not known.
+    pub(crate) nhkr_since: u64,
     pub(crate) ns: u32,
     pub(crate) nr: u32,
     pub(crate) pn: u32,
     /// Receiving DH steps made so far (the age of skipped chains is counted in them).
     pub(crate) recv_steps: u32,
     pub(crate) skipped: SkippedKeys,
+    /// Protocol v1 only: the routing-tag keys, fixed for the session's life.
     pub(crate) tag_send: TagKey,
     pub(crate) tag_recv: TagKey,
     /// The last (epoch, tag) computed for sending; not serialised.
@@ -134,6 +144,7 @@ pub struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
+            .field("protocol", &self.protocol)
             .field("role", &self.role)
             .field("ns", &self.ns)
             .field("nr", &self.nr)
@@ -176,6 +187,7 @@ impl Session {
         let dh = own.dh(&remote)?;
         let (rk, cks, nhks) = seed.sk.step(&dh);
         Some(Self {
+            protocol: seed.protocol,
             role: Role::Initiator,
             ad: seed.ad,
             dhs: own,
@@ -189,6 +201,8 @@ impl Session {
             hkr: None,
             nhks,
             nhkr: seed.hk_responder,
+            hkr_since: 0,
+            nhkr_since: 0,
             ns: 0,
             nr: 0,
             pn: 0,
@@ -208,6 +222,7 @@ impl Session {
         remote_first: PublicKey,
     ) -> Self {
         Self {
+            protocol: seed.protocol,
             role: Role::Responder,
             ad: seed.ad,
             dhs: own,
@@ -221,6 +236,8 @@ impl Session {
             hkr: None,
             nhks: seed.hk_responder,
             nhkr: seed.hk_initiator,
+            hkr_since: 0,
+            nhkr_since: 0,
             ns: 0,
             nr: 0,
             pn: 0,
@@ -256,9 +273,22 @@ impl Session {
         self.skipped.dropped_at(now)
     }
 
+    /// The session's protocol version.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The routing-tag key of the chain the next message is sent on.
+    fn send_tag_key(&self) -> TagKey {
+        match self.protocol {
+            Protocol::V1 => self.tag_send.clone(),
+            Protocol::V2 => chain_tag_key(self.hks.as_ref().unwrap_or(&self.nhks)),
+        }
+    }
+
     /// The routing tag this session's outgoing messages carry at Unix time `now`.
     pub fn send_tag(&self, now: u64) -> crate::envelope::RoutingTag {
-        self.tag_send.tag_at(now)
+        self.send_tag_key().tag_at(now)
     }
 
     /// The routing tags incoming messages carry in the epochs from `now` back over
@@ -266,23 +296,59 @@ impl Session {
     pub fn receive_tags(&self, now: u64, lookback_secs: u64) -> Vec<crate::envelope::RoutingTag> {
         self.receive_mailbox_keys(now, lookback_secs)
             .iter()
-            .map(crate::routing::MailboxKey::tag)
+            .map(MailboxKey::tag)
             .collect()
     }
 
     /// The mailbox keys for incoming messages in the epochs from `now` back over
-    /// `lookback_secs` (newest first), for collecting mail from a mailbox.
-    pub fn receive_mailbox_keys(
-        &self,
-        now: u64,
-        lookback_secs: u64,
-    ) -> Vec<crate::routing::MailboxKey> {
-        let last = now / crate::routing::ROUTING_EPOCH_SECS;
-        let first = now.saturating_sub(lookback_secs) / crate::routing::ROUTING_EPOCH_SECS;
-        (first..=last)
-            .rev()
-            .map(|e| self.tag_recv.mailbox_key(e))
-            .collect()
+    /// `lookback_secs`, for collecting mail from a mailbox: newest chain first, and in
+    /// each chain the newest epoch first (reversed, a backlog comes back in the order
+    /// it was written).
+    ///
+    /// Protocol v1 has one tag key per direction: one key per epoch. In protocol v2 each
+    /// sending chain has its own tag key, so the keys are those of the contact's chains
+    /// that can still carry mail: the next one (the contact moves to it after our next
+    /// message), the current one, and older ones that still have skipped keys (messages
+    /// not received yet; a chain without any was received in full). Each chain only in
+    /// the epochs it can have been used in, widened by [`CLOCK_SKEW_EPOCHS`] for the
+    /// contact's clock.
+    pub fn receive_mailbox_keys(&self, now: u64, lookback_secs: u64) -> Vec<MailboxKey> {
+        let last = now / ROUTING_EPOCH_SECS;
+        let first = now.saturating_sub(lookback_secs) / ROUTING_EPOCH_SECS;
+        match self.protocol {
+            Protocol::V1 => (first..=last)
+                .rev()
+                .map(|e| self.tag_recv.mailbox_key(e))
+                .collect(),
+            Protocol::V2 => {
+                let mut chains: Vec<(&HeaderKey, u64, u64)> =
+                    vec![(&self.nhkr, self.nhkr_since, now)];
+                if let Some(hkr) = &self.hkr {
+                    chains.push((hkr, self.hkr_since, now));
+                }
+                for c in self.skipped.chains.iter().rev() {
+                    if Some(&c.hk) != self.hkr.as_ref() {
+                        let until = if c.until == 0 { now } else { c.until };
+                        chains.push((&c.hk, c.since, until));
+                    }
+                }
+                let mut keys = Vec::new();
+                for (hk, since, until) in chains {
+                    let lo = match since {
+                        0 => first,
+                        s => (s / ROUTING_EPOCH_SECS)
+                            .saturating_sub(CLOCK_SKEW_EPOCHS)
+                            .max(first),
+                    };
+                    let hi = (until / ROUTING_EPOCH_SECS)
+                        .saturating_add(CLOCK_SKEW_EPOCHS)
+                        .min(last);
+                    let tk = chain_tag_key(hk);
+                    keys.extend((lo..=hi).rev().map(|e| tk.mailbox_key(e)));
+                }
+                keys
+            }
+        }
     }
 
     /// Encrypts `plaintext` (padded to its bucket) into an envelope. `now` (Unix
@@ -323,6 +389,7 @@ impl Session {
             state.cks = Some(cks);
             state.nhks = nhks;
             state.send_step_due = false;
+            state.send_tag_cache = None;
         }
         let (Some(cks), Some(hks)) = (&state.cks, &state.hks) else {
             return Err(EncryptError::BadRatchetKey);
@@ -332,7 +399,7 @@ impl Session {
         let tag = match state.send_tag_cache {
             Some((e, t)) if e == epoch => t,
             _ => {
-                let t = state.tag_send.tag_for_epoch(epoch);
+                let t = state.send_tag_key().tag_for_epoch(epoch);
                 state.send_tag_cache = Some((epoch, t));
                 t
             }
@@ -349,7 +416,8 @@ impl Session {
         header.seal_into(hks, nonce, &header_ad(&state.ad, &pre), &mut body);
         let ad = body_ad(&state.ad, &pre, &body);
         padding::pad_into(plaintext, &mut body)?;
-        let cipher = ChaCha20Poly1305::new(mk.expose().into());
+        let key = body_key(state.protocol, &mk, &nonce);
+        let cipher = ChaCha20Poly1305::new(key.as_ref().into());
         let Some(buf) = body.get_mut(ENCRYPTED_HEADER_LEN..) else {
             return Err(EncryptError::ChainExhausted);
         };
@@ -396,11 +464,11 @@ impl Session {
             if let Some(h) = Header::open(hkr, enc_header, &had) {
                 if h.n < self.nr {
                     let idx = self.skipped.chain_index(hkr);
-                    return self.decrypt_skipped(idx, h.n, &bad, ciphertext, now);
+                    return self.decrypt_skipped(idx, h.n, &bad, enc_header, ciphertext, now);
                 }
                 let ckr = self.ckr.as_ref().ok_or(DecryptError::Rejected)?;
                 let adv = advance(ckr, self.nr, h.n)?;
-                let pt = open_body(&adv.mk, &bad, ciphertext)?;
+                let pt = open_body(self.protocol, &adv.mk, &bad, enc_header, ciphertext)?;
                 self.commit(
                     ReceivePlan {
                         step: None,
@@ -418,7 +486,7 @@ impl Session {
         if let Some(h) = Header::open(&self.nhkr, enc_header, &had) {
             let plan = self.plan_step(h.dh, h.pn)?;
             let adv = advance(&plan.1, 0, h.n)?;
-            let pt = open_body(&adv.mk, &bad, ciphertext)?;
+            let pt = open_body(self.protocol, &adv.mk, &bad, enc_header, ciphertext)?;
             self.commit(
                 ReceivePlan {
                     step: Some(plan.0),
@@ -437,7 +505,7 @@ impl Session {
                 break;
             };
             if let Some(h) = Header::open(&chain.hk, enc_header, &had) {
-                return self.decrypt_skipped(Some(idx), h.n, &bad, ciphertext, now);
+                return self.decrypt_skipped(Some(idx), h.n, &bad, enc_header, ciphertext, now);
             }
         }
         Err(DecryptError::Rejected)
@@ -490,6 +558,7 @@ impl Session {
         idx: Option<usize>,
         n: u32,
         ad: &[u8],
+        enc_header: &[u8],
         ciphertext: &[u8],
         now: u64,
     ) -> Result<Vec<u8>, DecryptError> {
@@ -498,7 +567,7 @@ impl Session {
             .skipped
             .find(idx, n, now)
             .ok_or(DecryptError::Replayed)?;
-        let pt = open_body(mk, ad, ciphertext)?;
+        let pt = open_body(self.protocol, mk, ad, enc_header, ciphertext)?;
         self.skipped.remove(idx, n);
         self.skipped.expire(self.recv_steps, now);
         Ok(pt)
@@ -533,7 +602,8 @@ impl Session {
     fn apply_step(&mut self, (plan, ckr): (StepPlan, ChainKey), now: u64) {
         if let Some(hkr) = self.hkr.take() {
             self.skipped
-                .extend(&hkr, plan.old_skipped, self.recv_steps, now);
+                .extend(&hkr, plan.old_skipped, self.recv_steps, now, self.hkr_since);
+            self.skipped.retire(&hkr, now);
         }
         self.skipped.dropped += u64::from(plan.old_unkept);
         self.recv_steps = self.recv_steps.saturating_add(1);
@@ -542,6 +612,9 @@ impl Session {
         self.nr = 0;
         self.hks = Some(self.nhks.clone());
         self.hkr = Some(std::mem::replace(&mut self.nhkr, plan.nhkr));
+        self.hkr_since = self.nhkr_since;
+        self.nhkr_since = now;
+        self.send_tag_cache = None;
         self.dhr = Some(plan.remote);
         self.rk = plan.rk;
         self.ckr = Some(ckr);
@@ -559,7 +632,7 @@ impl Session {
         if let Some(hkr) = &self.hkr {
             let hkr = hkr.clone();
             self.skipped
-                .extend(&hkr, plan.new_skipped, self.recv_steps, now);
+                .extend(&hkr, plan.new_skipped, self.recv_steps, now, self.hkr_since);
         }
         self.skipped.dropped += u64::from(plan.unkept);
         self.skipped.expire(self.recv_steps, now);
@@ -638,14 +711,54 @@ fn body_ad(
     v
 }
 
-/// Opens a message body: ChaCha20-Poly1305 with the message key and an all-zero
-/// nonce (each message key encrypts exactly one message), then unpads.
-fn open_body(mk: &MessageKey, ad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, DecryptError> {
+/// How many routing epochs (6 h each) a contact's clock may be off in either direction
+/// and its protocol v2 mail still be collected: a chain's tags are looked for from this
+/// many epochs before the chain could first be used to this many after it was last
+/// used (2 days).
+pub const CLOCK_SKEW_EPOCHS: u64 = 8;
+
+/// Protocol v2: the routing-tag key of the chain whose header key is `hk`. Both sides
+/// know a chain's header key one DH step before the chain is used (as the next header
+/// key), so the receiver can look for its mail before the first message; and since a
+/// header key comes from the root key, the tags follow the root key: a stolen state
+/// predicts the tags of one more chain, not those after the next DH step.
+pub(crate) fn chain_tag_key(hk: &HeaderKey) -> TagKey {
+    TagKey::from_bytes(*hmac(hk.expose(), &[label::CHAIN_TAG_KEY]))
+}
+
+/// The key a message body is encrypted under. Protocol v1: the message key itself.
+/// Protocol v2: `HMAC-SHA256(mk, "cairn/v2 body key" | header nonce)`, so a state rolled
+/// back (a restored old disk image) that derives the same message key again still never
+/// encrypts two bodies under the same key: the header nonce is fresh randomness.
+fn body_key(
+    protocol: Protocol,
+    mk: &MessageKey,
+    header_nonce: &[u8],
+) -> zeroize::Zeroizing<[u8; 32]> {
+    match protocol {
+        Protocol::V1 => zeroize::Zeroizing::new(*mk.expose()),
+        Protocol::V2 => hmac(mk.expose(), &[label::BODY_KEY, header_nonce]),
+    }
+}
+
+/// Opens a message body: ChaCha20-Poly1305 under the body key (see [`body_key`]; the
+/// nonce is all-zero, as each body key encrypts exactly one message), then unpads.
+fn open_body(
+    protocol: Protocol,
+    mk: &MessageKey,
+    ad: &[u8],
+    enc_header: &[u8],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, DecryptError> {
     let (ct, tag) = ciphertext
         .split_at_checked(ciphertext.len().saturating_sub(AEAD_TAG_LEN))
         .ok_or(DecryptError::Malformed)?;
+    let nonce = enc_header
+        .get(..HEADER_NONCE_LEN)
+        .ok_or(DecryptError::Malformed)?;
     let mut buf = ct.to_vec();
-    let cipher = ChaCha20Poly1305::new(mk.expose().into());
+    let key = body_key(protocol, mk, nonce);
+    let cipher = ChaCha20Poly1305::new(key.as_ref().into());
     cipher
         .decrypt_in_place_detached(&Nonce::default(), ad, &mut buf, tag.into())
         .map_err(|_| DecryptError::Rejected)?;

@@ -51,6 +51,13 @@ pub(crate) struct SkippedChain {
     /// Unix seconds when this chain first got skipped keys; 0 = not known (a state
     /// written by version 1), stamped at the next receive.
     pub(crate) at: u64,
+    /// Unix seconds when the chain's header key became known (as the next one); 0 = not
+    /// known. With `until`, the epochs in which a protocol v2 contact can have sent on
+    /// it, so the epochs whose mail is collected for it.
+    pub(crate) since: u64,
+    /// Unix seconds when the session moved to a newer receiving chain; 0 = still the
+    /// current one (or not known).
+    pub(crate) until: u64,
     /// (message number, key), in increasing message number.
     pub(crate) keys: VecDeque<(u32, MessageKey)>,
 }
@@ -73,13 +80,15 @@ pub(crate) struct SkippedKeys {
 
 impl SkippedKeys {
     /// Appends keys for chain `hk` (numbers increasing), then evicts the oldest keys
-    /// until both limits hold. `step` and `now` stamp a chain seen for the first time.
+    /// until both limits hold. `step` and `now` stamp a chain seen for the first time,
+    /// `since` is when its header key became known.
     pub(crate) fn extend(
         &mut self,
         hk: &HeaderKey,
         keys: Vec<(u32, MessageKey)>,
         step: u32,
         now: u64,
+        since: u64,
     ) {
         if keys.is_empty() {
             return;
@@ -91,6 +100,8 @@ impl SkippedKeys {
                 hk: hk.clone(),
                 step,
                 at: now,
+                since,
+                until: 0,
                 keys: keys.into(),
             }),
         }
@@ -167,6 +178,15 @@ impl SkippedKeys {
         }
         if c.keys.is_empty() {
             self.chains.remove(chain);
+        }
+    }
+
+    /// Marks chain `hk` (if it has skipped keys) as no longer the current one at `now`.
+    pub(crate) fn retire(&mut self, hk: &HeaderKey, now: u64) {
+        if let Some(c) = self.chains.iter_mut().find(|c| c.hk == *hk) {
+            if c.until == 0 {
+                c.until = now;
+            }
         }
     }
 

@@ -26,12 +26,19 @@ pub struct Pair {
     pub bob: Session,
 }
 
-/// Bob invites, Alice accepts; both sessions established.
+/// Bob invites, Alice accepts; both sessions established (latest protocol).
 pub fn pair(seed: u64) -> Pair {
+    pair_with(seed, Protocol::LATEST)
+}
+
+/// Bob invites with a code of protocol `protocol`, Alice accepts.
+pub fn pair_with(seed: u64, protocol: Protocol) -> Pair {
     let mut r = rng(seed);
     let alice_id = IdentityKeyPair::generate(&mut r);
     let bob_id = IdentityKeyPair::generate(&mut r);
-    let invite = Invite::new(bob_id.public(), vec![1; 38], vec![], None, NOW + 60, &mut r).unwrap();
+    let mut invite =
+        Invite::new(bob_id.public(), vec![1; 38], vec![], None, NOW + 60, &mut r).unwrap();
+    invite.protocol = protocol;
     let (pending, m1) = initiate(&alice_id, &invite, &card("alice"), &mut r).unwrap();
     let (bob, m2) = respond(&bob_id, &invite.keys(), &card("bob"), &m1, &mut r).unwrap();
     let alice = pending.finish(&alice_id, &m2).unwrap();

@@ -1,0 +1,73 @@
+//! Protocol versions of a session, and what each one changes.
+//!
+//! A session's version is fixed when it is made and kept in its state: an invite's
+//! version byte says which version the inviter speaks, and the Noise prologue binds it
+//! into the handshake, so the two sides can never disagree about it unnoticed (a
+//! handshake under another prologue fails). A node reads and writes every version in
+//! [`Protocol::ALL`], so a contact still on an older build keeps working; it makes new
+//! sessions with [`Protocol::LATEST`] (docs/PROTOCOL.md §3).
+//!
+//! | | routing-tag keys | message body key |
+//! |---|---|---|
+//! | v1 | fixed for the session's life (one per direction, from the handshake) | the message key (all-zero nonce) |
+//! | v2 | one per sending chain, derived from the chain's header key: they follow the root key | HMAC(message key, header nonce) (all-zero nonce) |
+
+/// A session protocol version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    /// The first version: routing-tag keys fixed for the life of a session.
+    V1,
+    /// Routing-tag keys that follow the DH ratchet, and message bodies encrypted under a
+    /// key bound to the header's random nonce (a restored old state never reuses a key
+    /// and nonce).
+    V2,
+}
+
+impl Protocol {
+    /// The version new invites and resets use.
+    pub const LATEST: Protocol = Protocol::V2;
+    /// Every version this code reads and writes, oldest first.
+    pub const ALL: [Protocol; 2] = [Protocol::V1, Protocol::V2];
+
+    /// The version number on the wire and in stored state.
+    pub fn as_u8(self) -> u8 {
+        match self {
+            Protocol::V1 => 1,
+            Protocol::V2 => 2,
+        }
+    }
+
+    /// The version with number `v`, if this code knows it.
+    pub fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            1 => Some(Protocol::V1),
+            2 => Some(Protocol::V2),
+            _ => None,
+        }
+    }
+
+    /// The Noise prologue of a handshake that makes a session of this version.
+    pub fn prologue(self) -> &'static [u8] {
+        match self {
+            Protocol::V1 => b"cairn/v1 handshake",
+            Protocol::V2 => b"cairn/v2 handshake",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Catches a version number that does not round-trip, or an unknown one accepted.
+    #[test]
+    fn numbers_round_trip_and_unknown_ones_fail() {
+        for p in Protocol::ALL {
+            assert_eq!(Protocol::from_u8(p.as_u8()), Some(p));
+        }
+        assert_eq!(Protocol::from_u8(0), None);
+        assert_eq!(Protocol::from_u8(3), None);
+        assert_ne!(Protocol::V1.prologue(), Protocol::V2.prologue());
+        assert_eq!(Protocol::LATEST, *Protocol::ALL.last().unwrap());
+    }
+}
