@@ -285,6 +285,10 @@ pub struct ContactInfo {
     /// Blocked by the user (see `block`).
     #[serde(default)]
     pub blocked: bool,
+    /// The session's protocol version (docs/PROTOCOL.md §3); absent before the handshake.
+    /// 1 means the contact's build is older or the session predates protocol 2.
+    #[serde(default)]
+    pub protocol: Option<u8>,
     /// Messages shown as unread by front ends are counted there; here: total stored.
     pub messages: usize,
 }
@@ -426,6 +430,10 @@ pub enum Event {
     SessionReset {
         /// The contact's alias.
         alias: String,
+        /// The new session's protocol version (docs/PROTOCOL.md §3): a reset also moves
+        /// a conversation to the newest protocol both sides speak.
+        #[serde(default)]
+        protocol: u8,
     },
     /// A contact's alias changed (`rename`).
     ContactRenamed {

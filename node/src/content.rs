@@ -5,6 +5,8 @@
 //! kind 1 Text    : id [16] | sent_at_ms u64 | len u32 | UTF-8 text
 //! kind 2 Receipt : count u16 (1..=MAX_RECEIPT_IDS) | id [16] * count
 //! kind 3 Card    : profile card (cairn-crypto encoding)
+//! kind 4 Timer   : set_at_ms u64 | 0 (off) or 1 | seconds u64
+//! kind 5 Protocol: newest session protocol the sender speaks, u8 (>= 2)
 //! ```
 //!
 //! The message id lives here, inside the ciphertext: relays never see it.
@@ -47,6 +49,10 @@ pub enum Content {
         /// Seconds, at most [`MAX_TIMER_SECS`].
         seconds: Option<u64>,
     },
+    /// The newest session protocol the sender speaks ([`cairn_crypto::Protocol`]). Sent
+    /// over a session of an older protocol, so the two can move to the newer one with a
+    /// session reset (a build before it drops this as unreadable, and nothing changes).
+    Protocol(u8),
 }
 
 /// Longest disappearing-messages timer a contact may set: one year.
@@ -120,6 +126,13 @@ impl Content {
                     Some(_) => return Err(ContentError::Malformed),
                 }
             }
+            Content::Protocol(p) => {
+                if *p < 2 {
+                    return Err(ContentError::Malformed);
+                }
+                v.push(5);
+                v.push(*p);
+            }
         }
         Ok(v)
     }
@@ -190,6 +203,10 @@ impl Content {
                 };
                 Ok(Content::Timer { set_at_ms, seconds })
             }
+            5 => match rest {
+                [p] if *p >= 2 => Ok(Content::Protocol(*p)),
+                _ => Err(ContentError::Malformed),
+            },
             _ => Err(ContentError::Unsupported),
         }
     }
@@ -238,5 +255,11 @@ mod tests {
         assert_eq!(Content::decode(&bad), Err(ContentError::Malformed));
         bad[10] = 2;
         assert_eq!(Content::decode(&bad), Err(ContentError::Malformed));
+        let p = Content::Protocol(2);
+        assert_eq!(Content::decode(&p.encode().unwrap()).unwrap(), p);
+        assert_eq!(Content::decode(&[1, 5, 1]), Err(ContentError::Malformed));
+        assert_eq!(Content::decode(&[1, 5, 2, 0]), Err(ContentError::Malformed));
+        assert_eq!(Content::decode(&[1, 5]), Err(ContentError::Malformed));
+        assert!(Content::Protocol(1).encode().is_err());
     }
 }

@@ -407,6 +407,7 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
             set_at_ms: 1,
             seconds: None,
         },
+        Content::Protocol(2),
     ];
     for c in &cards {
         if let Ok(card) = cairn_crypto::ProfileCard::from_bytes(c) {

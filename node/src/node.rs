@@ -41,6 +41,7 @@ use tokio::sync::mpsc;
 mod contacts;
 mod reset;
 mod timer;
+mod upgrade;
 mod used_invites;
 
 /// Default invite lifetime.
@@ -273,6 +274,12 @@ struct Runtime {
     /// Receive routing tags of every session, for the current epochs.
     tags: HashMap<RoutingTag, ContactId>,
     tags_epoch: u64,
+    /// Each session's receiving DH steps when `tags` was built: a protocol v2 session's
+    /// tags follow its ratchet, so the index is rebuilt when one of these moves.
+    tags_steps: HashMap<ContactId, u32>,
+    /// The mailbox keys of the collection under way, by tag: mail is acknowledged with the
+    /// key it was collected with, even if reading it retired its chain's tags.
+    fetch_keys: HashMap<RoutingTag, MailboxKey>,
     /// Handshakes we started, by response tag.
     handshakes: HashMap<[u8; 16], (ContactId, AwaitingResponse)>,
     /// Handshake answers we sent to acceptors not yet heard from (outbox entry ids): kept
@@ -382,6 +389,8 @@ impl Runtime {
             contacts: HashMap::new(),
             tags: HashMap::new(),
             tags_epoch: u64::MAX,
+            tags_steps: HashMap::new(),
+            fetch_keys: HashMap::new(),
             handshakes: HashMap::new(),
             answers: HashMap::new(),
             pending: HashMap::new(),
@@ -621,9 +630,11 @@ impl Runtime {
         }
         self.tags_epoch = epoch;
         self.tags.clear();
+        self.tags_steps.clear();
         let ahead = now + cairn_crypto::routing::ROUTING_EPOCH_SECS;
         for c in self.contacts.values() {
             if let Some(s) = &c.session {
+                self.tags_steps.insert(c.id, s.receive_steps());
                 for t in s.receive_tags(
                     ahead,
                     MAILBOX_LOOKBACK_SECS + cairn_crypto::routing::ROUTING_EPOCH_SECS,
@@ -632,6 +643,26 @@ impl Runtime {
                 }
             }
         }
+    }
+
+    /// The contact whose session receives under `tag`. A protocol v2 session's tags move
+    /// with its ratchet: on a miss, the index is rebuilt if any session has stepped
+    /// since it was built (junk under random tags costs one comparison per contact).
+    fn contact_for_tag(&mut self, tag: &RoutingTag) -> Option<ContactId> {
+        if let Some(cid) = self.tags.get(tag) {
+            return Some(*cid);
+        }
+        let stale = self.contacts.values().any(|c| {
+            c.session
+                .as_ref()
+                .is_some_and(|s| self.tags_steps.get(&c.id) != Some(&s.receive_steps()))
+        });
+        if !stale {
+            return None;
+        }
+        self.tags_epoch = u64::MAX;
+        self.refresh_tags(false);
+        self.tags.get(tag).copied()
     }
 
     fn card(&self) -> ProfileCard {
@@ -742,6 +773,7 @@ impl Runtime {
             self.ready_sent = true;
             self.reconnect_pending();
             self.announce_card_if_changed();
+            self.announce_protocol();
             self.emit(Event::Ready {
                 peer_id: self.swarm.local_peer_id().to_string(),
                 addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
@@ -1120,6 +1152,7 @@ impl Runtime {
                 online: c.online,
                 established: c.session.is_some(),
                 blocked: self.blocked.contains(&c.id),
+                protocol: c.session.as_ref().map(|s| s.protocol().as_u8()),
                 messages: self
                     .profile
                     .store
@@ -1917,19 +1950,22 @@ impl Runtime {
         }
         let now = now_secs();
         let mut keys: Vec<[u8; 32]> = Vec::new();
+        self.fetch_keys.clear();
         for c in self.contacts.values() {
             if let Some(s) = &c.session {
-                // Oldest epoch first: with each tag's mail in deposit order, a backlog
-                // comes back in the order it was written.
-                keys.extend(
-                    s.receive_mailbox_keys(
+                // Oldest chain and epoch first: with each tag's mail in deposit order, a
+                // backlog comes back in the order it was written.
+                for k in s
+                    .receive_mailbox_keys(
                         now + cairn_crypto::routing::ROUTING_EPOCH_SECS,
                         MAILBOX_LOOKBACK_SECS,
                     )
-                    .iter()
+                    .into_iter()
                     .rev()
-                    .map(MailboxKey::to_array),
-                );
+                {
+                    keys.push(k.to_array());
+                    self.fetch_keys.insert(k.tag(), k);
+                }
             }
         }
         for (_, p) in self.handshakes.values() {
@@ -1953,6 +1989,9 @@ impl Runtime {
 
     /// The mailbox key that opens `tag`, if it is one of ours.
     fn mailbox_key_for(&self, tag: &RoutingTag) -> Option<MailboxKey> {
+        if let Some(k) = self.fetch_keys.get(tag) {
+            return Some(k.clone());
+        }
         let now = now_secs();
         if let Some(cid) = self.tags.get(tag) {
             let s = self.contacts.get(cid)?.session.as_ref()?;
@@ -2214,6 +2253,7 @@ impl Runtime {
             return Inbound::TryLater;
         }
         let alias = contact.alias.clone();
+        let protocol = session.protocol().as_u8();
         if let Some(s) = self.contacts.get_mut(&cid) {
             s.contact = contact;
             s.session = Some(session);
@@ -2226,7 +2266,7 @@ impl Runtime {
         if self.resetting.remove(&cid) {
             self.after_reset(&cid);
             self.refresh_tags(true);
-            self.emit(Event::SessionReset { alias });
+            self.emit(Event::SessionReset { alias, protocol });
             self.process_outbox(now);
             return Inbound::Processed;
         }
@@ -2279,7 +2319,7 @@ impl Runtime {
         group: &mut Option<TextGroup>,
         out: &mut [Inbound],
     ) {
-        let Some(cid) = self.tags.get(&env.tag).copied() else {
+        let Some(cid) = self.contact_for_tag(&env.tag) else {
             let r = self.hostile("message with unknown routing tag");
             return set(out, i, r);
         };
@@ -2595,6 +2635,7 @@ impl Runtime {
                 }
                 Inbound::Processed
             }
+            Content::Protocol(newest) => self.inbound_protocol(cid, next, newest),
             Content::Card(card) => {
                 let Some(mut contact) = self.contacts.get(&cid).map(|s| s.contact.clone()) else {
                     return Inbound::Dropped;

@@ -1,7 +1,7 @@
 //! Upgrades keep people's data: profiles and a relay data directory made by the build
 //! before the current formats (tests/fixtures/previous, made by
 //! tests/fixtures/make_previous.py) open with this build, with every contact, message and
-//! session intact, and the conversation goes on.
+//! session intact, and the conversation goes on — and moves to the newest protocol.
 use cairn_tests::*;
 use serde_json::json;
 use std::path::Path;
@@ -45,10 +45,36 @@ fn profiles_and_relay_of_the_previous_build_keep_working() {
     let id = alice.send("bob", "me too");
     bob.sees_message_anywhere("alice", "me too");
     alice.sees_delivered(&id);
+    // Both now speak protocol 2 and say so over the old (protocol 1) session: the side
+    // with the lower identity key resets it, and the conversation moves to protocol 2 with
+    // its history (docs/PROTOCOL.md §3.1).
+    for n in [&mut alice, &mut bob] {
+        let is_reset = |e: &serde_json::Value| e["event"] == "session_reset";
+        let r = match n.seen.iter().find(|e| is_reset(e)) {
+            Some(r) => r.clone(),
+            None => n.expect("session_reset", is_reset),
+        };
+        assert_eq!(r["protocol"], 2, "{}: {r}", n.name);
+    }
+    let id = bob.send("alice", "on protocol 2 now");
+    alice.sees_message_anywhere("bob", "on protocol 2 now");
+    bob.sees_delivered(&id);
+    let id = alice.send("bob", "so am I");
+    bob.sees_message_anywhere("alice", "so am I");
+    alice.sees_delivered(&id);
     for n in [&mut alice, &mut bob] {
         n.cmd(json!({"cmd": "contacts"}));
         let c = n.expect("contacts", |e| e["event"] == "contacts");
         assert_eq!(c["contacts"][0]["established"], true, "{}: {c}", n.name);
+        assert_eq!(c["contacts"][0]["protocol"], 2, "{}: {c}", n.name);
+        n.cmd(json!({"cmd": "history", "with": if n.name == "alice" { "bob" } else { "alice" }}));
+        let h = n.expect("history", |e| e["event"] == "history");
+        assert_eq!(
+            h["messages"].as_array().unwrap().len(),
+            15,
+            "{}: {h}",
+            n.name
+        );
         let errors: Vec<_> = n.seen.iter().filter(|e| e["event"] == "error").collect();
         assert!(errors.is_empty(), "{}: {errors:?}", n.name);
     }

@@ -68,6 +68,7 @@ fn app_with(n: usize, size: (u16, u16)) -> App {
                 online: true,
                 established: true,
                 blocked: false,
+                protocol: Some(2),
                 messages: n,
             }],
         }),

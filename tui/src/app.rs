@@ -1672,7 +1672,7 @@ fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
             }
             app.notify(format!("{alias} is now called {to} (on this device only)."));
         }
-        Event::SessionReset { alias } => {
+        Event::SessionReset { alias, .. } => {
             if let Some(c) = app.contact_mut(&alias) {
                 c.established = true;
             }

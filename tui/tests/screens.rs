@@ -249,6 +249,7 @@ fn history_event_renders_states() {
                 online: true,
                 established: true,
                 blocked: false,
+                protocol: Some(2),
                 messages: 3,
             }],
         }),

@@ -278,6 +278,13 @@ impl Session {
         self.protocol
     }
 
+    /// Receiving DH steps made so far. The routing tags a protocol v2 session collects
+    /// change only when this does (or when the epoch turns): a node can keep an index
+    /// of them and rebuild it when this number moves.
+    pub fn receive_steps(&self) -> u32 {
+        self.recv_steps
+    }
+
     /// The routing-tag key of the chain the next message is sent on.
     fn send_tag_key(&self) -> TagKey {
         match self.protocol {

@@ -119,6 +119,7 @@ impl Runtime {
         self.blocked = blocked;
         let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&cid.0));
         let _ = self.profile.store.remove_setting(&name);
+        self.forget_protocol(&cid);
         self.handshakes.retain(|_, (id, _)| *id != cid);
         let gone: Vec<MessageId> = self
             .outbox

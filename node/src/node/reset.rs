@@ -17,8 +17,14 @@ impl Runtime {
                 format!("{alias:?} is blocked; unblock them first"),
             ));
         }
+        self.start_reset(cid);
+    }
+
+    /// Starts a reset with `cid` under the newest protocol both speak (a user's command,
+    /// or an upgrade to a newer protocol).
+    pub(super) fn start_reset(&mut self, cid: ContactId) {
         let Some(contact) = self.contacts.get(&cid).map(|c| c.contact.clone()) else {
-            return self.unknown_contact(alias);
+            return;
         };
         let Ok(peer_bytes) = <[u8; 32]>::try_from(contact.identity_key.as_slice()) else {
             return self.emit(Event::error(
@@ -51,6 +57,7 @@ impl Runtime {
                 .map(|a| a.to_vec()),
             secret,
             expires_at: u64::MAX,
+            protocol: self.reset_protocol(&cid),
         };
         let card = self.card();
         let (pending, first) =
@@ -150,11 +157,27 @@ impl Runtime {
             return self.hostile("reset from a blocked contact");
         }
         let card = self.card();
-        let (est, response) =
-            match handshake::respond(&self.profile.identity, &keys, &card, env, &mut OsRng) {
-                Ok(x) => x,
-                Err(_) => return self.hostile("reset handshake rejected"),
-            };
+        // The initiator resets under the newest protocol it knows we both speak: try each
+        // we speak, newest first (the version is bound into the handshake, so at most one
+        // can succeed) — but none older than the contact is known to speak: a reset never
+        // moves a conversation to an older protocol.
+        let floor = self.reset_protocol(&cid);
+        let mut answered = None;
+        for protocol in cairn_crypto::Protocol::ALL
+            .iter()
+            .rev()
+            .filter(|p| **p >= floor)
+        {
+            let keys = keys.clone().with_protocol(*protocol);
+            if let Ok(x) = handshake::respond(&self.profile.identity, &keys, &card, env, &mut OsRng)
+            {
+                answered = Some(x);
+                break;
+            }
+        }
+        let Some((est, response)) = answered else {
+            return self.hostile("reset handshake rejected");
+        };
         let Some(mut contact) = self.contacts.get(&cid).map(|c| c.contact.clone()) else {
             return Inbound::Dropped;
         };
@@ -213,13 +236,14 @@ impl Runtime {
         self.mirror(cid, MessageId(keys.id), CONTROL_SEQ, response.encode(), now);
         self.answers.insert(cid, MessageId(keys.id));
         let alias = contact.alias.clone();
+        let protocol = est.session.protocol().as_u8();
         if let Some(s) = self.contacts.get_mut(&cid) {
             s.contact = contact;
             s.session = Some(est.session);
         }
         self.after_reset(&cid);
         self.refresh_tags(true);
-        self.emit(Event::SessionReset { alias });
+        self.emit(Event::SessionReset { alias, protocol });
         self.process_outbox(now);
         Inbound::Processed
     }

@@ -28,6 +28,7 @@ fn info(alias: &str) -> ContactInfo {
         online: true,
         established: true,
         blocked: false,
+        protocol: Some(2),
         messages: 0,
     }
 }
