@@ -169,7 +169,10 @@ async fn cairn(transport: &str) -> (f64, Vec<Duration>, Vec<Duration>) {
     let (b, mut be, _) = node::start(profile(dir.path(), "bob"), cfg()).unwrap();
     next(&mut ae, |e| matches!(e, Event::Ready { .. })).await;
     next(&mut be, |e| matches!(e, Event::Ready { .. })).await;
-    a.send(Command::Invite { ttl_secs: None });
+    a.send(Command::Invite {
+        ttl_secs: None,
+        for_contact: None,
+    });
     let Event::Invite { code } = next(&mut ae, |e| matches!(e, Event::Invite { .. })).await else {
         unreachable!()
     };

@@ -193,7 +193,10 @@ async fn backlog_cairn() -> f64 {
     next(&mut ae, |e| matches!(e, Event::Relay { .. })).await;
     next(&mut be, |e| matches!(e, Event::Relay { .. })).await;
     eprintln!("  both nodes reserved a circuit at the relay");
-    a.send(Command::Invite { ttl_secs: None });
+    a.send(Command::Invite {
+        ttl_secs: None,
+        for_contact: None,
+    });
     let Event::Invite { code } = next(&mut ae, |e| matches!(e, Event::Invite { .. })).await else {
         unreachable!()
     };

@@ -12,6 +12,11 @@ pub enum Command {
         /// Lifetime in seconds.
         #[serde(default)]
         ttl_secs: Option<u64>,
+        /// For an existing contact who lost their old identity key (a new device): when
+        /// they accept, the conversation moves to their new key with its history, and
+        /// "verified" is dropped (docs/PROTOCOL.md §23.1).
+        #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+        for_contact: Option<String>,
     },
     /// Accept a contact's invite code and name the contact `alias`.
     Accept {
@@ -85,6 +90,12 @@ pub enum Command {
     Reset {
         /// The contact's alias.
         alias: String,
+        /// An invite code from the contact's new device (they lost their old identity key):
+        /// the conversation moves to the new key with its history, and "verified" is
+        /// dropped (docs/PROTOCOL.md §23.1). Without it, the reset uses the key both
+        /// already hold.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
     },
     /// Lifts a block.
     Unblock {
@@ -434,6 +445,10 @@ pub enum Event {
         /// a conversation to the newest protocol both sides speak.
         #[serde(default)]
         protocol: u8,
+        /// The contact's identity key changed (a re-key with their new device): compare
+        /// safety numbers again; "verified" was dropped.
+        #[serde(default)]
+        identity_changed: bool,
     },
     /// A contact's alias changed (`rename`).
     ContactRenamed {

@@ -427,9 +427,17 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
         .map(|b| String::from_utf8_lossy(b).into_owned())
         .unwrap_or_default();
     let commands = [
-        Command::Invite { ttl_secs: None },
+        Command::Invite {
+            ttl_secs: None,
+            for_contact: None,
+        },
         Command::Invite {
             ttl_secs: Some(3600),
+            for_contact: None,
+        },
+        Command::Invite {
+            ttl_secs: None,
+            for_contact: Some("bob".into()),
         },
         Command::Accept {
             code: invite_code,
@@ -451,6 +459,11 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
         },
         Command::Reset {
             alias: "bob".into(),
+            code: None,
+        },
+        Command::Reset {
+            alias: "bob".into(),
+            code: Some("CAIRN:AAAA".into()),
         },
         Command::Block {
             alias: "bob".into(),

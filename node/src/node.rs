@@ -39,6 +39,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
 mod contacts;
+mod rekey;
 mod reset;
 mod timer;
 mod upgrade;
@@ -335,6 +336,8 @@ struct Runtime {
     resetting: HashSet<ContactId>,
     /// Per reset tag a contact may start a reset under: the contact and the keys.
     reset_keys: HashMap<[u8; 16], (ContactId, InviteKeys)>,
+    /// Pending invites made for an existing contact's new device, by `init_tag` (rekey.rs).
+    invite_for: HashMap<[u8; 16], ContactId>,
     /// Mailboxes that failed a `MailboxPutBatch` before any succeeded (a previous
     /// version): single deposits.
     no_mailbox_batch: HashSet<PeerId>,
@@ -417,6 +420,7 @@ impl Runtime {
             parked: HashMap::new(),
             blocked: HashSet::new(),
             resetting: HashSet::new(),
+            invite_for: HashMap::new(),
             invites: HashMap::new(),
             reset_keys: HashMap::new(),
             no_mailbox_batch: HashSet::new(),
@@ -594,6 +598,7 @@ impl Runtime {
                 self.invites.insert(k.init_tag, (k, inv.expires_at_ms));
             }
         }
+        self.load_invite_bindings();
         self.refresh_tags(true);
         Ok(())
     }
@@ -798,6 +803,7 @@ impl Runtime {
             self.sweep_used_invite_keys(now);
             // The store's sweep removed expired invites: so does the index.
             self.invites.retain(|_, (_, expires)| *expires > now);
+            self.sweep_invite_bindings();
         }
     }
 
@@ -805,9 +811,13 @@ impl Runtime {
 
     fn command(&mut self, cmd: Command) {
         match cmd {
-            Command::Invite { ttl_secs } => {
-                self.cmd_invite(ttl_secs.unwrap_or(DEFAULT_INVITE_TTL_SECS))
-            }
+            Command::Invite {
+                ttl_secs,
+                for_contact,
+            } => self.cmd_invite(
+                ttl_secs.unwrap_or(DEFAULT_INVITE_TTL_SECS),
+                for_contact.as_deref(),
+            ),
             Command::Accept { code, alias } => self.cmd_accept(&code, &alias),
             Command::Send {
                 to,
@@ -837,7 +847,11 @@ impl Runtime {
                 rejected: self.rejected,
             }),
             Command::Rename { alias, to } => self.cmd_rename(&alias, &to),
-            Command::Reset { alias } => self.cmd_reset(&alias),
+            Command::Reset { alias, code: None } => self.cmd_reset(&alias),
+            Command::Reset {
+                alias,
+                code: Some(code),
+            } => self.cmd_reset_with_code(&alias, &code),
             Command::Block { alias } => self.cmd_block(&alias, true),
             Command::Unblock { alias } => self.cmd_block(&alias, false),
             Command::Delete {
@@ -863,7 +877,20 @@ impl Runtime {
         ));
     }
 
-    fn cmd_invite(&mut self, ttl: u64) {
+    fn cmd_invite(&mut self, ttl: u64, for_contact: Option<&str>) {
+        let bound = match for_contact {
+            None => None,
+            Some(alias) => match self.by_alias(alias) {
+                None => return self.unknown_contact(alias),
+                Some(cid) if self.blocked.contains(&cid) => {
+                    return self.emit(Event::error(
+                        ErrorCode::Blocked,
+                        format!("{alias:?} is blocked; unblock them first"),
+                    ))
+                }
+                Some(cid) => Some(cid),
+            },
+        };
         let now = now_secs();
         let card = self.card();
         let invite = match Invite::new(
@@ -883,6 +910,13 @@ impl Runtime {
             expires_at_ms: (now + ttl) * 1000,
             payload: SecretBytes::from_slice(&keys.to_bytes()),
         };
+        // The binding first: an invite stored without it would add the contact's new
+        // device as a stranger.
+        if let Some(cid) = bound {
+            if let Err(e) = self.bind_invite(keys.init_tag, cid) {
+                return self.emit(Event::error(ErrorCode::StoreFailed, e));
+            }
+        }
         if let Err(e) = self.profile.store.add_invite(&keys.init_tag, &record) {
             return self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
         }
@@ -2110,6 +2144,11 @@ impl Runtime {
             // open for whoever it was meant for.
             return self.hostile("handshake from a blocked contact");
         }
+        if let Some(old) = self.invite_for.get(&keys.init_tag).copied() {
+            if self.contacts.contains_key(&old) {
+                return self.answer_rekey_invite(env, &keys, expires, old, est, &response);
+            }
+        }
         if self.contacts.contains_key(&id) {
             // The invite is used up all the same, as before: nobody else may use it now.
             let _ = self
@@ -2235,6 +2274,12 @@ impl Runtime {
             .map(|env| env.encode());
         let mut rid = [0u8; 16];
         OsRng.fill_bytes(&mut rid);
+        let changed = state.session.is_some() && state.contact.identity_key != contact.identity_key;
+        if changed {
+            // A re-key with the contact's new device (rekey.rs): the contact moves to its
+            // new identity key with its history.
+            return self.finish_rekey(cid, contact, session, ack, rid, invite_id);
+        }
         let store = &self.profile.store;
         let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&cid.0));
         let session_bytes = SecretBytes::from_slice(&session.to_bytes());
@@ -2266,7 +2311,11 @@ impl Runtime {
         if self.resetting.remove(&cid) {
             self.after_reset(&cid);
             self.refresh_tags(true);
-            self.emit(Event::SessionReset { alias, protocol });
+            self.emit(Event::SessionReset {
+                alias,
+                protocol,
+                identity_changed: false,
+            });
             self.process_outbox(now);
             return Inbound::Processed;
         }

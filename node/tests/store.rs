@@ -1196,3 +1196,95 @@ fn answering_an_invite_is_one_atomic_batch() {
         Err(InviteError::Used { .. })
     ));
 }
+
+/// Catches a re-key with a new identity key (PROTOCOL §23.1) that loses history, leaves
+/// records under the old id, strands outbox entries (single and burst records) under it,
+/// or that overwrites another contact who already has the new key.
+#[test]
+fn moving_a_contact_to_a_new_identity_keeps_everything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = create(&tmp.path().join("p"));
+    let old_c = contact("Ana", 1);
+    let old = s.put_contact(&old_c).unwrap();
+    s.record_outgoing(
+        &old,
+        &SecretBytes::new(b"old-state".to_vec()),
+        &outgoing(9, "before the new phone"),
+        &NewOutbox {
+            envelope: vec![7; 10],
+            next_attempt_at_ms: 0,
+        },
+        50,
+    )
+    .unwrap();
+    s.record_incoming(
+        &old,
+        &SecretBytes::new(b"old-state-2".to_vec()),
+        &incoming([5; 16], "old reply", 60),
+        60,
+    )
+    .unwrap();
+    queue_burst(&s, &old, 20..23, 70);
+    s.make_durable().unwrap();
+    let other = s.put_contact(&contact("Bo", 3)).unwrap();
+
+    // The new key is another contact's: refused, nothing moves.
+    let mut clash = old_c.clone();
+    clash.identity_key = contact("Bo", 3).identity_key;
+    let err = s
+        .move_contact(&old, &clash, &SecretBytes::new(b"x".to_vec()), None)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    assert_eq!(s.messages(&old).unwrap().items.len(), 5);
+    assert!(s.contact(&other).unwrap().is_some());
+
+    let mut moved = old_c.clone();
+    moved.identity_key = vec![0x42; 32];
+    moved.peer_id = vec![0x43; 38];
+    moved.verified = false;
+    let new = s
+        .move_contact(
+            &old,
+            &moved,
+            &SecretBytes::new(b"new-state".to_vec()),
+            Some((MessageId([0xcc; 16]), &[1, 2, 3], 80)),
+        )
+        .unwrap();
+    assert_ne!(new, old);
+    assert_eq!(new, s.contact_id(&moved.identity_key));
+    assert!(s.contact(&old).unwrap().is_none());
+    assert!(s.session(&old).unwrap().is_none());
+    assert!(s.messages(&old).unwrap().items.is_empty());
+    assert!(s.contact_by_peer_id(&old_c.peer_id).unwrap().is_none());
+    let c = s.contact(&new).unwrap().unwrap();
+    assert_eq!((c.alias.as_str(), c.verified), ("Ana", false));
+    assert_eq!(
+        s.contact_by_peer_id(&moved.peer_id).unwrap().unwrap().0,
+        new
+    );
+    assert_eq!(
+        s.session(&new).unwrap().unwrap().expose_secret(),
+        b"new-state"
+    );
+    let texts: Vec<String> = s
+        .messages(&new)
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts[..2], ["before the new phone", "old reply"]);
+    assert_eq!(texts.len(), 5);
+    assert_eq!(s.conversation(&new).unwrap().next_seq, 5);
+    let outbox = s.outbox().unwrap().items;
+    assert_eq!(
+        outbox.len(),
+        5,
+        "one message, a burst of three, the control"
+    );
+    assert!(outbox.iter().all(|e| e.contact == new), "{outbox:?}");
+    assert!(
+        s.check().is_clean(),
+        "every moved record reads back under its new key"
+    );
+}

@@ -80,3 +80,93 @@ fn reset_brings_back_a_conversation_broken_by_an_old_backup() {
     alice.quit();
     bob.quit();
 }
+
+/// The one-contact listing of `n`, and `n`'s history with `with` (texts in order).
+fn contact_and_history(n: &mut Node, with: &str) -> (serde_json::Value, Vec<String>) {
+    n.cmd(json!({"cmd": "contacts"}));
+    let c = n.expect("contacts", |e| e["event"] == "contacts");
+    n.cmd(json!({"cmd": "history", "with": with}));
+    let h = n.expect("history", |e| e["event"] == "history");
+    let texts = h["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect();
+    (c["contacts"].clone(), texts)
+}
+
+/// Catches a contact who lost their identity key (a new device) that can only come back
+/// as a stranger (a second contact, history split, "verified" carried over to a key
+/// nobody compared), or a re-key that loses history or does not warn — through an invite
+/// made for the contact (`invite for`) and through one accepted for it (`reset ALIAS CODE`).
+#[test]
+fn rekey_with_a_new_device_keeps_history_and_drops_verified() {
+    let net = Net::new();
+    let mut alice = net.node("alice").start();
+    let mut bob = net.node("bob").start();
+    connect(&mut alice, &mut bob);
+    let id = bob.send("alice", "from the old phone");
+    alice.sees_message("bob", "from the old phone");
+    bob.sees_delivered(&id);
+    alice.cmd(json!({"cmd": "verify", "alias": "bob", "confirm": true}));
+    alice.expect("verified", |e| {
+        e["event"] == "safety_number" && e["verified"] == true
+    });
+    alice.cmd(json!({"cmd": "verify", "alias": "bob"}));
+    let before = alice.expect("safety number", |e| e["event"] == "safety_number");
+
+    // Bob's phone is lost; his new one has a new identity key. Alice invites it for bob.
+    bob.quit();
+    let mut bob_new = net.node("bob-new").start();
+    alice.cmd(json!({"cmd": "invite", "for": "bob"}));
+    let code = alice.expect("invite", |e| e["event"] == "invite")["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bob_new.accept(&code, "alice");
+    bob_new.sees_session("alice");
+    alice.sees("re-key", |e| {
+        e["event"] == "session_reset" && e["alias"] == "bob" && e["identity_changed"] == true
+    });
+    let id = bob_new.send("alice", "from the new phone");
+    alice.sees_message_anywhere("bob", "from the new phone");
+    bob_new.sees_delivered(&id);
+    let id = alice.send("bob", "welcome back");
+    bob_new.sees_message_anywhere("alice", "welcome back");
+    alice.sees_delivered(&id);
+    let (contacts, texts) = contact_and_history(&mut alice, "bob");
+    assert_eq!(contacts.as_array().unwrap().len(), 1, "no second contact: {contacts}");
+    assert_eq!(contacts[0]["alias"], "bob");
+    assert_eq!(contacts[0]["verified"], false, "a new key nobody compared: {contacts}");
+    assert_eq!(
+        texts,
+        ["from the old phone", "from the new phone", "welcome back"]
+    );
+    alice.cmd(json!({"cmd": "verify", "alias": "bob"}));
+    let after = alice.expect("safety number", |e| e["event"] == "safety_number");
+    assert_ne!(before["digits"], after["digits"], "{before} {after}");
+
+    // It happens again; this time bob's newest device invites alice, who accepts it for bob.
+    bob_new.quit();
+    let mut bob_3 = net.node("bob-3").start();
+    let code = bob_3.invite();
+    alice.cmd(json!({"cmd": "reset", "alias": "bob", "code": code}));
+    alice.expect("re-key", |e| {
+        e["event"] == "session_reset" && e["alias"] == "bob" && e["identity_changed"] == true
+    });
+    bob_3.sees_session("alice");
+    let id = alice.send("bob", "third phone?");
+    bob_3.sees_message_anywhere("alice", "third phone?");
+    alice.sees_delivered(&id);
+    let id = bob_3.send("alice", "third phone.");
+    alice.sees_message_anywhere("bob", "third phone.");
+    bob_3.sees_delivered(&id);
+    let (contacts, texts) = contact_and_history(&mut alice, "bob");
+    assert_eq!(contacts.as_array().unwrap().len(), 1, "{contacts}");
+    assert_eq!(texts.len(), 5, "{texts:?}");
+    let errors: Vec<_> = alice.seen.iter().filter(|e| e["event"] == "error").collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    alice.quit();
+    bob_3.quit();
+}

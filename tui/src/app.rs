@@ -1044,7 +1044,10 @@ fn open_dialog(app: &mut App, what: KeyAction, fx: &mut Vec<Effect>) {
         KeyAction::Help => app.dialog = Some(Dialog::Help { scroll: 0 }),
         KeyAction::Invite => {
             app.dialog = Some(Dialog::Invite { code: None });
-            fx.push(Effect::Node(Command::Invite { ttl_secs: None }));
+            fx.push(Effect::Node(Command::Invite {
+                ttl_secs: None,
+                for_contact: None,
+            }));
         }
         KeyAction::Accept => open_accept(app, "", ""),
         KeyAction::Verify => match app.selected.clone() {
@@ -1262,7 +1265,24 @@ fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
     let name = parts.next().unwrap_or("").to_ascii_lowercase();
     let args: Vec<&str> = parts.collect();
     match name.as_str() {
-        "invite" => open_dialog(app, KeyAction::Invite, fx),
+        "invite" => match args.as_slice() {
+            [] => open_dialog(app, KeyAction::Invite, fx),
+            ["for", rest @ ..] if !rest.is_empty() => {
+                let alias = rest.join(" ");
+                if app.contact(&alias).is_none() {
+                    return app.warn(format!("No contact named {alias}."));
+                }
+                app.notify(format!(
+                    "An invite for {alias}'s new device: when they accept it, the conversation moves to their new key (history kept; compare safety numbers again)."
+                ));
+                app.dialog = Some(Dialog::Invite { code: None });
+                fx.push(Effect::Node(Command::Invite {
+                    ttl_secs: None,
+                    for_contact: Some(alias),
+                }));
+            }
+            _ => app.warn("Usage: /invite, or /invite for NAME (a contact's new device)"),
+        },
         "accept" => {
             let code = args.first().copied().unwrap_or("");
             let alias = args.get(1..).map(|a| a.join(" ")).unwrap_or_default();
@@ -1309,10 +1329,18 @@ fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
         },
         "reset" => match args.first().map(|s| s.to_string()).or(app.selected.clone()) {
             Some(alias) if app.contact(&alias).is_some() => {
-                app.notify(format!(
-                    "Renewing the encrypted session with {alias}… (history and verification are kept)"
-                ));
-                fx.push(Effect::Node(Command::Reset { alias }));
+                // `/reset NAME CODE`: the contact's new device sent an invite.
+                let code = args.get(1).map(|c| c.to_string());
+                app.notify(if code.is_some() {
+                    format!(
+                        "Re-keying with {alias}'s new device… (history is kept; their key changes, so compare safety numbers again)"
+                    )
+                } else {
+                    format!(
+                        "Renewing the encrypted session with {alias}… (history and verification are kept)"
+                    )
+                });
+                fx.push(Effect::Node(Command::Reset { alias, code }));
             }
             Some(alias) => app.warn(format!("No contact named {alias}.")),
             None => app.warn("Select a contact first."),
@@ -1672,13 +1700,26 @@ fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
             }
             app.notify(format!("{alias} is now called {to} (on this device only)."));
         }
-        Event::SessionReset { alias, .. } => {
+        Event::SessionReset {
+            alias,
+            identity_changed,
+            ..
+        } => {
             if let Some(c) = app.contact_mut(&alias) {
                 c.established = true;
+                if identity_changed {
+                    c.verified = false;
+                }
             }
-            app.notify(format!(
-                "New encrypted session with {alias} (reset). Messages that waited are sent again; history and verification are kept."
-            ));
+            if identity_changed {
+                app.warn(format!(
+                    "{alias}'s identity key CHANGED (a new device). History is kept, but \"verified\" was dropped: compare safety numbers again (/verify) before trusting this conversation."
+                ));
+            } else {
+                app.notify(format!(
+                    "New encrypted session with {alias} (reset). Messages that waited are sent again; history and verification are kept."
+                ));
+            }
         }
         Event::ContactBlocked { alias, blocked } => {
             app.notify(if blocked {

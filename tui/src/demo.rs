@@ -68,6 +68,7 @@ pub async fn prepare() -> Result<(Profile, DemoParts), String> {
         }
         handle.send(Command::Invite {
             ttl_secs: Some(3600),
+            for_contact: None,
         });
         loop {
             match events.recv().await {

@@ -59,9 +59,15 @@ impl Runtime {
             expires_at: u64::MAX,
             protocol: self.reset_protocol(&cid),
         };
+        self.begin_reset(cid, &invite);
+    }
+
+    /// Runs the handshake of a reset with `cid` under `invite` (the reset secret's, or an
+    /// invite from the contact's new device: rekey.rs).
+    pub(super) fn begin_reset(&mut self, cid: ContactId, invite: &Invite) {
         let card = self.card();
         let (pending, first) =
-            match handshake::initiate(&self.profile.identity, &invite, &card, &mut OsRng) {
+            match handshake::initiate(&self.profile.identity, invite, &card, &mut OsRng) {
                 Ok(x) => x,
                 Err(e) => {
                     return self.emit(Event::error(ErrorCode::HandshakeFailed, e.to_string()))
@@ -243,7 +249,11 @@ impl Runtime {
         }
         self.after_reset(&cid);
         self.refresh_tags(true);
-        self.emit(Event::SessionReset { alias, protocol });
+        self.emit(Event::SessionReset {
+            alias,
+            protocol,
+            identity_changed: false,
+        });
         self.process_outbox(now);
         Inbound::Processed
     }

@@ -31,6 +31,19 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// A contact moved to a new id (a re-key with a new identity key): so does the record
+    /// of when its timer was last set.
+    pub(super) fn move_timer_setting(&self, old: &ContactId, new: &ContactId) {
+        let store = &self.profile.store;
+        if let Ok(Some(v)) = store.setting(&timer_setting(old)) {
+            if store.set_setting(&timer_setting(new), &v).is_ok() {
+                let _ = store.remove_setting(&timer_setting(old));
+            }
+        }
+    }
+}
+
 /// The setting holding when the disappearing timer of `cid` was last set (Unix ms).
 fn timer_setting(cid: &ContactId) -> String {
     format!("timer-set-at/{}", hex(&cid.0))

@@ -31,6 +31,7 @@ mod kdf;
 mod keyfile;
 mod model;
 mod profile;
+mod rekey;
 pub(crate) mod seal;
 mod secret;
 mod sled_backend;

@@ -355,7 +355,13 @@ fn slash_commands() {
         update(app, key(KeyCode::Enter))
     };
     let fx = run(&mut app, "/invite");
-    assert_eq!(node_cmds(&fx), vec![Command::Invite { ttl_secs: None }]);
+    assert_eq!(
+        node_cmds(&fx),
+        vec![Command::Invite {
+            ttl_secs: None,
+            for_contact: None,
+        }]
+    );
     assert_eq!(app.dialog, Some(Dialog::Invite { code: None }));
     update(
         &mut app,
@@ -444,6 +450,50 @@ fn slash_commands() {
             client_ref: Some("local-1".into()),
         }]
     );
+
+    // A contact's new device: an invite made for them, or their invite accepted for them.
+    let fx = run(&mut app, "/invite for alice");
+    assert_eq!(
+        node_cmds(&fx),
+        vec![Command::Invite {
+            ttl_secs: None,
+            for_contact: Some("alice".into()),
+        }]
+    );
+    app.dialog = None;
+    let fx = run(&mut app, "/invite for nobody");
+    assert!(node_cmds(&fx).is_empty());
+    let fx = run(&mut app, "/reset alice CAIRN:NEWDEVICE");
+    assert_eq!(
+        node_cmds(&fx),
+        vec![Command::Reset {
+            alias: "alice".into(),
+            code: Some("CAIRN:NEWDEVICE".into()),
+        }]
+    );
+    let fx = run(&mut app, "/reset");
+    assert_eq!(
+        node_cmds(&fx),
+        vec![Command::Reset {
+            alias: "alice".into(),
+            code: None,
+        }]
+    );
+    // The key changed: "verified" goes, and the warning says so.
+    app.contact_mut("alice").unwrap().verified = true;
+    update(
+        &mut app,
+        Action::Node(Event::SessionReset {
+            alias: "alice".into(),
+            protocol: 2,
+            identity_changed: true,
+        }),
+    );
+    assert!(!app.contact("alice").unwrap().verified);
+    assert!(app
+        .notice
+        .as_ref()
+        .is_some_and(|n| n.text.contains("CHANGED")));
 
     let fx = run(&mut app, "/quit");
     assert_eq!(fx, vec![Effect::Quit]);
