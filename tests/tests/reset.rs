@@ -136,9 +136,16 @@ fn rekey_with_a_new_device_keeps_history_and_drops_verified() {
     bob_new.sees_message_anywhere("alice", "welcome back");
     alice.sees_delivered(&id);
     let (contacts, texts) = contact_and_history(&mut alice, "bob");
-    assert_eq!(contacts.as_array().unwrap().len(), 1, "no second contact: {contacts}");
+    assert_eq!(
+        contacts.as_array().unwrap().len(),
+        1,
+        "no second contact: {contacts}"
+    );
     assert_eq!(contacts[0]["alias"], "bob");
-    assert_eq!(contacts[0]["verified"], false, "a new key nobody compared: {contacts}");
+    assert_eq!(
+        contacts[0]["verified"], false,
+        "a new key nobody compared: {contacts}"
+    );
     assert_eq!(
         texts,
         ["from the old phone", "from the new phone", "welcome back"]
@@ -165,7 +172,11 @@ fn rekey_with_a_new_device_keeps_history_and_drops_verified() {
     let (contacts, texts) = contact_and_history(&mut alice, "bob");
     assert_eq!(contacts.as_array().unwrap().len(), 1, "{contacts}");
     assert_eq!(texts.len(), 5, "{texts:?}");
-    let errors: Vec<_> = alice.seen.iter().filter(|e| e["event"] == "error").collect();
+    let errors: Vec<_> = alice
+        .seen
+        .iter()
+        .filter(|e| e["event"] == "error")
+        .collect();
     assert!(errors.is_empty(), "{errors:?}");
     alice.quit();
     bob_3.quit();

@@ -973,13 +973,19 @@ fn help_lines(app: &App, narrow: bool) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     lines.push(Line::styled("Commands", BOLD));
     for (c, d) in [
-        ("/invite [for NAME]", "create an invite (for NAME's new device)"),
+        (
+            "/invite [for NAME]",
+            "create an invite (for NAME's new device)",
+        ),
         ("/accept CODE NAME", "accept an invite"),
         ("/verify [NAME]", "compare safety numbers"),
         ("/expire 1h|1d|off", "disappearing messages"),
         ("/rename NAME", "rename the selected contact"),
         ("/block, /unblock", "block or unblock a contact"),
-        ("/reset [NAME [CODE]]", "renew a session (CODE: their new device)"),
+        (
+            "/reset [NAME [CODE]]",
+            "renew a session (CODE: their new device)",
+        ),
         ("/delete", "delete a contact (asks first)"),
         ("/lan on|off", "LAN discovery (mDNS)"),
         ("/wipe", "panic wipe (asks first)"),

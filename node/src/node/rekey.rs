@@ -79,7 +79,10 @@ impl Runtime {
             Err(e) => return self.emit(Event::error(ErrorCode::InvalidInvite, e.to_string())),
         };
         if invite.identity == self.profile.identity.public() {
-            return self.emit(Event::error(ErrorCode::OwnInvite, "this is your own invite"));
+            return self.emit(Event::error(
+                ErrorCode::OwnInvite,
+                "this is your own invite",
+            ));
         }
         let new_id = self.profile.store.contact_id(invite.identity.as_bytes());
         if new_id != cid && self.contacts.contains_key(&new_id) {
@@ -177,7 +180,13 @@ impl Runtime {
         let protocol = est.session.protocol().as_u8();
         self.moved_in_memory(old, new_id, contact, est.session);
         let now = now_ms();
-        self.mirror(new_id, MessageId(keys.id), CONTROL_SEQ, response.encode(), now);
+        self.mirror(
+            new_id,
+            MessageId(keys.id),
+            CONTROL_SEQ,
+            response.encode(),
+            now,
+        );
         self.answers.insert(new_id, MessageId(keys.id));
         self.after_reset(&new_id);
         self.refresh_tags(true);
