@@ -107,31 +107,26 @@ fn typed_errors() {
         InviteError::TrailingBytes
     );
     // Wrong version with a correct checksum (a future format).
-    let mut bytes = inv.to_bytes().unwrap().to_vec();
-    bytes[0] = 3;
-    let n = bytes.len() - INVITE_CHECKSUM_LEN;
-    let sum = {
-        use blake2::Digest;
-        let mut h = blake2::Blake2s256::new();
-        h.update(b"cairn/v1 invite checksum");
-        h.update(&bytes[..n]);
-        h.finalize()
+    let with_version = |v: u8| {
+        let mut bytes = inv.to_bytes().unwrap().to_vec();
+        bytes[0] = v;
+        let n = bytes.len() - INVITE_CHECKSUM_LEN;
+        let sum = {
+            use blake2::Digest;
+            let mut h = blake2::Blake2s256::new();
+            h.update(b"cairn/v1 invite checksum");
+            h.update(&bytes[..n]);
+            h.finalize()
+        };
+        bytes[n..].copy_from_slice(&sum[..INVITE_CHECKSUM_LEN]);
+        bytes
     };
-    bytes[n..].copy_from_slice(&sum[..INVITE_CHECKSUM_LEN]);
     assert_eq!(
-        Invite::from_bytes(&bytes).unwrap_err(),
+        Invite::from_bytes(&with_version(3)).unwrap_err(),
         InviteError::UnsupportedVersion(3)
     );
     // A code from a build before protocol v2 (version 1, same body) is still read, as v1.
-    bytes[0] = 1;
-    let sum = {
-        use blake2::Digest;
-        let mut h = blake2::Blake2s256::new();
-        h.update(b"cairn/v1 invite checksum");
-        h.update(&bytes[..n]);
-        h.finalize()
-    };
-    bytes[n..].copy_from_slice(&sum[..INVITE_CHECKSUM_LEN]);
+    let bytes = with_version(1);
     let old = Invite::from_bytes(&bytes).unwrap();
     assert_eq!(old.protocol, cairn_crypto::Protocol::V1);
     assert_eq!(old.keys().protocol(), cairn_crypto::Protocol::V1);

@@ -880,15 +880,9 @@ impl Runtime {
     fn cmd_invite(&mut self, ttl: u64, for_contact: Option<&str>) {
         let bound = match for_contact {
             None => None,
-            Some(alias) => match self.by_alias(alias) {
-                None => return self.unknown_contact(alias),
-                Some(cid) if self.blocked.contains(&cid) => {
-                    return self.emit(Event::error(
-                        ErrorCode::Blocked,
-                        format!("{alias:?} is blocked; unblock them first"),
-                    ))
-                }
-                Some(cid) => Some(cid),
+            Some(alias) => match self.unblocked_contact(alias) {
+                None => return,
+                cid => cid,
             },
         };
         let now = now_secs();
@@ -950,16 +944,43 @@ impl Runtime {
             .unwrap_or(base)
     }
 
-    fn cmd_accept(&mut self, code: &str, alias: &str) {
-        let invite = match Invite::decode(code, now_secs()) {
-            Ok(i) => i,
+    /// Decodes an invite code a user gave; reports why it is refused.
+    fn decode_invite(&self, code: &str) -> Option<Invite> {
+        match Invite::decode(code, now_secs()) {
+            Ok(i) => Some(i),
             Err(cairn_crypto::InviteError::Expired) => {
-                return self.emit(Event::error(
+                self.emit(Event::error(
                     ErrorCode::InviteExpired,
                     "this invite has expired; ask for a new one",
-                ))
+                ));
+                None
             }
-            Err(e) => return self.emit(Event::error(ErrorCode::InvalidInvite, e.to_string())),
+            Err(e) => {
+                self.emit(Event::error(ErrorCode::InvalidInvite, e.to_string()));
+                None
+            }
+        }
+    }
+
+    /// The contact named `alias`, if there is one and it is not blocked (else reported).
+    fn unblocked_contact(&self, alias: &str) -> Option<ContactId> {
+        let Some(cid) = self.by_alias(alias) else {
+            self.unknown_contact(alias);
+            return None;
+        };
+        if self.blocked.contains(&cid) {
+            self.emit(Event::error(
+                ErrorCode::Blocked,
+                format!("{alias:?} is blocked; unblock them first"),
+            ));
+            return None;
+        }
+        Some(cid)
+    }
+
+    fn cmd_accept(&mut self, code: &str, alias: &str) {
+        let Some(invite) = self.decode_invite(code) else {
+            return;
         };
         if let Some(e) = Self::alias_problem(alias) {
             return self.emit(e);

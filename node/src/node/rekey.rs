@@ -59,24 +59,11 @@ impl Runtime {
     /// like a reset (the old session stays in use until the answer); when it finishes,
     /// the contact moves to the invite's identity key.
     pub(super) fn cmd_reset_with_code(&mut self, alias: &str, code: &str) {
-        let Some(cid) = self.by_alias(alias) else {
-            return self.unknown_contact(alias);
+        let Some(cid) = self.unblocked_contact(alias) else {
+            return;
         };
-        if self.blocked.contains(&cid) {
-            return self.emit(Event::error(
-                ErrorCode::Blocked,
-                format!("{alias:?} is blocked; unblock them first"),
-            ));
-        }
-        let invite = match Invite::decode(code, now_secs()) {
-            Ok(i) => i,
-            Err(cairn_crypto::InviteError::Expired) => {
-                return self.emit(Event::error(
-                    ErrorCode::InviteExpired,
-                    "this invite has expired; ask for a new one",
-                ))
-            }
-            Err(e) => return self.emit(Event::error(ErrorCode::InvalidInvite, e.to_string())),
+        let Some(invite) = self.decode_invite(code) else {
+            return;
         };
         if invite.identity == self.profile.identity.public() {
             return self.emit(Event::error(

@@ -8,16 +8,9 @@ impl Runtime {
     /// secret both can derive (docs/PROTOCOL.md §23). The old session stays in use until
     /// the answer comes; then what waits in the outbox is encrypted again under the new one.
     pub(super) fn cmd_reset(&mut self, alias: &str) {
-        let Some(cid) = self.by_alias(alias) else {
-            return self.unknown_contact(alias);
-        };
-        if self.blocked.contains(&cid) {
-            return self.emit(Event::error(
-                ErrorCode::Blocked,
-                format!("{alias:?} is blocked; unblock them first"),
-            ));
+        if let Some(cid) = self.unblocked_contact(alias) {
+            self.start_reset(cid);
         }
-        self.start_reset(cid);
     }
 
     /// Starts a reset with `cid` under the newest protocol both speak (a user's command,

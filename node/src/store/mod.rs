@@ -782,9 +782,12 @@ impl Store {
         self.remove_contact_inner(id, false)
     }
 
-    fn remove_contact_inner(&self, id: &ContactId, history: bool) -> Result<(), StoreError> {
-        let _w = lock_ignoring_poison(&self.writer);
-        let mut b = WriteBatch::new();
+    /// Stages the removal of a contact's record, its PeerId index entry and its session.
+    fn stage_remove_contact_record(
+        &self,
+        b: &mut WriteBatch,
+        id: &ContactId,
+    ) -> Result<(), StoreError> {
         if let Some(c) = self.contact(id)? {
             b.remove(
                 TreeName::PeerIndex,
@@ -793,6 +796,13 @@ impl Store {
         }
         b.remove(TreeName::Contacts, id.0.to_vec());
         b.remove(TreeName::Sessions, id.0.to_vec());
+        Ok(())
+    }
+
+    fn remove_contact_inner(&self, id: &ContactId, history: bool) -> Result<(), StoreError> {
+        let _w = lock_ignoring_poison(&self.writer);
+        let mut b = WriteBatch::new();
+        self.stage_remove_contact_record(&mut b, id)?;
         if history {
             b.remove(TreeName::Conversations, id.0.to_vec());
             for entry in self.backend.scan_prefix(TreeName::Messages, &id.0) {

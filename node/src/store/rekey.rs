@@ -10,7 +10,7 @@ use super::codec::Record;
 use super::error::{InviteError, StoreError};
 use super::model::{Contact, ContactId, MessageId};
 use super::secret::SecretBytes;
-use super::{lock_ignoring_poison, purpose, Invite, Store};
+use super::{lock_ignoring_poison, Invite, Store};
 
 impl Store {
     /// Moves contact `old` to `contact` (same person, new identity key) with its new session
@@ -76,14 +76,7 @@ impl Store {
                 "the new identity key already belongs to another contact",
             ));
         }
-        if let Some(c) = self.contact(old)? {
-            b.remove(
-                TreeName::PeerIndex,
-                self.keys.blind(purpose::PEER, &c.peer_id).to_vec(),
-            );
-        }
-        b.remove(TreeName::Contacts, old.0.to_vec());
-        b.remove(TreeName::Sessions, old.0.to_vec());
+        self.stage_remove_contact_record(b, old)?;
         if let Some(conv) = self.get_record(TreeName::Conversations, &old.0)? {
             self.put(b, TreeName::Conversations, new.0.to_vec(), &conv)?;
             b.remove(TreeName::Conversations, old.0.to_vec());
