@@ -92,6 +92,9 @@ pub const MIN_BATCH_WHILE_BUSY: usize = 16;
 /// streams per connection (128), and a window of at most 8 × 64 envelopes that a relay may
 /// store in another order than they were sent (less than the recipient's `MAX_SKIP`).
 pub const MAX_MAILBOX_REQUESTS: usize = 8;
+/// Most mailbox fetch requests in flight at once (each asks for up to `MAX_FETCH_KEYS`
+/// tags; a node with many contacts queues the rest).
+pub const MAX_FETCH_REQUESTS: usize = 4;
 /// Most delivery requests in flight to one contact at once.
 pub const MAX_REQUESTS_PER_CONTACT: usize = 8;
 /// Outbox and housekeeping tick.
@@ -281,6 +284,9 @@ struct Runtime {
     /// The mailbox keys of the collection under way, by tag: mail is acknowledged with the
     /// key it was collected with, even if reading it retired its chain's tags.
     fetch_keys: HashMap<RoutingTag, MailboxKey>,
+    /// Fetch requests of the collection under way not sent yet (at most
+    /// [`MAX_FETCH_REQUESTS`] are in flight).
+    fetch_queue: std::collections::VecDeque<Vec<[u8; 32]>>,
     /// Handshakes we started, by response tag.
     handshakes: HashMap<[u8; 16], (ContactId, AwaitingResponse)>,
     /// Handshake answers we sent to acceptors not yet heard from (outbox entry ids): kept
@@ -338,6 +344,8 @@ struct Runtime {
     reset_keys: HashMap<[u8; 16], (ContactId, InviteKeys)>,
     /// Pending invites made for an existing contact's new device, by `init_tag` (rekey.rs).
     invite_for: HashMap<[u8; 16], ContactId>,
+    /// Peers on the connection limits' bypass list (contacts, our relay).
+    bypassed: HashSet<PeerId>,
     /// Mailboxes that failed a `MailboxPutBatch` before any succeeded (a previous
     /// version): single deposits.
     no_mailbox_batch: HashSet<PeerId>,
@@ -394,6 +402,7 @@ impl Runtime {
             tags_epoch: u64::MAX,
             tags_steps: HashMap::new(),
             fetch_keys: HashMap::new(),
+            fetch_queue: std::collections::VecDeque::new(),
             handshakes: HashMap::new(),
             answers: HashMap::new(),
             pending: HashMap::new(),
@@ -421,6 +430,7 @@ impl Runtime {
             blocked: HashSet::new(),
             resetting: HashSet::new(),
             invite_for: HashMap::new(),
+            bypassed: HashSet::new(),
             invites: HashMap::new(),
             reset_keys: HashMap::new(),
             no_mailbox_batch: HashSet::new(),
@@ -630,8 +640,10 @@ impl Runtime {
             return;
         }
         if force {
-            // The set of contacts may have changed: so may the tags they reset under.
+            // The set of contacts may have changed: so may the tags they reset under, and
+            // the peers that connection limits never refuse.
             self.refresh_reset_keys();
+            self.refresh_bypass();
         }
         self.tags_epoch = epoch;
         self.tags.clear();
@@ -648,6 +660,30 @@ impl Runtime {
                 }
             }
         }
+    }
+
+    /// Contacts (not blocked) and the node's own relay bypass the connection limits: a
+    /// flood of strangers never keeps them out.
+    fn refresh_bypass(&mut self) {
+        let mut wanted: HashSet<PeerId> = self
+            .contacts
+            .values()
+            .filter(|c| !self.blocked.contains(&c.id))
+            .filter_map(|c| PeerId::from_bytes(&c.contact.peer_id).ok())
+            .collect();
+        if let Some((relay, _)) = &self.relay {
+            wanted.insert(*relay);
+        }
+        let b = self.swarm.behaviour_mut();
+        for p in self.bypassed.difference(&wanted) {
+            b.limits.remove_peer_id(p);
+            b.ip_limits.remove_bypass(p);
+        }
+        for p in wanted.difference(&self.bypassed) {
+            b.limits.bypass_peer_id(p);
+            b.ip_limits.bypass(*p);
+        }
+        self.bypassed = wanted;
     }
 
     /// The contact whose session receives under `tag`. A protocol v2 session's tags move
@@ -1980,7 +2016,12 @@ impl Runtime {
     /// An acknowledgement was answered (or failed): once none is left, a collection that
     /// found a full response goes on at the next tick.
     fn ack_done(&mut self) {
-        if self.fetch_more && !self.pending.values().any(|p| matches!(p, Pending::Ack)) {
+        let busy = !self.fetch_queue.is_empty()
+            || self
+                .pending
+                .values()
+                .any(|p| matches!(p, Pending::Ack | Pending::Fetch));
+        if self.fetch_more && !busy {
             self.fetch_more = false;
             // At once, not at the next tick: a backlog is collected at the pace of the
             // round trips, not of the timer.
@@ -1996,10 +2037,11 @@ impl Runtime {
         };
         // One collection at a time: the next starts when this one (and its
         // acknowledgements) is done, so the mailbox never hands out the same mail twice.
-        if self
-            .pending
-            .values()
-            .any(|p| matches!(p, Pending::Fetch | Pending::Ack))
+        if !self.fetch_queue.is_empty()
+            || self
+                .pending
+                .values()
+                .any(|p| matches!(p, Pending::Fetch | Pending::Ack))
         {
             return;
         }
@@ -2032,13 +2074,34 @@ impl Runtime {
         for (k, _) in self.invites.values() {
             keys.push(k.init_mailbox_key().to_array());
         }
-        for chunk in keys.chunks(MAX_FETCH_KEYS) {
+        self.fetch_queue = keys.chunks(MAX_FETCH_KEYS).map(<[_]>::to_vec).collect();
+        let _ = (relay, addr);
+        self.send_fetches();
+    }
+
+    /// Sends queued fetch requests while fewer than [`MAX_FETCH_REQUESTS`] are answered:
+    /// a node with many contacts stays within the relay's streams per connection.
+    fn send_fetches(&mut self) {
+        let Some((relay, addr)) = self.relay.clone() else {
+            self.fetch_queue.clear();
+            return;
+        };
+        let mut pending = self
+            .pending
+            .values()
+            .filter(|p| matches!(p, Pending::Fetch))
+            .count();
+        while pending < MAX_FETCH_REQUESTS {
+            let Some(chunk) = self.fetch_queue.pop_front() else {
+                break;
+            };
             let rid = self.swarm.behaviour_mut().rr.send_request_with_addresses(
                 &relay,
-                Request::MailboxFetch(chunk.to_vec()),
+                Request::MailboxFetch(chunk),
                 vec![addr.clone()],
             );
             self.pending.insert(rid, Pending::Fetch);
+            pending += 1;
         }
     }
 
@@ -3016,8 +3079,9 @@ impl Runtime {
             }
             Some(Pending::Fetch) => {
                 if let Response::Mail(items) = response {
-                    let full = items.len() >= crate::net::protocol::MAX_MAIL_ITEMS;
+                    let full = crate::net::protocol::mail_may_have_more(&items);
                     let authentic = self.got_mail(items);
+                    self.send_fetches();
                     if full {
                         // Go on once the acknowledgements are answered (`ack_done`).
                         self.fetch_more = true;

@@ -12,7 +12,9 @@
 //! identity key, alias or plaintext of any user: it never has them.
 
 use crate::api::Event;
-use crate::net::protocol::{RejectCode, Request, Response, MAX_MAIL_ITEMS, MAX_RESPONSE_LEN};
+use crate::net::protocol::{
+    RejectCode, Request, Response, MAX_MAIL_ITEMS, MAX_MAIL_RESPONSE_BYTES,
+};
 use crate::net::swarm::{self, BehaviourEvent, SwarmOptions};
 use crate::store::{KdfParams, KeyFile, MasterKey, Passphrase};
 use cairn_crypto::envelope::Envelope;
@@ -308,7 +310,7 @@ impl Mailbox {
                     tracing::warn!("damaged mailbox record skipped");
                     continue;
                 };
-                if out.len() >= MAX_MAIL_ITEMS || size + env.len() + 64 > MAX_RESPONSE_LEN {
+                if out.len() >= MAX_MAIL_ITEMS || size + env.len() + 64 > MAX_MAIL_RESPONSE_BYTES {
                     return out;
                 }
                 let Some(id) = key.get(16..32).and_then(|s| <[u8; 16]>::try_from(s).ok()) else {
@@ -394,11 +396,16 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// Bytes one source (an IP address, or a PeerId when the connection has none) may deposit
-/// into the mailbox per [`DEPOSIT_WINDOW`]: 32,768 chat envelopes of 2 KiB. Without it one
-/// stranger could fill the mailbox's total quota with junk under random tags and lock every
-/// offline user out of their mail.
+/// Bytes one source (an IPv4 address or an IPv6 /64 — what one subscriber gets —, or a
+/// PeerId when the connection has no address) may deposit into the mailbox per
+/// [`DEPOSIT_WINDOW`]: 32,768 chat envelopes of 2 KiB. Without it one stranger could fill
+/// the mailbox's total quota with junk under random tags and lock every offline user out
+/// of their mail. The wider network around a source (the IPv4 /24, the IPv6 /48) may
+/// deposit [`DEPOSIT_NETWORK_FACTOR`] times as much, so that one machine with many
+/// addresses cannot multiply its quota either.
 pub const DEPOSIT_BYTES_PER_WINDOW: u64 = 64 << 20;
+/// How many sources' worth a whole /24 or /48 may deposit.
+pub const DEPOSIT_NETWORK_FACTOR: u64 = 4;
 /// The window of [`DEPOSIT_BYTES_PER_WINDOW`].
 pub const DEPOSIT_WINDOW: Duration = Duration::from_secs(3600);
 /// Most sources tracked at once (the oldest windows are dropped first when full).
@@ -419,7 +426,37 @@ pub enum DepositSource {
 pub struct DepositQuota {
     limit: u64,
     window_ms: u64,
-    used: std::collections::HashMap<DepositSource, (u64, u64)>,
+    used: std::collections::HashMap<QuotaKey, (u64, u64)>,
+}
+
+/// What a deposit is charged to: a source, and for an IP address also its network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum QuotaKey {
+    Source(crate::net::ip_limits::Source),
+    V4Net([u8; 3]),
+    V6Net([u8; 6]),
+    Peer(libp2p::PeerId),
+}
+
+impl QuotaKey {
+    /// The keys `source` is charged to, each with its limit factor.
+    fn of(source: DepositSource) -> Vec<(QuotaKey, u64)> {
+        use crate::net::ip_limits::Source;
+        match source {
+            DepositSource::Peer(p) => vec![(QuotaKey::Peer(p), 1)],
+            DepositSource::Ip(ip) => {
+                let narrow = Source::from_ip(ip);
+                let wide = match narrow {
+                    Source::V4([a, b, c, _]) => QuotaKey::V4Net([a, b, c]),
+                    Source::V6([a, b, c, d, e, f, _, _]) => QuotaKey::V6Net([a, b, c, d, e, f]),
+                };
+                vec![
+                    (QuotaKey::Source(narrow), 1),
+                    (wide, DEPOSIT_NETWORK_FACTOR),
+                ]
+            }
+        }
+    }
 }
 
 impl DepositQuota {
@@ -435,31 +472,53 @@ impl DepositQuota {
     /// Charges `bytes` to `source` at `now_ms` if that stays within its quota; false (and
     /// nothing charged) if it would not.
     pub fn allow(&mut self, source: DepositSource, bytes: u64, now_ms: u64) -> bool {
-        if self.used.len() >= MAX_DEPOSIT_SOURCES && !self.used.contains_key(&source) {
-            let window = self.window_ms;
-            self.used
-                .retain(|_, (start, _)| now_ms.saturating_sub(*start) < window);
-            if self.used.len() >= MAX_DEPOSIT_SOURCES {
-                // Still full of live windows: drop the oldest one.
-                if let Some(oldest) = self
-                    .used
-                    .iter()
-                    .min_by_key(|(_, (start, _))| *start)
-                    .map(|(k, _)| *k)
-                {
-                    self.used.remove(&oldest);
+        let keys = QuotaKey::of(source);
+        for (key, _) in &keys {
+            self.make_room(key, now_ms);
+        }
+        let window = self.window_ms;
+        let fits = keys.iter().all(|(key, factor)| {
+            let used = self.used.get(key).map_or(0, |(start, used)| {
+                if now_ms.saturating_sub(*start) >= window {
+                    0
+                } else {
+                    *used
                 }
-            }
-        }
-        let entry = self.used.entry(source).or_insert((now_ms, 0));
-        if now_ms.saturating_sub(entry.0) >= self.window_ms {
-            *entry = (now_ms, 0);
-        }
-        if entry.1.saturating_add(bytes) > self.limit {
+            });
+            used.saturating_add(bytes) <= self.limit.saturating_mul(*factor)
+        });
+        if !fits {
             return false;
         }
-        entry.1 += bytes;
+        for (key, _) in keys {
+            let entry = self.used.entry(key).or_insert((now_ms, 0));
+            if now_ms.saturating_sub(entry.0) >= window {
+                *entry = (now_ms, 0);
+            }
+            entry.1 += bytes;
+        }
         true
+    }
+
+    /// Keeps the table within [`MAX_DEPOSIT_SOURCES`] before `key` is added.
+    fn make_room(&mut self, key: &QuotaKey, now_ms: u64) {
+        if self.used.len() < MAX_DEPOSIT_SOURCES || self.used.contains_key(key) {
+            return;
+        }
+        let window = self.window_ms;
+        self.used
+            .retain(|_, (start, _)| now_ms.saturating_sub(*start) < window);
+        if self.used.len() >= MAX_DEPOSIT_SOURCES {
+            // Still full of live windows: drop the oldest one.
+            if let Some(oldest) = self
+                .used
+                .iter()
+                .min_by_key(|(_, (start, _))| *start)
+                .map(|(k, _)| *k)
+            {
+                self.used.remove(&oldest);
+            }
+        }
     }
 }
 
@@ -881,6 +940,40 @@ mod tests {
             !q.allow(peer, 10_001, 0),
             "one deposit larger than the quota"
         );
+    }
+
+    /// Catches a quota that every address of one IPv6 /64 (one subscriber) gets afresh, or
+    /// that a machine with a whole /24 or /48 multiplies without bound.
+    #[test]
+    fn deposit_quota_per_slash_64_and_network() {
+        let mut q = DepositQuota::new(10_000, Duration::from_secs(3600));
+        let v6 = |s: &str| DepositSource::Ip(s.parse().unwrap());
+        assert!(q.allow(v6("2001:db8:0:1::1"), 10_000, 0));
+        assert!(
+            !q.allow(v6("2001:db8:0:1::2"), 1, 0),
+            "another address of the same /64 shares its quota"
+        );
+        // Other /64s of the same /48 each get a quota, up to the network's.
+        for i in 2..=4 {
+            assert!(
+                q.allow(v6(&format!("2001:db8:0:{i}::1")), 10_000, 0),
+                "/64 {i}"
+            );
+        }
+        assert!(
+            !q.allow(v6("2001:db8:0:5::1"), 1, 0),
+            "the /48 has had DEPOSIT_NETWORK_FACTOR sources' worth"
+        );
+        assert!(
+            q.allow(v6("2001:db8:1:5::1"), 10_000, 0),
+            "another /48 has its own"
+        );
+        let v4 = |s: &str| DepositSource::Ip(s.parse().unwrap());
+        for i in 1..=4 {
+            assert!(q.allow(v4(&format!("198.51.100.{i}")), 10_000, 0));
+        }
+        assert!(!q.allow(v4("198.51.100.9"), 1, 0), "the /24 is spent");
+        assert!(q.allow(v4("198.51.101.9"), 1, 0));
     }
 
     /// Catches a passphrase silently ignored for an unprotected key.

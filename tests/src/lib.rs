@@ -330,6 +330,12 @@ pub struct Node {
 }
 
 impl Node {
+    /// Resident memory of the node's process now, in bytes (Linux; None elsewhere).
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id();
+        rss_of(pid)
+    }
+
     /// Sends one command line.
     pub fn cmd(&mut self, v: Value) {
         self.raw(&v.to_string());
@@ -553,4 +559,17 @@ pub fn contains_any_encoding(hay: &[u8], needle: &[u8]) -> bool {
     ]
     .iter()
     .any(|n| !n.is_empty() && hay.windows(n.len()).any(|w| w == n.as_slice()))
+}
+
+/// Resident memory of process `pid`, in bytes (from /proc; None if unavailable).
+pub fn rss_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
 }

@@ -1,5 +1,6 @@
 //! Networking: the libp2p swarm shared by profile nodes and relays, and the wire
 //! protocol between them.
 
+pub mod ip_limits;
 pub mod protocol;
 pub mod swarm;

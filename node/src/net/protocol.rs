@@ -41,6 +41,17 @@ pub const MAX_MAIL_ITEMS: usize = 64;
 pub const MAX_RESPONSE_LEN: usize = 4 << 20;
 /// Most mailbox keys in one fetch (one contact's 14 days is 57 epochs).
 pub const MAX_FETCH_KEYS: usize = 128;
+/// Most envelope bytes a relay puts into one `Mail` response (the decoder accepts up to
+/// [`MAX_RESPONSE_LEN`], what older relays sent). A mailbox full of large envelopes costs
+/// the relay at most this much per request in flight, not 4 MiB.
+pub const MAX_MAIL_RESPONSE_BYTES: usize = 1 << 20;
+
+/// Whether a `Mail` response may have left mail behind (it is full by count or by bytes),
+/// so the collector should fetch again.
+pub fn mail_may_have_more(items: &[([u8; 16], Vec<u8>)]) -> bool {
+    let bytes: usize = items.iter().map(|(_, e)| e.len() + 20).sum();
+    items.len() >= MAX_MAIL_ITEMS || bytes + MAX_ENVELOPE_LEN + 64 > MAX_MAIL_RESPONSE_BYTES
+}
 /// Most ids acknowledged at once.
 pub const MAX_ACK_IDS: usize = 256;
 

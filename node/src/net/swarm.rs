@@ -2,6 +2,7 @@
 //! request-response protocol, connection and memory limits, circuit relay v2 (client
 //! always, server in relay mode), DCUtR, AutoNAT, and mDNS only when asked for.
 
+use super::ip_limits;
 use super::protocol::{Codec, PROTOCOL};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
@@ -14,9 +15,12 @@ use std::time::Duration;
 /// How long an idle connection stays open. Chat is bursty: a quiet conversation
 /// keeps its connection (ping keeps NATs open) rather than re-dialling each time.
 pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60 * 60);
-/// Most established connections in total.
+/// Most established incoming connections (outgoing ones, and contacts and the node's own
+/// relay on the bypass list, are not counted: a flood of strangers never stops the node
+/// from reaching its contacts).
 pub const MAX_ESTABLISHED: u32 = 512;
-/// Most established connections in relay mode (room for every reservation and circuit).
+/// Most established incoming connections in relay mode (room for every reservation and
+/// circuit).
 pub const MAX_ESTABLISHED_RELAY: u32 = 4096;
 /// Most connections to one peer.
 pub const MAX_PER_PEER: u32 = 4;
@@ -26,8 +30,11 @@ pub const MAX_PENDING_INCOMING: u32 = 64;
 pub const MAX_MEMORY_BYTES: usize = 512 << 20;
 /// Request timeout: a mailbox fetch of large envelopes over a relay can be slow.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Concurrent request streams per connection.
-pub const MAX_CONCURRENT_STREAMS: usize = 128;
+/// Concurrent request streams per connection (a node keeps at most 8 deliveries, 8
+/// deposits and 4 fetches in flight to one peer). With mail responses of at most
+/// `MAX_MAIL_RESPONSE_BYTES`, one connection can hold a relay to at most 32 MiB of
+/// responses in flight.
+pub const MAX_CONCURRENT_STREAMS: usize = 32;
 
 /// Relay limits suited to chat (the library defaults of 2 minutes and 128 KiB per
 /// circuit would cut a conversation off).
@@ -47,6 +54,8 @@ pub fn relay_server_config() -> relay::Config {
 /// Every protocol a Cairn node speaks.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    /// Incoming connections per source address (IPv4 address, IPv6 /64).
+    pub ip_limits: ip_limits::Behaviour,
     /// Connection-count limits.
     pub limits: connection_limits::Behaviour,
     /// Memory limit for new connections.
@@ -114,10 +123,18 @@ pub fn build(key: identity::Keypair, opts: &SwarmOptions) -> Result<Swarm<Behavi
                 None
             };
             Ok(Behaviour {
+                ip_limits: ip_limits::Behaviour::new(
+                    ip_limits::MAX_PENDING_PER_SOURCE,
+                    if serve {
+                        ip_limits::MAX_ESTABLISHED_PER_SOURCE_RELAY
+                    } else {
+                        ip_limits::MAX_ESTABLISHED_PER_SOURCE
+                    },
+                ),
                 limits: connection_limits::Behaviour::new(
                     connection_limits::ConnectionLimits::default()
                         // A relay carries every reservation and circuit as a connection.
-                        .with_max_established(Some(if serve {
+                        .with_max_established_incoming(Some(if serve {
                             MAX_ESTABLISHED_RELAY
                         } else {
                             MAX_ESTABLISHED

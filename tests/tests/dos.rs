@@ -1,0 +1,151 @@
+//! Denial of service from one machine (issue: a node and a relay that one machine cannot
+//! take down): each attack runs for a bounded time while a real contact keeps talking,
+//! and the test checks that the contact's messages keep arriving, that a newcomer can
+//! still connect, and that memory stays bounded.
+use cairn_tests::*;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// Resident memory the victim node may reach during an attack.
+const RSS_BOUND: u64 = 256 << 20;
+
+/// Opens `count` TCP connections from `source` to `target` (host:port) and keeps them open
+/// without a byte, reopening each as soon as the victim closes it, until `stop`. Returns
+/// the most connections the victim held open at once for more than a second (a refused
+/// connection is closed at once).
+fn silent_sockets(
+    source: &str,
+    target: std::net::SocketAddr,
+    count: usize,
+    stop: Instant,
+) -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let source: std::net::IpAddr = source.parse().unwrap();
+    let held = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (h, m) = (held.clone(), most.clone());
+    rt.block_on(async move {
+        let mut tasks = Vec::new();
+        for _ in 0..count {
+            let (held, most) = (h.clone(), m.clone());
+            tasks.push(tokio::spawn(async move {
+                while Instant::now() < stop {
+                    let Ok(sock) = tokio::net::TcpSocket::new_v4() else {
+                        return;
+                    };
+                    sock.bind((source, 0).into())
+                        .expect("bind to the attacker's address");
+                    let Ok(Ok(mut stream)) =
+                        tokio::time::timeout(Duration::from_secs(2), sock.connect(target)).await
+                    else {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    };
+                    // Refused connections close at once; count those held over a second.
+                    if tokio::time::timeout(Duration::from_secs(1), until_closed(&mut stream))
+                        .await
+                        .is_ok()
+                    {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                    let now = held.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    let left = stop.saturating_duration_since(Instant::now());
+                    let _ = tokio::time::timeout(left, until_closed(&mut stream)).await;
+                    held.fetch_sub(1, Ordering::SeqCst);
+                }
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
+    most.load(Ordering::SeqCst)
+}
+
+/// Reads until the peer closes the connection (or an error).
+async fn until_closed(stream: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 64];
+    while let Ok(n) = stream.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+fn tcp_target(addrs: &[String]) -> std::net::SocketAddr {
+    let a = addrs
+        .iter()
+        .find(|a| a.starts_with("/ip4/127.0.0.1/tcp/"))
+        .expect("a loopback TCP address");
+    let port = a.split('/').nth(4).unwrap();
+    format!("127.0.0.1:{port}").parse().unwrap()
+}
+
+/// Catches connection slots that one machine can take: 300 silent TCP sockets from one
+/// address, reopened as soon as they are closed, used to take every slot of connections in
+/// their handshake (64), so newcomers were refused. Now one address holds at most
+/// `MAX_PENDING_PER_SOURCE`; a contact keeps talking, a stranger from another address
+/// still accepts an invite, and memory stays bounded.
+#[test]
+fn silent_sockets_from_one_address_lock_nobody_out() {
+    let net = Net::new();
+    let mut alice = net.node("alice").start();
+    let mut bob = net.node("bob").start();
+    connect(&mut alice, &mut bob);
+    let target = tcp_target(&alice.addrs);
+    let code = alice.invite();
+
+    let stop = Instant::now() + Duration::from_secs(25);
+    let attacker = std::thread::spawn(move || silent_sockets("127.0.0.2", target, 300, stop));
+    std::thread::sleep(Duration::from_secs(3));
+
+    // The contact keeps talking through the attack.
+    let mut peak = 0;
+    for i in 0..5 {
+        let id = bob.send("alice", &format!("during the flood {i}"));
+        alice.sees_message_anywhere("bob", &format!("during the flood {i}"));
+        bob.sees_delivered(&id);
+        let id = alice.send("bob", &format!("still here {i}"));
+        bob.sees_message_anywhere("alice", &format!("still here {i}"));
+        alice.sees_delivered(&id);
+        peak = peak.max(alice.rss_bytes().unwrap_or(0));
+    }
+    // A newcomer (another address than the attacker's) gets through.
+    let mut carol = net.node("carol").start();
+    carol.accept(&code, "alice");
+    carol.sees_session("alice");
+    let id = carol.send("alice", "hello despite the flood");
+    alice.sees_message_anywhere("carol", "hello despite the flood");
+    carol.sees_delivered(&id);
+    peak = peak.max(alice.rss_bytes().unwrap_or(0));
+    assert!(peak < RSS_BOUND, "alice's memory reached {peak} bytes");
+    eprintln!("alice's peak RSS during the flood: {} MiB", peak >> 20);
+    let held = attacker.join().unwrap();
+    eprintln!("alice held at most {held} of the attacker's connections at once");
+    // Without a limit per address it holds all of them (64, measured), and every newcomer
+    // has to win a race against it for a freed slot.
+    assert!(
+        held <= cairn_node::net::ip_limits::MAX_PENDING_PER_SOURCE
+            && held < cairn_node::net::swarm::MAX_PENDING_INCOMING as usize,
+        "one address held {held} connections in their handshake"
+    );
+
+    // After the attack, everything at once.
+    let id = bob.send("alice", "after the flood");
+    alice.sees_message_anywhere("bob", "after the flood");
+    bob.sees_delivered(&id);
+    alice.cmd(json!({"cmd": "status"}));
+    alice.expect("status", |e| e["event"] == "status");
+    alice.quit();
+    bob.quit();
+    carol.quit();
+}
