@@ -95,6 +95,9 @@ pub const MAX_MAILBOX_REQUESTS: usize = 8;
 /// Most mailbox fetch requests in flight at once (each asks for up to `MAX_FETCH_KEYS`
 /// tags; a node with many contacts queues the rest).
 pub const MAX_FETCH_REQUESTS: usize = 4;
+/// How long after a session reset a contact's message under an unknown tag is answered
+/// "try later" rather than dropped (it may have crossed the reset on the way).
+pub const RESET_GRACE_MS: u64 = 10 * 60 * 1000;
 /// Most delivery requests in flight to one contact at once.
 pub const MAX_REQUESTS_PER_CONTACT: usize = 8;
 /// Outbox and housekeeping tick.
@@ -346,6 +349,11 @@ struct Runtime {
     invite_for: HashMap<[u8; 16], ContactId>,
     /// Peers on the connection limits' bypass list (contacts, our relay).
     bypassed: HashSet<PeerId>,
+    /// When each contact's session was last replaced by a reset (Unix ms).
+    reset_at: HashMap<ContactId, u64>,
+    /// Contacts told which protocol we speak (upgrade.rs), and whether one is due.
+    announced: HashSet<ContactId>,
+    announce_due: bool,
     /// Mailboxes that failed a `MailboxPutBatch` before any succeeded (a previous
     /// version): single deposits.
     no_mailbox_batch: HashSet<PeerId>,
@@ -431,6 +439,9 @@ impl Runtime {
             resetting: HashSet::new(),
             invite_for: HashMap::new(),
             bypassed: HashSet::new(),
+            announced: HashSet::new(),
+            reset_at: HashMap::new(),
+            announce_due: false,
             invites: HashMap::new(),
             reset_keys: HashMap::new(),
             no_mailbox_batch: HashSet::new(),
@@ -686,6 +697,25 @@ impl Runtime {
         self.bypassed = wanted;
     }
 
+    /// The contact `peer` is, if a session reset with it is under way or ended less than
+    /// [`RESET_GRACE_MS`] ago.
+    fn resetting_contact_of(&self, peer: Option<PeerId>) -> Option<ContactId> {
+        let peer = peer?.to_bytes();
+        let now = now_ms();
+        self.contacts
+            .values()
+            .find(|c| c.contact.peer_id == peer)
+            .map(|c| c.id)
+            .filter(|cid| {
+                self.resetting.contains(cid)
+                    || self.answers.contains_key(cid)
+                    || self
+                        .reset_at
+                        .get(cid)
+                        .is_some_and(|t| now < t.saturating_add(RESET_GRACE_MS))
+            })
+    }
+
     /// The contact whose session receives under `tag`. A protocol v2 session's tags move
     /// with its ratchet: on a miss, the index is rebuilt if any session has stepped
     /// since it was built (junk under random tags costs one comparison per contact).
@@ -822,6 +852,9 @@ impl Runtime {
         }
         if std::mem::take(&mut self.card_changed) {
             self.announce_card_if_changed();
+        }
+        if std::mem::take(&mut self.announce_due) {
+            self.announce_protocol();
         }
         self.refresh_tags(false);
         self.store_sent_marks();
@@ -1434,8 +1467,16 @@ impl Runtime {
                     .is_none_or(|(_, next)| *next <= now)
             })
             .collect();
-        // Oldest first: conversation order on the wire as far as possible.
-        due.sort_by_key(|e| (e.created_at_ms, e.seq));
+        // A handshake answer first (a contact must have the session before anything else of
+        // it arrives: messages encrypted again after a reset are older than the answer),
+        // then oldest first: conversation order on the wire as far as possible.
+        due.sort_by_key(|e| {
+            (
+                self.answers.get(&e.contact) != Some(&e.message_id),
+                e.created_at_ms,
+                e.seq,
+            )
+        });
         let mut room = MAX_IN_FLIGHT - self.in_flight.len();
         // Envelopes due for the same contact travel together, up to a full batch, and
         // at most MAX_REQUESTS_PER_CONTACT requests per contact are in flight: what
@@ -1902,6 +1943,17 @@ impl Runtime {
     /// `cid` sent us something authentic: it has the session, so our handshake answer
     /// (if one is still kept) has arrived.
     fn heard_from(&mut self, cid: &ContactId) {
+        // Both sides have the session now: it can carry our protocol announcement (sent at
+        // the next tick, never in the middle of reading a batch).
+        if self
+            .contacts
+            .get(cid)
+            .and_then(|c| c.session.as_ref())
+            .is_some_and(|s| s.protocol() < cairn_crypto::Protocol::LATEST)
+            && !self.announced.contains(cid)
+        {
+            self.announce_due = true;
+        }
         if let Some(id) = self.answers.remove(cid) {
             if let Err(e) = self.outbox_done(&id, now_ms()) {
                 tracing::warn!(error = %e, "could not retire a handshake answer");
@@ -2453,6 +2505,16 @@ impl Runtime {
         out: &mut [Inbound],
     ) {
         let Some(cid) = self.contact_for_tag(&env.tag) else {
+            // Straight from a contact whose session is being reset (or just was): it may
+            // be under the session we are about to get, or the one we just left. "Try
+            // later" makes its node send it again shortly — by then encrypted again under
+            // the new session — instead of waiting for a renewal.
+            if self.resetting_contact_of(self.direct_from).is_some() {
+                tracing::debug!("message across a session reset: try later");
+                // Its node may put it into our mailbox instead: look there soon.
+                self.next_fetch_ms = self.next_fetch_ms.min(now_ms() + 2_000);
+                return set(out, i, Inbound::TryLater);
+            }
             let r = self.hostile("message with unknown routing tag");
             return set(out, i, r);
         };

@@ -110,6 +110,10 @@ impl Runtime {
     /// encrypted again under the new session (same ids: nothing is shown twice); control
     /// entries of the old session (receipts, cards) are dropped.
     pub(super) fn after_reset(&mut self, cid: &ContactId) {
+        // Messages queued just before are stored but may not be mirrored in memory yet
+        // (deferred until durable): settle them, or they would leave under the old session.
+        self.flush();
+        self.reset_at.insert(*cid, now_ms());
         self.too_far_ahead.remove(cid);
         self.parked.remove(cid);
         let now = now_ms();

@@ -10,7 +10,8 @@ use super::*;
 
 impl Runtime {
     /// Tells every contact whose session is older than [`cairn_crypto::Protocol::LATEST`]
-    /// which protocol we speak, once per contact and protocol.
+    /// which protocol we speak, once per contact and protocol: at start, and after a new
+    /// such session is first heard from (so both sides have it).
     pub(super) fn announce_protocol(&mut self) {
         let latest = cairn_crypto::Protocol::LATEST.as_u8();
         let Ok(plain) = Content::Protocol(latest).encode() else {
@@ -19,24 +20,23 @@ impl Runtime {
         let due: Vec<ContactId> = self
             .contacts
             .values()
-            .filter(|c| !self.blocked.contains(&c.id))
+            .filter(|c| !self.blocked.contains(&c.id) && !self.announced.contains(&c.id))
             .filter(|c| {
                 c.session
                     .as_ref()
                     .is_some_and(|s| s.protocol() < cairn_crypto::Protocol::LATEST)
             })
             .map(|c| c.id)
-            .filter(|cid| {
-                let name = announced_setting(cid);
-                self.profile.store.setting(&name).ok().flatten().as_deref() != Some(&[latest][..])
-            })
             .collect();
         for cid in due {
+            let name = announced_setting(&cid);
+            if self.profile.store.setting(&name).ok().flatten().as_deref() == Some(&[latest][..]) {
+                self.announced.insert(cid);
+                continue;
+            }
             if self.send_control(&cid, &plain) {
-                let _ = self
-                    .profile
-                    .store
-                    .set_setting(&announced_setting(&cid), &[latest]);
+                let _ = self.profile.store.set_setting(&name, &[latest]);
+                self.announced.insert(cid);
             }
         }
     }
