@@ -686,6 +686,13 @@ impl Runtime {
             wanted.insert(*relay);
         }
         let b = self.swarm.behaviour_mut();
+        // Hole punching only with contacts (a stranger could make us dial addresses of its
+        // choosing).
+        let mut contacts = wanted.clone();
+        if let Some((relay, _)) = &self.relay {
+            contacts.remove(relay);
+        }
+        b.dcutr.set_allowed(contacts);
         for p in self.bypassed.difference(&wanted) {
             b.limits.remove_peer_id(p);
             b.ip_limits.remove_bypass(p);

@@ -2,13 +2,13 @@
 //! request-response protocol, connection and memory limits, circuit relay v2 (client
 //! always, server in relay mode), DCUtR, AutoNAT, and mDNS only when asked for.
 
-use super::ip_limits;
 use super::protocol::{Codec, PROTOCOL};
+use super::{hole_punch, ip_limits};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{
-    autonat, connection_limits, dcutr, identify, identity, mdns, memory_connection_limits, noise,
-    ping, relay, request_response, tcp, yamux, StreamProtocol, Swarm,
+    autonat, connection_limits, identify, identity, mdns, memory_connection_limits, noise, ping,
+    relay, request_response, tcp, yamux, StreamProtocol, Swarm,
 };
 use std::time::Duration;
 
@@ -68,8 +68,8 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
     /// Circuit relay v2 client (reservations, relayed dials).
     pub relay_client: relay::client::Behaviour,
-    /// Hole punching through relayed connections.
-    pub dcutr: dcutr::Behaviour,
+    /// Hole punching through relayed connections, with contacts only.
+    pub dcutr: hole_punch::Behaviour,
     /// Learns whether we are reachable.
     pub autonat: autonat::Behaviour,
     /// LAN discovery, only with `--lan`.
@@ -152,7 +152,7 @@ pub fn build(key: identity::Keypair, opts: &SwarmOptions) -> Result<Swarm<Behavi
                     ping::Config::new().with_interval(Duration::from_secs(30)),
                 ),
                 relay_client,
-                dcutr: dcutr::Behaviour::new(peer_id),
+                dcutr: hole_punch::Behaviour::new(peer_id),
                 autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
                 mdns: mdns.into(),
                 relay_server: serve
