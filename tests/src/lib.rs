@@ -177,6 +177,11 @@ pub struct Relay {
 }
 
 impl Relay {
+    /// Resident memory of the relay's process now, in bytes (Linux).
+    pub fn rss_bytes(&self) -> Option<u64> {
+        rss_of(self.child.id())
+    }
+
     /// Stops the relay, lets `meanwhile` change its data directory, and starts it again on
     /// the same address (same port; the same peer id, which is kept in its data).
     pub fn restart(&mut self, net: &Net, meanwhile: impl FnOnce(&Path)) {

@@ -149,3 +149,112 @@ fn silent_sockets_from_one_address_lock_nobody_out() {
     bob.quit();
     carol.quit();
 }
+
+/// Catches a relay that one connection can take out of service through mail responses in
+/// flight: the review filled a tag it owned, sent 128 fetches on one connection and never
+/// read the answers; the relay built a 4 MiB response for each (22 → 1,035 MiB) and its
+/// memory limit then refused every new connection. Now it builds at most 4 MiB of responses
+/// per peer (the rest is "try later"), 1 MiB each, 32 streams per connection: its memory
+/// stays bounded and an offline user still collects mail during the attack.
+#[test]
+fn unread_fetches_do_not_exhaust_a_relay() {
+    use cairn_crypto::{Envelope, EnvelopeKind, MailboxKey};
+    use cairn_node::net::protocol::{Request, Response};
+    use cairn_node::net::swarm::{self, BehaviourEvent, SwarmOptions};
+    use futures::StreamExt;
+    use libp2p::swarm::SwarmEvent;
+
+    let net = Net::new();
+    let relay = net.relay();
+    let mut alice = net.node("alice").with_relay(&relay).start();
+    let bob_p = net.node("bob").with_relay(&relay);
+    let mut bob = bob_p.start();
+    connect(&mut alice, &mut bob);
+    bob.quit();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let relay_peer: libp2p::PeerId = relay.addr.rsplit('/').next().unwrap().parse().unwrap();
+    let relay_addr: libp2p::Multiaddr = relay.addr.parse().unwrap();
+    let key = libp2p::identity::Keypair::generate_ed25519();
+    let mut attacker = swarm::build(key, &SwarmOptions::default()).unwrap();
+    // A tag of its own, filled with the largest envelopes (32 MiB, the tag's quota).
+    let mailbox_key = [0x5a; 32];
+    let tag = MailboxKey::from_array(mailbox_key).tag();
+    let big = Envelope {
+        kind: EnvelopeKind::Message,
+        tag,
+        body: vec![0xab; 80 + 65_536 + 16],
+    }
+    .encode();
+    let request = |sw: &mut libp2p::Swarm<swarm::Behaviour>, req: Request| {
+        sw.behaviour_mut().rr.send_request_with_addresses(
+            &relay_peer,
+            req,
+            vec![relay_addr.clone()],
+        )
+    };
+    rt.block_on(async {
+        let mut stored = 0;
+        while stored < 480 {
+            request(
+                &mut attacker,
+                Request::MailboxPutBatch(vec![big.clone(); 3]),
+            );
+            loop {
+                let ev = tokio::time::timeout(Duration::from_secs(20), attacker.select_next_some())
+                    .await
+                    .expect("the relay answers deposits");
+                if let SwarmEvent::Behaviour(BehaviourEvent::Rr(
+                    libp2p::request_response::Event::Message {
+                        message: libp2p::request_response::Message::Response { response, .. },
+                        ..
+                    },
+                )) = ev
+                {
+                    let Response::Results(codes) = response else {
+                        panic!("unexpected answer {response:?}");
+                    };
+                    stored += codes.iter().filter(|c| c.is_none()).count();
+                    if codes.iter().any(Option::is_some) {
+                        stored = 480;
+                    }
+                    break;
+                }
+            }
+        }
+    });
+    let before = relay.rss_bytes().unwrap();
+
+    // 128 fetches of the full tag on one connection; then the answers are never read.
+    rt.block_on(async {
+        for _ in 0..128 {
+            request(&mut attacker, Request::MailboxFetch(vec![mailbox_key]));
+        }
+        let until = tokio::time::Instant::now() + Duration::from_secs(2);
+        while let Ok(Some(_)) = tokio::time::timeout_at(until, attacker.next()).await {}
+    });
+    // Meanwhile alice writes to the offline bob, who then comes back and collects it.
+    let id = alice.send("bob", "through the attack");
+    alice.sees("sent", |e| e["event"] == "sent" && e["id"] == id.as_str());
+    let mut peak = relay.rss_bytes().unwrap();
+    let mut bob = bob_p.start();
+    bob.sees_message_anywhere("alice", "through the attack");
+    for _ in 0..10 {
+        peak = peak.max(relay.rss_bytes().unwrap());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    eprintln!(
+        "relay RSS before the fetches {} MiB, peak {} MiB",
+        before >> 20,
+        peak >> 20
+    );
+    assert!(
+        peak < before + (128 << 20),
+        "the relay grew from {} to {} MiB",
+        before >> 20,
+        peak >> 20
+    );
+    drop(attacker);
+    alice.quit();
+    bob.quit();
+}

@@ -398,6 +398,76 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::
     Ok(buf)
 }
 
+/// Request bytes that all connections together may be reading at once. A request's buffer
+/// is taken from this budget when its length prefix arrives and given back when it is read
+/// (or the stream fails); over it, the stream is reset and the peer tries again later.
+/// Without it, connections announcing 256 KiB requests and sending them slowly took a node
+/// from 13 to 662 MiB (32 streams per connection, 16 connections per address now bound it
+/// per source; this bounds it in total).
+pub const MAX_BUFFERED_REQUEST_BYTES: usize = 64 << 20;
+
+static BUFFERED_REQUEST_BYTES: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// Bytes taken from [`MAX_BUFFERED_REQUEST_BYTES`], given back on drop.
+pub struct ReadBudget(usize);
+
+impl ReadBudget {
+    /// Takes `n` bytes from the budget, or None if that would exceed it.
+    pub fn take(n: usize) -> Option<Self> {
+        use std::sync::atomic::Ordering;
+        let mut current = BUFFERED_REQUEST_BYTES.load(Ordering::Relaxed);
+        loop {
+            let next = current.checked_add(n)?;
+            if next > MAX_BUFFERED_REQUEST_BYTES {
+                return None;
+            }
+            match BUFFERED_REQUEST_BYTES.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(Self(n)),
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    /// Bytes taken from the budget by every reader now.
+    pub fn in_use() -> usize {
+        BUFFERED_REQUEST_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for ReadBudget {
+    fn drop(&mut self) {
+        BUFFERED_REQUEST_BYTES.fetch_sub(self.0, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Like `read_frame`, with the buffer taken from the global request budget while it fills.
+async fn read_frame_within_budget<T: AsyncRead + Unpin + Send>(
+    io: &mut T,
+    max: usize,
+) -> io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await?;
+    let len = usize::try_from(u32::from_be_bytes(len))
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "frame too large"))?;
+    if len > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
+    }
+    let _budget = ReadBudget::take(len)
+        .ok_or_else(|| io::Error::other("too many requests in flight; try later"))?;
+    let mut buf = vec![0u8; len];
+    io.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
 async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, body: &[u8]) -> io::Result<()> {
     let len = u32::try_from(body.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
@@ -419,7 +489,7 @@ impl libp2p::request_response::Codec for Codec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let body = read_frame(io, MAX_REQUEST_LEN).await?;
+        let body = read_frame_within_budget(io, MAX_REQUEST_LEN).await?;
         Request::decode(&body).map_err(invalid)
     }
 
@@ -453,6 +523,24 @@ impl libp2p::request_response::Codec for Codec {
         T: AsyncWrite + Unpin + Send,
     {
         write_frame(io, &res.encode()).await
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    /// Catches a request budget that can be exceeded, or that is not given back when a
+    /// reader finishes or fails.
+    #[test]
+    fn read_budget_is_bounded_and_given_back() {
+        let before = ReadBudget::in_use();
+        let a = ReadBudget::take(MAX_BUFFERED_REQUEST_BYTES - before).expect("room");
+        assert!(ReadBudget::take(1).is_none(), "the budget is spent");
+        drop(a);
+        assert_eq!(ReadBudget::in_use(), before);
+        assert!(ReadBudget::take(MAX_REQUEST_LEN).is_some());
+        assert_eq!(ReadBudget::in_use(), before);
     }
 }
 
