@@ -3150,21 +3150,28 @@ impl Runtime {
                 if let Response::Mail(items) = response {
                     let full = crate::net::protocol::mail_may_have_more(&items);
                     let authentic = self.got_mail(items);
-                    self.send_fetches();
                     if full {
                         // Go on once the acknowledgements are answered (`ack_done`).
                         self.fetch_more = true;
-                        self.ack_done();
                         // Still collecting a real backlog: keep direct mail from overtaking
                         // it a while longer (a mailbox of junk does not extend this).
                         if authentic > 0 && self.catch_up_until_ms != 0 {
                             self.catch_up_until_ms = now_ms().saturating_add(MAILBOX_CATCH_UP_MS);
                         }
-                    } else if self.pending.values().all(|p| !matches!(p, Pending::Fetch)) {
+                    } else if !self.fetch_more
+                        && self.fetch_queue.is_empty()
+                        && self.pending.values().all(|p| !matches!(p, Pending::Fetch))
+                    {
                         // The mailbox has nothing more: direct mail is read as it comes.
                         self.catch_up_until_ms = 0;
                     }
                 }
+                // The rest of this collection, then — once every fetch and acknowledgement
+                // of it is answered — the next one if any response was full. (Checked after
+                // every answer: with several fetches in flight, the last to come back may be
+                // an empty one, after the full one's acknowledgements.)
+                self.send_fetches();
+                self.ack_done();
             }
             Some(Pending::Ack) => self.ack_done(),
             None => {}
