@@ -349,6 +349,8 @@ struct Runtime {
     invite_for: HashMap<[u8; 16], ContactId>,
     /// Peers on the connection limits' bypass list (contacts, our relay).
     bypassed: HashSet<PeerId>,
+    /// Addresses learnt on the LAN (mDNS) per contact, at most `MAX_ADDRS` each.
+    lan_addrs: HashMap<PeerId, Vec<Multiaddr>>,
     /// When each contact's session was last replaced by a reset (Unix ms).
     reset_at: HashMap<ContactId, u64>,
     /// Contacts told which protocol we speak (upgrade.rs), and whether one is due.
@@ -441,6 +443,7 @@ impl Runtime {
             bypassed: HashSet::new(),
             announced: HashSet::new(),
             reset_at: HashMap::new(),
+            lan_addrs: HashMap::new(),
             announce_due: false,
             invites: HashMap::new(),
             reset_keys: HashMap::new(),
@@ -2919,7 +2922,12 @@ impl Runtime {
                 ..
             })) => self.learn_addresses(peer_id, info.listen_addrs),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(list))) => {
-                for (peer, addr) in list {
+                let contacts: HashSet<PeerId> = self
+                    .contacts
+                    .values()
+                    .filter_map(|c| PeerId::from_bytes(&c.contact.peer_id).ok())
+                    .collect();
+                for (peer, addr) in lan_addresses_to_add(&contacts, &mut self.lan_addrs, list) {
                     self.swarm.add_peer_address(peer, addr);
                 }
             }
@@ -3176,6 +3184,56 @@ impl Runtime {
             Some(Pending::Ack) => self.ack_done(),
             None => {}
         }
+    }
+}
+
+/// Of the addresses mDNS discovered, those to dial: only contacts' (anyone on the LAN can
+/// announce any PeerId with any address), at most `MAX_ADDRS` per contact over the whole
+/// run (`known` keeps what was added), each once. Without the bound, every spoofed answer
+/// added an address to every dial of that PeerId.
+fn lan_addresses_to_add(
+    contacts: &HashSet<PeerId>,
+    known: &mut HashMap<PeerId, Vec<Multiaddr>>,
+    discovered: Vec<(PeerId, Multiaddr)>,
+) -> Vec<(PeerId, Multiaddr)> {
+    let mut out = Vec::new();
+    for (peer, addr) in discovered {
+        if !contacts.contains(&peer) {
+            continue;
+        }
+        let list = known.entry(peer).or_default();
+        if list.len() >= cairn_crypto::card::MAX_ADDRS || list.contains(&addr) {
+            continue;
+        }
+        list.push(addr.clone());
+        out.push((peer, addr));
+    }
+    out
+}
+
+#[cfg(test)]
+mod lan_tests {
+    use super::*;
+
+    /// Catches LAN discovery that dials strangers' announcements, or that lets a spoofer add
+    /// addresses to a contact's dials without bound.
+    #[test]
+    fn lan_discovery_adds_few_addresses_and_only_for_contacts() {
+        let contact = PeerId::random();
+        let stranger = PeerId::random();
+        let contacts: HashSet<PeerId> = [contact].into_iter().collect();
+        let mut known = HashMap::new();
+        let addr = |i: u16| -> Multiaddr { format!("/ip4/192.168.1.7/tcp/{i}").parse().unwrap() };
+        let flood: Vec<(PeerId, Multiaddr)> = (0..500)
+            .map(|i| (contact, addr(i)))
+            .chain((0..10).map(|i| (stranger, addr(i))))
+            .chain([(contact, addr(0))])
+            .collect();
+        let added = lan_addresses_to_add(&contacts, &mut known, flood);
+        assert_eq!(added.len(), cairn_crypto::card::MAX_ADDRS);
+        assert!(added.iter().all(|(p, _)| *p == contact));
+        let again = lan_addresses_to_add(&contacts, &mut known, vec![(contact, addr(900))]);
+        assert!(again.is_empty(), "the bound holds over the whole run");
     }
 }
 
