@@ -163,6 +163,7 @@ async fn cairn(transport: &str) -> (f64, Vec<Duration>, Vec<Duration>) {
         relay: None,
         lan: false,
         resend_after: node::RESEND_AFTER_HOP,
+        stranger_idle: cairn_node::node::STRANGER_IDLE,
     };
     eprintln!("cairn nodes on {transport}");
     let (a, mut ae, _) = node::start(profile(dir.path(), "alice"), cfg()).unwrap();
@@ -294,6 +295,7 @@ fn child() {
                 relay: None,
                 lan: false,
                 resend_after: node::RESEND_AFTER_HOP,
+                stranger_idle: cairn_node::node::STRANGER_IDLE,
             },
         )
         .unwrap();

@@ -122,7 +122,14 @@ pub struct NodeConfig {
     /// How long to wait for a receipt after a hop took a message before sending it again,
     /// encrypted anew (this times the number of hops that took it). [`RESEND_AFTER_HOP`].
     pub resend_after: Duration,
+    /// How long a peer that is not a contact (nor the node's relay) may stay connected:
+    /// long enough to answer an invite, short enough that idle strangers do not hold
+    /// connection slots for the hour-long idle timeout. [`STRANGER_IDLE`].
+    pub stranger_idle: Duration,
 }
+
+/// Default of [`NodeConfig::stranger_idle`].
+pub const STRANGER_IDLE: Duration = Duration::from_secs(120);
 
 /// Handle to a running node.
 #[derive(Clone, Debug)]
@@ -349,6 +356,8 @@ struct Runtime {
     invite_for: HashMap<[u8; 16], ContactId>,
     /// Peers on the connection limits' bypass list (contacts, our relay).
     bypassed: HashSet<PeerId>,
+    /// Peers connected that are neither contacts nor our relay, since when (Unix ms).
+    strangers: HashMap<PeerId, u64>,
     /// Addresses learnt on the LAN (mDNS) per contact, at most `MAX_ADDRS` each.
     lan_addrs: HashMap<PeerId, Vec<Multiaddr>>,
     /// When each contact's session was last replaced by a reset (Unix ms).
@@ -444,6 +453,7 @@ impl Runtime {
             announced: HashSet::new(),
             reset_at: HashMap::new(),
             lan_addrs: HashMap::new(),
+            strangers: HashMap::new(),
             announce_due: false,
             invites: HashMap::new(),
             reset_keys: HashMap::new(),
@@ -707,6 +717,26 @@ impl Runtime {
         self.bypassed = wanted;
     }
 
+    /// Disconnects peers that are neither contacts nor our relay once they have been
+    /// connected for [`NodeConfig::stranger_idle`] (a handshake with a newcomer takes a
+    /// round trip; the newcomer is then a contact and stays).
+    fn drop_idle_strangers(&mut self, now: u64) {
+        let limit = u64::try_from(self.config.stranger_idle.as_millis()).unwrap_or(u64::MAX);
+        let bypassed = &self.bypassed;
+        self.strangers.retain(|p, _| !bypassed.contains(p));
+        let due: Vec<PeerId> = self
+            .strangers
+            .iter()
+            .filter(|(_, since)| now.saturating_sub(**since) >= limit)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in due {
+            self.strangers.remove(&peer);
+            tracing::debug!("closing an idle connection from a stranger");
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
     /// The contact `peer` is, if a session reset with it is under way or ended less than
     /// [`RESET_GRACE_MS`] ago.
     fn resetting_contact_of(&self, peer: Option<PeerId>) -> Option<ContactId> {
@@ -867,6 +897,7 @@ impl Runtime {
             self.announce_protocol();
         }
         self.refresh_tags(false);
+        self.drop_idle_strangers(now);
         self.store_sent_marks();
         self.renew_unacknowledged(now);
         self.process_outbox(now);
@@ -2892,6 +2923,9 @@ impl Runtime {
                         self.catch_up_until_ms = now_ms().saturating_add(MAILBOX_CATCH_UP_MS);
                     }
                 }
+                if !self.bypassed.contains(&peer_id) {
+                    self.strangers.entry(peer_id).or_insert_with(now_ms);
+                }
                 self.set_online(peer_id, true);
             }
             SwarmEvent::ConnectionClosed {
@@ -2899,6 +2933,7 @@ impl Runtime {
                 num_established: 0,
                 ..
             } => {
+                self.strangers.remove(&peer_id);
                 self.set_online(peer_id, false);
                 if self.relay.as_ref().is_some_and(|(r, _)| *r == peer_id) {
                     self.relay_reserved = false;

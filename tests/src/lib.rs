@@ -253,7 +253,16 @@ impl Profile {
     /// Waits `secs` for a receipt after a hop took a message before resending it
     /// (`cairn run --resend-after`).
     pub fn resend_after(mut self, secs: u64) -> Self {
-        self.run_args = vec!["--resend-after".into(), secs.to_string()];
+        self.run_args
+            .extend(["--resend-after".to_owned(), secs.to_string()]);
+        self
+    }
+
+    /// Closes connections from peers that are not contacts after `secs`
+    /// (`cairn run --stranger-idle`).
+    pub fn stranger_idle(mut self, secs: u64) -> Self {
+        self.run_args
+            .extend(["--stranger-idle".to_owned(), secs.to_string()]);
         self
     }
 

@@ -258,3 +258,52 @@ fn unread_fetches_do_not_exhaust_a_relay() {
     alice.quit();
     bob.quit();
 }
+
+/// Catches idle connections from strangers that hold a slot for the hour-long idle
+/// timeout (the review kept 511 of them open from free identities): a peer that is not a
+/// contact is disconnected after `--stranger-idle`, while a contact stays connected.
+#[test]
+fn idle_strangers_are_disconnected_and_contacts_stay() {
+    use cairn_node::net::swarm::{self, SwarmOptions};
+    use futures::StreamExt;
+    use libp2p::swarm::SwarmEvent;
+
+    let net = Net::new();
+    let mut alice = net.node("alice").stranger_idle(2).start();
+    let mut bob = net.node("bob").start();
+    connect(&mut alice, &mut bob);
+    let target: libp2p::Multiaddr = format!("{}/p2p/{}", alice.addrs[0], alice.peer_id)
+        .parse()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let closed_after = rt.block_on(async {
+        let key = libp2p::identity::Keypair::generate_ed25519();
+        let mut stranger = swarm::build(key, &SwarmOptions::default()).unwrap();
+        stranger.dial(target).unwrap();
+        let mut opened = None;
+        loop {
+            let ev = tokio::time::timeout(Duration::from_secs(30), stranger.select_next_some())
+                .await
+                .expect("the stranger's connection opens, then is closed by alice");
+            match ev {
+                SwarmEvent::ConnectionEstablished { .. } => opened = Some(Instant::now()),
+                SwarmEvent::ConnectionClosed {
+                    num_established: 0, ..
+                } if opened.is_some() => {
+                    return opened.map(|o| o.elapsed());
+                }
+                _ => {}
+            }
+        }
+    });
+    eprintln!("the idle stranger was disconnected after {closed_after:?}");
+    // The contact is still connected, and they still talk.
+    alice.cmd(json!({"cmd": "contacts"}));
+    let c = alice.expect("contacts", |e| e["event"] == "contacts");
+    assert_eq!(c["contacts"][0]["online"], true, "{c}");
+    let id = bob.send("alice", "still connected");
+    alice.sees_message_anywhere("bob", "still connected");
+    bob.sees_delivered(&id);
+    alice.quit();
+    bob.quit();
+}

@@ -70,6 +70,10 @@ pub enum Cmd {
         /// hops that took it.
         #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
         resend_after: u64,
+        /// Seconds a connection from someone who is not a contact may stay open (enough to
+        /// answer an invite; idle strangers otherwise hold connection slots).
+        #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+        stranger_idle: u64,
     },
     /// Run a relay and mailbox for others. With --passphrase-file, the mailbox's key is
     /// wrapped under that passphrase (Argon2id) like a profile's key file.
@@ -168,6 +172,7 @@ fn run_tui(cli: &Cli, utc_offset_secs: i32, demo: bool) -> Result<(), String> {
                 .transpose()?,
             lan: cli.tui_lan,
             resend_after: cairn_node::node::RESEND_AFTER_HOP,
+            stranger_idle: cairn_node::node::STRANGER_IDLE,
         }
     };
     let start = if demo {
@@ -274,6 +279,7 @@ pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
             relay,
             lan,
             resend_after,
+            stranger_idle,
         }) => {
             let profile = open_profile(&cli)?;
             let listen = listen
@@ -291,6 +297,7 @@ pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
                     relay,
                     lan: *lan,
                     resend_after: std::time::Duration::from_secs(*resend_after),
+                    stranger_idle: std::time::Duration::from_secs(*stranger_idle),
                 },
             )
         }

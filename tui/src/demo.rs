@@ -29,6 +29,7 @@ pub fn loopback_config() -> NodeConfig {
         relay: None,
         lan: false,
         resend_after: cairn_node::node::RESEND_AFTER_HOP,
+        stranger_idle: cairn_node::node::STRANGER_IDLE,
     }
 }
 
