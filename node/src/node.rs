@@ -2125,9 +2125,9 @@ impl Runtime {
     }
 
     fn fetch_mail(&mut self) {
-        let Some((relay, addr)) = self.relay.clone() else {
+        if self.relay.is_none() {
             return;
-        };
+        }
         // One collection at a time: the next starts when this one (and its
         // acknowledgements) is done, so the mailbox never hands out the same mail twice.
         if !self.fetch_queue.is_empty()
@@ -2168,7 +2168,6 @@ impl Runtime {
             keys.push(k.init_mailbox_key().to_array());
         }
         self.fetch_queue = keys.chunks(MAX_FETCH_KEYS).map(<[_]>::to_vec).collect();
-        let _ = (relay, addr);
         self.send_fetches();
     }
 
@@ -2396,6 +2395,16 @@ impl Runtime {
         Inbound::Processed
     }
 
+    /// `old` after a new handshake (a reset, a re-key): its alias and added date, the new
+    /// key and card; "verified" only if the identity key is the one compared.
+    fn renewed_contact(&self, old: &Contact, est: &cairn_crypto::Established) -> Contact {
+        let mut contact =
+            self.contact_from_card(old.alias.clone(), &est.peer_identity, &est.peer_card);
+        contact.added_at_ms = old.added_at_ms;
+        contact.verified = old.verified && old.identity_key == contact.identity_key;
+        contact
+    }
+
     fn contact_from_card(
         &self,
         alias: String,
@@ -2431,15 +2440,7 @@ impl Runtime {
         let Some(state) = self.contacts.get(&cid) else {
             return Inbound::Dropped;
         };
-        let mut contact = self.contact_from_card(
-            state.contact.alias.clone(),
-            &est.peer_identity,
-            &est.peer_card,
-        );
-        contact.added_at_ms = state.contact.added_at_ms;
-        // A reset with the same identity keeps the comparison of safety numbers.
-        contact.verified =
-            state.contact.verified && state.contact.identity_key == contact.identity_key;
+        let contact = self.renewed_contact(&state.contact, &est);
         // Acknowledge the answer at once (a receipt for the invite's id, our first message
         // in the session): the inviter keeps resending its answer until it hears from us.
         let mut session = est.session;

@@ -382,7 +382,13 @@ pub struct Codec;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use std::io;
 
-async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
+/// Reads one length-prefixed frame of at most `max` bytes. With `budgeted`, its buffer is
+/// taken from [`MAX_BUFFERED_REQUEST_BYTES`] while it fills (requests from peers).
+async fn read_frame<T: AsyncRead + Unpin + Send>(
+    io: &mut T,
+    max: usize,
+    budgeted: bool,
+) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
     let len = usize::try_from(u32::from_be_bytes(len))
@@ -393,6 +399,13 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::
             "frame too large",
         ));
     }
+    let _budget = match budgeted {
+        true => Some(
+            ReadBudget::take(len)
+                .ok_or_else(|| io::Error::other("too many requests in flight; try later"))?,
+        ),
+        false => None,
+    };
     let mut buf = vec![0u8; len];
     io.read_exact(&mut buf).await?;
     Ok(buf)
@@ -446,28 +459,6 @@ impl Drop for ReadBudget {
     }
 }
 
-/// Like `read_frame`, with the buffer taken from the global request budget while it fills.
-async fn read_frame_within_budget<T: AsyncRead + Unpin + Send>(
-    io: &mut T,
-    max: usize,
-) -> io::Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    io.read_exact(&mut len).await?;
-    let len = usize::try_from(u32::from_be_bytes(len))
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "frame too large"))?;
-    if len > max {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "frame too large",
-        ));
-    }
-    let _budget = ReadBudget::take(len)
-        .ok_or_else(|| io::Error::other("too many requests in flight; try later"))?;
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
-    Ok(buf)
-}
-
 async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, body: &[u8]) -> io::Result<()> {
     let len = u32::try_from(body.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
@@ -489,7 +480,7 @@ impl libp2p::request_response::Codec for Codec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let body = read_frame_within_budget(io, MAX_REQUEST_LEN).await?;
+        let body = read_frame(io, MAX_REQUEST_LEN, true).await?;
         Request::decode(&body).map_err(invalid)
     }
 
@@ -497,7 +488,7 @@ impl libp2p::request_response::Codec for Codec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let body = read_frame(io, MAX_RESPONSE_LEN).await?;
+        let body = read_frame(io, MAX_RESPONSE_LEN, false).await?;
         Response::decode(&body).map_err(invalid)
     }
 

@@ -124,14 +124,8 @@ impl Runtime {
             ));
             return Inbound::Dropped;
         }
-        let mut contact = self.contact_from_card(
-            state.contact.alias.clone(),
-            &est.peer_identity,
-            &est.peer_card,
-        );
-        contact.added_at_ms = state.contact.added_at_ms;
+        let contact = self.renewed_contact(&state.contact, &est);
         let changed = contact.identity_key != state.contact.identity_key;
-        contact.verified = state.contact.verified && !changed;
         self.settle_before_move();
         let session_bytes = SecretBytes::from_slice(&est.session.to_bytes());
         let answered = self.profile.store.answer_invite_moving(

@@ -1505,11 +1505,8 @@ impl Store {
         answer: (MessageId, &[u8]),
     ) -> Result<Invite, InviteError> {
         let id = self.contact_id(&contact.identity_key);
-        self.consume_invite_with(secret, now_ms, first_message, &id, |b| {
-            self.stage_contact(b, contact)?;
-            self.stage_session(b, &id, session)?;
-            self.stage_control(b, &id, answer.0, answer.1, now_ms)
-        })
+        // A "move" to its own id is an ordinary write of the contact.
+        self.answer_invite_moving(secret, now_ms, first_message, &id, contact, session, answer)
     }
 
     fn consume_invite_with(
