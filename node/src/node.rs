@@ -401,7 +401,7 @@ impl Runtime {
             profile.libp2p_key.clone(),
             &SwarmOptions {
                 lan: config.lan,
-                relay_server: false,
+                ..SwarmOptions::default()
             },
         )?;
         let relay = match &config.relay {

@@ -66,6 +66,27 @@ impl Source {
     }
 }
 
+/// The wider network around a [`Source`]: the IPv4 /24 or the IPv6 /48, what one site or
+/// one hosting customer typically holds. Limits per network keep one machine with many
+/// addresses from multiplying a per-source limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Network {
+    /// The first 24 bits of an IPv4 address.
+    V4([u8; 3]),
+    /// The first 48 bits of an IPv6 address.
+    V6([u8; 6]),
+}
+
+impl Source {
+    /// The network this source belongs to.
+    pub fn network(&self) -> Network {
+        match *self {
+            Source::V4([a, b, c, _]) => Network::V4([a, b, c]),
+            Source::V6([a, b, c, d, e, f, _, _]) => Network::V6([a, b, c, d, e, f]),
+        }
+    }
+}
+
 /// Counts incoming connections per [`Source`] and refuses those over the limits.
 pub struct Behaviour {
     max_pending: usize,

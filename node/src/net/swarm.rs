@@ -4,6 +4,7 @@
 
 use super::protocol::{Codec, PROTOCOL};
 use super::{hole_punch, ip_limits};
+use crate::relay::ReservationLimits;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{
@@ -37,11 +38,15 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_CONCURRENT_STREAMS: usize = 32;
 
 /// Relay limits suited to chat (the library defaults of 2 minutes and 128 KiB per
-/// circuit would cut a conversation off).
-pub fn relay_server_config() -> relay::Config {
+/// circuit would cut a conversation off), with reservations shared out per address and
+/// network by `reservations` (see [`crate::relay::reservations`]).
+pub fn relay_server_config(reservations: &ReservationLimits) -> relay::Config {
     relay::Config {
-        max_reservations: 1024,
+        max_reservations: crate::relay::reservations::RESERVATION_SLOTS,
         max_reservations_per_peer: 4,
+        // Ours first: it decides who may take a new slot; then libp2p's rates per peer
+        // and per IP address (its defaults).
+        reservation_rate_limiters: vec![reservations.limiter()],
         reservation_duration: Duration::from_secs(60 * 60),
         max_circuits: 1024,
         max_circuits_per_peer: 16,
@@ -49,6 +54,14 @@ pub fn relay_server_config() -> relay::Config {
         max_circuit_bytes: 64 << 20,
         ..relay::Config::default()
     }
+    .reservation_rate_per_peer(
+        std::num::NonZeroU32::new(30).unwrap_or(std::num::NonZeroU32::MIN),
+        Duration::from_secs(120),
+    )
+    .reservation_rate_per_ip(
+        std::num::NonZeroU32::new(60).unwrap_or(std::num::NonZeroU32::MIN),
+        Duration::from_secs(60),
+    )
 }
 
 /// Every protocol a Cairn node speaks.
@@ -85,6 +98,8 @@ pub struct SwarmOptions {
     pub lan: bool,
     /// Serve circuit relay v2.
     pub relay_server: bool,
+    /// Who may hold a reservation (relay mode).
+    pub reservations: ReservationLimits,
 }
 
 /// Builds the swarm for `key`.
@@ -156,7 +171,9 @@ pub fn build(key: identity::Keypair, opts: &SwarmOptions) -> Result<Swarm<Behavi
                 autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
                 mdns: mdns.into(),
                 relay_server: serve
-                    .then(|| relay::Behaviour::new(peer_id, relay_server_config()))
+                    .then(|| {
+                        relay::Behaviour::new(peer_id, relay_server_config(&opts.reservations))
+                    })
                     .into(),
             })
         })

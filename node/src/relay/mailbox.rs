@@ -1,0 +1,819 @@
+//! The mailbox store: padded, opaque envelopes kept for offline recipients under their
+//! routing tags, sealed at rest (see the `relay` module).
+
+use super::quota::{Depositor, HeldBySource};
+use crate::net::protocol::{MAX_MAIL_ITEMS, MAX_MAIL_RESPONSE_BYTES};
+use crate::store::{KdfParams, KeyFile, MasterKey, Passphrase};
+use cairn_crypto::envelope::Envelope;
+use cairn_crypto::MailboxKey;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use sha2::Sha256;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+/// Default retention of undelivered mail.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
+/// Most envelopes kept for one routing tag.
+pub const MAX_PER_TAG: usize = 2000;
+/// Most bytes kept for one routing tag.
+pub const MAX_BYTES_PER_TAG: u64 = 32 << 20;
+/// Most bytes kept in total.
+pub const MAX_TOTAL_BYTES: u64 = 2 << 30;
+/// Mail for tags that no owner has claimed (see [`Mailbox::claim`]) may fill this share of
+/// [`MAX_TOTAL_BYTES`], in percent; the rest is kept for mail to claimed tags, so a mailbox
+/// that strangers filled with junk under tags of their own choosing still takes mail for
+/// its users.
+pub const OPEN_SHARE_PERCENT: u64 = 75;
+/// Most claimed tags remembered (the least recently claimed are forgotten first).
+pub const MAX_CLAIMED_TAGS: usize = 262_144;
+
+/// Why a deposit was not stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The tag holds [`MAX_PER_TAG`] envelopes or [`MAX_BYTES_PER_TAG`] bytes.
+    TagFull,
+    /// The depositor's source or network holds its share
+    /// ([`super::quota::MAX_HELD_PER_SOURCE`]).
+    SourceFull,
+    /// The mailbox is past its open share and no owner claimed the tag, or it is full.
+    Full,
+}
+
+/// Mailbox failures.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum MailboxError {
+    /// Storage failed.
+    #[error("mailbox storage: {0}")]
+    Storage(#[from] sled::Error),
+    /// File system failure.
+    #[error("mailbox files: {0}")]
+    Io(#[from] std::io::Error),
+    /// The key file is damaged.
+    #[error("mailbox key file is damaged")]
+    BadKeyFile,
+    /// The key file is protected by a passphrase and none was given.
+    #[error("the mailbox key is protected by a passphrase: pass --passphrase-file")]
+    PassphraseRequired,
+    /// A passphrase was given but the existing key file is not protected by one.
+    #[error("the mailbox key is not protected by a passphrase; start without --passphrase-file (or start afresh with an empty --data directory)")]
+    NotProtected,
+    /// The passphrase does not open the key file (after the full Argon2id cost).
+    #[error("wrong passphrase for the mailbox key")]
+    WrongPassphrase,
+    /// A record failed authentication or is malformed.
+    #[error("mailbox record damaged")]
+    Damaged,
+}
+
+/// What the mailbox holds under one (blinded) tag, kept in memory so a deposit's quota
+/// check is one map lookup instead of a scan of the tag.
+#[derive(Clone, Debug, Default)]
+struct TagUse {
+    count: usize,
+    bytes: u64,
+    /// The sequence number of the next deposit under this tag.
+    next_seq: u64,
+    /// Who each record deposited since this start is charged to, by sequence number.
+    held: std::collections::BTreeMap<u64, (Depositor, u64)>,
+}
+
+/// The mailbox store.
+///
+/// A record's key is `blind(tag) ‖ seq ‖ random`: `seq` (8 bytes, big-endian) counts the
+/// deposits under that tag, so a tag's mail is read back in the order it was deposited
+/// (a backlog arrives in conversation order, not shuffled); the 8 random bytes keep the
+/// record id unguessable. The counter is per tag, so the keys reveal no order between
+/// different tags. Records written before this layout (16 random bytes) are still
+/// read, before the newer ones of their tag.
+pub struct Mailbox {
+    db: sled::Db,
+    mail: sled::Tree,
+    key: Zeroizing<[u8; 32]>,
+    blind: Zeroizing<[u8; 32]>,
+    retention_ms: u64,
+    total: u64,
+    capacity: u64,
+    tags: std::collections::HashMap<[u8; 16], TagUse>,
+    /// What each source holds (in memory only).
+    held: HeldBySource,
+    /// Blinded tags whose owner fetched them, with when (in memory only).
+    claimed: std::collections::HashMap<[u8; 16], u64>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn hmac32(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    for p in parts {
+        m.update(p);
+    }
+    m.finalize().into_bytes().into()
+}
+
+impl Mailbox {
+    /// Opens (or creates) the mailbox in `dir`, its key unprotected (see
+    /// [`Mailbox::open_with`]).
+    pub fn open(dir: &Path, retention: Duration) -> Result<Self, MailboxError> {
+        Self::open_with(dir, retention, None)
+    }
+
+    /// Opens (or creates) the mailbox in `dir`. With a passphrase, the mailbox's random
+    /// master key is kept wrapped under Argon2id(passphrase) exactly like a profile's key
+    /// file (`mailbox.key` in the `CAIRNKEY` format): a seized relay disk then yields no
+    /// routing tag, time or envelope without the passphrase. Without one, the key is
+    /// stored as is (readable by whoever reads the disk), for relays that must start
+    /// unattended.
+    pub fn open_with(
+        dir: &Path,
+        retention: Duration,
+        protect: Option<(&Passphrase, KdfParams)>,
+    ) -> Result<Self, MailboxError> {
+        std::fs::create_dir_all(dir)?;
+        let key_path = dir.join("mailbox.key");
+        let master: Zeroizing<[u8; 32]> = match std::fs::read(&key_path) {
+            Ok(b) if b.len() == 32 => {
+                if protect.is_some() {
+                    return Err(MailboxError::NotProtected);
+                }
+                let mut k = Zeroizing::new([0u8; 32]);
+                k.copy_from_slice(&b);
+                k
+            }
+            Ok(b) => {
+                let file = KeyFile::parse(&b).map_err(|_| MailboxError::BadKeyFile)?;
+                let Some((pass, _)) = protect else {
+                    return Err(MailboxError::PassphraseRequired);
+                };
+                let m = file
+                    .unwrap_master(pass)
+                    .map_err(|_| MailboxError::WrongPassphrase)?;
+                Zeroizing::new(*m.as_bytes())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut k = Zeroizing::new([0u8; 32]);
+                OsRng.fill_bytes(k.as_mut());
+                match protect {
+                    Some((pass, params)) => {
+                        let file = KeyFile::wrap(&MasterKey::from_bytes(*k), pass, params)
+                            .map_err(|_| MailboxError::BadKeyFile)?;
+                        write_private(&key_path, &file.to_bytes())?;
+                    }
+                    None => write_private(&key_path, k.as_ref())?,
+                }
+                k
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let db = sled::Config::new().path(dir.join("mailbox.db")).open()?;
+        let mail = db.open_tree("mail")?;
+        let mut mb = Self {
+            key: Zeroizing::new(hmac32(master.as_ref(), &[b"cairn/v1 mailbox values"])),
+            blind: Zeroizing::new(hmac32(master.as_ref(), &[b"cairn/v1 mailbox tags"])),
+            db,
+            mail,
+            retention_ms: u64::try_from(retention.as_millis()).unwrap_or(u64::MAX),
+            total: 0,
+            capacity: MAX_TOTAL_BYTES,
+            tags: std::collections::HashMap::new(),
+            held: HeldBySource::default(),
+            claimed: std::collections::HashMap::new(),
+        };
+        for (k, v) in mb.mail.iter().flatten() {
+            let (Some(prefix), Some(seq)) = (record_prefix(&k), record_seq(&k)) else {
+                continue;
+            };
+            let len = v.len() as u64;
+            mb.total += len;
+            let t = mb.tags.entry(prefix).or_default();
+            t.count += 1;
+            t.bytes += len;
+            t.next_seq = t.next_seq.max(seq.saturating_add(1));
+        }
+        Ok(mb)
+    }
+
+    /// Forgets `len` bytes of the record `seq` under `prefix`.
+    fn release(&mut self, prefix: &[u8; 16], seq: Option<u64>, len: u64) {
+        self.total = self.total.saturating_sub(len);
+        if let Some(t) = self.tags.get_mut(prefix) {
+            t.count = t.count.saturating_sub(1);
+            t.bytes = t.bytes.saturating_sub(len);
+            if let Some((who, n)) = seq.and_then(|s| t.held.remove(&s)) {
+                self.held.remove(who, n);
+            }
+            if t.count == 0 {
+                self.tags.remove(prefix);
+            }
+        }
+    }
+
+    /// Records that the owner of each key's tag fetched it at `now_ms` (they hold the
+    /// mailbox key): past the open share, only mail for claimed tags is taken. The relay
+    /// loop claims only for peers that hold a reservation here — a user whose home relay
+    /// this is — so a stranger cannot claim tags without taking a reservation, which is
+    /// limited per address and network.
+    pub fn claim(&mut self, keys: &[[u8; 32]], now_ms: u64) {
+        if self.claimed.len() + keys.len() > MAX_CLAIMED_TAGS {
+            // Forget the least recently claimed eighth (and anything expired).
+            let mut times: Vec<u64> = self.claimed.values().copied().collect();
+            let cut = times.len() / 8;
+            let (_, nth, _) = times.select_nth_unstable(cut);
+            let nth = *nth;
+            let expired = now_ms.saturating_sub(self.retention_ms);
+            self.claimed.retain(|_, t| *t > nth && *t >= expired);
+        }
+        for k in keys {
+            let prefix = self.blinded(&MailboxKey::from_array(*k).tag().0);
+            self.claimed.insert(prefix, now_ms);
+        }
+    }
+
+    fn is_claimed(&self, prefix: &[u8; 16], now_ms: u64) -> bool {
+        self.claimed
+            .get(prefix)
+            .is_some_and(|t| now_ms.saturating_sub(*t) < self.retention_ms)
+    }
+
+    /// Who a deposit from `source` is charged to (see [`HeldBySource`]).
+    pub fn depositor(&self, source: super::quota::DepositSource) -> Depositor {
+        self.held.depositor(source)
+    }
+
+    /// Holds at most `total` bytes, at most `per_source` from one source (defaults
+    /// [`MAX_TOTAL_BYTES`] and [`super::quota::MAX_HELD_PER_SOURCE`]).
+    pub fn set_capacity(&mut self, total: u64, per_source: u64) {
+        self.capacity = total;
+        self.held.cap = per_source;
+    }
+
+    /// Bytes held in total.
+    pub fn total_bytes(&self) -> u64 {
+        self.total
+    }
+
+    fn blinded(&self, tag: &[u8; 16]) -> [u8; 16] {
+        let h = hmac32(self.blind.as_ref(), &[tag]);
+        let mut out = [0u8; 16];
+        out.iter_mut().zip(h.iter()).for_each(|(o, b)| *o = *b);
+        out
+    }
+
+    fn seal(&self, key: &[u8], created: u64, env: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; 24];
+        OsRng.fill_bytes(&mut nonce);
+        let mut plain = created.to_be_bytes().to_vec();
+        plain.extend_from_slice(env);
+        let c = XChaCha20Poly1305::new(self.key.as_ref().into());
+        let ct = c
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &plain,
+                    aad: key,
+                },
+            )
+            .unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend(ct);
+        out
+    }
+
+    fn open_value(&self, key: &[u8], sealed: &[u8]) -> Result<(u64, Vec<u8>), MailboxError> {
+        let (nonce, ct) = sealed.split_at_checked(24).ok_or(MailboxError::Damaged)?;
+        let c = XChaCha20Poly1305::new(self.key.as_ref().into());
+        let plain = c
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: key })
+            .map_err(|_| MailboxError::Damaged)?;
+        let (ts, env) = plain.split_at_checked(8).ok_or(MailboxError::Damaged)?;
+        let ts = u64::from_be_bytes(ts.try_into().map_err(|_| MailboxError::Damaged)?);
+        Ok((ts, env.to_vec()))
+    }
+
+    /// Stores an envelope under its tag. Durable when it returns `Ok(true)`;
+    /// `Ok(false)` when a quota is full.
+    pub fn put(&mut self, envelope: &Envelope, bytes: &[u8]) -> Result<bool, MailboxError> {
+        let taken = self.stage(envelope, bytes)?;
+        if taken {
+            self.flush()?;
+        }
+        Ok(taken)
+    }
+
+    /// Stores several envelopes, made durable together with one flush: for each, whether
+    /// it was taken (false: a quota is full).
+    pub fn put_many(&mut self, items: &[(Envelope, Vec<u8>)]) -> Result<Vec<bool>, MailboxError> {
+        let taken = items
+            .iter()
+            .map(|(e, b)| self.stage(e, b))
+            .collect::<Result<Vec<bool>, _>>()?;
+        self.flush()?;
+        Ok(taken)
+    }
+
+    /// Makes every staged envelope durable.
+    pub fn flush(&self) -> Result<(), MailboxError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Writes an envelope under its tag without making it durable (see [`Mailbox::flush`]);
+    /// `Ok(false)` when a quota is full.
+    pub fn stage(&mut self, envelope: &Envelope, bytes: &[u8]) -> Result<bool, MailboxError> {
+        Ok(self.stage_from(envelope, bytes, None, now_ms())?.is_none())
+    }
+
+    /// Writes an envelope from `from` under its tag without making it durable: `None` if
+    /// stored, or why not. Checked in order: the tag's quota, the depositor's share, and —
+    /// past [`OPEN_SHARE_PERCENT`] of the total — whether the tag's owner claimed it.
+    pub fn stage_from(
+        &mut self,
+        envelope: &Envelope,
+        bytes: &[u8],
+        from: Option<Depositor>,
+        now_ms: u64,
+    ) -> Result<Option<Refusal>, MailboxError> {
+        // What a record adds beyond the envelope: the nonce, the time and the tag.
+        const SEAL_OVERHEAD: u64 = 24 + 8 + 16;
+        let prefix = self.blinded(&envelope.tag.0);
+        let (count, tag_bytes, seq) = self
+            .tags
+            .get(&prefix)
+            .map_or((0, 0, 0), |t| (t.count, t.bytes, t.next_seq));
+        let len = bytes.len() as u64 + SEAL_OVERHEAD;
+        if count >= MAX_PER_TAG || tag_bytes + len > MAX_BYTES_PER_TAG {
+            return Ok(Some(Refusal::TagFull));
+        }
+        if from.is_some_and(|who| !self.held.fits(who, len)) {
+            return Ok(Some(Refusal::SourceFull));
+        }
+        let open = self.capacity / 100 * OPEN_SHARE_PERCENT;
+        if self.total + len > self.capacity
+            || (self.total + len > open && !self.is_claimed(&prefix, now_ms))
+        {
+            return Ok(Some(Refusal::Full));
+        }
+        let mut key = prefix.to_vec();
+        key.extend_from_slice(&seq.to_be_bytes());
+        let mut salt = [0u8; 8];
+        OsRng.fill_bytes(&mut salt);
+        key.extend_from_slice(&salt);
+        let sealed = self.seal(&key, now_ms, bytes);
+        let sealed_len = sealed.len() as u64;
+        self.mail.insert(key, sealed)?;
+        self.total += sealed_len;
+        let t = self.tags.entry(prefix).or_default();
+        t.count += 1;
+        t.bytes += sealed_len;
+        t.next_seq = seq.saturating_add(1);
+        if let Some(who) = from {
+            t.held.insert(seq, (who, sealed_len));
+            self.held.add(who, sealed_len);
+        }
+        Ok(None)
+    }
+
+    /// Mail for the tags these keys open, up to the response limits: the keys in the
+    /// order given, each tag's mail in the order it was deposited.
+    pub fn fetch(&self, keys: &[[u8; 32]]) -> Vec<([u8; 16], Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut size = 0usize;
+        for k in keys {
+            let tag = MailboxKey::from_array(*k).tag();
+            let prefix = self.blinded(&tag.0);
+            for (key, value) in self.mail.scan_prefix(prefix).flatten() {
+                let Ok((_, env)) = self.open_value(&key, &value) else {
+                    tracing::warn!("damaged mailbox record skipped");
+                    continue;
+                };
+                if out.len() >= MAX_MAIL_ITEMS || size + env.len() + 64 > MAX_MAIL_RESPONSE_BYTES {
+                    return out;
+                }
+                let Some(id) = key.get(16..32).and_then(|s| <[u8; 16]>::try_from(s).ok()) else {
+                    continue;
+                };
+                size += env.len() + 20;
+                out.push((id, env));
+            }
+        }
+        out
+    }
+
+    /// Deletes mail the key holder has collected, durably.
+    pub fn ack(&mut self, key: &[u8; 32], ids: &[[u8; 16]]) -> Result<u32, MailboxError> {
+        let n = self.ack_staged(key, ids)?;
+        self.db.flush()?;
+        Ok(n)
+    }
+
+    /// Deletes mail the key holder has collected, without making it durable (see
+    /// [`Mailbox::flush`]; mail handed out twice after a crash is deduplicated by its
+    /// recipient).
+    pub fn ack_staged(&mut self, key: &[u8; 32], ids: &[[u8; 16]]) -> Result<u32, MailboxError> {
+        let tag = MailboxKey::from_array(*key).tag();
+        let prefix = self.blinded(&tag.0);
+        let mut n = 0;
+        for id in ids {
+            let mut k = prefix.to_vec();
+            k.extend_from_slice(id);
+            if let Some(v) = self.mail.remove(&k)? {
+                self.release(&prefix, record_seq(&k), v.len() as u64);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Removes mail older than the retention limit, all at once. Returns how many.
+    pub fn sweep(&mut self) -> Result<usize, MailboxError> {
+        let mut removed = 0;
+        let mut cursor = Vec::new();
+        loop {
+            let (n, next) = self.sweep_step(&cursor, SWEEP_STEP, now_ms())?;
+            removed += n;
+            match next {
+                Some(k) => cursor = k,
+                None => break,
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes expired mail among the `limit` records after `after` (from the start if
+    /// empty), durably: how many, and where to go on (`None` once the end is reached). The
+    /// relay sweeps in such steps between requests, so a large mailbox never holds up
+    /// deposits and fetches for the time a full pass takes.
+    pub fn sweep_step(
+        &mut self,
+        after: &[u8],
+        limit: usize,
+        now_ms: u64,
+    ) -> Result<(usize, Option<Vec<u8>>), MailboxError> {
+        use std::ops::Bound;
+        let cutoff = now_ms.saturating_sub(self.retention_ms);
+        let start = if after.is_empty() {
+            Bound::Unbounded
+        } else {
+            Bound::Excluded(after.to_vec())
+        };
+        let mut old = Vec::new();
+        let mut last = None;
+        let mut seen = 0;
+        for (k, v) in self
+            .mail
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+            .flatten()
+        {
+            match self.open_value(&k, &v) {
+                Ok((ts, _)) if ts < cutoff => old.push((k.to_vec(), v.len())),
+                Ok(_) => {}
+                Err(_) => old.push((k.to_vec(), v.len())),
+            }
+            last = Some(k.to_vec());
+            seen += 1;
+            if seen >= limit {
+                break;
+            }
+        }
+        for (k, len) in &old {
+            if self.mail.remove(k)?.is_some() {
+                if let Some(prefix) = record_prefix(k) {
+                    self.release(&prefix, record_seq(k), *len as u64);
+                }
+            }
+        }
+        if !old.is_empty() {
+            self.db.flush()?;
+        }
+        if seen < limit {
+            last = None;
+            let expired = now_ms.saturating_sub(self.retention_ms);
+            self.claimed.retain(|_, t| *t >= expired);
+        }
+        Ok((old.len(), last))
+    }
+
+    /// Number of envelopes held.
+    pub fn len(&self) -> usize {
+        self.mail.len()
+    }
+
+    /// True if empty.
+    pub fn is_empty(&self) -> bool {
+        self.mail.is_empty()
+    }
+}
+
+/// Records examined per sweep step.
+pub const SWEEP_STEP: usize = 512;
+
+/// The blinded tag of a record key (its first 16 bytes).
+fn record_prefix(key: &[u8]) -> Option<[u8; 16]> {
+    key.get(..16)?.try_into().ok()
+}
+
+/// The deposit sequence number of a record key (bytes 16..24).
+fn record_seq(key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(key.get(16..24)?.try_into().ok()?))
+}
+
+pub(super) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    o.mode(0o600);
+    let mut f = o.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Bytes one source (an IPv4 address or an IPv6 /64 — what one subscriber gets —, or a
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_crypto::envelope::EnvelopeKind;
+
+    fn mail_for(key: [u8; 32]) -> (Envelope, Vec<u8>) {
+        let env = Envelope {
+            kind: EnvelopeKind::Message,
+            tag: MailboxKey::from_array(key).tag(),
+            body: vec![0x5a; 300],
+        };
+        let bytes = env.encode();
+        (env, bytes)
+    }
+
+    /// Catches a passphrase-protected mailbox key that is not really needed, a wrong
+    /// passphrase that opens it, or mail lost across a protected reopen.
+    #[test]
+    fn passphrase_protects_the_mailbox_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let pass = Passphrase::new("relay operator passphrase");
+        let kdf = KdfParams::insecure_fast_for_tests();
+        let key = [7u8; 32];
+        {
+            let mut mb =
+                Mailbox::open_with(dir.path(), DEFAULT_RETENTION, Some((&pass, kdf))).unwrap();
+            let (env, bytes) = mail_for(key);
+            assert!(mb.put(&env, &bytes).unwrap());
+        }
+        let file = std::fs::read(dir.path().join("mailbox.key")).unwrap();
+        assert!(KeyFile::parse(&file).is_ok(), "wrapped like a profile key");
+        // sled may hold its lock a moment after the drop.
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(matches!(
+            Mailbox::open_with(dir.path(), DEFAULT_RETENTION, None),
+            Err(MailboxError::PassphraseRequired)
+        ));
+        let wrong = Passphrase::new("not it");
+        assert!(matches!(
+            Mailbox::open_with(dir.path(), DEFAULT_RETENTION, Some((&wrong, kdf))),
+            Err(MailboxError::WrongPassphrase)
+        ));
+        assert_eq!(std::fs::read(dir.path().join("mailbox.key")).unwrap(), file);
+        let mb = Mailbox::open_with(dir.path(), DEFAULT_RETENTION, Some((&pass, kdf))).unwrap();
+        let got = mb.fetch(&[key]);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1, mail_for(key).1);
+    }
+
+    /// Catches mail read back out of deposit order (a backlog then arrives shuffled and
+    /// overruns the recipient's skipped-key window), per-tag counters that drift from
+    /// what is stored, and a sequence that restarts below existing records on reopen.
+    #[test]
+    fn mail_comes_back_in_deposit_order_and_counters_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = [9u8; 32];
+        let tag = MailboxKey::from_array(key).tag();
+        let env = |i: u32| {
+            let mut body = vec![0u8; 200];
+            body[..4].copy_from_slice(&i.to_be_bytes());
+            let e = Envelope {
+                kind: EnvelopeKind::Message,
+                tag,
+                body,
+            };
+            let b = e.encode();
+            (e, b)
+        };
+        let index_of = |bytes: &[u8]| (0..1000u32).find(|i| env(*i).1 == bytes).unwrap();
+        // Reads everything back, one response at a time, acknowledging `ack` of each.
+        let drain = |mb: &mut Mailbox, ack: usize| -> Vec<u32> {
+            let mut got = Vec::new();
+            loop {
+                let batch = mb.fetch(&[key]);
+                if batch.is_empty() || got.len() >= ack {
+                    return got;
+                }
+                let n = batch.len().min(ack - got.len());
+                got.extend(batch[..n].iter().map(|(_, b)| index_of(b)));
+                let ids: Vec<[u8; 16]> = batch[..n].iter().map(|(id, _)| *id).collect();
+                assert_eq!(mb.ack(&key, &ids).unwrap(), n as u32);
+            }
+        };
+        {
+            let mut mb = Mailbox::open(dir.path(), DEFAULT_RETENTION).unwrap();
+            for i in 0..300 {
+                let (e, b) = env(i);
+                assert!(mb.put(&e, &b).unwrap());
+            }
+            assert_eq!(drain(&mut mb, 200), (0..200).collect::<Vec<_>>());
+            let prefix = mb.blinded(&tag.0);
+            assert_eq!(mb.tags[&prefix].count, 100);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let mut mb = Mailbox::open(dir.path(), DEFAULT_RETENTION).unwrap();
+        let prefix = mb.blinded(&tag.0);
+        assert_eq!(mb.tags[&prefix].count, 100, "counted again at open");
+        assert_eq!(mb.tags[&prefix].next_seq, 300);
+        for i in 300..310 {
+            let (e, b) = env(i);
+            assert!(mb.put(&e, &b).unwrap());
+        }
+        let stored: u64 = mb
+            .mail
+            .iter()
+            .values()
+            .flatten()
+            .map(|v| v.len() as u64)
+            .sum();
+        assert_eq!(mb.total, stored);
+        assert_eq!(mb.tags[&prefix].bytes, stored);
+        assert_eq!(drain(&mut mb, usize::MAX), (200..310).collect::<Vec<_>>());
+        assert!(mb.tags.is_empty() && mb.total == 0, "all released");
+    }
+
+    /// Catches a per-tag quota that the in-memory counters no longer enforce.
+    #[test]
+    fn per_tag_quota_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut mb = Mailbox::open(dir.path(), DEFAULT_RETENTION).unwrap();
+        let key = [3u8; 32];
+        let (env, bytes) = mail_for(key);
+        for _ in 0..MAX_PER_TAG {
+            assert!(mb.put(&env, &bytes).unwrap());
+        }
+        assert!(!mb.put(&env, &bytes).unwrap(), "tag full");
+        let (other, other_bytes) = mail_for([4u8; 32]);
+        assert!(mb.put(&other, &other_bytes).unwrap(), "another tag is not");
+    }
+
+    /// Catches a mailbox that strangers fill for everyone: one source holds at most its
+    /// share however many tags it uses, mail for unclaimed tags stops at the open share,
+    /// a claimed tag still takes mail past it, and collected mail frees the share.
+    #[test]
+    fn strangers_cannot_fill_the_mailbox() {
+        use super::super::quota::DepositSource;
+        const MAX_HELD_PER_SOURCE: u64 = 1 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let mut mb = Mailbox::open(dir.path(), DEFAULT_RETENTION).unwrap();
+        let capacity = 8 * MAX_HELD_PER_SOURCE;
+        mb.set_capacity(capacity, MAX_HELD_PER_SOURCE);
+        let big = |key: [u8; 32]| {
+            let env = Envelope {
+                kind: EnvelopeKind::Message,
+                tag: MailboxKey::from_array(key).tag(),
+                body: vec![0x5a; 65_536],
+            };
+            let bytes = env.encode();
+            (env, bytes)
+        };
+        let now = now_ms();
+        let attacker = mb.depositor(DepositSource::Ip("203.0.113.7".parse().unwrap()));
+        let mut stored = 0u64;
+        let mut refusal = None;
+        for i in 0..4096u32 {
+            let mut k = [0u8; 32];
+            k[..4].copy_from_slice(&i.to_be_bytes());
+            let (env, bytes) = big(k);
+            match mb.stage_from(&env, &bytes, Some(attacker), now).unwrap() {
+                None => stored += bytes.len() as u64,
+                Some(r) => {
+                    refusal = Some(r);
+                    break;
+                }
+            }
+        }
+        assert_eq!(refusal, Some(Refusal::SourceFull));
+        assert!(stored <= MAX_HELD_PER_SOURCE && stored > MAX_HELD_PER_SOURCE / 2);
+        // Many sources (one per /24) fill the open share, and no further.
+        let mut net = 0u32;
+        let last;
+        'fill: loop {
+            net += 1;
+            let who = mb.depositor(DepositSource::Ip(
+                format!("198.{}.{}.1", net / 256, net % 256)
+                    .parse()
+                    .unwrap(),
+            ));
+            for i in 0..4096u32 {
+                let mut k = [0xee; 32];
+                k[..4].copy_from_slice(&net.to_be_bytes());
+                k[4..8].copy_from_slice(&i.to_be_bytes());
+                let (env, bytes) = big(k);
+                match mb.stage_from(&env, &bytes, Some(who), now).unwrap() {
+                    None => {}
+                    Some(Refusal::SourceFull) => break,
+                    Some(r) => {
+                        last = Some(r);
+                        break 'fill;
+                    }
+                }
+            }
+        }
+        assert_eq!(last, Some(Refusal::Full));
+        assert!(mb.total_bytes() <= capacity / 100 * OPEN_SHARE_PERCENT);
+        // A user's tag, claimed by its owner's fetch, still takes mail from a new sender.
+        let user_key = [0x77; 32];
+        let sender = mb.depositor(DepositSource::Ip("192.0.2.50".parse().unwrap()));
+        let (env, bytes) = big(user_key);
+        assert_eq!(
+            mb.stage_from(&env, &bytes, Some(sender), now).unwrap(),
+            Some(Refusal::Full),
+            "unclaimed"
+        );
+        mb.claim(&[user_key], now);
+        assert_eq!(
+            mb.stage_from(&env, &bytes, Some(sender), now).unwrap(),
+            None
+        );
+        assert_eq!(mb.fetch(&[user_key]).len(), 1);
+        // Collected mail frees the first source's share.
+        let mut k = [0u8; 32];
+        k[..4].copy_from_slice(&0u32.to_be_bytes());
+        let ids: Vec<[u8; 16]> = mb.fetch(&[k]).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(mb.ack(&k, &ids).unwrap(), 1);
+        let (env, bytes) = big(k);
+        mb.claim(&[k], now);
+        assert_eq!(
+            mb.stage_from(&env, &bytes, Some(attacker), now).unwrap(),
+            None
+        );
+        assert_eq!(
+            mb.stage_from(&env, &bytes, Some(attacker), now).unwrap(),
+            Some(Refusal::SourceFull)
+        );
+    }
+
+    /// Catches a sweep in steps that misses expired mail or removes fresh mail.
+    #[test]
+    fn sweep_in_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut mb = Mailbox::open(dir.path(), Duration::from_secs(60)).unwrap();
+        let now = now_ms();
+        for i in 0..1200u32 {
+            let mut k = [1u8; 32];
+            k[..4].copy_from_slice(&i.to_be_bytes());
+            let (env, bytes) = mail_for(k);
+            let at = if i % 3 == 0 { now - 120_000 } else { now };
+            assert_eq!(mb.stage_from(&env, &bytes, None, at).unwrap(), None);
+        }
+        let mut cursor = Vec::new();
+        let mut removed = 0;
+        let mut steps = 0;
+        loop {
+            let (n, next) = mb.sweep_step(&cursor, 100, now).unwrap();
+            removed += n;
+            steps += 1;
+            match next {
+                Some(c) => cursor = c,
+                None => break,
+            }
+        }
+        assert_eq!(removed, 400);
+        assert_eq!(mb.len(), 800);
+        assert!(steps >= 12);
+    }
+
+    /// Catches a passphrase silently ignored for an unprotected key.
+    #[test]
+    fn unprotected_key_refuses_a_passphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Mailbox::open(dir.path(), DEFAULT_RETENTION).unwrap());
+        std::thread::sleep(Duration::from_millis(200));
+        let pass = Passphrase::new("late passphrase");
+        assert!(matches!(
+            Mailbox::open_with(
+                dir.path(),
+                DEFAULT_RETENTION,
+                Some((&pass, KdfParams::insecure_fast_for_tests()))
+            ),
+            Err(MailboxError::NotProtected)
+        ));
+    }
+}
