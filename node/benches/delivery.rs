@@ -162,6 +162,7 @@ async fn cairn(transport: &str) -> (f64, Vec<Duration>, Vec<Duration>) {
         listen: vec![transport.parse().unwrap()],
         relay: None,
         lan: false,
+        private_addresses: true,
         resend_after: node::RESEND_AFTER_HOP,
         stranger_idle: cairn_node::node::STRANGER_IDLE,
     };
@@ -294,6 +295,7 @@ fn child() {
                 listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
                 relay: None,
                 lan: false,
+                private_addresses: true,
                 resend_after: node::RESEND_AFTER_HOP,
                 stranger_idle: cairn_node::node::STRANGER_IDLE,
             },

@@ -186,6 +186,7 @@ async fn backlog_cairn() -> f64 {
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
         relay: Some(relay_addr.clone()),
         lan: false,
+        private_addresses: true,
         resend_after: node::RESEND_AFTER_HOP,
         stranger_idle: cairn_node::node::STRANGER_IDLE,
     };

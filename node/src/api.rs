@@ -178,6 +178,8 @@ pub enum ErrorCode {
     Blocked,
     /// A contact's messages are too far ahead of the session (a reset is needed).
     SessionBehind,
+    /// A contact gave only local addresses, which are not dialled outside LAN mode.
+    LocalAddressesOnly,
 }
 
 impl ErrorCode {
@@ -208,6 +210,7 @@ impl ErrorCode {
         ErrorCode::InviteFailed,
         ErrorCode::Blocked,
         ErrorCode::SessionBehind,
+        ErrorCode::LocalAddressesOnly,
     ];
 
     /// The code as it is written in JSON.
@@ -238,6 +241,7 @@ impl ErrorCode {
             ErrorCode::InviteFailed => "invite_failed",
             ErrorCode::Blocked => "blocked",
             ErrorCode::SessionBehind => "session_behind",
+            ErrorCode::LocalAddressesOnly => "local_addresses_only",
         }
     }
 }

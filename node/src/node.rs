@@ -13,6 +13,7 @@ use crate::api::{
     Command, ContactInfo, ErrorCode, Event, MessageDirection, MessageInfo, MessageState, RelayState,
 };
 use crate::content::{Content, MAX_RECEIPT_IDS};
+use crate::net::addresses;
 use crate::net::protocol::{
     RejectCode, Request, Response, MAX_BATCH, MAX_FETCH_KEYS, MAX_REQUEST_LEN,
 };
@@ -117,8 +118,12 @@ pub struct NodeConfig {
     pub listen: Vec<Multiaddr>,
     /// A relay to reserve a circuit at and use as mailbox.
     pub relay: Option<Multiaddr>,
-    /// mDNS LAN discovery.
+    /// mDNS LAN discovery (and, with it, dialling local addresses).
     pub lan: bool,
+    /// Dial the loopback, private and link-local addresses contacts give, without mDNS
+    /// (a closed network, a VPN, several nodes on one machine). Off by default: see
+    /// [`crate::net::addresses`].
+    pub private_addresses: bool,
     /// How long to wait for a receipt after a hop took a message before sending it again,
     /// encrypted anew (this times the number of hops that took it). [`RESEND_AFTER_HOP`].
     pub resend_after: Duration,
@@ -360,6 +365,8 @@ struct Runtime {
     strangers: HashMap<PeerId, u64>,
     /// Addresses learnt on the LAN (mDNS) per contact, at most `MAX_ADDRS` each.
     lan_addrs: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Contacts the user was told can only be reached at local addresses (once a run).
+    warned_local: HashSet<ContactId>,
     /// When each contact's session was last replaced by a reset (Unix ms).
     reset_at: HashMap<ContactId, u64>,
     /// Contacts told which protocol we speak (upgrade.rs), and whether one is due.
@@ -453,6 +460,7 @@ impl Runtime {
             announced: HashSet::new(),
             reset_at: HashMap::new(),
             lan_addrs: HashMap::new(),
+            warned_local: HashSet::new(),
             strangers: HashMap::new(),
             announce_due: false,
             invites: HashMap::new(),
@@ -1633,12 +1641,7 @@ impl Runtime {
     /// to the contact's mailbox at once, in `MailboxPutBatch` requests; the rest backs off.
     /// Entries that left the outbox meanwhile (their receipt came) are only forgotten.
     fn entries_failed(&mut self, ids: Vec<MessageId>, route: Route, contact: ContactId) {
-        let mailbox = self
-            .contacts
-            .get(&contact)
-            .and_then(|c| c.contact.mailbox.as_ref())
-            .and_then(|m| m.parse::<Multiaddr>().ok())
-            .and_then(|a| peer_of(&a).map(|p| (p, a)));
+        let mailbox = self.contact_mailbox(&contact);
         let mut fallback: Vec<OutboxEntry> = Vec::new();
         for id in ids {
             self.in_flight.remove(&id);
@@ -1794,11 +1797,50 @@ impl Runtime {
         }
     }
 
-    fn contact_target(&self, cid: &ContactId) -> Option<(PeerId, Vec<Multiaddr>)> {
+    /// Whether local addresses may be dialled (LAN mode or `--private-addresses`).
+    fn allow_local(&self) -> bool {
+        self.config.lan || self.config.private_addresses
+    }
+
+    /// A contact's PeerId and the addresses of it the node may dial.
+    fn contact_target(&mut self, cid: &ContactId) -> Option<(PeerId, Vec<Multiaddr>)> {
+        let allow_local = self.allow_local();
         let c = &self.contacts.get(cid)?.contact;
         let peer = PeerId::from_bytes(&c.peer_id).ok()?;
-        let addrs = c.addresses.iter().filter_map(|a| a.parse().ok()).collect();
+        let all: Vec<Multiaddr> = c.addresses.iter().filter_map(|a| a.parse().ok()).collect();
+        let addrs: Vec<Multiaddr> = all
+            .iter()
+            .filter(|a| addresses::dialable(a, allow_local))
+            .cloned()
+            .collect();
+        if addrs.is_empty() && !all.is_empty() && self.warned_local.insert(*cid) {
+            let alias = c.alias.clone();
+            self.emit(Event::error(
+                ErrorCode::LocalAddressesOnly,
+                format!(
+                    "{alias} can only be reached at local addresses (loopback, LAN or \
+                     link-local), which are dialled only with --lan or --private-addresses; \
+                     messages go through the mailbox"
+                ),
+            ));
+        }
         Some((peer, addrs))
+    }
+
+    /// A contact's mailbox (its relay) as PeerId and address, if the node may dial it.
+    fn contact_mailbox(&self, cid: &ContactId) -> Option<(PeerId, Multiaddr)> {
+        let addr = self
+            .contacts
+            .get(cid)?
+            .contact
+            .mailbox
+            .as_ref()?
+            .parse::<Multiaddr>()
+            .ok()?;
+        if !addresses::dialable(&addr, self.allow_local()) {
+            return None;
+        }
+        peer_of(&addr).map(|p| (p, addr))
     }
 
     fn attempt(&mut self, entry: &OutboxEntry, route: Route) {
@@ -1812,15 +1854,7 @@ impl Runtime {
                 t
             }
             Route::Mailbox => {
-                let mailbox = self
-                    .contacts
-                    .get(&entry.contact)
-                    .and_then(|c| c.contact.mailbox.as_ref())
-                    .and_then(|m| m.parse::<Multiaddr>().ok());
-                let Some(addr) = mailbox else {
-                    return self.attempt_failed(entry.message_id, route, entry.contact);
-                };
-                let Some(peer) = peer_of(&addr) else {
+                let Some((peer, addr)) = self.contact_mailbox(&entry.contact) else {
                     return self.attempt_failed(entry.message_id, route, entry.contact);
                 };
                 if self.mailbox_busy(&peer) {
@@ -1869,11 +1903,7 @@ impl Runtime {
 
     /// The PeerId of `contact`'s mailbox.
     fn mailbox_of(&self, contact: &ContactId) -> Option<PeerId> {
-        self.contacts
-            .get(contact)
-            .and_then(|c| c.contact.mailbox.as_ref())
-            .and_then(|m| m.parse::<Multiaddr>().ok())
-            .and_then(|a| peer_of(&a))
+        self.contact_mailbox(contact).map(|(p, _)| p)
     }
 
     /// Whether deposits into the mailbox at `peer` are at [`MAX_MAILBOX_REQUESTS`].
@@ -3014,10 +3044,16 @@ impl Runtime {
         else {
             return;
         };
-        let mut list: Vec<String> = addrs
+        // Addresses the node may dial first, so local ones never crowd them out.
+        let allow_local = self.config.lan || self.config.private_addresses;
+        let (mut usable, local): (Vec<Multiaddr>, Vec<Multiaddr>) = addrs
+            .into_iter()
+            .filter(|a| addresses::first_ip(a).is_some_and(|ip| !ip.is_unspecified()))
+            .partition(|a| addresses::dialable(a, allow_local));
+        usable.extend(local);
+        let mut list: Vec<String> = usable
             .iter()
             .map(|a| a.to_string())
-            .filter(|s| !s.contains("/0.0.0.0/") && !s.contains("/::/"))
             .take(cairn_crypto::card::MAX_ADDRS)
             .collect();
         list.sort();

@@ -109,7 +109,9 @@ impl Net {
             relay: None,
             // A node keeps its port across restarts, as a real one would.
             listen: format!("/ip4/127.0.0.1/tcp/{}", free_port()),
-            run_args: Vec::new(),
+            // Every test node is on this machine's loopback, which a node dials only when
+            // told to (see `public_only`).
+            run_args: vec!["--private-addresses".to_owned()],
         };
         if !p.dir.exists() {
             let out = p
@@ -263,6 +265,13 @@ impl Profile {
     pub fn stranger_idle(mut self, secs: u64) -> Self {
         self.run_args
             .extend(["--stranger-idle".to_owned(), secs.to_string()]);
+        self
+    }
+
+    /// Dials no local address (the default outside tests): contacts on this machine are
+    /// then reachable through nothing but a mailbox that is not local either.
+    pub fn public_only(mut self) -> Self {
+        self.run_args.retain(|a| a != "--private-addresses");
         self
     }
 

@@ -307,3 +307,73 @@ fn idle_strangers_are_disconnected_and_contacts_stay() {
     alice.quit();
     bob.quit();
 }
+
+/// An invite naming `addr` as the inviter's only address, from a made-up inviter.
+fn invite_pointing_at(addr: &str) -> String {
+    use rand::rngs::OsRng;
+    let identity = cairn_crypto::IdentityKeyPair::generate(&mut OsRng);
+    let addr: libp2p::Multiaddr = addr.parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    cairn_crypto::Invite::new(
+        identity.public(),
+        libp2p::PeerId::random().to_bytes(),
+        vec![addr.to_vec()],
+        None,
+        now + 3600,
+        &mut OsRng,
+    )
+    .unwrap()
+    .encode()
+    .unwrap()
+    .to_string()
+}
+
+/// Whether anything connects to `listener` within `t`.
+fn connected_within(listener: &std::net::TcpListener, t: Duration) -> bool {
+    let end = Instant::now() + t;
+    while Instant::now() < end {
+        if listener.accept().is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Catches dial-back probing: an invite (or a contact's card) that names a loopback
+/// address made the node dial it, so whoever wrote it could knock on the user's local
+/// services (or LAN, or cloud metadata address) and time the answers. Outside LAN mode the
+/// node now never dials a local address and tells the user why; with
+/// `--private-addresses` (the control) it does.
+#[test]
+fn local_addresses_are_not_dialled_outside_lan_mode() {
+    let net = Net::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let target = format!("/ip4/127.0.0.1/tcp/{port}");
+
+    let mut carol = net.node("carol").public_only().start();
+    carol.accept(&invite_pointing_at(&target), "probe");
+    let e = carol.expect("a local-addresses warning", |e| {
+        e["event"] == "error" && e["code"] == "local_addresses_only"
+    });
+    eprintln!("carol was told: {}", e["message"]);
+    assert!(
+        !connected_within(&listener, Duration::from_secs(8)),
+        "a node outside LAN mode dialled a loopback address from an invite"
+    );
+    carol.quit();
+
+    // The control: the same invite with local addresses allowed is dialled at once.
+    let mut dave = net.node("dave").start();
+    dave.accept(&invite_pointing_at(&target), "probe");
+    assert!(
+        connected_within(&listener, Duration::from_secs(20)),
+        "the control node never dialled"
+    );
+    dave.quit();
+}

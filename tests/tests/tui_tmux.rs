@@ -155,6 +155,8 @@ fn tui_args(net: &Net, p: &Profile) -> Vec<String> {
         net.path().join("no-config.toml").display().to_string(),
         "--listen".into(),
         "/ip4/127.0.0.1/tcp/0".into(),
+        // Every test node is on this machine's loopback.
+        "--private-addresses".into(),
     ]
 }
 
@@ -371,6 +373,8 @@ fn first_run_then_unlock_with_retry() {
         net.path().join("no-config.toml").display().to_string(),
         "--listen".into(),
         "/ip4/127.0.0.1/tcp/0".into(),
+        // Every test node is on this machine's loopback.
+        "--private-addresses".into(),
     ];
     let tmux = Tmux::new(net.path());
     tmux.start("first", 80, 24, &[], &args);

@@ -37,6 +37,10 @@ pub struct Cli {
     /// Terminal UI: start with LAN mode on (mDNS broadcasts your PeerId on the LAN).
     #[arg(long = "lan")]
     pub tui_lan: bool,
+    /// Terminal UI: dial loopback, private and link-local addresses that contacts give,
+    /// without mDNS (a closed network or VPN; implied by --lan).
+    #[arg(long = "private-addresses")]
+    pub tui_private_addresses: bool,
     /// BENCHMARKS ONLY: leave right after the first frame is drawn.
     #[arg(long, hide = true)]
     pub bench_exit_after_first_frame: bool,
@@ -65,6 +69,10 @@ pub enum Cmd {
         /// Discover and be discovered on the LAN with mDNS (broadcasts your PeerId).
         #[arg(long)]
         lan: bool,
+        /// Dial loopback, private and link-local addresses that contacts give, without
+        /// mDNS (a closed network, a VPN, several nodes on one machine; implied by --lan).
+        #[arg(long)]
+        private_addresses: bool,
         /// Seconds to wait for a delivery receipt after a hop (the contact or its mailbox)
         /// took a message, before sending it again, encrypted anew; times the number of
         /// hops that took it.
@@ -171,6 +179,7 @@ fn run_tui(cli: &Cli, utc_offset_secs: i32, demo: bool) -> Result<(), String> {
                 .map(|a| a.parse().map_err(|e| format!("bad --relay {a}: {e}")))
                 .transpose()?,
             lan: cli.tui_lan,
+            private_addresses: cli.tui_private_addresses,
             resend_after: cairn_node::node::RESEND_AFTER_HOP,
             stranger_idle: cairn_node::node::STRANGER_IDLE,
         }
@@ -278,6 +287,7 @@ pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
             listen,
             relay,
             lan,
+            private_addresses,
             resend_after,
             stranger_idle,
         }) => {
@@ -296,6 +306,7 @@ pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
                     listen,
                     relay,
                     lan: *lan,
+                    private_addresses: *private_addresses,
                     resend_after: std::time::Duration::from_secs(*resend_after),
                     stranger_idle: std::time::Duration::from_secs(*stranger_idle),
                 },

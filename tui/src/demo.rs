@@ -22,12 +22,14 @@ const DEMO_PASSPHRASE: &str = "cairn demo profile";
 /// How long the demo waits for its echo node to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Where a demo node listens: loopback only, so nothing leaves this computer.
+/// Where a demo node listens: loopback only, so nothing leaves this computer (and the
+/// two demo nodes may dial each other there).
 pub fn loopback_config() -> NodeConfig {
     NodeConfig {
         listen: "/ip4/127.0.0.1/tcp/0".parse().into_iter().collect(),
         relay: None,
         lan: false,
+        private_addresses: true,
         resend_after: cairn_node::node::RESEND_AFTER_HOP,
         stranger_idle: cairn_node::node::STRANGER_IDLE,
     }

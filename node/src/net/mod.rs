@@ -1,6 +1,7 @@
 //! Networking: the libp2p swarm shared by profile nodes and relays, and the wire
 //! protocol between them.
 
+pub mod addresses;
 pub mod hole_punch;
 pub mod ip_limits;
 pub mod protocol;

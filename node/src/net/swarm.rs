@@ -161,7 +161,10 @@ pub fn build(key: identity::Keypair, opts: &SwarmOptions) -> Result<Swarm<Behavi
                 rr,
                 identify: identify::Behaviour::new(
                     identify::Config::new("/cairn/1".into(), key.public())
-                        .with_agent_version("cairn".into()),
+                        .with_agent_version("cairn".into())
+                        // No address cache feeding every dial: the node dials the
+                        // addresses it keeps per contact (at most six, filtered).
+                        .with_cache_size(0),
                 ),
                 ping: ping::Behaviour::new(
                     ping::Config::new().with_interval(Duration::from_secs(30)),
