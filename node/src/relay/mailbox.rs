@@ -541,8 +541,6 @@ pub(super) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// Bytes one source (an IPv4 address or an IPv6 /64 — what one subscriber gets —, or a
-
 #[cfg(test)]
 mod tests {
     use super::*;

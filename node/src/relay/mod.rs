@@ -112,7 +112,6 @@ pub async fn run(
             lan: false,
             relay_server: true,
             reservations: reservations.clone(),
-            ..SwarmOptions::default()
         },
     )?;
     let (done_tx, mut done) = mpsc::unbounded_channel();
