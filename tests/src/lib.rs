@@ -12,6 +12,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod attack;
+
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -45,8 +47,11 @@ pub fn cairn_bin() -> PathBuf {
             };
             if !has_flag() {
                 let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+                // `cargo test --release` runs the release binary (for figures).
+                let release = dir.ends_with("release").then_some("--release");
                 let status = Command::new(cargo)
                     .args(["build", "-p", "cairn-tui", "--features", "test-hooks"])
+                    .args(release)
                     .status()
                     .expect("cargo build");
                 assert!(status.success(), "building cairn failed");
@@ -138,6 +143,15 @@ impl Net {
         self.relay_with("/ip4/127.0.0.1/tcp/0", &["--discard-mail-for-tests"])
     }
 
+    /// A relay on a random loopback TCP port and a random loopback QUIC port (an attacker
+    /// in a test reaches it over QUIC from another loopback address, see `Relay::quic`).
+    pub fn relay_with_quic(&self) -> Relay {
+        self.relay_with(
+            &format!("/ip4/127.0.0.1/tcp/{}", free_port()),
+            &["--listen", "/ip4/127.0.0.1/udp/0/quic-v1"],
+        )
+    }
+
     /// A relay listening on `listen` (e.g. a fixed port), with its data in `relay-data`.
     pub fn relay_on(&self, listen: &str) -> Relay {
         self.relay_with(listen, &[])
@@ -163,22 +177,49 @@ impl Net {
         let mut lines = BufReader::new(stdout).lines();
         let line = lines.next().expect("relay ready").expect("read");
         let ready: Value = serde_json::from_str(&line).expect("json");
-        let addr = ready["addrs"][0].as_str().expect("relay addr").to_owned();
+        let addrs: Vec<String> = ready["addrs"]
+            .as_array()
+            .expect("relay addrs")
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect();
+        let addr = addrs
+            .iter()
+            .find(|a| a.contains("/tcp/"))
+            .unwrap_or(&addrs[0])
+            .clone();
         std::thread::spawn(move || for _ in lines {});
-        Relay { child, addr, data }
+        Relay {
+            child,
+            addr,
+            addrs,
+            data,
+        }
     }
 }
 
 /// A running relay.
 pub struct Relay {
     child: Child,
-    /// Its address, ending in /p2p/<peer id>.
+    /// Its (TCP) address, ending in /p2p/<peer id>.
     pub addr: String,
+    /// Every address it listens on.
+    pub addrs: Vec<String>,
     /// Its data directory.
     pub data: PathBuf,
 }
 
 impl Relay {
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its QUIC address, if it listens on one.
+    pub fn quic(&self) -> Option<String> {
+        self.addrs.iter().find(|a| a.contains("/quic-v1")).cloned()
+    }
+
     /// Resident memory of the relay's process now, in bytes (Linux).
     pub fn rss_bytes(&self) -> Option<u64> {
         rss_of(self.child.id())

@@ -96,11 +96,16 @@ pub struct Behaviour {
     pending_per: HashMap<Source, usize>,
     established_per: HashMap<Source, usize>,
     bypass: HashSet<PeerId>,
+    /// Sources refused until a time, for abuse (see [`Behaviour::penalize`]).
+    penalized: HashMap<Source, std::time::Instant>,
 }
+
+/// Most sources penalized at once (the table is a bound, not a blocklist).
+const MAX_PENALIZED: usize = 4096;
 
 /// Why a connection was refused.
 #[derive(Debug, thiserror::Error)]
-#[error("too many {0} connections from one address")]
+#[error("too many {0} connections from one address (or one refused for a while)")]
 pub struct Exceeded(&'static str);
 
 impl Behaviour {
@@ -115,7 +120,28 @@ impl Behaviour {
             pending_per: HashMap::new(),
             established_per: HashMap::new(),
             bypass: HashSet::new(),
+            penalized: HashMap::new(),
         }
+    }
+
+    /// Refuses new connections from `source` for `period` (its current ones are the
+    /// caller's to close): for a source that keeps asking after being told to try later.
+    pub fn penalize(&mut self, source: Source, period: std::time::Duration) {
+        let now = std::time::Instant::now();
+        if self.penalized.len() >= MAX_PENALIZED {
+            self.penalized.retain(|_, until| *until > now);
+            if self.penalized.len() >= MAX_PENALIZED {
+                return;
+            }
+        }
+        self.penalized.insert(source, now + period);
+    }
+
+    /// Whether `source` is refused now.
+    pub fn is_penalized(&self, source: &Source) -> bool {
+        self.penalized
+            .get(source)
+            .is_some_and(|until| *until > std::time::Instant::now())
     }
 
     /// Never refuse `peer` (a contact, or the node's own relay).
@@ -162,6 +188,9 @@ impl NetworkBehaviour for Behaviour {
         let Some(source) = Source::of(remote) else {
             return Ok(());
         };
+        if self.is_penalized(&source) {
+            return Err(ConnectionDenied::new(Exceeded("penalized")));
+        }
         let n = self.pending_per.entry(source).or_default();
         if *n >= self.max_pending {
             return Err(ConnectionDenied::new(Exceeded("pending")));

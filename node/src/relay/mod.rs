@@ -11,6 +11,7 @@
 //! seized disk holding both files; see docs/THREAT_MODEL.md). The relay never holds an
 //! identity key, alias or plaintext of any user: it never has them.
 
+mod fair;
 mod in_flight;
 mod mailbox;
 mod quota;
@@ -51,6 +52,28 @@ pub const FETCH_UNITS_PER_SEC: f64 = 2048.0;
 pub const FETCH_UNITS_BURST: f64 = 49_152.0;
 /// Mailbox requests one source may have waiting for the mailbox thread.
 pub const MAX_QUEUED_PER_SOURCE: usize = 64;
+/// Mailbox requests waiting in total; beyond, "try later".
+pub const MAX_QUEUED: usize = 4096;
+/// "Try later" answers one source may be given a second, sustained, before it counts as
+/// abuse: a node that is told to try later waits (its next collection, its outbox's
+/// backoff), so it never comes near this.
+pub const ABUSE_PER_SEC: f64 = 2.0;
+/// ... and at once.
+pub const ABUSE_BURST: f64 = 64.0;
+/// How long an abusing source is refused.
+pub const ABUSE_PENALTY: Duration = Duration::from_secs(60);
+/// Requests handed to the mailbox thread at once (the rest wait their source's turn)...
+pub const WORKER_DEPTH: usize = 16;
+/// ... and bytes of them (deposits count their size, a fetch the most it can return): many
+/// small deposits share one flush, while large ones go a few at a time, so a request waits
+/// behind at most this much of another source's work.
+pub const WORKER_BYTES: usize = 256 << 10;
+/// Bytes one source may deposit a second, sustained: an hour's quota
+/// ([`DEPOSIT_BYTES_PER_WINDOW`]) then takes a minute at least, and one source
+/// cannot keep the mailbox's disk busy for the others.
+pub const DEPOSIT_BYTES_PER_SEC: f64 = 1024.0 * 1024.0;
+/// Bytes one source may deposit at once (a backlog of a few thousand chat messages).
+pub const DEPOSIT_BYTES_BURST: f64 = 8.0 * 1024.0 * 1024.0;
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -116,24 +139,33 @@ pub async fn run(
     )?;
     let (done_tx, mut done) = mpsc::unbounded_channel();
     let quota = DepositQuota::new(DEPOSIT_BYTES_PER_WINDOW, DEPOSIT_WINDOW);
-    let (jobs, worker) = worker::Worker::spawn(mailbox, quota, config.discard_mail, done_tx)
-        .map_err(|e| format!("mailbox thread: {e}"))?;
+    let (jobs, worker) =
+        worker::Worker::spawn(mailbox, quota, config.discard_mail, WORKER_DEPTH, done_tx)
+            .map_err(|e| format!("mailbox thread: {e}"))?;
     let mut relay = RelayLoop {
         swarm,
         peer_ips: HashMap::new(),
         addrs: Vec::new(),
+        starting: std::collections::HashSet::new(),
         jobs: Some(jobs),
+        fair: fair::FairQueue::default(),
+        in_worker: 0,
+        in_worker_bytes: 0,
+        worker_cost: HashMap::new(),
         waiting: HashMap::new(),
         queued: HashMap::new(),
+        deposit_rate: RateLimit::new(DEPOSIT_BYTES_PER_SEC, DEPOSIT_BYTES_BURST),
+        abuse: RateLimit::new(ABUSE_PER_SEC, ABUSE_BURST),
         in_flight: MailInFlight::default(),
         fetch_rate: RateLimit::new(FETCH_UNITS_PER_SEC, FETCH_UNITS_BURST),
         reservations,
     };
     for a in &config.listen {
-        relay
+        let id = relay
             .swarm
             .listen_on(a.clone())
             .map_err(|e| format!("cannot listen on {a}: {e}"))?;
+        relay.starting.insert(id);
     }
     let mut ready = false;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -141,7 +173,8 @@ pub async fn run(
         tokio::select! {
             _ = &mut stop => break,
             _ = tick.tick() => {
-                if !ready && !relay.addrs.is_empty() {
+                // Ready once every listener has an address.
+                if !ready && !relay.addrs.is_empty() && relay.starting.is_empty() {
                     ready = true;
                     let peer = *relay.swarm.local_peer_id();
                     let _ = events.send(Event::Ready {
@@ -174,8 +207,17 @@ struct RelayLoop {
     /// The remote IP of each connected peer (relayed connections carry the other relay's).
     peer_ips: HashMap<PeerId, std::net::IpAddr>,
     addrs: Vec<Multiaddr>,
+    /// Listeners that have no address yet.
+    starting: std::collections::HashSet<libp2p::core::transport::ListenerId>,
     /// The mailbox thread's queue (None once stopping).
     jobs: Option<SyncSender<worker::Job<request_response::InboundRequestId>>>,
+    /// Requests waiting for their turn at the mailbox thread.
+    fair: fair::FairQueue<DepositSource, worker::Job<request_response::InboundRequestId>>,
+    /// Requests the mailbox thread has (at most [`WORKER_DEPTH`]), their bytes (about
+    /// [`WORKER_BYTES`]), and each one's.
+    in_worker: usize,
+    in_worker_bytes: usize,
+    worker_cost: HashMap<request_response::InboundRequestId, usize>,
     waiting: HashMap<request_response::InboundRequestId, Waiting>,
     /// Requests each source has waiting for the mailbox thread.
     queued: HashMap<DepositSource, usize>,
@@ -183,13 +225,21 @@ struct RelayLoop {
     in_flight: MailInFlight,
     /// Fetch work per source (see [`FETCH_UNITS_PER_SEC`]).
     fetch_rate: RateLimit<DepositSource>,
+    /// Deposit bytes per source (see [`DEPOSIT_BYTES_PER_SEC`]).
+    deposit_rate: RateLimit<DepositSource>,
+    /// "Try later" answers per source (see [`ABUSE_PER_SEC`]).
+    abuse: RateLimit<DepositSource>,
     reservations: ReservationLimits,
 }
 
 impl RelayLoop {
     fn event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         match ev {
-            SwarmEvent::NewListenAddr { address, .. } => {
+            SwarmEvent::NewListenAddr {
+                address,
+                listener_id,
+            } => {
+                self.starting.remove(&listener_id);
                 self.swarm.add_external_address(address.clone());
                 self.addrs.push(address);
             }
@@ -251,6 +301,45 @@ impl RelayLoop {
         let _ = self.swarm.behaviour_mut().rr.send_response(channel, r);
     }
 
+    /// Answers "try later" (for a batch of `batch` deposits: each of them) because a limit
+    /// was reached. A source that keeps asking regardless ([`ABUSE_PER_SEC`],
+    /// [`ABUSE_BURST`]) is disconnected and refused for [`ABUSE_PENALTY`]: its requests
+    /// then cost the relay nothing at all.
+    fn try_later(
+        &mut self,
+        source: DepositSource,
+        peer: PeerId,
+        channel: request_response::ResponseChannel<Response>,
+        batch: Option<usize>,
+    ) {
+        let r = match batch {
+            Some(n) => Response::Results(vec![Some(RejectCode::TryLater); n]),
+            None => Response::Rejected(RejectCode::TryLater),
+        };
+        self.respond(channel, r);
+        if self.abuse.try_take(source, 1.0, now_ms()) {
+            return;
+        }
+        tracing::info!("a source kept asking after \"try later\": disconnected for a while");
+        let mut peers = vec![peer];
+        if let DepositSource::Ip(ip) = source {
+            let s = crate::net::ip_limits::Source::from_ip(ip);
+            self.swarm
+                .behaviour_mut()
+                .ip_limits
+                .penalize(s, ABUSE_PENALTY);
+            peers.extend(
+                self.peer_ips
+                    .iter()
+                    .filter(|(_, i)| crate::net::ip_limits::Source::from_ip(**i) == s)
+                    .map(|(p, _)| *p),
+            );
+        }
+        for p in peers {
+            let _ = self.swarm.disconnect_peer_id(p);
+        }
+    }
+
     /// Checks a mailbox request against the limits that need no disk, then hands it to
     /// the mailbox thread; "try later" at once when a limit is reached.
     fn request(
@@ -265,14 +354,32 @@ impl RelayLoop {
             .get(&peer)
             .map_or(DepositSource::Peer(peer), |ip| DepositSource::Ip(*ip));
         let now = now_ms();
-        let busy = self.queued.get(&source).copied().unwrap_or(0) >= MAX_QUEUED_PER_SOURCE;
+        let busy = self.queued.get(&source).copied().unwrap_or(0) >= MAX_QUEUED_PER_SOURCE
+            || self.waiting.len() >= MAX_QUEUED
+            || self.jobs.is_none();
         let job = match request {
             Request::Deliver(_) | Request::DeliverBatch(_) => {
                 return self.respond(channel, Response::Rejected(RejectCode::Unsupported));
             }
             _ if busy => {
                 tracing::debug!("too many mailbox requests waiting from one source: try later");
-                return self.respond(channel, Response::Rejected(RejectCode::TryLater));
+                return self.try_later(source, peer, channel, None);
+            }
+            Request::MailboxPut(bytes)
+                if !self.deposit_rate.try_take(source, bytes.len() as f64, now) =>
+            {
+                tracing::debug!("deposits over the source's rate: try later");
+                return self.try_later(source, peer, channel, None);
+            }
+            Request::MailboxPutBatch(items)
+                if !self.deposit_rate.try_take(
+                    source,
+                    items.iter().map(Vec::len).sum::<usize>() as f64,
+                    now,
+                ) =>
+            {
+                tracing::debug!("deposits over the source's rate: try later");
+                return self.try_later(source, peer, channel, Some(items.len()));
             }
             Request::MailboxPut(bytes) => worker::Job::Deposit {
                 token: request_id,
@@ -289,11 +396,11 @@ impl RelayLoop {
             Request::MailboxFetch(keys) => {
                 if !self.in_flight.has_room(&peer) {
                     tracing::debug!("mail responses in flight over budget: try later");
-                    return self.respond(channel, Response::Rejected(RejectCode::TryLater));
+                    return self.try_later(source, peer, channel, None);
                 }
                 if !self.fetch_rate.try_take(source, keys.len() as f64, now) {
                     tracing::debug!("fetches over the source's rate: try later");
-                    return self.respond(channel, Response::Rejected(RejectCode::TryLater));
+                    return self.try_later(source, peer, channel, None);
                 }
                 // Counted at the most a response can be until it is built.
                 self.in_flight
@@ -311,15 +418,7 @@ impl RelayLoop {
             },
         };
         let fetch = matches!(job, worker::Job::Fetch { .. });
-        let sent = match &self.jobs {
-            Some(jobs) => jobs.try_send(job),
-            None => Err(TrySendError::Disconnected(job)),
-        };
-        if sent.is_err() {
-            tracing::debug!("mailbox thread busy: try later");
-            self.in_flight.release(&request_id);
-            return self.respond(channel, Response::Rejected(RejectCode::TryLater));
-        }
+        self.fair.push(source, job);
         *self.queued.entry(source).or_default() += 1;
         self.waiting.insert(
             request_id,
@@ -330,10 +429,51 @@ impl RelayLoop {
                 fetch,
             },
         );
+        self.pump();
+    }
+
+    /// Hands the mailbox thread the next requests, one source after another, while it
+    /// has fewer than [`WORKER_DEPTH`].
+    fn pump(&mut self) {
+        while self.in_worker < WORKER_DEPTH
+            && (self.in_worker == 0 || self.in_worker_bytes < WORKER_BYTES)
+        {
+            let Some(job) = self.fair.pop() else {
+                return;
+            };
+            let Some(jobs) = &self.jobs else {
+                return;
+            };
+            let (token, bytes) = (worker::token(&job), worker::cost(&job));
+            match jobs.try_send(job) {
+                Ok(()) => {
+                    self.in_worker += 1;
+                    self.in_worker_bytes += bytes;
+                    self.worker_cost.insert(token, bytes);
+                }
+                Err(TrySendError::Full(job)) => {
+                    // Cannot happen with the counts right; answer it rather than lose it.
+                    self.reply(
+                        worker::token(&job),
+                        Response::Rejected(RejectCode::TryLater),
+                    );
+                }
+                Err(TrySendError::Disconnected(_)) => return,
+            }
+        }
     }
 
     /// The mailbox thread answered a request.
     fn answer(&mut self, id: request_response::InboundRequestId, response: Response) {
+        self.in_worker = self.in_worker.saturating_sub(1);
+        let bytes = self.worker_cost.remove(&id).unwrap_or(0);
+        self.in_worker_bytes = self.in_worker_bytes.saturating_sub(bytes);
+        self.reply(id, response);
+        self.pump();
+    }
+
+    /// Sends the answer to a request that waited for the mailbox thread.
+    fn reply(&mut self, id: request_response::InboundRequestId, response: Response) {
         let Some(w) = self.waiting.remove(&id) else {
             return;
         };

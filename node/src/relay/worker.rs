@@ -3,9 +3,9 @@
 //! sweep delays other mailbox requests but never the relay's circuits, reservations and
 //! connections.
 //!
-//! Requests arrive on a bounded queue; when it is full the loop answers "try later" at
-//! once instead of queueing without end. The thread takes whatever is queued, serves it,
-//! makes all of it durable with one flush (group commit), then answers. Between requests
+//! The relay loop hands it a few requests at a time (see `fair.rs`). The thread takes
+//! whatever it was handed, serves it, makes all of it durable with one flush (group
+//! commit), then answers. Between requests
 //! it sweeps expired mail in small steps.
 
 use super::mailbox::{Mailbox, Refusal, SWEEP_STEP};
@@ -16,8 +16,6 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc::UnboundedSender;
 
-/// Requests waiting for the mailbox thread at most; beyond, "try later".
-pub const QUEUE: usize = 1024;
 /// Most requests served before one flush.
 const GROUP_COMMIT: usize = 256;
 /// How often a full expiry sweep starts.
@@ -47,6 +45,23 @@ pub enum Job<T> {
     },
 }
 
+/// The token of a request.
+pub fn token<T: Copy>(job: &Job<T>) -> T {
+    match job {
+        Job::Deposit { token, .. } | Job::Fetch { token, .. } | Job::Ack { token, .. } => *token,
+    }
+}
+
+/// What a request weighs for the thread: a deposit's bytes, the most a fetch returns, a
+/// little for an acknowledgement.
+pub fn cost<T>(job: &Job<T>) -> usize {
+    match job {
+        Job::Deposit { items, .. } => items.iter().map(Vec::len).sum(),
+        Job::Fetch { .. } => crate::net::protocol::MAX_MAIL_RESPONSE_BYTES / 4,
+        Job::Ack { ids, .. } => 64 + 16 * ids.len(),
+    }
+}
+
 /// The mailbox thread's state.
 pub struct Worker<T> {
     mailbox: Mailbox,
@@ -69,9 +84,10 @@ impl<T: Send + 'static> Worker<T> {
         mailbox: Mailbox,
         quota: DepositQuota,
         discard_mail: bool,
+        depth: usize,
         done: UnboundedSender<(T, Response)>,
     ) -> std::io::Result<(SyncSender<Job<T>>, std::thread::JoinHandle<()>)> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let (tx, rx) = std::sync::mpsc::sync_channel(depth);
         let worker = Self {
             mailbox,
             quota,
