@@ -158,18 +158,34 @@ pub async fn keep_asking(
     }
 }
 
-/// Sends messages from `from` to the offline `to` one after another for `window`, each
-/// once a hop (the mailbox) has taken the one before; returns their texts.
-pub fn mailbox_sends_for(from: &mut Node, to: &str, label: &str, window: Duration) -> Vec<String> {
-    let end = Instant::now() + window;
+/// Most messages one phase sends to an offline contact: a mailbox keeps at most 2,000
+/// envelopes per tag, and all phases of a test write under the same tag.
+pub const MAX_PER_PHASE: usize = 400;
+
+/// Messages per second, for a report.
+pub fn rate(n: usize, d: Duration) -> String {
+    format!("{:.1}", n as f64 / d.as_secs_f64().max(1e-3))
+}
+
+/// Sends messages from `from` to the offline `to` one after another for `window` (at most
+/// [`MAX_PER_PHASE`]), each once a hop (the mailbox) has taken the one before; returns
+/// their texts and the time taken.
+pub fn mailbox_sends_for(
+    from: &mut Node,
+    to: &str,
+    label: &str,
+    window: Duration,
+) -> (Vec<String>, Duration) {
+    let start = Instant::now();
+    let end = start + window;
     let mut texts = Vec::new();
-    while Instant::now() < end {
+    while Instant::now() < end && texts.len() < MAX_PER_PHASE {
         let text = format!("{label} {}", texts.len());
         let id = from.send(to, &text);
         from.sees("sent", |e| e["event"] == "sent" && e["id"] == id.as_str());
         texts.push(text);
     }
-    texts
+    (texts, start.elapsed())
 }
 
 /// Sends messages from `a` (named `a_name`) to `b` one after another for `window`, each

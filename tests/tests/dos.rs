@@ -97,28 +97,24 @@ fn tcp_target(addrs: &[String]) -> std::net::SocketAddr {
 /// still accepts an invite, and memory stays bounded.
 #[test]
 fn silent_sockets_from_one_address_lock_nobody_out() {
+    use cairn_tests::attack::*;
+    let _one = one_at_a_time();
     let net = Net::new();
     let mut alice = net.node("alice").start();
     let mut bob = net.node("bob").start();
     connect(&mut alice, &mut bob);
     let target = tcp_target(&alice.addrs);
     let code = alice.invite();
+    let rss = RssPeak::start(alice.pid().unwrap());
+    let before = exchange_for(&mut bob, "bob", &mut alice, "alice", "before", WINDOW);
 
-    let stop = Instant::now() + Duration::from_secs(25);
+    let stop = Instant::now() + Duration::from_secs(3) + WINDOW + Duration::from_secs(12);
     let attacker = std::thread::spawn(move || silent_sockets("127.0.0.2", target, 300, stop));
     std::thread::sleep(Duration::from_secs(3));
 
     // The contact keeps talking through the attack.
-    let mut peak = 0;
-    for i in 0..5 {
-        let id = bob.send("alice", &format!("during the flood {i}"));
-        alice.sees_message_anywhere("bob", &format!("during the flood {i}"));
-        bob.sees_delivered(&id);
-        let id = alice.send("bob", &format!("still here {i}"));
-        bob.sees_message_anywhere("alice", &format!("still here {i}"));
-        alice.sees_delivered(&id);
-        peak = peak.max(alice.rss_bytes().unwrap_or(0));
-    }
+    let during = exchange_for(&mut bob, "bob", &mut alice, "alice", "during", WINDOW);
+    let mut peak = rss.peak();
     // A newcomer (another address than the attacker's) gets through.
     let mut carol = net.node("carol").start();
     carol.accept(&code, "alice");
@@ -131,6 +127,7 @@ fn silent_sockets_from_one_address_lock_nobody_out() {
     eprintln!("alice's peak RSS during the flood: {} MiB", peak >> 20);
     let held = attacker.join().unwrap();
     eprintln!("alice held at most {held} of the attacker's connections at once");
+    let t = Instant::now();
     // Without a limit per address it holds all of them (64, measured), and every newcomer
     // has to win a race against it for a freed slot.
     assert!(
@@ -143,6 +140,19 @@ fn silent_sockets_from_one_address_lock_nobody_out() {
     let id = bob.send("alice", "after the flood");
     alice.sees_message_anywhere("bob", "after the flood");
     bob.sees_delivered(&id);
+    let recovery = t.elapsed();
+    let peak = peak.max(rss.stop());
+    report(
+        "silent-sockets",
+        &[
+            ("node_peak_rss_mib", (peak >> 20).to_string()),
+            ("exchanged_without", before.to_string()),
+            ("exchanged_during", during.to_string()),
+            ("attacker_held_at_once", held.to_string()),
+            ("recovery_ms", recovery.as_millis().to_string()),
+        ],
+    );
+    assert!(during > 0);
     alice.cmd(json!({"cmd": "status"}));
     alice.expect("status", |e| e["event"] == "status");
     alice.quit();
@@ -154,18 +164,20 @@ fn silent_sockets_from_one_address_lock_nobody_out() {
 /// flight: the review filled a tag it owned, sent 128 fetches on one connection and never
 /// read the answers; the relay built a 4 MiB response for each (22 → 1,035 MiB) and its
 /// memory limit then refused every new connection. Now it builds at most 4 MiB of responses
-/// per peer (the rest is "try later"), 1 MiB each, 32 streams per connection: its memory
-/// stays bounded and an offline user still collects mail during the attack.
+/// per peer (the rest is "try later", and a source that keeps asking is cut off for a
+/// minute), 1 MiB each, 32 streams per connection: its memory stays bounded and an offline
+/// user still collects mail during the attack.
 #[test]
 fn unread_fetches_do_not_exhaust_a_relay() {
+    let _one = cairn_tests::attack::one_at_a_time();
     use cairn_crypto::{Envelope, EnvelopeKind, MailboxKey};
     use cairn_node::net::protocol::{Request, Response};
-    use cairn_node::net::swarm::{self, BehaviourEvent, SwarmOptions};
+    use cairn_node::net::swarm::{self, BehaviourEvent};
     use futures::StreamExt;
     use libp2p::swarm::SwarmEvent;
 
     let net = Net::new();
-    let relay = net.relay();
+    let relay = net.relay_with_quic();
     let mut alice = net.node("alice").with_relay(&relay).start();
     let bob_p = net.node("bob").with_relay(&relay);
     let mut bob = bob_p.start();
@@ -174,10 +186,13 @@ fn unread_fetches_do_not_exhaust_a_relay() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let relay_peer: libp2p::PeerId = relay.addr.rsplit('/').next().unwrap().parse().unwrap();
-    let relay_addr: libp2p::Multiaddr = relay.addr.parse().unwrap();
-    let key = libp2p::identity::Keypair::generate_ed25519();
-    let mut attacker = swarm::build(key, &SwarmOptions::default()).unwrap();
-    // A tag of its own, filled with the largest envelopes (32 MiB, the tag's quota).
+    // From another address than alice's (over QUIC, see `attacker_from`): the relay
+    // refuses a source that keeps asking after "try later", and that must not be alice.
+    let relay_addr: libp2p::Multiaddr = relay.quic().unwrap().parse().unwrap();
+    let _rt = rt.enter();
+    let mut attacker = cairn_tests::attack::attacker_from("127.0.5.2");
+    // A tag of its own, filled with the largest envelopes up to the source's deposit burst
+    // (8 MiB; every fetch of it then builds a full 1 MiB response).
     let mailbox_key = [0x5a; 32];
     let tag = MailboxKey::from_array(mailbox_key).tag();
     let big = Envelope {
@@ -195,7 +210,7 @@ fn unread_fetches_do_not_exhaust_a_relay() {
     };
     rt.block_on(async {
         let mut stored = 0;
-        while stored < 480 {
+        while stored < 120 {
             request(
                 &mut attacker,
                 Request::MailboxPutBatch(vec![big.clone(); 3]),
@@ -216,7 +231,7 @@ fn unread_fetches_do_not_exhaust_a_relay() {
                     };
                     stored += codes.iter().filter(|c| c.is_none()).count();
                     if codes.iter().any(Option::is_some) {
-                        stored = 480;
+                        stored = 120;
                     }
                     break;
                 }
@@ -243,10 +258,12 @@ fn unread_fetches_do_not_exhaust_a_relay() {
         peak = peak.max(relay.rss_bytes().unwrap());
         std::thread::sleep(Duration::from_millis(300));
     }
-    eprintln!(
-        "relay RSS before the fetches {} MiB, peak {} MiB",
-        before >> 20,
-        peak >> 20
+    cairn_tests::attack::report(
+        "unread-fetches",
+        &[
+            ("relay_rss_before_mib", (before >> 20).to_string()),
+            ("relay_peak_rss_mib", (peak >> 20).to_string()),
+        ],
     );
     assert!(
         peak < before + (128 << 20),
@@ -264,6 +281,7 @@ fn unread_fetches_do_not_exhaust_a_relay() {
 /// contact is disconnected after `--stranger-idle`, while a contact stays connected.
 #[test]
 fn idle_strangers_are_disconnected_and_contacts_stay() {
+    let _one = cairn_tests::attack::one_at_a_time();
     use cairn_node::net::swarm::{self, SwarmOptions};
     use futures::StreamExt;
     use libp2p::swarm::SwarmEvent;
@@ -376,4 +394,126 @@ fn local_addresses_are_not_dialled_outside_lan_mode() {
         "the control node never dialled"
     );
     dave.quit();
+}
+
+/// Floods `target` (a node's address ending in /p2p/…) with batches of 64 junk handshake
+/// messages under random tags, four batches in flight, until `stop`; returns how many
+/// batches the node was done with (answered or dropped).
+fn junk_handshakes(target: String, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> u64 {
+    use cairn_crypto::{Envelope, EnvelopeKind, RoutingTag};
+    use cairn_node::net::protocol::{Request, Response};
+    use cairn_tests::attack::{keep_asking, peer_of};
+    use rand::RngCore;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let key = libp2p::identity::Keypair::generate_ed25519();
+        let mut sw =
+            cairn_node::net::swarm::build(key, &cairn_node::net::swarm::SwarmOptions::default())
+                .unwrap();
+        let peer = peer_of(&target);
+        let addr: libp2p::Multiaddr = target.parse().unwrap();
+        let mut answered = 0u64;
+        keep_asking(
+            &mut sw,
+            peer,
+            addr,
+            4,
+            &stop,
+            || {
+                let mut rng = rand::thread_rng();
+                let batch = (0..64)
+                    .map(|_| {
+                        let mut tag = [0u8; 16];
+                        rng.fill_bytes(&mut tag);
+                        let mut body =
+                            vec![0u8; cairn_crypto::envelope::HANDSHAKE_INIT_OVERHEAD + 512];
+                        rng.fill_bytes(&mut body);
+                        Envelope {
+                            kind: EnvelopeKind::HandshakeInit,
+                            tag: RoutingTag(tag),
+                            body,
+                        }
+                        .encode()
+                    })
+                    .collect();
+                Request::DeliverBatch(batch)
+            },
+            // A node drops a batch with nothing for it without a reply: the stream's end
+            // (a failed request) is its answer.
+            |r| {
+                if matches!(r, Some(Response::Results(_)) | None) {
+                    answered += 1;
+                }
+            },
+        )
+        .await;
+        answered
+    })
+}
+
+/// Catches junk handshakes whose cost grows with the pending invites (each junk message 1
+/// was tried against every invite: 51 ms per 64-envelope batch with 300 invites, and the
+/// time told how many were pending). A stranger floods alice with junk handshakes, first
+/// while she has no pending invite, then with 300; she answers about as many batches
+/// either way (one lookup each), and her contact keeps talking to her.
+#[test]
+fn junk_handshakes_cost_the_same_with_many_invites() {
+    use cairn_tests::attack::*;
+    let _one = one_at_a_time();
+    let net = Net::new();
+    let mut alice = net.node("alice").start();
+    let mut bob = net.node("bob").start();
+    connect(&mut alice, &mut bob);
+    let target = format!("{}/p2p/{}", alice.addrs[0], alice.peer_id);
+    let rss = RssPeak::start(alice.pid().unwrap());
+    let before = exchange_for(&mut bob, "bob", &mut alice, "alice", "before", WINDOW);
+
+    let phase = Duration::from_secs(6);
+    let t = target.clone();
+    let attack = Attack::start(move |stop| junk_handshakes(t, stop));
+    std::thread::sleep(phase);
+    let with_none = attack.stop();
+    for _ in 0..300 {
+        alice.invite();
+    }
+    let t = target.clone();
+    let attack = Attack::start(move |stop| junk_handshakes(t, stop));
+    std::thread::sleep(Duration::from_secs(1));
+    let during = exchange_for(&mut bob, "bob", &mut alice, "alice", "during", WINDOW);
+    std::thread::sleep(phase.saturating_sub(WINDOW + Duration::from_secs(1)));
+    let with_many = attack.stop();
+    let t = Instant::now();
+    let id = bob.send("alice", "after");
+    alice.sees_message_anywhere("bob", "after");
+    bob.sees_delivered_anywhere(&id);
+    let recovery = t.elapsed();
+    let peak = rss.stop();
+    let per_sec = |n: u64, d: Duration| format!("{:.1}", n as f64 / d.as_secs_f64());
+    let many_time = (WINDOW + Duration::from_secs(1)).max(phase);
+    report(
+        "junk-handshakes",
+        &[
+            ("node_peak_rss_mib", (peak >> 20).to_string()),
+            ("exchanged_without", before.to_string()),
+            ("exchanged_during", during.to_string()),
+            ("junk_batches_per_s_0_invites", per_sec(with_none, phase)),
+            (
+                "junk_batches_per_s_300_invites",
+                per_sec(with_many, many_time),
+            ),
+            ("recovery_ms", recovery.as_millis().to_string()),
+        ],
+    );
+    assert!(
+        with_none > 0 && with_many > 0,
+        "the node answered no junk batch"
+    );
+    assert!(during > 0, "the contact could not talk during the flood");
+    assert!(
+        peak < RSS_BOUND,
+        "alice's memory reached {} MiB",
+        peak >> 20
+    );
+    alice.quit();
+    bob.quit();
 }
