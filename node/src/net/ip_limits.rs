@@ -98,7 +98,15 @@ pub struct Behaviour {
     bypass: HashSet<PeerId>,
     /// Sources refused until a time, for abuse (see [`Behaviour::penalize`]).
     penalized: HashMap<Source, std::time::Instant>,
+    /// New incoming connections from peers not on the bypass list are refused above this
+    /// process memory use (see [`Behaviour::with_memory_limit`]).
+    max_memory: Option<usize>,
+    /// The last memory reading and when it was taken.
+    memory: (std::time::Instant, usize),
 }
+
+/// How long a memory reading is used before it is taken again.
+const MEMORY_READING_TTL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Most sources penalized at once (the table is a bound, not a blocklist).
 const MAX_PENALIZED: usize = 4096;
@@ -121,7 +129,31 @@ impl Behaviour {
             established_per: HashMap::new(),
             bypass: HashSet::new(),
             penalized: HashMap::new(),
+            max_memory: None,
+            memory: (std::time::Instant::now(), 0),
         }
+    }
+
+    /// Refuses new incoming connections above `bytes` of resident memory — except from
+    /// peers on the bypass list, and never the node's own dials. (libp2p's memory limit
+    /// refuses every new connection, in and out, contacts' too: a node pushed over it by
+    /// strangers could not even reconnect to its own relay.)
+    pub fn with_memory_limit(mut self, bytes: usize) -> Self {
+        self.max_memory = Some(bytes);
+        self
+    }
+
+    fn over_memory(&mut self) -> bool {
+        let Some(max) = self.max_memory else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        if self.memory.1 == 0 || now.duration_since(self.memory.0) >= MEMORY_READING_TTL {
+            if let Some(stats) = memory_stats::memory_stats() {
+                self.memory = (now, stats.physical_mem.max(1));
+            }
+        }
+        self.memory.1 > max
     }
 
     /// Refuses new connections from `source` for `period` (its current ones are the
@@ -210,6 +242,9 @@ impl NetworkBehaviour for Behaviour {
         self.forget_pending(&connection_id);
         if self.bypass.contains(&peer) {
             return Ok(dummy::ConnectionHandler);
+        }
+        if self.over_memory() {
+            return Err(ConnectionDenied::new(Exceeded("memory-limited")));
         }
         if let Some(source) = Source::of(remote) {
             if self.established_from(&source) >= self.max_established {

@@ -8,8 +8,8 @@ use crate::relay::ReservationLimits;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{
-    autonat, connection_limits, identify, identity, mdns, memory_connection_limits, noise, ping,
-    relay, request_response, tcp, yamux, StreamProtocol, Swarm,
+    autonat, connection_limits, identify, identity, mdns, noise, ping, relay, request_response,
+    tcp, yamux, StreamProtocol, Swarm,
 };
 use std::time::Duration;
 
@@ -27,7 +27,8 @@ pub const MAX_ESTABLISHED_RELAY: u32 = 4096;
 pub const MAX_PER_PEER: u32 = 4;
 /// Most incoming connections still in the handshake.
 pub const MAX_PENDING_INCOMING: u32 = 64;
-/// New connections are refused above this process memory use.
+/// New incoming connections from strangers are refused above this process memory use
+/// (contacts and the node's relay still get through; the node's own dials always do).
 pub const MAX_MEMORY_BYTES: usize = 512 << 20;
 /// Request timeout: a mailbox fetch of large envelopes over a relay can be slow.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -52,8 +53,17 @@ pub fn relay_server_config(reservations: &ReservationLimits) -> relay::Config {
         max_circuits_per_peer: 16,
         max_circuit_duration: Duration::from_secs(60 * 60),
         max_circuit_bytes: 64 << 20,
-        ..relay::Config::default()
+        // Per source (address or /64) and network, then libp2p's per peer and per IP.
+        circuit_src_rate_limiters: vec![crate::relay::reservations::circuit_limiter()],
     }
+    .circuit_src_per_peer(
+        std::num::NonZeroU32::new(30).unwrap_or(std::num::NonZeroU32::MIN),
+        Duration::from_secs(120),
+    )
+    .circuit_src_per_ip(
+        std::num::NonZeroU32::new(60).unwrap_or(std::num::NonZeroU32::MIN),
+        Duration::from_secs(60),
+    )
     .reservation_rate_per_peer(
         std::num::NonZeroU32::new(30).unwrap_or(std::num::NonZeroU32::MIN),
         Duration::from_secs(120),
@@ -67,12 +77,11 @@ pub fn relay_server_config(reservations: &ReservationLimits) -> relay::Config {
 /// Every protocol a Cairn node speaks.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
-    /// Incoming connections per source address (IPv4 address, IPv6 /64).
+    /// Incoming connections per source address (IPv4 address, IPv6 /64), and the memory
+    /// limit for new ones.
     pub ip_limits: ip_limits::Behaviour,
     /// Connection-count limits.
     pub limits: connection_limits::Behaviour,
-    /// Memory limit for new connections.
-    pub memory: memory_connection_limits::Behaviour,
     /// Envelopes and mailbox requests.
     pub rr: request_response::Behaviour<Codec>,
     /// Learns the peer's listen addresses (address changes).
@@ -145,7 +154,8 @@ pub fn build(key: identity::Keypair, opts: &SwarmOptions) -> Result<Swarm<Behavi
                     } else {
                         ip_limits::MAX_ESTABLISHED_PER_SOURCE
                     },
-                ),
+                )
+                .with_memory_limit(MAX_MEMORY_BYTES),
                 limits: connection_limits::Behaviour::new(
                     connection_limits::ConnectionLimits::default()
                         // A relay carries every reservation and circuit as a connection.
@@ -157,7 +167,6 @@ pub fn build(key: identity::Keypair, opts: &SwarmOptions) -> Result<Swarm<Behavi
                         .with_max_established_per_peer(Some(MAX_PER_PEER))
                         .with_max_pending_incoming(Some(MAX_PENDING_INCOMING)),
                 ),
-                memory: memory_connection_limits::Behaviour::with_max_bytes(MAX_MEMORY_BYTES),
                 rr,
                 identify: identify::Behaviour::new(
                     identify::Config::new("/cairn/1".into(), key.public())

@@ -263,6 +263,11 @@ impl<K: std::hash::Hash + Eq + Copy> RateLimit<K> {
         true
     }
 
+    /// Whether the balance of `key` is positive.
+    pub fn has(&mut self, key: K, now_ms: u64) -> bool {
+        self.refill(key, now_ms).tokens > 0.0
+    }
+
     /// Charges `cost` after the fact.
     pub fn charge(&mut self, key: K, cost: f64, now_ms: u64) {
         self.refill(key, now_ms).tokens -= cost;

@@ -146,6 +146,44 @@ impl ReservationLimits {
     }
 }
 
+/// Circuits one source may open: a burst of this many, then one a minute (libp2p's own
+/// limit, per exact IP address, would let every address of an IPv6 /64 have its own).
+pub const CIRCUITS_PER_SOURCE_BURST: f64 = 60.0;
+/// Circuits one network (/24, /48) may open at once, then 4 a minute.
+pub const CIRCUITS_PER_NETWORK_BURST: f64 = 4.0 * CIRCUITS_PER_SOURCE_BURST;
+
+/// A rate limit on new circuits per source and per network, for libp2p's relay.
+pub fn circuit_limiter() -> Box<dyn libp2p::relay::RateLimiter> {
+    Box::new(CircuitLimiter {
+        start: Instant::now(),
+        per_source: super::quota::RateLimit::new(1.0 / 60.0, CIRCUITS_PER_SOURCE_BURST),
+        per_network: super::quota::RateLimit::new(4.0 / 60.0, CIRCUITS_PER_NETWORK_BURST),
+    })
+}
+
+struct CircuitLimiter {
+    start: Instant,
+    per_source: super::quota::RateLimit<Source>,
+    per_network: super::quota::RateLimit<Network>,
+}
+
+impl libp2p::relay::RateLimiter for CircuitLimiter {
+    fn try_next(&mut self, _peer: PeerId, addr: &Multiaddr, now: Instant) -> bool {
+        let Some(s) = Source::of(addr) else {
+            return true;
+        };
+        let ms = u64::try_from(now.saturating_duration_since(self.start).as_millis())
+            .unwrap_or(u64::MAX);
+        // Both must have room; only then is either charged.
+        let ok = self.per_source.has(s, ms) && self.per_network.has(s.network(), ms);
+        if ok {
+            self.per_source.charge(s, 1.0, ms);
+            self.per_network.charge(s.network(), 1.0, ms);
+        }
+        ok
+    }
+}
+
 struct Limiter(ReservationLimits);
 
 impl libp2p::relay::RateLimiter for Limiter {
@@ -214,6 +252,26 @@ mod tests {
         limits.denied(p);
         assert!(l.try_next(PeerId::random(), &addr("198.51.100.1"), now));
         assert!(limits.holds(&first[0]));
+    }
+
+    /// Catches a circuit limit that every address of a /64 gets afresh.
+    #[test]
+    fn circuits_per_slash_64() {
+        let mut l = circuit_limiter();
+        let now = Instant::now();
+        let v6 = |i: u32| -> Multiaddr {
+            format!("/ip6/2001:db8::{i:x}/udp/1/quic-v1")
+                .parse()
+                .unwrap()
+        };
+        let mut n = 0;
+        while l.try_next(PeerId::random(), &v6(n + 1), now) {
+            n += 1;
+            assert!(n <= 1000, "no limit");
+        }
+        assert_eq!(n as f64, CIRCUITS_PER_SOURCE_BURST);
+        let other: Multiaddr = "/ip6/2001:db8:0:1::1/udp/1/quic-v1".parse().unwrap();
+        assert!(l.try_next(PeerId::random(), &other, now), "another /64");
     }
 
     /// Catches a total that strangers can exceed from many networks.
