@@ -363,6 +363,10 @@ struct Runtime {
     bypassed: HashSet<PeerId>,
     /// Peers connected that are neither contacts nor our relay, since when (Unix ms).
     strangers: HashMap<PeerId, u64>,
+    /// Where each stranger connected from directly (None through a relay: the address is
+    /// the relay's), and how many requests of theirs were dropped as not for us.
+    stranger_sources: HashMap<PeerId, crate::net::ip_limits::Source>,
+    dropped_from: crate::relay::RateLimit<Result<crate::net::ip_limits::Source, PeerId>>,
     /// Addresses learnt on the LAN (mDNS) per contact, at most `MAX_ADDRS` each.
     lan_addrs: HashMap<PeerId, Vec<Multiaddr>>,
     /// Contacts the user was told can only be reached at local addresses (once a run).
@@ -462,6 +466,11 @@ impl Runtime {
             lan_addrs: HashMap::new(),
             warned_local: HashSet::new(),
             strangers: HashMap::new(),
+            stranger_sources: HashMap::new(),
+            dropped_from: crate::relay::RateLimit::new(
+                crate::relay::ABUSE_PER_SEC,
+                crate::relay::ABUSE_BURST,
+            ),
             announce_due: false,
             invites: HashMap::new(),
             reset_keys: HashMap::new(),
@@ -2943,7 +2952,16 @@ impl Runtime {
                 self.listen_addrs.retain(|a| *a != address);
                 self.card_changed = self.ready_sent;
             }
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                let addr = endpoint.get_remote_address();
+                let relayed = addr.iter().any(|p| matches!(p, Protocol::P2pCircuit));
+                if endpoint.is_listener() && !relayed {
+                    if let Some(source) = crate::net::ip_limits::Source::of(addr) {
+                        self.stranger_sources.insert(peer_id, source);
+                    }
+                }
                 if let Some((relay, addr)) = self.relay.clone() {
                     if peer_id == relay && !self.relay_reserved {
                         let circuit = addr.with(Protocol::P2pCircuit);
@@ -2965,6 +2983,7 @@ impl Runtime {
                 ..
             } => {
                 self.strangers.remove(&peer_id);
+                self.stranger_sources.remove(&peer_id);
                 self.set_online(peer_id, false);
                 if self.relay.as_ref().is_some_and(|(r, _)| *r == peer_id) {
                     self.relay_reserved = false;
@@ -3144,6 +3163,33 @@ impl Runtime {
         }
     }
 
+    /// A request from `direct_from` held nothing for us. A stranger that keeps sending such
+    /// requests (junk handshakes, say) past [`crate::relay::ABUSE_BURST`] at once or
+    /// [`crate::relay::ABUSE_PER_SEC`] a second is disconnected, and its address refused for
+    /// [`crate::relay::ABUSE_PENALTY`]: a flood then costs the node a refused handshake per
+    /// attempt instead of work on its event loop. Contacts and the node's relay are never cut
+    /// off (nor refused: they bypass the address limits).
+    fn dropped_request(&mut self) {
+        let Some(peer) = self.direct_from else {
+            return;
+        };
+        if self.bypassed.contains(&peer) {
+            return;
+        }
+        let key = self.stranger_sources.get(&peer).copied().ok_or(peer);
+        if self.dropped_from.try_take(key, 1.0, now_ms()) {
+            return;
+        }
+        tracing::info!("a stranger kept sending what is not for this node: cut off for a while");
+        if let Ok(source) = key {
+            self.swarm
+                .behaviour_mut()
+                .ip_limits
+                .penalize(source, crate::relay::ABUSE_PENALTY);
+        }
+        let _ = self.swarm.disconnect_peer_id(peer);
+    }
+
     fn inbound_request(&mut self, request: Request, channel: ResponseChannel<Response>) {
         let response = match request {
             Request::Deliver(bytes) => match self.inbound_envelope(&bytes) {
@@ -3156,13 +3202,13 @@ impl Runtime {
                 Inbound::Processed => Response::Accepted,
                 Inbound::TryLater | Inbound::Kept => Response::Rejected(RejectCode::TryLater),
                 // Dropped without a reply: a stranger learns nothing.
-                Inbound::Dropped => return,
+                Inbound::Dropped => return self.dropped_request(),
             },
             Request::DeliverBatch(items) => {
                 let outcomes = self.inbound_envelopes(&items);
                 if outcomes.iter().all(|o| *o == Inbound::Dropped) {
                     // Nothing in it was for us: no reply, as for a single envelope.
-                    return;
+                    return self.dropped_request();
                 }
                 let codes = outcomes
                     .into_iter()

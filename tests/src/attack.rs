@@ -115,8 +115,19 @@ pub fn peer_of(addr: &str) -> PeerId {
         .expect("address ends in /p2p/<peer id>")
 }
 
+/// What became of one request.
+#[derive(Debug)]
+pub enum Reply {
+    /// The victim answered.
+    Answer(Response),
+    /// The stream ended without an answer (a node drops what is not for it that way).
+    Dropped,
+    /// No connection: the victim refused it (or is gone).
+    Refused,
+}
+
 /// Keeps up to `depth` requests made by `next` in flight to `peer` at `addr` until `stop`,
-/// reading every answer; `seen` gets each answer (or None for a failed request).
+/// reading every answer; `seen` gets what became of each.
 pub async fn keep_asking(
     sw: &mut Swarm<swarm::Behaviour>,
     peer: PeerId,
@@ -124,7 +135,7 @@ pub async fn keep_asking(
     depth: usize,
     stop: &AtomicBool,
     mut next: impl FnMut() -> Request,
-    mut seen: impl FnMut(Option<Response>),
+    mut seen: impl FnMut(Reply),
 ) {
     let mut in_flight = 0;
     while !stop.load(Ordering::SeqCst) {
@@ -144,11 +155,16 @@ pub async fn keep_asking(
                 ..
             })) => {
                 in_flight -= 1;
-                seen(Some(response));
+                seen(Reply::Answer(response));
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Rr(RrEvent::OutboundFailure { .. })) => {
+            SwarmEvent::Behaviour(BehaviourEvent::Rr(RrEvent::OutboundFailure {
+                error, ..
+            })) => {
                 in_flight -= 1;
-                seen(None);
+                seen(match error {
+                    libp2p::request_response::OutboundFailure::DialFailure => Reply::Refused,
+                    _ => Reply::Dropped,
+                });
                 // Refused (the victim cut it off): try again a little later, as a
                 // flooding client would, without spinning on this machine's cores.
                 tokio::time::sleep(Duration::from_millis(20)).await;

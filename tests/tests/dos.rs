@@ -396,23 +396,36 @@ fn local_addresses_are_not_dialled_outside_lan_mode() {
     dave.quit();
 }
 
-/// Floods `target` (a node's address ending in /p2p/…) with batches of 64 junk handshake
-/// messages under random tags, four batches in flight, until `stop`; returns how many
-/// batches the node was done with (answered or dropped).
-fn junk_handshakes(target: String, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> u64 {
+/// What a junk flood achieved: batches the node dealt with (dropped: nothing in them was
+/// for it), over how long, and attempts refused once it was cut off.
+struct JunkFlood {
+    dropped: u64,
+    busy: Duration,
+    refused: u64,
+}
+
+/// Floods `target` (a node's QUIC address ending in /p2p/…) from `source` with batches of 64
+/// junk handshake messages under random tags, four batches in flight, until `stop`.
+fn junk_handshakes(
+    source: &str,
+    target: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> JunkFlood {
     use cairn_crypto::{Envelope, EnvelopeKind, RoutingTag};
-    use cairn_node::net::protocol::{Request, Response};
-    use cairn_tests::attack::{keep_asking, peer_of};
+    use cairn_node::net::protocol::Request;
+    use cairn_tests::attack::{attacker_from, keep_asking, peer_of, Reply};
     use rand::RngCore;
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let key = libp2p::identity::Keypair::generate_ed25519();
-        let mut sw =
-            cairn_node::net::swarm::build(key, &cairn_node::net::swarm::SwarmOptions::default())
-                .unwrap();
+        let mut sw = attacker_from(source);
         let peer = peer_of(&target);
         let addr: libp2p::Multiaddr = target.parse().unwrap();
-        let mut answered = 0u64;
+        let start = Instant::now();
+        let mut flood = JunkFlood {
+            dropped: 0,
+            busy: Duration::ZERO,
+            refused: 0,
+        };
         keep_asking(
             &mut sw,
             peer,
@@ -438,76 +451,117 @@ fn junk_handshakes(target: String, stop: std::sync::Arc<std::sync::atomic::Atomi
                     .collect();
                 Request::DeliverBatch(batch)
             },
-            // A node drops a batch with nothing for it without a reply: the stream's end
-            // (a failed request) is its answer.
-            |r| {
-                if matches!(r, Some(Response::Results(_)) | None) {
-                    answered += 1;
+            |r| match r {
+                // A node drops a batch with nothing for it without a reply.
+                Reply::Dropped | Reply::Answer(_) => {
+                    flood.dropped += 1;
+                    flood.busy = start.elapsed();
                 }
+                Reply::Refused => flood.refused += 1,
             },
         )
         .await;
-        answered
+        flood
     })
 }
 
 /// Catches junk handshakes whose cost grows with the pending invites (each junk message 1
 /// was tried against every invite: 51 ms per 64-envelope batch with 300 invites, and the
-/// time told how many were pending). A stranger floods alice with junk handshakes, first
-/// while she has no pending invite, then with 300; she answers about as many batches
-/// either way (one lookup each), and her contact keeps talking to her.
+/// time told how many were pending), and a junk flood that the node keeps working for. A
+/// stranger floods alice with junk handshakes from one address while she has no pending
+/// invite, then from another while she has 300: she gets through the junk at about the same
+/// rate either way (one lookup each), cuts each flood off after its burst, and her contact
+/// keeps talking to her.
 #[test]
 fn junk_handshakes_cost_the_same_with_many_invites() {
     use cairn_tests::attack::*;
     let _one = one_at_a_time();
     let net = Net::new();
-    let mut alice = net.node("alice").start();
+    // On QUIC, so that the attackers can come from addresses of their own.
+    let mut alice = net
+        .node("alice")
+        .listen_on(&format!("/ip4/127.0.0.1/udp/{}/quic-v1", free_port()))
+        .start();
     let mut bob = net.node("bob").start();
     connect(&mut alice, &mut bob);
     let target = format!("{}/p2p/{}", alice.addrs[0], alice.peer_id);
     let rss = RssPeak::start(alice.pid().unwrap());
     let before = exchange_for(&mut bob, "bob", &mut alice, "alice", "before", WINDOW);
 
+    // Junk envelopes alice has dropped so far (her own count).
+    let rejected = |n: &mut Node| {
+        n.cmd(json!({"cmd": "status"}));
+        n.expect("status", |e| e["event"] == "status")["rejected"]
+            .as_u64()
+            .unwrap()
+    };
+    // The same flood, from two addresses: with no pending invite, then with 300. What
+    // counts is the batches alice went through (the attacker also sees refused
+    // connections fail).
     let phase = Duration::from_secs(6);
-    let t = target.clone();
-    let attack = Attack::start(move |stop| junk_handshakes(t, stop));
-    std::thread::sleep(phase);
-    let with_none = attack.stop();
+    let flood = |alice: &mut Node, source: &'static str| {
+        let before = rejected(alice);
+        let t = target.clone();
+        let attack = Attack::start(move |stop| junk_handshakes(source, t, stop));
+        std::thread::sleep(phase);
+        let mut f = attack.stop();
+        f.dropped = (rejected(alice) - before) / 64;
+        f
+    };
+    let with_none = flood(&mut alice, "127.0.6.2");
     for _ in 0..300 {
         alice.invite();
     }
+    let with_many = flood(&mut alice, "127.0.7.2");
+    // And from a third while the contact talks.
     let t = target.clone();
-    let attack = Attack::start(move |stop| junk_handshakes(t, stop));
-    std::thread::sleep(Duration::from_secs(1));
+    let before_meanwhile = rejected(&mut alice);
+    let attack = Attack::start(move |stop| junk_handshakes("127.0.8.2", t, stop));
     let during = exchange_for(&mut bob, "bob", &mut alice, "alice", "during", WINDOW);
-    std::thread::sleep(phase.saturating_sub(WINDOW + Duration::from_secs(1)));
-    let with_many = attack.stop();
+    let mut meanwhile = attack.stop();
+    meanwhile.dropped = (rejected(&mut alice) - before_meanwhile) / 64;
     let t = Instant::now();
     let id = bob.send("alice", "after");
     alice.sees_message_anywhere("bob", "after");
     bob.sees_delivered_anywhere(&id);
     let recovery = t.elapsed();
     let peak = rss.stop();
-    let per_sec = |n: u64, d: Duration| format!("{:.1}", n as f64 / d.as_secs_f64());
-    let many_time = (WINDOW + Duration::from_secs(1)).max(phase);
+    let per_sec =
+        |f: &JunkFlood| format!("{:.1}", f.dropped as f64 / f.busy.as_secs_f64().max(1e-3));
     report(
         "junk-handshakes",
         &[
             ("node_peak_rss_mib", (peak >> 20).to_string()),
             ("exchanged_without", before.to_string()),
             ("exchanged_during", during.to_string()),
-            ("junk_batches_per_s_0_invites", per_sec(with_none, phase)),
+            ("junk_batches_0_invites", with_none.dropped.to_string()),
+            ("junk_batches_per_s_0_invites", per_sec(&with_none)),
+            ("junk_batches_300_invites", with_many.dropped.to_string()),
+            ("junk_batches_per_s_300_invites", per_sec(&with_many)),
+            ("junk_batches_while_talking", meanwhile.dropped.to_string()),
             (
-                "junk_batches_per_s_300_invites",
-                per_sec(with_many, many_time),
+                "attempts_refused_after_cut_off",
+                meanwhile.refused.to_string(),
             ),
             ("recovery_ms", recovery.as_millis().to_string()),
         ],
     );
     assert!(
-        with_none > 0 && with_many > 0,
-        "the node answered no junk batch"
+        with_none.dropped > 0 && with_many.dropped > 0,
+        "no junk batch was taken"
     );
+    // Cut off after the burst (64 dropped requests, then 2 a second; 4 in flight).
+    for f in [&with_none, &with_many, &meanwhile] {
+        let bound = cairn_node::relay::ABUSE_BURST
+            + cairn_node::relay::ABUSE_PER_SEC * (WINDOW + phase).as_secs_f64()
+            + 8.0;
+        assert!(
+            f.dropped as f64 <= bound,
+            "a flood was not cut off: {} batches in {:?}",
+            f.dropped,
+            f.busy
+        );
+    }
     assert!(during > 0, "the contact could not talk during the flood");
     assert!(
         peak < RSS_BOUND,

@@ -71,7 +71,7 @@ fn deposit_flood_from_one_address() {
                     Request::MailboxPutBatch(vec![e.clone(), e.clone(), e])
                 },
                 |r| {
-                    if let Some(Response::Results(codes)) = r {
+                    if let Reply::Answer(Response::Results(codes)) = r {
                         for c in codes {
                             match c {
                                 None => taken += 1,
@@ -164,7 +164,7 @@ fn fetch_flood_from_one_address() {
                 &fill,
                 || Request::MailboxPutBatch(vec![big_envelope(tag); 3]),
                 |r| {
-                    if let Some(Response::Results(codes)) = r {
+                    if let Reply::Answer(Response::Results(codes)) = r {
                         stored += codes.iter().filter(|c| c.is_none()).count();
                     }
                     if stored >= 128 {
@@ -182,12 +182,12 @@ fn fetch_flood_from_one_address() {
                 &stop,
                 || Request::MailboxFetch(vec![key]),
                 |r| match r {
-                    Some(Response::Mail(items)) => {
+                    Reply::Answer(Response::Mail(items)) => {
                         served += 1;
                         bytes += items.iter().map(|(_, e)| e.len() as u64).sum::<u64>();
                     }
-                    Some(Response::Rejected(RejectCode::TryLater)) => later += 1,
-                    None => failed += 1,
+                    Reply::Answer(Response::Rejected(RejectCode::TryLater)) => later += 1,
+                    Reply::Dropped | Reply::Refused => failed += 1,
                     _ => {}
                 },
             )

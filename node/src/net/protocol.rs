@@ -376,18 +376,35 @@ fn reject_code(c: u8) -> Result<RejectCode, ProtocolError> {
 }
 
 /// The libp2p codec: length-prefixed frames with strict limits.
-#[derive(Clone, Default)]
-pub struct Codec;
+///
+/// It also carries the request-read budget of one connection. libp2p's request-response
+/// behaviour clones its codec once for each connection (into the connection's handler) and
+/// the handler's codec once for each stream: the behaviour's codec is a template without a
+/// budget, a clone of the template starts a connection's budget, and clones of that share
+/// it ([`MAX_BUFFERED_PER_CONNECTION`]).
+#[derive(Default)]
+pub struct Codec {
+    connection: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
+}
+
+impl Clone for Codec {
+    fn clone(&self) -> Self {
+        Self {
+            connection: Some(self.connection.clone().unwrap_or_default()),
+        }
+    }
+}
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use std::io;
 
-/// Reads one length-prefixed frame of at most `max` bytes. With `budgeted`, its buffer is
-/// taken from [`MAX_BUFFERED_REQUEST_BYTES`] while it fills (requests from peers).
+/// Reads one length-prefixed frame of at most `max` bytes. With a `budget` (requests from
+/// peers), a frame over [`SMALL_REQUEST_LEN`] takes its buffer from the connection's budget
+/// and from [`MAX_BUFFERED_REQUEST_BYTES`] while it fills.
 async fn read_frame<T: AsyncRead + Unpin + Send>(
     io: &mut T,
     max: usize,
-    budgeted: bool,
+    budget: Option<&std::sync::Arc<std::sync::atomic::AtomicUsize>>,
 ) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
@@ -399,12 +416,12 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(
             "frame too large",
         ));
     }
-    let _budget = match budgeted {
-        true => Some(
-            ReadBudget::take(len)
+    let _budget = match budget {
+        Some(connection) if len > SMALL_REQUEST_LEN => Some(
+            ReadBudget::take(connection, len)
                 .ok_or_else(|| io::Error::other("too many requests in flight; try later"))?,
         ),
-        false => None,
+        _ => None,
     };
     let mut buf = vec![0u8; len];
     io.read_exact(&mut buf).await?;
@@ -418,36 +435,62 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(
 /// from 13 to 662 MiB (32 streams per connection, 16 connections per address now bound it
 /// per source; this bounds it in total).
 pub const MAX_BUFFERED_REQUEST_BYTES: usize = 64 << 20;
+/// The same for the requests of one connection: one address (16 connections) can then hold
+/// at most a quarter of the total, and a contact's connection always has its own share.
+pub const MAX_BUFFERED_PER_CONNECTION: usize = 1 << 20;
+/// Requests up to this size (a single chat envelope: the padding buckets up to 4 KiB, with
+/// its frame) are read without the budget: their memory is bounded by the streams per
+/// connection and the connections per address alone (32 × 8 KiB per connection), and a
+/// contact's messages then get through even while strangers hold the whole budget.
+pub const SMALL_REQUEST_LEN: usize = 8 << 10;
 
 static BUFFERED_REQUEST_BYTES: std::sync::atomic::AtomicUsize =
     std::sync::atomic::AtomicUsize::new(0);
 
-/// Bytes taken from [`MAX_BUFFERED_REQUEST_BYTES`], given back on drop.
-pub struct ReadBudget(usize);
-
-impl ReadBudget {
-    /// Takes `n` bytes from the budget, or None if that would exceed it.
-    pub fn take(n: usize) -> Option<Self> {
-        use std::sync::atomic::Ordering;
-        let mut current = BUFFERED_REQUEST_BYTES.load(Ordering::Relaxed);
-        loop {
-            let next = current.checked_add(n)?;
-            if next > MAX_BUFFERED_REQUEST_BYTES {
-                return None;
-            }
-            match BUFFERED_REQUEST_BYTES.compare_exchange_weak(
-                current,
-                next,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Some(Self(n)),
-                Err(seen) => current = seen,
-            }
+/// Adds `n` to `counter` if that stays within `max`.
+fn take_from(counter: &std::sync::atomic::AtomicUsize, n: usize, max: usize) -> bool {
+    use std::sync::atomic::Ordering;
+    let mut current = counter.load(Ordering::Relaxed);
+    loop {
+        let Some(next) = current.checked_add(n).filter(|next| *next <= max) else {
+            return false;
+        };
+        match counter.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(seen) => current = seen,
         }
     }
+}
 
-    /// Bytes taken from the budget by every reader now.
+/// Bytes taken from a connection's budget and from [`MAX_BUFFERED_REQUEST_BYTES`], given
+/// back on drop.
+pub struct ReadBudget {
+    n: usize,
+    connection: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ReadBudget {
+    /// Takes `n` bytes from `connection`'s budget and the total, or None (and nothing
+    /// taken) if that would exceed either.
+    pub fn take(
+        connection: &std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        n: usize,
+    ) -> Option<Self> {
+        use std::sync::atomic::Ordering;
+        if !take_from(connection, n, MAX_BUFFERED_PER_CONNECTION) {
+            return None;
+        }
+        if !take_from(&BUFFERED_REQUEST_BYTES, n, MAX_BUFFERED_REQUEST_BYTES) {
+            connection.fetch_sub(n, Ordering::AcqRel);
+            return None;
+        }
+        Some(Self {
+            n,
+            connection: connection.clone(),
+        })
+    }
+
+    /// Bytes taken from the total budget by every reader now.
     pub fn in_use() -> usize {
         BUFFERED_REQUEST_BYTES.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -455,7 +498,9 @@ impl ReadBudget {
 
 impl Drop for ReadBudget {
     fn drop(&mut self) {
-        BUFFERED_REQUEST_BYTES.fetch_sub(self.0, std::sync::atomic::Ordering::AcqRel);
+        use std::sync::atomic::Ordering;
+        BUFFERED_REQUEST_BYTES.fetch_sub(self.n, Ordering::AcqRel);
+        self.connection.fetch_sub(self.n, Ordering::AcqRel);
     }
 }
 
@@ -480,7 +525,9 @@ impl libp2p::request_response::Codec for Codec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let body = read_frame(io, MAX_REQUEST_LEN, true).await?;
+        // Without a connection (used outside libp2p): a budget of its own.
+        let connection = self.connection.get_or_insert_with(Default::default);
+        let body = read_frame(io, MAX_REQUEST_LEN, Some(connection)).await?;
         Request::decode(&body).map_err(invalid)
     }
 
@@ -488,7 +535,7 @@ impl libp2p::request_response::Codec for Codec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let body = read_frame(io, MAX_RESPONSE_LEN, false).await?;
+        let body = read_frame(io, MAX_RESPONSE_LEN, None).await?;
         Response::decode(&body).map_err(invalid)
     }
 
@@ -521,16 +568,56 @@ impl libp2p::request_response::Codec for Codec {
 mod budget_tests {
     use super::*;
 
-    /// Catches a request budget that can be exceeded, or that is not given back when a
-    /// reader finishes or fails.
+    /// Catches a request budget that one connection can take whole, that can be exceeded
+    /// in total, that is not given back when a reader finishes or fails, or codec clones
+    /// that do not give each connection (and only each connection) a budget of its own.
     #[test]
-    fn read_budget_is_bounded_and_given_back() {
+    fn read_budget_per_connection_and_in_total() {
+        let template = Codec::default();
+        let conn = template.clone();
+        let stream = conn.clone();
+        let (c, s) = (conn.connection.unwrap(), stream.connection.unwrap());
+        assert!(
+            std::sync::Arc::ptr_eq(&c, &s),
+            "a connection's streams share"
+        );
+        let other = template.clone().connection.unwrap();
+        assert!(!std::sync::Arc::ptr_eq(&c, &other), "connections do not");
+
         let before = ReadBudget::in_use();
-        let a = ReadBudget::take(MAX_BUFFERED_REQUEST_BYTES - before).expect("room");
-        assert!(ReadBudget::take(1).is_none(), "the budget is spent");
+        let a = ReadBudget::take(&c, MAX_BUFFERED_PER_CONNECTION).expect("room");
+        assert!(
+            ReadBudget::take(&c, 1).is_none(),
+            "the connection's share is spent"
+        );
+        assert!(
+            ReadBudget::take(&other, MAX_REQUEST_LEN).is_some(),
+            "others have theirs"
+        );
         drop(a);
-        assert_eq!(ReadBudget::in_use(), before);
-        assert!(ReadBudget::take(MAX_REQUEST_LEN).is_some());
+        assert!(
+            ReadBudget::take(&c, MAX_REQUEST_LEN).is_some(),
+            "given back"
+        );
+        // The total binds many connections.
+        let mut held = Vec::new();
+        loop {
+            let conn = template.clone().connection.unwrap();
+            match ReadBudget::take(&conn, MAX_BUFFERED_PER_CONNECTION) {
+                Some(b) => held.push(b),
+                None => break,
+            }
+            assert!(held.len() <= 64, "no total");
+        }
+        assert!(ReadBudget::in_use() <= MAX_BUFFERED_REQUEST_BYTES);
+        let refused = template.clone().connection.unwrap();
+        assert!(ReadBudget::take(&refused, 1).is_none());
+        assert_eq!(
+            refused.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "nothing kept"
+        );
+        drop(held);
         assert_eq!(ReadBudget::in_use(), before);
     }
 }

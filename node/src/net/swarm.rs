@@ -129,7 +129,7 @@ pub fn build(key: identity::Keypair, opts: &SwarmOptions) -> Result<Swarm<Behavi
         .with_behaviour(|key, relay_client| {
             let peer_id = key.public().to_peer_id();
             let rr = request_response::Behaviour::with_codec(
-                Codec,
+                Codec::default(),
                 [(
                     StreamProtocol::new(PROTOCOL),
                     request_response::ProtocolSupport::Full,
