@@ -571,3 +571,170 @@ fn junk_handshakes_cost_the_same_with_many_invites() {
     alice.quit();
     bob.quit();
 }
+
+/// A request-response codec of the attacker's: announces a request of the largest size, sends
+/// all of it but the last byte (so the victim's buffer is really filled), and then never
+/// another byte.
+#[derive(Clone, Default)]
+struct Stall;
+
+impl libp2p::request_response::Codec for Stall {
+    type Protocol = libp2p::StreamProtocol;
+    type Request = ();
+    type Response = ();
+
+    async fn read_request<T>(&mut self, _: &Self::Protocol, _: &mut T) -> std::io::Result<()>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        Err(std::io::Error::other("the attacker serves nothing"))
+    }
+
+    async fn read_response<T>(&mut self, _: &Self::Protocol, io: &mut T) -> std::io::Result<()>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        use futures::AsyncReadExt;
+        let mut b = [0u8; 1];
+        io.read_exact(&mut b).await
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+        _: (),
+    ) -> std::io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        use futures::AsyncWriteExt;
+        let len = cairn_node::net::protocol::MAX_REQUEST_LEN as u32;
+        io.write_all(&len.to_be_bytes()).await?;
+        io.write_all(&vec![0x42; len as usize - 1]).await?;
+        io.flush().await?;
+        futures::future::pending::<()>().await;
+        Ok(())
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &Self::Protocol,
+        _: &mut T,
+        _: (),
+    ) -> std::io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        Ok(())
+    }
+}
+
+/// Twenty identities from two addresses, each keeping 32 stalled requests open on its
+/// connection to `target` (a QUIC address ending in /p2p/…), re-opening them as the victim
+/// times them out, until `stop`.
+fn stalled_requests(target: String, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use futures::StreamExt;
+    use libp2p::request_response::{self, ProtocolSupport};
+    use std::sync::atomic::Ordering;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let peer = cairn_tests::attack::peer_of(&target);
+        let addr: libp2p::Multiaddr = target.parse().unwrap();
+        let mut swarms = Vec::new();
+        for i in 0..20 {
+            let mut sw = libp2p::SwarmBuilder::with_new_identity()
+                .with_tokio()
+                .with_quic()
+                .with_behaviour(|_| {
+                    request_response::Behaviour::<Stall>::new(
+                        [(
+                            libp2p::StreamProtocol::new(cairn_node::net::protocol::PROTOCOL),
+                            ProtocolSupport::Outbound,
+                        )],
+                        request_response::Config::default()
+                            .with_request_timeout(Duration::from_secs(3600))
+                            .with_max_concurrent_streams(64),
+                    )
+                })
+                .unwrap()
+                .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+                .build();
+            let source = if i % 2 == 0 { "127.0.9.2" } else { "127.0.9.3" };
+            sw.listen_on(format!("/ip4/{source}/udp/0/quic-v1").parse().unwrap())
+                .unwrap();
+            swarms.push((sw, 0usize));
+        }
+        while !stop.load(Ordering::SeqCst) {
+            for (sw, open) in swarms.iter_mut() {
+                while *open < 32 {
+                    sw.behaviour_mut()
+                        .send_request_with_addresses(&peer, (), vec![addr.clone()]);
+                    *open += 1;
+                }
+                while let Some(ev) = futures::FutureExt::now_or_never(sw.select_next_some()) {
+                    if let libp2p::swarm::SwarmEvent::Behaviour(
+                        request_response::Event::OutboundFailure { .. }
+                        | request_response::Event::Message { .. },
+                    ) = ev
+                    {
+                        *open = open.saturating_sub(1);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+}
+
+/// Catches requests in flight that exhaust a node's memory: twenty connections with stalled
+/// 256 KiB requests took a node from 13 to 662 MiB, after which it could not reconnect to its
+/// own relay. Now a request over 8 KiB is read within its connection's budget (1 MiB) and the
+/// total (64 MiB), a connection has at most 32 streams, and a contact's messages (small
+/// requests) need no budget: alice stays small and keeps talking with bob.
+#[test]
+fn stalled_requests_do_not_exhaust_a_node() {
+    use cairn_tests::attack::*;
+    let _one = one_at_a_time();
+    let net = Net::new();
+    let mut alice = net
+        .node("alice")
+        .listen_on(&format!("/ip4/127.0.0.1/udp/{}/quic-v1", free_port()))
+        .start();
+    let mut bob = net.node("bob").start();
+    connect(&mut alice, &mut bob);
+    let target = format!("{}/p2p/{}", alice.addrs[0], alice.peer_id);
+    let rss = RssPeak::start(alice.pid().unwrap());
+    let before_rss = alice.rss_bytes().unwrap_or(0);
+    let before = exchange_for(&mut bob, "bob", &mut alice, "alice", "before", WINDOW);
+    let attack = Attack::start(move |stop| stalled_requests(target, stop));
+    std::thread::sleep(Duration::from_secs(4));
+    let during = exchange_for(&mut bob, "bob", &mut alice, "alice", "during", WINDOW);
+    attack.stop();
+    let t = Instant::now();
+    let id = bob.send("alice", "after");
+    alice.sees_message_anywhere("bob", "after");
+    bob.sees_delivered_anywhere(&id);
+    let recovery = t.elapsed();
+    let peak = rss.stop();
+    report(
+        "stalled-requests",
+        &[
+            ("node_rss_before_mib", (before_rss >> 20).to_string()),
+            ("node_peak_rss_mib", (peak >> 20).to_string()),
+            ("exchanged_without", before.to_string()),
+            ("exchanged_during", during.to_string()),
+            ("recovery_ms", recovery.as_millis().to_string()),
+        ],
+    );
+    assert!(during > 0, "the contact could not talk during the attack");
+    // 20 connections × 1 MiB of budget, and the rest of the node.
+    assert!(
+        peak < before_rss + (96 << 20),
+        "alice grew from {} to {} MiB",
+        before_rss >> 20,
+        peak >> 20
+    );
+    alice.quit();
+    bob.quit();
+}

@@ -16,6 +16,10 @@ use std::time::Duration;
 /// How long an idle connection stays open. Chat is bursty: a quiet conversation
 /// keeps its connection (ping keeps NATs open) rather than re-dialling each time.
 pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+/// How long a connection may take to open (TCP, Noise and yamux, or QUIC's handshake, which
+/// also has its own 5-second limit): a peer that starts a handshake and stalls holds one of
+/// its source's 8 handshake slots for at most this long.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most established incoming connections (outgoing ones, and contacts and the node's own
 /// relay on the bypass list, are not counted: a flood of strangers never stops the node
 /// from reaching its contacts).
@@ -191,6 +195,7 @@ pub fn build(key: identity::Keypair, opts: &SwarmOptions) -> Result<Swarm<Behavi
         })
         .map_err(|e| format!("behaviour: {e}"))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+        .with_connection_timeout(HANDSHAKE_TIMEOUT)
         .build();
     Ok(swarm)
 }
