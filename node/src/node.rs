@@ -3273,6 +3273,11 @@ impl Runtime {
                 self.hops_accepted(accepted);
             }
             Some(Pending::Fetch) => {
+                if matches!(response, Response::Rejected(_)) {
+                    // "Try later": the rest of this collection waits for the next one
+                    // (a relay cuts off a source that keeps asking).
+                    self.fetch_queue.clear();
+                }
                 if let Response::Mail(items) = response {
                     let full = crate::net::protocol::mail_may_have_more(&items);
                     let authentic = self.got_mail(items);

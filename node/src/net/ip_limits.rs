@@ -103,6 +103,10 @@ pub struct Behaviour {
     max_memory: Option<usize>,
     /// The last memory reading and when it was taken.
     memory: (std::time::Instant, usize),
+    /// Refuse a penalized source before its handshake (a relay, which has no contacts to
+    /// let through) rather than once the peer is known (a node: a contact behind the same
+    /// address is still let in).
+    early_penalty: bool,
 }
 
 /// How long a memory reading is used before it is taken again.
@@ -131,7 +135,14 @@ impl Behaviour {
             penalized: HashMap::new(),
             max_memory: None,
             memory: (std::time::Instant::now(), 0),
+            early_penalty: false,
         }
+    }
+
+    /// Refuses penalized sources before their handshake (see the field).
+    pub fn with_early_penalty(mut self) -> Self {
+        self.early_penalty = true;
+        self
     }
 
     /// Refuses new incoming connections above `bytes` of resident memory — except from
@@ -220,7 +231,7 @@ impl NetworkBehaviour for Behaviour {
         let Some(source) = Source::of(remote) else {
             return Ok(());
         };
-        if self.is_penalized(&source) {
+        if self.early_penalty && self.is_penalized(&source) {
             return Err(ConnectionDenied::new(Exceeded("penalized")));
         }
         let n = self.pending_per.entry(source).or_default();
@@ -247,6 +258,9 @@ impl NetworkBehaviour for Behaviour {
             return Err(ConnectionDenied::new(Exceeded("memory-limited")));
         }
         if let Some(source) = Source::of(remote) {
+            if self.is_penalized(&source) {
+                return Err(ConnectionDenied::new(Exceeded("penalized")));
+            }
             if self.established_from(&source) >= self.max_established {
                 return Err(ConnectionDenied::new(Exceeded("established")));
             }

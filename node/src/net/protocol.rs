@@ -435,9 +435,10 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(
 /// from 13 to 662 MiB (32 streams per connection, 16 connections per address now bound it
 /// per source; this bounds it in total).
 pub const MAX_BUFFERED_REQUEST_BYTES: usize = 64 << 20;
-/// The same for the requests of one connection: one address (16 connections) can then hold
-/// at most a quarter of the total, and a contact's connection always has its own share.
-pub const MAX_BUFFERED_PER_CONNECTION: usize = 1 << 20;
+/// The same for the requests of one connection: room for the 8 largest requests a node
+/// keeps in flight to one peer; one address (16 connections) can then hold at most half of
+/// the total, and a contact's connection always has its own share.
+pub const MAX_BUFFERED_PER_CONNECTION: usize = 8 * MAX_REQUEST_LEN;
 /// Requests up to this size (a single chat envelope: the padding buckets up to 4 KiB, with
 /// its frame) are read without the budget: their memory is bounded by the streams per
 /// connection and the connections per address alone (32 × 8 KiB per connection), and a

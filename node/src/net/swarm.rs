@@ -150,16 +150,20 @@ pub fn build(key: identity::Keypair, opts: &SwarmOptions) -> Result<Swarm<Behavi
             } else {
                 None
             };
+            let mut ip_limits = ip_limits::Behaviour::new(
+                ip_limits::MAX_PENDING_PER_SOURCE,
+                if serve {
+                    ip_limits::MAX_ESTABLISHED_PER_SOURCE_RELAY
+                } else {
+                    ip_limits::MAX_ESTABLISHED_PER_SOURCE
+                },
+            )
+            .with_memory_limit(MAX_MEMORY_BYTES);
+            if serve {
+                ip_limits = ip_limits.with_early_penalty();
+            }
             Ok(Behaviour {
-                ip_limits: ip_limits::Behaviour::new(
-                    ip_limits::MAX_PENDING_PER_SOURCE,
-                    if serve {
-                        ip_limits::MAX_ESTABLISHED_PER_SOURCE_RELAY
-                    } else {
-                        ip_limits::MAX_ESTABLISHED_PER_SOURCE
-                    },
-                )
-                .with_memory_limit(MAX_MEMORY_BYTES),
+                ip_limits,
                 limits: connection_limits::Behaviour::new(
                     connection_limits::ConnectionLimits::default()
                         // A relay carries every reservation and circuit as a connection.

@@ -7,8 +7,9 @@ use libp2p::request_response;
 /// A peer that asks and does not read can otherwise make the relay build response after
 /// response (the review took one from 22 to 1,035 MiB with one connection).
 pub const MAIL_IN_FLIGHT_TOTAL: usize = 64 << 20;
-/// The same per peer: a node keeps at most 4 fetches in flight, of at most 1 MiB each.
-pub const MAIL_IN_FLIGHT_PER_PEER: usize = 4 << 20;
+/// The same per peer: a node keeps at most 4 fetches in flight, of at most 1 MiB each, and
+/// one more for a response it has read before the relay learnt that it was sent.
+pub const MAIL_IN_FLIGHT_PER_PEER: usize = 5 << 20;
 
 /// Accounting of mail responses in flight: reserved when a fetch is answered, released when
 /// libp2p reports the response sent or the request failed. A fetch that would go over a

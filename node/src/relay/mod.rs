@@ -42,8 +42,8 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
-/// Fetch work one source may ask for, in units a second: a unit is one key looked up or
-/// one KiB of mail returned. A node with 100 contacts asks for about 11,400 keys every 20
+/// Fetch work one source may ask for, in units a second: a unit is one key looked up, one
+/// KiB of mail returned, or one id acknowledged. A node with 100 contacts asks for about 11,400 keys every 20
 /// seconds (570 units a second); one source flooding fetches gets at most this share of
 /// the mailbox thread.
 pub const FETCH_UNITS_PER_SEC: f64 = 2048.0;
@@ -74,6 +74,19 @@ pub const WORKER_BYTES: usize = 256 << 10;
 pub const DEPOSIT_BYTES_PER_SEC: f64 = 1024.0 * 1024.0;
 /// Bytes one source may deposit at once (a backlog of a few thousand chat messages).
 pub const DEPOSIT_BYTES_BURST: f64 = 8.0 * 1024.0 * 1024.0;
+
+/// The address a source is counted by: an IPv4 address as it is, an IPv6 address as the
+/// first address of its /64 (IPv4-mapped ones as their IPv4 address).
+fn source_ip(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match crate::net::ip_limits::Source::from_ip(ip) {
+        crate::net::ip_limits::Source::V4(o) => std::net::IpAddr::from(o),
+        crate::net::ip_limits::Source::V6(p) => {
+            let mut o = [0u8; 16];
+            o[..8].copy_from_slice(&p);
+            std::net::IpAddr::from(o)
+        }
+    }
+}
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -273,8 +286,9 @@ impl RelayLoop {
                 relay::Event::ReservationReqDenied { src_peer_id, .. } => {
                     self.reservations.denied(src_peer_id)
                 }
-                relay::Event::ReservationClosed { src_peer_id }
-                | relay::Event::ReservationTimedOut { src_peer_id } => {
+                // Not `ReservationClosed`: libp2p reports it for every connection of the
+                // peer that closes (see `ReservationLimits::ended`).
+                relay::Event::ReservationTimedOut { src_peer_id } => {
                     self.reservations.ended(src_peer_id)
                 }
                 _ => {}
@@ -349,13 +363,20 @@ impl RelayLoop {
         request: Request,
         channel: request_response::ResponseChannel<Response>,
     ) {
+        // Keyed by source: every address of an IPv6 /64 is one.
         let source = self
             .peer_ips
             .get(&peer)
-            .map_or(DepositSource::Peer(peer), |ip| DepositSource::Ip(*ip));
+            .map_or(DepositSource::Peer(peer), |ip| {
+                DepositSource::Ip(source_ip(*ip))
+            });
         let now = now_ms();
-        let busy = self.queued.get(&source).copied().unwrap_or(0) >= MAX_QUEUED_PER_SOURCE
-            || self.waiting.len() >= MAX_QUEUED
+        // A source with nothing waiting is let in even when many others wait (up to a hard
+        // cap): one source's backlog then never locks the others out.
+        let mine = self.queued.get(&source).copied().unwrap_or(0);
+        let busy = mine >= MAX_QUEUED_PER_SOURCE
+            || (mine > 0 && self.waiting.len() >= MAX_QUEUED)
+            || self.waiting.len() >= 2 * MAX_QUEUED
             || self.jobs.is_none();
         let job = match request {
             Request::Deliver(_) | Request::DeliverBatch(_) => {
@@ -410,6 +431,11 @@ impl RelayLoop {
                     keys,
                     claim: self.reservations.holds(&peer),
                 }
+            }
+            Request::MailboxAck { ids, .. }
+                if !self.fetch_rate.try_take(source, ids.len() as f64, now) =>
+            {
+                return self.try_later(source, peer, channel, None);
             }
             Request::MailboxAck { key, ids } => worker::Job::Ack {
                 token: request_id,

@@ -240,6 +240,14 @@ impl<K: std::hash::Hash + Eq + Copy> RateLimit<K> {
             self.buckets.retain(|_, b| {
                 b.tokens + rate * now_ms.saturating_sub(b.last_ms) as f64 / 1000.0 < burst
             });
+            if self.buckets.len() >= MAX_RATE_KEYS {
+                // Still full of live buckets: forget the eighth least recently used.
+                let mut times: Vec<u64> = self.buckets.values().map(|b| b.last_ms).collect();
+                let cut = times.len() / 8;
+                let (_, nth, _) = times.select_nth_unstable(cut);
+                let nth = *nth;
+                self.buckets.retain(|_, b| b.last_ms > nth);
+            }
         }
         let (rate, burst) = (self.rate, self.burst);
         let b = self.buckets.entry(key).or_insert(Bucket {

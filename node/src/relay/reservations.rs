@@ -99,17 +99,19 @@ impl ReservationLimits {
         Box::new(Limiter(self.clone()))
     }
 
-    /// A reservation of `peer` was accepted (`renewed`: it already had it).
+    /// A reservation of `peer` was accepted (`renewed`: it already had it on that
+    /// connection).
     pub fn accepted(&self, peer: PeerId, renewed: bool) {
         let mut t = self.table();
         if let Some(h) = t.holders.get_mut(&peer) {
-            if !renewed {
-                h.count += 1;
-            }
+            h.count = if renewed { h.count.max(1) } else { h.count + 1 };
         }
     }
 
-    /// A reservation of `peer` ended (closed or timed out).
+    /// A reservation of `peer` timed out. (libp2p's `ReservationClosed` is not one: it is
+    /// reported whenever any connection of the peer closes, reservation or not, so the
+    /// relay loop leaves holders to this, to [`ReservationLimits::disconnected`] and to
+    /// denials.)
     pub fn ended(&self, peer: PeerId) {
         let mut t = self.table();
         let gone = t.holders.get_mut(&peer).is_some_and(|h| {

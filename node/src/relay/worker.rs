@@ -192,7 +192,7 @@ impl<T: Send + 'static> Worker<T> {
                 Job::Ack { token, key, ids } => {
                     let response = match self.mailbox.ack_staged(&key, &ids) {
                         Ok(n) => {
-                            wrote = true;
+                            wrote |= n > 0;
                             Response::Acked(n)
                         }
                         Err(_) => Response::Rejected(RejectCode::TryLater),
