@@ -1,0 +1,115 @@
+//! Durability: background flushes of the store, work that waits for one (answers,
+//! receipts, events), and mirroring a sent message into the outbox.
+
+use super::*;
+
+impl Runtime {
+    /// Starts a flush on a blocking thread for everything applied so far.
+    pub(super) fn start_flush(&mut self) {
+        let id = self.next_flush_id;
+        self.next_flush_id += 1;
+        self.dirty = false;
+        self.flushing = Some((id, std::mem::take(&mut self.deferred)));
+        let store = std::sync::Arc::clone(&self.profile.store);
+        let tx = self.flush_done.0.clone();
+        tokio::task::spawn_blocking(move || {
+            let r = store.make_durable().map_err(|e| e.to_string());
+            let _ = tx.send((id, r));
+        });
+    }
+
+    pub(super) fn flush_completed(&mut self, id: u64, result: Result<(), String>) {
+        let Some((running, work)) = self.flushing.take() else {
+            return;
+        };
+        if running != id {
+            self.flushing = Some((running, work));
+            return;
+        }
+        match result {
+            Ok(()) => self.release(work),
+            Err(e) => self.emit(Event::error(ErrorCode::StoreFailed, e)),
+        }
+    }
+
+    /// Makes every applied write durable now (blocking the loop), then does what waited
+    /// for it: events shown, hops acknowledged, envelopes released to the outbox.
+    pub(super) fn flush(&mut self) -> bool {
+        let mut work = match self.flushing.take() {
+            Some((_, w)) => w,
+            None => Vec::new(),
+        };
+        if !self.dirty && work.is_empty() {
+            return true;
+        }
+        self.dirty = false;
+        work.append(&mut self.deferred);
+        if let Err(e) = self.profile.store.make_durable() {
+            // Nothing is acknowledged or shown: peers retry, and so do we after restart.
+            self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
+            return false;
+        }
+        self.release(work);
+        true
+    }
+
+    pub(super) fn release(&mut self, work: Vec<Deferred>) {
+        for w in work {
+            match w {
+                Deferred::Emit(e) => self.emit(e),
+                Deferred::Respond(ch, r) => {
+                    let _ = self.swarm.behaviour_mut().rr.send_response(ch, r);
+                }
+                Deferred::Mirror(e) => {
+                    self.outbox.insert(e.message_id, e);
+                }
+                Deferred::Renewed(e) => {
+                    if let Some(current) = self.outbox.get_mut(&e.message_id) {
+                        *current = e;
+                    }
+                }
+            }
+        }
+        self.process_outbox(now_ms());
+    }
+
+    pub(super) fn defer_mirror(
+        &mut self,
+        contact: ContactId,
+        id: MessageId,
+        seq: u64,
+        envelope: Vec<u8>,
+        created_at_ms: u64,
+    ) {
+        let entry = new_entry(contact, id, seq, envelope, created_at_ms);
+        self.deferred.push(Deferred::Mirror(entry));
+        self.dirty = true;
+    }
+
+    /// Records in the mirror an outbox entry the store just made durable.
+    pub(super) fn mirror(
+        &mut self,
+        contact: ContactId,
+        id: MessageId,
+        seq: u64,
+        envelope: Vec<u8>,
+        now: u64,
+    ) {
+        self.outbox
+            .insert(id, new_entry(contact, id, seq, envelope, now));
+    }
+
+    /// Removes an entry from the store's outbox (done) and the mirror.
+    pub(super) fn outbox_done(&mut self, id: &MessageId, now: u64) -> Result<bool, String> {
+        let r = self
+            .profile
+            .store
+            .mark_delivered(id, now)
+            .map_err(|e| e.to_string())?;
+        self.outbox.remove(id);
+        self.in_flight.remove(id);
+        self.backoff.remove(id);
+        self.renewed.remove(id);
+        Ok(r)
+    }
+}

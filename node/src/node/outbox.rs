@@ -1,0 +1,655 @@
+//! The outbox: scheduling, backoff, batching, routes (direct or the contact's
+//! mailbox, and which addresses may be dialled), hops taken, receipts awaited, and
+//! renewing what was never acknowledged.
+
+use super::*;
+
+impl Runtime {
+    pub(super) fn backoff_delay(attempts: u32) -> u64 {
+        let base = u64::try_from(RETRY_BASE.as_millis()).unwrap_or(500);
+        let max = u64::try_from(RETRY_MAX.as_millis()).unwrap_or(300_000);
+        let exp = base.saturating_mul(1u64 << attempts.min(20)).min(max);
+        // Full jitter on half the delay: spreads retries of many nodes.
+        exp / 2 + OsRng.gen_range(0..=exp / 2)
+    }
+
+    pub(super) fn process_outbox(&mut self, now: u64) {
+        if self.in_flight.len() >= MAX_IN_FLIGHT {
+            return;
+        }
+        let mut due: Vec<&OutboxEntry> = self
+            .outbox
+            .values()
+            .filter(|e| e.next_attempt_at_ms <= now && !self.in_flight.contains(&e.message_id))
+            // Nothing leaves for a blocked contact (it waits, should the block be lifted).
+            .filter(|e| !self.blocked.contains(&e.contact))
+            // A message a hop took waits for `renew_unacknowledged` (at the next tick).
+            .filter(|e| {
+                e.attempts == 0 || e.seq == CONTROL_SEQ || self.renewed.contains(&e.message_id)
+            })
+            .filter(|e| {
+                self.backoff
+                    .get(&e.message_id)
+                    .is_none_or(|(_, next)| *next <= now)
+            })
+            .collect();
+        // A handshake answer first (a contact must have the session before anything else of
+        // it arrives: messages encrypted again after a reset are older than the answer),
+        // then oldest first: conversation order on the wire as far as possible.
+        due.sort_by_key(|e| {
+            (
+                self.answers.get(&e.contact) != Some(&e.message_id),
+                e.created_at_ms,
+                e.seq,
+            )
+        });
+        let mut room = MAX_IN_FLIGHT - self.in_flight.len();
+        // Envelopes due for the same contact travel together, up to a full batch, and
+        // at most MAX_REQUESTS_PER_CONTACT requests per contact are in flight: what
+        // becomes due meanwhile waits for a slot and then goes as one batch.
+        let mut batches: Vec<Vec<OutboxEntry>> = Vec::new();
+        let mut open: HashMap<ContactId, (usize, usize)> = HashMap::new();
+        let mut opened: HashMap<ContactId, usize> = HashMap::new();
+        // A contact with a request in flight gets another only for a batch worth it:
+        // the answer to the one in flight calls this again (Nagle's rule, in short).
+        let mut due_per_contact: HashMap<ContactId, usize> = HashMap::new();
+        for e in &due {
+            *due_per_contact.entry(e.contact).or_default() += 1;
+        }
+        for e in due {
+            if room == 0 {
+                break;
+            }
+            if self.requests.contains_key(&e.contact)
+                && due_per_contact.get(&e.contact).copied().unwrap_or(0) < MIN_BATCH_WHILE_BUSY
+            {
+                continue;
+            }
+            let len = e.envelope.len();
+            let slot = open.get(&e.contact).copied().filter(|(b, bytes)| {
+                batches.get(*b).is_some_and(|v| v.len() < MAX_BATCH)
+                    && Request::batch_len([*bytes, len]) <= MAX_REQUEST_LEN
+            });
+            match slot {
+                Some((b, bytes)) => {
+                    if let Some(v) = batches.get_mut(b) {
+                        v.push(e.clone());
+                    }
+                    open.insert(e.contact, (b, bytes + 4 + len));
+                }
+                None => {
+                    let busy = self.requests.get(&e.contact).copied().unwrap_or(0)
+                        + opened.get(&e.contact).copied().unwrap_or(0);
+                    if busy >= MAX_REQUESTS_PER_CONTACT {
+                        continue;
+                    }
+                    *opened.entry(e.contact).or_default() += 1;
+                    open.insert(e.contact, (batches.len(), len));
+                    batches.push(vec![e.clone()]);
+                }
+            }
+            room -= 1;
+        }
+        for batch in batches {
+            match <[OutboxEntry; 1]>::try_from(batch) {
+                Ok([entry]) => self.attempt(&entry, Route::Direct),
+                Err(batch) => self.attempt_batch(batch),
+            }
+        }
+    }
+
+    /// Records a delivery request, which takes one of its contact's slots.
+    pub(super) fn request_started(&mut self, rid: OutboundRequestId, pending: Pending) {
+        if let Pending::Outbox { contact, .. } | Pending::Batch { contact, .. } = &pending {
+            *self.requests.entry(*contact).or_default() += 1;
+        }
+        self.pending.insert(rid, pending);
+    }
+
+    /// The request is answered or failed: forgets it, and frees its contact's slot.
+    pub(super) fn take_pending(&mut self, rid: &OutboundRequestId) -> Option<Pending> {
+        let pending = self.pending.remove(rid)?;
+        if let Some(peer) = self.mailbox_rids.remove(rid) {
+            if let Some(n) = self.mailbox_load.get_mut(&peer) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.mailbox_load.remove(&peer);
+                }
+            }
+        }
+        if let Pending::Outbox { contact, .. } | Pending::Batch { contact, .. } = &pending {
+            if let Some(n) = self.requests.get_mut(contact) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.requests.remove(contact);
+                }
+            }
+        }
+        Some(pending)
+    }
+
+    /// Sends several envelopes for one contact in one `DeliverBatch`.
+    pub(super) fn attempt_batch(&mut self, batch: Vec<OutboxEntry>) {
+        let Some(contact) = batch.first().map(|e| e.contact) else {
+            return;
+        };
+        let ids: Vec<MessageId> = batch.iter().map(|e| e.message_id).collect();
+        let Some((peer, addrs)) = self.contact_target(&contact) else {
+            return self.entries_failed(ids, Route::Direct, contact);
+        };
+        let req = Request::DeliverBatch(batch.into_iter().map(|e| e.envelope).collect());
+        let rid = self
+            .swarm
+            .behaviour_mut()
+            .rr
+            .send_request_with_addresses(&peer, req, addrs);
+        self.in_flight.extend(ids.iter().copied());
+        self.request_started(
+            rid,
+            Pending::Batch {
+                contact,
+                ids,
+                route: Route::Direct,
+            },
+        );
+    }
+
+    /// Hops did not take these entries of `contact` on `route`: what failed directly goes
+    /// to the contact's mailbox at once, in `MailboxPutBatch` requests; the rest backs off.
+    /// Entries that left the outbox meanwhile (their receipt came) are only forgotten.
+    pub(super) fn entries_failed(&mut self, ids: Vec<MessageId>, route: Route, contact: ContactId) {
+        let mailbox = self.contact_mailbox(&contact);
+        let mut fallback: Vec<OutboxEntry> = Vec::new();
+        for id in ids {
+            self.in_flight.remove(&id);
+            let Some(entry) = self.outbox.get(&id) else {
+                continue;
+            };
+            if route == Route::Direct && mailbox.is_some() {
+                fallback.push(entry.clone());
+            } else {
+                self.back_off(id);
+            }
+        }
+        let Some((peer, addr)) = mailbox else {
+            return;
+        };
+        if self.mailbox_busy(&peer) {
+            // Its requests in flight are at the cap: try again shortly, in order.
+            for e in fallback {
+                self.wait_for_mailbox(e.message_id);
+            }
+            return;
+        }
+        if fallback.len() == 1 || self.no_mailbox_batch.contains(&peer) {
+            for e in fallback {
+                self.attempt(&e, Route::Mailbox);
+            }
+            return;
+        }
+        // Packed like a DeliverBatch: at most MAX_BATCH and MAX_REQUEST_LEN per request.
+        let mut batch: Vec<OutboxEntry> = Vec::new();
+        let mut bytes = 0;
+        for e in fallback {
+            let len = e.envelope.len();
+            if !batch.is_empty()
+                && (batch.len() >= MAX_BATCH || Request::batch_len([bytes, len]) > MAX_REQUEST_LEN)
+            {
+                self.attempt_mailbox_batch(contact, peer, &addr, std::mem::take(&mut batch));
+                bytes = 0;
+            }
+            bytes += 4 + len;
+            batch.push(e);
+        }
+        if !batch.is_empty() {
+            self.attempt_mailbox_batch(contact, peer, &addr, batch);
+        }
+    }
+
+    /// Deposits several entries of `contact` into its mailbox with one request.
+    pub(super) fn attempt_mailbox_batch(
+        &mut self,
+        contact: ContactId,
+        peer: PeerId,
+        addr: &Multiaddr,
+        batch: Vec<OutboxEntry>,
+    ) {
+        let ids: Vec<MessageId> = batch.iter().map(|e| e.message_id).collect();
+        if self.mailbox_busy(&peer) {
+            for id in ids {
+                self.wait_for_mailbox(id);
+            }
+            return;
+        }
+        let req = Request::MailboxPutBatch(batch.into_iter().map(|e| e.envelope).collect());
+        let rid = self.swarm.behaviour_mut().rr.send_request_with_addresses(
+            &peer,
+            req,
+            vec![addr.clone()],
+        );
+        self.mailbox_started(rid, peer);
+        self.in_flight.extend(ids.iter().copied());
+        self.request_started(
+            rid,
+            Pending::Batch {
+                contact,
+                ids,
+                route: Route::Mailbox,
+            },
+        );
+    }
+
+    /// If our reachable addresses or mailbox changed since we last told our contacts,
+    /// send them the new profile card (through the outbox: directly, or into their
+    /// mailbox), so a contact whose view of us is stale still reaches us.
+    pub(super) fn announce_card_if_changed(&mut self) {
+        const SETTING: &str = "last-announced-card";
+        let card = self.card();
+        let Ok(bytes) = card.to_bytes() else {
+            return;
+        };
+        let previous = self.profile.store.setting(SETTING).ok().flatten();
+        if previous.as_deref() == Some(bytes.as_slice()) {
+            return;
+        }
+        let Ok(plain) = Content::Card(card).encode() else {
+            return;
+        };
+        let ids: Vec<ContactId> = self.contacts.keys().copied().collect();
+        for cid in ids {
+            self.send_control(&cid, &plain);
+        }
+        let _ = self.profile.store.set_setting(SETTING, &bytes);
+    }
+
+    /// Encrypts a control content for `cid` and queues it with the new ratchet state in one
+    /// transaction (sent like a message, not resent once a hop took it). False if there is
+    /// no session yet or it could not be stored.
+    pub(super) fn send_control(&mut self, cid: &ContactId, plain: &[u8]) -> bool {
+        let now = now_ms();
+        let Some(state) = self.contacts.get_mut(cid) else {
+            return false;
+        };
+        let Some(session) = state.session.as_ref() else {
+            return false;
+        };
+        let mut next = session.clone();
+        let Ok(env) = next.encrypt(plain, now / 1000, &mut OsRng) else {
+            return false;
+        };
+        let mut rid = [0u8; 16];
+        OsRng.fill_bytes(&mut rid);
+        let b = SecretBytes::from_slice(&next.to_bytes());
+        let wire = env.encode();
+        if self
+            .profile
+            .store
+            .queue_control(cid, Some(&b), MessageId(rid), &wire, now)
+            .is_err()
+        {
+            return false;
+        }
+        state.session = Some(next);
+        self.mirror(*cid, MessageId(rid), CONTROL_SEQ, wire, now);
+        true
+    }
+
+    /// After a start: connect to every contact, so both sides see each other online
+    /// and retry at once instead of waiting out a backoff that began while we were
+    /// down.
+    pub(super) fn reconnect_pending(&mut self) {
+        let contacts: Vec<ContactId> = self
+            .contacts
+            .keys()
+            .filter(|id| !self.blocked.contains(id))
+            .copied()
+            .collect();
+        for cid in contacts {
+            if let Some((peer, addrs)) = self.contact_target(&cid) {
+                let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                    .addresses(addrs)
+                    .build();
+                let _ = self.swarm.dial(opts);
+            }
+        }
+    }
+
+    /// Whether local addresses may be dialled (LAN mode or `--private-addresses`).
+    pub(super) fn allow_local(&self) -> bool {
+        self.config.lan || self.config.private_addresses
+    }
+
+    /// A contact's PeerId and the addresses of it the node may dial.
+    pub(super) fn contact_target(&mut self, cid: &ContactId) -> Option<(PeerId, Vec<Multiaddr>)> {
+        let allow_local = self.allow_local();
+        let c = &self.contacts.get(cid)?.contact;
+        let peer = PeerId::from_bytes(&c.peer_id).ok()?;
+        let all: Vec<Multiaddr> = c.addresses.iter().filter_map(|a| a.parse().ok()).collect();
+        let addrs: Vec<Multiaddr> = all
+            .iter()
+            .filter(|a| addresses::dialable(a, allow_local))
+            .cloned()
+            .collect();
+        if addrs.is_empty() && !all.is_empty() && self.warned_local.insert(*cid) {
+            let alias = c.alias.clone();
+            self.emit(Event::error(
+                ErrorCode::LocalAddressesOnly,
+                format!(
+                    "{alias} can only be reached at local addresses (loopback, LAN or \
+                     link-local), which are dialled only with --lan or --private-addresses; \
+                     messages go through the mailbox"
+                ),
+            ));
+        }
+        Some((peer, addrs))
+    }
+
+    /// A contact's mailbox (its relay) as PeerId and address, if the node may dial it.
+    pub(super) fn contact_mailbox(&self, cid: &ContactId) -> Option<(PeerId, Multiaddr)> {
+        let addr = self
+            .contacts
+            .get(cid)?
+            .contact
+            .mailbox
+            .as_ref()?
+            .parse::<Multiaddr>()
+            .ok()?;
+        if !addresses::dialable(&addr, self.allow_local()) {
+            return None;
+        }
+        peer_of(&addr).map(|p| (p, addr))
+    }
+
+    pub(super) fn attempt(&mut self, entry: &OutboxEntry, route: Route) {
+        let req;
+        let (peer, addrs) = match route {
+            Route::Direct => {
+                let Some(t) = self.contact_target(&entry.contact) else {
+                    return self.attempt_failed(entry.message_id, route, entry.contact);
+                };
+                req = Request::Deliver(entry.envelope.clone());
+                t
+            }
+            Route::Mailbox => {
+                let Some((peer, addr)) = self.contact_mailbox(&entry.contact) else {
+                    return self.attempt_failed(entry.message_id, route, entry.contact);
+                };
+                if self.mailbox_busy(&peer) {
+                    self.in_flight.remove(&entry.message_id);
+                    return self.wait_for_mailbox(entry.message_id);
+                }
+                req = Request::MailboxPut(entry.envelope.clone());
+                (peer, vec![addr])
+            }
+        };
+        let rid = self
+            .swarm
+            .behaviour_mut()
+            .rr
+            .send_request_with_addresses(&peer, req, addrs);
+        if route == Route::Mailbox {
+            self.mailbox_started(rid, peer);
+        }
+        self.in_flight.insert(entry.message_id);
+        self.request_started(
+            rid,
+            Pending::Outbox {
+                id: entry.message_id,
+                route,
+                contact: entry.contact,
+            },
+        );
+    }
+
+    pub(super) fn attempt_failed(&mut self, id: MessageId, route: Route, contact: ContactId) {
+        self.in_flight.remove(&id);
+        if route == Route::Direct {
+            // Fall back to the contact's mailbox at once.
+            let has_mailbox = self
+                .contacts
+                .get(&contact)
+                .is_some_and(|c| c.contact.mailbox.is_some());
+            if has_mailbox {
+                if let Ok(Some(entry)) = self.outbox_entry(&id) {
+                    return self.attempt(&entry, Route::Mailbox);
+                }
+            }
+        }
+        self.back_off(id);
+    }
+
+    /// The PeerId of `contact`'s mailbox.
+    pub(super) fn mailbox_of(&self, contact: &ContactId) -> Option<PeerId> {
+        self.contact_mailbox(contact).map(|(p, _)| p)
+    }
+
+    /// Whether deposits into the mailbox at `peer` are at [`MAX_MAILBOX_REQUESTS`].
+    pub(super) fn mailbox_busy(&self, peer: &PeerId) -> bool {
+        self.mailbox_load.get(peer).copied().unwrap_or(0) >= MAX_MAILBOX_REQUESTS
+    }
+
+    /// Counts a deposit request to the mailbox at `peer` until it is answered or fails.
+    pub(super) fn mailbox_started(&mut self, rid: OutboundRequestId, peer: PeerId) {
+        *self.mailbox_load.entry(peer).or_default() += 1;
+        self.mailbox_rids.insert(rid, peer);
+    }
+
+    /// `id` waits for a free request slot of its mailbox: a short wait that does not count
+    /// as a failed attempt.
+    pub(super) fn wait_for_mailbox(&mut self, id: MessageId) {
+        let attempts = self.backoff.get(&id).map_or(0, |(a, _)| *a);
+        let next = now_ms() + 200 + OsRng.gen_range(0..200);
+        self.backoff.insert(id, (attempts, next));
+    }
+
+    /// The next attempt of `id` waits (exponential backoff with jitter).
+    pub(super) fn back_off(&mut self, id: MessageId) {
+        let attempts = self.backoff.get(&id).map_or(0, |(a, _)| *a) + 1;
+        let next = now_ms() + Self::backoff_delay(attempts);
+        self.backoff.insert(id, (attempts, next));
+    }
+
+    /// A hop did not take an entry (failure or refusal): mailbox fallback, then backoff
+    /// — unless the entry left the outbox meanwhile (its receipt came).
+    pub(super) fn entry_failed(&mut self, id: MessageId, route: Route, contact: ContactId) {
+        if self.outbox.contains_key(&id) {
+            self.attempt_failed(id, route, contact);
+        } else {
+            self.in_flight.remove(&id);
+        }
+    }
+
+    pub(super) fn outbox_entry(&self, id: &MessageId) -> Result<Option<OutboxEntry>, String> {
+        Ok(self.outbox.get(id).cloned())
+    }
+
+    /// A hop took these entries. Messages now wait for their receipt (and are resent
+    /// if none comes); control entries are done, except a handshake init, which stays
+    /// until the response arrives, and a handshake answer, which stays until the acceptor
+    /// is heard from (at most [`ANSWER_KEPT_MS`]). One store write for all of them.
+    pub(super) fn hops_accepted(&mut self, ids: Vec<MessageId>) {
+        let now = now_ms();
+        let resend = u64::try_from(self.config.resend_after.as_millis()).unwrap_or(600_000);
+        let mut sent: Vec<(MessageId, ContactId, u64, u64)> = Vec::new();
+        let mut done: Vec<MessageId> = Vec::new();
+        for id in ids {
+            self.in_flight.remove(&id);
+            self.backoff.remove(&id);
+            self.renewed.remove(&id);
+            let Some(seq) = self.outbox.get(&id).map(|e| e.seq) else {
+                continue;
+            };
+            if seq == CONTROL_SEQ && !self.awaits_answer(&id, now) {
+                done.push(id);
+                continue;
+            }
+            let Some(entry) = self.outbox.get_mut(&id) else {
+                continue;
+            };
+            // Wait for the receipt (or the handshake response), then send again; a
+            // message renewed MAX_RENEWALS times waits for its contact to be heard from.
+            entry.attempts = entry.attempts.saturating_add(1);
+            if entry.seq != CONTROL_SEQ && entry.attempts > MAX_RENEWALS {
+                entry.next_attempt_at_ms = u64::MAX;
+                self.parked.entry(entry.contact).or_default().push(id);
+            } else {
+                entry.next_attempt_at_ms = now.saturating_add(renew_delay(resend, entry.attempts));
+            }
+            if entry.seq != CONTROL_SEQ && entry.attempts == 1 {
+                sent.push((id, entry.contact, entry.seq, now));
+                self.emit(Event::Sent { id: hex(&id.0) });
+            }
+        }
+        if !done.is_empty() {
+            let _ = self.profile.store.remove_controls_relaxed(&done);
+            for id in &done {
+                if let Some(e) = self.outbox.remove(id) {
+                    if self.answers.get(&e.contact) == Some(id) {
+                        self.answers.remove(&e.contact);
+                    }
+                }
+            }
+        }
+        self.sent_marks.extend(sent);
+    }
+
+    /// Whether the control entry `id` must stay in the outbox after a hop took it: our
+    /// handshake init until its answer arrives, our handshake answer until the acceptor
+    /// is heard from (a mailbox can lose either; the other side cannot ask again).
+    pub(super) fn awaits_answer(&self, id: &MessageId, now: u64) -> bool {
+        let init = self
+            .handshakes
+            .values()
+            .any(|(_, p)| MessageId(p.invite_id()) == *id);
+        let answer = self.outbox.get(id).is_some_and(|e| {
+            self.answers.get(&e.contact) == Some(id)
+                && e.created_at_ms.saturating_add(ANSWER_KEPT_MS) > now
+        });
+        init || answer
+    }
+
+    /// `cid` sent us something authentic: it has the session, so our handshake answer
+    /// (if one is still kept) has arrived.
+    pub(super) fn heard_from(&mut self, cid: &ContactId) {
+        // Both sides have the session now: it can carry our protocol announcement (sent at
+        // the next tick, never in the middle of reading a batch).
+        if self
+            .contacts
+            .get(cid)
+            .and_then(|c| c.session.as_ref())
+            .is_some_and(|s| s.protocol() < cairn_crypto::Protocol::LATEST)
+            && !self.announced.contains(cid)
+        {
+            self.announce_due = true;
+        }
+        if let Some(id) = self.answers.remove(cid) {
+            if let Err(e) = self.outbox_done(&id, now_ms()) {
+                tracing::warn!(error = %e, "could not retire a handshake answer");
+            }
+        }
+        self.unpark(cid);
+    }
+
+    /// `cid` is alive (heard from, or connected): messages that used up their renewals
+    /// without a receipt start a new round, the first after `resend_after`.
+    pub(super) fn unpark(&mut self, cid: &ContactId) {
+        let Some(ids) = self.parked.remove(cid) else {
+            return;
+        };
+        let now = now_ms();
+        let resend = u64::try_from(self.config.resend_after.as_millis()).unwrap_or(600_000);
+        for id in ids {
+            if let Some(e) = self.outbox.get_mut(&id) {
+                if e.next_attempt_at_ms == u64::MAX && !self.renewed.contains(&id) {
+                    e.attempts = 1;
+                    e.next_attempt_at_ms = now.saturating_add(resend);
+                }
+            }
+        }
+    }
+
+    /// Messages a hop took whose receipt did not come in time are encrypted again (same
+    /// id, text and time, the next keys of the sending chain) before they are resent. If
+    /// the recipient has the message and only its receipt was lost (a mailbox that expired
+    /// or dropped it), the old envelope is recognised there as a replay and never
+    /// acknowledged; a new one is decrypted, found in the dedup set (not shown twice) and
+    /// acknowledged. The new envelope replaces the old one in the outbox together with the
+    /// session, and leaves only once that is durable; meanwhile the entry is parked. This
+    /// happens at most once per `resend_after` × hops per message, so the recipient's
+    /// skipped keys stay few. Runs at each tick; until then `process_outbox` holds such
+    /// entries back.
+    pub(super) fn renew_unacknowledged(&mut self, now: u64) {
+        let mut stale: HashMap<ContactId, Vec<MessageId>> = HashMap::new();
+        for e in self.outbox.values() {
+            if e.attempts > 0
+                && e.seq != CONTROL_SEQ
+                && e.next_attempt_at_ms <= now
+                && !self.in_flight.contains(&e.message_id)
+                && !self.renewed.contains(&e.message_id)
+            {
+                stale.entry(e.contact).or_default().push(e.message_id);
+            }
+        }
+        for (cid, ids) in stale {
+            let Some(mut next) = self.contacts.get(&cid).and_then(|c| c.session.clone()) else {
+                continue;
+            };
+            let mut renewed = Vec::new();
+            for id in ids {
+                let Some(entry) = self.outbox.get(&id).cloned() else {
+                    continue;
+                };
+                match self.encrypt_again(&cid, entry, &mut next, now) {
+                    Some(e) => renewed.push(e),
+                    // A message gone from the store (expired, wiped) or unreadable is resent
+                    // as it was.
+                    None => {
+                        self.renewed.insert(id);
+                    }
+                }
+            }
+            if let Err(e) = self.commit_renewed(&cid, next, renewed) {
+                tracing::warn!(error = %e, "renewing envelopes failed");
+            }
+        }
+    }
+
+    /// `entry` with its message encrypted again from the stored text under `next`.
+    pub(super) fn encrypt_again(
+        &self,
+        cid: &ContactId,
+        mut entry: OutboxEntry,
+        next: &mut Session,
+        now: u64,
+    ) -> Option<OutboxEntry> {
+        let m = self.profile.store.message(cid, entry.seq).ok()??;
+        let plain = Content::Text {
+            id: m.id.0,
+            sent_at_ms: m.created_at_ms,
+            text: m.text,
+        }
+        .encode()
+        .ok()?;
+        entry.envelope = next.encrypt(&plain, now / 1000, &mut OsRng).ok()?.encode();
+        entry.next_attempt_at_ms = now;
+        Some(entry)
+    }
+
+    /// Stores `Sent` for messages a hop took that are still waiting for their receipt.
+    pub(super) fn store_sent_marks(&mut self) {
+        if self.sent_marks.is_empty() {
+            return;
+        }
+        let marks: Vec<(ContactId, u64, u64)> = std::mem::take(&mut self.sent_marks)
+            .into_iter()
+            .filter(|(id, _, _, _)| self.outbox.contains_key(id))
+            .map(|(_, c, seq, at)| (c, seq, at))
+            .collect();
+        if marks.is_empty() {
+            return;
+        }
+        if let Err(e) = self.profile.store.mark_sent_relaxed(&marks) {
+            tracing::warn!(error = %e, "mark_sent failed");
+        }
+    }
+}

@@ -1,0 +1,426 @@
+//! What the swarm reports: connections, relay reservations, identify and LAN
+//! discovery, and the requests and responses of `/cairn/envelope/1`.
+
+use super::*;
+
+impl Runtime {
+    pub(super) fn swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::debug!(%address, "listening");
+                self.listen_addrs.push(address);
+                // A new address after start (e.g. the relayed one): tell our contacts at
+                // the next tick (addresses often come and go several at a time).
+                self.card_changed = self.ready_sent;
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| *a != address);
+                self.card_changed = self.ready_sent;
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                let addr = endpoint.get_remote_address();
+                let relayed = addr.iter().any(|p| matches!(p, Protocol::P2pCircuit));
+                if endpoint.is_listener() && !relayed {
+                    if let Some(source) = crate::net::ip_limits::Source::of(addr) {
+                        self.stranger_sources.insert(peer_id, source);
+                    }
+                }
+                if let Some((relay, addr)) = self.relay.clone() {
+                    if peer_id == relay && !self.relay_reserved {
+                        let circuit = addr.with(Protocol::P2pCircuit);
+                        if let Err(e) = self.swarm.listen_on(circuit) {
+                            self.emit(Event::error(ErrorCode::RelayFailed, e.to_string()));
+                        }
+                        self.next_fetch_ms = 0;
+                        self.catch_up_until_ms = now_ms().saturating_add(MAILBOX_CATCH_UP_MS);
+                    }
+                }
+                if !self.bypassed.contains(&peer_id) {
+                    self.strangers.entry(peer_id).or_insert_with(now_ms);
+                }
+                self.set_online(peer_id, true);
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                self.strangers.remove(&peer_id);
+                self.stranger_sources.remove(&peer_id);
+                self.set_online(peer_id, false);
+                if self.relay.as_ref().is_some_and(|(r, _)| *r == peer_id) {
+                    self.relay_reserved = false;
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Rr(ev)) => self.rr_event(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::RelayClient(
+                relay::client::Event::ReservationReqAccepted { .. },
+            )) if !self.relay_reserved => {
+                self.relay_reserved = true;
+                if let Some((_, addr)) = &self.relay {
+                    self.emit(Event::Relay {
+                        state: RelayState::Reserved,
+                        addr: addr.to_string(),
+                    });
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => self.learn_addresses(peer_id, info.listen_addrs),
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(list))) => {
+                let contacts: HashSet<PeerId> = self
+                    .contacts
+                    .values()
+                    .filter_map(|c| PeerId::from_bytes(&c.contact.peer_id).ok())
+                    .collect();
+                for (peer, addr) in lan_addresses_to_add(&contacts, &mut self.lan_addrs, list) {
+                    self.swarm.add_peer_address(peer, addr);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn set_online(&mut self, peer: PeerId, online: bool) {
+        let bytes = peer.to_bytes();
+        let mut changed = None;
+        for c in self.contacts.values_mut() {
+            if c.contact.peer_id == bytes && c.online != online {
+                c.online = online;
+                changed = Some(c.contact.alias.clone());
+            }
+        }
+        if let Some(alias) = changed {
+            self.emit(if online {
+                Event::PeerOnline { alias }
+            } else {
+                Event::PeerOffline { alias }
+            });
+            if online {
+                // A contact came back: retry what waits for it now.
+                let ids: Vec<ContactId> = self
+                    .contacts
+                    .iter()
+                    .filter(|(_, c)| c.contact.peer_id == bytes)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in ids {
+                    self.unpark(&id);
+                }
+                let now = now_ms();
+                self.backoff.retain(|_, (_, next)| *next <= now);
+                self.process_outbox(now);
+            }
+        }
+    }
+
+    /// Identify told us where a contact listens now: remember it (address changes).
+    pub(super) fn learn_addresses(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        let bytes = peer.to_bytes();
+        let Some(c) = self
+            .contacts
+            .values_mut()
+            .find(|c| c.contact.peer_id == bytes)
+        else {
+            return;
+        };
+        // Addresses the node may dial first, so local ones never crowd them out.
+        let allow_local = self.config.lan || self.config.private_addresses;
+        let (mut usable, local): (Vec<Multiaddr>, Vec<Multiaddr>) = addrs
+            .into_iter()
+            .filter(|a| addresses::first_ip(a).is_some_and(|ip| !ip.is_unspecified()))
+            .partition(|a| addresses::dialable(a, allow_local));
+        usable.extend(local);
+        let mut list: Vec<String> = usable
+            .iter()
+            .map(|a| a.to_string())
+            .take(cairn_crypto::card::MAX_ADDRS)
+            .collect();
+        list.sort();
+        let mut old = c.contact.addresses.clone();
+        old.sort();
+        if list != old && !list.is_empty() {
+            c.contact.addresses = list;
+            let contact = c.contact.clone();
+            let _ = self.profile.store.put_contact(&contact);
+        }
+    }
+
+    pub(super) fn rr_event(&mut self, ev: request_response::Event<Request, Response>) {
+        let outbound_done = matches!(
+            ev,
+            request_response::Event::OutboundFailure { .. }
+                | request_response::Event::Message {
+                    message: request_response::Message::Response { .. },
+                    ..
+                }
+        );
+        self.rr_event_inner(ev);
+        if outbound_done {
+            // A slot in the window freed up.
+            self.process_outbox(now_ms());
+        }
+    }
+
+    pub(super) fn rr_event_inner(&mut self, ev: request_response::Event<Request, Response>) {
+        match ev {
+            request_response::Event::Message { message, peer, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    self.direct_from = Some(peer);
+                    self.inbound_request(request, channel);
+                    self.direct_from = None;
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => self.response(request_id, response),
+            },
+            request_response::Event::OutboundFailure {
+                request_id,
+                error,
+                peer,
+                ..
+            } => {
+                let peer = matches!(
+                    error,
+                    request_response::OutboundFailure::Io(_)
+                        | request_response::OutboundFailure::UnsupportedProtocols
+                )
+                .then_some(peer);
+                tracing::debug!(%error, "request failed");
+                match self.take_pending(&request_id) {
+                    Some(Pending::Outbox { id, route, contact }) => {
+                        self.entry_failed(id, route, contact)
+                    }
+                    Some(Pending::Batch {
+                        contact,
+                        ids,
+                        route,
+                    }) => {
+                        if route == Route::Mailbox {
+                            // A relay of the previous version cannot read a batch (it
+                            // resets the stream): one that never took a batch gets single
+                            // deposits from now on.
+                            if let Some(peer) =
+                                peer.filter(|p| !self.mailbox_batches_ok.contains(p))
+                            {
+                                if self.no_mailbox_batch.insert(peer) {
+                                    tracing::info!("mailbox takes no batch deposits");
+                                }
+                            }
+                        }
+                        self.entries_failed(ids, route, contact);
+                    }
+                    Some(Pending::Ack) => self.ack_done(),
+                    _ => {}
+                }
+            }
+            request_response::Event::InboundFailure { .. } => {
+                self.rejected += 1;
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    /// A request from `direct_from` held nothing for us. A stranger that keeps sending such
+    /// requests (junk handshakes, say) past [`crate::relay::ABUSE_BURST`] at once or
+    /// [`crate::relay::ABUSE_PER_SEC`] a second is disconnected, and its address refused for
+    /// [`crate::relay::ABUSE_PENALTY`]: a flood then costs the node a refused handshake per
+    /// attempt instead of work on its event loop. Contacts and the node's relay are never cut
+    /// off (nor refused: they bypass the address limits).
+    pub(super) fn dropped_request(&mut self) {
+        let Some(peer) = self.direct_from else {
+            return;
+        };
+        if self.bypassed.contains(&peer) {
+            return;
+        }
+        let key = self.stranger_sources.get(&peer).copied().ok_or(peer);
+        if self.dropped_from.try_take(key, 1.0, now_ms()) {
+            return;
+        }
+        tracing::info!("a stranger kept sending what is not for this node: cut off for a while");
+        if let Ok(source) = key {
+            self.swarm
+                .behaviour_mut()
+                .ip_limits
+                .penalize(source, crate::relay::ABUSE_PENALTY);
+        }
+        let _ = self.swarm.disconnect_peer_id(peer);
+    }
+
+    pub(super) fn inbound_request(&mut self, request: Request, channel: ResponseChannel<Response>) {
+        let response = match request {
+            Request::Deliver(bytes) => match self.inbound_envelope(&bytes) {
+                // Acknowledged only once what it changed is durable.
+                Inbound::Processed if self.dirty => {
+                    self.deferred
+                        .push(Deferred::Respond(channel, Response::Accepted));
+                    return;
+                }
+                Inbound::Processed => Response::Accepted,
+                Inbound::TryLater | Inbound::Kept => Response::Rejected(RejectCode::TryLater),
+                // Dropped without a reply: a stranger learns nothing.
+                Inbound::Dropped => return self.dropped_request(),
+            },
+            Request::DeliverBatch(items) => {
+                let outcomes = self.inbound_envelopes(&items);
+                if outcomes.iter().all(|o| *o == Inbound::Dropped) {
+                    // Nothing in it was for us: no reply, as for a single envelope.
+                    return self.dropped_request();
+                }
+                let codes = outcomes
+                    .into_iter()
+                    .map(|o| match o {
+                        Inbound::Processed => None,
+                        Inbound::TryLater | Inbound::Kept => Some(RejectCode::TryLater),
+                        Inbound::Dropped => Some(RejectCode::NotAccepted),
+                    })
+                    .collect();
+                if self.dirty {
+                    // Acknowledged only once what it changed is durable.
+                    self.deferred
+                        .push(Deferred::Respond(channel, Response::Results(codes)));
+                    return;
+                }
+                Response::Results(codes)
+            }
+            Request::MailboxPut(_)
+            | Request::MailboxPutBatch(_)
+            | Request::MailboxFetch(_)
+            | Request::MailboxAck { .. } => Response::Rejected(RejectCode::Unsupported),
+        };
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .rr
+            .send_response(channel, response);
+    }
+
+    pub(super) fn response(&mut self, rid: OutboundRequestId, response: Response) {
+        match self.take_pending(&rid) {
+            Some(Pending::Outbox { id, route, contact }) => match response {
+                Response::Accepted => self.hops_accepted(vec![id]),
+                _ => self.entry_failed(id, route, contact),
+            },
+            Some(Pending::Batch {
+                contact,
+                ids,
+                route,
+            }) => {
+                if route == Route::Mailbox && matches!(response, Response::Results(_)) {
+                    if let Some(peer) = self.mailbox_of(&contact) {
+                        self.mailbox_batches_ok.insert(peer);
+                        self.no_mailbox_batch.remove(&peer);
+                    }
+                }
+                let codes = match response {
+                    Response::Results(codes) if codes.len() == ids.len() => codes,
+                    // Refused as a whole (or an answer that does not fit): every entry
+                    // failed this time.
+                    _ => vec![Some(RejectCode::NotAccepted); ids.len()],
+                };
+                let mut accepted = Vec::new();
+                let mut failed = Vec::new();
+                for (id, code) in ids.into_iter().zip(codes) {
+                    match code {
+                        None => accepted.push(id),
+                        Some(_) => failed.push(id),
+                    }
+                }
+                self.entries_failed(failed, route, contact);
+                self.hops_accepted(accepted);
+            }
+            Some(Pending::Fetch) => {
+                if matches!(response, Response::Rejected(_)) {
+                    // "Try later": the rest of this collection waits for the next one
+                    // (a relay cuts off a source that keeps asking).
+                    self.fetch_queue.clear();
+                }
+                if let Response::Mail(items) = response {
+                    let full = crate::net::protocol::mail_may_have_more(&items);
+                    let authentic = self.got_mail(items);
+                    if full {
+                        // Go on once the acknowledgements are answered (`ack_done`).
+                        self.fetch_more = true;
+                        // Still collecting a real backlog: keep direct mail from overtaking
+                        // it a while longer (a mailbox of junk does not extend this).
+                        if authentic > 0 && self.catch_up_until_ms != 0 {
+                            self.catch_up_until_ms = now_ms().saturating_add(MAILBOX_CATCH_UP_MS);
+                        }
+                    } else if !self.fetch_more
+                        && self.fetch_queue.is_empty()
+                        && self.pending.values().all(|p| !matches!(p, Pending::Fetch))
+                    {
+                        // The mailbox has nothing more: direct mail is read as it comes.
+                        self.catch_up_until_ms = 0;
+                    }
+                }
+                // The rest of this collection, then — once every fetch and acknowledgement
+                // of it is answered — the next one if any response was full. (Checked after
+                // every answer: with several fetches in flight, the last to come back may be
+                // an empty one, after the full one's acknowledgements.)
+                self.send_fetches();
+                self.ack_done();
+            }
+            Some(Pending::Ack) => self.ack_done(),
+            None => {}
+        }
+    }
+}
+
+/// Of the addresses mDNS discovered, those to dial: only contacts' (anyone on the LAN can
+/// announce any PeerId with any address), at most `MAX_ADDRS` per contact over the whole
+/// run (`known` keeps what was added), each once. Without the bound, every spoofed answer
+/// added an address to every dial of that PeerId.
+pub(super) fn lan_addresses_to_add(
+    contacts: &HashSet<PeerId>,
+    known: &mut HashMap<PeerId, Vec<Multiaddr>>,
+    discovered: Vec<(PeerId, Multiaddr)>,
+) -> Vec<(PeerId, Multiaddr)> {
+    let mut out = Vec::new();
+    for (peer, addr) in discovered {
+        if !contacts.contains(&peer) {
+            continue;
+        }
+        let list = known.entry(peer).or_default();
+        if list.len() >= cairn_crypto::card::MAX_ADDRS || list.contains(&addr) {
+            continue;
+        }
+        list.push(addr.clone());
+        out.push((peer, addr));
+    }
+    out
+}
+
+#[cfg(test)]
+mod lan_tests {
+    use super::*;
+
+    /// Catches LAN discovery that dials strangers' announcements, or that lets a spoofer add
+    /// addresses to a contact's dials without bound.
+    #[test]
+    fn lan_discovery_adds_few_addresses_and_only_for_contacts() {
+        let contact = PeerId::random();
+        let stranger = PeerId::random();
+        let contacts: HashSet<PeerId> = [contact].into_iter().collect();
+        let mut known = HashMap::new();
+        let addr = |i: u16| -> Multiaddr { format!("/ip4/192.168.1.7/tcp/{i}").parse().unwrap() };
+        let flood: Vec<(PeerId, Multiaddr)> = (0..500)
+            .map(|i| (contact, addr(i)))
+            .chain((0..10).map(|i| (stranger, addr(i))))
+            .chain([(contact, addr(0))])
+            .collect();
+        let added = lan_addresses_to_add(&contacts, &mut known, flood);
+        assert_eq!(added.len(), cairn_crypto::card::MAX_ADDRS);
+        assert!(added.iter().all(|(p, _)| *p == contact));
+        let again = lan_addresses_to_add(&contacts, &mut known, vec![(contact, addr(900))]);
+        assert!(again.is_empty(), "the bound holds over the whole run");
+    }
+}
