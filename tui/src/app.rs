@@ -469,22 +469,24 @@ impl App {
 
     /// Contact indices in display order.
     pub fn sorted(&self) -> Vec<usize> {
-        let mut idx: Vec<usize> = (0..self.contacts.len()).collect();
-        let c = &self.contacts;
+        let mut idx: Vec<(usize, &Contact)> = self.contacts.iter().enumerate().collect();
         match self.sort {
-            Sort::Unread => idx.sort_by(|&a, &b| {
-                (c[b].unread > 0)
-                    .cmp(&(c[a].unread > 0))
-                    .then(c[b].last_at.cmp(&c[a].last_at))
-                    .then(c[a].alias.cmp(&c[b].alias))
+            Sort::Unread => idx.sort_by(|(_, a), (_, b)| {
+                (b.unread > 0)
+                    .cmp(&(a.unread > 0))
+                    .then(b.last_at.cmp(&a.last_at))
+                    .then(a.alias.cmp(&b.alias))
             }),
-            Sort::Recent => idx.sort_by(|&a, &b| {
-                c[b].last_at
-                    .cmp(&c[a].last_at)
-                    .then(c[a].alias.cmp(&c[b].alias))
-            }),
+            Sort::Recent => {
+                idx.sort_by(|(_, a), (_, b)| b.last_at.cmp(&a.last_at).then(a.alias.cmp(&b.alias)))
+            }
         }
-        idx
+        idx.into_iter().map(|(i, _)| i).collect()
+    }
+
+    /// The alias of the contact at index `i` (from [`App::sorted`]).
+    pub fn alias_at(&self, i: usize) -> Option<&str> {
+        self.contacts.get(i).map(|c| c.alias.as_str())
     }
 
     /// The outgoing message still known by its local id (not yet `queued`), with its
@@ -1118,18 +1120,22 @@ fn main_key(app: &mut App, k: KeyEvent, action: Option<KeyAction>, fx: &mut Vec<
             if order.is_empty() {
                 return;
             }
-            let cur = app
-                .selected
-                .as_ref()
-                .and_then(|s| order.iter().position(|&i| app.contacts[i].alias == *s));
+            let cur = app.selected.as_ref().and_then(|s| {
+                order
+                    .iter()
+                    .position(|&i| app.alias_at(i) == Some(s.as_str()))
+            });
             let n = order.len();
             let next = match (cur, action == Some(KeyAction::NextContact)) {
                 (None, _) => 0,
                 (Some(c), true) => (c + 1) % n,
                 (Some(c), false) => (c + n - 1) % n,
             };
-            let alias = app.contacts[order[next]].alias.clone();
-            app.select(Some(alias));
+            let alias = order
+                .get(next)
+                .and_then(|&i| app.alias_at(i))
+                .map(str::to_owned);
+            app.select(alias);
         }
         Some(KeyAction::ScrollUp) => app.scroll_up(half),
         Some(KeyAction::ScrollDown) => app.scroll_down(half),
@@ -1492,7 +1498,7 @@ fn dialog_key(app: &mut App, k: KeyEvent, action: Option<KeyAction>, fx: &mut Ve
             KeyCode::Down => *choice = (*choice + 1).min(EXPIRE_CHOICES.len() - 1),
             KeyCode::Enter => {
                 let alias = alias.clone();
-                let secs = EXPIRE_CHOICES[*choice].0;
+                let secs = EXPIRE_CHOICES.get(*choice).and_then(|c| c.0);
                 app.dialog = None;
                 set_expire(alias, secs, fx);
             }
@@ -1620,7 +1626,11 @@ fn contacts(app: &mut App, list: Vec<ContactInfo>, fx: &mut Vec<Effect>) {
         .is_none_or(|s| app.contact(s).is_none())
     {
         app.selected = None;
-        let first = app.sorted().first().map(|&i| app.contacts[i].alias.clone());
+        let first = app
+            .sorted()
+            .first()
+            .and_then(|&i| app.alias_at(i))
+            .map(str::to_owned);
         app.select(first);
     }
 }

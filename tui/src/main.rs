@@ -7,6 +7,12 @@
 //! - `cairn relay --listen ADDR [--data DIR]`: run a relay and mailbox.
 //! - `cairn completions SHELL`, `cairn man`: shell completions and the man page.
 #![forbid(unsafe_code)]
+// Untrusted input never panics, and neither does anything else outside tests: no unwrap,
+// no expect, no indexing that can go out of bounds (issue 14's typed edges).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 use cairn_tui::cli;
 use clap::Parser;

@@ -514,11 +514,17 @@ fn draw_contacts(buf: &mut Buffer, area: Rect, app: &App) {
     let sel = app
         .selected
         .as_ref()
-        .and_then(|s| order.iter().position(|&i| app.contacts[i].alias == *s))
+        .and_then(|s| {
+            order
+                .iter()
+                .position(|&i| app.alias_at(i) == Some(s.as_str()))
+        })
         .unwrap_or(0);
     let start = sel.saturating_sub(rows.saturating_sub(1));
     for (row, &i) in order.iter().enumerate().skip(start).take(rows) {
-        let c = &app.contacts[i];
+        let Some(c) = app.contacts.get(i) else {
+            continue;
+        };
         let y = area.y + 1 + u16::try_from(row - start).unwrap_or(0);
         let selected = app.selected.as_deref() == Some(c.alias.as_str());
         let dot = if c.online {
@@ -678,7 +684,7 @@ fn draw_messages(buf: &mut Buffer, area: Rect, app: &App) {
     loop {
         let lines = message_lines(app, alias, conv, idx, width);
         let take = lines.len().saturating_sub(hidden);
-        for line in lines[..take].iter().rev() {
+        for line in lines.iter().take(take).rev() {
             y -= 1;
             if y < i32::from(area.y) {
                 return;

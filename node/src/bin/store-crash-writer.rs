@@ -15,6 +15,12 @@
 //! Each message is written with `record_outgoing` (ratchet state + message + outbox entry in one
 //! batch). Its text and the session state are derived from its id (see `expected_text` and
 //! `expected_session`), so the test can check every reported message is intact.
+// Untrusted input never panics, and neither does anything else outside tests: no unwrap,
+// no expect, no indexing that can go out of bounds (issue 14's typed edges).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;

@@ -166,8 +166,9 @@ impl HeldBySource {
     pub fn depositor(&self, source: DepositSource) -> Depositor {
         use std::hash::BuildHasher;
         let keys = QuotaKey::of(source);
-        let source = self.hasher.hash_one(keys[0].0);
-        let network = keys.get(1).map_or(source, |(k, _)| self.hasher.hash_one(k));
+        let mut hashes = keys.iter().map(|(k, _)| self.hasher.hash_one(k));
+        let source = hashes.next().unwrap_or_default();
+        let network = hashes.next().unwrap_or(source);
         Depositor { source, network }
     }
 

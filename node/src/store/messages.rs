@@ -184,10 +184,11 @@ impl Store {
             while let Some(head) = rest.first() {
                 let mut n = 0;
                 let mut bytes = 0;
-                while n < rest.len().min(MAX_OUTBOX_BATCH)
-                    && (n == 0 || bytes + rest[n].envelope.len() <= MAX_OUTBOX_BATCH_BYTES)
-                {
-                    bytes += rest[n].envelope.len();
+                for e in rest.iter().take(MAX_OUTBOX_BATCH) {
+                    if n > 0 && bytes + e.envelope.len() > MAX_OUTBOX_BATCH_BYTES {
+                        break;
+                    }
+                    bytes += e.envelope.len();
                     n += 1;
                 }
                 let (chunk, tail) = rest.split_at(n);
