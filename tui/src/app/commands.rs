@@ -1,0 +1,272 @@
+//! What the user asks for: opening dialogs, submitting the input line, slash commands,
+//! accepting an invite.
+
+use super::*;
+
+pub(super) fn open_dialog(app: &mut App, what: KeyAction, fx: &mut Vec<Effect>) {
+    match what {
+        KeyAction::Help => app.dialog = Some(Dialog::Help { scroll: 0 }),
+        KeyAction::Invite => {
+            app.dialog = Some(Dialog::Invite { code: None });
+            fx.push(Effect::Node(Command::Invite {
+                ttl_secs: None,
+                for_contact: None,
+            }));
+        }
+        KeyAction::Accept => open_accept(app, "", ""),
+        KeyAction::Verify => match app.selected.clone() {
+            Some(alias) => open_verify(app, alias, fx),
+            None => app.warn("Select a contact to verify first."),
+        },
+        KeyAction::Expire => match app.selected.clone() {
+            Some(alias) => {
+                let current = app.convs.get(&alias).and_then(|c| c.expire).flatten();
+                let choice = EXPIRE_CHOICES
+                    .iter()
+                    .position(|(s, _)| *s == current)
+                    .unwrap_or(0);
+                app.dialog = Some(Dialog::Expire { alias, choice });
+            }
+            None => app.warn("Select a conversation first."),
+        },
+        KeyAction::ToggleLan => {
+            app.dialog = Some(Dialog::Lan {
+                enable: !app.status.lan,
+            })
+        }
+        KeyAction::Wipe => {
+            app.dialog = Some(Dialog::Wipe {
+                typed: TextField::single(),
+                error: None,
+            })
+        }
+        _ => {}
+    }
+}
+
+pub(super) fn open_accept(app: &mut App, code: &str, alias: &str) {
+    app.dialog = Some(Dialog::Accept {
+        code: TextField::with_text(code),
+        alias: TextField::with_text(alias),
+        focus: usize::from(!code.is_empty()),
+        error: None,
+        waiting: false,
+    });
+}
+
+pub(super) fn open_verify(app: &mut App, alias: String, fx: &mut Vec<Effect>) {
+    fx.push(Effect::Node(Command::Verify {
+        alias: alias.clone(),
+        confirm: false,
+    }));
+    let verified = app.contact(&alias).is_some_and(|c| c.verified);
+    app.dialog = Some(Dialog::Verify {
+        alias,
+        digits: None,
+        qr: None,
+        verified,
+    });
+}
+
+pub(super) fn set_expire(alias: String, seconds: Option<u64>, fx: &mut Vec<Effect>) {
+    fx.push(Effect::Node(Command::Expire { alias, seconds }));
+}
+
+pub(super) fn submit(app: &mut App, fx: &mut Vec<Effect>) {
+    let text = app.input.text().trim_end().to_owned();
+    if text.trim().is_empty() {
+        return;
+    }
+    if let Some(cmd) = text.strip_prefix('/') {
+        if !cmd.starts_with('/') {
+            app.input.clear();
+            return slash(app, cmd, fx);
+        }
+    }
+    let Some(alias) = app.selected.clone() else {
+        return app
+            .warn("No conversation yet: invite someone with /invite or accept with /accept.");
+    };
+    if !app.status.running || app.status.restarting {
+        // Kept in the input: nothing is lost, the user sends again once it runs.
+        return app.warn(
+            "The node is not running right now; your message is kept, send it again in a moment.",
+        );
+    }
+    // "//text" sends "/text".
+    let body = if text.starts_with("//") {
+        text[1..].to_owned()
+    } else {
+        text
+    };
+    app.input.clear();
+    app.next_local += 1;
+    let local = format!("local-{}", app.next_local);
+    let now = app.now_ms;
+    app.add_message(
+        &alias,
+        Message {
+            id: local.clone(),
+            outgoing: true,
+            text: body.clone(),
+            at_ms: now,
+            seen_ms: now,
+            state: Delivery::Queued,
+        },
+    );
+    if let Some(c) = app.convs.get_mut(&alias) {
+        c.divider = None;
+        c.scroll = None;
+    }
+    fx.push(Effect::Node(Command::Send {
+        to: alias,
+        text: body,
+        client_ref: Some(local),
+    }));
+}
+
+pub(super) fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
+    let mut parts = line.split_whitespace();
+    let name = parts.next().unwrap_or("").to_ascii_lowercase();
+    let args: Vec<&str> = parts.collect();
+    match name.as_str() {
+        "invite" => match args.as_slice() {
+            [] => open_dialog(app, KeyAction::Invite, fx),
+            ["for", rest @ ..] if !rest.is_empty() => {
+                let alias = rest.join(" ");
+                if app.contact(&alias).is_none() {
+                    return app.warn(format!("No contact named {alias}."));
+                }
+                app.notify(format!(
+                    "An invite for {alias}'s new device: when they accept it, the conversation moves to their new key (history kept; compare safety numbers again)."
+                ));
+                app.dialog = Some(Dialog::Invite { code: None });
+                fx.push(Effect::Node(Command::Invite {
+                    ttl_secs: None,
+                    for_contact: Some(alias),
+                }));
+            }
+            _ => app.warn("Usage: /invite, or /invite for NAME (a contact's new device)"),
+        },
+        "accept" => {
+            let code = args.first().copied().unwrap_or("");
+            let alias = args.get(1..).map(|a| a.join(" ")).unwrap_or_default();
+            if !code.is_empty() && !alias.is_empty() {
+                open_accept(app, code, &alias);
+                accept_submit(app, fx);
+            } else {
+                open_accept(app, code, &alias);
+            }
+        }
+        "verify" => match args.first().map(|s| s.to_string()).or(app.selected.clone()) {
+            Some(alias) if app.contact(&alias).is_some() => open_verify(app, alias, fx),
+            Some(alias) => app.warn(format!("No contact named {alias}.")),
+            None => app.warn("Select a contact to verify first."),
+        },
+        "expire" => match (args.first(), app.selected.clone()) {
+            (_, None) => app.warn("Select a conversation first."),
+            (None, Some(_)) => open_dialog(app, KeyAction::Expire, fx),
+            (Some(arg), Some(alias)) => match parse_duration(arg) {
+                Ok(secs) => set_expire(alias, secs, fx),
+                Err(e) => app.warn(e),
+            },
+        },
+        "lan" => {
+            let enable = match args.first().map(|s| s.to_ascii_lowercase()) {
+                Some(s) if s == "on" => true,
+                Some(s) if s == "off" => false,
+                _ => !app.status.lan,
+            };
+            if enable == app.status.lan {
+                app.notify(if enable {
+                    "LAN mode is already on"
+                } else {
+                    "LAN mode is already off"
+                });
+            } else {
+                app.dialog = Some(Dialog::Lan { enable });
+            }
+        }
+        "rename" => match (app.selected.clone(), args.join(" ")) {
+            (None, _) => app.warn("Select the contact to rename first."),
+            (Some(_), to) if to.is_empty() => app.warn("Usage: /rename NEW NAME"),
+            (Some(alias), to) => fx.push(Effect::Node(Command::Rename { alias, to })),
+        },
+        "reset" => match args.first().map(|s| s.to_string()).or(app.selected.clone()) {
+            Some(alias) if app.contact(&alias).is_some() => {
+                // `/reset NAME CODE`: the contact's new device sent an invite.
+                let code = args.get(1).map(|c| c.to_string());
+                app.notify(if code.is_some() {
+                    format!(
+                        "Re-keying with {alias}'s new device… (history is kept; their key changes, so compare safety numbers again)"
+                    )
+                } else {
+                    format!(
+                        "Renewing the encrypted session with {alias}… (history and verification are kept)"
+                    )
+                });
+                fx.push(Effect::Node(Command::Reset { alias, code }));
+            }
+            Some(alias) => app.warn(format!("No contact named {alias}.")),
+            None => app.warn("Select a contact first."),
+        },
+        "block" | "unblock" => match args.first().map(|s| s.to_string()).or(app.selected.clone()) {
+            Some(alias) if app.contact(&alias).is_some() => {
+                fx.push(Effect::Node(if name == "block" {
+                    Command::Block { alias }
+                } else {
+                    Command::Unblock { alias }
+                }))
+            }
+            Some(alias) => app.warn(format!("No contact named {alias}.")),
+            None => app.warn("Select a contact first."),
+        },
+        "delete" => match (app.selected.clone(), args.first().copied()) {
+            (None, _) => app.warn("Select the contact to delete first."),
+            (Some(alias), Some("confirm")) => fx.push(Effect::Node(Command::Delete {
+                alias,
+                keep_history: false,
+            })),
+            (Some(alias), Some("keep-history")) => fx.push(Effect::Node(Command::Delete {
+                alias,
+                keep_history: true,
+            })),
+            (Some(alias), _) => app.warn(format!(
+                "This deletes {alias}, the encrypted session and unsent messages. Type \
+                 /delete confirm (history too) or /delete keep-history."
+            )),
+        },
+        "wipe" => open_dialog(app, KeyAction::Wipe, fx),
+        "help" | "?" => open_dialog(app, KeyAction::Help, fx),
+        "quit" | "q" | "exit" => quit(app, fx),
+        _ => app.warn(format!("Unknown command /{name}. Type /help for the list.")),
+    }
+}
+
+pub(super) fn accept_submit(app: &mut App, fx: &mut Vec<Effect>) {
+    let Some(Dialog::Accept {
+        code,
+        alias,
+        focus,
+        error,
+        waiting,
+    }) = &mut app.dialog
+    else {
+        return;
+    };
+    let c: String = code.text().split_whitespace().collect();
+    let a = alias.text().trim().to_owned();
+    if c.is_empty() {
+        *error = Some("Paste the invite code first.".into());
+        *focus = 0;
+        return;
+    }
+    if a.is_empty() {
+        *error = Some("Give this contact a name (only you see it).".into());
+        *focus = 1;
+        return;
+    }
+    *error = None;
+    *waiting = true;
+    fx.push(Effect::Node(Command::Accept { code: c, alias: a }));
+}
