@@ -41,8 +41,9 @@ fn relay_and_offline_contact(net: &Net) -> (Relay, Node, Profile) {
 /// Catches a mailbox one address can fill: the review filled the 2 GiB from one /64 in
 /// ~75 s, and from one IPv4 address in 32 hours, keeping it full for 14 days. An attacker
 /// on 127.0.2.2 deposits the largest envelopes under fresh random tags as fast as the
-/// relay takes them; it gets its hourly quota (64 MiB) and no more, while alice's mail to
-/// bob keeps being taken and bob collects all of it.
+/// relay takes them; it gets its deposit burst and rate (8 MiB, then 1 MiB/s) and no more,
+/// is refused and cut off, while alice's mail to bob keeps being taken and bob collects all
+/// of it.
 #[test]
 fn deposit_flood_from_one_address() {
     let _one = one_at_a_time();
@@ -53,6 +54,7 @@ fn deposit_flood_from_one_address() {
     let rss = RssPeak::start(relay.pid());
 
     let (before, before_t) = mailbox_sends_for(&mut alice, "bob", "before", WINDOW);
+    let attack_start = Instant::now();
     let attack = Attack::start(move |stop| {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
@@ -116,11 +118,17 @@ fn deposit_flood_from_one_address() {
         !during.is_empty(),
         "nothing of alice's was taken during the attack"
     );
+    // Within the source's burst and rate (and so far below its hourly quota), and refused
+    // beyond them.
+    let limit = cairn_node::relay::DEPOSIT_BYTES_BURST
+        + cairn_node::relay::DEPOSIT_BYTES_PER_SEC * attack_start.elapsed().as_secs_f64()
+        + f64::from(1u32 << 20);
     assert!(
-        taken_bytes <= cairn_node::relay::DEPOSIT_BYTES_PER_WINDOW + (1 << 20),
+        (taken_bytes as f64) <= limit,
         "one address deposited {} MiB",
         taken_bytes >> 20
     );
+    assert!(refused > 0, "the attacker was never refused");
     assert!(peak < RSS_BOUND, "relay memory reached {} MiB", peak >> 20);
     bob.quit();
     alice.quit();
