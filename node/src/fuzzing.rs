@@ -18,7 +18,7 @@ use crate::store::{
 };
 
 /// The node targets, in the order `fuzz/run-all.sh` runs them.
-pub const TARGETS: &[&str] = &["store_record", "protocol", "content", "command"];
+pub const TARGETS: &[&str] = &["store_record", "protocol", "content", "command", "mdns"];
 
 /// Input: `tree u8 | record`. The tree is `TreeName::ALL[tree % 12]`; the whole input also
 /// goes to `parse_message_key`, and the record to the at-rest sealer (as a sealed value read
@@ -129,6 +129,54 @@ pub fn fuzz_command(data: &[u8]) {
     }
 }
 
+/// The contact the `mdns` target's discovery looks for (a fixed key, so seeds can name it).
+pub fn mdns_contact() -> libp2p::PeerId {
+    libp2p::identity::Keypair::ed25519_from_bytes([7; 32])
+        .map(|k| k.public().to_peer_id())
+        .unwrap_or_else(|_| libp2p::PeerId::random())
+}
+
+/// Input: `sender u8 | packet`. The packet goes to LAN discovery (`net::lan`) looking for
+/// [`mdns_contact`], as if sent from `10.0.0.<sender>`, twice (a second sender too).
+/// Invariants: the decoder never panics; an accepted answer has at most
+/// `MAX_ANNOUNCEMENTS` peers of at most `MAX_ADDRS_PER_PEER` addresses; a rejected packet
+/// leaves what discovery keeps unchanged; discovery never keeps more than `MAX_ADDRS`
+/// addresses, all at the sender's IP address.
+pub fn fuzz_mdns(data: &[u8]) {
+    use crate::net::lan::{discovery, packet, Discovery};
+    let Some((&sender, body)) = data.split_first() else {
+        return;
+    };
+    if let Ok(packet::Packet::Response(list)) = packet::parse(body) {
+        assert!(list.len() <= packet::MAX_ANNOUNCEMENTS, "too many peers");
+        assert!(
+            list.iter()
+                .all(|a| a.addrs.len() <= packet::MAX_ADDRS_PER_PEER),
+            "too many addresses"
+        );
+    }
+    let contact = mdns_contact();
+    let now = std::time::Instant::now();
+    let mut d = Discovery::new(libp2p::PeerId::random());
+    d.set_wanted([contact].into_iter().collect());
+    for from in [sender, sender.wrapping_add(1)] {
+        let ip = std::net::Ipv4Addr::new(10, 0, 0, from);
+        let before = d.addresses(&contact, now);
+        let result = d.on_packet(now, std::net::SocketAddr::from((ip, 5353)), body);
+        let after = d.addresses(&contact, now);
+        if result.is_err() {
+            assert_eq!(before, after, "a rejected packet changed what is kept");
+        }
+        assert!(after.len() <= discovery::MAX_ADDRS, "over the bound");
+        for a in &after {
+            assert!(
+                a.iter().any(|p| p == libp2p::multiaddr::Protocol::Ip4(ip)) || before.contains(a),
+                "an address not at its sender's IP: {a}"
+            );
+        }
+    }
+}
+
 /// Runs the node target called `name` on `data`; `false` if there is no such target.
 pub fn run_target(name: &str, data: &[u8]) -> bool {
     match name {
@@ -136,6 +184,7 @@ pub fn run_target(name: &str, data: &[u8]) -> bool {
         "protocol" => fuzz_protocol(data),
         "content" => fuzz_content(data),
         "command" => fuzz_command(data),
+        "mdns" => fuzz_mdns(data),
         _ => return false,
     }
     true
@@ -518,6 +567,35 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
     ] {
         out.push(("command", bad.as_bytes().to_vec()));
     }
+
+    // LAN discovery: an answer for the contact (ours, then at several ports), a query, an
+    // answer for a stranger.
+    let contact = mdns_contact();
+    let addrs: Vec<libp2p::Multiaddr> =
+        ["/ip4/10.0.0.5/tcp/4001", "/ip4/10.0.0.5/udp/4001/quic-v1"]
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect();
+    let many: Vec<libp2p::Multiaddr> = (1..12u16)
+        .filter_map(|p| format!("/ip4/10.0.0.5/tcp/{p}").parse().ok())
+        .collect();
+    for (peer, a) in [
+        (contact, &addrs),
+        (contact, &many),
+        (
+            libp2p::identity::Keypair::ed25519_from_bytes([8; 32])
+                .map(|k| k.public().to_peer_id())
+                .unwrap_or(contact),
+            &addrs,
+        ),
+    ] {
+        if let Ok(p) = crate::net::lan::packet::response(&peer, a, 120, "seed") {
+            out.push(("mdns", with(5, &p)));
+        }
+    }
+    if let Ok(q) = crate::net::lan::packet::query() {
+        out.push(("mdns", with(5, &q)));
+    }
     out
 }
 
@@ -549,6 +627,7 @@ mod tests {
                 "protocol" if input[0] == 0 => Request::decode(&input[1..]).is_ok(),
                 "protocol" => Response::decode(&input[1..]).is_ok(),
                 "content" => Content::decode(&input).is_ok(),
+                "mdns" => crate::net::lan::packet::parse(&input[1..]).is_ok(),
                 _ => continue,
             };
             assert!(accepted, "{t} seed rejected");

@@ -32,7 +32,7 @@ use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{identify, mdns, relay, Multiaddr, PeerId, Swarm};
+use libp2p::{identify, relay, Multiaddr, PeerId, Swarm};
 use rand::rngs::OsRng;
 use rand::{Rng, RngCore};
 use std::collections::{HashMap, HashSet};
@@ -375,8 +375,6 @@ struct Runtime {
     /// the relay's), and how many requests of theirs were dropped as not for us.
     stranger_sources: HashMap<PeerId, crate::net::ip_limits::Source>,
     dropped_from: crate::relay::RateLimit<Result<crate::net::ip_limits::Source, PeerId>>,
-    /// Addresses learnt on the LAN (mDNS) per contact, at most `MAX_ADDRS` each.
-    lan_addrs: HashMap<PeerId, Vec<Multiaddr>>,
     /// Contacts the user was told can only be reached at local addresses (once a run).
     warned_local: HashSet<ContactId>,
     /// When each contact's session was last replaced by a reset (Unix ms).
@@ -471,7 +469,6 @@ impl Runtime {
             bypassed: HashSet::new(),
             announced: HashSet::new(),
             reset_at: HashMap::new(),
-            lan_addrs: HashMap::new(),
             warned_local: HashSet::new(),
             strangers: HashMap::new(),
             stranger_sources: HashMap::new(),

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod attack;
+pub mod netns;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
@@ -117,6 +118,7 @@ impl Net {
             // Every test node is on this machine's loopback, which a node dials only when
             // told to (see `public_only`).
             run_args: vec!["--private-addresses".to_owned()],
+            netns: None,
         };
         if !p.dir.exists() {
             let out = p
@@ -262,11 +264,19 @@ pub struct Profile {
     relay: Option<String>,
     listen: String,
     run_args: Vec<String>,
+    netns: Option<String>,
 }
 
 impl Profile {
     fn command(&self) -> Command {
-        let mut c = Command::new(cairn_bin());
+        let mut c = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(cairn_bin());
+                c
+            }
+            None => Command::new(cairn_bin()),
+        };
         c.arg("--profile")
             .arg(&self.dir)
             .arg("--passphrase-file")
@@ -313,6 +323,19 @@ impl Profile {
     /// then reachable through nothing but a mailbox that is not local either.
     pub fn public_only(mut self) -> Self {
         self.run_args.retain(|a| a != "--private-addresses");
+        self
+    }
+
+    /// Runs the node inside the network namespace `ns` (see [`netns::Lan`]).
+    pub fn in_netns(mut self, ns: &str) -> Self {
+        self.netns = Some(ns.to_owned());
+        self
+    }
+
+    /// LAN mode (`cairn run --lan`): mDNS discovery, local addresses dialled.
+    pub fn lan(mut self) -> Self {
+        self.run_args.retain(|a| a != "--private-addresses");
+        self.run_args.push("--lan".to_owned());
         self
     }
 

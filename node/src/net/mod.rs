@@ -4,5 +4,6 @@
 pub mod addresses;
 pub mod hole_punch;
 pub mod ip_limits;
+pub mod lan;
 pub mod protocol;
 pub mod swarm;

@@ -3,13 +3,13 @@
 //! always, server in relay mode), DCUtR, AutoNAT, and mDNS only when asked for.
 
 use super::protocol::{Codec, PROTOCOL};
-use super::{hole_punch, ip_limits};
+use super::{hole_punch, ip_limits, lan};
 use crate::relay::ReservationLimits;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{
-    autonat, connection_limits, identify, identity, mdns, noise, ping, relay, request_response,
-    tcp, yamux, StreamProtocol, Swarm,
+    autonat, connection_limits, identify, identity, noise, ping, relay, request_response, tcp,
+    yamux, StreamProtocol, Swarm,
 };
 use std::time::Duration;
 
@@ -98,8 +98,8 @@ pub struct Behaviour {
     pub dcutr: hole_punch::Behaviour,
     /// Learns whether we are reachable.
     pub autonat: autonat::Behaviour,
-    /// LAN discovery, only with `--lan`.
-    pub mdns: Toggle<mdns::tokio::Behaviour>,
+    /// LAN discovery (mDNS, bounded), only with `--lan`.
+    pub lan: Toggle<lan::Behaviour>,
     /// Circuit relay v2 server, only in relay mode.
     pub relay_server: Toggle<relay::Behaviour>,
 }
@@ -142,11 +142,8 @@ pub fn build(key: identity::Keypair, opts: &SwarmOptions) -> Result<Swarm<Behavi
                     .with_request_timeout(REQUEST_TIMEOUT)
                     .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
             );
-            let mdns = if lan {
-                Some(mdns::tokio::Behaviour::new(
-                    mdns::Config::default(),
-                    peer_id,
-                )?)
+            let discovery = if lan {
+                Some(lan::Behaviour::new(peer_id)?)
             } else {
                 None
             };
@@ -189,7 +186,7 @@ pub fn build(key: identity::Keypair, opts: &SwarmOptions) -> Result<Swarm<Behavi
                 relay_client,
                 dcutr: hole_punch::Behaviour::new(peer_id),
                 autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
-                mdns: mdns.into(),
+                lan: discovery.into(),
                 relay_server: serve
                     .then(|| {
                         relay::Behaviour::new(peer_id, relay_server_config(&opts.reservations))

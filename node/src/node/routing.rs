@@ -53,6 +53,9 @@ impl Runtime {
         if let Some((relay, _)) = &self.relay {
             contacts.remove(relay);
         }
+        if let Some(lan) = b.lan.as_mut() {
+            lan.set_wanted(contacts.clone());
+        }
         b.dcutr.set_allowed(contacts);
         for p in self.bypassed.difference(&wanted) {
             b.limits.remove_peer_id(p);

@@ -71,18 +71,33 @@ impl Runtime {
                 info,
                 ..
             })) => self.learn_addresses(peer_id, info.listen_addrs),
-            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(list))) => {
-                let contacts: HashSet<PeerId> = self
-                    .contacts
-                    .values()
-                    .filter_map(|c| PeerId::from_bytes(&c.contact.peer_id).ok())
-                    .collect();
-                for (peer, addr) in lan_addresses_to_add(&contacts, &mut self.lan_addrs, list) {
-                    self.swarm.add_peer_address(peer, addr);
-                }
-            }
+            SwarmEvent::Behaviour(BehaviourEvent::Lan(crate::net::lan::Event::Discovered(
+                peer,
+            ))) => self.lan_discovered(peer),
             _ => {}
         }
+    }
+
+    /// A contact appeared on the LAN (only contacts are looked for): dial it now, with its
+    /// card's addresses and what discovery found, if not connected.
+    fn lan_discovered(&mut self, peer: PeerId) {
+        if self.swarm.is_connected(&peer) {
+            return;
+        }
+        let card = self
+            .contacts
+            .iter()
+            .find(|(_, c)| PeerId::from_bytes(&c.contact.peer_id).ok() == Some(peer))
+            .map(|(id, _)| *id)
+            .and_then(|cid| self.contact_target(&cid))
+            .map(|(_, addrs)| addrs)
+            .unwrap_or_default();
+        let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+            .condition(libp2p::swarm::dial_opts::PeerCondition::DisconnectedAndNotDialing)
+            .addresses(card)
+            .extend_addresses_through_behaviour()
+            .build();
+        let _ = self.swarm.dial(opts);
     }
 
     pub(super) fn set_online(&mut self, peer: PeerId, online: bool) {
@@ -372,55 +387,5 @@ impl Runtime {
             Some(Pending::Ack) => self.ack_done(),
             None => {}
         }
-    }
-}
-
-/// Of the addresses mDNS discovered, those to dial: only contacts' (anyone on the LAN can
-/// announce any PeerId with any address), at most `MAX_ADDRS` per contact over the whole
-/// run (`known` keeps what was added), each once. Without the bound, every spoofed answer
-/// added an address to every dial of that PeerId.
-pub(super) fn lan_addresses_to_add(
-    contacts: &HashSet<PeerId>,
-    known: &mut HashMap<PeerId, Vec<Multiaddr>>,
-    discovered: Vec<(PeerId, Multiaddr)>,
-) -> Vec<(PeerId, Multiaddr)> {
-    let mut out = Vec::new();
-    for (peer, addr) in discovered {
-        if !contacts.contains(&peer) {
-            continue;
-        }
-        let list = known.entry(peer).or_default();
-        if list.len() >= cairn_crypto::card::MAX_ADDRS || list.contains(&addr) {
-            continue;
-        }
-        list.push(addr.clone());
-        out.push((peer, addr));
-    }
-    out
-}
-
-#[cfg(test)]
-mod lan_tests {
-    use super::*;
-
-    /// Catches LAN discovery that dials strangers' announcements, or that lets a spoofer add
-    /// addresses to a contact's dials without bound.
-    #[test]
-    fn lan_discovery_adds_few_addresses_and_only_for_contacts() {
-        let contact = PeerId::random();
-        let stranger = PeerId::random();
-        let contacts: HashSet<PeerId> = [contact].into_iter().collect();
-        let mut known = HashMap::new();
-        let addr = |i: u16| -> Multiaddr { format!("/ip4/192.168.1.7/tcp/{i}").parse().unwrap() };
-        let flood: Vec<(PeerId, Multiaddr)> = (0..500)
-            .map(|i| (contact, addr(i)))
-            .chain((0..10).map(|i| (stranger, addr(i))))
-            .chain([(contact, addr(0))])
-            .collect();
-        let added = lan_addresses_to_add(&contacts, &mut known, flood);
-        assert_eq!(added.len(), cairn_crypto::card::MAX_ADDRS);
-        assert!(added.iter().all(|(p, _)| *p == contact));
-        let again = lan_addresses_to_add(&contacts, &mut known, vec![(contact, addr(900))]);
-        assert!(again.is_empty(), "the bound holds over the whole run");
     }
 }

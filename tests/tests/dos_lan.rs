@@ -1,0 +1,133 @@
+//! LAN mode (`--lan`, mDNS) on a private LAN of network namespaces that the test builds
+//! (victim, contact and attacker hosts joined by a bridge; see `cairn_tests::netns`).
+//!
+//! Would catch: LAN discovery that no longer finds a contact whose address changed; one
+//! machine on the LAN that, by flooding the mDNS group with announcements of made-up peers
+//! and of the victim's contact at made-up ports, and with queries, makes the victim's memory
+//! grow, stalls its event loop so a contact's messages stop, or turns its queries into an
+//! answer flood (libp2p's own mDNS kept every announcement for as long as its sender said,
+//! searched linearly, and answered every query).
+use cairn_tests::attack::{exchange_for, one_at_a_time, report, RssPeak};
+use cairn_tests::netns::Lan;
+use cairn_tests::*;
+use std::time::{Duration, Instant};
+
+/// Resident memory the victim may reach during the flood.
+const RSS_BOUND: u64 = 256 << 20;
+/// Packets a second the attacker sends (about 7 MB/s of mDNS).
+const FLOOD_RATE: u32 = 5_000;
+
+#[test]
+fn lan_discovery_works_and_an_mdns_flood_does_not_silence_a_contact() {
+    if Lan::skipped() {
+        return;
+    }
+    let _one = one_at_a_time();
+    let lan = Lan::new(&["victim", "contact", "attacker"]);
+    let net = Net::new();
+    let at = |host: &str, port: u16| format!("/ip4/{}/tcp/{port}", lan.ip(host));
+    let victim = net
+        .node("victim")
+        .in_netns(&lan.ns("victim"))
+        .lan()
+        .listen_on(&at("victim", 4001));
+    let contact = net
+        .node("contact")
+        .in_netns(&lan.ns("contact"))
+        .lan()
+        .listen_on(&at("contact", 4001));
+    let (mut v, mut c) = (victim.start(), contact.start());
+    connect(&mut v, &mut c);
+    let contact_peer = c.peer_id.clone();
+    v.quit();
+    c.quit();
+
+    // Both come back at new ports: what each knows of the other is stale, and there is
+    // no relay. Only LAN discovery can bring them together.
+    let victim = victim.listen_on(&at("victim", 4002));
+    let contact = contact.listen_on(&at("contact", 4002));
+    let (mut v, mut c) = (victim.start(), contact.start());
+    let t = Instant::now();
+    let id = v.send("contact", "found you on the LAN");
+    c.sees_message("victim", "found you on the LAN");
+    v.sees_delivered_anywhere(&id);
+    let found_in = t.elapsed();
+
+    let window = Duration::from_secs(5);
+    let before = exchange_for(&mut c, "contact", &mut v, "victim", "before", window);
+
+    // The flood, from the attacker's host, while the contact keeps talking.
+    let secs = 20;
+    let flood = lan
+        .command(
+            "attacker",
+            std::path::Path::new(env!("CARGO_BIN_EXE_mdns_flood")),
+        )
+        .args([
+            lan.ip("attacker"),
+            contact_peer.clone(),
+            lan.ip("victim"),
+            secs.to_string(),
+            FLOOD_RATE.to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the flood");
+    let rss = RssPeak::start(v.pid().expect("victim pid"));
+    std::thread::sleep(Duration::from_secs(2));
+    let during = exchange_for(
+        &mut c,
+        "contact",
+        &mut v,
+        "victim",
+        "during",
+        Duration::from_secs(secs - 4),
+    );
+    let out = flood.wait_with_output().expect("flood output");
+    let peak = rss.stop();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("flood summary (JSON)");
+    let t = Instant::now();
+    let id = c.send("victim", "after the flood");
+    v.sees_message("contact", "after the flood");
+    c.sees_delivered_anywhere(&id);
+    let recovery = t.elapsed();
+
+    let sent = summary["sent"].as_u64().unwrap_or(0);
+    let answers = summary["answers"].as_u64().unwrap_or(0);
+    let with_address = summary["answers_with_address"].as_u64().unwrap_or(0);
+    report(
+        "mdns_flood",
+        &[
+            ("found_ms", found_in.as_millis().to_string()),
+            ("packets", sent.to_string()),
+            ("victim_rss_peak_mib", (peak >> 20).to_string()),
+            ("before_per_5s", before.to_string()),
+            ("during", during.to_string()),
+            ("during_secs", (secs - 4).to_string()),
+            ("victim_answers", answers.to_string()),
+            ("recovery_ms", recovery.as_millis().to_string()),
+        ],
+    );
+    assert!(
+        sent > u64::from(FLOOD_RATE) * secs / 2,
+        "the flood did not run ({sent} packets)"
+    );
+    assert!(
+        during > 0,
+        "the contact's messages stopped during the flood"
+    );
+    assert!(peak < RSS_BOUND, "victim reached {} MiB", peak >> 20);
+    // The victim kept answering the attacker's ~{rate/3} queries a second, but at most once
+    // a second, and with its own address.
+    assert!(
+        with_address > 0,
+        "the victim did not answer during the flood"
+    );
+    assert!(
+        answers <= secs + 3,
+        "{answers} answers in {secs} s: queries turned into an answer flood"
+    );
+    v.quit();
+    c.quit();
+}
