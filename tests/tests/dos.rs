@@ -744,3 +744,182 @@ fn stalled_requests_do_not_exhaust_a_node() {
     alice.quit();
     bob.quit();
 }
+
+/// What the prober of the read budget sends.
+#[derive(Clone, Copy, Debug)]
+enum Probe {
+    /// A request of the largest size, all but its last byte, then nothing.
+    Stall,
+    /// A whole request of the largest size.
+    Whole,
+}
+
+/// The prober's codec: requests as [`Probe`] says; a response is read as its raw body.
+#[derive(Clone, Default)]
+struct Prober;
+
+impl libp2p::request_response::Codec for Prober {
+    type Protocol = libp2p::StreamProtocol;
+    type Request = Probe;
+    type Response = Vec<u8>;
+
+    async fn read_request<T>(&mut self, _: &Self::Protocol, _: &mut T) -> std::io::Result<Probe>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        Err(std::io::Error::other("the prober serves nothing"))
+    }
+
+    async fn read_response<T>(&mut self, _: &Self::Protocol, io: &mut T) -> std::io::Result<Vec<u8>>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        use futures::AsyncReadExt;
+        let mut len = [0u8; 4];
+        io.read_exact(&mut len).await?;
+        let len = u32::from_be_bytes(len) as usize;
+        if len > cairn_node::net::protocol::MAX_RESPONSE_LEN {
+            return Err(std::io::Error::other("response too large"));
+        }
+        let mut body = vec![0; len];
+        io.read_exact(&mut body).await?;
+        Ok(body)
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+        probe: Probe,
+    ) -> std::io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        use futures::AsyncWriteExt;
+        let len = cairn_node::net::protocol::MAX_REQUEST_LEN;
+        io.write_all(&(len as u32).to_be_bytes()).await?;
+        match probe {
+            Probe::Stall => {
+                io.write_all(&vec![0x42; len - 1]).await?;
+                io.flush().await?;
+                futures::future::pending::<()>().await;
+                Ok(())
+            }
+            Probe::Whole => {
+                io.write_all(&vec![0x01; len]).await?;
+                io.close().await
+            }
+        }
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &Self::Protocol,
+        _: &mut T,
+        _: Vec<u8>,
+    ) -> std::io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        Ok(())
+    }
+}
+
+/// Catches a large request over the read budget being reset (the sender cannot tell a
+/// failing node from a busy one) instead of answered "try later": a peer fills its
+/// connection's 2 MiB with 8 stalled requests of 256 KiB, then sends whole ones; each is read
+/// and discarded, never buffered, and answered `Rejected(TryLater)`.
+#[test]
+fn large_requests_over_the_budget_are_answered_try_later() {
+    use futures::StreamExt;
+    use libp2p::request_response::{self, ProtocolSupport};
+    let _one = cairn_tests::attack::one_at_a_time();
+    let net = Net::new();
+    let alice = net
+        .node("alice")
+        .listen_on(&format!("/ip4/127.0.0.1/udp/{}/quic-v1", free_port()))
+        .start();
+    let target: libp2p::Multiaddr = format!("{}/p2p/{}", alice.addrs[0], alice.peer_id)
+        .parse()
+        .unwrap();
+    let peer = cairn_tests::attack::peer_of(&target.to_string());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let answers = rt.block_on(async {
+        let mut sw = libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_quic()
+            .with_behaviour(|_| {
+                request_response::Behaviour::<Prober>::new(
+                    [(
+                        libp2p::StreamProtocol::new(cairn_node::net::protocol::PROTOCOL),
+                        ProtocolSupport::Outbound,
+                    )],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(60))
+                        .with_max_concurrent_streams(64),
+                )
+            })
+            .unwrap()
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+        sw.listen_on("/ip4/127.0.9.4/udp/0/quic-v1".parse().unwrap())
+            .unwrap();
+        let share = cairn_node::net::protocol::MAX_BUFFERED_PER_CONNECTION
+            / cairn_node::net::protocol::MAX_REQUEST_LEN;
+        for _ in 0..share {
+            sw.behaviour_mut().send_request_with_addresses(
+                &peer,
+                Probe::Stall,
+                vec![target.clone()],
+            );
+        }
+        // Let the stalled requests take the connection's share.
+        let settle = tokio::time::sleep(Duration::from_secs(3));
+        tokio::pin!(settle);
+        loop {
+            tokio::select! {
+                _ = &mut settle => break,
+                _ = sw.select_next_some() => {}
+            }
+        }
+        for _ in 0..4 {
+            sw.behaviour_mut().send_request_with_addresses(
+                &peer,
+                Probe::Whole,
+                vec![target.clone()],
+            );
+        }
+        let mut answers = Vec::new();
+        let end = tokio::time::sleep(Duration::from_secs(30));
+        tokio::pin!(end);
+        while answers.len() < 4 {
+            tokio::select! {
+                _ = &mut end => break,
+                ev = sw.select_next_some() => match ev {
+                    libp2p::swarm::SwarmEvent::Behaviour(request_response::Event::Message {
+                        message: request_response::Message::Response { response, .. },
+                        ..
+                    }) => answers.push(Some(response)),
+                    libp2p::swarm::SwarmEvent::Behaviour(
+                        request_response::Event::OutboundFailure { .. },
+                    ) => answers.push(None),
+                    _ => {}
+                },
+            }
+        }
+        answers
+    });
+    let try_later = cairn_node::net::protocol::Response::Rejected(
+        cairn_node::net::protocol::RejectCode::TryLater,
+    )
+    .encode();
+    assert_eq!(
+        answers.len(),
+        4,
+        "the whole requests got no answer: {answers:?}"
+    );
+    for a in &answers {
+        assert_eq!(a.as_ref(), Some(&try_later), "not answered \"try later\"");
+    }
+    alice.quit();
+}

@@ -77,6 +77,11 @@ pub enum Request {
     /// Store several envelopes in this relay's mailbox (each as with `MailboxPut`), made
     /// durable together with one flush; answered with `Results`, one code per envelope.
     MailboxPutBatch(Vec<Vec<u8>>),
+    /// Never on the wire: what the codec hands over for a request it did not keep because
+    /// the budget for requests in flight was spent (its body was read and discarded, never
+    /// buffered). The receiver answers `Rejected(TryLater)`, and the sender tries again
+    /// later. Encodes to nothing (an empty frame, which every decoder refuses).
+    Unread,
 }
 
 /// Why a request was refused.
@@ -216,6 +221,7 @@ impl Request {
                     v.extend_from_slice(e);
                 }
             }
+            Request::Unread => {}
         }
         v
     }
@@ -400,12 +406,13 @@ use std::io;
 
 /// Reads one length-prefixed frame of at most `max` bytes. With a `budget` (requests from
 /// peers), a frame over [`SMALL_REQUEST_LEN`] takes its buffer from the connection's budget
-/// and from [`MAX_BUFFERED_REQUEST_BYTES`] while it fills.
+/// and from [`MAX_BUFFERED_REQUEST_BYTES`] while it fills; if either is spent, the frame is
+/// read in small pieces and discarded, and `None` returned (answer "try later").
 async fn read_frame<T: AsyncRead + Unpin + Send>(
     io: &mut T,
     max: usize,
     budget: Option<&std::sync::Arc<std::sync::atomic::AtomicUsize>>,
-) -> io::Result<Vec<u8>> {
+) -> io::Result<Option<Vec<u8>>> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
     let len = usize::try_from(u32::from_be_bytes(len))
@@ -417,20 +424,36 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(
         ));
     }
     let _budget = match budget {
-        Some(connection) if len > SMALL_REQUEST_LEN => Some(
-            ReadBudget::take(connection, len)
-                .ok_or_else(|| io::Error::other("too many requests in flight; try later"))?,
-        ),
+        Some(connection) if len > SMALL_REQUEST_LEN => match ReadBudget::take(connection, len) {
+            Some(b) => Some(b),
+            None => {
+                skip(io, len).await?;
+                return Ok(None);
+            }
+        },
         _ => None,
     };
     let mut buf = vec![0u8; len];
     io.read_exact(&mut buf).await?;
-    Ok(buf)
+    Ok(Some(buf))
+}
+
+/// Reads and discards `len` bytes, a small piece at a time.
+async fn skip<T: AsyncRead + Unpin + Send>(io: &mut T, mut len: usize) -> io::Result<()> {
+    let mut piece = [0u8; 4096];
+    while len > 0 {
+        let n = len.min(piece.len());
+        let part = piece.get_mut(..n).unwrap_or_default();
+        io.read_exact(part).await?;
+        len -= n;
+    }
+    Ok(())
 }
 
 /// Request bytes that all connections together may be reading at once. A request's buffer
 /// is taken from this budget when its length prefix arrives and given back when it is read
-/// (or the stream fails); over it, the stream is reset and the peer tries again later.
+/// (or the stream fails); over it, the request is read and discarded a piece at a time, and
+/// answered "try later" ([`Request::Unread`]).
 /// Without it, connections announcing 256 KiB requests and sending them slowly took a node
 /// from 13 to 662 MiB (32 streams per connection, 16 connections per address now bound it
 /// per source; this bounds it in total).
@@ -528,15 +551,19 @@ impl libp2p::request_response::Codec for Codec {
     {
         // Without a connection (used outside libp2p): a budget of its own.
         let connection = self.connection.get_or_insert_with(Default::default);
-        let body = read_frame(io, MAX_REQUEST_LEN, Some(connection)).await?;
-        Request::decode(&body).map_err(invalid)
+        match read_frame(io, MAX_REQUEST_LEN, Some(connection)).await? {
+            Some(body) => Request::decode(&body).map_err(invalid),
+            None => Ok(Request::Unread),
+        }
     }
 
     async fn read_response<T>(&mut self, _: &Self::Protocol, io: &mut T) -> io::Result<Response>
     where
         T: AsyncRead + Unpin + Send,
     {
-        let body = read_frame(io, MAX_RESPONSE_LEN, None).await?;
+        let body = read_frame(io, MAX_RESPONSE_LEN, None)
+            .await?
+            .ok_or_else(|| io::Error::other("response frame skipped"))?;
         Response::decode(&body).map_err(invalid)
     }
 
@@ -619,6 +646,42 @@ mod budget_tests {
             "nothing kept"
         );
         drop(held);
+        assert_eq!(ReadBudget::in_use(), before);
+
+        // A large request over a spent budget is read and discarded, then handed over as
+        // `Unread` (answered "try later"), not a failed stream; within the budget it is
+        // read. Both in this one test: the total is shared by the whole process.
+        use libp2p::request_response::Codec as _;
+        let protocol = libp2p::StreamProtocol::new(PROTOCOL);
+        let big = Request::Deliver(vec![7; 64 << 10]);
+        let frame = |r: &Request| {
+            let body = r.encode();
+            let mut f = (body.len() as u32).to_be_bytes().to_vec();
+            f.extend_from_slice(&body);
+            f
+        };
+        let mut conn = template.clone();
+        let spent = ReadBudget::take(
+            conn.connection.as_ref().unwrap(),
+            MAX_BUFFERED_PER_CONNECTION,
+        )
+        .expect("room");
+        let mut io = futures::io::Cursor::new(frame(&big));
+        let read = futures::executor::block_on(conn.read_request(&protocol, &mut io)).unwrap();
+        assert_eq!(read, Request::Unread);
+        assert_eq!(
+            io.position() as usize,
+            frame(&big).len(),
+            "the body was consumed"
+        );
+        drop(spent);
+        let mut io = futures::io::Cursor::new(frame(&big));
+        let read = futures::executor::block_on(conn.read_request(&protocol, &mut io)).unwrap();
+        assert_eq!(read, big);
+        assert!(
+            Request::decode(&Request::Unread.encode()).is_err(),
+            "never valid"
+        );
         assert_eq!(ReadBudget::in_use(), before);
     }
 }

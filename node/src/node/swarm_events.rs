@@ -310,6 +310,17 @@ impl Runtime {
             | Request::MailboxPutBatch(_)
             | Request::MailboxFetch(_)
             | Request::MailboxAck { .. } => Response::Rejected(RejectCode::Unsupported),
+            Request::Unread => {
+                // Not read: the budget for large requests in flight was spent. "Try later"
+                // (a contact's envelope is tried again); a stranger who keeps doing it is
+                // cut off as for junk (contacts never are).
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .rr
+                    .send_response(channel, Response::Rejected(RejectCode::TryLater));
+                return self.dropped_request();
+            }
         };
         let _ = self
             .swarm

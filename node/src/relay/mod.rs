@@ -382,6 +382,10 @@ impl RelayLoop {
             Request::Deliver(_) | Request::DeliverBatch(_) => {
                 return self.respond(channel, Response::Rejected(RejectCode::Unsupported));
             }
+            Request::Unread => {
+                tracing::debug!("a large request over the read budget: try later");
+                return self.try_later(source, peer, channel, None);
+            }
             _ if busy => {
                 tracing::debug!("too many mailbox requests waiting from one source: try later");
                 return self.try_later(source, peer, channel, None);
