@@ -17,7 +17,7 @@ use crate::net::addresses;
 use crate::net::protocol::{
     RejectCode, Request, Response, MAX_BATCH, MAX_FETCH_KEYS, MAX_REQUEST_LEN,
 };
-use crate::net::swarm::{self, Behaviour, BehaviourEvent, SwarmOptions};
+use crate::net::swarm::{self, SwarmOptions};
 use crate::profile::Profile;
 use crate::store::{
     BatchId, Contact, ContactId, DeliveryState, Direction, Incoming, Invite as StoredInvite,
@@ -30,13 +30,11 @@ use cairn_crypto::{
 };
 use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
-use libp2p::swarm::SwarmEvent;
-use libp2p::{identify, relay, Multiaddr, PeerId, Swarm};
-use rand::rngs::OsRng;
+use libp2p::{Multiaddr, PeerId};
 use rand::{Rng, RngCore};
-use std::collections::{HashMap, HashSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+pub use shell::{Dial, Libp2pShell, NetEvent, NodeRng, RequestId, Responder, Shell};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 mod commands;
@@ -49,6 +47,7 @@ mod outbox;
 mod rekey;
 mod reset;
 mod routing;
+pub mod shell;
 mod swarm_events;
 mod timer;
 mod upgrade;
@@ -172,8 +171,9 @@ pub fn start(
 > {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let mut node = Runtime::new(profile, config, ev_tx)?;
-    let task = tokio::spawn(async move { node.run(cmd_rx).await });
+    let (flush_tx, flush_rx) = mpsc::unbounded_channel();
+    let mut node = Runtime::new(profile, config, ev_tx, flush_tx)?;
+    let task = tokio::spawn(async move { node.run(cmd_rx, flush_rx).await });
     Ok((NodeHandle { commands: cmd_tx }, ev_rx, task))
 }
 
@@ -182,17 +182,6 @@ fn is_answer(e: &OutboxEntry) -> bool {
     e.seq == CONTROL_SEQ
         && Envelope::decode(&e.envelope)
             .is_ok_and(|env| env.kind == EnvelopeKind::HandshakeResponse)
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-fn now_secs() -> u64 {
-    now_ms() / 1000
 }
 
 fn hex(b: &[u8]) -> String {
@@ -223,6 +212,7 @@ fn new_entry(
     seq: u64,
     envelope: Vec<u8>,
     created_at_ms: u64,
+    now_ms: u64,
 ) -> OutboxEntry {
     OutboxEntry {
         message_id: id,
@@ -230,7 +220,7 @@ fn new_entry(
         seq,
         envelope,
         attempts: 0,
-        next_attempt_at_ms: now_ms(),
+        next_attempt_at_ms: now_ms,
         created_at_ms,
     }
 }
@@ -272,15 +262,12 @@ enum Pending {
 /// Work that may happen only once the writes before it are durable.
 enum Deferred {
     Emit(Event),
-    Respond(ResponseChannel<Response>, Response),
+    Respond(Responder, Response),
     Mirror(OutboxEntry),
     /// A message encrypted again: replaces its mirror entry, unless it was delivered
     /// meanwhile.
     Renewed(OutboxEntry),
 }
-
-/// A finished background flush: its id and outcome.
-type FlushDone = (u64, Result<(), String>);
 
 /// Flush early when this much work waits for durability.
 const MAX_DEFERRED: usize = 256;
@@ -292,36 +279,38 @@ struct ContactState {
     online: bool,
 }
 
-struct Runtime {
+/// The node: its state and decisions, driven through a [`Shell`] (libp2p in `cairn run`).
+pub struct Runtime<S: Shell = Libp2pShell> {
     profile: Profile,
     config: NodeConfig,
-    swarm: Swarm<Behaviour>,
+    shell: S,
+    rng: NodeRng,
     events: mpsc::UnboundedSender<Event>,
-    contacts: HashMap<ContactId, ContactState>,
+    contacts: BTreeMap<ContactId, ContactState>,
     /// Receive routing tags of every session, for the current epochs.
-    tags: HashMap<RoutingTag, ContactId>,
+    tags: BTreeMap<RoutingTag, ContactId>,
     tags_epoch: u64,
     /// Each session's receiving DH steps when `tags` was built: a protocol v2 session's
     /// tags follow its ratchet, so the index is rebuilt when one of these moves.
-    tags_steps: HashMap<ContactId, u32>,
+    tags_steps: BTreeMap<ContactId, u32>,
     /// The mailbox keys of the collection under way, by tag: mail is acknowledged with the
     /// key it was collected with, even if reading it retired its chain's tags.
-    fetch_keys: HashMap<RoutingTag, MailboxKey>,
+    fetch_keys: BTreeMap<RoutingTag, MailboxKey>,
     /// Fetch requests of the collection under way not sent yet (at most
     /// [`MAX_FETCH_REQUESTS`] are in flight).
     fetch_queue: std::collections::VecDeque<Vec<[u8; 32]>>,
     /// Handshakes we started, by response tag.
-    handshakes: HashMap<[u8; 16], (ContactId, AwaitingResponse)>,
+    handshakes: BTreeMap<[u8; 16], (ContactId, AwaitingResponse)>,
     /// Handshake answers we sent to acceptors not yet heard from (outbox entry ids): kept
     /// and resent until the acceptor's first message proves it has the session.
-    answers: HashMap<ContactId, MessageId>,
-    pending: HashMap<OutboundRequestId, Pending>,
+    answers: BTreeMap<ContactId, MessageId>,
+    pending: BTreeMap<RequestId, Pending>,
     /// Mirror of the store's outbox, so scheduling never re-reads (and re-decrypts) it.
-    outbox: HashMap<MessageId, OutboxEntry>,
+    outbox: BTreeMap<MessageId, OutboxEntry>,
     /// Entries stored in an outbox batch record, and how many of each record are pending:
     /// the receipt that confirms a record's last ones removes the record.
-    batch_of: HashMap<MessageId, BatchId>,
-    batch_left: HashMap<BatchId, usize>,
+    batch_of: BTreeMap<MessageId, BatchId>,
+    batch_left: BTreeMap<BatchId, usize>,
     /// Writes applied but not yet flushed, and what waits for them (group commit: one
     /// flush for everything that arrived together).
     dirty: bool,
@@ -330,22 +319,18 @@ struct Runtime {
     /// runs the loop goes on applying writes; the next flush covers all of them.
     flushing: Option<(u64, Vec<Deferred>)>,
     next_flush_id: u64,
-    flush_done: (
-        mpsc::UnboundedSender<FlushDone>,
-        mpsc::UnboundedReceiver<FlushDone>,
-    ),
-    in_flight: HashSet<MessageId>,
+    in_flight: BTreeSet<MessageId>,
     /// Messages encrypted again since a hop last took them: sent as they are until one does.
-    renewed: HashSet<MessageId>,
+    renewed: BTreeSet<MessageId>,
     /// Delivery requests in flight per contact (so that entries due meanwhile gather
     /// into the next batch instead of many small ones).
-    requests: HashMap<ContactId, usize>,
+    requests: BTreeMap<ContactId, usize>,
     /// Messages a hop took whose `Sent` state is not stored yet: written at the next
     /// tick for those whose receipt has not come by then (most have, under load, and
     /// then go straight to `Delivered`).
     sent_marks: Vec<(MessageId, ContactId, u64, u64)>,
     /// In-memory backoff for entries that failed (resets on restart: resume at once).
-    backoff: HashMap<MessageId, (u32, u64)>,
+    backoff: BTreeMap<MessageId, (u32, u64)>,
     relay: Option<(PeerId, Multiaddr)>,
     relay_reserved: bool,
     listen_addrs: Vec<Multiaddr>,
@@ -353,43 +338,43 @@ struct Runtime {
     next_sweep_ms: u64,
     rejected: u64,
     /// Contacts already told that their messages are too far ahead of the session.
-    too_far_ahead: HashSet<ContactId>,
+    too_far_ahead: BTreeSet<ContactId>,
     /// Messages that used up their renewals, per contact, until it is heard from.
-    parked: HashMap<ContactId, Vec<MessageId>>,
+    parked: BTreeMap<ContactId, Vec<MessageId>>,
     /// Contacts the user blocked (kept in the setting [`BLOCKED_SETTING`]).
-    blocked: HashSet<ContactId>,
+    blocked: BTreeSet<ContactId>,
     /// Pending invites by the tag of their first message, with their expiry (Unix ms): the
     /// store's invites, kept in memory so a message 1 costs one lookup.
-    invites: HashMap<[u8; 16], (InviteKeys, u64)>,
+    invites: BTreeMap<[u8; 16], (InviteKeys, u64)>,
     /// Contacts with a reset we started, waiting for its answer.
-    resetting: HashSet<ContactId>,
+    resetting: BTreeSet<ContactId>,
     /// Per reset tag a contact may start a reset under: the contact and the keys.
-    reset_keys: HashMap<[u8; 16], (ContactId, InviteKeys)>,
+    reset_keys: BTreeMap<[u8; 16], (ContactId, InviteKeys)>,
     /// Pending invites made for an existing contact's new device, by `init_tag` (rekey.rs).
-    invite_for: HashMap<[u8; 16], ContactId>,
+    invite_for: BTreeMap<[u8; 16], ContactId>,
     /// Peers on the connection limits' bypass list (contacts, our relay).
-    bypassed: HashSet<PeerId>,
+    bypassed: BTreeSet<PeerId>,
     /// Peers connected that are neither contacts nor our relay, since when (Unix ms).
-    strangers: HashMap<PeerId, u64>,
+    strangers: BTreeMap<PeerId, u64>,
     /// Where each stranger connected from directly (None through a relay: the address is
     /// the relay's), and how many requests of theirs were dropped as not for us.
-    stranger_sources: HashMap<PeerId, crate::net::ip_limits::Source>,
+    stranger_sources: BTreeMap<PeerId, crate::net::ip_limits::Source>,
     dropped_from: crate::relay::RateLimit<Result<crate::net::ip_limits::Source, PeerId>>,
     /// Contacts the user was told can only be reached at local addresses (once a run).
-    warned_local: HashSet<ContactId>,
+    warned_local: BTreeSet<ContactId>,
     /// When each contact's session was last replaced by a reset (Unix ms).
-    reset_at: HashMap<ContactId, u64>,
+    reset_at: BTreeMap<ContactId, u64>,
     /// Contacts told which protocol we speak (upgrade.rs), and whether one is due.
-    announced: HashSet<ContactId>,
+    announced: BTreeSet<ContactId>,
     announce_due: bool,
     /// Mailboxes that failed a `MailboxPutBatch` before any succeeded (a previous
     /// version): single deposits.
-    no_mailbox_batch: HashSet<PeerId>,
+    no_mailbox_batch: BTreeSet<PeerId>,
     /// Mailboxes that took a `MailboxPutBatch`: never marked as unable to.
-    mailbox_batches_ok: HashSet<PeerId>,
+    mailbox_batches_ok: BTreeSet<PeerId>,
     /// Deposit requests in flight per mailbox, and the mailbox of each such request.
-    mailbox_load: HashMap<PeerId, usize>,
-    mailbox_rids: HashMap<OutboundRequestId, PeerId>,
+    mailbox_load: BTreeMap<PeerId, usize>,
+    mailbox_rids: BTreeMap<RequestId, PeerId>,
     /// Until then (Unix ms) the mailbox is being collected after a (re)connection: a
     /// message delivered directly that would make its session give up skipped keys is
     /// answered "try later" instead of read. 0 once the mailbox is drained.
@@ -408,11 +393,12 @@ struct Runtime {
     stopping: bool,
 }
 
-impl Runtime {
+impl Runtime<Libp2pShell> {
     fn new(
         profile: Profile,
         config: NodeConfig,
         events: mpsc::UnboundedSender<Event>,
+        flush_done: mpsc::UnboundedSender<shell::FlushDone>,
     ) -> Result<Self, String> {
         let swarm = swarm::build(
             profile.libp2p_key.clone(),
@@ -421,6 +407,86 @@ impl Runtime {
                 ..SwarmOptions::default()
             },
         )?;
+        Runtime::with_shell(
+            profile,
+            config,
+            events,
+            Libp2pShell::new(swarm, flush_done),
+            NodeRng::Os,
+        )
+    }
+
+    async fn run(
+        &mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut flush_done: mpsc::UnboundedReceiver<shell::FlushDone>,
+    ) {
+        self.start_listening();
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !self.stopping {
+            // Biased: drain whatever is ready first, then flush once for all of it.
+            tokio::select! {
+                biased;
+                ev = self.shell.swarm.select_next_some() => {
+                    if let Some(ev) = self.shell.translate(ev) {
+                        self.net_event(ev);
+                    }
+                }
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Send { to, text, client_ref }) => {
+                        // Sends to the same contact that are already waiting are stored
+                        // together (one transaction, one ratchet state write).
+                        let mut texts = vec![(text, client_ref)];
+                        let mut other = None;
+                        while texts.len() < MAX_BATCH {
+                            match commands.try_recv() {
+                                Ok(Command::Send { to: t, text, client_ref }) if t == to => {
+                                    texts.push((text, client_ref))
+                                }
+                                Ok(c) => {
+                                    other = Some(c);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        self.cmd_send(&to, texts);
+                        if let Some(c) = other {
+                            self.command(c);
+                        }
+                        // A burst of sends must not starve the connection tasks this
+                        // one woke (tokio runs them on this worker after we yield).
+                        tokio::task::yield_now().await;
+                    }
+                    Some(cmd) => self.command(cmd),
+                    None => break,
+                },
+                _ = tick.tick() => self.housekeeping(),
+                done = flush_done.recv() => {
+                    if let Some((id, result)) = done {
+                        self.flush_completed(id, result);
+                    }
+                }
+                _ = std::future::ready(()), if self.flush_wanted() => {
+                    self.start_flush();
+                }
+            }
+            self.after_inputs();
+        }
+        self.stop();
+    }
+}
+
+impl<S: Shell> Runtime<S> {
+    /// A node around `shell`, with `rng` for its randomness, loaded from the profile's store.
+    pub fn with_shell(
+        profile: Profile,
+        config: NodeConfig,
+        events: mpsc::UnboundedSender<Event>,
+        shell: S,
+        rng: NodeRng,
+    ) -> Result<Self, String> {
         let relay = match &config.relay {
             Some(a) => Some((
                 peer_of(a).ok_or("the relay address must end in /p2p/<peer id>")?,
@@ -431,58 +497,58 @@ impl Runtime {
         let mut rt = Self {
             profile,
             config,
-            swarm,
+            shell,
+            rng,
             events,
-            contacts: HashMap::new(),
-            tags: HashMap::new(),
+            contacts: BTreeMap::new(),
+            tags: BTreeMap::new(),
             tags_epoch: u64::MAX,
-            tags_steps: HashMap::new(),
-            fetch_keys: HashMap::new(),
+            tags_steps: BTreeMap::new(),
+            fetch_keys: BTreeMap::new(),
             fetch_queue: std::collections::VecDeque::new(),
-            handshakes: HashMap::new(),
-            answers: HashMap::new(),
-            pending: HashMap::new(),
-            outbox: HashMap::new(),
-            batch_of: HashMap::new(),
-            batch_left: HashMap::new(),
+            handshakes: BTreeMap::new(),
+            answers: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            outbox: BTreeMap::new(),
+            batch_of: BTreeMap::new(),
+            batch_left: BTreeMap::new(),
             dirty: false,
             deferred: Vec::new(),
             flushing: None,
             next_flush_id: 0,
-            flush_done: mpsc::unbounded_channel(),
-            in_flight: HashSet::new(),
-            renewed: HashSet::new(),
-            requests: HashMap::new(),
+            in_flight: BTreeSet::new(),
+            renewed: BTreeSet::new(),
+            requests: BTreeMap::new(),
             sent_marks: Vec::new(),
-            backoff: HashMap::new(),
+            backoff: BTreeMap::new(),
             relay,
             relay_reserved: false,
             listen_addrs: Vec::new(),
             next_fetch_ms: 0,
             next_sweep_ms: 0,
             rejected: 0,
-            too_far_ahead: HashSet::new(),
-            parked: HashMap::new(),
-            blocked: HashSet::new(),
-            resetting: HashSet::new(),
-            invite_for: HashMap::new(),
-            bypassed: HashSet::new(),
-            announced: HashSet::new(),
-            reset_at: HashMap::new(),
-            warned_local: HashSet::new(),
-            strangers: HashMap::new(),
-            stranger_sources: HashMap::new(),
+            too_far_ahead: BTreeSet::new(),
+            parked: BTreeMap::new(),
+            blocked: BTreeSet::new(),
+            resetting: BTreeSet::new(),
+            invite_for: BTreeMap::new(),
+            bypassed: BTreeSet::new(),
+            announced: BTreeSet::new(),
+            reset_at: BTreeMap::new(),
+            warned_local: BTreeSet::new(),
+            strangers: BTreeMap::new(),
+            stranger_sources: BTreeMap::new(),
             dropped_from: crate::relay::RateLimit::new(
                 crate::relay::ABUSE_PER_SEC,
                 crate::relay::ABUSE_BURST,
             ),
             announce_due: false,
-            invites: HashMap::new(),
-            reset_keys: HashMap::new(),
-            no_mailbox_batch: HashSet::new(),
-            mailbox_batches_ok: HashSet::new(),
-            mailbox_load: HashMap::new(),
-            mailbox_rids: HashMap::new(),
+            invites: BTreeMap::new(),
+            reset_keys: BTreeMap::new(),
+            no_mailbox_batch: BTreeSet::new(),
+            mailbox_batches_ok: BTreeSet::new(),
+            mailbox_load: BTreeMap::new(),
+            mailbox_rids: BTreeMap::new(),
             catch_up_until_ms: 0,
             reading_mail: false,
             direct_from: None,
@@ -498,6 +564,15 @@ impl Runtime {
 
     fn emit(&self, e: Event) {
         let _ = self.events.send(e);
+    }
+
+    /// Now, in milliseconds since the Unix epoch, from the shell's clock.
+    fn now_ms(&self) -> u64 {
+        self.shell.now_ms()
+    }
+
+    fn now_secs(&self) -> u64 {
+        self.now_ms() / 1000
     }
 
     /// Loads contacts, sessions and pending handshakes from the store.
@@ -579,7 +654,7 @@ impl Runtime {
 
     fn card(&self) -> ProfileCard {
         let mut addrs: Vec<Vec<u8>> = Vec::new();
-        let mut seen = HashSet::new();
+        let mut seen = BTreeSet::new();
         for a in &self.listen_addrs {
             let s = a.to_string();
             // Unspecified addresses cannot be dialled.
@@ -592,13 +667,14 @@ impl Runtime {
         }
         ProfileCard {
             display_name: self.profile.display_name.clone(),
-            peer_id: self.swarm.local_peer_id().to_bytes(),
+            peer_id: self.shell.local_peer_id().to_bytes(),
             addrs,
             mailbox: self.relay.as_ref().map(|(_, a)| a.to_vec()),
         }
     }
 
-    async fn run(&mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+    /// Listens where configured and dials the relay: the first thing a started node does.
+    pub fn start_listening(&mut self) {
         let listen = if self.config.listen.is_empty() {
             vec![
                 "/ip4/0.0.0.0/tcp/0".parse().ok(),
@@ -611,7 +687,7 @@ impl Runtime {
             self.config.listen.clone()
         };
         for a in listen {
-            if let Err(e) = self.swarm.listen_on(a.clone()) {
+            if let Err(e) = self.shell.listen_on(a.clone()) {
                 self.emit(Event::error(
                     ErrorCode::ListenFailed,
                     format!("cannot listen on {a}: {e}"),
@@ -619,75 +695,50 @@ impl Runtime {
             }
         }
         if let Some((peer, addr)) = self.relay.clone() {
-            self.swarm.add_peer_address(peer, addr.clone());
-            if let Err(e) = self.swarm.dial(addr.clone()) {
-                self.emit(Event::error(ErrorCode::RelayUnreachable, e.to_string()));
+            self.shell.add_peer_address(peer, addr.clone());
+            let dial = Dial {
+                addrs: vec![addr],
+                ..Dial::default()
+            };
+            if let Err(e) = self.shell.dial(dial) {
+                self.emit(Event::error(ErrorCode::RelayUnreachable, e));
             }
         }
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        while !self.stopping {
-            // Biased: drain whatever is ready first, then flush once for all of it.
-            tokio::select! {
-                biased;
-                ev = self.swarm.select_next_some() => self.swarm_event(ev),
-                cmd = commands.recv() => match cmd {
-                    Some(Command::Send { to, text, client_ref }) => {
-                        // Sends to the same contact that are already waiting are stored
-                        // together (one transaction, one ratchet state write).
-                        let mut texts = vec![(text, client_ref)];
-                        let mut other = None;
-                        while texts.len() < MAX_BATCH {
-                            match commands.try_recv() {
-                                Ok(Command::Send { to: t, text, client_ref }) if t == to => {
-                                    texts.push((text, client_ref))
-                                }
-                                Ok(c) => {
-                                    other = Some(c);
-                                    break;
-                                }
-                                Err(_) => break,
-                            }
-                        }
-                        self.cmd_send(&to, texts);
-                        if let Some(c) = other {
-                            self.command(c);
-                        }
-                        // A burst of sends must not starve the connection tasks this
-                        // one woke (tokio runs them on this worker after we yield).
-                        tokio::task::yield_now().await;
-                    }
-                    Some(cmd) => self.command(cmd),
-                    None => break,
-                },
-                _ = tick.tick() => self.housekeeping(),
-                done = self.flush_done.1.recv() => {
-                    if let Some((id, result)) = done {
-                        self.flush_completed(id, result);
-                    }
-                }
-                _ = std::future::ready(()), if self.dirty && self.flushing.is_none() => {
-                    self.start_flush();
-                }
-            }
-            if self.deferred.len() >= MAX_DEFERRED {
-                self.flush();
-            }
+    }
+
+    /// Whether the node was told to quit.
+    pub fn stopping(&self) -> bool {
+        self.stopping
+    }
+
+    /// Whether writes wait for a flush and none is running (start one).
+    pub fn flush_wanted(&self) -> bool {
+        self.dirty && self.flushing.is_none()
+    }
+
+    /// After a batch of inputs: flushes at once when much work waits for durability.
+    pub fn after_inputs(&mut self) {
+        if self.deferred.len() >= MAX_DEFERRED {
+            self.flush();
         }
+    }
+
+    /// Stops: what is pending is made durable, then `Stopped`.
+    pub fn stop(&mut self) {
         self.store_sent_marks();
         self.flush();
         self.emit(Event::Stopped);
     }
 
     fn housekeeping(&mut self) {
-        let now = now_ms();
+        let now = self.now_ms();
         if !self.ready_sent && !self.listen_addrs.is_empty() {
             self.ready_sent = true;
             self.reconnect_pending();
             self.announce_card_if_changed();
             self.announce_protocol();
             self.emit(Event::Ready {
-                peer_id: self.swarm.local_peer_id().to_string(),
+                peer_id: self.shell.local_peer_id().to_string(),
                 addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
             });
         }

@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl Runtime {
+impl<S: Shell> Runtime<S> {
     pub(super) fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Invite {
@@ -36,7 +36,7 @@ impl Runtime {
                 },
             },
             Command::Status => self.emit(Event::Status {
-                peers: self.swarm.connected_peers().count(),
+                peers: self.shell.connected_peers(),
                 addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
                 relay: self.relay_reserved,
                 lan: self.config.lan,
@@ -81,7 +81,7 @@ impl Runtime {
                 cid => cid,
             },
         };
-        let now = now_secs();
+        let now = self.now_secs();
         let card = self.card();
         let invite = match Invite::new(
             self.profile.identity.public(),
@@ -89,7 +89,7 @@ impl Runtime {
             card.addrs.clone(),
             card.mailbox.clone(),
             now + ttl,
-            &mut OsRng,
+            &mut self.rng,
         ) {
             Ok(i) => i,
             Err(e) => return self.emit(Event::error(ErrorCode::InviteFailed, e.to_string())),
@@ -142,7 +142,7 @@ impl Runtime {
 
     /// Decodes an invite code a user gave; reports why it is refused.
     pub(super) fn decode_invite(&self, code: &str) -> Option<Invite> {
-        match Invite::decode(code, now_secs()) {
+        match Invite::decode(code, self.now_secs()) {
             Ok(i) => Some(i),
             Err(cairn_crypto::InviteError::Expired) => {
                 self.emit(Event::error(
@@ -208,7 +208,7 @@ impl Runtime {
         }
         let card = self.card();
         let (pending, first) =
-            match handshake::initiate(&self.profile.identity, &invite, &card, &mut OsRng) {
+            match handshake::initiate(&self.profile.identity, &invite, &card, &mut self.rng) {
                 Ok(x) => x,
                 Err(e) => {
                     return self.emit(Event::error(ErrorCode::HandshakeFailed, e.to_string()))
@@ -233,7 +233,7 @@ impl Runtime {
                     None,
                     MessageId(pending.invite_id()),
                     &first.encode(),
-                    now_ms(),
+                    self.now_ms(),
                 )
             });
         if let Err(e) = result {
@@ -244,7 +244,7 @@ impl Runtime {
             MessageId(pending.invite_id()),
             CONTROL_SEQ,
             first.encode(),
-            now_ms(),
+            self.now_ms(),
         );
         self.handshakes
             .insert(pending.response_tag().0, (id, pending));
@@ -260,7 +260,7 @@ impl Runtime {
         self.emit(Event::ContactAdded {
             alias: alias.to_owned(),
         });
-        self.process_outbox(now_ms());
+        self.process_outbox(self.now_ms());
         self.next_fetch_ms = 0;
     }
 
@@ -303,8 +303,8 @@ impl Runtime {
         let mut refs = Vec::with_capacity(texts.len());
         for (text, client_ref) in texts {
             let mut id = [0u8; 16];
-            OsRng.fill_bytes(&mut id);
-            let now = now_ms().max(self.last_sent_ms + 1);
+            self.rng.fill_bytes(&mut id);
+            let now = self.now_ms().max(self.last_sent_ms + 1);
             let content = Content::Text {
                 id,
                 sent_at_ms: now,
@@ -321,7 +321,7 @@ impl Runtime {
                     continue;
                 }
             };
-            let env = match next.encrypt(&plain, now / 1000, &mut OsRng) {
+            let env = match next.encrypt(&plain, now / 1000, &mut self.rng) {
                 Ok(e) => e,
                 Err(e) => {
                     self.emit(Event::error_for(
@@ -347,7 +347,7 @@ impl Runtime {
             outboxes.push(NewOutbox {
                 envelope: env.encode(),
                 // Due at once, even when the display timestamp runs ahead in a burst.
-                next_attempt_at_ms: now_ms(),
+                next_attempt_at_ms: self.now_ms(),
             });
             refs.push(client_ref);
         }
@@ -496,7 +496,7 @@ impl Runtime {
                 "disappearing messages can be set to at most a year",
             ));
         }
-        let now = now_ms();
+        let now = self.now_ms();
         if let Err(e) = self.store_timer(&cid, seconds, now) {
             return self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
         }

@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl Runtime {
+impl<S: Shell> Runtime<S> {
     /// An alias the user may give: non-empty, no control, invisible or direction-changing
     /// characters (the rules of a display name, so one alias cannot pose as another).
     pub(super) fn alias_problem(alias: &str) -> Option<Event> {
@@ -55,7 +55,7 @@ impl Runtime {
     }
 
     /// Writes the blocked set (durable).
-    pub(super) fn store_blocked(&self, blocked: &HashSet<ContactId>) -> Result<(), String> {
+    pub(super) fn store_blocked(&self, blocked: &BTreeSet<ContactId>) -> Result<(), String> {
         let mut ids: Vec<&ContactId> = blocked.iter().collect();
         ids.sort_by_key(|id| id.0);
         let bytes: Vec<u8> = ids.iter().flat_map(|id| id.0).collect();
@@ -87,10 +87,10 @@ impl Runtime {
                 .get(&cid)
                 .and_then(|c| PeerId::from_bytes(&c.contact.peer_id).ok())
             {
-                let _ = self.swarm.disconnect_peer_id(peer);
+                self.shell.disconnect(&peer);
             }
         } else {
-            self.process_outbox(now_ms());
+            self.process_outbox(self.now_ms());
         }
         self.emit(Event::ContactBlocked {
             alias: alias.to_owned(),
@@ -148,7 +148,7 @@ impl Runtime {
             .remove(&cid)
             .and_then(|c| PeerId::from_bytes(&c.contact.peer_id).ok());
         if let Some(peer) = peer {
-            let _ = self.swarm.disconnect_peer_id(peer);
+            self.shell.disconnect(&peer);
         }
         self.refresh_tags(true);
         self.emit(Event::ContactDeleted {

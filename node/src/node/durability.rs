@@ -3,22 +3,18 @@
 
 use super::*;
 
-impl Runtime {
+impl<S: Shell> Runtime<S> {
     /// Starts a flush on a blocking thread for everything applied so far.
-    pub(super) fn start_flush(&mut self) {
+    pub(crate) fn start_flush(&mut self) {
         let id = self.next_flush_id;
         self.next_flush_id += 1;
         self.dirty = false;
         self.flushing = Some((id, std::mem::take(&mut self.deferred)));
         let store = std::sync::Arc::clone(&self.profile.store);
-        let tx = self.flush_done.0.clone();
-        tokio::task::spawn_blocking(move || {
-            let r = store.make_durable().map_err(|e| e.to_string());
-            let _ = tx.send((id, r));
-        });
+        self.shell.start_flush(id, store);
     }
 
-    pub(super) fn flush_completed(&mut self, id: u64, result: Result<(), String>) {
+    pub(crate) fn flush_completed(&mut self, id: u64, result: Result<(), String>) {
         let Some((running, work)) = self.flushing.take() else {
             return;
         };
@@ -57,9 +53,7 @@ impl Runtime {
         for w in work {
             match w {
                 Deferred::Emit(e) => self.emit(e),
-                Deferred::Respond(ch, r) => {
-                    let _ = self.swarm.behaviour_mut().rr.send_response(ch, r);
-                }
+                Deferred::Respond(to, r) => self.shell.respond(to, r),
                 Deferred::Mirror(e) => {
                     self.outbox.insert(e.message_id, e);
                 }
@@ -70,7 +64,7 @@ impl Runtime {
                 }
             }
         }
-        self.process_outbox(now_ms());
+        self.process_outbox(self.now_ms());
     }
 
     pub(super) fn defer_mirror(
@@ -81,7 +75,7 @@ impl Runtime {
         envelope: Vec<u8>,
         created_at_ms: u64,
     ) {
-        let entry = new_entry(contact, id, seq, envelope, created_at_ms);
+        let entry = new_entry(contact, id, seq, envelope, created_at_ms, self.now_ms());
         self.deferred.push(Deferred::Mirror(entry));
         self.dirty = true;
     }
@@ -96,7 +90,7 @@ impl Runtime {
         now: u64,
     ) {
         self.outbox
-            .insert(id, new_entry(contact, id, seq, envelope, now));
+            .insert(id, new_entry(contact, id, seq, envelope, now, now));
     }
 
     /// Removes an entry from the store's outbox (done) and the mirror.

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Runtime {
+impl<S: Shell> Runtime<S> {
     pub(super) fn inbound_handshake_init(&mut self, env: &Envelope) -> Inbound {
         // One lookup in memory, whatever the number of pending invites: junk under a
         // random tag costs as little with 300 invites as with none, and the time it takes
@@ -14,7 +14,7 @@ impl Runtime {
             }
             return self.handshake_for_used_invite(env);
         };
-        if now_ms() >= expires {
+        if self.now_ms() >= expires {
             // The sweep removes it (within SWEEP_EVERY_MS).
             self.emit(Event::error(
                 ErrorCode::InviteExpired,
@@ -24,7 +24,7 @@ impl Runtime {
         }
         let card = self.card();
         let (est, response) =
-            match handshake::respond(&self.profile.identity, &keys, &card, env, &mut OsRng) {
+            match handshake::respond(&self.profile.identity, &keys, &card, env, &mut self.rng) {
                 Ok(x) => x,
                 Err(_) => return self.hostile("handshake rejected"),
             };
@@ -41,10 +41,12 @@ impl Runtime {
         }
         if self.contacts.contains_key(&id) {
             // The invite is used up all the same, as before: nobody else may use it now.
-            let _ = self
-                .profile
-                .store
-                .consume_invite(&keys.init_tag, now_ms(), &env.encode(), &id);
+            let _ = self.profile.store.consume_invite(
+                &keys.init_tag,
+                self.now_ms(),
+                &env.encode(),
+                &id,
+            );
             self.invites.remove(&keys.init_tag);
             self.emit(Event::error(
                 ErrorCode::AlreadyContact,
@@ -58,7 +60,7 @@ impl Runtime {
         // The invite used, the contact, its session and our answer: one atomic batch.
         match self.profile.store.answer_invite(
             &keys.init_tag,
-            now_ms(),
+            self.now_ms(),
             &env.encode(),
             &contact,
             &session_bytes,
@@ -86,11 +88,11 @@ impl Runtime {
             MessageId(keys.id),
             CONTROL_SEQ,
             response.encode(),
-            now_ms(),
+            self.now_ms(),
         );
         self.answers.insert(id, MessageId(keys.id));
         let online =
-            PeerId::from_bytes(&contact.peer_id).is_ok_and(|p| self.swarm.is_connected(&p));
+            PeerId::from_bytes(&contact.peer_id).is_ok_and(|p| self.shell.is_connected(&p));
         self.contacts.insert(
             id,
             ContactState {
@@ -105,7 +107,7 @@ impl Runtime {
             alias: alias.clone(),
         });
         self.emit(Event::SessionEstablished { alias });
-        self.process_outbox(now_ms());
+        self.process_outbox(self.now_ms());
         Inbound::Processed
     }
 
@@ -139,7 +141,7 @@ impl Runtime {
             safety_number: SafetyNumber::new(&self.profile.identity.public(), identity)
                 .digits()
                 .to_owned(),
-            added_at_ms: now_ms(),
+            added_at_ms: self.now_ms(),
         }
     }
 
@@ -162,14 +164,14 @@ impl Runtime {
         // Acknowledge the answer at once (a receipt for the invite's id, our first message
         // in the session): the inviter keeps resending its answer until it hears from us.
         let mut session = est.session;
-        let now = now_ms();
+        let now = self.now_ms();
         let ack = Content::Receipt(vec![invite_id.0])
             .encode()
             .ok()
-            .and_then(|r| session.encrypt(&r, now / 1000, &mut OsRng).ok())
+            .and_then(|r| session.encrypt(&r, now / 1000, &mut self.rng).ok())
             .map(|env| env.encode());
         let mut rid = [0u8; 16];
-        OsRng.fill_bytes(&mut rid);
+        self.rng.fill_bytes(&mut rid);
         let changed = state.session.is_some() && state.contact.identity_key != contact.identity_key;
         if changed {
             // A re-key with the contact's new device (rekey.rs): the contact moves to its

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Runtime {
+impl<S: Shell> Runtime<S> {
     pub(super) fn inbound_envelope(&mut self, bytes: &[u8]) -> Inbound {
         let env = match Envelope::decode(bytes) {
             Ok(e) => e,
@@ -77,7 +77,7 @@ impl Runtime {
             if self.resetting_contact_of(self.direct_from).is_some() {
                 tracing::debug!("message across a session reset: try later");
                 // Its node may put it into our mailbox instead: look there soon.
-                self.next_fetch_ms = self.next_fetch_ms.min(now_ms() + 2_000);
+                self.next_fetch_ms = self.next_fetch_ms.min(self.now_ms() + 2_000);
                 return set(out, i, Inbound::TryLater);
             }
             let r = self.hostile("message with unknown routing tag");
@@ -112,10 +112,13 @@ impl Runtime {
         // would give up keys of messages the mailbox is about to hand over: the sender
         // tries it again a little later (bounded by MAILBOX_CATCH_UP_MS). Judged from the
         // header alone, so holding it back costs no chain walk.
-        if !self.reading_mail && now_ms() < self.catch_up_until_ms && next.would_give_up_keys(env) {
+        if !self.reading_mail
+            && self.now_ms() < self.catch_up_until_ms
+            && next.would_give_up_keys(env)
+        {
             return set(out, i, Inbound::TryLater);
         }
-        let plain = match next.decrypt(env, now_secs()) {
+        let plain = match next.decrypt(env, self.now_secs()) {
             Ok(p) => {
                 self.heard_from(&cid);
                 p
@@ -240,7 +243,7 @@ impl Runtime {
         else {
             return true;
         };
-        let now = now_ms();
+        let now = self.now_ms();
         for m in &mut messages {
             m.received_at_ms = Some(now);
         }
@@ -248,11 +251,11 @@ impl Runtime {
         let receipt = Content::Receipt(ids)
             .encode()
             .ok()
-            .and_then(|r| session.encrypt(&r, now / 1000, &mut OsRng).ok());
+            .and_then(|r| session.encrypt(&r, now / 1000, &mut self.rng).ok());
         let stored = match receipt {
             Some(receipt_env) => {
                 let mut rid = [0u8; 16];
-                OsRng.fill_bytes(&mut rid);
+                self.rng.fill_bytes(&mut rid);
                 let receipt_wire = receipt_env.encode();
                 self.profile
                     .store
@@ -306,7 +309,7 @@ impl Runtime {
         next: Session,
         content: Content,
     ) -> Inbound {
-        let now = now_ms();
+        let now = self.now_ms();
         match content {
             Content::Text { .. } => Inbound::Dropped,
             Content::Receipt(ids) => {
@@ -314,7 +317,7 @@ impl Runtime {
                 // mirrored), so an id not in it for this contact confirms nothing to do: only
                 // mirrored ids go to the store, with their sequence number. Each id once: a
                 // receipt that repeats one must not count it twice.
-                let mut seen = HashSet::new();
+                let mut seen = BTreeSet::new();
                 let ids: Vec<(MessageId, Option<u64>)> = ids
                     .into_iter()
                     .map(MessageId)
@@ -326,7 +329,7 @@ impl Runtime {
                     .collect();
                 // Batch records whose last pending entries this receipt confirms go in
                 // the same write (every id with a known sequence number becomes done).
-                let mut left: HashMap<BatchId, usize> = HashMap::new();
+                let mut left: BTreeMap<BatchId, usize> = BTreeMap::new();
                 for (id, seq) in &ids {
                     if seq.is_some_and(|s| s != CONTROL_SEQ) {
                         if let Some(b) = self.batch_of.get(id) {

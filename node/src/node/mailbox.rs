@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Runtime {
+impl<S: Shell> Runtime<S> {
     /// An acknowledgement was answered (or failed): once none is left, a collection that
     /// found a full response goes on at the next tick.
     pub(super) fn ack_done(&mut self) {
@@ -17,7 +17,7 @@ impl Runtime {
             // At once, not at the next tick: a backlog is collected at the pace of the
             // round trips, not of the timer.
             self.next_fetch_ms =
-                now_ms() + u64::try_from(MAILBOX_POLL.as_millis()).unwrap_or(20_000);
+                self.now_ms() + u64::try_from(MAILBOX_POLL.as_millis()).unwrap_or(20_000);
             self.fetch_mail();
         }
     }
@@ -36,7 +36,7 @@ impl Runtime {
         {
             return;
         }
-        let now = now_secs();
+        let now = self.now_secs();
         let mut keys: Vec<[u8; 32]> = Vec::new();
         self.fetch_keys.clear();
         for c in self.contacts.values() {
@@ -85,11 +85,9 @@ impl Runtime {
             let Some(chunk) = self.fetch_queue.pop_front() else {
                 break;
             };
-            let rid = self.swarm.behaviour_mut().rr.send_request_with_addresses(
-                &relay,
-                Request::MailboxFetch(chunk),
-                vec![addr.clone()],
-            );
+            let rid =
+                self.shell
+                    .send_request(&relay, Request::MailboxFetch(chunk), vec![addr.clone()]);
             self.pending.insert(rid, Pending::Fetch);
             pending += 1;
         }
@@ -100,7 +98,7 @@ impl Runtime {
         if let Some(k) = self.fetch_keys.get(tag) {
             return Some(k.clone());
         }
-        let now = now_secs();
+        let now = self.now_secs();
         if let Some(cid) = self.tags.get(tag) {
             let s = self.contacts.get(cid)?.session.as_ref()?;
             return s
@@ -125,7 +123,7 @@ impl Runtime {
     /// Processes fetched mail and acknowledges what may go; returns how many envelopes were
     /// authentic (processed or kept).
     pub(super) fn got_mail(&mut self, items: Vec<([u8; 16], Vec<u8>)>) -> usize {
-        let mut acks: HashMap<[u8; 32], Vec<[u8; 16]>> = HashMap::new();
+        let mut acks: BTreeMap<[u8; 32], Vec<[u8; 16]>> = BTreeMap::new();
         let (mids, envelopes): (Vec<[u8; 16]>, Vec<Vec<u8>>) = items.into_iter().unzip();
         self.reading_mail = true;
         let outcomes = self.inbound_envelopes(&envelopes);
@@ -153,7 +151,7 @@ impl Runtime {
         }
         if let Some((relay, addr)) = self.relay.clone() {
             for (key, ids) in acks {
-                let rid = self.swarm.behaviour_mut().rr.send_request_with_addresses(
+                let rid = self.shell.send_request(
                     &relay,
                     Request::MailboxAck { key, ids },
                     vec![addr.clone()],

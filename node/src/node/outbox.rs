@@ -4,13 +4,13 @@
 
 use super::*;
 
-impl Runtime {
-    pub(super) fn backoff_delay(attempts: u32) -> u64 {
+impl<S: Shell> Runtime<S> {
+    pub(super) fn backoff_delay(&mut self, attempts: u32) -> u64 {
         let base = u64::try_from(RETRY_BASE.as_millis()).unwrap_or(500);
         let max = u64::try_from(RETRY_MAX.as_millis()).unwrap_or(300_000);
         let exp = base.saturating_mul(1u64 << attempts.min(20)).min(max);
         // Full jitter on half the delay: spreads retries of many nodes.
-        exp / 2 + OsRng.gen_range(0..=exp / 2)
+        exp / 2 + self.rng.gen_range(0..=exp / 2)
     }
 
     pub(super) fn process_outbox(&mut self, now: u64) {
@@ -48,11 +48,11 @@ impl Runtime {
         // at most MAX_REQUESTS_PER_CONTACT requests per contact are in flight: what
         // becomes due meanwhile waits for a slot and then goes as one batch.
         let mut batches: Vec<Vec<OutboxEntry>> = Vec::new();
-        let mut open: HashMap<ContactId, (usize, usize)> = HashMap::new();
-        let mut opened: HashMap<ContactId, usize> = HashMap::new();
+        let mut open: BTreeMap<ContactId, (usize, usize)> = BTreeMap::new();
+        let mut opened: BTreeMap<ContactId, usize> = BTreeMap::new();
         // A contact with a request in flight gets another only for a batch worth it:
         // the answer to the one in flight calls this again (Nagle's rule, in short).
-        let mut due_per_contact: HashMap<ContactId, usize> = HashMap::new();
+        let mut due_per_contact: BTreeMap<ContactId, usize> = BTreeMap::new();
         for e in &due {
             *due_per_contact.entry(e.contact).or_default() += 1;
         }
@@ -99,7 +99,7 @@ impl Runtime {
     }
 
     /// Records a delivery request, which takes one of its contact's slots.
-    pub(super) fn request_started(&mut self, rid: OutboundRequestId, pending: Pending) {
+    pub(super) fn request_started(&mut self, rid: RequestId, pending: Pending) {
         if let Pending::Outbox { contact, .. } | Pending::Batch { contact, .. } = &pending {
             *self.requests.entry(*contact).or_default() += 1;
         }
@@ -107,7 +107,7 @@ impl Runtime {
     }
 
     /// The request is answered or failed: forgets it, and frees its contact's slot.
-    pub(super) fn take_pending(&mut self, rid: &OutboundRequestId) -> Option<Pending> {
+    pub(super) fn take_pending(&mut self, rid: &RequestId) -> Option<Pending> {
         let pending = self.pending.remove(rid)?;
         if let Some(peer) = self.mailbox_rids.remove(rid) {
             if let Some(n) = self.mailbox_load.get_mut(&peer) {
@@ -138,11 +138,7 @@ impl Runtime {
             return self.entries_failed(ids, Route::Direct, contact);
         };
         let req = Request::DeliverBatch(batch.into_iter().map(|e| e.envelope).collect());
-        let rid = self
-            .swarm
-            .behaviour_mut()
-            .rr
-            .send_request_with_addresses(&peer, req, addrs);
+        let rid = self.shell.send_request(&peer, req, addrs);
         self.in_flight.extend(ids.iter().copied());
         self.request_started(
             rid,
@@ -222,11 +218,7 @@ impl Runtime {
             return;
         }
         let req = Request::MailboxPutBatch(batch.into_iter().map(|e| e.envelope).collect());
-        let rid = self.swarm.behaviour_mut().rr.send_request_with_addresses(
-            &peer,
-            req,
-            vec![addr.clone()],
-        );
+        let rid = self.shell.send_request(&peer, req, vec![addr.clone()]);
         self.mailbox_started(rid, peer);
         self.in_flight.extend(ids.iter().copied());
         self.request_started(
@@ -266,7 +258,7 @@ impl Runtime {
     /// transaction (sent like a message, not resent once a hop took it). False if there is
     /// no session yet or it could not be stored.
     pub(super) fn send_control(&mut self, cid: &ContactId, plain: &[u8]) -> bool {
-        let now = now_ms();
+        let now = self.now_ms();
         let Some(state) = self.contacts.get_mut(cid) else {
             return false;
         };
@@ -274,11 +266,11 @@ impl Runtime {
             return false;
         };
         let mut next = session.clone();
-        let Ok(env) = next.encrypt(plain, now / 1000, &mut OsRng) else {
+        let Ok(env) = next.encrypt(plain, now / 1000, &mut self.rng) else {
             return false;
         };
         let mut rid = [0u8; 16];
-        OsRng.fill_bytes(&mut rid);
+        self.rng.fill_bytes(&mut rid);
         let b = SecretBytes::from_slice(&next.to_bytes());
         let wire = env.encode();
         if self
@@ -306,10 +298,11 @@ impl Runtime {
             .collect();
         for cid in contacts {
             if let Some((peer, addrs)) = self.contact_target(&cid) {
-                let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
-                    .addresses(addrs)
-                    .build();
-                let _ = self.swarm.dial(opts);
+                let _ = self.shell.dial(Dial {
+                    peer: Some(peer),
+                    addrs,
+                    ..Dial::default()
+                });
             }
         }
     }
@@ -382,11 +375,7 @@ impl Runtime {
                 (peer, vec![addr])
             }
         };
-        let rid = self
-            .swarm
-            .behaviour_mut()
-            .rr
-            .send_request_with_addresses(&peer, req, addrs);
+        let rid = self.shell.send_request(&peer, req, addrs);
         if route == Route::Mailbox {
             self.mailbox_started(rid, peer);
         }
@@ -429,7 +418,7 @@ impl Runtime {
     }
 
     /// Counts a deposit request to the mailbox at `peer` until it is answered or fails.
-    pub(super) fn mailbox_started(&mut self, rid: OutboundRequestId, peer: PeerId) {
+    pub(super) fn mailbox_started(&mut self, rid: RequestId, peer: PeerId) {
         *self.mailbox_load.entry(peer).or_default() += 1;
         self.mailbox_rids.insert(rid, peer);
     }
@@ -438,14 +427,14 @@ impl Runtime {
     /// as a failed attempt.
     pub(super) fn wait_for_mailbox(&mut self, id: MessageId) {
         let attempts = self.backoff.get(&id).map_or(0, |(a, _)| *a);
-        let next = now_ms() + 200 + OsRng.gen_range(0..200);
+        let next = self.now_ms() + 200 + self.rng.gen_range(0..200);
         self.backoff.insert(id, (attempts, next));
     }
 
     /// The next attempt of `id` waits (exponential backoff with jitter).
     pub(super) fn back_off(&mut self, id: MessageId) {
         let attempts = self.backoff.get(&id).map_or(0, |(a, _)| *a) + 1;
-        let next = now_ms() + Self::backoff_delay(attempts);
+        let next = self.now_ms() + self.backoff_delay(attempts);
         self.backoff.insert(id, (attempts, next));
     }
 
@@ -468,7 +457,7 @@ impl Runtime {
     /// until the response arrives, and a handshake answer, which stays until the acceptor
     /// is heard from (at most [`ANSWER_KEPT_MS`]). One store write for all of them.
     pub(super) fn hops_accepted(&mut self, ids: Vec<MessageId>) {
-        let now = now_ms();
+        let now = self.now_ms();
         let resend = u64::try_from(self.config.resend_after.as_millis()).unwrap_or(600_000);
         let mut sent: Vec<(MessageId, ContactId, u64, u64)> = Vec::new();
         let mut done: Vec<MessageId> = Vec::new();
@@ -543,7 +532,7 @@ impl Runtime {
             self.announce_due = true;
         }
         if let Some(id) = self.answers.remove(cid) {
-            if let Err(e) = self.outbox_done(&id, now_ms()) {
+            if let Err(e) = self.outbox_done(&id, self.now_ms()) {
                 tracing::warn!(error = %e, "could not retire a handshake answer");
             }
         }
@@ -556,7 +545,7 @@ impl Runtime {
         let Some(ids) = self.parked.remove(cid) else {
             return;
         };
-        let now = now_ms();
+        let now = self.now_ms();
         let resend = u64::try_from(self.config.resend_after.as_millis()).unwrap_or(600_000);
         for id in ids {
             if let Some(e) = self.outbox.get_mut(&id) {
@@ -579,7 +568,7 @@ impl Runtime {
     /// skipped keys stay few. Runs at each tick; until then `process_outbox` holds such
     /// entries back.
     pub(super) fn renew_unacknowledged(&mut self, now: u64) {
-        let mut stale: HashMap<ContactId, Vec<MessageId>> = HashMap::new();
+        let mut stale: BTreeMap<ContactId, Vec<MessageId>> = BTreeMap::new();
         for e in self.outbox.values() {
             if e.attempts > 0
                 && e.seq != CONTROL_SEQ
@@ -616,7 +605,7 @@ impl Runtime {
 
     /// `entry` with its message encrypted again from the stored text under `next`.
     pub(super) fn encrypt_again(
-        &self,
+        &mut self,
         cid: &ContactId,
         mut entry: OutboxEntry,
         next: &mut Session,
@@ -630,7 +619,10 @@ impl Runtime {
         }
         .encode()
         .ok()?;
-        entry.envelope = next.encrypt(&plain, now / 1000, &mut OsRng).ok()?.encode();
+        entry.envelope = next
+            .encrypt(&plain, now / 1000, &mut self.rng)
+            .ok()?
+            .encode();
         entry.next_attempt_at_ms = now;
         Some(entry)
     }

@@ -12,7 +12,7 @@ fn binding_setting(init_tag: &[u8; 16]) -> String {
     format!("invite-for/{}", hex(init_tag))
 }
 
-impl Runtime {
+impl<S: Shell> Runtime<S> {
     /// Remembers that the invite under `init_tag` was made for `cid` (their new device).
     pub(super) fn bind_invite(&mut self, init_tag: [u8; 16], cid: ContactId) -> Result<(), String> {
         self.profile
@@ -130,7 +130,7 @@ impl Runtime {
         let session_bytes = SecretBytes::from_slice(&est.session.to_bytes());
         let answered = self.profile.store.answer_invite_moving(
             &keys.init_tag,
-            now_ms(),
+            self.now_ms(),
             &env.encode(),
             &old,
             &contact,
@@ -160,7 +160,7 @@ impl Runtime {
         let alias = contact.alias.clone();
         let protocol = est.session.protocol().as_u8();
         self.moved_in_memory(old, new_id, contact, est.session);
-        let now = now_ms();
+        let now = self.now_ms();
         self.mirror(
             new_id,
             MessageId(keys.id),
@@ -264,7 +264,7 @@ impl Runtime {
         invite_id: MessageId,
     ) -> Inbound {
         self.settle_before_move();
-        let now = now_ms();
+        let now = self.now_ms();
         let session_bytes = SecretBytes::from_slice(&session.to_bytes());
         let control = ack.as_deref().map(|w| (MessageId(rid), w, now));
         let new = match self

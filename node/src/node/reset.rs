@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Runtime {
+impl<S: Shell> Runtime<S> {
     /// Starts a session reset with an existing contact: a handshake under the reset
     /// secret both can derive (docs/PROTOCOL.md §23). The old session stays in use until
     /// the answer comes; then what waits in the outbox is encrypted again under the new one.
@@ -60,7 +60,7 @@ impl Runtime {
     pub(super) fn begin_reset(&mut self, cid: ContactId, invite: &Invite) {
         let card = self.card();
         let (pending, first) =
-            match handshake::initiate(&self.profile.identity, invite, &card, &mut OsRng) {
+            match handshake::initiate(&self.profile.identity, invite, &card, &mut self.rng) {
                 Ok(x) => x,
                 Err(e) => {
                     return self.emit(Event::error(ErrorCode::HandshakeFailed, e.to_string()))
@@ -70,7 +70,7 @@ impl Runtime {
         self.abandon_reset(&cid);
         let store = &self.profile.store;
         let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&cid.0));
-        let now = now_ms();
+        let now = self.now_ms();
         let first_id = MessageId(pending.invite_id());
         let result = store
             .set_setting(&name, &pending.to_bytes())
@@ -99,7 +99,7 @@ impl Runtime {
             .collect();
         for (tag, id) in mine {
             self.handshakes.remove(&tag);
-            let _ = self.outbox_done(&id, now_ms());
+            let _ = self.outbox_done(&id, self.now_ms());
         }
         let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&cid.0));
         let _ = self.profile.store.remove_setting(&name);
@@ -113,11 +113,11 @@ impl Runtime {
         // Messages queued just before are stored but may not be mirrored in memory yet
         // (deferred until durable): settle them, or they would leave under the old session.
         self.flush();
-        self.reset_at.insert(*cid, now_ms());
+        self.reset_at.insert(*cid, self.now_ms());
         self.too_far_ahead.remove(cid);
         self.parked.remove(cid);
-        let now = now_ms();
-        let keep: HashSet<MessageId> = self.answers.get(cid).copied().into_iter().collect();
+        let now = self.now_ms();
+        let keep: BTreeSet<MessageId> = self.answers.get(cid).copied().into_iter().collect();
         let entries: Vec<OutboxEntry> = self
             .outbox
             .values()
@@ -172,7 +172,8 @@ impl Runtime {
             .filter(|p| **p >= floor)
         {
             let keys = keys.clone().with_protocol(*protocol);
-            if let Ok(x) = handshake::respond(&self.profile.identity, &keys, &card, env, &mut OsRng)
+            if let Ok(x) =
+                handshake::respond(&self.profile.identity, &keys, &card, env, &mut self.rng)
             {
                 answered = Some(x);
                 break;
@@ -219,7 +220,7 @@ impl Runtime {
         }
         let session_bytes = SecretBytes::from_slice(&est.session.to_bytes());
         let store = &self.profile.store;
-        let now = now_ms();
+        let now = self.now_ms();
         let result = store
             .set_setting(&used_name, &record)
             .and_then(|_| store.put_contact(&contact))

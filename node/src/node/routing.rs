@@ -4,9 +4,9 @@
 
 use super::*;
 
-impl Runtime {
+impl<S: Shell> Runtime<S> {
     pub(super) fn refresh_tags(&mut self, force: bool) {
-        let now = now_secs();
+        let now = self.now_secs();
         let epoch = now / cairn_crypto::routing::ROUTING_EPOCH_SECS;
         if !force && epoch == self.tags_epoch {
             return;
@@ -37,7 +37,7 @@ impl Runtime {
     /// Contacts (not blocked) and the node's own relay bypass the connection limits: a
     /// flood of strangers never keeps them out.
     pub(super) fn refresh_bypass(&mut self) {
-        let mut wanted: HashSet<PeerId> = self
+        let mut wanted: BTreeSet<PeerId> = self
             .contacts
             .values()
             .filter(|c| !self.blocked.contains(&c.id))
@@ -46,24 +46,18 @@ impl Runtime {
         if let Some((relay, _)) = &self.relay {
             wanted.insert(*relay);
         }
-        let b = self.swarm.behaviour_mut();
-        // Hole punching only with contacts (a stranger could make us dial addresses of its
-        // choosing).
+        // Hole punching and LAN discovery only with contacts (a stranger could make us
+        // dial addresses of its choosing).
         let mut contacts = wanted.clone();
         if let Some((relay, _)) = &self.relay {
             contacts.remove(relay);
         }
-        if let Some(lan) = b.lan.as_mut() {
-            lan.set_wanted(contacts.clone());
-        }
-        b.dcutr.set_allowed(contacts);
+        self.shell.set_contacts(contacts);
         for p in self.bypassed.difference(&wanted) {
-            b.limits.remove_peer_id(p);
-            b.ip_limits.remove_bypass(p);
+            self.shell.bypass(*p, false);
         }
         for p in wanted.difference(&self.bypassed) {
-            b.limits.bypass_peer_id(p);
-            b.ip_limits.bypass(*p);
+            self.shell.bypass(*p, true);
         }
         self.bypassed = wanted;
     }
@@ -84,7 +78,7 @@ impl Runtime {
         for peer in due {
             self.strangers.remove(&peer);
             tracing::debug!("closing an idle connection from a stranger");
-            let _ = self.swarm.disconnect_peer_id(peer);
+            self.shell.disconnect(&peer);
         }
     }
 
@@ -92,7 +86,7 @@ impl Runtime {
     /// [`RESET_GRACE_MS`] ago.
     pub(super) fn resetting_contact_of(&self, peer: Option<PeerId>) -> Option<ContactId> {
         let peer = peer?.to_bytes();
-        let now = now_ms();
+        let now = self.now_ms();
         self.contacts
             .values()
             .find(|c| c.contact.peer_id == peer)

@@ -3,61 +3,56 @@
 
 use super::*;
 
-impl Runtime {
-    pub(super) fn swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+impl<S: Shell> Runtime<S> {
+    /// What the network reported.
+    pub(crate) fn net_event(&mut self, ev: NetEvent) {
         match ev {
-            SwarmEvent::NewListenAddr { address, .. } => {
+            NetEvent::ListenAddr(address) => {
                 tracing::debug!(%address, "listening");
                 self.listen_addrs.push(address);
                 // A new address after start (e.g. the relayed one): tell our contacts at
                 // the next tick (addresses often come and go several at a time).
                 self.card_changed = self.ready_sent;
             }
-            SwarmEvent::ExpiredListenAddr { address, .. } => {
+            NetEvent::ListenAddrExpired(address) => {
                 self.listen_addrs.retain(|a| *a != address);
                 self.card_changed = self.ready_sent;
             }
-            SwarmEvent::ConnectionEstablished {
-                peer_id, endpoint, ..
+            NetEvent::Connected {
+                peer,
+                remote,
+                inbound,
             } => {
-                let addr = endpoint.get_remote_address();
-                let relayed = addr.iter().any(|p| matches!(p, Protocol::P2pCircuit));
-                if endpoint.is_listener() && !relayed {
-                    if let Some(source) = crate::net::ip_limits::Source::of(addr) {
-                        self.stranger_sources.insert(peer_id, source);
+                if inbound && !shell::is_relayed(&remote) {
+                    if let Some(source) = crate::net::ip_limits::Source::of(&remote) {
+                        self.stranger_sources.insert(peer, source);
                     }
                 }
                 if let Some((relay, addr)) = self.relay.clone() {
-                    if peer_id == relay && !self.relay_reserved {
+                    if peer == relay && !self.relay_reserved {
                         let circuit = addr.with(Protocol::P2pCircuit);
-                        if let Err(e) = self.swarm.listen_on(circuit) {
-                            self.emit(Event::error(ErrorCode::RelayFailed, e.to_string()));
+                        if let Err(e) = self.shell.listen_on(circuit) {
+                            self.emit(Event::error(ErrorCode::RelayFailed, e));
                         }
                         self.next_fetch_ms = 0;
-                        self.catch_up_until_ms = now_ms().saturating_add(MAILBOX_CATCH_UP_MS);
+                        self.catch_up_until_ms = self.now_ms().saturating_add(MAILBOX_CATCH_UP_MS);
                     }
                 }
-                if !self.bypassed.contains(&peer_id) {
-                    self.strangers.entry(peer_id).or_insert_with(now_ms);
+                if !self.bypassed.contains(&peer) {
+                    let now = self.now_ms();
+                    self.strangers.entry(peer).or_insert(now);
                 }
-                self.set_online(peer_id, true);
+                self.set_online(peer, true);
             }
-            SwarmEvent::ConnectionClosed {
-                peer_id,
-                num_established: 0,
-                ..
-            } => {
-                self.strangers.remove(&peer_id);
-                self.stranger_sources.remove(&peer_id);
-                self.set_online(peer_id, false);
-                if self.relay.as_ref().is_some_and(|(r, _)| *r == peer_id) {
+            NetEvent::Disconnected(peer) => {
+                self.strangers.remove(&peer);
+                self.stranger_sources.remove(&peer);
+                self.set_online(peer, false);
+                if self.relay.as_ref().is_some_and(|(r, _)| *r == peer) {
                     self.relay_reserved = false;
                 }
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Rr(ev)) => self.rr_event(ev),
-            SwarmEvent::Behaviour(BehaviourEvent::RelayClient(
-                relay::client::Event::ReservationReqAccepted { .. },
-            )) if !self.relay_reserved => {
+            NetEvent::RelayReserved if !self.relay_reserved => {
                 self.relay_reserved = true;
                 if let Some((_, addr)) = &self.relay {
                     self.emit(Event::Relay {
@@ -66,22 +61,37 @@ impl Runtime {
                     });
                 }
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
-                peer_id,
-                info,
-                ..
-            })) => self.learn_addresses(peer_id, info.listen_addrs),
-            SwarmEvent::Behaviour(BehaviourEvent::Lan(crate::net::lan::Event::Discovered(
+            NetEvent::RelayReserved => {}
+            NetEvent::Identified { peer, addrs } => self.learn_addresses(peer, addrs),
+            NetEvent::LanDiscovered(peer) => self.lan_discovered(peer),
+            NetEvent::Request {
                 peer,
-            ))) => self.lan_discovered(peer),
-            _ => {}
+                request,
+                responder,
+            } => {
+                self.direct_from = Some(peer);
+                self.inbound_request(request, responder);
+                self.direct_from = None;
+            }
+            NetEvent::Response { id, response } => {
+                self.response(id, response);
+                // A slot in the window freed up.
+                let now = self.now_ms();
+                self.process_outbox(now);
+            }
+            NetEvent::RequestFailed { id, peer, refused } => {
+                self.request_failed(id, refused.then_some(peer));
+                let now = self.now_ms();
+                self.process_outbox(now);
+            }
+            NetEvent::InboundFailed => self.rejected += 1,
         }
     }
 
     /// A contact appeared on the LAN (only contacts are looked for): dial it now, with its
     /// card's addresses and what discovery found, if not connected.
     fn lan_discovered(&mut self, peer: PeerId) {
-        if self.swarm.is_connected(&peer) {
+        if self.shell.is_connected(&peer) {
             return;
         }
         let card = self
@@ -92,12 +102,12 @@ impl Runtime {
             .and_then(|cid| self.contact_target(&cid))
             .map(|(_, addrs)| addrs)
             .unwrap_or_default();
-        let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
-            .condition(libp2p::swarm::dial_opts::PeerCondition::DisconnectedAndNotDialing)
-            .addresses(card)
-            .extend_addresses_through_behaviour()
-            .build();
-        let _ = self.swarm.dial(opts);
+        let _ = self.shell.dial(Dial {
+            peer: Some(peer),
+            addrs: card,
+            with_discovered: true,
+            if_disconnected: true,
+        });
     }
 
     pub(super) fn set_online(&mut self, peer: PeerId, online: bool) {
@@ -126,7 +136,7 @@ impl Runtime {
                 for id in ids {
                     self.unpark(&id);
                 }
-                let now = now_ms();
+                let now = self.now_ms();
                 self.backoff.retain(|_, (_, next)| *next <= now);
                 self.process_outbox(now);
             }
@@ -165,81 +175,31 @@ impl Runtime {
         }
     }
 
-    pub(super) fn rr_event(&mut self, ev: request_response::Event<Request, Response>) {
-        let outbound_done = matches!(
-            ev,
-            request_response::Event::OutboundFailure { .. }
-                | request_response::Event::Message {
-                    message: request_response::Message::Response { .. },
-                    ..
-                }
-        );
-        self.rr_event_inner(ev);
-        if outbound_done {
-            // A slot in the window freed up.
-            self.process_outbox(now_ms());
-        }
-    }
-
-    pub(super) fn rr_event_inner(&mut self, ev: request_response::Event<Request, Response>) {
-        match ev {
-            request_response::Event::Message { message, peer, .. } => match message {
-                request_response::Message::Request {
-                    request, channel, ..
-                } => {
-                    self.direct_from = Some(peer);
-                    self.inbound_request(request, channel);
-                    self.direct_from = None;
-                }
-                request_response::Message::Response {
-                    request_id,
-                    response,
-                } => self.response(request_id, response),
-            },
-            request_response::Event::OutboundFailure {
-                request_id,
-                error,
-                peer,
-                ..
-            } => {
-                let peer = matches!(
-                    error,
-                    request_response::OutboundFailure::Io(_)
-                        | request_response::OutboundFailure::UnsupportedProtocols
-                )
-                .then_some(peer);
-                tracing::debug!(%error, "request failed");
-                match self.take_pending(&request_id) {
-                    Some(Pending::Outbox { id, route, contact }) => {
-                        self.entry_failed(id, route, contact)
-                    }
-                    Some(Pending::Batch {
-                        contact,
-                        ids,
-                        route,
-                    }) => {
-                        if route == Route::Mailbox {
-                            // A relay of the previous version cannot read a batch (it
-                            // resets the stream): one that never took a batch gets single
-                            // deposits from now on.
-                            if let Some(peer) =
-                                peer.filter(|p| !self.mailbox_batches_ok.contains(p))
-                            {
-                                if self.no_mailbox_batch.insert(peer) {
-                                    tracing::info!("mailbox takes no batch deposits");
-                                }
-                            }
+    /// One of our requests failed; `refused_by`: the peer's stream failed or it does not
+    /// speak the protocol (rather than a timeout or no connection).
+    pub(super) fn request_failed(&mut self, request_id: RequestId, refused_by: Option<PeerId>) {
+        let peer = refused_by;
+        match self.take_pending(&request_id) {
+            Some(Pending::Outbox { id, route, contact }) => self.entry_failed(id, route, contact),
+            Some(Pending::Batch {
+                contact,
+                ids,
+                route,
+            }) => {
+                if route == Route::Mailbox {
+                    // A relay of the previous version cannot read a batch (it
+                    // resets the stream): one that never took a batch gets single
+                    // deposits from now on.
+                    if let Some(peer) = peer.filter(|p| !self.mailbox_batches_ok.contains(p)) {
+                        if self.no_mailbox_batch.insert(peer) {
+                            tracing::info!("mailbox takes no batch deposits");
                         }
-                        self.entries_failed(ids, route, contact);
                     }
-                    Some(Pending::Ack) => self.ack_done(),
-                    _ => {}
                 }
+                self.entries_failed(ids, route, contact);
             }
-            request_response::Event::InboundFailure { .. } => {
-                self.rejected += 1;
-            }
-            request_response::Event::ResponseSent { .. } => {}
+            Some(Pending::Ack) => self.ack_done(),
+            _ => {}
         }
     }
 
@@ -257,20 +217,17 @@ impl Runtime {
             return;
         }
         let key = self.stranger_sources.get(&peer).copied().ok_or(peer);
-        if self.dropped_from.try_take(key, 1.0, now_ms()) {
+        if self.dropped_from.try_take(key, 1.0, self.now_ms()) {
             return;
         }
         tracing::info!("a stranger kept sending what is not for this node: cut off for a while");
         if let Ok(source) = key {
-            self.swarm
-                .behaviour_mut()
-                .ip_limits
-                .penalize(source, crate::relay::ABUSE_PENALTY);
+            self.shell.penalize(source, crate::relay::ABUSE_PENALTY);
         }
-        let _ = self.swarm.disconnect_peer_id(peer);
+        self.shell.disconnect(&peer);
     }
 
-    pub(super) fn inbound_request(&mut self, request: Request, channel: ResponseChannel<Response>) {
+    pub(super) fn inbound_request(&mut self, request: Request, channel: Responder) {
         let response = match request {
             Request::Deliver(bytes) => match self.inbound_envelope(&bytes) {
                 // Acknowledged only once what it changed is durable.
@@ -282,12 +239,16 @@ impl Runtime {
                 Inbound::Processed => Response::Accepted,
                 Inbound::TryLater | Inbound::Kept => Response::Rejected(RejectCode::TryLater),
                 // Dropped without a reply: a stranger learns nothing.
-                Inbound::Dropped => return self.dropped_request(),
+                Inbound::Dropped => {
+                    self.shell.ignore(channel);
+                    return self.dropped_request();
+                }
             },
             Request::DeliverBatch(items) => {
                 let outcomes = self.inbound_envelopes(&items);
                 if outcomes.iter().all(|o| *o == Inbound::Dropped) {
                     // Nothing in it was for us: no reply, as for a single envelope.
+                    self.shell.ignore(channel);
                     return self.dropped_request();
                 }
                 let codes = outcomes
@@ -314,22 +275,15 @@ impl Runtime {
                 // Not read: the budget for large requests in flight was spent. "Try later"
                 // (a contact's envelope is tried again); a stranger who keeps doing it is
                 // cut off as for junk (contacts never are).
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .rr
-                    .send_response(channel, Response::Rejected(RejectCode::TryLater));
+                self.shell
+                    .respond(channel, Response::Rejected(RejectCode::TryLater));
                 return self.dropped_request();
             }
         };
-        let _ = self
-            .swarm
-            .behaviour_mut()
-            .rr
-            .send_response(channel, response);
+        self.shell.respond(channel, response);
     }
 
-    pub(super) fn response(&mut self, rid: OutboundRequestId, response: Response) {
+    pub(super) fn response(&mut self, rid: RequestId, response: Response) {
         match self.take_pending(&rid) {
             Some(Pending::Outbox { id, route, contact }) => match response {
                 Response::Accepted => self.hops_accepted(vec![id]),
@@ -378,7 +332,8 @@ impl Runtime {
                         // Still collecting a real backlog: keep direct mail from overtaking
                         // it a while longer (a mailbox of junk does not extend this).
                         if authentic > 0 && self.catch_up_until_ms != 0 {
-                            self.catch_up_until_ms = now_ms().saturating_add(MAILBOX_CATCH_UP_MS);
+                            self.catch_up_until_ms =
+                                self.now_ms().saturating_add(MAILBOX_CATCH_UP_MS);
                         }
                     } else if !self.fetch_more
                         && self.fetch_queue.is_empty()

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Runtime {
+impl<S: Shell> Runtime<S> {
     /// When the timer of `cid` was last set (Unix ms, by the setter's clock); 0 if never.
     pub(super) fn timer_set_at(&self, cid: &ContactId) -> u64 {
         self.profile
@@ -31,7 +31,7 @@ impl Runtime {
     }
 }
 
-impl Runtime {
+impl<S: Shell> Runtime<S> {
     /// A contact moved to a new id (a re-key with a new identity key): so does the record
     /// of when its timer was last set.
     pub(super) fn move_timer_setting(&self, old: &ContactId, new: &ContactId) {

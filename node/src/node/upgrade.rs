@@ -8,7 +8,7 @@
 
 use super::*;
 
-impl Runtime {
+impl<S: Shell> Runtime<S> {
     /// Tells every contact whose session is older than [`cairn_crypto::Protocol::LATEST`]
     /// which protocol we speak, once per contact and protocol: at start, and after a new
     /// such session is first heard from (so both sides have it).

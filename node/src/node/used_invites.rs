@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Runtime {
+impl<S: Shell> Runtime<S> {
     /// The used invites whose keys are kept (to authenticate a second use), with expiry.
     pub(super) fn used_invite_index(&self) -> Vec<([u8; 16], u64)> {
         let bytes = self
@@ -81,11 +81,12 @@ impl Runtime {
                 same_acceptor: Some(cid),
             } => {
                 if let Some(id) = self.answers.get(&cid).copied() {
+                    let now = self.now_ms();
                     if let Some(e) = self.outbox.get_mut(&id) {
-                        e.next_attempt_at_ms = e.next_attempt_at_ms.min(now_ms());
+                        e.next_attempt_at_ms = e.next_attempt_at_ms.min(now);
                     }
                     self.backoff.remove(&id);
-                    self.process_outbox(now_ms());
+                    self.process_outbox(now);
                 }
                 Inbound::Processed
             }
@@ -104,7 +105,8 @@ impl Runtime {
                     .and_then(|b| InviteKeys::from_bytes(&b).ok());
                 let card = self.card();
                 let authentic = keys.is_some_and(|k| {
-                    handshake::respond(&self.profile.identity, &k, &card, env, &mut OsRng).is_ok()
+                    handshake::respond(&self.profile.identity, &k, &card, env, &mut self.rng)
+                        .is_ok()
                 });
                 if authentic {
                     self.emit(Event::error(

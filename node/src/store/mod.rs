@@ -76,7 +76,7 @@ use subkeys::SubKeys;
 
 /// An outbox batch record (its key, a keyed hash of its first message id): see
 /// [`Store::record_outgoing_many_deferred`].
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct BatchId(pub [u8; 32]);
 
 /// Pending entries of outbox batch records: message id and the record it is in.
