@@ -16,4 +16,6 @@ pub mod net;
 pub mod node;
 pub mod profile;
 pub mod relay;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod store;

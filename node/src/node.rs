@@ -84,6 +84,14 @@ pub fn renew_delay(resend_after_ms: u64, hops: u32) -> u64 {
 
 /// How far back to ask a mailbox for mail (its default retention plus one epoch).
 pub const MAILBOX_LOOKBACK_SECS: u64 = 14 * 24 * 3600 + cairn_crypto::routing::ROUTING_EPOCH_SECS;
+/// How far ahead of this node's clock a contact's clock may run and its messages still be
+/// recognised, directly or in the mailbox: the protocol's `CLOCK_SKEW_EPOCHS` (2 days; PROTOCOL
+/// §10). With one epoch (6 hours), as before, a contact whose clock ran 6 to 12 hours ahead (a
+/// wrong time zone is enough) had every message dropped as not ours until the clocks agreed:
+/// the simulator found it (docs/SIMULATION.md).
+pub const TAGS_AHEAD_SECS: u64 =
+    cairn_crypto::ratchet::CLOCK_SKEW_EPOCHS * cairn_crypto::routing::ROUTING_EPOCH_SECS;
+
 /// After connecting to its relay, how long a node at most defers direct messages that
 /// would skip over mail the mailbox still holds (see `catch_up_until_ms`).
 pub const MAILBOX_CATCH_UP_MS: u64 = 60_000;
@@ -730,7 +738,7 @@ impl<S: Shell> Runtime<S> {
         self.emit(Event::Stopped);
     }
 
-    fn housekeeping(&mut self) {
+    pub(crate) fn housekeeping(&mut self) {
         let now = self.now_ms();
         if !self.ready_sent && !self.listen_addrs.is_empty() {
             self.ready_sent = true;

@@ -84,6 +84,35 @@ impl Profile {
         options: &OpenOptions,
     ) -> Result<Self, ProfileError> {
         let store = Store::open(paths, passphrase, options)?;
+        Self::from_store(store)
+    }
+
+    /// A profile on a simulated machine (`store` over its in-memory disk), its identity and
+    /// keys made from `rng` on first use.
+    #[cfg(feature = "sim")]
+    pub fn in_store(
+        store: Store,
+        name: &str,
+        rng: &mut (impl rand::RngCore + rand::CryptoRng),
+    ) -> Result<Self, ProfileError> {
+        if store.identity()?.is_none() {
+            let identity = IdentityKeyPair::generate(rng);
+            store.set_identity(&SecretBytes::from_slice(identity.secret_bytes().as_ref()))?;
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            let libp2p_key = libp2p::identity::Keypair::ed25519_from_bytes(seed)
+                .map_err(|_| ProfileError::Incomplete("libp2p key"))?;
+            let encoded = libp2p_key
+                .to_protobuf_encoding()
+                .map_err(|_| ProfileError::Incomplete("libp2p key"))?;
+            store.set_setting(LIBP2P_KEY_SETTING, &encoded)?;
+            store.set_profile_card(name.as_bytes())?;
+            store.make_durable()?;
+        }
+        Self::from_store(store)
+    }
+
+    fn from_store(store: Store) -> Result<Self, ProfileError> {
         let secret = store
             .identity()?
             .ok_or(ProfileError::Incomplete("identity"))?;

@@ -5,7 +5,7 @@
 use super::*;
 
 impl<S: Shell> Runtime<S> {
-    pub(super) fn command(&mut self, cmd: Command) {
+    pub(crate) fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Invite {
                 ttl_secs,

@@ -45,8 +45,8 @@ impl<S: Shell> Runtime<S> {
                 // backlog comes back in the order it was written.
                 for k in s
                     .receive_mailbox_keys(
-                        now + cairn_crypto::routing::ROUTING_EPOCH_SECS,
-                        MAILBOX_LOOKBACK_SECS,
+                        now + TAGS_AHEAD_SECS,
+                        MAILBOX_LOOKBACK_SECS + TAGS_AHEAD_SECS,
                     )
                     .into_iter()
                     .rev()
@@ -103,8 +103,8 @@ impl<S: Shell> Runtime<S> {
             let s = self.contacts.get(cid)?.session.as_ref()?;
             return s
                 .receive_mailbox_keys(
-                    now + cairn_crypto::routing::ROUTING_EPOCH_SECS,
-                    MAILBOX_LOOKBACK_SECS,
+                    now + TAGS_AHEAD_SECS,
+                    MAILBOX_LOOKBACK_SECS + TAGS_AHEAD_SECS,
                 )
                 .into_iter()
                 .find(|k| k.tag() == *tag);

@@ -20,14 +20,11 @@ impl<S: Shell> Runtime<S> {
         self.tags_epoch = epoch;
         self.tags.clear();
         self.tags_steps.clear();
-        let ahead = now + cairn_crypto::routing::ROUTING_EPOCH_SECS;
+        let ahead = now + TAGS_AHEAD_SECS;
         for c in self.contacts.values() {
             if let Some(s) = &c.session {
                 self.tags_steps.insert(c.id, s.receive_steps());
-                for t in s.receive_tags(
-                    ahead,
-                    MAILBOX_LOOKBACK_SECS + cairn_crypto::routing::ROUTING_EPOCH_SECS,
-                ) {
+                for t in s.receive_tags(ahead, MAILBOX_LOOKBACK_SECS + TAGS_AHEAD_SECS) {
                     self.tags.insert(t, c.id);
                 }
             }

@@ -151,7 +151,7 @@ pub enum NodeRng {
     Os,
     /// A seeded generator (the simulator's).
     #[cfg(feature = "sim")]
-    Seeded(rand::rngs::StdRng),
+    Seeded(Box<rand::rngs::StdRng>),
 }
 
 impl RngCore for NodeRng {

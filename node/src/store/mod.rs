@@ -32,6 +32,8 @@ mod group_commit;
 mod invites;
 mod kdf;
 mod keyfile;
+#[cfg(any(test, feature = "sim"))]
+mod mem_backend;
 mod messages;
 mod model;
 mod outbox;
@@ -54,6 +56,8 @@ pub use error::{
 };
 pub use kdf::KdfParams;
 pub use keyfile::{KeyFile, KEY_FILE_LEN};
+#[cfg(any(test, feature = "sim"))]
+pub use mem_backend::{MemBackend, MemDisk};
 pub use model::{
     Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, Incoming, Invite,
     MessageId, Meta, NewMessage, NewOutbox, OutboxEntry, StoredMessage, SweepReport, UsedInvite,
@@ -351,8 +355,19 @@ impl Store {
             master,
             paths.clone(),
             options.allow_insecure_kdf,
-            lock,
+            Some(lock),
         );
+        store.write_format_marker()?;
+        // The key file is written last, then the marker removed: a crash anywhere before leaves
+        // the marker, and the next create clears the leftovers.
+        write_key_file_atomic(paths, &key_file.to_bytes())?;
+        profile::remove_marker(paths)?;
+        Ok(store)
+    }
+
+    /// The format record a new database starts with, durable.
+    fn write_format_marker(&self) -> Result<(), OpenError> {
+        let store = self;
         {
             let mut batch = WriteBatch::new();
             store
@@ -368,10 +383,23 @@ impl Store {
             store.backend.apply(&batch)?;
             store.backend.flush()?;
         }
-        // The key file is written last, then the marker removed: a crash anywhere before leaves
-        // the marker, and the next create clears the leftovers.
-        write_key_file_atomic(paths, &key_file.to_bytes())?;
-        profile::remove_marker(paths)?;
+        Ok(())
+    }
+
+    /// A store on a simulated machine's disk, under `master` (the simulator's; no key file,
+    /// no lock): created on first use, reopened after a crash.
+    #[cfg(any(test, feature = "sim"))]
+    pub fn in_memory(disk: &MemDisk, master: [u8; 32]) -> Result<Self, OpenError> {
+        let store = Self::assemble(
+            Box::new(disk.backend()),
+            MasterKey::from_bytes(master),
+            ProfilePaths::new("/nonexistent/cairn-sim"),
+            true,
+            None,
+        );
+        if store.backend.get(TreeName::Meta, META_KEY)?.is_none() {
+            store.write_format_marker()?;
+        }
         Ok(store)
     }
 
@@ -421,7 +449,7 @@ impl Store {
             master,
             paths.clone(),
             options.allow_insecure_kdf,
-            lock,
+            Some(lock),
         );
         match store.backend.get(TreeName::Meta, META_KEY)? {
             None => return Err(OpenError::MarkerMissing),
@@ -449,7 +477,7 @@ impl Store {
         master: MasterKey,
         paths: ProfilePaths,
         allow_insecure_kdf: bool,
-        lock: ProfileLock,
+        lock: Option<ProfileLock>,
     ) -> Self {
         let keys = SubKeys::derive(&master);
         let sealer = Sealer::new(keys.value_key());
@@ -463,7 +491,7 @@ impl Store {
             key_file_writer: Mutex::new(()),
             paths,
             allow_insecure_kdf,
-            lock: Some(lock),
+            lock,
         }
     }
 

@@ -1,0 +1,801 @@
+//! A deterministic simulation of a network of Cairn nodes (feature `sim`).
+//!
+//! Several nodes — the real [`Runtime`], with its real store over an in-memory disk — run
+//! in one thread over a simulated network and clock, all randomness drawn from one seed:
+//! the same seed replays the same run, step for step. The world carries out what each
+//! node asks of its [`shell::SimShell`] (requests, answers, flushes) with latency, loss,
+//! duplication and reordering; it crashes and restarts nodes (writes not yet flushed are
+//! lost), cuts links and heals them, and makes clocks jump. The workload sets contacts up
+//! through invites and sends bursts of messages; [`oracle`] checks at every step that no
+//! message is shown twice, altered, to anyone else, or reported delivered before it was
+//! shown, and at the end, once the network healed, that every message reported `queued` was
+//! shown and reported delivered, and that every session still carries messages both ways.
+//! See docs/SIMULATION.md.
+
+mod oracle;
+mod shell;
+
+use crate::api::{Command, Event};
+use crate::net::protocol::Response;
+use crate::node::{NetEvent, NodeConfig, NodeRng, RequestId, Responder, Runtime};
+use crate::profile::Profile;
+use crate::store::{MemDisk, Store};
+use libp2p::{Multiaddr, PeerId};
+use rand::rngs::StdRng;
+use rand::{Rng, RngCore, SeedableRng};
+use shell::{Action, Io, SimShell};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::rc::Rc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// How long a request waits for its answer before it fails (libp2p's is 30 s).
+pub const REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// The node's housekeeping tick.
+const TICK_MS: u64 = 200;
+/// Longest the setup (invites, handshakes) may take.
+const SETUP_MS: u64 = 120_000;
+/// How long the healed network runs before the end is checked.
+pub const HEAL_MS: u64 = 6 * 60_000;
+/// Every machine's clock at the start (Unix ms, early 2027).
+const START_CLOCK_MS: u64 = 1_800_000_000_000;
+/// Most a machine's clock runs ahead of the others after jumps.
+pub const MAX_SKEW_MS: u64 = 24 * 3_600_000;
+/// Lines of trace kept for a failure report.
+const TRACE_KEPT: usize = 60;
+
+/// Which faults a run injects during its chaos phase.
+#[derive(Clone, Debug)]
+pub struct Faults {
+    /// Probability that a request or an answer is lost.
+    pub loss: f64,
+    /// Probability that a request is delivered twice.
+    pub duplication: f64,
+    /// Latency is uniform in 1..=this (which also reorders).
+    pub max_latency_ms: u64,
+    /// Links between two machines are cut and healed.
+    pub partitions: bool,
+    /// Machines crash (losing unflushed writes) and restart.
+    pub crashes: bool,
+    /// Machines' clocks jump forward.
+    pub clock_jumps: bool,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            loss: 0.05,
+            duplication: 0.05,
+            max_latency_ms: 300,
+            partitions: true,
+            crashes: true,
+            clock_jumps: true,
+        }
+    }
+}
+
+/// What to simulate.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Machines (2 to 4): machine 0 invites each other one, machine 1 invites machine 2.
+    pub machines: usize,
+    /// Messages the workload sends during the chaos phase.
+    pub messages: usize,
+    /// Length of the chaos phase (simulated ms).
+    pub chaos_ms: u64,
+    /// The faults injected.
+    pub faults: Faults,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            machines: 3,
+            messages: 40,
+            chaos_ms: 60_000,
+            faults: Faults::default(),
+        }
+    }
+}
+
+impl Config {
+    /// A configuration drawn from `seed` (machines, messages, fault rates), for fuzzing and
+    /// long runs.
+    pub fn from_seed(seed: u64) -> Self {
+        let mut r = StdRng::seed_from_u64(seed ^ 0x5eed_c0f1_9000_0001);
+        Self {
+            machines: r.gen_range(2..=4),
+            messages: r.gen_range(5..=60),
+            chaos_ms: r.gen_range(10_000..=120_000),
+            faults: Faults {
+                loss: r.gen_range(0.0..0.2),
+                duplication: r.gen_range(0.0..0.2),
+                max_latency_ms: r.gen_range(1..=2_000),
+                partitions: r.gen_bool(0.7),
+                crashes: r.gen_bool(0.7),
+                clock_jumps: r.gen_bool(0.5),
+            },
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// The seed.
+    pub seed: u64,
+    /// Steps (scheduled items handled).
+    pub steps: u64,
+    /// Messages queued, and shown.
+    pub queued: usize,
+    /// Messages shown.
+    pub shown: usize,
+    /// Faults injected.
+    pub crashes: u32,
+    /// Links cut.
+    pub partitions: u32,
+    /// Requests and answers lost.
+    pub lost: u64,
+    /// Requests delivered twice.
+    pub duplicated: u64,
+    /// Clock jumps.
+    pub clock_jumps: u32,
+    /// Simulated time at the end (ms).
+    pub sim_ms: u64,
+    /// A digest of every event every node emitted, in order (equal for equal runs).
+    pub digest: u64,
+}
+
+/// A run that broke an invariant.
+#[derive(Debug)]
+pub struct Failure {
+    /// The seed that replays it.
+    pub seed: u64,
+    /// The step at which it broke.
+    pub step: u64,
+    /// Simulated time (ms).
+    pub sim_ms: u64,
+    /// What broke.
+    pub violation: String,
+    /// The last steps before it.
+    pub trace: Vec<String>,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "simulation seed {} broke at step {} ({} ms simulated): {}",
+            self.seed, self.step, self.sim_ms, self.violation
+        )?;
+        writeln!(
+            f,
+            "replay: CAIRN_SIM_SEED={} cargo test -p cairn-tests --test sim replay -- --nocapture",
+            self.seed
+        )?;
+        for line in &self.trace {
+            writeln!(f, "  {line}")?;
+        }
+        Ok(())
+    }
+}
+
+struct Machine {
+    name: String,
+    disk: MemDisk,
+    master: [u8; 32],
+    addr: Multiaddr,
+    epoch: u32,
+    io: Rc<RefCell<Io>>,
+    node: Option<Runtime<SimShell>>,
+    events: Option<mpsc::UnboundedReceiver<Event>>,
+    peer: Option<PeerId>,
+    clock_offset_ms: u64,
+}
+
+#[derive(Debug)]
+enum Item {
+    Tick(usize),
+    Net(usize, u32, NetEvent),
+    Answer(usize, u32, RequestId, Response),
+    Fail(usize, u32, RequestId, PeerId, bool),
+    Flush(usize, u32, u64),
+    Accept(usize, String, String),
+    Workload,
+    Fault,
+    Restart(usize),
+    Heal(usize, usize),
+}
+
+struct World {
+    seed: u64,
+    config: Config,
+    rng: StdRng,
+    now: u64,
+    seq: u64,
+    queue: BTreeMap<(u64, u64), Item>,
+    machines: Vec<Machine>,
+    /// Requests in flight: (sender, its epoch, id) → the peer asked.
+    open: BTreeMap<(usize, u32, RequestId), PeerId>,
+    /// Who is waiting for each answer: responder → (sender, its epoch, id).
+    responders: BTreeMap<(usize, Responder), (usize, u32, RequestId)>,
+    next_responder: u64,
+    partitioned: BTreeSet<(usize, usize)>,
+    invites: BTreeMap<usize, VecDeque<usize>>,
+    established: BTreeSet<(usize, usize)>,
+    oracle: oracle::Oracle,
+    chaos: bool,
+    sent: usize,
+    report: Report,
+    trace: VecDeque<String>,
+    digest: u64,
+}
+
+/// Runs one simulation.
+pub fn run(seed: u64, config: &Config) -> Result<Report, Failure> {
+    let mut w = World::new(seed, config.clone());
+    w.run().map_err(|violation| w.failure(violation))?;
+    w.report.seed = seed;
+    w.report.sim_ms = w.now;
+    w.report.digest = w.digest;
+    let (queued, shown) = w.oracle.counts();
+    w.report.queued = queued;
+    w.report.shown = shown;
+    Ok(w.report.clone())
+}
+
+fn mix(h: u64, bytes: &[u8]) -> u64 {
+    // FNV-1a: a digest for comparing runs, not a security function.
+    bytes
+        .iter()
+        .fold(h, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
+}
+
+impl World {
+    fn new(seed: u64, config: Config) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let n = config.machines.clamp(2, 4);
+        let machines = (0..n)
+            .map(|i| {
+                let mut master = [0u8; 32];
+                rng.fill_bytes(&mut master);
+                Machine {
+                    name: format!("n{i}"),
+                    disk: MemDisk::new(),
+                    master,
+                    addr: format!("/ip4/10.9.0.{}/tcp/4001", i + 1)
+                        .parse()
+                        .unwrap_or_else(|_| Multiaddr::empty()),
+                    epoch: 0,
+                    io: Rc::new(RefCell::new(Io::new(PeerId::random(), 0))),
+                    node: None,
+                    events: None,
+                    peer: None,
+                    clock_offset_ms: START_CLOCK_MS,
+                }
+            })
+            .collect::<Vec<_>>();
+        let names = machines.iter().map(|m| m.name.clone()).collect();
+        Self {
+            seed,
+            config,
+            rng,
+            now: 0,
+            seq: 0,
+            queue: BTreeMap::new(),
+            machines,
+            open: BTreeMap::new(),
+            responders: BTreeMap::new(),
+            next_responder: 0,
+            partitioned: BTreeSet::new(),
+            invites: BTreeMap::new(),
+            established: BTreeSet::new(),
+            oracle: oracle::Oracle::new(names),
+            chaos: false,
+            sent: 0,
+            report: Report::default(),
+            trace: VecDeque::new(),
+            digest: 0xcbf2_9ce4_8422_2325,
+        }
+    }
+
+    fn failure(&self, violation: String) -> Failure {
+        Failure {
+            seed: self.seed,
+            step: self.report.steps,
+            sim_ms: self.now,
+            violation,
+            trace: self.trace.iter().cloned().collect(),
+        }
+    }
+
+    fn note(&mut self, line: String) {
+        if self.trace.len() >= TRACE_KEPT {
+            self.trace.pop_front();
+        }
+        self.trace.push_back(format!("{:>9} ms {line}", self.now));
+    }
+
+    fn at(&mut self, t: u64, item: Item) {
+        self.seq += 1;
+        self.queue.insert((t, self.seq), item);
+    }
+
+    fn latency(&mut self) -> u64 {
+        let max = self.config.faults.max_latency_ms.max(1);
+        if self.chaos {
+            self.rng.gen_range(1..=max)
+        } else {
+            self.rng.gen_range(1..=20)
+        }
+    }
+
+    fn roll(&mut self, p: f64) -> bool {
+        self.chaos && p > 0.0 && self.rng.gen_bool(p.min(1.0))
+    }
+
+    fn up(&self, i: usize) -> bool {
+        self.machines.get(i).is_some_and(|m| m.node.is_some())
+    }
+
+    fn linked(&self, i: usize, j: usize) -> bool {
+        i != j && self.up(i) && self.up(j) && !self.partitioned.contains(&(i.min(j), i.max(j)))
+    }
+
+    fn epoch(&self, i: usize) -> u32 {
+        self.machines.get(i).map_or(0, |m| m.epoch)
+    }
+
+    fn machine_of(&self, peer: &PeerId) -> Option<usize> {
+        self.machines
+            .iter()
+            .position(|m| m.peer.as_ref() == Some(peer))
+    }
+
+    /// Gives machine `i` an input (if it is up), then carries out what it asked for and
+    /// checks what it reported.
+    fn input(&mut self, i: usize, f: impl FnOnce(&mut Runtime<SimShell>)) -> Result<(), String> {
+        let now = self.now;
+        let Some(m) = self.machines.get_mut(i) else {
+            return Ok(());
+        };
+        m.io.borrow_mut().now_ms = now + m.clock_offset_ms;
+        let Some(node) = m.node.as_mut() else {
+            return Ok(());
+        };
+        f(node);
+        if node.flush_wanted() {
+            node.start_flush();
+        }
+        node.after_inputs();
+        self.carry_out(i);
+        self.observe(i)
+    }
+
+    fn carry_out(&mut self, i: usize) {
+        let Some(m) = self.machines.get(i) else {
+            return;
+        };
+        let actions = std::mem::take(&mut m.io.borrow_mut().actions);
+        let me = m.peer;
+        let epoch = m.epoch;
+        for a in actions {
+            match a {
+                Action::Request { to, id, request } => {
+                    self.open.insert((i, epoch, id), to);
+                    let deadline = self.now + REQUEST_TIMEOUT_MS;
+                    self.at(deadline, Item::Fail(i, epoch, id, to, false));
+                    let Some(j) = self.machine_of(&to) else {
+                        continue;
+                    };
+                    if !self.linked(i, j) {
+                        let t = self.now + self.latency();
+                        self.at(t, Item::Fail(i, epoch, id, to, false));
+                        continue;
+                    }
+                    if self.roll(self.config.faults.loss) {
+                        self.report.lost += 1;
+                        continue;
+                    }
+                    let copies = if self.roll(self.config.faults.duplication) {
+                        self.report.duplicated += 1;
+                        2
+                    } else {
+                        1
+                    };
+                    let Some(from) = me else { continue };
+                    for _ in 0..copies {
+                        let r = Responder(self.next_responder);
+                        self.next_responder += 1;
+                        self.responders.insert((j, r), (i, epoch, id));
+                        let t = self.now + self.latency();
+                        let ej = self.epoch(j);
+                        self.at(
+                            t,
+                            Item::Net(
+                                j,
+                                ej,
+                                NetEvent::Request {
+                                    peer: from,
+                                    request: request.clone(),
+                                    responder: r,
+                                },
+                            ),
+                        );
+                    }
+                }
+                Action::Respond(r, response) => {
+                    if let Some((s, se, id)) = self.responders.remove(&(i, r)) {
+                        if self.linked(i, s) && !self.roll(self.config.faults.loss) {
+                            let t = self.now + self.latency();
+                            self.at(t, Item::Answer(s, se, id, response));
+                        } else {
+                            self.report.lost += 1;
+                        }
+                    }
+                }
+                Action::Ignore(r) => {
+                    if let (Some((s, se, id)), Some(p)) = (self.responders.remove(&(i, r)), me) {
+                        let t = self.now + self.latency();
+                        self.at(t, Item::Fail(s, se, id, p, true));
+                    }
+                }
+                Action::Flush(id) => {
+                    let t = self.now + self.rng.gen_range(1..=30);
+                    self.at(t, Item::Flush(i, epoch, id));
+                }
+            }
+        }
+    }
+
+    fn observe(&mut self, i: usize) -> Result<(), String> {
+        let mut events = Vec::new();
+        if let Some(rx) = self.machines.get_mut(i).and_then(|m| m.events.as_mut()) {
+            while let Ok(ev) = rx.try_recv() {
+                events.push(ev);
+            }
+        }
+        for ev in events {
+            let json = serde_json::to_string(&ev).unwrap_or_default();
+            self.digest = mix(mix(self.digest, &[i as u8]), json.as_bytes());
+            self.note(format!("n{i} {json}"));
+            self.oracle.observe(i, &ev, self.now)?;
+            match ev {
+                Event::Invite { code } => {
+                    if let Some(j) = self.invites.get_mut(&i).and_then(VecDeque::pop_front) {
+                        let alias = format!("n{i}");
+                        let t = self.now + 10;
+                        self.at(t, Item::Accept(j, code, alias));
+                    }
+                }
+                Event::SessionEstablished { alias } => {
+                    if let Some(j) = self.machines.iter().position(|m| m.name == alias) {
+                        self.established.insert((i, j));
+                    }
+                }
+                Event::Error { code, message, .. } => {
+                    if matches!(code, crate::api::ErrorCode::StoreFailed) {
+                        return Err(format!("n{i}: store failed: {message}"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, i: usize) -> Result<(), String> {
+        let seed = self.rng.next_u64();
+        let now = self.now;
+        let Some(m) = self.machines.get_mut(i) else {
+            return Ok(());
+        };
+        let store = Store::in_memory(&m.disk, m.master).map_err(|e| e.to_string())?;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let profile = Profile::in_store(store, &m.name, &mut rng).map_err(|e| e.to_string())?;
+        let peer = profile.libp2p_key.public().to_peer_id();
+        m.peer = Some(peer);
+        m.epoch += 1;
+        m.io = Rc::new(RefCell::new(Io::new(peer, now + m.clock_offset_ms)));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let config = NodeConfig {
+            listen: vec![m.addr.clone()],
+            private_addresses: true,
+            resend_after: Duration::from_secs(10),
+            stranger_idle: Duration::from_secs(120),
+            ..NodeConfig::default()
+        };
+        let node = Runtime::with_shell(
+            profile,
+            config,
+            tx,
+            SimShell(m.io.clone()),
+            NodeRng::Seeded(Box::new(rng)),
+        )?;
+        m.node = Some(node);
+        m.events = Some(rx);
+        let addr = m.addr.clone();
+        self.note(format!("n{i} starts"));
+        self.input(i, |n| {
+            n.start_listening();
+            n.net_event(NetEvent::ListenAddr(addr));
+        })?;
+        self.update_links()
+    }
+
+    fn crash(&mut self, i: usize) -> Result<(), String> {
+        let Some(m) = self.machines.get_mut(i) else {
+            return Ok(());
+        };
+        m.node = None;
+        m.events = None;
+        m.epoch += 1;
+        m.disk.crash();
+        m.io.borrow_mut().connected.clear();
+        self.report.crashes += 1;
+        self.note(format!("n{i} crashes"));
+        // Its unanswered requests are lost with it.
+        self.responders.retain(|(j, _), _| *j != i);
+        self.update_links()
+    }
+
+    /// Connects and disconnects machines as their links say.
+    fn update_links(&mut self) -> Result<(), String> {
+        let n = self.machines.len();
+        for i in 0..n {
+            for j in 0..n {
+                if i == j || !self.up(i) {
+                    continue;
+                }
+                let Some(pj) = self.machines.get(j).and_then(|m| m.peer) else {
+                    continue;
+                };
+                let should = self.linked(i, j);
+                let has = self
+                    .machines
+                    .get(i)
+                    .is_some_and(|m| m.io.borrow().connected.contains(&pj));
+                if should == has {
+                    continue;
+                }
+                if let Some(m) = self.machines.get(i) {
+                    let mut io = m.io.borrow_mut();
+                    if should {
+                        io.connected.insert(pj);
+                    } else {
+                        io.connected.remove(&pj);
+                    }
+                }
+                let remote = self
+                    .machines
+                    .get(j)
+                    .map(|m| m.addr.clone())
+                    .unwrap_or_else(Multiaddr::empty);
+                let ev = if should {
+                    NetEvent::Connected {
+                        peer: pj,
+                        remote,
+                        inbound: i > j,
+                    }
+                } else {
+                    NetEvent::Disconnected(pj)
+                };
+                self.input(i, |node| node.net_event(ev))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn pairs(&self) -> Vec<(usize, usize)> {
+        let n = self.machines.len();
+        let mut p: Vec<(usize, usize)> = (1..n).map(|j| (0, j)).collect();
+        if n >= 3 {
+            p.push((1, 2));
+        }
+        p
+    }
+
+    fn run(&mut self) -> Result<(), String> {
+        for i in 0..self.machines.len() {
+            self.start(i)?;
+            let t = self.now + self.rng.gen_range(0..TICK_MS);
+            self.at(t, Item::Tick(i));
+        }
+        // Setup: invites and handshakes, on a quiet network.
+        for (a, b) in self.pairs() {
+            self.invites.entry(a).or_default().push_back(b);
+            self.input(a, |n| {
+                n.command(Command::Invite {
+                    ttl_secs: None,
+                    for_contact: None,
+                })
+            })?;
+        }
+        let wanted: BTreeSet<(usize, usize)> = self
+            .pairs()
+            .into_iter()
+            .flat_map(|(a, b)| [(a, b), (b, a)])
+            .collect();
+        self.run_until(SETUP_MS, |w| wanted.is_subset(&w.established))?;
+        if !wanted.is_subset(&self.established) {
+            return Err("the contacts were not set up".into());
+        }
+        // Chaos: the workload and the faults.
+        self.chaos = true;
+        let end = self.now + self.config.chaos_ms;
+        self.at(self.now + 1, Item::Workload);
+        self.at(self.now + 1, Item::Fault);
+        self.run_until(end, |_| false)?;
+        // Heal: every link up, every machine running, no loss; then the end is checked.
+        self.chaos = false;
+        self.partitioned.clear();
+        for i in 0..self.machines.len() {
+            if !self.up(i) {
+                self.start(i)?;
+            }
+        }
+        self.update_links()?;
+        self.note("healed".into());
+        let end = self.now + HEAL_MS;
+        self.run_until(end, |_| false)?;
+        self.oracle.check_end()?;
+        // Every session still carries messages both ways.
+        for (a, b) in self.pairs() {
+            for (from, to) in [(a, b), (b, a)] {
+                self.send(from, to, "final")?;
+            }
+        }
+        let end = self.now + 60_000;
+        self.run_until(end, |_| false)?;
+        self.oracle.check_end()
+    }
+
+    fn send(&mut self, from: usize, to: usize, label: &str) -> Result<(), String> {
+        let text = format!("{label} {} n{from}>n{to}", self.sent);
+        self.sent += 1;
+        self.oracle.send(&text, from, to);
+        let cmd = Command::Send {
+            to: format!("n{to}"),
+            text: text.clone(),
+            client_ref: Some(text),
+        };
+        self.input(from, |n| n.command(cmd))
+    }
+
+    fn run_until(&mut self, end: u64, done: impl Fn(&World) -> bool) -> Result<(), String> {
+        while let Some((&(t, _), _)) = self.queue.first_key_value() {
+            if t > end || done(self) {
+                break;
+            }
+            let Some(((t, _), item)) = self.queue.pop_first() else {
+                break;
+            };
+            self.now = t;
+            self.report.steps += 1;
+            self.step(item)?;
+        }
+        self.now = self.now.max(end.min(self.now + SETUP_MS));
+        Ok(())
+    }
+
+    fn step(&mut self, item: Item) -> Result<(), String> {
+        match item {
+            Item::Tick(i) => {
+                self.input(i, |n| n.housekeeping())?;
+                let t = self.now + TICK_MS;
+                self.at(t, Item::Tick(i));
+            }
+            Item::Net(i, e, ev) if e == self.epoch(i) => self.input(i, |n| n.net_event(ev))?,
+            Item::Net(..) => {}
+            Item::Answer(i, e, id, response) => {
+                if e == self.epoch(i) && self.open.remove(&(i, e, id)).is_some() {
+                    self.input(i, |n| n.net_event(NetEvent::Response { id, response }))?;
+                }
+            }
+            Item::Fail(i, e, id, peer, refused) => {
+                if e == self.epoch(i) && self.open.remove(&(i, e, id)).is_some() {
+                    self.input(i, |n| {
+                        n.net_event(NetEvent::RequestFailed { id, peer, refused })
+                    })?;
+                }
+            }
+            Item::Flush(i, e, id) if e == self.epoch(i) => {
+                if let Some(m) = self.machines.get(i) {
+                    m.disk.flush_now();
+                }
+                self.input(i, |n| n.flush_completed(id, Ok(())))?;
+            }
+            Item::Flush(..) => {}
+            Item::Accept(i, code, alias) => {
+                self.input(i, |n| n.command(Command::Accept { code, alias }))?;
+            }
+            Item::Workload => self.workload()?,
+            Item::Fault => self.fault()?,
+            Item::Restart(i) => {
+                if !self.up(i) {
+                    self.start(i)?;
+                }
+            }
+            Item::Heal(a, b) => {
+                self.partitioned.remove(&(a, b));
+                self.note(format!("n{a}-n{b} healed"));
+                self.update_links()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn workload(&mut self) -> Result<(), String> {
+        if !self.chaos || self.sent >= self.config.messages {
+            return Ok(());
+        }
+        let pairs: Vec<(usize, usize)> = self
+            .established
+            .iter()
+            .copied()
+            .filter(|(a, _)| self.up(*a))
+            .collect();
+        let pick = if pairs.is_empty() {
+            None
+        } else {
+            pairs.get(self.rng.gen_range(0..pairs.len())).copied()
+        };
+        if let Some((from, to)) = pick {
+            let burst = self
+                .rng
+                .gen_range(1..=6)
+                .min(self.config.messages - self.sent);
+            for _ in 0..burst {
+                self.send(from, to, "m")?;
+            }
+        }
+        let t = self.now + self.rng.gen_range(50..=3_000);
+        self.at(t, Item::Workload);
+        Ok(())
+    }
+
+    fn fault(&mut self) -> Result<(), String> {
+        if !self.chaos {
+            return Ok(());
+        }
+        let n = self.machines.len();
+        let f = self.config.faults.clone();
+        match self.rng.gen_range(0..3) {
+            0 if f.crashes => {
+                let i = self.rng.gen_range(0..n);
+                if self.up(i) {
+                    self.crash(i)?;
+                    let t = self.now + self.rng.gen_range(100..=20_000);
+                    self.at(t, Item::Restart(i));
+                }
+            }
+            1 if f.partitions => {
+                let a = self.rng.gen_range(0..n);
+                let b = self.rng.gen_range(0..n);
+                if a != b && self.partitioned.insert((a.min(b), a.max(b))) {
+                    self.report.partitions += 1;
+                    self.note(format!("n{}-n{} cut", a.min(b), a.max(b)));
+                    self.update_links()?;
+                    let t = self.now + self.rng.gen_range(500..=40_000);
+                    self.at(t, Item::Heal(a.min(b), a.max(b)));
+                }
+            }
+            2 if f.clock_jumps => {
+                let i = self.rng.gen_range(0..n);
+                let jump = self.rng.gen_range(60_000..=3 * 3_600_000);
+                if let Some(m) = self.machines.get_mut(i) {
+                    // Clocks drift apart by at most a day (the protocol tolerates two).
+                    m.clock_offset_ms =
+                        (m.clock_offset_ms + jump).min(START_CLOCK_MS + MAX_SKEW_MS);
+                }
+                self.report.clock_jumps += 1;
+                self.note(format!("n{i} clock jumps {jump} ms"));
+            }
+            _ => {}
+        }
+        let t = self.now + self.rng.gen_range(1_000..=10_000);
+        self.at(t, Item::Fault);
+        Ok(())
+    }
+}

@@ -1,0 +1,138 @@
+//! The invariants a simulation checks at every step and at the end.
+
+use crate::api::Event;
+use std::collections::BTreeMap;
+
+/// A message the workload asked a node to send.
+#[derive(Debug, Clone)]
+struct Sent {
+    from: usize,
+    to: usize,
+    /// Its id, once the sender reported it `queued` (stored durably).
+    id: Option<String>,
+    /// When the recipient showed it (simulated ms).
+    shown_at: Option<u64>,
+    delivered: bool,
+}
+
+/// What the oracle knows.
+#[derive(Debug, Default)]
+pub(crate) struct Oracle {
+    names: Vec<String>,
+    sent: BTreeMap<String, Sent>,
+    by_id: BTreeMap<String, String>,
+}
+
+impl Oracle {
+    pub(crate) fn new(names: Vec<String>) -> Self {
+        Self {
+            names,
+            ..Self::default()
+        }
+    }
+
+    /// The workload asks `from` to send `text` to `to`.
+    pub(crate) fn send(&mut self, text: &str, from: usize, to: usize) {
+        self.sent.insert(
+            text.to_owned(),
+            Sent {
+                from,
+                to,
+                id: None,
+                shown_at: None,
+                delivered: false,
+            },
+        );
+    }
+
+    /// Checks one event of machine `at`.
+    pub(crate) fn observe(&mut self, at: usize, ev: &Event, now: u64) -> Result<(), String> {
+        match ev {
+            Event::Queued {
+                id,
+                client_ref: Some(text),
+            } => {
+                let Some(m) = self.sent.get_mut(text) else {
+                    return Err(format!(
+                        "{} queued a message never asked for",
+                        self.name(at)
+                    ));
+                };
+                if m.from != at {
+                    return Err(format!("{} queued another node's message", self.name(at)));
+                }
+                m.id = Some(id.clone());
+                self.by_id.insert(id.clone(), text.clone());
+            }
+            Event::Message { from, id, text, .. } => {
+                let names = self.names.clone();
+                let name = |i: usize| names.get(i).cloned().unwrap_or_default();
+                let Some(m) = self.sent.get_mut(text) else {
+                    return Err(format!(
+                        "{} showed a message nobody sent (altered?): {text:?}",
+                        self.names.get(at).cloned().unwrap_or_default()
+                    ));
+                };
+                let (sender, recipient) = (m.from, m.to);
+                if recipient != at {
+                    return Err(format!("{text:?} shown to {} instead", name(at)));
+                }
+                if *from != name(sender) {
+                    return Err(format!("{text:?} shown as from {from}"));
+                }
+                if m.id.as_ref().is_some_and(|i| i != id) {
+                    return Err(format!("{text:?} shown under another id"));
+                }
+                if m.shown_at.is_some() {
+                    return Err(format!("{text:?} shown twice"));
+                }
+                m.shown_at = Some(now);
+            }
+            Event::Delivered { id } => {
+                // Receipts for messages of the workload only (control messages have none).
+                if let Some(text) = self.by_id.get(id) {
+                    let Some(m) = self.sent.get_mut(text) else {
+                        return Err("delivered an unknown message".into());
+                    };
+                    if m.from != at {
+                        return Err(format!(
+                            "{} told delivered of another's message",
+                            self.name(at)
+                        ));
+                    }
+                    if m.shown_at.is_none() {
+                        return Err(format!("{text:?} reported delivered before it was shown"));
+                    }
+                    m.delivered = true;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// At the end, once the network healed: every queued message shown exactly once and
+    /// reported delivered.
+    pub(crate) fn check_end(&self) -> Result<(), String> {
+        for (text, m) in &self.sent {
+            if m.id.is_some() && m.shown_at.is_none() {
+                return Err(format!("{text:?} was queued but never shown"));
+            }
+            if m.id.is_some() && !m.delivered {
+                return Err(format!("{text:?} was shown but never reported delivered"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Messages queued, and shown.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let queued = self.sent.values().filter(|m| m.id.is_some()).count();
+        let shown = self.sent.values().filter(|m| m.shown_at.is_some()).count();
+        (queued, shown)
+    }
+
+    fn name(&self, i: usize) -> String {
+        self.names.get(i).cloned().unwrap_or_default()
+    }
+}
