@@ -118,6 +118,9 @@ pub const RESET_GRACE_MS: u64 = 10 * 60 * 1000;
 pub const MAX_REQUESTS_PER_CONTACT: usize = 8;
 /// Outbox and housekeeping tick.
 pub const TICK: Duration = Duration::from_millis(200);
+/// A clock that goes back by more than this between two ticks was set back: the node's
+/// waits move back with it (`clock_moved_back`).
+pub const CLOCK_BACK_SLACK_MS: u64 = 2_000;
 
 const HANDSHAKE_SETTING_PREFIX: &str = "handshake/";
 /// The setting that lists blocked contacts (their ids, 32 bytes each).
@@ -395,6 +398,8 @@ pub struct Runtime<S: Shell = Libp2pShell> {
     fetch_more: bool,
     /// Last `sent_at` used: strictly increasing, so the display order is total.
     last_sent_ms: u64,
+    /// The clock at the last housekeeping tick (to notice it going back).
+    last_tick_ms: u64,
     ready_sent: bool,
     /// Our listen addresses changed since the last tick: announce the card if it changed.
     card_changed: bool,
@@ -562,6 +567,7 @@ impl<S: Shell> Runtime<S> {
             direct_from: None,
             fetch_more: false,
             last_sent_ms: 0,
+            last_tick_ms: 0,
             ready_sent: false,
             card_changed: false,
             stopping: false,
@@ -657,6 +663,8 @@ impl<S: Shell> Runtime<S> {
         }
         self.load_invite_bindings();
         self.refresh_tags(true);
+        let now = self.now_ms();
+        self.bound_waits(now);
         Ok(())
     }
 
@@ -740,6 +748,10 @@ impl<S: Shell> Runtime<S> {
 
     pub(crate) fn housekeeping(&mut self) {
         let now = self.now_ms();
+        if now.saturating_add(CLOCK_BACK_SLACK_MS) < self.last_tick_ms {
+            self.clock_moved_back(self.last_tick_ms - now);
+        }
+        self.last_tick_ms = now;
         if !self.ready_sent && !self.listen_addrs.is_empty() {
             self.ready_sent = true;
             self.reconnect_pending();

@@ -502,6 +502,36 @@ impl<S: Shell> Runtime<S> {
         self.sent_marks.extend(sent);
     }
 
+    /// The clock went back by `delta` ms (set right after running ahead): every wait that
+    /// was measured on the old clock moves back with it, so a retry or a renewal comes after
+    /// the same wait on the new clock instead of `delta` later. Without this, a clock set
+    /// back by hours held every unacknowledged message for those hours (found by the
+    /// simulator, docs/SIMULATION.md).
+    pub(super) fn clock_moved_back(&mut self, delta: u64) {
+        for e in self.outbox.values_mut() {
+            if e.next_attempt_at_ms != u64::MAX {
+                e.next_attempt_at_ms = e.next_attempt_at_ms.saturating_sub(delta);
+            }
+        }
+        for (_, next) in self.backoff.values_mut() {
+            *next = next.saturating_sub(delta);
+        }
+        self.next_fetch_ms = self.next_fetch_ms.saturating_sub(delta);
+        self.next_sweep_ms = self.next_sweep_ms.saturating_sub(delta);
+    }
+
+    /// After a start: no stored wait is longer than its stage allows on this clock (the
+    /// clock may have been set back while the node was down).
+    pub(super) fn bound_waits(&mut self, now: u64) {
+        let resend = u64::try_from(self.config.resend_after.as_millis()).unwrap_or(600_000);
+        for e in self.outbox.values_mut() {
+            if e.next_attempt_at_ms != u64::MAX {
+                let longest = now.saturating_add(renew_delay(resend, e.attempts.max(1)));
+                e.next_attempt_at_ms = e.next_attempt_at_ms.min(longest);
+            }
+        }
+    }
+
     /// Whether the control entry `id` must stay in the outbox after a hop took it: our
     /// handshake init until its answer arrives, our handshake answer until the acceptor
     /// is heard from (a mailbox can lose either; the other side cannot ask again).

@@ -204,6 +204,26 @@ impl Mailbox {
         Ok(mb)
     }
 
+    /// A mailbox in a temporary sled database (deleted when dropped) under `master`: the
+    /// simulator's relay.
+    #[cfg(feature = "sim")]
+    pub fn temporary(master: [u8; 32], retention: Duration) -> Result<Self, MailboxError> {
+        let db = sled::Config::new().temporary(true).open()?;
+        let mail = db.open_tree("mail")?;
+        Ok(Self {
+            key: Zeroizing::new(hmac32(&master, &[b"cairn/v1 mailbox values"])),
+            blind: Zeroizing::new(hmac32(&master, &[b"cairn/v1 mailbox tags"])),
+            db,
+            mail,
+            retention_ms: u64::try_from(retention.as_millis()).unwrap_or(u64::MAX),
+            total: 0,
+            capacity: MAX_TOTAL_BYTES,
+            tags: std::collections::HashMap::new(),
+            held: HeldBySource::default(),
+            claimed: std::collections::HashMap::new(),
+        })
+    }
+
     /// Forgets `len` bytes of the record `seq` under `prefix`.
     fn release(&mut self, prefix: &[u8; 16], seq: Option<u64>, len: u64) {
         self.total = self.total.saturating_sub(len);

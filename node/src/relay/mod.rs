@@ -16,7 +16,7 @@ mod in_flight;
 mod mailbox;
 mod quota;
 pub mod reservations;
-mod worker;
+pub(crate) mod worker;
 
 pub use in_flight::{MailInFlight, MAIL_IN_FLIGHT_PER_PEER, MAIL_IN_FLIGHT_TOTAL};
 pub use mailbox::{

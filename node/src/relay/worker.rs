@@ -100,6 +100,28 @@ impl<T: Send + 'static> Worker<T> {
         Ok((tx, handle))
     }
 
+    /// The worker without its thread (the simulator drives it with [`Worker::serve_at`]).
+    #[cfg(feature = "sim")]
+    pub fn new(
+        mailbox: Mailbox,
+        quota: DepositQuota,
+        discard_mail: bool,
+        done: UnboundedSender<(T, Response)>,
+    ) -> Self {
+        Self {
+            mailbox,
+            quota,
+            discard_mail,
+            done,
+        }
+    }
+
+    /// Whether deposits are answered as taken and thrown away (a relay that loses mail).
+    #[cfg(feature = "sim")]
+    pub fn set_discard_mail(&mut self, discard: bool) {
+        self.discard_mail = discard;
+    }
+
     fn run(mut self, rx: Receiver<Job<T>>) {
         let mut next_sweep = Instant::now() + SWEEP_EVERY;
         // Where the sweep in progress goes on (None: no sweep running).
@@ -156,7 +178,11 @@ impl<T: Send + 'static> Worker<T> {
     /// flush fails, what wrote is answered "try later" (a retried deposit is deduplicated
     /// by its recipient, a retried acknowledgement deletes nothing twice).
     fn serve(&mut self, jobs: Vec<Job<T>>) {
-        let now = now_ms();
+        self.serve_at(jobs, now_ms());
+    }
+
+    /// [`Worker::serve`] at `now` (Unix ms).
+    pub fn serve_at(&mut self, jobs: Vec<Job<T>>, now: u64) {
         let mut answers = Vec::with_capacity(jobs.len());
         let mut wrote = false;
         for job in jobs {

@@ -19,6 +19,8 @@ use crate::api::{Command, Event};
 use crate::net::protocol::Response;
 use crate::node::{NetEvent, NodeConfig, NodeRng, RequestId, Responder, Runtime};
 use crate::profile::Profile;
+use crate::relay::worker::{Job, Worker};
+use crate::relay::{DepositQuota, DepositSource, Mailbox};
 use crate::store::{MemDisk, Store};
 use libp2p::{Multiaddr, PeerId};
 use rand::rngs::StdRng;
@@ -40,7 +42,7 @@ const SETUP_MS: u64 = 120_000;
 pub const HEAL_MS: u64 = 6 * 60_000;
 /// Every machine's clock at the start (Unix ms, early 2027).
 const START_CLOCK_MS: u64 = 1_800_000_000_000;
-/// Most a machine's clock runs ahead of the others after jumps.
+/// Most two machines' clocks differ after jumps.
 pub const MAX_SKEW_MS: u64 = 24 * 3_600_000;
 /// Lines of trace kept for a failure report.
 const TRACE_KEPT: usize = 60;
@@ -60,6 +62,8 @@ pub struct Faults {
     pub crashes: bool,
     /// Machines' clocks jump forward.
     pub clock_jumps: bool,
+    /// Probability that the relay answers a deposit as taken and throws it away.
+    pub relay_loss: f64,
 }
 
 impl Default for Faults {
@@ -71,6 +75,7 @@ impl Default for Faults {
             partitions: true,
             crashes: true,
             clock_jumps: true,
+            relay_loss: 0.05,
         }
     }
 }
@@ -84,6 +89,8 @@ pub struct Config {
     pub messages: usize,
     /// Length of the chaos phase (simulated ms).
     pub chaos_ms: u64,
+    /// A relay (the real mailbox code) that every node uses as its mailbox.
+    pub relay: bool,
     /// The faults injected.
     pub faults: Faults,
 }
@@ -94,6 +101,7 @@ impl Default for Config {
             machines: 3,
             messages: 40,
             chaos_ms: 60_000,
+            relay: true,
             faults: Faults::default(),
         }
     }
@@ -108,6 +116,7 @@ impl Config {
             machines: r.gen_range(2..=4),
             messages: r.gen_range(5..=60),
             chaos_ms: r.gen_range(10_000..=120_000),
+            relay: r.gen_bool(0.7),
             faults: Faults {
                 loss: r.gen_range(0.0..0.2),
                 duplication: r.gen_range(0.0..0.2),
@@ -115,6 +124,7 @@ impl Config {
                 partitions: r.gen_bool(0.7),
                 crashes: r.gen_bool(0.7),
                 clock_jumps: r.gen_bool(0.5),
+                relay_loss: r.gen_range(0.0..0.3),
             },
         }
     }
@@ -139,6 +149,8 @@ pub struct Report {
     pub lost: u64,
     /// Requests delivered twice.
     pub duplicated: u64,
+    /// Deposits the relay answered as taken and threw away.
+    pub relay_lost: u64,
     /// Clock jumps.
     pub clock_jumps: u32,
     /// Simulated time at the end (ms).
@@ -194,8 +206,20 @@ struct Machine {
     clock_offset_ms: u64,
 }
 
+/// The relay: the real mailbox and the real mailbox worker, served in the world's steps.
+struct SimRelay {
+    peer: PeerId,
+    addr: Multiaddr,
+    worker: Worker<Responder>,
+    done: mpsc::UnboundedReceiver<(Responder, Response)>,
+    /// Who waits for each of its answers.
+    waiting: BTreeMap<Responder, (usize, u32, RequestId)>,
+    next: u64,
+}
+
 #[derive(Debug)]
 enum Item {
+    ToRelay(usize, u32, RequestId, crate::net::protocol::Request),
     Tick(usize),
     Net(usize, u32, NetEvent),
     Answer(usize, u32, RequestId, Response),
@@ -225,6 +249,7 @@ struct World {
     invites: BTreeMap<usize, VecDeque<usize>>,
     established: BTreeSet<(usize, usize)>,
     oracle: oracle::Oracle,
+    relay: Option<SimRelay>,
     chaos: bool,
     sent: usize,
     report: Report,
@@ -292,6 +317,7 @@ impl World {
             invites: BTreeMap::new(),
             established: BTreeSet::new(),
             oracle: oracle::Oracle::new(names),
+            relay: None,
             chaos: false,
             sent: 0,
             report: Report::default(),
@@ -339,8 +365,15 @@ impl World {
         self.machines.get(i).is_some_and(|m| m.node.is_some())
     }
 
+    /// Whether machines `i` and `j` can reach each other (the relay is machine
+    /// `machines.len()`, always running).
     fn linked(&self, i: usize, j: usize) -> bool {
-        i != j && self.up(i) && self.up(j) && !self.partitioned.contains(&(i.min(j), i.max(j)))
+        let up = |k: usize| k == self.machines.len() || self.up(k);
+        i != j && up(i) && up(j) && !self.partitioned.contains(&(i.min(j), i.max(j)))
+    }
+
+    fn relay_index(&self) -> usize {
+        self.machines.len()
     }
 
     fn epoch(&self, i: usize) -> u32 {
@@ -386,6 +419,18 @@ impl World {
                     self.open.insert((i, epoch, id), to);
                     let deadline = self.now + REQUEST_TIMEOUT_MS;
                     self.at(deadline, Item::Fail(i, epoch, id, to, false));
+                    if self.relay.as_ref().is_some_and(|r| r.peer == to) {
+                        let r = self.relay_index();
+                        let t = self.now + self.latency();
+                        if !self.linked(i, r) {
+                            self.at(t, Item::Fail(i, epoch, id, to, false));
+                        } else if self.roll(self.config.faults.loss) {
+                            self.report.lost += 1;
+                        } else {
+                            self.at(t, Item::ToRelay(i, epoch, id, request));
+                        }
+                        continue;
+                    }
                     let Some(j) = self.machine_of(&to) else {
                         continue;
                     };
@@ -487,6 +532,7 @@ impl World {
 
     fn start(&mut self, i: usize) -> Result<(), String> {
         let seed = self.rng.next_u64();
+        let relay_addr = self.relay.as_ref().map(|r| r.addr.clone());
         let now = self.now;
         let Some(m) = self.machines.get_mut(i) else {
             return Ok(());
@@ -501,6 +547,7 @@ impl World {
         let (tx, rx) = mpsc::unbounded_channel();
         let config = NodeConfig {
             listen: vec![m.addr.clone()],
+            relay: relay_addr,
             private_addresses: true,
             resend_after: Duration::from_secs(10),
             stranger_idle: Duration::from_secs(120),
@@ -543,6 +590,7 @@ impl World {
     /// Connects and disconnects machines as their links say.
     fn update_links(&mut self) -> Result<(), String> {
         let n = self.machines.len();
+        self.update_relay_links()?;
         for i in 0..n {
             for j in 0..n {
                 if i == j || !self.up(i) {
@@ -587,6 +635,160 @@ impl World {
         Ok(())
     }
 
+    /// The relay serves one request from machine `i` with the real mailbox worker.
+    fn relay_serves(
+        &mut self,
+        i: usize,
+        e: u32,
+        id: RequestId,
+        request: crate::net::protocol::Request,
+    ) {
+        use crate::net::protocol::{RejectCode, Request};
+        let r = self.relay_index();
+        if !self.linked(i, r) {
+            return;
+        }
+        let Some(from) = self.machines.get(i).and_then(|m| m.peer) else {
+            return;
+        };
+        let is_deposit = matches!(
+            request,
+            Request::MailboxPut(_) | Request::MailboxPutBatch(_)
+        );
+        let lose = is_deposit && self.roll(self.config.faults.relay_loss);
+        let now = self.now + START_CLOCK_MS;
+        let Some(relay) = self.relay.as_mut() else {
+            return;
+        };
+        let token = Responder(relay.next);
+        relay.next += 1;
+        relay.waiting.insert(token, (i, e, id));
+        let source = DepositSource::Peer(from);
+        let job = match request {
+            Request::MailboxPut(bytes) => Some(Job::Deposit {
+                token,
+                from: source,
+                items: vec![bytes],
+                batch: false,
+            }),
+            Request::MailboxPutBatch(items) => Some(Job::Deposit {
+                token,
+                from: source,
+                items,
+                batch: true,
+            }),
+            Request::MailboxFetch(keys) => Some(Job::Fetch {
+                token,
+                keys,
+                claim: true,
+            }),
+            Request::MailboxAck { key, ids } => Some(Job::Ack { token, key, ids }),
+            _ => None,
+        };
+        let mut answers = Vec::new();
+        match job {
+            Some(job) => {
+                relay.worker.set_discard_mail(lose);
+                relay.worker.serve_at(vec![job], now);
+                relay.worker.set_discard_mail(false);
+                while let Ok(a) = relay.done.try_recv() {
+                    answers.push(a);
+                }
+            }
+            None => answers.push((token, Response::Rejected(RejectCode::Unsupported))),
+        }
+        if lose {
+            self.report.relay_lost += 1;
+            self.note(format!("relay throws away a deposit of n{i}"));
+        }
+        for (token, response) in answers {
+            let Some((s, se, id)) = self.relay.as_mut().and_then(|r| r.waiting.remove(&token))
+            else {
+                continue;
+            };
+            if self.linked(s, r) && !self.roll(self.config.faults.loss) {
+                let t = self.now + self.latency();
+                self.at(t, Item::Answer(s, se, id, response));
+            } else {
+                self.report.lost += 1;
+            }
+        }
+    }
+
+    fn start_relay(&mut self) -> Result<(), String> {
+        let mut master = [0u8; 32];
+        self.rng.fill_bytes(&mut master);
+        let mut key = [0u8; 32];
+        self.rng.fill_bytes(&mut key);
+        let peer = libp2p::identity::Keypair::ed25519_from_bytes(key)
+            .map_err(|e| e.to_string())?
+            .public()
+            .to_peer_id();
+        let mailbox = Mailbox::temporary(master, crate::relay::DEFAULT_RETENTION)
+            .map_err(|e| e.to_string())?;
+        let quota = DepositQuota::new(
+            crate::relay::DEPOSIT_BYTES_PER_WINDOW,
+            crate::relay::DEPOSIT_WINDOW,
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        let addr: Multiaddr = format!("/ip4/10.9.0.100/tcp/4001/p2p/{peer}")
+            .parse()
+            .map_err(|e: libp2p::multiaddr::Error| e.to_string())?;
+        self.relay = Some(SimRelay {
+            peer,
+            addr,
+            worker: Worker::new(mailbox, quota, false, tx),
+            done: rx,
+            waiting: BTreeMap::new(),
+            next: 0,
+        });
+        Ok(())
+    }
+
+    /// Connects and disconnects the nodes and the relay as their links say; a node that
+    /// connects to the relay gets its reservation.
+    fn update_relay_links(&mut self) -> Result<(), String> {
+        let n = self.machines.len();
+        let Some((rp, raddr)) = self.relay.as_ref().map(|r| (r.peer, r.addr.clone())) else {
+            return Ok(());
+        };
+        for i in 0..n {
+            if !self.up(i) {
+                continue;
+            }
+            let should = self.linked(i, n);
+            let has = self
+                .machines
+                .get(i)
+                .is_some_and(|m| m.io.borrow().connected.contains(&rp));
+            if should == has {
+                continue;
+            }
+            if let Some(m) = self.machines.get(i) {
+                let mut io = m.io.borrow_mut();
+                if should {
+                    io.connected.insert(rp);
+                } else {
+                    io.connected.remove(&rp);
+                }
+            }
+            if should {
+                let remote = raddr.clone();
+                self.input(i, |node| {
+                    node.net_event(NetEvent::Connected {
+                        peer: rp,
+                        remote,
+                        inbound: false,
+                    });
+                    node.net_event(NetEvent::RelayReserved);
+                })?;
+            } else {
+                self.input(i, |node| node.net_event(NetEvent::Disconnected(rp)))?;
+            }
+        }
+        Ok(())
+    }
+
     fn pairs(&self) -> Vec<(usize, usize)> {
         let n = self.machines.len();
         let mut p: Vec<(usize, usize)> = (1..n).map(|j| (0, j)).collect();
@@ -597,6 +799,9 @@ impl World {
     }
 
     fn run(&mut self) -> Result<(), String> {
+        if self.config.relay {
+            self.start_relay()?;
+        }
         for i in 0..self.machines.len() {
             self.start(i)?;
             let t = self.now + self.rng.gen_range(0..TICK_MS);
@@ -710,6 +915,7 @@ impl World {
             Item::Accept(i, code, alias) => {
                 self.input(i, |n| n.command(Command::Accept { code, alias }))?;
             }
+            Item::ToRelay(i, e, id, request) => self.relay_serves(i, e, id, request),
             Item::Workload => self.workload()?,
             Item::Fault => self.fault()?,
             Item::Restart(i) => {
@@ -771,8 +977,10 @@ impl World {
                 }
             }
             1 if f.partitions => {
-                let a = self.rng.gen_range(0..n);
-                let b = self.rng.gen_range(0..n);
+                // The relay (index n) can be cut off too.
+                let m = n + usize::from(self.relay.is_some());
+                let a = self.rng.gen_range(0..m);
+                let b = self.rng.gen_range(0..m);
                 if a != b && self.partitioned.insert((a.min(b), a.max(b))) {
                     self.report.partitions += 1;
                     self.note(format!("n{}-n{} cut", a.min(b), a.max(b)));
@@ -782,15 +990,20 @@ impl World {
                 }
             }
             2 if f.clock_jumps => {
+                // A clock set wrong, or corrected: forward or back, anywhere within half a
+                // day of the true time, so two clocks differ by at most a day (the protocol
+                // tolerates two).
                 let i = self.rng.gen_range(0..n);
-                let jump = self.rng.gen_range(60_000..=3 * 3_600_000);
+                let half = MAX_SKEW_MS / 2;
+                let offset = START_CLOCK_MS - half + self.rng.gen_range(0..=MAX_SKEW_MS);
                 if let Some(m) = self.machines.get_mut(i) {
-                    // Clocks drift apart by at most a day (the protocol tolerates two).
-                    m.clock_offset_ms =
-                        (m.clock_offset_ms + jump).min(START_CLOCK_MS + MAX_SKEW_MS);
+                    m.clock_offset_ms = offset;
                 }
                 self.report.clock_jumps += 1;
-                self.note(format!("n{i} clock jumps {jump} ms"));
+                self.note(format!(
+                    "n{i} clock set to true time {:+} ms",
+                    offset as i64 - START_CLOCK_MS as i64
+                ));
             }
             _ => {}
         }
