@@ -54,10 +54,15 @@ impl<S: Shell> Runtime<S> {
             match w {
                 Deferred::Emit(e) => self.emit(e),
                 Deferred::Respond(to, r) => self.shell.respond(to, r),
-                Deferred::Mirror(e) => {
+                // Both are due at once; `min` keeps them so if the clock was set back
+                // while they waited for the flush (`clock_moved_back` sees only the
+                // mirror).
+                Deferred::Mirror(mut e) => {
+                    e.next_attempt_at_ms = e.next_attempt_at_ms.min(self.now_ms());
                     self.outbox.insert(e.message_id, e);
                 }
-                Deferred::Renewed(e) => {
+                Deferred::Renewed(mut e) => {
+                    e.next_attempt_at_ms = e.next_attempt_at_ms.min(self.now_ms());
                     if let Some(current) = self.outbox.get_mut(&e.message_id) {
                         *current = e;
                     }

@@ -38,8 +38,17 @@ pub const REQUEST_TIMEOUT_MS: u64 = 10_000;
 const TICK_MS: u64 = 200;
 /// Longest the setup (invites, handshakes) may take.
 const SETUP_MS: u64 = 120_000;
-/// How long the healed network runs before the end is checked.
-pub const HEAL_MS: u64 = 6 * 60_000;
+/// The nodes' `resend_after`: how long a message a hop took waits for its receipt before it
+/// is encrypted again (then twice that, and so on: `renew_delay`).
+pub const RESEND_AFTER_MS: u64 = 5_000;
+/// How long the healed network runs before the end is checked: twice the longest wait for a
+/// renewal (a message whose deposit a relay threw away on its last renewal waits that long
+/// for the next), and a minute.
+pub fn heal_ms() -> u64 {
+    2 * crate::node::renew_delay(RESEND_AFTER_MS, crate::node::MAX_RENEWALS) + 60_000
+}
+/// The housekeeping tick once the network healed (nothing is due often then).
+const HEALED_TICK_MS: u64 = 1_000;
 /// Every machine's clock at the start (Unix ms, early 2027).
 const START_CLOCK_MS: u64 = 1_800_000_000_000;
 /// Most two machines' clocks differ after jumps.
@@ -549,7 +558,7 @@ impl World {
             listen: vec![m.addr.clone()],
             relay: relay_addr,
             private_addresses: true,
-            resend_after: Duration::from_secs(10),
+            resend_after: Duration::from_millis(RESEND_AFTER_MS),
             stranger_idle: Duration::from_secs(120),
             ..NodeConfig::default()
         };
@@ -842,7 +851,7 @@ impl World {
         }
         self.update_links()?;
         self.note("healed".into());
-        let end = self.now + HEAL_MS;
+        let end = self.now + heal_ms();
         self.run_until(end, |_| false)?;
         self.oracle.check_end()?;
         // Every session still carries messages both ways.
@@ -888,7 +897,7 @@ impl World {
         match item {
             Item::Tick(i) => {
                 self.input(i, |n| n.housekeeping())?;
-                let t = self.now + TICK_MS;
+                let t = self.now + if self.chaos { TICK_MS } else { HEALED_TICK_MS };
                 self.at(t, Item::Tick(i));
             }
             Item::Net(i, e, ev) if e == self.epoch(i) => self.input(i, |n| n.net_event(ev))?,
