@@ -177,10 +177,15 @@ impl Mailbox {
             Err(e) => return Err(e.into()),
         };
         let db = sled::Config::new().path(dir.join("mailbox.db")).open()?;
+        Self::over(db, &master, retention)
+    }
+
+    /// The mailbox in `db` under `master`, its counts rebuilt from what `db` holds.
+    fn over(db: sled::Db, master: &[u8; 32], retention: Duration) -> Result<Self, MailboxError> {
         let mail = db.open_tree("mail")?;
         let mut mb = Self {
-            key: Zeroizing::new(hmac32(master.as_ref(), &[b"cairn/v1 mailbox values"])),
-            blind: Zeroizing::new(hmac32(master.as_ref(), &[b"cairn/v1 mailbox tags"])),
+            key: Zeroizing::new(hmac32(master, &[b"cairn/v1 mailbox values"])),
+            blind: Zeroizing::new(hmac32(master, &[b"cairn/v1 mailbox tags"])),
             db,
             mail,
             retention_ms: u64::try_from(retention.as_millis()).unwrap_or(u64::MAX),
@@ -209,19 +214,7 @@ impl Mailbox {
     #[cfg(feature = "sim")]
     pub fn temporary(master: [u8; 32], retention: Duration) -> Result<Self, MailboxError> {
         let db = sled::Config::new().temporary(true).open()?;
-        let mail = db.open_tree("mail")?;
-        Ok(Self {
-            key: Zeroizing::new(hmac32(&master, &[b"cairn/v1 mailbox values"])),
-            blind: Zeroizing::new(hmac32(&master, &[b"cairn/v1 mailbox tags"])),
-            db,
-            mail,
-            retention_ms: u64::try_from(retention.as_millis()).unwrap_or(u64::MAX),
-            total: 0,
-            capacity: MAX_TOTAL_BYTES,
-            tags: std::collections::HashMap::new(),
-            held: HeldBySource::default(),
-            claimed: std::collections::HashMap::new(),
-        })
+        Self::over(db, &master, retention)
     }
 
     /// Forgets `len` bytes of the record `seq` under `prefix`.

@@ -596,52 +596,71 @@ impl World {
         self.update_links()
     }
 
-    /// Connects and disconnects machines as their links say.
+    /// Connects and disconnects machines (and the relay) as their links say.
     fn update_links(&mut self) -> Result<(), String> {
         let n = self.machines.len();
-        self.update_relay_links()?;
+        let relay = self.relay.as_ref().map(|r| (r.peer, r.addr.clone()));
         for i in 0..n {
+            if !self.up(i) {
+                continue;
+            }
+            if let Some((rp, raddr)) = relay.clone() {
+                let should = self.linked(i, n);
+                self.set_link(i, rp, raddr, should, true)?;
+            }
             for j in 0..n {
-                if i == j || !self.up(i) {
-                    continue;
-                }
-                let Some(pj) = self.machines.get(j).and_then(|m| m.peer) else {
-                    continue;
-                };
-                let should = self.linked(i, j);
-                let has = self
-                    .machines
-                    .get(i)
-                    .is_some_and(|m| m.io.borrow().connected.contains(&pj));
-                if should == has {
-                    continue;
-                }
-                if let Some(m) = self.machines.get(i) {
-                    let mut io = m.io.borrow_mut();
-                    if should {
-                        io.connected.insert(pj);
-                    } else {
-                        io.connected.remove(&pj);
-                    }
-                }
-                let remote = self
+                let other = self
                     .machines
                     .get(j)
-                    .map(|m| m.addr.clone())
-                    .unwrap_or_else(Multiaddr::empty);
-                let ev = if should {
-                    NetEvent::Connected {
-                        peer: pj,
-                        remote,
-                        inbound: i > j,
-                    }
-                } else {
-                    NetEvent::Disconnected(pj)
-                };
-                self.input(i, |node| node.net_event(ev))?;
+                    .and_then(|m| Some((m.peer?, m.addr.clone())));
+                if let (Some((pj, addr)), true) = (other, i != j) {
+                    let should = self.linked(i, j);
+                    self.set_link(i, pj, addr, should, false)?;
+                }
             }
         }
         Ok(())
+    }
+
+    /// Machine `i` connects to `peer` at `remote` (or disconnects) unless it already is
+    /// (or is not); a node that connects to the relay gets its reservation.
+    fn set_link(
+        &mut self,
+        i: usize,
+        peer: PeerId,
+        remote: Multiaddr,
+        should: bool,
+        relay: bool,
+    ) -> Result<(), String> {
+        let Some(m) = self.machines.get(i) else {
+            return Ok(());
+        };
+        let changed = {
+            let mut io = m.io.borrow_mut();
+            if should {
+                io.connected.insert(peer)
+            } else {
+                io.connected.remove(&peer)
+            }
+        };
+        if !changed {
+            return Ok(());
+        }
+        let inbound = !relay && self.machine_of(&peer).is_some_and(|j| i > j);
+        self.input(i, |node| {
+            if should {
+                node.net_event(NetEvent::Connected {
+                    peer,
+                    remote,
+                    inbound,
+                });
+                if relay {
+                    node.net_event(NetEvent::RelayReserved);
+                }
+            } else {
+                node.net_event(NetEvent::Disconnected(peer));
+            }
+        })
     }
 
     /// The relay serves one request from machine `i` with the real mailbox worker.
@@ -751,50 +770,6 @@ impl World {
             waiting: BTreeMap::new(),
             next: 0,
         });
-        Ok(())
-    }
-
-    /// Connects and disconnects the nodes and the relay as their links say; a node that
-    /// connects to the relay gets its reservation.
-    fn update_relay_links(&mut self) -> Result<(), String> {
-        let n = self.machines.len();
-        let Some((rp, raddr)) = self.relay.as_ref().map(|r| (r.peer, r.addr.clone())) else {
-            return Ok(());
-        };
-        for i in 0..n {
-            if !self.up(i) {
-                continue;
-            }
-            let should = self.linked(i, n);
-            let has = self
-                .machines
-                .get(i)
-                .is_some_and(|m| m.io.borrow().connected.contains(&rp));
-            if should == has {
-                continue;
-            }
-            if let Some(m) = self.machines.get(i) {
-                let mut io = m.io.borrow_mut();
-                if should {
-                    io.connected.insert(rp);
-                } else {
-                    io.connected.remove(&rp);
-                }
-            }
-            if should {
-                let remote = raddr.clone();
-                self.input(i, |node| {
-                    node.net_event(NetEvent::Connected {
-                        peer: rp,
-                        remote,
-                        inbound: false,
-                    });
-                    node.net_event(NetEvent::RelayReserved);
-                })?;
-            } else {
-                self.input(i, |node| node.net_event(NetEvent::Disconnected(rp)))?;
-            }
-        }
         Ok(())
     }
 
