@@ -3,7 +3,8 @@
 //! `cargo bench -p cairn-node --bench delivery`
 //!
 //! 1. Baseline: two bare swarms (TCP + Noise + yamux, the same request-response codec),
-//!    1 KiB requests answered at once: throughput with 64 in flight, and sequential
+//!    1 KiB requests answered at once: throughput with as many in flight as a connection
+//!    takes (`swarm::MAX_CONCURRENT_STREAMS`, 32; 64 before the limit of issue 13), and sequential
 //!    round trips (p50/p99).
 //! 2. Cairn: two nodes in this process on loopback, with end-to-end encryption, the
 //!    durable store and receipts: sustained throughput of 1 KiB messages (until every
@@ -45,7 +46,8 @@ async fn listening(s: &mut libp2p::Swarm<swarm::Behaviour>) -> Multiaddr {
     }
 }
 
-/// Bare request-response: returns (requests/s with 64 in flight, sequential RTTs).
+/// Bare request-response: returns (requests/s with a connection's streams in flight,
+/// sequential RTTs).
 async fn baseline(transport: &str) -> (f64, Vec<Duration>) {
     let mut server = swarm::build(
         libp2p::identity::Keypair::generate_ed25519(),
@@ -89,7 +91,7 @@ async fn baseline(transport: &str) -> (f64, Vec<Duration>) {
     let start = Instant::now();
     let mut sent = 0;
     let mut done = 0;
-    while sent < 64 {
+    while sent < swarm::MAX_CONCURRENT_STREAMS {
         send(&mut client);
         sent += 1;
     }
