@@ -455,7 +455,8 @@ fn main() {
             println!("| measurement | Cairn | bare request-response | ratio | target |");
             println!("|---|---|---|---|---|");
             println!(
-                "| throughput, 1 KiB (median of {ROUNDS}) | {rate:.0} msg/s (E2E + durable store + receipts) | {base_rate:.0} req/s (64 in flight) | {:.2}× | ≥ 0.5× |",
+                "| throughput, 1 KiB (median of {ROUNDS}) | {rate:.0} msg/s (E2E + durable store + receipts) | {base_rate:.0} req/s ({} in flight) | {:.2}× | ≥ 0.5× |",
+                swarm::MAX_CONCURRENT_STREAMS,
                 rate / base_rate
             );
             println!(
