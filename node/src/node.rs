@@ -40,6 +40,7 @@ use tokio::sync::mpsc;
 mod commands;
 mod contacts;
 mod durability;
+mod event_loop;
 mod handshakes;
 mod inbound;
 mod mailbox;
@@ -404,91 +405,6 @@ pub struct Runtime<S: Shell = Libp2pShell> {
     /// Our listen addresses changed since the last tick: announce the card if it changed.
     card_changed: bool,
     stopping: bool,
-}
-
-impl Runtime<Libp2pShell> {
-    fn new(
-        profile: Profile,
-        config: NodeConfig,
-        events: mpsc::UnboundedSender<Event>,
-        flush_done: mpsc::UnboundedSender<shell::FlushDone>,
-    ) -> Result<Self, String> {
-        let swarm = swarm::build(
-            profile.libp2p_key.clone(),
-            &SwarmOptions {
-                lan: config.lan,
-                ..SwarmOptions::default()
-            },
-        )?;
-        Runtime::with_shell(
-            profile,
-            config,
-            events,
-            Libp2pShell::new(swarm, flush_done),
-            NodeRng::Os,
-        )
-    }
-
-    async fn run(
-        &mut self,
-        mut commands: mpsc::UnboundedReceiver<Command>,
-        mut flush_done: mpsc::UnboundedReceiver<shell::FlushDone>,
-    ) {
-        self.start_listening();
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        while !self.stopping {
-            // Biased: drain whatever is ready first, then flush once for all of it.
-            tokio::select! {
-                biased;
-                ev = self.shell.swarm.select_next_some() => {
-                    if let Some(ev) = self.shell.translate(ev) {
-                        self.net_event(ev);
-                    }
-                }
-                cmd = commands.recv() => match cmd {
-                    Some(Command::Send { to, text, client_ref }) => {
-                        // Sends to the same contact that are already waiting are stored
-                        // together (one transaction, one ratchet state write).
-                        let mut texts = vec![(text, client_ref)];
-                        let mut other = None;
-                        while texts.len() < MAX_BATCH {
-                            match commands.try_recv() {
-                                Ok(Command::Send { to: t, text, client_ref }) if t == to => {
-                                    texts.push((text, client_ref))
-                                }
-                                Ok(c) => {
-                                    other = Some(c);
-                                    break;
-                                }
-                                Err(_) => break,
-                            }
-                        }
-                        self.cmd_send(&to, texts);
-                        if let Some(c) = other {
-                            self.command(c);
-                        }
-                        // A burst of sends must not starve the connection tasks this
-                        // one woke (tokio runs them on this worker after we yield).
-                        tokio::task::yield_now().await;
-                    }
-                    Some(cmd) => self.command(cmd),
-                    None => break,
-                },
-                _ = tick.tick() => self.housekeeping(),
-                done = flush_done.recv() => {
-                    if let Some((id, result)) = done {
-                        self.flush_completed(id, result);
-                    }
-                }
-                _ = std::future::ready(()), if self.flush_wanted() => {
-                    self.start_flush();
-                }
-            }
-            self.after_inputs();
-        }
-        self.stop();
-    }
 }
 
 impl<S: Shell> Runtime<S> {

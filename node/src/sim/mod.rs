@@ -12,15 +12,17 @@
 //! shown and reported delivered, and that every session still carries messages both ways.
 //! See docs/SIMULATION.md.
 
+mod config;
 mod oracle;
+mod relay;
+
+pub use config::{Config, Faults};
 mod shell;
 
 use crate::api::{Command, Event};
 use crate::net::protocol::Response;
 use crate::node::{NetEvent, NodeConfig, NodeRng, RequestId, Responder, Runtime};
 use crate::profile::Profile;
-use crate::relay::worker::{Job, Worker};
-use crate::relay::{DepositQuota, DepositSource, Mailbox};
 use crate::store::{MemDisk, Store};
 use libp2p::{Multiaddr, PeerId};
 use rand::rngs::StdRng;
@@ -55,89 +57,6 @@ const START_CLOCK_MS: u64 = 1_800_000_000_000;
 pub const MAX_SKEW_MS: u64 = 24 * 3_600_000;
 /// Lines of trace kept for a failure report.
 const TRACE_KEPT: usize = 60;
-
-/// Which faults a run injects during its chaos phase.
-#[derive(Clone, Debug)]
-pub struct Faults {
-    /// Probability that a request or an answer is lost.
-    pub loss: f64,
-    /// Probability that a request is delivered twice.
-    pub duplication: f64,
-    /// Latency is uniform in 1..=this (which also reorders).
-    pub max_latency_ms: u64,
-    /// Links between two machines are cut and healed.
-    pub partitions: bool,
-    /// Machines crash (losing unflushed writes) and restart.
-    pub crashes: bool,
-    /// Machines' clocks jump forward.
-    pub clock_jumps: bool,
-    /// Probability that the relay answers a deposit as taken and throws it away.
-    pub relay_loss: f64,
-}
-
-impl Default for Faults {
-    fn default() -> Self {
-        Self {
-            loss: 0.05,
-            duplication: 0.05,
-            max_latency_ms: 300,
-            partitions: true,
-            crashes: true,
-            clock_jumps: true,
-            relay_loss: 0.05,
-        }
-    }
-}
-
-/// What to simulate.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// Machines (2 to 4): machine 0 invites each other one, machine 1 invites machine 2.
-    pub machines: usize,
-    /// Messages the workload sends during the chaos phase.
-    pub messages: usize,
-    /// Length of the chaos phase (simulated ms).
-    pub chaos_ms: u64,
-    /// A relay (the real mailbox code) that every node uses as its mailbox.
-    pub relay: bool,
-    /// The faults injected.
-    pub faults: Faults,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            machines: 3,
-            messages: 40,
-            chaos_ms: 60_000,
-            relay: true,
-            faults: Faults::default(),
-        }
-    }
-}
-
-impl Config {
-    /// A configuration drawn from `seed` (machines, messages, fault rates), for fuzzing and
-    /// long runs.
-    pub fn from_seed(seed: u64) -> Self {
-        let mut r = StdRng::seed_from_u64(seed ^ 0x5eed_c0f1_9000_0001);
-        Self {
-            machines: r.gen_range(2..=4),
-            messages: r.gen_range(5..=60),
-            chaos_ms: r.gen_range(10_000..=120_000),
-            relay: r.gen_bool(0.7),
-            faults: Faults {
-                loss: r.gen_range(0.0..0.2),
-                duplication: r.gen_range(0.0..0.2),
-                max_latency_ms: r.gen_range(1..=2_000),
-                partitions: r.gen_bool(0.7),
-                crashes: r.gen_bool(0.7),
-                clock_jumps: r.gen_bool(0.5),
-                relay_loss: r.gen_range(0.0..0.3),
-            },
-        }
-    }
-}
 
 /// What a run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -215,17 +134,6 @@ struct Machine {
     clock_offset_ms: u64,
 }
 
-/// The relay: the real mailbox and the real mailbox worker, served in the world's steps.
-struct SimRelay {
-    peer: PeerId,
-    addr: Multiaddr,
-    worker: Worker<Responder>,
-    done: mpsc::UnboundedReceiver<(Responder, Response)>,
-    /// Who waits for each of its answers.
-    waiting: BTreeMap<Responder, (usize, u32, RequestId)>,
-    next: u64,
-}
-
 #[derive(Debug)]
 enum Item {
     ToRelay(usize, u32, RequestId, crate::net::protocol::Request),
@@ -258,7 +166,7 @@ struct World {
     invites: BTreeMap<usize, VecDeque<usize>>,
     established: BTreeSet<(usize, usize)>,
     oracle: oracle::Oracle,
-    relay: Option<SimRelay>,
+    relay: Option<relay::SimRelay>,
     chaos: bool,
     sent: usize,
     report: Report,
@@ -661,116 +569,6 @@ impl World {
                 node.net_event(NetEvent::Disconnected(peer));
             }
         })
-    }
-
-    /// The relay serves one request from machine `i` with the real mailbox worker.
-    fn relay_serves(
-        &mut self,
-        i: usize,
-        e: u32,
-        id: RequestId,
-        request: crate::net::protocol::Request,
-    ) {
-        use crate::net::protocol::{RejectCode, Request};
-        let r = self.relay_index();
-        if !self.linked(i, r) {
-            return;
-        }
-        let Some(from) = self.machines.get(i).and_then(|m| m.peer) else {
-            return;
-        };
-        let is_deposit = matches!(
-            request,
-            Request::MailboxPut(_) | Request::MailboxPutBatch(_)
-        );
-        let lose = is_deposit && self.roll(self.config.faults.relay_loss);
-        let now = self.now + START_CLOCK_MS;
-        let Some(relay) = self.relay.as_mut() else {
-            return;
-        };
-        let token = Responder(relay.next);
-        relay.next += 1;
-        relay.waiting.insert(token, (i, e, id));
-        let source = DepositSource::Peer(from);
-        let job = match request {
-            Request::MailboxPut(bytes) => Some(Job::Deposit {
-                token,
-                from: source,
-                items: vec![bytes],
-                batch: false,
-            }),
-            Request::MailboxPutBatch(items) => Some(Job::Deposit {
-                token,
-                from: source,
-                items,
-                batch: true,
-            }),
-            Request::MailboxFetch(keys) => Some(Job::Fetch {
-                token,
-                keys,
-                claim: true,
-            }),
-            Request::MailboxAck { key, ids } => Some(Job::Ack { token, key, ids }),
-            _ => None,
-        };
-        let mut answers = Vec::new();
-        match job {
-            Some(job) => {
-                relay.worker.set_discard_mail(lose);
-                relay.worker.serve_at(vec![job], now);
-                relay.worker.set_discard_mail(false);
-                while let Ok(a) = relay.done.try_recv() {
-                    answers.push(a);
-                }
-            }
-            None => answers.push((token, Response::Rejected(RejectCode::Unsupported))),
-        }
-        if lose {
-            self.report.relay_lost += 1;
-            self.note(format!("relay throws away a deposit of n{i}"));
-        }
-        for (token, response) in answers {
-            let Some((s, se, id)) = self.relay.as_mut().and_then(|r| r.waiting.remove(&token))
-            else {
-                continue;
-            };
-            if self.linked(s, r) && !self.roll(self.config.faults.loss) {
-                let t = self.now + self.latency();
-                self.at(t, Item::Answer(s, se, id, response));
-            } else {
-                self.report.lost += 1;
-            }
-        }
-    }
-
-    fn start_relay(&mut self) -> Result<(), String> {
-        let mut master = [0u8; 32];
-        self.rng.fill_bytes(&mut master);
-        let mut key = [0u8; 32];
-        self.rng.fill_bytes(&mut key);
-        let peer = libp2p::identity::Keypair::ed25519_from_bytes(key)
-            .map_err(|e| e.to_string())?
-            .public()
-            .to_peer_id();
-        let mailbox = Mailbox::temporary(master, crate::relay::DEFAULT_RETENTION)
-            .map_err(|e| e.to_string())?;
-        let quota = DepositQuota::new(
-            crate::relay::DEPOSIT_BYTES_PER_WINDOW,
-            crate::relay::DEPOSIT_WINDOW,
-        );
-        let (tx, rx) = mpsc::unbounded_channel();
-        let addr: Multiaddr = format!("/ip4/10.9.0.100/tcp/4001/p2p/{peer}")
-            .parse()
-            .map_err(|e: libp2p::multiaddr::Error| e.to_string())?;
-        self.relay = Some(SimRelay {
-            peer,
-            addr,
-            worker: Worker::new(mailbox, quota, false, tx),
-            done: rx,
-            waiting: BTreeMap::new(),
-            next: 0,
-        });
-        Ok(())
     }
 
     fn pairs(&self) -> Vec<(usize, usize)> {

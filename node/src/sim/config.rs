@@ -1,0 +1,87 @@
+//! What a simulation runs: the machines, the workload and the faults.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Which faults a run injects during its chaos phase.
+#[derive(Clone, Debug)]
+pub struct Faults {
+    /// Probability that a request or an answer is lost.
+    pub loss: f64,
+    /// Probability that a request is delivered twice.
+    pub duplication: f64,
+    /// Latency is uniform in 1..=this (which also reorders).
+    pub max_latency_ms: u64,
+    /// Links between two machines are cut and healed.
+    pub partitions: bool,
+    /// Machines crash (losing unflushed writes) and restart.
+    pub crashes: bool,
+    /// Machines' clocks jump forward.
+    pub clock_jumps: bool,
+    /// Probability that the relay answers a deposit as taken and throws it away.
+    pub relay_loss: f64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            loss: 0.05,
+            duplication: 0.05,
+            max_latency_ms: 300,
+            partitions: true,
+            crashes: true,
+            clock_jumps: true,
+            relay_loss: 0.05,
+        }
+    }
+}
+
+/// What to simulate.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Machines (2 to 4): machine 0 invites each other one, machine 1 invites machine 2.
+    pub machines: usize,
+    /// Messages the workload sends during the chaos phase.
+    pub messages: usize,
+    /// Length of the chaos phase (simulated ms).
+    pub chaos_ms: u64,
+    /// A relay (the real mailbox code) that every node uses as its mailbox.
+    pub relay: bool,
+    /// The faults injected.
+    pub faults: Faults,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            machines: 3,
+            messages: 40,
+            chaos_ms: 60_000,
+            relay: true,
+            faults: Faults::default(),
+        }
+    }
+}
+
+impl Config {
+    /// A configuration drawn from `seed` (machines, messages, fault rates), for fuzzing and
+    /// long runs.
+    pub fn from_seed(seed: u64) -> Self {
+        let mut r = StdRng::seed_from_u64(seed ^ 0x5eed_c0f1_9000_0001);
+        Self {
+            machines: r.gen_range(2..=4),
+            messages: r.gen_range(5..=60),
+            chaos_ms: r.gen_range(10_000..=120_000),
+            relay: r.gen_bool(0.7),
+            faults: Faults {
+                loss: r.gen_range(0.0..0.2),
+                duplication: r.gen_range(0.0..0.2),
+                max_latency_ms: r.gen_range(1..=2_000),
+                partitions: r.gen_bool(0.7),
+                crashes: r.gen_bool(0.7),
+                clock_jumps: r.gen_bool(0.5),
+                relay_loss: r.gen_range(0.0..0.3),
+            },
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The simulated relay: the real mailbox (`relay::Mailbox`, in a temporary database) and the
+//! real mailbox worker (`relay::worker::Worker`), served within the world's steps.
+
+use super::*;
+use crate::relay::worker::{Job, Worker};
+use crate::relay::{DepositQuota, DepositSource, Mailbox};
+
+/// The relay: the real mailbox and the real mailbox worker, served in the world's steps.
+pub(super) struct SimRelay {
+    pub(super) peer: PeerId,
+    pub(super) addr: Multiaddr,
+    worker: Worker<Responder>,
+    done: mpsc::UnboundedReceiver<(Responder, Response)>,
+    /// Who waits for each of its answers.
+    waiting: BTreeMap<Responder, (usize, u32, RequestId)>,
+    next: u64,
+}
+
+impl World {
+    /// The relay serves one request from machine `i` with the real mailbox worker.
+    pub(super) fn relay_serves(
+        &mut self,
+        i: usize,
+        e: u32,
+        id: RequestId,
+        request: crate::net::protocol::Request,
+    ) {
+        use crate::net::protocol::{RejectCode, Request};
+        let r = self.relay_index();
+        if !self.linked(i, r) {
+            return;
+        }
+        let Some(from) = self.machines.get(i).and_then(|m| m.peer) else {
+            return;
+        };
+        let is_deposit = matches!(
+            request,
+            Request::MailboxPut(_) | Request::MailboxPutBatch(_)
+        );
+        let lose = is_deposit && self.roll(self.config.faults.relay_loss);
+        let now = self.now + START_CLOCK_MS;
+        let Some(relay) = self.relay.as_mut() else {
+            return;
+        };
+        let token = Responder(relay.next);
+        relay.next += 1;
+        relay.waiting.insert(token, (i, e, id));
+        let source = DepositSource::Peer(from);
+        let job = match request {
+            Request::MailboxPut(bytes) => Some(Job::Deposit {
+                token,
+                from: source,
+                items: vec![bytes],
+                batch: false,
+            }),
+            Request::MailboxPutBatch(items) => Some(Job::Deposit {
+                token,
+                from: source,
+                items,
+                batch: true,
+            }),
+            Request::MailboxFetch(keys) => Some(Job::Fetch {
+                token,
+                keys,
+                claim: true,
+            }),
+            Request::MailboxAck { key, ids } => Some(Job::Ack { token, key, ids }),
+            _ => None,
+        };
+        let mut answers = Vec::new();
+        match job {
+            Some(job) => {
+                relay.worker.set_discard_mail(lose);
+                relay.worker.serve_at(vec![job], now);
+                relay.worker.set_discard_mail(false);
+                while let Ok(a) = relay.done.try_recv() {
+                    answers.push(a);
+                }
+            }
+            None => answers.push((token, Response::Rejected(RejectCode::Unsupported))),
+        }
+        if lose {
+            self.report.relay_lost += 1;
+            self.note(format!("relay throws away a deposit of n{i}"));
+        }
+        for (token, response) in answers {
+            let Some((s, se, id)) = self.relay.as_mut().and_then(|r| r.waiting.remove(&token))
+            else {
+                continue;
+            };
+            if self.linked(s, r) && !self.roll(self.config.faults.loss) {
+                let t = self.now + self.latency();
+                self.at(t, Item::Answer(s, se, id, response));
+            } else {
+                self.report.lost += 1;
+            }
+        }
+    }
+
+    pub(super) fn start_relay(&mut self) -> Result<(), String> {
+        let mut master = [0u8; 32];
+        self.rng.fill_bytes(&mut master);
+        let mut key = [0u8; 32];
+        self.rng.fill_bytes(&mut key);
+        let peer = libp2p::identity::Keypair::ed25519_from_bytes(key)
+            .map_err(|e| e.to_string())?
+            .public()
+            .to_peer_id();
+        let mailbox = Mailbox::temporary(master, crate::relay::DEFAULT_RETENTION)
+            .map_err(|e| e.to_string())?;
+        let quota = DepositQuota::new(
+            crate::relay::DEPOSIT_BYTES_PER_WINDOW,
+            crate::relay::DEPOSIT_WINDOW,
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        let addr: Multiaddr = format!("/ip4/10.9.0.100/tcp/4001/p2p/{peer}")
+            .parse()
+            .map_err(|e: libp2p::multiaddr::Error| e.to_string())?;
+        self.relay = Some(SimRelay {
+            peer,
+            addr,
+            worker: Worker::new(mailbox, quota, false, tx),
+            done: rx,
+            waiting: BTreeMap::new(),
+            next: 0,
+        });
+        Ok(())
+    }
+}
