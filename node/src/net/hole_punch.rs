@@ -24,7 +24,8 @@ pub struct Behaviour {
     allowed: HashSet<PeerId>,
 }
 
-fn is_relayed(addr: &Multiaddr) -> bool {
+/// Whether `addr` goes through a relay (a circuit).
+pub fn is_relayed(addr: &Multiaddr) -> bool {
     addr.iter()
         .any(|p| matches!(p, libp2p::multiaddr::Protocol::P2pCircuit))
 }

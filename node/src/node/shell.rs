@@ -17,7 +17,6 @@ use crate::net::ip_limits::Source;
 use crate::net::protocol::{Request, Response};
 use crate::net::swarm::{Behaviour, BehaviourEvent};
 use crate::store::Store;
-use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::SwarmEvent;
@@ -417,9 +416,4 @@ impl Shell for Libp2pShell {
             let _ = tx.send((id, r));
         });
     }
-}
-
-/// Whether `addr` goes through a relay.
-pub fn is_relayed(addr: &Multiaddr) -> bool {
-    addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
 }

@@ -23,7 +23,7 @@ impl<S: Shell> Runtime<S> {
                 remote,
                 inbound,
             } => {
-                if inbound && !shell::is_relayed(&remote) {
+                if inbound && !crate::net::hole_punch::is_relayed(&remote) {
                     if let Some(source) = crate::net::ip_limits::Source::of(&remote) {
                         self.stranger_sources.insert(peer, source);
                     }

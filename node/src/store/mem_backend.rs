@@ -14,7 +14,6 @@ type Data = BTreeMap<(TreeName, Vec<u8>), Vec<u8>>;
 struct State {
     applied: Data,
     durable: Data,
-    flushes: u64,
 }
 
 /// The disk of a simulated machine.
@@ -51,21 +50,10 @@ impl MemDisk {
         self.with(|s| s.applied != s.durable)
     }
 
-    /// Flushes so far.
-    pub fn flushes(&self) -> u64 {
-        self.with(|s| s.flushes)
-    }
-
-    /// Bytes applied (keys and values), for bounds on stored state.
-    pub fn bytes(&self) -> usize {
-        self.with(|s| s.applied.iter().map(|((_, k), v)| k.len() + v.len()).sum())
-    }
-
     /// Makes everything applied durable (a flush that finished).
     pub fn flush_now(&self) {
         self.with(|s| {
             s.durable = s.applied.clone();
-            s.flushes += 1;
         });
     }
 
@@ -120,7 +108,6 @@ impl Backend for MemBackend {
     fn flush(&self) -> Result<(), BackendError> {
         self.0.with(|s| {
             s.durable = s.applied.clone();
-            s.flushes += 1;
         });
         Ok(())
     }
