@@ -95,16 +95,43 @@ impl<T: Send + 'static> Attack<T> {
 /// come from `source` (any 127.x.y.z address: Linux routes all of 127/8 to loopback), so
 /// the victim sees another machine than the test's contacts on 127.0.0.1. Must be called
 /// inside a tokio runtime.
+/// An IPv6 `source` (in a network namespace of the test's, see [`crate::netns::Lan`]) works
+/// the same way.
 pub fn attacker_from(source: &str) -> Swarm<swarm::Behaviour> {
     let key = libp2p::identity::Keypair::generate_ed25519();
     let mut sw = swarm::build(key, &SwarmOptions::default()).expect("attacker swarm");
+    let ip: std::net::IpAddr = source.parse().expect("source address");
+    let family = if ip.is_ipv4() { "ip4" } else { "ip6" };
     sw.listen_on(
-        format!("/ip4/{source}/udp/0/quic-v1")
+        format!("/{family}/{source}/udp/0/quic-v1")
             .parse()
             .expect("source address"),
     )
     .expect("attacker listens on its source address");
     sw
+}
+
+/// The largest envelope a mailbox takes, under `tag`.
+pub fn largest_envelope(tag: cairn_crypto::RoutingTag) -> Vec<u8> {
+    cairn_crypto::Envelope {
+        kind: cairn_crypto::EnvelopeKind::Message,
+        tag,
+        body: vec![0xab; LARGEST_BODY],
+    }
+    .encode()
+}
+
+/// The body of [`largest_envelope`]: a 64 KiB message with its headers and tag.
+pub const LARGEST_BODY: usize = 80 + 65_536 + 16;
+
+/// A deposit of three [`largest_envelope`]s under a fresh random tag: what a flood of junk
+/// mail sends.
+pub fn junk_deposit() -> Request {
+    use rand::RngCore;
+    let mut tag = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut tag);
+    let e = largest_envelope(cairn_crypto::RoutingTag(tag));
+    Request::MailboxPutBatch(vec![e.clone(), e.clone(), e])
 }
 
 /// The PeerId at the end of `addr`.
@@ -241,4 +268,141 @@ pub fn collect(profile: &Profile, from: &str, texts: &[String]) -> (Node, Durati
 pub fn report(attack: &str, figures: &[(&str, String)]) {
     let line: Vec<String> = figures.iter().map(|(k, v)| format!("{k}={v}")).collect();
     eprintln!("FIGURES {attack}: {}", line.join(" "));
+}
+
+/// A stranger's hole-punching prober: a libp2p client with a relay client and plain
+/// (unrestricted) DCUtR that claims `claims` as its own addresses, so that a node that
+/// hole-punched with it would dial them.
+#[derive(libp2p::swarm::NetworkBehaviour)]
+#[behaviour(prelude = "libp2p::swarm::derive_prelude")]
+pub struct Prober {
+    relay: libp2p::relay::client::Behaviour,
+    /// Plain DCUtR: answers a hole-punch offer with the claimed addresses.
+    pub dcutr: libp2p::dcutr::Behaviour,
+    identify: libp2p::identify::Behaviour,
+    claims: Claims,
+}
+
+/// Hands addresses to the swarm as our own external address candidates (what DCUtR offers
+/// the other side to dial).
+pub struct Claims(std::collections::VecDeque<Multiaddr>);
+
+impl libp2p::swarm::NetworkBehaviour for Claims {
+    type ConnectionHandler = libp2p::swarm::dummy::ConnectionHandler;
+    type ToSwarm = std::convert::Infallible;
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        _: libp2p::swarm::ConnectionId,
+        _: PeerId,
+        _: &Multiaddr,
+        _: &Multiaddr,
+    ) -> Result<libp2p::swarm::THandler<Self>, libp2p::swarm::ConnectionDenied> {
+        Ok(libp2p::swarm::dummy::ConnectionHandler)
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        _: libp2p::swarm::ConnectionId,
+        _: PeerId,
+        _: &Multiaddr,
+        _: libp2p::core::Endpoint,
+        _: libp2p::core::transport::PortUse,
+    ) -> Result<libp2p::swarm::THandler<Self>, libp2p::swarm::ConnectionDenied> {
+        Ok(libp2p::swarm::dummy::ConnectionHandler)
+    }
+
+    fn on_swarm_event(&mut self, _: libp2p::swarm::FromSwarm) {}
+
+    fn on_connection_handler_event(
+        &mut self,
+        _: PeerId,
+        _: libp2p::swarm::ConnectionId,
+        event: libp2p::swarm::THandlerOutEvent<Self>,
+    ) {
+        match event {}
+    }
+
+    fn poll(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<
+        libp2p::swarm::ToSwarm<Self::ToSwarm, libp2p::swarm::THandlerInEvent<Self>>,
+    > {
+        match self.0.pop_front() {
+            Some(a) => std::task::Poll::Ready(libp2p::swarm::ToSwarm::NewExternalAddrCandidate(a)),
+            None => std::task::Poll::Pending,
+        }
+    }
+}
+
+/// A prober claiming `claims` (must be called inside a tokio runtime).
+pub fn hole_punch_prober(claims: Vec<Multiaddr>) -> Swarm<Prober> {
+    use libp2p::{noise, tcp, yamux};
+    libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .expect("tcp")
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .expect("relay client")
+        .with_behaviour(|key, relay| Prober {
+            relay,
+            dcutr: libp2p::dcutr::Behaviour::new(key.public().to_peer_id()),
+            identify: libp2p::identify::Behaviour::new(libp2p::identify::Config::new(
+                "/cairn/1".into(),
+                key.public(),
+            )),
+            claims: Claims(claims.into()),
+        })
+        .expect("behaviour")
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build()
+}
+
+/// What a hole-punching probe saw.
+#[derive(Debug, Default)]
+pub struct Probe {
+    /// Whether the relayed connection to the victim was established.
+    pub reached: bool,
+    /// What DCUtR reported, as text (empty: the victim never offered to hole-punch).
+    pub dcutr: Vec<String>,
+}
+
+/// Connects `sw` to `victim` through the relay at `relay` (its address ending in
+/// /p2p/<relay>) and keeps the connection for `hold`, noting what happens.
+pub async fn probe_through_relay(
+    sw: &mut Swarm<Prober>,
+    relay: &Multiaddr,
+    victim: PeerId,
+    hold: Duration,
+) -> Probe {
+    let mut probe = Probe::default();
+    let circuit: Multiaddr = format!("{relay}/p2p-circuit/p2p/{victim}")
+        .parse()
+        .expect("circuit address");
+    sw.dial(circuit).expect("dial the victim through the relay");
+    let end = tokio::time::Instant::now() + hold;
+    while let Ok(ev) = tokio::time::timeout_at(end, sw.select_next_some()).await {
+        match ev {
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } if peer_id == victim => {
+                eprintln!("prober: connected to the victim over {endpoint:?}");
+                probe.reached = true;
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                eprintln!("prober: dial to {peer_id:?} failed: {error}");
+            }
+            SwarmEvent::Behaviour(ProberEvent::Dcutr(e)) => {
+                eprintln!("prober: dcutr {e:?}");
+                probe.dcutr.push(format!("{e:?}"));
+            }
+            _ => {}
+        }
+    }
+    probe
 }

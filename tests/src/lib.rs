@@ -160,9 +160,27 @@ impl Net {
     }
 
     fn relay_with(&self, listen: &str, extra: &[&str]) -> Relay {
+        self.relay_in(None, listen, extra)
+    }
+
+    /// A relay inside the network namespace `ns` (see [`netns::Lan`]) listening on `listen`
+    /// and, if given, on more addresses (`extra`: `--listen ADDR`…).
+    pub fn relay_in_netns(&self, ns: &str, listen: &str, extra: &[&str]) -> Relay {
+        self.relay_in(Some(ns), listen, extra)
+    }
+
+    fn relay_in(&self, ns: Option<&str>, listen: &str, extra: &[&str]) -> Relay {
         let data = self.dir.path().join("relay-data");
+        let mut command = match ns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(cairn_bin());
+                c
+            }
+            None => Command::new(cairn_bin()),
+        };
         // The relay's mailbox key is protected by a passphrase, as an operator should run it.
-        let mut child = Command::new(cairn_bin())
+        let mut child = command
             .arg("--passphrase-file")
             .arg(self.dir.path().join("passphrase"))
             .arg("--insecure-fast-kdf-for-tests")

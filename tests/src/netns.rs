@@ -116,6 +116,30 @@ impl Lan {
         Ok(())
     }
 
+    /// An IPv6 address of this LAN's own network, `fd31:<n>::/32`: `fd31:<n>:<rest>`.
+    pub fn ipv6(&self, rest: &str) -> String {
+        format!("fd31:{:x}:{rest}", self.subnet)
+    }
+
+    /// Gives `host` the IPv6 address `addr` (one of [`Lan::ipv6`]'s, on-link for the whole
+    /// /32), usable at once (no duplicate address detection). Panics if it cannot.
+    pub fn add_ipv6(&self, host: &str, addr: &str) {
+        let cidr = format!("{addr}/32");
+        if let Err(e) = ip(&[
+            "-n",
+            &self.ns(host),
+            "-6",
+            "addr",
+            "add",
+            &cidr,
+            "dev",
+            "eth0",
+            "nodad",
+        ]) {
+            panic!("cannot give {host} the IPv6 address {addr} ({e}): is IPv6 disabled?");
+        }
+    }
+
     /// `program args…` to run inside `host`'s namespace.
     pub fn command(&self, host: &str, program: &std::path::Path) -> Command {
         let mut c = Command::new("ip");

@@ -923,3 +923,88 @@ fn large_requests_over_the_budget_are_answered_try_later() {
     }
     alice.quit();
 }
+
+/// Catches dial-back probing through hole punching: anyone who knows a node's PeerId and
+/// relay could open a relayed connection and, through DCUtR, make the node dial up to ~400
+/// addresses of their choosing — loopback, the LAN, 169.254.169.254 — and read from the
+/// timing which ports are open. A stranger (a prober with plain DCUtR, which claims 16
+/// loopback ports this test listens on as its own addresses) reaches the node through its
+/// relay; the node takes the relayed connection but offers no hole punch, and nothing
+/// knocks on any of the ports. (Run against a node that hole-punches with everyone, the
+/// prober's DCUtR reports the attempt and the ports are dialled.)
+#[test]
+fn strangers_cannot_make_a_node_dial_through_hole_punching() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let net = Net::new();
+    let relay = net.relay();
+    let mut victim = net.node("victim").with_relay(&relay).start();
+    victim.sees("reserved", |e| {
+        e["event"] == "relay" && e["state"] == "reserved"
+    });
+    let listeners: Vec<std::net::TcpListener> = (0..16)
+        .map(|_| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.set_nonblocking(true).unwrap();
+            l
+        })
+        .collect();
+    let claims: Vec<libp2p::Multiaddr> = listeners
+        .iter()
+        .map(|l| {
+            format!("/ip4/127.0.0.1/tcp/{}", l.local_addr().unwrap().port())
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let knocks = Arc::new(AtomicU64::new(0));
+    let watcher = {
+        let (stop, knocks) = (stop.clone(), knocks.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                for l in &listeners {
+                    if l.accept().is_ok() {
+                        knocks.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let relay_addr: libp2p::Multiaddr = relay.addr.parse().unwrap();
+    let victim_peer: libp2p::PeerId = victim.peer_id.parse().unwrap();
+    let probe = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut sw = cairn_tests::attack::hole_punch_prober(claims);
+        cairn_tests::attack::probe_through_relay(
+            &mut sw,
+            &relay_addr,
+            victim_peer,
+            Duration::from_secs(10),
+        )
+        .await
+    });
+    // A dial-back, had there been one, could come after a retry.
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::SeqCst);
+    watcher.join().unwrap();
+    assert!(
+        probe.reached,
+        "the prober never reached the node through its relay: the test tested nothing"
+    );
+    assert_eq!(
+        knocks.load(Ordering::SeqCst),
+        0,
+        "the node dialled addresses a stranger claimed (DCUtR: {:?})",
+        probe.dcutr
+    );
+    assert!(
+        probe.dcutr.is_empty(),
+        "the node offered a stranger a hole punch: {:?}",
+        probe.dcutr
+    );
+    // The node still answers its user.
+    victim.cmd(serde_json::json!({"cmd": "contacts"}));
+    victim.expect("contacts", |e| e["event"] == "contacts");
+    victim.quit();
+}

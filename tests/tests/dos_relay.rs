@@ -4,27 +4,16 @@
 //! an offline contact through the relay; each test measures the same exchange without
 //! and during the attack in the same run, the relay's peak memory and the time to recover,
 //! and prints them (`FIGURES …`, collected in docs/BENCHMARKS.md).
-use cairn_crypto::{Envelope, EnvelopeKind, MailboxKey};
+use cairn_crypto::MailboxKey;
 use cairn_node::net::protocol::{RejectCode, Request, Response};
 use cairn_tests::attack::*;
 use cairn_tests::*;
 use futures::FutureExt;
-use rand::RngCore;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Resident memory the relay may reach during an attack.
 const RSS_BOUND: u64 = 256 << 20;
-
-/// The largest envelope under `tag`.
-fn big_envelope(tag: cairn_crypto::RoutingTag) -> Vec<u8> {
-    Envelope {
-        kind: EnvelopeKind::Message,
-        tag,
-        body: vec![0xab; 80 + 65_536 + 16],
-    }
-    .encode()
-}
 
 /// A relay, alice (its user) and her contact bob, who is offline: alice's messages go to
 /// bob's mailbox on the relay.
@@ -66,12 +55,7 @@ fn deposit_flood_from_one_address() {
                 quic,
                 8,
                 &stop,
-                || {
-                    let mut tag = [0u8; 16];
-                    rand::thread_rng().fill_bytes(&mut tag);
-                    let e = big_envelope(cairn_crypto::RoutingTag(tag));
-                    Request::MailboxPutBatch(vec![e.clone(), e.clone(), e])
-                },
+                junk_deposit,
                 |r| {
                     if let Reply::Answer(Response::Results(codes)) = r {
                         for c in codes {
@@ -100,7 +84,7 @@ fn deposit_flood_from_one_address() {
     let peak = rss.stop();
     let texts: Vec<String> = [before.clone(), during.clone(), after].concat();
     let (bob, collected) = collect(&bob_p, "alice", &texts);
-    let taken_bytes = taken * (80 + 65_536 + 16 + 20);
+    let taken_bytes = taken * (LARGEST_BODY as u64 + 20);
     report(
         "deposit-flood",
         &[
@@ -170,7 +154,7 @@ fn fetch_flood_from_one_address() {
                 quic.clone(),
                 1,
                 &fill,
-                || Request::MailboxPutBatch(vec![big_envelope(tag); 3]),
+                || Request::MailboxPutBatch(vec![largest_envelope(tag); 3]),
                 |r| {
                     if let Reply::Answer(Response::Results(codes)) = r {
                         stored += codes.iter().filter(|c| c.is_none()).count();
