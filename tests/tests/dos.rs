@@ -929,19 +929,24 @@ fn large_requests_over_the_budget_are_answered_try_later() {
 /// addresses of their choosing — loopback, the LAN, 169.254.169.254 — and read from the
 /// timing which ports are open. A stranger (a prober with plain DCUtR, which claims 16
 /// loopback ports this test listens on as its own addresses) reaches the node through its
-/// relay; the node takes the relayed connection but offers no hole punch, and nothing
-/// knocks on any of the ports. (Run against a node that hole-punches with everyone, the
-/// prober's DCUtR reports the attempt and the ports are dialled.)
+/// relay while the node's contact keeps talking to it; the node takes the relayed connection
+/// but offers no hole punch, and nothing knocks on any of the ports. (Run against a node that
+/// hole-punches with everyone, the prober's DCUtR reports the attempts and every port is
+/// dialled.)
 #[test]
 fn strangers_cannot_make_a_node_dial_through_hole_punching() {
+    use cairn_tests::attack::{exchange_for, one_at_a_time, report, Attack, RssPeak};
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::Arc;
+    let _one = one_at_a_time();
     let net = Net::new();
     let relay = net.relay();
     let mut victim = net.node("victim").with_relay(&relay).start();
     victim.sees("reserved", |e| {
         e["event"] == "relay" && e["state"] == "reserved"
     });
+    let mut contact = net.node("contact").start();
+    connect(&mut victim, &mut contact);
     let listeners: Vec<std::net::TcpListener> = (0..16)
         .map(|_| {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -972,22 +977,45 @@ fn strangers_cannot_make_a_node_dial_through_hole_punching() {
             }
         })
     };
+    let window = Duration::from_secs(5);
+    let before = exchange_for(&mut contact, "contact", &mut victim, "victim", "before", window);
+    let rss = RssPeak::start(victim.pid().expect("victim pid"));
     let relay_addr: libp2p::Multiaddr = relay.addr.parse().unwrap();
     let victim_peer: libp2p::PeerId = victim.peer_id.parse().unwrap();
-    let probe = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let mut sw = cairn_tests::attack::hole_punch_prober(claims);
-        cairn_tests::attack::probe_through_relay(
-            &mut sw,
-            &relay_addr,
-            victim_peer,
-            Duration::from_secs(10),
-        )
-        .await
+    let probe = Attack::start(move |_| {
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let mut sw = cairn_tests::attack::hole_punch_prober(claims);
+            cairn_tests::attack::probe_through_relay(
+                &mut sw,
+                &relay_addr,
+                victim_peer,
+                Duration::from_secs(10),
+            )
+            .await
+        })
     });
+    let during = exchange_for(&mut contact, "contact", &mut victim, "victim", "during", window);
+    let probe = probe.stop();
     // A dial-back, had there been one, could come after a retry.
     std::thread::sleep(Duration::from_secs(2));
     stop.store(true, Ordering::SeqCst);
     watcher.join().unwrap();
+    let peak = rss.stop();
+    let t = Instant::now();
+    let id = contact.send("victim", "after the probe");
+    victim.sees_message_anywhere("contact", "after the probe");
+    contact.sees_delivered_anywhere(&id);
+    let recovery = t.elapsed();
+    report(
+        "hole_punch_probe",
+        &[
+            ("victim_rss_peak_mib", (peak >> 20).to_string()),
+            ("before_per_5s", before.to_string()),
+            ("during_per_5s", during.to_string()),
+            ("ports_dialled", knocks.load(Ordering::SeqCst).to_string()),
+            ("recovery_ms", recovery.as_millis().to_string()),
+        ],
+    );
     assert!(
         probe.reached,
         "the prober never reached the node through its relay: the test tested nothing"
@@ -1003,8 +1031,8 @@ fn strangers_cannot_make_a_node_dial_through_hole_punching() {
         "the node offered a stranger a hole punch: {:?}",
         probe.dcutr
     );
-    // The node still answers its user.
-    victim.cmd(serde_json::json!({"cmd": "contacts"}));
-    victim.expect("contacts", |e| e["event"] == "contacts");
+    assert!(during > 0, "the contact's messages stopped during the probe");
+    assert!(peak < 256 << 20, "victim reached {} MiB", peak >> 20);
     victim.quit();
+    contact.quit();
 }
