@@ -326,9 +326,8 @@ impl libp2p::swarm::NetworkBehaviour for Claims {
     fn poll(
         &mut self,
         _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<
-        libp2p::swarm::ToSwarm<Self::ToSwarm, libp2p::swarm::THandlerInEvent<Self>>,
-    > {
+    ) -> std::task::Poll<libp2p::swarm::ToSwarm<Self::ToSwarm, libp2p::swarm::THandlerInEvent<Self>>>
+    {
         match self.0.pop_front() {
             Some(a) => std::task::Poll::Ready(libp2p::swarm::ToSwarm::NewExternalAddrCandidate(a)),
             None => std::task::Poll::Pending,

@@ -978,7 +978,14 @@ fn strangers_cannot_make_a_node_dial_through_hole_punching() {
         })
     };
     let window = Duration::from_secs(5);
-    let before = exchange_for(&mut contact, "contact", &mut victim, "victim", "before", window);
+    let before = exchange_for(
+        &mut contact,
+        "contact",
+        &mut victim,
+        "victim",
+        "before",
+        window,
+    );
     let rss = RssPeak::start(victim.pid().expect("victim pid"));
     let relay_addr: libp2p::Multiaddr = relay.addr.parse().unwrap();
     let victim_peer: libp2p::PeerId = victim.peer_id.parse().unwrap();
@@ -994,7 +1001,14 @@ fn strangers_cannot_make_a_node_dial_through_hole_punching() {
             .await
         })
     });
-    let during = exchange_for(&mut contact, "contact", &mut victim, "victim", "during", window);
+    let during = exchange_for(
+        &mut contact,
+        "contact",
+        &mut victim,
+        "victim",
+        "during",
+        window,
+    );
     let probe = probe.stop();
     // A dial-back, had there been one, could come after a retry.
     std::thread::sleep(Duration::from_secs(2));
@@ -1031,7 +1045,10 @@ fn strangers_cannot_make_a_node_dial_through_hole_punching() {
         "the node offered a stranger a hole punch: {:?}",
         probe.dcutr
     );
-    assert!(during > 0, "the contact's messages stopped during the probe");
+    assert!(
+        during > 0,
+        "the contact's messages stopped during the probe"
+    );
     assert!(peak < 256 << 20, "victim reached {} MiB", peak >> 20);
     victim.quit();
     contact.quit();

@@ -193,12 +193,7 @@ fn deposit_flood_from_one_ipv6_64() {
             "attacker",
             std::path::Path::new(env!("CARGO_BIN_EXE_deposit_flood")),
         )
-        .args([
-            quic,
-            prefix.clone(),
-            SOURCES.to_string(),
-            secs.to_string(),
-        ])
+        .args([quic, prefix.clone(), SOURCES.to_string(), secs.to_string()])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start the flood");
@@ -242,7 +237,10 @@ fn deposit_flood_from_one_ipv6_64() {
         !during.is_empty(),
         "nothing of alice's was taken during the attack"
     );
-    assert!(taken > 0, "the flood never deposited anything: it did not run");
+    assert!(
+        taken > 0,
+        "the flood never deposited anything: it did not run"
+    );
     // All 32 addresses together: one source's burst and rate.
     let limit = cairn_node::relay::DEPOSIT_BYTES_BURST
         + cairn_node::relay::DEPOSIT_BYTES_PER_SEC * attack_time.as_secs_f64()

@@ -49,24 +49,16 @@ fn deposit_flood_from_one_address() {
         rt.block_on(async {
             let mut sw = attacker_from("127.0.2.2");
             let (mut taken, mut refused) = (0u64, 0u64);
-            keep_asking(
-                &mut sw,
-                relay_peer,
-                quic,
-                8,
-                &stop,
-                junk_deposit,
-                |r| {
-                    if let Reply::Answer(Response::Results(codes)) = r {
-                        for c in codes {
-                            match c {
-                                None => taken += 1,
-                                Some(_) => refused += 1,
-                            }
+            keep_asking(&mut sw, relay_peer, quic, 8, &stop, junk_deposit, |r| {
+                if let Reply::Answer(Response::Results(codes)) = r {
+                    for c in codes {
+                        match c {
+                            None => taken += 1,
+                            Some(_) => refused += 1,
                         }
                     }
-                },
-            )
+                }
+            })
             .await;
             (taken, refused)
         })
