@@ -28,6 +28,8 @@ use cairn_crypto::{
     handshake, AwaitingResponse, DecryptError, Invite, InviteKeys, MailboxKey, ProfileCard,
     SafetyNumber, Session,
 };
+#[cfg(feature = "sim")]
+pub use footprint::Footprint;
 use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
@@ -41,6 +43,8 @@ mod commands;
 mod contacts;
 mod durability;
 mod event_loop;
+#[cfg(feature = "sim")]
+mod footprint;
 mod handshakes;
 mod inbound;
 mod mailbox;

@@ -4,6 +4,13 @@
 
 use super::*;
 
+/// Setting: the profile card last sent to the contacts.
+const CARD_SETTING: &str = "last-announced-card";
+
+/// Failures of a control envelope, the last of them a drop by the contact, before it is
+/// given up as unreadable ([`Runtime::unreadable_control`]).
+pub(super) const MAX_CONTROL_DROPS: u32 = 4;
+
 impl<S: Shell> Runtime<S> {
     pub(super) fn backoff_delay(&mut self, attempts: u32) -> u64 {
         let base = u64::try_from(RETRY_BASE.as_millis()).unwrap_or(500);
@@ -235,7 +242,7 @@ impl<S: Shell> Runtime<S> {
     /// send them the new profile card (through the outbox: directly, or into their
     /// mailbox), so a contact whose view of us is stale still reaches us.
     pub(super) fn announce_card_if_changed(&mut self) {
-        const SETTING: &str = "last-announced-card";
+        const SETTING: &str = CARD_SETTING;
         let card = self.card();
         let Ok(bytes) = card.to_bytes() else {
             return;
@@ -436,6 +443,39 @@ impl<S: Shell> Runtime<S> {
         let attempts = self.backoff.get(&id).map_or(0, |(a, _)| *a) + 1;
         let next = self.now_ms() + self.backoff_delay(attempts);
         self.backoff.insert(id, (attempts, next));
+    }
+
+    /// The contact dropped a control envelope of ours without an answer (or refused it as
+    /// not authentic in a batch), which is what a node does with an envelope it cannot read:
+    /// its keys for that chain position are gone (the envelope waited while the session
+    /// moved on past what the contact keeps of old chains, `MAX_SKIPPED_STEPS`). Controls
+    /// are never encrypted again, so retrying the same envelope could never succeed and it
+    /// stayed in the outbox for ever (found by the simulator's bounded-memory invariant).
+    /// After [`MAX_CONTROL_DROPS`] such failures it is given up — as if a mailbox had taken
+    /// it — and what it may have carried is sent again freshly encrypted where that
+    /// matters: the profile card at the next tick, the protocol announcement when the
+    /// contact is next heard from (a receipt comes again when the sender renews its
+    /// messages). True if it was given up.
+    pub(super) fn unreadable_control(&mut self, id: MessageId) -> bool {
+        let now = self.now_ms();
+        let Some(contact) = self.outbox.get(&id).map(|e| (e.seq, e.contact)) else {
+            return false;
+        };
+        if contact.0 != CONTROL_SEQ || self.awaits_answer(&id, now) {
+            return false;
+        }
+        let failures = self.backoff.get(&id).map_or(0, |(a, _)| *a);
+        if failures + 1 < MAX_CONTROL_DROPS {
+            return false;
+        }
+        self.in_flight.remove(&id);
+        self.backoff.remove(&id);
+        let _ = self.profile.store.remove_controls_relaxed(&[id]);
+        self.outbox.remove(&id);
+        let _ = self.profile.store.remove_setting(CARD_SETTING);
+        self.announced.remove(&contact.1);
+        tracing::info!("a control envelope the contact cannot read was given up");
+        true
     }
 
     /// A hop did not take an entry (failure or refusal): mailbox fallback, then backoff

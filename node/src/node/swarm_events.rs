@@ -180,7 +180,13 @@ impl<S: Shell> Runtime<S> {
     pub(super) fn request_failed(&mut self, request_id: RequestId, refused_by: Option<PeerId>) {
         let peer = refused_by;
         match self.take_pending(&request_id) {
-            Some(Pending::Outbox { id, route, contact }) => self.entry_failed(id, route, contact),
+            Some(Pending::Outbox { id, route, contact }) => {
+                // Dropped by the contact itself: it cannot read it.
+                let dropped = peer.is_some() && route == Route::Direct;
+                if !(dropped && self.unreadable_control(id)) {
+                    self.entry_failed(id, route, contact);
+                }
+            }
             Some(Pending::Batch {
                 contact,
                 ids,
@@ -300,17 +306,22 @@ impl<S: Shell> Runtime<S> {
                         self.no_mailbox_batch.remove(&peer);
                     }
                 }
-                let codes = match response {
-                    Response::Results(codes) if codes.len() == ids.len() => codes,
+                let (codes, per_item) = match response {
+                    Response::Results(codes) if codes.len() == ids.len() => (codes, true),
                     // Refused as a whole (or an answer that does not fit): every entry
                     // failed this time.
-                    _ => vec![Some(RejectCode::NotAccepted); ids.len()],
+                    _ => (vec![Some(RejectCode::NotAccepted); ids.len()], false),
                 };
                 let mut accepted = Vec::new();
                 let mut failed = Vec::new();
                 for (id, code) in ids.into_iter().zip(codes) {
                     match code {
                         None => accepted.push(id),
+                        // The contact could not read this one.
+                        Some(RejectCode::NotAccepted)
+                            if per_item
+                                && route == Route::Direct
+                                && self.unreadable_control(id) => {}
                         Some(_) => failed.push(id),
                     }
                 }

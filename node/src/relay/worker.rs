@@ -116,6 +116,12 @@ impl<T: Send + 'static> Worker<T> {
         }
     }
 
+    /// Its mailbox (the simulator looks at what it holds, and ages it).
+    #[cfg(feature = "sim")]
+    pub fn mailbox_mut(&mut self) -> &mut Mailbox {
+        &mut self.mailbox
+    }
+
     /// Whether deposits are answered as taken and thrown away (a relay that loses mail).
     #[cfg(feature = "sim")]
     pub fn set_discard_mail(&mut self, discard: bool) {

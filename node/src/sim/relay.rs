@@ -16,6 +16,25 @@ pub(super) struct SimRelay {
     next: u64,
 }
 
+impl SimRelay {
+    /// Sweeps the mailbox as it would be swept at `now_ms` (Unix ms); what it holds then:
+    /// envelopes, and bytes its accounting still counts.
+    pub(super) fn swept_at(&mut self, now_ms: u64) -> Result<(usize, u64), String> {
+        let mailbox = self.worker.mailbox_mut();
+        let mut cursor = Vec::new();
+        loop {
+            let (_, next) = mailbox
+                .sweep_step(&cursor, crate::relay::mailbox::SWEEP_STEP, now_ms)
+                .map_err(|e| e.to_string())?;
+            match next {
+                Some(k) => cursor = k,
+                None => break,
+            }
+        }
+        Ok((mailbox.len(), mailbox.total_bytes()))
+    }
+}
+
 impl World {
     /// The relay serves one request from machine `i` with the real mailbox worker.
     pub(super) fn relay_serves(

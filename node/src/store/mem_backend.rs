@@ -57,6 +57,11 @@ impl MemDisk {
         });
     }
 
+    /// Records in `tree` (written, flushed or not).
+    pub fn records(&self, tree: TreeName) -> usize {
+        self.with(|s| s.applied.keys().filter(|(t, _)| *t == tree).count())
+    }
+
     /// A backend over this disk.
     pub fn backend(&self) -> MemBackend {
         MemBackend(self.clone())

@@ -1,0 +1,126 @@
+//! What a runtime holds in memory (feature `sim`): the simulator checks at every step that
+//! it stays within the node's own caps, and at the end, once every message is delivered,
+//! that nothing is left behind — an entry kept for a message that left the outbox, or for a
+//! request that was answered, is memory that grows for as long as the node runs.
+
+use super::{Runtime, Shell, MAX_DEFERRED, MAX_FETCH_REQUESTS, MAX_IN_FLIGHT};
+use super::{MAX_MAILBOX_REQUESTS, MAX_REQUESTS_PER_CONTACT};
+use crate::store::MessageId;
+use std::collections::BTreeSet;
+
+/// Entries a runtime holds, by kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Contacts (what the other caps scale with).
+    pub contacts: usize,
+    /// The outbox's mirror.
+    pub outbox: usize,
+    /// Requests waiting for their answer.
+    pub requests: usize,
+    /// Messages in a delivery request.
+    pub in_flight: usize,
+    /// Work waiting for a flush (and for the one running).
+    pub deferred: usize,
+    /// Entries kept per message besides the outbox (renewed, backoff, batch index, parked):
+    /// how many name a message no longer in the outbox.
+    pub stale: usize,
+    /// Entries kept per message besides the outbox, in all.
+    pub per_message: usize,
+    /// Stored-`Sent` marks waiting for the next tick.
+    pub sent_marks: usize,
+    /// Fetches queued and keys of the collection under way (the last collection's keys
+    /// are kept until the next one: bounded, not counted once it is done).
+    pub fetching: usize,
+    /// Strangers connected.
+    pub strangers: usize,
+}
+
+impl Footprint {
+    /// What breaks the runtime's own caps, if anything.
+    pub fn over_caps(&self) -> Option<String> {
+        let requests = self.contacts * (MAX_REQUESTS_PER_CONTACT + 2)
+            + MAX_MAILBOX_REQUESTS
+            + MAX_FETCH_REQUESTS;
+        if self.requests > requests {
+            return Some(format!(
+                "{} requests in flight (cap {requests})",
+                self.requests
+            ));
+        }
+        if self.in_flight > MAX_IN_FLIGHT {
+            return Some(format!("{} messages in flight", self.in_flight));
+        }
+        // A flush is started once MAX_DEFERRED wait; one input can add a batch's worth.
+        if self.deferred > 2 * MAX_DEFERRED + MAX_IN_FLIGHT {
+            return Some(format!("{} deferred", self.deferred));
+        }
+        if self.per_message > 4 * self.outbox {
+            return Some(format!(
+                "{} entries for {} outbox messages",
+                self.per_message, self.outbox
+            ));
+        }
+        None
+    }
+
+    /// What is left once everything was delivered and the node is idle, if anything.
+    pub fn left_behind(&self) -> Option<String> {
+        let left = [
+            ("outbox", self.outbox),
+            ("requests", self.requests),
+            ("in flight", self.in_flight),
+            ("deferred", self.deferred),
+            ("per message", self.per_message),
+            ("sent marks", self.sent_marks),
+            ("fetching", self.fetching),
+            ("strangers", self.strangers),
+        ];
+        let left: Vec<String> = left
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        (!left.is_empty()).then(|| left.join(", "))
+    }
+}
+
+impl<S: Shell> Runtime<S> {
+    /// What this runtime holds in memory.
+    pub fn footprint(&self) -> Footprint {
+        let parked: Vec<&MessageId> = self.parked.values().flatten().collect();
+        let kept: Vec<&MessageId> = self
+            .renewed
+            .iter()
+            .chain(self.backoff.keys())
+            .chain(self.batch_of.keys())
+            .chain(parked.iter().copied())
+            .collect();
+        let stale: BTreeSet<&MessageId> = kept
+            .iter()
+            .copied()
+            .filter(|id| !self.outbox.contains_key(*id))
+            .collect();
+        let collecting = !self.fetch_queue.is_empty()
+            || self
+                .pending
+                .values()
+                .any(|p| matches!(p, super::Pending::Fetch | super::Pending::Ack));
+        Footprint {
+            contacts: self.contacts.len(),
+            outbox: self.outbox.len(),
+            requests: self.pending.len(),
+            in_flight: self.in_flight.len(),
+            deferred: self.deferred.len()
+                + self
+                    .flushing
+                    .as_ref()
+                    .map_or(0, |(_, waiting)| waiting.len()),
+            stale: stale.len(),
+            per_message: kept.len(),
+            sent_marks: self.sent_marks.len(),
+            // The keys of the last collection stay until the next one replaces them.
+            fetching: self.fetch_queue.len() + if collecting { self.fetch_keys.len() } else { 0 },
+            strangers: self.strangers.len(),
+        }
+    }
+}
