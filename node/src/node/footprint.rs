@@ -31,8 +31,8 @@ pub struct Footprint {
     /// Fetches queued and keys of the collection under way (the last collection's keys
     /// are kept until the next one: bounded, not counted once it is done).
     pub fetching: usize,
-    /// Strangers connected.
-    pub strangers: usize,
+    /// Strangers kept as connected that are not (any more).
+    pub gone_strangers: usize,
 }
 
 impl Footprint {
@@ -73,7 +73,7 @@ impl Footprint {
             ("per message", self.per_message),
             ("sent marks", self.sent_marks),
             ("fetching", self.fetching),
-            ("strangers", self.strangers),
+            ("strangers no longer connected", self.gone_strangers),
         ];
         let left: Vec<String> = left
             .iter()
@@ -120,7 +120,11 @@ impl<S: Shell> Runtime<S> {
             sent_marks: self.sent_marks.len(),
             // The keys of the last collection stay until the next one replaces them.
             fetching: self.fetch_queue.len() + if collecting { self.fetch_keys.len() } else { 0 },
-            strangers: self.strangers.len(),
+            gone_strangers: self
+                .strangers
+                .keys()
+                .filter(|p| !self.shell.is_connected(p))
+                .count(),
         }
     }
 }

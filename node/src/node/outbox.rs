@@ -7,9 +7,9 @@ use super::*;
 /// Setting: the profile card last sent to the contacts.
 const CARD_SETTING: &str = "last-announced-card";
 
-/// Failures of a control envelope, the last of them a drop by the contact, before it is
-/// given up as unreadable ([`Runtime::unreadable_control`]).
-pub(super) const MAX_CONTROL_DROPS: u32 = 4;
+/// Failures of an envelope, the last of them a drop by the contact, before it is taken as
+/// unreadable by the contact ([`Runtime::dropped_by_contact`]).
+pub(super) const MAX_DROPS: u32 = 4;
 
 impl<S: Shell> Runtime<S> {
     pub(super) fn backoff_delay(&mut self, attempts: u32) -> u64 {
@@ -445,35 +445,51 @@ impl<S: Shell> Runtime<S> {
         self.backoff.insert(id, (attempts, next));
     }
 
-    /// The contact dropped a control envelope of ours without an answer (or refused it as
-    /// not authentic in a batch), which is what a node does with an envelope it cannot read:
+    /// The contact dropped an envelope of ours without an answer (or refused it as not
+    /// authentic in a batch), which is what a node does with an envelope it cannot read:
     /// its keys for that chain position are gone (the envelope waited while the session
-    /// moved on past what the contact keeps of old chains, `MAX_SKIPPED_STEPS`). Controls
-    /// are never encrypted again, so retrying the same envelope could never succeed and it
-    /// stayed in the outbox for ever (found by the simulator's bounded-memory invariant).
-    /// After [`MAX_CONTROL_DROPS`] such failures it is given up — as if a mailbox had taken
-    /// it — and what it may have carried is sent again freshly encrypted where that
-    /// matters: the profile card at the next tick, the protocol announcement when the
-    /// contact is next heard from (a receipt comes again when the sender renews its
-    /// messages). True if it was given up.
-    pub(super) fn unreadable_control(&mut self, id: MessageId) -> bool {
+    /// moved on past what the contact keeps of old chains, `MAX_SKIPPED_STEPS`). Retrying
+    /// the same envelope can never succeed: it stayed in the outbox for ever (found by the
+    /// simulator's bounded-memory invariant, for a receipt). After [`MAX_DROPS`] failures,
+    /// the last of them such a drop, a message is encrypted again at the next tick, at the
+    /// session's current position (a renewal, counted against [`MAX_RENEWALS`]), and a
+    /// control envelope — never encrypted again — is given up as if a mailbox had taken it;
+    /// what it may have carried is sent again freshly encrypted where that matters: the
+    /// profile card at the next tick, the protocol announcement when the contact is next
+    /// heard from (a receipt comes again with the renewed messages it confirms). True if
+    /// the envelope was dealt with here.
+    pub(super) fn dropped_by_contact(&mut self, id: MessageId) -> bool {
         let now = self.now_ms();
-        let Some(contact) = self.outbox.get(&id).map(|e| (e.seq, e.contact)) else {
+        let Some((seq, contact)) = self.outbox.get(&id).map(|e| (e.seq, e.contact)) else {
             return false;
         };
-        if contact.0 != CONTROL_SEQ || self.awaits_answer(&id, now) {
+        if self.awaits_answer(&id, now) {
             return false;
         }
         let failures = self.backoff.get(&id).map_or(0, |(a, _)| *a);
-        if failures + 1 < MAX_CONTROL_DROPS {
+        if failures + 1 < MAX_DROPS {
             return false;
         }
         self.in_flight.remove(&id);
         self.backoff.remove(&id);
+        if seq != CONTROL_SEQ {
+            self.renewed.remove(&id);
+            if let Some(e) = self.outbox.get_mut(&id) {
+                e.attempts = e.attempts.saturating_add(1);
+                if e.attempts > MAX_RENEWALS {
+                    e.next_attempt_at_ms = u64::MAX;
+                    self.parked.entry(contact).or_default().push(id);
+                } else {
+                    e.next_attempt_at_ms = now;
+                }
+            }
+            tracing::info!("a message the contact cannot read is encrypted again");
+            return true;
+        }
         let _ = self.profile.store.remove_controls_relaxed(&[id]);
         self.outbox.remove(&id);
         let _ = self.profile.store.remove_setting(CARD_SETTING);
-        self.announced.remove(&contact.1);
+        self.announced.remove(&contact);
         tracing::info!("a control envelope the contact cannot read was given up");
         true
     }

@@ -183,7 +183,7 @@ impl<S: Shell> Runtime<S> {
             Some(Pending::Outbox { id, route, contact }) => {
                 // Dropped by the contact itself: it cannot read it.
                 let dropped = peer.is_some() && route == Route::Direct;
-                if !(dropped && self.unreadable_control(id)) {
+                if !(dropped && self.dropped_by_contact(id)) {
                     self.entry_failed(id, route, contact);
                 }
             }
@@ -321,7 +321,7 @@ impl<S: Shell> Runtime<S> {
                         Some(RejectCode::NotAccepted)
                             if per_item
                                 && route == Route::Direct
-                                && self.unreadable_control(id) => {}
+                                && self.dropped_by_contact(id) => {}
                         Some(_) => failed.push(id),
                     }
                 }
