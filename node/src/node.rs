@@ -585,6 +585,9 @@ impl<S: Shell> Runtime<S> {
         self.refresh_tags(true);
         let now = self.now_ms();
         self.bound_waits(now);
+        // The clock the waits are now measured on: a clock set back before the first tick
+        // is seen (and the waits moved back) as one set back later is.
+        self.last_tick_ms = now;
         Ok(())
     }
 
