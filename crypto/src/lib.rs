@@ -26,6 +26,7 @@
 pub mod card;
 pub mod dh;
 pub mod envelope;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod handshake;
 pub mod identity;

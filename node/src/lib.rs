@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod content;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod net;
 pub mod node;
