@@ -95,6 +95,14 @@ impl std::fmt::Debug for RatchetKeyPair {
 mod tests {
     use super::*;
 
+    /// Catches a `Debug` that prints nothing (or the key): it names the type, and no more
+    /// (a survivor of mutation testing, docs/FUZZING.md).
+    #[test]
+    fn debug_names_the_type_and_redacts() {
+        let kp = RatchetKeyPair::from_secret_bytes([0x42; 32]);
+        assert_eq!(format!("{kp:?}"), "RatchetKeyPair(<redacted>)");
+    }
+
     /// Catches a wrong entry in the low-order list: each must force X25519 to output
     /// zero for any secret (with and without bit 255 set).
     #[test]

@@ -178,6 +178,23 @@ pub(crate) fn prefix(kind: EnvelopeKind, tag: &RoutingTag) -> [u8; ENVELOPE_PREF
 mod tests {
     use super::*;
 
+    /// Catches a `Debug` that prints nothing or the tag (a tag links envelopes of one
+    /// chain in logs): it names the type, and no more (a survivor of mutation testing).
+    #[test]
+    fn routing_tag_debug_names_the_type_only() {
+        assert_eq!(
+            format!("{:?}", RoutingTag([0xab; ROUTING_TAG_LEN])),
+            "RoutingTag(..)"
+        );
+        // An envelope shows its kind and length, not its tag or body.
+        let e = env(EnvelopeKind::Message, 1024);
+        let len = e.body.len();
+        assert_eq!(
+            format!("{e:?}"),
+            format!("Envelope {{ kind: Message, len: {len}, .. }}")
+        );
+    }
+
     fn env(kind: EnvelopeKind, padded: usize) -> Envelope {
         Envelope {
             kind,

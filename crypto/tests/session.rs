@@ -57,6 +57,27 @@ fn initiator_identity_hidden_on_the_wire() {
     assert!(!wire.windows(17).any(|w| w == b"alice-distinctive"));
 }
 
+/// Catches handshake envelopes that their own decoder refuses: a wrong fixed overhead for
+/// message 1 or 2 (`HANDSHAKE_INIT_OVERHEAD`, `HANDSHAKE_RESPONSE_OVERHEAD`) makes every
+/// handshake that crosses a wire fail as a bad length (survivors of mutation testing,
+/// docs/FUZZING.md).
+#[test]
+fn handshake_messages_survive_the_wire() {
+    let mut r = rng(6);
+    let alice = IdentityKeyPair::generate(&mut r);
+    let bob = IdentityKeyPair::generate(&mut r);
+    let invite = Invite::new(bob.public(), vec![1; 38], vec![], None, NOW + 60, &mut r).unwrap();
+    let (pending, m1) = initiate(&alice, &invite, &card("alice"), &mut r).unwrap();
+    let m1 = Envelope::decode(&m1.encode()).expect("message 1 decodes");
+    assert_eq!(m1.kind, EnvelopeKind::HandshakeInit);
+    let (_, m2) = respond(&bob, &invite.keys(), &card("bob"), &m1, &mut r).unwrap();
+    let m2 = Envelope::decode(&m2.encode()).expect("message 2 decodes");
+    assert_eq!(m2.kind, EnvelopeKind::HandshakeResponse);
+    pending
+        .finish(&alice, &m2)
+        .expect("the handshake completes");
+}
+
 /// Catches a responder that accepts its own invite's answer, or a wrong-kind message.
 #[test]
 fn handshake_rejects_wrong_messages_and_keeps_state() {
@@ -215,13 +236,18 @@ fn skipped_keys_expire_by_steps_and_age() {
         DecryptError::Rejected
     );
     assert_eq!(p.bob.dropped_keys(NOW), 1);
-    // By age: a key just inside the limit still opens, one just past it does not.
+    // By age: a key just inside the limit still opens, one just past it does not; and
+    // the limit leaves a message that waited out a mailbox's whole retention (14 days)
+    // readable (a shorter limit survived mutation testing, docs/FUZZING.md).
     let mut p = pair(18);
+    let late0 = p.alice.encrypt(b"late 0", NOW, &mut r).unwrap();
     let late1 = p.alice.encrypt(b"late 1", NOW, &mut r).unwrap();
     let late2 = p.alice.encrypt(b"late 2", NOW, &mut r).unwrap();
     let m = p.alice.encrypt(b"m", NOW, &mut r).unwrap();
     p.bob.decrypt(&m, NOW).unwrap();
     let limit = ratchet::MAX_SKIPPED_AGE_SECS;
+    let retention = 14 * 24 * 3600;
+    assert_eq!(p.bob.decrypt(&late0, NOW + retention).unwrap(), b"late 0");
     assert_eq!(p.bob.decrypt(&late1, NOW + limit).unwrap(), b"late 1");
     assert_eq!(
         p.bob.decrypt(&late2, NOW + limit + 1).unwrap_err(),
@@ -260,6 +286,39 @@ fn total_skipped_keys_bounded_oldest_evicted() {
         DecryptError::Replayed,
         "the oldest chain's first keys were evicted"
     );
+}
+
+/// Catches a per-chain trim that miscounts the total (a survivor of mutation testing,
+/// docs/FUZZING.md): a chain trimmed to `MAX_SKIP` keys counts as `MAX_SKIP`, so a second
+/// chain that keeps the total under `MAX_SKIPPED_KEYS` evicts nothing of the first.
+#[test]
+fn a_trimmed_chain_counts_what_it_keeps() {
+    let mut r = rng(19);
+    let mut p = pair(20);
+    let first = ratchet::MAX_SKIP as usize + 500;
+    let mut chain = Vec::new();
+    for _ in 0..first {
+        chain.push(p.alice.encrypt(b"m", NOW, &mut r).unwrap());
+    }
+    // Two gaps in one chain: the second extends the first past MAX_SKIP, which trims it.
+    p.bob.decrypt(&chain[800], NOW).unwrap();
+    p.bob.decrypt(chain.last().unwrap(), NOW).unwrap();
+    assert_eq!(p.bob.skipped_keys(), ratchet::MAX_SKIP as usize);
+    let e = p.bob.encrypt(b"ack", NOW, &mut r).unwrap();
+    p.alice.decrypt(&e, NOW).unwrap();
+    let second = ratchet::MAX_SKIPPED_KEYS - ratchet::MAX_SKIP as usize - 100;
+    let mut last = None;
+    for _ in 0..=second {
+        last = Some(p.alice.encrypt(b"n", NOW, &mut r).unwrap());
+    }
+    p.bob.decrypt(&last.unwrap(), NOW).unwrap();
+    assert_eq!(
+        p.bob.skipped_keys(),
+        ratchet::MAX_SKIP as usize + second,
+        "keys of the first chain were evicted although the total was under its bound"
+    );
+    // The newest kept key of the first chain still opens its message.
+    assert_eq!(p.bob.decrypt(&chain[first - 2], NOW).unwrap(), b"m");
 }
 
 /// Catches acceptance of a ratchet key that makes the DH non-contributory.
