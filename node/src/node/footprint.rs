@@ -5,8 +5,6 @@
 
 use super::{Runtime, Shell, MAX_DEFERRED, MAX_FETCH_REQUESTS, MAX_IN_FLIGHT};
 use super::{MAX_MAILBOX_REQUESTS, MAX_REQUESTS_PER_CONTACT};
-use crate::store::MessageId;
-use std::collections::BTreeSet;
 
 /// Entries a runtime holds, by kind.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -21,10 +19,7 @@ pub struct Footprint {
     pub in_flight: usize,
     /// Work waiting for a flush (and for the one running).
     pub deferred: usize,
-    /// Entries kept per message besides the outbox (renewed, backoff, batch index, parked):
-    /// how many name a message no longer in the outbox.
-    pub stale: usize,
-    /// Entries kept per message besides the outbox, in all.
+    /// Entries kept per message besides the outbox (renewed, backoff, batch index, parked).
     pub per_message: usize,
     /// Stored-`Sent` marks waiting for the next tick.
     pub sent_marks: usize,
@@ -87,24 +82,7 @@ impl Footprint {
 impl<S: Shell> Runtime<S> {
     /// What this runtime holds in memory.
     pub fn footprint(&self) -> Footprint {
-        let parked: Vec<&MessageId> = self.parked.values().flatten().collect();
-        let kept: Vec<&MessageId> = self
-            .renewed
-            .iter()
-            .chain(self.backoff.keys())
-            .chain(self.batch_of.keys())
-            .chain(parked.iter().copied())
-            .collect();
-        let stale: BTreeSet<&MessageId> = kept
-            .iter()
-            .copied()
-            .filter(|id| !self.outbox.contains_key(*id))
-            .collect();
-        let collecting = !self.fetch_queue.is_empty()
-            || self
-                .pending
-                .values()
-                .any(|p| matches!(p, super::Pending::Fetch | super::Pending::Ack));
+        let collecting = self.collecting();
         Footprint {
             contacts: self.contacts.len(),
             outbox: self.outbox.len(),
@@ -115,8 +93,10 @@ impl<S: Shell> Runtime<S> {
                     .flushing
                     .as_ref()
                     .map_or(0, |(_, waiting)| waiting.len()),
-            stale: stale.len(),
-            per_message: kept.len(),
+            per_message: self.renewed.len()
+                + self.backoff.len()
+                + self.batch_of.len()
+                + self.parked.values().map(Vec::len).sum::<usize>(),
             sent_marks: self.sent_marks.len(),
             // The keys of the last collection stay until the next one replaces them.
             fetching: self.fetch_queue.len() + if collecting { self.fetch_keys.len() } else { 0 },

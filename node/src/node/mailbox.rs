@@ -7,12 +7,7 @@ impl<S: Shell> Runtime<S> {
     /// An acknowledgement was answered (or failed): once none is left, a collection that
     /// found a full response goes on at the next tick.
     pub(super) fn ack_done(&mut self) {
-        let busy = !self.fetch_queue.is_empty()
-            || self
-                .pending
-                .values()
-                .any(|p| matches!(p, Pending::Ack | Pending::Fetch));
-        if self.fetch_more && !busy {
+        if self.fetch_more && !self.collecting() {
             self.fetch_more = false;
             // At once, not at the next tick: a backlog is collected at the pace of the
             // round trips, not of the timer.
@@ -22,18 +17,23 @@ impl<S: Shell> Runtime<S> {
         }
     }
 
+    /// Whether a collection is under way: fetches queued, or a fetch or acknowledgement
+    /// waiting for its answer.
+    pub(super) fn collecting(&self) -> bool {
+        !self.fetch_queue.is_empty()
+            || self
+                .pending
+                .values()
+                .any(|p| matches!(p, Pending::Fetch | Pending::Ack))
+    }
+
     pub(super) fn fetch_mail(&mut self) {
         if self.relay.is_none() {
             return;
         }
         // One collection at a time: the next starts when this one (and its
         // acknowledgements) is done, so the mailbox never hands out the same mail twice.
-        if !self.fetch_queue.is_empty()
-            || self
-                .pending
-                .values()
-                .any(|p| matches!(p, Pending::Fetch | Pending::Ack))
-        {
+        if self.collecting() {
             return;
         }
         let now = self.now_secs();

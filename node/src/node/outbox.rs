@@ -4,6 +4,13 @@
 
 use super::*;
 
+/// An outbox entry after [`Runtime::count_attempt`].
+struct Counted {
+    seq: u64,
+    contact: ContactId,
+    attempts: u32,
+}
+
 /// Setting: the profile card last sent to the contacts.
 const CARD_SETTING: &str = "last-announced-card";
 
@@ -474,15 +481,7 @@ impl<S: Shell> Runtime<S> {
         self.backoff.remove(&id);
         if seq != CONTROL_SEQ {
             self.renewed.remove(&id);
-            if let Some(e) = self.outbox.get_mut(&id) {
-                e.attempts = e.attempts.saturating_add(1);
-                if e.attempts > MAX_RENEWALS {
-                    e.next_attempt_at_ms = u64::MAX;
-                    self.parked.entry(contact).or_default().push(id);
-                } else {
-                    e.next_attempt_at_ms = now;
-                }
-            }
+            self.count_attempt(id, |_| now);
             tracing::info!("a message the contact cannot read is encrypted again");
             return true;
         }
@@ -492,6 +491,30 @@ impl<S: Shell> Runtime<S> {
         self.announced.remove(&contact);
         tracing::info!("a control envelope the contact cannot read was given up");
         true
+    }
+
+    /// Counts one more attempt of outbox entry `id` (a hop took it, or its contact could not
+    /// read it) and makes it due at `next_at(attempts)` — except a message past
+    /// [`MAX_RENEWALS`], which waits for its contact to be heard from. Returns the entry's
+    /// new sequence number, contact and attempts.
+    fn count_attempt(
+        &mut self,
+        id: MessageId,
+        next_at: impl FnOnce(u32) -> u64,
+    ) -> Option<Counted> {
+        let entry = self.outbox.get_mut(&id)?;
+        entry.attempts = entry.attempts.saturating_add(1);
+        if entry.seq != CONTROL_SEQ && entry.attempts > MAX_RENEWALS {
+            entry.next_attempt_at_ms = u64::MAX;
+            self.parked.entry(entry.contact).or_default().push(id);
+        } else {
+            entry.next_attempt_at_ms = next_at(entry.attempts);
+        }
+        Some(Counted {
+            seq: entry.seq,
+            contact: entry.contact,
+            attempts: entry.attempts,
+        })
     }
 
     /// A hop did not take an entry (failure or refusal): mailbox fallback, then backoff
@@ -528,18 +551,12 @@ impl<S: Shell> Runtime<S> {
                 done.push(id);
                 continue;
             }
-            let Some(entry) = self.outbox.get_mut(&id) else {
+            // Wait for the receipt (or the handshake response), then send again.
+            let Some(entry) = self.count_attempt(id, |attempts| {
+                now.saturating_add(renew_delay(resend, attempts))
+            }) else {
                 continue;
             };
-            // Wait for the receipt (or the handshake response), then send again; a
-            // message renewed MAX_RENEWALS times waits for its contact to be heard from.
-            entry.attempts = entry.attempts.saturating_add(1);
-            if entry.seq != CONTROL_SEQ && entry.attempts > MAX_RENEWALS {
-                entry.next_attempt_at_ms = u64::MAX;
-                self.parked.entry(entry.contact).or_default().push(id);
-            } else {
-                entry.next_attempt_at_ms = now.saturating_add(renew_delay(resend, entry.attempts));
-            }
             if entry.seq != CONTROL_SEQ && entry.attempts == 1 {
                 sent.push((id, entry.contact, entry.seq, now));
                 self.emit(Event::Sent { id: hex(&id.0) });

@@ -450,10 +450,15 @@ impl Mailbox {
 
     /// Removes mail older than the retention limit, all at once. Returns how many.
     pub fn sweep(&mut self) -> Result<usize, MailboxError> {
+        self.sweep_at(now_ms())
+    }
+
+    /// [`Mailbox::sweep`] as it would run at `now_ms` (Unix ms).
+    pub fn sweep_at(&mut self, now_ms: u64) -> Result<usize, MailboxError> {
         let mut removed = 0;
         let mut cursor = Vec::new();
         loop {
-            let (n, next) = self.sweep_step(&cursor, SWEEP_STEP, now_ms())?;
+            let (n, next) = self.sweep_step(&cursor, SWEEP_STEP, now_ms)?;
             removed += n;
             match next {
                 Some(k) => cursor = k,

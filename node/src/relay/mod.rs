@@ -13,7 +13,7 @@
 
 mod fair;
 mod in_flight;
-pub(crate) mod mailbox;
+mod mailbox;
 mod quota;
 pub mod reservations;
 pub(crate) mod worker;

@@ -12,6 +12,7 @@
 //! shown and reported delivered, and that every session still carries messages both ways.
 //! See docs/SIMULATION.md.
 
+mod bounds;
 mod config;
 mod oracle;
 mod relay;
@@ -319,9 +320,7 @@ impl World {
             node.start_flush();
         }
         node.after_inputs();
-        if let Some(over) = node.footprint().over_caps() {
-            return Err(format!("n{i} holds too much: {over}"));
-        }
+        bounds::within_caps(i, node)?;
         self.carry_out(i);
         self.observe(i)
     }
@@ -640,41 +639,6 @@ impl World {
         self.run_until(end, |_| false)?;
         self.oracle.check_end()?;
         self.check_nothing_left()
-    }
-
-    /// Once everything was delivered: no node keeps anything in memory for work that is
-    /// done, no outbox record is left on any disk, and the relay keeps no mail past its
-    /// retention.
-    fn check_nothing_left(&mut self) -> Result<(), String> {
-        for (i, m) in self.machines.iter().enumerate() {
-            if let Some(left) = m.node.as_ref().and_then(|n| n.footprint().left_behind()) {
-                return Err(format!(
-                    "n{i} keeps in memory after delivering everything: {left}"
-                ));
-            }
-            let stored = m.disk.records(crate::store::TreeName::Outbox);
-            if stored > 0 {
-                return Err(format!(
-                    "n{i} keeps {stored} outbox records after delivering everything"
-                ));
-            }
-        }
-        // Mail nobody collects (a copy of a message that came directly, under a chain the
-        // recipient has since retired) is kept until the retention ends, and not longer:
-        // swept a day after that, the mailbox holds nothing and counts nothing.
-        let later = START_CLOCK_MS
-            + self.now
-            + u64::try_from(crate::relay::DEFAULT_RETENTION.as_millis()).unwrap_or(u64::MAX)
-            + 86_400_000;
-        if let Some(relay) = self.relay.as_mut() {
-            let (held, bytes) = relay.swept_at(later)?;
-            if held > 0 || bytes > 0 {
-                return Err(format!(
-                    "the relay keeps {held} envelopes ({bytes} bytes counted) past their retention"
-                ));
-            }
-        }
-        Ok(())
     }
 
     fn send(&mut self, from: usize, to: usize, label: &str) -> Result<(), String> {

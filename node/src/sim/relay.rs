@@ -21,16 +21,7 @@ impl SimRelay {
     /// envelopes, and bytes its accounting still counts.
     pub(super) fn swept_at(&mut self, now_ms: u64) -> Result<(usize, u64), String> {
         let mailbox = self.worker.mailbox_mut();
-        let mut cursor = Vec::new();
-        loop {
-            let (_, next) = mailbox
-                .sweep_step(&cursor, crate::relay::mailbox::SWEEP_STEP, now_ms)
-                .map_err(|e| e.to_string())?;
-            match next {
-                Some(k) => cursor = k,
-                None => break,
-            }
-        }
+        mailbox.sweep_at(now_ms).map_err(|e| e.to_string())?;
         Ok((mailbox.len(), mailbox.total_bytes()))
     }
 }
