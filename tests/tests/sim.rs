@@ -31,28 +31,15 @@ fn check(seed: u64, config: &Config) -> sim::Report {
 #[test]
 fn seeds_hold_every_invariant() {
     let t = std::time::Instant::now();
-    let (mut steps, mut queued, mut crashes, mut partitions) = (0, 0, 0, 0);
-    let (mut lost, mut dup, mut relay_lost) = (0, 0, 0);
+    let mut totals = sim::Totals::default();
     for seed in 1..=seeds() {
         for config in [Config::from_seed(seed), Config::default()] {
             let r = check(seed, &config);
             assert_eq!(r.queued, r.shown, "seed {seed}: every queued message shown");
-            steps += r.steps;
-            queued += r.queued;
-            crashes += r.crashes;
-            partitions += r.partitions;
-            lost += r.lost;
-            dup += r.duplicated;
-            relay_lost += r.relay_lost;
+            totals.add(&r);
         }
     }
-    eprintln!(
-        "SIM {} runs in {:.1} s: {steps} steps, {queued} messages, {crashes} crashes, \
-         {partitions} partitions, {lost} lost, {dup} duplicated, {relay_lost} deposits thrown away \
-         by the relay",
-        2 * seeds(),
-        t.elapsed().as_secs_f64()
-    );
+    eprintln!("SIM in {:.1} s: {totals}", t.elapsed().as_secs_f64());
 }
 
 /// A seed replays exactly: the same events from every node, in the same order.

@@ -1,13 +1,20 @@
 //! The mailbox store: padded, opaque envelopes kept for offline recipients under their
 //! routing tags, sealed at rest (see the `relay` module).
+//!
+//! It keeps its records through the store's [`Backend`] (sled on a relay, the simulator's
+//! in-memory disk in a simulation) in the tree [`TreeName::Mail`], each value sealed by the
+//! store's [`Sealer`] under a key of its own, bound to its record key: the same storage and
+//! sealing as a profile, not a second copy of them.
 
 use super::quota::{Depositor, HeldBySource};
 use crate::net::protocol::{MAX_MAIL_ITEMS, MAX_MAIL_RESPONSE_BYTES};
-use crate::store::{KdfParams, KeyFile, MasterKey, Passphrase};
+use crate::store::seal::{Sealer, SEAL_OVERHEAD};
+use crate::store::{
+    Backend, BackendError, KdfParams, KeyFile, MasterKey, Passphrase, SledBackend, TreeName,
+    WriteBatch,
+};
 use cairn_crypto::envelope::Envelope;
 use cairn_crypto::MailboxKey;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use rand::rngs::OsRng;
 use rand::RngCore;
@@ -51,7 +58,7 @@ pub enum Refusal {
 pub enum MailboxError {
     /// Storage failed.
     #[error("mailbox storage: {0}")]
-    Storage(#[from] sled::Error),
+    Storage(#[from] BackendError),
     /// File system failure.
     #[error("mailbox files: {0}")]
     Io(#[from] std::io::Error),
@@ -93,10 +100,11 @@ struct TagUse {
 /// different tags. Records written before this layout (16 random bytes) are still
 /// read, before the newer ones of their tag.
 pub struct Mailbox {
-    db: sled::Db,
-    mail: sled::Tree,
-    key: Zeroizing<[u8; 32]>,
+    backend: Box<dyn Backend>,
+    sealer: Sealer,
     blind: Zeroizing<[u8; 32]>,
+    /// Records held.
+    records: usize,
     retention_ms: u64,
     total: u64,
     capacity: u64,
@@ -176,18 +184,23 @@ impl Mailbox {
             }
             Err(e) => return Err(e.into()),
         };
-        let db = sled::Config::new().path(dir.join("mailbox.db")).open()?;
-        Self::over(db, &master, retention)
+        let backend = SledBackend::open(&dir.join("mailbox.db"))?;
+        let value_key = value_key(&master);
+        migrate_legacy(&backend, &value_key)?;
+        Self::over(Box::new(backend), &master, retention)
     }
 
-    /// The mailbox in `db` under `master`, its counts rebuilt from what `db` holds.
-    fn over(db: sled::Db, master: &[u8; 32], retention: Duration) -> Result<Self, MailboxError> {
-        let mail = db.open_tree("mail")?;
+    /// The mailbox kept in `backend` under `master`, its counts rebuilt from what it holds.
+    pub fn over(
+        backend: Box<dyn Backend>,
+        master: &[u8; 32],
+        retention: Duration,
+    ) -> Result<Self, MailboxError> {
         let mut mb = Self {
-            key: Zeroizing::new(hmac32(master, &[b"cairn/v1 mailbox values"])),
+            sealer: Sealer::new(&value_key(master)),
             blind: Zeroizing::new(hmac32(master, &[b"cairn/v1 mailbox tags"])),
-            db,
-            mail,
+            backend,
+            records: 0,
             retention_ms: u64::try_from(retention.as_millis()).unwrap_or(u64::MAX),
             total: 0,
             capacity: MAX_TOTAL_BYTES,
@@ -195,12 +208,16 @@ impl Mailbox {
             held: HeldBySource::default(),
             claimed: std::collections::HashMap::new(),
         };
-        for (k, v) in mb.mail.iter().flatten() {
-            let (Some(prefix), Some(seq)) = (record_prefix(&k), record_seq(&k)) else {
-                continue;
-            };
-            let len = v.len() as u64;
+        let mut counts = Vec::new();
+        mb.backend.visit_prefix(TreeName::Mail, &[], &mut |k, v| {
+            if let (Some(prefix), Some(seq)) = (record_prefix(k), record_seq(k)) {
+                counts.push((prefix, seq, v.len() as u64));
+            }
+            true
+        })?;
+        for (prefix, seq, len) in counts {
             mb.total += len;
+            mb.records += 1;
             let t = mb.tags.entry(prefix).or_default();
             t.count += 1;
             t.bytes += len;
@@ -209,17 +226,10 @@ impl Mailbox {
         Ok(mb)
     }
 
-    /// A mailbox in a temporary sled database (deleted when dropped) under `master`: the
-    /// simulator's relay.
-    #[cfg(feature = "sim")]
-    pub fn temporary(master: [u8; 32], retention: Duration) -> Result<Self, MailboxError> {
-        let db = sled::Config::new().temporary(true).open()?;
-        Self::over(db, &master, retention)
-    }
-
     /// Forgets `len` bytes of the record `seq` under `prefix`.
     fn release(&mut self, prefix: &[u8; 16], seq: Option<u64>, len: u64) {
         self.total = self.total.saturating_sub(len);
+        self.records = self.records.saturating_sub(1);
         if let Some(t) = self.tags.get_mut(prefix) {
             t.count = t.count.saturating_sub(1);
             t.bytes = t.bytes.saturating_sub(len);
@@ -283,35 +293,28 @@ impl Mailbox {
         out
     }
 
+    /// A record's value: the deposit time and the envelope, sealed for its key.
     fn seal(&self, key: &[u8], created: u64, env: &[u8]) -> Vec<u8> {
-        let mut nonce = [0u8; 24];
-        OsRng.fill_bytes(&mut nonce);
-        let mut plain = created.to_be_bytes().to_vec();
+        let mut plain = Vec::with_capacity(8 + env.len());
+        plain.extend_from_slice(&created.to_be_bytes());
         plain.extend_from_slice(env);
-        let c = XChaCha20Poly1305::new(self.key.as_ref().into());
-        let ct = c
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: &plain,
-                    aad: key,
-                },
-            )
-            .unwrap_or_default();
-        let mut out = nonce.to_vec();
-        out.extend(ct);
-        out
+        self.sealer.seal(TreeName::Mail, key, &plain)
     }
 
+    /// The deposit time and envelope of the record `key`.
     fn open_value(&self, key: &[u8], sealed: &[u8]) -> Result<(u64, Vec<u8>), MailboxError> {
-        let (nonce, ct) = sealed.split_at_checked(24).ok_or(MailboxError::Damaged)?;
-        let c = XChaCha20Poly1305::new(self.key.as_ref().into());
-        let plain = c
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: key })
+        let mut buf = sealed.to_vec();
+        let plain = self
+            .sealer
+            .open_in_place(TreeName::Mail, key, &mut buf)
             .map_err(|_| MailboxError::Damaged)?;
         let (ts, env) = plain.split_at_checked(8).ok_or(MailboxError::Damaged)?;
         let ts = u64::from_be_bytes(ts.try_into().map_err(|_| MailboxError::Damaged)?);
         Ok((ts, env.to_vec()))
+    }
+
+    fn write(&self, batch: &WriteBatch) -> Result<(), MailboxError> {
+        Ok(self.backend.apply(batch)?)
     }
 
     /// Stores an envelope under its tag. Durable when it returns `Ok(true)`;
@@ -337,8 +340,7 @@ impl Mailbox {
 
     /// Makes every staged envelope durable.
     pub fn flush(&self) -> Result<(), MailboxError> {
-        self.db.flush()?;
-        Ok(())
+        Ok(self.backend.flush()?)
     }
 
     /// Writes an envelope under its tag without making it durable (see [`Mailbox::flush`]);
@@ -357,14 +359,14 @@ impl Mailbox {
         from: Option<Depositor>,
         now_ms: u64,
     ) -> Result<Option<Refusal>, MailboxError> {
-        // What a record adds beyond the envelope: the nonce, the time and the tag.
-        const SEAL_OVERHEAD: u64 = 24 + 8 + 16;
+        // What a record adds beyond the envelope: the seal and the deposit time.
+        const RECORD_OVERHEAD: u64 = SEAL_OVERHEAD as u64 + 8;
         let prefix = self.blinded(&envelope.tag.0);
         let (count, tag_bytes, seq) = self
             .tags
             .get(&prefix)
             .map_or((0, 0, 0), |t| (t.count, t.bytes, t.next_seq));
-        let len = bytes.len() as u64 + SEAL_OVERHEAD;
+        let len = bytes.len() as u64 + RECORD_OVERHEAD;
         if count >= MAX_PER_TAG || tag_bytes + len > MAX_BYTES_PER_TAG {
             return Ok(Some(Refusal::TagFull));
         }
@@ -384,8 +386,11 @@ impl Mailbox {
         key.extend_from_slice(&salt);
         let sealed = self.seal(&key, now_ms, bytes);
         let sealed_len = sealed.len() as u64;
-        self.mail.insert(key, sealed)?;
+        let mut batch = WriteBatch::new();
+        batch.put(TreeName::Mail, key, sealed);
+        self.write(&batch)?;
         self.total += sealed_len;
+        self.records += 1;
         let t = self.tags.entry(prefix).or_default();
         t.count += 1;
         t.bytes += sealed_len;
@@ -402,22 +407,36 @@ impl Mailbox {
     pub fn fetch(&self, keys: &[[u8; 32]]) -> Vec<([u8; 16], Vec<u8>)> {
         let mut out = Vec::new();
         let mut size = 0usize;
+        let mut full = false;
         for k in keys {
             let tag = MailboxKey::from_array(*k).tag();
             let prefix = self.blinded(&tag.0);
-            for (key, value) in self.mail.scan_prefix(prefix).flatten() {
-                let Ok((_, env)) = self.open_value(&key, &value) else {
-                    tracing::warn!("damaged mailbox record skipped");
-                    continue;
-                };
-                if out.len() >= MAX_MAIL_ITEMS || size + env.len() + 64 > MAX_MAIL_RESPONSE_BYTES {
-                    return out;
-                }
-                let Some(id) = key.get(16..32).and_then(|s| <[u8; 16]>::try_from(s).ok()) else {
-                    continue;
-                };
-                size += env.len() + 20;
-                out.push((id, env));
+            let read = self
+                .backend
+                .visit_prefix(TreeName::Mail, &prefix, &mut |key, value| {
+                    let Ok((_, env)) = self.open_value(key, value) else {
+                        tracing::warn!("damaged mailbox record skipped");
+                        return true;
+                    };
+                    if out.len() >= MAX_MAIL_ITEMS
+                        || size + env.len() + 64 > MAX_MAIL_RESPONSE_BYTES
+                    {
+                        full = true;
+                        return false;
+                    }
+                    let Some(id) = key.get(16..32).and_then(|s| <[u8; 16]>::try_from(s).ok())
+                    else {
+                        return true;
+                    };
+                    size += env.len() + 20;
+                    out.push((id, env));
+                    true
+                });
+            if let Err(e) = read {
+                tracing::warn!(error = %e, "mailbox read failed");
+            }
+            if full {
+                break;
             }
         }
         out
@@ -426,7 +445,7 @@ impl Mailbox {
     /// Deletes mail the key holder has collected, durably.
     pub fn ack(&mut self, key: &[u8; 32], ids: &[[u8; 16]]) -> Result<u32, MailboxError> {
         let n = self.ack_staged(key, ids)?;
-        self.db.flush()?;
+        self.flush()?;
         Ok(n)
     }
 
@@ -436,16 +455,23 @@ impl Mailbox {
     pub fn ack_staged(&mut self, key: &[u8; 32], ids: &[[u8; 16]]) -> Result<u32, MailboxError> {
         let tag = MailboxKey::from_array(*key).tag();
         let prefix = self.blinded(&tag.0);
-        let mut n = 0;
+        let mut found = Vec::new();
+        let mut batch = WriteBatch::new();
         for id in ids {
             let mut k = prefix.to_vec();
             k.extend_from_slice(id);
-            if let Some(v) = self.mail.remove(&k)? {
-                self.release(&prefix, record_seq(&k), v.len() as u64);
-                n += 1;
+            if let Some(v) = self.backend.get(TreeName::Mail, &k)? {
+                if !found.iter().any(|(f, _)| *f == k) {
+                    batch.remove(TreeName::Mail, k.clone());
+                    found.push((k, v.len() as u64));
+                }
             }
         }
-        Ok(n)
+        self.write(&batch)?;
+        for (k, len) in &found {
+            self.release(&prefix, record_seq(k), *len);
+        }
+        Ok(u32::try_from(found.len()).unwrap_or(u32::MAX))
     }
 
     /// Removes mail older than the retention limit, all at once. Returns how many.
@@ -478,41 +504,33 @@ impl Mailbox {
         limit: usize,
         now_ms: u64,
     ) -> Result<(usize, Option<Vec<u8>>), MailboxError> {
-        use std::ops::Bound;
         let cutoff = now_ms.saturating_sub(self.retention_ms);
-        let start = if after.is_empty() {
-            Bound::Unbounded
-        } else {
-            Bound::Excluded(after.to_vec())
-        };
         let mut old = Vec::new();
         let mut last = None;
         let mut seen = 0;
-        for (k, v) in self
-            .mail
-            .range::<Vec<u8>, _>((start, Bound::Unbounded))
-            .flatten()
-        {
-            match self.open_value(&k, &v) {
-                Ok((ts, _)) if ts < cutoff => old.push((k.to_vec(), v.len())),
-                Ok(_) => {}
-                Err(_) => old.push((k.to_vec(), v.len())),
+        self.backend
+            .visit_after(TreeName::Mail, after, &mut |k, v| {
+                match self.open_value(k, v) {
+                    Ok((ts, _)) if ts < cutoff => old.push((k.to_vec(), v.len())),
+                    Ok(_) => {}
+                    Err(_) => old.push((k.to_vec(), v.len())),
+                }
+                last = Some(k.to_vec());
+                seen += 1;
+                seen < limit
+            })?;
+        if !old.is_empty() {
+            let mut batch = WriteBatch::new();
+            for (k, _) in &old {
+                batch.remove(TreeName::Mail, k.clone());
             }
-            last = Some(k.to_vec());
-            seen += 1;
-            if seen >= limit {
-                break;
-            }
-        }
-        for (k, len) in &old {
-            if self.mail.remove(k)?.is_some() {
+            self.write(&batch)?;
+            for (k, len) in &old {
                 if let Some(prefix) = record_prefix(k) {
                     self.release(&prefix, record_seq(k), *len as u64);
                 }
             }
-        }
-        if !old.is_empty() {
-            self.db.flush()?;
+            self.flush()?;
         }
         if seen < limit {
             last = None;
@@ -524,13 +542,71 @@ impl Mailbox {
 
     /// Number of envelopes held.
     pub fn len(&self) -> usize {
-        self.mail.len()
+        self.records
     }
 
     /// True if empty.
     pub fn is_empty(&self) -> bool {
-        self.mail.is_empty()
+        self.records == 0
     }
+}
+
+/// The key that seals the mailbox's values.
+fn value_key(master: &[u8; 32]) -> Zeroizing<[u8; 32]> {
+    Zeroizing::new(hmac32(master, &[b"cairn/v1 mailbox values"]))
+}
+
+/// Moves the records of a mailbox written before the mailbox went through the store's
+/// backend (sled tree `mail`, values `nonce (24) ‖ XChaCha20-Poly1305(time ‖ envelope)`
+/// with the record key as associated data) into [`TreeName::Mail`], resealed, in steps of
+/// [`SWEEP_STEP`] records: each step is written and flushed before its old records are
+/// removed, so a crash half-way loses nothing (the next start moves the rest again). A
+/// record that does not open is dropped, as a sweep would drop it.
+fn migrate_legacy(backend: &SledBackend, value_key: &[u8; 32]) -> Result<(), MailboxError> {
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+    let Some(old) = backend.legacy_tree("mail")? else {
+        return Ok(());
+    };
+    let legacy = XChaCha20Poly1305::new(value_key.into());
+    let sealer = Sealer::new(value_key);
+    let sled_err = crate::store::sled_error;
+    let mut moved = 0usize;
+    loop {
+        let step: Vec<(sled::IVec, sled::IVec)> = old
+            .iter()
+            .take(SWEEP_STEP)
+            .collect::<Result<_, _>>()
+            .map_err(sled_err)?;
+        if step.is_empty() {
+            break;
+        }
+        let mut batch = WriteBatch::new();
+        for (k, v) in &step {
+            let plain = v.split_at_checked(24).and_then(|(nonce, ct)| {
+                legacy
+                    .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: k })
+                    .ok()
+            });
+            if let Some(plain) = plain.map(Zeroizing::new) {
+                batch.put(
+                    TreeName::Mail,
+                    k.to_vec(),
+                    sealer.seal(TreeName::Mail, k, &plain),
+                );
+                moved += 1;
+            }
+        }
+        backend.apply(&batch)?;
+        backend.flush()?;
+        for (k, _) in &step {
+            old.remove(k).map_err(sled_err)?;
+        }
+    }
+    backend.drop_legacy_tree("mail")?;
+    backend.flush()?;
+    tracing::info!(moved, "mailbox records moved to the current layout");
+    Ok(())
 }
 
 /// Records examined per sweep step.

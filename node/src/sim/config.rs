@@ -49,6 +49,9 @@ pub struct Config {
     pub relay: bool,
     /// The faults injected.
     pub faults: Faults,
+    /// Probability that a step of the workload, instead of sending, has a node reset its
+    /// session with a contact (`Command::Reset`: a new handshake under the reset secret).
+    pub resets: f64,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             chaos_ms: 60_000,
             relay: true,
             faults: Faults::default(),
+            resets: 0.05,
         }
     }
 }
@@ -81,6 +85,11 @@ impl Config {
                 crashes: r.gen_bool(0.7),
                 clock_jumps: r.gen_bool(0.5),
                 relay_loss: r.gen_range(0.0..0.3),
+            },
+            resets: if r.gen_bool(0.5) {
+                r.gen_range(0.0..0.15)
+            } else {
+                0.0
             },
         }
     }

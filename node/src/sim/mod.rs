@@ -82,10 +82,64 @@ pub struct Report {
     pub relay_lost: u64,
     /// Clock jumps.
     pub clock_jumps: u32,
+    /// Session resets the workload started.
+    pub resets: u32,
     /// Simulated time at the end (ms).
     pub sim_ms: u64,
     /// A digest of every event every node emitted, in order (equal for equal runs).
     pub digest: u64,
+}
+
+/// What several runs did, summed (for reports of many seeds).
+#[derive(Clone, Debug, Default)]
+pub struct Totals {
+    /// Runs.
+    pub runs: u64,
+    /// Every run's counts added up (`seed`, `digest` unused).
+    pub sum: Report,
+}
+
+impl Totals {
+    /// Adds one run.
+    pub fn add(&mut self, r: &Report) {
+        let s = &mut self.sum;
+        self.runs += 1;
+        s.steps += r.steps;
+        s.queued += r.queued;
+        s.shown += r.shown;
+        s.crashes += r.crashes;
+        s.partitions += r.partitions;
+        s.lost += r.lost;
+        s.duplicated += r.duplicated;
+        s.relay_lost += r.relay_lost;
+        s.clock_jumps += r.clock_jumps;
+        s.resets += r.resets;
+        s.sim_ms += r.sim_ms;
+    }
+}
+
+impl std::fmt::Display for Totals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.sum;
+        write!(
+            f,
+            "{} runs, {} steps, {} messages ({} shown), {} s simulated; faults: {} crashes, \
+             {} partitions, {} lost, {} duplicated, {} deposits thrown away by the relay, \
+             {} clock jumps; {} session resets",
+            self.runs,
+            s.steps,
+            s.queued,
+            s.shown,
+            s.sim_ms / 1000,
+            s.crashes,
+            s.partitions,
+            s.lost,
+            s.duplicated,
+            s.relay_lost,
+            s.clock_jumps,
+            s.resets
+        )
+    }
 }
 
 /// A run that broke an invariant.
@@ -284,9 +338,15 @@ impl World {
     }
 
     /// Whether machines `i` and `j` can reach each other (the relay is machine
-    /// `machines.len()`, always running).
+    /// `machines.len()`).
     fn linked(&self, i: usize, j: usize) -> bool {
-        let up = |k: usize| k == self.machines.len() || self.up(k);
+        let up = |k: usize| {
+            if k == self.machines.len() {
+                self.relay.as_ref().is_some_and(relay::SimRelay::up)
+            } else {
+                self.up(k)
+            }
+        };
         i != j && up(i) && up(j) && !self.partitioned.contains(&(i.min(j), i.max(j)))
     }
 
@@ -619,6 +679,7 @@ impl World {
         // Heal: every link up, every machine running, no loss; then the end is checked.
         self.chaos = false;
         self.partitioned.clear();
+        self.restart_relay()?;
         for i in 0..self.machines.len() {
             if !self.up(i) {
                 self.start(i)?;
@@ -703,6 +764,7 @@ impl World {
             Item::ToRelay(i, e, id, request) => self.relay_serves(i, e, id, request),
             Item::Workload => self.workload()?,
             Item::Fault => self.fault()?,
+            Item::Restart(i) if i == self.relay_index() => self.restart_relay()?,
             Item::Restart(i) => {
                 if !self.up(i) {
                     self.start(i)?;
@@ -732,7 +794,17 @@ impl World {
         } else {
             pairs.get(self.rng.gen_range(0..pairs.len())).copied()
         };
-        if let Some((from, to)) = pick {
+        let reset = self.rng.gen_bool(self.config.resets.clamp(0.0, 1.0));
+        if let (Some((from, to)), true) = (pick, reset) {
+            self.report.resets += 1;
+            self.note(format!("n{from} resets its session with n{to}"));
+            self.input(from, |n| {
+                n.command(Command::Reset {
+                    alias: format!("n{to}"),
+                    code: None,
+                })
+            })?;
+        } else if let Some((from, to)) = pick {
             let burst = self
                 .rng
                 .gen_range(1..=6)
@@ -754,9 +826,19 @@ impl World {
         let f = self.config.faults.clone();
         match self.rng.gen_range(0..3) {
             0 if f.crashes => {
-                let i = self.rng.gen_range(0..n);
-                if self.up(i) {
-                    self.crash(i)?;
+                // The relay (index n) crashes too.
+                let i = self.rng.gen_range(0..n + usize::from(self.relay.is_some()));
+                let crashed = if i == n {
+                    self.relay.as_ref().is_some_and(relay::SimRelay::up)
+                } else {
+                    self.up(i)
+                };
+                if crashed {
+                    if i == n {
+                        self.crash_relay()?;
+                    } else {
+                        self.crash(i)?;
+                    }
                     let t = self.now + self.rng.gen_range(100..=20_000);
                     self.at(t, Item::Restart(i));
                 }

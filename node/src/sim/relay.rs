@@ -1,15 +1,21 @@
-//! The simulated relay: the real mailbox (`relay::Mailbox`, in a temporary database) and the
-//! real mailbox worker (`relay::worker::Worker`), served within the world's steps.
+//! The simulated relay: the real mailbox (`relay::Mailbox`, over its own in-memory disk)
+//! and the real mailbox worker (`relay::worker::Worker`), served within the world's steps.
+//! It crashes and restarts like a node: what it had not flushed is lost, and so is what it
+//! kept in memory only (who claimed which tag, what each source holds).
 
 use super::*;
 use crate::relay::worker::{Job, Worker};
 use crate::relay::{DepositQuota, DepositSource, Mailbox};
+use crate::store::TreeName;
 
 /// The relay: the real mailbox and the real mailbox worker, served in the world's steps.
 pub(super) struct SimRelay {
     pub(super) peer: PeerId,
     pub(super) addr: Multiaddr,
-    worker: Worker<Responder>,
+    disk: MemDisk,
+    master: [u8; 32],
+    /// The running relay (`None` while crashed).
+    worker: Option<Worker<Responder>>,
     done: mpsc::UnboundedReceiver<(Responder, Response)>,
     /// Who waits for each of its answers.
     waiting: BTreeMap<Responder, (usize, u32, RequestId)>,
@@ -17,11 +23,46 @@ pub(super) struct SimRelay {
 }
 
 impl SimRelay {
+    /// Starts the relay over its disk: the mailbox rebuilds its counts from what the disk
+    /// holds, as a real relay does from its database.
+    fn boot(&mut self) -> Result<(), String> {
+        let mailbox = Mailbox::over(
+            Box::new(self.disk.backend()),
+            &self.master,
+            crate::relay::DEFAULT_RETENTION,
+        )
+        .map_err(|e| e.to_string())?;
+        let quota = DepositQuota::new(
+            crate::relay::DEPOSIT_BYTES_PER_WINDOW,
+            crate::relay::DEPOSIT_WINDOW,
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.worker = Some(Worker::new(mailbox, quota, false, tx));
+        self.done = rx;
+        Ok(())
+    }
+
+    /// Whether the relay runs.
+    pub(super) fn up(&self) -> bool {
+        self.worker.is_some()
+    }
+
     /// Sweeps the mailbox as it would be swept at `now_ms` (Unix ms); what it holds then:
-    /// envelopes, and bytes its accounting still counts.
+    /// envelopes, and bytes its accounting still counts. The records on its disk must be
+    /// the ones its accounting counts.
     pub(super) fn swept_at(&mut self, now_ms: u64) -> Result<(usize, u64), String> {
-        let mailbox = self.worker.mailbox_mut();
+        let Some(worker) = self.worker.as_mut() else {
+            return Err("the relay is down at the end".into());
+        };
+        let mailbox = worker.mailbox_mut();
         mailbox.sweep_at(now_ms).map_err(|e| e.to_string())?;
+        let on_disk = self.disk.records(TreeName::Mail);
+        if on_disk != mailbox.len() {
+            return Err(format!(
+                "the relay counts {} envelopes but its disk holds {on_disk}",
+                mailbox.len()
+            ));
+        }
         Ok((mailbox.len(), mailbox.total_bytes()))
     }
 }
@@ -52,6 +93,9 @@ impl World {
         let Some(relay) = self.relay.as_mut() else {
             return;
         };
+        let Some(worker) = relay.worker.as_mut() else {
+            return;
+        };
         let token = Responder(relay.next);
         relay.next += 1;
         relay.waiting.insert(token, (i, e, id));
@@ -80,9 +124,9 @@ impl World {
         let mut answers = Vec::new();
         match job {
             Some(job) => {
-                relay.worker.set_discard_mail(lose);
-                relay.worker.serve_at(vec![job], now);
-                relay.worker.set_discard_mail(false);
+                worker.set_discard_mail(lose);
+                worker.serve_at(vec![job], now);
+                worker.set_discard_mail(false);
                 while let Ok(a) = relay.done.try_recv() {
                     answers.push(a);
                 }
@@ -116,24 +160,44 @@ impl World {
             .map_err(|e| e.to_string())?
             .public()
             .to_peer_id();
-        let mailbox = Mailbox::temporary(master, crate::relay::DEFAULT_RETENTION)
-            .map_err(|e| e.to_string())?;
-        let quota = DepositQuota::new(
-            crate::relay::DEPOSIT_BYTES_PER_WINDOW,
-            crate::relay::DEPOSIT_WINDOW,
-        );
-        let (tx, rx) = mpsc::unbounded_channel();
         let addr: Multiaddr = format!("/ip4/10.9.0.100/tcp/4001/p2p/{peer}")
             .parse()
             .map_err(|e: libp2p::multiaddr::Error| e.to_string())?;
-        self.relay = Some(SimRelay {
+        let mut relay = SimRelay {
             peer,
             addr,
-            worker: Worker::new(mailbox, quota, false, tx),
-            done: rx,
+            disk: MemDisk::new(),
+            master,
+            worker: None,
+            done: mpsc::unbounded_channel().1,
             waiting: BTreeMap::new(),
             next: 0,
-        });
+        };
+        relay.boot()?;
+        self.relay = Some(relay);
         Ok(())
+    }
+
+    /// The relay crashes: what it had not flushed is lost, with every answer it owed.
+    pub(super) fn crash_relay(&mut self) -> Result<(), String> {
+        let Some(relay) = self.relay.as_mut().filter(|r| r.up()) else {
+            return Ok(());
+        };
+        relay.worker = None;
+        relay.waiting.clear();
+        relay.disk.crash();
+        self.report.crashes += 1;
+        self.note("relay crashes".into());
+        self.update_links()
+    }
+
+    /// The relay starts again over what its disk kept.
+    pub(super) fn restart_relay(&mut self) -> Result<(), String> {
+        let Some(relay) = self.relay.as_mut().filter(|r| !r.up()) else {
+            return Ok(());
+        };
+        relay.boot()?;
+        self.note("relay starts".into());
+        self.update_links()
     }
 }

@@ -35,10 +35,14 @@ pub enum TreeName {
     Invites,
     /// Settings, keyed by blinded name.
     Settings,
+    /// A relay's mailbox: envelopes kept for offline recipients, keyed by blinded routing
+    /// tag, sequence number and salt (`relay::Mailbox`). Only in a relay's database, so not
+    /// in [`TreeName::ALL`], which lists a profile's trees.
+    Mail,
 }
 
 impl TreeName {
-    /// Every tree, in a fixed order.
+    /// Every tree of a profile, in a fixed order.
     pub const ALL: [TreeName; 12] = [
         TreeName::Meta,
         TreeName::Identity,
@@ -69,6 +73,7 @@ impl TreeName {
             TreeName::Dedup => "dedup",
             TreeName::Invites => "invites",
             TreeName::Settings => "settings",
+            TreeName::Mail => "mail",
         }
     }
 
@@ -86,6 +91,7 @@ impl TreeName {
             TreeName::Dedup => 9,
             TreeName::Invites => 10,
             TreeName::Settings => 11,
+            TreeName::Mail => 12,
         }
     }
 }
@@ -181,6 +187,24 @@ pub trait Backend: Send + Sync {
             }
         }
         Ok(())
+    }
+
+    /// Calls `visit` with every entry of `tree` whose key sorts after `after` (from the
+    /// first if `after` is empty), in key order, until it returns `false`: for passes over a
+    /// whole tree in steps that resume where the last one stopped. The default goes through
+    /// [`Backend::visit_prefix`] and skips what comes before; sled seeks.
+    fn visit_after(
+        &self,
+        tree: TreeName,
+        after: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), BackendError> {
+        self.visit_prefix(tree, &[], &mut |k, v| {
+            if !after.is_empty() && k <= after {
+                return true;
+            }
+            visit(k, v)
+        })
     }
 
     /// Applies every write of `batch` atomically: after a crash either all or none are visible.

@@ -65,6 +65,7 @@ pub use model::{
 pub use profile::{ProfilePaths, CREATING_MARKER_NAME, DB_DIR_NAME, KEY_FILE_NAME, LOCK_FILE_NAME};
 pub(crate) use secret::MasterKey;
 pub use secret::{Passphrase, SecretBytes};
+pub(crate) use sled_backend::map_err as sled_error;
 pub use sled_backend::SledBackend;
 pub use wipe::{wipe_profile, WipeReport};
 

@@ -92,6 +92,25 @@ impl SledBackend {
         Ok(Self { db, records })
     }
 
+    /// The sled tree `name` of a database written before its records went through this
+    /// backend, if it holds anything (for moving old records over once).
+    pub(crate) fn legacy_tree(&self, name: &str) -> Result<Option<sled::Tree>, BackendError> {
+        let exists = self
+            .db
+            .tree_names()
+            .iter()
+            .any(|t| t.as_ref() == name.as_bytes());
+        if !exists {
+            return Ok(None);
+        }
+        Ok(Some(self.db.open_tree(name).map_err(map_err)?))
+    }
+
+    /// Drops the legacy tree `name` once its records were moved.
+    pub(crate) fn drop_legacy_tree(&self, name: &str) -> Result<(), BackendError> {
+        self.db.drop_tree(name).map(|_| ()).map_err(map_err)
+    }
+
     /// Number of entries in a tree (for tests and reports).
     pub fn len(&self, name: TreeName) -> Result<usize, BackendError> {
         let mut n = 0;
@@ -140,6 +159,30 @@ impl Backend for SledBackend {
         for entry in self.records.scan_prefix(full_key(tree, prefix)) {
             let (k, v) = entry.map_err(map_err)?;
             if !visit(k.get(1..).unwrap_or_default(), &v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_after(
+        &self,
+        tree: TreeName,
+        after: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), BackendError> {
+        use std::ops::Bound;
+        let start = if after.is_empty() {
+            Bound::Included(vec![tree_byte(tree)])
+        } else {
+            Bound::Excluded(full_key(tree, after))
+        };
+        for entry in self.records.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
+            let (k, v) = entry.map_err(map_err)?;
+            let Some((&t, key)) = k.split_first() else {
+                continue;
+            };
+            if t != tree_byte(tree) || !visit(key, &v) {
                 break;
             }
         }

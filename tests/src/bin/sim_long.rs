@@ -18,30 +18,12 @@ fn main() {
     });
     let end = Instant::now() + Duration::from_secs(secs);
     let start = Instant::now();
-    let (
-        mut seeds,
-        mut steps,
-        mut messages,
-        mut crashes,
-        mut partitions,
-        mut lost,
-        mut dup,
-        mut jumps,
-    ) = (0u64, 0u64, 0usize, 0u32, 0u32, 0u64, 0u64, 0u32);
+    let mut totals = sim::Totals::default();
     let mut seed = first;
     while Instant::now() < end {
         let config = Config::from_seed(seed);
         match sim::run(seed, &config) {
-            Ok(r) => {
-                seeds += 1;
-                steps += r.steps;
-                messages += r.queued;
-                crashes += r.crashes;
-                partitions += r.partitions;
-                lost += r.lost;
-                dup += r.duplicated;
-                jumps += r.clock_jumps;
-            }
+            Ok(r) => totals.add(&r),
             Err(f) => {
                 eprintln!("{f}with {config:?}");
                 std::process::exit(1);
@@ -51,9 +33,7 @@ fn main() {
     }
     let t = start.elapsed().as_secs_f64();
     println!(
-        "seeds {first}..{seed}: {seeds} runs in {t:.0} s ({:.2} seeds/s), {steps} steps, \
-         {messages} messages; faults: {crashes} crashes, {partitions} partitions, \
-         {lost} lost, {dup} duplicated, {jumps} clock jumps; every invariant held",
-        seeds as f64 / t.max(1e-9)
+        "seeds {first}..{seed} in {t:.0} s ({:.2} seeds/s): {totals}; every invariant held",
+        totals.runs as f64 / t.max(1e-9)
     );
 }
