@@ -21,7 +21,7 @@ use crate::net::swarm::{self, SwarmOptions};
 use crate::profile::Profile;
 use crate::store::{
     BatchId, Contact, ContactId, DeliveryState, Direction, Incoming, Invite as StoredInvite,
-    InviteError, MessageId, NewMessage, NewOutbox, OutboxEntry, SecretBytes, CONTROL_SEQ,
+    InviteError, MessageId, NewMessage, NewOutbox, OutboxEntry, SecretBytes, Staged, CONTROL_SEQ,
 };
 use cairn_crypto::envelope::{Envelope, EnvelopeKind, RoutingTag};
 use cairn_crypto::{

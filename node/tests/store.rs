@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier};
 use cairn_node::store::{
     codec, Backend, ContactId, DamageKind, DeliveryState, Incoming, Invite, InviteError, KdfParams,
     KeyFileError, MessageId, NewOutbox, OpenError, OpenOptions, Passphrase, ProfilePaths,
-    SecretBytes, SledBackend, Store, StoreError, TreeName, WriteBatch, KEY_FILE_NAME,
+    SecretBytes, SledBackend, Staged, Store, StoreError, TreeName, WriteBatch, KEY_FILE_NAME,
 };
 use common::*;
 
@@ -61,6 +61,7 @@ fn grep_finds_no_plaintext_on_disk() {
                         },
                         1_700_000_000_000,
                     )
+                    .and_then(|w| w.durable(&store))
                     .unwrap();
                 needles.push(m.id.0.to_vec());
             }
@@ -466,6 +467,7 @@ fn disappearing_messages_are_removed_after_expiry() {
         },
         t0,
     )
+    .and_then(|w| w.durable(&s))
     .unwrap();
     s.record_incoming(
         &a,
@@ -636,7 +638,7 @@ fn receipts_in_delivered_ranges() {
         assert_eq!(batches[0].1, 6);
         // Receipts out of order, one with its seq known, others looked up; one twice.
         let done = s
-            .apply_receipt_deferred(
+            .apply_receipt(
                 &id,
                 &SecretBytes::new(vec![2]),
                 &[
@@ -647,16 +649,18 @@ fn receipts_in_delivered_ranges() {
                 &[],
                 20,
             )
+            .map(Staged::after_next_flush)
             .unwrap();
         assert_eq!(done.len(), 3);
         let again = s
-            .apply_receipt_deferred(
+            .apply_receipt(
                 &id,
                 &SecretBytes::new(vec![3]),
                 &[(MessageId([1; 16]), None)],
                 &[],
                 30,
             )
+            .map(Staged::after_next_flush)
             .unwrap();
         assert!(again.is_empty(), "a message leaves the outbox once");
         s.make_durable().unwrap();
@@ -707,13 +711,17 @@ fn outgoing_incoming_and_delivery_states() {
             },
             50,
         )
+        .and_then(|w| w.durable(&s))
         .unwrap();
     assert_eq!(s.session(&id).unwrap().unwrap().expose_secret(), b"state-1");
     assert!(s.outbox_due(99).unwrap().items.is_empty());
     let due = s.outbox_due(100).unwrap().items;
     assert_eq!(due.len(), 1);
     assert_eq!((due[0].seq, due[0].attempts), (seq, 0));
-    assert!(s.mark_attempted(&MessageId([9; 16]), 100, 1_000).unwrap());
+    assert!(s
+        .mark_attempted(&MessageId([9; 16]), 100, 1_000)
+        .and_then(|w| w.durable(&s))
+        .unwrap());
     let m = s.message(&id, seq).unwrap().unwrap();
     assert_eq!((m.state, m.sent_at_ms), (DeliveryState::Sent, Some(100)));
     assert_eq!(s.outbox().unwrap().items[0].attempts, 1);
@@ -960,7 +968,8 @@ fn queue_burst(
             next_attempt_at_ms: 0,
         })
         .collect();
-    s.record_outgoing_many_deferred(id, &SecretBytes::new(vec![1]), &msgs, &outs, now)
+    s.record_outgoing_many(id, &SecretBytes::new(vec![1]), &msgs, &outs, now)
+        .map(Staged::after_next_flush)
         .unwrap()
 }
 
@@ -1001,7 +1010,8 @@ fn outbox_batch_records_retire_with_their_receipts() {
             .unwrap()
             .clone();
         renewed.envelope = vec![0xee; 12];
-        s.renew_envelopes_deferred(&id, &sess, std::slice::from_ref(&renewed))
+        s.renew_envelopes(&id, &sess, std::slice::from_ref(&renewed))
+            .map(Staged::after_next_flush)
             .unwrap();
         let listed: Vec<Vec<u8>> = s
             .outbox()
@@ -1018,7 +1028,7 @@ fn outbox_batch_records_retire_with_their_receipts() {
         );
         // Receipts for 0 and 1 (seq known), 2 looked up by id only.
         let done = s
-            .apply_receipt_deferred(
+            .apply_receipt(
                 &id,
                 &sess,
                 &[
@@ -1029,10 +1039,12 @@ fn outbox_batch_records_retire_with_their_receipts() {
                 &[],
                 20,
             )
+            .map(Staged::after_next_flush)
             .unwrap();
         assert_eq!(done.len(), 3);
         let again = s
-            .apply_receipt_deferred(&id, &sess, &[(MessageId([2; 16]), None)], &[], 21)
+            .apply_receipt(&id, &sess, &[(MessageId([2; 16]), None)], &[], 21)
+            .map(Staged::after_next_flush)
             .unwrap();
         assert!(again.is_empty(), "confirmed once");
         s.make_durable().unwrap();
@@ -1053,13 +1065,14 @@ fn outbox_batch_records_retire_with_their_receipts() {
     let batch = members[0].1;
     // Both confirmed, the record retired in the same write.
     let done = s
-        .apply_receipt_deferred(
+        .apply_receipt(
             &id,
             &sess,
             &[(MessageId([3; 16]), Some(3)), (MessageId([4; 16]), Some(4))],
             &[batch],
             30,
         )
+        .map(Staged::after_next_flush)
         .unwrap();
     assert_eq!(done.len(), 2);
     s.make_durable().unwrap();
@@ -1093,7 +1106,9 @@ fn outbox_batch_records_are_cleaned_up() {
     let ids: Vec<_> = (0..3u8)
         .map(|i| (MessageId([i; 16]), Some(first + u64::from(i))))
         .collect();
-    s.apply_receipt_deferred(&id, &sess, &ids, &[], t0).unwrap();
+    s.apply_receipt(&id, &sess, &ids, &[], t0)
+        .map(Staged::after_next_flush)
+        .unwrap();
     s.make_durable().unwrap();
     assert_eq!(s.outbox().unwrap().items.len(), 3, "second burst pending");
     assert_eq!(outbox_records(&s), 1, "confirmed record removed on listing");
@@ -1216,6 +1231,7 @@ fn moving_a_contact_to_a_new_identity_keeps_everything() {
         },
         50,
     )
+    .and_then(|w| w.durable(&s))
     .unwrap();
     s.record_incoming(
         &old,

@@ -104,7 +104,10 @@ fn write_forever(store: Arc<Store>, threads: usize) -> ExitCode {
                 next_attempt_at_ms: 1_000,
             };
             let session = SecretBytes::new(expected_session(&mid));
-            match store.record_outgoing(&id, &session, &msg, &outbox, 1_000) {
+            match store
+                .record_outgoing(&id, &session, &msg, &outbox, 1_000)
+                .and_then(|w| w.durable(&store))
+            {
                 Ok(seq) => {
                     let mut out = std::io::stdout().lock();
                     let _ = writeln!(out, "DURABLE {} {seq}", hex(&mid));

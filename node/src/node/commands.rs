@@ -355,13 +355,17 @@ impl<S: Shell> Runtime<S> {
             return;
         }
         let now = self.last_sent_ms;
-        let stored = self.profile.store.record_outgoing_many_deferred(
-            &cid,
-            &SecretBytes::from_slice(&next.to_bytes()),
-            &messages,
-            &outboxes,
-            now,
-        );
+        let stored = self
+            .profile
+            .store
+            .record_outgoing_many(
+                &cid,
+                &SecretBytes::from_slice(&next.to_bytes()),
+                &messages,
+                &outboxes,
+                now,
+            )
+            .map(Staged::after_next_flush);
         match stored {
             Ok((first, batches)) => {
                 if let Some(state) = self.contacts.get_mut(&cid) {
@@ -532,8 +536,9 @@ impl<S: Shell> Runtime<S> {
         let session = SecretBytes::from_slice(&next.to_bytes());
         self.profile
             .store
-            .renew_envelopes_deferred(cid, &session, &renewed)
-            .map_err(|e| e.to_string())?;
+            .renew_envelopes(cid, &session, &renewed)
+            .map_err(|e| e.to_string())?
+            .after_next_flush();
         if let Some(state) = self.contacts.get_mut(cid) {
             state.session = Some(next);
         }

@@ -259,7 +259,7 @@ impl<S: Shell> Runtime<S> {
                 let receipt_wire = receipt_env.encode();
                 self.profile
                     .store
-                    .record_incoming_batch_deferred(
+                    .record_incoming_batch(
                         &cid,
                         &SecretBytes::from_slice(&session.to_bytes()),
                         &messages,
@@ -267,7 +267,7 @@ impl<S: Shell> Runtime<S> {
                         &receipt_wire,
                         now,
                     )
-                    .map(|outcomes| (outcomes, rid, receipt_wire))
+                    .map(|outcomes| (outcomes.after_next_flush(), rid, receipt_wire))
                     .map_err(|e| self.emit(Event::error(ErrorCode::StoreFailed, e.to_string())))
                     .ok()
             }
@@ -349,7 +349,8 @@ impl<S: Shell> Runtime<S> {
                 match self
                     .profile
                     .store
-                    .apply_receipt_deferred(&cid, &bytes, &ids, &retire, now)
+                    .apply_receipt(&cid, &bytes, &ids, &retire, now)
+                    .map(Staged::after_next_flush)
                 {
                     Ok(done) => {
                         if let Some(s) = self.contacts.get_mut(&cid) {

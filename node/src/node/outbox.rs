@@ -485,7 +485,11 @@ impl<S: Shell> Runtime<S> {
             tracing::info!("a message the contact cannot read is encrypted again");
             return true;
         }
-        let _ = self.profile.store.remove_controls_relaxed(&[id]);
+        let _ = self
+            .profile
+            .store
+            .remove_controls(&[id])
+            .map(Staged::relaxed);
         self.outbox.remove(&id);
         let _ = self.profile.store.remove_setting(CARD_SETTING);
         self.announced.remove(&contact);
@@ -563,7 +567,11 @@ impl<S: Shell> Runtime<S> {
             }
         }
         if !done.is_empty() {
-            let _ = self.profile.store.remove_controls_relaxed(&done);
+            let _ = self
+                .profile
+                .store
+                .remove_controls(&done)
+                .map(Staged::relaxed);
             for id in &done {
                 if let Some(e) = self.outbox.remove(id) {
                     if self.answers.get(&e.contact) == Some(id) {
@@ -743,7 +751,7 @@ impl<S: Shell> Runtime<S> {
         if marks.is_empty() {
             return;
         }
-        if let Err(e) = self.profile.store.mark_sent_relaxed(&marks) {
+        if let Err(e) = self.profile.store.mark_sent(&marks).map(Staged::relaxed) {
             tracing::warn!(error = %e, "mark_sent failed");
         }
     }

@@ -8,7 +8,7 @@ use super::model::{
     ContactId, DedupEntry, DeliveryState, Incoming, MessageId, NewMessage, OutboxEntry,
 };
 use super::secret::SecretBytes;
-use super::{lock_ignoring_poison, purpose, BatchId, Store};
+use super::{lock_ignoring_poison, purpose, BatchId, Staged, Store};
 use std::collections::HashMap;
 
 /// The `seq` of an outbox entry that carries no conversation message.
@@ -72,9 +72,9 @@ impl Store {
     /// its receipt queued (the sender would wait for ever), nor a receipt without its
     /// messages. Returns one outcome per message; a message whose id was seen before
     /// (also earlier in the same list) is a duplicate and not stored again, but is in
-    /// the receipt. Durable at the next [`Store::make_durable`], before which the
-    /// messages must not be acknowledged or shown.
-    pub fn record_incoming_batch_deferred(
+    /// the receipt. Staged: the messages must not be acknowledged or shown before they are
+    /// durable.
+    pub fn record_incoming_batch(
         &self,
         contact: &ContactId,
         session_after: &SecretBytes,
@@ -82,7 +82,7 @@ impl Store {
         receipt_id: MessageId,
         receipt_envelope: &[u8],
         now_ms: u64,
-    ) -> Result<Vec<Incoming>, StoreError> {
+    ) -> Result<Staged<Vec<Incoming>>, StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
         self.stage_session(&mut b, contact, session_after)?;
@@ -134,33 +134,35 @@ impl Store {
             &Record::Outbox(entry),
         )?;
         self.backend.apply(&b)?;
-        Ok(outcomes
-            .into_iter()
-            .map(|o| match o {
-                Some(i) => Incoming::Stored { seq: first + i },
-                None => Incoming::Duplicate,
-            })
-            .collect())
+        Ok(Staged::new(
+            outcomes
+                .into_iter()
+                .map(|o| match o {
+                    Some(i) => Incoming::Stored { seq: first + i },
+                    None => Incoming::Duplicate,
+                })
+                .collect(),
+        ))
     }
 
     /// Applies an end-to-end receipt: every listed message still in the outbox becomes
     /// `Delivered` (in the conversation's delivered ranges, one small write, rather than in
     /// each message's record) and leaves the outbox, and the ratchet state after decrypting the
-    /// receipt is saved — one atomic batch, durable at the next [`Store::make_durable`],
-    /// before which the receipt must not be acknowledged. Returns the ids that were in
+    /// receipt is saved — one atomic batch, staged: the receipt must not be acknowledged
+    /// before it is durable. Returns the ids that were in
     /// the outbox. Each id may come with the sequence number of its message when the caller knows
     /// it is in the outbox for `contact` (the node's outbox mirror), which saves reading
     /// the outbox entry back; ids without one are looked up (those in a batch record are
     /// found only this way). `retire` lists batch records whose last pending entries this
     /// receipt confirms: they are removed in the same batch.
-    pub fn apply_receipt_deferred(
+    pub fn apply_receipt(
         &self,
         contact: &ContactId,
         session_after: &SecretBytes,
         ids: &[(MessageId, Option<u64>)],
         retire: &[BatchId],
         now_ms: u64,
-    ) -> Result<Vec<MessageId>, StoreError> {
+    ) -> Result<Staged<Vec<MessageId>>, StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
         let mut done = Vec::new();
@@ -224,7 +226,7 @@ impl Store {
         }
         self.stage_session(&mut b, contact, session_after)?;
         self.backend.apply(&b)?;
-        Ok(done)
+        Ok(Staged::new(done))
     }
 
     /// Message id → sequence number of every entry in `contact`'s outbox batch records.
@@ -240,18 +242,18 @@ impl Store {
         Ok(out)
     }
 
-    /// Like [`Store::mark_attempted`] but without waiting for the flush: for
-    /// bookkeeping whose loss only causes a harmless resend (the recipient
-    /// deduplicates). It becomes durable with the next durable write.
-    pub fn mark_attempted_relaxed(
+    /// Records a delivery attempt: attempts + 1, next attempt time, message state `Sent`.
+    /// Returns false if the message is no longer in the outbox. Staged: its loss only causes
+    /// a harmless resend (the recipient deduplicates).
+    pub fn mark_attempted(
         &self,
         message_id: &MessageId,
         now_ms: u64,
         next_attempt_at_ms: u64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Staged<bool>, StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
         let Some((key, mut entry)) = self.outbox_entry(message_id)? else {
-            return Ok(false);
+            return Ok(Staged::new(false));
         };
         entry.attempts = entry.attempts.saturating_add(1);
         entry.next_attempt_at_ms = next_attempt_at_ms;
@@ -266,21 +268,20 @@ impl Store {
         }
         self.put(&mut b, TreeName::Outbox, key, &Record::Outbox(entry))?;
         self.backend.apply(&b)?;
-        Ok(true)
+        Ok(Staged::new(true))
     }
 
     /// Replaces the envelopes of `contact`'s outbox entries that were encrypted again (same
     /// message, the next keys of the sending chain) and stores the ratchet state after
-    /// encrypting them, in one atomic write that is not yet durable: the new envelopes may
-    /// leave only after the next flush, or a crash could bring back a ratchet state whose
-    /// keys were already used. Entries no longer in the outbox (delivered meanwhile) are
+    /// encrypting them, in one atomic write, staged: the new envelopes may leave only once it
+    /// is durable, or a crash could bring back a ratchet state whose keys were already used. Entries no longer in the outbox (delivered meanwhile) are
     /// skipped, not brought back.
-    pub fn renew_envelopes_deferred(
+    pub fn renew_envelopes(
         &self,
         contact: &ContactId,
         session_after: &SecretBytes,
         entries: &[OutboxEntry],
-    ) -> Result<(), StoreError> {
+    ) -> Result<Staged<()>, StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
         let mut in_batches: Option<HashMap<MessageId, u64>> = None;
@@ -318,15 +319,15 @@ impl Store {
         }
         self.stage_session(&mut b, contact, session_after)?;
         self.backend.apply(&b)?;
-        Ok(())
+        Ok(Staged::new(()))
     }
 
     /// Marks conversation messages (contact, sequence number, when) whose envelope a hop took
-    /// as `Sent`, in one write, without waiting for the flush (losing it only shows
-    /// them as queued until their receipt arrives). The outbox entries are not
+    /// as `Sent`, in one write, staged (losing it only shows them as queued until their
+    /// receipt arrives). The outbox entries are not
     /// rewritten: after a restart they are sent again at once, which the recipient
     /// deduplicates.
-    pub fn mark_sent_relaxed(&self, messages: &[(ContactId, u64, u64)]) -> Result<(), StoreError> {
+    pub fn mark_sent(&self, messages: &[(ContactId, u64, u64)]) -> Result<Staged<()>, StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
         for (contact, seq, sent_at_ms) in messages {
@@ -338,13 +339,13 @@ impl Store {
             })?;
         }
         self.backend.apply(&b)?;
-        Ok(())
+        Ok(Staged::new(()))
     }
 
     /// Removes control entries (receipts, handshake messages) a hop has taken, in one
-    /// write, without waiting for the flush: if the removal is lost, an entry is sent
-    /// again and the duplicate is dropped by the recipient.
-    pub fn remove_controls_relaxed(&self, ids: &[MessageId]) -> Result<(), StoreError> {
+    /// write, staged: if the removal is lost, an entry is sent again and the duplicate is
+    /// dropped by the recipient.
+    pub fn remove_controls(&self, ids: &[MessageId]) -> Result<Staged<()>, StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
         for message_id in ids {
@@ -356,6 +357,6 @@ impl Store {
             }
         }
         self.backend.apply(&b)?;
-        Ok(())
+        Ok(Staged::new(()))
     }
 }

@@ -95,8 +95,8 @@ impl Store {
     }
 
     /// Stores an outgoing message together with the ratchet state that encrypted it and the
-    /// envelope to deliver, in one atomic batch. Returns the message's sequence number once it
-    /// is durable: only then may the UI show it as queued/sent.
+    /// envelope to deliver, in one atomic batch, and gives its sequence number. Staged: the UI
+    /// may show it as queued, and its envelope may leave, only once it is durable.
     pub fn record_outgoing(
         &self,
         id: &ContactId,
@@ -104,35 +104,20 @@ impl Store {
         message: &NewMessage,
         outbox: &NewOutbox,
         now_ms: u64,
-    ) -> Result<u64, StoreError> {
-        let seq = self.record_outgoing_deferred(id, session_after, message, outbox, now_ms)?;
-        self.make_durable()?;
-        Ok(seq)
+    ) -> Result<Staged<u64>, StoreError> {
+        let (first, _) = self
+            .record_outgoing_many(
+                id,
+                session_after,
+                std::slice::from_ref(message),
+                std::slice::from_ref(outbox),
+                now_ms,
+            )?
+            .after_next_flush();
+        Ok(Staged::new(first))
     }
 
-    /// [`Store::record_outgoing`] without waiting for the flush: the batch is applied
-    /// (atomic, in order with every other write) and becomes durable at the next
-    /// [`Store::make_durable`]. The caller must not show the message as queued or send
-    /// its envelope before that.
-    pub fn record_outgoing_deferred(
-        &self,
-        id: &ContactId,
-        session_after: &SecretBytes,
-        message: &NewMessage,
-        outbox: &NewOutbox,
-        now_ms: u64,
-    ) -> Result<u64, StoreError> {
-        self.record_outgoing_many_deferred(
-            id,
-            session_after,
-            std::slice::from_ref(message),
-            std::slice::from_ref(outbox),
-            now_ms,
-        )
-        .map(|(first, _)| first)
-    }
-
-    /// [`Store::record_outgoing_deferred`] for several messages to one contact, encrypted
+    /// [`Store::record_outgoing`] for several messages to one contact, encrypted
     /// one after the other: all of them, their envelopes and the ratchet state after the
     /// last, in one atomic batch. `messages` and `outboxes` pair up by index. Returns the
     /// sequence number of the first (the others follow in order) and, when the envelopes went
@@ -140,14 +125,14 @@ impl Store {
     /// consecutive envelopes it holds, in order. One record for many envelopes is one store
     /// write instead of many (the per-record cost of sled dominates a burst); see
     /// [`Record::OutboxBatch`] for how its entries are retired.
-    pub fn record_outgoing_many_deferred(
+    pub fn record_outgoing_many(
         &self,
         id: &ContactId,
         session_after: &SecretBytes,
         messages: &[NewMessage],
         outboxes: &[NewOutbox],
         now_ms: u64,
-    ) -> Result<(u64, Vec<(BatchId, usize)>), StoreError> {
+    ) -> Result<Staged<(u64, Vec<(BatchId, usize)>)>, StoreError> {
         if messages.len() != outboxes.len() {
             return Err(StoreError::Invalid("messages and envelopes do not pair up"));
         }
@@ -204,7 +189,7 @@ impl Store {
             }
         }
         self.backend.apply(&b)?;
-        Ok((first, batches))
+        Ok(Staged::new((first, batches)))
     }
 
     /// Waits until every write applied so far is durable (shares flushes with concurrent

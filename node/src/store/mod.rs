@@ -43,6 +43,7 @@ pub(crate) mod seal;
 mod secret;
 mod settings;
 mod sled_backend;
+mod staged;
 mod subkeys;
 mod wipe;
 
@@ -67,6 +68,7 @@ pub(crate) use secret::MasterKey;
 pub use secret::{Passphrase, SecretBytes};
 pub(crate) use sled_backend::map_err as sled_error;
 pub use sled_backend::SledBackend;
+pub use staged::Staged;
 pub use wipe::{wipe_profile, WipeReport};
 
 use codec::{
@@ -80,7 +82,7 @@ use std::collections::{HashMap, HashSet};
 use subkeys::SubKeys;
 
 /// An outbox batch record (its key, a keyed hash of its first message id): see
-/// [`Store::record_outgoing_many_deferred`].
+/// [`Store::record_outgoing_many`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct BatchId(pub [u8; 32]);
 

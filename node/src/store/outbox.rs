@@ -147,19 +147,6 @@ impl Store {
         }
     }
 
-    /// Records a delivery attempt: attempts + 1, next attempt time, message state `Sent`.
-    /// Returns false if the message is no longer in the outbox. Durable.
-    pub fn mark_attempted(
-        &self,
-        message_id: &MessageId,
-        now_ms: u64,
-        next_attempt_at_ms: u64,
-    ) -> Result<bool, StoreError> {
-        let found = self.mark_attempted_relaxed(message_id, now_ms, next_attempt_at_ms)?;
-        self.make_durable()?;
-        Ok(found)
-    }
-
     pub(super) fn finish_delivery(
         &self,
         message_id: &MessageId,
@@ -181,7 +168,7 @@ impl Store {
     /// An end-to-end receipt arrived: removes the outbox entry and marks the message
     /// `Delivered`, atomically. Returns false if it was not in the outbox. Durable. For entries
     /// stored alone (control entries, single messages); entries of a batch record are
-    /// confirmed through [`Store::apply_receipt_deferred`].
+    /// confirmed through [`Store::apply_receipt`].
     pub fn mark_delivered(&self, message_id: &MessageId, now_ms: u64) -> Result<bool, StoreError> {
         self.finish_delivery(message_id, |m| {
             m.state = DeliveryState::Delivered;

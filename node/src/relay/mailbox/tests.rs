@@ -280,7 +280,13 @@ fn legacy_record(master: &[u8; 32], key: &[u8], created: u64, env: &[u8]) -> Vec
     plain.extend_from_slice(env);
     let c = XChaCha20Poly1305::new(value_key(master).as_ref().into());
     let ct = c
-        .encrypt(XNonce::from_slice(&nonce), Payload { msg: &plain, aad: key })
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: &plain,
+                aad: key,
+            },
+        )
         .unwrap();
     [nonce.to_vec(), ct].concat()
 }
