@@ -10,7 +10,8 @@
 //! `delivered` and removes it from the outbox. Duplicates are dropped by message id.
 
 use crate::api::{
-    Command, ContactInfo, ErrorCode, Event, MessageDirection, MessageInfo, MessageState, RelayState,
+    self, Command, ContactInfo, ErrorCode, Event, MessageDirection, MessageInfo, MessageState,
+    RelayState,
 };
 use crate::content::{Content, MAX_RECEIPT_IDS};
 use crate::net::addresses;

@@ -3,8 +3,8 @@
 //! delivered without and during the attack, peak memory, time to recover).
 
 use crate::{Node, Profile};
-use cairn_node::net::protocol::{Request, Response};
-use cairn_node::net::swarm::{self, BehaviourEvent, SwarmOptions};
+use cairn_node::api::peer::{build_swarm, Behaviour, BehaviourEvent, SwarmOptions};
+use cairn_node::api::peer::{Request, Response};
 use futures::StreamExt;
 use libp2p::request_response::{Event as RrEvent, Message};
 use libp2p::swarm::SwarmEvent;
@@ -97,9 +97,9 @@ impl<T: Send + 'static> Attack<T> {
 /// inside a tokio runtime.
 /// An IPv6 `source` (in a network namespace of the test's, see [`crate::netns::Lan`]) works
 /// the same way.
-pub fn attacker_from(source: &str) -> Swarm<swarm::Behaviour> {
+pub fn attacker_from(source: &str) -> Swarm<Behaviour> {
     let key = libp2p::identity::Keypair::generate_ed25519();
-    let mut sw = swarm::build(key, &SwarmOptions::default()).expect("attacker swarm");
+    let mut sw = build_swarm(key, &SwarmOptions::default()).expect("attacker swarm");
     let ip: std::net::IpAddr = source.parse().expect("source address");
     let family = if ip.is_ipv4() { "ip4" } else { "ip6" };
     sw.listen_on(
@@ -156,7 +156,7 @@ pub enum Reply {
 /// Keeps up to `depth` requests made by `next` in flight to `peer` at `addr` until `stop`,
 /// reading every answer; `seen` gets what became of each.
 pub async fn keep_asking(
-    sw: &mut Swarm<swarm::Behaviour>,
+    sw: &mut Swarm<Behaviour>,
     peer: PeerId,
     addr: Multiaddr,
     depth: usize,

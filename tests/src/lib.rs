@@ -304,8 +304,9 @@ impl Profile {
     }
 
     /// Opens this profile's store directly (the node must not be running), as `cairn` does.
-    pub fn open_store(&self) -> cairn_node::store::Store {
-        use cairn_node::store::{OpenOptions, Passphrase, ProfilePaths, Store};
+    pub fn open_store(&self) -> cairn_node::api::inspect::Store {
+        use cairn_node::api::inspect::Store;
+        use cairn_node::api::{OpenOptions, Passphrase, ProfilePaths};
         let text = std::fs::read_to_string(&self.passphrase).expect("passphrase file");
         Store::open(
             &ProfilePaths::new(self.dir.clone()),

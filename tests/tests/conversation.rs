@@ -112,11 +112,11 @@ fn burst_is_delivered_once_and_leaves_an_empty_outbox() {
     bob.quit();
 
     let store = alice_p.open_store();
-    let outbox_records = |s: &cairn_node::store::Store| {
+    let outbox_records = |s: &cairn_node::api::inspect::Store| {
         s.check()
             .trees
             .iter()
-            .find(|t| t.tree == cairn_node::store::TreeName::Outbox)
+            .find(|t| t.tree == cairn_node::api::inspect::TreeName::Outbox)
             .map_or(usize::MAX, |t| t.readable + t.damaged.len())
     };
     // Receipts of bob's own messages may still wait for their hop; alice sent only texts
@@ -129,7 +129,7 @@ fn burst_is_delivered_once_and_leaves_an_empty_outbox() {
     assert!(history
         .items
         .iter()
-        .all(|m| m.state == cairn_node::store::DeliveryState::Delivered));
+        .all(|m| m.state == cairn_node::api::inspect::DeliveryState::Delivered));
 }
 
 /// Catches an invite that works twice, or whose second use is dropped without a word: the

@@ -131,8 +131,8 @@ fn silent_sockets_from_one_address_lock_nobody_out() {
     // Without a limit per address it holds all of them (64, measured), and every newcomer
     // has to win a race against it for a freed slot.
     assert!(
-        held <= cairn_node::net::ip_limits::MAX_PENDING_PER_SOURCE
-            && held < cairn_node::net::swarm::MAX_PENDING_INCOMING as usize,
+        held <= cairn_node::api::limits::MAX_PENDING_PER_SOURCE
+            && held < cairn_node::api::limits::MAX_PENDING_INCOMING as usize,
         "one address held {held} connections in their handshake"
     );
 
@@ -171,8 +171,8 @@ fn silent_sockets_from_one_address_lock_nobody_out() {
 fn unread_fetches_do_not_exhaust_a_relay() {
     let _one = cairn_tests::attack::one_at_a_time();
     use cairn_crypto::{Envelope, EnvelopeKind, MailboxKey};
-    use cairn_node::net::protocol::{Request, Response};
-    use cairn_node::net::swarm::{self, BehaviourEvent};
+    use cairn_node::api::peer::{Behaviour, BehaviourEvent};
+    use cairn_node::api::peer::{Request, Response};
     use futures::StreamExt;
     use libp2p::swarm::SwarmEvent;
 
@@ -201,7 +201,7 @@ fn unread_fetches_do_not_exhaust_a_relay() {
         body: vec![0xab; 80 + 65_536 + 16],
     }
     .encode();
-    let request = |sw: &mut libp2p::Swarm<swarm::Behaviour>, req: Request| {
+    let request = |sw: &mut libp2p::Swarm<Behaviour>, req: Request| {
         sw.behaviour_mut().rr.send_request_with_addresses(
             &relay_peer,
             req,
@@ -282,7 +282,7 @@ fn unread_fetches_do_not_exhaust_a_relay() {
 #[test]
 fn idle_strangers_are_disconnected_and_contacts_stay() {
     let _one = cairn_tests::attack::one_at_a_time();
-    use cairn_node::net::swarm::{self, SwarmOptions};
+    use cairn_node::api::peer::{build_swarm, SwarmOptions};
     use futures::StreamExt;
     use libp2p::swarm::SwarmEvent;
 
@@ -296,7 +296,7 @@ fn idle_strangers_are_disconnected_and_contacts_stay() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let closed_after = rt.block_on(async {
         let key = libp2p::identity::Keypair::generate_ed25519();
-        let mut stranger = swarm::build(key, &SwarmOptions::default()).unwrap();
+        let mut stranger = build_swarm(key, &SwarmOptions::default()).unwrap();
         stranger.dial(target).unwrap();
         let mut opened = None;
         loop {
@@ -413,7 +413,7 @@ fn junk_handshakes(
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> JunkFlood {
     use cairn_crypto::{Envelope, EnvelopeKind, RoutingTag};
-    use cairn_node::net::protocol::Request;
+    use cairn_node::api::peer::Request;
     use cairn_tests::attack::{attacker_from, keep_asking, peer_of, Reply};
     use rand::RngCore;
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -558,8 +558,8 @@ fn junk_handshakes_are_cut_off_while_a_contact_talks() {
     );
     // Cut off after the burst (64 dropped requests, then 2 a second; 4 in flight).
     for f in [&with_none, &with_many, &meanwhile] {
-        let bound = cairn_node::relay::ABUSE_BURST
-            + cairn_node::relay::ABUSE_PER_SEC * (WINDOW + phase).as_secs_f64()
+        let bound = cairn_node::api::limits::ABUSE_BURST
+            + cairn_node::api::limits::ABUSE_PER_SEC * (WINDOW + phase).as_secs_f64()
             + 8.0;
         assert!(
             f.dropped as f64 <= bound,
@@ -615,7 +615,7 @@ impl libp2p::request_response::Codec for Stall {
         T: futures::AsyncWrite + Unpin + Send,
     {
         use futures::AsyncWriteExt;
-        let len = cairn_node::net::protocol::MAX_REQUEST_LEN as u32;
+        let len = cairn_node::api::peer::MAX_REQUEST_LEN as u32;
         io.write_all(&len.to_be_bytes()).await?;
         io.write_all(&vec![0x42; len as usize - 1]).await?;
         io.flush().await?;
@@ -655,7 +655,7 @@ fn stalled_requests(target: String, stop: std::sync::Arc<std::sync::atomic::Atom
                 .with_behaviour(|_| {
                     request_response::Behaviour::<Stall>::new(
                         [(
-                            libp2p::StreamProtocol::new(cairn_node::net::protocol::PROTOCOL),
+                            libp2p::StreamProtocol::new(cairn_node::api::peer::PROTOCOL),
                             ProtocolSupport::Outbound,
                         )],
                         request_response::Config::default()
@@ -778,7 +778,7 @@ impl libp2p::request_response::Codec for Prober {
         let mut len = [0u8; 4];
         io.read_exact(&mut len).await?;
         let len = u32::from_be_bytes(len) as usize;
-        if len > cairn_node::net::protocol::MAX_RESPONSE_LEN {
+        if len > cairn_node::api::peer::MAX_RESPONSE_LEN {
             return Err(std::io::Error::other("response too large"));
         }
         let mut body = vec![0; len];
@@ -796,7 +796,7 @@ impl libp2p::request_response::Codec for Prober {
         T: futures::AsyncWrite + Unpin + Send,
     {
         use futures::AsyncWriteExt;
-        let len = cairn_node::net::protocol::MAX_REQUEST_LEN;
+        let len = cairn_node::api::peer::MAX_REQUEST_LEN;
         io.write_all(&(len as u32).to_be_bytes()).await?;
         match probe {
             Probe::Stall => {
@@ -851,7 +851,7 @@ fn large_requests_over_the_budget_are_answered_try_later() {
             .with_behaviour(|_| {
                 request_response::Behaviour::<Prober>::new(
                     [(
-                        libp2p::StreamProtocol::new(cairn_node::net::protocol::PROTOCOL),
+                        libp2p::StreamProtocol::new(cairn_node::api::peer::PROTOCOL),
                         ProtocolSupport::Outbound,
                     )],
                     request_response::Config::default()
@@ -864,8 +864,8 @@ fn large_requests_over_the_budget_are_answered_try_later() {
             .build();
         sw.listen_on("/ip4/127.0.9.4/udp/0/quic-v1".parse().unwrap())
             .unwrap();
-        let share = cairn_node::net::protocol::MAX_BUFFERED_PER_CONNECTION
-            / cairn_node::net::protocol::MAX_REQUEST_LEN;
+        let share = cairn_node::api::peer::MAX_BUFFERED_PER_CONNECTION
+            / cairn_node::api::peer::MAX_REQUEST_LEN;
         for _ in 0..share {
             sw.behaviour_mut().send_request_with_addresses(
                 &peer,
@@ -909,10 +909,9 @@ fn large_requests_over_the_budget_are_answered_try_later() {
         }
         answers
     });
-    let try_later = cairn_node::net::protocol::Response::Rejected(
-        cairn_node::net::protocol::RejectCode::TryLater,
-    )
-    .encode();
+    let try_later =
+        cairn_node::api::peer::Response::Rejected(cairn_node::api::peer::RejectCode::TryLater)
+            .encode();
     assert_eq!(
         answers.len(),
         4,

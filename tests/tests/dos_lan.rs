@@ -242,8 +242,8 @@ fn deposit_flood_from_one_ipv6_64() {
         "the flood never deposited anything: it did not run"
     );
     // All 32 addresses together: one source's burst and rate.
-    let limit = cairn_node::relay::DEPOSIT_BYTES_BURST
-        + cairn_node::relay::DEPOSIT_BYTES_PER_SEC * attack_time.as_secs_f64()
+    let limit = cairn_node::api::limits::DEPOSIT_BYTES_BURST
+        + cairn_node::api::limits::DEPOSIT_BYTES_PER_SEC * attack_time.as_secs_f64()
         + f64::from(1u32 << 20);
     assert!(
         (taken_bytes as f64) <= limit,

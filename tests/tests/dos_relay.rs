@@ -5,7 +5,7 @@
 //! and during the attack in the same run, the relay's peak memory and the time to recover,
 //! and prints them (`FIGURES …`, collected in docs/BENCHMARKS.md).
 use cairn_crypto::MailboxKey;
-use cairn_node::net::protocol::{RejectCode, Request, Response};
+use cairn_node::api::peer::{RejectCode, Request, Response};
 use cairn_tests::attack::*;
 use cairn_tests::*;
 use futures::FutureExt;
@@ -96,8 +96,8 @@ fn deposit_flood_from_one_address() {
     );
     // Within the source's burst and rate (and so far below its hourly quota), and refused
     // beyond them.
-    let limit = cairn_node::relay::DEPOSIT_BYTES_BURST
-        + cairn_node::relay::DEPOSIT_BYTES_PER_SEC * attack_start.elapsed().as_secs_f64()
+    let limit = cairn_node::api::limits::DEPOSIT_BYTES_BURST
+        + cairn_node::api::limits::DEPOSIT_BYTES_PER_SEC * attack_start.elapsed().as_secs_f64()
         + f64::from(1u32 << 20);
     assert!(
         (taken_bytes as f64) <= limit,
@@ -214,8 +214,8 @@ fn fetch_flood_from_one_address() {
     // What the attacker got out is within its rate: the burst plus the rate over the attack
     // (a debug build may serve it more slowly than that; a release build hits the limit and
     // answers "try later", then refuses the source).
-    let limit = (cairn_node::relay::FETCH_UNITS_BURST
-        + cairn_node::relay::FETCH_UNITS_PER_SEC * attack_time.as_secs_f64())
+    let limit = (cairn_node::api::limits::FETCH_UNITS_BURST
+        + cairn_node::api::limits::FETCH_UNITS_PER_SEC * attack_time.as_secs_f64())
         * 1024.0;
     assert!(
         (bytes as f64) <= limit,
@@ -232,10 +232,8 @@ fn fetch_flood_from_one_address() {
 /// share per address and per network, and a new user from elsewhere gets one at once.
 #[test]
 fn reservations_from_one_network_leave_room_for_users() {
-    use cairn_node::net::swarm::BehaviourEvent;
-    use cairn_node::relay::reservations::{
-        MAX_RESERVATIONS_PER_NETWORK, MAX_RESERVATIONS_PER_SOURCE,
-    };
+    use cairn_node::api::limits::{MAX_RESERVATIONS_PER_NETWORK, MAX_RESERVATIONS_PER_SOURCE};
+    use cairn_node::api::peer::BehaviourEvent;
     use futures::StreamExt;
     use libp2p::relay::client::Event as ClientEvent;
     use libp2p::swarm::SwarmEvent;

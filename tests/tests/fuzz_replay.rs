@@ -1,6 +1,6 @@
 //! Replays every fuzz corpus file (`fuzz/corpus/<target>/`) and every saved crash reproducer
 //! (`fuzz/artifacts/<target>/`) through the same functions the libFuzzer targets call
-//! (`cairn_crypto::fuzzing`, `cairn_node::fuzzing`), on the stable toolchain. A crash that was
+//! (`cairn_crypto::fuzzing`, `cairn_node::api::fuzzing`), on the stable toolchain. A crash that was
 //! fixed stays fixed without nightly or cargo-fuzz; see `docs/FUZZING.md`.
 //!
 //! Would catch: a regression of any crash the fuzzer found, an invariant (round trip, forged
@@ -21,13 +21,13 @@ fn fuzz_dir() -> PathBuf {
 
 fn targets() -> Vec<&'static str> {
     let mut t = cairn_crypto::fuzzing::TARGETS.to_vec();
-    t.extend_from_slice(cairn_node::fuzzing::TARGETS);
+    t.extend_from_slice(cairn_node::api::fuzzing::TARGETS);
     t
 }
 
 fn run(target: &str, data: &[u8]) {
     let known = cairn_crypto::fuzzing::run_target(target, data)
-        || cairn_node::fuzzing::run_target(target, data);
+        || cairn_node::api::fuzzing::run_target(target, data);
     assert!(known, "no fuzz function for target {target}");
 }
 
@@ -76,7 +76,7 @@ fn transcript_seeds() -> Vec<(&'static str, Vec<u8>)> {
 
 fn all_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let mut seeds = cairn_crypto::fuzzing::seed_corpus();
-    seeds.extend(cairn_node::fuzzing::seed_corpus());
+    seeds.extend(cairn_node::api::fuzzing::seed_corpus());
     seeds.extend(transcript_seeds());
     seeds
 }

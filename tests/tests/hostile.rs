@@ -2,9 +2,9 @@
 //! wrong PSK, replayed and tampered envelopes, and a connection flood. The node must
 //! not crash, must not change state, and must count what it dropped.
 use cairn_crypto::{initiate, IdentityKeyPair, Invite, InviteSecret, ProfileCard, RoutingTag};
-use cairn_node::content::Content;
-use cairn_node::net::protocol::{RejectCode, Request, Response, MAX_REQUEST_LEN};
-use cairn_node::net::swarm::{self, Behaviour, BehaviourEvent, SwarmOptions};
+use cairn_node::api::peer::Content;
+use cairn_node::api::peer::{build_swarm, Behaviour, BehaviourEvent, SwarmOptions};
+use cairn_node::api::peer::{RejectCode, Request, Response, MAX_REQUEST_LEN};
 use cairn_tests::*;
 use futures::StreamExt;
 use libp2p::request_response::{self, Message};
@@ -24,7 +24,7 @@ struct Attacker {
 impl Attacker {
     async fn new(target: &str, addr: &str) -> Self {
         let key = libp2p::identity::Keypair::generate_ed25519();
-        let mut swarm = swarm::build(key, &SwarmOptions::default()).unwrap();
+        let mut swarm = build_swarm(key, &SwarmOptions::default()).unwrap();
         swarm
             .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
             .unwrap();

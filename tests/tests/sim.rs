@@ -1,4 +1,4 @@
-//! The deterministic simulation (`cairn_node::sim`, docs/SIMULATION.md): real nodes, their
+//! The deterministic simulation (`cairn_node::api::sim`, docs/SIMULATION.md): real nodes, their
 //! real stores on in-memory disks, a simulated network and clock, all randomness from one
 //! seed. A failing seed prints itself and replays exactly.
 //!
@@ -10,7 +10,7 @@
 //! `CAIRN_SIM_SEEDS=N` runs N seeds instead of the default; `CAIRN_SIM_SEED=S` replays one
 //! (test `replay`); `tests/sim-long.sh SECONDS` runs seeds for as long as asked.
 
-use cairn_node::sim::{self, Config};
+use cairn_node::api::sim::{self, Config};
 
 fn seeds() -> u64 {
     std::env::var("CAIRN_SIM_SEEDS")

@@ -76,7 +76,7 @@ fn app_with(n: usize, size: (u16, u16)) -> App {
     let words = "the quick brown fox jumps over the lazy dog and keeps running far away";
     let messages = (0..n)
         .map(|i| MessageInfo {
-            id: format!("{i:032x}"),
+            id: format!("{i:032x}").into(),
             direction: if i % 3 == 0 {
                 MessageDirection::Out
             } else {

@@ -1,7 +1,7 @@
 //! Command-line definitions and dispatch.
 
-use cairn_node::profile::Profile;
-use cairn_node::store::{KdfParams, OpenOptions, Passphrase, ProfilePaths};
+use cairn_node::api::Profile;
+use cairn_node::api::{KdfParams, OpenOptions, Passphrase, ProfilePaths};
 use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -131,7 +131,7 @@ fn write_stdout(bytes: &[u8]) -> Result<(), String> {
     }
 }
 
-fn parse_addrs(list: &[String], flag: &str) -> Result<Vec<libp2p::Multiaddr>, String> {
+fn parse_addrs(list: &[String], flag: &str) -> Result<Vec<cairn_node::api::Multiaddr>, String> {
     list.iter()
         .map(|a| a.parse().map_err(|e| format!("bad {flag} {a}: {e}")))
         .collect()
@@ -171,7 +171,7 @@ fn run_tui(cli: &Cli, utc_offset_secs: i32, demo: bool) -> Result<(), String> {
     let node = if demo {
         crate::demo::loopback_config()
     } else {
-        cairn_node::node::NodeConfig {
+        cairn_node::api::NodeConfig {
             listen: parse_addrs(&cli.tui_listen, "--listen")?,
             relay: cli
                 .tui_relay
@@ -180,8 +180,8 @@ fn run_tui(cli: &Cli, utc_offset_secs: i32, demo: bool) -> Result<(), String> {
                 .transpose()?,
             lan: cli.tui_lan,
             private_addresses: cli.tui_private_addresses,
-            resend_after: cairn_node::node::RESEND_AFTER_HOP,
-            stranger_idle: cairn_node::node::STRANGER_IDLE,
+            resend_after: cairn_node::api::RESEND_AFTER_HOP,
+            stranger_idle: cairn_node::api::STRANGER_IDLE,
         }
     };
     let start = if demo {
@@ -302,7 +302,7 @@ pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
                 .transpose()?;
             crate::headless::run_node(
                 profile,
-                cairn_node::node::NodeConfig {
+                cairn_node::api::NodeConfig {
                     listen,
                     relay,
                     lan: *lan,
@@ -342,10 +342,10 @@ pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
             );
             #[cfg(not(feature = "test-hooks"))]
             let discard_mail = false;
-            crate::headless::run_relay(cairn_node::relay::RelayConfig {
+            crate::headless::run_relay(cairn_node::api::RelayConfig {
                 listen,
                 data,
-                retention: cairn_node::relay::DEFAULT_RETENTION,
+                retention: cairn_node::api::DEFAULT_RETENTION,
                 passphrase,
                 discard_mail,
             })

@@ -5,10 +5,10 @@
 //! invite/accept happens programmatically. Both profiles are deleted on exit.
 
 use crate::runner::DemoParts;
+use cairn_node::api::Profile;
 use cairn_node::api::{Command, Event};
-use cairn_node::node::{NodeConfig, NodeHandle};
-use cairn_node::profile::Profile;
-use cairn_node::store::{KdfParams, OpenOptions, Passphrase, ProfilePaths};
+use cairn_node::api::{KdfParams, OpenOptions, Passphrase, ProfilePaths};
+use cairn_node::api::{NodeConfig, NodeHandle};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -30,8 +30,8 @@ pub fn loopback_config() -> NodeConfig {
         relay: None,
         lan: false,
         private_addresses: true,
-        resend_after: cairn_node::node::RESEND_AFTER_HOP,
-        stranger_idle: cairn_node::node::STRANGER_IDLE,
+        resend_after: cairn_node::api::RESEND_AFTER_HOP,
+        stranger_idle: cairn_node::api::STRANGER_IDLE,
     }
 }
 
@@ -60,7 +60,7 @@ pub async fn prepare() -> Result<(Profile, DemoParts), String> {
     .await
     .map_err(|e| e.to_string())??;
     let (echo, you) = created;
-    let (handle, mut events, task) = cairn_node::node::start(echo, loopback_config())?;
+    let (handle, mut events, task) = cairn_node::api::start_node(echo, loopback_config())?;
     let code = tokio::time::timeout(START_TIMEOUT, async {
         loop {
             match events.recv().await {

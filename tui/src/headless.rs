@@ -1,8 +1,8 @@
 //! Headless modes: the JSON-lines node (`cairn run`) and the relay (`cairn relay`).
 
+use cairn_node::api::NodeConfig;
+use cairn_node::api::Profile;
 use cairn_node::api::{parse_command, Command, Event};
-use cairn_node::node::NodeConfig;
-use cairn_node::profile::Profile;
 use std::io::Write;
 use tokio::io::AsyncBufReadExt;
 
@@ -26,7 +26,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 pub fn run_node(profile: Profile, config: NodeConfig) -> Result<(), String> {
     let rt = runtime()?;
     let result = rt.block_on(async move {
-        let (handle, mut events, task) = cairn_node::node::start(profile, config)?;
+        let (handle, mut events, task) = cairn_node::api::start_node(profile, config)?;
         let stdin = tokio::io::BufReader::new(tokio::io::stdin());
         let mut lines = stdin.lines();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -61,11 +61,11 @@ pub fn run_node(profile: Profile, config: NodeConfig) -> Result<(), String> {
 }
 
 /// Runs a relay until SIGTERM/SIGINT.
-pub fn run_relay(config: cairn_node::relay::RelayConfig) -> Result<(), String> {
+pub fn run_relay(config: cairn_node::api::RelayConfig) -> Result<(), String> {
     runtime()?.block_on(async move {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-        let relay = tokio::spawn(cairn_node::relay::run(config, tx, stop_rx));
+        let relay = tokio::spawn(cairn_node::api::run_relay(config, tx, stop_rx));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| e.to_string())?;
         let mut relay = relay;

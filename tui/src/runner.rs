@@ -6,9 +6,9 @@
 use crate::app::{update, Action, App, Effect, Retry, Screen, SetupForm, UnlockForm};
 use crate::config::Settings;
 use cairn_node::api::{Command, Event};
-use cairn_node::node::{NodeConfig, NodeHandle};
-use cairn_node::profile::{Profile, ProfileError};
-use cairn_node::store::{KdfParams, OpenError, OpenOptions, Passphrase, ProfilePaths};
+use cairn_node::api::{KdfParams, OpenError, OpenOptions, Passphrase, ProfilePaths};
+use cairn_node::api::{NodeConfig, NodeHandle};
+use cairn_node::api::{Profile, ProfileError};
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{
     self as cevent, DisableBracketedPaste, DisableFocusChange, EnableBracketedPaste,
@@ -290,7 +290,7 @@ impl Runner {
         } else {
             name
         };
-        match cairn_node::node::start(profile, self.config.clone()) {
+        match cairn_node::api::start_node(profile, self.config.clone()) {
             Ok((handle, events, task)) => {
                 self.node = Some(RunningNode {
                     handle,

@@ -383,7 +383,7 @@ impl<S: Shell> Runtime<S> {
                     messages.into_iter().zip(outboxes).zip(refs).enumerate()
                 {
                     self.deferred.push(Deferred::Emit(Event::Queued {
-                        id: hex(&m.id.0),
+                        id: api::MessageId::of(&m.id),
                         client_ref,
                     }));
                     self.defer_mirror(cid, m.id, first + i as u64, o.envelope, m.created_at_ms);
@@ -435,7 +435,7 @@ impl<S: Shell> Runtime<S> {
                     .into_iter()
                     .skip(skip)
                     .map(|m| MessageInfo {
-                        id: hex(&m.id.0),
+                        id: api::MessageId::of(&m.id),
                         direction: match m.direction {
                             Direction::Incoming => MessageDirection::In,
                             Direction::Outgoing => MessageDirection::Out,

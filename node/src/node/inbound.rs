@@ -290,7 +290,7 @@ impl<S: Shell> Runtime<S> {
             if let Incoming::Stored { .. } = outcome {
                 self.deferred.push(Deferred::Emit(Event::Message {
                     from: alias.clone(),
-                    id: hex(&m.id.0),
+                    id: api::MessageId::of(&m.id),
                     text: m.text,
                     sent_at: m.created_at_ms,
                 }));
@@ -370,8 +370,9 @@ impl<S: Shell> Runtime<S> {
                             self.in_flight.remove(&mid);
                             self.backoff.remove(&mid);
                             self.renewed.remove(&mid);
-                            self.deferred
-                                .push(Deferred::Emit(Event::Delivered { id: hex(&mid.0) }));
+                            self.deferred.push(Deferred::Emit(Event::Delivered {
+                                id: api::MessageId::of(&mid),
+                            }));
                         }
                         Inbound::Processed
                     }

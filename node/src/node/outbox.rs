@@ -563,7 +563,9 @@ impl<S: Shell> Runtime<S> {
             };
             if entry.seq != CONTROL_SEQ && entry.attempts == 1 {
                 sent.push((id, entry.contact, entry.seq, now));
-                self.emit(Event::Sent { id: hex(&id.0) });
+                self.emit(Event::Sent {
+                    id: api::MessageId::of(&id),
+                });
             }
         }
         if !done.is_empty() {

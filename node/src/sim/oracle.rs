@@ -1,6 +1,6 @@
 //! The invariants a simulation checks at every step and at the end.
 
-use crate::api::Event;
+use crate::api::{Event, MessageId};
 use std::collections::BTreeMap;
 
 /// A message the workload asked a node to send.
@@ -9,7 +9,7 @@ struct Sent {
     from: usize,
     to: usize,
     /// Its id, once the sender reported it `queued` (stored durably).
-    id: Option<String>,
+    id: Option<MessageId>,
     /// When the recipient showed it (simulated ms).
     shown_at: Option<u64>,
     delivered: bool,
@@ -20,7 +20,7 @@ struct Sent {
 pub(crate) struct Oracle {
     names: Vec<String>,
     sent: BTreeMap<String, Sent>,
-    by_id: BTreeMap<String, String>,
+    by_id: BTreeMap<MessageId, String>,
 }
 
 impl Oracle {

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// What [`Store::record_outgoing_many`] wrote: the first message's sequence number, and each
+/// outbox batch record's id with how many consecutive envelopes it holds.
+pub type RecordedOutgoing = (u64, Vec<(BatchId, usize)>);
+
 impl Store {
     // -----------------------------------------------------------------------------------------
     // Conversations and messages
@@ -132,7 +136,7 @@ impl Store {
         messages: &[NewMessage],
         outboxes: &[NewOutbox],
         now_ms: u64,
-    ) -> Result<Staged<(u64, Vec<(BatchId, usize)>)>, StoreError> {
+    ) -> Result<Staged<RecordedOutgoing>, StoreError> {
         if messages.len() != outboxes.len() {
             return Err(StoreError::Invalid("messages and envelopes do not pair up"));
         }

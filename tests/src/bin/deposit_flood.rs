@@ -8,7 +8,7 @@
 //! fresh random tags in flight to the relay for SECS seconds. Prints one JSON line: deposits
 //! `taken` and `refused`, requests that got no answer (`dropped`) and connections refused
 //! (`refused_connections`).
-use cairn_node::net::protocol::Response;
+use cairn_node::api::peer::Response;
 use cairn_tests::attack::{attacker_from, junk_deposit, keep_asking, peer_of, Reply};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -9,7 +9,7 @@
 //! counts the victim's answers (and whether they carry the victim's address). At the end it
 //! prints one JSON line: `{"sent":…,"answers":…,"answers_with_address":…}`.
 
-use cairn_node::net::lan::packet::{self, Packet};
+use cairn_node::api::peer::packet::{self, Packet};
 use libp2p::{Multiaddr, PeerId};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};

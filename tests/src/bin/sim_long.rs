@@ -1,10 +1,10 @@
-//! Runs simulation seeds (`cairn_node::sim`) for as long as asked, each with the
+//! Runs simulation seeds (`cairn_node::api::sim`) for as long as asked, each with the
 //! configuration it draws, and reports seeds a second, steps and faults injected; stops at
 //! the first seed that breaks an invariant, printing how to replay it.
 //!
 //! `sim_long SECONDS [FIRST_SEED]` (see `tests/sim-long.sh`).
 
-use cairn_node::sim::{self, Config};
+use cairn_node::api::sim::{self, Config};
 use std::time::{Duration, Instant};
 
 fn main() {

@@ -13,7 +13,7 @@ pub(super) fn history(app: &mut App, with: String, messages: Vec<MessageInfo>) {
             seen_ms: m.sent_at.min(now.max(m.sent_at)),
             at_ms: m.sent_at,
             text: m.text,
-            id: m.id,
+            id: m.id.into_string(),
         })
         .collect();
     let known: std::collections::HashSet<String> = list.iter().map(|m| m.id.clone()).collect();
@@ -210,12 +210,12 @@ pub(super) fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
         Event::Queued { id, client_ref } => {
             // Paired by the ref the send carried (its local id), never by order.
             if let Some((alias, m)) = client_ref.and_then(|local| app.local_message(&local)) {
-                m.id = id.clone();
-                app.id_index.insert(id, alias);
+                m.id = id.to_string();
+                app.id_index.insert(id.into_string(), alias);
             }
         }
-        Event::Sent { id } => app.set_state(&id, Delivery::Sent),
-        Event::Delivered { id } => app.set_state(&id, Delivery::Delivered),
+        Event::Sent { id } => app.set_state(id.as_str(), Delivery::Sent),
+        Event::Delivered { id } => app.set_state(id.as_str(), Delivery::Delivered),
         Event::Message {
             from,
             id,
@@ -226,7 +226,7 @@ pub(super) fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
             let added = app.add_message(
                 &from,
                 Message {
-                    id,
+                    id: id.into_string(),
                     outgoing: false,
                     text,
                     at_ms: sent_at,

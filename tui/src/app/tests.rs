@@ -699,7 +699,7 @@ fn scrolling_through_ten_thousand_messages() {
     let mut app = main_app(&["alice"]);
     let messages: Vec<MessageInfo> = (0..10_000)
         .map(|i| MessageInfo {
-            id: format!("{i:08x}"),
+            id: format!("{i:08x}").into(),
             direction: if i % 2 == 0 {
                 MessageDirection::In
             } else {

@@ -1,127 +1,60 @@
-//! The Node API every front end uses: commands in, events out. The JSON-lines mode of
-//! the `cairn` binary serialises exactly these types (see `docs/CLI.md`).
+//! Events: what the node reports, and the error codes of its `error` event.
 
 use serde::{Deserialize, Serialize};
 
-/// A command to the node.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Command {
-    /// Create an invite code (valid for `ttl_secs`, default one week).
-    Invite {
-        /// Lifetime in seconds.
-        #[serde(default)]
-        ttl_secs: Option<u64>,
-        /// For an existing contact who lost their old identity key (a new device): when
-        /// they accept, the conversation moves to their new key with its history, and
-        /// "verified" is dropped (docs/PROTOCOL.md §23.1).
-        #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
-        for_contact: Option<String>,
-    },
-    /// Accept a contact's invite code and name the contact `alias`.
-    Accept {
-        /// The invite code.
-        code: String,
-        /// Local name for the contact.
-        alias: String,
-    },
-    /// Send a text message.
-    Send {
-        /// Contact alias.
-        to: String,
-        /// The text.
-        text: String,
-        /// A label of the client's choosing (at most [`MAX_REF_LEN`] bytes), echoed in the
-        /// `queued` event and in any `error` about this send, so a client pairs answers
-        /// with sends whatever order they come in.
-        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
-        client_ref: Option<String>,
-    },
-    /// List contacts.
-    Contacts,
-    /// A conversation's messages (the last `limit`, default 100).
-    History {
-        /// Contact alias.
-        with: String,
-        /// How many of the most recent messages.
-        #[serde(default)]
-        limit: Option<usize>,
-    },
-    /// Show the safety number, or mark the contact verified with `confirm: true`.
-    Verify {
-        /// Contact alias.
-        alias: String,
-        /// Mark verified.
-        #[serde(default)]
-        confirm: bool,
-    },
-    /// Set a conversation's disappearing-message timer (`seconds: null` turns it off).
-    Expire {
-        /// Contact alias.
-        alias: String,
-        /// Seconds after which messages are removed.
-        seconds: Option<u64>,
-    },
-    /// Ask for a conversation's disappearing-message timer; answered with
-    /// [`Event::ExpireSet`] (front ends show it when a conversation opens).
-    ExpireStatus {
-        /// Contact alias.
-        alias: String,
-    },
-    /// Node status (peers, relay, LAN).
-    Status,
-    /// Gives a contact another local name (the alias is yours alone; the contact is not
-    /// told).
-    Rename {
-        /// The contact's alias now.
-        alias: String,
-        /// The new alias.
-        to: String,
-    },
-    /// Blocks a contact: its envelopes are dropped without any answer, its invites and
-    /// its uses of yours are refused, nothing is sent to it. Undo with `unblock`.
-    Block {
-        /// The contact's alias.
-        alias: String,
-    },
-    /// Renews the encrypted session with a contact (a new handshake, no invite needed):
-    /// for a conversation that no longer works, e.g. after restoring a device from an old
-    /// backup. History, alias and verification are kept.
-    Reset {
-        /// The contact's alias.
-        alias: String,
-        /// An invite code from the contact's new device (they lost their old identity key):
-        /// the conversation moves to the new key with its history, and "verified" is
-        /// dropped (docs/PROTOCOL.md §23.1). Without it, the reset uses the key both
-        /// already hold.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        code: Option<String>,
-    },
-    /// Lifts a block.
-    Unblock {
-        /// The contact's alias.
-        alias: String,
-    },
-    /// Deletes a contact: its session, routing tags and unsent messages, and its history
-    /// unless `keep_history` (then the history comes back if the same person is added
-    /// again). A block on the contact ends with it.
-    Delete {
-        /// The contact's alias.
-        alias: String,
-        /// Keep the conversation's messages on disk.
-        #[serde(default)]
-        keep_history: bool,
-    },
-    /// Panic wipe: destroy the profile and stop. Requires `confirm: "WIPE"`.
-    Wipe {
-        /// Must be the string `WIPE`.
-        confirm: String,
-    },
-    /// Stop the node.
-    Quit,
+/// A message's id as front ends see it (32 hex digits; opaque): in `queued`, `sent`,
+/// `delivered`, `message` events and in history.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MessageId(String);
+
+impl MessageId {
+    /// The id of a stored message.
+    pub(crate) fn of(id: &crate::store::MessageId) -> Self {
+        Self(hex::encode(id.0))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id as owned text.
+    pub fn into_string(self) -> String {
+        self.0
+    }
 }
 
-/// A contact as listed by [`Command::Contacts`].
+impl std::fmt::Display for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for MessageId {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+impl From<String> for MessageId {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl PartialEq<str> for MessageId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for MessageId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// Why a command failed or what went wrong: the `code` of an `error` event, serialised
 /// as the snake_case word docs/CLI.md lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -312,7 +245,7 @@ pub struct ContactInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageInfo {
     /// Message id (hex).
-    pub id: String,
+    pub id: MessageId,
     /// `in` or `out`.
     pub direction: MessageDirection,
     /// The text.
@@ -352,7 +285,7 @@ pub enum Event {
     /// A message was stored durably and queued for delivery.
     Queued {
         /// Message id.
-        id: String,
+        id: MessageId,
         /// The `ref` of the `send` command, if it had one.
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         client_ref: Option<String>,
@@ -360,19 +293,19 @@ pub enum Event {
     /// A hop (the contact's node or its mailbox) took the message.
     Sent {
         /// Message id.
-        id: String,
+        id: MessageId,
     },
     /// The contact's end-to-end receipt arrived.
     Delivered {
         /// Message id.
-        id: String,
+        id: MessageId,
     },
     /// A message from a contact.
     Message {
         /// Contact alias.
         from: String,
         /// Message id.
-        id: String,
+        id: MessageId,
         /// The text.
         text: String,
         /// Sender's clock, Unix ms.
@@ -508,157 +441,5 @@ impl Event {
             message: message.into(),
             client_ref,
         }
-    }
-}
-
-/// Longest accepted command line (an invite code is about 1 KiB; a message up to 64 KiB).
-pub const MAX_COMMAND_LINE: usize = 128 * 1024;
-
-/// Parses one command line. Untrusted input: a typed error, never a panic.
-/// Longest `ref` a `send` may carry.
-pub const MAX_REF_LEN: usize = 128;
-
-pub fn parse_command(line: &str) -> Result<Command, Event> {
-    if line.len() > MAX_COMMAND_LINE {
-        return Err(Event::error(ErrorCode::TooLong, "command line too long"));
-    }
-    match serde_json::from_str::<serde_json::Value>(line) {
-        Err(e) => Err(Event::error(ErrorCode::BadJson, e.to_string())),
-        Ok(v) => {
-            let cmd = v.get("cmd").and_then(|c| c.as_str()).map(str::to_owned);
-            let parsed = serde_json::from_value::<Command>(v).map_err(|e| match cmd {
-                None => Event::error(ErrorCode::MissingCmd, "each line needs a \"cmd\" field"),
-                Some(c) if !KNOWN.contains(&c.as_str()) => {
-                    Event::error(ErrorCode::UnknownCommand, format!("unknown command {c:?}"))
-                }
-                Some(_) => Event::error(ErrorCode::BadArguments, e.to_string()),
-            })?;
-            match &parsed {
-                Command::Send {
-                    client_ref: Some(r),
-                    ..
-                } if r.len() > MAX_REF_LEN => Err(Event::error(
-                    ErrorCode::BadArguments,
-                    format!("a ref is at most {MAX_REF_LEN} bytes"),
-                )),
-                _ => Ok(parsed),
-            }
-        }
-    }
-}
-
-const KNOWN: &[&str] = &[
-    "invite",
-    "accept",
-    "send",
-    "contacts",
-    "history",
-    "verify",
-    "expire",
-    "expire_status",
-    "status",
-    "rename",
-    "reset",
-    "block",
-    "unblock",
-    "delete",
-    "wipe",
-    "quit",
-];
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Catches a parser that panics or accepts junk, or mislabels errors.
-    #[test]
-    fn parses_and_rejects() {
-        assert_eq!(parse_command(r#"{"cmd":"quit"}"#).unwrap(), Command::Quit);
-        assert_eq!(
-            parse_command(r#"{"cmd":"send","to":"bob","text":"hi"}"#).unwrap(),
-            Command::Send {
-                to: "bob".into(),
-                text: "hi".into(),
-                client_ref: None,
-            }
-        );
-        let code = |r: Result<Command, Event>| match r {
-            Err(Event::Error { code, .. }) => code,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(code(parse_command("{")), ErrorCode::BadJson);
-        assert_eq!(
-            code(parse_command(r#"{"cmd":"dance"}"#)),
-            ErrorCode::UnknownCommand
-        );
-        assert_eq!(
-            code(parse_command(r#"{"cmd":"send"}"#)),
-            ErrorCode::BadArguments
-        );
-        assert_eq!(code(parse_command(r#"{"to":"x"}"#)), ErrorCode::MissingCmd);
-        assert_eq!(code(parse_command(r#"[1,2]"#)), ErrorCode::MissingCmd);
-    }
-
-    /// Catches `expire_status` (used by the TUI to show a conversation's timer) missing
-    /// from the parser's list of known commands.
-    /// Catches a code the node can emit that docs/CLI.md does not list, or a JSON word
-    /// that differs from the one documented.
-    #[test]
-    fn every_error_code_is_documented() {
-        let doc = include_str!("../../docs/CLI.md");
-        for code in ErrorCode::ALL {
-            let word = format!("`{}`", code.as_str());
-            assert!(doc.contains(&word), "{word} is not in docs/CLI.md");
-            assert_eq!(
-                serde_json::to_value(code).unwrap(),
-                serde_json::Value::String(code.as_str().into())
-            );
-        }
-        let state = serde_json::to_value(MessageState::Delivered).unwrap();
-        assert_eq!(state, "delivered");
-        assert_eq!(serde_json::to_value(MessageDirection::Out).unwrap(), "out");
-        assert_eq!(
-            serde_json::to_value(RelayState::Reserved).unwrap(),
-            "reserved"
-        );
-    }
-
-    /// Catches a `ref` that is not read, not echoed under its JSON name, or unbounded.
-    #[test]
-    fn send_ref_is_read_echoed_and_bounded() {
-        let cmd = parse_command(r#"{"cmd":"send","to":"bob","text":"hi","ref":"r1"}"#).unwrap();
-        assert!(matches!(cmd, Command::Send { client_ref: Some(ref r), .. } if r == "r1"));
-        let long = format!(
-            r#"{{"cmd":"send","to":"b","text":"t","ref":"{}"}}"#,
-            "x".repeat(129)
-        );
-        assert!(
-            matches!(parse_command(&long), Err(Event::Error { code, .. }) if code == ErrorCode::BadArguments)
-        );
-        let q = serde_json::to_value(Event::Queued {
-            id: "00".into(),
-            client_ref: Some("r1".into()),
-        })
-        .unwrap();
-        assert_eq!(q["ref"], "r1");
-        let e = serde_json::to_value(Event::error(ErrorCode::TooLong, "x")).unwrap();
-        assert!(
-            e.get("ref").is_none(),
-            "no ref key when the send had none: {e}"
-        );
-    }
-
-    #[test]
-    fn parses_expire_status() {
-        assert_eq!(
-            parse_command(r#"{"cmd":"expire_status","alias":"bob"}"#).unwrap(),
-            Command::ExpireStatus {
-                alias: "bob".into()
-            }
-        );
-        assert!(matches!(
-            parse_command(r#"{"cmd":"expire_status"}"#),
-            Err(Event::Error { code, .. }) if code == ErrorCode::BadArguments
-        ));
     }
 }

@@ -1,0 +1,176 @@
+//! Commands: what a front end asks of the node, and the parser of the JSON-lines mode.
+
+use super::{ErrorCode, Event};
+use serde::{Deserialize, Serialize};
+
+/// A command to the node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Command {
+    /// Create an invite code (valid for `ttl_secs`, default one week).
+    Invite {
+        /// Lifetime in seconds.
+        #[serde(default)]
+        ttl_secs: Option<u64>,
+        /// For an existing contact who lost their old identity key (a new device): when
+        /// they accept, the conversation moves to their new key with its history, and
+        /// "verified" is dropped (docs/PROTOCOL.md §23.1).
+        #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+        for_contact: Option<String>,
+    },
+    /// Accept a contact's invite code and name the contact `alias`.
+    Accept {
+        /// The invite code.
+        code: String,
+        /// Local name for the contact.
+        alias: String,
+    },
+    /// Send a text message.
+    Send {
+        /// Contact alias.
+        to: String,
+        /// The text.
+        text: String,
+        /// A label of the client's choosing (at most [`MAX_REF_LEN`] bytes), echoed in the
+        /// `queued` event and in any `error` about this send, so a client pairs answers
+        /// with sends whatever order they come in.
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        client_ref: Option<String>,
+    },
+    /// List contacts.
+    Contacts,
+    /// A conversation's messages (the last `limit`, default 100).
+    History {
+        /// Contact alias.
+        with: String,
+        /// How many of the most recent messages.
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    /// Show the safety number, or mark the contact verified with `confirm: true`.
+    Verify {
+        /// Contact alias.
+        alias: String,
+        /// Mark verified.
+        #[serde(default)]
+        confirm: bool,
+    },
+    /// Set a conversation's disappearing-message timer (`seconds: null` turns it off).
+    Expire {
+        /// Contact alias.
+        alias: String,
+        /// Seconds after which messages are removed.
+        seconds: Option<u64>,
+    },
+    /// Ask for a conversation's disappearing-message timer; answered with
+    /// [`Event::ExpireSet`] (front ends show it when a conversation opens).
+    ExpireStatus {
+        /// Contact alias.
+        alias: String,
+    },
+    /// Node status (peers, relay, LAN).
+    Status,
+    /// Gives a contact another local name (the alias is yours alone; the contact is not
+    /// told).
+    Rename {
+        /// The contact's alias now.
+        alias: String,
+        /// The new alias.
+        to: String,
+    },
+    /// Blocks a contact: its envelopes are dropped without any answer, its invites and
+    /// its uses of yours are refused, nothing is sent to it. Undo with `unblock`.
+    Block {
+        /// The contact's alias.
+        alias: String,
+    },
+    /// Renews the encrypted session with a contact (a new handshake, no invite needed):
+    /// for a conversation that no longer works, e.g. after restoring a device from an old
+    /// backup. History, alias and verification are kept.
+    Reset {
+        /// The contact's alias.
+        alias: String,
+        /// An invite code from the contact's new device (they lost their old identity key):
+        /// the conversation moves to the new key with its history, and "verified" is
+        /// dropped (docs/PROTOCOL.md §23.1). Without it, the reset uses the key both
+        /// already hold.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
+    },
+    /// Lifts a block.
+    Unblock {
+        /// The contact's alias.
+        alias: String,
+    },
+    /// Deletes a contact: its session, routing tags and unsent messages, and its history
+    /// unless `keep_history` (then the history comes back if the same person is added
+    /// again). A block on the contact ends with it.
+    Delete {
+        /// The contact's alias.
+        alias: String,
+        /// Keep the conversation's messages on disk.
+        #[serde(default)]
+        keep_history: bool,
+    },
+    /// Panic wipe: destroy the profile and stop. Requires `confirm: "WIPE"`.
+    Wipe {
+        /// Must be the string `WIPE`.
+        confirm: String,
+    },
+    /// Stop the node.
+    Quit,
+}
+/// Longest accepted command line (an invite code is about 1 KiB; a message up to 64 KiB).
+pub const MAX_COMMAND_LINE: usize = 128 * 1024;
+
+/// Longest `ref` a `send` may carry.
+pub const MAX_REF_LEN: usize = 128;
+
+/// Parses one command line. Untrusted input: a typed error, never a panic.
+pub fn parse_command(line: &str) -> Result<Command, Event> {
+    if line.len() > MAX_COMMAND_LINE {
+        return Err(Event::error(ErrorCode::TooLong, "command line too long"));
+    }
+    match serde_json::from_str::<serde_json::Value>(line) {
+        Err(e) => Err(Event::error(ErrorCode::BadJson, e.to_string())),
+        Ok(v) => {
+            let cmd = v.get("cmd").and_then(|c| c.as_str()).map(str::to_owned);
+            let parsed = serde_json::from_value::<Command>(v).map_err(|e| match cmd {
+                None => Event::error(ErrorCode::MissingCmd, "each line needs a \"cmd\" field"),
+                Some(c) if !KNOWN.contains(&c.as_str()) => {
+                    Event::error(ErrorCode::UnknownCommand, format!("unknown command {c:?}"))
+                }
+                Some(_) => Event::error(ErrorCode::BadArguments, e.to_string()),
+            })?;
+            match &parsed {
+                Command::Send {
+                    client_ref: Some(r),
+                    ..
+                } if r.len() > MAX_REF_LEN => Err(Event::error(
+                    ErrorCode::BadArguments,
+                    format!("a ref is at most {MAX_REF_LEN} bytes"),
+                )),
+                _ => Ok(parsed),
+            }
+        }
+    }
+}
+
+const KNOWN: &[&str] = &[
+    "invite",
+    "accept",
+    "send",
+    "contacts",
+    "history",
+    "verify",
+    "expire",
+    "expire_status",
+    "status",
+    "rename",
+    "reset",
+    "block",
+    "unblock",
+    "delete",
+    "wipe",
+    "quit",
+];

@@ -1,0 +1,76 @@
+//! The one door front ends use: profiles (create, open), the node (start, `Command` in,
+//! `Event` out), the relay. The JSON-lines mode of the `cairn` binary serialises exactly
+//! these commands and events (see `docs/CLI.md`).
+//!
+//! The TUI and the tests import nothing else from `cairn-node` (`tests/tests/layout.rs`
+//! checks it): what they need beyond a front end's calls — the wire protocol to speak to a
+//! node as a (hostile) peer would, the limits they measure, a profile's store read after
+//! the node stopped, the simulator and the fuzz targets — is in the submodules below, each
+//! saying whom it is for. Everything else in the crate is free to change shape.
+
+mod command;
+mod event;
+#[cfg(test)]
+mod tests;
+
+pub use command::{parse_command, Command, MAX_COMMAND_LINE, MAX_REF_LEN};
+pub use event::{
+    ContactInfo, ErrorCode, Event, MessageDirection, MessageId, MessageInfo, MessageState,
+    RelayState,
+};
+
+/// Profiles: created with a passphrase, opened with it (`Profile::create`, `Profile::open`).
+pub use crate::profile::{Profile, ProfileError};
+pub use crate::store::{KdfParams, OpenError, OpenOptions, Passphrase, ProfilePaths};
+
+/// The node: `start_node(profile, config)` runs it on the current tokio runtime and gives a
+/// [`NodeHandle`] for commands and a receiver of events.
+pub use crate::node::{
+    start as start_node, NodeConfig, NodeHandle, RESEND_AFTER_HOP, STRANGER_IDLE,
+};
+/// Addresses to listen on, of a relay, of a peer.
+pub use libp2p::Multiaddr;
+
+/// The relay and mailbox (`cairn relay`): `run_relay(config, events, stop)`.
+pub use crate::relay::{run as run_relay, RelayConfig, DEFAULT_RETENTION};
+
+/// The wire as a peer sees it, for tests and tools that talk to a node or a relay the way
+/// another machine does — a hostile one included: the request/response protocol, the
+/// libp2p swarm every node builds, the content inside the ratchet, LAN discovery packets.
+pub mod peer {
+    pub use crate::content::Content;
+    pub use crate::net::lan::packet;
+    pub use crate::net::protocol::{
+        RejectCode, Request, Response, MAX_BUFFERED_PER_CONNECTION, MAX_REQUEST_LEN,
+        MAX_RESPONSE_LEN, PROTOCOL,
+    };
+    pub use crate::net::swarm::{build as build_swarm, Behaviour, BehaviourEvent, SwarmOptions};
+}
+
+/// The limits a node and a relay hold to against abuse (docs/THREAT_MODEL.md §6), for the
+/// tests that measure them under attack.
+pub mod limits {
+    pub use crate::net::ip_limits::MAX_PENDING_PER_SOURCE;
+    pub use crate::net::swarm::MAX_PENDING_INCOMING;
+    pub use crate::relay::reservations::{
+        MAX_RESERVATIONS_PER_NETWORK, MAX_RESERVATIONS_PER_SOURCE,
+    };
+    pub use crate::relay::{
+        ABUSE_BURST, ABUSE_PER_SEC, DEPOSIT_BYTES_BURST, DEPOSIT_BYTES_PER_SEC, FETCH_UNITS_BURST,
+        FETCH_UNITS_PER_SEC,
+    };
+}
+
+/// A profile's encrypted store opened directly, for tests that check what a node left on
+/// disk after it stopped (never while it runs: the profile lock keeps a second opener out).
+pub mod inspect {
+    pub use crate::store::{DeliveryState, Store, TreeName};
+}
+
+/// The deterministic simulator (feature `sim`; docs/SIMULATION.md).
+#[cfg(feature = "sim")]
+pub use crate::sim;
+
+/// The fuzz targets' bodies (feature `fuzzing`; docs/FUZZING.md).
+#[cfg(feature = "fuzzing")]
+pub use crate::fuzzing;
