@@ -5,12 +5,21 @@
 //! ticks into actions and carries out the returned [`Effect`]s.
 
 use crate::config::{Settings, Sort};
+pub use crate::dialog::Dialog;
+use crate::dialog::{
+    edit_field, Accept, Expire, Help, Invite, Key, Lan, NewKey, Request, Verify, Wipe,
+};
 use crate::input::{SecretField, TextField};
 use crate::keymap::KeyAction;
-use cairn_node::api::{
-    Command, ContactInfo, ErrorCode, Event, MessageDirection, MessageInfo, MessageState, RelayState,
+pub use crate::model::{
+    describe_duration, parse_duration, Contact, Conversation, Delivery, Message, NodeStatus,
+    ScrollPos, EXPIRE_CHOICES,
 };
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crate::slash::SlashCmd;
+use cairn_node::api::{
+    Command, ContactInfo, ErrorCode, Event, MessageDirection, MessageInfo, RelayState,
+};
+use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
 use std::collections::HashMap;
 use zeroize::Zeroizing;
 
@@ -22,141 +31,6 @@ pub const STATUS_EVERY_TICKS: u64 = 3;
 pub const NOTICE_MS: u64 = 8_000;
 /// Shortest passphrase accepted for a new profile.
 pub const MIN_PASSPHRASE_CHARS: usize = 8;
-/// Disappearing-message choices offered by the dialog (seconds; `None` = off).
-pub const EXPIRE_CHOICES: &[(Option<u64>, &str)] = &[
-    (None, "off"),
-    (Some(30), "30 seconds"),
-    (Some(300), "5 minutes"),
-    (Some(3600), "1 hour"),
-    (Some(86_400), "1 day"),
-    (Some(604_800), "1 week"),
-];
-
-/// Delivery state of a message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Delivery {
-    /// Stored, waiting for a hop (or the node has not answered yet).
-    Queued,
-    /// The contact's node or mailbox took it.
-    Sent,
-    /// The contact's end-to-end receipt arrived.
-    Delivered,
-    /// Could not be sent.
-    Failed,
-    /// An incoming message.
-    Received,
-}
-
-impl From<MessageState> for Delivery {
-    fn from(s: MessageState) -> Self {
-        match s {
-            MessageState::Queued => Delivery::Queued,
-            MessageState::Sent => Delivery::Sent,
-            MessageState::Delivered => Delivery::Delivered,
-            MessageState::Failed => Delivery::Failed,
-            MessageState::Received => Delivery::Received,
-        }
-    }
-}
-
-impl Delivery {
-    /// The word shown after an outgoing message.
-    pub fn label(self) -> &'static str {
-        match self {
-            Delivery::Queued => "queued",
-            Delivery::Sent => "sent",
-            Delivery::Delivered => "delivered",
-            Delivery::Failed => "failed",
-            Delivery::Received => "",
-        }
-    }
-}
-
-/// One message in a conversation.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Message {
-    /// Message id (hex), or `local-N` until the node queued it.
-    pub id: String,
-    /// Sent by us.
-    pub outgoing: bool,
-    /// The text.
-    pub text: String,
-    /// Writer's clock, Unix ms.
-    pub at_ms: u64,
-    /// When this front end learnt of it (for disappearing messages), Unix ms.
-    pub seen_ms: u64,
-    /// Delivery state.
-    pub state: Delivery,
-}
-
-impl std::fmt::Debug for Message {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print message text.
-        write!(f, "Message({}, {:?})", self.id, self.state)
-    }
-}
-
-/// Where the conversation view is scrolled to: the bottom visible line is line
-/// `height(msg) - 1 - hidden_below` of message `msg`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ScrollPos {
-    /// Index of the message at the bottom of the view.
-    pub msg: usize,
-    /// How many of its lines are below the view.
-    pub hidden_below: usize,
-}
-
-/// A conversation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Conversation {
-    /// Messages, oldest first.
-    pub messages: Vec<Message>,
-    /// Index of the first unread message: the "new messages" divider.
-    pub divider: Option<usize>,
-    /// `None`: following the newest message.
-    pub scroll: Option<ScrollPos>,
-    /// History was requested from the node.
-    pub history_requested: bool,
-    /// Disappearing timer in seconds, when known (`Some(None)` = off).
-    pub expire: Option<Option<u64>>,
-}
-
-/// A contact as the TUI shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Contact {
-    /// Local name.
-    pub alias: String,
-    /// Safety number compared.
-    pub verified: bool,
-    /// Connected now.
-    pub online: bool,
-    /// Session established.
-    pub established: bool,
-    /// Unread messages.
-    pub unread: usize,
-    /// Last activity (Unix ms).
-    pub last_at: u64,
-}
-
-/// What the status bar shows.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct NodeStatus {
-    /// A node is running.
-    pub running: bool,
-    /// The node listens (got `ready`).
-    pub listening: bool,
-    /// Connected peers.
-    pub peers: usize,
-    /// A relay was configured.
-    pub relay_configured: bool,
-    /// The relay reservation holds.
-    pub relay_reserved: bool,
-    /// mDNS on.
-    pub lan: bool,
-    /// Restarting (LAN toggle).
-    pub restarting: bool,
-}
-
 /// First-run form.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SetupForm {
@@ -210,71 +84,6 @@ pub enum Screen {
     Main,
     /// The profile was wiped.
     Wiped,
-}
-
-/// Dialogs over the main screen.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Dialog {
-    /// Keys and commands.
-    Help {
-        /// Rows scrolled.
-        scroll: u16,
-    },
-    /// A new invite (code arrives from the node).
-    Invite {
-        /// The code, once created.
-        code: Option<String>,
-    },
-    /// Accept an invite.
-    Accept {
-        /// The pasted code.
-        code: TextField,
-        /// The contact's name.
-        alias: TextField,
-        /// 0 code, 1 name.
-        focus: usize,
-        /// Problem to show.
-        error: Option<String>,
-        /// Sent to the node, waiting.
-        waiting: bool,
-    },
-    /// Safety number.
-    Verify {
-        /// Contact.
-        alias: String,
-        /// Twelve groups of five digits, once known.
-        digits: Option<String>,
-        /// QR payload.
-        qr: Option<String>,
-        /// Marked verified.
-        verified: bool,
-    },
-    /// Disappearing messages.
-    Expire {
-        /// Contact.
-        alias: String,
-        /// Index into [`EXPIRE_CHOICES`].
-        choice: usize,
-    },
-    /// LAN mode confirmation.
-    Lan {
-        /// Turning it on (else off).
-        enable: bool,
-    },
-    /// Panic wipe confirmation: type the word.
-    Wipe {
-        /// What was typed.
-        typed: TextField,
-        /// Problem to show.
-        error: Option<String>,
-    },
-    /// A contact appeared with a new key under a familiar name.
-    NewKey {
-        /// The new contact.
-        alias: String,
-        /// The existing contact with that name.
-        like: String,
-    },
 }
 
 /// A one-line message in the status area.
@@ -574,10 +383,23 @@ impl App {
         }
     }
 
+    /// Where the parts of the main screen go now.
+    pub fn layout(&self) -> crate::layout::MainLayout {
+        crate::layout::main_layout(self.size, &self.input)
+    }
+
+    /// The time as messages show it.
+    pub fn clock(&self) -> crate::layout::Clock {
+        crate::layout::Clock {
+            now_ms: self.now_ms,
+            utc_offset_secs: self.utc_offset_secs,
+        }
+    }
+
     fn message_height(&self, alias: &str, idx: usize) -> usize {
-        let width = crate::view::message_width(self);
+        let width = self.layout().message_width();
         match self.convs.get(alias) {
-            Some(conv) => crate::view::message_lines(self, alias, conv, idx, width)
+            Some(conv) => crate::layout::message_lines(self.clock(), alias, conv, idx, width)
                 .len()
                 .max(1),
             None => 1,
@@ -592,7 +414,7 @@ impl App {
         if n == 0 {
             return;
         }
-        let view_h = crate::view::message_area_height(self);
+        let view_h = self.layout().message_rows();
         let mut pos = self
             .convs
             .get(&alias)
@@ -733,57 +555,6 @@ impl App {
 
 fn is_press(k: &KeyEvent) -> bool {
     k.kind != KeyEventKind::Release
-}
-
-fn plain_char(k: &KeyEvent) -> Option<char> {
-    match k.code {
-        KeyCode::Char(c)
-            if !k
-                .modifiers
-                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
-        {
-            Some(c)
-        }
-        _ => None,
-    }
-}
-
-/// Parses `30s`, `5m`, `1h`, `2d`, `1w`, `off`.
-pub fn parse_duration(s: &str) -> Result<Option<u64>, String> {
-    let s = s.trim().to_ascii_lowercase();
-    if s == "off" || s == "0" || s == "never" {
-        return Ok(None);
-    }
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration: use e.g. 30s, 5m, 1h, 1d, 1w or off"))?;
-    let mult = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return Err(format!("unknown unit {unit:?}: use s, m, h, d or w")),
-    };
-    if n == 0 {
-        return Ok(None);
-    }
-    Ok(Some(n.saturating_mul(mult)))
-}
-
-/// Human form of a timer.
-pub fn describe_duration(secs: u64) -> String {
-    if let Some((_, label)) = EXPIRE_CHOICES.iter().find(|(s, _)| *s == Some(secs)) {
-        return (*label).to_owned();
-    }
-    match secs {
-        s if s % 604_800 == 0 => format!("{} weeks", s / 604_800),
-        s if s % 86_400 == 0 => format!("{} days", s / 86_400),
-        s if s % 3600 == 0 => format!("{} hours", s / 3600),
-        s if s % 60 == 0 => format!("{} minutes", s / 60),
-        s => format!("{s} seconds"),
-    }
 }
 
 mod commands;

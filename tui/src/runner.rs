@@ -431,10 +431,8 @@ async fn run_async(launch: Launch) -> Result<(), String> {
         tokio::select! {
             a = input_rx.recv() => match a {
                 Some(a) => runner.apply(a),
-                None => runner.apply(Action::Key(ratatui::crossterm::event::KeyEvent::new(
-                    ratatui::crossterm::event::KeyCode::Char('c'),
-                    ratatui::crossterm::event::KeyModifiers::CONTROL,
-                ))),
+                // The terminal's input is gone: quit cleanly, whatever the key bindings.
+                None => runner.apply(Action::Terminate),
             },
             Some(m) = internal_rx.recv() => runner.internal(m),
             sig = async {

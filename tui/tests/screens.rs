@@ -7,6 +7,7 @@ use cairn_tui::app::{
     ScrollPos, SetupForm, UnlockForm,
 };
 use cairn_tui::config::Settings;
+use cairn_tui::dialog::{Accept, Expire, Help, Invite, Lan, NewKey, Verify, Wipe};
 use cairn_tui::input::TextField;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -189,37 +190,37 @@ screens! {
         update(&mut app, Action::Node(Event::error(ErrorCode::NotEstablished, "x")));
         app
     };
-    help => with_dialog(Dialog::Help { scroll: 0 });
-    invite_waiting => with_dialog(Dialog::Invite { code: None });
-    invite => with_dialog(Dialog::Invite { code: Some(CODE.into()) });
+    help => with_dialog(Dialog::Help(Help { scroll: 0 }));
+    invite_waiting => with_dialog(Dialog::Invite(Invite { code: None }));
+    invite => with_dialog(Dialog::Invite(Invite { code: Some(CODE.into()) }));
     accept => {
-        let mut app = with_dialog(Dialog::Accept {
+        let mut app = with_dialog(Dialog::Accept(Accept {
             code: TextField::with_text(CODE),
             alias: TextField::with_text("Dana"),
             focus: 1,
             error: Some("this invite has expired; ask for a new one".into()),
             waiting: false,
-        });
+        }));
         app.selected = Some("alice".into());
         app
     };
-    verify => with_dialog(Dialog::Verify {
+    verify => with_dialog(Dialog::Verify(Verify {
         alias: "bob".into(),
         digits: Some(DIGITS.into()),
         qr: Some(format!("CAIRN-SN01{}", DIGITS.replace(' ', ""))),
         verified: false,
-    });
-    verify_done => with_dialog(Dialog::Verify {
+    }));
+    verify_done => with_dialog(Dialog::Verify(Verify {
         alias: "alice".into(),
         digits: Some(DIGITS.into()),
         qr: Some(format!("CAIRN-SN01{}", DIGITS.replace(' ', ""))),
         verified: true,
-    });
-    expire => with_dialog(Dialog::Expire { alias: "alice".into(), choice: 3 });
-    lan_on => with_dialog(Dialog::Lan { enable: true });
-    lan_off => with_dialog(Dialog::Lan { enable: false });
-    wipe => with_dialog(Dialog::Wipe { typed: TextField::with_text("WI"), error: None });
-    new_key => with_dialog(Dialog::NewKey { alias: "alice-2".into(), like: "alice".into() });
+    }));
+    expire => with_dialog(Dialog::Expire(Expire { alias: "alice".into(), choice: 3 }));
+    lan_on => with_dialog(Dialog::Lan(Lan { enable: true }));
+    lan_off => with_dialog(Dialog::Lan(Lan { enable: false }));
+    wipe => with_dialog(Dialog::Wipe(Wipe { typed: TextField::with_text("WI"), error: None }));
+    new_key => with_dialog(Dialog::NewKey(NewKey { alias: "alice-2".into(), like: "alice".into() }));
     wiped => base(Screen::Wiped);
 }
 
@@ -227,9 +228,9 @@ screens! {
 #[test]
 fn invite_with_qr_on_a_large_terminal() {
     insta::assert_snapshot!(render(
-        &with_dialog(Dialog::Invite {
+        &with_dialog(Dialog::Invite(Invite {
             code: Some(CODE.into())
-        }),
+        })),
         100,
         40
     ));

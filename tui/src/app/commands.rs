@@ -5,9 +5,9 @@ use super::*;
 
 pub(super) fn open_dialog(app: &mut App, what: KeyAction, fx: &mut Vec<Effect>) {
     match what {
-        KeyAction::Help => app.dialog = Some(Dialog::Help { scroll: 0 }),
+        KeyAction::Help => app.dialog = Some(Dialog::Help(Help::default())),
         KeyAction::Invite => {
-            app.dialog = Some(Dialog::Invite { code: None });
+            app.dialog = Some(Dialog::Invite(Invite::default()));
             fx.push(Effect::Node(Command::Invite {
                 ttl_secs: None,
                 for_contact: None,
@@ -21,37 +21,22 @@ pub(super) fn open_dialog(app: &mut App, what: KeyAction, fx: &mut Vec<Effect>) 
         KeyAction::Expire => match app.selected.clone() {
             Some(alias) => {
                 let current = app.convs.get(&alias).and_then(|c| c.expire).flatten();
-                let choice = EXPIRE_CHOICES
-                    .iter()
-                    .position(|(s, _)| *s == current)
-                    .unwrap_or(0);
-                app.dialog = Some(Dialog::Expire { alias, choice });
+                app.dialog = Some(Dialog::Expire(Expire::new(alias, current)));
             }
             None => app.warn("Select a conversation first."),
         },
         KeyAction::ToggleLan => {
-            app.dialog = Some(Dialog::Lan {
+            app.dialog = Some(Dialog::Lan(Lan {
                 enable: !app.status.lan,
-            })
+            }))
         }
-        KeyAction::Wipe => {
-            app.dialog = Some(Dialog::Wipe {
-                typed: TextField::single(),
-                error: None,
-            })
-        }
+        KeyAction::Wipe => app.dialog = Some(Dialog::Wipe(Wipe::default())),
         _ => {}
     }
 }
 
 pub(super) fn open_accept(app: &mut App, code: &str, alias: &str) {
-    app.dialog = Some(Dialog::Accept {
-        code: TextField::with_text(code),
-        alias: TextField::with_text(alias),
-        focus: usize::from(!code.is_empty()),
-        error: None,
-        waiting: false,
-    });
+    app.dialog = Some(Dialog::Accept(Accept::new(code, alias)));
 }
 
 pub(super) fn open_verify(app: &mut App, alias: String, fx: &mut Vec<Effect>) {
@@ -60,16 +45,12 @@ pub(super) fn open_verify(app: &mut App, alias: String, fx: &mut Vec<Effect>) {
         confirm: false,
     }));
     let verified = app.contact(&alias).is_some_and(|c| c.verified);
-    app.dialog = Some(Dialog::Verify {
+    app.dialog = Some(Dialog::Verify(Verify {
         alias,
         digits: None,
         qr: None,
         verified,
-    });
-}
-
-pub(super) fn set_expire(alias: String, seconds: Option<u64>, fx: &mut Vec<Effect>) {
-    fx.push(Effect::Node(Command::Expire { alias, seconds }));
+    }));
 }
 
 pub(super) fn submit(app: &mut App, fx: &mut Vec<Effect>) {
@@ -129,8 +110,11 @@ pub(super) fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
     let mut parts = line.split_whitespace();
     let name = parts.next().unwrap_or("").to_ascii_lowercase();
     let args: Vec<&str> = parts.collect();
-    match name.as_str() {
-        "invite" => match args.as_slice() {
+    let Some(command) = crate::slash::find(&name) else {
+        return app.warn(format!("Unknown command /{name}. Type /help for the list."));
+    };
+    match command.cmd {
+        SlashCmd::Invite => match args.as_slice() {
             [] => open_dialog(app, KeyAction::Invite, fx),
             ["for", rest @ ..] if !rest.is_empty() => {
                 let alias = rest.join(" ");
@@ -140,7 +124,7 @@ pub(super) fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
                 app.notify(format!(
                     "An invite for {alias}'s new device: when they accept it, the conversation moves to their new key (history kept; compare safety numbers again)."
                 ));
-                app.dialog = Some(Dialog::Invite { code: None });
+                app.dialog = Some(Dialog::Invite(Invite::default()));
                 fx.push(Effect::Node(Command::Invite {
                     ttl_secs: None,
                     for_contact: Some(alias),
@@ -148,30 +132,31 @@ pub(super) fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
             }
             _ => app.warn("Usage: /invite, or /invite for NAME (a contact's new device)"),
         },
-        "accept" => {
+        SlashCmd::Accept => {
             let code = args.first().copied().unwrap_or("");
             let alias = args.get(1..).map(|a| a.join(" ")).unwrap_or_default();
+            let mut dialog = Accept::new(code, &alias);
             if !code.is_empty() && !alias.is_empty() {
-                open_accept(app, code, &alias);
-                accept_submit(app, fx);
-            } else {
-                open_accept(app, code, &alias);
+                if let Some(cmd) = dialog.submit() {
+                    fx.push(Effect::Node(cmd));
+                }
             }
+            app.dialog = Some(Dialog::Accept(dialog));
         }
-        "verify" => match args.first().map(|s| s.to_string()).or(app.selected.clone()) {
+        SlashCmd::Verify => match args.first().map(|s| s.to_string()).or(app.selected.clone()) {
             Some(alias) if app.contact(&alias).is_some() => open_verify(app, alias, fx),
             Some(alias) => app.warn(format!("No contact named {alias}.")),
             None => app.warn("Select a contact to verify first."),
         },
-        "expire" => match (args.first(), app.selected.clone()) {
+        SlashCmd::Expire => match (args.first(), app.selected.clone()) {
             (_, None) => app.warn("Select a conversation first."),
             (None, Some(_)) => open_dialog(app, KeyAction::Expire, fx),
             (Some(arg), Some(alias)) => match parse_duration(arg) {
-                Ok(secs) => set_expire(alias, secs, fx),
+                Ok(seconds) => fx.push(Effect::Node(Command::Expire { alias, seconds })),
                 Err(e) => app.warn(e),
             },
         },
-        "lan" => {
+        SlashCmd::Lan => {
             let enable = match args.first().map(|s| s.to_ascii_lowercase()) {
                 Some(s) if s == "on" => true,
                 Some(s) if s == "off" => false,
@@ -184,15 +169,15 @@ pub(super) fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
                     "LAN mode is already off"
                 });
             } else {
-                app.dialog = Some(Dialog::Lan { enable });
+                app.dialog = Some(Dialog::Lan(Lan { enable }));
             }
         }
-        "rename" => match (app.selected.clone(), args.join(" ")) {
+        SlashCmd::Rename => match (app.selected.clone(), args.join(" ")) {
             (None, _) => app.warn("Select the contact to rename first."),
             (Some(_), to) if to.is_empty() => app.warn("Usage: /rename NEW NAME"),
             (Some(alias), to) => fx.push(Effect::Node(Command::Rename { alias, to })),
         },
-        "reset" => match args.first().map(|s| s.to_string()).or(app.selected.clone()) {
+        SlashCmd::Reset => match args.first().map(|s| s.to_string()).or(app.selected.clone()) {
             Some(alias) if app.contact(&alias).is_some() => {
                 // `/reset NAME CODE`: the contact's new device sent an invite.
                 let code = args.get(1).map(|c| c.to_string());
@@ -210,7 +195,7 @@ pub(super) fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
             Some(alias) => app.warn(format!("No contact named {alias}.")),
             None => app.warn("Select a contact first."),
         },
-        "block" | "unblock" => match args.first().map(|s| s.to_string()).or(app.selected.clone()) {
+        SlashCmd::Block => match args.first().map(|s| s.to_string()).or(app.selected.clone()) {
             Some(alias) if app.contact(&alias).is_some() => {
                 fx.push(Effect::Node(if name == "block" {
                     Command::Block { alias }
@@ -221,7 +206,7 @@ pub(super) fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
             Some(alias) => app.warn(format!("No contact named {alias}.")),
             None => app.warn("Select a contact first."),
         },
-        "delete" => match (app.selected.clone(), args.first().copied()) {
+        SlashCmd::Delete => match (app.selected.clone(), args.first().copied()) {
             (None, _) => app.warn("Select the contact to delete first."),
             (Some(alias), Some("confirm")) => fx.push(Effect::Node(Command::Delete {
                 alias,
@@ -236,37 +221,8 @@ pub(super) fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
                  /delete confirm (history too) or /delete keep-history."
             )),
         },
-        "wipe" => open_dialog(app, KeyAction::Wipe, fx),
-        "help" | "?" => open_dialog(app, KeyAction::Help, fx),
-        "quit" | "q" | "exit" => quit(app, fx),
-        _ => app.warn(format!("Unknown command /{name}. Type /help for the list.")),
+        SlashCmd::Wipe => open_dialog(app, KeyAction::Wipe, fx),
+        SlashCmd::Help => open_dialog(app, KeyAction::Help, fx),
+        SlashCmd::Quit => quit(app, fx),
     }
-}
-
-pub(super) fn accept_submit(app: &mut App, fx: &mut Vec<Effect>) {
-    let Some(Dialog::Accept {
-        code,
-        alias,
-        focus,
-        error,
-        waiting,
-    }) = &mut app.dialog
-    else {
-        return;
-    };
-    let c: String = code.text().split_whitespace().collect();
-    let a = alias.text().trim().to_owned();
-    if c.is_empty() {
-        *error = Some("Paste the invite code first.".into());
-        *focus = 0;
-        return;
-    }
-    if a.is_empty() {
-        *error = Some("Give this contact a name (only you see it).".into());
-        *focus = 1;
-        return;
-    }
-    *error = None;
-    *waiting = true;
-    fx.push(Effect::Node(Command::Accept { code: c, alias: a }));
 }

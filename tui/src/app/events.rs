@@ -95,16 +95,16 @@ pub(super) fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
     match ev {
         Event::Ready { .. } => app.status.listening = true,
         Event::Invite { code } => match &mut app.dialog {
-            Some(Dialog::Invite { code: c }) => *c = Some(code),
+            Some(Dialog::Invite(d)) => d.code = Some(code),
             // Closed before the code came: show it, but never over another dialog.
-            None => app.dialog = Some(Dialog::Invite { code: Some(code) }),
+            None => app.dialog = Some(Dialog::Invite(Invite { code: Some(code) })),
             Some(_) => {
                 app.notify("An invite was created but not shown (another dialog was open); create a new one to see it.")
             }
         },
         Event::ContactAdded { alias } => {
             fx.push(Effect::Node(Command::Contacts));
-            let was_accepting = matches!(app.dialog, Some(Dialog::Accept { waiting: true, .. }));
+            let was_accepting = matches!(&app.dialog, Some(Dialog::Accept(a)) if a.waiting);
             if was_accepting {
                 app.dialog = None;
                 app.notify(format!(
@@ -129,10 +129,10 @@ pub(super) fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
                 }
             }
             if let Some(like) = app.new_key_for(&alias) {
-                app.dialog = Some(Dialog::NewKey {
+                app.dialog = Some(Dialog::NewKey(NewKey {
                     alias: alias.clone(),
                     like,
-                });
+                }));
             }
             if was_accepting || app.selected.is_none() {
                 app.select(Some(alias));
@@ -271,17 +271,11 @@ pub(super) fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
             if let Some(c) = app.contact_mut(&alias) {
                 c.verified = verified;
             }
-            if let Some(Dialog::Verify {
-                alias: a,
-                digits: d,
-                qr: q,
-                verified: v,
-            }) = &mut app.dialog
-            {
-                if *a == alias {
-                    *d = Some(digits);
-                    *q = Some(qr);
-                    *v = verified;
+            if let Some(Dialog::Verify(d)) = &mut app.dialog {
+                if d.alias == alias {
+                    d.digits = Some(digits);
+                    d.qr = Some(qr);
+                    d.verified = verified;
                 }
             }
             if verified && !was {
@@ -360,9 +354,9 @@ pub(super) fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
                 return app.warn(text);
             }
             if ACCEPT_ERRORS.contains(&code) {
-                if let Some(Dialog::Accept { error, waiting, .. }) = &mut app.dialog {
-                    *waiting = false;
-                    *error = Some(message);
+                if let Some(Dialog::Accept(d)) = &mut app.dialog {
+                    d.waiting = false;
+                    d.error = Some(message);
                     return;
                 }
             }

@@ -17,8 +17,8 @@ pub(super) fn key(app: &mut App, k: KeyEvent, fx: &mut Vec<Effect>) {
             return;
         }
         Screen::Unlock(form) => {
-            match k.code {
-                KeyCode::Enter => {
+            match Key::of(action, &k) {
+                Key::Confirm => {
                     if form.pass.is_empty() {
                         form.error = Some("Type your passphrase, then Enter.".into());
                         return;
@@ -30,15 +30,10 @@ pub(super) fn key(app: &mut App, k: KeyEvent, fx: &mut Vec<Effect>) {
                         retry: Retry::Unlock,
                     };
                 }
-                KeyCode::Backspace => form.pass.pop(),
-                KeyCode::Esc => form.pass.clear(),
-                _ => {
-                    if let Some(c) = plain_char(&k) {
-                        form.pass.push(c);
-                    } else if action == Some(KeyAction::KillToStart) {
-                        form.pass.clear();
-                    }
-                }
+                Key::Action(KeyAction::DeleteBack) => form.pass.pop(),
+                Key::Cancel | Key::Action(KeyAction::KillToStart) => form.pass.clear(),
+                Key::Char(c) => form.pass.push(c),
+                _ => {}
             }
             return;
         }
@@ -64,10 +59,11 @@ pub(super) fn setup_key(
     fx: &mut Vec<Effect>,
     change: &mut ScreenChange,
 ) {
-    match k.code {
-        KeyCode::Tab | KeyCode::Down => form.focus = (form.focus + 1) % 3,
-        KeyCode::BackTab | KeyCode::Up => form.focus = (form.focus + 2) % 3,
-        KeyCode::Enter => {
+    let key = Key::of(action, &k);
+    match key {
+        Key::NextField | Key::Down => form.focus = (form.focus + 1) % 3,
+        Key::PrevField | Key::Up => form.focus = (form.focus + 2) % 3,
+        Key::Confirm => {
             if form.focus < 2 {
                 form.focus += 1;
                 return;
@@ -105,43 +101,22 @@ pub(super) fn setup_key(
                 retry: Retry::Setup(name),
             });
         }
-        KeyCode::Backspace => match form.focus {
+        Key::Action(KeyAction::DeleteBack) => match form.focus {
             0 => form.name.backspace(),
             1 => form.pass1.pop(),
             _ => form.pass2.pop(),
         },
-        _ => {
-            if let Some(c) = plain_char(&k) {
-                match form.focus {
-                    0 => form.name.insert_char(c),
-                    1 => form.pass1.push(c),
-                    _ => form.pass2.push(c),
-                }
-            } else if form.focus == 0 {
-                edit_field(&mut form.name, action);
+        Key::Char(c) => match form.focus {
+            0 => form.name.insert_char(c),
+            1 => form.pass1.push(c),
+            _ => form.pass2.push(c),
+        },
+        other => {
+            if form.focus == 0 {
+                edit_field(&mut form.name, other);
             }
         }
     }
-}
-
-pub(super) fn edit_field(f: &mut TextField, action: Option<KeyAction>) -> bool {
-    match action {
-        Some(KeyAction::CursorLeft) => f.left(),
-        Some(KeyAction::CursorRight) => f.right(),
-        Some(KeyAction::WordLeft) => f.word_left(),
-        Some(KeyAction::WordRight) => f.word_right(),
-        Some(KeyAction::LineStart) => f.home(),
-        Some(KeyAction::LineEnd) => f.end(),
-        Some(KeyAction::DeleteBack) => f.backspace(),
-        Some(KeyAction::DeleteForward) => f.delete(),
-        Some(KeyAction::DeleteWordBack) => f.delete_word_back(),
-        Some(KeyAction::KillToEnd) => f.kill_to_end(),
-        Some(KeyAction::KillToStart) => f.kill_to_start(),
-        Some(KeyAction::CursorUp) => return f.up(),
-        Some(KeyAction::CursorDown) => return f.down(),
-        _ => return false,
-    }
-    true
 }
 
 pub(super) fn main_key(
@@ -150,7 +125,7 @@ pub(super) fn main_key(
     action: Option<KeyAction>,
     fx: &mut Vec<Effect>,
 ) {
-    let half = (crate::view::message_area_height(app) / 2).max(1);
+    let half = (app.layout().message_rows() / 2).max(1);
     match action {
         Some(KeyAction::Send) => submit(app, fx),
         Some(KeyAction::Newline) => app.input.insert_char('\n'),
@@ -214,13 +189,12 @@ pub(super) fn main_key(
                 app.scroll_down(1);
             }
         }
-        other => {
-            if !edit_field(&mut app.input, other) {
-                if let Some(c) = plain_char(&k) {
-                    app.input.insert_char(c);
-                }
+        other => match Key::of(other, &k) {
+            Key::Char(c) => app.input.insert_char(c),
+            key => {
+                edit_field(&mut app.input, key);
             }
-        }
+        },
     }
 }
 
@@ -233,19 +207,9 @@ pub(super) fn paste(app: &mut App, text: &str) {
         },
         Screen::Unlock(f) => f.pass.push_str(text),
         Screen::Main => match &mut app.dialog {
-            Some(Dialog::Accept {
-                code, alias, focus, ..
-            }) => {
-                if *focus == 0 {
-                    // Codes may arrive wrapped over several lines: keep only the code.
-                    let joined: String = text.split_whitespace().collect();
-                    code.insert_str(&joined);
-                } else {
-                    alias.insert_str(text);
-                }
+            Some(d) => {
+                d.paste(text);
             }
-            Some(Dialog::Wipe { .. }) => {} // the word must be typed
-            Some(_) => {}
             None => app.input.insert_str(text),
         },
         _ => {}
@@ -258,146 +222,31 @@ pub(super) fn dialog_key(
     action: Option<KeyAction>,
     fx: &mut Vec<Effect>,
 ) {
-    let Some(dialog) = app.dialog.as_mut() else {
-        return;
-    };
-    let esc = k.code == KeyCode::Esc || action == Some(KeyAction::Cancel);
-    match dialog {
-        Dialog::Help { scroll } => match k.code {
-            KeyCode::Down | KeyCode::PageDown => {
-                *scroll = scroll
-                    .saturating_add(if k.code == KeyCode::Down { 1 } else { 8 })
-                    .min(60)
-            }
-            KeyCode::Up | KeyCode::PageUp => {
-                *scroll = scroll.saturating_sub(if k.code == KeyCode::Up { 1 } else { 8 })
-            }
-            _ => app.dialog = None,
-        },
-        Dialog::Invite { code } => {
-            if esc || k.code == KeyCode::Enter {
-                app.dialog = None;
-            } else if plain_char(&k) == Some('c') {
-                if let Some(code) = code.clone() {
-                    fx.push(Effect::Copy(code));
-                    app.notify("Invite code copied to the clipboard (if your terminal allows it)");
-                }
-            }
+    let mut asked = Vec::new();
+    if let Some(dialog) = app.dialog.as_mut() {
+        dialog.update(Key::of(action, &k), &mut asked);
+    }
+    for request in asked {
+        carry_out(app, request, fx);
+    }
+}
+
+/// Does what a dialog asked.
+fn carry_out(app: &mut App, request: Request, fx: &mut Vec<Effect>) {
+    match request {
+        Request::Close => app.dialog = None,
+        Request::Node(cmd) => fx.push(Effect::Node(cmd)),
+        Request::Copy(text) => fx.push(Effect::Copy(text)),
+        Request::Notify(text) => app.notify(text),
+        Request::RestartNode { lan } => {
+            app.status.restarting = true;
+            fx.push(Effect::RestartNode { lan });
+            app.notify(if lan {
+                "Restarting the node with LAN mode on…"
+            } else {
+                "Restarting the node with LAN mode off…"
+            });
         }
-        Dialog::Accept {
-            code,
-            alias,
-            focus,
-            waiting,
-            ..
-        } => {
-            if esc {
-                app.dialog = None;
-                return;
-            }
-            if *waiting {
-                return;
-            }
-            match k.code {
-                KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down => {
-                    *focus = 1 - *focus
-                }
-                KeyCode::Enter => {
-                    if *focus == 0 && alias.is_empty() {
-                        *focus = 1;
-                    } else {
-                        accept_submit(app, fx);
-                    }
-                }
-                _ => {
-                    let f = if *focus == 0 { code } else { alias };
-                    if !edit_field(f, action) {
-                        if let Some(c) = plain_char(&k) {
-                            f.insert_char(c);
-                        }
-                    }
-                }
-            }
-        }
-        Dialog::Verify {
-            alias,
-            verified,
-            digits,
-            ..
-        } => {
-            if esc || k.code == KeyCode::Enter {
-                app.dialog = None;
-            } else if matches!(plain_char(&k), Some('v') | Some('V'))
-                && !*verified
-                && digits.is_some()
-            {
-                // Only once the numbers are on screen: nothing to compare before that.
-                fx.push(Effect::Node(Command::Verify {
-                    alias: alias.clone(),
-                    confirm: true,
-                }));
-            }
-        }
-        Dialog::Expire { alias, choice } => match k.code {
-            KeyCode::Up => *choice = choice.saturating_sub(1),
-            KeyCode::Down => *choice = (*choice + 1).min(EXPIRE_CHOICES.len() - 1),
-            KeyCode::Enter => {
-                let alias = alias.clone();
-                let secs = EXPIRE_CHOICES.get(*choice).and_then(|c| c.0);
-                app.dialog = None;
-                set_expire(alias, secs, fx);
-            }
-            _ if esc => app.dialog = None,
-            _ => {}
-        },
-        Dialog::Lan { enable } => match k.code {
-            KeyCode::Enter => {
-                let lan = *enable;
-                app.dialog = None;
-                app.status.restarting = true;
-                fx.push(Effect::RestartNode { lan });
-                app.notify(if lan {
-                    "Restarting the node with LAN mode on…"
-                } else {
-                    "Restarting the node with LAN mode off…"
-                });
-            }
-            _ if esc => app.dialog = None,
-            _ => {}
-        },
-        Dialog::Wipe { typed, error } => {
-            if esc {
-                app.dialog = None;
-                return;
-            }
-            if k.code == KeyCode::Enter {
-                if typed.text() == "WIPE" {
-                    fx.push(Effect::Node(Command::Wipe {
-                        confirm: "WIPE".into(),
-                    }));
-                    *error = None;
-                    app.notify("Wiping…");
-                } else {
-                    *error = Some("Type WIPE in capital letters, or Esc to cancel.".into());
-                    typed.clear();
-                }
-                return;
-            }
-            if !edit_field(typed, action) {
-                if let Some(c) = plain_char(&k) {
-                    if typed.text().len() < 16 {
-                        typed.insert_char(c);
-                    }
-                }
-            }
-        }
-        Dialog::NewKey { alias, .. } => {
-            if plain_char(&k) == Some('v') || plain_char(&k) == Some('V') {
-                let alias = alias.clone();
-                open_verify(app, alias, fx);
-            } else if esc || k.code == KeyCode::Enter {
-                app.dialog = None;
-            }
-        }
+        Request::OpenVerify(alias) => open_verify(app, alias, fx),
     }
 }

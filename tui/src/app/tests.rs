@@ -1,6 +1,7 @@
 //! `update` as a pure function: actions in, state and effects out.
 
 use super::*;
+use cairn_node::api::MessageState;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 const T0: u64 = 1_700_000_000_000;
@@ -362,7 +363,7 @@ fn slash_commands() {
             for_contact: None,
         }]
     );
-    assert_eq!(app.dialog, Some(Dialog::Invite { code: None }));
+    assert_eq!(app.dialog, Some(Dialog::Invite(Invite { code: None })));
     update(
         &mut app,
         Action::Node(Event::Invite {
@@ -371,9 +372,9 @@ fn slash_commands() {
     );
     assert_eq!(
         app.dialog,
-        Some(Dialog::Invite {
+        Some(Dialog::Invite(Invite {
             code: Some("CAIRN:X".into())
-        })
+        }))
     );
     update(&mut app, key(KeyCode::Esc));
     assert_eq!(app.dialog, None);
@@ -429,7 +430,7 @@ fn slash_commands() {
 
     let fx = run(&mut app, "/help");
     assert!(fx.is_empty());
-    assert_eq!(app.dialog, Some(Dialog::Help { scroll: 0 }));
+    assert_eq!(app.dialog, Some(Dialog::Help(Help { scroll: 0 })));
     update(&mut app, key(KeyCode::Char('q')));
     assert_eq!(app.dialog, None);
 
@@ -505,7 +506,7 @@ fn slash_commands() {
 fn lan_toggle_asks_then_restarts() {
     let mut app = main_app(&["alice"]);
     assert!(update(&mut app, key(KeyCode::F(6))).is_empty());
-    assert_eq!(app.dialog, Some(Dialog::Lan { enable: true }));
+    assert_eq!(app.dialog, Some(Dialog::Lan(Lan { enable: true })));
     assert!(update(&mut app, key(KeyCode::Esc)).is_empty());
     assert_eq!(app.dialog, None);
     update(&mut app, key(KeyCode::F(6)));
@@ -591,7 +592,7 @@ fn paste_is_inserted_not_sent() {
         )),
     );
     match &app.dialog {
-        Some(Dialog::Accept { error, waiting, .. }) => {
+        Some(Dialog::Accept(Accept { error, waiting, .. })) => {
             assert!(!waiting);
             assert!(error.as_deref().unwrap_or("").contains("already"));
         }
@@ -621,10 +622,10 @@ fn new_key_for_known_name_warns() {
     );
     assert_eq!(
         app.dialog,
-        Some(Dialog::NewKey {
+        Some(Dialog::NewKey(NewKey {
             alias: "alice-2".into(),
             like: "alice".into()
-        })
+        }))
     );
     let fx = update(&mut app, key(KeyCode::Char('v')));
     assert_eq!(
@@ -838,4 +839,66 @@ fn terminate_quits_whatever_the_key_bindings() {
     );
     assert!(update(&mut app, Action::Terminate).contains(&Effect::Quit));
     assert!(app.quitting);
+}
+
+/// Catches a dialog that reads raw keys instead of the keymap: with `cancel` and `send`
+/// rebound, Esc and Enter no longer close or confirm a dialog, the new keys do; and the
+/// help lists every slash command of the parser's table.
+#[test]
+fn dialogs_follow_the_keymap() {
+    let mut app = main_app(&["alice"]);
+    let mut keys = HashMap::new();
+    keys.insert("cancel".to_owned(), vec!["ctrl-g".to_owned()]);
+    keys.insert("send".to_owned(), vec!["ctrl-o".to_owned()]);
+    assert!(app.settings.keymap.apply(&keys).is_empty());
+    typed(&mut app, "/lan on");
+    update(&mut app, key(KeyCode::Enter));
+    // Enter is unbound now: the command is still in the input.
+    assert!(app.dialog.is_none());
+    update(&mut app, ctrl('g'));
+    assert!(app.input.is_empty(), "the rebound cancel clears the input");
+    let fx = typed(&mut app, "/lan on");
+    assert!(fx.is_empty());
+    update(&mut app, ctrl('o'));
+    assert_eq!(app.dialog, Some(Dialog::Lan(Lan { enable: true })));
+    update(&mut app, key(KeyCode::Esc));
+    assert!(app.dialog.is_some(), "Esc is no longer cancel");
+    update(&mut app, key(KeyCode::Enter));
+    assert!(app.dialog.is_some(), "Enter is no longer send");
+    update(&mut app, ctrl('g'));
+    assert_eq!(app.dialog, None);
+    let help: String = crate::dialog::help_lines(&app.settings.keymap, false)
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    for c in crate::slash::COMMANDS {
+        assert!(help.contains(c.usage), "{} missing from the help", c.usage);
+    }
+}
+
+/// Catches a component that claims keys it does not use, or ignores its own.
+#[test]
+fn dialogs_answer_whether_they_used_a_key() {
+    use crate::dialog::{Handled, Key};
+    let mut out = Vec::new();
+    let mut verify = Dialog::Verify(Verify {
+        alias: "alice".into(),
+        digits: None,
+        qr: None,
+        verified: false,
+    });
+    assert_eq!(verify.update(Key::Char('x'), &mut out), Handled::Ignored);
+    assert_eq!(verify.update(Key::Char('v'), &mut out), Handled::Consumed);
+    assert!(out.is_empty(), "nothing to mark verified before the numbers are shown");
+    assert_eq!(verify.update(Key::Cancel, &mut out), Handled::Consumed);
+    assert_eq!(out, vec![Request::Close]);
+    let mut wipe = Dialog::Wipe(Wipe::default());
+    assert_eq!(wipe.paste("WIPE"), Handled::Ignored, "the word must be typed");
+    for c in "WIPE".chars() {
+        assert_eq!(wipe.update(Key::Char(c), &mut out), Handled::Consumed);
+    }
+    out.clear();
+    wipe.update(Key::Confirm, &mut out);
+    assert!(matches!(out.first(), Some(Request::Node(Command::Wipe { .. }))));
 }
