@@ -7,10 +7,37 @@ impl<S: Shell> Runtime<S> {
     /// Starts a session reset with an existing contact: a handshake under the reset
     /// secret both can derive (docs/PROTOCOL.md §23). The old session stays in use until
     /// the answer comes; then what waits in the outbox is encrypted again under the new one.
+    /// A reset already under way with that contact goes on: its first message is sent
+    /// again now rather than replaced by a new one. (A replaced first message may still sit
+    /// in the contact's mailbox; answered after the new one, it would leave the contact on a
+    /// session whose other half we threw away — found by the simulator, docs/SIMULATION.md.)
     pub(super) fn cmd_reset(&mut self, alias: &str) {
-        if let Some(cid) = self.unblocked_contact(alias) {
-            self.start_reset(cid);
+        let Some(cid) = self.unblocked_contact(alias) else {
+            return;
+        };
+        if self.resetting.contains(&cid) {
+            return self.resend_reset(&cid);
         }
+        self.start_reset(cid);
+    }
+
+    /// Sends the first message of our pending reset with `cid` again at once.
+    fn resend_reset(&mut self, cid: &ContactId) {
+        let now = self.now_ms();
+        let firsts: Vec<MessageId> = self
+            .handshakes
+            .values()
+            .filter(|(c, _)| c == cid)
+            .map(|(_, p)| MessageId(p.invite_id()))
+            .collect();
+        for id in firsts {
+            self.backoff.remove(&id);
+            if let Some(e) = self.outbox.get_mut(&id) {
+                e.next_attempt_at_ms = now;
+            }
+        }
+        self.next_fetch_ms = 0;
+        self.process_outbox(now);
     }
 
     /// Starts a reset with `cid` under the newest protocol both speak (a user's command,
