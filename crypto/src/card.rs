@@ -15,6 +15,17 @@ pub const MAX_ADDR_LEN: usize = 160;
 /// Most addresses in one card or invite. More would bloat invites and QR codes; a
 /// node advertises its best few.
 pub const MAX_ADDRS: usize = 6;
+/// Longest encoded card: name, PeerId, every address and a mailbox at their limits, each
+/// with its one-byte length, the address count and the mailbox flag.
+pub const MAX_CARD_LEN: usize = 1
+    + MAX_DISPLAY_NAME_LEN
+    + 1
+    + MAX_PEER_ID_LEN
+    + 1
+    + MAX_ADDRS * (1 + MAX_ADDR_LEN)
+    + 1
+    + 1
+    + MAX_ADDR_LEN;
 
 /// Errors for profile cards.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -106,6 +117,17 @@ impl ProfileCard {
         let card = Self::read(&mut r)?;
         r.finish()?;
         Ok(card)
+    }
+}
+
+impl crate::wire::Codec for ProfileCard {
+    type Error = CardError;
+    const MAX_LEN: usize = MAX_CARD_LEN;
+    fn to_wire(&self) -> Result<Vec<u8>, CardError> {
+        self.to_bytes()
+    }
+    fn from_wire(bytes: &[u8]) -> Result<Self, CardError> {
+        Self::from_bytes(bytes)
     }
 }
 

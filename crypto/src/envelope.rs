@@ -174,6 +174,17 @@ pub(crate) fn prefix(kind: EnvelopeKind, tag: &RoutingTag) -> [u8; ENVELOPE_PREF
     p
 }
 
+impl crate::wire::Codec for Envelope {
+    type Error = EnvelopeError;
+    const MAX_LEN: usize = MAX_ENVELOPE_LEN;
+    fn to_wire(&self) -> Result<Vec<u8>, EnvelopeError> {
+        Ok(self.encode())
+    }
+    fn from_wire(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        Self::decode(bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

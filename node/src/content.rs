@@ -15,6 +15,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+use cairn_crypto::wire::{self, Reader, WireError, Writer};
 use cairn_crypto::ProfileCard;
 use thiserror::Error;
 
@@ -73,6 +74,19 @@ pub enum ContentError {
     TooLong,
 }
 
+/// Longest encoded content: a text at its limit with its framing (longer than any receipt,
+/// card, timer or protocol announcement).
+pub const MAX_CONTENT_LEN: usize = 2 + 16 + 8 + 4 + MAX_TEXT_LEN;
+
+impl From<WireError> for ContentError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::TooLong => ContentError::TooLong,
+            _ => ContentError::Malformed,
+        }
+    }
+}
+
 impl Content {
     /// Encodes.
     pub fn encode(&self) -> Result<Vec<u8>, ContentError> {
@@ -86,42 +100,33 @@ impl Content {
                 if text.len() > MAX_TEXT_LEN {
                     return Err(ContentError::TooLong);
                 }
-                v.push(1);
-                v.extend_from_slice(id);
-                v.extend_from_slice(&sent_at_ms.to_be_bytes());
-                v.extend_from_slice(
-                    &u32::try_from(text.len())
-                        .map_err(|_| ContentError::TooLong)?
-                        .to_be_bytes(),
-                );
-                v.extend_from_slice(text.as_bytes());
+                v.put_u8(1);
+                v.put(id);
+                v.put_u64(*sent_at_ms);
+                v.put_bytes_u32(text.as_bytes());
             }
             Content::Receipt(ids) => {
                 if ids.is_empty() || ids.len() > MAX_RECEIPT_IDS {
                     return Err(ContentError::Malformed);
                 }
-                v.push(2);
-                v.extend_from_slice(
-                    &u16::try_from(ids.len())
-                        .map_err(|_| ContentError::Malformed)?
-                        .to_be_bytes(),
-                );
+                v.put_u8(2);
+                v.put_u16(u16::try_from(ids.len()).map_err(|_| ContentError::Malformed)?);
                 for id in ids {
-                    v.extend_from_slice(id);
+                    v.put(id);
                 }
             }
             Content::Card(card) => {
-                v.push(3);
-                v.extend(card.to_bytes().map_err(|_| ContentError::Malformed)?);
+                v.put_u8(3);
+                v.put(&card.to_bytes().map_err(|_| ContentError::Malformed)?);
             }
             Content::Timer { set_at_ms, seconds } => {
-                v.push(4);
-                v.extend_from_slice(&set_at_ms.to_be_bytes());
+                v.put_u8(4);
+                v.put_u64(*set_at_ms);
                 match seconds {
-                    None => v.push(0),
+                    None => v.put_u8(0),
                     Some(s) if *s <= MAX_TIMER_SECS => {
-                        v.push(1);
-                        v.extend_from_slice(&s.to_be_bytes());
+                        v.put_u8(1);
+                        v.put_u64(*s);
                     }
                     Some(_) => return Err(ContentError::Malformed),
                 }
@@ -130,8 +135,8 @@ impl Content {
                 if *p < 2 {
                     return Err(ContentError::Malformed);
                 }
-                v.push(5);
-                v.push(*p);
+                v.put_u8(5);
+                v.put_u8(*p);
             }
         }
         Ok(v)
@@ -139,76 +144,69 @@ impl Content {
 
     /// Decodes. Untrusted input (after decryption, from an authenticated contact).
     pub fn decode(b: &[u8]) -> Result<Self, ContentError> {
-        let (&version, rest) = b.split_first().ok_or(ContentError::Malformed)?;
-        if version != CONTENT_VERSION {
+        let mut r = Reader::new(b);
+        if r.u8()? != CONTENT_VERSION {
             return Err(ContentError::Unsupported);
         }
-        let (&kind, rest) = rest.split_first().ok_or(ContentError::Malformed)?;
-        match kind {
+        let content = match r.u8()? {
             1 => {
-                let (id, rest) = rest.split_at_checked(16).ok_or(ContentError::Malformed)?;
-                let (ts, rest) = rest.split_at_checked(8).ok_or(ContentError::Malformed)?;
-                let (len, rest) = rest.split_at_checked(4).ok_or(ContentError::Malformed)?;
-                let len = u32::from_be_bytes(len.try_into().map_err(|_| ContentError::Malformed)?);
-                let len = usize::try_from(len).map_err(|_| ContentError::TooLong)?;
-                if len > MAX_TEXT_LEN {
-                    return Err(ContentError::TooLong);
-                }
-                if rest.len() != len {
-                    return Err(ContentError::Malformed);
-                }
-                let text = std::str::from_utf8(rest)
+                let id = r.array()?;
+                let sent_at_ms = r.u64()?;
+                let text = std::str::from_utf8(r.bytes_u32(MAX_TEXT_LEN)?)
                     .map_err(|_| ContentError::Malformed)?
                     .to_owned();
-                Ok(Content::Text {
-                    id: id.try_into().map_err(|_| ContentError::Malformed)?,
-                    sent_at_ms: u64::from_be_bytes(
-                        ts.try_into().map_err(|_| ContentError::Malformed)?,
-                    ),
+                Content::Text {
+                    id,
+                    sent_at_ms,
                     text,
-                })
+                }
             }
             2 => {
-                let (n, rest) = rest.split_at_checked(2).ok_or(ContentError::Malformed)?;
-                let n = usize::from(u16::from_be_bytes(
-                    n.try_into().map_err(|_| ContentError::Malformed)?,
-                ));
-                if n == 0 || n > MAX_RECEIPT_IDS || rest.len() != n * 16 {
+                let n = usize::from(r.u16()?);
+                if n == 0 || n > MAX_RECEIPT_IDS {
                     return Err(ContentError::Malformed);
                 }
-                let ids = rest
-                    .chunks_exact(16)
-                    .map(|c| c.try_into().map_err(|_| ContentError::Malformed))
-                    .collect::<Result<Vec<[u8; 16]>, _>>()?;
-                Ok(Content::Receipt(ids))
+                let mut ids = Vec::with_capacity(n);
+                for _ in 0..n {
+                    ids.push(r.array()?);
+                }
+                Content::Receipt(ids)
             }
-            3 => Ok(Content::Card(
-                ProfileCard::from_bytes(rest).map_err(|_| ContentError::Malformed)?,
-            )),
+            3 => Content::Card(
+                ProfileCard::from_bytes(r.rest()).map_err(|_| ContentError::Malformed)?,
+            ),
             4 => {
-                let (at, rest) = rest.split_at_checked(8).ok_or(ContentError::Malformed)?;
-                let set_at_ms =
-                    u64::from_be_bytes(at.try_into().map_err(|_| ContentError::Malformed)?);
-                let seconds = match rest {
-                    [0] => None,
-                    [1, s @ ..] => {
-                        let s =
-                            u64::from_be_bytes(s.try_into().map_err(|_| ContentError::Malformed)?);
-                        if s > MAX_TIMER_SECS {
-                            return Err(ContentError::Malformed);
-                        }
-                        Some(s)
+                let set_at_ms = r.u64()?;
+                let seconds = if r.bool()? {
+                    let s = r.u64()?;
+                    if s > MAX_TIMER_SECS {
+                        return Err(ContentError::Malformed);
                     }
-                    _ => return Err(ContentError::Malformed),
+                    Some(s)
+                } else {
+                    None
                 };
-                Ok(Content::Timer { set_at_ms, seconds })
+                Content::Timer { set_at_ms, seconds }
             }
-            5 => match rest {
-                [p] if *p >= 2 => Ok(Content::Protocol(*p)),
-                _ => Err(ContentError::Malformed),
+            5 => match r.u8()? {
+                p if p >= 2 => Content::Protocol(p),
+                _ => return Err(ContentError::Malformed),
             },
-            _ => Err(ContentError::Unsupported),
-        }
+            _ => return Err(ContentError::Unsupported),
+        };
+        r.finish()?;
+        Ok(content)
+    }
+}
+
+impl wire::Codec for Content {
+    type Error = ContentError;
+    const MAX_LEN: usize = MAX_CONTENT_LEN;
+    fn to_wire(&self) -> Result<Vec<u8>, ContentError> {
+        self.encode()
+    }
+    fn from_wire(bytes: &[u8]) -> Result<Self, ContentError> {
+        Self::decode(bytes)
     }
 }
 

@@ -16,6 +16,7 @@ use crate::store::{
     Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, Invite, MessageId,
     Meta, OutboxEntry, SecretBytes, TreeName, UsedInvite,
 };
+use cairn_crypto::wire::round_trips;
 
 /// The node targets, in the order `fuzz/run-all.sh` runs them.
 #[cfg(not(feature = "sim"))]
@@ -113,22 +114,15 @@ pub fn fuzz_protocol(data: &[u8]) {
         return;
     };
     if which & 1 == 0 {
-        if let Ok(req) = Request::decode(body) {
-            assert_eq!(req.encode(), body, "request does not round-trip");
-        }
-    } else if let Ok(resp) = Response::decode(body) {
-        assert_eq!(resp.encode(), body, "response does not round-trip");
+        round_trips::<Request>(body);
+    } else {
+        round_trips::<Response>(body);
     }
 }
 
 /// Input: decrypted message content. Invariant: accepted content re-encodes to the input.
 pub fn fuzz_content(data: &[u8]) {
-    if let Ok(c) = Content::decode(data) {
-        match c.encode() {
-            Ok(again) => assert_eq!(again, data, "content does not round-trip"),
-            Err(e) => panic!("decoded content does not encode: {e}"),
-        }
-    }
+    round_trips::<Content>(data);
 }
 
 /// Input: one JSON-lines command (lossy UTF-8). Invariants: the parser never panics; an

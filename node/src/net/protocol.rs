@@ -24,6 +24,7 @@
 )]
 
 use cairn_crypto::envelope::MAX_ENVELOPE_LEN;
+use cairn_crypto::wire::{self, Reader, WireError, Writer};
 use thiserror::Error;
 
 /// The libp2p protocol name.
@@ -133,39 +134,13 @@ pub enum ProtocolError {
     Trailing,
 }
 
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ProtocolError> {
-        if self.0.len() < n {
-            return Err(ProtocolError::Truncated);
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Ok(a)
-    }
-    fn u8(&mut self) -> Result<u8, ProtocolError> {
-        self.take(1)?
-            .first()
-            .copied()
-            .ok_or(ProtocolError::Truncated)
-    }
-    fn arr<const N: usize>(&mut self) -> Result<[u8; N], ProtocolError> {
-        self.take(N)?
-            .try_into()
-            .map_err(|_| ProtocolError::Truncated)
-    }
-    fn u16(&mut self) -> Result<u16, ProtocolError> {
-        Ok(u16::from_be_bytes(self.arr()?))
-    }
-    fn u32(&mut self) -> Result<u32, ProtocolError> {
-        Ok(u32::from_be_bytes(self.arr()?))
-    }
-    fn finish(self) -> Result<(), ProtocolError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ProtocolError::Trailing)
+impl From<WireError> for ProtocolError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::Truncated => ProtocolError::Truncated,
+            WireError::TooLong => ProtocolError::TooLarge,
+            WireError::Trailing => ProtocolError::Trailing,
+            _ => ProtocolError::Malformed,
         }
     }
 }
@@ -186,39 +161,38 @@ impl Request {
         let mut v = Vec::new();
         match self {
             Request::Deliver(e) => {
-                v.push(1);
-                v.extend_from_slice(e);
+                v.put_u8(1);
+                v.put(e);
             }
             Request::MailboxPut(e) => {
-                v.push(2);
-                v.extend_from_slice(e);
+                v.put_u8(2);
+                v.put(e);
             }
             Request::MailboxFetch(keys) => {
-                v.push(3);
-                v.push(u8::try_from(keys.len()).unwrap_or(u8::MAX));
+                v.put_u8(3);
+                v.put_u8(u8::try_from(keys.len()).unwrap_or(u8::MAX));
                 for k in keys.iter().take(usize::from(u8::MAX)) {
-                    v.extend_from_slice(k);
+                    v.put(k);
                 }
             }
             Request::MailboxAck { key, ids } => {
-                v.push(4);
-                v.extend_from_slice(key);
-                v.extend_from_slice(&u16::try_from(ids.len()).unwrap_or(u16::MAX).to_be_bytes());
+                v.put_u8(4);
+                v.put(key);
+                v.put_u16(u16::try_from(ids.len()).unwrap_or(u16::MAX));
                 for id in ids.iter().take(usize::from(u16::MAX)) {
-                    v.extend_from_slice(id);
+                    v.put(id);
                 }
             }
             Request::DeliverBatch(envs) | Request::MailboxPutBatch(envs) => {
-                v.push(if matches!(self, Request::DeliverBatch(_)) {
+                v.put_u8(if matches!(self, Request::DeliverBatch(_)) {
                     5
                 } else {
                     6
                 });
                 let n = envs.len().min(MAX_BATCH);
-                v.extend_from_slice(&u16::try_from(n).unwrap_or(0).to_be_bytes());
+                v.put_u16(u16::try_from(n).unwrap_or(0));
                 for e in envs.iter().take(n) {
-                    v.extend_from_slice(&u32::try_from(e.len()).unwrap_or(0).to_be_bytes());
-                    v.extend_from_slice(e);
+                    v.put_bytes_u32(e);
                 }
             }
             Request::Unread => {}
@@ -237,10 +211,10 @@ impl Request {
         if b.len() > MAX_REQUEST_LEN {
             return Err(ProtocolError::TooLarge);
         }
-        let mut r = Reader(b);
+        let mut r = Reader::new(b);
         let req = match r.u8()? {
-            1 => Request::Deliver(envelope_bytes(r.take(r.0.len())?)?),
-            2 => Request::MailboxPut(envelope_bytes(r.take(r.0.len())?)?),
+            1 => Request::Deliver(envelope_bytes(r.rest())?),
+            2 => Request::MailboxPut(envelope_bytes(r.rest())?),
             3 => {
                 let n = usize::from(r.u8()?);
                 if n == 0 || n > MAX_FETCH_KEYS {
@@ -248,19 +222,19 @@ impl Request {
                 }
                 let mut keys = Vec::with_capacity(n);
                 for _ in 0..n {
-                    keys.push(r.arr()?);
+                    keys.push(r.array()?);
                 }
                 Request::MailboxFetch(keys)
             }
             4 => {
-                let key = r.arr()?;
+                let key = r.array()?;
                 let n = usize::from(r.u16()?);
                 if n > MAX_ACK_IDS {
                     return Err(ProtocolError::Malformed);
                 }
                 let mut ids = Vec::with_capacity(n);
                 for _ in 0..n {
-                    ids.push(r.arr()?);
+                    ids.push(r.array()?);
                 }
                 Request::MailboxAck { key, ids }
             }
@@ -271,8 +245,7 @@ impl Request {
                 }
                 let mut envs = Vec::with_capacity(n);
                 for _ in 0..n {
-                    let len = usize::try_from(r.u32()?).map_err(|_| ProtocolError::TooLarge)?;
-                    envs.push(envelope_bytes(r.take(len)?)?);
+                    envs.push(envelope_bytes(r.bytes_u32(MAX_REQUEST_LEN)?)?);
                 }
                 if kind == 5 {
                     Request::DeliverBatch(envs)
@@ -292,31 +265,30 @@ impl Response {
     pub fn encode(&self) -> Vec<u8> {
         let mut v = Vec::new();
         match self {
-            Response::Accepted => v.push(1),
+            Response::Accepted => v.put_u8(1),
             Response::Rejected(c) => {
-                v.push(2);
-                v.push(*c as u8);
+                v.put_u8(2);
+                v.put_u8(*c as u8);
             }
             Response::Mail(items) => {
-                v.push(3);
+                v.put_u8(3);
                 let n = items.len().min(MAX_MAIL_ITEMS);
-                v.extend_from_slice(&u16::try_from(n).unwrap_or(0).to_be_bytes());
+                v.put_u16(u16::try_from(n).unwrap_or(0));
                 for (id, env) in items.iter().take(n) {
-                    v.extend_from_slice(id);
-                    v.extend_from_slice(&u32::try_from(env.len()).unwrap_or(0).to_be_bytes());
-                    v.extend_from_slice(env);
+                    v.put(id);
+                    v.put_bytes_u32(env);
                 }
             }
             Response::Acked(n) => {
-                v.push(4);
-                v.extend_from_slice(&n.to_be_bytes());
+                v.put_u8(4);
+                v.put_u32(*n);
             }
             Response::Results(codes) => {
-                v.push(5);
+                v.put_u8(5);
                 let n = codes.len().min(MAX_BATCH);
-                v.extend_from_slice(&u16::try_from(n).unwrap_or(0).to_be_bytes());
+                v.put_u16(u16::try_from(n).unwrap_or(0));
                 for c in codes.iter().take(n) {
-                    v.push(c.map_or(0, |c| c as u8));
+                    v.put_u8(c.map_or(0, |c| c as u8));
                 }
             }
         }
@@ -328,7 +300,7 @@ impl Response {
         if b.len() > MAX_RESPONSE_LEN {
             return Err(ProtocolError::TooLarge);
         }
-        let mut r = Reader(b);
+        let mut r = Reader::new(b);
         let resp = match r.u8()? {
             1 => Response::Accepted,
             2 => Response::Rejected(reject_code(r.u8()?)?),
@@ -339,12 +311,8 @@ impl Response {
                 }
                 let mut items = Vec::with_capacity(n);
                 for _ in 0..n {
-                    let id = r.arr()?;
-                    let len = usize::try_from(r.u32()?).map_err(|_| ProtocolError::TooLarge)?;
-                    if len > MAX_ENVELOPE_LEN {
-                        return Err(ProtocolError::TooLarge);
-                    }
-                    items.push((id, r.take(len)?.to_vec()));
+                    let id = r.array()?;
+                    items.push((id, r.bytes_u32(MAX_ENVELOPE_LEN)?.to_vec()));
                 }
                 Response::Mail(items)
             }
@@ -367,6 +335,28 @@ impl Response {
         };
         r.finish()?;
         Ok(resp)
+    }
+}
+
+impl wire::Codec for Request {
+    type Error = ProtocolError;
+    const MAX_LEN: usize = MAX_REQUEST_LEN;
+    fn to_wire(&self) -> Result<Vec<u8>, ProtocolError> {
+        Ok(self.encode())
+    }
+    fn from_wire(bytes: &[u8]) -> Result<Self, ProtocolError> {
+        Self::decode(bytes)
+    }
+}
+
+impl wire::Codec for Response {
+    type Error = ProtocolError;
+    const MAX_LEN: usize = MAX_RESPONSE_LEN;
+    fn to_wire(&self) -> Result<Vec<u8>, ProtocolError> {
+        Ok(self.encode())
+    }
+    fn from_wire(bytes: &[u8]) -> Result<Self, ProtocolError> {
+        Self::decode(bytes)
     }
 }
 

@@ -19,6 +19,7 @@ use super::model::{
     Meta, OutboxEntry, UsedInvite, MAX_DELIVERED_RANGES,
 };
 use super::secret::SecretBytes;
+use cairn_crypto::wire::{self, Writer as _};
 
 /// Longest record (plaintext) the decoder accepts. Bounds memory per record; well above the
 /// largest legitimate record (a message at [`MAX_TEXT_LEN`] or a blob at [`MAX_BLOB_LEN`]).
@@ -184,13 +185,13 @@ impl Writer {
         Self(v)
     }
     fn u8(&mut self, v: u8) {
-        self.0.push(v);
+        self.0.put_u8(v);
     }
     fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_be_bytes());
+        self.0.put_u32(v);
     }
     fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_be_bytes());
+        self.0.put_u64(v);
     }
     fn opt_u64(&mut self, v: Option<u64>) {
         match v {
@@ -205,7 +206,7 @@ impl Writer {
         self.u8(u8::from(v));
     }
     fn raw(&mut self, v: &[u8]) {
-        self.0.extend_from_slice(v);
+        self.0.put(v);
     }
     fn bytes(&mut self, field: &'static str, v: &[u8], max: usize) -> Result<(), StoreError> {
         if v.len() > max {
@@ -381,30 +382,32 @@ pub fn encode_record(record: &Record) -> Result<Vec<u8>, StoreError> {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
+/// The shared bounds-checked reader (`cairn_crypto::wire`), with the store's errors, which
+/// name the field that failed.
 struct Reader<'a> {
-    buf: &'a [u8],
+    r: wire::Reader<'a>,
 }
 
 impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            r: wire::Reader::new(bytes),
+        }
+    }
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let (head, rest) = self.buf.split_at_checked(n).ok_or(DecodeError::Truncated)?;
-        self.buf = rest;
-        Ok(head)
+        self.r.take(n).map_err(|_| DecodeError::Truncated)
     }
     fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
+        self.r.array().map_err(|_| DecodeError::Truncated)
     }
     fn u8(&mut self) -> Result<u8, DecodeError> {
-        let [b] = self.array::<1>()?;
-        Ok(b)
+        self.r.u8().map_err(|_| DecodeError::Truncated)
     }
     fn u32(&mut self) -> Result<u32, DecodeError> {
-        Ok(u32::from_be_bytes(self.array()?))
+        self.r.u32().map_err(|_| DecodeError::Truncated)
     }
     fn u64(&mut self) -> Result<u64, DecodeError> {
-        Ok(u64::from_be_bytes(self.array()?))
+        self.r.u64().map_err(|_| DecodeError::Truncated)
     }
     fn bool(&mut self, field: &'static str) -> Result<bool, DecodeError> {
         match self.u8()? {
@@ -425,7 +428,7 @@ impl<'a> Reader<'a> {
         if len > max {
             return Err(DecodeError::TooLong { field, len, max });
         }
-        if len > self.buf.len() {
+        if len > self.r.remaining() {
             return Err(DecodeError::Truncated);
         }
         Ok(len)
@@ -442,10 +445,9 @@ impl<'a> Reader<'a> {
             .map_err(|_| DecodeError::InvalidUtf8(field))
     }
     fn finish(self) -> Result<(), DecodeError> {
-        if self.buf.is_empty() {
-            Ok(())
-        } else {
-            Err(DecodeError::TrailingBytes(self.buf.len()))
+        match self.r.remaining() {
+            0 => Ok(()),
+            n => Err(DecodeError::TrailingBytes(n)),
         }
     }
 }
@@ -556,7 +558,7 @@ pub fn decode_record(tree: TreeName, bytes: &[u8]) -> Result<Record, DecodeError
             max: MAX_RECORD_LEN,
         });
     }
-    let mut r = Reader { buf: bytes };
+    let mut r = Reader::new(bytes);
     let t = r.u8()?;
     if !allowed(tree, t) {
         return Err(DecodeError::WrongRecordType { tree, tag: t });
@@ -675,7 +677,7 @@ pub fn parse_message_key(key: &[u8]) -> Result<(ContactId, u64), DecodeError> {
     if key.len() != MESSAGE_KEY_LEN {
         return Err(bad);
     }
-    let mut r = Reader { buf: key };
+    let mut r = Reader::new(key);
     let contact = ContactId(r.array()?);
     let seq = r.u64()?;
     Ok((contact, seq))

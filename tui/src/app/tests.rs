@@ -890,15 +890,25 @@ fn dialogs_answer_whether_they_used_a_key() {
     });
     assert_eq!(verify.update(Key::Char('x'), &mut out), Handled::Ignored);
     assert_eq!(verify.update(Key::Char('v'), &mut out), Handled::Consumed);
-    assert!(out.is_empty(), "nothing to mark verified before the numbers are shown");
+    assert!(
+        out.is_empty(),
+        "nothing to mark verified before the numbers are shown"
+    );
     assert_eq!(verify.update(Key::Cancel, &mut out), Handled::Consumed);
     assert_eq!(out, vec![Request::Close]);
     let mut wipe = Dialog::Wipe(Wipe::default());
-    assert_eq!(wipe.paste("WIPE"), Handled::Ignored, "the word must be typed");
+    assert_eq!(
+        wipe.paste("WIPE"),
+        Handled::Ignored,
+        "the word must be typed"
+    );
     for c in "WIPE".chars() {
         assert_eq!(wipe.update(Key::Char(c), &mut out), Handled::Consumed);
     }
     out.clear();
     wipe.update(Key::Confirm, &mut out);
-    assert!(matches!(out.first(), Some(Request::Node(Command::Wipe { .. }))));
+    assert!(matches!(
+        out.first(),
+        Some(Request::Node(Command::Wipe { .. }))
+    ));
 }
