@@ -129,6 +129,8 @@ pub const TICK: Duration = Duration::from_millis(200);
 pub const CLOCK_BACK_SLACK_MS: u64 = 2_000;
 
 const HANDSHAKE_SETTING_PREFIX: &str = "handshake/";
+/// Most given-up resets kept per contact (see `Runtime::superseded`).
+const MAX_SUPERSEDED: usize = 2;
 /// The setting that lists blocked contacts (their ids, 32 bytes each).
 const BLOCKED_SETTING: &str = "blocked-contacts";
 /// How long an inviter keeps its handshake answer for an acceptor that has not been heard
@@ -318,6 +320,11 @@ pub struct Runtime<S: Shell = Libp2pShell> {
     fetch_queue: std::collections::VecDeque<Vec<[u8; 32]>>,
     /// Handshakes we started, by response tag.
     handshakes: BTreeMap<[u8; 16], (ContactId, AwaitingResponse)>,
+    /// Resets of ours that we gave up for another (the contact's, which won, or a newer
+    /// one), per contact, at most [`MAX_SUPERSEDED`] each: a copy of their first message may
+    /// still reach the contact and be answered, and the contact then holds that session, so
+    /// its answer must still be finished here (reset.rs). In memory only.
+    superseded: BTreeMap<ContactId, Vec<AwaitingResponse>>,
     /// Handshake answers we sent to acceptors not yet heard from (outbox entry ids): kept
     /// and resent until the acceptor's first message proves it has the session.
     answers: BTreeMap<ContactId, MessageId>,
@@ -441,6 +448,7 @@ impl<S: Shell> Runtime<S> {
             fetch_keys: BTreeMap::new(),
             fetch_queue: std::collections::VecDeque::new(),
             handshakes: BTreeMap::new(),
+            superseded: BTreeMap::new(),
             answers: BTreeMap::new(),
             pending: BTreeMap::new(),
             outbox: BTreeMap::new(),

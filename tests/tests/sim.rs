@@ -42,6 +42,17 @@ fn seeds_hold_every_invariant() {
     eprintln!("SIM in {:.1} s: {totals}", t.elapsed().as_secs_f64());
 }
 
+/// Seeds that once broke an invariant (docs/SIMULATION.md, real bugs 6 and 7), each with
+/// the configuration it draws: they must keep passing.
+#[test]
+fn seeds_that_found_bugs() {
+    for seed in [50_008, 60_013] {
+        let r = check(seed, &Config::from_seed(seed));
+        assert_eq!(r.queued, r.shown, "seed {seed}");
+        assert!(r.resets > 0, "seed {seed} no longer resets sessions: pick another");
+    }
+}
+
 /// A seed replays exactly: the same events from every node, in the same order.
 #[test]
 fn a_seed_replays_exactly() {

@@ -146,16 +146,24 @@ impl<S: Shell> Runtime<S> {
     }
 
     pub(super) fn inbound_handshake_response(&mut self, env: &Envelope) -> Inbound {
-        let Some((cid, pending)) = self.handshakes.remove(&env.tag.0) else {
-            return self.hostile("handshake response for no pending handshake");
-        };
-        let invite_id = MessageId(pending.invite_id());
-        let est = match pending.finish(&self.profile.identity, env) {
-            Ok(est) => est,
-            Err(rej) => {
-                self.handshakes.insert(env.tag.0, (cid, rej.state));
-                return self.hostile("handshake response rejected");
+        let mut finished = None;
+        if let Some((cid, pending)) = self.handshakes.remove(&env.tag.0) {
+            let invite_id = MessageId(pending.invite_id());
+            match pending.finish(&self.profile.identity, env) {
+                Ok(est) => finished = Some((cid, invite_id, est, false)),
+                Err(rej) => {
+                    self.handshakes.insert(env.tag.0, (cid, rej.state));
+                }
             }
+        }
+        // Not the answer to our pending handshake: perhaps to a reset of ours we gave up,
+        // which the contact answered all the same (reset.rs).
+        let finished = finished.or_else(|| {
+            self.finish_superseded(env)
+                .map(|(cid, id, est)| (cid, id, est, true))
+        });
+        let Some((cid, invite_id, est, superseded)) = finished else {
+            return self.hostile("handshake response for no pending handshake");
         };
         let Some(state) = self.contacts.get(&cid) else {
             return Inbound::Dropped;
@@ -190,7 +198,13 @@ impl<S: Shell> Runtime<S> {
                 }
                 None => store.put_session(&cid, &session_bytes),
             })
-            .and_then(|_| store.remove_setting(&name));
+            .and_then(|_| {
+                if superseded {
+                    Ok(())
+                } else {
+                    store.remove_setting(&name)
+                }
+            });
         if let Err(e) = result {
             self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
             return Inbound::TryLater;
@@ -206,7 +220,16 @@ impl<S: Shell> Runtime<S> {
         }
         // The first handshake message needs no more retries.
         let _ = self.outbox_done(&invite_id, now);
-        if self.resetting.remove(&cid) {
+        if superseded {
+            // The contact holds the session of our given-up reset: so do we now. An answer
+            // of ours to the contact's reset is of a session it left: not kept any more.
+            if let Some(id) = self.answers.remove(&cid) {
+                let _ = self.outbox_done(&id, now);
+            }
+        }
+        // A reset of ours still pending (when a given-up one was answered) stays pending.
+        let was_reset = superseded || self.resetting.remove(&cid);
+        if was_reset {
             self.after_reset(&cid);
             self.refresh_tags(true);
             self.emit(Event::SessionReset {

@@ -230,6 +230,9 @@ impl<S: Shell> Runtime<S> {
         if let Some(n) = self.requests.remove(&old) {
             self.requests.insert(new, n);
         }
+        if let Some(kept) = self.superseded.remove(&old) {
+            self.superseded.insert(new, kept);
+        }
         for set in [&mut self.resetting, &mut self.too_far_ahead] {
             if set.remove(&old) {
                 set.insert(new);

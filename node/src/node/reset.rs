@@ -113,20 +113,28 @@ impl<S: Shell> Runtime<S> {
         self.process_outbox(now);
     }
 
-    /// Forgets our own pending reset with `cid` (its first message leaves the outbox).
+    /// Gives up our own pending reset with `cid` (its first message leaves the outbox).
+    /// Its state is kept aside (`superseded`): a copy of its first message may already be on
+    /// its way or in the contact's mailbox, and a contact that answers it holds its session.
     pub(super) fn abandon_reset(&mut self, cid: &ContactId) {
         if !self.resetting.remove(cid) {
             return;
         }
-        let mine: Vec<([u8; 16], MessageId)> = self
+        let tags: Vec<[u8; 16]> = self
             .handshakes
             .iter()
             .filter(|(_, (c, _))| c == cid)
-            .map(|(t, (_, p))| (*t, MessageId(p.invite_id())))
+            .map(|(t, _)| *t)
             .collect();
-        for (tag, id) in mine {
-            self.handshakes.remove(&tag);
-            let _ = self.outbox_done(&id, self.now_ms());
+        for tag in tags {
+            if let Some((_, pending)) = self.handshakes.remove(&tag) {
+                let _ = self.outbox_done(&MessageId(pending.invite_id()), self.now_ms());
+                let kept = self.superseded.entry(*cid).or_default();
+                if kept.len() >= MAX_SUPERSEDED {
+                    kept.remove(0);
+                }
+                kept.push(pending);
+            }
         }
         let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&cid.0));
         let _ = self.profile.store.remove_setting(&name);
@@ -233,6 +241,13 @@ impl<S: Shell> Runtime<S> {
         // other is abandoned, so both end with the same session.
         if self.resetting.contains(&cid) {
             if self.profile.identity.public().as_bytes() < est.peer_identity.as_bytes() {
+                // Ours goes on, theirs is settled (the contact gives it up): a copy of it
+                // arriving after ours completed must not start a session the contact no
+                // longer has the other half of.
+                let _ = self
+                    .profile
+                    .store
+                    .set_setting(&used_name, &with_digest(used, &digest));
                 return Inbound::Processed;
             }
             self.abandon_reset(&cid);
@@ -240,11 +255,7 @@ impl<S: Shell> Runtime<S> {
         contact.peer_id = est.peer_card.peer_id.clone();
         contact.addresses = addr_strings(&est.peer_card.addrs);
         contact.mailbox = mailbox_string(est.peer_card.mailbox.as_ref());
-        let mut record = used;
-        record.extend_from_slice(&digest);
-        if record.len() > 32 * MAX_RESET_DIGESTS {
-            record.drain(..record.len() - 32 * MAX_RESET_DIGESTS);
-        }
+        let record = with_digest(used, &digest);
         let session_bytes = SecretBytes::from_slice(&est.session.to_bytes());
         let store = &self.profile.store;
         let now = self.now_ms();
@@ -283,6 +294,38 @@ impl<S: Shell> Runtime<S> {
         Inbound::Processed
     }
 
+    /// Finishes a given-up reset of ours that `env` answers: the contact, its first message,
+    /// and the session. The state is used up (a replayed answer finds nothing).
+    pub(super) fn finish_superseded(
+        &mut self,
+        env: &Envelope,
+    ) -> Option<(ContactId, MessageId, cairn_crypto::Established)> {
+        let cids: Vec<ContactId> = self.superseded.keys().copied().collect();
+        for cid in cids {
+            let kept = self.superseded.remove(&cid).unwrap_or_default();
+            let mut left = Vec::with_capacity(kept.len());
+            let mut done = None;
+            for pending in kept {
+                if done.is_some() || pending.response_tag().0 != env.tag.0 {
+                    left.push(pending);
+                    continue;
+                }
+                let id = MessageId(pending.invite_id());
+                match pending.finish(&self.profile.identity, env) {
+                    Ok(est) => done = Some((cid, id, est)),
+                    Err(rej) => left.push(rej.state),
+                }
+            }
+            if !left.is_empty() {
+                self.superseded.insert(cid, left);
+            }
+            if done.is_some() {
+                return done;
+            }
+        }
+        None
+    }
+
     /// The keys under which each contact may start a reset with us (docs/PROTOCOL.md §23).
     pub(super) fn refresh_reset_keys(&mut self) {
         self.reset_keys.clear();
@@ -302,6 +345,16 @@ impl<S: Shell> Runtime<S> {
 
 /// Most reset first messages remembered per contact (to refuse replays).
 const MAX_RESET_DIGESTS: usize = 16;
+
+/// The remembered digests `used` with `digest` added, the oldest dropped past
+/// [`MAX_RESET_DIGESTS`].
+fn with_digest(mut used: Vec<u8>, digest: &[u8; 32]) -> Vec<u8> {
+    used.extend_from_slice(digest);
+    if used.len() > 32 * MAX_RESET_DIGESTS {
+        used.drain(..used.len() - 32 * MAX_RESET_DIGESTS);
+    }
+    used
+}
 
 /// A keyed digest of a reset's first message (keyed with the reset's id, so the stored
 /// value says nothing to whoever lacks the contact's keys).
