@@ -49,7 +49,10 @@ fn seeds_that_found_bugs() {
     for seed in [50_008, 60_013] {
         let r = check(seed, &Config::from_seed(seed));
         assert_eq!(r.queued, r.shown, "seed {seed}");
-        assert!(r.resets > 0, "seed {seed} no longer resets sessions: pick another");
+        assert!(
+            r.resets > 0,
+            "seed {seed} no longer resets sessions: pick another"
+        );
     }
 }
 

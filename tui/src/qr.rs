@@ -41,16 +41,6 @@ pub fn qr_rows(data: &str) -> Option<Vec<String>> {
     Some(rows)
 }
 
-/// Columns and rows the QR code for `data` needs.
-pub fn qr_size(data: &str) -> Option<(u16, u16)> {
-    let rows = qr_rows(data)?;
-    let w = rows.first().map_or(0, |r| r.chars().count());
-    Some((
-        u16::try_from(w).unwrap_or(u16::MAX),
-        u16::try_from(rows.len()).unwrap_or(u16::MAX),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -175,9 +175,4 @@ impl Store {
             m.delivered_at_ms = Some(now_ms);
         })
     }
-
-    /// Delivery given up: removes the outbox entry and marks the message `Failed`. Durable.
-    pub fn mark_failed(&self, message_id: &MessageId) -> Result<bool, StoreError> {
-        self.finish_delivery(message_id, |m| m.state = DeliveryState::Failed)
-    }
 }
