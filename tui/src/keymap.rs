@@ -105,6 +105,23 @@ impl KeyAction {
         KeyAction::KillToStart,
     ];
 
+    /// The readline editing actions (the help lists them apart).
+    pub const EDITING: &'static [KeyAction] = &[
+        KeyAction::CursorLeft,
+        KeyAction::CursorRight,
+        KeyAction::WordLeft,
+        KeyAction::WordRight,
+        KeyAction::CursorUp,
+        KeyAction::CursorDown,
+        KeyAction::LineStart,
+        KeyAction::LineEnd,
+        KeyAction::DeleteBack,
+        KeyAction::DeleteForward,
+        KeyAction::DeleteWordBack,
+        KeyAction::KillToEnd,
+        KeyAction::KillToStart,
+    ];
+
     /// The config-file name.
     pub fn name(self) -> &'static str {
         match self {

@@ -241,13 +241,12 @@ impl<S: Shell> Runtime<S> {
         // other is abandoned, so both end with the same session.
         if self.resetting.contains(&cid) {
             if self.profile.identity.public().as_bytes() < est.peer_identity.as_bytes() {
-                // Ours goes on, theirs is settled (the contact gives it up): a copy of it
-                // arriving after ours completed must not start a session the contact no
-                // longer has the other half of.
-                let _ = self
-                    .profile
-                    .store
-                    .set_setting(&used_name, &with_digest(used, &digest));
+                // Ours goes on; the contact gives its own up when ours reaches it. Its first
+                // message is not remembered as answered: a copy arriving after ours completed
+                // is answered then — the contact finishes it from what it kept aside if it
+                // gave it up, or because it is still pending if the contact started it only
+                // after answering ours (remembering it here left that reset pending for ever:
+                // sim-long seed 70642).
                 return Inbound::Processed;
             }
             self.abandon_reset(&cid);

@@ -62,21 +62,7 @@ pub fn help_lines(km: &Keymap, narrow: bool) -> Vec<Line<'static>> {
     }
     lines.push(Line::raw(""));
     lines.push(Line::styled("Keys", BOLD));
-    let editing = [
-        KeyAction::CursorLeft,
-        KeyAction::CursorRight,
-        KeyAction::WordLeft,
-        KeyAction::WordRight,
-        KeyAction::CursorUp,
-        KeyAction::CursorDown,
-        KeyAction::LineStart,
-        KeyAction::LineEnd,
-        KeyAction::DeleteBack,
-        KeyAction::DeleteForward,
-        KeyAction::DeleteWordBack,
-        KeyAction::KillToEnd,
-        KeyAction::KillToStart,
-    ];
+    let editing = KeyAction::EDITING;
     let key_line = |a: KeyAction| {
         let keys: Vec<String> = km.keys_for(a).iter().map(ToString::to_string).collect();
         Line::from(vec![
@@ -93,7 +79,7 @@ pub fn help_lines(km: &Keymap, narrow: bool) -> Vec<Line<'static>> {
     lines.push(Line::raw(""));
     lines.push(Line::styled("Editing (readline)", BOLD));
     for a in editing {
-        lines.push(key_line(a));
+        lines.push(key_line(*a));
     }
     lines
 }
