@@ -18,15 +18,17 @@ const CARD_SETTING: &str = "last-announced-card";
 /// unreadable by the contact ([`Runtime::dropped_by_contact`]).
 pub(super) const MAX_DROPS: u32 = 4;
 
-impl<S: Shell> Runtime<S> {
-    pub(super) fn backoff_delay(&mut self, attempts: u32) -> u64 {
-        let base = u64::try_from(RETRY_BASE.as_millis()).unwrap_or(500);
-        let max = u64::try_from(RETRY_MAX.as_millis()).unwrap_or(300_000);
-        let exp = base.saturating_mul(1u64 << attempts.min(20)).min(max);
-        // Full jitter on half the delay: spreads retries of many nodes.
-        exp / 2 + self.rng.gen_range(0..=exp / 2)
-    }
+/// How long a failed delivery waits before its next try, after `attempts` failures:
+/// [`RETRY_BASE`] doubled per failure up to [`RETRY_MAX`], the second half of it jittered
+/// (full jitter on half the delay spreads the retries of many nodes).
+pub(super) fn backoff_delay(attempts: u32, rng: &mut impl Rng) -> u64 {
+    let base = u64::try_from(RETRY_BASE.as_millis()).unwrap_or(500);
+    let max = u64::try_from(RETRY_MAX.as_millis()).unwrap_or(300_000);
+    let exp = base.saturating_mul(1u64 << attempts.min(20)).min(max);
+    exp / 2 + rng.gen_range(0..=exp / 2)
+}
 
+impl<S: Shell> Runtime<S> {
     pub(super) fn process_outbox(&mut self, now: u64) {
         if self.in_flight.len() >= MAX_IN_FLIGHT {
             return;
@@ -448,7 +450,7 @@ impl<S: Shell> Runtime<S> {
     /// The next attempt of `id` waits (exponential backoff with jitter).
     pub(super) fn back_off(&mut self, id: MessageId) {
         let attempts = self.backoff.get(&id).map_or(0, |(a, _)| *a) + 1;
-        let next = self.now_ms() + self.backoff_delay(attempts);
+        let next = self.now_ms() + backoff_delay(attempts, &mut self.rng);
         self.backoff.insert(id, (attempts, next));
     }
 
@@ -755,6 +757,41 @@ impl<S: Shell> Runtime<S> {
         }
         if let Err(e) = self.profile.store.mark_sent(&marks).map(Staged::relaxed) {
             tracing::warn!(error = %e, "mark_sent failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// Catches a backoff that does not double, passes its cap, loses its jitter or jitters
+    /// outside the second half of the delay (found missing by mutation testing).
+    #[test]
+    fn backoff_doubles_to_its_cap_with_jitter_on_the_second_half() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let base = u64::try_from(RETRY_BASE.as_millis()).unwrap();
+        let max = u64::try_from(RETRY_MAX.as_millis()).unwrap();
+        for attempts in 0..30u32 {
+            let exp = (base << attempts.min(20)).min(max);
+            let draws: Vec<u64> = (0..400)
+                .map(|_| backoff_delay(attempts, &mut rng))
+                .collect();
+            let (lo, hi) = (*draws.iter().min().unwrap(), *draws.iter().max().unwrap());
+            assert!(
+                lo >= exp / 2 && hi <= exp,
+                "attempt {attempts}: {lo}..{hi} for {exp}"
+            );
+            // The jitter covers the second half (not a constant, not a sliver of it).
+            assert!(
+                lo < exp / 2 + exp / 8,
+                "attempt {attempts}: lowest {lo} of {exp}"
+            );
+            assert!(
+                hi > exp - exp / 8,
+                "attempt {attempts}: highest {hi} of {exp}"
+            );
         }
     }
 }
