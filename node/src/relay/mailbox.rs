@@ -105,6 +105,11 @@ pub struct Mailbox {
     blind: Zeroizing<[u8; 32]>,
     /// Records held.
     records: usize,
+    /// Deposits staged since the last write, applied together (one sled batch for a group
+    /// of deposits) before any read and at every flush, with what each added to the counts
+    /// (blinded tag, sequence number, bytes) to take back if the write fails.
+    pending: WriteBatch,
+    pending_counts: Vec<([u8; 16], u64, u64)>,
     retention_ms: u64,
     total: u64,
     capacity: u64,
@@ -201,6 +206,8 @@ impl Mailbox {
             blind: Zeroizing::new(hmac32(master, &[b"cairn/v1 mailbox tags"])),
             backend,
             records: 0,
+            pending: WriteBatch::new(),
+            pending_counts: Vec::new(),
             retention_ms: u64::try_from(retention.as_millis()).unwrap_or(u64::MAX),
             total: 0,
             capacity: MAX_TOTAL_BYTES,
@@ -313,8 +320,26 @@ impl Mailbox {
         Ok((ts, env.to_vec()))
     }
 
-    fn write(&self, batch: &WriteBatch) -> Result<(), MailboxError> {
+    fn write(&mut self, batch: &WriteBatch) -> Result<(), MailboxError> {
+        self.apply_pending()?;
         Ok(self.backend.apply(batch)?)
+    }
+
+    /// Writes the staged deposits. If that fails, they are taken back out of the counts
+    /// (as if refused) and the error returned.
+    fn apply_pending(&mut self) -> Result<(), MailboxError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.pending);
+        let counted = std::mem::take(&mut self.pending_counts);
+        if let Err(e) = self.backend.apply(&batch) {
+            for (prefix, seq, len) in counted {
+                self.release(&prefix, Some(seq), len);
+            }
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     /// Stores an envelope under its tag. Durable when it returns `Ok(true)`;
@@ -339,7 +364,8 @@ impl Mailbox {
     }
 
     /// Makes every staged envelope durable.
-    pub fn flush(&self) -> Result<(), MailboxError> {
+    pub fn flush(&mut self) -> Result<(), MailboxError> {
+        self.apply_pending()?;
         Ok(self.backend.flush()?)
     }
 
@@ -386,9 +412,8 @@ impl Mailbox {
         key.extend_from_slice(&salt);
         let sealed = self.seal(&key, now_ms, bytes);
         let sealed_len = sealed.len() as u64;
-        let mut batch = WriteBatch::new();
-        batch.put(TreeName::Mail, key, sealed);
-        self.write(&batch)?;
+        self.pending.put(TreeName::Mail, key, sealed);
+        self.pending_counts.push((prefix, seq, sealed_len));
         self.total += sealed_len;
         self.records += 1;
         let t = self.tags.entry(prefix).or_default();
@@ -404,7 +429,10 @@ impl Mailbox {
 
     /// Mail for the tags these keys open, up to the response limits: the keys in the
     /// order given, each tag's mail in the order it was deposited.
-    pub fn fetch(&self, keys: &[[u8; 32]]) -> Vec<([u8; 16], Vec<u8>)> {
+    pub fn fetch(&mut self, keys: &[[u8; 32]]) -> Vec<([u8; 16], Vec<u8>)> {
+        if let Err(e) = self.apply_pending() {
+            tracing::warn!(error = %e, "mailbox write failed");
+        }
         let mut out = Vec::new();
         let mut size = 0usize;
         let mut full = false;
@@ -453,6 +481,7 @@ impl Mailbox {
     /// [`Mailbox::flush`]; mail handed out twice after a crash is deduplicated by its
     /// recipient).
     pub fn ack_staged(&mut self, key: &[u8; 32], ids: &[[u8; 16]]) -> Result<u32, MailboxError> {
+        self.apply_pending()?;
         let tag = MailboxKey::from_array(*key).tag();
         let prefix = self.blinded(&tag.0);
         let mut found = Vec::new();
@@ -504,6 +533,7 @@ impl Mailbox {
         limit: usize,
         now_ms: u64,
     ) -> Result<(usize, Option<Vec<u8>>), MailboxError> {
+        self.apply_pending()?;
         let cutoff = now_ms.saturating_sub(self.retention_ms);
         let mut old = Vec::new();
         let mut last = None;

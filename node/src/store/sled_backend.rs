@@ -193,6 +193,23 @@ impl Backend for SledBackend {
         if batch.is_empty() {
             return Ok(());
         }
+        // One write is atomic on its own, and a plain insert or remove is several times
+        // cheaper in sled than a batch of one (the relay's mailbox writes one record per
+        // deposit).
+        if let [op] = batch.ops() {
+            return match op {
+                WriteOp::Put { tree, key, value } => self
+                    .records
+                    .insert(full_key(*tree, key), value.as_slice())
+                    .map(|_| ())
+                    .map_err(map_err),
+                WriteOp::Remove { tree, key } => self
+                    .records
+                    .remove(full_key(*tree, key))
+                    .map(|_| ())
+                    .map_err(map_err),
+            };
+        }
         // All trees live in one sled tree: one sled::Batch, applied atomically.
         let mut b = sled::Batch::default();
         for op in batch.ops() {

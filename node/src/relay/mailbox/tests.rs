@@ -40,7 +40,7 @@ fn passphrase_protects_the_mailbox_key() {
         Err(MailboxError::WrongPassphrase)
     ));
     assert_eq!(std::fs::read(dir.path().join("mailbox.key")).unwrap(), file);
-    let mb = Mailbox::open_with(dir.path(), DEFAULT_RETENTION, Some((&pass, kdf))).unwrap();
+    let mut mb = Mailbox::open_with(dir.path(), DEFAULT_RETENTION, Some((&pass, kdf))).unwrap();
     let got = mb.fetch(&[key]);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].1, mail_for(key).1);
@@ -343,7 +343,7 @@ fn mail_of_the_old_layout_is_moved_over() {
     assert!(mb.put(&e, &b).unwrap());
     drop(mb);
     std::thread::sleep(Duration::from_millis(200));
-    let mb = Mailbox::open(dir.path(), DEFAULT_RETENTION).unwrap();
+    let mut mb = Mailbox::open(dir.path(), DEFAULT_RETENTION).unwrap();
     assert_eq!(mb.len(), 4);
     assert_eq!(mb.fetch(&[key]).len(), 4);
 }
@@ -379,4 +379,66 @@ fn visit_after_resumes_past_the_cursor() {
         assert_eq!(keys(b"b2", 9), vec![b"b3".to_vec()]);
         assert!(keys(b"b3", 9).is_empty());
     }
+}
+
+/// A backend whose writes fail while `fail` is set.
+struct Failing {
+    inner: crate::store::MemBackend,
+    fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Backend for Failing {
+    fn get(&self, tree: TreeName, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
+        self.inner.get(tree, key)
+    }
+    fn scan_prefix<'a>(
+        &'a self,
+        tree: TreeName,
+        prefix: &[u8],
+    ) -> Box<dyn Iterator<Item = Result<crate::store::RawEntry, BackendError>> + 'a> {
+        self.inner.scan_prefix(tree, prefix)
+    }
+    fn apply(&self, batch: &WriteBatch) -> Result<(), BackendError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(BackendError::Other("disk full".into()));
+        }
+        self.inner.apply(batch)
+    }
+    fn flush(&self) -> Result<(), BackendError> {
+        self.inner.flush()
+    }
+}
+
+/// Catches deposits staged together that stay counted when their write fails (the quotas
+/// would then refuse mail for envelopes that were never stored), and staged deposits that
+/// a fetch does not see.
+#[test]
+fn a_failed_write_takes_its_deposits_back_out() {
+    let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let disk = crate::store::MemDisk::new();
+    let backend = Failing {
+        inner: disk.backend(),
+        fail: fail.clone(),
+    };
+    let key = [4u8; 32];
+    let mut mb = Mailbox::over(Box::new(backend), &[1; 32], DEFAULT_RETENTION).unwrap();
+    let (env, bytes) = mail_for(key);
+    for _ in 0..3 {
+        assert!(mb.stage(&env, &bytes).unwrap());
+    }
+    assert_eq!(mb.fetch(&[key]).len(), 3, "staged deposits are read back");
+    for _ in 0..2 {
+        assert!(mb.stage(&env, &bytes).unwrap());
+    }
+    fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(mb.flush().is_err());
+    assert_eq!(mb.len(), 3, "the two whose write failed are not counted");
+    fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    let prefix = mb.blinded(&MailboxKey::from_array(key).tag().0);
+    assert_eq!(mb.tags[&prefix].count, 3);
+    let stored = disk.records(TreeName::Mail) as u64;
+    assert_eq!(stored, 3);
+    assert!(mb.put(&env, &bytes).unwrap());
+    assert_eq!(mb.fetch(&[key]).len(), 4);
+    assert_eq!(disk.records(TreeName::Mail), 4);
 }
