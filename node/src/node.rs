@@ -323,7 +323,8 @@ pub struct Runtime<S: Shell = Libp2pShell> {
     /// Resets of ours that we gave up for another (the contact's, which won, or a newer
     /// one), per contact, at most [`MAX_SUPERSEDED`] each: a copy of their first message may
     /// still reach the contact and be answered, and the contact then holds that session, so
-    /// its answer must still be finished here (reset.rs). In memory only.
+    /// its answer must still be finished here (reset.rs). Kept in a setting per contact, so
+    /// a crash does not lose them (sim-long seed 80825).
     superseded: BTreeMap<ContactId, Vec<AwaitingResponse>>,
     /// Handshake answers we sent to acceptors not yet heard from (outbox entry ids): kept
     /// and resent until the acceptor's first message proves it has the session.
@@ -544,6 +545,10 @@ impl<S: Shell> Runtime<S> {
                 if session.is_some() {
                     self.resetting.insert(id);
                 }
+            }
+            let kept = reset::load_superseded(&store, &id);
+            if !kept.is_empty() {
+                self.superseded.insert(id, kept);
             }
             self.contacts.insert(
                 id,

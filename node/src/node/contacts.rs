@@ -122,6 +122,7 @@ impl<S: Shell> Runtime<S> {
         self.forget_protocol(&cid);
         self.handshakes.retain(|_, (id, _)| *id != cid);
         self.superseded.remove(&cid);
+        self.save_superseded(&cid);
         let gone: Vec<MessageId> = self
             .outbox
             .values()

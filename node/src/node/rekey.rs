@@ -232,6 +232,8 @@ impl<S: Shell> Runtime<S> {
         }
         if let Some(kept) = self.superseded.remove(&old) {
             self.superseded.insert(new, kept);
+            self.save_superseded(&old);
+            self.save_superseded(&new);
         }
         for set in [&mut self.resetting, &mut self.too_far_ahead] {
             if set.remove(&old) {

@@ -136,6 +136,7 @@ impl<S: Shell> Runtime<S> {
                 kept.push(pending);
             }
         }
+        self.save_superseded(cid);
         let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&cid.0));
         let _ = self.profile.store.remove_setting(&name);
     }
@@ -319,10 +320,36 @@ impl<S: Shell> Runtime<S> {
                 self.superseded.insert(cid, left);
             }
             if done.is_some() {
+                self.save_superseded(&cid);
                 return done;
             }
         }
         None
+    }
+
+    /// Writes our given-up resets with `cid` to their setting (or removes it).
+    pub(super) fn save_superseded(&self, cid: &ContactId) {
+        use cairn_crypto::wire::Writer;
+        let name = format!("{SUPERSEDED_SETTING_PREFIX}{}", hex(&cid.0));
+        let states: Vec<_> = self
+            .superseded
+            .get(cid)
+            .map(|kept| kept.iter().map(|p| p.to_bytes()).collect())
+            .unwrap_or_default();
+        let result = if states.is_empty() {
+            self.profile.store.remove_setting(&name)
+        } else {
+            // Exact size: no reallocation leaves a copy of the ephemeral secrets behind.
+            let len = states.iter().map(|s| 2 + s.len()).sum();
+            let mut value = zeroize::Zeroizing::new(Vec::with_capacity(len));
+            for state in &states {
+                value.put_bytes_u16(state);
+            }
+            self.profile.store.set_setting(&name, &value)
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not keep a given-up reset");
+        }
     }
 
     /// The keys under which each contact may start a reset with us (docs/PROTOCOL.md §23).
@@ -340,6 +367,33 @@ impl<S: Shell> Runtime<S> {
             }
         }
     }
+}
+
+/// Setting: our given-up resets with a contact (`Runtime::superseded`).
+const SUPERSEDED_SETTING_PREFIX: &str = "handshake-superseded/";
+
+/// Our given-up resets with `cid`, as kept in the store (a damaged one is skipped).
+pub(super) fn load_superseded(
+    store: &crate::store::Store,
+    cid: &ContactId,
+) -> Vec<AwaitingResponse> {
+    let name = format!("{SUPERSEDED_SETTING_PREFIX}{}", hex(&cid.0));
+    let Ok(Some(bytes)) = store.setting(&name) else {
+        return Vec::new();
+    };
+    let bytes: zeroize::Zeroizing<Vec<u8>> = zeroize::Zeroizing::new(bytes);
+    let mut r = cairn_crypto::wire::Reader::new(&bytes);
+    let mut kept = Vec::new();
+    while r.remaining() > 0 && kept.len() < MAX_SUPERSEDED {
+        let Ok(state) = r.bytes_u16(cairn_crypto::handshake::MAX_PENDING_HANDSHAKE_LEN) else {
+            break;
+        };
+        match AwaitingResponse::from_bytes(state) {
+            Ok(p) => kept.push(p),
+            Err(e) => tracing::warn!(error = %e, "damaged given-up reset skipped"),
+        }
+    }
+    kept
 }
 
 /// Most reset first messages remembered per contact (to refuse replays).
