@@ -546,7 +546,7 @@ impl<S: Shell> Runtime<S> {
                     self.resetting.insert(id);
                 }
             }
-            let kept = reset::load_superseded(&store, &id);
+            let kept = reset::load_superseded(store, &id);
             if !kept.is_empty() {
                 self.superseded.insert(id, kept);
             }
