@@ -4,8 +4,8 @@
 //!
 //! Would catch: a message shown twice, altered, to someone else, or reported delivered
 //! before it was shown; a message reported queued that is lost (by a crash, a partition, a
-//! lost or duplicated request); a session left unable to carry messages; a run that does
-//! not replay exactly from its seed.
+//! lost or duplicated request); a reset asked for that is never carried out; a session left
+//! unable to carry messages; a run that does not replay exactly from its seed.
 //!
 //! `CAIRN_SIM_SEEDS=N` runs N seeds instead of the default; `CAIRN_SIM_SEED=S` replays one
 //! (test `replay`); `tests/sim-long.sh SECONDS` runs seeds for as long as asked.

@@ -682,6 +682,7 @@ impl World {
         let reset = self.rng.gen_bool(self.config.resets.clamp(0.0, 1.0));
         if let (Some((from, to)), true) = (pick, reset) {
             self.report.resets += 1;
+            self.oracle.reset(from, to, self.now);
             self.note(format!("n{from} resets its session with n{to}"));
             self.input(from, |n| {
                 n.command(Command::Reset {

@@ -21,6 +21,10 @@ pub(crate) struct Oracle {
     names: Vec<String>,
     sent: BTreeMap<String, Sent>,
     by_id: BTreeMap<MessageId, String>,
+    /// Resets the workload asked for: (from, to, when).
+    resets: Vec<(usize, usize, u64)>,
+    /// Resets each machine reported: (machine, contact's name, when).
+    reported: Vec<(usize, String, u64)>,
 }
 
 impl Oracle {
@@ -45,8 +49,16 @@ impl Oracle {
         );
     }
 
+    /// The workload asks `from` to reset its session with `to` at `now`.
+    pub(crate) fn reset(&mut self, from: usize, to: usize, now: u64) {
+        self.resets.push((from, to, now));
+    }
+
     /// Checks one event of machine `at`.
     pub(crate) fn observe(&mut self, at: usize, ev: &Event, now: u64) -> Result<(), String> {
+        if let Event::SessionReset { alias, .. } = ev {
+            self.reported.push((at, alias.clone(), now));
+        }
         match ev {
             Event::Queued {
                 id,
@@ -112,8 +124,27 @@ impl Oracle {
     }
 
     /// At the end, once the network healed: every queued message shown exactly once and
-    /// reported delivered.
+    /// reported delivered, and every reset asked for carried out: both sides reported a
+    /// session reset with each other after it was asked for (the one that went on, if two
+    /// crossed).
     pub(crate) fn check_end(&self) -> Result<(), String> {
+        for (from, to, at) in &self.resets {
+            for (side, other) in [(*from, *to), (*to, *from)] {
+                let other = self.name(other);
+                if !self
+                    .reported
+                    .iter()
+                    .any(|(m, alias, t)| *m == side && *alias == other && t >= at)
+                {
+                    return Err(format!(
+                        "{} asked at {at} ms to reset with {}: {} never reported it",
+                        self.name(*from),
+                        self.name(*to),
+                        self.name(side)
+                    ));
+                }
+            }
+        }
         for (text, m) in &self.sent {
             if m.id.is_some() && m.shown_at.is_none() {
                 return Err(format!("{text:?} was queued but never shown"));
