@@ -46,7 +46,7 @@ fn seeds_hold_every_invariant() {
 /// the configuration it draws: they must keep passing.
 #[test]
 fn seeds_that_found_bugs() {
-    for seed in [50_008, 60_013, 70_642, 80_825] {
+    for seed in [50_008, 60_013, 70_642, 80_825, 100_349] {
         let r = check(seed, &Config::from_seed(seed));
         assert_eq!(r.queued, r.shown, "seed {seed}");
         assert!(

@@ -129,12 +129,29 @@ impl Oracle {
     /// crossed).
     pub(crate) fn check_end(&self) -> Result<(), String> {
         for (from, to, at) in &self.resets {
-            for (side, other) in [(*from, *to), (*to, *from)] {
-                let other = self.name(other);
+            // A request made while the requester's reset was pending is that same reset
+            // (`cmd_reset` sends it again): the contact may have answered it before this
+            // request, but not before the first request since the requester last reported
+            // a reset with it.
+            let (from_name, to_name) = (self.name(*from), self.name(*to));
+            let last = self
+                .reported
+                .iter()
+                .filter(|(m, alias, t)| *m == *from && *alias == to_name && t < at)
+                .map(|(_, _, t)| *t)
+                .max();
+            let first = self
+                .resets
+                .iter()
+                .filter(|(f, o, t)| f == from && o == to && last.is_none_or(|l| *t > l))
+                .map(|(_, _, t)| *t)
+                .min()
+                .unwrap_or(*at);
+            for (side, other, since) in [(*from, &to_name, *at), (*to, &from_name, first)] {
                 if !self
                     .reported
                     .iter()
-                    .any(|(m, alias, t)| *m == side && *alias == other && t >= at)
+                    .any(|(m, alias, t)| *m == side && alias == other && *t >= since)
                 {
                     return Err(format!(
                         "{} asked at {at} ms to reset with {}: {} never reported it",
