@@ -10,8 +10,8 @@
 //! `delivered` and removes it from the outbox. Duplicates are dropped by message id.
 
 use crate::api::{
-    self, Command, ContactInfo, ErrorCode, Event, MessageDirection, MessageInfo, MessageState,
-    RelayState,
+    self, ClientRef, Command, ContactInfo, ErrorCode, Event, MessageDirection, MessageInfo,
+    MessageState, RelayState,
 };
 use crate::content::{Content, MAX_RECEIPT_IDS};
 use crate::net::addresses;
@@ -695,7 +695,7 @@ impl<S: Shell> Runtime<S> {
             self.announce_card_if_changed();
             self.announce_protocol();
             self.emit(Event::Ready {
-                peer_id: self.shell.local_peer_id().to_string(),
+                peer_id: self.shell.local_peer_id().to_string().into(),
                 addrs: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
             });
         }

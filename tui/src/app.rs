@@ -17,7 +17,7 @@ pub use crate::model::{
 };
 use crate::slash::SlashCmd;
 use cairn_node::api::{
-    Command, ContactInfo, ErrorCode, Event, MessageDirection, MessageInfo, RelayState,
+    Alias, Command, ContactInfo, ErrorCode, Event, MessageDirection, MessageInfo, RelayState,
 };
 use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
 use std::collections::HashMap;
@@ -212,9 +212,9 @@ pub struct App {
     /// Contacts (unsorted; see [`App::sorted`]).
     pub contacts: Vec<Contact>,
     /// Selected conversation.
-    pub selected: Option<String>,
+    pub selected: Option<Alias>,
     /// Conversations by alias.
-    pub convs: HashMap<String, Conversation>,
+    pub convs: HashMap<Alias, Conversation>,
     /// The message editor.
     pub input: TextField,
     /// Node status.
@@ -238,7 +238,7 @@ pub struct App {
     /// Set once the user asked to quit.
     pub quitting: bool,
 
-    id_index: HashMap<String, String>,
+    id_index: HashMap<String, Alias>,
     next_local: u64,
     ticks: u64,
 }
@@ -300,7 +300,7 @@ impl App {
 
     /// The outgoing message still known by its local id (not yet `queued`), with its
     /// conversation's alias.
-    fn local_message(&mut self, local: &str) -> Option<(String, &mut Message)> {
+    fn local_message(&mut self, local: &str) -> Option<(Alias, &mut Message)> {
         self.convs.iter_mut().find_map(|(alias, c)| {
             c.messages
                 .iter_mut()
@@ -331,7 +331,7 @@ impl App {
 
     /// The existing contact whose name `alias` looks like a renamed duplicate of
     /// (`alice-2` → `alice`): the node names a new key under a taken name that way.
-    pub fn new_key_for(&self, alias: &str) -> Option<String> {
+    pub fn new_key_for(&self, alias: &str) -> Option<Alias> {
         let (base, n) = alias.rsplit_once('-')?;
         if n.is_empty() || !n.chars().all(|c| c.is_ascii_digit()) {
             return None;
@@ -355,7 +355,7 @@ impl App {
         });
     }
 
-    fn select(&mut self, alias: Option<String>) {
+    fn select(&mut self, alias: Option<Alias>) {
         if self.selected == alias {
             return;
         }
@@ -487,7 +487,7 @@ impl App {
     }
 
     fn add_message(&mut self, alias: &str, m: Message) -> bool {
-        let conv = self.convs.entry(alias.to_owned()).or_default();
+        let conv = self.convs.entry(alias.into()).or_default();
         if !m.id.starts_with("local-")
             && conv.messages.iter().rev().take(2000).any(|x| x.id == m.id)
         {
@@ -495,7 +495,7 @@ impl App {
         }
         let at = m.at_ms.max(m.seen_ms);
         if !m.id.starts_with("local-") {
-            self.id_index.insert(m.id.clone(), alias.to_owned());
+            self.id_index.insert(m.id.clone(), alias.into());
         }
         conv.messages.push(m);
         if let Some(c) = self.contact_mut(alias) {

@@ -1,7 +1,7 @@
 //! What the TUI knows of conversations, contacts and the node: plain data that the
 //! state (`app`), the layout (`layout`), the dialogs and the drawing (`view`) all read.
 
-use cairn_node::api::MessageState;
+use cairn_node::api::{Alias, MessageState};
 
 /// Disappearing-message choices offered by the dialog (seconds; `None` = off).
 pub const EXPIRE_CHOICES: &[(Option<u64>, &str)] = &[
@@ -106,7 +106,7 @@ pub struct Conversation {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Contact {
     /// Local name.
-    pub alias: String,
+    pub alias: Alias,
     /// Safety number compared.
     pub verified: bool,
     /// Connected now.

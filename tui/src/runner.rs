@@ -451,7 +451,7 @@ async fn run_async(launch: Launch) -> Result<(), String> {
                     runner.apply(Action::Node(ev));
                     if started {
                         if let Some((code, alias)) = runner.accept_after_start.take() {
-                            runner.send(Command::Accept { code, alias });
+                            runner.send(Command::Accept { code, alias: alias.into() });
                         }
                     }
                 }

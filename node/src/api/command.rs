@@ -1,6 +1,6 @@
 //! Commands: what a front end asks of the node, and the parser of the JSON-lines mode.
 
-use super::{ErrorCode, Event};
+use super::{Alias, ClientRef, ErrorCode, Event};
 use serde::{Deserialize, Serialize};
 
 /// A command to the node.
@@ -16,33 +16,33 @@ pub enum Command {
         /// they accept, the conversation moves to their new key with its history, and
         /// "verified" is dropped (docs/PROTOCOL.md §23.1).
         #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
-        for_contact: Option<String>,
+        for_contact: Option<Alias>,
     },
     /// Accept a contact's invite code and name the contact `alias`.
     Accept {
         /// The invite code.
         code: String,
         /// Local name for the contact.
-        alias: String,
+        alias: Alias,
     },
     /// Send a text message.
     Send {
         /// Contact alias.
-        to: String,
+        to: Alias,
         /// The text.
         text: String,
         /// A label of the client's choosing (at most [`MAX_REF_LEN`] bytes), echoed in the
         /// `queued` event and in any `error` about this send, so a client pairs answers
         /// with sends whatever order they come in.
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
-        client_ref: Option<String>,
+        client_ref: Option<ClientRef>,
     },
     /// List contacts.
     Contacts,
     /// A conversation's messages (the last `limit`, default 100).
     History {
         /// Contact alias.
-        with: String,
+        with: Alias,
         /// How many of the most recent messages.
         #[serde(default)]
         limit: Option<usize>,
@@ -50,7 +50,7 @@ pub enum Command {
     /// Show the safety number, or mark the contact verified with `confirm: true`.
     Verify {
         /// Contact alias.
-        alias: String,
+        alias: Alias,
         /// Mark verified.
         #[serde(default)]
         confirm: bool,
@@ -58,7 +58,7 @@ pub enum Command {
     /// Set a conversation's disappearing-message timer (`seconds: null` turns it off).
     Expire {
         /// Contact alias.
-        alias: String,
+        alias: Alias,
         /// Seconds after which messages are removed.
         seconds: Option<u64>,
     },
@@ -66,7 +66,7 @@ pub enum Command {
     /// [`Event::ExpireSet`] (front ends show it when a conversation opens).
     ExpireStatus {
         /// Contact alias.
-        alias: String,
+        alias: Alias,
     },
     /// Node status (peers, relay, LAN).
     Status,
@@ -74,22 +74,22 @@ pub enum Command {
     /// told).
     Rename {
         /// The contact's alias now.
-        alias: String,
+        alias: Alias,
         /// The new alias.
-        to: String,
+        to: Alias,
     },
     /// Blocks a contact: its envelopes are dropped without any answer, its invites and
     /// its uses of yours are refused, nothing is sent to it. Undo with `unblock`.
     Block {
         /// The contact's alias.
-        alias: String,
+        alias: Alias,
     },
     /// Renews the encrypted session with a contact (a new handshake, no invite needed):
     /// for a conversation that no longer works, e.g. after restoring a device from an old
     /// backup. History, alias and verification are kept.
     Reset {
         /// The contact's alias.
-        alias: String,
+        alias: Alias,
         /// An invite code from the contact's new device (they lost their old identity key):
         /// the conversation moves to the new key with its history, and "verified" is
         /// dropped (docs/PROTOCOL.md §23.1). Without it, the reset uses the key both
@@ -100,14 +100,14 @@ pub enum Command {
     /// Lifts a block.
     Unblock {
         /// The contact's alias.
-        alias: String,
+        alias: Alias,
     },
     /// Deletes a contact: its session, routing tags and unsent messages, and its history
     /// unless `keep_history` (then the history comes back if the same person is added
     /// again). A block on the contact ends with it.
     Delete {
         /// The contact's alias.
-        alias: String,
+        alias: Alias,
         /// Keep the conversation's messages on disk.
         #[serde(default)]
         keep_history: bool,

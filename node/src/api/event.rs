@@ -1,59 +1,7 @@
 //! Events: what the node reports, and the error codes of its `error` event.
 
+use super::{Alias, ClientRef, MessageId, PeerId};
 use serde::{Deserialize, Serialize};
-
-/// A message's id as front ends see it (32 hex digits; opaque): in `queued`, `sent`,
-/// `delivered`, `message` events and in history.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MessageId(String);
-
-impl MessageId {
-    /// The id of a stored message.
-    pub(crate) fn of(id: &crate::store::MessageId) -> Self {
-        Self(hex::encode(id.0))
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The id as owned text.
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
-
-impl std::fmt::Display for MessageId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<&str> for MessageId {
-    fn from(s: &str) -> Self {
-        Self(s.to_owned())
-    }
-}
-
-impl From<String> for MessageId {
-    fn from(s: String) -> Self {
-        Self(s)
-    }
-}
-
-impl PartialEq<str> for MessageId {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for MessageId {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
 
 /// Why a command failed or what went wrong: the `code` of an `error` event, serialised
 /// as the snake_case word docs/CLI.md lists.
@@ -223,7 +171,7 @@ pub enum RelayState {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactInfo {
     /// Local name.
-    pub alias: String,
+    pub alias: Alias,
     /// Safety number compared with the contact.
     pub verified: bool,
     /// Connected right now.
@@ -263,7 +211,7 @@ pub enum Event {
     /// Listening; addresses to reach this node.
     Ready {
         /// This node's PeerId.
-        peer_id: String,
+        peer_id: PeerId,
         /// Listen addresses.
         addrs: Vec<String>,
     },
@@ -275,12 +223,12 @@ pub enum Event {
     /// A contact was added (handshake may still be running).
     ContactAdded {
         /// Alias.
-        alias: String,
+        alias: Alias,
     },
     /// The handshake with a contact finished: messages can flow.
     SessionEstablished {
         /// Alias.
-        alias: String,
+        alias: Alias,
     },
     /// A message was stored durably and queued for delivery.
     Queued {
@@ -288,7 +236,7 @@ pub enum Event {
         id: MessageId,
         /// The `ref` of the `send` command, if it had one.
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
-        client_ref: Option<String>,
+        client_ref: Option<ClientRef>,
     },
     /// A hop (the contact's node or its mailbox) took the message.
     Sent {
@@ -303,7 +251,7 @@ pub enum Event {
     /// A message from a contact.
     Message {
         /// Contact alias.
-        from: String,
+        from: Alias,
         /// Message id.
         id: MessageId,
         /// The text.
@@ -319,14 +267,14 @@ pub enum Event {
     /// A conversation.
     History {
         /// Contact alias.
-        with: String,
+        with: Alias,
         /// Messages, oldest first.
         messages: Vec<MessageInfo>,
     },
     /// Safety number for a contact.
     SafetyNumber {
         /// Alias.
-        alias: String,
+        alias: Alias,
         /// Twelve groups of five digits.
         digits: String,
         /// QR payload.
@@ -337,7 +285,7 @@ pub enum Event {
     /// Disappearing timer changed (or, after [`Command::ExpireStatus`], as it is).
     ExpireSet {
         /// Alias.
-        alias: String,
+        alias: Alias,
         /// Seconds, or null.
         seconds: Option<u64>,
         /// The contact set it (through the session), not this node's user.
@@ -347,12 +295,12 @@ pub enum Event {
     /// A contact connected.
     PeerOnline {
         /// Alias.
-        alias: String,
+        alias: Alias,
     },
     /// A contact disconnected.
     PeerOffline {
         /// Alias.
-        alias: String,
+        alias: Alias,
     },
     /// Relay reservation state changed.
     Relay {
@@ -377,7 +325,7 @@ pub enum Event {
     /// The session with a contact was renewed by a reset (started by either side).
     SessionReset {
         /// The contact's alias.
-        alias: String,
+        alias: Alias,
         /// The new session's protocol version (docs/PROTOCOL.md §3): a reset also moves
         /// a conversation to the newest protocol both sides speak.
         #[serde(default)]
@@ -390,21 +338,21 @@ pub enum Event {
     /// A contact's alias changed (`rename`).
     ContactRenamed {
         /// The old alias.
-        alias: String,
+        alias: Alias,
         /// The new alias.
-        to: String,
+        to: Alias,
     },
     /// A contact was blocked or unblocked.
     ContactBlocked {
         /// The contact's alias.
-        alias: String,
+        alias: Alias,
         /// Blocked now.
         blocked: bool,
     },
     /// A contact was deleted.
     ContactDeleted {
         /// Its former alias.
-        alias: String,
+        alias: Alias,
         /// Its history was kept on disk.
         kept_history: bool,
     },
@@ -418,7 +366,7 @@ pub enum Event {
         message: String,
         /// The `ref` of the command this error is about, if it had one.
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
-        client_ref: Option<String>,
+        client_ref: Option<ClientRef>,
     },
     /// The node stopped.
     Stopped,
@@ -434,7 +382,7 @@ impl Event {
     pub fn error_for(
         code: ErrorCode,
         message: impl Into<String>,
-        client_ref: Option<String>,
+        client_ref: Option<ClientRef>,
     ) -> Self {
         Event::Error {
             code,

@@ -10,14 +10,15 @@
 
 mod command;
 mod event;
+mod ids;
 #[cfg(test)]
 mod tests;
 
 pub use command::{parse_command, Command, MAX_COMMAND_LINE, MAX_REF_LEN};
 pub use event::{
-    ContactInfo, ErrorCode, Event, MessageDirection, MessageId, MessageInfo, MessageState,
-    RelayState,
+    ContactInfo, ErrorCode, Event, MessageDirection, MessageInfo, MessageState, RelayState,
 };
+pub use ids::{Alias, ClientRef, MessageId, PeerId};
 
 /// Profiles: created with a passphrase, opened with it (`Profile::create`, `Profile::open`).
 pub use crate::profile::{Profile, ProfileError};

@@ -93,3 +93,50 @@ fn parses_expire_status() {
         Err(Event::Error { code, .. }) if code == ErrorCode::BadArguments
     ));
 }
+
+/// Catches a name or id type that changes the JSON docs/CLI.md shows: each is a plain
+/// string on the wire, whatever its type in Rust.
+#[test]
+fn ids_and_names_are_plain_strings_in_json() {
+    let events = [
+        (
+            Event::Ready {
+                peer_id: "12D3KooWabc".into(),
+                addrs: vec![],
+            },
+            r#"{"event":"ready","peer_id":"12D3KooWabc","addrs":[]}"#,
+        ),
+        (
+            Event::ContactRenamed {
+                alias: "bob".into(),
+                to: "robert".into(),
+            },
+            r#"{"event":"contact_renamed","alias":"bob","to":"robert"}"#,
+        ),
+        (
+            Event::Queued {
+                id: "00ff".into(),
+                client_ref: Some(ClientRef::from("r1")),
+            },
+            r#"{"event":"queued","id":"00ff","ref":"r1"}"#,
+        ),
+    ];
+    for (event, json) in events {
+        assert_eq!(serde_json::to_string(&event).unwrap(), json);
+        assert_eq!(serde_json::from_str::<Event>(json).unwrap(), event);
+    }
+    let cmd = parse_command(r#"{"cmd":"history","with":"bob","limit":3}"#).unwrap();
+    assert_eq!(
+        cmd,
+        Command::History {
+            with: Alias::from("bob"),
+            limit: Some(3),
+        }
+    );
+    let Command::History { with, .. } = cmd else {
+        unreachable!()
+    };
+    assert_eq!(with, "bob");
+    assert_eq!(with.as_str(), "bob");
+    assert_eq!(with.to_string(), "bob");
+}

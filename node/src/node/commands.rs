@@ -258,21 +258,23 @@ impl<S: Shell> Runtime<S> {
             },
         );
         self.emit(Event::ContactAdded {
-            alias: alias.to_owned(),
+            alias: alias.into(),
         });
         self.process_outbox(self.now_ms());
         self.next_fetch_ms = 0;
     }
 
     /// Sends `texts` (each with the client's `ref`, echoed in its `queued` or `error`).
-    pub(super) fn cmd_send(&mut self, to: &str, texts: Vec<(String, Option<String>)>) {
+    pub(super) fn cmd_send(&mut self, to: &str, texts: Vec<(String, Option<ClientRef>)>) {
         // One error per send, so a client can pair each answer with its send.
-        let fail_all =
-            |me: &Self, code: ErrorCode, message: String, texts: Vec<(String, Option<String>)>| {
-                for (_, r) in texts {
-                    me.emit(Event::error_for(code, message.clone(), r));
-                }
-            };
+        let fail_all = |me: &Self,
+                        code: ErrorCode,
+                        message: String,
+                        texts: Vec<(String, Option<ClientRef>)>| {
+            for (_, r) in texts {
+                me.emit(Event::error_for(code, message.clone(), r));
+            }
+        };
         let Some(cid) = self.by_alias(to) else {
             return fail_all(
                 self,
@@ -402,7 +404,7 @@ impl<S: Shell> Runtime<S> {
             .contacts
             .values()
             .map(|c| ContactInfo {
-                alias: c.contact.alias.clone(),
+                alias: c.contact.alias.clone().into(),
                 verified: c.contact.verified,
                 online: c.online,
                 established: c.session.is_some(),
@@ -452,7 +454,7 @@ impl<S: Shell> Runtime<S> {
                     })
                     .collect();
                 self.emit(Event::History {
-                    with: alias.to_owned(),
+                    with: alias.into(),
                     messages,
                 });
             }
@@ -483,7 +485,7 @@ impl<S: Shell> Runtime<S> {
         }
         let verified = state.contact.verified;
         self.emit(Event::SafetyNumber {
-            alias: alias.to_owned(),
+            alias: alias.into(),
             digits: sn.groups().join(" "),
             qr: sn.qr_payload(),
             verified,
@@ -515,7 +517,7 @@ impl<S: Shell> Runtime<S> {
             }
         }
         self.emit(Event::ExpireSet {
-            alias: alias.to_owned(),
+            alias: alias.into(),
             seconds,
             by_contact: false,
         });

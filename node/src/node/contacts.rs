@@ -49,8 +49,8 @@ impl<S: Shell> Runtime<S> {
             c.contact = contact;
         }
         self.emit(Event::ContactRenamed {
-            alias: alias.to_owned(),
-            to: to.to_owned(),
+            alias: alias.into(),
+            to: to.into(),
         });
     }
 
@@ -93,7 +93,7 @@ impl<S: Shell> Runtime<S> {
             self.process_outbox(self.now_ms());
         }
         self.emit(Event::ContactBlocked {
-            alias: alias.to_owned(),
+            alias: alias.into(),
             blocked: block,
         });
     }
@@ -154,7 +154,7 @@ impl<S: Shell> Runtime<S> {
         }
         self.refresh_tags(true);
         self.emit(Event::ContactDeleted {
-            alias: alias.to_owned(),
+            alias: alias.into(),
             kept_history: keep_history,
         });
     }

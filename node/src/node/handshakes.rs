@@ -104,9 +104,11 @@ impl<S: Shell> Runtime<S> {
         );
         self.refresh_tags(true);
         self.emit(Event::ContactAdded {
-            alias: alias.clone(),
+            alias: alias.clone().into(),
         });
-        self.emit(Event::SessionEstablished { alias });
+        self.emit(Event::SessionEstablished {
+            alias: alias.into(),
+        });
         self.process_outbox(self.now_ms());
         Inbound::Processed
     }
@@ -233,7 +235,7 @@ impl<S: Shell> Runtime<S> {
             self.after_reset(&cid);
             self.refresh_tags(true);
             self.emit(Event::SessionReset {
-                alias,
+                alias: alias.into(),
                 protocol,
                 identity_changed: false,
             });
@@ -241,7 +243,9 @@ impl<S: Shell> Runtime<S> {
             return Inbound::Processed;
         }
         self.refresh_tags(true);
-        self.emit(Event::SessionEstablished { alias });
+        self.emit(Event::SessionEstablished {
+            alias: alias.into(),
+        });
         self.process_outbox(now);
         Inbound::Processed
     }

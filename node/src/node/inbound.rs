@@ -289,7 +289,7 @@ impl<S: Shell> Runtime<S> {
         for ((i, m), outcome) in indices.into_iter().zip(messages).zip(outcomes) {
             if let Incoming::Stored { .. } = outcome {
                 self.deferred.push(Deferred::Emit(Event::Message {
-                    from: alias.clone(),
+                    from: alias.clone().into(),
                     id: api::MessageId::of(&m.id),
                     text: m.text,
                     sent_at: m.created_at_ms,
@@ -398,7 +398,7 @@ impl<S: Shell> Runtime<S> {
                 if newer {
                     let alias = s.contact.alias.clone();
                     self.emit(Event::ExpireSet {
-                        alias,
+                        alias: alias.into(),
                         seconds,
                         by_contact: true,
                     });

@@ -172,7 +172,7 @@ impl<S: Shell> Runtime<S> {
         self.after_reset(&new_id);
         self.refresh_tags(true);
         self.emit(Event::SessionReset {
-            alias,
+            alias: alias.into(),
             protocol,
             identity_changed: changed,
         });
@@ -299,7 +299,7 @@ impl<S: Shell> Runtime<S> {
         self.refresh_tags(true);
         tracing::warn!("a contact's identity key changed (re-key with a new device)");
         self.emit(Event::SessionReset {
-            alias,
+            alias: alias.into(),
             protocol,
             identity_changed: true,
         });

@@ -286,7 +286,7 @@ impl<S: Shell> Runtime<S> {
         self.after_reset(&cid);
         self.refresh_tags(true);
         self.emit(Event::SessionReset {
-            alias,
+            alias: alias.into(),
             protocol,
             identity_changed: false,
         });

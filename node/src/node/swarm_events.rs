@@ -121,9 +121,13 @@ impl<S: Shell> Runtime<S> {
         }
         if let Some(alias) = changed {
             self.emit(if online {
-                Event::PeerOnline { alias }
+                Event::PeerOnline {
+                    alias: alias.into(),
+                }
             } else {
-                Event::PeerOffline { alias }
+                Event::PeerOffline {
+                    alias: alias.into(),
+                }
             });
             if online {
                 // A contact came back: retry what waits for it now.

@@ -191,7 +191,7 @@ pub async fn run(
                     ready = true;
                     let peer = *relay.swarm.local_peer_id();
                     let _ = events.send(Event::Ready {
-                        peer_id: peer.to_string(),
+                        peer_id: peer.to_string().into(),
                         addrs: relay.addrs.iter().map(|a| a.clone().with(libp2p::multiaddr::Protocol::P2p(peer)).to_string()).collect(),
                     });
                 }

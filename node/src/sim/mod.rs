@@ -592,9 +592,9 @@ impl World {
         self.sent += 1;
         self.oracle.send(&text, from, to);
         let cmd = Command::Send {
-            to: format!("n{to}"),
+            to: format!("n{to}").into(),
             text: text.clone(),
-            client_ref: Some(text),
+            client_ref: Some(text.into()),
         };
         self.input(from, |n| n.command(cmd))
     }
@@ -644,7 +644,12 @@ impl World {
             }
             Item::Flush(..) => {}
             Item::Accept(i, code, alias) => {
-                self.input(i, |n| n.command(Command::Accept { code, alias }))?;
+                self.input(i, |n| {
+                    n.command(Command::Accept {
+                        code,
+                        alias: alias.into(),
+                    })
+                })?;
             }
             Item::ToRelay(i, e, id, request) => self.relay_serves(i, e, id, request),
             Item::Workload => self.workload()?,
@@ -686,7 +691,7 @@ impl World {
             self.note(format!("n{from} resets its session with n{to}"));
             self.input(from, |n| {
                 n.command(Command::Reset {
-                    alias: format!("n{to}"),
+                    alias: format!("n{to}").into(),
                     code: None,
                 })
             })?;

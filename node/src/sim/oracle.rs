@@ -57,14 +57,14 @@ impl Oracle {
     /// Checks one event of machine `at`.
     pub(crate) fn observe(&mut self, at: usize, ev: &Event, now: u64) -> Result<(), String> {
         if let Event::SessionReset { alias, .. } = ev {
-            self.reported.push((at, alias.clone(), now));
+            self.reported.push((at, alias.to_string(), now));
         }
         match ev {
             Event::Queued {
                 id,
                 client_ref: Some(text),
             } => {
-                let Some(m) = self.sent.get_mut(text) else {
+                let Some(m) = self.sent.get_mut(text.as_str()) else {
                     return Err(format!(
                         "{} queued a message never asked for",
                         self.name(at)
@@ -74,12 +74,12 @@ impl Oracle {
                     return Err(format!("{} queued another node's message", self.name(at)));
                 }
                 m.id = Some(id.clone());
-                self.by_id.insert(id.clone(), text.clone());
+                self.by_id.insert(id.clone(), text.to_string());
             }
             Event::Message { from, id, text, .. } => {
                 let names = self.names.clone();
                 let name = |i: usize| names.get(i).cloned().unwrap_or_default();
-                let Some(m) = self.sent.get_mut(text) else {
+                let Some(m) = self.sent.get_mut(text.as_str()) else {
                     return Err(format!(
                         "{} showed a message nobody sent (altered?): {text:?}",
                         self.names.get(at).cloned().unwrap_or_default()
@@ -103,7 +103,7 @@ impl Oracle {
             Event::Delivered { id } => {
                 // Receipts for messages of the workload only (control messages have none).
                 if let Some(text) = self.by_id.get(id) {
-                    let Some(m) = self.sent.get_mut(text) else {
+                    let Some(m) = self.sent.get_mut(text.as_str()) else {
                         return Err("delivered an unknown message".into());
                     };
                     if m.from != at {

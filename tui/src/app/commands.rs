@@ -39,7 +39,7 @@ pub(super) fn open_accept(app: &mut App, code: &str, alias: &str) {
     app.dialog = Some(Dialog::Accept(Accept::new(code, alias)));
 }
 
-pub(super) fn open_verify(app: &mut App, alias: String, fx: &mut Vec<Effect>) {
+pub(super) fn open_verify(app: &mut App, alias: Alias, fx: &mut Vec<Effect>) {
     fx.push(Effect::Node(Command::Verify {
         alias: alias.clone(),
         confirm: false,
@@ -102,7 +102,7 @@ pub(super) fn submit(app: &mut App, fx: &mut Vec<Effect>) {
     fx.push(Effect::Node(Command::Send {
         to: alias,
         text: body,
-        client_ref: Some(local),
+        client_ref: Some(local.into()),
     }));
 }
 
@@ -127,7 +127,7 @@ pub(super) fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
                 app.dialog = Some(Dialog::Invite(Invite::default()));
                 fx.push(Effect::Node(Command::Invite {
                     ttl_secs: None,
-                    for_contact: Some(alias),
+                    for_contact: Some(alias.into()),
                 }));
             }
             _ => app.warn("Usage: /invite, or /invite for NAME (a contact's new device)"),
@@ -143,7 +143,11 @@ pub(super) fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
             }
             app.dialog = Some(Dialog::Accept(dialog));
         }
-        SlashCmd::Verify => match args.first().map(|s| s.to_string()).or(app.selected.clone()) {
+        SlashCmd::Verify => match args
+            .first()
+            .map(|s| Alias::from(*s))
+            .or(app.selected.clone())
+        {
             Some(alias) if app.contact(&alias).is_some() => open_verify(app, alias, fx),
             Some(alias) => app.warn(format!("No contact named {alias}.")),
             None => app.warn("Select a contact to verify first."),
@@ -175,9 +179,16 @@ pub(super) fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
         SlashCmd::Rename => match (app.selected.clone(), args.join(" ")) {
             (None, _) => app.warn("Select the contact to rename first."),
             (Some(_), to) if to.is_empty() => app.warn("Usage: /rename NEW NAME"),
-            (Some(alias), to) => fx.push(Effect::Node(Command::Rename { alias, to })),
+            (Some(alias), to) => fx.push(Effect::Node(Command::Rename {
+                alias,
+                to: to.into(),
+            })),
         },
-        SlashCmd::Reset => match args.first().map(|s| s.to_string()).or(app.selected.clone()) {
+        SlashCmd::Reset => match args
+            .first()
+            .map(|s| Alias::from(*s))
+            .or(app.selected.clone())
+        {
             Some(alias) if app.contact(&alias).is_some() => {
                 // `/reset NAME CODE`: the contact's new device sent an invite.
                 let code = args.get(1).map(|c| c.to_string());
@@ -195,7 +206,11 @@ pub(super) fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
             Some(alias) => app.warn(format!("No contact named {alias}.")),
             None => app.warn("Select a contact first."),
         },
-        SlashCmd::Block => match args.first().map(|s| s.to_string()).or(app.selected.clone()) {
+        SlashCmd::Block => match args
+            .first()
+            .map(|s| Alias::from(*s))
+            .or(app.selected.clone())
+        {
             Some(alias) if app.contact(&alias).is_some() => {
                 fx.push(Effect::Node(if name == "block" {
                     Command::Block { alias }

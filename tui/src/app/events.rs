@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) fn history(app: &mut App, with: String, messages: Vec<MessageInfo>) {
+pub(super) fn history(app: &mut App, with: Alias, messages: Vec<MessageInfo>) {
     let now = app.now_ms;
     let conv = app.convs.entry(with.clone()).or_default();
     let mut list: Vec<Message> = messages
@@ -75,7 +75,7 @@ pub(super) fn contacts(app: &mut App, list: Vec<ContactInfo>, fx: &mut Vec<Effec
             .sorted()
             .first()
             .and_then(|&i| app.alias_at(i))
-            .map(str::to_owned);
+            .map(Alias::from);
         app.select(first);
     }
 }

@@ -148,7 +148,7 @@ pub(super) fn main_key(
             let alias = order
                 .get(next)
                 .and_then(|&i| app.alias_at(i))
-                .map(str::to_owned);
+                .map(Alias::from);
             app.select(alias);
         }
         Some(KeyAction::ScrollUp) => app.scroll_up(half),

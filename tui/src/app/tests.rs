@@ -61,7 +61,7 @@ fn main_app(names: &[&str]) -> App {
             }),
         );
     }
-    app.select(Some(names[0].to_owned()));
+    app.select(Some(names[0].into()));
     app
 }
 
@@ -334,7 +334,7 @@ fn contact_order() {
     app.contacts[1].last_at = 10;
     app.contacts[2].last_at = 20;
     app.contacts[1].unread = 2;
-    let names = |app: &App| -> Vec<String> {
+    let names = |app: &App| -> Vec<Alias> {
         app.sorted()
             .into_iter()
             .map(|i| app.contacts[i].alias.clone())

@@ -100,7 +100,10 @@ impl Accept {
         }
         self.error = None;
         self.waiting = true;
-        Some(Command::Accept { code, alias })
+        Some(Command::Accept {
+            code,
+            alias: alias.into(),
+        })
     }
 
     /// Draws the two fields, the problem or the wait, and what to do.

@@ -3,7 +3,7 @@
 use super::{Handled, Key, Request};
 use crate::layout::{body_with_hint, dialog_rect, panel, BOLD};
 use crate::model::EXPIRE_CHOICES;
-use cairn_node::api::Command;
+use cairn_node::api::{Alias, Command};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::Clear;
@@ -13,14 +13,14 @@ use ratatui::Frame;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Expire {
     /// Contact.
-    pub alias: String,
+    pub alias: Alias,
     /// Index into [`EXPIRE_CHOICES`].
     pub choice: usize,
 }
 
 impl Expire {
     /// The dialog for `alias`, at the choice matching its timer now (`None`: off).
-    pub fn new(alias: String, current: Option<u64>) -> Self {
+    pub fn new(alias: Alias, current: Option<u64>) -> Self {
         let choice = EXPIRE_CHOICES
             .iter()
             .position(|(s, _)| *s == current)

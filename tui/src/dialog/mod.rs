@@ -116,7 +116,7 @@ pub enum Request {
         lan: bool,
     },
     /// Open the safety-number dialog for this contact.
-    OpenVerify(String),
+    OpenVerify(cairn_node::api::Alias),
 }
 
 /// What drawing a dialog may read beyond its own state.

@@ -2,6 +2,7 @@
 
 use super::{Handled, Key, Request};
 use crate::layout::{body_with_hint, dialog_rect, panel, WARN};
+use cairn_node::api::Alias;
 use ratatui::text::Line;
 use ratatui::widgets::Clear;
 use ratatui::Frame;
@@ -10,9 +11,9 @@ use ratatui::Frame;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NewKey {
     /// The new contact.
-    pub alias: String,
+    pub alias: Alias,
     /// The existing contact with that name.
-    pub like: String,
+    pub like: Alias,
 }
 
 impl NewKey {

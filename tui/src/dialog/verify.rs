@@ -3,7 +3,7 @@
 
 use super::{Handled, Key, Request};
 use crate::layout::{body_with_hint, dialog_rect, draw_qr, panel, BOLD, DIM, GOOD};
-use cairn_node::api::Command;
+use cairn_node::api::{Alias, Command};
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Line;
@@ -14,7 +14,7 @@ use ratatui::Frame;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Verify {
     /// Contact.
-    pub alias: String,
+    pub alias: Alias,
     /// Twelve groups of five digits, once known.
     pub digits: Option<String>,
     /// QR payload.
