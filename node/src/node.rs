@@ -53,6 +53,7 @@ mod outbox;
 mod rekey;
 mod reset;
 mod routing;
+mod schedule;
 pub mod shell;
 mod swarm_events;
 mod timer;

@@ -18,16 +18,6 @@ const CARD_SETTING: &str = "last-announced-card";
 /// unreadable by the contact ([`Runtime::dropped_by_contact`]).
 pub(super) const MAX_DROPS: u32 = 4;
 
-/// How long a failed delivery waits before its next try, after `attempts` failures:
-/// [`RETRY_BASE`] doubled per failure up to [`RETRY_MAX`], the second half of it jittered
-/// (full jitter on half the delay spreads the retries of many nodes).
-pub(super) fn backoff_delay(attempts: u32, rng: &mut impl Rng) -> u64 {
-    let base = u64::try_from(RETRY_BASE.as_millis()).unwrap_or(500);
-    let max = u64::try_from(RETRY_MAX.as_millis()).unwrap_or(300_000);
-    let exp = base.saturating_mul(1u64 << attempts.min(20)).min(max);
-    exp / 2 + rng.gen_range(0..=exp / 2)
-}
-
 impl<S: Shell> Runtime<S> {
     pub(super) fn process_outbox(&mut self, now: u64) {
         if self.in_flight.len() >= MAX_IN_FLIGHT {
@@ -49,63 +39,9 @@ impl<S: Shell> Runtime<S> {
                     .is_none_or(|(_, next)| *next <= now)
             })
             .collect();
-        // A handshake answer first (a contact must have the session before anything else of
-        // it arrives: messages encrypted again after a reset are older than the answer),
-        // then oldest first: conversation order on the wire as far as possible.
-        due.sort_by_key(|e| {
-            (
-                self.answers.get(&e.contact) != Some(&e.message_id),
-                e.created_at_ms,
-                e.seq,
-            )
-        });
-        let mut room = MAX_IN_FLIGHT - self.in_flight.len();
-        // Envelopes due for the same contact travel together, up to a full batch, and
-        // at most MAX_REQUESTS_PER_CONTACT requests per contact are in flight: what
-        // becomes due meanwhile waits for a slot and then goes as one batch.
-        let mut batches: Vec<Vec<OutboxEntry>> = Vec::new();
-        let mut open: BTreeMap<ContactId, (usize, usize)> = BTreeMap::new();
-        let mut opened: BTreeMap<ContactId, usize> = BTreeMap::new();
-        // A contact with a request in flight gets another only for a batch worth it:
-        // the answer to the one in flight calls this again (Nagle's rule, in short).
-        let mut due_per_contact: BTreeMap<ContactId, usize> = BTreeMap::new();
-        for e in &due {
-            *due_per_contact.entry(e.contact).or_default() += 1;
-        }
-        for e in due {
-            if room == 0 {
-                break;
-            }
-            if self.requests.contains_key(&e.contact)
-                && due_per_contact.get(&e.contact).copied().unwrap_or(0) < MIN_BATCH_WHILE_BUSY
-            {
-                continue;
-            }
-            let len = e.envelope.len();
-            let slot = open.get(&e.contact).copied().filter(|(b, bytes)| {
-                batches.get(*b).is_some_and(|v| v.len() < MAX_BATCH)
-                    && Request::batch_len([*bytes, len]) <= MAX_REQUEST_LEN
-            });
-            match slot {
-                Some((b, bytes)) => {
-                    if let Some(v) = batches.get_mut(b) {
-                        v.push(e.clone());
-                    }
-                    open.insert(e.contact, (b, bytes + 4 + len));
-                }
-                None => {
-                    let busy = self.requests.get(&e.contact).copied().unwrap_or(0)
-                        + opened.get(&e.contact).copied().unwrap_or(0);
-                    if busy >= MAX_REQUESTS_PER_CONTACT {
-                        continue;
-                    }
-                    *opened.entry(e.contact).or_default() += 1;
-                    open.insert(e.contact, (batches.len(), len));
-                    batches.push(vec![e.clone()]);
-                }
-            }
-            room -= 1;
-        }
+        schedule::order_due(&mut due, &self.answers);
+        let room = MAX_IN_FLIGHT - self.in_flight.len();
+        let batches = schedule::plan_batches(&due, &self.requests, room);
         for batch in batches {
             match <[OutboxEntry; 1]>::try_from(batch) {
                 Ok([entry]) => self.attempt(&entry, Route::Direct),
@@ -450,7 +386,7 @@ impl<S: Shell> Runtime<S> {
     /// The next attempt of `id` waits (exponential backoff with jitter).
     pub(super) fn back_off(&mut self, id: MessageId) {
         let attempts = self.backoff.get(&id).map_or(0, |(a, _)| *a) + 1;
-        let next = self.now_ms() + backoff_delay(attempts, &mut self.rng);
+        let next = self.now_ms() + schedule::backoff_delay(attempts, &mut self.rng);
         self.backoff.insert(id, (attempts, next));
     }
 
@@ -757,41 +693,6 @@ impl<S: Shell> Runtime<S> {
         }
         if let Err(e) = self.profile.store.mark_sent(&marks).map(Staged::relaxed) {
             tracing::warn!(error = %e, "mark_sent failed");
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::SeedableRng;
-
-    /// Catches a backoff that does not double, passes its cap, loses its jitter or jitters
-    /// outside the second half of the delay (found missing by mutation testing).
-    #[test]
-    fn backoff_doubles_to_its_cap_with_jitter_on_the_second_half() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let base = u64::try_from(RETRY_BASE.as_millis()).unwrap();
-        let max = u64::try_from(RETRY_MAX.as_millis()).unwrap();
-        for attempts in 0..30u32 {
-            let exp = (base << attempts.min(20)).min(max);
-            let draws: Vec<u64> = (0..400)
-                .map(|_| backoff_delay(attempts, &mut rng))
-                .collect();
-            let (lo, hi) = (*draws.iter().min().unwrap(), *draws.iter().max().unwrap());
-            assert!(
-                lo >= exp / 2 && hi <= exp,
-                "attempt {attempts}: {lo}..{hi} for {exp}"
-            );
-            // The jitter covers the second half (not a constant, not a sliver of it).
-            assert!(
-                lo < exp / 2 + exp / 8,
-                "attempt {attempts}: lowest {lo} of {exp}"
-            );
-            assert!(
-                hi > exp - exp / 8,
-                "attempt {attempts}: highest {hi} of {exp}"
-            );
         }
     }
 }

@@ -1,0 +1,267 @@
+//! The outbox's scheduling rules, as pure functions of what is due and what is in flight:
+//! the order in which due envelopes leave, how they are grouped into requests, and how long
+//! a failed one waits. `outbox.rs` gathers their inputs from the runtime and carries out
+//! the plan; the rules are tested here on their own.
+
+use super::{MAX_REQUESTS_PER_CONTACT, MIN_BATCH_WHILE_BUSY, RETRY_BASE, RETRY_MAX};
+use crate::net::protocol::{Request, MAX_BATCH, MAX_REQUEST_LEN};
+use crate::store::{ContactId, MessageId, OutboxEntry};
+use rand::Rng;
+use std::collections::BTreeMap;
+
+/// How long a failed delivery waits before its next try, after `attempts` failures:
+/// [`RETRY_BASE`] doubled per failure up to [`RETRY_MAX`], the second half of it jittered
+/// (full jitter on half the delay spreads the retries of many nodes).
+pub(super) fn backoff_delay(attempts: u32, rng: &mut impl Rng) -> u64 {
+    let base = u64::try_from(RETRY_BASE.as_millis()).unwrap_or(500);
+    let max = u64::try_from(RETRY_MAX.as_millis()).unwrap_or(300_000);
+    let exp = base.saturating_mul(1u64 << attempts.min(20)).min(max);
+    exp / 2 + rng.gen_range(0..=exp / 2)
+}
+
+/// Puts due entries in the order they leave: a contact's handshake answer (`answers`)
+/// first — a contact must have the session before anything else of it arrives, and
+/// messages encrypted again after a reset are older than the answer — then oldest first,
+/// for conversation order on the wire as far as possible.
+pub(super) fn order_due(due: &mut [&OutboxEntry], answers: &BTreeMap<ContactId, MessageId>) {
+    due.sort_by_key(|e| {
+        (
+            answers.get(&e.contact) != Some(&e.message_id),
+            e.created_at_ms,
+            e.seq,
+        )
+    });
+}
+
+/// Groups due entries, taken in order, into the requests to send now, each a batch for one
+/// contact (one entry goes as a single delivery):
+/// - at most `room` entries in all (what the in-flight limit leaves);
+/// - a batch holds at most [`MAX_BATCH`] envelopes and fits in [`MAX_REQUEST_LEN`];
+/// - at most [`MAX_REQUESTS_PER_CONTACT`] requests per contact, counting the `busy` ones
+///   already in flight;
+/// - a contact with a request in flight gets another only for at least
+///   [`MIN_BATCH_WHILE_BUSY`] due envelopes: otherwise the answer to the one in flight
+///   sends them together (Nagle's rule, in short).
+pub(super) fn plan_batches(
+    due: &[&OutboxEntry],
+    busy: &BTreeMap<ContactId, usize>,
+    mut room: usize,
+) -> Vec<Vec<OutboxEntry>> {
+    let mut due_per_contact: BTreeMap<ContactId, usize> = BTreeMap::new();
+    for e in due {
+        *due_per_contact.entry(e.contact).or_default() += 1;
+    }
+    let mut batches: Vec<Vec<OutboxEntry>> = Vec::new();
+    // The batch of each contact still open to more, and its length in bytes so far.
+    let mut open: BTreeMap<ContactId, (usize, usize)> = BTreeMap::new();
+    let mut opened: BTreeMap<ContactId, usize> = BTreeMap::new();
+    for e in due {
+        if room == 0 {
+            break;
+        }
+        let in_flight = busy.get(&e.contact).copied().unwrap_or(0);
+        if in_flight > 0
+            && due_per_contact.get(&e.contact).copied().unwrap_or(0) < MIN_BATCH_WHILE_BUSY
+        {
+            continue;
+        }
+        let len = e.envelope.len();
+        let slot = open.get(&e.contact).copied().filter(|(b, bytes)| {
+            batches.get(*b).is_some_and(|v| v.len() < MAX_BATCH)
+                && Request::batch_len([*bytes, len]) <= MAX_REQUEST_LEN
+        });
+        match slot {
+            Some((b, bytes)) => {
+                if let Some(v) = batches.get_mut(b) {
+                    v.push((*e).clone());
+                }
+                open.insert(e.contact, (b, bytes + 4 + len));
+            }
+            None => {
+                let requests = in_flight + opened.get(&e.contact).copied().unwrap_or(0);
+                if requests >= MAX_REQUESTS_PER_CONTACT {
+                    continue;
+                }
+                *opened.entry(e.contact).or_default() += 1;
+                open.insert(e.contact, (batches.len(), len));
+                batches.push(vec![(*e).clone()]);
+            }
+        }
+        room -= 1;
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn entry(contact: u8, n: u8, len: usize, created: u64) -> OutboxEntry {
+        let mut id = [0u8; 16];
+        id[0] = contact;
+        id[1] = n;
+        OutboxEntry {
+            message_id: MessageId(id),
+            contact: ContactId([contact; 32]),
+            seq: u64::from(n),
+            envelope: vec![n; len],
+            attempts: 0,
+            next_attempt_at_ms: 0,
+            created_at_ms: created,
+        }
+    }
+
+    fn ids(batch: &[OutboxEntry]) -> Vec<u8> {
+        batch.iter().map(|e| e.message_id.0[1]).collect()
+    }
+
+    fn plan(due: &[OutboxEntry], busy: &[(u8, usize)], room: usize) -> Vec<Vec<OutboxEntry>> {
+        let refs: Vec<&OutboxEntry> = due.iter().collect();
+        let busy = busy
+            .iter()
+            .map(|(c, n)| (ContactId([*c; 32]), *n))
+            .collect();
+        plan_batches(&refs, &busy, room)
+    }
+
+    /// Catches a backoff that does not double, passes its cap, loses its jitter or jitters
+    /// outside the second half of the delay (found missing by mutation testing).
+    #[test]
+    fn backoff_doubles_to_its_cap_with_jitter_on_the_second_half() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let base = u64::try_from(RETRY_BASE.as_millis()).unwrap();
+        let max = u64::try_from(RETRY_MAX.as_millis()).unwrap();
+        for attempts in 0..30u32 {
+            let exp = (base << attempts.min(20)).min(max);
+            let draws: Vec<u64> = (0..400)
+                .map(|_| backoff_delay(attempts, &mut rng))
+                .collect();
+            let (lo, hi) = (*draws.iter().min().unwrap(), *draws.iter().max().unwrap());
+            assert!(
+                lo >= exp / 2 && hi <= exp,
+                "attempt {attempts}: {lo}..{hi} for {exp}"
+            );
+            // The jitter covers the second half (not a constant, not a sliver of it).
+            assert!(
+                lo < exp / 2 + exp / 8,
+                "attempt {attempts}: lowest {lo} of {exp}"
+            );
+            assert!(
+                hi > exp - exp / 8,
+                "attempt {attempts}: highest {hi} of {exp}"
+            );
+        }
+    }
+
+    /// Catches a handshake answer that does not lead (a contact would get messages of a
+    /// session it does not have yet), or an order other than oldest first, then by seq.
+    #[test]
+    fn a_handshake_answer_leaves_first_then_oldest_first() {
+        let due = [
+            entry(1, 1, 10, 300),
+            entry(1, 2, 10, 100),
+            entry(2, 3, 10, 100),
+            entry(1, 4, 10, 900),
+            entry(2, 5, 10, 50),
+        ];
+        let mut refs: Vec<&OutboxEntry> = due.iter().collect();
+        let answers = BTreeMap::from([(ContactId([1; 32]), due[3].message_id)]);
+        order_due(&mut refs, &answers);
+        let order: Vec<u8> = refs.iter().map(|e| e.message_id.0[1]).collect();
+        // 4 is contact 1's answer; then by age (5 at 50; 2 and 3 at 100, by seq; 1 at 300).
+        assert_eq!(order, [4, 5, 2, 3, 1]);
+        // An answer is first only for its own contact: contact 2 has none.
+        let answers = BTreeMap::from([(ContactId([2; 32]), due[3].message_id)]);
+        order_due(&mut refs, &answers);
+        let order: Vec<u8> = refs.iter().map(|e| e.message_id.0[1]).collect();
+        assert_eq!(order, [5, 2, 3, 1, 4]);
+    }
+
+    /// Catches envelopes of one contact not travelling together, a batch past
+    /// `MAX_BATCH`, or a contact given more requests than `MAX_REQUESTS_PER_CONTACT`.
+    #[test]
+    fn one_contacts_envelopes_travel_in_full_batches_up_to_its_request_limit() {
+        let n = MAX_BATCH * (MAX_REQUESTS_PER_CONTACT + 1) + 3;
+        let due: Vec<OutboxEntry> = (0..n)
+            .map(|i| entry(1, u8::try_from(i % 256).unwrap(), 40, 0))
+            .collect();
+        let batches = plan(&due, &[], usize::MAX);
+        assert_eq!(batches.len(), MAX_REQUESTS_PER_CONTACT);
+        assert!(batches.iter().all(|b| b.len() == MAX_BATCH));
+        // In order: the first batch holds the first MAX_BATCH entries.
+        assert_eq!(ids(&batches[0]), ids(&due[..MAX_BATCH]));
+        assert_eq!(ids(&batches[1]), ids(&due[MAX_BATCH..2 * MAX_BATCH]));
+        // Another contact is not held back by the first one's limit.
+        let mut due = due;
+        due.push(entry(2, 7, 40, 0));
+        let batches = plan(&due, &[], usize::MAX);
+        assert_eq!(batches.len(), MAX_REQUESTS_PER_CONTACT + 1);
+        assert_eq!(ids(batches.last().unwrap()), [7]);
+    }
+
+    /// Catches a batch that outgrows a request (`MAX_REQUEST_LEN`): big envelopes open a
+    /// new batch before the limit, and every batch fits.
+    #[test]
+    fn a_batch_never_outgrows_a_request() {
+        let big = MAX_REQUEST_LEN / 3;
+        let due: Vec<OutboxEntry> = (0..5).map(|i| entry(1, i, big, 0)).collect();
+        let batches = plan(&due, &[], usize::MAX);
+        for b in &batches {
+            assert!(Request::batch_len(b.iter().map(|e| e.envelope.len())) <= MAX_REQUEST_LEN);
+        }
+        assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 5);
+        // Two fit in one request, not three.
+        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+        // Exactly at the limit still fits.
+        let exact = MAX_REQUEST_LEN - Request::batch_len([0usize, 0]);
+        let due = [entry(1, 1, exact / 2, 0), entry(1, 2, exact - exact / 2, 0)];
+        let batches = plan(&due, &[], usize::MAX);
+        assert_eq!(batches.len(), 1, "{exact}");
+    }
+
+    /// Catches a busy contact (a request in flight) given a request for a few envelopes
+    /// (they wait for the answer), or refused one for a batch worth it, or given more than
+    /// its free request slots.
+    #[test]
+    fn a_busy_contact_gets_another_request_only_for_a_batch_worth_it() {
+        let few: Vec<OutboxEntry> = (0..MIN_BATCH_WHILE_BUSY - 1)
+            .map(|i| entry(1, u8::try_from(i).unwrap(), 40, 0))
+            .collect();
+        assert!(plan(&few, &[(1, 1)], usize::MAX).is_empty());
+        // Not busy: they go at once, as one batch.
+        assert_eq!(plan(&few, &[], usize::MAX).len(), 1);
+        // Another contact's request in flight does not hold them back.
+        assert_eq!(plan(&few, &[(2, 3)], usize::MAX).len(), 1);
+        let enough: Vec<OutboxEntry> = (0..MIN_BATCH_WHILE_BUSY)
+            .map(|i| entry(1, u8::try_from(i).unwrap(), 40, 0))
+            .collect();
+        let batches = plan(&enough, &[(1, 1)], usize::MAX);
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].len(), MIN_BATCH_WHILE_BUSY);
+        // With every slot taken, nothing more for that contact.
+        assert!(plan(&enough, &[(1, MAX_REQUESTS_PER_CONTACT)], usize::MAX).is_empty());
+        // With one slot left, one request (not two) however much is due.
+        let lots: Vec<OutboxEntry> = (0..3 * MAX_BATCH)
+            .map(|i| entry(1, u8::try_from(i).unwrap(), 40, 0))
+            .collect();
+        let batches = plan(&lots, &[(1, MAX_REQUESTS_PER_CONTACT - 1)], usize::MAX);
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].len(), MAX_BATCH);
+    }
+
+    /// Catches the in-flight room not being kept: no more entries leave than it allows,
+    /// and the first ones in order are those that leave.
+    #[test]
+    fn no_more_leave_than_the_room_in_flight() {
+        let due: Vec<OutboxEntry> = (0..10)
+            .map(|i| entry(1 + i % 2, i, 40, u64::from(i)))
+            .collect();
+        let batches = plan(&due, &[], 5);
+        let mut sent: Vec<u8> = batches.iter().flat_map(|b| ids(b)).collect();
+        sent.sort_unstable();
+        assert_eq!(sent, [0, 1, 2, 3, 4]);
+        assert!(plan(&due, &[], 0).is_empty());
+        assert_eq!(plan(&due, &[], 1).iter().map(Vec::len).sum::<usize>(), 1);
+    }
+}
