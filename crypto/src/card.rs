@@ -200,3 +200,58 @@ pub(crate) fn read_routing(r: &mut Reader<'_>) -> Result<Routing, WireError> {
     };
     Ok((peer_id, addrs, mailbox))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn largest() -> ProfileCard {
+        ProfileCard {
+            display_name: "n".repeat(MAX_DISPLAY_NAME_LEN),
+            peer_id: vec![1; MAX_PEER_ID_LEN],
+            addrs: vec![vec![2; MAX_ADDR_LEN]; MAX_ADDRS],
+            mailbox: Some(vec![3; MAX_ADDR_LEN]),
+        }
+    }
+
+    /// Catches `MAX_CARD_LEN` computed wrong (found by mutation testing): the largest card
+    /// the limits allow encodes to exactly it, and decodes.
+    #[test]
+    fn the_largest_card_is_exactly_max_card_len() {
+        let card = largest();
+        let bytes = card.to_bytes().unwrap();
+        assert_eq!(bytes.len(), MAX_CARD_LEN);
+        assert_eq!(ProfileCard::from_bytes(&bytes).unwrap(), card);
+    }
+
+    /// Catches a limit let through by one: each field one past its limit is refused, by the
+    /// encoder and by the decoder.
+    #[test]
+    fn each_field_one_past_its_limit_is_refused() {
+        let mut name = largest();
+        name.display_name.push('n');
+        assert_eq!(name.to_bytes(), Err(CardError::BadDisplayName));
+        let mut peer = largest();
+        peer.peer_id.push(1);
+        assert_eq!(peer.to_bytes(), Err(CardError::TooLarge));
+        let mut addr = largest();
+        addr.addrs[MAX_ADDRS - 1].push(2);
+        assert_eq!(addr.to_bytes(), Err(CardError::TooLarge));
+        let mut count = largest();
+        count.addrs.push(vec![2]);
+        assert_eq!(count.to_bytes(), Err(CardError::TooLarge));
+        let mut mailbox = largest();
+        mailbox.mailbox = Some(vec![3; MAX_ADDR_LEN + 1]);
+        assert_eq!(mailbox.to_bytes(), Err(CardError::TooLarge));
+        // The decoder: a seventh address written by hand.
+        let mut out = Vec::new();
+        out.put_bytes_u8(b"n");
+        out.put_bytes_u8(&[1; 8]);
+        out.put_u8(u8::try_from(MAX_ADDRS + 1).unwrap());
+        for _ in 0..=MAX_ADDRS {
+            out.put_bytes_u8(&[2; 4]);
+        }
+        out.put_u8(0);
+        assert!(ProfileCard::from_bytes(&out).is_err());
+    }
+}

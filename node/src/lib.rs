@@ -13,6 +13,7 @@ pub mod api;
 pub mod content;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod group;
 pub mod net;
 pub mod node;
 pub mod profile;

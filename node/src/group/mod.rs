@@ -1,0 +1,50 @@
+//! Private groups (docs/PROTOCOL.md §24): pairwise fan-out over pairwise sessions. This
+//! module is the pure core — no store, network or clock: who is a member and who is an
+//! admin, decided the same way on every member from the changes each has received
+//! (`membership`), and the order in which every member shows a group's messages ([`Stamp`]).
+//!
+//! Members are known by their identity keys ([`MemberKey`]); aliases stay local.
+
+pub mod membership;
+
+pub use membership::{Change, ChangeError, Inserted, Log, LogError, Member, Membership, Op};
+
+/// A group member's identity key: the name every member uses for it (aliases are local).
+/// `Debug` shows no key (a key identifies a person).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MemberKey(pub [u8; 32]);
+
+impl std::fmt::Debug for MemberKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MemberKey(..)")
+    }
+}
+
+/// A group's id: 16 random bytes chosen by its creator. It travels only inside the
+/// ratchet (relays and observers never see it). `Debug` shows none of it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupId(pub [u8; 16]);
+
+impl std::fmt::Debug for GroupId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GroupId(..)")
+    }
+}
+
+/// Where a membership change or a message stands in a group's one order: a Lamport clock
+/// (one more than the highest the author had seen when it wrote), then the author's key to
+/// break ties. Every member sorts by it, so every member applies the same changes in the
+/// same order and shows the messages in the same order; what an author had seen when it
+/// wrote comes before what it wrote (causal order), and a late or offline member's
+/// catch-up lands in its place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Stamp {
+    /// Lamport clock.
+    pub clock: u64,
+    /// Who wrote it.
+    pub author: MemberKey,
+}
+
+/// Highest clock a stamp may carry: far beyond any real group (a change or a message per
+/// millisecond for 290 million years), and no overflow when one more is added.
+pub const MAX_CLOCK: u64 = u64::MAX / 2;
