@@ -35,7 +35,7 @@ fi
 export RUSTC_BOOTSTRAP=1
 # Every target, in the order of the replay test.
 all_targets=(invite envelope header session_decrypt handshake session session_state card
-    store_record protocol content command mdns sim)
+    store_record protocol content command mdns group sim)
 if [[ $# -gt 0 ]]; then
     targets=("$@")
 else
