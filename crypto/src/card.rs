@@ -222,6 +222,18 @@ mod tests {
         let bytes = card.to_bytes().unwrap();
         assert_eq!(bytes.len(), MAX_CARD_LEN);
         assert_eq!(ProfileCard::from_bytes(&bytes).unwrap(), card);
+        // The same through the shared codec trait (what the store and the fuzz targets use).
+        use crate::wire::Codec;
+        assert_eq!(card.to_wire().unwrap(), bytes);
+        assert_eq!(crate::wire::round_trips::<ProfileCard>(&bytes), Some(card));
+        // The smallest card too: a one-byte name, nothing else.
+        let small = ProfileCard {
+            display_name: "n".into(),
+            ..ProfileCard::default()
+        };
+        let bytes = small.to_wire().unwrap();
+        assert_eq!(bytes, [1, b'n', 0, 0, 0]);
+        assert_eq!(ProfileCard::from_wire(&bytes).unwrap(), small);
     }
 
     /// Catches a limit let through by one: each field one past its limit is refused, by the
