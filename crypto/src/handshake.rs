@@ -489,3 +489,22 @@ pub fn respond(
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Catches the one-shot RNG giving snow more than the 32 bytes drawn from the caller's
+    /// RNG, or giving them twice (the handshake would then not be what the seed says).
+    #[test]
+    fn the_one_shot_rng_gives_its_bytes_once_and_no_more() {
+        let mut r = OneShotRandom(Some(Zeroizing::new([7; 32])));
+        let mut more = [0u8; 33];
+        assert!(r.try_fill_bytes(&mut more).is_err());
+        let mut r = OneShotRandom(Some(Zeroizing::new([7; 32])));
+        let mut dest = [0u8; 32];
+        r.try_fill_bytes(&mut dest).unwrap();
+        assert_eq!(dest, [7; 32]);
+        assert!(r.try_fill_bytes(&mut dest).is_err());
+    }
+}

@@ -36,7 +36,7 @@ fn debug_prints_no_key_material() {
     let bob = IdentityKeyPair::generate(&mut r);
     let invite = Invite::new(bob.public(), vec![1; 38], vec![], None, NOW + 60, &mut r).unwrap();
     let (pending, m1) = initiate(&id, &invite, &card("alice"), &mut r).unwrap();
-    let (est, _) = respond(&bob, &invite.keys(), &card("bob"), &m1, &mut r).unwrap();
+    let (est, m2) = respond(&bob, &invite.keys(), &card("bob"), &m1, &mut r).unwrap();
     let session_bytes = est.session.to_bytes();
 
     let outputs = [
@@ -73,4 +73,14 @@ fn debug_prints_no_key_material() {
     insta::assert_snapshot!("awaiting_response", outputs[5]);
     insta::assert_snapshot!("established", outputs[6]);
     insta::assert_snapshot!("session", outputs[7]);
+
+    // A rejected answer: its Debug names the error and nothing of the state it hands back.
+    assert_eq!(pending.invite_id(), invite.keys().id);
+    let mut bad = m2.clone();
+    let last = bad.body.len() - 1;
+    bad.body[last] ^= 1;
+    let rejected = pending.finish(&id, &bad).unwrap_err();
+    let out = format!("{rejected:?}");
+    assert_eq!(out, format!("Rejected {{ error: {:?}, .. }}", rejected.error));
+    assert_no_secret(&out, secret.as_ref());
 }
