@@ -507,4 +507,35 @@ mod tests {
         assert_eq!(dest, [7; 32]);
         assert!(r.try_fill_bytes(&mut dest).is_err());
     }
+
+    /// Catches a pending handshake written by a build before protocol v2 (state version 1:
+    /// invite keys without their protocol byte) no longer being read: a reset or invite
+    /// under way during an upgrade would be lost (found by mutation testing).
+    #[test]
+    fn a_pending_handshake_of_state_version_1_is_read() {
+        use rand_core::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        let alice = IdentityKeyPair::generate(&mut rng);
+        let bob = IdentityKeyPair::generate(&mut rng);
+        let mut invite =
+            Invite::new(bob.public(), vec![1; 38], vec![], None, 1_000, &mut rng).unwrap();
+        invite.protocol = crate::Protocol::V1;
+        let card = ProfileCard {
+            display_name: "a".into(),
+            ..ProfileCard::default()
+        };
+        let (pending, first) = initiate(&alice, &invite, &card, &mut rng).unwrap();
+        let mut old = pending.to_bytes().to_vec();
+        assert_eq!(old[0], PENDING_HANDSHAKE_VERSION);
+        // Version 1 had no protocol byte before the invite keys (offset 1 + 32).
+        old[0] = 1;
+        assert_eq!(old.remove(33), crate::Protocol::V1.as_u8());
+        let restored = AwaitingResponse::from_bytes(&old).unwrap();
+        assert_eq!(restored.invite_id(), pending.invite_id());
+        assert_eq!(restored.response_tag(), pending.response_tag());
+        assert_eq!(restored.first_message(&alice).unwrap(), first);
+        // An unknown state version is refused.
+        old[0] = 3;
+        assert!(AwaitingResponse::from_bytes(&old).is_err());
+    }
 }

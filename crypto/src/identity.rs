@@ -78,3 +78,41 @@ impl std::fmt::Debug for IdentityKeyPair {
         f.write_str("IdentityKeyPair { secret: <redacted>, public: .. }")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unhex(s: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap();
+        }
+        out
+    }
+
+    /// Catches X25519 of two identities computing anything but the standard function (the
+    /// reset secret rests on it; found missing by mutation testing): RFC 7748 §6.1.
+    #[test]
+    fn identity_dh_is_x25519_of_rfc_7748() {
+        let alice = IdentityKeyPair::from_secret_bytes(unhex(
+            "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
+        ));
+        let bob = IdentityKeyPair::from_secret_bytes(unhex(
+            "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb",
+        ));
+        assert_eq!(
+            alice.public().as_bytes(),
+            &unhex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
+        );
+        assert_eq!(
+            bob.public().as_bytes(),
+            &unhex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f")
+        );
+        let shared = unhex("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
+        assert_eq!(*alice.dh(&bob.public()).unwrap(), shared);
+        assert_eq!(*bob.dh(&alice.public()).unwrap(), shared);
+        // A low-order point gives nothing, not an all-zero secret.
+        assert!(alice.dh(&IdentityPublicKey::from_bytes([0; 32])).is_none());
+    }
+}

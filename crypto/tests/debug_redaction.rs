@@ -81,6 +81,9 @@ fn debug_prints_no_key_material() {
     bad.body[last] ^= 1;
     let rejected = pending.finish(&id, &bad).unwrap_err();
     let out = format!("{rejected:?}");
-    assert_eq!(out, format!("Rejected {{ error: {:?}, .. }}", rejected.error));
+    assert_eq!(
+        out,
+        format!("Rejected {{ error: {:?}, .. }}", rejected.error)
+    );
     assert_no_secret(&out, secret.as_ref());
 }

@@ -216,3 +216,52 @@ fn secret_buffers_are_allocated_once_at_their_size() {
     let state = pending.to_bytes();
     assert_eq!(state.len(), state.capacity());
 }
+
+/// Catches the text limit (`MAX_INVITE_TEXT_LEN`) set so low that the longest invite, spread
+/// out with a space after every character (as a code copied from a chat may be), is refused
+/// as too long, or so high that a text twice that is read (found by mutation testing).
+#[test]
+fn the_text_limit_fits_the_longest_spaced_invite_and_little_more() {
+    let mut r = rng(8);
+    let id = IdentityKeyPair::generate(&mut r);
+    // The longest invite: grow the last address until the encoder refuses.
+    let mut longest = None;
+    for len in 1..=card::MAX_ADDR_LEN {
+        let addrs = vec![
+            vec![7u8; card::MAX_ADDR_LEN],
+            vec![7u8; card::MAX_ADDR_LEN],
+            vec![7u8; card::MAX_ADDR_LEN],
+            vec![7u8; len],
+        ];
+        match Invite::new(id.public(), vec![1; 38], addrs, None, NOW + 60, &mut r) {
+            Ok(i) => longest = Some(i),
+            Err(_) => break,
+        }
+    }
+    let longest = longest.unwrap();
+    let len = longest.to_bytes().unwrap().len();
+    assert!(len > MAX_INVITE_LEN - 8, "{len}");
+    let code = longest.encode().unwrap();
+    let spaced: String = code.chars().flat_map(|c| [c, ' ']).collect();
+    assert!(spaced.len() <= MAX_INVITE_TEXT_LEN);
+    assert_eq!(Invite::decode(&spaced, NOW).unwrap(), longest);
+    // Twice the spaced longest invite is refused before any decoding.
+    let twice = format!("{spaced}{spaced}");
+    assert_eq!(
+        Invite::decode(&twice, NOW).unwrap_err(),
+        InviteError::TooLong
+    );
+}
+
+/// Catches an invite id or routing tags that do not depend on the secret (every invite
+/// would share them: one invite's answer would reach another's inviter).
+#[test]
+fn each_secret_has_its_own_id_and_tags() {
+    let (a, b) = (sample(1).keys(), sample(2).keys());
+    assert_ne!(a.id, b.id);
+    assert_ne!(a.init_tag, b.init_tag);
+    assert_ne!(a.response_tag, b.response_tag);
+    assert_ne!(a.id, [0; 16]);
+    // Derived, not drawn: the same secret gives the same keys.
+    assert_eq!(sample(1).keys(), a);
+}
