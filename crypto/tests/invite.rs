@@ -101,6 +101,16 @@ fn typed_errors() {
         Invite::decode(&code[..code.len() - 8], NOW).unwrap_err(),
         InviteError::Truncated
     );
+    // A cut that leaves an impossible base32 length (1, 3 or 6 characters in the last
+    // group) is a truncation too, not a typo.
+    let payload = code.len() - INVITE_PREFIX.len();
+    let cut = (1..=8)
+        .find(|k| [1, 3, 6].contains(&((payload - k) % 8)))
+        .unwrap();
+    assert_eq!(
+        Invite::decode(&code[..code.len() - cut], NOW).unwrap_err(),
+        InviteError::Truncated
+    );
     // Trailing bytes: a whole base32 group appended.
     assert_eq!(
         Invite::decode(&format!("{}AAAAAAAA", &*code), NOW).unwrap_err(),
@@ -240,7 +250,8 @@ fn the_text_limit_fits_the_longest_spaced_invite_and_little_more() {
     }
     let longest = longest.unwrap();
     let len = longest.to_bytes().unwrap().len();
-    assert!(len > MAX_INVITE_LEN - 8, "{len}");
+    // Exactly at the limit (a decoder refusing it would refuse real invites).
+    assert_eq!(len, MAX_INVITE_LEN);
     let code = longest.encode().unwrap();
     let spaced: String = code.chars().flat_map(|c| [c, ' ']).collect();
     assert!(spaced.len() <= MAX_INVITE_TEXT_LEN);

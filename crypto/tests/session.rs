@@ -612,3 +612,27 @@ fn protocol_is_bound_into_the_handshake() {
         (Protocol::V1, Protocol::V1)
     );
 }
+
+/// Catches `receive_steps` not counting the receiving DH steps (the node rebuilds its index
+/// of a session's routing tags when it moves: a wrong count leaves mail uncollected).
+#[test]
+fn receive_steps_count_each_turn_of_the_conversation() {
+    let mut r = rng(21);
+    let mut p = pair(22);
+    let (a0, b0) = (p.alice.receive_steps(), p.bob.receive_steps());
+    // Several messages one way make one step on the receiving side at most.
+    for _ in 0..3 {
+        let e = p.alice.encrypt(b"x", NOW, &mut r).unwrap();
+        p.bob.decrypt(&e, NOW).unwrap();
+    }
+    let b1 = p.bob.receive_steps();
+    assert!(b1 <= b0 + 1, "{b0} -> {b1}");
+    for turn in 1..=4u32 {
+        let e = p.bob.encrypt(b"y", NOW, &mut r).unwrap();
+        p.alice.decrypt(&e, NOW).unwrap();
+        let e = p.alice.encrypt(b"z", NOW, &mut r).unwrap();
+        p.bob.decrypt(&e, NOW).unwrap();
+        assert_eq!(p.alice.receive_steps(), a0 + turn);
+        assert_eq!(p.bob.receive_steps(), b1 + turn);
+    }
+}
