@@ -585,6 +585,49 @@ fn older_chain_mail_is_still_collected() {
     assert!(after.len() < collected.len());
 }
 
+/// Catches mailbox tags asked for outside the epochs a chain can have been used in (found
+/// by mutation testing: a closed chain's window running to now, or a chain's window
+/// starting at the lookback's start): as time passes, only the open chains' windows grow,
+/// by one epoch each; a closed chain's stays as it was.
+#[test]
+fn only_open_chains_add_mailbox_tags_as_time_passes() {
+    let mut r = rng(47);
+    let mut p = pair(48);
+    let t = NOW;
+    // Alice's first chain: five messages held in a mailbox, one read directly.
+    let held: Vec<Envelope> = (0..5)
+        .map(|i| p.alice.encrypt(&[i; 8], t, &mut r).unwrap())
+        .collect();
+    let direct = p.alice.encrypt(b"direct", t, &mut r).unwrap();
+    p.bob.decrypt(&direct, t).unwrap();
+    // Two turns: that chain is closed, with skipped keys.
+    for i in 0..2u64 {
+        let b = p.bob.encrypt(b"reply", t + i, &mut r).unwrap();
+        p.alice.decrypt(&b, t + i).unwrap();
+        let a = p.alice.encrypt(b"again", t + i, &mut r).unwrap();
+        p.bob.decrypt(&a, t + i).unwrap();
+    }
+    let lookback = 14 * 86_400;
+    let count = |at: u64| p.bob.receive_mailbox_keys(at, lookback).len();
+    let epoch = routing::ROUTING_EPOCH_SECS;
+    let later = t + 20 * epoch;
+    let (now_n, next_n) = (count(later), count(later + epoch));
+    // One window grows: the chain Bob receives on (the next chain's window is the whole
+    // lookback, which moves along). The held chain's window ended CLOCK_SKEW_EPOCHS after
+    // it closed and stays.
+    assert_eq!(next_n, now_n + 1, "{now_n} -> {next_n}");
+    let keys: Vec<RoutingTag> = p
+        .bob
+        .receive_mailbox_keys(later, lookback)
+        .iter()
+        .map(MailboxKey::tag)
+        .collect();
+    assert!(keys.contains(&held[0].tag));
+    for e in &held {
+        p.bob.decrypt(e, later).unwrap();
+    }
+}
+
 /// Catches two sides that could end up on different protocols: the version is in the
 /// Noise prologue, so a message 1 of one version never completes a handshake of the
 /// other, and the session has the invite's version on both sides.
