@@ -186,6 +186,10 @@ fn authenticated_header_skips_ahead_beyond_max_skip() {
     let mut probe = p.bob.clone();
     probe.decrypt(&msgs[100], NOW).unwrap();
     assert!(!probe.would_give_up_keys(&msgs[100 + 900]));
+    assert!(
+        !probe.would_give_up_keys(&msgs[100 + 901]),
+        "exactly MAX_SKIP held"
+    );
     assert!(probe.would_give_up_keys(&msgs[100 + 902]));
     assert_eq!(
         p.bob.decrypt(&msgs[gap], NOW).unwrap(),
@@ -678,4 +682,70 @@ fn receive_steps_count_each_turn_of_the_conversation() {
         assert_eq!(p.alice.receive_steps(), a0 + turn);
         assert_eq!(p.bob.receive_steps(), b1 + turn);
     }
+}
+
+/// `n` messages from Alice on her current chain.
+fn alice_chain(p: &mut Pair, r: &mut impl rand_core::CryptoRngCore, n: usize) -> Vec<Envelope> {
+    (0..n)
+        .map(|_| p.alice.encrypt(b"m", NOW, r).unwrap())
+        .collect()
+}
+
+/// Bob answers and Alice reads it: her next message starts a new chain.
+fn turn(p: &mut Pair, r: &mut impl rand_core::CryptoRngCore) {
+    let b = p.bob.encrypt(b"turn", NOW, r).unwrap();
+    p.alice.decrypt(&b, NOW).unwrap();
+}
+
+/// Catches the limits on kept keys off by one or computed wrong (found by mutation
+/// testing): the previous chain's remaining positions on a DH step against `MAX_SKIP`, the
+/// total over all chains against `MAX_SKIPPED_KEYS` (for a message on the current chain and
+/// for the first of a new one), and the count of positions given up.
+#[test]
+fn the_limits_on_kept_keys_hold_to_the_key() {
+    let mut r = rng(60);
+    // The previous chain on a DH step: Bob read its first message; the new chain's first
+    // message says it had `n` (pn), so n - 1 positions would be skipped.
+    for (n, gives_up) in [(1001, false), (1002, true)] {
+        let mut p = pair(61);
+        let a1 = alice_chain(&mut p, &mut r, n);
+        p.bob.decrypt(&a1[0], NOW).unwrap();
+        turn(&mut p, &mut r);
+        let a2 = alice_chain(&mut p, &mut r, 1);
+        assert_eq!(p.bob.would_give_up_keys(&a2[0]), gives_up, "pn {n}");
+    }
+    // Positions of the previous chain beyond MAX_SKIP are given up, and counted.
+    let mut p = pair(62);
+    let a1 = alice_chain(&mut p, &mut r, 1501);
+    p.bob.decrypt(&a1[0], NOW).unwrap();
+    turn(&mut p, &mut r);
+    let a2 = alice_chain(&mut p, &mut r, 1);
+    p.bob.decrypt(&a2[0], NOW).unwrap();
+    assert_eq!(p.bob.skipped_keys(), ratchet::MAX_SKIP as usize);
+    assert_eq!(p.bob.dropped_keys(NOW), 500);
+    assert_eq!(p.bob.decrypt(&a1[1500], NOW).unwrap(), b"m");
+    assert!(p.bob.decrypt(&a1[500], NOW).is_err());
+
+    // The total: two chains leave 700 kept keys each.
+    let mut p = pair(63);
+    for _ in 0..2 {
+        let c = alice_chain(&mut p, &mut r, 701);
+        p.bob.decrypt(&c[700], NOW).unwrap();
+        turn(&mut p, &mut r);
+    }
+    assert_eq!(p.bob.skipped_keys(), 1400);
+    let c = alice_chain(&mut p, &mut r, 700);
+    // First message of a new chain at position k: k keys more.
+    assert!(
+        !p.bob.would_give_up_keys(&c[600]),
+        "exactly MAX_SKIPPED_KEYS"
+    );
+    assert!(p.bob.would_give_up_keys(&c[601]));
+    // On the current chain, after its first message: k - 1 keys more.
+    p.bob.decrypt(&c[0], NOW).unwrap();
+    assert!(
+        !p.bob.would_give_up_keys(&c[601]),
+        "exactly MAX_SKIPPED_KEYS"
+    );
+    assert!(p.bob.would_give_up_keys(&c[602]));
 }

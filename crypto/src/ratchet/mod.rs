@@ -773,3 +773,6 @@ fn open_body(
     buf.truncate(len);
     Ok(buf)
 }
+
+#[cfg(test)]
+mod tests;
