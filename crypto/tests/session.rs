@@ -449,7 +449,11 @@ fn safety_numbers_match_on_both_sides() {
     assert_eq!(ab.digits().len(), 60);
     assert!(ab.digits().bytes().all(|d| d.is_ascii_digit()));
     assert_eq!(ab.groups().len(), 12);
+    // The groups are the digits, five by five, in order (found by mutation testing).
+    assert!(ab.groups().iter().all(|g| g.len() == 5));
+    assert_eq!(ab.groups().concat(), ab.digits());
     assert_eq!(ab.display().lines().count(), 3);
+    assert_eq!(format!("{ab:?}"), "SafetyNumber(..)");
     assert_ne!(ab, SafetyNumber::new(&a, &c));
     assert_eq!(ba.verify_scanned(&ab.qr_payload()), Ok(()));
     assert_eq!(
