@@ -276,4 +276,25 @@ mod tests {
         assert_eq!(r.bytes_u32(2), Ok(&[1u8, 2][..]));
         assert!(r.finish().is_ok());
     }
+
+    /// Catches a length limit off by one in the one- and two-byte length prefixes (found by
+    /// mutation testing): a string exactly at its limit is read, one byte more is refused.
+    #[test]
+    fn strings_exactly_at_their_limit_are_read() {
+        for len in [0usize, 1, 200, 255] {
+            let s = vec![7u8; len];
+            let mut v = Vec::new();
+            v.put_bytes_u8(&s);
+            assert_eq!(Reader::new(&v).bytes_u8(len), Ok(&s[..]), "u8 {len}");
+            if len > 0 {
+                assert_eq!(Reader::new(&v).bytes_u8(len - 1), Err(WireError::TooLong));
+            }
+            let mut v = Vec::new();
+            v.put_bytes_u16(&s);
+            assert_eq!(Reader::new(&v).bytes_u16(len), Ok(&s[..]), "u16 {len}");
+            if len > 0 {
+                assert_eq!(Reader::new(&v).bytes_u16(len - 1), Err(WireError::TooLong));
+            }
+        }
+    }
 }

@@ -60,3 +60,39 @@ fn a_jump_of_exactly_max_chain_jump_is_read() {
     let e = bob.encrypt(b"ok", NOW, &mut r).unwrap();
     assert!(e.body.len() > 16);
 }
+
+/// Catches `MAX_SESSION_STATE_LEN` below what a session may hold (found by mutation
+/// testing): the largest state the format allows — every kept key in a chain of its own —
+/// encodes within it and is read back.
+#[test]
+fn the_largest_session_state_fits_its_limit() {
+    use super::codec::MAX_SESSION_STATE_LEN;
+    use super::keys::{HeaderKey, MessageKey};
+    use super::skipped::SkippedChain;
+    let (_, mut bob, _) = pair(70);
+    for i in 0..MAX_SKIPPED_KEYS {
+        let n = u32::try_from(i).unwrap();
+        let mut hk = [0u8; 32];
+        hk[..4].copy_from_slice(&n.to_be_bytes());
+        let mut keys = std::collections::VecDeque::new();
+        keys.push_back((n, MessageKey::from_bytes([9; 32])));
+        bob.skipped.chains.push_back(SkippedChain {
+            hk: HeaderKey::from_bytes(hk),
+            step: bob.recv_steps,
+            at: NOW,
+            since: NOW,
+            until: NOW,
+            keys,
+        });
+    }
+    bob.skipped.total = MAX_SKIPPED_KEYS;
+    let bytes = bob.to_bytes();
+    assert!(
+        bytes.len() <= MAX_SESSION_STATE_LEN,
+        "{} > {MAX_SESSION_STATE_LEN}",
+        bytes.len()
+    );
+    assert!(bytes.len() > MAX_SESSION_STATE_LEN - 512, "{}", bytes.len());
+    let back = Session::from_bytes(&bytes).unwrap();
+    assert_eq!(back.skipped_keys(), MAX_SKIPPED_KEYS);
+}
