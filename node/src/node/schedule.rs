@@ -218,6 +218,19 @@ mod tests {
         let due = [entry(1, 1, exact / 2, 0), entry(1, 2, exact - exact / 2, 0)];
         let batches = plan(&due, &[], usize::MAX);
         assert_eq!(batches.len(), 1, "{exact}");
+        // Three envelopes filling a request to the byte, then one byte more: the running
+        // size of an open batch counts each envelope's length prefix (found by mutation
+        // testing).
+        let room = MAX_REQUEST_LEN - Request::batch_len([0usize, 0, 0]);
+        let thirds = [room / 3, room / 3, room - 2 * (room / 3)];
+        let due: Vec<OutboxEntry> = (0..3u8)
+            .map(|i| entry(1, i, thirds[usize::from(i)], 0))
+            .collect();
+        assert_eq!(plan(&due, &[], usize::MAX).len(), 1);
+        let mut over = due.clone();
+        over[2].envelope.push(0);
+        let batches = plan(&over, &[], usize::MAX);
+        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
     }
 
     /// Catches a busy contact (a request in flight) given a request for a few envelopes
