@@ -96,3 +96,125 @@ fn the_largest_session_state_fits_its_limit() {
     let back = Session::from_bytes(&bytes).unwrap();
     assert_eq!(back.skipped_keys(), MAX_SKIPPED_KEYS);
 }
+
+/// A kept-keys chain under header key `id` at `step`, holding keys at `positions`.
+fn chain(id: u32, step: u32, positions: &[u32]) -> super::skipped::SkippedChain {
+    use super::keys::{HeaderKey, MessageKey};
+    let mut hk = [0u8; 32];
+    hk[..4].copy_from_slice(&id.to_be_bytes());
+    super::skipped::SkippedChain {
+        hk: HeaderKey::from_bytes(hk),
+        step,
+        at: NOW,
+        since: NOW,
+        until: NOW,
+        keys: positions
+            .iter()
+            .map(|n| (*n, MessageKey::from_bytes([9; 32])))
+            .collect(),
+    }
+}
+
+/// Whether `s`, written out, is read back.
+fn reads_back(s: &Session) -> bool {
+    match Session::from_bytes(&s.to_bytes()) {
+        Ok(_) => true,
+        Err(e) => {
+            assert_eq!(e, super::codec::SessionStateError::Inconsistent);
+            false
+        }
+    }
+}
+
+/// Catches a session file that breaks the ratchet's invariants being read (found by
+/// mutation testing: each check of `Session::from_bytes` could be loosened or inverted
+/// unnoticed). A file on disk is untrusted input: an inconsistent one is refused, and
+/// every consistent one is read.
+#[test]
+fn inconsistent_session_states_are_refused() {
+    let (a, b, mut r) = pair(71);
+    let (mut init, mut resp) = if a.role() == Role::Initiator {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    assert!(reads_back(&resp), "a fresh responder");
+    let e = init.encrypt(b"1", NOW, &mut r).unwrap();
+    // The initiator with a sending chain (before the answer calls for a DH step).
+    let sending = init.clone();
+    assert!(sending.cks.is_some());
+    resp.decrypt(&e, NOW).unwrap();
+    let e = resp.encrypt(b"2", NOW, &mut r).unwrap();
+    init.decrypt(&e, NOW).unwrap();
+    assert!(reads_back(&init) && reads_back(&resp));
+    let remote = init.dhr.unwrap();
+
+    // The roles' invariants.
+    let mut s = init.clone();
+    s.pending_remote = Some(remote);
+    assert!(!reads_back(&s), "an initiator with a step pending");
+    let mut s = init.clone();
+    s.dhr = None;
+    assert!(!reads_back(&s), "an initiator without the remote key");
+    let mut s = resp.clone();
+    s.pending_remote = Some(remote);
+    s.dhr = Some(remote);
+    assert!(!reads_back(&s), "a responder with both");
+    // A sending chain needs its header key; a session needs a way to send.
+    let mut s = sending.clone();
+    s.hks = None;
+    assert!(!reads_back(&s), "a sending chain without header key");
+    let mut s = sending.clone();
+    s.cks = None;
+    s.send_step_due = false;
+    assert!(!reads_back(&s), "no way to send");
+    s.send_step_due = true;
+    assert!(reads_back(&s), "a step due is a way to send");
+    // A receiving header key goes with its chain.
+    let mut s = init.clone();
+    s.ckr = None;
+    assert!(!reads_back(&s), "a receiving header key without its chain");
+
+    // Kept-keys chains.
+    let steps = init.recv_steps;
+    assert!(steps >= 1);
+    let with = |chains: Vec<super::skipped::SkippedChain>| {
+        let mut s = init.clone();
+        s.skipped.total = chains.iter().map(|c| c.keys.len()).sum();
+        s.skipped.chains = chains.into();
+        s
+    };
+    assert!(reads_back(&with(vec![
+        chain(1, 0, &[1, 5]),
+        chain(2, steps, &[0])
+    ])));
+    assert!(
+        !reads_back(&with(vec![chain(1, steps + 1, &[1])])),
+        "a step from the future"
+    );
+    assert!(!reads_back(&with(vec![chain(1, 0, &[])])), "an empty chain");
+    assert!(
+        !reads_back(&with(vec![chain(1, 0, &[5, 3])])),
+        "keys out of order"
+    );
+    assert!(
+        !reads_back(&with(vec![chain(1, 0, &[5, 5])])),
+        "a key twice"
+    );
+    assert!(
+        !reads_back(&with(vec![chain(1, 0, &[1]), chain(1, 0, &[2])])),
+        "a chain twice"
+    );
+    let full: Vec<u32> = (0..MAX_SKIP).collect();
+    assert!(
+        reads_back(&with(vec![chain(1, 0, &full)])),
+        "exactly MAX_SKIP"
+    );
+    let over: Vec<u32> = (0..=MAX_SKIP).collect();
+    assert!(
+        !reads_back(&with(vec![chain(1, 0, &over)])),
+        "MAX_SKIP + 1 in a chain"
+    );
+    let total = vec![chain(1, 0, &full), chain(2, 0, &full), chain(3, 0, &[1])];
+    assert!(!reads_back(&with(total)), "MAX_SKIPPED_KEYS + 1 in all");
+}
