@@ -729,13 +729,18 @@ fn the_limits_on_kept_keys_hold_to_the_key() {
     assert_eq!(p.bob.dropped_keys(NOW), 500);
     assert_eq!(p.bob.decrypt(&a1[1500], NOW).unwrap(), b"m");
     assert!(p.bob.decrypt(&a1[500], NOW).is_err());
+    // Once the kept keys have aged out, they count as given up too.
+    let aged = NOW + ratchet::MAX_SKIPPED_AGE_SECS + 1;
+    assert_eq!(p.bob.dropped_keys(aged), 500 + 999);
 
     // The total: two chains leave 700 kept keys each.
     let mut p = pair(63);
+    let mut firsts = Vec::new();
     for _ in 0..2 {
         let c = alice_chain(&mut p, &mut r, 701);
         p.bob.decrypt(&c[700], NOW).unwrap();
         turn(&mut p, &mut r);
+        firsts.push(c);
     }
     assert_eq!(p.bob.skipped_keys(), 1400);
     let c = alice_chain(&mut p, &mut r, 700);
@@ -752,4 +757,11 @@ fn the_limits_on_kept_keys_hold_to_the_key() {
         "exactly MAX_SKIPPED_KEYS"
     );
     assert!(p.bob.would_give_up_keys(&c[602]));
+    // Each older chain's late messages open with that chain's keys, and so do the current
+    // chain's (its kept keys are found among the others').
+    for c in &firsts {
+        assert_eq!(p.bob.decrypt(&c[5], NOW).unwrap(), b"m");
+    }
+    p.bob.decrypt(&c[10], NOW).unwrap();
+    assert_eq!(p.bob.decrypt(&c[6], NOW).unwrap(), b"m");
 }
