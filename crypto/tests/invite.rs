@@ -256,6 +256,13 @@ fn the_text_limit_fits_the_longest_spaced_invite_and_little_more() {
     let spaced: String = code.chars().flat_map(|c| [c, ' ']).collect();
     assert!(spaced.len() <= MAX_INVITE_TEXT_LEN);
     assert_eq!(Invite::decode(&spaced, NOW).unwrap(), longest);
+    // Exactly at the limit (spaces added) is read; one byte more is not.
+    let at_limit = format!("{spaced}{}", " ".repeat(MAX_INVITE_TEXT_LEN - spaced.len()));
+    assert_eq!(Invite::decode(&at_limit, NOW).unwrap(), longest);
+    assert_eq!(
+        Invite::decode(&format!("{at_limit} "), NOW).unwrap_err(),
+        InviteError::TooLong
+    );
     // Twice the spaced longest invite is refused before any decoding.
     let twice = format!("{spaced}{spaced}");
     assert_eq!(

@@ -765,3 +765,25 @@ fn the_limits_on_kept_keys_hold_to_the_key() {
     p.bob.decrypt(&c[10], NOW).unwrap();
     assert_eq!(p.bob.decrypt(&c[6], NOW).unwrap(), b"m");
 }
+
+/// Catches a body cut inside its AEAD tag being taken for a forgery, or a body of exactly
+/// a tag being taken as malformed (found by mutation testing): the first is malformed,
+/// the second fails authentication; neither changes the session.
+#[test]
+fn a_body_shorter_than_its_tag_is_malformed() {
+    let mut r = rng(67);
+    let mut p = pair(68);
+    let e = p.alice.encrypt(b"x", NOW, &mut r).unwrap();
+    let before = p.bob.to_bytes();
+    let head = envelope::ENCRYPTED_HEADER_LEN;
+    for (cut, expected) in [
+        (envelope::AEAD_TAG_LEN - 1, DecryptError::Malformed),
+        (envelope::AEAD_TAG_LEN, DecryptError::Rejected),
+    ] {
+        let mut short = e.clone();
+        short.body.truncate(head + cut);
+        assert_eq!(p.bob.decrypt(&short, NOW).unwrap_err(), expected, "{cut}");
+        assert_eq!(p.bob.to_bytes(), before);
+    }
+    assert_eq!(p.bob.decrypt(&e, NOW).unwrap(), b"x");
+}
