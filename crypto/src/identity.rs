@@ -84,11 +84,7 @@ mod tests {
     use super::*;
 
     fn unhex(s: &str) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        for (i, b) in out.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap();
-        }
-        out
+        hex::decode(s).unwrap().try_into().unwrap()
     }
 
     /// Catches X25519 of two identities computing anything but the standard function (the

@@ -45,7 +45,7 @@ fn a_jump_of_exactly_max_chain_jump_is_read() {
     let (mut alice, mut bob, mut r) = pair(64);
     skip_sending(&mut alice, MAX_CHAIN_JUMP);
     let far = alice.encrypt(b"far", NOW, &mut r).unwrap();
-    assert_eq!(bob.clone().decrypt(&far, NOW).unwrap(), b"far");
+    assert_eq!(bob.decrypt(&far, NOW).unwrap(), b"far");
     let (mut alice, mut bob2, mut r) = pair(65);
     skip_sending(&mut alice, MAX_CHAIN_JUMP + 1);
     let too_far = alice.encrypt(b"far", NOW, &mut r).unwrap();
@@ -55,10 +55,6 @@ fn a_jump_of_exactly_max_chain_jump_is_read() {
         DecryptError::TooFarAhead
     );
     assert_eq!(bob2.to_bytes(), before);
-    // Bob's own session is untouched by the clone's read.
-    assert_eq!(bob.skipped_keys(), 0);
-    let e = bob.encrypt(b"ok", NOW, &mut r).unwrap();
-    assert!(e.body.len() > 16);
 }
 
 /// Catches `MAX_SESSION_STATE_LEN` below what a session may hold (found by mutation

@@ -56,12 +56,6 @@ macro_rules! text_newtype {
             }
         }
 
-        impl From<&String> for $name {
-            fn from(s: &String) -> Self {
-                Self(s.clone())
-            }
-        }
-
         impl From<String> for $name {
             fn from(s: String) -> Self {
                 Self(s)

@@ -373,13 +373,12 @@ impl Log {
     /// this member has seen, and added to the log. The op is what goes to the members.
     pub fn propose(&mut self, me: MemberKey, change: Change) -> Result<Op, ChangeError> {
         self.state.check(&me, &change)?;
-        if self.ops.len() >= MAX_OPS {
-            return Err(ChangeError::LogFull);
-        }
         let op = Op {
             stamp: self.next_stamp(me),
             change,
         };
+        // The only refusals left: the log is full, or this member's clock has reached
+        // MAX_CLOCK (its last stamp taken) — the group's log is used up either way.
         match self.insert(op.clone()) {
             Ok(_) => Ok(op),
             Err(_) => Err(ChangeError::LogFull),
