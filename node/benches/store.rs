@@ -80,6 +80,7 @@ fn messages(n: usize, start: usize) -> Vec<NewMessage> {
                 created_at_ms: 1_700_000_000_000,
                 received_at_ms: None,
                 state: DeliveryState::Queued,
+                group: None,
             }
         })
         .collect()

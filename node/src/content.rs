@@ -7,6 +7,7 @@
 //! kind 3 Card    : profile card (cairn-crypto encoding)
 //! kind 4 Timer   : set_at_ms u64 | 0 (off) or 1 | seconds u64
 //! kind 5 Protocol: newest session protocol the sender speaks, u8 (>= 2)
+//! kind 6 Group   : copy id [16] | group id [16] | group body (crate::group::wire)
 //! ```
 //!
 //! The message id lives here, inside the ciphertext: relays never see it.
@@ -15,6 +16,8 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+use crate::group::wire::{BodyError, GroupBody};
+use crate::group::GroupId;
 use cairn_crypto::wire::{self, Reader, WireError, Writer};
 use cairn_crypto::ProfileCard;
 use thiserror::Error;
@@ -54,6 +57,16 @@ pub enum Content {
     /// over a session of an older protocol, so the two can move to the newer one with a
     /// session reset (a build before it drops this as unreadable, and nothing changes).
     Protocol(u8),
+    /// One member's copy of a group's message or membership changes (docs/PROTOCOL.md
+    /// §24.5), sent over the pairwise session with that member.
+    Group {
+        /// This copy's id: its receipt names it, and the recipient deduplicates by it.
+        copy: [u8; 16],
+        /// Which group.
+        group: GroupId,
+        /// What it carries.
+        body: GroupBody,
+    },
 }
 
 /// Longest disappearing-messages timer a contact may set: one year.
@@ -77,6 +90,22 @@ pub enum ContentError {
 /// Longest encoded content: a text at its limit with its framing (longer than any receipt,
 /// card, timer or protocol announcement).
 pub const MAX_CONTENT_LEN: usize = 2 + 16 + 8 + 4 + MAX_TEXT_LEN;
+
+// A group content at its longest fits too.
+const _: () = assert!(2 + 16 + 16 + crate::group::wire::MAX_BODY_LEN <= MAX_CONTENT_LEN);
+const _: () = assert!(
+    2 + 16 + 16 + 1 + 8 + 16 + 8 + 4 + crate::group::wire::MAX_GROUP_TEXT_LEN <= MAX_CONTENT_LEN
+);
+
+impl From<BodyError> for ContentError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLong => ContentError::TooLong,
+            BodyError::UnknownKind => ContentError::Unsupported,
+            _ => ContentError::Malformed,
+        }
+    }
+}
 
 impl From<WireError> for ContentError {
     fn from(e: WireError) -> Self {
@@ -138,6 +167,12 @@ impl Content {
                 v.put_u8(5);
                 v.put_u8(*p);
             }
+            Content::Group { copy, group, body } => {
+                v.put_u8(6);
+                v.put(copy);
+                v.put(&group.0);
+                body.write(&mut v)?;
+            }
         }
         Ok(v)
     }
@@ -191,6 +226,11 @@ impl Content {
             5 => match r.u8()? {
                 p if p >= 2 => Content::Protocol(p),
                 _ => return Err(ContentError::Malformed),
+            },
+            6 => Content::Group {
+                copy: r.array()?,
+                group: GroupId(r.array()?),
+                body: GroupBody::read(&mut r)?,
             },
             _ => return Err(ContentError::Unsupported),
         };

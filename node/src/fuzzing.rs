@@ -13,8 +13,8 @@ use crate::store::codec::{
 };
 use crate::store::seal::Sealer;
 use crate::store::{
-    Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, Invite, MessageId,
-    Meta, OutboxEntry, SecretBytes, TreeName, UsedInvite,
+    Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, GroupCopy, GroupPart,
+    GroupRecord, Invite, MessageId, Meta, OutboxEntry, SecretBytes, TreeName, UsedInvite,
 };
 use cairn_crypto::wire::{round_trips, Codec};
 
@@ -61,7 +61,7 @@ pub fn fuzz_sim(data: &[u8]) {
     }
 }
 
-/// Input: `tree u8 | record`. The tree is `TreeName::ALL[tree % 12]`; the whole input also
+/// Input: `tree u8 | record`. The tree is `TreeName::ALL[tree % 13]`; the whole input also
 /// goes to `parse_message_key`, and the record to the at-rest sealer (as a sealed value read
 /// from disk, and as a plaintext to seal).
 ///
@@ -358,6 +358,7 @@ fn sample_records(envelope: &[u8], session: &[u8], card: &[u8]) -> Vec<(TreeName
                 delivered_at_ms: Some(3),
                 state: DeliveryState::Delivered,
                 expires_at_ms: Some(4),
+                group: None,
             }),
         ),
         (
@@ -372,6 +373,7 @@ fn sample_records(envelope: &[u8], session: &[u8], card: &[u8]) -> Vec<(TreeName
                 delivered_at_ms: None,
                 state: DeliveryState::Received,
                 expires_at_ms: None,
+                group: None,
             }),
         ),
         (
@@ -427,6 +429,55 @@ fn sample_records(envelope: &[u8], session: &[u8], card: &[u8]) -> Vec<(TreeName
             }),
         ),
         (TreeName::Settings, Record::Setting(b"on".to_vec())),
+        (
+            TreeName::Groups,
+            Record::Group(GroupRecord {
+                id: [7; 16],
+                clock: 12,
+                log: vec![1, 2, 3],
+            }),
+        ),
+        (
+            TreeName::Messages,
+            Record::Message(MessageBody {
+                id: MessageId([8; 16]),
+                direction: Direction::Outgoing,
+                text: "to the desk".into(),
+                created_at_ms: 1,
+                received_at_ms: None,
+                sent_at_ms: None,
+                delivered_at_ms: None,
+                state: DeliveryState::Queued,
+                expires_at_ms: None,
+                group: Some(GroupPart::Message {
+                    clock: 3,
+                    author: [9; 32],
+                    copies: vec![GroupCopy {
+                        contact: ContactId([1; 32]),
+                        seq: 4,
+                        id: MessageId([10; 16]),
+                    }],
+                }),
+            }),
+        ),
+        (
+            TreeName::Messages,
+            Record::Message(MessageBody {
+                id: MessageId([10; 16]),
+                direction: Direction::Outgoing,
+                text: String::new(),
+                created_at_ms: 1,
+                received_at_ms: None,
+                sent_at_ms: None,
+                delivered_at_ms: None,
+                state: DeliveryState::Queued,
+                expires_at_ms: None,
+                group: Some(GroupPart::Copy {
+                    content: vec![1, 6, 0],
+                    origin: Some((ContactId([2; 32]), 5)),
+                }),
+            }),
+        ),
     ]
 }
 
@@ -538,7 +589,36 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
             seconds: None,
         },
         Content::Protocol(2),
+        Content::Group {
+            copy: [8; 16],
+            group: crate::group::GroupId([9; 16]),
+            body: crate::group::wire::GroupBody::Text {
+                clock: 3,
+                id: [10; 16],
+                sent_at_ms: 1_800_000_000_000,
+                text: "to the desk".into(),
+            },
+        },
     ];
+    for ops in group_seeds() {
+        // The group target's seeds are framed ops: each makes a membership part.
+        let mut r = cairn_crypto::wire::Reader::new(&ops);
+        let mut part = Vec::new();
+        while let Ok(bytes) = r.bytes_u8(usize::from(u8::MAX)) {
+            if let Ok(op) = crate::group::Op::from_wire(bytes) {
+                part.push(op);
+            }
+        }
+        part.sort_by_key(|op| op.stamp);
+        part.dedup_by_key(|op| op.stamp);
+        if !part.is_empty() {
+            contents.push(Content::Group {
+                copy: [11; 16],
+                group: crate::group::GroupId([12; 16]),
+                body: crate::group::wire::GroupBody::Ops(part),
+            });
+        }
+    }
     for c in &cards {
         if let Ok(card) = cairn_crypto::ProfileCard::from_bytes(c) {
             contents.push(Content::Card(card));
@@ -759,7 +839,7 @@ mod tests {
         for (t, input) in seed_corpus() {
             let accepted = match t {
                 "store_record" => {
-                    let tree = TreeName::ALL[usize::from(input[0]) % 12];
+                    let tree = TreeName::ALL[usize::from(input[0]) % TreeName::ALL.len()];
                     decode_record(tree, &input[1..]).is_ok() || parse_message_key(&input).is_ok()
                 }
                 "protocol" if input[0] == 0 => Request::decode(&input[1..]).is_ok(),

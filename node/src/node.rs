@@ -46,6 +46,7 @@ mod durability;
 mod event_loop;
 #[cfg(feature = "sim")]
 mod footprint;
+mod groups;
 mod handshakes;
 mod inbound;
 mod mailbox;
@@ -419,6 +420,10 @@ pub struct Runtime<S: Shell = Libp2pShell> {
     /// Our listen addresses changed since the last tick: announce the card if it changed.
     card_changed: bool,
     stopping: bool,
+    /// The groups this node is (or was) in, by id: each one's membership log.
+    groups: BTreeMap<crate::group::GroupId, crate::group::Log>,
+    /// Outbox entries that are copies of a group's message or change (groups.rs).
+    copy_of: BTreeMap<MessageId, groups::CopyOf>,
 }
 
 impl<S: Shell> Runtime<S> {
@@ -502,6 +507,8 @@ impl<S: Shell> Runtime<S> {
             ready_sent: false,
             card_changed: false,
             stopping: false,
+            groups: BTreeMap::new(),
+            copy_of: BTreeMap::new(),
         };
         rt.load()?;
         Ok(rt)
@@ -580,6 +587,8 @@ impl<S: Shell> Runtime<S> {
             .filter(|e| is_answer(e))
             .map(|e| (e.contact, e.message_id))
             .collect();
+        self.load_groups()?;
+        let store = &self.profile.store;
         if let Some(bytes) = store.setting(BLOCKED_SETTING).map_err(|e| e.to_string())? {
             self.blocked = bytes
                 .chunks_exact(32)

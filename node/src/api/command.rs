@@ -1,6 +1,6 @@
 //! Commands: what a front end asks of the node, and the parser of the JSON-lines mode.
 
-use super::{Alias, ClientRef, ErrorCode, Event};
+use super::{Alias, ClientRef, ErrorCode, Event, GroupRef, MemberName};
 use serde::{Deserialize, Serialize};
 
 /// A command to the node.
@@ -112,6 +112,77 @@ pub enum Command {
         #[serde(default)]
         keep_history: bool,
     },
+    /// Creates a group named `name` (you are its first admin) with these contacts as its
+    /// first members; answered with a `group` event. Each member receives the group over
+    /// its session with you.
+    GroupCreate {
+        /// The group's name (shown to every member).
+        name: String,
+        /// Contacts to add (each must have an established session).
+        #[serde(default)]
+        members: Vec<Alias>,
+    },
+    /// Adds a contact to a group (admins only). The new member sees only what is sent
+    /// after it joined; every member is shown the addition.
+    GroupAdd {
+        /// The group.
+        group: GroupRef,
+        /// The contact to add.
+        alias: Alias,
+    },
+    /// Removes a member (admins only): no later message reaches it.
+    GroupRemove {
+        /// The group.
+        group: GroupRef,
+        /// The member, as the member list names it.
+        member: MemberName,
+    },
+    /// Makes a member an admin (admins only).
+    GroupPromote {
+        /// The group.
+        group: GroupRef,
+        /// The member.
+        member: MemberName,
+    },
+    /// Makes an admin a plain member again (admins only; a group keeps one admin).
+    GroupDemote {
+        /// The group.
+        group: GroupRef,
+        /// The member.
+        member: MemberName,
+    },
+    /// Leaves a group: the members are told, and nothing more is sent to you.
+    GroupLeave {
+        /// The group.
+        group: GroupRef,
+    },
+    /// Renames a group (admins only).
+    GroupRename {
+        /// The group.
+        group: GroupRef,
+        /// The new name.
+        name: String,
+    },
+    /// Sends a text to a group: one copy to each member, over your session with it.
+    GroupSend {
+        /// The group.
+        group: GroupRef,
+        /// The text.
+        text: String,
+        /// As in `send`.
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        client_ref: Option<ClientRef>,
+    },
+    /// Lists the groups you are in (or were in).
+    Groups,
+    /// A group's messages (the last `limit`, default 100), in the group's order.
+    GroupHistory {
+        /// The group.
+        group: GroupRef,
+        /// How many of the most recent messages.
+        #[serde(default)]
+        limit: Option<usize>,
+    },
     /// Panic wipe: destroy the profile and stop. Requires `confirm: "WIPE"`.
     Wipe {
         /// Must be the string `WIPE`.
@@ -146,6 +217,10 @@ pub fn parse_command(line: &str) -> Result<Command, Event> {
                 Command::Send {
                     client_ref: Some(r),
                     ..
+                }
+                | Command::GroupSend {
+                    client_ref: Some(r),
+                    ..
                 } if r.len() > MAX_REF_LEN => Err(Event::error(
                     ErrorCode::BadArguments,
                     format!("a ref is at most {MAX_REF_LEN} bytes"),
@@ -171,6 +246,16 @@ const KNOWN: &[&str] = &[
     "block",
     "unblock",
     "delete",
+    "group_create",
+    "group_add",
+    "group_remove",
+    "group_promote",
+    "group_demote",
+    "group_leave",
+    "group_rename",
+    "group_send",
+    "groups",
+    "group_history",
     "wipe",
     "quit",
 ];

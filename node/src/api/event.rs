@@ -1,6 +1,6 @@
 //! Events: what the node reports, and the error codes of its `error` event.
 
-use super::{Alias, ClientRef, MessageId, PeerId};
+use super::{Alias, ClientRef, GroupRef, MemberName, MessageId, PeerId};
 use serde::{Deserialize, Serialize};
 
 /// Why a command failed or what went wrong: the `code` of an `error` event, serialised
@@ -61,6 +61,14 @@ pub enum ErrorCode {
     SessionBehind,
     /// A contact gave only local addresses, which are not dialled outside LAN mode.
     LocalAddressesOnly,
+    /// No group with that id.
+    UnknownGroup,
+    /// You are not a member of that group, or the named member is not in it.
+    NotMember,
+    /// Only an admin may change the group.
+    NotAdmin,
+    /// The group's rules refuse the change (full, already a member, the last admin…).
+    GroupRefused,
 }
 
 impl ErrorCode {
@@ -92,6 +100,10 @@ impl ErrorCode {
         ErrorCode::Blocked,
         ErrorCode::SessionBehind,
         ErrorCode::LocalAddressesOnly,
+        ErrorCode::UnknownGroup,
+        ErrorCode::NotMember,
+        ErrorCode::NotAdmin,
+        ErrorCode::GroupRefused,
     ];
 
     /// The code as it is written in JSON.
@@ -123,6 +135,10 @@ impl ErrorCode {
             ErrorCode::Blocked => "blocked",
             ErrorCode::SessionBehind => "session_behind",
             ErrorCode::LocalAddressesOnly => "local_addresses_only",
+            ErrorCode::UnknownGroup => "unknown_group",
+            ErrorCode::NotMember => "not_member",
+            ErrorCode::NotAdmin => "not_admin",
+            ErrorCode::GroupRefused => "group_refused",
         }
     }
 }
@@ -202,6 +218,110 @@ pub struct MessageInfo {
     pub sent_at: u64,
     /// `queued`, `sent`, `delivered`, `failed`, `received`.
     pub state: MessageState,
+}
+
+/// A group as `group` and `groups` events show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupInfo {
+    /// Its id (what group commands take).
+    pub id: GroupRef,
+    /// Its name.
+    pub name: String,
+    /// Its members, you included.
+    pub members: Vec<MemberInfo>,
+    /// Whether you are still a member (false after leaving or being removed).
+    pub member: bool,
+    /// Whether you are an admin.
+    pub admin: bool,
+}
+
+/// One member of a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    /// How commands name it: the contact's alias, or `~` and 8 hex digits of its key.
+    pub name: MemberName,
+    /// This is you.
+    pub you: bool,
+    /// An admin.
+    pub admin: bool,
+    /// One of your contacts.
+    pub contact: bool,
+    /// A contact whose safety number you verified.
+    pub verified: bool,
+    /// You have a session with it: your group messages reach it.
+    pub reachable: bool,
+}
+
+/// A change to a group's membership, as the `group` event reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum GroupChange {
+    /// `by` created the group.
+    Created {
+        /// Who.
+        by: MemberName,
+    },
+    /// `by` added `member`.
+    Added {
+        /// Who.
+        by: MemberName,
+        /// Whom.
+        member: MemberName,
+    },
+    /// `by` removed `member`.
+    Removed {
+        /// Who.
+        by: MemberName,
+        /// Whom.
+        member: MemberName,
+    },
+    /// `by` made `member` an admin.
+    Promoted {
+        /// Who.
+        by: MemberName,
+        /// Whom.
+        member: MemberName,
+    },
+    /// `by` made `member` a plain member.
+    Demoted {
+        /// Who.
+        by: MemberName,
+        /// Whom.
+        member: MemberName,
+    },
+    /// `by` left.
+    Left {
+        /// Who.
+        by: MemberName,
+    },
+    /// `by` renamed the group to `name`.
+    Renamed {
+        /// Who.
+        by: MemberName,
+        /// The new name.
+        name: String,
+    },
+}
+
+/// A group message in `group_history`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMessageInfo {
+    /// Message id.
+    pub id: MessageId,
+    /// Its author (you for an outgoing one).
+    pub from: MemberName,
+    /// `in` or `out`.
+    pub direction: MessageDirection,
+    /// The text.
+    pub text: String,
+    /// Author's send time (Unix ms).
+    pub sent_at: u64,
+    /// For an outgoing message: how many members have it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered: Option<usize>,
+    /// For an outgoing message: how many members it was sent to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub of: Option<usize>,
 }
 
 /// An event from the node.
@@ -355,6 +475,52 @@ pub enum Event {
         alias: Alias,
         /// Its history was kept on disk.
         kept_history: bool,
+    },
+    /// A group was created or its membership changed (by you or a member), or you were
+    /// added to one: its state now, and the change (none when a welcome brought a whole
+    /// history at once).
+    Group {
+        /// The group now.
+        group: Box<GroupInfo>,
+        /// What changed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        change: Option<GroupChange>,
+    },
+    /// Answer to `groups`.
+    Groups {
+        /// Every group.
+        groups: Vec<GroupInfo>,
+    },
+    /// A message to a group arrived.
+    GroupMessage {
+        /// The group.
+        group: GroupRef,
+        /// Its author.
+        from: MemberName,
+        /// Message id.
+        id: MessageId,
+        /// The text.
+        text: String,
+        /// Author's send time (Unix ms).
+        sent_at: u64,
+    },
+    /// One more member received your group message: `delivered` of `of`.
+    GroupDelivered {
+        /// The group.
+        group: GroupRef,
+        /// Message id.
+        id: MessageId,
+        /// Members that have it.
+        delivered: usize,
+        /// Members it was sent to.
+        of: usize,
+    },
+    /// Answer to `group_history`: messages in the group's order.
+    GroupHistory {
+        /// The group.
+        group: GroupRef,
+        /// The messages.
+        messages: Vec<GroupMessageInfo>,
     },
     /// The profile was wiped.
     Wiped,

@@ -129,6 +129,19 @@ text_newtype! {
     ClientRef
 }
 
+text_newtype! {
+    /// A group's id as front ends see it (32 hex digits): every group command names its
+    /// group by it (names are not unique).
+    GroupRef
+}
+
+text_newtype! {
+    /// A group member as front ends name it: the contact's alias, or for a member who is
+    /// not a contact `~` and the first 8 hex digits of its identity key (as the group's
+    /// member list shows it).
+    MemberName
+}
+
 impl MessageId {
     /// The id of a stored message.
     pub(crate) fn of(id: &crate::store::MessageId) -> Self {

@@ -98,6 +98,7 @@ fn write_forever(store: Arc<Store>, threads: usize) -> ExitCode {
                 created_at_ms: 1_000,
                 received_at_ms: None,
                 state: DeliveryState::Queued,
+                group: None,
             };
             let outbox = NewOutbox {
                 envelope: vec![0xE5; 64],

@@ -385,6 +385,39 @@ impl Log {
         }
     }
 
+    /// The ops, encoded one after the other in stamp order (how the store keeps a log).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.ops.len() * MAX_OP_LEN);
+        for op in self.ops() {
+            op.write(&mut out);
+        }
+        out
+    }
+
+    /// A log from [`Log::to_bytes`] (read from disk: a typed error for anything else —
+    /// ops out of order or repeated, more than [`MAX_OPS`]), with `clock` as the highest
+    /// clock seen (at least the ops' own).
+    pub fn from_bytes(bytes: &[u8], clock: u64) -> Result<Self, OpDecodeError> {
+        let mut r = Reader::new(bytes);
+        let mut ops: BTreeMap<Stamp, Change> = BTreeMap::new();
+        let mut last: Option<Stamp> = None;
+        while r.remaining() > 0 {
+            let op = Op::read(&mut r)?;
+            if last.is_some_and(|l| l >= op.stamp) || ops.len() >= MAX_OPS {
+                return Err(OpDecodeError::Malformed(WireError::Invalid));
+            }
+            last = Some(op.stamp);
+            ops.insert(op.stamp, op.change);
+        }
+        let state = fold(ops.iter().map(|(s, c)| (*s, c)));
+        let top = last.map_or(0, |l| l.clock);
+        Ok(Self {
+            ops,
+            state,
+            clock: clock.min(MAX_CLOCK).max(top),
+        })
+    }
+
     /// The membership just before `stamp` in the group's order (to decide whether the
     /// author of a message at `stamp` was a member when it wrote it).
     pub fn state_before(&self, stamp: Stamp) -> Membership {

@@ -6,6 +6,7 @@
 //! Members are known by their identity keys ([`MemberKey`]); aliases stay local.
 
 pub mod membership;
+pub mod wire;
 
 pub use membership::{Change, ChangeError, Inserted, Log, LogError, Member, Membership, Op};
 

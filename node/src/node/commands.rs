@@ -54,6 +54,35 @@ impl<S: Shell> Runtime<S> {
                 alias,
                 keep_history,
             } => self.cmd_delete(&alias, keep_history),
+            Command::GroupCreate { name, members } => self.cmd_group_create(&name, &members),
+            Command::GroupAdd { group, alias } => self.cmd_group_add(&group, &alias),
+            Command::GroupRemove { group, member } => {
+                let m = self.group_member(&group, &member);
+                self.cmd_group_change(&group, m.map(crate::group::Change::Remove));
+            }
+            Command::GroupPromote { group, member } => {
+                let m = self.group_member(&group, &member);
+                self.cmd_group_change(&group, m.map(crate::group::Change::Promote));
+            }
+            Command::GroupDemote { group, member } => {
+                let m = self.group_member(&group, &member);
+                self.cmd_group_change(&group, m.map(crate::group::Change::Demote));
+            }
+            Command::GroupLeave { group } => {
+                self.cmd_group_change(&group, Ok(crate::group::Change::Leave))
+            }
+            Command::GroupRename { group, name } => {
+                self.cmd_group_change(&group, Ok(crate::group::Change::Rename(name)))
+            }
+            Command::GroupSend {
+                group,
+                text,
+                client_ref,
+            } => self.cmd_group_send(&group, text, client_ref),
+            Command::Groups => self.cmd_groups(),
+            Command::GroupHistory { group, limit } => {
+                self.cmd_group_history(&group, limit.unwrap_or(100))
+            }
             Command::Wipe { confirm } => self.cmd_wipe(&confirm),
             Command::Quit => self.stopping = true,
         }
@@ -345,6 +374,7 @@ impl<S: Shell> Runtime<S> {
                 created_at_ms: now,
                 received_at_ms: None,
                 state: DeliveryState::Queued,
+                group: None,
             });
             outboxes.push(NewOutbox {
                 envelope: env.encode(),
@@ -430,6 +460,9 @@ impl<S: Shell> Runtime<S> {
             Ok(mut listing) => {
                 // Conversation order: by the writer's clock (strictly increasing per
                 // sender), then by arrival.
+                // Copies of group messages travel in this conversation but belong to
+                // their group's.
+                listing.items.retain(|m| m.group.is_none());
                 listing.items.sort_by_key(|m| (m.created_at_ms, m.seq));
                 let skip = listing.items.len().saturating_sub(limit);
                 let messages = listing

@@ -180,6 +180,7 @@ impl<S: Shell> Runtime<S> {
                 created_at_ms: sent_at_ms,
                 received_at_ms: None,
                 state: DeliveryState::Received,
+                group: None,
             };
             match group {
                 Some(g) => {
@@ -370,9 +371,11 @@ impl<S: Shell> Runtime<S> {
                             self.in_flight.remove(&mid);
                             self.backoff.remove(&mid);
                             self.renewed.remove(&mid);
-                            self.deferred.push(Deferred::Emit(Event::Delivered {
-                                id: api::MessageId::of(&mid),
-                            }));
+                            if !self.group_copy_delivered(&mid) {
+                                self.deferred.push(Deferred::Emit(Event::Delivered {
+                                    id: api::MessageId::of(&mid),
+                                }));
+                            }
                         }
                         Inbound::Processed
                     }
@@ -406,6 +409,9 @@ impl<S: Shell> Runtime<S> {
                 Inbound::Processed
             }
             Content::Protocol(newest) => self.inbound_protocol(cid, next, newest),
+            Content::Group { copy, group, body } => {
+                self.inbound_group(cid, next, copy, group, body)
+            }
             Content::Card(card) => {
                 let Some(mut contact) = self.contacts.get(&cid).map(|s| s.contact.clone()) else {
                     return Inbound::Dropped;

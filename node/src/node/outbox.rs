@@ -501,9 +501,11 @@ impl<S: Shell> Runtime<S> {
             };
             if entry.seq != CONTROL_SEQ && entry.attempts == 1 {
                 sent.push((id, entry.contact, entry.seq, now));
-                self.emit(Event::Sent {
-                    id: api::MessageId::of(&id),
-                });
+                if !self.is_group_copy(&id) {
+                    self.emit(Event::Sent {
+                        id: api::MessageId::of(&id),
+                    });
+                }
             }
         }
         if !done.is_empty() {
@@ -663,13 +665,17 @@ impl<S: Shell> Runtime<S> {
         now: u64,
     ) -> Option<OutboxEntry> {
         let m = self.profile.store.message(cid, entry.seq).ok()??;
-        let plain = Content::Text {
-            id: m.id.0,
-            sent_at_ms: m.created_at_ms,
-            text: m.text,
-        }
-        .encode()
-        .ok()?;
+        let plain = match m.group {
+            // A group's copy: the content it carries, as it was.
+            Some(crate::store::GroupPart::Copy { content, .. }) => content,
+            _ => Content::Text {
+                id: m.id.0,
+                sent_at_ms: m.created_at_ms,
+                text: m.text,
+            }
+            .encode()
+            .ok()?,
+        };
         entry.envelope = next
             .encrypt(&plain, now / 1000, &mut self.rng)
             .ok()?

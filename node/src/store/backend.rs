@@ -35,6 +35,8 @@ pub enum TreeName {
     Invites,
     /// Settings, keyed by blinded name.
     Settings,
+    /// Groups and their membership logs, keyed by blinded group id.
+    Groups,
     /// A relay's mailbox: envelopes kept for offline recipients, keyed by blinded routing
     /// tag, sequence number and salt (`relay::Mailbox`). Only in a relay's database, so not
     /// in [`TreeName::ALL`], which lists a profile's trees.
@@ -43,7 +45,7 @@ pub enum TreeName {
 
 impl TreeName {
     /// Every tree of a profile, in a fixed order.
-    pub const ALL: [TreeName; 12] = [
+    pub const ALL: [TreeName; 13] = [
         TreeName::Meta,
         TreeName::Identity,
         TreeName::Contacts,
@@ -56,6 +58,7 @@ impl TreeName {
         TreeName::Dedup,
         TreeName::Invites,
         TreeName::Settings,
+        TreeName::Groups,
     ];
 
     /// The on-disk tree name (also bound into each value's associated data).
@@ -74,6 +77,7 @@ impl TreeName {
             TreeName::Invites => "invites",
             TreeName::Settings => "settings",
             TreeName::Mail => "mail",
+            TreeName::Groups => "groups",
         }
     }
 
@@ -92,6 +96,7 @@ impl TreeName {
             TreeName::Invites => 10,
             TreeName::Settings => 11,
             TreeName::Mail => 12,
+            TreeName::Groups => 13,
         }
     }
 }

@@ -15,8 +15,9 @@
 use super::backend::TreeName;
 use super::error::{DecodeError, StoreError};
 use super::model::{
-    Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, Invite, MessageId,
-    Meta, OutboxEntry, UsedInvite, MAX_DELIVERED_RANGES,
+    Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, GroupCopy, GroupPart,
+    GroupRecord, Invite, MessageId, Meta, OutboxEntry, UsedInvite, MAX_DELIVERED_RANGES,
+    MAX_GROUP_COPIES,
 };
 use super::secret::SecretBytes;
 use cairn_crypto::wire::{self, Writer as _};
@@ -54,6 +55,9 @@ mod tag {
     pub const ROUTING_TAG: u8 = 13;
     pub const OUTBOX_BATCH: u8 = 14;
     pub const USED_INVITE: u8 = 15;
+    pub const GROUP: u8 = 16;
+    /// A message with its group part ([`super::MessageBody::group`]).
+    pub const GROUP_MESSAGE: u8 = 17;
 }
 
 /// Most envelopes in one outbox batch record ([`Record::OutboxBatch`]).
@@ -84,6 +88,9 @@ pub struct MessageBody {
     pub state: DeliveryState,
     /// Expiry.
     pub expires_at_ms: Option<u64>,
+    /// How the message belongs to a group: set in a `GROUP_MESSAGE` record (after the
+    /// other fields), never in a `MESSAGE` one.
+    pub group: Option<GroupPart>,
 }
 
 /// A decoded record.
@@ -123,6 +130,8 @@ pub enum Record {
     UsedInvite(UsedInvite),
     /// A setting value.
     Setting(Vec<u8>),
+    /// A group and its membership log.
+    Group(GroupRecord),
 }
 
 impl Record {
@@ -136,6 +145,7 @@ impl Record {
             Record::RoutingTag(_) => tag::ROUTING_TAG,
             Record::Session(_) => tag::SESSION,
             Record::Conversation(_) => tag::CONVERSATION,
+            Record::Message(m) if m.group.is_some() => tag::GROUP_MESSAGE,
             Record::Message(_) => tag::MESSAGE,
             Record::Outbox(_) => tag::OUTBOX,
             Record::OutboxBatch(_) => tag::OUTBOX_BATCH,
@@ -143,6 +153,7 @@ impl Record {
             Record::Invite(_) => tag::INVITE,
             Record::UsedInvite(_) => tag::USED_INVITE,
             Record::Setting(_) => tag::SETTING,
+            Record::Group(_) => tag::GROUP,
         }
     }
 }
@@ -159,12 +170,14 @@ fn allowed(tree: TreeName, t: u8) -> bool {
             | (TreeName::Sessions, tag::SESSION)
             | (TreeName::Conversations, tag::CONVERSATION)
             | (TreeName::Messages, tag::MESSAGE)
+            | (TreeName::Messages, tag::GROUP_MESSAGE)
             | (TreeName::Outbox, tag::OUTBOX)
             | (TreeName::Outbox, tag::OUTBOX_BATCH)
             | (TreeName::Dedup, tag::DEDUP)
             | (TreeName::Invites, tag::INVITE)
             | (TreeName::Invites, tag::USED_INVITE)
             | (TreeName::Settings, tag::SETTING)
+            | (TreeName::Groups, tag::GROUP)
     )
 }
 
@@ -313,6 +326,9 @@ pub fn encode_record(record: &Record) -> Result<Vec<u8>, StoreError> {
             w.opt_u64(m.delivered_at_ms);
             w.u8(state_tag(m.state));
             w.opt_u64(m.expires_at_ms);
+            if let Some(g) = &m.group {
+                write_group_part(&mut w, g)?;
+            }
         }
         Record::Outbox(o) => {
             w.raw(&o.message_id.0);
@@ -374,6 +390,11 @@ pub fn encode_record(record: &Record) -> Result<Vec<u8>, StoreError> {
             w.u64(u.expires_at_ms);
             w.raw(&u.first_message);
             w.raw(&u.contact.0);
+        }
+        Record::Group(g) => {
+            w.raw(&g.id);
+            w.u64(g.clock);
+            w.bytes("group log", &g.log, MAX_BLOB_LEN)?;
         }
     }
     Ok(w.0)
@@ -461,6 +482,90 @@ fn direction(v: u8) -> Result<Direction, DecodeError> {
             value,
         }),
     }
+}
+
+/// ```text
+/// group part = 1 | clock u64 | author [32] | n u32 (<= MAX_GROUP_COPIES) | (contact [32] | seq u64 | id [16]) * n
+///            | 2 | content (u32 length) | 0, or 1 | contact [32] | seq u64
+/// ```
+fn write_group_part(w: &mut Writer, g: &GroupPart) -> Result<(), StoreError> {
+    match g {
+        GroupPart::Message {
+            clock,
+            author,
+            copies,
+        } => {
+            if copies.len() > MAX_GROUP_COPIES {
+                return Err(too_large("group copies", copies.len(), MAX_GROUP_COPIES));
+            }
+            w.u8(1);
+            w.u64(*clock);
+            w.raw(author);
+            w.u32(copies.len() as u32);
+            for c in copies {
+                w.raw(&c.contact.0);
+                w.u64(c.seq);
+                w.raw(&c.id.0);
+            }
+        }
+        GroupPart::Copy { content, origin } => {
+            w.u8(2);
+            w.bytes("group copy", content, MAX_BLOB_LEN)?;
+            match origin {
+                None => w.u8(0),
+                Some((contact, seq)) => {
+                    w.u8(1);
+                    w.raw(&contact.0);
+                    w.u64(*seq);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_group_part(r: &mut Reader<'_>) -> Result<GroupPart, DecodeError> {
+    Ok(match r.u8()? {
+        1 => {
+            let clock = r.u64()?;
+            let author = r.array()?;
+            let n = usize::try_from(r.u32()?).unwrap_or(usize::MAX);
+            if n > MAX_GROUP_COPIES {
+                return Err(DecodeError::TooLong {
+                    field: "group copies",
+                    len: n,
+                    max: MAX_GROUP_COPIES,
+                });
+            }
+            let mut copies = Vec::with_capacity(n);
+            for _ in 0..n {
+                copies.push(GroupCopy {
+                    contact: ContactId(r.array()?),
+                    seq: r.u64()?,
+                    id: MessageId(r.array()?),
+                });
+            }
+            GroupPart::Message {
+                clock,
+                author,
+                copies,
+            }
+        }
+        2 => GroupPart::Copy {
+            content: r.bytes("group copy", MAX_BLOB_LEN)?,
+            origin: if r.bool("group copy origin")? {
+                Some((ContactId(r.array()?), r.u64()?))
+            } else {
+                None
+            },
+        },
+        value => {
+            return Err(DecodeError::UnknownTag {
+                field: "group part",
+                value,
+            })
+        }
+    })
 }
 
 fn state(v: u8) -> Result<DeliveryState, DecodeError> {
@@ -573,6 +678,11 @@ pub fn decode_record(tree: TreeName, bytes: &[u8]) -> Result<Record, DecodeError
         tag::SESSION => Record::Session(SecretBytes::new(r.bytes("secret", MAX_BLOB_LEN)?)),
         tag::PROFILE_CARD => Record::ProfileCard(r.bytes("blob", MAX_BLOB_LEN)?),
         tag::SETTING => Record::Setting(r.bytes("blob", MAX_BLOB_LEN)?),
+        tag::GROUP => Record::Group(GroupRecord {
+            id: r.array()?,
+            clock: r.u64()?,
+            log: r.bytes("group log", MAX_BLOB_LEN)?,
+        }),
         tag::CONTACT => {
             let alias = r.string("alias", MAX_SHORT_TEXT_LEN)?;
             let identity_key = r.bytes("identity_key", MAX_KEY_BYTES)?;
@@ -613,7 +723,7 @@ pub fn decode_record(tree: TreeName, bytes: &[u8]) -> Result<Record, DecodeError
             has_expiring: r.bool("has_expiring")?,
             delivered: delivered_ranges(&mut r)?,
         }),
-        tag::MESSAGE => Record::Message(MessageBody {
+        tag::MESSAGE | tag::GROUP_MESSAGE => Record::Message(MessageBody {
             id: MessageId(r.array()?),
             direction: direction(r.u8()?)?,
             text: r.string("text", MAX_TEXT_LEN)?,
@@ -623,6 +733,11 @@ pub fn decode_record(tree: TreeName, bytes: &[u8]) -> Result<Record, DecodeError
             delivered_at_ms: r.opt_u64("delivered_at")?,
             state: state(r.u8()?)?,
             expires_at_ms: r.opt_u64("expires_at")?,
+            group: if t == tag::GROUP_MESSAGE {
+                Some(read_group_part(&mut r)?)
+            } else {
+                None
+            },
         }),
         tag::OUTBOX => Record::Outbox(OutboxEntry {
             message_id: MessageId(r.array()?),

@@ -65,7 +65,13 @@ impl Store {
                 sent_at_ms: None,
                 delivered_at_ms: None,
                 state: m.state,
-                expires_at_ms,
+                // A member's copy of a group message goes when it is delivered, not on the
+                // 1:1 conversation's timer.
+                expires_at_ms: match m.group {
+                    Some(GroupPart::Copy { .. }) => None,
+                    _ => expires_at_ms,
+                },
+                group: m.group.clone(),
             };
             let key = message_key(id, conv.next_seq);
             self.put(b, TreeName::Messages, key.to_vec(), &Record::Message(body))?;
@@ -270,6 +276,7 @@ impl Store {
             delivered_at_ms: m.delivered_at_ms,
             state: m.state,
             expires_at_ms: m.expires_at_ms,
+            group: m.group,
         }
     }
 

@@ -29,6 +29,7 @@ mod contacts;
 mod control;
 mod error;
 mod group_commit;
+mod groups;
 mod invites;
 mod kdf;
 mod keyfile;
@@ -55,13 +56,15 @@ pub use error::{
     BackendError, DamageKind, DamagedRecord, DecodeError, InviteError, KdfError, KeyFileError,
     OpenError, StoreError, WipeError,
 };
+pub use groups::{CopyOut, GroupIncoming, GroupSend, GroupSent};
 pub use kdf::KdfParams;
 pub use keyfile::{KeyFile, KEY_FILE_LEN};
 #[cfg(any(test, feature = "sim"))]
 pub use mem_backend::{MemBackend, MemDisk};
 pub use model::{
-    Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, Incoming, Invite,
-    MessageId, Meta, NewMessage, NewOutbox, OutboxEntry, StoredMessage, SweepReport, UsedInvite,
+    Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, GroupCopy, GroupPart,
+    GroupRecord, Incoming, Invite, MessageId, Meta, NewMessage, NewOutbox, OutboxEntry,
+    StoredMessage, SweepReport, UsedInvite, MAX_GROUP_COPIES,
 };
 pub use profile::{ProfilePaths, CREATING_MARKER_NAME, DB_DIR_NAME, KEY_FILE_NAME, LOCK_FILE_NAME};
 pub(crate) use secret::MasterKey;
@@ -117,6 +120,8 @@ mod purpose {
     pub const INVITE: &str = "invite-secret";
     pub const INVITE_USE: &str = "invite-first-message";
     pub const SETTING: &str = "setting-name";
+    pub const GROUP: &str = "group-id";
+    pub const GROUP_CONVERSATION: &str = "group-conversation";
 }
 
 /// Options for opening or creating a profile.

@@ -84,6 +84,8 @@ pub struct NewMessage {
     pub received_at_ms: Option<u64>,
     /// Initial delivery state.
     pub state: DeliveryState,
+    /// How it belongs to a group, if it does.
+    pub group: Option<GroupPart>,
 }
 
 /// A stored message.
@@ -111,6 +113,61 @@ pub struct StoredMessage {
     pub state: DeliveryState,
     /// When the disappearing-message sweeper removes it, if the conversation had a timer.
     pub expires_at_ms: Option<u64>,
+    /// How it belongs to a group, if it does.
+    pub group: Option<GroupPart>,
+}
+
+/// How a message record belongs to a group (docs/PROTOCOL.md §24).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum GroupPart {
+    /// A message of a group's conversation, kept under the group's conversation id
+    /// ([`super::Store::group_conversation`]).
+    Message {
+        /// Its stamp's Lamport clock.
+        clock: u64,
+        /// Its author's identity key (its stamp's author).
+        author: [u8; 32],
+        /// For an outgoing message: the copy sent to each member (at most
+        /// [`MAX_GROUP_COPIES`]).
+        copies: Vec<GroupCopy>,
+    },
+    /// One member's copy of a group's message or membership change, in that member's 1:1
+    /// conversation, where it is not shown: it is delivered (and encrypted again after a
+    /// renewal or a session reset) like any message of the conversation.
+    Copy {
+        /// The encoded content (`crate::content::Content::Group`) it carries.
+        content: Vec<u8>,
+        /// The group conversation's message it carries (conversation, sequence number), if
+        /// it carries one (a membership change does not).
+        origin: Option<(ContactId, u64)>,
+    },
+}
+
+/// Where one member's copy of an outgoing group message is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct GroupCopy {
+    /// The member's conversation.
+    pub contact: ContactId,
+    /// The copy's sequence number there.
+    pub seq: u64,
+    /// The copy's id (what the member's receipt names).
+    pub id: MessageId,
+}
+
+/// Most copies one group message lists (one per member other than its author).
+pub const MAX_GROUP_COPIES: usize = 128;
+
+/// A group as the store keeps it: its id and its membership log (opaque to the store; the
+/// ops as `crate::group` encodes them).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct GroupRecord {
+    /// The group's id.
+    pub id: [u8; 16],
+    /// The highest Lamport clock this member has seen or used in the group (its next
+    /// message or change is stamped one more).
+    pub clock: u64,
+    /// Its membership log, encoded.
+    pub log: Vec<u8>,
 }
 
 /// Per-conversation state.

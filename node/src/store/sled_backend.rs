@@ -71,7 +71,7 @@ fn full_key(tree: TreeName, key: &[u8]) -> Vec<u8> {
 }
 
 fn tree_byte(tree: TreeName) -> u8 {
-    // 12 trees: the index always fits.
+    // 14 trees: the index always fits.
     u8::try_from(tree.index()).unwrap_or(u8::MAX)
 }
 

@@ -56,6 +56,7 @@ pub fn outgoing(id_byte: u8, text: &str) -> NewMessage {
         created_at_ms: 1_700_000_000_000,
         received_at_ms: None,
         state: DeliveryState::Queued,
+        group: None,
     }
 }
 
@@ -67,6 +68,7 @@ pub fn incoming(id: [u8; 16], text: &str, now: u64) -> NewMessage {
         created_at_ms: now,
         received_at_ms: Some(now),
         state: DeliveryState::Received,
+        group: None,
     }
 }
 

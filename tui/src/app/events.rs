@@ -363,5 +363,11 @@ pub(super) fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
             app.warn(message);
         }
         Event::Stopped => {}
+        // Groups are not in the TUI yet (issue 15: the headless interface comes first).
+        Event::Group { .. }
+        | Event::Groups { .. }
+        | Event::GroupMessage { .. }
+        | Event::GroupDelivered { .. }
+        | Event::GroupHistory { .. } => {}
     }
 }

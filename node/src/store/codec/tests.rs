@@ -75,6 +75,7 @@ fn sample_records() -> Vec<(TreeName, Record)> {
                 delivered_at_ms: Some(3),
                 state: DeliveryState::Delivered,
                 expires_at_ms: Some(4),
+                group: None,
             }),
         ),
         (
@@ -115,6 +116,55 @@ fn sample_records() -> Vec<(TreeName, Record)> {
             }),
         ),
         (TreeName::Settings, Record::Setting(b"on".to_vec())),
+        (
+            TreeName::Groups,
+            Record::Group(GroupRecord {
+                id: [7; 16],
+                clock: 12,
+                log: vec![1, 2, 3],
+            }),
+        ),
+        (
+            TreeName::Messages,
+            Record::Message(MessageBody {
+                id: MessageId([8; 16]),
+                direction: Direction::Outgoing,
+                text: "to the desk".into(),
+                created_at_ms: 1,
+                received_at_ms: None,
+                sent_at_ms: None,
+                delivered_at_ms: None,
+                state: DeliveryState::Queued,
+                expires_at_ms: None,
+                group: Some(GroupPart::Message {
+                    clock: 3,
+                    author: [9; 32],
+                    copies: vec![GroupCopy {
+                        contact: ContactId([1; 32]),
+                        seq: 4,
+                        id: MessageId([10; 16]),
+                    }],
+                }),
+            }),
+        ),
+        (
+            TreeName::Messages,
+            Record::Message(MessageBody {
+                id: MessageId([10; 16]),
+                direction: Direction::Outgoing,
+                text: String::new(),
+                created_at_ms: 1,
+                received_at_ms: None,
+                sent_at_ms: None,
+                delivered_at_ms: None,
+                state: DeliveryState::Queued,
+                expires_at_ms: None,
+                group: Some(GroupPart::Copy {
+                    content: vec![1, 6, 0],
+                    origin: Some((ContactId([2; 32]), 5)),
+                }),
+            }),
+        ),
     ]
 }
 

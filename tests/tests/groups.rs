@@ -1,0 +1,172 @@
+//! Groups over real processes (issue 15): pairwise fan-out, membership changes, one order.
+use cairn_tests::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The texts of a group's history on `node`, in the order it shows them.
+fn history(node: &mut Node, group: &str) -> Vec<String> {
+    node.cmd(json!({"cmd": "group_history", "group": group, "limit": 1000}));
+    let h = node.expect("group_history", |e| e["event"] == "group_history");
+    h["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn group_send(node: &mut Node, group: &str, text: &str) -> String {
+    node.cmd(json!({"cmd": "group_send", "group": group, "text": text}));
+    let e = node.expect("queued", |e| {
+        e["event"] == "queued" || e["event"] == "error"
+    });
+    assert_eq!(
+        e["event"], "queued",
+        "{}: group send failed: {e}",
+        node.name
+    );
+    e["id"].as_str().unwrap().to_owned()
+}
+
+fn sees_group_message(node: &mut Node, from: &str, text: &str) {
+    node.sees(&format!("group message {text:?} from {from}"), |e| {
+        e["event"] == "group_message" && e["from"] == from && e["text"] == text
+    });
+}
+
+/// Waits for a `group` event whose change is `kind` (by `by`, about `member`).
+fn sees_change(node: &mut Node, kind: &str, member: Option<&str>) -> Value {
+    let hit = |e: &Value| {
+        e["event"] == "group"
+            && e["change"]["kind"] == kind
+            && member.is_none_or(|m| e["change"]["member"] == m)
+    };
+    if let Some(e) = node.seen.iter().find(|e| hit(e)) {
+        return e.clone();
+    }
+    node.expect(&format!("group change {kind}"), hit)
+}
+
+fn members(group_event: &Value) -> Vec<String> {
+    let mut m: Vec<String> = group_event["group"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_owned())
+        .collect();
+    m.sort();
+    m
+}
+
+/// Catches a group message that does not reach every member once, members that show the
+/// group's messages in different orders, a welcome that does not bring the group to a new
+/// member, a removed member that still receives what is sent after its removal, a member
+/// offline during sends that does not catch up after a restart, and "delivered to k of n"
+/// that does not count up to n.
+#[test]
+fn four_members_one_order_adds_removes_and_catch_up() {
+    let net = Net::new();
+    let mut alice = net.node("alice").start();
+    let bob_p = net.node("bob");
+    let mut bob = bob_p.start();
+    let mut carol = net.node("carol").start();
+    let mut dave = net.node("dave").start();
+    connect(&mut alice, &mut bob);
+    connect(&mut alice, &mut carol);
+    connect(&mut alice, &mut dave);
+    connect(&mut bob, &mut carol);
+    connect(&mut bob, &mut dave);
+    connect(&mut carol, &mut dave);
+
+    alice.cmd(json!({"cmd": "group_create", "name": "desk", "members": ["bob", "carol"]}));
+    let created = sees_change(&mut alice, "created", None);
+    let group = created["group"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(members(&created), ["bob", "carol", "you"]);
+    for node in [&mut bob, &mut carol] {
+        node.sees("the group", |e| {
+            e["event"] == "group" && e["group"]["id"] == group.as_str()
+        });
+    }
+
+    // Everyone writes at once.
+    let a1 = group_send(&mut alice, &group, "a1");
+    group_send(&mut bob, &group, "b1");
+    group_send(&mut carol, &group, "c1");
+    for (node, others) in [
+        (&mut alice, [("bob", "b1"), ("carol", "c1")]),
+        (&mut bob, [("alice", "a1"), ("carol", "c1")]),
+        (&mut carol, [("alice", "a1"), ("bob", "b1")]),
+    ] {
+        for (from, text) in others {
+            sees_group_message(node, from, text);
+        }
+    }
+    alice.sees("a1 delivered to 2 of 2", |e| {
+        e["event"] == "group_delivered" && e["id"] == a1.as_str() && e["delivered"] == 2
+    });
+
+    // Dave joins: he sees only what comes after.
+    alice.cmd(json!({"cmd": "group_add", "group": group, "alias": "dave"}));
+    sees_change(&mut alice, "added", Some("dave"));
+    for node in [&mut bob, &mut carol] {
+        sees_change(node, "added", Some("dave"));
+    }
+    dave.sees("the group", |e| {
+        e["event"] == "group" && e["group"]["id"] == group.as_str()
+    });
+    group_send(&mut dave, &group, "d1");
+    for node in [&mut alice, &mut bob, &mut carol] {
+        sees_group_message(node, "dave", "d1");
+    }
+    assert_eq!(
+        history(&mut dave, &group),
+        ["d1"],
+        "dave sees only what came after"
+    );
+
+    // Bob goes offline; what is sent meanwhile reaches him when he is back.
+    bob.quit();
+    group_send(&mut alice, &group, "a2");
+    group_send(&mut carol, &group, "c2");
+    let mut bob = bob_p.start();
+    sees_group_message(&mut bob, "alice", "a2");
+    sees_group_message(&mut bob, "carol", "c2");
+
+    // Carol is removed; what bob sends after he knows it never reaches her.
+    alice.cmd(json!({"cmd": "group_remove", "group": group, "member": "carol"}));
+    sees_change(&mut alice, "removed", Some("carol"));
+    let seen = sees_change(&mut bob, "removed", Some("carol"));
+    assert_eq!(members(&seen), ["alice", "dave", "you"]);
+    let gone = sees_change(&mut carol, "removed", Some("you"));
+    assert_eq!(gone["group"]["member"], false);
+    sees_change(&mut dave, "removed", Some("carol"));
+    group_send(&mut bob, &group, "b2");
+    for node in [&mut alice, &mut dave] {
+        sees_group_message(node, "bob", "b2");
+    }
+    carol.cmd(json!({"cmd": "group_send", "group": group, "text": "c3"}));
+    carol.expect("refused: not a member", |e| {
+        e["event"] == "error" && e["code"] == "not_member"
+    });
+    carol.drain(Duration::from_millis(500));
+    assert!(
+        !carol
+            .seen
+            .iter()
+            .any(|e| e["event"] == "group_message" && e["text"] == "b2"),
+        "a removed member received a later message"
+    );
+    assert!(!history(&mut carol, &group).contains(&"b2".to_owned()));
+
+    // One order everywhere (dave's starts where he joined).
+    let a = history(&mut alice, &group);
+    let b = history(&mut bob, &group);
+    let d = history(&mut dave, &group);
+    assert_eq!(a.len(), 7, "alice: {a:?}");
+    assert_eq!(a, b, "alice and bob disagree on the order");
+    let from_d = a.iter().position(|t| t == "d1").unwrap();
+    assert_eq!(&a[from_d..], &d[..], "dave's order differs");
+    for node in [alice, bob, carol, dave] {
+        node.quit();
+    }
+}
