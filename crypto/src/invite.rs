@@ -112,8 +112,16 @@ impl InviteSecret {
         Self(Secret32::random(rng))
     }
 
-    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
+    /// Wraps a secret received from elsewhere: an introduction (the node's
+    /// `Content::Introduction`) carries one to both sides it introduces.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(Secret32::from_bytes(bytes))
+    }
+
+    /// The secret's bytes, to hand to the two sides of an introduction (over their
+    /// end-to-end encrypted sessions, never anywhere else).
+    pub fn expose_secret(&self) -> &[u8; 32] {
+        self.0.expose()
     }
 
     /// The keys both sides derive from the secret, for a session of the latest

@@ -8,6 +8,7 @@
 //! kind 4 Timer   : set_at_ms u64 | 0 (off) or 1 | seconds u64
 //! kind 5 Protocol: newest session protocol the sender speaks, u8 (>= 2)
 //! kind 6 Group   : copy id [16] | group id [16] | group body (crate::group::wire)
+//! kind 7 Intro   : copy id [16] | count u8 (1..=MAX_INTROS_PER_COPY) | introduction * count
 //! ```
 //!
 //! The message id lives here, inside the ciphertext: relays never see it.
@@ -18,6 +19,7 @@
 
 use crate::group::wire::{BodyError, GroupBody};
 use crate::group::GroupId;
+use crate::intro::Introduction;
 use cairn_crypto::wire::{self, Reader, WireError, Writer};
 use cairn_crypto::ProfileCard;
 use thiserror::Error;
@@ -67,6 +69,15 @@ pub enum Content {
         /// What it carries.
         body: GroupBody,
     },
+    /// Introductions to people who are not contacts (crate::intro), for a group or as a
+    /// contact introduction: a group's new member gets one for each member, several to a
+    /// copy.
+    Introduction {
+        /// This copy's id (receipt and deduplication, as for a group copy).
+        copy: [u8; 16],
+        /// The introductions (1 to [`crate::intro::MAX_INTROS_PER_COPY`]).
+        intros: Vec<Introduction>,
+    },
 }
 
 /// Longest disappearing-messages timer a contact may set: one year.
@@ -93,6 +104,9 @@ pub const MAX_CONTENT_LEN: usize = 2 + 16 + 8 + 4 + MAX_TEXT_LEN;
 
 // A group content at its longest fits too.
 const _: () = assert!(2 + 16 + 16 + crate::group::wire::MAX_BODY_LEN <= MAX_CONTENT_LEN);
+const _: () = assert!(
+    2 + 16 + 1 + crate::intro::MAX_INTROS_PER_COPY * crate::intro::MAX_INTRO_LEN <= MAX_CONTENT_LEN
+);
 const _: () = assert!(
     2 + 16 + 16 + 1 + 8 + 16 + 8 + 4 + crate::group::wire::MAX_GROUP_TEXT_LEN <= MAX_CONTENT_LEN
 );
@@ -173,6 +187,17 @@ impl Content {
                 v.put(&group.0);
                 body.write(&mut v)?;
             }
+            Content::Introduction { copy, intros } => {
+                if intros.is_empty() || intros.len() > crate::intro::MAX_INTROS_PER_COPY {
+                    return Err(ContentError::Malformed);
+                }
+                v.put_u8(7);
+                v.put(copy);
+                v.put_u8(u8::try_from(intros.len()).map_err(|_| ContentError::Malformed)?);
+                for i in intros {
+                    i.write(&mut v)?;
+                }
+            }
         }
         Ok(v)
     }
@@ -232,6 +257,18 @@ impl Content {
                 group: GroupId(r.array()?),
                 body: GroupBody::read(&mut r)?,
             },
+            7 => {
+                let copy = r.array()?;
+                let n = usize::from(r.u8()?);
+                if n == 0 || n > crate::intro::MAX_INTROS_PER_COPY {
+                    return Err(ContentError::Malformed);
+                }
+                let mut intros = Vec::with_capacity(n);
+                for _ in 0..n {
+                    intros.push(Introduction::read(&mut r)?);
+                }
+                Content::Introduction { copy, intros }
+            }
             _ => return Err(ContentError::Unsupported),
         };
         r.finish()?;

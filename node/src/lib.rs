@@ -14,6 +14,7 @@ pub mod content;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod group;
+pub mod intro;
 pub mod net;
 pub mod node;
 pub mod profile;

@@ -49,6 +49,7 @@ mod footprint;
 mod groups;
 mod handshakes;
 mod inbound;
+mod introductions;
 mod mailbox;
 mod outbox;
 mod rekey;
@@ -424,6 +425,14 @@ pub struct Runtime<S: Shell = Libp2pShell> {
     groups: BTreeMap<crate::group::GroupId, crate::group::Log>,
     /// Outbox entries that are copies of a group's message or change (groups.rs).
     copy_of: BTreeMap<MessageId, groups::CopyOf>,
+    /// Introductions received and waiting for the user's answer, by id: who sent each.
+    intros: BTreeMap<[u8; 16], (ContactId, crate::intro::Introduction)>,
+    /// Accepted introductions whose handshake this node answers, by its `init_tag`.
+    intro_answers: BTreeMap<[u8; 16], introductions::IntroAnswer>,
+    /// Peers met through a group's introduction and not made contacts (not listed).
+    group_only: BTreeSet<ContactId>,
+    /// Introduced peers that take the name they chose once their handshake is done.
+    rename_on_session: BTreeSet<ContactId>,
 }
 
 impl<S: Shell> Runtime<S> {
@@ -509,6 +518,10 @@ impl<S: Shell> Runtime<S> {
             stopping: false,
             groups: BTreeMap::new(),
             copy_of: BTreeMap::new(),
+            intros: BTreeMap::new(),
+            intro_answers: BTreeMap::new(),
+            group_only: BTreeSet::new(),
+            rename_on_session: BTreeSet::new(),
         };
         rt.load()?;
         Ok(rt)
@@ -588,6 +601,7 @@ impl<S: Shell> Runtime<S> {
             .map(|e| (e.contact, e.message_id))
             .collect();
         self.load_groups()?;
+        self.load_introductions()?;
         let store = &self.profile.store;
         if let Some(bytes) = store.setting(BLOCKED_SETTING).map_err(|e| e.to_string())? {
             self.blocked = bytes

@@ -47,6 +47,21 @@ fn sees_change(node: &mut Node, kind: &str, member: Option<&str>) -> Value {
     node.expect(&format!("group change {kind}"), hit)
 }
 
+/// The next introduction not answered yet (one seen earlier included).
+fn introduction(node: &mut Node) -> Value {
+    let answered: Vec<Value> = node
+        .seen
+        .iter()
+        .filter(|e| e["event"] == "introduction_answered")
+        .map(|e| e["id"].clone())
+        .collect();
+    let open = |e: &Value| e["event"] == "introduction" && !answered.contains(&e["id"]);
+    if let Some(e) = node.seen.iter().find(|e| open(e)) {
+        return e.clone();
+    }
+    node.expect("an introduction", open)
+}
+
 fn members(group_event: &Value) -> Vec<String> {
     let mut m: Vec<String> = group_event["group"]["members"]
         .as_array()
@@ -166,6 +181,90 @@ fn four_members_one_order_adds_removes_and_catch_up() {
     assert_eq!(a, b, "alice and bob disagree on the order");
     let from_d = a.iter().position(|t| t == "d1").unwrap();
     assert_eq!(&a[from_d..], &d[..], "dave's order differs");
+    for node in [alice, bob, carol, dave] {
+        node.quit();
+    }
+}
+
+/// Catches members who are not contacts of each other left without a way to reach each
+/// other: the admin's introductions, once accepted, give them a group-only session (not a
+/// contact), and what each wrote before it existed reaches the other. Also catches a
+/// contact introduction that does not give the two a working conversation, and one whose
+/// handshake takes an unrelated name.
+#[test]
+fn introductions_connect_members_and_contacts() {
+    let net = Net::new();
+    let mut alice = net.node("alice").start();
+    let mut bob = net.node("bob").start();
+    let mut carol = net.node("carol").start();
+    connect(&mut alice, &mut bob);
+    connect(&mut alice, &mut carol);
+
+    alice.cmd(json!({"cmd": "group_create", "name": "cell", "members": ["bob", "carol"]}));
+    let created = sees_change(&mut alice, "created", None);
+    let group = created["group"]["id"].as_str().unwrap().to_owned();
+    // Bob writes before he can reach Carol.
+    bob.sees("the group", |e| {
+        e["event"] == "group" && e["group"]["id"] == group.as_str()
+    });
+    group_send(&mut bob, &group, "before the introduction");
+    for node in [&mut bob, &mut carol] {
+        let intro = introduction(node);
+        assert_eq!(intro["by"], "alice");
+        assert_eq!(intro["group"], group.as_str());
+        let id = intro["id"].as_str().unwrap().to_owned();
+        node.cmd(json!({"cmd": "accept_introduction", "id": id}));
+        node.expect("accepted", |e| {
+            e["event"] == "introduction_answered" && e["accepted"] == true
+        });
+    }
+    sees_group_message(&mut carol, "bob", "before the introduction");
+    group_send(&mut carol, &group, "after");
+    sees_group_message(&mut bob, "carol", "after");
+    // Group-only: not listed as a contact, but shown by the name each chose.
+    carol.cmd(json!({"cmd": "contacts"}));
+    let c = carol.expect("contacts", |e| e["event"] == "contacts");
+    let names: Vec<&str> = c["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["alias"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice"], "a group-only peer is not a contact");
+    carol.cmd(json!({"cmd": "groups"}));
+    let g = carol.expect("groups", |e| e["event"] == "groups");
+    let bob_entry = g["groups"][0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "bob")
+        .cloned()
+        .expect("bob listed by his name");
+    assert_eq!(bob_entry["contact"], false);
+    assert_eq!(bob_entry["reachable"], true);
+    // Made a contact without an invite, the 1:1 conversation works.
+    carol.cmd(json!({"cmd": "make_contact", "alias": "bob"}));
+    carol.expect("contact added", |e| {
+        e["event"] == "contact_added" && e["alias"] == "bob"
+    });
+    let id = carol.send("bob", "hello directly");
+    carol.sees_delivered(&id);
+
+    // A contact introduction: Dave and Bob, through Alice, each asked.
+    let mut dave = net.node("dave").start();
+    connect(&mut alice, &mut dave);
+    alice.cmd(json!({"cmd": "introduce", "alias": "bob", "to": "dave"}));
+    for (node, name) in [(&mut bob, "dave"), (&mut dave, "bob")] {
+        let intro = introduction(node);
+        assert!(intro["group"].is_null());
+        let id = intro["id"].as_str().unwrap().to_owned();
+        node.cmd(json!({"cmd": "accept_introduction", "id": id, "alias": name}));
+    }
+    bob.sees_session("dave");
+    dave.sees_session("bob");
+    let id = dave.send("bob", "hi bob");
+    bob.sees_message("dave", "hi bob");
+    dave.sees_delivered(&id);
     for node in [alice, bob, carol, dave] {
         node.quit();
     }

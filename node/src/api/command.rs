@@ -1,6 +1,6 @@
 //! Commands: what a front end asks of the node, and the parser of the JSON-lines mode.
 
-use super::{Alias, ClientRef, ErrorCode, Event, GroupRef, MemberName};
+use super::{Alias, ClientRef, ErrorCode, Event, GroupRef, IntroId, MemberName};
 use serde::{Deserialize, Serialize};
 
 /// A command to the node.
@@ -183,6 +183,36 @@ pub enum Command {
         #[serde(default)]
         limit: Option<usize>,
     },
+    /// Introduces two of your contacts to each other: each is asked, and if both accept
+    /// they get a session of their own (no invite needed). Each learns the other's key and
+    /// network addresses (docs/THREAT_MODEL.md).
+    Introduce {
+        /// One contact.
+        alias: Alias,
+        /// The other.
+        to: Alias,
+    },
+    /// Accepts an introduction (from the `introduction` event): the handshake with the
+    /// person introduced starts, and they become a contact (or, for a group, a group-only
+    /// peer). Accepting tells them your key and your network addresses.
+    AcceptIntroduction {
+        /// The introduction's id.
+        id: IntroId,
+        /// The name to give them (default: the name they chose for themselves).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alias: Option<Alias>,
+    },
+    /// Refuses an introduction: nothing is sent, and it is forgotten.
+    RefuseIntroduction {
+        /// The introduction's id.
+        id: IntroId,
+    },
+    /// Makes a group-only peer (met through a group's introduction) a contact: listed,
+    /// with its conversation; no invite is needed.
+    MakeContact {
+        /// Its alias (as the group's member list shows it).
+        alias: Alias,
+    },
     /// Panic wipe: destroy the profile and stop. Requires `confirm: "WIPE"`.
     Wipe {
         /// Must be the string `WIPE`.
@@ -256,6 +286,10 @@ const KNOWN: &[&str] = &[
     "group_send",
     "groups",
     "group_history",
+    "introduce",
+    "accept_introduction",
+    "refuse_introduction",
+    "make_contact",
     "wipe",
     "quit",
 ];

@@ -1,6 +1,6 @@
 //! Events: what the node reports, and the error codes of its `error` event.
 
-use super::{Alias, ClientRef, GroupRef, MemberName, MessageId, PeerId};
+use super::{Alias, ClientRef, GroupRef, IntroId, MemberName, MessageId, PeerId};
 use serde::{Deserialize, Serialize};
 
 /// Why a command failed or what went wrong: the `code` of an `error` event, serialised
@@ -63,6 +63,8 @@ pub enum ErrorCode {
     LocalAddressesOnly,
     /// No group with that id.
     UnknownGroup,
+    /// No pending introduction with that id.
+    UnknownIntroduction,
     /// You are not a member of that group, or the named member is not in it.
     NotMember,
     /// Only an admin may change the group.
@@ -101,6 +103,7 @@ impl ErrorCode {
         ErrorCode::SessionBehind,
         ErrorCode::LocalAddressesOnly,
         ErrorCode::UnknownGroup,
+        ErrorCode::UnknownIntroduction,
         ErrorCode::NotMember,
         ErrorCode::NotAdmin,
         ErrorCode::GroupRefused,
@@ -136,6 +139,7 @@ impl ErrorCode {
             ErrorCode::SessionBehind => "session_behind",
             ErrorCode::LocalAddressesOnly => "local_addresses_only",
             ErrorCode::UnknownGroup => "unknown_group",
+            ErrorCode::UnknownIntroduction => "unknown_introduction",
             ErrorCode::NotMember => "not_member",
             ErrorCode::NotAdmin => "not_admin",
             ErrorCode::GroupRefused => "group_refused",
@@ -521,6 +525,32 @@ pub enum Event {
         group: GroupRef,
         /// The messages.
         messages: Vec<GroupMessageInfo>,
+    },
+    /// A contact introduces you to someone who is not your contact: accept
+    /// (`accept_introduction`) or refuse (`refuse_introduction`). Accepting tells that person
+    /// your identity key and your network addresses, and lets them write to you.
+    Introduction {
+        /// Its id (for the answer).
+        id: IntroId,
+        /// The contact who introduces.
+        by: Alias,
+        /// For a group: its id and name (the person is a member). None: a contact
+        /// introduction.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<GroupRef>,
+        /// The group's name, if known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_name: Option<String>,
+    },
+    /// An introduction was accepted (the handshake is under way under `alias`) or refused.
+    IntroductionAnswered {
+        /// Its id.
+        id: IntroId,
+        /// Accepted.
+        accepted: bool,
+        /// The name given to the person introduced, if accepted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alias: Option<Alias>,
     },
     /// The profile was wiped.
     Wiped,

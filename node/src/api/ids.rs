@@ -142,6 +142,11 @@ text_newtype! {
     MemberName
 }
 
+text_newtype! {
+    /// An introduction's id (32 hex digits), as the `introduction` event gives it.
+    IntroId
+}
+
 impl MessageId {
     /// The id of a stored message.
     pub(crate) fn of(id: &crate::store::MessageId) -> Self {

@@ -19,7 +19,7 @@ pub use event::{
     ContactInfo, ErrorCode, Event, GroupChange, GroupInfo, GroupMessageInfo, MemberInfo,
     MessageDirection, MessageInfo, MessageState, RelayState,
 };
-pub use ids::{Alias, ClientRef, GroupRef, MemberName, MessageId, PeerId};
+pub use ids::{Alias, ClientRef, GroupRef, IntroId, MemberName, MessageId, PeerId};
 
 /// Profiles: created with a passphrase, opened with it (`Profile::create`, `Profile::open`).
 pub use crate::profile::{Profile, ProfileError};

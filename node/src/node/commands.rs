@@ -83,6 +83,12 @@ impl<S: Shell> Runtime<S> {
             Command::GroupHistory { group, limit } => {
                 self.cmd_group_history(&group, limit.unwrap_or(100))
             }
+            Command::Introduce { alias, to } => self.cmd_introduce(&alias, &to),
+            Command::AcceptIntroduction { id, alias } => {
+                self.cmd_accept_intro(&id, alias.as_deref())
+            }
+            Command::RefuseIntroduction { id } => self.cmd_refuse_intro(&id),
+            Command::MakeContact { alias } => self.cmd_make_contact(&alias),
             Command::Wipe { confirm } => self.cmd_wipe(&confirm),
             Command::Quit => self.stopping = true,
         }
@@ -207,40 +213,60 @@ impl<S: Shell> Runtime<S> {
         let Some(invite) = self.decode_invite(code) else {
             return;
         };
+        self.accept_invite(&invite, alias, true);
+    }
+
+    /// Starts the handshake an invite (or an introduction, introductions.rs) opens, with
+    /// the contact named `alias`; `announce`: report the new contact (a group-only peer is
+    /// not reported). False if it was refused (and reported).
+    pub(super) fn accept_invite(&mut self, invite: &Invite, alias: &str, announce: bool) -> bool {
+        let refuse = |me: &Self, e: Event| {
+            me.emit(e);
+            false
+        };
         if let Some(e) = Self::alias_problem(alias) {
-            return self.emit(e);
+            return refuse(self, e);
         }
         if self.by_alias(alias).is_some() {
-            return self.emit(Event::error(
-                ErrorCode::AliasTaken,
-                format!("{alias:?} is already a contact"),
-            ));
+            return refuse(
+                self,
+                Event::error(
+                    ErrorCode::AliasTaken,
+                    format!("{alias:?} is already a contact"),
+                ),
+            );
         }
         if invite.identity == self.profile.identity.public() {
-            return self.emit(Event::error(
-                ErrorCode::OwnInvite,
-                "this is your own invite",
-            ));
+            return refuse(
+                self,
+                Event::error(ErrorCode::OwnInvite, "this is your own invite"),
+            );
         }
         let id = self.profile.store.contact_id(invite.identity.as_bytes());
         if self.blocked.contains(&id) {
-            return self.emit(Event::error(
-                ErrorCode::Blocked,
-                "this invite is from a contact you blocked; unblock them first",
-            ));
+            return refuse(
+                self,
+                Event::error(
+                    ErrorCode::Blocked,
+                    "this invite is from a contact you blocked; unblock them first",
+                ),
+            );
         }
         if self.contacts.contains_key(&id) {
-            return self.emit(Event::error(
-                ErrorCode::AlreadyContact,
-                "you already have this contact",
-            ));
+            return refuse(
+                self,
+                Event::error(ErrorCode::AlreadyContact, "you already have this contact"),
+            );
         }
         let card = self.card();
         let (pending, first) =
-            match handshake::initiate(&self.profile.identity, &invite, &card, &mut self.rng) {
+            match handshake::initiate(&self.profile.identity, invite, &card, &mut self.rng) {
                 Ok(x) => x,
                 Err(e) => {
-                    return self.emit(Event::error(ErrorCode::HandshakeFailed, e.to_string()))
+                    return refuse(
+                        self,
+                        Event::error(ErrorCode::HandshakeFailed, e.to_string()),
+                    )
                 }
             };
         // What the invite says about the inviter, until its own card arrives.
@@ -266,7 +292,7 @@ impl<S: Shell> Runtime<S> {
                 )
             });
         if let Err(e) = result {
-            return self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
+            return refuse(self, Event::error(ErrorCode::StoreFailed, e.to_string()));
         }
         self.mirror(
             id,
@@ -286,11 +312,14 @@ impl<S: Shell> Runtime<S> {
                 online: false,
             },
         );
-        self.emit(Event::ContactAdded {
-            alias: alias.into(),
-        });
+        if announce {
+            self.emit(Event::ContactAdded {
+                alias: alias.into(),
+            });
+        }
         self.process_outbox(self.now_ms());
         self.next_fetch_ms = 0;
+        true
     }
 
     /// Sends `texts` (each with the client's `ref`, echoed in its `queued` or `error`).
@@ -433,6 +462,8 @@ impl<S: Shell> Runtime<S> {
         let mut contacts: Vec<ContactInfo> = self
             .contacts
             .values()
+            // Peers met through a group are not contacts until the user makes them one.
+            .filter(|c| !self.group_only.contains(&c.id))
             .map(|c| ContactInfo {
                 alias: c.contact.alias.clone().into(),
                 verified: c.contact.verified,

@@ -24,8 +24,32 @@ pub(super) struct CopyOf {
     pub(super) message: Option<(MessageId, u64)>,
 }
 
-/// One member's copies of a send: the bodies, in order.
-type Fan = Vec<(MemberKey, Vec<GroupBody>)>;
+/// What one copy carries.
+pub(super) enum Carry {
+    /// A group's message or changes.
+    Body(GroupBody),
+    /// Introductions (introductions.rs).
+    Intro(Vec<crate::intro::Introduction>),
+}
+
+/// One copy to send: what it carries, and the stored group message it carries if that
+/// message is not the send's own (a late copy, see [`crate::store::CopyOut::origin`]).
+pub(super) struct Out {
+    pub(super) carry: Carry,
+    pub(super) origin: Option<u64>,
+}
+
+impl Out {
+    pub(super) fn body(b: GroupBody) -> Self {
+        Out {
+            carry: Carry::Body(b),
+            origin: None,
+        }
+    }
+}
+
+/// Each member's copies of a send, in order.
+pub(super) type Fan = Vec<(MemberKey, Vec<Out>)>;
 
 fn group_ref(g: &GroupId) -> GroupRef {
     hex(&g.0).into()
@@ -35,19 +59,19 @@ fn group_ref(g: &GroupId) -> GroupRef {
 /// ops, each ending with the op that added it (so that each part, whatever order they
 /// arrive in, shows the recipient that the sender added it: the condition for taking ops
 /// the sender did not write, see `inbound_group`).
-fn welcome(log: &Log, added: &Op) -> Vec<GroupBody> {
+fn welcome(log: &Log, added: &Op) -> Vec<Out> {
     let ops: Vec<Op> = log.ops().filter(|o| o.stamp != added.stamp).collect();
-    let mut parts: Vec<GroupBody> = ops
+    let mut parts: Vec<Out> = ops
         .chunks(MAX_OPS_PER_PART - 1)
         .map(|c| {
             let mut part = c.to_vec();
             part.push(added.clone());
             part.sort_by_key(|o| o.stamp);
-            GroupBody::Ops(part)
+            Out::body(GroupBody::Ops(part))
         })
         .collect();
     if parts.is_empty() {
-        parts.push(GroupBody::Ops(vec![added.clone()]));
+        parts.push(Out::body(GroupBody::Ops(vec![added.clone()])));
     }
     parts
 }
@@ -108,12 +132,12 @@ impl<S: Shell> Runtime<S> {
     }
 
     /// The contact a member is, if it is one.
-    fn member_contact(&self, m: &MemberKey) -> Option<ContactId> {
+    pub(super) fn member_contact(&self, m: &MemberKey) -> Option<ContactId> {
         let cid = self.profile.store.contact_id(&m.0);
         self.contacts.contains_key(&cid).then_some(cid)
     }
 
-    fn member_of_contact(&self, cid: &ContactId) -> Option<MemberKey> {
+    pub(super) fn member_of_contact(&self, cid: &ContactId) -> Option<MemberKey> {
         let c = self.contacts.get(cid)?;
         <[u8; 32]>::try_from(c.contact.identity_key.as_slice())
             .ok()
@@ -146,7 +170,7 @@ impl<S: Shell> Runtime<S> {
                     name: self.member_name(k),
                     you: *k == me,
                     admin: m.admin,
-                    contact: contact.is_some(),
+                    contact: contact.is_some_and(|(c, _)| !self.group_only.contains(&c)),
                     verified: contact.is_some_and(|(_, s)| s.contact.verified),
                     reachable: *k == me
                         || contact.is_some_and(|(c, s)| {
@@ -236,10 +260,10 @@ impl<S: Shell> Runtime<S> {
     /// group's record (and `message`, for a text) in one transaction; the copies are
     /// mirrored into the outbox, and `events` emitted, once durable. Members this node has no
     /// session with (or blocked) get nothing: their names are returned.
-    fn fan_out(
+    pub(super) fn fan_out(
         &mut self,
-        gid: GroupId,
-        log: &Log,
+        gid: Option<GroupId>,
+        log: Option<&Log>,
         fan: Fan,
         message: Option<NewMessage>,
         events: Vec<Event>,
@@ -261,13 +285,13 @@ impl<S: Shell> Runtime<S> {
                 unreachable.push(self.member_name(&member));
                 continue;
             };
-            for body in bodies {
+            for out in bodies {
                 let mut copy = [0u8; 16];
                 self.rng.fill_bytes(&mut copy);
-                let content = Content::Group {
-                    copy,
-                    group: gid,
-                    body,
+                let content = match (out.carry, gid) {
+                    (Carry::Body(body), Some(group)) => Content::Group { copy, group, body },
+                    (Carry::Intro(intros), _) => Content::Introduction { copy, intros },
+                    (Carry::Body(_), None) => return Err("a group body without its group".into()),
                 }
                 .encode()
                 .map_err(|e| e.to_string())?;
@@ -280,14 +304,15 @@ impl<S: Shell> Runtime<S> {
                     id: MessageId(copy),
                     content,
                     envelope: env.encode(),
+                    origin: out.origin,
                 });
             }
             sessions.insert(cid, next);
         }
         let message_id = message.as_ref().map(|m| m.id);
         let send = GroupSend {
-            group: Some(GroupRecord {
-                id: gid.0,
+            group: gid.zip(log).map(|(g, log)| GroupRecord {
+                id: g.0,
                 clock: log.clock(),
                 log: log.to_bytes(),
             }),
@@ -297,7 +322,7 @@ impl<S: Shell> Runtime<S> {
         let sent = self
             .profile
             .store
-            .record_group_send(&gid.0, &send, now)
+            .record_group_send(gid.as_ref().map(|g| &g.0), &send, now)
             .map(Staged::after_next_flush)
             .map_err(|e| e.to_string())?;
         self.dirty = true;
@@ -310,13 +335,20 @@ impl<S: Shell> Runtime<S> {
             let Some(out) = send.copies.iter().find(|o| o.id == c.id) else {
                 continue;
             };
-            self.copy_of.insert(
-                c.id,
-                CopyOf {
-                    group: gid,
-                    message: message_id.zip(sent.seq),
-                },
-            );
+            if let Some(group) = gid {
+                let message = match out.origin {
+                    // A late copy: its message's id is in its content.
+                    Some(s) => match Content::decode(&out.content) {
+                        Ok(Content::Group {
+                            body: GroupBody::Text { id, .. },
+                            ..
+                        }) => Some((MessageId(id), s)),
+                        _ => None,
+                    },
+                    None => message_id.zip(sent.seq),
+                };
+                self.copy_of.insert(c.id, CopyOf { group, message });
+            }
             self.defer_mirror(c.contact, c.id, c.seq, out.envelope.clone(), now);
         }
         for e in events {
@@ -325,18 +357,39 @@ impl<S: Shell> Runtime<S> {
         Ok(unreachable)
     }
 
+    /// Adds to `fan` an introduction of each pair (for `gid`), several to a copy. A pair
+    /// this node cannot introduce (not a contact of both) is left out.
+    fn add_intros(&mut self, fan: &mut Fan, pairs: &[(MemberKey, MemberKey)], gid: GroupId) {
+        let mut halves: BTreeMap<MemberKey, Vec<crate::intro::Introduction>> = BTreeMap::new();
+        for (a, b) in pairs {
+            if let Some(pair) = self.intro_pair(*a, *b, Some(gid)) {
+                for (k, half) in pair {
+                    halves.entry(k).or_default().push(half);
+                }
+            }
+        }
+        for (k, hs) in halves {
+            let outs = hs.chunks(crate::intro::MAX_INTROS_PER_COPY).map(|c| Out {
+                carry: Carry::Intro(c.to_vec()),
+                origin: None,
+            });
+            match fan.iter_mut().find(|(m, _)| *m == k) {
+                Some((_, v)) => v.extend(outs),
+                None => fan.push((k, outs.collect())),
+            }
+        }
+    }
+
     fn warn_unreachable(&self, unreachable: &[MemberName]) {
         if unreachable.is_empty() {
             return;
         }
-        let names: Vec<&str> = unreachable.iter().map(|n| n.as_str()).collect();
-        self.emit(Event::error(
-            ErrorCode::NotEstablished,
-            format!(
-                "no session with {} yet: they are not sent this until one exists",
-                names.join(", ")
-            ),
-        ));
+        // Not an error: they are sent it once a session exists (an introduction
+        // accepted: `group_catch_up`); the member list shows who is not reachable yet.
+        tracing::debug!(
+            members = unreachable.len(),
+            "group members without a session yet"
+        );
     }
 
     pub(super) fn cmd_group_create(&mut self, name: &str, members: &[Alias]) {
@@ -377,20 +430,27 @@ impl<S: Shell> Runtime<S> {
         if let Err(e) = made {
             return self.emit(Event::error(change_code(e), e.to_string()));
         }
-        let fan: Fan = adds
+        let mut fan: Fan = adds
             .iter()
             .filter_map(|op| match op.change {
                 Change::Add(k) => Some((k, welcome(&log, op))),
                 _ => None,
             })
             .collect();
+        // Members who are not contacts of each other are introduced.
+        let pairs: Vec<(MemberKey, MemberKey)> = keys
+            .iter()
+            .enumerate()
+            .flat_map(|(i, a)| keys.iter().skip(i + 1).map(move |b| (*a, *b)))
+            .collect();
+        self.add_intros(&mut fan, &pairs, gid);
         let event = Event::Group {
             group: Box::new(self.group_info(&gid, &log)),
             change: Some(GroupChange::Created {
                 by: self.member_name(&me),
             }),
         };
-        match self.fan_out(gid, &log, fan, None, vec![event]) {
+        match self.fan_out(Some(gid), Some(&log), fan, None, vec![event]) {
             Ok(unreachable) => {
                 self.groups.insert(gid, log);
                 self.warn_unreachable(&unreachable);
@@ -419,16 +479,22 @@ impl<S: Shell> Runtime<S> {
         };
         let mut fan: Fan = before
             .iter()
-            .map(|k| (*k, vec![GroupBody::Ops(vec![op.clone()])]))
+            .map(|k| (*k, vec![Out::body(GroupBody::Ops(vec![op.clone()]))]))
             .collect();
         if let Change::Add(k) = op.change {
             fan.push((k, welcome(&log, &op)));
+            let pairs: Vec<(MemberKey, MemberKey)> = before
+                .iter()
+                .filter(|m| **m != me)
+                .map(|m| (k, *m))
+                .collect();
+            self.add_intros(&mut fan, &pairs, gid);
         }
         let event = Event::Group {
             group: Box::new(self.group_info(&gid, &log)),
             change: Some(self.group_change(&op)),
         };
-        match self.fan_out(gid, &log, fan, None, vec![event]) {
+        match self.fan_out(Some(gid), Some(&log), fan, None, vec![event]) {
             Ok(unreachable) => {
                 self.groups.insert(gid, log);
                 self.warn_unreachable(&unreachable);
@@ -509,7 +575,7 @@ impl<S: Shell> Runtime<S> {
             .state()
             .members
             .keys()
-            .map(|k| (*k, vec![body.clone()]))
+            .map(|k| (*k, vec![Out::body(body.clone())]))
             .collect();
         let message = NewMessage {
             id: MessageId(id),
@@ -528,7 +594,7 @@ impl<S: Shell> Runtime<S> {
             id: api::MessageId::of(&MessageId(id)),
             client_ref: r.clone(),
         };
-        match self.fan_out(gid, &log, fan, Some(message), vec![event]) {
+        match self.fan_out(Some(gid), Some(&log), fan, Some(message), vec![event]) {
             Ok(unreachable) => {
                 self.groups.insert(gid, log);
                 self.warn_unreachable(&unreachable);
@@ -603,6 +669,72 @@ impl<S: Shell> Runtime<S> {
             group: group_ref(&gid),
             messages,
         });
+    }
+
+    /// A session with contact `cid` is new (a handshake after an introduction, or any new
+    /// contact): in every group both are in, it is sent what it missed for want of one —
+    /// this node's membership changes, and this node's messages written since it joined.
+    pub(super) fn group_catch_up(&mut self, cid: &ContactId) {
+        let Some(member) = self.member_of_contact(cid) else {
+            return;
+        };
+        let me = self.me();
+        let shared: Vec<(GroupId, Log)> = self
+            .groups
+            .iter()
+            .filter(|(_, l)| l.state().is_member(&me) && l.state().is_member(&member))
+            .map(|(g, l)| (*g, l.clone()))
+            .collect();
+        for (gid, log) in shared {
+            let Some(since) = log.state().members.get(&member).map(|m| m.since) else {
+                continue;
+            };
+            let mine: Vec<Op> = log.ops().filter(|o| o.stamp.author == me).collect();
+            let mut outs: Vec<Out> = mine
+                .chunks(MAX_OPS_PER_PART)
+                .map(|c| Out::body(GroupBody::Ops(c.to_vec())))
+                .collect();
+            let conv = self.profile.store.group_conversation(&gid.0);
+            if let Ok(listing) = self.profile.store.messages(&conv) {
+                for m in listing.items {
+                    let Some(GroupPart::Message {
+                        clock,
+                        author,
+                        copies,
+                    }) = &m.group
+                    else {
+                        continue;
+                    };
+                    let stamp = Stamp {
+                        clock: *clock,
+                        author: MemberKey(*author),
+                    };
+                    if stamp.author == me
+                        && stamp > since
+                        && !copies.iter().any(|c| c.contact == *cid)
+                    {
+                        outs.push(Out {
+                            carry: Carry::Body(GroupBody::Text {
+                                clock: *clock,
+                                id: m.id.0,
+                                sent_at_ms: m.created_at_ms,
+                                text: m.text.clone(),
+                            }),
+                            origin: Some(m.seq),
+                        });
+                    }
+                }
+            }
+            // At most MAX_GROUP_COPIES copies per transaction.
+            while !outs.is_empty() {
+                let rest = outs.split_off(outs.len().min(crate::store::MAX_GROUP_COPIES));
+                let fan = vec![(member, std::mem::replace(&mut outs, rest))];
+                if let Err(e) = self.fan_out(Some(gid), Some(&log), fan, None, Vec::new()) {
+                    tracing::warn!(error = %e, "a new member's catch-up failed");
+                    break;
+                }
+            }
+        }
     }
 
     /// A receipt confirmed the outbox entry `id`: a group copy reports its message's
@@ -747,12 +879,13 @@ impl<S: Shell> Runtime<S> {
                 log: log.to_bytes(),
             }),
             message: message.clone(),
+            setting: None,
             receipt: (MessageId(rid), receipt_wire.clone()),
         };
         let fresh = match self
             .profile
             .store
-            .record_group_incoming(&gid.0, &inc, now)
+            .record_group_incoming(Some(&gid.0), &inc, now)
             .map(Staged::after_next_flush)
         {
             Ok(f) => f,

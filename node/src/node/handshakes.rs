@@ -54,7 +54,15 @@ impl<S: Shell> Runtime<S> {
             ));
             return Inbound::Dropped;
         }
-        let alias = self.unique_alias(&est.peer_card.display_name);
+        // An introduction's handshake must come from the person introduced.
+        let intro = match self.intro_answering(&keys.init_tag, &est.peer_identity) {
+            Ok(i) => i,
+            Err(()) => return self.hostile("an introduction used by someone else"),
+        };
+        let alias = match intro.as_ref().and_then(|(a, _)| a.clone()) {
+            Some(a) if self.by_alias(&a).is_none() => a,
+            _ => self.unique_alias(&est.peer_card.display_name),
+        };
         let contact = self.contact_from_card(alias.clone(), &est.peer_identity, &est.peer_card);
         let session_bytes = SecretBytes::from_slice(&est.session.to_bytes());
         // The invite used, the contact, its session and our answer: one atomic batch.
@@ -103,12 +111,19 @@ impl<S: Shell> Runtime<S> {
             },
         );
         self.refresh_tags(true);
-        self.emit(Event::ContactAdded {
-            alias: alias.clone().into(),
-        });
+        let group_only = intro.as_ref().is_some_and(|(_, g)| *g);
+        if intro.is_some() {
+            self.intro_answered(&keys.init_tag, id, group_only);
+        }
+        if !group_only {
+            self.emit(Event::ContactAdded {
+                alias: alias.clone().into(),
+            });
+        }
         self.emit(Event::SessionEstablished {
             alias: alias.into(),
         });
+        self.group_catch_up(&id);
         self.process_outbox(self.now_ms());
         Inbound::Processed
     }
@@ -171,6 +186,7 @@ impl<S: Shell> Runtime<S> {
             return Inbound::Dropped;
         };
         let contact = self.renewed_contact(&state.contact, &est);
+        let est_name = est.peer_card.display_name.clone();
         // Acknowledge the answer at once (a receipt for the invite's id, our first message
         // in the session): the inviter keeps resending its answer until it hears from us.
         let mut session = est.session;
@@ -243,9 +259,15 @@ impl<S: Shell> Runtime<S> {
             return Inbound::Processed;
         }
         self.refresh_tags(true);
+        self.name_introduced(&cid, &est_name);
+        let alias = self
+            .contacts
+            .get(&cid)
+            .map_or(alias, |c| c.contact.alias.clone());
         self.emit(Event::SessionEstablished {
             alias: alias.into(),
         });
+        self.group_catch_up(&cid);
         self.process_outbox(now);
         Inbound::Processed
     }

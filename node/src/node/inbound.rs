@@ -412,6 +412,7 @@ impl<S: Shell> Runtime<S> {
             Content::Group { copy, group, body } => {
                 self.inbound_group(cid, next, copy, group, body)
             }
+            Content::Introduction { copy, intros } => self.inbound_intros(cid, next, copy, intros),
             Content::Card(card) => {
                 let Some(mut contact) = self.contacts.get(&cid).map(|s| s.contact.clone()) else {
                     return Inbound::Dropped;

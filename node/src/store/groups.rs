@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::store::model::MAX_GROUP_COPIES;
+use std::collections::BTreeMap;
 
 /// One member's copy of what a group send carries, encrypted under the member's session.
 #[derive(Clone, Debug)]
@@ -18,7 +19,16 @@ pub struct CopyOut {
     pub content: Vec<u8>,
     /// The envelope to deliver.
     pub envelope: Vec<u8>,
+    /// The stored group message it carries, by sequence number in the group's
+    /// conversation (a member that could not be sent it at first, sent it once a session
+    /// exists): the copy joins that message's list. A copy of the send's own
+    /// [`GroupSend::message`] leaves this `None`.
+    pub origin: Option<u64>,
 }
+
+/// Most copies one group send writes (a 100-member group's creation: a welcome and up to
+/// four copies of introductions for each member).
+pub const MAX_SEND_COPIES: usize = 1024;
 
 /// What one group send writes, in one transaction.
 #[derive(Clone, Debug)]
@@ -56,6 +66,8 @@ pub struct GroupIncoming {
     pub group: Option<GroupRecord>,
     /// The message for the group's conversation, if it is a message to show.
     pub message: Option<NewMessage>,
+    /// A setting to write with it (name, value): a pending introduction.
+    pub setting: Option<(String, Vec<u8>)>,
     /// The receipt's outbox id and envelope.
     pub receipt: (MessageId, Vec<u8>),
 }
@@ -119,15 +131,22 @@ impl Store {
     /// leave, before it is durable.
     pub fn record_group_send(
         &self,
-        group_id: &[u8; 16],
+        group_id: Option<&[u8; 16]>,
         send: &GroupSend,
         now_ms: u64,
     ) -> Result<Staged<GroupSent>, StoreError> {
-        if send.copies.len() > MAX_GROUP_COPIES {
+        let needs_group = send.message.is_some() || send.copies.iter().any(|c| c.origin.is_some());
+        let conv = match group_id {
+            Some(g) => self.group_conversation(g),
+            // Never used: nothing in the send is a group message.
+            None if !needs_group => ContactId([0; 32]),
+            None => return Err(StoreError::Invalid("a group message without its group")),
+        };
+        if send.copies.len() > MAX_SEND_COPIES {
             return Err(StoreError::TooLarge {
                 field: "group copies",
                 len: send.copies.len(),
-                max: MAX_GROUP_COPIES,
+                max: MAX_SEND_COPIES,
             });
         }
         let _w = lock_ignoring_poison(&self.writer);
@@ -135,7 +154,6 @@ impl Store {
         if let Some(g) = &send.group {
             self.stage_group(&mut b, g)?;
         }
-        let conv = self.group_conversation(group_id);
         let seq = match &send.message {
             Some(_) => Some(self.conversation(&conv)?.next_seq),
             None => None,
@@ -149,6 +167,7 @@ impl Store {
             }
         }
         let mut copies = Vec::with_capacity(send.copies.len());
+        let mut late: BTreeMap<u64, Vec<GroupCopy>> = BTreeMap::new();
         for member in members {
             let mine: Vec<&CopyOut> = send.copies.iter().filter(|c| c.contact == member).collect();
             let messages: Vec<NewMessage> = mine
@@ -162,7 +181,7 @@ impl Store {
                     state: DeliveryState::Queued,
                     group: Some(GroupPart::Copy {
                         content: c.content.clone(),
-                        origin: seq.map(|s| (conv, s)),
+                        origin: c.origin.or(seq).map(|s| (conv, s)),
                     }),
                 })
                 .collect();
@@ -187,12 +206,38 @@ impl Store {
                     self.keys.blind(purpose::OUTBOX, &c.id.0).to_vec(),
                     &Record::Outbox(entry),
                 )?;
-                copies.push(GroupCopy {
+                let copy = GroupCopy {
                     contact: c.contact,
                     seq: copy_seq,
                     id: c.id,
-                });
+                };
+                match c.origin {
+                    Some(s) => late.entry(s).or_default().push(copy),
+                    None => copies.push(copy),
+                }
             }
+        }
+        // Copies of messages stored before: each message's list grows.
+        for (s, extra) in late {
+            let key = message_key(&conv, s);
+            match self.get_record(TreeName::Messages, &key)? {
+                Some(Record::Message(mut m)) => {
+                    if let Some(GroupPart::Message { copies: c, .. }) = &mut m.group {
+                        c.extend(extra.iter().copied());
+                        c.truncate(MAX_GROUP_COPIES);
+                    }
+                    self.put(
+                        &mut b,
+                        TreeName::Messages,
+                        key.to_vec(),
+                        &Record::Message(m),
+                    )?;
+                }
+                // Gone (expired) meanwhile: the copies carry it all the same.
+                None => {}
+                Some(_) => return Err(Self::wrong_type(TreeName::Messages, &key)),
+            }
+            copies.extend(extra);
         }
         if let Some(m) = &send.message {
             let mut m = m.clone();
@@ -213,10 +258,13 @@ impl Store {
     /// only once durable.
     pub fn record_group_incoming(
         &self,
-        group_id: &[u8; 16],
+        group_id: Option<&[u8; 16]>,
         inc: &GroupIncoming,
         now_ms: u64,
     ) -> Result<Staged<bool>, StoreError> {
+        if inc.message.is_some() && group_id.is_none() {
+            return Err(StoreError::Invalid("a group message without its group"));
+        }
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
         self.stage_session(&mut b, &inc.contact, &inc.session_after)?;
@@ -226,7 +274,10 @@ impl Store {
             if let Some(g) = &inc.group {
                 self.stage_group(&mut b, g)?;
             }
-            let conv = self.group_conversation(group_id);
+            if let Some((name, value)) = &inc.setting {
+                self.stage_setting(&mut b, name, value)?;
+            }
+            let conv = group_id.map_or(inc.contact, |g| self.group_conversation(g));
             let seq = match &inc.message {
                 Some(m) => self.stage_messages(&mut b, &conv, std::slice::from_ref(m), now_ms)?,
                 None => CONTROL_SEQ,

@@ -64,13 +64,23 @@ impl Store {
     /// Sets a setting (name blinded, value sealed). Durable.
     pub fn set_setting(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
         let mut b = WriteBatch::new();
+        self.stage_setting(&mut b, name, value)?;
+        self.commit(&b)
+    }
+
+    /// Adds a setting's write to `b`.
+    pub(super) fn stage_setting(
+        &self,
+        b: &mut WriteBatch,
+        name: &str,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
         self.put(
-            &mut b,
+            b,
             TreeName::Settings,
             self.keys.blind(purpose::SETTING, name.as_bytes()).to_vec(),
             &Record::Setting(value.to_vec()),
-        )?;
-        self.commit(&b)
+        )
     }
 
     /// Removes a setting. Durable.

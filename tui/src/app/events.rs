@@ -368,6 +368,8 @@ pub(super) fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
         | Event::Groups { .. }
         | Event::GroupMessage { .. }
         | Event::GroupDelivered { .. }
-        | Event::GroupHistory { .. } => {}
+        | Event::GroupHistory { .. }
+        | Event::Introduction { .. }
+        | Event::IntroductionAnswered { .. } => {}
     }
 }
