@@ -18,6 +18,10 @@ use crate::store::{
 };
 use cairn_crypto::wire::{round_trips, Codec};
 
+mod group;
+pub use group::fuzz_group;
+use group::group_seeds;
+
 /// The node targets, in the order `fuzz/run-all.sh` runs them.
 #[cfg(not(feature = "sim"))]
 pub const TARGETS: &[&str] = &[
@@ -209,50 +213,6 @@ pub fn fuzz_mdns(data: &[u8]) {
             );
         }
     }
-}
-
-/// Input: group membership ops, each `len u8 | encoded op` (docs/PROTOCOL.md §24.2), as a
-/// member might receive them from many authors.
-///
-/// Invariants: an accepted op re-encodes to its input; a log refusing an op is left as it
-/// was; two members given the accepted ops in opposite orders hold the same group, which
-/// never has more than `MAX_MEMBERS` members nor members without an admin.
-pub fn fuzz_group(data: &[u8]) {
-    use crate::group::membership::MAX_MEMBERS;
-    use crate::group::{Log, Op};
-    let mut r = cairn_crypto::wire::Reader::new(data);
-    let mut ops: Vec<Op> = Vec::new();
-    while let Ok(bytes) = r.bytes_u8(usize::from(u8::MAX)) {
-        if let Some(op) = round_trips::<Op>(bytes) {
-            ops.push(op);
-        }
-    }
-    let mut forward = Log::new();
-    for op in &ops {
-        let before = (forward.state().clone(), forward.len(), forward.clock());
-        if forward.insert(op.clone()).is_err() {
-            assert_eq!(
-                (forward.state().clone(), forward.len(), forward.clock()),
-                before,
-                "a refused op changed the log"
-            );
-        }
-    }
-    let mut backward = Log::new();
-    for op in ops.iter().rev() {
-        let _ = backward.insert(op.clone());
-    }
-    // Conflicting ops (one stamp, two changes) keep whichever came first: compare only
-    // when the input has none.
-    let stamps: std::collections::BTreeSet<_> = ops.iter().map(|o| o.stamp).collect();
-    let distinct: std::collections::BTreeSet<_> =
-        ops.iter().map(|o| (o.stamp, o.to_wire().ok())).collect();
-    if stamps.len() == distinct.len() {
-        assert_eq!(forward.state(), backward.state(), "order changed the group");
-    }
-    let state = forward.state();
-    assert!(state.members.len() <= MAX_MEMBERS);
-    assert!(state.members.is_empty() || state.admins() >= 1);
 }
 
 /// Runs the node target called `name` on `data`; `false` if there is no such target.
@@ -600,6 +560,23 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
             },
         },
     ];
+    contents.push(Content::Introduction {
+        copy: [13; 16],
+        intros: vec![crate::intro::Introduction {
+            id: [14; 16],
+            role: crate::intro::Role::Start,
+            expires_at: 1_800_000_000,
+            group: Some(crate::group::GroupId([15; 16])),
+            peer: cairn_crypto::IdentityPublicKey::from_bytes([16; 32]),
+            secret: cairn_crypto::InviteSecret::from_bytes([17; 32]),
+            card: cairn_crypto::ProfileCard {
+                display_name: crate::intro::CARD_NAME.into(),
+                peer_id: vec![18; 38],
+                addrs: vec![vec![4, 127, 0, 0, 1, 6, 0x0f, 0xa1]],
+                mailbox: None,
+            },
+        }],
+    });
     for ops in group_seeds() {
         // The group target's seeds are framed ops: each makes a membership part.
         let mut r = cairn_crypto::wire::Reader::new(&ops);
@@ -766,55 +743,6 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
         out.push(("sim", v));
     }
     out
-}
-
-/// Inputs for the `group` target: a group's life (create, adds, promotions, a rename,
-/// two admins removing each other, a leave), whole and in parts.
-fn group_seeds() -> Vec<Vec<u8>> {
-    use crate::group::{Change, MemberKey, Op, Stamp};
-    let op = |clock: u64, author: u8, change: Change| Op {
-        stamp: Stamp {
-            clock,
-            author: MemberKey([author; 32]),
-        },
-        change,
-    };
-    let key = |n: u8| MemberKey([n; 32]);
-    let life = [
-        op(
-            1,
-            1,
-            Change::Create {
-                name: "desk".into(),
-            },
-        ),
-        op(2, 1, Change::Add(key(2))),
-        op(3, 1, Change::Add(key(3))),
-        op(4, 1, Change::Promote(key(2))),
-        op(5, 2, Change::Rename("newsroom".into())),
-        op(6, 1, Change::Remove(key(2))),
-        op(6, 2, Change::Remove(key(1))),
-        op(7, 3, Change::Leave),
-        op(8, 1, Change::Demote(key(2))),
-    ];
-    let frame = |ops: &[Op]| -> Vec<u8> {
-        use cairn_crypto::wire::Writer;
-        let mut out = Vec::new();
-        for o in ops {
-            if let Ok(bytes) = o.to_wire() {
-                out.put_bytes_u8(&bytes);
-            }
-        }
-        out
-    };
-    let mut reversed = life.to_vec();
-    reversed.reverse();
-    vec![
-        frame(&life),
-        frame(&reversed),
-        frame(life.get(..4).unwrap_or_default()),
-        frame(life.get(4..).unwrap_or_default()),
-    ]
 }
 
 #[cfg(test)]

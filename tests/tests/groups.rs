@@ -269,3 +269,237 @@ fn introductions_connect_members_and_contacts() {
         node.quit();
     }
 }
+
+/// Accepts every introduction `node` has been sent and not answered (waiting `t` for more).
+fn accept_intros(node: &mut Node, t: Duration) {
+    node.drain(t);
+    let answered: Vec<Value> = node
+        .seen
+        .iter()
+        .filter(|e| e["event"] == "introduction_answered")
+        .map(|e| e["id"].clone())
+        .collect();
+    let open: Vec<String> = node
+        .seen
+        .iter()
+        .filter(|e| e["event"] == "introduction" && !answered.contains(&e["id"]))
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    for id in open {
+        node.cmd(json!({"cmd": "accept_introduction", "id": id}));
+        node.expect("answered", |e| {
+            e["event"] == "introduction_answered" && e["id"] == id.as_str()
+        });
+    }
+}
+
+/// Until every node's group history has `want(name)` texts (accepting introductions as they
+/// come), at most `limit`. Returns each node's history.
+fn converge(
+    nodes: &mut [Node],
+    group: &str,
+    want: impl Fn(&str) -> usize,
+    limit: Duration,
+) -> Vec<Vec<String>> {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        let mut done = true;
+        let mut all = Vec::new();
+        for n in nodes.iter_mut() {
+            accept_intros(n, Duration::from_millis(20));
+            let h = history(n, group);
+            done &= h.len() >= want(&n.name);
+            all.push(h);
+        }
+        if done {
+            return all;
+        }
+        if std::time::Instant::now() > end {
+            let counts: Vec<(String, usize, usize)> = nodes
+                .iter()
+                .zip(&all)
+                .map(|(n, h)| (n.name.clone(), h.len(), want(&n.name)))
+                .collect();
+            panic!("no convergence: (node, has, wants) {counts:?}");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Catches a group that does not hold together at size: twenty members over real
+/// processes, five reaching the others only through the relay, two offline while others write
+/// and while members are added and removed, most not contacts of each other (the admin's
+/// introductions, accepted as they come, connect them); two admins changing the group at
+/// once; a removed member. Every member must end with the same messages in the same order
+/// (a later member: the same from where it joined), the same name and members, and the
+/// removed member's profile must hold nothing sent after its removal.
+#[test]
+fn twenty_members_through_relay_offline_and_concurrent_admins() {
+    let net = Net::new();
+    let relay = net.relay();
+    let names: Vec<String> = (0..20).map(|i| format!("n{i:02}")).collect();
+    let profiles: Vec<Profile> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let p = net.node(n).with_relay(&relay).resend_after(5);
+            if i >= 15 {
+                p.public_only()
+            } else {
+                p
+            }
+        })
+        .collect();
+    let mut nodes: Vec<Node> = profiles.iter().map(Profile::start).collect();
+    // n00 knows everyone; nobody else knows anyone but n00. The relay-only ones invite
+    // n00 (which can dial them; they could reach n00 only through the mailbox).
+    let (admin, rest) = nodes.split_at_mut(1);
+    for (i, m) in rest.iter_mut().enumerate() {
+        if i + 1 >= 15 {
+            connect(m, &mut admin[0]);
+        } else {
+            connect(&mut admin[0], m);
+        }
+    }
+    let first: Vec<&str> = names[1..13].iter().map(String::as_str).collect();
+    nodes[0].cmd(json!({"cmd": "group_create", "name": "network", "members": first}));
+    let created = sees_change(&mut nodes[0], "created", None);
+    let group = created["group"]["id"].as_str().unwrap().to_owned();
+    nodes[0].cmd(json!({"cmd": "group_promote", "group": group, "member": "n01"}));
+    sees_change(&mut nodes[0], "promoted", Some("n01"));
+    let founders = |n: &str| n != "n00" && n <= "n12";
+    // Everyone writes once; the founders connect among themselves.
+    for i in 0..13 {
+        group_send(&mut nodes[i], &group, &format!("hello from {}", names[i]));
+    }
+    converge(&mut nodes[..13], &group, |_| 13, Duration::from_secs(120));
+
+    // n05 and n06 go offline; meanwhile members are added and write.
+    let n06 = nodes.remove(6);
+    let n05 = nodes.remove(5);
+    n05.quit();
+    n06.quit();
+    for new in &names[13..20] {
+        nodes[0].cmd(json!({"cmd": "group_add", "group": group, "alias": new}));
+        sees_change(&mut nodes[0], "added", Some(new.as_str()));
+    }
+    // The writers know of the additions first (so what they write comes after them in the
+    // group's order, and is for the new members).
+    for i in [1, 2, 3] {
+        nodes[i].sees("all twenty members", |e| {
+            e["event"] == "group"
+                && e["group"]["members"]
+                    .as_array()
+                    .is_some_and(|m| m.len() == 20)
+        });
+    }
+    for i in [0, 1, 2, 3] {
+        group_send(&mut nodes[i], &group, &format!("while two sleep {i}"));
+    }
+    // The two admins have read them before they change the group (so they come before the
+    // removals, and the removed members get them).
+    for admin in [0, 1] {
+        for i in [0, 1, 2, 3] {
+            if i != admin {
+                sees_group_message(
+                    &mut nodes[admin],
+                    &names[i],
+                    &format!("while two sleep {i}"),
+                );
+            }
+        }
+    }
+    // Two admins change the group at once: each removes a member, each renames it.
+    nodes[0].cmd(json!({"cmd": "group_remove", "group": group, "member": "n07"}));
+    nodes[1].cmd(json!({"cmd": "group_remove", "group": group, "member": "n08"}));
+    nodes[0].cmd(json!({"cmd": "group_rename", "group": group, "name": "net-a"}));
+    nodes[1].cmd(json!({"cmd": "group_rename", "group": group, "name": "net-b"}));
+    sees_change(&mut nodes[0], "removed", Some("n07"));
+    sees_change(&mut nodes[1], "removed", Some("n08"));
+    // Both removals reach n02 before it writes: n07 and n08 must not get this.
+    sees_change(&mut nodes[2], "removed", Some("n07"));
+    sees_change(&mut nodes[2], "removed", Some("n08"));
+    group_send(&mut nodes[2], &group, "after the removals XQZ-SECRET-7781");
+
+    // The sleepers return and catch up from their mailboxes.
+    nodes.insert(5, profiles[5].start());
+    nodes.insert(6, profiles[6].start());
+    let joined_late = |n: &str| n >= "n13";
+    let removed = |n: &str| n == "n07" || n == "n08";
+    // Founders: 13 + 4 + 1; late members: the 4 sent after their addition + 1.
+    let want = |n: &str| {
+        if removed(n) {
+            13 + 4
+        } else if joined_late(n) {
+            5
+        } else {
+            18
+        }
+    };
+    let histories = converge(&mut nodes, &group, want, Duration::from_secs(240));
+    let reference = histories[0].clone();
+    assert_eq!(reference.len(), 18, "{reference:?}");
+    for (n, h) in nodes.iter().zip(&histories) {
+        if removed(&n.name) {
+            assert!(
+                !h.iter().any(|t| t.contains("XQZ-SECRET")),
+                "{}: {h:?}",
+                n.name
+            );
+        } else if joined_late(&n.name) {
+            assert_eq!(&reference[13..], &h[..], "{} (joined late)", n.name);
+        } else {
+            assert!(founders(&n.name) || n.name == "n00");
+            assert_eq!(&reference, h, "{}: another order", n.name);
+        }
+    }
+    // One state everywhere: name, members and admins.
+    let mut states = Vec::new();
+    for n in nodes.iter_mut().filter(|n| !removed(&n.name)) {
+        n.cmd(json!({"cmd": "groups"}));
+        let g = n.expect("groups", |e| e["event"] == "groups");
+        let info = &g["groups"][0];
+        let admins = info["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["admin"] == true)
+            .count();
+        states.push((
+            info["name"].as_str().unwrap().to_owned(),
+            info["members"].as_array().unwrap().len(),
+            admins,
+        ));
+    }
+    let first_state = states[0].clone();
+    assert_eq!(first_state.1, 18, "twenty less the two removed");
+    assert!(states.iter().all(|s| *s == first_state), "{states:?}");
+
+    // The removed member keeps nothing sent after its removal, on disk either.
+    let gid: [u8; 16] = {
+        let mut b = [0u8; 16];
+        for (i, c) in group.as_bytes().chunks(2).enumerate() {
+            b[i] = u8::from_str_radix(std::str::from_utf8(c).unwrap(), 16).unwrap();
+        }
+        b
+    };
+    let n07 = nodes.remove(7);
+    n07.quit();
+    let store = profiles[7].open_store();
+    let texts: Vec<String> = store
+        .messages(&store.group_conversation(&gid))
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert!(!texts.iter().any(|t| t.contains("XQZ-SECRET")));
+    drop(store);
+    assert!(!contains_any_encoding(
+        &all_bytes(&net.path().join("n07")),
+        b"XQZ-SECRET-7781"
+    ));
+    for n in nodes {
+        n.quit();
+    }
+}

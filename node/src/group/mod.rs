@@ -6,6 +6,8 @@
 //! Members are known by their identity keys ([`MemberKey`]); aliases stay local.
 
 pub mod membership;
+#[cfg(test)]
+mod order_tests;
 pub mod wire;
 
 pub use membership::{Change, ChangeError, Inserted, Log, LogError, Member, Membership, Op};
@@ -49,3 +51,35 @@ pub struct Stamp {
 /// Highest clock a stamp may carry: far beyond any real group (a change or a message per
 /// millisecond for 290 million years), and no overflow when one more is added.
 pub const MAX_CLOCK: u64 = u64::MAX / 2;
+
+/// How a member treats a group message, by its log (docs/PROTOCOL.md §24.3). Judged again
+/// whenever the log changes, so that every member ends showing the same messages whatever
+/// order the changes and the messages arrived in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    /// Shown: its author and this member were both members just before its stamp.
+    Shown,
+    /// Kept, not shown: its author was not a member just before its stamp, as far as this
+    /// log knows (the change that added it may be on its way).
+    Held,
+    /// Not for this member, which was not a member just before its stamp: not kept (and
+    /// deleted if it was).
+    NotForUs,
+}
+
+/// How `me` treats a message stamped `stamp` (its author is `stamp.author`), by `log`.
+pub fn visibility(log: &Log, stamp: Stamp, me: &MemberKey) -> Visibility {
+    visibility_in(&log.state_before(stamp), stamp, me)
+}
+
+/// [`visibility`] given the membership just before `stamp` (to judge many messages with
+/// one fold per stamp).
+pub fn visibility_in(before: &Membership, stamp: Stamp, me: &MemberKey) -> Visibility {
+    if !before.is_member(me) {
+        Visibility::NotForUs
+    } else if before.is_member(&stamp.author) {
+        Visibility::Shown
+    } else {
+        Visibility::Held
+    }
+}

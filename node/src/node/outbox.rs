@@ -299,10 +299,14 @@ impl<S: Shell> Runtime<S> {
             .as_ref()?
             .parse::<Multiaddr>()
             .ok()?;
-        if !addresses::dialable(&addr, self.allow_local()) {
+        let peer = peer_of(&addr)?;
+        // A mailbox at a local address is dialled only where local addresses are — or when
+        // it is our own relay, which this node dials anyway.
+        let ours = self.relay.as_ref().is_some_and(|(p, _)| *p == peer);
+        if !ours && !addresses::dialable(&addr, self.allow_local()) {
             return None;
         }
-        peer_of(&addr).map(|p| (p, addr))
+        Some((peer, addr))
     }
 
     pub(super) fn attempt(&mut self, entry: &OutboxEntry, route: Route) {

@@ -327,7 +327,7 @@ pub fn encode_record(record: &Record) -> Result<Vec<u8>, StoreError> {
             w.u8(state_tag(m.state));
             w.opt_u64(m.expires_at_ms);
             if let Some(g) = &m.group {
-                write_group_part(&mut w, g)?;
+                group::write_group_part(&mut w, g)?;
             }
         }
         Record::Outbox(o) => {
@@ -482,90 +482,6 @@ fn direction(v: u8) -> Result<Direction, DecodeError> {
             value,
         }),
     }
-}
-
-/// ```text
-/// group part = 1 | clock u64 | author [32] | n u32 (<= MAX_GROUP_COPIES) | (contact [32] | seq u64 | id [16]) * n
-///            | 2 | content (u32 length) | 0, or 1 | contact [32] | seq u64
-/// ```
-fn write_group_part(w: &mut Writer, g: &GroupPart) -> Result<(), StoreError> {
-    match g {
-        GroupPart::Message {
-            clock,
-            author,
-            copies,
-        } => {
-            if copies.len() > MAX_GROUP_COPIES {
-                return Err(too_large("group copies", copies.len(), MAX_GROUP_COPIES));
-            }
-            w.u8(1);
-            w.u64(*clock);
-            w.raw(author);
-            w.u32(copies.len() as u32);
-            for c in copies {
-                w.raw(&c.contact.0);
-                w.u64(c.seq);
-                w.raw(&c.id.0);
-            }
-        }
-        GroupPart::Copy { content, origin } => {
-            w.u8(2);
-            w.bytes("group copy", content, MAX_BLOB_LEN)?;
-            match origin {
-                None => w.u8(0),
-                Some((contact, seq)) => {
-                    w.u8(1);
-                    w.raw(&contact.0);
-                    w.u64(*seq);
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn read_group_part(r: &mut Reader<'_>) -> Result<GroupPart, DecodeError> {
-    Ok(match r.u8()? {
-        1 => {
-            let clock = r.u64()?;
-            let author = r.array()?;
-            let n = usize::try_from(r.u32()?).unwrap_or(usize::MAX);
-            if n > MAX_GROUP_COPIES {
-                return Err(DecodeError::TooLong {
-                    field: "group copies",
-                    len: n,
-                    max: MAX_GROUP_COPIES,
-                });
-            }
-            let mut copies = Vec::with_capacity(n);
-            for _ in 0..n {
-                copies.push(GroupCopy {
-                    contact: ContactId(r.array()?),
-                    seq: r.u64()?,
-                    id: MessageId(r.array()?),
-                });
-            }
-            GroupPart::Message {
-                clock,
-                author,
-                copies,
-            }
-        }
-        2 => GroupPart::Copy {
-            content: r.bytes("group copy", MAX_BLOB_LEN)?,
-            origin: if r.bool("group copy origin")? {
-                Some((ContactId(r.array()?), r.u64()?))
-            } else {
-                None
-            },
-        },
-        value => {
-            return Err(DecodeError::UnknownTag {
-                field: "group part",
-                value,
-            })
-        }
-    })
 }
 
 fn state(v: u8) -> Result<DeliveryState, DecodeError> {
@@ -734,7 +650,7 @@ pub fn decode_record(tree: TreeName, bytes: &[u8]) -> Result<Record, DecodeError
             state: state(r.u8()?)?,
             expires_at_ms: r.opt_u64("expires_at")?,
             group: if t == tag::GROUP_MESSAGE {
-                Some(read_group_part(&mut r)?)
+                Some(group::read_group_part(&mut r)?)
             } else {
                 None
             },
@@ -798,5 +714,6 @@ pub fn parse_message_key(key: &[u8]) -> Result<(ContactId, u64), DecodeError> {
     Ok((contact, seq))
 }
 
+mod group;
 #[cfg(test)]
 mod tests;

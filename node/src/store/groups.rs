@@ -298,6 +298,22 @@ impl Store {
         Ok(Staged::new(fresh))
     }
 
+    /// Removes messages of a group's conversation (by sequence number), durably: those the
+    /// group's final order says should not be shown (their author, or this member, was not
+    /// a member at their stamp). Their dedup ids stay, so they are not shown again.
+    pub fn remove_group_messages(
+        &self,
+        group_id: &[u8; 16],
+        seqs: &[u64],
+    ) -> Result<(), StoreError> {
+        let conv = self.group_conversation(group_id);
+        let mut b = WriteBatch::new();
+        for s in seqs {
+            b.remove(TreeName::Messages, message_key(&conv, *s).to_vec());
+        }
+        self.commit(&b)
+    }
+
     /// How many of an outgoing group message's copies are delivered: the copy's message is
     /// `Delivered` (in its conversation's ranges or its own record). A copy gone with its
     /// member's conversation does not count.

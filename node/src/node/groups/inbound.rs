@@ -1,0 +1,206 @@
+//! What members send: group contents as they arrive, and receipts for our copies.
+
+use super::*;
+
+impl<S: Shell> Runtime<S> {
+    /// A receipt confirmed the outbox entry `id`: a group copy reports its message's
+    /// delivery to k of n (a copy of a membership change, nothing). Returns false if `id`
+    /// is not a group copy.
+    pub(in crate::node) fn group_copy_delivered(&mut self, id: &MessageId) -> bool {
+        let Some(c) = self.copy_of.remove(id) else {
+            return false;
+        };
+        if let Some((mid, seq)) = c.message {
+            let store = &self.profile.store;
+            let conv = store.group_conversation(&c.group.0);
+            if let Ok(Some(m)) = store.message(&conv, seq) {
+                if let Some(GroupPart::Message { copies, .. }) = m.group {
+                    let delivered = store.copies_delivered(&copies).unwrap_or(0);
+                    self.deferred.push(Deferred::Emit(Event::GroupDelivered {
+                        group: group_ref(&c.group),
+                        id: api::MessageId::of(&mid),
+                        delivered,
+                        of: copies.len(),
+                    }));
+                }
+            }
+        }
+        true
+    }
+
+    /// Whether an outbox entry is a group copy (its `sent` is not reported: the client knows
+    /// the group message, not its copies).
+    pub(in crate::node) fn is_group_copy(&self, id: &MessageId) -> bool {
+        self.copy_of.contains_key(id)
+    }
+
+    /// A group content from contact `cid`, decrypted into `next`. Ops are taken from their
+    /// author; ops by others only as a welcome (from the member that adds us, with its `Add`
+    /// of us in the same part). A text is shown if its author was a member just before its
+    /// stamp. Content that may become readable (a group whose welcome has not arrived, a
+    /// text whose author's addition has not) is left unacknowledged for its sender to send
+    /// again; the rest is stored with its receipt in one transaction.
+    pub(in crate::node) fn inbound_group(
+        &mut self,
+        cid: ContactId,
+        mut next: Session,
+        copy: [u8; 16],
+        gid: GroupId,
+        body: GroupBody,
+    ) -> Inbound {
+        let Some(sender) = self.member_of_contact(&cid) else {
+            return Inbound::Dropped;
+        };
+        let me = self.me();
+        let now = self.now_ms();
+        let known = self.groups.get(&gid).cloned();
+        let was_known = known.is_some();
+        let mut log = known.unwrap_or_default();
+        let mut applied: Vec<Op> = Vec::new();
+        let mut message = None;
+        // A text is kept either way; shown only if its author was a member (Held: the
+        // change that added it may be on its way, and it is shown once that arrives).
+        let mut shown = false;
+        let before_log = log.clone();
+        match &body {
+            GroupBody::Ops(ops) => {
+                let adds_us = ops
+                    .iter()
+                    .any(|o| o.stamp.author == sender && o.change == Change::Add(me));
+                if !was_known && !adds_us {
+                    // Changes to a group we have not been welcomed into yet: its welcome
+                    // is on the way (or this is not for us to read): not yet.
+                    return Inbound::Kept;
+                }
+                for op in ops {
+                    if op.stamp.author != sender && !adds_us {
+                        tracing::info!("a group change relayed outside a welcome ignored");
+                        continue;
+                    }
+                    if let Ok(Inserted::New) = log.insert(op.clone()) {
+                        applied.push(op.clone());
+                    }
+                }
+            }
+            GroupBody::Text {
+                clock,
+                id,
+                sent_at_ms,
+                text,
+            } => {
+                if !was_known {
+                    return Inbound::Kept;
+                }
+                let stamp = Stamp {
+                    clock: *clock,
+                    author: sender,
+                };
+                let seen = visibility(&log, stamp, &me);
+                if seen == Visibility::NotForUs {
+                    // Not for us as our log stands: a removal of ours its sender has not
+                    // heard of (it stops sending once it has), or a return of ours whose
+                    // welcome has not arrived. Not acknowledged: it may become readable.
+                    return Inbound::Kept;
+                }
+                shown = seen == Visibility::Shown;
+                {
+                    log.observe(*clock);
+                    message = Some(NewMessage {
+                        id: MessageId(*id),
+                        direction: Direction::Incoming,
+                        text: text.clone(),
+                        created_at_ms: *sent_at_ms,
+                        received_at_ms: Some(now),
+                        state: DeliveryState::Received,
+                        group: Some(GroupPart::Message {
+                            clock: *clock,
+                            author: sender.0,
+                            copies: Vec::new(),
+                        }),
+                    });
+                }
+            }
+        }
+        let receipt = Content::Receipt(vec![copy])
+            .encode()
+            .ok()
+            .and_then(|r| next.encrypt(&r, now / 1000, &mut self.rng).ok());
+        let Some(receipt) = receipt else {
+            return Inbound::TryLater;
+        };
+        let mut rid = [0u8; 16];
+        self.rng.fill_bytes(&mut rid);
+        let receipt_wire = receipt.encode();
+        let inc = GroupIncoming {
+            contact: cid,
+            session_after: SecretBytes::from_slice(&next.to_bytes()),
+            copy: MessageId(copy),
+            group: Some(GroupRecord {
+                id: gid.0,
+                clock: log.clock(),
+                log: log.to_bytes(),
+            }),
+            message: message.clone(),
+            setting: None,
+            receipt: (MessageId(rid), receipt_wire.clone()),
+        };
+        let fresh = match self
+            .profile
+            .store
+            .record_group_incoming(Some(&gid.0), &inc, now)
+            .map(Staged::after_next_flush)
+        {
+            Ok(f) => f,
+            Err(e) => {
+                self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
+                return Inbound::TryLater;
+            }
+        };
+        self.dirty = true;
+        if let Some(s) = self.contacts.get_mut(&cid) {
+            s.session = Some(next);
+        }
+        self.defer_mirror(cid, MessageId(rid), CONTROL_SEQ, receipt_wire, now);
+        if !fresh {
+            return Inbound::Processed;
+        }
+        let mut events = Vec::new();
+        if !was_known {
+            events.push(Event::Group {
+                group: Box::new(self.group_info(&gid, &log)),
+                change: None,
+            });
+        } else {
+            for op in &applied {
+                // Reported only if the rule took it at its place in the order.
+                let took = log
+                    .state_before(op.stamp)
+                    .check(&op.stamp.author, &op.change)
+                    .is_ok();
+                if took {
+                    events.push(Event::Group {
+                        group: Box::new(self.group_info(&gid, &log)),
+                        change: Some(self.group_change(op)),
+                    });
+                }
+            }
+        }
+        if let Some(m) = message.filter(|_| shown) {
+            events.push(Event::GroupMessage {
+                group: group_ref(&gid),
+                from: self.member_name(&sender),
+                id: api::MessageId::of(&m.id),
+                text: m.text,
+                sent_at: m.created_at_ms,
+            });
+        }
+        self.groups.insert(gid, log);
+        if !applied.is_empty() {
+            self.group_log_changed(&gid, &before_log, &applied);
+        }
+        for e in events {
+            self.deferred.push(Deferred::Emit(e));
+        }
+        Inbound::Processed
+    }
+}
