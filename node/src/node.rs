@@ -433,6 +433,9 @@ pub struct Runtime<S: Shell = Libp2pShell> {
     group_only: BTreeSet<ContactId>,
     /// Introduced peers that take the name they chose once their handshake is done.
     rename_on_session: BTreeSet<ContactId>,
+    /// Our group messages not yet delivered to every member: how many have them, of how
+    /// many they were sent to (groups/inbound.rs).
+    reach: BTreeMap<MessageId, (usize, usize)>,
 }
 
 impl<S: Shell> Runtime<S> {
@@ -522,6 +525,7 @@ impl<S: Shell> Runtime<S> {
             intro_answers: BTreeMap::new(),
             group_only: BTreeSet::new(),
             rename_on_session: BTreeSet::new(),
+            reach: BTreeMap::new(),
         };
         rt.load()?;
         Ok(rt)

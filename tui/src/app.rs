@@ -7,13 +7,13 @@
 use crate::config::{Settings, Sort};
 pub use crate::dialog::Dialog;
 use crate::dialog::{
-    edit_field, Accept, Expire, Help, Invite, Key, Lan, NewKey, Request, Verify, Wipe,
+    edit_field, Accept, Expire, Help, Introduction, Invite, Key, Lan, NewKey, Request, Verify, Wipe,
 };
 use crate::input::{SecretField, TextField};
 use crate::keymap::KeyAction;
 pub use crate::model::{
-    describe_duration, parse_duration, Contact, Conversation, Delivery, Message, NodeStatus,
-    ScrollPos, EXPIRE_CHOICES,
+    describe_duration, group_key, parse_duration, Contact, Conversation, Delivery, GroupEntry,
+    Message, NodeStatus, ScrollPos, EXPIRE_CHOICES,
 };
 use crate::slash::SlashCmd;
 use cairn_node::api::{
@@ -237,6 +237,8 @@ pub struct App {
     pub focused: bool,
     /// Set once the user asked to quit.
     pub quitting: bool,
+    /// Introductions waiting for an answer (shown one at a time).
+    pub intros: Vec<Introduction>,
 
     id_index: HashMap<String, Alias>,
     next_local: u64,
@@ -264,6 +266,7 @@ impl App {
             size,
             focused: true,
             quitting: false,
+            intros: Vec::new(),
 
             id_index: HashMap::new(),
             next_local: 0,
@@ -559,6 +562,7 @@ fn is_press(k: &KeyEvent) -> bool {
 
 mod commands;
 mod events;
+mod groups;
 mod keys;
 mod update;
 use commands::*;
@@ -566,5 +570,7 @@ use events::*;
 use keys::*;
 pub use update::*;
 
+#[cfg(test)]
+mod group_tests;
 #[cfg(test)]
 mod tests;

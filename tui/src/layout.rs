@@ -229,12 +229,12 @@ fn render_message(clock: Clock, alias: &str, m: &Message, width: usize) -> Vec<L
     let name = if m.outgoing {
         "you".to_owned()
     } else {
-        truncate(alias, name_max)
+        truncate(m.from.as_deref().unwrap_or(alias), name_max)
     };
     let prefix_w = time.width() + 1 + name.width() + 2;
     let indent = if width >= 50 { prefix_w } else { 2 };
     let state = if m.outgoing {
-        format!("  {}", m.state.label())
+        format!("  {}", m.state_label())
     } else {
         String::new()
     };

@@ -1,7 +1,7 @@
 //! What the TUI knows of conversations, contacts and the node: plain data that the
 //! state (`app`), the layout (`layout`), the dialogs and the drawing (`view`) all read.
 
-use cairn_node::api::{Alias, MessageState};
+use cairn_node::api::{Alias, GroupRef, MemberInfo, MessageState};
 
 /// Disappearing-message choices offered by the dialog (seconds; `None` = off).
 pub const EXPIRE_CHOICES: &[(Option<u64>, &str)] = &[
@@ -68,6 +68,40 @@ pub struct Message {
     pub seen_ms: u64,
     /// Delivery state.
     pub state: Delivery,
+    /// In a group: the author's name (None: the contact's 1:1 message, or ours).
+    pub from: Option<String>,
+    /// An outgoing group message: how many members have it, of how many it went to.
+    pub reach: Option<(usize, usize)>,
+}
+
+impl Message {
+    /// A message with no group details.
+    pub fn plain(id: String, outgoing: bool, text: String, at_ms: u64, seen_ms: u64) -> Self {
+        Self {
+            id,
+            outgoing,
+            text,
+            at_ms,
+            seen_ms,
+            state: if outgoing {
+                Delivery::Queued
+            } else {
+                Delivery::Received
+            },
+            from: None,
+            reach: None,
+        }
+    }
+
+    /// The state shown after an outgoing message: "delivered 3/5" in a group.
+    pub fn state_label(&self) -> String {
+        match (self.reach, self.state) {
+            (Some((k, n)), Delivery::Sent | Delivery::Delivered) if n > 0 => {
+                format!("delivered {k}/{n}")
+            }
+            _ => self.state.label().to_owned(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Message {
@@ -117,6 +151,41 @@ pub struct Contact {
     pub unread: usize,
     /// Last activity (Unix ms).
     pub last_at: u64,
+    /// A group, not a contact (its `alias` is the key [`group_key`] makes).
+    pub group: Option<GroupEntry>,
+}
+
+/// A group in the conversation list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupEntry {
+    /// Its id.
+    pub id: GroupRef,
+    /// Its name.
+    pub name: String,
+    /// Its members.
+    pub members: Vec<MemberInfo>,
+    /// You are still a member.
+    pub member: bool,
+    /// You are an admin.
+    pub admin: bool,
+}
+
+/// The key a group's conversation goes by in the list (no alias can start with `#`… but
+/// one could, so the id makes it unique; the list shows [`Contact::label`]).
+pub fn group_key(id: &str) -> Alias {
+    Alias::from(format!("#{id}"))
+}
+
+impl Contact {
+    /// What the conversation list and the header show: the alias, or `# name` for a
+    /// group.
+    pub fn label(&self) -> String {
+        match &self.group {
+            Some(g) if g.member => format!("# {}", g.name),
+            Some(g) => format!("# {} (left)", g.name),
+            None => self.alias.to_string(),
+        }
+    }
 }
 
 /// What the status bar shows.

@@ -20,6 +20,16 @@ pub enum SlashCmd {
     Reset,
     /// Delete a contact.
     Delete,
+    /// Create a group.
+    Group,
+    /// A group's members (add, remove, promote).
+    Members,
+    /// Leave the selected group.
+    Leave,
+    /// Introduce two contacts to each other.
+    Introduce,
+    /// Show an introduction left for later.
+    Introductions,
     /// LAN discovery on or off.
     Lan,
     /// Panic wipe.
@@ -92,6 +102,36 @@ pub const COMMANDS: &[Slash] = &[
         names: &["delete"],
         usage: "/delete",
         about: "delete a contact (asks first)",
+    },
+    Slash {
+        cmd: SlashCmd::Group,
+        names: &["group"],
+        usage: "/group NAME [WHO…]",
+        about: "create a group with these contacts",
+    },
+    Slash {
+        cmd: SlashCmd::Members,
+        names: &["members"],
+        usage: "/members",
+        about: "members: add, remove, promote",
+    },
+    Slash {
+        cmd: SlashCmd::Leave,
+        names: &["leave"],
+        usage: "/leave",
+        about: "leave the selected group (asks first)",
+    },
+    Slash {
+        cmd: SlashCmd::Introduce,
+        names: &["introduce"],
+        usage: "/introduce A B",
+        about: "introduce two contacts (both asked)",
+    },
+    Slash {
+        cmd: SlashCmd::Introductions,
+        names: &["introductions"],
+        usage: "/introductions",
+        about: "answer an introduction left for later",
     },
     Slash {
         cmd: SlashCmd::Lan,

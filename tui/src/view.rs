@@ -125,7 +125,9 @@ fn draw_contacts(buf: &mut Buffer, area: Rect, app: &App) {
         };
         let y = area.y + 1 + u16::try_from(row - start).unwrap_or(0);
         let selected = app.selected.as_deref() == Some(c.alias.as_str());
-        let dot = if c.online {
+        let dot = if c.group.is_some() {
+            Span::styled("# ", BOLD)
+        } else if c.online {
             Span::styled("● ", GOOD)
         } else {
             Span::styled("○ ", DIM)
@@ -138,7 +140,13 @@ fn draw_contacts(buf: &mut Buffer, area: Rect, app: &App) {
         let badges = contact_badges(app, c);
         let badge_w: usize = badges.iter().map(|s| s.content.width()).sum();
         let name_w = usize::from(w).saturating_sub(2 + badge_w + unread.width() + 1);
-        let name = truncate(&c.alias, name_w);
+        let label = match &c.group {
+            // The mark is the `#` in place of the online dot.
+            Some(g) if g.member => g.name.clone(),
+            Some(g) => format!("{} (left)", g.name),
+            None => c.alias.to_string(),
+        };
+        let name = truncate(&label, name_w);
         let name_style = if c.unread > 0 { BOLD } else { Style::new() };
         let mut spans = vec![dot, Span::styled(name.clone(), name_style)];
         spans.extend(badges);
@@ -171,10 +179,26 @@ fn draw_header(buf: &mut Buffer, area: Rect, app: &App) {
         return;
     };
     let c = app.contact(alias);
+    let label = c.map_or_else(|| alias.to_string(), |c| c.label());
     let mut spans = vec![Span::styled(
-        format!(" {alias}"),
+        format!(" {label}"),
         style.add_modifier(Modifier::BOLD),
     )];
+    if let Some(g) = c.and_then(|c| c.group.as_ref()) {
+        let waiting = g.members.iter().filter(|m| !m.reachable).count();
+        spans.push(Span::raw(format!(" · {} members", g.members.len())));
+        if waiting > 0 {
+            spans.push(Span::raw(format!(
+                " · {waiting} waiting for an introduction"
+            )));
+        }
+        if g.admin {
+            spans.push(Span::raw(" · you are an admin"));
+        }
+        spans.push(Span::raw(" · /members"));
+        put(buf, area.x, area.y, &Line::from(spans), area.width);
+        return;
+    }
     match c {
         Some(c) if c.verified => spans.push(Span::raw(" ✓ verified")),
         Some(c) if app.new_key_for(&c.alias).is_some() => {
@@ -341,7 +365,8 @@ fn draw_input(f: &mut Frame, area: Rect, app: &App) {
         let km = &app.settings.keymap;
         let hint = match &app.selected {
             Some(a) => format!(
-                "Message {a} · {} new line · /help",
+                "Message {} · {} new line · /help",
+                app.contact(a).map_or_else(|| a.to_string(), |c| c.label()),
                 km.key_label(KeyAction::Newline)
             ),
             None => "Type /help for commands".to_owned(),

@@ -1,13 +1,15 @@
 //! Whole-screen snapshots of every screen and dialog, at 80×24 and at 40×12 (which
 //! must stay usable). A change in what a user sees shows up as a snapshot diff.
 
-use cairn_node::api::{ErrorCode, Event, MessageDirection, MessageInfo, MessageState};
+use cairn_node::api::{ErrorCode, Event, MemberInfo, MessageDirection, MessageInfo, MessageState};
 use cairn_tui::app::{
-    update, Action, App, Contact, Conversation, Delivery, Dialog, Message, Retry, Screen,
-    ScrollPos, SetupForm, UnlockForm,
+    group_key, update, Action, App, Contact, Conversation, Delivery, Dialog, GroupEntry, Message,
+    Retry, Screen, ScrollPos, SetupForm, UnlockForm,
 };
 use cairn_tui::config::Settings;
-use cairn_tui::dialog::{Accept, Expire, Help, Invite, Lan, NewKey, Verify, Wipe};
+use cairn_tui::dialog::{
+    Accept, Expire, Help, Introduction, Invite, Lan, Members, NewKey, Verify, Wipe,
+};
 use cairn_tui::input::TextField;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -35,6 +37,7 @@ fn contact(alias: &str, verified: bool, online: bool, established: bool, unread:
         established,
         unread,
         last_at: NOW - unread as u64,
+        group: None,
     }
 }
 
@@ -47,6 +50,8 @@ fn msg(id: &str, outgoing: bool, text: &str, mins_ago: u64, state: Delivery) -> 
         at_ms: at,
         seen_ms: at,
         state,
+        from: None,
+        reach: None,
     }
 }
 
@@ -116,6 +121,56 @@ fn main_app() -> App {
         },
     );
     app.selected = Some("alice".into());
+    app
+}
+
+fn group_app() -> App {
+    let mut app = main_app();
+    let member = |name: &str, you: bool, admin: bool, verified: bool, reachable: bool| MemberInfo {
+        name: name.into(),
+        you,
+        admin,
+        contact: !you && name != "dana",
+        verified,
+        reachable,
+    };
+    let members = vec![
+        member("you", true, true, false, true),
+        member("alice", false, false, true, true),
+        member("bob", false, true, false, true),
+        member("dana", false, false, false, true),
+        member("~1a2b3c4d", false, false, false, false),
+    ];
+    let key = group_key("00112233445566778899aabbccddeeff");
+    let mut entry = contact(key.as_str(), false, false, true, 1);
+    entry.group = Some(GroupEntry {
+        id: "00112233445566778899aabbccddeeff".into(),
+        name: "newsroom".into(),
+        members,
+        member: true,
+        admin: true,
+    });
+    app.contacts.push(entry);
+    let from = |id: &str, who: &str, text: &str, mins: u64| {
+        let mut m = msg(id, false, text, mins, Delivery::Received);
+        m.from = Some(who.into());
+        m
+    };
+    let mut mine = msg("22", true, "Filed. Lawyer has a copy.", 2, Delivery::Sent);
+    mine.reach = Some((3, 4));
+    let messages = vec![
+        from("20", "alice", "The source sent the second batch.", 9),
+        from("21", "dana", "Checked the metadata: clean.", 5),
+        mine,
+    ];
+    app.convs.insert(
+        key.clone(),
+        Conversation {
+            messages,
+            ..Conversation::default()
+        },
+    );
+    app.selected = Some(key);
     app
 }
 
@@ -222,6 +277,30 @@ screens! {
     wipe => with_dialog(Dialog::Wipe(Wipe { typed: TextField::with_text("WI"), error: None }));
     new_key => with_dialog(Dialog::NewKey(NewKey { alias: "alice-2".into(), like: "alice".into() }));
     wiped => base(Screen::Wiped);
+    group => group_app();
+    members => {
+        let mut app = group_app();
+        let members = app
+            .contacts
+            .iter()
+            .find_map(|c| c.group.as_ref().map(|g| g.members.clone()))
+            .unwrap_or_default();
+        app.dialog = Some(Dialog::Members(Members {
+            group: "00112233445566778899aabbccddeeff".into(),
+            name: "newsroom".into(),
+            members,
+            admin: true,
+            addable: vec!["carol".into()],
+            choice: 1,
+            adding: false,
+        }));
+        app
+    };
+    introduction => with_dialog(Dialog::Introduction(Introduction {
+        id: "77".into(),
+        by: "alice".into(),
+        group: Some("newsroom".into()),
+    }));
 }
 
 /// The invite QR code is drawn when the terminal is large enough.

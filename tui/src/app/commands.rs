@@ -80,29 +80,33 @@ pub(super) fn submit(app: &mut App, fx: &mut Vec<Effect>) {
     } else {
         text
     };
+    let group = app.contact(&alias).and_then(|c| c.group.clone());
+    if group.as_ref().is_some_and(|g| !g.member) {
+        return app.warn("You are no longer a member of this group.");
+    }
     app.input.clear();
     app.next_local += 1;
     let local = format!("local-{}", app.next_local);
     let now = app.now_ms;
     app.add_message(
         &alias,
-        Message {
-            id: local.clone(),
-            outgoing: true,
-            text: body.clone(),
-            at_ms: now,
-            seen_ms: now,
-            state: Delivery::Queued,
-        },
+        Message::plain(local.clone(), true, body.clone(), now, now),
     );
     if let Some(c) = app.convs.get_mut(&alias) {
         c.divider = None;
         c.scroll = None;
     }
-    fx.push(Effect::Node(Command::Send {
-        to: alias,
-        text: body,
-        client_ref: Some(local.into()),
+    fx.push(Effect::Node(match group {
+        Some(g) => Command::GroupSend {
+            group: g.id,
+            text: body,
+            client_ref: Some(local.into()),
+        },
+        None => Command::Send {
+            to: alias,
+            text: body,
+            client_ref: Some(local.into()),
+        },
     }));
 }
 
@@ -220,6 +224,35 @@ pub(super) fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
             }
             Some(alias) => app.warn(format!("No contact named {alias}.")),
             None => app.warn("Select a contact first."),
+        },
+        SlashCmd::Group => match args.split_first() {
+            Some((name, members)) => fx.push(Effect::Node(Command::GroupCreate {
+                name: (*name).to_owned(),
+                members: members.iter().map(|m| Alias::from(*m)).collect(),
+            })),
+            None => app.warn("Usage: /group NAME [CONTACT…] (a one-word name; add members later too)"),
+        },
+        SlashCmd::Members => super::groups::open_members(app),
+        SlashCmd::Leave => match super::groups::selected_group(app) {
+            Some(g) if args.first() == Some(&"confirm") => {
+                fx.push(Effect::Node(Command::GroupLeave { group: g.id }))
+            }
+            Some(g) => app.warn(format!(
+                "Leaving “{}”: its members are told, and you get nothing more from it. Type /leave confirm.",
+                g.name
+            )),
+            None => app.warn("Select the group to leave first."),
+        },
+        SlashCmd::Introduce => match args.as_slice() {
+            [a, b] => fx.push(Effect::Node(Command::Introduce {
+                alias: Alias::from(*a),
+                to: Alias::from(*b),
+            })),
+            _ => app.warn("Usage: /introduce CONTACT OTHER (both are asked to accept)"),
+        },
+        SlashCmd::Introductions => match app.intros.pop() {
+            Some(d) => app.dialog = Some(Dialog::Introduction(d)),
+            None => app.notify("No introduction is waiting."),
         },
         SlashCmd::Delete => match (app.selected.clone(), args.first().copied()) {
             (None, _) => app.warn("Select the contact to delete first."),

@@ -4,8 +4,7 @@ use super::*;
 
 pub(super) fn history(app: &mut App, with: Alias, messages: Vec<MessageInfo>) {
     let now = app.now_ms;
-    let conv = app.convs.entry(with.clone()).or_default();
-    let mut list: Vec<Message> = messages
+    let list: Vec<Message> = messages
         .into_iter()
         .map(|m| Message {
             outgoing: m.direction == MessageDirection::Out,
@@ -14,8 +13,17 @@ pub(super) fn history(app: &mut App, with: Alias, messages: Vec<MessageInfo>) {
             at_ms: m.sent_at,
             text: m.text,
             id: m.id.into_string(),
+            from: None,
+            reach: None,
         })
         .collect();
+    merge_history(app, with, list);
+}
+
+/// Puts a conversation's history from the node in place, keeping what arrived (or was
+/// typed) after the node read it.
+pub(super) fn merge_history(app: &mut App, with: Alias, mut list: Vec<Message>) {
+    let conv = app.convs.entry(with.clone()).or_default();
     let known: std::collections::HashSet<String> = list.iter().map(|m| m.id.clone()).collect();
     // Keep what arrived (or was typed) after the node read the history.
     for m in conv.messages.drain(..) {
@@ -39,7 +47,13 @@ pub(super) fn history(app: &mut App, with: Alias, messages: Vec<MessageInfo>) {
 }
 
 pub(super) fn contacts(app: &mut App, list: Vec<ContactInfo>, fx: &mut Vec<Effect>) {
-    let mut next = Vec::with_capacity(list.len());
+    // Groups stay: they come with `group` events, not in this list.
+    let mut next: Vec<Contact> = app
+        .contacts
+        .iter()
+        .filter(|c| c.group.is_some())
+        .cloned()
+        .collect();
     for info in list {
         let old = app.contact(&info.alias).cloned();
         next.push(Contact {
@@ -49,10 +63,16 @@ pub(super) fn contacts(app: &mut App, list: Vec<ContactInfo>, fx: &mut Vec<Effec
             unread: old.as_ref().map_or(0, |o| o.unread),
             last_at: old.as_ref().map_or(0, |o| o.last_at),
             alias: info.alias,
+            group: None,
         });
     }
     app.contacts = next;
-    for c in app.contacts.clone() {
+    for c in app
+        .contacts
+        .clone()
+        .into_iter()
+        .filter(|c| c.group.is_none())
+    {
         let conv = app.convs.entry(c.alias.clone()).or_default();
         if !conv.history_requested {
             conv.history_requested = true;
@@ -77,6 +97,36 @@ pub(super) fn contacts(app: &mut App, list: Vec<ContactInfo>, fx: &mut Vec<Effec
             .and_then(|&i| app.alias_at(i))
             .map(Alias::from);
         app.select(first);
+    }
+}
+
+/// A message arrived in conversation `from` (a contact's alias, or a group's key): added,
+/// counted unread unless on screen, the bell rung if configured.
+pub(super) fn received(app: &mut App, from: Alias, m: Message, fx: &mut Vec<Effect>) {
+    if !app.add_message(&from, m) {
+        return;
+    }
+
+    if app.selected.is_none() {
+        app.select(Some(from.clone()));
+    }
+    let visible = app.selected.as_deref() == Some(from.as_str())
+        && app.focused
+        && app.convs.get(&from).is_some_and(|c| c.scroll.is_none());
+    if !visible {
+        let len = app.convs.get(&from).map_or(0, |c| c.messages.len());
+        if let Some(conv) = app.convs.get_mut(&from) {
+            if conv.divider.is_none() {
+                conv.divider = Some(len - 1);
+            }
+        }
+        if let Some(c) = app.contact_mut(&from) {
+            c.unread += 1;
+        }
+    }
+    let here = app.selected.as_deref() == Some(from.as_str()) && app.focused;
+    if app.settings.bell && !here {
+        fx.push(Effect::Bell);
     }
 }
 
@@ -121,6 +171,7 @@ pub(super) fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
                     established: false,
                     unread: 0,
                     last_at: app.now_ms,
+                    group: None,
                 });
             } else {
                 let now = app.now_ms;
@@ -223,41 +274,8 @@ pub(super) fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
             sent_at,
         } => {
             let now = app.now_ms;
-            let added = app.add_message(
-                &from,
-                Message {
-                    id: id.into_string(),
-                    outgoing: false,
-                    text,
-                    at_ms: sent_at,
-                    seen_ms: now,
-                    state: Delivery::Received,
-                },
-            );
-            if !added {
-                return;
-            }
-            if app.selected.is_none() {
-                app.select(Some(from.clone()));
-            }
-            let visible = app.selected.as_deref() == Some(from.as_str())
-                && app.focused
-                && app.convs.get(&from).is_some_and(|c| c.scroll.is_none());
-            if !visible {
-                let len = app.convs.get(&from).map_or(0, |c| c.messages.len());
-                if let Some(conv) = app.convs.get_mut(&from) {
-                    if conv.divider.is_none() {
-                        conv.divider = Some(len - 1);
-                    }
-                }
-                if let Some(c) = app.contact_mut(&from) {
-                    c.unread += 1;
-                }
-            }
-            let here = app.selected.as_deref() == Some(from.as_str()) && app.focused;
-            if app.settings.bell && !here {
-                fx.push(Effect::Bell);
-            }
+            let m = Message::plain(id.into_string(), false, text, sent_at, now);
+            received(app, from, m, fx);
         }
         Event::Contacts { contacts: list } => contacts(app, list, fx),
         Event::History { with, messages } => history(app, with, messages),
@@ -363,13 +381,36 @@ pub(super) fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
             app.warn(message);
         }
         Event::Stopped => {}
-        // Groups are not in the TUI yet (issue 15: the headless interface comes first).
-        Event::Group { .. }
-        | Event::Groups { .. }
-        | Event::GroupMessage { .. }
-        | Event::GroupDelivered { .. }
-        | Event::GroupHistory { .. }
-        | Event::Introduction { .. }
-        | Event::IntroductionAnswered { .. } => {}
+        Event::Group { group, change } => super::groups::group(app, *group, change, fx),
+        Event::Groups { groups } => {
+            for g in groups {
+                super::groups::group(app, g, None, fx);
+            }
+        }
+        Event::GroupMessage {
+            group,
+            from,
+            id,
+            text,
+            sent_at,
+        } => {
+            let now = app.now_ms;
+            let mut m = Message::plain(id.into_string(), false, text, sent_at, now);
+            m.from = Some(from.into_string());
+            received(app, crate::model::group_key(&group), m, fx);
+        }
+        Event::GroupDelivered {
+            id, delivered, of, ..
+        } => super::groups::delivered(app, id.as_str(), delivered, of),
+        Event::GroupHistory { group, messages } => super::groups::history(app, &group, messages),
+        Event::Introduction {
+            id,
+            by,
+            group,
+            group_name,
+        } => super::groups::introduction(app, id, by, group, group_name),
+        Event::IntroductionAnswered { accepted, alias, .. } => {
+            super::groups::answered(app, accepted, alias)
+        }
     }
 }

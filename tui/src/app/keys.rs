@@ -248,5 +248,10 @@ fn carry_out(app: &mut App, request: Request, fx: &mut Vec<Effect>) {
             });
         }
         Request::OpenVerify(alias) => open_verify(app, alias, fx),
+        Request::Later(intro) => {
+            app.dialog = None;
+            app.intros.insert(0, *intro);
+            app.notify("Introduction left for later: /introductions shows it again.");
+        }
     }
 }

@@ -124,7 +124,10 @@ fn unlock_then_retry_after_wrong_passphrase() {
         },
     );
     assert_eq!(app.screen, Screen::Main);
-    assert_eq!(node_cmds(&fx), vec![Command::Contacts, Command::Status]);
+    assert_eq!(
+        node_cmds(&fx),
+        vec![Command::Contacts, Command::Groups, Command::Status]
+    );
 }
 
 /// Catches secrets leaking through `Debug` (logs, panics): passphrases, text, codes.

@@ -35,6 +35,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             app.status.listening = false;
             app.status.relay_reserved = false;
             fx.push(Effect::Node(Command::Contacts));
+            fx.push(Effect::Node(Command::Groups));
             fx.push(Effect::Node(Command::Status));
             if was_restart {
                 app.notify(if lan {

@@ -8,8 +8,10 @@
 mod accept;
 mod expire;
 mod help;
+mod introduction;
 mod invite;
 mod lan;
+mod members;
 mod new_key;
 mod verify;
 mod wipe;
@@ -17,8 +19,10 @@ mod wipe;
 pub use accept::Accept;
 pub use expire::Expire;
 pub use help::{help_lines, Help};
+pub use introduction::Introduction;
 pub use invite::Invite;
 pub use lan::Lan;
+pub use members::Members;
 pub use new_key::NewKey;
 pub use verify::Verify;
 pub use wipe::Wipe;
@@ -117,6 +121,8 @@ pub enum Request {
     },
     /// Open the safety-number dialog for this contact.
     OpenVerify(cairn_node::api::Alias),
+    /// Close this introduction unanswered, keeping it for `/introductions`.
+    Later(Box<Introduction>),
 }
 
 /// What drawing a dialog may read beyond its own state.
@@ -144,6 +150,10 @@ pub enum Dialog {
     Wipe(Wipe),
     /// A contact appeared with a new key under a familiar name.
     NewKey(NewKey),
+    /// A group's members (admins change them here).
+    Members(Members),
+    /// An introduction to accept or refuse.
+    Introduction(Introduction),
 }
 
 impl Dialog {
@@ -158,6 +168,8 @@ impl Dialog {
             Dialog::Lan(d) => d.update(key, out),
             Dialog::Wipe(d) => d.update(key, out),
             Dialog::NewKey(d) => d.update(key, out),
+            Dialog::Members(d) => d.update(key, out),
+            Dialog::Introduction(d) => d.update(key, out),
         }
     }
 
@@ -180,6 +192,8 @@ impl Dialog {
             Dialog::Lan(d) => d.draw(f),
             Dialog::Wipe(d) => d.draw(f),
             Dialog::NewKey(d) => d.draw(f),
+            Dialog::Members(d) => d.draw(f),
+            Dialog::Introduction(d) => d.draw(f),
         }
     }
 }

@@ -10,20 +10,43 @@ impl<S: Shell> Runtime<S> {
         let Some(c) = self.copy_of.remove(id) else {
             return false;
         };
-        if let Some((mid, seq)) = c.message {
-            let store = &self.profile.store;
-            let conv = store.group_conversation(&c.group.0);
-            if let Ok(Some(m)) = store.message(&conv, seq) {
-                if let Some(GroupPart::Message { copies, .. }) = m.group {
-                    let delivered = store.copies_delivered(&copies).unwrap_or(0);
-                    self.deferred.push(Deferred::Emit(Event::GroupDelivered {
-                        group: group_ref(&c.group),
-                        id: api::MessageId::of(&mid),
-                        delivered,
-                        of: copies.len(),
-                    }));
+        let Some((mid, seq)) = c.message else {
+            return true;
+        };
+        // Counted in memory: reading every copy's state at each receipt would cost the
+        // sender n reads per receipt, n² per message. After a restart the count starts
+        // from the store (which already holds this receipt).
+        let reach = match self.reach.get_mut(&mid) {
+            Some(r) => {
+                r.0 = (r.0 + 1).min(r.1);
+                Some(*r)
+            }
+            None => {
+                let store = &self.profile.store;
+                let conv = store.group_conversation(&c.group.0);
+                match store.message(&conv, seq) {
+                    Ok(Some(m)) => match m.group {
+                        Some(GroupPart::Message { copies, .. }) => {
+                            let r = (store.copies_delivered(&copies).unwrap_or(0), copies.len());
+                            self.reach.insert(mid, r);
+                            Some(r)
+                        }
+                        _ => None,
+                    },
+                    _ => None,
                 }
             }
+        };
+        if let Some((delivered, of)) = reach {
+            if delivered >= of {
+                self.reach.remove(&mid);
+            }
+            self.deferred.push(Deferred::Emit(Event::GroupDelivered {
+                group: group_ref(&c.group),
+                id: api::MessageId::of(&mid),
+                delivered,
+                of,
+            }));
         }
         true
     }

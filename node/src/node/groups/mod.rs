@@ -357,12 +357,18 @@ impl<S: Shell> Runtime<S> {
             };
             if let Some(group) = gid {
                 let message = match out.origin {
-                    // A late copy: its message's id is in its content.
+                    // A late copy: its message's id is in its content, and one more member
+                    // counts towards its delivery.
                     Some(s) => match Content::decode(&out.content) {
                         Ok(Content::Group {
                             body: GroupBody::Text { id, .. },
                             ..
-                        }) => Some((MessageId(id), s)),
+                        }) => {
+                            if let Some(r) = self.reach.get_mut(&MessageId(id)) {
+                                r.1 += 1;
+                            }
+                            Some((MessageId(id), s))
+                        }
                         _ => None,
                     },
                     None => message_id.zip(sent.seq),
@@ -370,6 +376,12 @@ impl<S: Shell> Runtime<S> {
                 self.copy_of.insert(c.id, CopyOf { group, message });
             }
             self.defer_mirror(c.contact, c.id, c.seq, out.envelope.clone(), now);
+        }
+        if let Some(mid) = message_id {
+            let n = sent.copies.len();
+            if n > 0 {
+                self.reach.insert(mid, (0, n));
+            }
         }
         for e in events {
             self.deferred.push(Deferred::Emit(e));
