@@ -52,6 +52,9 @@ pub struct Config {
     /// Probability that a step of the workload, instead of sending, has a node reset its
     /// session with a contact (`Command::Reset`: a new handshake under the reset secret).
     pub resets: f64,
+    /// Machine 0 makes a group of every machine after the setup (members that are not
+    /// contacts are introduced), and the workload also writes to it (sim/groups.rs).
+    pub groups: bool,
 }
 
 impl Default for Config {
@@ -63,11 +66,23 @@ impl Default for Config {
             relay: true,
             faults: Faults::default(),
             resets: 0.05,
+            groups: false,
         }
     }
 }
 
 impl Config {
+    /// The group configuration: four machines (two of them not contacts of each other, so
+    /// introductions are exercised), the default faults, and group messages in the workload.
+    pub fn groups() -> Self {
+        Self {
+            machines: 4,
+            messages: 60,
+            groups: true,
+            ..Self::default()
+        }
+    }
+
     /// A configuration drawn from `seed` (machines, messages, fault rates), for fuzzing and
     /// long runs.
     pub fn from_seed(seed: u64) -> Self {
@@ -91,6 +106,7 @@ impl Config {
             } else {
                 0.0
             },
+            groups: false,
         }
     }
 }

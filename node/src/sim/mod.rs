@@ -14,6 +14,7 @@
 
 mod bounds;
 mod config;
+mod groups;
 mod oracle;
 mod relay;
 
@@ -87,6 +88,8 @@ enum Item {
     Fault,
     Restart(usize),
     Heal(usize, usize),
+    /// A command to machine `i` (accepting an introduction).
+    Command(usize, Command),
 }
 
 struct World {
@@ -106,6 +109,7 @@ struct World {
     invites: BTreeMap<usize, VecDeque<usize>>,
     established: BTreeSet<(usize, usize)>,
     oracle: oracle::Oracle,
+    groups: groups::GroupSim,
     relay: Option<relay::SimRelay>,
     chaos: bool,
     sent: usize,
@@ -174,6 +178,7 @@ impl World {
             invites: BTreeMap::new(),
             established: BTreeSet::new(),
             oracle: oracle::Oracle::new(names),
+            groups: groups::GroupSim::default(),
             relay: None,
             chaos: false,
             sent: 0,
@@ -370,7 +375,10 @@ impl World {
             self.digest = mix(mix(self.digest, &[i as u8]), json.as_bytes());
             self.note(format!("n{i} {json}"));
             self.oracle.observe(i, &ev, self.now)?;
+            let names: Vec<String> = self.machines.iter().map(|m| m.name.clone()).collect();
+            self.groups.observe(i, &ev, &names)?;
             match ev {
+                Event::Introduction { id, .. } => self.accept_introduction(i, id),
                 Event::Invite { code } => {
                     if let Some(j) = self.invites.get_mut(&i).and_then(VecDeque::pop_front) {
                         let alias = format!("n{i}");
@@ -555,6 +563,9 @@ impl World {
         if !wanted.is_subset(&self.established) {
             return Err("the contacts were not set up".into());
         }
+        if self.config.groups {
+            self.set_up_group()?;
+        }
         // Chaos: the workload and the faults.
         self.chaos = true;
         let end = self.now + self.config.chaos_ms;
@@ -575,6 +586,9 @@ impl World {
         let end = self.now + heal_ms();
         self.run_until(end, |_| false)?;
         self.oracle.check_end()?;
+        if self.config.groups {
+            self.check_group_end()?;
+        }
         // Every session still carries messages both ways.
         for (a, b) in self.pairs() {
             for (from, to) in [(a, b), (b, a)] {
@@ -651,6 +665,7 @@ impl World {
                     })
                 })?;
             }
+            Item::Command(i, cmd) => self.input(i, |n| n.command(cmd))?,
             Item::ToRelay(i, e, id, request) => self.relay_serves(i, e, id, request),
             Item::Workload => self.workload()?,
             Item::Fault => self.fault()?,
@@ -684,6 +699,11 @@ impl World {
         } else {
             pairs.get(self.rng.gen_range(0..pairs.len())).copied()
         };
+        if self.config.groups && self.rng.gen_bool(0.4) && self.group_send()? {
+            let t = self.now + self.rng.gen_range(50..=3_000);
+            self.at(t, Item::Workload);
+            return Ok(());
+        }
         let reset = self.rng.gen_bool(self.config.resets.clamp(0.0, 1.0));
         if let (Some((from, to)), true) = (pick, reset) {
             self.report.resets += 1;

@@ -63,7 +63,7 @@ impl Oracle {
             Event::Queued {
                 id,
                 client_ref: Some(text),
-            } => {
+            } if !text.starts_with(super::groups::GROUP_PREFIX) => {
                 let Some(m) = self.sent.get_mut(text.as_str()) else {
                     return Err(format!(
                         "{} queued a message never asked for",
