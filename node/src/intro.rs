@@ -164,6 +164,39 @@ mod tests {
         }
     }
 
+    /// Catches the introductions settings losing or changing what they keep, or a damaged
+    /// one half-read.
+    #[test]
+    fn settings_round_trip_and_damage_is_refused() {
+        let i = sample();
+        let pending = encode_pending([([7; 32], &i), ([8; 32], &i)].into_iter());
+        assert_eq!(
+            decode_pending(&pending).unwrap(),
+            vec![([7; 32], i.clone()), ([8; 32], i)]
+        );
+        assert!(decode_pending(&pending[..pending.len() - 1]).is_err());
+        let answers = vec![
+            Answer {
+                tag: [1; 16],
+                peer: [2; 32],
+                group_only: true,
+                alias: None,
+            },
+            Answer {
+                tag: [3; 16],
+                peer: [4; 32],
+                group_only: false,
+                alias: Some("Dana".into()),
+            },
+        ];
+        let bytes = encode_answers(&answers);
+        assert_eq!(decode_answers(&bytes).unwrap(), answers);
+        let mut bad = bytes.clone();
+        bad[48] = 2;
+        assert!(decode_answers(&bad).is_err(), "a flag that is not 0 or 1");
+        assert!(decode_answers(&bytes[..bytes.len() - 2]).is_err());
+    }
+
     /// Catches an unknown role or a bad card being accepted.
     #[test]
     fn bad_fields_are_refused() {
@@ -176,4 +209,93 @@ mod tests {
         short.truncate(v.len() - 1);
         assert!(Introduction::read(&mut Reader::new(&short)).is_err());
     }
+}
+
+/// Most introductions a profile keeps waiting for an answer.
+pub const MAX_PENDING: usize = 512;
+/// Most accepted introductions a profile keeps waiting for their handshake.
+pub const MAX_ANSWERS: usize = 4096;
+
+/// An accepted introduction whose handshake this node answers (kept in a setting until
+/// the handshake comes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The `init_tag` of the pair secret's keys.
+    pub tag: [u8; 16],
+    /// The identity key the handshake must come from.
+    pub peer: [u8; 32],
+    /// For a group: the peer is group-only.
+    pub group_only: bool,
+    /// The alias the user chose, if any.
+    pub alias: Option<String>,
+}
+
+/// The setting that keeps introductions waiting for an answer: for each, the contact that
+/// sent it and the introduction (u16 length).
+pub fn encode_pending<'a>(
+    items: impl Iterator<Item = ([u8; 32], &'a Introduction)>,
+) -> zeroize::Zeroizing<Vec<u8>> {
+    let mut out = zeroize::Zeroizing::new(Vec::new());
+    for (by, i) in items {
+        let mut body = zeroize::Zeroizing::new(Vec::new());
+        if i.write(&mut body).is_ok() {
+            out.put(&by);
+            out.put_bytes_u16(&body);
+        }
+    }
+    out
+}
+
+/// Reads [`encode_pending`]'s setting (from disk: a typed error, never a panic; all or
+/// nothing).
+pub fn decode_pending(bytes: &[u8]) -> Result<Vec<([u8; 32], Introduction)>, WireError> {
+    let mut r = Reader::new(bytes);
+    let mut out = Vec::new();
+    while r.remaining() > 0 {
+        if out.len() >= MAX_PENDING {
+            return Err(WireError::TooLong);
+        }
+        let by = r.array()?;
+        let mut ir = Reader::new(r.bytes_u16(MAX_INTRO_LEN)?);
+        let intro = Introduction::read(&mut ir)?;
+        ir.finish()?;
+        out.push((by, intro));
+    }
+    Ok(out)
+}
+
+/// The setting that keeps accepted introductions waiting for their handshake.
+pub fn encode_answers(answers: &[Answer]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for a in answers {
+        out.put(&a.tag);
+        out.put(&a.peer);
+        out.put_u8(u8::from(a.group_only));
+        out.put_bytes_u8(a.alias.as_deref().unwrap_or_default().as_bytes());
+    }
+    out
+}
+
+/// Reads [`encode_answers`]'s setting (from disk: a typed error, never a panic; all or
+/// nothing).
+pub fn decode_answers(bytes: &[u8]) -> Result<Vec<Answer>, WireError> {
+    let mut r = Reader::new(bytes);
+    let mut out = Vec::new();
+    while r.remaining() > 0 {
+        if out.len() >= MAX_ANSWERS {
+            return Err(WireError::TooLong);
+        }
+        let tag = r.array()?;
+        let peer = r.array()?;
+        let group_only = r.bool()?;
+        let alias = std::str::from_utf8(r.bytes_u8(usize::from(u8::MAX))?)
+            .map_err(|_| WireError::Invalid)?;
+        out.push(Answer {
+            tag,
+            peer,
+            group_only,
+            alias: (!alias.is_empty()).then(|| alias.to_owned()),
+        });
+    }
+    Ok(out)
 }

@@ -3,11 +3,13 @@
 use super::*;
 
 /// Input: group membership ops, each `len u8 | encoded op` (docs/PROTOCOL.md §24.2), as a
-/// member might receive them from many authors.
+/// member might receive them from many authors. The same bytes also go to the decoders of a
+/// stored log (`Log::from_bytes`) and of the introductions settings (`crate::intro`).
 ///
 /// Invariants: an accepted op re-encodes to its input; a log refusing an op is left as it
 /// was; two members given the accepted ops in opposite orders hold the same group, which
-/// never has more than `MAX_MEMBERS` members nor members without an admin.
+/// never has more than `MAX_MEMBERS` members nor members without an admin; a stored log or
+/// introductions setting that decodes encodes back to exactly its bytes.
 pub fn fuzz_group(data: &[u8]) {
     use crate::group::membership::MAX_MEMBERS;
     use crate::group::{Log, Op};
@@ -44,6 +46,22 @@ pub fn fuzz_group(data: &[u8]) {
     let state = forward.state();
     assert!(state.members.len() <= MAX_MEMBERS);
     assert!(state.members.is_empty() || state.admins() >= 1);
+    // The same bytes as the group decoders read from disk: a stored log, the pending and
+    // accepted introductions. Whatever they accept writes back to exactly the input.
+    if let Ok(log) = Log::from_bytes(data, 0) {
+        assert_eq!(log.to_bytes(), data, "a stored log does not round-trip");
+    }
+    if let Ok(pending) = crate::intro::decode_pending(data) {
+        let again = crate::intro::encode_pending(pending.iter().map(|(by, i)| (*by, i)));
+        assert_eq!(&again[..], data, "pending introductions do not round-trip");
+    }
+    if let Ok(answers) = crate::intro::decode_answers(data) {
+        assert_eq!(
+            crate::intro::encode_answers(&answers),
+            data,
+            "accepted introductions do not round-trip"
+        );
+    }
 }
 
 /// Inputs for the `group` target: a group's life (create, adds, promotions, a rename,

@@ -8,7 +8,6 @@ use super::*;
 use crate::api::IntroId;
 use crate::group::{GroupId, MemberKey};
 use crate::intro::{Introduction, Role};
-use cairn_crypto::wire::{Reader, Writer};
 use cairn_crypto::InviteSecret;
 use zeroize::Zeroizing;
 
@@ -47,43 +46,30 @@ impl<S: Shell> Runtime<S> {
     pub(super) fn load_introductions(&mut self) -> Result<(), String> {
         let store = &self.profile.store;
         if let Some(bytes) = store.setting(PENDING_SETTING).map_err(|e| e.to_string())? {
-            let mut r = Reader::new(&bytes);
-            while r.remaining() > 0 {
-                let (Ok(by), Ok(body)) = (r.array::<32>(), r.bytes_u16(usize::from(u16::MAX)))
-                else {
-                    tracing::warn!("damaged pending introductions skipped");
-                    break;
-                };
-                let mut ir = Reader::new(body);
-                if let Ok(i) = Introduction::read(&mut ir) {
-                    self.intros.insert(i.id, (ContactId(by), i));
+            match crate::intro::decode_pending(&bytes) {
+                Ok(list) => {
+                    for (by, i) in list {
+                        self.intros.insert(i.id, (ContactId(by), i));
+                    }
                 }
+                Err(e) => tracing::warn!(error = %e, "damaged pending introductions skipped"),
             }
         }
         if let Some(bytes) = store.setting(ANSWERS_SETTING).map_err(|e| e.to_string())? {
-            let mut r = Reader::new(&bytes);
-            while r.remaining() > 0 {
-                let parsed = (|| {
-                    let tag = r.array::<16>()?;
-                    let peer = r.array::<32>()?;
-                    let group_only = r.bool()?;
-                    let alias = r.bytes_u8(usize::from(u8::MAX))?;
-                    Ok::<_, cairn_crypto::wire::WireError>((tag, peer, group_only, alias))
-                })();
-                let Ok((tag, peer, group_only, alias)) = parsed else {
-                    tracing::warn!("damaged introduction answers skipped");
-                    break;
-                };
-                let alias =
-                    (!alias.is_empty()).then(|| String::from_utf8_lossy(alias).into_owned());
-                self.intro_answers.insert(
-                    tag,
-                    IntroAnswer {
-                        peer,
-                        alias,
-                        group_only,
-                    },
-                );
+            match crate::intro::decode_answers(&bytes) {
+                Ok(list) => {
+                    for a in list {
+                        self.intro_answers.insert(
+                            a.tag,
+                            IntroAnswer {
+                                peer: a.peer,
+                                alias: a.alias,
+                                group_only: a.group_only,
+                            },
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "damaged introduction answers skipped"),
             }
         }
         if let Some(bytes) = store
@@ -100,28 +86,23 @@ impl<S: Shell> Runtime<S> {
 
     /// The pending introductions as their setting holds them (secrets inside: zeroized).
     fn pending_bytes(intros: &BTreeMap<[u8; 16], (ContactId, Introduction)>) -> Zeroizing<Vec<u8>> {
-        let mut out = Zeroizing::new(Vec::new());
-        for (by, i) in intros.values() {
-            let mut body = Zeroizing::new(Vec::new());
-            if i.write(&mut body).is_ok() {
-                out.put(&by.0);
-                out.put_bytes_u16(&body);
-            }
-        }
-        out
+        crate::intro::encode_pending(intros.values().map(|(by, i)| (by.0, i)))
     }
 
     fn store_answers(&self) -> Result<(), String> {
-        let mut out = Vec::new();
-        for (tag, a) in &self.intro_answers {
-            out.put(tag);
-            out.put(&a.peer);
-            out.put_u8(u8::from(a.group_only));
-            out.put_bytes_u8(a.alias.as_deref().unwrap_or_default().as_bytes());
-        }
+        let answers: Vec<crate::intro::Answer> = self
+            .intro_answers
+            .iter()
+            .map(|(tag, a)| crate::intro::Answer {
+                tag: *tag,
+                peer: a.peer,
+                group_only: a.group_only,
+                alias: a.alias.clone(),
+            })
+            .collect();
         self.profile
             .store
-            .set_setting(ANSWERS_SETTING, &out)
+            .set_setting(ANSWERS_SETTING, &crate::intro::encode_answers(&answers))
             .map_err(|e| e.to_string())
     }
 
