@@ -144,8 +144,10 @@ impl<S: Shell> Runtime<S> {
         }
         self.abandon_copies(gid, &log);
         for op in applied {
+            // An addition of ours came with its welcome; one by another admin may have come
+            // after we wrote for the new member.
             if let Change::Add(k) = op.change {
-                if k != me {
+                if k != me && op.stamp.author != me {
                     if let Some(cid) = self.member_contact(&k) {
                         self.catch_up(gid, &log, k, &cid);
                     }
