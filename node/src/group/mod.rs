@@ -52,6 +52,19 @@ pub struct Stamp {
 /// millisecond for 290 million years), and no overflow when one more is added.
 pub const MAX_CLOCK: u64 = u64::MAX / 2;
 
+/// How far past the highest clock a member has seen a received change or message may be
+/// stamped. A clock only grows by one per change or message its author saw; one stamped
+/// near [`MAX_CLOCK`] by a hostile member would use up the clock for everyone (every later
+/// stamp the same, no change possible), so such a stamp is refused. 2^24 steps is sixteen
+/// million changes and messages the recipient has not seen.
+pub const MAX_CLOCK_STEP: u64 = 1 << 24;
+
+/// Whether a stamp's `clock` is within [`MAX_CLOCK_STEP`] of `seen`, the highest clock a
+/// member has seen.
+pub fn plausible_clock(seen: u64, clock: u64) -> bool {
+    clock <= seen.saturating_add(MAX_CLOCK_STEP)
+}
+
 /// How a member treats a group message, by its log (docs/PROTOCOL.md §24.3). Judged again
 /// whenever the log changes, so that every member ends showing the same messages whatever
 /// order the changes and the messages arrived in.

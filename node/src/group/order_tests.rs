@@ -197,3 +197,29 @@ fn a_message_written_across_its_authors_removal_is_not_shown() {
     b.insert(removal).unwrap();
     assert_eq!(visibility(&b, written, &bob), Visibility::NotForUs);
 }
+
+/// Catches a hostile member's stamp near the end of the clock being taken: the clock would
+/// be used up for everyone (every later stamp equal, no change possible).
+#[test]
+fn a_clock_far_ahead_is_refused() {
+    use super::{plausible_clock, MAX_CLOCK, MAX_CLOCK_STEP};
+    assert!(plausible_clock(5, 5 + MAX_CLOCK_STEP));
+    assert!(!plausible_clock(5, 6 + MAX_CLOCK_STEP));
+    assert!(!plausible_clock(0, MAX_CLOCK));
+    assert!(
+        plausible_clock(MAX_CLOCK, MAX_CLOCK),
+        "no overflow at the end"
+    );
+    // What a member that took such a stamp would be left with: no change possible.
+    let mut log = Log::new();
+    log.propose(
+        key(1),
+        Change::Create {
+            name: "desk".into(),
+        },
+    )
+    .unwrap();
+    log.observe(MAX_CLOCK);
+    log.propose(key(1), Change::Add(key(2))).unwrap();
+    assert!(log.propose(key(1), Change::Add(key(3))).is_err());
+}

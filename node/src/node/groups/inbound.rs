@@ -95,9 +95,19 @@ impl<S: Shell> Runtime<S> {
                     // is on the way (or this is not for us to read): not yet.
                     return Inbound::Kept;
                 }
+                // A welcome's history ends with its Add of us: it sets how far its clocks go.
+                let seen = ops
+                    .iter()
+                    .filter(|o| adds_us && o.change == Change::Add(me))
+                    .map(|o| o.stamp.clock)
+                    .fold(log.clock(), u64::max);
                 for op in ops {
                     if op.stamp.author != sender && !adds_us {
                         tracing::info!("a group change relayed outside a welcome ignored");
+                        continue;
+                    }
+                    if !crate::group::plausible_clock(seen, op.stamp.clock) {
+                        tracing::info!("a group change stamped far ahead ignored");
                         continue;
                     }
                     if let Ok(Inserted::New) = log.insert(op.clone()) {
@@ -113,6 +123,10 @@ impl<S: Shell> Runtime<S> {
             } => {
                 if !was_known {
                     return Inbound::Kept;
+                }
+                if !crate::group::plausible_clock(log.clock(), *clock) {
+                    // Refused: shown or observed, it would use up the group's clock.
+                    return self.hostile("a group message stamped far ahead");
                 }
                 let stamp = Stamp {
                     clock: *clock,
