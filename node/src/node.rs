@@ -436,6 +436,9 @@ pub struct Runtime<S: Shell = Libp2pShell> {
     /// Our group messages not yet delivered to every member: how many have them, of how
     /// many they were sent to (groups/inbound.rs).
     reach: BTreeMap<MessageId, (usize, usize)>,
+    /// Our pending copies (of group content, or introductions) and where their records are
+    /// (member's conversation, sequence number): removed once delivered.
+    copies_sent: BTreeMap<MessageId, (ContactId, u64)>,
 }
 
 impl<S: Shell> Runtime<S> {
@@ -526,6 +529,7 @@ impl<S: Shell> Runtime<S> {
             group_only: BTreeSet::new(),
             rename_on_session: BTreeSet::new(),
             reach: BTreeMap::new(),
+            copies_sent: BTreeMap::new(),
         };
         rt.load()?;
         Ok(rt)

@@ -130,6 +130,11 @@ fn a_group_send_is_one_transaction_and_late_copies_join_their_message() {
     .unwrap();
     assert_eq!(s.copies_delivered(copies).unwrap(), 2);
     assert!(s.outbox().unwrap().items.is_empty());
+    // Delivered copies go; their conversations' delivered ranges still count them.
+    let at: Vec<_> = copies.iter().map(|c| (c.contact, c.seq)).collect();
+    s.remove_messages(&at).unwrap().durable(&s).unwrap();
+    assert!(s.message(&bob, copies[0].seq).unwrap().is_none());
+    assert_eq!(s.copies_delivered(copies).unwrap(), 2);
 
     // A send that cannot be written leaves nothing: a copy whose contact has no
     // conversation is fine, but an oversized envelope fails the whole batch.

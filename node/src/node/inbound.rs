@@ -357,6 +357,13 @@ impl<S: Shell> Runtime<S> {
                         if let Some(s) = self.contacts.get_mut(&cid) {
                             s.session = Some(next);
                         }
+                        // Our copies (group content, introductions): no `delivered` of an
+                        // id the client never saw; their records go.
+                        let copies: Vec<MessageId> = done
+                            .iter()
+                            .filter(|m| self.copies_sent.contains_key(m))
+                            .copied()
+                            .collect();
                         self.dirty = true;
                         for (b, n) in left {
                             if n == 0 {
@@ -371,12 +378,13 @@ impl<S: Shell> Runtime<S> {
                             self.in_flight.remove(&mid);
                             self.backoff.remove(&mid);
                             self.renewed.remove(&mid);
-                            if !self.group_copy_delivered(&mid) {
+                            if !self.group_copy_delivered(&mid) && !copies.contains(&mid) {
                                 self.deferred.push(Deferred::Emit(Event::Delivered {
                                     id: api::MessageId::of(&mid),
                                 }));
                             }
                         }
+                        self.forget_delivered_copies(&copies);
                         Inbound::Processed
                     }
                     Err(_) => Inbound::TryLater,

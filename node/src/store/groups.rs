@@ -314,6 +314,19 @@ impl Store {
         self.commit(&b)
     }
 
+    /// Removes delivered copies' records (member's conversation, sequence number): what
+    /// they carried is not kept once the member has it. Staged: a removal lost in a crash
+    /// leaves a delivered copy on disk, sealed, as before.
+    pub fn remove_messages(&self, at: &[(ContactId, u64)]) -> Result<Staged<()>, StoreError> {
+        let mut b = WriteBatch::new();
+        for (c, s) in at {
+            b.remove(TreeName::Messages, message_key(c, *s).to_vec());
+        }
+        let _w = lock_ignoring_poison(&self.writer);
+        self.backend.apply(&b)?;
+        Ok(Staged::new(()))
+    }
+
     /// How many of an outgoing group message's copies are delivered: the copy's message is
     /// `Delivered` (in its conversation's ranges or its own record). A copy gone with its
     /// member's conversation does not count.

@@ -54,7 +54,7 @@ impl<S: Shell> Runtime<S> {
     /// Whether an outbox entry is a group copy (its `sent` is not reported: the client knows
     /// the group message, not its copies).
     pub(in crate::node) fn is_group_copy(&self, id: &MessageId) -> bool {
-        self.copy_of.contains_key(id)
+        self.copy_of.contains_key(id) || self.copies_sent.contains_key(id)
     }
 
     /// A group content from contact `cid`, decrypted into `next`. Ops are taken from their

@@ -111,8 +111,29 @@ impl<S: Shell> Runtime<S> {
                 Err(e) => tracing::warn!(error = %e, "damaged group log skipped"),
             }
         }
-        if self.groups.is_empty() {
-            return Ok(());
+        // Which pending outbox entries are copies (of a group's content, or introductions):
+        // one read of each pending message at start.
+        let entries: Vec<(MessageId, ContactId, u64)> = self
+            .outbox
+            .values()
+            .filter(|e| e.seq != CONTROL_SEQ)
+            .map(|e| (e.message_id, e.contact, e.seq))
+            .collect();
+        for (id, cid, seq) in entries {
+            let Ok(Some(m)) = self.profile.store.message(&cid, seq) else {
+                continue;
+            };
+            let Some(GroupPart::Copy { content, origin }) = m.group else {
+                continue;
+            };
+            self.copies_sent.insert(id, (cid, seq));
+            if let Ok(Content::Group { group, body, .. }) = Content::decode(&content) {
+                let message = match (body, origin) {
+                    (GroupBody::Text { id: mid, .. }, Some((_, s))) => Some((MessageId(mid), s)),
+                    _ => None,
+                };
+                self.copy_of.insert(id, CopyOf { group, message });
+            }
         }
         // A removal whose clean-up a crash interrupted is finished now.
         let me = self.me();
@@ -127,28 +148,28 @@ impl<S: Shell> Runtime<S> {
                 self.group_log_changed(&g, &log, &[]);
             }
         }
-        let entries: Vec<(MessageId, ContactId, u64)> = self
-            .outbox
-            .values()
-            .filter(|e| e.seq != CONTROL_SEQ)
-            .map(|e| (e.message_id, e.contact, e.seq))
-            .collect();
-        for (id, cid, seq) in entries {
-            let Ok(Some(m)) = self.profile.store.message(&cid, seq) else {
-                continue;
-            };
-            let Some(GroupPart::Copy { content, origin }) = m.group else {
-                continue;
-            };
-            if let Ok(Content::Group { group, body, .. }) = Content::decode(&content) {
-                let message = match (body, origin) {
-                    (GroupBody::Text { id: mid, .. }, Some((_, s))) => Some((MessageId(mid), s)),
-                    _ => None,
-                };
-                self.copy_of.insert(id, CopyOf { group, message });
-            }
-        }
         Ok(())
+    }
+
+    /// A receipt confirmed our copy `id`: its record (the content, an introduction's pair
+    /// secret included) is not kept once delivered. The conversation's delivered ranges
+    /// still count it for "delivered k of n". Ids that are not copies are passed over.
+    pub(super) fn forget_delivered_copies(&mut self, ids: &[MessageId]) {
+        let done: Vec<(ContactId, u64)> = ids
+            .iter()
+            .filter_map(|id| self.copies_sent.remove(id))
+            .collect();
+        if done.is_empty() {
+            return;
+        }
+        if let Err(e) = self
+            .profile
+            .store
+            .remove_messages(&done)
+            .map(Staged::relaxed)
+        {
+            tracing::warn!(error = %e, "delivered copies not removed");
+        }
     }
 
     /// The contact a member is, if it is one.
@@ -375,6 +396,7 @@ impl<S: Shell> Runtime<S> {
                 };
                 self.copy_of.insert(c.id, CopyOf { group, message });
             }
+            self.copies_sent.insert(c.id, (c.contact, c.seq));
             self.defer_mirror(c.contact, c.id, c.seq, out.envelope.clone(), now);
         }
         if let Some(mid) = message_id {
