@@ -214,7 +214,7 @@ impl<S: Shell> Runtime<S> {
     pub(super) fn inbound_intros(
         &mut self,
         cid: ContactId,
-        mut next: Session,
+        next: Session,
         copy: [u8; 16],
         received: Vec<Introduction>,
     ) -> Inbound {
@@ -237,48 +237,16 @@ impl<S: Shell> Runtime<S> {
             intros.insert(intro.id, (cid, intro.clone()));
             new.push(intro);
         }
-        let receipt = Content::Receipt(vec![copy])
-            .encode()
-            .ok()
-            .and_then(|r| next.encrypt(&r, now / 1000, &mut self.rng).ok());
-        let Some(receipt) = receipt else {
+        let changed = !new.is_empty();
+        let setting = changed.then(|| {
+            (
+                PENDING_SETTING.to_owned(),
+                Self::pending_bytes(&intros).to_vec(),
+            )
+        });
+        let Some(fresh) = self.take_copy(cid, next, copy, None, None, setting) else {
             return Inbound::TryLater;
         };
-        let mut rid = [0u8; 16];
-        self.rng.fill_bytes(&mut rid);
-        let receipt_wire = receipt.encode();
-        let changed = !new.is_empty();
-        let inc = crate::store::GroupIncoming {
-            contact: cid,
-            session_after: SecretBytes::from_slice(&next.to_bytes()),
-            copy: MessageId(copy),
-            group: None,
-            message: None,
-            setting: changed.then(|| {
-                (
-                    PENDING_SETTING.to_owned(),
-                    Self::pending_bytes(&intros).to_vec(),
-                )
-            }),
-            receipt: (MessageId(rid), receipt_wire.clone()),
-        };
-        let fresh = match self
-            .profile
-            .store
-            .record_group_incoming(None, &inc, now)
-            .map(Staged::after_next_flush)
-        {
-            Ok(f) => f,
-            Err(e) => {
-                self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
-                return Inbound::TryLater;
-            }
-        };
-        self.dirty = true;
-        if let Some(s) = self.contacts.get_mut(&cid) {
-            s.session = Some(next);
-        }
-        self.defer_mirror(cid, MessageId(rid), CONTROL_SEQ, receipt_wire, now);
         if !fresh || !changed {
             return Inbound::Processed;
         }

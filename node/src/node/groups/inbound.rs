@@ -66,7 +66,7 @@ impl<S: Shell> Runtime<S> {
     pub(in crate::node) fn inbound_group(
         &mut self,
         cid: ContactId,
-        mut next: Session,
+        next: Session,
         copy: [u8; 16],
         gid: GroupId,
         body: GroupBody,
@@ -158,46 +158,15 @@ impl<S: Shell> Runtime<S> {
                 }
             }
         }
-        let receipt = Content::Receipt(vec![copy])
-            .encode()
-            .ok()
-            .and_then(|r| next.encrypt(&r, now / 1000, &mut self.rng).ok());
-        let Some(receipt) = receipt else {
+        let record = GroupRecord {
+            id: gid.0,
+            clock: log.clock(),
+            log: log.to_bytes(),
+        };
+        let Some(fresh) = self.take_copy(cid, next, copy, Some(record), message.clone(), None)
+        else {
             return Inbound::TryLater;
         };
-        let mut rid = [0u8; 16];
-        self.rng.fill_bytes(&mut rid);
-        let receipt_wire = receipt.encode();
-        let inc = GroupIncoming {
-            contact: cid,
-            session_after: SecretBytes::from_slice(&next.to_bytes()),
-            copy: MessageId(copy),
-            group: Some(GroupRecord {
-                id: gid.0,
-                clock: log.clock(),
-                log: log.to_bytes(),
-            }),
-            message: message.clone(),
-            setting: None,
-            receipt: (MessageId(rid), receipt_wire.clone()),
-        };
-        let fresh = match self
-            .profile
-            .store
-            .record_group_incoming(Some(&gid.0), &inc, now)
-            .map(Staged::after_next_flush)
-        {
-            Ok(f) => f,
-            Err(e) => {
-                self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
-                return Inbound::TryLater;
-            }
-        };
-        self.dirty = true;
-        if let Some(s) = self.contacts.get_mut(&cid) {
-            s.session = Some(next);
-        }
-        self.defer_mirror(cid, MessageId(rid), CONTROL_SEQ, receipt_wire, now);
         if !fresh {
             return Inbound::Processed;
         }

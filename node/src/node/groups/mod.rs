@@ -151,6 +151,59 @@ impl<S: Shell> Runtime<S> {
         Ok(())
     }
 
+    /// Takes a copy (group content or introductions) from contact `cid`, decrypted into
+    /// `next`: stores what it changes — the group's record, a message for the group's
+    /// conversation, a setting — with its id (deduplicated), the session and the receipt
+    /// for it, in one transaction; then the session moves on and the receipt is queued.
+    /// Some(false) for a copy taken before (only the session and a new receipt are
+    /// written); None if it could not be stored (the sender sends it again).
+    pub(super) fn take_copy(
+        &mut self,
+        cid: ContactId,
+        mut next: Session,
+        copy: [u8; 16],
+        group: Option<GroupRecord>,
+        message: Option<NewMessage>,
+        setting: Option<(String, Vec<u8>)>,
+    ) -> Option<bool> {
+        let now = self.now_ms();
+        let receipt = Content::Receipt(vec![copy])
+            .encode()
+            .ok()
+            .and_then(|r| next.encrypt(&r, now / 1000, &mut self.rng).ok())?;
+        let mut rid = [0u8; 16];
+        self.rng.fill_bytes(&mut rid);
+        let receipt_wire = receipt.encode();
+        let group_id = group.as_ref().map(|g| g.id);
+        let inc = GroupIncoming {
+            contact: cid,
+            session_after: SecretBytes::from_slice(&next.to_bytes()),
+            copy: MessageId(copy),
+            group,
+            message,
+            setting,
+            receipt: (MessageId(rid), receipt_wire.clone()),
+        };
+        let fresh = match self
+            .profile
+            .store
+            .record_group_incoming(group_id.as_ref(), &inc, now)
+            .map(Staged::after_next_flush)
+        {
+            Ok(f) => f,
+            Err(e) => {
+                self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
+                return None;
+            }
+        };
+        self.dirty = true;
+        if let Some(s) = self.contacts.get_mut(&cid) {
+            s.session = Some(next);
+        }
+        self.defer_mirror(cid, MessageId(rid), CONTROL_SEQ, receipt_wire, now);
+        Some(fresh)
+    }
+
     /// A receipt confirmed our copy `id`: its record (the content, an introduction's pair
     /// secret included) is not kept once delivered. The conversation's delivered ranges
     /// still count it for "delivered k of n". Ids that are not copies are passed over.
