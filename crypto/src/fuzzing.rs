@@ -25,6 +25,9 @@ use rand_core::SeedableRng;
 use std::sync::OnceLock;
 use x25519_dalek::PublicKey;
 
+mod file;
+pub use file::fuzz_file;
+
 /// The crypto targets, in the order `fuzz/run-all.sh` runs them.
 pub const TARGETS: &[&str] = &[
     "invite",
@@ -35,6 +38,7 @@ pub const TARGETS: &[&str] = &[
     "session",
     "session_state",
     "card",
+    "file",
 ];
 
 /// Seed of the fixture RNG.
@@ -505,6 +509,7 @@ pub fn run_target(name: &str, data: &[u8]) -> bool {
         "session" => fuzz_session(data),
         "session_state" => fuzz_session_state(data),
         "card" => fuzz_card(data),
+        "file" => fuzz_file(data),
         _ => return false,
     }
     true
@@ -706,6 +711,7 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
         v.extend(s.iter().flatten());
         out.push(("session", v));
     }
+    out.extend(file::seeds().into_iter().map(|v| ("file", v)));
     out
 }
 

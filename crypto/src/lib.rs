@@ -9,6 +9,7 @@
 //! - [`invite`]: invite codes (text and QR).
 //! - [`handshake`]: Noise `IKpsk1` session establishment with `snow`.
 //! - [`ratchet`]: the Double Ratchet with header encryption.
+//! - [`file`]: files sealed chunk by chunk (STREAM) and their descriptors.
 //! - [`padding`], [`envelope`], [`routing`]: what goes on the wire.
 //! - [`protocol`]: session protocol versions and what each changes.
 //! - [`safety`]: safety numbers.
@@ -26,6 +27,7 @@
 pub mod card;
 pub mod dh;
 pub mod envelope;
+pub mod file;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod handshake;
@@ -44,6 +46,7 @@ pub mod wire;
 
 pub use card::ProfileCard;
 pub use envelope::{Envelope, EnvelopeKind, RoutingTag};
+pub use file::{FileCipher, FileDescriptor, FileError, FileKey};
 pub use handshake::{initiate, respond, AwaitingResponse, Established, HandshakeError};
 pub use identity::{IdentityKeyPair, IdentityPublicKey};
 pub use invite::{Invite, InviteError, InviteKeys, InviteSecret};

@@ -320,3 +320,41 @@ fn ikpsk1_snow_matches_reference() {
     assert_eq!(i.dangerously_get_raw_split(), (k1, k2));
     assert_eq!(r.dangerously_get_raw_split(), (k1, k2));
 }
+
+/// File chunks (PROTOCOL.md §25.1) computed independently from the specification — plain
+/// ChaCha20-Poly1305 with the documented nonce (three zero bytes, the index as u64 BE, the
+/// last-chunk flag) and associated data (label, size as u64 BE) — and the published vector.
+/// Catches a nonce or associated data that differs from the text, e.g. a last-chunk flag
+/// set on the wrong chunk or a size left out.
+#[test]
+fn file_chunks_follow_the_specification() {
+    use cairn_crypto::file::{FileCipher, FileKey, CHUNK_LEN};
+    let key_bytes = [0x42u8; 32];
+    let key = FileKey::from_key_bytes(key_bytes);
+    let size = CHUNK_LEN as u64 + 5;
+    let cipher = FileCipher::new(&key, size).unwrap();
+    let aead = ChaCha20Poly1305::new(&key_bytes.into());
+    let mut ad = b"cairn/v1 file chunk".to_vec();
+    ad.extend_from_slice(&size.to_be_bytes());
+    let first: Vec<u8> = (0..CHUNK_LEN).map(|i| i as u8).collect();
+    for (index, plain, last) in [(0u64, &first[..], 0u8), (1, &b"hello"[..], 1)] {
+        let mut nonce = [0u8; 12];
+        nonce[3..11].copy_from_slice(&index.to_be_bytes());
+        nonce[11] = last;
+        let want = aead
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plain,
+                    aad: &ad,
+                },
+            )
+            .unwrap();
+        assert_eq!(cipher.seal(index, plain).unwrap(), want, "chunk {index}");
+    }
+    // The vector of §25.1: a five-byte file, its only chunk.
+    let one = FileCipher::new(&key, 5).unwrap();
+    let sealed = one.seal(0, b"hello").unwrap();
+    let hex: String = sealed.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(hex, "785b05512c89770ce6461110157b0fc3a4f4b2dec4", "vector");
+}

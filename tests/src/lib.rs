@@ -25,8 +25,9 @@ use std::time::{Duration, Instant};
 /// Default time to wait for an expected event.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The `cairn` binary of this build, with the test-only KDF flag (built on first use if
-/// missing, or if the one there was built without the `test-hooks` feature).
+/// The `cairn` binary of this build, with the test-only KDF flag. Built (or found up to
+/// date) once per test process: a binary left from an older build of the tree would test
+/// old code — a mutant of the node under mutation testing, for one, would go unseen.
 pub fn cairn_bin() -> PathBuf {
     static CHECKED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     CHECKED
@@ -38,26 +39,29 @@ pub fn cairn_bin() -> PathBuf {
                 .expect("target directory")
                 .to_path_buf();
             let bin = dir.join("cairn");
-            let has_flag = || {
-                Command::new(&bin)
-                    .args(["--insecure-fast-kdf-for-tests", "--version"])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success())
-            };
-            if !has_flag() {
-                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-                // `cargo test --release` runs the release binary (for figures).
-                let release = dir.ends_with("release").then_some("--release");
-                let status = Command::new(cargo)
-                    .args(["build", "-p", "cairn-tui", "--features", "test-hooks"])
-                    .args(release)
-                    .status()
-                    .expect("cargo build");
-                assert!(status.success(), "building cairn failed");
-                assert!(has_flag(), "cairn was built without the test-only KDF flag");
-            }
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            // `cargo test --release` runs the release binary (for figures).
+            let release = dir.ends_with("release").then_some("--release");
+            let status = Command::new(cargo)
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "cairn-tui",
+                    "--features",
+                    "test-hooks",
+                ])
+                .args(release)
+                .status()
+                .expect("cargo build");
+            assert!(status.success(), "building cairn failed");
+            let has_flag = Command::new(&bin)
+                .args(["--insecure-fast-kdf-for-tests", "--version"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(has_flag, "cairn was built without the test-only KDF flag");
             bin
         })
         .clone()
