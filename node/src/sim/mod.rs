@@ -22,6 +22,7 @@ pub use config::{Config, Faults};
 mod report;
 pub use report::{Failure, Report, Totals};
 mod shell;
+mod verify;
 
 use crate::api::{Command, Event};
 use crate::net::protocol::Response;
@@ -563,6 +564,7 @@ impl World {
         if !wanted.is_subset(&self.established) {
             return Err("the contacts were not set up".into());
         }
+        self.mark_verified()?;
         if self.config.groups {
             self.set_up_group()?;
         }
@@ -598,6 +600,7 @@ impl World {
         let end = self.now + 60_000;
         self.run_until(end, |_| false)?;
         self.oracle.check_end()?;
+        self.list_contacts()?;
         self.check_nothing_left()
     }
 

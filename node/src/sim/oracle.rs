@@ -1,7 +1,7 @@
 //! The invariants a simulation checks at every step and at the end.
 
 use crate::api::{Event, MessageId};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A message the workload asked a node to send.
 #[derive(Debug, Clone)]
@@ -25,6 +25,10 @@ pub(crate) struct Oracle {
     resets: Vec<(usize, usize, u64)>,
     /// Resets each machine reported: (machine, contact's name, when).
     reported: Vec<(usize, String, u64)>,
+    /// (machine, contact) pairs the machine marked verified (sim/verify.rs).
+    verified: BTreeSet<(usize, usize)>,
+    /// Machines whose contact list was checked.
+    listed: BTreeSet<usize>,
 }
 
 impl Oracle {
@@ -56,8 +60,38 @@ impl Oracle {
 
     /// Checks one event of machine `at`.
     pub(crate) fn observe(&mut self, at: usize, ev: &Event, now: u64) -> Result<(), String> {
-        if let Event::SessionReset { alias, .. } = ev {
+        if let Event::SessionReset {
+            alias,
+            protocol,
+            identity_changed,
+        } = ev
+        {
+            // No simulated machine changes its identity key, and all speak the latest
+            // protocol: a reset that says otherwise took a wrong road (a re-key's).
+            if *identity_changed || *protocol != cairn_crypto::Protocol::LATEST.as_u8() {
+                return Err(format!(
+                    "{} reported a reset with {alias} as protocol {protocol}, identity changed: {identity_changed}",
+                    self.name(at)
+                ));
+            }
             self.reported.push((at, alias.to_string(), now));
+        }
+        if let Event::Contacts { contacts } = ev {
+            for c in contacts {
+                let Some(j) = self.names.iter().position(|n| *n == c.alias) else {
+                    continue;
+                };
+                if c.verified != self.verified.contains(&(at, j)) {
+                    return Err(format!(
+                        "{} lists {} as verified: {} (it was marked: {})",
+                        self.name(at),
+                        c.alias,
+                        c.verified,
+                        !c.verified
+                    ));
+                }
+            }
+            self.listed.insert(at);
         }
         match ev {
             Event::Queued {
@@ -171,6 +205,19 @@ impl Oracle {
             }
         }
         Ok(())
+    }
+
+    /// `at` marked `contact` verified.
+    pub(crate) fn mark_verified(&mut self, at: usize, contact: usize) {
+        self.verified.insert((at, contact));
+    }
+
+    /// Every one of `machines` answered with its contact list (checked as it came).
+    pub(crate) fn contacts_listed(&self, machines: usize) -> Result<(), String> {
+        match (0..machines).find(|i| !self.listed.contains(i)) {
+            Some(i) => Err(format!("{} did not list its contacts", self.name(i))),
+            None => Ok(()),
+        }
     }
 
     /// Messages queued, and shown.
