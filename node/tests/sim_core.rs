@@ -2,7 +2,7 @@
 //! against each mutant of `node/src/node/` (docs/FUZZING.md, "Mutation testing"). Ignored in a
 //! normal run — `tests/tests/sim.rs` runs more seeds in CI — and run with
 //! `cargo test -p cairn-node --features sim --test sim_core -- --include-ignored`.
-//! Four tests, so that a two-core machine runs them two at a time.
+//! Five tests, so that a two-core machine runs them two at a time.
 //!
 //! Would catch: any mutant of the runtime that makes a seed break an invariant (a message
 //! lost, shown twice or altered, delivered before it was shown, a reset asked for and never
@@ -57,5 +57,15 @@ fn seeds_that_found_bugs_hold_every_invariant() {
 fn group_seeds_hold_every_invariant() {
     for seed in 1..=seeds().div_ceil(2) {
         check(seed, &Config::groups());
+    }
+}
+
+/// The reset-heavy configuration (two machines resetting a third of the time, resets that
+/// cross): reaches the rules for crossing, given-up and durable given-up resets.
+#[test]
+#[ignore = "mutation testing: run with --include-ignored"]
+fn reset_heavy_seeds_hold_every_invariant() {
+    for seed in 1..=seeds() {
+        check(seed, &Config::resets());
     }
 }

@@ -52,6 +52,8 @@ pub struct Config {
     /// Probability that a step of the workload, instead of sending, has a node reset its
     /// session with a contact (`Command::Reset`: a new handshake under the reset secret).
     pub resets: f64,
+    /// Probability that the contact resets at the same moment (two resets that cross).
+    pub crossing_resets: f64,
     /// Machine 0 makes a group of every machine after the setup (members that are not
     /// contacts are introduced), and the workload also writes to it (sim/groups.rs).
     pub groups: bool,
@@ -66,6 +68,7 @@ impl Default for Config {
             relay: true,
             faults: Faults::default(),
             resets: 0.05,
+            crossing_resets: 0.0,
             groups: false,
         }
     }
@@ -79,6 +82,30 @@ impl Config {
             machines: 4,
             messages: 60,
             groups: true,
+            ..Self::default()
+        }
+    }
+
+    /// Resets above all: two machines that often reset their session with each other (a
+    /// third of the workload's steps), with latency long enough for two resets to cross,
+    /// duplicated requests (a first message seen again after its reset completed) and
+    /// crashes (given-up resets kept across a restart): what the rules of
+    /// `node/src/node/reset.rs` for crossing and given-up resets are for.
+    pub fn resets() -> Self {
+        Self {
+            machines: 2,
+            messages: 40,
+            faults: Faults {
+                loss: 0.05,
+                duplication: 0.1,
+                max_latency_ms: 1_500,
+                partitions: false,
+                crashes: true,
+                clock_jumps: false,
+                relay_loss: 0.05,
+            },
+            resets: 0.3,
+            crossing_resets: 0.5,
             ..Self::default()
         }
     }
@@ -106,6 +133,7 @@ impl Config {
             } else {
                 0.0
             },
+            crossing_resets: 0.0,
             groups: false,
         }
     }

@@ -1,5 +1,5 @@
 //! Runs simulation seeds (`cairn_node::api::sim`) for as long as asked, each with the
-//! configuration it draws, and reports seeds a second, steps and faults injected; stops at
+//! configuration it draws (every fourth the reset-heavy one), and reports seeds a second, steps and faults injected; stops at
 //! the first seed that breaks an invariant, printing how to replay it.
 //!
 //! `sim_long SECONDS [FIRST_SEED]` (see `tests/sim-long.sh`).
@@ -21,11 +21,20 @@ fn main() {
     let mut totals = sim::Totals::default();
     let mut seed = first;
     while Instant::now() < end {
-        let config = Config::from_seed(seed);
+        // Every fourth seed runs the reset-heavy configuration instead of its drawn one.
+        let resets = seed % 4 == 0;
+        let config = if resets {
+            Config::resets()
+        } else {
+            Config::from_seed(seed)
+        };
         match sim::run(seed, &config) {
             Ok(r) => totals.add(&r),
             Err(f) => {
                 eprintln!("{f}with {config:?}");
+                if resets {
+                    eprintln!("(replay with CAIRN_SIM_CONFIG=resets)");
+                }
                 std::process::exit(1);
             }
         }
