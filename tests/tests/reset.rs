@@ -181,3 +181,69 @@ fn rekey_with_a_new_device_keeps_history_and_drops_verified() {
     alice.quit();
     bob_3.quit();
 }
+
+/// Catches a re-key that would merge two contacts or a contact with oneself: `reset ALIAS
+/// CODE` with one's own invite (`own_invite`) or another contact's (`already_contact`), and an
+/// invite made for one contact's new device that another contact uses (`already_contact` on
+/// the inviter's side; the contact it was made for keeps its key, "verified" and
+/// conversation).
+#[test]
+fn rekey_never_merges_two_contacts() {
+    let net = Net::new();
+    let mut alice = net.node("alice").start();
+    let mut bob = net.node("bob").start();
+    let mut carol = net.node("carol").start();
+    connect(&mut alice, &mut bob);
+    connect(&mut alice, &mut carol);
+    alice.cmd(json!({"cmd": "verify", "alias": "bob", "confirm": true}));
+    alice.expect("verified", |e| {
+        e["event"] == "safety_number" && e["verified"] == true
+    });
+    alice.cmd(json!({"cmd": "verify", "alias": "bob"}));
+    let before = alice.expect("safety number", |e| e["event"] == "safety_number");
+
+    let own = alice.invite();
+    alice.cmd(json!({"cmd": "reset", "alias": "bob", "code": own}));
+    alice.expect("own invite refused", |e| {
+        e["event"] == "error" && e["code"] == "own_invite"
+    });
+    let carols = carol.invite();
+    alice.cmd(json!({"cmd": "reset", "alias": "bob", "code": carols}));
+    alice.expect("another contact's invite refused", |e| {
+        e["event"] == "error" && e["code"] == "already_contact"
+    });
+
+    // An invite for bob's new device, used by carol (an existing contact) as a re-key.
+    alice.cmd(json!({"cmd": "invite", "for": "bob"}));
+    let code = alice.expect("invite", |e| e["event"] == "invite")["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    carol.cmd(json!({"cmd": "reset", "alias": "alice", "code": code}));
+    alice.expect("used by another contact", |e| {
+        e["event"] == "error" && e["code"] == "already_contact"
+    });
+    let (contacts, texts) = contact_and_history(&mut alice, "bob");
+    assert_eq!(contacts.as_array().unwrap().len(), 2, "{contacts}");
+    let bob_entry = contacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["alias"] == "bob")
+        .unwrap();
+    assert_eq!(bob_entry["verified"], true, "{contacts}");
+    assert!(texts.is_empty(), "{texts:?}");
+    alice.cmd(json!({"cmd": "verify", "alias": "bob"}));
+    let after = alice.expect("safety number", |e| e["event"] == "safety_number");
+    assert_eq!(before["digits"], after["digits"], "bob's key did not move");
+    assert!(
+        !alice.seen.iter().any(|e| e["event"] == "session_reset"),
+        "nothing was re-keyed"
+    );
+    let id = alice.send("bob", "still you?");
+    bob.sees_message("alice", "still you?");
+    alice.sees_delivered(&id);
+    alice.quit();
+    bob.quit();
+    carol.quit();
+}

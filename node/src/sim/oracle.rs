@@ -29,6 +29,8 @@ pub(crate) struct Oracle {
     verified: BTreeSet<(usize, usize)>,
     /// Machines whose contact list was checked.
     listed: BTreeSet<usize>,
+    /// The contacts each machine announced (`contact_added`).
+    announced: BTreeMap<usize, BTreeSet<String>>,
 }
 
 impl Oracle {
@@ -76,7 +78,24 @@ impl Oracle {
             }
             self.reported.push((at, alias.to_string(), now));
         }
+        if let Event::ContactAdded { alias } = ev {
+            self.announced
+                .entry(at)
+                .or_default()
+                .insert(alias.to_string());
+        }
         if let Event::Contacts { contacts } = ev {
+            // The list a front end asks for and the contacts it was told of agree: no
+            // contact it was never told of, none announced that is not there (a group-only
+            // peer is neither).
+            let listed: BTreeSet<String> = contacts.iter().map(|c| c.alias.to_string()).collect();
+            let announced = self.announced.get(&at).cloned().unwrap_or_default();
+            if listed != announced {
+                return Err(format!(
+                    "{} lists contacts {listed:?} but announced {announced:?}",
+                    self.name(at)
+                ));
+            }
             for c in contacts {
                 let Some(j) = self.names.iter().position(|n| *n == c.alias) else {
                     continue;
