@@ -99,11 +99,14 @@ fn contact_and_history(n: &mut Node, with: &str) -> (serde_json::Value, Vec<Stri
 /// Catches a contact who lost their identity key (a new device) that can only come back
 /// as a stranger (a second contact, history split, "verified" carried over to a key
 /// nobody compared), or a re-key that loses history or does not warn — through an invite
-/// made for the contact (`invite for`) and through one accepted for it (`reset ALIAS CODE`).
+/// made for the contact (`invite for`) and through one accepted for it (`reset ALIAS CODE`);
+/// an invite's binding to the contact lost in a restart, or a message that waited for the
+/// old device not carried over to the new one.
 #[test]
 fn rekey_with_a_new_device_keeps_history_and_drops_verified() {
     let net = Net::new();
-    let mut alice = net.node("alice").start();
+    let alice_profile = net.node("alice");
+    let mut alice = alice_profile.start();
     let mut bob = net.node("bob").start();
     connect(&mut alice, &mut bob);
     let id = bob.send("alice", "from the old phone");
@@ -116,7 +119,9 @@ fn rekey_with_a_new_device_keeps_history_and_drops_verified() {
     alice.cmd(json!({"cmd": "verify", "alias": "bob"}));
     let before = alice.expect("safety number", |e| e["event"] == "safety_number");
 
-    // Bob's phone is lost; his new one has a new identity key. Alice invites it for bob.
+    // Bob's phone is lost; his new one has a new identity key. Alice invites it for bob —
+    // and restarts before it is used (the invite stays bound to bob), then writes to bob,
+    // which waits under the old session until the re-key carries it to the new device.
     bob.quit();
     let mut bob_new = net.node("bob-new").start();
     alice.cmd(json!({"cmd": "invite", "for": "bob"}));
@@ -124,11 +129,15 @@ fn rekey_with_a_new_device_keeps_history_and_drops_verified() {
         .as_str()
         .unwrap()
         .to_owned();
+    alice.quit();
+    let mut alice = alice_profile.start();
+    alice.send("bob", "while you were away");
     bob_new.accept(&code, "alice");
     bob_new.sees_session("alice");
     alice.sees("re-key", |e| {
         e["event"] == "session_reset" && e["alias"] == "bob" && e["identity_changed"] == true
     });
+    bob_new.sees_message_anywhere("alice", "while you were away");
     let id = bob_new.send("alice", "from the new phone");
     alice.sees_message_anywhere("bob", "from the new phone");
     bob_new.sees_delivered(&id);
@@ -148,7 +157,12 @@ fn rekey_with_a_new_device_keeps_history_and_drops_verified() {
     );
     assert_eq!(
         texts,
-        ["from the old phone", "from the new phone", "welcome back"]
+        [
+            "from the old phone",
+            "while you were away",
+            "from the new phone",
+            "welcome back"
+        ]
     );
     alice.cmd(json!({"cmd": "verify", "alias": "bob"}));
     let after = alice.expect("safety number", |e| e["event"] == "safety_number");
@@ -171,7 +185,7 @@ fn rekey_with_a_new_device_keeps_history_and_drops_verified() {
     bob_3.sees_delivered(&id);
     let (contacts, texts) = contact_and_history(&mut alice, "bob");
     assert_eq!(contacts.as_array().unwrap().len(), 1, "{contacts}");
-    assert_eq!(texts.len(), 5, "{texts:?}");
+    assert_eq!(texts.len(), 6, "{texts:?}");
     let errors: Vec<_> = alice
         .seen
         .iter()
