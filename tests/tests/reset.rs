@@ -82,6 +82,16 @@ fn reset_brings_back_a_conversation_broken_by_an_old_backup() {
 }
 
 /// The one-contact listing of `n`, and `n`'s history with `with` (texts in order).
+/// The entry of `alias` in a `contacts` list.
+fn contact_entry<'a>(contacts: &'a serde_json::Value, alias: &str) -> &'a serde_json::Value {
+    contacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["alias"] == alias)
+        .unwrap()
+}
+
 fn contact_and_history(n: &mut Node, with: &str) -> (serde_json::Value, Vec<String>) {
     n.cmd(json!({"cmd": "contacts"}));
     let c = n.expect("contacts", |e| e["event"] == "contacts");
@@ -166,12 +176,7 @@ fn rekey_with_a_new_device_keeps_history_and_drops_verified() {
         aliases.contains(&"bob") && aliases.contains(&"carol"),
         "{contacts}"
     );
-    let bob_entry = contacts
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["alias"] == "bob")
-        .unwrap();
+    let bob_entry = contact_entry(&contacts, "bob");
     assert_eq!(
         bob_entry["verified"], false,
         "a new key nobody compared: {contacts}"
@@ -260,12 +265,7 @@ fn rekey_never_merges_two_contacts() {
     });
     let (contacts, texts) = contact_and_history(&mut alice, "bob");
     assert_eq!(contacts.as_array().unwrap().len(), 2, "{contacts}");
-    let bob_entry = contacts
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["alias"] == "bob")
-        .unwrap();
+    let bob_entry = contact_entry(&contacts, "bob");
     assert_eq!(bob_entry["verified"], true, "{contacts}");
     assert!(texts.is_empty(), "{texts:?}");
     alice.cmd(json!({"cmd": "verify", "alias": "bob"}));
