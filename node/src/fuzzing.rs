@@ -18,7 +18,10 @@ use crate::store::{
 };
 use cairn_crypto::wire::{round_trips, Codec};
 
+mod clean;
 mod group;
+use clean::clean_seeds;
+pub use clean::fuzz_clean;
 pub use group::fuzz_group;
 use group::group_seeds;
 
@@ -31,6 +34,7 @@ pub const TARGETS: &[&str] = &[
     "command",
     "mdns",
     "group",
+    "clean",
 ];
 /// The node targets, in the order `fuzz/run-all.sh` runs them (with the simulation).
 #[cfg(feature = "sim")]
@@ -41,6 +45,7 @@ pub const TARGETS: &[&str] = &[
     "command",
     "mdns",
     "group",
+    "clean",
     "sim",
 ];
 
@@ -224,6 +229,7 @@ pub fn run_target(name: &str, data: &[u8]) -> bool {
         "command" => fuzz_command(data),
         "mdns" => fuzz_mdns(data),
         "group" => fuzz_group(data),
+        "clean" => fuzz_clean(data),
         #[cfg(feature = "sim")]
         "sim" => fuzz_sim(data),
         _ => return false,
@@ -608,6 +614,7 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
     }
 
     out.extend(group_seeds().into_iter().map(|v| ("group", v)));
+    out.extend(clean_seeds().into_iter().map(|v| ("clean", v)));
 
     let invite_code = crypto
         .iter()

@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod content;
+pub mod files;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod group;

@@ -59,6 +59,8 @@ mod schedule;
 pub mod shell;
 mod swarm_events;
 mod timer;
+#[cfg(test)]
+mod timing_tests;
 mod upgrade;
 mod used_invites;
 
