@@ -29,15 +29,16 @@ impl<S: Shell> Runtime<S> {
     }
 
     /// Makes every applied write durable now (blocking the loop), then does what waited
-    /// for it: events shown, hops acknowledged, envelopes released to the outbox.
+    /// for it: events shown, hops acknowledged, envelopes released to the outbox. Always
+    /// asks the store, whatever `dirty` says: not every write marks the runtime dirty (a
+    /// receipt's delivery state, a handshake, a card), and what calls this — mail about to
+    /// be deleted from the mailbox, a stop, a reset — needs all of them durable (the
+    /// simulator found mail acknowledged while such writes waited).
     pub(super) fn flush(&mut self) -> bool {
         let mut work = match self.flushing.take() {
             Some((_, w)) => w,
             None => Vec::new(),
         };
-        if !self.dirty && work.is_empty() {
-            return true;
-        }
         self.dirty = false;
         work.append(&mut self.deferred);
         if let Err(e) = self.profile.store.make_durable() {

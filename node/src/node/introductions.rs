@@ -17,6 +17,9 @@ const PENDING_SETTING: &str = "introductions";
 const ANSWERS_SETTING: &str = "introduction-answers";
 /// The setting that lists group-only peers (contact ids, 32 bytes each).
 const GROUP_ONLY_SETTING: &str = "group-only-contacts";
+/// The setting that lists introduced peers still to take the name they chose (their
+/// ids, 32 bytes each): kept across a restart between accepting and the handshake.
+const RENAME_SETTING: &str = "rename-on-session";
 /// Most introductions waiting for an answer (a new member of a 100-member group gets 98 at
 /// once); more are dropped, and the user told.
 pub const MAX_PENDING_INTROS: usize = 512;
@@ -72,16 +75,31 @@ impl<S: Shell> Runtime<S> {
                 Err(e) => tracing::warn!(error = %e, "damaged introduction answers skipped"),
             }
         }
-        if let Some(bytes) = store
-            .setting(GROUP_ONLY_SETTING)
-            .map_err(|e| e.to_string())?
-        {
-            self.group_only = bytes
-                .chunks_exact(32)
-                .filter_map(|c| <[u8; 32]>::try_from(c).ok().map(ContactId))
-                .collect();
-        }
+        self.group_only = Self::load_ids(store, GROUP_ONLY_SETTING)?;
+        self.rename_on_session = Self::load_ids(store, RENAME_SETTING)?;
         Ok(())
+    }
+
+    /// A setting that lists contact ids (32 bytes each).
+    fn load_ids(store: &crate::store::Store, setting: &str) -> Result<BTreeSet<ContactId>, String> {
+        Ok(store
+            .setting(setting)
+            .map_err(|e| e.to_string())?
+            .map(|bytes| {
+                bytes
+                    .chunks_exact(32)
+                    .filter_map(|c| <[u8; 32]>::try_from(c).ok().map(ContactId))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    fn store_ids(&self, setting: &str, ids: &BTreeSet<ContactId>) -> Result<(), String> {
+        let bytes: Vec<u8> = ids.iter().flat_map(|c| c.0).collect();
+        self.profile
+            .store
+            .set_setting(setting, &bytes)
+            .map_err(|e| e.to_string())
     }
 
     /// The pending introductions as their setting holds them (secrets inside: zeroized).
@@ -107,11 +125,7 @@ impl<S: Shell> Runtime<S> {
     }
 
     fn store_group_only(&self) -> Result<(), String> {
-        let bytes: Vec<u8> = self.group_only.iter().flat_map(|c| c.0).collect();
-        self.profile
-            .store
-            .set_setting(GROUP_ONLY_SETTING, &bytes)
-            .map_err(|e| e.to_string())
+        self.store_ids(GROUP_ONLY_SETTING, &self.group_only)
     }
 
     /// The card of a contact as an introduction gives it to the other side: its peer id,
@@ -348,6 +362,9 @@ impl<S: Shell> Runtime<S> {
                     let cid = self.profile.store.contact_id(intro.peer.as_bytes());
                     if alias.is_none() {
                         self.rename_on_session.insert(cid);
+                        if let Err(e) = self.store_ids(RENAME_SETTING, &self.rename_on_session) {
+                            tracing::warn!(error = %e, "introduced peers to rename not stored");
+                        }
                     }
                     if group_only {
                         self.group_only.insert(cid);
@@ -440,6 +457,9 @@ impl<S: Shell> Runtime<S> {
     pub(super) fn name_introduced(&mut self, cid: &ContactId, chosen: &str) {
         if !self.rename_on_session.remove(cid) {
             return;
+        }
+        if let Err(e) = self.store_ids(RENAME_SETTING, &self.rename_on_session) {
+            tracing::warn!(error = %e, "introduced peers to rename not stored");
         }
         let Some(mut contact) = self.contacts.get(cid).map(|c| c.contact.clone()) else {
             return;

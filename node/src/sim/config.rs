@@ -20,6 +20,11 @@ pub struct Faults {
     pub clock_jumps: bool,
     /// Probability that the relay answers a deposit as taken and throws it away.
     pub relay_loss: f64,
+    /// Probability that a node crashes the moment it acknowledges something — mail
+    /// acknowledged to its mailbox, a delivery answered — before the store's next flush
+    /// completes: the worst moment for a node that would acknowledge what is not yet
+    /// durable. (0 in drawn configurations, so that their seeds replay as before.)
+    pub crash_after_ack: f64,
 }
 
 impl Default for Faults {
@@ -32,6 +37,7 @@ impl Default for Faults {
             crashes: true,
             clock_jumps: true,
             relay_loss: 0.05,
+            crash_after_ack: 0.05,
         }
     }
 }
@@ -103,6 +109,7 @@ impl Config {
                 crashes: true,
                 clock_jumps: false,
                 relay_loss: 0.05,
+                crash_after_ack: 0.05,
             },
             resets: 0.3,
             crossing_resets: 0.5,
@@ -127,6 +134,7 @@ impl Config {
                 crashes: r.gen_bool(0.7),
                 clock_jumps: r.gen_bool(0.5),
                 relay_loss: r.gen_range(0.0..0.3),
+                crash_after_ack: 0.0,
             },
             resets: if r.gen_bool(0.5) {
                 r.gen_range(0.0..0.15)

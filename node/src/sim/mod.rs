@@ -92,6 +92,9 @@ enum Item {
     Heal(usize, usize),
     /// A command to machine `i` (accepting an introduction).
     Command(usize, Command),
+    /// Machine `i` (of this epoch) crashes at once: it just acknowledged something
+    /// (`Faults::crash_after_ack`).
+    CrashNow(usize, u32),
 }
 
 struct World {
@@ -273,6 +276,11 @@ impl World {
         }
         node.after_inputs();
         bounds::within_caps(i, node)?;
+        if std::mem::take(&mut m.io.borrow_mut().acked_unflushed) {
+            return Err(format!(
+                "n{i} acknowledged mail to its mailbox before it was durable"
+            ));
+        }
         self.carry_out(i);
         self.observe(i)
     }
@@ -287,6 +295,9 @@ impl World {
         for a in actions {
             match a {
                 Action::Request { to, id, request } => {
+                    if matches!(request, crate::net::protocol::Request::MailboxAck { .. }) {
+                        self.crash_after_ack(i, epoch);
+                    }
                     self.open.insert((i, epoch, id), to);
                     let deadline = self.now + REQUEST_TIMEOUT_MS;
                     self.at(deadline, Item::Fail(i, epoch, id, to, false));
@@ -342,6 +353,7 @@ impl World {
                     }
                 }
                 Action::Respond(r, response) => {
+                    self.crash_after_ack(i, epoch);
                     if let Some((s, se, id)) = self.responders.remove(&(i, r)) {
                         if self.linked(i, s) && !self.roll(self.config.faults.loss) {
                             let t = self.now + self.latency();
@@ -362,6 +374,16 @@ impl World {
                     self.at(t, Item::Flush(i, epoch, id));
                 }
             }
+        }
+    }
+
+    /// Machine `i` just acknowledged something: perhaps it crashes now, before its writes
+    /// are flushed (no draw when the fault is off, so other configurations replay as
+    /// before).
+    fn crash_after_ack(&mut self, i: usize, epoch: u32) {
+        let p = self.config.faults.crash_after_ack;
+        if self.chaos && self.config.faults.crashes && p > 0.0 && self.roll(p) {
+            self.at(self.now, Item::CrashNow(i, epoch));
         }
     }
 
@@ -417,7 +439,9 @@ impl World {
         let peer = profile.libp2p_key.public().to_peer_id();
         m.peer = Some(peer);
         m.epoch += 1;
-        m.io = Rc::new(RefCell::new(Io::new(peer, now + m.clock_offset_ms)));
+        let mut io = Io::new(peer, now + m.clock_offset_ms);
+        io.disk = Some(m.disk.clone());
+        m.io = Rc::new(RefCell::new(io));
         let (tx, rx) = mpsc::unbounded_channel();
         let config = NodeConfig {
             listen: vec![m.addr.clone()],
@@ -679,6 +703,13 @@ impl World {
                     self.start(i)?;
                 }
             }
+            Item::CrashNow(i, e) if e == self.epoch(i) && self.up(i) => {
+                self.note(format!("n{i} crashes right after acknowledging"));
+                self.crash(i)?;
+                let t = self.now + self.rng.gen_range(100..=5_000);
+                self.at(t, Item::Restart(i));
+            }
+            Item::CrashNow(..) => {}
             Item::Heal(a, b) => {
                 self.partitioned.remove(&(a, b));
                 self.note(format!("n{a}-n{b} healed"));

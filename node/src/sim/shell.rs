@@ -34,6 +34,11 @@ pub(crate) struct Io {
     pub connected: BTreeSet<PeerId>,
     pub actions: Vec<Action>,
     next_request: u64,
+    /// The machine's disk, to check what the node claims is durable.
+    pub disk: Option<crate::store::MemDisk>,
+    /// Mail acknowledged to the mailbox while writes waited for a flush: the relay would
+    /// delete what a crash could still lose here (a violation the world reports).
+    pub acked_unflushed: bool,
 }
 
 impl Io {
@@ -44,6 +49,8 @@ impl Io {
             connected: BTreeSet::new(),
             actions: Vec::new(),
             next_request: 0,
+            disk: None,
+            acked_unflushed: false,
         }
     }
 }
@@ -62,6 +69,14 @@ impl Shell for SimShell {
 
     fn send_request(&mut self, peer: &PeerId, request: Request, _: Vec<Multiaddr>) -> RequestId {
         let mut io = self.0.borrow_mut();
+        if matches!(request, Request::MailboxAck { .. })
+            && io
+                .disk
+                .as_ref()
+                .is_some_and(crate::store::MemDisk::unflushed)
+        {
+            io.acked_unflushed = true;
+        }
         let id = RequestId(io.next_request);
         io.next_request += 1;
         io.actions.push(Action::Request {
