@@ -36,25 +36,11 @@ impl<S: Shell> Runtime<S> {
         if self.collecting() {
             return;
         }
-        let now = self.now_secs();
         let mut keys: Vec<[u8; 32]> = Vec::new();
         self.fetch_keys.clear();
-        for c in self.contacts.values() {
-            if let Some(s) = &c.session {
-                // Oldest chain and epoch first: with each tag's mail in deposit order, a
-                // backlog comes back in the order it was written.
-                for k in s
-                    .receive_mailbox_keys(
-                        now + TAGS_AHEAD_SECS,
-                        MAILBOX_LOOKBACK_SECS + TAGS_AHEAD_SECS,
-                    )
-                    .into_iter()
-                    .rev()
-                {
-                    keys.push(k.to_array());
-                    self.fetch_keys.insert(k.tag(), k);
-                }
-            }
+        for k in self.session_mailbox_keys() {
+            keys.push(k.to_array());
+            self.fetch_keys.insert(k.tag(), k);
         }
         for (_, p) in self.handshakes.values() {
             keys.push(p.response_mailbox_key().to_array());
@@ -67,6 +53,35 @@ impl<S: Shell> Runtime<S> {
         }
         self.fetch_queue = keys.chunks(MAX_FETCH_KEYS).map(<[_]>::to_vec).collect();
         self.send_fetches();
+    }
+
+    /// The keys of the mail the contacts' sessions may send to our mailbox now. Oldest
+    /// chain and epoch first: with each tag's mail in deposit order, a backlog comes back
+    /// in the order it was written.
+    fn session_mailbox_keys(&self) -> Vec<MailboxKey> {
+        let now = self.now_secs();
+        self.contacts
+            .values()
+            .filter_map(|c| c.session.as_ref())
+            .flat_map(|s| {
+                s.receive_mailbox_keys(
+                    now + TAGS_AHEAD_SECS,
+                    MAILBOX_LOOKBACK_SECS + TAGS_AHEAD_SECS,
+                )
+                .into_iter()
+                .rev()
+            })
+            .collect()
+    }
+
+    /// The keys of the mail this node collects for its contacts' sessions (the simulator
+    /// checks that none is left in the mailbox once the network healed).
+    #[cfg(feature = "sim")]
+    pub fn collected_mailbox_keys(&self) -> Vec<[u8; 32]> {
+        self.session_mailbox_keys()
+            .iter()
+            .map(MailboxKey::to_array)
+            .collect()
     }
 
     /// Sends queued fetch requests while fewer than [`MAX_FETCH_REQUESTS`] are answered:

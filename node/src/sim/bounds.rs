@@ -31,6 +31,25 @@ impl World {
                 ));
             }
         }
+        // Every node collected the mail it can: nothing is left under the tags its
+        // sessions' keys open (a node that stopped fetching, or never acknowledged what it
+        // read, would leave it for the retention sweep).
+        for i in 0..self.machines.len() {
+            let keys = self
+                .machines
+                .get(i)
+                .and_then(|m| m.node.as_ref())
+                .map(|n| n.collected_mailbox_keys())
+                .unwrap_or_default();
+            if let Some(relay) = self.relay.as_mut() {
+                let held = relay.holds_for(&keys)?;
+                if held > 0 {
+                    return Err(format!(
+                        "n{i} left {held} envelopes in its mailbox it could collect"
+                    ));
+                }
+            }
+        }
         // Mail nobody collects (a copy of a message that came directly, under a chain the
         // recipient has since retired) is kept until the retention ends, and not longer:
         // swept a day after that, the mailbox holds nothing and counts nothing.

@@ -47,6 +47,14 @@ impl SimRelay {
         self.worker.is_some()
     }
 
+    /// How many envelopes the mailbox holds under the tags these keys open.
+    pub(super) fn holds_for(&mut self, keys: &[[u8; 32]]) -> Result<usize, String> {
+        let Some(worker) = self.worker.as_mut() else {
+            return Err("the relay is down at the end".into());
+        };
+        Ok(worker.mailbox_mut().fetch(keys).len())
+    }
+
     /// Sweeps the mailbox as it would be swept at `now_ms` (Unix ms); what it holds then:
     /// envelopes, and bytes its accounting still counts. The records on its disk must be
     /// the ones its accounting counts.
