@@ -130,9 +130,10 @@ pub fn run(seed: u64, config: &Config) -> Result<Report, Failure> {
     w.report.seed = seed;
     w.report.sim_ms = w.now;
     w.report.digest = w.digest;
-    let (queued, shown) = w.oracle.counts();
+    let (queued, shown, unreported) = w.oracle.counts();
     w.report.queued = queued;
     w.report.shown = shown;
+    w.report.unreported = unreported;
     Ok(w.report.clone())
 }
 
@@ -478,6 +479,7 @@ impl World {
         m.epoch += 1;
         m.disk.crash();
         m.io.borrow_mut().connected.clear();
+        self.oracle.crashed(i);
         self.report.crashes += 1;
         self.note(format!("n{i} crashes"));
         // Its unanswered requests are lost with it.

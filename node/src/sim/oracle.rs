@@ -13,6 +13,11 @@ struct Sent {
     /// When the recipient showed it (simulated ms).
     shown_at: Option<u64>,
     delivered: bool,
+    /// The sender crashed after being asked and before it reported the message queued:
+    /// the message may have become durable all the same (the store's flush finished, its
+    /// completion never handled), and is then sent after the restart and shown without
+    /// ever having been reported queued.
+    unreported: bool,
 }
 
 /// What the oracle knows.
@@ -51,8 +56,19 @@ impl Oracle {
                 id: None,
                 shown_at: None,
                 delivered: false,
+                unreported: false,
             },
         );
+    }
+
+    /// Machine `i` crashed: what it was asked to send and had not reported queued may
+    /// or may not have been stored.
+    pub(crate) fn crashed(&mut self, i: usize) {
+        for m in self.sent.values_mut() {
+            if m.from == i && m.id.is_none() {
+                m.unreported = true;
+            }
+        }
     }
 
     /// The workload asks `from` to reset its session with `to` at `now`.
@@ -151,6 +167,13 @@ impl Oracle {
                 if m.shown_at.is_some() {
                     return Err(format!("{text:?} shown twice"));
                 }
+                // Sent only once durable, and reported queued at that moment: shown
+                // without that report only if the sender crashed in between.
+                if m.id.is_none() && !m.unreported {
+                    return Err(format!(
+                        "{text:?} shown before its sender reported it queued"
+                    ));
+                }
                 m.shown_at = Some(now);
             }
             Event::Delivered { id } => {
@@ -239,11 +262,17 @@ impl Oracle {
         }
     }
 
-    /// Messages queued, and shown.
-    pub(crate) fn counts(&self) -> (usize, usize) {
+    /// Messages queued, shown, and shown though their sender crashed before reporting
+    /// them queued.
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
         let queued = self.sent.values().filter(|m| m.id.is_some()).count();
         let shown = self.sent.values().filter(|m| m.shown_at.is_some()).count();
-        (queued, shown)
+        let unreported = self
+            .sent
+            .values()
+            .filter(|m| m.id.is_none() && m.shown_at.is_some())
+            .count();
+        (queued, shown, unreported)
     }
 
     fn name(&self, i: usize) -> String {

@@ -11,6 +11,10 @@ pub struct Report {
     pub queued: usize,
     /// Messages shown.
     pub shown: usize,
+    /// Of those, messages shown that their sender never reported queued: it crashed after
+    /// the message became durable and before it handled the flush's completion (sent
+    /// after its restart, as it should be).
+    pub unreported: usize,
     /// Faults injected.
     pub crashes: u32,
     /// Links cut.
@@ -48,6 +52,7 @@ impl Totals {
         s.steps += r.steps;
         s.queued += r.queued;
         s.shown += r.shown;
+        s.unreported += r.unreported;
         s.crashes += r.crashes;
         s.partitions += r.partitions;
         s.lost += r.lost;
@@ -64,13 +69,15 @@ impl std::fmt::Display for Totals {
         let s = &self.sum;
         write!(
             f,
-            "{} runs, {} steps, {} messages ({} shown), {} s simulated; faults: {} crashes, \
+            "{} runs, {} steps, {} messages ({} shown, {} of them after a crash hid that \
+             they were queued), {} s simulated; faults: {} crashes, \
              {} partitions, {} lost, {} duplicated, {} deposits thrown away by the relay, \
              {} clock jumps; {} session resets",
             self.runs,
             s.steps,
             s.queued,
             s.shown,
+            s.unreported,
             s.sim_ms / 1000,
             s.crashes,
             s.partitions,
