@@ -9,6 +9,9 @@
 //! kind 5 Protocol: newest session protocol the sender speaks, u8 (>= 2)
 //! kind 6 Group   : copy id [16] | group id [16] | group body (crate::group::wire)
 //! kind 7 Intro   : copy id [16] | count u8 (1..=MAX_INTROS_PER_COPY) | introduction * count
+//! kind 8 File    : id [16] | sent_at_ms u64 | file descriptor (cairn_crypto::file)
+//! kind 9 Chunk   : file id [16] | index u64 | len u32 | sealed chunk | zeros to CHUNK_CONTENT_LEN
+//! kind 10 FileCtl: file id [16] | 1 accept, 2 decline or 3 cancel
 //! ```
 //!
 //! The message id lives here, inside the ciphertext: relays never see it.
@@ -20,6 +23,7 @@
 use crate::group::wire::{BodyError, GroupBody};
 use crate::group::GroupId;
 use crate::intro::Introduction;
+use cairn_crypto::file::{FileDescriptor, FILE_ID_LEN, SEALED_CHUNK_LEN};
 use cairn_crypto::wire::{self, Reader, WireError, Writer};
 use cairn_crypto::ProfileCard;
 use thiserror::Error;
@@ -30,6 +34,24 @@ pub const CONTENT_VERSION: u8 = 1;
 pub const MAX_TEXT_LEN: usize = cairn_crypto::padding::MAX_PLAINTEXT_LEN - 64;
 /// Most ids in one receipt.
 pub const MAX_RECEIPT_IDS: usize = 256;
+
+/// Length of every chunk's content, whatever the chunk's own length: above half the largest
+/// padding bucket, so that every chunk of every file is one 64 KiB envelope on the wire
+/// (docs/PROTOCOL.md §25.3).
+pub const CHUNK_CONTENT_LEN: usize = 2 + FILE_ID_LEN + 8 + 4 + SEALED_CHUNK_LEN;
+const _: () = assert!(CHUNK_CONTENT_LEN > cairn_crypto::padding::MAX_PLAINTEXT_LEN / 2);
+const _: () = assert!(CHUNK_CONTENT_LEN <= MAX_CONTENT_LEN);
+
+/// What one side of a file transfer tells the other.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FileAction {
+    /// The recipient takes the file: send its chunks.
+    Accept,
+    /// The recipient does not want it.
+    Decline,
+    /// Either side stops the transfer.
+    Cancel,
+}
 
 /// Decoded content.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -78,6 +100,32 @@ pub enum Content {
         /// The introductions (1 to [`crate::intro::MAX_INTROS_PER_COPY`]).
         intros: Vec<Introduction>,
     },
+    /// A file offered: shown in the conversation like a message, receipted like one.
+    File {
+        /// Message id (dedup and receipt).
+        id: [u8; 16],
+        /// Sender's clock when sent, Unix ms.
+        sent_at_ms: u64,
+        /// What the recipient needs to take and open the file (its key among it).
+        descriptor: FileDescriptor,
+    },
+    /// One sealed chunk of a file (`cairn_crypto::file`): receipted under its chunk id
+    /// (`crate::files::transfer::chunk_id`).
+    Chunk {
+        /// The file.
+        file: [u8; FILE_ID_LEN],
+        /// Its place in the file.
+        index: u64,
+        /// The chunk sealed under the file's key (16 to `SEALED_CHUNK_LEN` bytes).
+        sealed: Vec<u8>,
+    },
+    /// A file's transfer accepted, declined or cancelled.
+    FileControl {
+        /// The file.
+        file: [u8; FILE_ID_LEN],
+        /// What is asked.
+        action: FileAction,
+    },
 }
 
 /// Longest disappearing-messages timer a contact may set: one year.
@@ -101,6 +149,9 @@ pub enum ContentError {
 /// Longest encoded content: a text at its limit with its framing (longer than any receipt,
 /// card, timer or protocol announcement).
 pub const MAX_CONTENT_LEN: usize = 2 + 16 + 8 + 4 + MAX_TEXT_LEN;
+
+// A file offer fits too.
+const _: () = assert!(2 + 16 + 8 + cairn_crypto::file::MAX_DESCRIPTOR_LEN <= MAX_CONTENT_LEN);
 
 // A group content at its longest fits too.
 const _: () = assert!(2 + 16 + 16 + crate::group::wire::MAX_BODY_LEN <= MAX_CONTENT_LEN);
@@ -198,6 +249,41 @@ impl Content {
                     i.write(&mut v)?;
                 }
             }
+            Content::File {
+                id,
+                sent_at_ms,
+                descriptor,
+            } => {
+                v.put_u8(8);
+                v.put(id);
+                v.put_u64(*sent_at_ms);
+                v.put(&descriptor.to_bytes().map_err(|_| ContentError::Malformed)?);
+            }
+            Content::Chunk {
+                file,
+                index,
+                sealed,
+            } => {
+                if sealed.len() < cairn_crypto::file::CHUNK_TAG_LEN
+                    || sealed.len() > SEALED_CHUNK_LEN
+                {
+                    return Err(ContentError::Malformed);
+                }
+                v.put_u8(9);
+                v.put(file);
+                v.put_u64(*index);
+                v.put_bytes_u32(sealed);
+                v.resize(CHUNK_CONTENT_LEN, 0);
+            }
+            Content::FileControl { file, action } => {
+                v.put_u8(10);
+                v.put(file);
+                v.put_u8(match action {
+                    FileAction::Accept => 1,
+                    FileAction::Decline => 2,
+                    FileAction::Cancel => 3,
+                });
+            }
         }
         Ok(v)
     }
@@ -269,6 +355,42 @@ impl Content {
                 }
                 Content::Introduction { copy, intros }
             }
+            8 => Content::File {
+                id: r.array()?,
+                sent_at_ms: r.u64()?,
+                descriptor: FileDescriptor::from_bytes(r.rest())
+                    .map_err(|_| ContentError::Malformed)?,
+            },
+            9 => {
+                if b.len() != CHUNK_CONTENT_LEN {
+                    return Err(ContentError::Malformed);
+                }
+                let file = r.array()?;
+                let index = r.u64()?;
+                let sealed = r.bytes_u32(SEALED_CHUNK_LEN)?;
+                if sealed.len() < cairn_crypto::file::CHUNK_TAG_LEN {
+                    return Err(ContentError::Malformed);
+                }
+                let sealed = sealed.to_vec();
+                // The filler is zeros, so that nothing else can ride along.
+                if r.rest().iter().any(|&z| z != 0) {
+                    return Err(ContentError::Malformed);
+                }
+                Content::Chunk {
+                    file,
+                    index,
+                    sealed,
+                }
+            }
+            10 => Content::FileControl {
+                file: r.array()?,
+                action: match r.u8()? {
+                    1 => FileAction::Accept,
+                    2 => FileAction::Decline,
+                    3 => FileAction::Cancel,
+                    _ => return Err(ContentError::Malformed),
+                },
+            },
             _ => return Err(ContentError::Unsupported),
         };
         r.finish()?;
@@ -336,5 +458,73 @@ mod tests {
         assert_eq!(Content::decode(&[1, 5, 2, 0]), Err(ContentError::Malformed));
         assert_eq!(Content::decode(&[1, 5]), Err(ContentError::Malformed));
         assert!(Content::Protocol(1).encode().is_err());
+    }
+
+    /// Would catch a file offer, chunk or control that does not round-trip, a chunk whose
+    /// wire length depends on its own (the last chunk of a file would show), filler that
+    /// can carry anything, or a control action out of range taken.
+    #[test]
+    fn file_contents_round_trip_and_every_chunk_is_one_size() {
+        use cairn_crypto::file::{FileKey, CHUNK_TAG_LEN};
+        let f = Content::File {
+            id: [4; 16],
+            sent_at_ms: 9,
+            descriptor: FileDescriptor {
+                id: [5; 16],
+                name: "a.pdf".into(),
+                media_type: "application/pdf".into(),
+                size: 70_000,
+                sha256: [6; 32],
+                key: FileKey::from_key_bytes([7; 32]),
+            },
+        };
+        assert_eq!(Content::decode(&f.encode().unwrap()).unwrap(), f);
+        for len in [CHUNK_TAG_LEN, CHUNK_TAG_LEN + 1, SEALED_CHUNK_LEN] {
+            let c = Content::Chunk {
+                file: [1; 16],
+                index: 3,
+                sealed: vec![0xab; len],
+            };
+            let bytes = c.encode().unwrap();
+            assert_eq!(bytes.len(), CHUNK_CONTENT_LEN);
+            assert_eq!(
+                cairn_crypto::padding::pad(&bytes).unwrap().len(),
+                65_536,
+                "every chunk in the largest bucket"
+            );
+            assert_eq!(Content::decode(&bytes).unwrap(), c);
+            let mut filler = bytes.clone();
+            if len < SEALED_CHUNK_LEN {
+                *filler.last_mut().unwrap() = 1;
+                assert_eq!(Content::decode(&filler), Err(ContentError::Malformed));
+            }
+            assert_eq!(
+                Content::decode(&bytes[..bytes.len() - 1]),
+                Err(ContentError::Malformed)
+            );
+        }
+        for len in [0, CHUNK_TAG_LEN - 1, SEALED_CHUNK_LEN + 1] {
+            let c = Content::Chunk {
+                file: [1; 16],
+                index: 0,
+                sealed: vec![0; len],
+            };
+            assert!(c.encode().is_err(), "{len}");
+        }
+        for action in [FileAction::Accept, FileAction::Decline, FileAction::Cancel] {
+            let c = Content::FileControl {
+                file: [2; 16],
+                action,
+            };
+            assert_eq!(Content::decode(&c.encode().unwrap()).unwrap(), c);
+        }
+        let mut bad = Content::FileControl {
+            file: [2; 16],
+            action: FileAction::Cancel,
+        }
+        .encode()
+        .unwrap();
+        *bad.last_mut().unwrap() = 4;
+        assert_eq!(Content::decode(&bad), Err(ContentError::Malformed));
     }
 }

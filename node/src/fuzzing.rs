@@ -19,6 +19,7 @@ use crate::store::{
 use cairn_crypto::wire::{round_trips, Codec};
 
 mod clean;
+mod files;
 mod group;
 use clean::clean_seeds;
 pub use clean::fuzz_clean;
@@ -607,6 +608,7 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
             contents.push(Content::Card(card));
         }
     }
+    contents.extend(files::file_contents());
     for c in &contents {
         if let Ok(bytes) = c.encode() {
             out.push(("content", bytes));

@@ -421,6 +421,19 @@ impl<S: Shell> Runtime<S> {
                 self.inbound_group(cid, next, copy, group, body)
             }
             Content::Introduction { copy, intros } => self.inbound_intros(cid, next, copy, intros),
+            // The transfer is not wired into the runtime yet (docs/PROTOCOL.md §25.3): read
+            // as a build before files reads it, content it cannot use — the session moves on.
+            Content::File { .. } | Content::Chunk { .. } | Content::FileControl { .. } => {
+                let bytes = SecretBytes::from_slice(&next.to_bytes());
+                if self.profile.store.put_session(&cid, &bytes).is_err() {
+                    return Inbound::TryLater;
+                }
+                self.dirty = true;
+                if let Some(s) = self.contacts.get_mut(&cid) {
+                    s.session = Some(next);
+                }
+                Inbound::Dropped
+            }
             Content::Card(card) => {
                 let Some(mut contact) = self.contacts.get(&cid).map(|s| s.contact.clone()) else {
                     return Inbound::Dropped;
