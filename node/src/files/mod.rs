@@ -5,9 +5,11 @@
 //!   PNG, WebP, PDF, Office and OpenDocument files), with a report of what was removed.
 //! - [`vault`]: where a profile keeps files, as their sealed chunks, and how a file is taken
 //!   in and given out a chunk at a time.
+//! - [`record`]: a transfer as the profile stores it.
 //! - [`transfer`]: the two ends of a transfer as pure state (window, span, completion,
 //!   progress).
 
 pub mod clean;
+pub mod record;
 pub mod transfer;
 pub mod vault;

@@ -50,10 +50,10 @@ pub struct DirVault {
 }
 
 impl DirVault {
-    /// The vault of a profile in `profile_dir` (`<profile_dir>/files`).
-    pub fn new(profile_dir: &Path) -> Self {
+    /// The vault of a profile (`<profile>/files`).
+    pub fn new(paths: &crate::store::ProfilePaths) -> Self {
         Self {
-            dir: profile_dir.join("files"),
+            dir: paths.files_dir(),
         }
     }
 
@@ -290,7 +290,7 @@ mod tests {
     #[test]
     fn import_and_export_round_trip_through_a_directory_sealed() {
         let dir = tempfile::tempdir().unwrap();
-        let vault = DirVault::new(dir.path());
+        let vault = DirVault::new(&crate::store::ProfilePaths::new(dir.path()));
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         for size in [
             0usize,

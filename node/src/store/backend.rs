@@ -37,6 +37,9 @@ pub enum TreeName {
     Settings,
     /// Groups and their membership logs, keyed by blinded group id.
     Groups,
+    /// Files sent and received (their transfer state and key; the content is in the
+    /// profile's vault, `crate::files::vault`), keyed by blinded file id.
+    Files,
     /// A relay's mailbox: envelopes kept for offline recipients, keyed by blinded routing
     /// tag, sequence number and salt (`relay::Mailbox`). Only in a relay's database, so not
     /// in [`TreeName::ALL`], which lists a profile's trees.
@@ -45,7 +48,7 @@ pub enum TreeName {
 
 impl TreeName {
     /// Every tree of a profile, in a fixed order.
-    pub const ALL: [TreeName; 13] = [
+    pub const ALL: [TreeName; 14] = [
         TreeName::Meta,
         TreeName::Identity,
         TreeName::Contacts,
@@ -59,6 +62,7 @@ impl TreeName {
         TreeName::Invites,
         TreeName::Settings,
         TreeName::Groups,
+        TreeName::Files,
     ];
 
     /// The on-disk tree name (also bound into each value's associated data).
@@ -78,6 +82,7 @@ impl TreeName {
             TreeName::Settings => "settings",
             TreeName::Mail => "mail",
             TreeName::Groups => "groups",
+            TreeName::Files => "files",
         }
     }
 
@@ -97,6 +102,7 @@ impl TreeName {
             TreeName::Settings => 11,
             TreeName::Mail => 12,
             TreeName::Groups => 13,
+            TreeName::Files => 14,
         }
     }
 }

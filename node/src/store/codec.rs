@@ -16,8 +16,8 @@ use super::backend::TreeName;
 use super::error::{DecodeError, StoreError};
 use super::model::{
     Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, GroupCopy, GroupPart,
-    GroupRecord, Invite, MessageId, Meta, OutboxEntry, UsedInvite, MAX_DELIVERED_RANGES,
-    MAX_GROUP_COPIES,
+    GroupRecord, Invite, MessageId, Meta, OutboxEntry, StoredFile, UsedInvite,
+    MAX_DELIVERED_RANGES, MAX_GROUP_COPIES,
 };
 use super::secret::SecretBytes;
 use cairn_crypto::wire::{self, Writer as _};
@@ -58,7 +58,11 @@ mod tag {
     pub const GROUP: u8 = 16;
     /// A message with its group part ([`super::MessageBody::group`]).
     pub const GROUP_MESSAGE: u8 = 17;
+    pub const FILE: u8 = 18;
 }
+
+/// Longest file record (`crate::files::record`: a descriptor and the transfer's state).
+pub const MAX_FILE_RECORD_LEN: usize = 4096;
 
 /// Most envelopes in one outbox batch record ([`Record::OutboxBatch`]).
 pub const MAX_OUTBOX_BATCH: usize = 256;
@@ -132,6 +136,8 @@ pub enum Record {
     Setting(Vec<u8>),
     /// A group and its membership log.
     Group(GroupRecord),
+    /// A file's transfer (its record opaque to the store: `crate::files::record`).
+    File(StoredFile),
 }
 
 impl Record {
@@ -154,6 +160,7 @@ impl Record {
             Record::UsedInvite(_) => tag::USED_INVITE,
             Record::Setting(_) => tag::SETTING,
             Record::Group(_) => tag::GROUP,
+            Record::File(_) => tag::FILE,
         }
     }
 }
@@ -178,6 +185,7 @@ fn allowed(tree: TreeName, t: u8) -> bool {
             | (TreeName::Invites, tag::USED_INVITE)
             | (TreeName::Settings, tag::SETTING)
             | (TreeName::Groups, tag::GROUP)
+            | (TreeName::Files, tag::FILE)
     )
 }
 
@@ -262,6 +270,7 @@ fn capacity_hint(record: &Record) -> usize {
         Record::Identity(s) | Record::Session(s) => 4 + s.expose_secret().len(),
         Record::Setting(b) | Record::ProfileCard(b) => 4 + b.len(),
         Record::Invite(i) => 64 + i.payload.expose_secret().len(),
+        Record::File(f) => 24 + f.body.expose_secret().len(),
         _ => 64,
     }
 }
@@ -395,6 +404,10 @@ pub fn encode_record(record: &Record) -> Result<Vec<u8>, StoreError> {
             w.raw(&g.id);
             w.u64(g.clock);
             w.bytes("group log", &g.log, MAX_BLOB_LEN)?;
+        }
+        Record::File(f) => {
+            w.raw(&f.id);
+            w.bytes("file", f.body.expose_secret(), MAX_FILE_RECORD_LEN)?;
         }
     }
     Ok(w.0)
@@ -598,6 +611,10 @@ pub fn decode_record(tree: TreeName, bytes: &[u8]) -> Result<Record, DecodeError
             id: r.array()?,
             clock: r.u64()?,
             log: r.bytes("group log", MAX_BLOB_LEN)?,
+        }),
+        tag::FILE => Record::File(StoredFile {
+            id: r.array()?,
+            body: SecretBytes::new(r.bytes("file", MAX_FILE_RECORD_LEN)?),
         }),
         tag::CONTACT => {
             let alias = r.string("alias", MAX_SHORT_TEXT_LEN)?;

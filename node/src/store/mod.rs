@@ -28,6 +28,7 @@ pub mod codec;
 mod contacts;
 mod control;
 mod error;
+mod files;
 mod group_commit;
 mod groups;
 mod invites;
@@ -56,6 +57,7 @@ pub use error::{
     BackendError, DamageKind, DamagedRecord, DecodeError, InviteError, KdfError, KeyFileError,
     OpenError, StoreError, WipeError,
 };
+pub use files::{FileWrite, FILE_SEQ};
 pub use groups::{CopyOut, GroupIncoming, GroupSend, GroupSent};
 pub use kdf::KdfParams;
 pub use keyfile::{KeyFile, KEY_FILE_LEN};
@@ -63,7 +65,7 @@ pub use keyfile::{KeyFile, KEY_FILE_LEN};
 pub use mem_backend::{MemBackend, MemDisk};
 pub use model::{
     Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, GroupCopy, GroupPart,
-    GroupRecord, Incoming, Invite, MessageId, Meta, NewMessage, NewOutbox, OutboxEntry,
+    GroupRecord, Incoming, Invite, MessageId, Meta, NewMessage, NewOutbox, OutboxEntry, StoredFile,
     StoredMessage, SweepReport, UsedInvite, MAX_GROUP_COPIES,
 };
 pub use profile::{ProfilePaths, CREATING_MARKER_NAME, DB_DIR_NAME, KEY_FILE_NAME, LOCK_FILE_NAME};
@@ -122,6 +124,7 @@ mod purpose {
     pub const SETTING: &str = "setting-name";
     pub const GROUP: &str = "group-id";
     pub const GROUP_CONVERSATION: &str = "group-conversation";
+    pub const FILE: &str = "file-id";
 }
 
 /// Options for opening or creating a profile.

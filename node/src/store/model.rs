@@ -170,6 +170,16 @@ pub struct GroupRecord {
     pub log: Vec<u8>,
 }
 
+/// A file's transfer as the store keeps it: its id and its record, opaque to the store
+/// (`crate::files::record` encodes it; it holds the file's key, so it is secret).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct StoredFile {
+    /// The file's id.
+    pub id: [u8; 16],
+    /// The encoded record.
+    pub body: SecretBytes,
+}
+
 /// Per-conversation state.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Conversation {

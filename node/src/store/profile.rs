@@ -60,6 +60,11 @@ impl ProfilePaths {
         self.dir.join(DB_DIR_NAME)
     }
 
+    /// The vault: files sent and received, as their sealed chunks (`crate::files::vault`).
+    pub fn files_dir(&self) -> PathBuf {
+        self.dir.join("files")
+    }
+
     /// The marker of a create in progress (or interrupted).
     pub fn creating_marker(&self) -> PathBuf {
         self.dir.join(CREATING_MARKER_NAME)

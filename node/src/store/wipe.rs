@@ -39,6 +39,9 @@ pub struct WipeReport {
     pub temp_key_file_destroyed: bool,
     /// A database directory was present and was removed.
     pub database_removed: bool,
+    /// A vault of files was present and was removed (sealed chunks whose keys were in the
+    /// database).
+    pub files_removed: bool,
 }
 
 fn shred(path: &std::path::Path, what: &'static str) -> Result<bool, WipeError> {
@@ -66,6 +69,7 @@ pub fn wipe_profile(paths: &ProfilePaths) -> Result<WipeReport, WipeError> {
         key_file_destroyed: shred(&paths.key_file(), "destroying the key file")?,
         temp_key_file_destroyed: shred(&paths.key_file_tmp(), "destroying the temporary key file")?,
         database_removed: false,
+        files_removed: false,
     };
     step("syncing the profile directory", sync_dir(&paths.dir))?;
     // If the database was just closed in this process, let sled's background threads finish
@@ -73,6 +77,8 @@ pub fn wipe_profile(paths: &ProfilePaths) -> Result<WipeReport, WipeError> {
     let _ = wait_until_released(&paths.db_dir(), RELEASE_TIMEOUT);
     report.database_removed =
         step("removing the database", fs::remove_dir_all(paths.db_dir()))?.is_some();
+    report.files_removed =
+        step("removing the files", fs::remove_dir_all(paths.files_dir()))?.is_some();
     step(
         "removing the creation marker",
         fs::remove_file(paths.creating_marker()),
