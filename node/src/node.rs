@@ -23,6 +23,7 @@ use crate::profile::Profile;
 use crate::store::{
     BatchId, Contact, ContactId, DeliveryState, Direction, Incoming, Invite as StoredInvite,
     InviteError, MessageId, NewMessage, NewOutbox, OutboxEntry, SecretBytes, Staged, CONTROL_SEQ,
+    FILE_SEQ,
 };
 use cairn_crypto::envelope::{Envelope, EnvelopeKind, RoutingTag};
 use cairn_crypto::{
@@ -32,6 +33,7 @@ use cairn_crypto::{
 #[cfg(feature = "sim")]
 pub use footprint::Footprint;
 use futures::StreamExt;
+use inbound::Inbound;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use rand::{Rng, RngCore};
@@ -44,6 +46,7 @@ mod commands;
 mod contacts;
 mod durability;
 mod event_loop;
+mod files;
 #[cfg(feature = "sim")]
 mod footprint;
 mod groups;
@@ -441,6 +444,8 @@ pub struct Runtime<S: Shell = Libp2pShell> {
     /// Our pending copies (of group content, or introductions) and where their records are
     /// (member's conversation, sequence number): removed once delivered.
     copies_sent: BTreeMap<MessageId, (ContactId, u64)>,
+    /// Files sent and received (files/mod.rs).
+    files: files::Files,
 }
 
 impl<S: Shell> Runtime<S> {
@@ -459,6 +464,7 @@ impl<S: Shell> Runtime<S> {
             )),
             None => None,
         };
+        let vault = shell.vault(profile.store.paths());
         let mut rt = Self {
             profile,
             config,
@@ -532,8 +538,10 @@ impl<S: Shell> Runtime<S> {
             rename_on_session: BTreeSet::new(),
             reach: BTreeMap::new(),
             copies_sent: BTreeMap::new(),
+            files: files::Files::new(vault),
         };
         rt.load()?;
+        rt.load_files()?;
         Ok(rt)
     }
 
@@ -757,38 +765,9 @@ impl<S: Shell> Runtime<S> {
             // The store's sweep removed expired invites: so does the index.
             self.invites.retain(|_, (_, expires)| *expires > now);
             self.sweep_invite_bindings();
+            self.sweep_files(now);
         }
     }
 
     // ---------------------------------------------------------------- commands
-}
-
-/// Texts of one contact decrypted in a row, waiting to be stored with one receipt.
-struct TextGroup {
-    cid: ContactId,
-    /// The ratchet state after the last of them.
-    session: Session,
-    /// Their indices in the batch, and the messages.
-    indices: Vec<usize>,
-    messages: Vec<NewMessage>,
-}
-
-fn set(out: &mut [Inbound], i: usize, r: Inbound) {
-    if let Some(slot) = out.get_mut(i) {
-        *slot = r;
-    }
-}
-
-/// What happened to an inbound envelope.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Inbound {
-    /// Stored or already had it: acknowledge.
-    Processed,
-    /// Authentic, but this session cannot read it now (too far ahead in its chain):
-    /// never acknowledged, so a mailbox keeps it and a sender retries it.
-    Kept,
-    /// Not ours, forged or malformed: no reply.
-    Dropped,
-    /// Could not store it now: the sender should retry.
-    TryLater,
 }

@@ -1,6 +1,6 @@
 //! Commands: what a front end asks of the node, and the parser of the JSON-lines mode.
 
-use super::{Alias, ClientRef, ErrorCode, Event, GroupRef, IntroId, MemberName};
+use super::{Alias, ClientRef, ErrorCode, Event, FileId, GroupRef, IntroId, MemberName};
 use serde::{Deserialize, Serialize};
 
 /// A command to the node.
@@ -213,6 +213,53 @@ pub enum Command {
         /// Its alias (as the group's member list shows it).
         alias: Alias,
     },
+    /// What sending the file at `path` would remove from it (its identifying metadata), or
+    /// that Cairn cannot clean it: answered with [`Event::FileInspected`], nothing sent.
+    InspectFile {
+        /// The file.
+        path: String,
+    },
+    /// Send the file at `path` to a contact: its identifying metadata removed first (or,
+    /// with `original: true`, as it is — the explicit choice for a type Cairn cannot clean).
+    SendFile {
+        /// Contact alias.
+        to: Alias,
+        /// The file.
+        path: String,
+        /// Send it unchanged, metadata and all.
+        #[serde(default)]
+        original: bool,
+        /// Echoed in `file_queued` and in any `error` about this send.
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        client_ref: Option<ClientRef>,
+    },
+    /// Take a file a contact offered: its chunks start to come.
+    AcceptFile {
+        /// The file.
+        file: FileId,
+    },
+    /// Refuse a file a contact offered.
+    DeclineFile {
+        /// The file.
+        file: FileId,
+    },
+    /// Stop a transfer, either way; what was received of it is deleted.
+    CancelFile {
+        /// The file.
+        file: FileId,
+    },
+    /// Write a received file to `path` (a new file: never over an existing one).
+    ExportFile {
+        /// The file.
+        file: FileId,
+        /// Where to write it.
+        path: String,
+    },
+    /// The files of a conversation, both ways.
+    Files {
+        /// Contact alias.
+        with: Alias,
+    },
     /// Panic wipe: destroy the profile and stop. Requires `confirm: "WIPE"`.
     Wipe {
         /// Must be the string `WIPE`.
@@ -249,6 +296,10 @@ pub fn parse_command(line: &str) -> Result<Command, Event> {
                     ..
                 }
                 | Command::GroupSend {
+                    client_ref: Some(r),
+                    ..
+                }
+                | Command::SendFile {
                     client_ref: Some(r),
                     ..
                 } if r.len() > MAX_REF_LEN => Err(Event::error(
@@ -290,6 +341,13 @@ const KNOWN: &[&str] = &[
     "accept_introduction",
     "refuse_introduction",
     "make_contact",
+    "inspect_file",
+    "send_file",
+    "accept_file",
+    "decline_file",
+    "cancel_file",
+    "export_file",
+    "files",
     "wipe",
     "quit",
 ];

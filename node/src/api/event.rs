@@ -1,6 +1,6 @@
 //! Events: what the node reports, and the error codes of its `error` event.
 
-use super::{Alias, ClientRef, GroupRef, IntroId, MemberName, MessageId, PeerId};
+use super::{Alias, ClientRef, FileId, GroupRef, IntroId, MemberName, MessageId, PeerId};
 use serde::{Deserialize, Serialize};
 
 /// Why a command failed or what went wrong: the `code` of an `error` event, serialised
@@ -71,6 +71,20 @@ pub enum ErrorCode {
     NotAdmin,
     /// The group's rules refuse the change (full, already a member, the last admin…).
     GroupRefused,
+    /// No file with that id.
+    UnknownFile,
+    /// The file could not be read (missing, not a regular file, unreadable, changed while
+    /// read, or larger than Cairn carries).
+    FileUnreadable,
+    /// Cairn cannot remove this file's metadata (a type it does not clean, too large to
+    /// clean, encrypted, or malformed): send it with `original: true` to send it as it is.
+    NotCleaned,
+    /// The transfer is not in a state that allows it (accepting twice, exporting a file
+    /// not complete).
+    FileState,
+    /// The file could not be written where asked (exists already, no room, not allowed),
+    /// or it did not match its hash: nothing is left there.
+    ExportFailed,
 }
 
 impl ErrorCode {
@@ -107,6 +121,11 @@ impl ErrorCode {
         ErrorCode::NotMember,
         ErrorCode::NotAdmin,
         ErrorCode::GroupRefused,
+        ErrorCode::UnknownFile,
+        ErrorCode::FileUnreadable,
+        ErrorCode::NotCleaned,
+        ErrorCode::FileState,
+        ErrorCode::ExportFailed,
     ];
 
     /// The code as it is written in JSON.
@@ -143,6 +162,11 @@ impl ErrorCode {
             ErrorCode::NotMember => "not_member",
             ErrorCode::NotAdmin => "not_admin",
             ErrorCode::GroupRefused => "group_refused",
+            ErrorCode::UnknownFile => "unknown_file",
+            ErrorCode::FileUnreadable => "file_unreadable",
+            ErrorCode::NotCleaned => "not_cleaned",
+            ErrorCode::FileState => "file_state",
+            ErrorCode::ExportFailed => "export_failed",
         }
     }
 }
@@ -328,6 +352,45 @@ pub struct GroupMessageInfo {
     pub of: Option<usize>,
 }
 
+/// Where a file's transfer stands, in `file_state` and in `files`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileStateName {
+    /// Offered; the recipient has not answered.
+    Offered,
+    /// Accepted: chunks are moving.
+    Moving,
+    /// Every chunk arrived (and the recipient checked the whole against its hash).
+    Complete,
+    /// The recipient declined it.
+    Declined,
+    /// One side cancelled it.
+    Cancelled,
+    /// It arrived whole but did not match its hash (nothing to export).
+    Failed,
+}
+
+/// A file of a conversation, in `files`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    /// The file's id.
+    pub file: FileId,
+    /// Which way it goes.
+    pub direction: MessageDirection,
+    /// Its name (sanitised: a suggestion, never a path).
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its media type, or empty.
+    pub media_type: String,
+    /// Where its transfer stands.
+    pub state: FileStateName,
+    /// Bytes moved so far.
+    pub bytes: u64,
+    /// When its sender offered it (sender's clock, Unix ms).
+    pub sent_at: u64,
+}
+
 /// An event from the node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -415,6 +478,97 @@ pub enum Event {
         /// The contact set it (through the session), not this node's user.
         #[serde(default)]
         by_contact: bool,
+    },
+    /// What sending a file would remove from it (`inspect_file`).
+    FileInspected {
+        /// The file, as asked.
+        path: String,
+        /// The format recognised from its first bytes (`jpeg`, `png`, `webp`, `pdf`,
+        /// `ooxml`, `odf`), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<String>,
+        /// Each kind of identifying metadata found, once ("GPS position", "author 'J. Doe'").
+        removed: Vec<String>,
+        /// True if Cairn can clean it; false: `send_file` needs `original: true`.
+        cleanable: bool,
+        /// Why it cannot be cleaned, or what cleaning leaves in the content.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// A file is stored (sealed) and offered to the contact.
+    FileQueued {
+        /// The file's id.
+        file: FileId,
+        /// The name the contact sees.
+        name: String,
+        /// Its size after cleaning.
+        size: u64,
+        /// What was removed from it.
+        removed: Vec<String>,
+        /// The `ref` of the `send_file`, if it had one.
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        client_ref: Option<ClientRef>,
+    },
+    /// A contact offers a file: `accept_file` or `decline_file`. Nothing is fetched or
+    /// opened before.
+    FileOffered {
+        /// Contact alias.
+        from: Alias,
+        /// The file's id.
+        file: FileId,
+        /// Its name (sanitised: a suggestion, never a path).
+        name: String,
+        /// Its size in bytes.
+        size: u64,
+        /// Its media type, or empty.
+        media_type: String,
+        /// Sender's clock, Unix ms.
+        sent_at: u64,
+    },
+    /// A transfer moves (at most every half second, and at its end).
+    FileProgress {
+        /// The file's id.
+        file: FileId,
+        /// Which way.
+        direction: MessageDirection,
+        /// Bytes moved (acknowledged by the recipient, or stored by it).
+        bytes: u64,
+        /// The file's size.
+        total: u64,
+        /// Bytes per second over the last seconds.
+        rate: u64,
+        /// Seconds left at that rate (absent while nothing moves).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        eta_secs: Option<u64>,
+    },
+    /// A transfer changed state.
+    FileState {
+        /// The file's id.
+        file: FileId,
+        /// Its state now.
+        state: FileStateName,
+        /// The contact did it (declined, cancelled, accepted), not this node's user.
+        #[serde(default)]
+        by_contact: bool,
+    },
+    /// A file is too large for the contact's mailbox: it moves only while both are online.
+    FileWaiting {
+        /// The file's id.
+        file: FileId,
+    },
+    /// A received file was written out (`export_file`).
+    FileExported {
+        /// The file's id.
+        file: FileId,
+        /// Where.
+        path: String,
+    },
+    /// A conversation's files (`files`), oldest first.
+    Files {
+        /// Contact alias.
+        with: Alias,
+        /// Its files.
+        files: Vec<FileInfo>,
     },
     /// A contact connected.
     PeerOnline {

@@ -147,6 +147,24 @@ text_newtype! {
     IntroId
 }
 
+text_newtype! {
+    /// A file's id (32 hex digits), as the `file_queued` and `file_offered` events give it:
+    /// every file command names its file by it.
+    FileId
+}
+
+impl FileId {
+    /// The id of a file.
+    pub(crate) fn of(id: &[u8; 16]) -> Self {
+        Self(hex::encode(id))
+    }
+
+    /// The 16 bytes it names, if it is 32 hex digits.
+    pub(crate) fn bytes(&self) -> Option<[u8; 16]> {
+        hex::decode(&self.0).ok()?.try_into().ok()
+    }
+}
+
 impl MessageId {
     /// The id of a stored message.
     pub(crate) fn of(id: &crate::store::MessageId) -> Self {

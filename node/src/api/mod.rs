@@ -16,10 +16,10 @@ mod tests;
 
 pub use command::{parse_command, Command, MAX_COMMAND_LINE, MAX_REF_LEN};
 pub use event::{
-    ContactInfo, ErrorCode, Event, GroupChange, GroupInfo, GroupMessageInfo, MemberInfo,
-    MessageDirection, MessageInfo, MessageState, RelayState,
+    ContactInfo, ErrorCode, Event, FileInfo, FileStateName, GroupChange, GroupInfo,
+    GroupMessageInfo, MemberInfo, MessageDirection, MessageInfo, MessageState, RelayState,
 };
-pub use ids::{Alias, ClientRef, GroupRef, IntroId, MemberName, MessageId, PeerId};
+pub use ids::{Alias, ClientRef, FileId, GroupRef, IntroId, MemberName, MessageId, PeerId};
 
 /// Profiles: created with a passphrase, opened with it (`Profile::create`, `Profile::open`).
 pub use crate::profile::{Profile, ProfileError};

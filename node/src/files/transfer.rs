@@ -149,7 +149,7 @@ impl Outgoing {
         match self.stage {
             Stage::Offered => {
                 self.stage = Stage::Moving;
-                Ok(self.due())
+                Ok(self.refill())
             }
             // Said again (a renewed control message): nothing new.
             Stage::Moving | Stage::Complete => Ok(self.next..self.next),
@@ -167,7 +167,7 @@ impl Outgoing {
             self.stage = Stage::Complete;
             return self.next..self.next;
         }
-        self.due()
+        self.refill()
     }
 
     /// The recipient declined, or either side cancelled: chunks still in flight are to be
@@ -183,8 +183,9 @@ impl Outgoing {
         (self.acked.below..self.next).filter(|i| !self.acked.contains(*i))
     }
 
-    /// Moves `next` as far as the window and the span allow; the chunks it passed.
-    fn due(&mut self) -> Range<u64> {
+    /// Moves `next` as far as the window and the span allow; the chunks it passed (to put
+    /// in the outbox now).
+    pub fn refill(&mut self) -> Range<u64> {
         let start = self.next;
         let flying = self.next - self.acked.len().min(self.next);
         let room = WINDOW.saturating_sub(flying);

@@ -7,6 +7,13 @@ use super::*;
 impl<S: Shell> Runtime<S> {
     pub(crate) fn command(&mut self, cmd: Command) {
         match cmd {
+            c @ (Command::InspectFile { .. }
+            | Command::SendFile { .. }
+            | Command::AcceptFile { .. }
+            | Command::DeclineFile { .. }
+            | Command::CancelFile { .. }
+            | Command::ExportFile { .. }
+            | Command::Files { .. }) => self.file_command(c),
             Command::Invite {
                 ttl_secs,
                 for_contact,

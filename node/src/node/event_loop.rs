@@ -34,6 +34,8 @@ impl Runtime<Libp2pShell> {
         mut flush_done: mpsc::UnboundedReceiver<shell::FlushDone>,
     ) {
         self.start_listening();
+        let (_unused, idle) = mpsc::unbounded_channel();
+        let mut jobs_done = self.shell.jobs.take().unwrap_or(idle);
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !self.stopping {
@@ -78,6 +80,11 @@ impl Runtime<Libp2pShell> {
                 done = flush_done.recv() => {
                     if let Some((id, result)) = done {
                         self.flush_completed(id, result);
+                    }
+                }
+                done = jobs_done.recv() => {
+                    if let Some((id, outcome)) = done {
+                        self.job_completed(id, outcome);
                     }
                 }
                 _ = std::future::ready(()), if self.flush_wanted() => {

@@ -378,13 +378,17 @@ impl<S: Shell> Runtime<S> {
                             self.in_flight.remove(&mid);
                             self.backoff.remove(&mid);
                             self.renewed.remove(&mid);
-                            if !self.group_copy_delivered(&mid) && !copies.contains(&mid) {
+                            if !self.file_part_delivered(&mid)
+                                && !self.group_copy_delivered(&mid)
+                                && !copies.contains(&mid)
+                            {
                                 self.deferred.push(Deferred::Emit(Event::Delivered {
                                     id: api::MessageId::of(&mid),
                                 }));
                             }
                         }
                         self.forget_delivered_copies(&copies);
+                        self.pump_contact(cid);
                         Inbound::Processed
                     }
                     Err(_) => Inbound::TryLater,
@@ -421,18 +425,8 @@ impl<S: Shell> Runtime<S> {
                 self.inbound_group(cid, next, copy, group, body)
             }
             Content::Introduction { copy, intros } => self.inbound_intros(cid, next, copy, intros),
-            // The transfer is not wired into the runtime yet (docs/PROTOCOL.md §25.3): read
-            // as a build before files reads it, content it cannot use — the session moves on.
-            Content::File { .. } | Content::Chunk { .. } | Content::FileControl { .. } => {
-                let bytes = SecretBytes::from_slice(&next.to_bytes());
-                if self.profile.store.put_session(&cid, &bytes).is_err() {
-                    return Inbound::TryLater;
-                }
-                self.dirty = true;
-                if let Some(s) = self.contacts.get_mut(&cid) {
-                    s.session = Some(next);
-                }
-                Inbound::Dropped
+            c @ (Content::File { .. } | Content::Chunk { .. } | Content::FileControl { .. }) => {
+                self.inbound_file(cid, next, c)
             }
             Content::Card(card) => {
                 let Some(mut contact) = self.contacts.get(&cid).map(|s| s.contact.clone()) else {
@@ -460,4 +454,34 @@ impl<S: Shell> Runtime<S> {
     }
 
     // ---------------------------------------------------------------- swarm
+}
+
+/// Texts of one contact decrypted in a row, waiting to be stored with one receipt.
+pub(super) struct TextGroup {
+    pub(super) cid: ContactId,
+    /// The ratchet state after the last of them.
+    pub(super) session: Session,
+    /// Their indices in the batch, and the messages.
+    pub(super) indices: Vec<usize>,
+    pub(super) messages: Vec<NewMessage>,
+}
+
+pub(super) fn set(out: &mut [Inbound], i: usize, r: Inbound) {
+    if let Some(slot) = out.get_mut(i) {
+        *slot = r;
+    }
+}
+
+/// What happened to an inbound envelope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Inbound {
+    /// Stored or already had it: acknowledge.
+    Processed,
+    /// Authentic, but this session cannot read it now (too far ahead in its chain):
+    /// never acknowledged, so a mailbox keeps it and a sender retries it.
+    Kept,
+    /// Not ours, forged or malformed: no reply.
+    Dropped,
+    /// Could not store it now: the sender should retry.
+    TryLater,
 }

@@ -110,10 +110,11 @@ impl<S: Shell> Runtime<S> {
         let mut fallback: Vec<OutboxEntry> = Vec::new();
         for id in ids {
             self.in_flight.remove(&id);
+            let direct_only = self.direct_only(&id);
             let Some(entry) = self.outbox.get(&id) else {
                 continue;
             };
-            if route == Route::Direct && mailbox.is_some() {
+            if route == Route::Direct && mailbox.is_some() && !direct_only {
                 fallback.push(entry.clone());
             } else {
                 self.back_off(id);
@@ -503,7 +504,7 @@ impl<S: Shell> Runtime<S> {
             }) else {
                 continue;
             };
-            if entry.seq != CONTROL_SEQ && entry.attempts == 1 {
+            if entry.seq != CONTROL_SEQ && entry.seq != FILE_SEQ && entry.attempts == 1 {
                 sent.push((id, entry.contact, entry.seq, now));
                 if !self.is_group_copy(&id) {
                     self.emit(Event::Sent {
@@ -668,6 +669,9 @@ impl<S: Shell> Runtime<S> {
         next: &mut Session,
         now: u64,
     ) -> Option<OutboxEntry> {
+        if entry.seq == FILE_SEQ {
+            return self.file_encrypt_again(&entry, next);
+        }
         let m = self.profile.store.message(cid, entry.seq).ok()??;
         let plain = match m.group {
             // A group's copy: the content it carries, as it was.

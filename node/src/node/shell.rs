@@ -13,6 +13,8 @@
 //! libp2p's events), and requests and answers are named by [`RequestId`] and
 //! [`Responder`], not by libp2p's types.
 
+pub use super::files::jobs::{FileJob, JobOutcome};
+use crate::files::vault::Vault;
 use crate::net::ip_limits::Source;
 use crate::net::protocol::{Request, Response};
 use crate::net::swarm::{Behaviour, BehaviourEvent};
@@ -141,7 +143,15 @@ pub trait Shell {
     /// Makes everything written to `store` durable in the background; the outcome comes
     /// back to [`super::Runtime::flush_completed`] with `id`.
     fn start_flush(&mut self, id: u64, store: Arc<Store>);
+    /// Runs a file job (reading, cleaning, sealing, checking, writing out) away from the
+    /// event loop; the outcome comes back to [`super::Runtime::job_completed`] with `id`.
+    fn start_job(&mut self, id: u64, job: FileJob);
+    /// Where the profile keeps its files' sealed chunks.
+    fn vault(&self, paths: &crate::store::ProfilePaths) -> Arc<dyn Vault>;
 }
+
+/// A file job's outcome, with its id.
+pub type JobDone = (u64, JobOutcome);
 
 /// The node's randomness: the operating system's in every real run (nothing of it is kept
 /// in memory, so a memory dump reveals no past key); seeded only in simulations.
@@ -200,12 +210,18 @@ pub struct Libp2pShell {
     next_responder: u64,
     bypassed: BTreeSet<PeerId>,
     flush_done: mpsc::UnboundedSender<FlushDone>,
+    jobs_done: mpsc::UnboundedSender<JobDone>,
+    /// Finished file jobs (taken by the event loop).
+    pub jobs: Option<mpsc::UnboundedReceiver<JobDone>>,
 }
 
 impl Libp2pShell {
     /// The shell around `swarm`; finished flushes are sent to `flush_done`.
     pub fn new(swarm: Swarm<Behaviour>, flush_done: mpsc::UnboundedSender<FlushDone>) -> Self {
+        let (jobs_done, jobs) = mpsc::unbounded_channel();
         Self {
+            jobs_done,
+            jobs: Some(jobs),
             swarm,
             requests: HashMap::new(),
             next_request: 0,
@@ -415,5 +431,16 @@ impl Shell for Libp2pShell {
             let r = store.make_durable().map_err(|e| e.to_string());
             let _ = tx.send((id, r));
         });
+    }
+
+    fn start_job(&mut self, id: u64, job: FileJob) {
+        let tx = self.jobs_done.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send((id, job.run()));
+        });
+    }
+
+    fn vault(&self, paths: &crate::store::ProfilePaths) -> Arc<dyn Vault> {
+        Arc::new(crate::files::vault::DirVault::new(paths))
     }
 }

@@ -85,6 +85,7 @@ enum Item {
     Answer(usize, u32, RequestId, Response),
     Fail(usize, u32, RequestId, PeerId, bool),
     Flush(usize, u32, u64),
+    Job(usize, u32, u64, crate::node::shell::JobOutcome),
     Accept(usize, String, String),
     Workload,
     Fault,
@@ -374,6 +375,7 @@ impl World {
                     let t = self.now + self.rng.gen_range(1..=30);
                     self.at(t, Item::Flush(i, epoch, id));
                 }
+                Action::Job(id, outcome) => self.at(self.now + 1, Item::Job(i, epoch, id, outcome)),
             }
         }
     }
@@ -442,6 +444,7 @@ impl World {
         m.epoch += 1;
         let mut io = Io::new(peer, now + m.clock_offset_ms);
         io.disk = Some(m.disk.clone());
+        io.vault = m.io.borrow().vault.clone();
         m.io = Rc::new(RefCell::new(io));
         let (tx, rx) = mpsc::unbounded_channel();
         let config = NodeConfig {
@@ -687,6 +690,10 @@ impl World {
                 self.input(i, |n| n.flush_completed(id, Ok(())))?;
             }
             Item::Flush(..) => {}
+            Item::Job(i, e, id, outcome) if e == self.epoch(i) => {
+                self.input(i, |n| n.job_completed(id, outcome))?;
+            }
+            Item::Job(..) => {}
             Item::Accept(i, code, alias) => {
                 self.input(i, |n| {
                     n.command(Command::Accept {

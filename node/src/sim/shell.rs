@@ -24,6 +24,8 @@ pub(crate) enum Action {
     Respond(Responder, Response),
     Ignore(Responder),
     Flush(u64),
+    /// A file job done (run at once: its outcome comes back at the next step).
+    Job(u64, crate::node::shell::JobOutcome),
 }
 
 /// A machine's view of the world, shared by its shell and the world.
@@ -39,6 +41,8 @@ pub(crate) struct Io {
     /// Mail acknowledged to the mailbox while writes waited for a flush: the relay would
     /// delete what a crash could still lose here (a violation the world reports).
     pub acked_unflushed: bool,
+    /// The machine's files (kept across its restarts, like its disk).
+    pub vault: crate::files::vault::MemVault,
 }
 
 impl Io {
@@ -51,6 +55,7 @@ impl Io {
             next_request: 0,
             disk: None,
             acked_unflushed: false,
+            vault: crate::files::vault::MemVault::default(),
         }
     }
 }
@@ -127,5 +132,14 @@ impl Shell for SimShell {
 
     fn start_flush(&mut self, id: u64, _: Arc<Store>) {
         self.0.borrow_mut().actions.push(Action::Flush(id));
+    }
+
+    fn start_job(&mut self, id: u64, job: crate::node::shell::FileJob) {
+        let outcome = job.run();
+        self.0.borrow_mut().actions.push(Action::Job(id, outcome));
+    }
+
+    fn vault(&self, _: &crate::store::ProfilePaths) -> Arc<dyn crate::files::vault::Vault> {
+        Arc::new(self.0.borrow().vault.clone())
     }
 }

@@ -1,0 +1,248 @@
+//! A file's offer, chunk or control from a contact. Each is receipted (its id: the offer's
+//! message id, a chunk's or a control's derived one), stored with the receipt and the
+//! ratchet state in one transaction, and acknowledged once durable. What a transfer's state
+//! refuses (a chunk before acceptance, outside the span, of another contact's file) moves
+//! the session on and changes nothing else.
+
+use super::*;
+use crate::files::transfer::{Arrival, Incoming};
+use crate::files::vault::Slot;
+
+impl<S: Shell> Runtime<S> {
+    pub(in crate::node) fn inbound_file(
+        &mut self,
+        cid: ContactId,
+        next: Session,
+        content: Content,
+    ) -> Inbound {
+        match content {
+            Content::File {
+                id,
+                sent_at_ms,
+                descriptor,
+            } => self.inbound_offer(cid, next, id, sent_at_ms, descriptor),
+            Content::Chunk {
+                file,
+                index,
+                sealed,
+            } => self.inbound_chunk(cid, next, file, index, &sealed),
+            Content::FileControl { file, action } => self.inbound_control(cid, next, file, action),
+            _ => Inbound::Dropped,
+        }
+    }
+
+    /// The session moves on and nothing else changes (what a transfer refuses).
+    fn file_refused(&mut self, cid: ContactId, next: Session, why: &'static str) -> Inbound {
+        let bytes = SecretBytes::from_slice(&next.to_bytes());
+        if self.profile.store.put_session(&cid, &bytes).is_err() {
+            return Inbound::TryLater;
+        }
+        self.dirty = true;
+        if let Some(s) = self.contacts.get_mut(&cid) {
+            s.session = Some(next);
+        }
+        self.hostile(why)
+    }
+
+    /// Stores a receipt for `id` (something seen before: its receipt was lost).
+    fn receipt_again(&mut self, cid: ContactId, mut next: Session, id: [u8; 16]) -> Inbound {
+        let Some(receipt) = self.receipt_part(&mut next, cid, vec![id]) else {
+            return Inbound::TryLater;
+        };
+        if self.write_file(cid, None, Some(next), vec![(receipt, None)], Vec::new()) {
+            Inbound::Processed
+        } else {
+            Inbound::TryLater
+        }
+    }
+
+    fn inbound_offer(
+        &mut self,
+        cid: ContactId,
+        mut next: Session,
+        offer: [u8; 16],
+        sent_at_ms: u64,
+        descriptor: cairn_crypto::file::FileDescriptor,
+    ) -> Inbound {
+        let id = descriptor.id;
+        if let Some(r) = self.files.records.get(&id) {
+            if r.contact != cid || r.outgoing || r.offer != offer {
+                return self.file_refused(cid, next, "file offer under another's id");
+            }
+            return self.receipt_again(cid, next, offer);
+        }
+        if self
+            .profile
+            .store
+            .is_duplicate(&MessageId(offer))
+            .unwrap_or(false)
+        {
+            // Offered, then removed (expired): nothing to show again.
+            return self.file_refused(cid, next, "file offer seen before");
+        }
+        let mut slot = Slot([0; 16]);
+        self.rng.fill_bytes(&mut slot.0);
+        let record = FileRecord {
+            contact: cid,
+            outgoing: false,
+            stage: Stage::Offered,
+            slot,
+            offer,
+            sent_at_ms,
+            next: 0,
+            have: ChunkSet::default(),
+            direct_only: false,
+            expires_at_ms: self.file_expiry(&cid),
+            descriptor,
+        };
+        let Some(receipt) = self.receipt_part(&mut next, cid, vec![offer]) else {
+            return Inbound::TryLater;
+        };
+        let event = Event::FileOffered {
+            from: self
+                .contacts
+                .get(&cid)
+                .map(|c| c.contact.alias.clone())
+                .unwrap_or_default()
+                .into(),
+            file: api::FileId::of(&id),
+            name: record.descriptor.name.clone(),
+            size: record.descriptor.size,
+            media_type: record.descriptor.media_type.clone(),
+            sent_at: sent_at_ms,
+        };
+        if !self.write_file(
+            cid,
+            Some(record),
+            Some(next),
+            vec![(receipt, None)],
+            vec![MessageId(offer)],
+        ) {
+            return Inbound::TryLater;
+        }
+        self.deferred.push(Deferred::Emit(event));
+        Inbound::Processed
+    }
+
+    fn inbound_chunk(
+        &mut self,
+        cid: ContactId,
+        mut next: Session,
+        file: [u8; 16],
+        index: u64,
+        sealed: &[u8],
+    ) -> Inbound {
+        let Some(mut r) = self.files.records.get(&file).cloned() else {
+            return self.file_refused(cid, next, "chunk of no file");
+        };
+        if r.contact != cid || r.outgoing {
+            return self.file_refused(cid, next, "chunk of another's file");
+        }
+        let mut incoming = Incoming {
+            chunks: r.chunks(),
+            have: r.have.clone(),
+            stage: r.stage,
+        };
+        let cid_id = chunk_id(&file, index);
+        match incoming.arrival(index) {
+            Err(_) => self.file_refused(cid, next, "chunk the transfer refuses"),
+            Ok(Arrival::Again) => self.receipt_again(cid, next, cid_id),
+            Ok(Arrival::New) => {
+                let opened = r
+                    .descriptor
+                    .cipher()
+                    .and_then(|c| c.open(index, sealed).map(|_| ()));
+                if opened.is_err() {
+                    return self.file_refused(cid, next, "chunk that does not open");
+                }
+                // The content first, durably: the record then says it is there.
+                let vault = Arc::clone(&self.files.vault);
+                if let Err(e) = vault
+                    .write(r.slot, index, sealed)
+                    .and_then(|()| vault.sync(r.slot))
+                {
+                    tracing::warn!(error = %e, "a received chunk could not be stored");
+                    return Inbound::TryLater;
+                }
+                incoming.stored(index);
+                r.have = incoming.have;
+                let Some(receipt) = self.receipt_part(&mut next, cid, vec![cid_id]) else {
+                    return Inbound::TryLater;
+                };
+                let (bytes, total) = (
+                    (r.have.len() * CHUNK_LEN as u64).min(r.descriptor.size),
+                    r.descriptor.size,
+                );
+                if !self.write_file(cid, Some(r), Some(next), vec![(receipt, None)], Vec::new()) {
+                    return Inbound::TryLater;
+                }
+                self.progress(file, false, bytes, total);
+                self.verify_if_whole(file);
+                Inbound::Processed
+            }
+        }
+    }
+
+    fn inbound_control(
+        &mut self,
+        cid: ContactId,
+        mut next: Session,
+        file: [u8; 16],
+        action: FileAction,
+    ) -> Inbound {
+        let Some(r) = self.files.records.get(&file).cloned() else {
+            return self.file_refused(cid, next, "control of no file");
+        };
+        if r.contact != cid {
+            return self.file_refused(cid, next, "control of another's file");
+        }
+        let Some(receipt) = self.receipt_part(&mut next, cid, vec![control_id(&file, action)])
+        else {
+            return Inbound::TryLater;
+        };
+        let mut record = r.clone();
+        let new_stage = match (action, r.outgoing, r.stage) {
+            (FileAction::Accept, true, Stage::Offered) => Some(Stage::Moving),
+            (FileAction::Decline, true, Stage::Offered) => Some(Stage::Declined),
+            (FileAction::Cancel, _, Stage::Offered | Stage::Moving) => Some(Stage::Cancelled),
+            _ => None,
+        };
+        if let Some(s) = new_stage {
+            record.stage = s;
+        }
+        if !self.write_file(
+            cid,
+            Some(record),
+            Some(next),
+            vec![(receipt, None)],
+            Vec::new(),
+        ) {
+            return Inbound::TryLater;
+        }
+        let Some(stage) = new_stage else {
+            return Inbound::Processed;
+        };
+        match stage {
+            Stage::Moving => self.pump(file),
+            _ => self.stop_file(file, stage, false),
+        }
+        self.deferred.push(Deferred::Emit(Event::FileState {
+            file: api::FileId::of(&file),
+            state: stage_name(stage),
+            by_contact: true,
+        }));
+        Inbound::Processed
+    }
+}
+
+/// A stage as front ends name it.
+pub(crate) fn stage_name(s: Stage) -> api::FileStateName {
+    match s {
+        Stage::Offered => api::FileStateName::Offered,
+        Stage::Moving => api::FileStateName::Moving,
+        Stage::Complete => api::FileStateName::Complete,
+        Stage::Declined => api::FileStateName::Declined,
+        Stage::Cancelled => api::FileStateName::Cancelled,
+        Stage::Failed => api::FileStateName::Failed,
+    }
+}

@@ -1,0 +1,201 @@
+//! Files end to end (docs/PROTOCOL.md §25.3, docs/CLI.md): real `cairn run` processes on
+//! loopback sending files of several sizes, accepted, checked and written out bit-exact;
+//! a cancel from the sender; a kill -9 of the recipient mid-transfer that resumes; no
+//! content of any file in either profile.
+
+use cairn_tests::*;
+use rand::{RngCore, SeedableRng};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Duration;
+
+const CHUNK: usize = 64_512;
+const MARKER: &[u8] = b"MARKER-OF-A-SOURCE-DOCUMENT-7f3a";
+
+/// Random content of `size` bytes with the marker planted (when it fits), so a profile
+/// holding any of it in plaintext is found out.
+fn content(size: usize, seed: u64) -> Vec<u8> {
+    let mut v = vec![0u8; size];
+    rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut v);
+    for at in (0..size.saturating_sub(MARKER.len())).step_by(CHUNK.max(1)) {
+        v[at..at + MARKER.len()].copy_from_slice(MARKER);
+    }
+    v
+}
+
+fn ev(e: &Value, name: &str) -> bool {
+    e["event"] == name
+}
+
+/// Sends `path` from `from` to `to` as it is and returns the file's id.
+fn send(from: &mut Node, to: &str, path: &Path) -> String {
+    from.cmd(json!({"cmd": "send_file", "to": to, "path": path, "original": true}));
+    let e = from.expect("file_queued", |e| ev(e, "file_queued") || ev(e, "error"));
+    assert_eq!(e["event"], "file_queued", "{e}");
+    e["file"].as_str().unwrap().to_owned()
+}
+
+fn state(node: &mut Node, file: &str, st: &str, within: Duration) -> Value {
+    node.expect_within(&format!("file {st}"), within, |e| {
+        ev(e, "file_state") && e["file"] == file && e["state"] == st
+    })
+}
+
+fn export(node: &mut Node, file: &str, to: &Path) -> Vec<u8> {
+    node.cmd(json!({"cmd": "export_file", "file": file, "path": to}));
+    let e = node.expect("file_exported", |e| {
+        ev(e, "file_exported") || ev(e, "error")
+    });
+    assert_eq!(e["event"], "file_exported", "{e}");
+    std::fs::read(to).unwrap()
+}
+
+/// Would catch a file cut, padded or altered on the way at any size that matters (empty,
+/// one byte, a chunk boundary either side, several windows), an offer shown with another
+/// name or size, a transfer reported complete before the recipient has it all, an export
+/// over an existing file, a file sent uncleaned without being asked to, or plaintext of a
+/// file left in either profile.
+#[test]
+fn files_of_every_size_arrive_bit_exact_and_never_in_plaintext() {
+    let net = Net::new();
+    let (alice_p, bob_p) = (net.node("alice"), net.node("bob"));
+    let mut alice = alice_p.start();
+    let mut bob = bob_p.start();
+    connect(&mut alice, &mut bob);
+    let dir = net.path().join("files");
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // A type Cairn cannot clean is refused unless sent as it is.
+    let odd = dir.join("data.bin");
+    std::fs::write(&odd, content(1000, 1)).unwrap();
+    alice.cmd(json!({"cmd": "send_file", "to": "bob", "path": odd}));
+    let e = alice.expect("error", |e| ev(e, "error"));
+    assert_eq!(e["code"], "not_cleaned", "{e}");
+    alice.cmd(json!({"cmd": "inspect_file", "path": odd}));
+    let e = alice.expect("file_inspected", |e| ev(e, "file_inspected"));
+    assert_eq!(e["cleanable"], false, "{e}");
+
+    let sizes = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 40 * CHUNK + 17];
+    for (n, size) in sizes.into_iter().enumerate() {
+        let bytes = content(size, n as u64 + 10);
+        let path = dir.join(format!("../../evil\u{202e}name {n}.bin"));
+        let path = dir.join(path.file_name().unwrap());
+        std::fs::write(&path, &bytes).unwrap();
+        let file = send(&mut alice, "bob", &path);
+        let offer = bob.expect("file_offered", |e| {
+            ev(e, "file_offered") && e["file"] == file
+        });
+        assert_eq!(offer["size"], size as u64);
+        assert_eq!(offer["from"], "alice");
+        let name = offer["name"].as_str().unwrap();
+        assert!(
+            !name.contains('/') && !name.contains('\u{202e}'),
+            "name not sanitised: {name:?}"
+        );
+        bob.cmd(json!({"cmd": "accept_file", "file": file}));
+        state(&mut bob, &file, "complete", Duration::from_secs(60));
+        state(&mut alice, &file, "complete", Duration::from_secs(60));
+        let out = dir.join(format!("out-{n}"));
+        assert_eq!(export(&mut bob, &file, &out), bytes, "size {size}");
+        bob.cmd(json!({"cmd": "export_file", "file": file, "path": out}));
+        let e = bob.expect("error", |e| ev(e, "error"));
+        assert_eq!(e["code"], "export_failed", "never over a file: {e}");
+    }
+    bob.cmd(json!({"cmd": "files", "with": "alice"}));
+    let list = bob.expect("files", |e| ev(e, "files"));
+    let files = list["files"].as_array().unwrap();
+    assert_eq!(files.len(), sizes.len());
+    assert!(files
+        .iter()
+        .all(|f| f["state"] == "complete" && f["direction"] == "in"));
+    alice.quit();
+    bob.quit();
+    for p in [&alice_p, &bob_p] {
+        let all = all_bytes(&p.dir);
+        assert!(
+            !contains_any_encoding(&all, MARKER),
+            "{}'s profile holds a file's plaintext",
+            p.name
+        );
+    }
+}
+
+/// Would catch a cancel that does not reach the other side, chunks still sent after it,
+/// or a cancelled file's content kept.
+#[test]
+fn either_side_cancels_and_the_other_is_told() {
+    let net = Net::new();
+    let (alice_p, bob_p) = (net.node("alice"), net.node("bob"));
+    let mut alice = alice_p.start();
+    let mut bob = bob_p.start();
+    connect(&mut alice, &mut bob);
+    let dir = net.path().join("files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("big.bin");
+    std::fs::write(&path, content(300 * CHUNK, 3)).unwrap();
+    // Declined before it moves.
+    let file = send(&mut alice, "bob", &path);
+    bob.expect("file_offered", |e| {
+        ev(e, "file_offered") && e["file"] == file
+    });
+    bob.cmd(json!({"cmd": "decline_file", "file": file}));
+    let e = state(&mut alice, &file, "declined", Duration::from_secs(30));
+    assert_eq!(e["by_contact"], true);
+    // Cancelled by the sender while it moves.
+    let file = send(&mut alice, "bob", &path);
+    bob.expect("file_offered", |e| {
+        ev(e, "file_offered") && e["file"] == file
+    });
+    bob.cmd(json!({"cmd": "accept_file", "file": file}));
+    bob.expect("progress", |e| ev(e, "file_progress") && e["file"] == file);
+    alice.cmd(json!({"cmd": "cancel_file", "file": file}));
+    let e = state(&mut bob, &file, "cancelled", Duration::from_secs(30));
+    assert_eq!(e["by_contact"], true);
+    bob.cmd(json!({"cmd": "export_file", "file": file, "path": dir.join("x")}));
+    let e = bob.expect("error", |e| ev(e, "error"));
+    assert_eq!(e["code"], "file_state", "{e}");
+    alice.quit();
+    bob.quit();
+    let vault = bob_p.dir.join("files");
+    let left: u64 = std::fs::read_dir(&vault)
+        .map(|rd| rd.flatten().map(|e| e.metadata().unwrap().len()).sum())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "a cancelled file's chunks were kept");
+}
+
+/// Would catch a transfer that restarts from nothing, stalls, or arrives altered after the
+/// recipient is killed mid-transfer (and the sender too).
+#[test]
+fn kill9_mid_transfer_resumes_and_completes() {
+    let net = Net::new();
+    let (alice_p, bob_p) = (net.node("alice"), net.node("bob"));
+    let mut alice = alice_p.start();
+    let mut bob = bob_p.start();
+    connect(&mut alice, &mut bob);
+    let dir = net.path().join("files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bytes = content(8 << 20, 4);
+    let path = dir.join("recording.bin");
+    std::fs::write(&path, &bytes).unwrap();
+    let file = send(&mut alice, "bob", &path);
+    bob.expect("file_offered", |e| {
+        ev(e, "file_offered") && e["file"] == file
+    });
+    bob.cmd(json!({"cmd": "accept_file", "file": file}));
+    let p = bob.expect("progress", |e| {
+        ev(e, "file_progress") && e["file"] == file && e["bytes"].as_u64() > Some(1 << 20)
+    });
+    assert!(
+        p["bytes"].as_u64() < Some(8 << 20),
+        "too fast to kill mid-way"
+    );
+    bob.kill9();
+    let mut bob = bob_p.start();
+    alice.kill9();
+    let mut alice = alice_p.start();
+    state(&mut bob, &file, "complete", Duration::from_secs(120));
+    state(&mut alice, &file, "complete", Duration::from_secs(60));
+    assert_eq!(export(&mut bob, &file, &dir.join("out")), bytes);
+    alice.quit();
+    bob.quit();
+}
