@@ -96,6 +96,7 @@ pub fn fuzz_store_record(data: &[u8]) {
         return;
     };
     if let Ok(record) = decode_record(tree, bytes) {
+        files::file_record_round_trips(&record);
         match encode_record(&record) {
             Ok(again) => assert_eq!(again, bytes, "{tree} record does not round-trip"),
             Err(e) => panic!("a decoded {tree} record does not encode: {e}"),
@@ -467,7 +468,10 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
     let (env, session, card) = (first(&envelopes), first(&sessions), first(&cards));
     let mut out: Vec<(&'static str, Vec<u8>)> = Vec::new();
 
-    for (tree, rec) in sample_records(&env, &session, &card) {
+    for (tree, rec) in sample_records(&env, &session, &card)
+        .into_iter()
+        .chain(files::file_records())
+    {
         if let Ok(bytes) = encode_record(&rec) {
             out.push(("store_record", with(tree_index(tree), &bytes)));
         }

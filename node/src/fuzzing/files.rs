@@ -1,8 +1,76 @@
-//! Seeds for the file contents (docs/PROTOCOL.md §25.3) in the `content` target: an offer,
-//! chunks of several lengths, and each control.
+//! Files (docs/PROTOCOL.md §25.3) in the fuzz targets: seeds for the file contents in
+//! `content` (an offer, chunks of several lengths, each control), and the transfer record
+//! inside a store record of the files tree in `store_record` (decoded, it must encode back
+//! to the same bytes).
 
 use crate::content::{Content, FileAction};
+use crate::files::record::FileRecord;
+use crate::files::transfer::{ChunkSet, Stage};
+use crate::files::vault::Slot;
+use crate::store::codec::Record;
+use crate::store::{ContactId, TreeName};
 use cairn_crypto::file::{FileDescriptor, FileKey, CHUNK_TAG_LEN, SEALED_CHUNK_LEN};
+
+/// Invariant of a file record found in a store record: if it decodes, it encodes back to
+/// the same bytes.
+pub(super) fn file_record_round_trips(record: &Record) {
+    let Record::File(stored) = record else {
+        return;
+    };
+    if let Ok(r) = FileRecord::decode(stored) {
+        match r.encode() {
+            Ok(again) => assert_eq!(
+                again.body.expose_secret(),
+                stored.body.expose_secret(),
+                "file record does not round-trip"
+            ),
+            Err(e) => panic!("a decoded file record does not encode: {e}"),
+        }
+    }
+}
+
+/// Store records of the files tree: transfers both ways, at several stages.
+pub(super) fn file_records() -> Vec<(TreeName, Record)> {
+    let mut out = Vec::new();
+    for (outgoing, stage, have) in [
+        (true, Stage::Offered, vec![]),
+        (false, Stage::Moving, vec![0, 1, 4, 9]),
+        (
+            false,
+            Stage::Complete,
+            vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        ),
+    ] {
+        let mut set = ChunkSet::default();
+        for i in have {
+            set.insert(i);
+        }
+        let r = FileRecord {
+            contact: ContactId([30; 32]),
+            outgoing,
+            stage,
+            slot: Slot([31; 16]),
+            offer: [32; 16],
+            sent_at_ms: 1_800_000_000_000,
+            next: if outgoing { 5 } else { 0 },
+            have: set,
+            direct_only: outgoing,
+            expires_at_ms: outgoing.then_some(1_800_000_600_000),
+            descriptor: FileDescriptor {
+                id: [33; 16],
+                name: "minutes.odt".into(),
+                media_type: "application/vnd.oasis.opendocument.text".into(),
+                size: 11 * 64_512 - 5,
+                sha256: [34; 32],
+                key: FileKey::from_key_bytes([35; 32]),
+            },
+        };
+        if let Ok(stored) = r.encode() {
+            out.push((TreeName::Files, Record::File(stored)));
+        }
+    }
+    out
+}
 
 /// File offers, chunks and controls, each valid.
 pub(super) fn file_contents() -> Vec<Content> {
