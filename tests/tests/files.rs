@@ -199,3 +199,63 @@ fn kill9_mid_transfer_resumes_and_completes() {
     alice.quit();
     bob.quit();
 }
+
+/// Would catch a forwarded message or file that names its first sender, keeps its id or
+/// time, or arrives altered; a forward to someone who is not a contact.
+#[test]
+fn forwarding_passes_on_content_and_nothing_of_the_source() {
+    let net = Net::new();
+    let (src_p, j_p, ed_p) = (
+        net.node("source"),
+        net.node("journalist"),
+        net.node("editor"),
+    );
+    let mut src = src_p.start();
+    let mut j = j_p.start();
+    let mut ed = ed_p.start();
+    connect(&mut src, &mut j);
+    connect(&mut j, &mut ed);
+    let dir = net.path().join("files");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A message.
+    src.send("journalist", "the documents are in the blue folder");
+    let m = j.sees_message("source", "the documents are in the blue folder");
+    j.cmd(json!({"cmd": "forward", "message": m["id"], "to": "editor"}));
+    j.expect("queued", |e| ev(e, "queued"));
+    let f = ed.sees_message("journalist", "the documents are in the blue folder");
+    assert_ne!(f["id"], m["id"], "a new message");
+    assert_ne!(f["sent_at"], m["sent_at"], "a new time");
+    // A file.
+    let bytes = content(3 * CHUNK + 5, 77);
+    let path = dir.join("leak.bin");
+    std::fs::write(&path, &bytes).unwrap();
+    let file = send(&mut src, "journalist", &path);
+    j.expect("file_offered", |e| {
+        ev(e, "file_offered") && e["file"] == file
+    });
+    j.cmd(json!({"cmd": "accept_file", "file": file}));
+    state(&mut j, &file, "complete", Duration::from_secs(60));
+    j.cmd(json!({"cmd": "forward", "file": file, "to": "editor"}));
+    let e = j.expect("error", |e| ev(e, "error"));
+    assert_eq!(
+        e["code"], "not_cleaned",
+        "an uncleanable type needs original: {e}"
+    );
+    j.cmd(json!({"cmd": "forward", "file": file, "to": "nobody", "original": true}));
+    let e = j.expect("error", |e| ev(e, "error"));
+    assert_eq!(e["code"], "unknown_contact", "{e}");
+    j.cmd(json!({"cmd": "forward", "file": file, "to": "editor", "original": true}));
+    let q = j.expect("file_queued", |e| ev(e, "file_queued") || ev(e, "error"));
+    assert_eq!(q["event"], "file_queued", "{q}");
+    let fwd = q["file"].as_str().unwrap().to_owned();
+    assert_ne!(fwd, file, "a new file id");
+    let offer = ed.expect("file_offered", |e| ev(e, "file_offered"));
+    assert_eq!(offer["from"], "journalist");
+    assert_eq!(offer["file"], fwd.as_str());
+    ed.cmd(json!({"cmd": "accept_file", "file": fwd}));
+    state(&mut ed, &fwd, "complete", Duration::from_secs(60));
+    assert_eq!(export(&mut ed, &fwd, &dir.join("fwd")), bytes);
+    src.quit();
+    j.quit();
+    ed.quit();
+}

@@ -135,6 +135,13 @@ pub enum Action {
         /// Why, if it was not asked to.
         error: Option<String>,
     },
+    /// The names in a directory (for completing a path): directories end in `/`.
+    Listing {
+        /// The directory, as asked.
+        dir: String,
+        /// Its entries.
+        names: Vec<String>,
+    },
 }
 
 impl std::fmt::Debug for Action {
@@ -151,6 +158,7 @@ impl std::fmt::Debug for Action {
             Action::NodeStarted { .. } => "NodeStarted",
             Action::OpenFailed { .. } => "OpenFailed",
             Action::NodeStopped { .. } => "NodeStopped",
+            Action::Listing { .. } => "Listing",
         };
         f.write_str(s)
     }
@@ -179,6 +187,8 @@ pub enum Effect {
     Bell,
     /// Put text on the clipboard (OSC 52).
     Copy(String),
+    /// List a directory (answered with [`Action::Listing`]).
+    ListDir(String),
     /// Stop the node and leave.
     Quit,
 }
@@ -197,6 +207,7 @@ impl std::fmt::Debug for Effect {
             Effect::RestartNode { lan } => write!(f, "RestartNode {{ lan: {lan} }}"),
             Effect::Bell => f.write_str("Bell"),
             Effect::Copy(_) => f.write_str("Copy(..)"),
+            Effect::ListDir(_) => f.write_str("ListDir(..)"),
             Effect::Quit => f.write_str("Quit"),
         }
     }
@@ -239,6 +250,10 @@ pub struct App {
     pub quitting: bool,
     /// Introductions waiting for an answer (shown one at a time).
     pub intros: Vec<Introduction>,
+    /// Files of every conversation, oldest first.
+    pub files: Vec<crate::model::FileView>,
+    /// Files sent, by the `ref` of their `send_file`, until the node names them.
+    pub file_refs: HashMap<String, Alias>,
 
     id_index: HashMap<String, Alias>,
     next_local: u64,
@@ -267,6 +282,8 @@ impl App {
             focused: true,
             quitting: false,
             intros: Vec::new(),
+            files: Vec::new(),
+            file_refs: HashMap::new(),
 
             id_index: HashMap::new(),
             next_local: 0,
@@ -562,6 +579,7 @@ fn is_press(k: &KeyEvent) -> bool {
 
 mod commands;
 mod events;
+mod files;
 mod groups;
 mod keys;
 mod update;
@@ -570,6 +588,8 @@ use events::*;
 use keys::*;
 pub use update::*;
 
+#[cfg(test)]
+mod file_tests;
 #[cfg(test)]
 mod group_tests;
 #[cfg(test)]

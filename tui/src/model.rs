@@ -1,7 +1,7 @@
 //! What the TUI knows of conversations, contacts and the node: plain data that the
 //! state (`app`), the layout (`layout`), the dialogs and the drawing (`view`) all read.
 
-use cairn_node::api::{Alias, GroupRef, MemberInfo, MessageState};
+use cairn_node::api::{Alias, FileId, FileStateName, GroupRef, MemberInfo, MessageState};
 
 /// Disappearing-message choices offered by the dialog (seconds; `None` = off).
 pub const EXPIRE_CHOICES: &[(Option<u64>, &str)] = &[
@@ -109,6 +109,31 @@ impl std::fmt::Debug for Message {
         // Never print message text.
         write!(f, "Message({}, {:?})", self.id, self.state)
     }
+}
+
+/// A file of a conversation, as the files dialog shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileView {
+    /// Its id.
+    pub file: FileId,
+    /// The conversation.
+    pub alias: Alias,
+    /// Sent by us.
+    pub outgoing: bool,
+    /// Its name.
+    pub name: String,
+    /// Its size.
+    pub size: u64,
+    /// Where its transfer stands.
+    pub state: FileStateName,
+    /// Bytes moved.
+    pub bytes: u64,
+    /// Bytes per second lately.
+    pub rate: u64,
+    /// Seconds left, when known.
+    pub eta_secs: Option<u64>,
+    /// Too large for the mailbox: moves only while both are online.
+    pub waiting: bool,
 }
 
 /// Where the conversation view is scrolled to: the bottom visible line is line

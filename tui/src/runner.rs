@@ -247,6 +247,10 @@ impl Runner {
                     self.reopen();
                 }
             }
+            Effect::ListDir(dir) => {
+                let names = list_dir(&dir);
+                self.apply(Action::Listing { dir, names });
+            }
             Effect::Bell => self.out.extend_from_slice(b"\x07"),
             Effect::Copy(text) => {
                 let b64 = data_encoding::BASE64.encode(text.as_bytes());
@@ -518,4 +522,30 @@ async fn run_async(launch: Launch) -> Result<(), String> {
         let _ = tokio::time::timeout(QUIT_GRACE, n.task).await;
     }
     outcome
+}
+
+/// The entries of `dir` (a path as typed: `~/` is the home directory), directories with a
+/// `/`, sorted; none if it cannot be read. For completing a path in the attach dialog.
+fn list_dir(dir: &str) -> Vec<String> {
+    let path = match dir.strip_prefix("~/") {
+        Some(rest) => match std::env::var_os("HOME") {
+            Some(h) => std::path::PathBuf::from(h).join(rest),
+            None => std::path::PathBuf::from(dir),
+        },
+        None => std::path::PathBuf::from(dir),
+    };
+    let mut names: Vec<String> = std::fs::read_dir(path)
+        .map(|rd| {
+            rd.flatten()
+                .take(10_000)
+                .filter_map(|e| {
+                    let name = e.file_name().into_string().ok()?;
+                    let dir = e.file_type().ok()?.is_dir();
+                    Some(if dir { format!("{name}/") } else { name })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }

@@ -20,6 +20,10 @@ pub enum SlashCmd {
     Reset,
     /// Delete a contact.
     Delete,
+    /// Send a file (preview first).
+    Send,
+    /// The conversation's files.
+    Files,
     /// Create a group.
     Group,
     /// A group's members (add, remove, promote).
@@ -102,6 +106,18 @@ pub const COMMANDS: &[Slash] = &[
         names: &["delete"],
         usage: "/delete",
         about: "delete a contact (asks first)",
+    },
+    Slash {
+        cmd: SlashCmd::Send,
+        names: &["send", "attach"],
+        usage: "/send [PATH]",
+        about: "send a file (shows what is removed first)",
+    },
+    Slash {
+        cmd: SlashCmd::Files,
+        names: &["files"],
+        usage: "/files",
+        about: "files: accept, progress, save, forward",
     },
     Slash {
         cmd: SlashCmd::Group,

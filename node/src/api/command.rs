@@ -255,6 +255,30 @@ pub enum Command {
         /// Where to write it.
         path: String,
     },
+    /// Forward a received message or file to a contact (`to`) or, for a message, a group
+    /// (`group`): sent as new, from you, with nothing of its first sender — no name, no
+    /// identity, no timestamps; a file cleaned again and sealed under a new key (a type
+    /// Cairn cannot clean needs `original: true`).
+    Forward {
+        /// A received message's id (from a `message` event or the history).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<super::MessageId>,
+        /// A received (or sent) file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<FileId>,
+        /// To this contact.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<Alias>,
+        /// Or to this group (messages only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<GroupRef>,
+        /// Forward a file Cairn cannot clean as it is.
+        #[serde(default)]
+        original: bool,
+        /// Echoed in the `queued`/`file_queued` event and in any `error` about it.
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        client_ref: Option<ClientRef>,
+    },
     /// The files of a conversation, both ways.
     Files {
         /// Contact alias.
@@ -300,6 +324,10 @@ pub fn parse_command(line: &str) -> Result<Command, Event> {
                     ..
                 }
                 | Command::SendFile {
+                    client_ref: Some(r),
+                    ..
+                }
+                | Command::Forward {
                     client_ref: Some(r),
                     ..
                 } if r.len() > MAX_REF_LEN => Err(Event::error(
@@ -348,6 +376,7 @@ const KNOWN: &[&str] = &[
     "cancel_file",
     "export_file",
     "files",
+    "forward",
     "wipe",
     "quit",
 ];

@@ -85,6 +85,8 @@ pub enum ErrorCode {
     /// The file could not be written where asked (exists already, no room, not allowed),
     /// or it did not match its hash: nothing is left there.
     ExportFailed,
+    /// No received message with that id (to forward).
+    UnknownMessage,
 }
 
 impl ErrorCode {
@@ -126,6 +128,7 @@ impl ErrorCode {
         ErrorCode::NotCleaned,
         ErrorCode::FileState,
         ErrorCode::ExportFailed,
+        ErrorCode::UnknownMessage,
     ];
 
     /// The code as it is written in JSON.
@@ -167,6 +170,7 @@ impl ErrorCode {
             ErrorCode::NotCleaned => "not_cleaned",
             ErrorCode::FileState => "file_state",
             ErrorCode::ExportFailed => "export_failed",
+            ErrorCode::UnknownMessage => "unknown_message",
         }
     }
 }
@@ -389,6 +393,14 @@ pub struct FileInfo {
     pub bytes: u64,
     /// When its sender offered it (sender's clock, Unix ms).
     pub sent_at: u64,
+    /// Received files: chunks that came again since this node started, already held (a
+    /// sender that restarted, or a receipt lost on the way): what the link carried twice.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub chunks_again: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// An event from the node.

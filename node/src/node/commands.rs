@@ -13,7 +13,8 @@ impl<S: Shell> Runtime<S> {
             | Command::DeclineFile { .. }
             | Command::CancelFile { .. }
             | Command::ExportFile { .. }
-            | Command::Files { .. }) => self.file_command(c),
+            | Command::Files { .. }
+            | Command::Forward { .. }) => self.file_command(c),
             Command::Invite {
                 ttl_secs,
                 for_contact,

@@ -246,6 +246,18 @@ impl Store {
         Ok(outcome)
     }
 
+    /// A message received with this id, if it is still kept (found through its dedup
+    /// entry).
+    pub fn received_message(&self, id: &MessageId) -> Result<Option<StoredMessage>, StoreError> {
+        let key = self.keys.blind(purpose::DEDUP, &id.0);
+        let Some(Record::Dedup(d)) = self.get_record(TreeName::Dedup, &key)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .message(&d.contact, d.seq)?
+            .filter(|m| m.id == *id && m.direction == Direction::Incoming))
+    }
+
     /// True if a message with this id was received (and is still in the dedup window).
     pub fn is_duplicate(&self, message_id: &MessageId) -> Result<bool, StoreError> {
         let key = self.keys.blind(purpose::DEDUP, &message_id.0);

@@ -232,6 +232,15 @@ pub(super) fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
             })),
             None => app.warn("Usage: /group NAME [CONTACT…] (a one-word name; add members later too)"),
         },
+        SlashCmd::Send => {
+            // The rest of the line as typed (a path may hold spaces).
+            let path = line
+                .trim_start()
+                .split_once(char::is_whitespace)
+                .map_or("", |(_, rest)| rest.trim());
+            super::files::open_attach(app, path)
+        }
+        SlashCmd::Files => super::files::open_files(app, fx),
         SlashCmd::Members => super::groups::open_members(app),
         SlashCmd::Leave => match super::groups::selected_group(app) {
             Some(g) if args.first() == Some(&"confirm") => {

@@ -371,6 +371,9 @@ pub(super) fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
                 };
                 return app.warn(text);
             }
+            if let Some(Dialog::Attach(d)) = app.dialog.as_mut() {
+                d.inspecting = false;
+            }
             if ACCEPT_ERRORS.contains(&code) {
                 if let Some(Dialog::Accept(d)) = &mut app.dialog {
                     d.waiting = false;
@@ -412,19 +415,13 @@ pub(super) fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
         Event::IntroductionAnswered { accepted, alias, .. } => {
             super::groups::answered(app, accepted, alias)
         }
-        // Files have no screen here yet (docs/CLI.md has their commands): the offer is
-        // not lost on the user, nothing is fetched until it is accepted.
-        Event::FileOffered {
-            from, name, size, ..
-        } => app.notify(format!(
-            "{from} offers the file {name:?} ({size} bytes): this interface cannot take files yet; `cairn run` can (docs/CLI.md)."
-        )),
-        Event::FileInspected { .. }
+        ev @ (Event::FileOffered { .. }
+        | Event::FileInspected { .. }
         | Event::FileQueued { .. }
         | Event::FileProgress { .. }
         | Event::FileState { .. }
         | Event::FileWaiting { .. }
         | Event::FileExported { .. }
-        | Event::Files { .. } => {}
+        | Event::Files { .. }) => super::files::event(app, ev),
     }
 }

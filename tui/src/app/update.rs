@@ -20,6 +20,11 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Key(_) => {}
         Action::Paste(text) => paste(app, &text),
         Action::Node(ev) => node_event(app, ev, &mut fx),
+        Action::Listing { dir, names } => {
+            if let Some(Dialog::Attach(d)) = app.dialog.as_mut() {
+                d.listed(dir, names);
+            }
+        }
         Action::NodeStarted {
             profile,
             lan,

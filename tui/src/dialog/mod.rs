@@ -6,7 +6,9 @@
 //! shows arrives in its own fields (the invite code, the safety number) from the app.
 
 mod accept;
+mod attach;
 mod expire;
+mod files;
 mod help;
 mod introduction;
 mod invite;
@@ -17,7 +19,9 @@ mod verify;
 mod wipe;
 
 pub use accept::Accept;
+pub use attach::{Attach, Preview};
 pub use expire::Expire;
+pub use files::{size as files_size, Files};
 pub use help::{help_lines, Help};
 pub use introduction::Introduction;
 pub use invite::Invite;
@@ -123,6 +127,10 @@ pub enum Request {
     OpenVerify(cairn_node::api::Alias),
     /// Close this introduction unanswered, keeping it for `/introductions`.
     Later(Box<Introduction>),
+    /// List this directory (for completing a path).
+    ListDir(String),
+    /// Send a file (the app labels it, to know which conversation it is in).
+    SendFile(Command),
 }
 
 /// What drawing a dialog may read beyond its own state.
@@ -154,6 +162,10 @@ pub enum Dialog {
     Members(Members),
     /// An introduction to accept or refuse.
     Introduction(Introduction),
+    /// Send a file: its path and what will be removed.
+    Attach(Attach),
+    /// A conversation's files.
+    Files(Files),
 }
 
 impl Dialog {
@@ -170,6 +182,8 @@ impl Dialog {
             Dialog::NewKey(d) => d.update(key, out),
             Dialog::Members(d) => d.update(key, out),
             Dialog::Introduction(d) => d.update(key, out),
+            Dialog::Attach(d) => d.update(key, out),
+            Dialog::Files(d) => d.update(key, out),
         }
     }
 
@@ -194,6 +208,8 @@ impl Dialog {
             Dialog::NewKey(d) => d.draw(f),
             Dialog::Members(d) => d.draw(f),
             Dialog::Introduction(d) => d.draw(f),
+            Dialog::Attach(d) => d.draw(f),
+            Dialog::Files(d) => d.draw(f),
         }
     }
 }

@@ -24,7 +24,7 @@ mod webp;
 #[cfg(test)]
 mod readers;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::fmt;
 

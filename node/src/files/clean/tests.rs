@@ -130,7 +130,7 @@ fn removed_strings(c: &Cleaned) -> Vec<String> {
 
 /// A photo as a phone saves it: EXIF (camera, serial, owner, date, GPS, turned 90°), XMP,
 /// IPTC, a comment, a maker's private segment, and a second image appended.
-pub(super) fn a_phone_photo() -> Vec<u8> {
+pub(crate) fn a_phone_photo() -> Vec<u8> {
     let plain = encode(image::ImageFormat::Jpeg);
     let mut jpeg = Jpeg::from_bytes(Bytes::from(plain.clone())).unwrap();
     let mut exif = b"Exif\0\0".to_vec();

@@ -28,8 +28,138 @@ impl<S: Shell> Runtime<S> {
             Command::CancelFile { file } => self.cmd_answer_file(&file, FileAction::Cancel),
             Command::ExportFile { file, path } => self.cmd_export_file(&file, path),
             Command::Files { with } => self.cmd_files(&with),
+            Command::Forward {
+                message,
+                file,
+                to,
+                group,
+                original,
+                client_ref,
+            } => match (message, file, to, group) {
+                (Some(m), None, to, group) if to.is_some() != group.is_some() => {
+                    self.forward_message(&m, to, group, client_ref)
+                }
+                (None, Some(f), Some(to), None) => self.forward_file(&f, &to, original, client_ref),
+                (None, Some(_), None, Some(_)) => self.emit(Event::error_for(
+                    ErrorCode::BadArguments,
+                    "files cannot be sent to groups yet",
+                    client_ref,
+                )),
+                _ => self.emit(Event::error_for(
+                    ErrorCode::BadArguments,
+                    "forward takes one of message or file, and one of to or group",
+                    client_ref,
+                )),
+            },
             _ => {}
         }
+    }
+
+    /// A received message's text, sent anew: a new id and time, from us, nothing of its
+    /// first sender.
+    fn forward_message(
+        &mut self,
+        id: &api::MessageId,
+        to: Option<api::Alias>,
+        group: Option<api::GroupRef>,
+        client_ref: Option<ClientRef>,
+    ) {
+        let found = hex::decode(id.as_str())
+            .ok()
+            .and_then(|b| <[u8; 16]>::try_from(b).ok())
+            .and_then(|b| {
+                self.profile
+                    .store
+                    .received_message(&MessageId(b))
+                    .ok()
+                    .flatten()
+            });
+        let Some(m) = found else {
+            return self.emit(Event::error_for(
+                ErrorCode::UnknownMessage,
+                format!("no received message {}", id.as_str()),
+                client_ref,
+            ));
+        };
+        match (to, group) {
+            (Some(to), _) => self.cmd_send(&to, vec![(m.text, client_ref)]),
+            (None, Some(g)) => self.cmd_group_send(&g, m.text, client_ref),
+            (None, None) => {}
+        }
+    }
+
+    /// A file (received, or sent) offered to `to` as a new file: cleaned again, under a new
+    /// key and id, with a new time.
+    fn forward_file(
+        &mut self,
+        file: &api::FileId,
+        to: &str,
+        original: bool,
+        client_ref: Option<ClientRef>,
+    ) {
+        let Some(id) = self.named_file(file) else {
+            return;
+        };
+        let Some(r) = self.files.records.get(&id).cloned() else {
+            return;
+        };
+        let whole = if r.outgoing {
+            matches!(r.stage, Stage::Offered | Stage::Moving | Stage::Complete)
+        } else {
+            r.stage == Stage::Complete
+        };
+        if !whole {
+            return self.file_state_error(r.stage);
+        }
+        let Some(cid) = self.sendable(to, &client_ref) else {
+            return;
+        };
+        let mut new_id = [0u8; 16];
+        self.rng.fill_bytes(&mut new_id);
+        let mut slot = Slot([0; 16]);
+        self.rng.fill_bytes(&mut slot.0);
+        let key = FileKey::generate(&mut self.rng);
+        let job = FileJob::Reseal {
+            vault: Arc::clone(&self.files.vault),
+            from: r.slot,
+            descriptor: r.descriptor.clone(),
+            original,
+            slot,
+            key: FileKey::from_key_bytes(*key.key_bytes()),
+        };
+        let what = Job::Import {
+            contact: cid,
+            id: new_id,
+            slot,
+            key: *key.key_bytes(),
+            client_ref,
+        };
+        self.start_job(what, job);
+    }
+
+    /// The contact `to`, if a file can be sent to it now (an error reported otherwise).
+    fn sendable(&self, to: &str, client_ref: &Option<ClientRef>) -> Option<ContactId> {
+        let Some(cid) = self.by_alias(to) else {
+            self.unknown_contact(to);
+            return None;
+        };
+        if self.blocked.contains(&cid) {
+            self.emit(Event::error_for(
+                ErrorCode::Blocked,
+                "that contact is blocked",
+                client_ref.clone(),
+            ));
+            return None;
+        }
+        if self.contacts.get(&cid).is_none_or(|c| c.session.is_none()) {
+            self.emit(Event::error_for(
+                ErrorCode::NotEstablished,
+                "no session with that contact yet",
+                client_ref.clone(),
+            ));
+            return None;
+        }
+        Some(cid)
     }
 
     fn cmd_send_file(
@@ -39,23 +169,9 @@ impl<S: Shell> Runtime<S> {
         original: bool,
         client_ref: Option<ClientRef>,
     ) {
-        let Some(cid) = self.by_alias(to) else {
-            return self.unknown_contact(to);
+        let Some(cid) = self.sendable(to, &client_ref) else {
+            return;
         };
-        if self.blocked.contains(&cid) {
-            return self.emit(Event::error_for(
-                ErrorCode::Blocked,
-                "that contact is blocked",
-                client_ref,
-            ));
-        }
-        if self.contacts.get(&cid).is_none_or(|c| c.session.is_none()) {
-            return self.emit(Event::error_for(
-                ErrorCode::NotEstablished,
-                "no session with that contact yet",
-                client_ref,
-            ));
-        }
         let mut id = [0u8; 16];
         self.rng.fill_bytes(&mut id);
         let mut slot = Slot([0; 16]);
@@ -212,6 +328,7 @@ impl<S: Shell> Runtime<S> {
                     state: stage_name(r.stage),
                     bytes,
                     sent_at: r.sent_at_ms,
+                    chunks_again: self.files.again.get(&r.id()).copied().unwrap_or(0),
                 }
             })
             .collect();

@@ -146,7 +146,10 @@ impl<S: Shell> Runtime<S> {
         let cid_id = chunk_id(&file, index);
         match incoming.arrival(index) {
             Err(_) => self.file_refused(cid, next, "chunk the transfer refuses"),
-            Ok(Arrival::Again) => self.receipt_again(cid, next, cid_id),
+            Ok(Arrival::Again) => {
+                *self.files.again.entry(file).or_default() += 1;
+                self.receipt_again(cid, next, cid_id)
+            }
             Ok(Arrival::New) => {
                 let opened = r
                     .descriptor

@@ -30,6 +30,22 @@ pub enum FileJob {
         /// Its new key.
         key: FileKey,
     },
+    /// Read a stored file (to forward it), clean it again (unless `original`), and seal it
+    /// under a new key into a new slot.
+    Reseal {
+        /// The vault (both slots are in it).
+        vault: Arc<dyn Vault>,
+        /// The stored file's slot.
+        from: Slot,
+        /// Its descriptor.
+        descriptor: FileDescriptor,
+        /// Forward a type Cairn cannot clean as it is.
+        original: bool,
+        /// The new slot.
+        slot: Slot,
+        /// The new key.
+        key: FileKey,
+    },
     /// Only look at what cleaning the file at `path` would remove.
     Inspect {
         /// The file.
@@ -107,6 +123,21 @@ impl FileJob {
                 slot,
                 key,
             } => JobOutcome::Imported(import(&path, original, vault.as_ref(), slot, &key)),
+            FileJob::Reseal {
+                vault,
+                from,
+                descriptor,
+                original,
+                slot,
+                key,
+            } => JobOutcome::Imported(reseal(
+                vault.as_ref(),
+                from,
+                &descriptor,
+                original,
+                slot,
+                &key,
+            )),
             FileJob::Inspect { path } => JobOutcome::Inspected(inspect(&path)),
             FileJob::Verify {
                 vault,
@@ -231,6 +262,70 @@ fn import(
     })
 }
 
+/// A stored file sealed again for forwarding: cleaned again when its type allows (the first
+/// sender may have sent an original), under a new key, so the two transfers share no byte.
+fn reseal(
+    vault: &dyn Vault,
+    from: Slot,
+    descriptor: &FileDescriptor,
+    original: bool,
+    slot: Slot,
+    key: &FileKey,
+) -> Result<Imported, (ErrorCode, String)> {
+    let stored = |e: std::io::Error| (ErrorCode::StoreFailed, e.to_string());
+    let mut reader = vault::ChunkReader::new(vault, from, descriptor)
+        .map_err(|e| (ErrorCode::StoreFailed, e.to_string()))?;
+    let seal = |bytes: &mut dyn Read, size: u64| {
+        let cipher = FileCipher::new(key, size).map_err(unreadable)?;
+        vault::import(vault, slot, &cipher, bytes)
+            .map_err(|e| (ErrorCode::StoreFailed, e.to_string()))
+    };
+    let mut head = Vec::new();
+    (&mut reader)
+        .take(4096)
+        .read_to_end(&mut head)
+        .map_err(stored)?;
+    let format = Format::sniff(&head);
+    let name = descriptor.name.clone();
+    if format.is_none() || descriptor.size > MAX_CLEAN_LEN as u64 {
+        if !original {
+            return Err((
+                ErrorCode::NotCleaned,
+                match format {
+                    None => "Cairn cannot remove metadata from this type of file".into(),
+                    Some(_) => clean::CleanError::TooLarge.to_string(),
+                },
+            ));
+        }
+        let mut all = std::io::Cursor::new(head).chain(reader);
+        let sha256 = seal(&mut all, descriptor.size)?;
+        return Ok(Imported {
+            size: descriptor.size,
+            sha256,
+            media_type: descriptor.media_type.clone(),
+            name,
+            removed: Vec::new(),
+        });
+    }
+    let mut bytes = head;
+    reader.read_to_end(&mut bytes).map_err(stored)?;
+    let cleaned = match clean::clean(&bytes) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err((ErrorCode::NotCleaned, "not a type Cairn cleans".into())),
+        Err(e) => return Err((ErrorCode::NotCleaned, e.to_string())),
+    };
+    drop(bytes);
+    let size = cleaned.bytes.len() as u64;
+    let sha256 = seal(&mut cleaned.bytes.as_slice(), size)?;
+    Ok(Imported {
+        size,
+        sha256,
+        media_type: media_type(Some(cleaned.format), &name),
+        name,
+        removed: cleaned.removed.iter().map(ToString::to_string).collect(),
+    })
+}
+
 fn read_head(f: &mut File, head: &mut [u8]) -> Result<usize, (ErrorCode, String)> {
     let mut n = 0;
     while n < head.len() {
@@ -319,4 +414,111 @@ pub fn media_type(format: Option<Format>, name: &str) -> String {
         }
     };
     t.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files::vault::{ChunkReader, MemVault};
+    use cairn_crypto::file::FILE_ID_LEN;
+
+    fn imported(outcome: JobOutcome) -> Result<Imported, (ErrorCode, String)> {
+        match outcome {
+            JobOutcome::Imported(r) => r,
+            other => panic!("not an import: {other:?}"),
+        }
+    }
+
+    fn read_back(vault: &MemVault, slot: Slot, i: &Imported, key: [u8; 32]) -> Vec<u8> {
+        let d = FileDescriptor {
+            id: [0; FILE_ID_LEN],
+            name: i.name.clone(),
+            media_type: i.media_type.clone(),
+            size: i.size,
+            sha256: i.sha256,
+            key: FileKey::from_key_bytes(key),
+        };
+        let mut out = Vec::new();
+        ChunkReader::new(vault, slot, &d)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    /// Would catch a photo sent with its GPS position, a type Cairn cannot clean sent
+    /// without the user's explicit choice, a name taken as a path, or a forwarded file
+    /// that keeps the first sender's metadata (sent as an original) or its key.
+    #[test]
+    fn import_cleans_refuses_unknown_types_and_forwarding_cleans_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Arc::new(MemVault::default());
+        let photo = crate::files::clean::tests::a_phone_photo();
+        let path = dir.path().join("IMG_0001.jpg");
+        std::fs::write(&path, &photo).unwrap();
+        let job = |path: &std::path::Path, original, slot: u8, key: u8| FileJob::Import {
+            path: path.to_path_buf(),
+            original,
+            vault: vault.clone(),
+            slot: Slot([slot; 16]),
+            key: FileKey::from_key_bytes([key; 32]),
+        };
+        let cleaned = imported(job(&path, false, 1, 1).run()).unwrap();
+        assert!(
+            cleaned.removed.iter().any(|r| r == "GPS position"),
+            "{:?}",
+            cleaned.removed
+        );
+        assert_eq!(
+            (cleaned.name.as_str(), cleaned.media_type.as_str()),
+            ("IMG_0001.jpg", "image/jpeg")
+        );
+        let sealed = read_back(&vault, Slot([1; 16]), &cleaned, [1; 32]);
+        assert!(crate::files::clean::clean(&sealed)
+            .unwrap()
+            .unwrap()
+            .removed
+            .is_empty());
+        // The original as it is, then forwarded: cleaned again, under another key.
+        let original = imported(job(&path, true, 2, 2).run()).unwrap();
+        assert!(original.removed.is_empty());
+        assert_eq!(read_back(&vault, Slot([2; 16]), &original, [2; 32]), photo);
+        let descriptor = FileDescriptor {
+            id: [9; FILE_ID_LEN],
+            name: original.name.clone(),
+            media_type: original.media_type.clone(),
+            size: original.size,
+            sha256: original.sha256,
+            key: FileKey::from_key_bytes([2; 32]),
+        };
+        let forwarded = imported(
+            FileJob::Reseal {
+                vault: vault.clone(),
+                from: Slot([2; 16]),
+                descriptor: descriptor.clone(),
+                original: false,
+                slot: Slot([3; 16]),
+                key: FileKey::from_key_bytes([3; 32]),
+            }
+            .run(),
+        )
+        .unwrap();
+        assert!(forwarded.removed.iter().any(|r| r == "GPS position"));
+        assert_eq!(forwarded.sha256, cleaned.sha256, "the same clean file");
+        assert_ne!(
+            vault.read(Slot([3; 16]), 0, 64).unwrap(),
+            vault.read(Slot([1; 16]), 0, 64).unwrap(),
+            "sealed under its own key"
+        );
+        // Not a type Cairn cleans: refused unless sent as it is.
+        let odd = dir.path().join("notes.bin");
+        std::fs::write(&odd, b"\x00\x01 not a known format").unwrap();
+        let refused = imported(job(&odd, false, 4, 4).run()).unwrap_err();
+        assert_eq!(refused.0, ErrorCode::NotCleaned);
+        assert!(imported(job(&odd, true, 5, 5).run()).is_ok());
+        let missing = imported(job(&dir.path().join("gone"), true, 6, 6).run()).unwrap_err();
+        assert_eq!(missing.0, ErrorCode::FileUnreadable);
+        let a_dir = imported(job(dir.path(), true, 7, 7).run()).unwrap_err();
+        assert_eq!(a_dir.0, ErrorCode::FileUnreadable);
+    }
 }

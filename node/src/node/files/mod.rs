@@ -75,6 +75,8 @@ pub(crate) struct Files {
     pub(super) next_job: u64,
     /// Transfers whose user was told they wait for a direct connection.
     pub(super) told_waiting: BTreeSet<[u8; 16]>,
+    /// Incoming transfers: chunks received again since this node started.
+    pub(super) again: BTreeMap<[u8; 16], u64>,
 }
 
 impl Files {
@@ -88,6 +90,7 @@ impl Files {
             jobs: BTreeMap::new(),
             next_job: 0,
             told_waiting: BTreeSet::new(),
+            again: BTreeMap::new(),
         }
     }
 }

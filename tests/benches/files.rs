@@ -1,0 +1,273 @@
+//! File transfer benchmark (issue 16): a file sent between two `cairn run` processes on
+//! loopback against a bare libp2p transfer of the same bytes, in the same run; the memory of
+//! both processes during the transfer; the bytes sent again after a kill -9 of the sender.
+//!
+//! `cargo bench -p cairn-tests --bench files` (`CAIRN_BENCH_FILE_MIB`, default 256)
+//!
+//! 1. Baseline: two bare swarms in this process (TCP + Noise + yamux, Cairn's own
+//!    request-response codec), the file's bytes as 64,528-byte requests — the size of a
+//!    sealed chunk — with 16 in flight (Cairn's window), each answered at once.
+//! 2. Cairn: Alice sends the file (as it is: `original`, random bytes no cleaner knows) and
+//!    Bob accepts it; timed from the accept to Bob's `complete` (every chunk stored, synced,
+//!    receipted and the whole checked against its hash). Both processes' RSS is sampled every
+//!    50 ms; the peak above each one's idle RSS (read just before) is reported.
+//! 3. Resume: a second transfer of the same size; at half of it Alice is killed (-9) and
+//!    restarted; Bob's `chunks_again` then says how much the link carried twice.
+//!
+//! Baseline and Cairn alternate three times; the ratio is of the medians.
+use cairn_node::net::protocol::{Request, Response};
+use cairn_node::net::swarm::{self, BehaviourEvent, SwarmOptions};
+use cairn_tests::{connect, rss_of, Net, Node};
+use futures::StreamExt;
+use libp2p::request_response::{self, Message};
+use libp2p::swarm::SwarmEvent;
+use libp2p::Multiaddr;
+use rand::RngCore;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SEALED: usize = 64_528;
+const WINDOW: usize = 16;
+const MIB: f64 = 1024.0 * 1024.0;
+
+async fn listening(s: &mut libp2p::Swarm<swarm::Behaviour>) -> Multiaddr {
+    loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = s.select_next_some().await {
+            return address;
+        }
+    }
+}
+
+/// Seconds to carry `size` bytes in sealed-chunk-sized requests, `WINDOW` in flight.
+async fn bare(size: usize) -> f64 {
+    let build = || {
+        swarm::build(
+            libp2p::identity::Keypair::generate_ed25519(),
+            &SwarmOptions::default(),
+        )
+        .unwrap()
+    };
+    let (mut server, mut client) = (build(), build());
+    server
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .unwrap();
+    let addr = listening(&mut server).await;
+    let peer = *server.local_peer_id();
+    let server = tokio::spawn(async move {
+        loop {
+            if let SwarmEvent::Behaviour(BehaviourEvent::Rr(request_response::Event::Message {
+                message: Message::Request { channel, .. },
+                ..
+            })) = server.select_next_some().await
+            {
+                let _ = server
+                    .behaviour_mut()
+                    .rr
+                    .send_response(channel, Response::Accepted);
+            }
+        }
+    });
+    let mut chunk = vec![0u8; SEALED];
+    rand::thread_rng().fill_bytes(&mut chunk);
+    let send = |c: &mut libp2p::Swarm<swarm::Behaviour>| {
+        c.behaviour_mut().rr.send_request_with_addresses(
+            &peer,
+            Request::Deliver(chunk.clone()),
+            vec![addr.clone()],
+        );
+    };
+    send(&mut client);
+    responses(&mut client, 1).await;
+    let total = size.div_ceil(SEALED);
+    let start = Instant::now();
+    let (mut sent, mut done) = (0, 0);
+    while sent < WINDOW.min(total) {
+        send(&mut client);
+        sent += 1;
+    }
+    while done < total {
+        done += responses(&mut client, 1).await;
+        if sent < total {
+            send(&mut client);
+            sent += 1;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    server.abort();
+    secs
+}
+
+async fn responses(c: &mut libp2p::Swarm<swarm::Behaviour>, n: usize) -> usize {
+    let mut got = 0;
+    while got < n {
+        match c.select_next_some().await {
+            SwarmEvent::Behaviour(BehaviourEvent::Rr(request_response::Event::Message {
+                message: Message::Response { .. },
+                ..
+            })) => got += 1,
+            SwarmEvent::Behaviour(BehaviourEvent::Rr(
+                request_response::Event::OutboundFailure { error, .. },
+            )) => panic!("baseline request failed: {error}"),
+            _ => {}
+        }
+    }
+    got
+}
+
+fn offer(alice: &mut Node, bob: &mut Node, path: &Path) -> String {
+    alice.cmd(json!({"cmd": "send_file", "to": "bob", "path": path, "original": true}));
+    let e = alice.expect("file_queued", |e| {
+        e["event"] == "file_queued" || e["event"] == "error"
+    });
+    assert_eq!(e["event"], "file_queued", "{e}");
+    let file = e["file"].as_str().unwrap().to_owned();
+    bob.expect_within("file_offered", Duration::from_secs(60), |e| {
+        e["event"] == "file_offered" && e["file"] == file.as_str()
+    });
+    file
+}
+
+fn complete(node: &mut Node, file: &str) -> Value {
+    node.expect_within("complete", Duration::from_secs(1800), |e| {
+        e["event"] == "file_state" && e["file"] == file && e["state"] == "complete"
+    })
+}
+
+/// Peak RSS of `pids` (each above its own value when started) while it runs.
+struct Sampler {
+    stop: Arc<AtomicBool>,
+    peaks: Vec<Arc<AtomicU64>>,
+    idle: Vec<u64>,
+}
+
+impl Sampler {
+    fn start(pids: &[u32]) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let idle: Vec<u64> = pids.iter().map(|p| rss_of(*p).unwrap_or(0)).collect();
+        let peaks: Vec<Arc<AtomicU64>> =
+            idle.iter().map(|i| Arc::new(AtomicU64::new(*i))).collect();
+        for (pid, peak) in pids.iter().copied().zip(peaks.iter().cloned()) {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some(r) = rss_of(pid) {
+                        peak.fetch_max(r, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            });
+        }
+        Self { stop, peaks, idle }
+    }
+
+    /// (idle, peak above idle) per process, in MiB.
+    fn finish(self) -> Vec<(f64, f64)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.idle
+            .iter()
+            .zip(&self.peaks)
+            .map(|(i, p)| {
+                let p = p.load(Ordering::Relaxed);
+                (*i as f64 / MIB, p.saturating_sub(*i) as f64 / MIB)
+            })
+            .collect()
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let mib: usize = std::env::var("CAIRN_BENCH_FILE_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let size = mib << 20;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let net = Net::new();
+    let (alice_p, bob_p) = (net.node("alice"), net.node("bob"));
+    let mut alice = alice_p.start();
+    let mut bob = bob_p.start();
+    connect(&mut alice, &mut bob);
+    let path = net.path().join("payload.bin");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        let mut block = vec![0u8; 1 << 20];
+        for _ in 0..mib {
+            rand::thread_rng().fill_bytes(&mut block);
+            std::io::Write::write_all(&mut f, &block).unwrap();
+        }
+    }
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for round in 1..=3 {
+        let b = rt.block_on(bare(size));
+        let file = offer(&mut alice, &mut bob, &path);
+        let sampler = Sampler::start(&[alice.pid().unwrap(), bob.pid().unwrap()]);
+        let start = Instant::now();
+        bob.cmd(json!({"cmd": "accept_file", "file": file}));
+        complete(&mut bob, &file);
+        let c = start.elapsed().as_secs_f64();
+        let mem = sampler.finish();
+        complete(&mut alice, &file);
+        println!(
+            "round {round}: Cairn {c:.2} s ({:.1} MiB/s), bare {b:.2} s ({:.1} MiB/s): {:.2}× the bare rate; \
+             RSS idle / peak above idle: alice {:.1} / {:.1} MiB, bob {:.1} / {:.1} MiB",
+            mib as f64 / c,
+            mib as f64 / b,
+            b / c,
+            mem[0].0,
+            mem[0].1,
+            mem[1].0,
+            mem[1].1
+        );
+        ours.push(c);
+        theirs.push(b);
+    }
+    let (c, b) = (median(ours), median(theirs));
+    println!(
+        "median: Cairn {c:.2} s ({:.1} MiB/s), bare {b:.2} s ({:.1} MiB/s): Cairn at {:.2}× the bare rate (target ≥ 0.5×)",
+        mib as f64 / c,
+        mib as f64 / b,
+        b / c
+    );
+
+    // Resume after kill -9 of the sender at half the file.
+    let file = offer(&mut alice, &mut bob, &path);
+    bob.cmd(json!({"cmd": "accept_file", "file": file}));
+    let half = (size / 2) as u64;
+    let at = bob.expect_within("half", Duration::from_secs(1800), |e| {
+        e["event"] == "file_progress"
+            && e["file"] == file.as_str()
+            && e["bytes"].as_u64() >= Some(half)
+    });
+    alice.kill9();
+    let start = Instant::now();
+    let alice = alice_p.start();
+    complete(&mut bob, &file);
+    let after = start.elapsed().as_secs_f64();
+    bob.cmd(json!({"cmd": "files", "with": "alice"}));
+    let list = bob.expect("files", |e| e["event"] == "files");
+    let again = list["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["file"] == file.as_str())
+        .and_then(|f| f["chunks_again"].as_u64())
+        .unwrap_or(0);
+    println!(
+        "kill -9 of the sender at {:.1} MiB of {mib} MiB: completed {after:.1} s after the restart; \
+         sent again: {again} chunks ({:.2} MiB)",
+        at["bytes"].as_u64().unwrap_or(0) as f64 / MIB,
+        again as f64 * SEALED as f64 / MIB
+    );
+    alice.quit();
+    bob.quit();
+}

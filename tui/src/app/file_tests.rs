@@ -1,0 +1,201 @@
+//! Files in the UI: `update` with the attach and files dialogs and the node's file events.
+
+use super::*;
+use cairn_node::api::{ContactInfo, FileId, FileInfo, FileStateName};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+const T0: u64 = 1_700_000_000_000;
+
+fn key(code: KeyCode) -> Action {
+    Action::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn typed(app: &mut App, text: &str) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    for c in text.chars() {
+        fx.extend(update(app, key(KeyCode::Char(c))));
+    }
+    fx
+}
+
+fn commands(fx: &[Effect]) -> Vec<Command> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Node(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn app_with_bob() -> App {
+    let mut app = App::new(Screen::Main, Settings::default(), (120, 30));
+    update(&mut app, Action::Tick(T0));
+    update(
+        &mut app,
+        Action::NodeStarted {
+            profile: "me".into(),
+            lan: false,
+            relay: false,
+        },
+    );
+    update(
+        &mut app,
+        Action::Node(Event::Contacts {
+            contacts: vec![ContactInfo {
+                alias: "bob".into(),
+                verified: false,
+                online: true,
+                established: true,
+                blocked: false,
+                messages: 0,
+                protocol: Some(2),
+            }],
+        }),
+    );
+    app
+}
+
+/// Would catch a file sent before the user saw what is removed, a path not completed
+/// from the directory, or a sent file that never shows in the conversation's files.
+#[test]
+fn send_shows_the_preview_then_sends_and_lists_the_file() {
+    let mut app = app_with_bob();
+    typed(&mut app, "/send /tmp/rep");
+    update(&mut app, key(KeyCode::Enter));
+    assert!(matches!(app.dialog, Some(Dialog::Attach(_))));
+    // Tab asks for the directory, whose listing completes the name.
+    let fx = update(&mut app, key(KeyCode::Tab));
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::ListDir(d) if d == "/tmp/")));
+    update(
+        &mut app,
+        Action::Listing {
+            dir: "/tmp/".into(),
+            names: vec!["report.jpg".into(), "other/".into()],
+        },
+    );
+    let Some(Dialog::Attach(d)) = &app.dialog else {
+        panic!("attach dialog closed")
+    };
+    assert_eq!(d.path.text(), "/tmp/report.jpg");
+    let fx = update(&mut app, key(KeyCode::Enter));
+    assert_eq!(
+        commands(&fx),
+        vec![Command::InspectFile {
+            path: "/tmp/report.jpg".into()
+        }]
+    );
+    update(
+        &mut app,
+        Action::Node(Event::FileInspected {
+            path: "/tmp/report.jpg".into(),
+            format: Some("jpeg".into()),
+            removed: vec!["GPS position".into()],
+            cleanable: true,
+            note: None,
+        }),
+    );
+    let fx = update(&mut app, key(KeyCode::Enter));
+    let sent = commands(&fx);
+    let [Command::SendFile {
+        to,
+        original: false,
+        client_ref: Some(r),
+        ..
+    }] = sent.as_slice()
+    else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(to, "bob");
+    assert!(app.dialog.is_none());
+    update(
+        &mut app,
+        Action::Node(Event::FileQueued {
+            file: FileId::from("aa"),
+            name: "report.jpg".into(),
+            size: 1000,
+            removed: vec!["GPS position".into()],
+            client_ref: Some(r.clone()),
+        }),
+    );
+    assert_eq!(app.files.len(), 1);
+    assert_eq!(app.files[0].alias, "bob");
+    update(
+        &mut app,
+        Action::Node(Event::FileProgress {
+            file: FileId::from("aa"),
+            direction: MessageDirection::Out,
+            bytes: 500,
+            total: 1000,
+            rate: 100,
+            eta_secs: Some(5),
+        }),
+    );
+    assert_eq!(app.files[0].state, FileStateName::Moving);
+    assert_eq!(app.files[0].bytes, 500);
+}
+
+/// Would catch an offer the user is not told of, a files dialog that shows another
+/// conversation's files or does not follow progress, or a key that acts on no file.
+#[test]
+fn an_offer_is_accepted_from_the_files_dialog_and_its_progress_shows() {
+    let mut app = app_with_bob();
+    update(
+        &mut app,
+        Action::Node(Event::FileOffered {
+            from: "bob".into(),
+            file: FileId::from("bb"),
+            name: "leak.pdf".into(),
+            size: 2 << 20,
+            media_type: "application/pdf".into(),
+            sent_at: T0,
+        }),
+    );
+    assert!(app.notice.is_some(), "the user is told");
+    typed(&mut app, "/files");
+    let fx = update(&mut app, key(KeyCode::Enter));
+    assert!(commands(&fx).contains(&Command::Files { with: "bob".into() }));
+    let fx = typed(&mut app, "a");
+    assert_eq!(
+        commands(&fx),
+        vec![Command::AcceptFile {
+            file: FileId::from("bb")
+        }]
+    );
+    update(
+        &mut app,
+        Action::Node(Event::Files {
+            with: "bob".into(),
+            files: vec![FileInfo {
+                file: FileId::from("bb"),
+                direction: MessageDirection::In,
+                name: "leak.pdf".into(),
+                size: 2 << 20,
+                media_type: "application/pdf".into(),
+                state: FileStateName::Moving,
+                bytes: 1 << 20,
+                sent_at: T0,
+                chunks_again: 0,
+            }],
+        }),
+    );
+    let Some(Dialog::Files(d)) = &app.dialog else {
+        panic!("files dialog closed")
+    };
+    assert_eq!(d.files.len(), 1);
+    assert_eq!(d.files[0].bytes, 1 << 20);
+    update(
+        &mut app,
+        Action::Node(Event::FileState {
+            file: FileId::from("bb"),
+            state: FileStateName::Complete,
+            by_contact: false,
+        }),
+    );
+    let Some(Dialog::Files(d)) = &app.dialog else {
+        panic!("files dialog closed")
+    };
+    assert_eq!(d.files[0].state, FileStateName::Complete);
+    assert_eq!(d.files[0].bytes, 2 << 20);
+}
