@@ -259,3 +259,54 @@ fn forwarding_passes_on_content_and_nothing_of_the_source() {
     j.quit();
     ed.quit();
 }
+
+/// Would catch a file that needs both sides online at once: the offer, the accept and the
+/// chunks each wait in a mailbox while the other side is away (a file under the 16 MiB
+/// mailbox limit), and the file arrives bit-exact.
+#[test]
+fn a_file_moves_through_the_mailboxes_while_each_side_is_away() {
+    let net = Net::new();
+    let relay = net.relay();
+    let alice_p = net.node("alice").with_relay(&relay);
+    let bob_p = net.node("bob").with_relay(&relay);
+    let mut alice = alice_p.start();
+    let mut bob = bob_p.start();
+    connect(&mut alice, &mut bob);
+    // Cards (with each side's mailbox) go both ways with a first message.
+    let id = alice.send("bob", "hello");
+    bob.sees_message("alice", "hello");
+    alice.sees_delivered(&id);
+    let id = bob.send("alice", "hi");
+    alice.sees_message("bob", "hi");
+    bob.sees_delivered(&id);
+    let dir = net.path().join("files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bytes = content(10 * CHUNK + 99, 5);
+    let path = dir.join("statement.bin");
+    std::fs::write(&path, &bytes).unwrap();
+    bob.quit();
+    // The offer waits in bob's mailbox.
+    let file = send(&mut alice, "bob", &path);
+    std::thread::sleep(Duration::from_secs(3));
+    alice.quit();
+    // The accept waits in alice's.
+    let mut bob = bob_p.start();
+    bob.expect_within("file_offered", Duration::from_secs(60), |e| {
+        ev(e, "file_offered") && e["file"] == file
+    });
+    bob.cmd(json!({"cmd": "accept_file", "file": file}));
+    state(&mut bob, &file, "moving", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(3));
+    bob.quit();
+    // The chunks wait in bob's.
+    let mut alice = alice_p.start();
+    let e = state(&mut alice, &file, "moving", Duration::from_secs(60));
+    assert_eq!(e["by_contact"], true);
+    std::thread::sleep(Duration::from_secs(4));
+    let mut bob = bob_p.start();
+    state(&mut bob, &file, "complete", Duration::from_secs(90));
+    state(&mut alice, &file, "complete", Duration::from_secs(60));
+    assert_eq!(export(&mut bob, &file, &dir.join("out")), bytes);
+    alice.quit();
+    bob.quit();
+}
