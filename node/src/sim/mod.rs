@@ -15,8 +15,10 @@
 mod bounds;
 mod config;
 mod groups;
+mod machines;
 mod oracle;
 mod relay;
+pub mod script;
 
 pub use config::{Config, Faults};
 mod report;
@@ -121,6 +123,8 @@ struct World {
     sent: usize,
     report: Report,
     trace: VecDeque<String>,
+    /// Every event of every machine, kept for a scripted run (`script.rs`).
+    log: Option<Vec<(usize, Event)>>,
     digest: u64,
 }
 
@@ -191,6 +195,7 @@ impl World {
             sent: 0,
             report: Report::default(),
             trace: VecDeque::new(),
+            log: None,
             digest: 0xcbf2_9ce4_8422_2325,
         }
     }
@@ -402,6 +407,9 @@ impl World {
             self.digest = mix(mix(self.digest, &[i as u8]), json.as_bytes());
             self.note(format!("n{i} {json}"));
             self.oracle.observe(i, &ev, self.now)?;
+            if let Some(log) = self.log.as_mut() {
+                log.push((i, ev.clone()));
+            }
             let names: Vec<String> = self.machines.iter().map(|m| m.name.clone()).collect();
             self.groups.observe(i, &ev, &names)?;
             match ev {
@@ -429,134 +437,6 @@ impl World {
         Ok(())
     }
 
-    fn start(&mut self, i: usize) -> Result<(), String> {
-        let seed = self.rng.next_u64();
-        let relay_addr = self.relay.as_ref().map(|r| r.addr.clone());
-        let now = self.now;
-        let Some(m) = self.machines.get_mut(i) else {
-            return Ok(());
-        };
-        let store = Store::in_memory(&m.disk, m.master).map_err(|e| e.to_string())?;
-        let mut rng = StdRng::seed_from_u64(seed);
-        let profile = Profile::in_store(store, &m.name, &mut rng).map_err(|e| e.to_string())?;
-        let peer = profile.libp2p_key.public().to_peer_id();
-        m.peer = Some(peer);
-        m.epoch += 1;
-        let mut io = Io::new(peer, now + m.clock_offset_ms);
-        io.disk = Some(m.disk.clone());
-        io.vault = m.io.borrow().vault.clone();
-        m.io = Rc::new(RefCell::new(io));
-        let (tx, rx) = mpsc::unbounded_channel();
-        let config = NodeConfig {
-            listen: vec![m.addr.clone()],
-            relay: relay_addr,
-            private_addresses: true,
-            resend_after: Duration::from_millis(RESEND_AFTER_MS),
-            stranger_idle: Duration::from_secs(120),
-            ..NodeConfig::default()
-        };
-        let node = Runtime::with_shell(
-            profile,
-            config,
-            tx,
-            SimShell(m.io.clone()),
-            NodeRng::Seeded(Box::new(rng)),
-        )?;
-        m.node = Some(node);
-        m.events = Some(rx);
-        let addr = m.addr.clone();
-        self.note(format!("n{i} starts"));
-        self.input(i, |n| {
-            n.start_listening();
-            n.net_event(NetEvent::ListenAddr(addr));
-        })?;
-        self.update_links()
-    }
-
-    fn crash(&mut self, i: usize) -> Result<(), String> {
-        let Some(m) = self.machines.get_mut(i) else {
-            return Ok(());
-        };
-        m.node = None;
-        m.events = None;
-        m.epoch += 1;
-        m.disk.crash();
-        m.io.borrow_mut().connected.clear();
-        self.oracle.crashed(i);
-        self.report.crashes += 1;
-        self.note(format!("n{i} crashes"));
-        // Its unanswered requests are lost with it.
-        self.responders.retain(|(j, _), _| *j != i);
-        self.update_links()
-    }
-
-    /// Connects and disconnects machines (and the relay) as their links say.
-    fn update_links(&mut self) -> Result<(), String> {
-        let n = self.machines.len();
-        let relay = self.relay.as_ref().map(|r| (r.peer, r.addr.clone()));
-        for i in 0..n {
-            if !self.up(i) {
-                continue;
-            }
-            if let Some((rp, raddr)) = relay.clone() {
-                let should = self.linked(i, n);
-                self.set_link(i, rp, raddr, should, true)?;
-            }
-            for j in 0..n {
-                let other = self
-                    .machines
-                    .get(j)
-                    .and_then(|m| Some((m.peer?, m.addr.clone())));
-                if let (Some((pj, addr)), true) = (other, i != j) {
-                    let should = self.linked(i, j);
-                    self.set_link(i, pj, addr, should, false)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Machine `i` connects to `peer` at `remote` (or disconnects) unless it already is
-    /// (or is not); a node that connects to the relay gets its reservation.
-    fn set_link(
-        &mut self,
-        i: usize,
-        peer: PeerId,
-        remote: Multiaddr,
-        should: bool,
-        relay: bool,
-    ) -> Result<(), String> {
-        let Some(m) = self.machines.get(i) else {
-            return Ok(());
-        };
-        let changed = {
-            let mut io = m.io.borrow_mut();
-            if should {
-                io.connected.insert(peer)
-            } else {
-                io.connected.remove(&peer)
-            }
-        };
-        if !changed {
-            return Ok(());
-        }
-        let inbound = !relay && self.machine_of(&peer).is_some_and(|j| i > j);
-        self.input(i, |node| {
-            if should {
-                node.net_event(NetEvent::Connected {
-                    peer,
-                    remote,
-                    inbound,
-                });
-                if relay {
-                    node.net_event(NetEvent::RelayReserved);
-                }
-            } else {
-                node.net_event(NetEvent::Disconnected(peer));
-            }
-        })
-    }
-
     fn pairs(&self) -> Vec<(usize, usize)> {
         let n = self.machines.len();
         let mut p: Vec<(usize, usize)> = (1..n).map(|j| (0, j)).collect();
@@ -567,6 +447,18 @@ impl World {
     }
 
     fn run(&mut self) -> Result<(), String> {
+        self.set_up()?;
+        // Chaos: the workload and the faults.
+        self.chaos = true;
+        let end = self.now + self.config.chaos_ms;
+        self.at(self.now + 1, Item::Workload);
+        self.at(self.now + 1, Item::Fault);
+        self.run_until(end, |_| false)?;
+        self.heal_and_check()
+    }
+
+    /// Starts the relay and the machines, and sets up the contacts on a quiet network.
+    fn set_up(&mut self) -> Result<(), String> {
         if self.config.relay {
             self.start_relay()?;
         }
@@ -598,12 +490,10 @@ impl World {
         if self.config.groups {
             self.set_up_group()?;
         }
-        // Chaos: the workload and the faults.
-        self.chaos = true;
-        let end = self.now + self.config.chaos_ms;
-        self.at(self.now + 1, Item::Workload);
-        self.at(self.now + 1, Item::Fault);
-        self.run_until(end, |_| false)?;
+        Ok(())
+    }
+
+    fn heal_and_check(&mut self) -> Result<(), String> {
         // Heal: every link up, every machine running, no loss; then the end is checked.
         self.chaos = false;
         self.partitioned.clear();

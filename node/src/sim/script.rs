@@ -1,0 +1,131 @@
+//! Scripted runs of the simulated world: a test says what happens when — a command to a
+//! node, time passing, a crash, a restart — and reads what each node reported. The same
+//! nodes, store, network and oracle as a random run, with no random fault: for the
+//! runtime's rules that the random workload does not reach (an invite's lifetime, a file's
+//! transfer across a crash…), checked deterministically, in simulated time.
+//!
+//! ```no_run
+//! # use cairn_node::sim::script::Script;
+//! # use cairn_node::api::{Command, Event};
+//! let mut s = Script::new(1, 2, false).unwrap();  // n0 and n1, contacts of each other
+//! s.command(0, Command::Status).unwrap();
+//! s.run_for(1_000).unwrap();
+//! assert!(s.events(0).iter().any(|e| matches!(e, Event::Status { .. })));
+//! ```
+
+use super::*;
+
+/// A scripted run.
+pub struct Script {
+    world: World,
+}
+
+impl Script {
+    /// `machines` (2 to 4) machines named `n0`, `n1`…, with a relay as every node's mailbox
+    /// if `relay`, set up as a random run sets them up (n0 invites every other, n1 invites
+    /// n2), on a quiet network; then nothing happens until the script says.
+    pub fn new(seed: u64, machines: usize, relay: bool) -> Result<Self, String> {
+        let config = Config {
+            machines,
+            relay,
+            faults: Faults {
+                loss: 0.0,
+                duplication: 0.0,
+                max_latency_ms: 20,
+                partitions: false,
+                crashes: false,
+                clock_jumps: false,
+                relay_loss: 0.0,
+                crash_after_ack: 0.0,
+            },
+            resets: 0.0,
+            ..Config::default()
+        };
+        let mut world = World::new(seed, config);
+        world.log = Some(Vec::new());
+        world.set_up().map_err(|e| world.failure(e).to_string())?;
+        // What the set-up reported is not the script's.
+        world.log = Some(Vec::new());
+        Ok(Self { world })
+    }
+
+    fn check(&mut self, r: Result<(), String>) -> Result<(), String> {
+        r.map_err(|e| self.world.failure(e).to_string())
+    }
+
+    /// Gives node `i` a command (as its front end would).
+    pub fn command(&mut self, i: usize, cmd: Command) -> Result<(), String> {
+        let r = self.world.input(i, |n| n.command(cmd));
+        self.check(r)
+    }
+
+    /// Node `from` sends a text to node `to` (checked by the oracle like the workload's).
+    pub fn send(&mut self, from: usize, to: usize, label: &str) -> Result<(), String> {
+        let r = self.world.send(from, to, label);
+        self.check(r)
+    }
+
+    /// Lets `ms` of simulated time pass.
+    pub fn run_for(&mut self, ms: u64) -> Result<(), String> {
+        let end = self.world.now + ms;
+        let r = self.world.run_until(end, |_| false);
+        self.world.now = self.world.now.max(end);
+        self.check(r)
+    }
+
+    /// Runs until node `i` reports an event `pred` accepts (among those not yet taken by
+    /// [`Script::events`]), at most `ms`; the event.
+    pub fn wait_for(
+        &mut self,
+        i: usize,
+        ms: u64,
+        pred: impl Fn(&Event) -> bool,
+    ) -> Result<Event, String> {
+        let end = self.world.now + ms;
+        let seen = |w: &World| {
+            w.log
+                .as_ref()
+                .is_some_and(|l| l.iter().any(|(m, e)| *m == i && pred(e)))
+        };
+        let r = self.world.run_until(end, seen);
+        self.check(r)?;
+        let log = self.world.log.as_mut().ok_or("no log")?;
+        match log.iter().position(|(m, e)| *m == i && pred(e)) {
+            Some(k) => Ok(log.remove(k).1),
+            None => Err(format!(
+                "n{i} did not report the event within {ms} ms; it reported: {:?}",
+                log.iter()
+                    .filter(|(m, _)| *m == i)
+                    .map(|(_, e)| e)
+                    .collect::<Vec<_>>()
+            )),
+        }
+    }
+
+    /// What node `i` reported since the last call (or since its last `wait_for`).
+    pub fn events(&mut self, i: usize) -> Vec<Event> {
+        let Some(log) = self.world.log.as_mut() else {
+            return Vec::new();
+        };
+        let (mine, rest): (Vec<_>, Vec<_>) = log.drain(..).partition(|(m, _)| *m == i);
+        *log = rest;
+        mine.into_iter().map(|(_, e)| e).collect()
+    }
+
+    /// Node `i` crashes: what its store had not flushed is lost.
+    pub fn crash(&mut self, i: usize) -> Result<(), String> {
+        let r = self.world.crash(i);
+        self.check(r)
+    }
+
+    /// Node `i` starts again (over what its disk kept).
+    pub fn restart(&mut self, i: usize) -> Result<(), String> {
+        let r = self.world.start(i).and_then(|()| self.world.update_links());
+        self.check(r)
+    }
+
+    /// Simulated time now (ms since the run began).
+    pub fn now_ms(&self) -> u64 {
+        self.world.now
+    }
+}
