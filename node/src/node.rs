@@ -51,6 +51,8 @@ mod files;
 mod footprint;
 mod groups;
 mod handshakes;
+#[cfg(test)]
+mod helper_tests;
 mod inbound;
 mod introductions;
 mod mailbox;

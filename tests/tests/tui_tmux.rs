@@ -440,3 +440,66 @@ fn config_file_rebinds_keys() {
     tmux.press("kim", "C-q");
     assert_eq!(tmux.exit_code("kim"), "0");
 }
+
+/// A file from one terminal to another: `/send` shows what Cairn cannot clean and sends the
+/// original only on `o`; the recipient is told, accepts in `/files`, sees it complete and
+/// saves it where it says; the saved file is the file sent. Catches file commands the TUI
+/// never gives, events that never reach the screen, or a dialog whose keys do nothing.
+#[test]
+fn a_file_sent_accepted_and_saved_from_the_tui() {
+    if !have_tmux() {
+        eprintln!("tmux not installed: skipping the real-terminal test");
+        return;
+    }
+    let net = Net::new();
+    let alice = net.node("alice");
+    let bob = net.node("bob");
+    let tmux = Tmux::new(net.path());
+    tmux.start("alice", 110, 40, &[], &tui_args(&net, &alice));
+    tmux.start("bob", 110, 40, &[], &tui_args(&net, &bob));
+    tmux.sees("alice", "● online");
+    tmux.sees("bob", "● online");
+    tmux.type_text("alice", "/invite");
+    tmux.press("alice", "Enter");
+    let code = invite_code(&tmux.sees("alice", "CAIRN:"));
+    tmux.press("alice", "Escape");
+    tmux.type_text("bob", &format!("/accept {code} alice"));
+    tmux.press("bob", "Enter");
+    tmux.sees("bob", "session with alice is ready");
+    tmux.sees("alice", "● bob");
+
+    let content: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    let path = net.path().join("minutes.bin");
+    std::fs::write(&path, &content).unwrap();
+    tmux.type_text("alice", &format!("/send {}", path.display()));
+    tmux.press("alice", "Enter");
+    tmux.sees("alice", "Send a file to bob");
+    tmux.press("alice", "Enter");
+    tmux.sees("alice", "Cairn cannot remove metadata from this file");
+    tmux.press("alice", "o");
+    tmux.sees("alice", "Offered minutes.bin to bob");
+
+    tmux.sees("bob", "alice offers a file: minutes.bin");
+    tmux.type_text("bob", "/files");
+    tmux.press("bob", "Enter");
+    tmux.sees("bob", "Files with alice");
+    tmux.sees("bob", "offered to you");
+    tmux.press("bob", "a");
+    tmux.sees("bob", "complete");
+    let out = net.path().join("saved.bin");
+    tmux.press("bob", "s");
+    tmux.sees("bob", "Save as");
+    tmux.press("bob", "C-u");
+    tmux.type_text("bob", &out.display().to_string());
+    tmux.press("bob", "Enter");
+    tmux.sees("bob", "Saved to");
+    assert_eq!(std::fs::read(&out).unwrap(), content);
+    tmux.press("bob", "Escape");
+    tmux.wait_for("bob", "the files dialog to close", |s| {
+        !s.contains("Files with alice")
+    });
+    tmux.press("alice", "C-c");
+    tmux.press("bob", "C-c");
+    assert_eq!(tmux.exit_code("alice"), "0");
+    assert_eq!(tmux.exit_code("bob"), "0");
+}
