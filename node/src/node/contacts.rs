@@ -117,6 +117,9 @@ impl<S: Shell> Runtime<S> {
             return self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
         }
         self.blocked = blocked;
+        if !keep_history {
+            self.forget_files_of(cid);
+        }
         let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&cid.0));
         let _ = self.profile.store.remove_setting(&name);
         self.forget_protocol(&cid);

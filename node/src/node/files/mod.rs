@@ -468,6 +468,21 @@ impl<S: Shell> Runtime<S> {
         }
     }
 
+    /// Removes every transfer with `cid`, content and all (the contact is deleted with
+    /// its history).
+    pub(super) fn forget_files_of(&mut self, cid: ContactId) {
+        let ids: Vec<[u8; 16]> = self
+            .files
+            .records
+            .values()
+            .filter(|r| r.contact == cid)
+            .map(FileRecord::id)
+            .collect();
+        for id in ids {
+            self.stop_file(id, Stage::Cancelled, true);
+        }
+    }
+
     /// Removes the transfers whose disappearing timer ran out, content and all.
     pub(super) fn sweep_files(&mut self, now: u64) {
         let expired: Vec<[u8; 16]> = self
