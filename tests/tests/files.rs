@@ -118,6 +118,22 @@ fn files_of_every_size_arrive_bit_exact_and_never_in_plaintext() {
             p.name
         );
     }
+    // Deleting the contact with its history deletes its files.
+    let vault_bytes = |p: &Profile| -> u64 {
+        std::fs::read_dir(p.dir.join("files"))
+            .map(|rd| rd.flatten().map(|e| e.metadata().unwrap().len()).sum())
+            .unwrap_or(0)
+    };
+    assert!(vault_bytes(&bob_p) > 40 * CHUNK as u64);
+    let mut bob = bob_p.start();
+    bob.cmd(json!({"cmd": "delete", "alias": "alice"}));
+    bob.expect("contact_deleted", |e| ev(e, "contact_deleted"));
+    bob.quit();
+    assert_eq!(
+        vault_bytes(&bob_p),
+        0,
+        "a deleted contact's files were kept"
+    );
 }
 
 /// Would catch a cancel that does not reach the other side, chunks still sent after it,
