@@ -1,10 +1,10 @@
-//! Scripted simulations (`cairn_node::sim::script`): the runtime's rules that the random
+//! Scripted simulations (`sim::script`): the runtime's rules that the random
 //! workload does not reach, checked deterministically in simulated time — an invite's
 //! lifetime, the disappearing-messages timer, and a file's transfer across crashes of
 //! either side.
 
+use cairn_node::api::sim::script::Script;
 use cairn_node::api::{Command, ErrorCode, Event, FileStateName};
-use cairn_node::sim::script::Script;
 
 fn error(code: ErrorCode) -> impl Fn(&Event) -> bool {
     move |e| matches!(e, Event::Error { code: c, .. } if *c == code)
