@@ -151,3 +151,39 @@ fn a_file_survives_crashes_of_both_sides_mid_transfer() {
         .unwrap();
     assert_eq!(std::fs::read(&out).unwrap(), bytes);
 }
+
+/// Would catch introductions waiting for the user's answer lost by a restart (the mutation
+/// survivor "their setting encodes nothing"), or an introduction that never ends in a
+/// session of its own.
+#[test]
+fn an_introduction_waits_for_its_answer_across_a_restart() {
+    let mut s = Script::with_contacts(4, 3, false, Some(&[(0, 1), (0, 2)])).unwrap();
+    s.command(
+        0,
+        Command::Introduce {
+            alias: "n1".into(),
+            to: "n2".into(),
+        },
+    )
+    .unwrap();
+    let intro = |e: &Event| matches!(e, Event::Introduction { .. });
+    let Event::Introduction { id: a, .. } = s.wait_for(1, 30_000, intro).unwrap() else {
+        unreachable!()
+    };
+    let Event::Introduction { id: b, .. } = s.wait_for(2, 30_000, intro).unwrap() else {
+        unreachable!()
+    };
+    s.run_for(2_000).unwrap();
+    s.crash(1).unwrap();
+    s.run_for(1_000).unwrap();
+    s.restart(1).unwrap();
+    s.run_for(2_000).unwrap();
+    for (i, id) in [(1, a), (2, b)] {
+        s.command(i, Command::AcceptIntroduction { id, alias: None })
+            .unwrap();
+    }
+    for i in [1, 2] {
+        s.wait_for(i, 60_000, |e| matches!(e, Event::SessionEstablished { .. }))
+            .unwrap();
+    }
+}

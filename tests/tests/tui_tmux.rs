@@ -428,14 +428,22 @@ fn config_file_rebinds_keys() {
     tmux.press("kim", "Escape");
     tmux.press("kim", "F1");
     tmux.sees("kim", "Commands");
-    // The key list is below the commands on a 24-line screen: scroll to it.
-    tmux.press("kim", "NPage");
-    // Wait for the line itself, not the heading: tmux can capture a frame half drawn.
-    // (If help listed the default key instead, this times out showing the screen.)
-    tmux.wait_for("kim", "help listing the rebound key Ctrl-O", |s| {
+    // The key list is below the commands on a 24-line screen: scroll to it, a page at a
+    // time (the list of commands grows).
+    let listed = |s: &str| {
         s.lines()
             .any(|l| l.contains("Ctrl-O") && l.contains("invite someone"))
-    });
+    };
+    for _ in 0..4 {
+        if listed(&tmux.screen("kim")) {
+            break;
+        }
+        tmux.press("kim", "NPage");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // Wait for the line itself, not the heading: tmux can capture a frame half drawn.
+    // (If help listed the default key instead, this times out showing the screen.)
+    tmux.wait_for("kim", "help listing the rebound key Ctrl-O", listed);
     tmux.press("kim", "q");
     tmux.press("kim", "C-q");
     assert_eq!(tmux.exit_code("kim"), "0");

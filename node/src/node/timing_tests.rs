@@ -46,4 +46,7 @@ fn durations_are_those_the_documents_give() {
     assert_eq!(ANSWER_KEPT_MS, 14 * DAY_SECS * 1000);
     assert_eq!(RESET_GRACE_MS, 10 * MINUTE_MS);
     assert_eq!(MAILBOX_CATCH_UP_MS, MINUTE_MS);
+    // An introduction's pair secret is honoured 28 days (PROTOCOL §24.4): twice the
+    // mailbox's retention.
+    assert_eq!(introductions::INTRO_TTL_SECS, 28 * DAY_SECS);
 }

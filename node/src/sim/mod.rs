@@ -125,6 +125,8 @@ struct World {
     trace: VecDeque<String>,
     /// Every event of every machine, kept for a scripted run (`script.rs`).
     log: Option<Vec<(usize, Event)>>,
+    /// A scripted run's contacts, instead of [`World::pairs`]'s.
+    script_pairs: Option<Vec<(usize, usize)>>,
     digest: u64,
 }
 
@@ -196,6 +198,7 @@ impl World {
             report: Report::default(),
             trace: VecDeque::new(),
             log: None,
+            script_pairs: None,
             digest: 0xcbf2_9ce4_8422_2325,
         }
     }
@@ -438,6 +441,9 @@ impl World {
     }
 
     fn pairs(&self) -> Vec<(usize, usize)> {
+        if let Some(p) = &self.script_pairs {
+            return p.clone();
+        }
         let n = self.machines.len();
         let mut p: Vec<(usize, usize)> = (1..n).map(|j| (0, j)).collect();
         if n >= 3 {

@@ -25,6 +25,17 @@ impl Script {
     /// if `relay`, set up as a random run sets them up (n0 invites every other, n1 invites
     /// n2), on a quiet network; then nothing happens until the script says.
     pub fn new(seed: u64, machines: usize, relay: bool) -> Result<Self, String> {
+        Self::with_contacts(seed, machines, relay, None)
+    }
+
+    /// As [`Script::new`], with only these pairs of machines made contacts (the first of
+    /// each invites the second): machines that are not contacts, for introductions.
+    pub fn with_contacts(
+        seed: u64,
+        machines: usize,
+        relay: bool,
+        pairs: Option<&[(usize, usize)]>,
+    ) -> Result<Self, String> {
         let config = Config {
             machines,
             relay,
@@ -42,6 +53,7 @@ impl Script {
             ..Config::default()
         };
         let mut world = World::new(seed, config);
+        world.script_pairs = pairs.map(<[(usize, usize)]>::to_vec);
         world.log = Some(Vec::new());
         world.set_up().map_err(|e| world.failure(e).to_string())?;
         // What the set-up reported is not the script's.
