@@ -111,7 +111,7 @@ pub const COMMANDS: &[Slash] = &[
         cmd: SlashCmd::Send,
         names: &["send", "attach"],
         usage: "/send [PATH]",
-        about: "send a file (shows what is removed first)",
+        about: "send a file (preview of what is removed)",
     },
     Slash {
         cmd: SlashCmd::Files,
