@@ -92,6 +92,16 @@ impl FileRecord {
         self.descriptor.id
     }
 
+    /// True if the vault holds the whole file: a received one once checked against its
+    /// hash, a sent one until its transfer ended badly (its content is then deleted).
+    pub fn held_whole(&self) -> bool {
+        if self.outgoing {
+            matches!(self.stage, Stage::Offered | Stage::Moving | Stage::Complete)
+        } else {
+            self.stage == Stage::Complete
+        }
+    }
+
     /// Chunks in the file.
     pub fn chunks(&self) -> u64 {
         cairn_crypto::file::chunk_count(self.descriptor.size)

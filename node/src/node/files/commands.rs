@@ -103,12 +103,7 @@ impl<S: Shell> Runtime<S> {
         let Some(r) = self.files.records.get(&id).cloned() else {
             return;
         };
-        let whole = if r.outgoing {
-            matches!(r.stage, Stage::Offered | Stage::Moving | Stage::Complete)
-        } else {
-            r.stage == Stage::Complete
-        };
-        if !whole {
+        if !r.held_whole() {
             return self.file_state_error(r.stage);
         }
         let Some(cid) = self.sendable(to, &client_ref) else {
@@ -274,13 +269,7 @@ impl<S: Shell> Runtime<S> {
         let Some(r) = self.files.records.get(&id) else {
             return;
         };
-        // A received file once checked whole; a sent one while its content is kept.
-        let whole = if r.outgoing {
-            matches!(r.stage, Stage::Offered | Stage::Moving | Stage::Complete)
-        } else {
-            r.stage == Stage::Complete
-        };
-        if !whole {
+        if !r.held_whole() {
             return self.file_state_error(r.stage);
         }
         let job = FileJob::Export {

@@ -240,16 +240,7 @@ fn import(
         });
     }
     let bytes = read_for_cleaning(f, size)?;
-    let cleaned = match clean::clean(&bytes) {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return Err((
-                ErrorCode::NotCleaned,
-                "Cairn cannot remove metadata from this type of file".into(),
-            ))
-        }
-        Err(e) => return Err((ErrorCode::NotCleaned, e.to_string())),
-    };
+    let cleaned = cleaned(&bytes)?;
     drop(bytes);
     let size = cleaned.bytes.len() as u64;
     let sha256 = sealed(&mut cleaned.bytes.as_slice(), size)?;
@@ -292,7 +283,7 @@ fn reseal(
             return Err((
                 ErrorCode::NotCleaned,
                 match format {
-                    None => "Cairn cannot remove metadata from this type of file".into(),
+                    None => UNKNOWN_TYPE.into(),
                     Some(_) => clean::CleanError::TooLarge.to_string(),
                 },
             ));
@@ -309,11 +300,7 @@ fn reseal(
     }
     let mut bytes = head;
     reader.read_to_end(&mut bytes).map_err(stored)?;
-    let cleaned = match clean::clean(&bytes) {
-        Ok(Some(c)) => c,
-        Ok(None) => return Err((ErrorCode::NotCleaned, "not a type Cairn cleans".into())),
-        Err(e) => return Err((ErrorCode::NotCleaned, e.to_string())),
-    };
+    let cleaned = cleaned(&bytes)?;
     drop(bytes);
     let size = cleaned.bytes.len() as u64;
     let sha256 = seal(&mut cleaned.bytes.as_slice(), size)?;
@@ -325,6 +312,17 @@ fn reseal(
         removed: cleaned.removed.iter().map(ToString::to_string).collect(),
     })
 }
+
+/// `bytes` cleaned, or why not (`NotCleaned`: the user may send the original instead).
+fn cleaned(bytes: &[u8]) -> Result<clean::Cleaned, (ErrorCode, String)> {
+    match clean::clean(bytes) {
+        Ok(Some(c)) => Ok(c),
+        Ok(None) => Err((ErrorCode::NotCleaned, UNKNOWN_TYPE.into())),
+        Err(e) => Err((ErrorCode::NotCleaned, e.to_string())),
+    }
+}
+
+const UNKNOWN_TYPE: &str = "Cairn cannot remove metadata from this type of file";
 
 fn read_head(f: &mut File, head: &mut [u8]) -> Result<usize, (ErrorCode, String)> {
     let mut n = 0;
@@ -348,7 +346,7 @@ fn inspect(path: &PathBuf) -> Result<Inspection, String> {
         return Ok(Inspection {
             format: None,
             removed: Vec::new(),
-            refused: Some("Cairn cannot remove metadata from this type of file".into()),
+            refused: Some(UNKNOWN_TYPE.into()),
         });
     }
     let mut bytes = head.get(..n).unwrap_or(&[]).to_vec();
@@ -372,7 +370,7 @@ fn inspect(path: &PathBuf) -> Result<Inspection, String> {
         Ok(None) => Inspection {
             format,
             removed: Vec::new(),
-            refused: Some("Cairn cannot remove metadata from this type of file".into()),
+            refused: Some(UNKNOWN_TYPE.into()),
         },
         Err(e) => Inspection {
             format,
