@@ -9,7 +9,8 @@
 //! kind 5 Protocol: newest session protocol the sender speaks, u8 (>= 2)
 //! kind 6 Group   : copy id [16] | group id [16] | group body (crate::group::wire)
 //! kind 7 Intro   : copy id [16] | count u8 (1..=MAX_INTROS_PER_COPY) | introduction * count
-//! kind 8 File    : id [16] | sent_at_ms u64 | file descriptor (cairn_crypto::file)
+//! kind 8 File    : id [16] | sent_at_ms u64 | group 0 | 1 [16] | file descriptor
+//!                   (cairn_crypto::file)
 //! kind 9 Chunk   : file id [16] | index u64 | len u32 | sealed chunk | zeros to CHUNK_CONTENT_LEN
 //! kind 10 FileCtl: file id [16] | 1 accept, 2 decline or 3 cancel
 //! ```
@@ -106,6 +107,8 @@ pub enum Content {
         id: [u8; 16],
         /// Sender's clock when sent, Unix ms.
         sent_at_ms: u64,
+        /// The group it was sent to (each member gets its own offer under its own id).
+        group: Option<GroupId>,
         /// What the recipient needs to take and open the file (its key among it).
         descriptor: FileDescriptor,
     },
@@ -252,11 +255,19 @@ impl Content {
             Content::File {
                 id,
                 sent_at_ms,
+                group,
                 descriptor,
             } => {
                 v.put_u8(8);
                 v.put(id);
                 v.put_u64(*sent_at_ms);
+                match group {
+                    None => v.put_u8(0),
+                    Some(g) => {
+                        v.put_u8(1);
+                        v.put(&g.0);
+                    }
+                }
                 v.put(&descriptor.to_bytes().map_err(|_| ContentError::Malformed)?);
             }
             Content::Chunk {
@@ -358,6 +369,11 @@ impl Content {
             8 => Content::File {
                 id: r.array()?,
                 sent_at_ms: r.u64()?,
+                group: match r.u8()? {
+                    0 => None,
+                    1 => Some(GroupId(r.array()?)),
+                    _ => return Err(ContentError::Malformed),
+                },
                 descriptor: FileDescriptor::from_bytes(r.rest())
                     .map_err(|_| ContentError::Malformed)?,
             },
@@ -469,6 +485,7 @@ mod tests {
         let f = Content::File {
             id: [4; 16],
             sent_at_ms: 9,
+            group: None,
             descriptor: FileDescriptor {
                 id: [5; 16],
                 name: "a.pdf".into(),
@@ -479,6 +496,22 @@ mod tests {
             },
         };
         assert_eq!(Content::decode(&f.encode().unwrap()).unwrap(), f);
+        let Content::File { descriptor, .. } = f else {
+            unreachable!()
+        };
+        let g = Content::File {
+            id: [4; 16],
+            sent_at_ms: 9,
+            group: Some(GroupId([8; 16])),
+            descriptor,
+        };
+        let mut bytes = g.encode().unwrap();
+        assert_eq!(Content::decode(&bytes).unwrap(), g);
+        // The group flag is 0 or 1: anything else is refused, not read as a group.
+        let flag = 1 + 16 + 8;
+        assert_eq!(bytes.get(flag), Some(&1));
+        bytes[flag] = 2;
+        assert_eq!(Content::decode(&bytes), Err(ContentError::Malformed));
         for len in [CHUNK_TAG_LEN, CHUNK_TAG_LEN + 1, SEALED_CHUNK_LEN] {
             let c = Content::Chunk {
                 file: [1; 16],

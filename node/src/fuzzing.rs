@@ -163,7 +163,7 @@ pub fn fuzz_command(data: &[u8]) {
         }
         Err(ev) => {
             assert!(
-                matches!(ev, Event::Error { .. }),
+                matches!(*ev, Event::Error { .. }),
                 "parse error is not an error event"
             );
             assert!(

@@ -1,7 +1,7 @@
 //! Scripted simulations (`sim::script`): the runtime's rules that the random
 //! workload does not reach, checked deterministically in simulated time — an invite's
-//! lifetime, the disappearing-messages timer, and a file's transfer across crashes of
-//! either side.
+//! lifetime, the disappearing-messages timer, a file's transfer across crashes of either
+//! side, and a file sent to a group.
 
 use cairn_node::api::sim::script::Script;
 use cairn_node::api::{Command, ErrorCode, Event, FileStateName};
@@ -99,7 +99,8 @@ fn a_file_survives_crashes_of_both_sides_mid_transfer() {
     s.command(
         0,
         Command::SendFile {
-            to: "n1".into(),
+            to: Some("n1".into()),
+            group: None,
             path: path.to_string_lossy().into_owned(),
             original: true,
             client_ref: None,
@@ -186,4 +187,203 @@ fn an_introduction_waits_for_its_answer_across_a_restart() {
         s.wait_for(i, 60_000, |e| matches!(e, Event::SessionEstablished { .. }))
             .unwrap();
     }
+}
+
+/// Would catch a file sent to a group that does not reach each member as a transfer of its
+/// own, one member's decline deleting the content the others still need (the members share
+/// one sealed copy), or a group's files listed in a member's 1:1 conversation.
+#[test]
+fn a_file_sent_to_a_group_reaches_each_member_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("minutes.bin");
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 13 % 241) as u8).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    let mut s = Script::with_contacts(5, 3, false, Some(&[(0, 1), (0, 2)])).unwrap();
+    s.command(
+        0,
+        Command::GroupCreate {
+            name: "desk".into(),
+            members: vec!["n1".into(), "n2".into()],
+        },
+    )
+    .unwrap();
+    let Event::Group { group, .. } = s
+        .wait_for(0, 5_000, |e| matches!(e, Event::Group { .. }))
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    let g = group.id.clone();
+    for i in [1, 2] {
+        s.wait_for(i, 30_000, |e| matches!(e, Event::Group { .. }))
+            .unwrap();
+    }
+    s.command(
+        0,
+        Command::SendFile {
+            to: None,
+            group: Some(g.clone()),
+            path: path.to_string_lossy().into_owned(),
+            original: true,
+            client_ref: Some("f".into()),
+        },
+    )
+    .unwrap();
+    let mut queued = std::collections::BTreeMap::new();
+    for _ in 0..2 {
+        let Event::FileQueued {
+            file, to, group, ..
+        } = s
+            .wait_for(0, 5_000, |e| matches!(e, Event::FileQueued { .. }))
+            .unwrap()
+        else {
+            unreachable!()
+        };
+        assert_eq!(group.as_ref(), Some(&g));
+        queued.insert(to.to_string(), file);
+    }
+    let (for_n1, for_n2) = (queued["n1"].clone(), queued["n2"].clone());
+    assert_ne!(for_n1, for_n2, "each member's transfer has its own id");
+    for (i, file) in [(1, &for_n1), (2, &for_n2)] {
+        let Event::FileOffered { group, file: f, .. } = s
+            .wait_for(i, 30_000, |e| matches!(e, Event::FileOffered { .. }))
+            .unwrap()
+        else {
+            unreachable!()
+        };
+        assert_eq!((group.as_ref(), &f), (Some(&g), file));
+    }
+    // n2 declines first: the sealed copy n1 still needs must stay.
+    s.command(
+        2,
+        Command::DeclineFile {
+            file: for_n2.clone(),
+        },
+    )
+    .unwrap();
+    s.wait_for(0, 30_000, file_state(&for_n2, FileStateName::Declined))
+        .unwrap();
+    s.command(
+        1,
+        Command::AcceptFile {
+            file: for_n1.clone(),
+        },
+    )
+    .unwrap();
+    s.wait_for(1, 120_000, file_state(&for_n1, FileStateName::Complete))
+        .unwrap();
+    s.wait_for(0, 120_000, file_state(&for_n1, FileStateName::Complete))
+        .unwrap();
+    let out = dir.path().join("out.bin");
+    s.command(
+        1,
+        Command::ExportFile {
+            file: for_n1,
+            path: out.to_string_lossy().into_owned(),
+        },
+    )
+    .unwrap();
+    s.wait_for(1, 5_000, |e| matches!(e, Event::FileExported { .. }))
+        .unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    // Listed in the group's conversation, one line per member; not in a 1:1 one.
+    s.command(
+        0,
+        Command::Files {
+            with: None,
+            group: Some(g.clone()),
+        },
+    )
+    .unwrap();
+    let Event::Files { files, .. } = s
+        .wait_for(0, 1_000, |e| matches!(e, Event::Files { .. }))
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    let mut states: Vec<(String, FileStateName)> = files
+        .iter()
+        .map(|f| (f.contact.to_string(), f.state))
+        .collect();
+    states.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        states,
+        vec![
+            ("n1".to_string(), FileStateName::Complete),
+            ("n2".to_string(), FileStateName::Declined)
+        ]
+    );
+    s.command(
+        1,
+        Command::Files {
+            with: Some("n0".into()),
+            group: None,
+        },
+    )
+    .unwrap();
+    let Event::Files { files, .. } = s
+        .wait_for(1, 1_000, |e| matches!(e, Event::Files { .. }))
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert!(files.is_empty(), "{files:?}");
+    // A second file, then n2 is removed from the group before answering: its transfer
+    // ends (a group's document is not passed on to someone removed from it), n1's does not.
+    s.command(
+        0,
+        Command::SendFile {
+            to: None,
+            group: Some(g.clone()),
+            path: path.to_string_lossy().into_owned(),
+            original: true,
+            client_ref: None,
+        },
+    )
+    .unwrap();
+    let mut second = std::collections::BTreeMap::new();
+    for _ in 0..2 {
+        let Event::FileQueued { file, to, .. } = s
+            .wait_for(0, 5_000, |e| matches!(e, Event::FileQueued { .. }))
+            .unwrap()
+        else {
+            unreachable!()
+        };
+        second.insert(to.to_string(), file);
+    }
+    s.wait_for(2, 30_000, |e| matches!(e, Event::FileOffered { .. }))
+        .unwrap();
+    s.command(
+        0,
+        Command::GroupRemove {
+            group: g.clone(),
+            member: "n2".into(),
+        },
+    )
+    .unwrap();
+    s.wait_for(
+        0,
+        5_000,
+        file_state(&second["n2"], FileStateName::Cancelled),
+    )
+    .unwrap();
+    s.wait_for(
+        2,
+        30_000,
+        file_state(&second["n2"], FileStateName::Cancelled),
+    )
+    .unwrap();
+    s.command(
+        1,
+        Command::AcceptFile {
+            file: second["n1"].clone(),
+        },
+    )
+    .unwrap();
+    s.wait_for(
+        1,
+        120_000,
+        file_state(&second["n1"], FileStateName::Complete),
+    )
+    .unwrap();
 }

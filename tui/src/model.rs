@@ -118,6 +118,9 @@ pub struct FileView {
     pub file: FileId,
     /// The conversation.
     pub alias: Alias,
+    /// In a group's conversation: the member it goes to or comes from (a file sent to a
+    /// group is one transfer per member).
+    pub member: Option<Alias>,
     /// Sent by us.
     pub outgoing: bool,
     /// Its name.

@@ -222,8 +222,12 @@ pub enum Command {
     /// Send the file at `path` to a contact: its identifying metadata removed first (or,
     /// with `original: true`, as it is — the explicit choice for a type Cairn cannot clean).
     SendFile {
-        /// Contact alias.
-        to: Alias,
+        /// To this contact.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<Alias>,
+        /// Or to every member of this group (one transfer each; the file is sealed once).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<GroupRef>,
         /// The file.
         path: String,
         /// Send it unchanged, metadata and all.
@@ -269,7 +273,7 @@ pub enum Command {
         /// To this contact.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<Alias>,
-        /// Or to this group (messages only).
+        /// Or to this group.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         group: Option<GroupRef>,
         /// Forward a file Cairn cannot clean as it is.
@@ -281,8 +285,12 @@ pub enum Command {
     },
     /// The files of a conversation, both ways.
     Files {
-        /// Contact alias.
-        with: Alias,
+        /// A contact's conversation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<Alias>,
+        /// Or a group's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<GroupRef>,
     },
     /// Panic wipe: destroy the profile and stop. Requires `confirm: "WIPE"`.
     Wipe {
@@ -298,21 +306,27 @@ pub const MAX_COMMAND_LINE: usize = 128 * 1024;
 /// Longest `ref` a `send` may carry.
 pub const MAX_REF_LEN: usize = 128;
 
-/// Parses one command line. Untrusted input: a typed error, never a panic.
-pub fn parse_command(line: &str) -> Result<Command, Event> {
+/// Parses one command line. Untrusted input: a typed error (an `error` event to print),
+/// never a panic.
+pub fn parse_command(line: &str) -> Result<Command, Box<Event>> {
     if line.len() > MAX_COMMAND_LINE {
-        return Err(Event::error(ErrorCode::TooLong, "command line too long"));
+        return Err(Box::new(Event::error(
+            ErrorCode::TooLong,
+            "command line too long",
+        )));
     }
     match serde_json::from_str::<serde_json::Value>(line) {
-        Err(e) => Err(Event::error(ErrorCode::BadJson, e.to_string())),
+        Err(e) => Err(Box::new(Event::error(ErrorCode::BadJson, e.to_string()))),
         Ok(v) => {
             let cmd = v.get("cmd").and_then(|c| c.as_str()).map(str::to_owned);
-            let parsed = serde_json::from_value::<Command>(v).map_err(|e| match cmd {
-                None => Event::error(ErrorCode::MissingCmd, "each line needs a \"cmd\" field"),
-                Some(c) if !KNOWN.contains(&c.as_str()) => {
-                    Event::error(ErrorCode::UnknownCommand, format!("unknown command {c:?}"))
-                }
-                Some(_) => Event::error(ErrorCode::BadArguments, e.to_string()),
+            let parsed = serde_json::from_value::<Command>(v).map_err(|e| {
+                Box::new(match cmd {
+                    None => Event::error(ErrorCode::MissingCmd, "each line needs a \"cmd\" field"),
+                    Some(c) if !KNOWN.contains(&c.as_str()) => {
+                        Event::error(ErrorCode::UnknownCommand, format!("unknown command {c:?}"))
+                    }
+                    Some(_) => Event::error(ErrorCode::BadArguments, e.to_string()),
+                })
             })?;
             match &parsed {
                 Command::Send {
@@ -330,10 +344,10 @@ pub fn parse_command(line: &str) -> Result<Command, Event> {
                 | Command::Forward {
                     client_ref: Some(r),
                     ..
-                } if r.len() > MAX_REF_LEN => Err(Event::error(
+                } if r.len() > MAX_REF_LEN => Err(Box::new(Event::error(
                     ErrorCode::BadArguments,
                     format!("a ref is at most {MAX_REF_LEN} bytes"),
-                )),
+                ))),
                 _ => Ok(parsed),
             }
         }

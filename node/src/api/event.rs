@@ -381,6 +381,8 @@ pub struct FileInfo {
     pub file: FileId,
     /// Which way it goes.
     pub direction: MessageDirection,
+    /// The contact it goes to or comes from (in a group's list, the member).
+    pub contact: Alias,
     /// Its name (sanitised: a suggestion, never a path).
     pub name: String,
     /// Its size in bytes.
@@ -511,6 +513,12 @@ pub enum Event {
     FileQueued {
         /// The file's id.
         file: FileId,
+        /// The contact it is offered to (a group's file: one transfer, and one event, per
+        /// member).
+        to: Alias,
+        /// The group it was sent to, if it was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<GroupRef>,
         /// The name the contact sees.
         name: String,
         /// Its size after cleaning.
@@ -526,6 +534,9 @@ pub enum Event {
     FileOffered {
         /// Contact alias.
         from: Alias,
+        /// The group it was sent to (shown in that group's conversation), if it was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<GroupRef>,
         /// The file's id.
         file: FileId,
         /// Its name (sanitised: a suggestion, never a path).
@@ -577,8 +588,12 @@ pub enum Event {
     },
     /// A conversation's files (`files`), oldest first.
     Files {
-        /// Contact alias.
-        with: Alias,
+        /// The contact's conversation, as asked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<Alias>,
+        /// Or the group's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<GroupRef>,
         /// Its files.
         files: Vec<FileInfo>,
     },

@@ -14,7 +14,7 @@ fn parses_and_rejects() {
             client_ref: None,
         }
     );
-    let code = |r: Result<Command, Event>| match r {
+    let code = |r: Result<Command, Box<Event>>| match r.map_err(|e| *e) {
         Err(Event::Error { code, .. }) => code,
         other => panic!("{other:?}"),
     };
@@ -65,7 +65,7 @@ fn send_ref_is_read_echoed_and_bounded() {
         "x".repeat(129)
     );
     assert!(
-        matches!(parse_command(&long), Err(Event::Error { code, .. }) if code == ErrorCode::BadArguments)
+        matches!(parse_command(&long).map_err(|e| *e), Err(Event::Error { code, .. }) if code == ErrorCode::BadArguments)
     );
     let q = serde_json::to_value(Event::Queued {
         id: "00".into(),
@@ -89,7 +89,7 @@ fn parses_expire_status() {
         }
     );
     assert!(matches!(
-        parse_command(r#"{"cmd":"expire_status"}"#),
+        parse_command(r#"{"cmd":"expire_status"}"#).map_err(|e| *e),
         Err(Event::Error { code, .. }) if code == ErrorCode::BadArguments
     ));
 }

@@ -3,10 +3,13 @@
 //! how far it got.
 //!
 //! ```text
-//! record = version u8 (=1) | contact [32] | outgoing u8 | stage u8 | slot [16] | offer [16]
+//! record = version u8 (=2) | contact [32] | outgoing u8 | stage u8 | slot [16] | offer [16]
 //!        | sent_at_ms u64 | next u64 | have_below u64 | count u16 (<= SPAN) | have u64 * count
-//!        | direct_only u8 | expires 0 | 1 u64 | len u16 | descriptor
+//!        | direct_only u8 | expires 0 | 1 u64 | group 0 | 1 [16] | len u16 | descriptor
 //! ```
+//!
+//! Version 1 (before groups could be sent files) had no group field; it is still read.
+//! The records of one file sent to a group (one per member) share its slot.
 
 use cairn_crypto::file::{FileDescriptor, FileError, MAX_DESCRIPTOR_LEN};
 use cairn_crypto::wire::{Reader, WireError, Writer};
@@ -17,7 +20,7 @@ use super::transfer::{ChunkSet, Stage, SPAN};
 use super::vault::Slot;
 use crate::store::{ContactId, SecretBytes, StoredFile};
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 /// A transfer, either way.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +45,8 @@ pub struct FileRecord {
     pub direct_only: bool,
     /// When the conversation's disappearing timer removes it, if it has one.
     pub expires_at_ms: Option<u64>,
+    /// The group it was sent to, if it was (listed in that group's conversation).
+    pub group: Option<crate::group::GroupId>,
     /// What the recipient needs (name, size, type, hash, key).
     pub descriptor: FileDescriptor,
 }
@@ -135,6 +140,13 @@ impl FileRecord {
                 v.put_u64(t);
             }
         }
+        match &self.group {
+            None => v.put_u8(0),
+            Some(g) => {
+                v.put_u8(1);
+                v.put(&g.0);
+            }
+        }
         v.put_u16(d.len() as u16);
         v.put(&d);
         Ok(StoredFile {
@@ -148,7 +160,7 @@ impl FileRecord {
     pub fn decode(stored: &StoredFile) -> Result<Self, RecordError> {
         let mut r = Reader::new(stored.body.expose_secret());
         let version = r.u8()?;
-        if version != VERSION {
+        if version != VERSION && version != 1 {
             return Err(RecordError::Version(version));
         }
         let contact = ContactId(r.array()?);
@@ -175,6 +187,11 @@ impl FileRecord {
         }
         let direct_only = r.bool()?;
         let expires_at_ms = if r.bool()? { Some(r.u64()?) } else { None };
+        let group = if version > 1 && r.bool()? {
+            Some(crate::group::GroupId(r.array()?))
+        } else {
+            None
+        };
         let len = usize::from(r.u16()?);
         if len > MAX_DESCRIPTOR_LEN {
             return Err(RecordError::Field("descriptor"));
@@ -192,6 +209,7 @@ impl FileRecord {
             have,
             direct_only,
             expires_at_ms,
+            group,
             descriptor,
         };
         let chunks = record.chunks();
@@ -223,6 +241,7 @@ mod tests {
             have,
             direct_only: true,
             expires_at_ms: Some(99),
+            group: Some(crate::group::GroupId([8; 16])),
             descriptor: FileDescriptor {
                 id: [5; 16],
                 name: "notes.txt".into(),
@@ -284,5 +303,32 @@ mod tests {
             body: SecretBytes::from_slice(&bad),
         };
         assert_eq!(FileRecord::decode(&s), Err(RecordError::Field("stage")));
+    }
+
+    /// Would catch a version-1 record (no group field) no longer read, or read with a
+    /// group taken from its descriptor's bytes.
+    #[test]
+    fn reads_a_version_one_record() {
+        let mut r = record();
+        r.group = None;
+        let stored = r.encode().unwrap();
+        let mut v1 = stored.body.expose_secret().to_vec();
+        v1[0] = 1;
+        // The group flag (0) sits just before the descriptor's length.
+        let d = r.descriptor.to_bytes().unwrap().len();
+        let flag = v1.len() - d - 2 - 1;
+        assert_eq!(v1.remove(flag), 0);
+        let s = StoredFile {
+            id: stored.id,
+            body: SecretBytes::from_slice(&v1),
+        };
+        assert_eq!(FileRecord::decode(&s).unwrap(), r);
+        let mut v3 = stored.body.expose_secret().to_vec();
+        v3[0] = 3;
+        let s = StoredFile {
+            id: stored.id,
+            body: SecretBytes::from_slice(&v3),
+        };
+        assert_eq!(FileRecord::decode(&s), Err(RecordError::Version(3)));
     }
 }

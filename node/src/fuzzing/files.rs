@@ -56,6 +56,7 @@ pub(super) fn file_records() -> Vec<(TreeName, Record)> {
             have: set,
             direct_only: outgoing,
             expires_at_ms: outgoing.then_some(1_800_000_600_000),
+            group: outgoing.then_some(crate::group::GroupId([36; 16])),
             descriptor: FileDescriptor {
                 id: [33; 16],
                 name: "minutes.odt".into(),
@@ -77,6 +78,7 @@ pub(super) fn file_contents() -> Vec<Content> {
     let mut out = vec![Content::File {
         id: [20; 16],
         sent_at_ms: 1_800_000_000_000,
+        group: Some(crate::group::GroupId([24; 16])),
         descriptor: FileDescriptor {
             id: [21; 16],
             name: "scan of the order.pdf".into(),

@@ -107,12 +107,14 @@ fn send_shows_the_preview_then_sends_and_lists_the_file() {
     else {
         panic!("{sent:?}")
     };
-    assert_eq!(to, "bob");
+    assert_eq!(to.as_ref().map(|a| a.as_str()), Some("bob"));
     assert!(app.dialog.is_none());
     update(
         &mut app,
         Action::Node(Event::FileQueued {
             file: FileId::from("aa"),
+            to: "bob".into(),
+            group: None,
             name: "report.jpg".into(),
             size: 1000,
             removed: vec!["GPS position".into()],
@@ -145,6 +147,7 @@ fn an_offer_is_accepted_from_the_files_dialog_and_its_progress_shows() {
         &mut app,
         Action::Node(Event::FileOffered {
             from: "bob".into(),
+            group: None,
             file: FileId::from("bb"),
             name: "leak.pdf".into(),
             size: 2 << 20,
@@ -155,7 +158,10 @@ fn an_offer_is_accepted_from_the_files_dialog_and_its_progress_shows() {
     assert!(app.notice.is_some(), "the user is told");
     typed(&mut app, "/files");
     let fx = update(&mut app, key(KeyCode::Enter));
-    assert!(commands(&fx).contains(&Command::Files { with: "bob".into() }));
+    assert!(commands(&fx).contains(&Command::Files {
+        with: Some("bob".into()),
+        group: None
+    }));
     let fx = typed(&mut app, "a");
     assert_eq!(
         commands(&fx),
@@ -166,10 +172,12 @@ fn an_offer_is_accepted_from_the_files_dialog_and_its_progress_shows() {
     update(
         &mut app,
         Action::Node(Event::Files {
-            with: "bob".into(),
+            with: Some("bob".into()),
+            group: None,
             files: vec![FileInfo {
                 file: FileId::from("bb"),
                 direction: MessageDirection::In,
+                contact: "bob".into(),
                 name: "leak.pdf".into(),
                 size: 2 << 20,
                 media_type: "application/pdf".into(),
@@ -198,4 +206,111 @@ fn an_offer_is_accepted_from_the_files_dialog_and_its_progress_shows() {
     };
     assert_eq!(d.files[0].state, FileStateName::Complete);
     assert_eq!(d.files[0].bytes, 2 << 20);
+}
+
+/// Would catch a file in a group's conversation sent to a contact named after the group,
+/// its transfers (one per member) not listed in the group with their member, an offer made
+/// in a group shown in the sender's 1:1 conversation, or `# name` not forwarding to the
+/// group.
+#[test]
+fn in_a_group_files_go_to_the_group_and_list_each_member() {
+    const G: &str = "00112233445566778899aabbccddeeff";
+    let mut app = app_with_bob();
+    update(
+        &mut app,
+        Action::Node(Event::Group {
+            group: Box::new(cairn_node::api::GroupInfo {
+                id: G.into(),
+                name: "desk".into(),
+                members: Vec::new(),
+                member: true,
+                admin: true,
+            }),
+            change: None,
+        }),
+    );
+    let conv = crate::model::group_key(G);
+    app.selected = Some(conv.clone());
+    typed(&mut app, "/send /tmp/a.pdf");
+    update(&mut app, key(KeyCode::Enter));
+    let Some(Dialog::Attach(d)) = &app.dialog else {
+        panic!("no attach dialog in a group")
+    };
+    assert_eq!(d.label, "# desk");
+    update(&mut app, key(KeyCode::Enter));
+    update(
+        &mut app,
+        Action::Node(Event::FileInspected {
+            path: "/tmp/a.pdf".into(),
+            format: Some("pdf".into()),
+            removed: vec![],
+            cleanable: true,
+            note: None,
+        }),
+    );
+    let sent = commands(&update(&mut app, key(KeyCode::Enter)));
+    let [Command::SendFile {
+        to: None,
+        group: Some(g),
+        client_ref: Some(r),
+        ..
+    }] = sent.as_slice()
+    else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(g.as_str(), G);
+    for (id, who) in [("a1", "bob"), ("a2", "carol")] {
+        update(
+            &mut app,
+            Action::Node(Event::FileQueued {
+                file: FileId::from(id),
+                to: who.into(),
+                group: Some(G.into()),
+                name: "a.pdf".into(),
+                size: 10,
+                removed: vec![],
+                client_ref: Some(r.clone()),
+            }),
+        );
+    }
+    update(
+        &mut app,
+        Action::Node(Event::FileOffered {
+            from: "bob".into(),
+            group: Some(G.into()),
+            file: FileId::from("b1"),
+            name: "b.pdf".into(),
+            size: 10,
+            media_type: String::new(),
+            sent_at: T0,
+        }),
+    );
+    let listed: Vec<(&str, Option<&str>, bool)> = app
+        .files
+        .iter()
+        .map(|f| (f.alias.as_str(), f.member.as_deref(), f.outgoing))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (conv.as_str(), Some("bob"), true),
+            (conv.as_str(), Some("carol"), true),
+            (conv.as_str(), Some("bob"), false)
+        ]
+    );
+    typed(&mut app, "/files");
+    let fx = update(&mut app, key(KeyCode::Enter));
+    assert!(commands(&fx).contains(&Command::Files {
+        with: None,
+        group: Some(G.into())
+    }));
+    // Forward the received file to the group by name.
+    update(&mut app, key(KeyCode::Down));
+    update(&mut app, key(KeyCode::Down));
+    typed(&mut app, "f# desk");
+    let sent = commands(&update(&mut app, key(KeyCode::Enter)));
+    assert!(
+        matches!(&sent[..], [Command::Forward { to: None, group: Some(g), file: Some(f), .. }] if g.as_str() == G && f.as_str() == "b1"),
+        "{sent:?}"
+    );
 }

@@ -4,36 +4,95 @@
 use super::*;
 use crate::dialog::{Attach, Files, Preview};
 use crate::model::FileView;
-use cairn_node::api::FileStateName;
+use crate::model::{group_key, Contact};
+use cairn_node::api::{FileStateName, GroupRef};
 
-/// Sends the file the attach dialog chose, labelled with a `ref` so that `file_queued`
-/// names the conversation.
+/// Sends the file the attach dialog chose, or forwards one from the files dialog,
+/// labelled with a `ref` so that `file_queued` names the conversation; to a group when the
+/// conversation is one (or the name typed is `# name` of one).
 pub(super) fn send(app: &mut App, cmd: Command, fx: &mut Vec<Effect>) {
-    let Command::SendFile {
-        to, path, original, ..
-    } = cmd
-    else {
-        return;
-    };
     app.next_local += 1;
     let label = format!("file-{}", app.next_local);
-    app.file_refs.insert(label.clone(), to.clone());
-    app.notify(format!("Preparing {path} for {to}…"));
-    fx.push(Effect::Node(Command::SendFile {
-        to,
-        path,
-        original,
-        client_ref: Some(label.into()),
-    }));
+    let client_ref = Some(label.clone().into());
+    let out = match cmd {
+        Command::SendFile {
+            to: Some(conv),
+            path,
+            original,
+            ..
+        } => {
+            let (to, group) = target(app, &conv);
+            let name = app.contact(&conv).map_or(conv.to_string(), Contact::label);
+            app.notify(format!("Preparing {path} for {name}…"));
+            app.file_refs.insert(label, conv);
+            Command::SendFile {
+                to,
+                group,
+                path,
+                original,
+                client_ref,
+            }
+        }
+        Command::Forward {
+            file: Some(file),
+            to: Some(name),
+            original,
+            ..
+        } => {
+            let conv = conversation_named(app, &name);
+            let (to, group) = target(app, &conv);
+            app.file_refs.insert(label, conv);
+            Command::Forward {
+                message: None,
+                file: Some(file),
+                to,
+                group,
+                original,
+                client_ref,
+            }
+        }
+        _ => return,
+    };
+    fx.push(Effect::Node(out));
+}
+
+/// Whom a file for conversation `conv` goes to: the contact, or the group.
+fn target(app: &App, conv: &Alias) -> (Option<Alias>, Option<GroupRef>) {
+    match app.contact(conv).and_then(|c| c.group.as_ref()) {
+        Some(g) => (None, Some(g.id.clone())),
+        None => (Some(conv.clone()), None),
+    }
+}
+
+/// The conversation a typed name means: `# name` (or `#name`) is the group of that name, anything
+/// else a contact's alias.
+fn conversation_named(app: &App, name: &str) -> Alias {
+    if let Some(g) = name.strip_prefix('#').map(str::trim) {
+        let found = app
+            .contacts
+            .iter()
+            .find(|c| c.group.as_ref().is_some_and(|e| e.member && e.name == g));
+        if let Some(c) = found {
+            return c.alias.clone();
+        }
+    }
+    name.into()
 }
 
 /// Opens the attach dialog for the selected conversation (`path` typed so far).
 pub(super) fn open_attach(app: &mut App, path: &str) {
-    match app.selected.clone() {
-        Some(alias) if app.contact(&alias).is_some_and(|c| c.group.is_none()) => {
-            app.dialog = Some(Dialog::Attach(Attach::new(alias, path)));
+    let Some(alias) = app.selected.clone() else {
+        return app.warn("Select a conversation first.");
+    };
+    match app.contact(&alias) {
+        Some(c) if c.group.as_ref().is_some_and(|g| !g.member) => {
+            app.warn("You are no longer a member of this group.")
         }
-        Some(_) => app.warn("Files cannot be sent to groups yet."),
+        Some(c) => {
+            let mut d = Attach::new(alias.clone(), path);
+            d.label = c.label();
+            app.dialog = Some(Dialog::Attach(d));
+        }
         None => app.warn("Select a conversation first."),
     }
 }
@@ -44,8 +103,13 @@ pub(super) fn open_files(app: &mut App, fx: &mut Vec<Effect>) {
         return app.warn("Select a conversation first.");
     };
     let files = of(app, &alias);
-    app.dialog = Some(Dialog::Files(Files::new(alias.clone(), files)));
-    fx.push(Effect::Node(Command::Files { with: alias }));
+    let mut d = Files::new(alias.clone(), files);
+    if let Some(c) = app.contact(&alias) {
+        d.label = c.label();
+    }
+    app.dialog = Some(Dialog::Files(d));
+    let (with, group) = target(app, &alias);
+    fx.push(Effect::Node(Command::Files { with, group }));
 }
 
 fn of(app: &App, alias: &Alias) -> Vec<FileView> {
@@ -91,12 +155,16 @@ pub(super) fn event(app: &mut App, ev: Event) {
         }
         Event::FileQueued {
             file,
+            to,
+            group,
             name,
             size,
             removed,
             client_ref,
         } => {
-            let Some(alias) = client_ref.and_then(|r| app.file_refs.remove(r.as_str())) else {
+            // A group's file is queued once per member: the label stays for the others.
+            let Some(alias) = client_ref.and_then(|r| app.file_refs.get(r.as_str()).cloned())
+            else {
                 return;
             };
             let said = if removed.is_empty() {
@@ -104,10 +172,11 @@ pub(super) fn event(app: &mut App, ev: Event) {
             } else {
                 format!(" (removed: {})", removed.join(", "))
             };
-            app.notify(format!("Offered {name} to {alias}{said}."));
+            app.notify(format!("Offered {name} to {to}{said}."));
             app.files.push(FileView {
                 file,
                 alias,
+                member: group.is_some().then_some(to),
                 outgoing: true,
                 name,
                 size,
@@ -120,18 +189,30 @@ pub(super) fn event(app: &mut App, ev: Event) {
         }
         Event::FileOffered {
             from,
+            group,
             file,
             name,
             size,
             ..
         } => {
+            let (alias, member, place) = match group {
+                Some(g) => {
+                    let alias = group_key(g.as_str());
+                    let place = app
+                        .contact(&alias)
+                        .map_or(String::new(), |c| format!(" in {}", c.label()));
+                    (alias, Some(from.clone()), place)
+                }
+                None => (from.clone(), None, String::new()),
+            };
             app.notify(format!(
-                "{from} offers a file: {name} ({}). /files to accept or decline; nothing is fetched before.",
+                "{from} offers a file{place}: {name} ({}). /files to accept or decline; nothing is fetched before.",
                 crate::dialog::files_size(size)
             ));
             app.files.push(FileView {
                 file,
-                alias: from,
+                alias,
+                member,
                 outgoing: false,
                 name,
                 size,
@@ -171,7 +252,8 @@ pub(super) fn event(app: &mut App, ev: Event) {
                 f.bytes = f.size;
                 f.eta_secs = None;
             }
-            let (name, alias) = (f.name.clone(), f.alias.clone());
+            let name = f.name.clone();
+            let alias = f.member.clone().unwrap_or_else(|| f.alias.clone());
             let text = match (state, by_contact) {
                 (FileStateName::Complete, _) => {
                     Some(format!("{name}: complete. /files to save it."))
@@ -193,12 +275,16 @@ pub(super) fn event(app: &mut App, ev: Event) {
             }
         }
         Event::FileExported { path, .. } => app.notify(format!("Saved to {path}.")),
-        Event::Files { with, files } => {
-            app.files.retain(|f| f.alias != with);
+        Event::Files { with, group, files } => {
+            let Some(conv) = with.or_else(|| group.as_ref().map(|g| group_key(g.as_str()))) else {
+                return;
+            };
+            app.files.retain(|f| f.alias != conv);
             for i in files {
                 app.files.push(FileView {
                     file: i.file,
-                    alias: with.clone(),
+                    alias: conv.clone(),
+                    member: group.is_some().then_some(i.contact),
                     outgoing: i.direction == MessageDirection::Out,
                     name: i.name,
                     size: i.size,

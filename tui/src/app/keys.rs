@@ -254,6 +254,6 @@ fn carry_out(app: &mut App, request: Request, fx: &mut Vec<Effect>) {
             app.notify("Introduction left for later: /introductions shows it again.");
         }
         Request::ListDir(dir) => fx.push(Effect::ListDir(dir)),
-        Request::SendFile(cmd) => super::files::send(app, cmd, fx),
+        Request::File(cmd) => super::files::send(app, cmd, fx),
     }
 }

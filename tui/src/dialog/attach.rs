@@ -27,6 +27,8 @@ pub struct Preview {
 pub struct Attach {
     /// The conversation.
     pub alias: Alias,
+    /// What the conversation is called (a contact's alias, `# name` for a group).
+    pub label: String,
     /// The file's path.
     pub path: TextField,
     /// Names in the directory being completed (from the app), and for which directory.
@@ -72,6 +74,7 @@ impl Attach {
     /// The dialog for `alias` with `path` typed.
     pub fn new(alias: Alias, path: &str) -> Self {
         Self {
+            label: alias.to_string(),
             alias,
             path: TextField::with_text(path),
             ..Self::default()
@@ -112,8 +115,9 @@ impl Attach {
 
     fn send(&self, original: bool, out: &mut Vec<Request>) {
         out.push(Request::Close);
-        out.push(Request::SendFile(Command::SendFile {
-            to: self.alias.clone(),
+        out.push(Request::File(Command::SendFile {
+            to: Some(self.alias.clone()),
+            group: None,
             path: self.path.text().to_owned(),
             original,
             client_ref: None,
@@ -164,7 +168,7 @@ impl Attach {
     pub fn draw(&self, f: &mut Frame) {
         let rect = dialog_rect(f.area(), 76, 16);
         f.render_widget(Clear, rect);
-        let block = panel(&format!("Send a file to {}", self.alias), Style::new());
+        let block = panel(&format!("Send a file to {}", self.label), Style::new());
         let inner = block.inner(rect);
         f.render_widget(block, rect);
         let mut lines = vec![field_line("File", self.path.text().to_owned(), true)];
@@ -265,7 +269,7 @@ mod tests {
             out.as_slice(),
             [
                 Request::Close,
-                Request::SendFile(Command::SendFile { original: true, .. })
+                Request::File(Command::SendFile { original: true, .. })
             ]
         ));
         let mut d = Attach::new("bob".into(), "a.jpg");
@@ -287,7 +291,7 @@ mod tests {
             out.as_slice(),
             [
                 Request::Close,
-                Request::SendFile(Command::SendFile {
+                Request::File(Command::SendFile {
                     original: false,
                     ..
                 })

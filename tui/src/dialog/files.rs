@@ -25,6 +25,8 @@ pub enum Prompt {
 pub struct Files {
     /// The conversation.
     pub alias: Alias,
+    /// What the conversation is called (a contact's alias, `# name` for a group).
+    pub label: String,
     /// Its files, oldest first (kept up to date by the app).
     pub files: Vec<FileView>,
     /// The selected one.
@@ -96,9 +98,16 @@ pub fn describe(f: &FileView, width: usize) -> String {
         FileStateName::Cancelled => "cancelled".into(),
         FileStateName::Failed => "failed (did not match its hash)".into(),
     };
-    let name_width = width.saturating_sub(state.chars().count() + 14).max(8);
+    let who = match (&f.member, f.outgoing) {
+        (Some(m), true) => format!("to {m}: "),
+        (Some(m), false) => format!("from {m}: "),
+        (None, _) => String::new(),
+    };
+    let name_width = width
+        .saturating_sub(state.chars().count() + who.chars().count() + 14)
+        .max(8);
     format!(
-        "{arrow} {} ({}) {state}",
+        "{arrow} {who}{} ({}) {state}",
         truncate(&f.name, name_width),
         size(f.size)
     )
@@ -108,6 +117,7 @@ impl Files {
     /// The dialog for `alias`'s files.
     pub fn new(alias: Alias, files: Vec<FileView>) -> Self {
         Self {
+            label: alias.to_string(),
             alias,
             files,
             ..Self::default()
@@ -133,17 +143,19 @@ impl Files {
                     let Some(file) = chosen else {
                         return Handled::Consumed;
                     };
-                    out.push(Request::Node(match p {
-                        Prompt::Export(_) => Command::ExportFile { file, path: text },
-                        Prompt::Forward(_) => Command::Forward {
+                    out.push(match p {
+                        Prompt::Export(_) => {
+                            Request::Node(Command::ExportFile { file, path: text })
+                        }
+                        Prompt::Forward(_) => Request::File(Command::Forward {
                             message: None,
                             file: Some(file),
                             to: Some(text.into()),
                             group: None,
                             original: false,
                             client_ref: None,
-                        },
-                    }));
+                        }),
+                    });
                     self.prompt = None;
                 }
                 Key::Char(c) => field.insert_char(c),
@@ -184,7 +196,7 @@ impl Files {
     pub fn draw(&self, f: &mut Frame) {
         let rect = dialog_rect(f.area(), 96, 20);
         f.render_widget(Clear, rect);
-        let block = panel(&format!("Files with {}", self.alias), Style::new());
+        let block = panel(&format!("Files of {}", self.label), Style::new());
         let inner = block.inner(rect);
         f.render_widget(block, rect);
         let width = usize::from(inner.width);
@@ -214,7 +226,11 @@ impl Files {
             }
             Some(Prompt::Forward(p)) => {
                 lines.push(Line::raw(""));
-                lines.push(field_line("Forward to", p.text().to_owned(), true));
+                lines.push(field_line(
+                    "Forward to (contact, or # group)",
+                    p.text().to_owned(),
+                    true,
+                ));
                 lines.push(Line::styled(
                     "Sent as your own new file, cleaned again: nothing says who sent it to you.",
                     DIM,
@@ -239,6 +255,7 @@ mod tests {
         FileView {
             file: "ab".into(),
             alias: "bob".into(),
+            member: None,
             outgoing: false,
             name: "report.pdf".into(),
             size: 10 << 20,
@@ -264,6 +281,11 @@ mod tests {
         let line = describe(&view(FileStateName::Moving, 5 << 20), 100);
         assert!(line.contains(" 50% 1.0 MiB/s · 5 s left"), "{line}");
         assert!(line.starts_with("↓ report.pdf (10.0 MiB)"), "{line}");
+        let mut in_group = view(FileStateName::Complete, 0);
+        in_group.member = Some("carol".into());
+        assert!(describe(&in_group, 100).starts_with("↓ from carol: report.pdf"));
+        in_group.outgoing = true;
+        assert!(describe(&in_group, 100).starts_with("↑ to carol: report.pdf"));
     }
 
     /// Would catch an action on no file, a save without a path, or a forward sent to
@@ -294,7 +316,7 @@ mod tests {
         d.update(Key::Confirm, &mut out);
         assert!(matches!(
             out.as_slice(),
-            [Request::Node(Command::Forward { to: Some(t), .. })] if t == "carol"
+            [Request::File(Command::Forward { to: Some(t), .. })] if t == "carol"
         ));
         let mut empty = Files::new("bob".into(), vec![]);
         out.clear();

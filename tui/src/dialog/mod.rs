@@ -129,8 +129,9 @@ pub enum Request {
     Later(Box<Introduction>),
     /// List this directory (for completing a path).
     ListDir(String),
-    /// Send a file (the app labels it, to know which conversation it is in).
-    SendFile(Command),
+    /// Send or forward a file (the app labels it, to know which conversation it is in,
+    /// and sends it to a group when the conversation or the name given is one).
+    File(Command),
 }
 
 /// What drawing a dialog may read beyond its own state.

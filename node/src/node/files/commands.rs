@@ -6,6 +6,7 @@ use super::inbound::stage_name;
 use super::jobs::{FileJob, JobOutcome};
 use super::*;
 use crate::files::vault::Slot;
+use crate::node::groups::group_ref;
 use cairn_crypto::file::{FileDescriptor, FileKey};
 
 impl<S: Shell> Runtime<S> {
@@ -19,15 +20,20 @@ impl<S: Shell> Runtime<S> {
             }
             Command::SendFile {
                 to,
+                group,
                 path,
                 original,
                 client_ref,
-            } => self.cmd_send_file(&to, path, original, client_ref),
+            } => {
+                if let Some(target) = self.file_target(to, group, &client_ref) {
+                    self.cmd_send_file(target, path, original, client_ref);
+                }
+            }
             Command::AcceptFile { file } => self.cmd_answer_file(&file, FileAction::Accept),
             Command::DeclineFile { file } => self.cmd_answer_file(&file, FileAction::Decline),
             Command::CancelFile { file } => self.cmd_answer_file(&file, FileAction::Cancel),
             Command::ExportFile { file, path } => self.cmd_export_file(&file, path),
-            Command::Files { with } => self.cmd_files(&with),
+            Command::Files { with, group } => self.cmd_files(with, group),
             Command::Forward {
                 message,
                 file,
@@ -39,12 +45,11 @@ impl<S: Shell> Runtime<S> {
                 (Some(m), None, to, group) if to.is_some() != group.is_some() => {
                     self.forward_message(&m, to, group, client_ref)
                 }
-                (None, Some(f), Some(to), None) => self.forward_file(&f, &to, original, client_ref),
-                (None, Some(_), None, Some(_)) => self.emit(Event::error_for(
-                    ErrorCode::BadArguments,
-                    "files cannot be sent to groups yet",
-                    client_ref,
-                )),
+                (None, Some(f), to, group) if to.is_some() != group.is_some() => {
+                    if let Some(target) = self.file_target(to, group, &client_ref) {
+                        self.forward_file(&f, target, original, client_ref);
+                    }
+                }
                 _ => self.emit(Event::error_for(
                     ErrorCode::BadArguments,
                     "forward takes one of message or file, and one of to or group",
@@ -93,7 +98,7 @@ impl<S: Shell> Runtime<S> {
     fn forward_file(
         &mut self,
         file: &api::FileId,
-        to: &str,
+        to: Target,
         original: bool,
         client_ref: Option<ClientRef>,
     ) {
@@ -106,11 +111,6 @@ impl<S: Shell> Runtime<S> {
         if !r.held_whole() {
             return self.file_state_error(r.stage);
         }
-        let Some(cid) = self.sendable(to, &client_ref) else {
-            return;
-        };
-        let mut new_id = [0u8; 16];
-        self.rng.fill_bytes(&mut new_id);
         let mut slot = Slot([0; 16]);
         self.rng.fill_bytes(&mut slot.0);
         let key = FileKey::generate(&mut self.rng);
@@ -123,13 +123,36 @@ impl<S: Shell> Runtime<S> {
             key: FileKey::from_key_bytes(*key.key_bytes()),
         };
         let what = Job::Import {
-            contact: cid,
-            id: new_id,
+            to,
             slot,
             key: *key.key_bytes(),
             client_ref,
         };
         self.start_job(what, job);
+    }
+
+    /// Who a file goes to: one contact (that can be sent a file now) or one group; an
+    /// error reported otherwise.
+    fn file_target(
+        &self,
+        to: Option<api::Alias>,
+        group: Option<api::GroupRef>,
+        client_ref: &Option<ClientRef>,
+    ) -> Option<Target> {
+        match (to, group) {
+            (Some(to), None) => self.sendable(&to, client_ref).map(Target::Contact),
+            (None, Some(g)) => self
+                .group_by_ref(g.as_str(), client_ref.clone())
+                .map(Target::Group),
+            _ => {
+                self.emit(Event::error_for(
+                    ErrorCode::BadArguments,
+                    "a file goes to one of to or group",
+                    client_ref.clone(),
+                ));
+                None
+            }
+        }
     }
 
     /// The contact `to`, if a file can be sent to it now (an error reported otherwise).
@@ -159,16 +182,11 @@ impl<S: Shell> Runtime<S> {
 
     fn cmd_send_file(
         &mut self,
-        to: &str,
+        to: Target,
         path: String,
         original: bool,
         client_ref: Option<ClientRef>,
     ) {
-        let Some(cid) = self.sendable(to, &client_ref) else {
-            return;
-        };
-        let mut id = [0u8; 16];
-        self.rng.fill_bytes(&mut id);
         let mut slot = Slot([0; 16]);
         self.rng.fill_bytes(&mut slot.0);
         let key = FileKey::generate(&mut self.rng);
@@ -180,8 +198,7 @@ impl<S: Shell> Runtime<S> {
             key: FileKey::from_key_bytes(*key.key_bytes()),
         };
         let what = Job::Import {
-            contact: cid,
-            id,
+            to,
             slot,
             key: *key.key_bytes(),
             client_ref,
@@ -212,9 +229,30 @@ impl<S: Shell> Runtime<S> {
 
     /// Accept, decline or cancel: the transfer's state changes, the contact is told.
     fn cmd_answer_file(&mut self, file: &api::FileId, action: FileAction) {
-        let Some(id) = self.named_file(file) else {
-            return;
-        };
+        if let Some(id) = self.named_file(file) {
+            self.answer_file(id, action);
+        }
+    }
+
+    /// Ends the transfers of files sent or offered in `gid` whose contact is no longer a
+    /// member as our log stands (all of them if we are not): a group's document is not
+    /// passed on to someone removed from it. Each is cancelled and its contact told.
+    pub(in crate::node) fn end_group_files(&mut self, gid: &crate::group::GroupId) {
+        let ids: Vec<[u8; 16]> = self
+            .files
+            .records
+            .values()
+            .filter(|r| r.group == Some(*gid))
+            .filter(|r| matches!(r.stage, Stage::Offered | Stage::Moving))
+            .filter(|r| self.shares_group(&r.contact, gid) == Some(false))
+            .map(FileRecord::id)
+            .collect();
+        for id in ids {
+            self.answer_file(id, FileAction::Cancel);
+        }
+    }
+
+    fn answer_file(&mut self, id: [u8; 16], action: FileAction) {
         let Some(r) = self.files.records.get(&id).cloned() else {
             return;
         };
@@ -281,15 +319,33 @@ impl<S: Shell> Runtime<S> {
         self.start_job(Job::Export(id, path), job);
     }
 
-    fn cmd_files(&mut self, with: &api::Alias) {
-        let Some(cid) = self.by_alias(with) else {
-            return self.unknown_contact(with);
+    /// The files of a contact's conversation (sent to it alone) or of a group's (one
+    /// transfer per member, each naming its member).
+    fn cmd_files(&mut self, with: Option<api::Alias>, group: Option<api::GroupRef>) {
+        let conversation = match (&with, &group) {
+            (Some(w), None) => match self.by_alias(w) {
+                Some(cid) => (Some(cid), None),
+                None => return self.unknown_contact(w),
+            },
+            (None, Some(g)) => match self.group_by_ref(g.as_str(), None) {
+                Some(gid) => (None, Some(gid)),
+                None => return,
+            },
+            _ => {
+                return self.emit(Event::error(
+                    ErrorCode::BadArguments,
+                    "files takes one of with or group",
+                ))
+            }
         };
         let mut files: Vec<&FileRecord> = self
             .files
             .records
             .values()
-            .filter(|r| r.contact == cid)
+            .filter(|r| match conversation {
+                (Some(cid), _) => r.contact == cid && r.group.is_none(),
+                (None, g) => r.group == g,
+            })
             .collect();
         files.sort_by_key(|r| (r.sent_at_ms, r.id()));
         let files = files
@@ -311,6 +367,7 @@ impl<S: Shell> Runtime<S> {
                     } else {
                         MessageDirection::In
                     },
+                    contact: self.alias_of(&r.contact),
                     name: r.descriptor.name.clone(),
                     size: r.descriptor.size,
                     media_type: r.descriptor.media_type.clone(),
@@ -321,10 +378,16 @@ impl<S: Shell> Runtime<S> {
                 }
             })
             .collect();
-        self.emit(Event::Files {
-            with: with.clone(),
-            files,
-        });
+        self.emit(Event::Files { with, group, files });
+    }
+
+    /// A contact's alias (empty if it is gone).
+    pub(super) fn alias_of(&self, cid: &ContactId) -> api::Alias {
+        self.contacts
+            .get(cid)
+            .map(|c| c.contact.alias.clone())
+            .unwrap_or_default()
+            .into()
     }
 
     /// A job finished.
@@ -335,15 +398,14 @@ impl<S: Shell> Runtime<S> {
         match (what, outcome) {
             (
                 Job::Import {
-                    contact,
-                    id,
+                    to,
                     slot,
                     key,
                     client_ref,
                 },
                 JobOutcome::Imported(result),
             ) => match result {
-                Ok(imported) => self.offer_file(contact, id, slot, key, imported, client_ref),
+                Ok(imported) => self.offer_file(to, slot, key, &imported, client_ref),
                 Err((code, message)) => {
                     let _ = self.files.vault.remove(slot);
                     self.emit(Event::error_for(code, message, client_ref));
@@ -371,40 +433,88 @@ impl<S: Shell> Runtime<S> {
         }
     }
 
-    /// The file is sealed in the vault: offer it (the offer leaves once durable).
+    /// The file is sealed in the vault: offer it to its contact, or to each member of its
+    /// group that can be reached (each offer leaves once durable). The slot is deleted if
+    /// nobody could be offered it.
     fn offer_file(
         &mut self,
-        cid: ContactId,
-        id: [u8; 16],
+        to: Target,
         slot: Slot,
         key: [u8; 32],
-        imported: super::jobs::Imported,
+        imported: &super::jobs::Imported,
         client_ref: Option<ClientRef>,
     ) {
-        let fail = |rt: &mut Self, code: ErrorCode, why: String, client_ref| {
-            let _ = rt.files.vault.remove(slot);
-            rt.emit(Event::error_for(code, why, client_ref));
+        let (contacts, group, unreached) = match to {
+            Target::Contact(cid) => (vec![cid], None, Vec::new()),
+            Target::Group(gid) => {
+                let (to, not) = self.file_recipients(&gid);
+                (to, Some(gid), not)
+            }
         };
+        let mut offered = 0;
+        let mut failed = None;
+        for cid in contacts {
+            match self.offer_to(cid, group, slot, key, imported, client_ref.clone()) {
+                Ok(()) => offered += 1,
+                Err(e) => failed = Some(e),
+            }
+        }
+        if offered == 0 {
+            let _ = self.files.vault.remove(slot);
+            let why = failed.unwrap_or(Some((
+                ErrorCode::NotEstablished,
+                "no member of the group can be sent a file yet".into(),
+            )));
+            if let Some((code, why)) = why {
+                self.emit(Event::error_for(code, why, client_ref));
+            }
+            return;
+        }
+        if !unreached.is_empty() {
+            let names: Vec<&str> = unreached.iter().map(|n| n.as_str()).collect();
+            self.emit(Event::error_for(
+                ErrorCode::NotEstablished,
+                format!(
+                    "not offered to {} (no session yet): send it again once they are reachable",
+                    names.join(", ")
+                ),
+                client_ref,
+            ));
+        }
+    }
+
+    /// Offers the file sealed in `slot` to `cid` under a new id (the offer stored with
+    /// the session that encrypted it). An error not yet reported is returned.
+    fn offer_to(
+        &mut self,
+        cid: ContactId,
+        group: Option<crate::group::GroupId>,
+        slot: Slot,
+        key: [u8; 32],
+        imported: &super::jobs::Imported,
+        client_ref: Option<ClientRef>,
+    ) -> Result<(), Option<(ErrorCode, String)>> {
+        let mut id = [0u8; 16];
+        self.rng.fill_bytes(&mut id);
         let descriptor = FileDescriptor {
             id,
-            name: imported.name,
-            media_type: imported.media_type,
+            name: imported.name.clone(),
+            media_type: imported.media_type.clone(),
             size: imported.size,
             sha256: imported.sha256,
             key: FileKey::from_key_bytes(key),
         };
         let Some(mut session) = self.contacts.get(&cid).and_then(|c| c.session.clone()) else {
-            return fail(
-                self,
-                ErrorCode::NotEstablished,
-                "no session".into(),
-                client_ref,
-            );
+            return Err(Some((ErrorCode::NotEstablished, "no session".into())));
         };
         let mut offer = [0u8; 16];
         self.rng.fill_bytes(&mut offer);
         let now = self.now_ms().max(self.last_sent_ms + 1);
         self.last_sent_ms = now;
+        let conversation = match group {
+            Some(g) => self.profile.store.group_conversation(&g.0),
+            None => cid,
+        };
         let record = FileRecord {
             contact: cid,
             outgoing: true,
@@ -415,28 +525,27 @@ impl<S: Shell> Runtime<S> {
             next: 0,
             have: ChunkSet::default(),
             direct_only: descriptor.size > MAILBOX_FILE_LIMIT,
-            expires_at_ms: self.file_expiry(&cid),
+            expires_at_ms: self.file_expiry(&conversation),
+            group,
             descriptor,
         };
         let content = Content::File {
             id: offer,
             sent_at_ms: now,
+            group: record.group,
             descriptor: record.descriptor.clone(),
         };
         let Some(e) = self.seal_part(&mut session, cid, offer, &content, FILE_SEQ) else {
-            return fail(
-                self,
-                ErrorCode::EncryptFailed,
-                "could not encrypt".into(),
-                client_ref,
-            );
+            return Err(Some((ErrorCode::EncryptFailed, "could not encrypt".into())));
         };
         let event = Event::FileQueued {
             file: api::FileId::of(&id),
+            to: self.alias_of(&cid),
+            group: group.as_ref().map(group_ref),
             name: record.descriptor.name.clone(),
             size: record.descriptor.size,
-            removed: imported.removed,
-            client_ref: client_ref.clone(),
+            removed: imported.removed.clone(),
+            client_ref,
         };
         self.files.acked.insert(id, ChunkSet::default());
         if self.write_file(
@@ -447,8 +556,11 @@ impl<S: Shell> Runtime<S> {
             Vec::new(),
         ) {
             self.deferred.push(Deferred::Emit(event));
+            Ok(())
         } else {
-            let _ = self.files.vault.remove(slot);
+            // Reported by `write_file`.
+            self.files.acked.remove(&id);
+            Err(None)
         }
     }
 

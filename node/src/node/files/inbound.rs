@@ -19,8 +19,9 @@ impl<S: Shell> Runtime<S> {
             Content::File {
                 id,
                 sent_at_ms,
+                group,
                 descriptor,
-            } => self.inbound_offer(cid, next, id, sent_at_ms, descriptor),
+            } => self.inbound_offer(cid, next, id, sent_at_ms, group, descriptor),
             Content::Chunk {
                 file,
                 index,
@@ -62,6 +63,7 @@ impl<S: Shell> Runtime<S> {
         mut next: Session,
         offer: [u8; 16],
         sent_at_ms: u64,
+        gid: Option<crate::group::GroupId>,
         descriptor: cairn_crypto::file::FileDescriptor,
     ) -> Inbound {
         let id = descriptor.id;
@@ -80,6 +82,14 @@ impl<S: Shell> Runtime<S> {
             // Offered, then removed (expired): nothing to show again.
             return self.file_refused(cid, next, "file offer seen before");
         }
+        if let Some(g) = &gid {
+            // Shown in the group only if its sender and we are members as our log
+            // stands; otherwise not acknowledged, as a group's text would not be (its
+            // welcome, or the change that added its sender, may be on the way).
+            if self.shares_group(&cid, g) != Some(true) {
+                return Inbound::Kept;
+            }
+        }
         let mut slot = Slot([0; 16]);
         self.rng.fill_bytes(&mut slot.0);
         let record = FileRecord {
@@ -92,19 +102,19 @@ impl<S: Shell> Runtime<S> {
             next: 0,
             have: ChunkSet::default(),
             direct_only: false,
-            expires_at_ms: self.file_expiry(&cid),
+            expires_at_ms: self.file_expiry(&match &gid {
+                Some(g) => self.profile.store.group_conversation(&g.0),
+                None => cid,
+            }),
+            group: gid,
             descriptor,
         };
         let Some(receipt) = self.receipt_part(&mut next, cid, vec![offer]) else {
             return Inbound::TryLater;
         };
         let event = Event::FileOffered {
-            from: self
-                .contacts
-                .get(&cid)
-                .map(|c| c.contact.alias.clone())
-                .unwrap_or_default()
-                .into(),
+            from: self.alias_of(&cid),
+            group: gid.as_ref().map(crate::node::groups::group_ref),
             file: api::FileId::of(&id),
             name: record.descriptor.name.clone(),
             size: record.descriptor.size,

@@ -47,11 +47,19 @@ pub(crate) enum Part {
     Control(FileAction),
 }
 
+/// Who a file is sent to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Target {
+    Contact(ContactId),
+    /// Every member of a group that can be reached: one transfer each, all of them reading
+    /// the same sealed slot (it is deleted once none needs it).
+    Group(crate::group::GroupId),
+}
+
 /// What a running job was started for.
 pub(crate) enum Job {
     Import {
-        contact: ContactId,
-        id: [u8; 16],
+        to: Target,
         slot: vault::Slot,
         key: [u8; 32],
         client_ref: Option<ClientRef>,
@@ -147,6 +155,7 @@ impl<S: Shell> Runtime<S> {
             }
             self.files.records.insert(id, r);
         }
+        self.sweep_slots();
         let moving: Vec<[u8; 16]> = self.files.records.keys().copied().collect();
         for id in moving {
             self.pump(id);
@@ -385,6 +394,7 @@ impl<S: Shell> Runtime<S> {
             Part::Offer => Content::File {
                 id: r.offer,
                 sent_at_ms: r.sent_at_ms,
+                group: r.group,
                 descriptor: r.descriptor.clone(),
             },
             Part::Chunk(i) => {
@@ -456,8 +466,10 @@ impl<S: Shell> Runtime<S> {
             self.backoff.remove(&m);
             self.renewed.remove(&m);
         }
-        if let Err(e) = self.files.vault.remove(r.slot) {
-            tracing::warn!(error = %e, "a file's content could not be deleted");
+        if !self.slot_shared(id, r.slot) {
+            if let Err(e) = self.files.vault.remove(r.slot) {
+                tracing::warn!(error = %e, "a file's content could not be deleted");
+            }
         }
         self.files.meters.remove(&id);
         self.files.acked.remove(&id);
@@ -465,6 +477,37 @@ impl<S: Shell> Runtime<S> {
             self.files.records.remove(&id);
         } else {
             self.files.records.insert(id, r);
+        }
+    }
+
+    /// True if a transfer other than `id` still needs the content in `slot` (a file sent to
+    /// a group: one slot for every member's transfer).
+    pub(super) fn slot_shared(&self, id: [u8; 16], slot: vault::Slot) -> bool {
+        self.files
+            .records
+            .iter()
+            .any(|(other, r)| *other != id && r.slot == slot && r.outgoing && r.held_whole())
+    }
+
+    /// Deletes the slots no transfer needs: left by a crash between sealing a file and
+    /// storing its offer (their keys were never stored: noise, but a profile keeps only
+    /// what it needs), or by a deletion that failed.
+    fn sweep_slots(&self) {
+        let named: BTreeSet<vault::Slot> = self
+            .files
+            .records
+            .values()
+            .filter(|r| r.held_whole() || (!r.outgoing && r.stage == Stage::Moving))
+            .map(|r| r.slot)
+            .collect();
+        let held = match self.files.vault.slots() {
+            Ok(h) => h,
+            Err(e) => return tracing::warn!(error = %e, "the file vault could not be listed"),
+        };
+        for slot in held.into_iter().filter(|s| !named.contains(s)) {
+            if let Err(e) = self.files.vault.remove(slot) {
+                tracing::warn!(error = %e, "an unnamed file slot could not be deleted");
+            }
         }
     }
 

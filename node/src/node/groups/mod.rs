@@ -58,7 +58,7 @@ impl Out {
 /// Each member's copies of a send, in order.
 pub(super) type Fan = Vec<(MemberKey, Vec<Out>)>;
 
-fn group_ref(g: &GroupId) -> GroupRef {
+pub(in crate::node) fn group_ref(g: &GroupId) -> GroupRef {
     hex(&g.0).into()
 }
 
@@ -310,7 +310,11 @@ impl<S: Shell> Runtime<S> {
         }
     }
 
-    fn group_by_ref(&self, r: &str, client_ref: Option<ClientRef>) -> Option<GroupId> {
+    pub(in crate::node) fn group_by_ref(
+        &self,
+        r: &str,
+        client_ref: Option<ClientRef>,
+    ) -> Option<GroupId> {
         let id = ::hex::decode(r)
             .ok()
             .and_then(|b| <[u8; 16]>::try_from(b).ok())
@@ -324,6 +328,41 @@ impl<S: Shell> Runtime<S> {
             ));
         }
         id
+    }
+
+    /// Where a file sent to `gid` goes: each other member that is a contact with a
+    /// session and not blocked (one transfer each), and the names of the members it
+    /// cannot reach yet.
+    pub(in crate::node) fn file_recipients(
+        &self,
+        gid: &GroupId,
+    ) -> (Vec<ContactId>, Vec<MemberName>) {
+        let me = self.me();
+        let mut to = Vec::new();
+        let mut not = Vec::new();
+        let Some(log) = self.groups.get(gid) else {
+            return (to, not);
+        };
+        for m in log.state().members.keys().filter(|m| **m != me) {
+            let reachable = self
+                .member_contact(m)
+                .filter(|c| !self.blocked.contains(c))
+                .filter(|c| self.contacts.get(c).is_some_and(|s| s.session.is_some()));
+            match reachable {
+                Some(c) => to.push(c),
+                None => not.push(self.member_name(m)),
+            }
+        }
+        (to, not)
+    }
+
+    /// Whether contact `cid` and we are both members of `gid` as our log stands; `None`
+    /// if we do not know the group (its welcome may be on the way).
+    pub(in crate::node) fn shares_group(&self, cid: &ContactId, gid: &GroupId) -> Option<bool> {
+        let log = self.groups.get(gid)?;
+        let members = &log.state().members;
+        let sender = self.member_of_contact(cid);
+        Some(sender.is_some_and(|k| members.contains_key(&k)) && members.contains_key(&self.me()))
     }
 
     /// A contact that group commands may add: established and not blocked.

@@ -143,6 +143,7 @@ impl<S: Shell> Runtime<S> {
             self.deferred.push(Deferred::Emit(e));
         }
         self.abandon_copies(gid, &log);
+        self.end_group_files(gid);
         for op in applied {
             // An addition of ours came with its welcome; one by another admin may have come
             // after we wrote for the new member.
