@@ -507,8 +507,8 @@ mod tests {
         };
         let mut bytes = g.encode().unwrap();
         assert_eq!(Content::decode(&bytes).unwrap(), g);
-        // The group flag is 0 or 1: anything else is refused, not read as a group.
-        let flag = 1 + 16 + 8;
+        // After version, kind, id and time, the group flag: 0 or 1, anything else refused.
+        let flag = 2 + 16 + 8;
         assert_eq!(bytes.get(flag), Some(&1));
         bytes[flag] = 2;
         assert_eq!(Content::decode(&bytes), Err(ContentError::Malformed));
