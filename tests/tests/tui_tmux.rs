@@ -490,7 +490,7 @@ fn a_file_sent_accepted_and_saved_from_the_tui() {
     tmux.sees("bob", "alice offers a file: minutes.bin");
     tmux.type_text("bob", "/files");
     tmux.press("bob", "Enter");
-    tmux.sees("bob", "Files with alice");
+    tmux.sees("bob", "Files of alice");
     tmux.sees("bob", "offered to you");
     tmux.press("bob", "a");
     tmux.sees("bob", "complete");
@@ -504,7 +504,7 @@ fn a_file_sent_accepted_and_saved_from_the_tui() {
     assert_eq!(std::fs::read(&out).unwrap(), content);
     tmux.press("bob", "Escape");
     tmux.wait_for("bob", "the files dialog to close", |s| {
-        !s.contains("Files with alice")
+        !s.contains("Files of alice")
     });
     tmux.press("alice", "C-c");
     tmux.press("bob", "C-c");
