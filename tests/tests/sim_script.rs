@@ -387,3 +387,21 @@ fn a_file_sent_to_a_group_reaches_each_member_on_its_own() {
     )
     .unwrap();
 }
+
+/// Would catch a node whose clock is set back (half a day, as a user or a time server
+/// might) then waiting out those hours before it asks its mailbox again — the
+/// housekeeping's clock-back rule, a mutation survivor — so that a message for it sits in
+/// the mailbox instead of arriving within the poll interval.
+#[test]
+fn a_clock_set_back_does_not_stall_the_mailbox() {
+    let mut s = Script::new(6, 2, true).unwrap();
+    s.run_for(30_000).unwrap();
+    // n1 reachable only through its mailbox from now on.
+    s.cut(0, 1).unwrap();
+    s.run_for(5_000).unwrap();
+    s.set_clock(1, -12 * 3_600_000).unwrap();
+    s.run_for(3_000).unwrap();
+    s.send(0, 1, "after the clock went back").unwrap();
+    s.wait_for(1, 60_000, |e| matches!(e, Event::Message { .. }))
+        .unwrap();
+}

@@ -136,6 +136,28 @@ impl Script {
         self.check(r)
     }
 
+    /// Cuts the link between machines `a` and `b` (the relay is machine `machines`).
+    pub fn cut(&mut self, a: usize, b: usize) -> Result<(), String> {
+        self.world.partitioned.insert((a.min(b), a.max(b)));
+        let r = self.world.update_links();
+        self.check(r)
+    }
+
+    /// Heals the link between machines `a` and `b`.
+    pub fn heal(&mut self, a: usize, b: usize) -> Result<(), String> {
+        self.world.partitioned.remove(&(a.min(b), a.max(b)));
+        let r = self.world.update_links();
+        self.check(r)
+    }
+
+    /// Sets node `i`'s clock `offset_ms` from the true time (negative: behind), as a user
+    /// or a time server would.
+    pub fn set_clock(&mut self, i: usize, offset_ms: i64) -> Result<(), String> {
+        let m = self.world.machines.get_mut(i).ok_or("no such machine")?;
+        m.clock_offset_ms = START_CLOCK_MS.saturating_add_signed(offset_ms);
+        Ok(())
+    }
+
     /// Simulated time now (ms since the run began).
     pub fn now_ms(&self) -> u64 {
         self.world.now
