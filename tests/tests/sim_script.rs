@@ -405,3 +405,101 @@ fn a_clock_set_back_does_not_stall_the_mailbox() {
     s.wait_for(1, 60_000, |e| matches!(e, Event::Message { .. }))
         .unwrap();
 }
+
+/// Would catch a group's member list that marks the wrong member as you, a member as
+/// reachable before there is a session with it (its messages would not reach it, and the
+/// user would not be told) or not once there is, or verified when it is not (mutation
+/// survivors of `group_info`).
+#[test]
+fn a_groups_member_list_says_who_is_you_reachable_and_verified() {
+    use cairn_node::api::GroupInfo;
+    // The set-up has n0 mark n1 and n2 verified; n1 and n2 mark nobody.
+    let mut s = Script::with_contacts(7, 3, false, Some(&[(0, 1), (0, 2)])).unwrap();
+    s.command(
+        0,
+        Command::GroupCreate {
+            name: "desk".into(),
+            members: vec!["n1".into(), "n2".into()],
+        },
+    )
+    .unwrap();
+    // n1's view on its welcome: n2 is no contact of its yet (their introduction is on its
+    // way), so not reachable.
+    let Event::Group { group, .. } = s
+        .wait_for(1, 30_000, |e| matches!(e, Event::Group { .. }))
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    let flags = |g: &GroupInfo| -> Vec<(String, bool, bool, bool)> {
+        let mut v: Vec<_> = g
+            .members
+            .iter()
+            .map(|m| (m.name.to_string(), m.you, m.reachable, m.verified))
+            .collect();
+        v.sort();
+        v
+    };
+    let seen = flags(&group);
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(
+        seen.contains(&("n0".into(), false, true, false)),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&("you".into(), true, true, false)),
+        "{seen:?}"
+    );
+    let stranger = seen.iter().find(|m| m.0.starts_with('~')).unwrap();
+    assert_eq!((stranger.1, stranger.2), (false, false), "{seen:?}");
+    // Once both accept their introduction and it makes a session, n2 is reachable.
+    for i in [1, 2] {
+        let Event::Introduction { id, .. } = s
+            .wait_for(i, 30_000, |e| matches!(e, Event::Introduction { .. }))
+            .unwrap()
+        else {
+            unreachable!()
+        };
+        s.command(i, Command::AcceptIntroduction { id, alias: None })
+            .unwrap();
+    }
+    s.wait_for(1, 60_000, |e| matches!(e, Event::SessionEstablished { .. }))
+        .unwrap();
+    s.command(
+        1,
+        Command::Verify {
+            alias: "n0".into(),
+            confirm: true,
+        },
+    )
+    .unwrap();
+    s.command(1, Command::Groups).unwrap();
+    let Event::Groups { groups } = s
+        .wait_for(1, 1_000, |e| matches!(e, Event::Groups { .. }))
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    let seen = flags(&groups[0]);
+    assert!(seen.iter().all(|m| m.2), "all reachable: {seen:?}");
+    // n1 verified n0 (just now), not n2; n0 verified both at the set-up.
+    let verified: Vec<(String, bool)> = seen.iter().map(|m| (m.0.clone(), m.3)).collect();
+    assert!(verified.contains(&("n0".into(), true)), "{seen:?}");
+    assert!(verified.contains(&("you".into(), false)), "{seen:?}");
+    assert_eq!(verified.iter().filter(|m| m.1).count(), 1, "{seen:?}");
+    s.command(0, Command::Groups).unwrap();
+    let Event::Groups { groups } = s
+        .wait_for(0, 1_000, |e| matches!(e, Event::Groups { .. }))
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        flags(&groups[0]),
+        vec![
+            ("n1".to_string(), false, true, true),
+            ("n2".to_string(), false, true, true),
+            ("you".to_string(), true, true, false),
+        ]
+    );
+}
