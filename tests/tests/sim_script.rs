@@ -503,3 +503,50 @@ fn a_groups_member_list_says_who_is_you_reachable_and_verified() {
         ]
     );
 }
+
+/// Would catch a message or a group copy sent while its recipient is down that never
+/// comes out of the recipient's mailbox once it is back and its sender is down: not
+/// deposited, deposited where its recipient does not ask, or not taken out. (It does not
+/// catch the envelope's time as `now % 1000` for `now / 1000` in `cmd_send` and the group
+/// fan-out — planted, both still pass: a mailbox matches tags against the recipient's keys
+/// for every epoch it keeps, so a tag of the wrong epoch is still found; what that mutant
+/// breaks is the tags' rotation, which only a check of the wire would see.)
+#[test]
+fn mail_for_a_contact_and_a_member_that_are_down_comes_out_of_their_mailbox() {
+    let mut s = Script::new(8, 3, true).unwrap();
+    s.command(
+        0,
+        Command::GroupCreate {
+            name: "desk".into(),
+            members: vec!["n1".into(), "n2".into()],
+        },
+    )
+    .unwrap();
+    let Event::Group { group, .. } = s
+        .wait_for(0, 5_000, |e| matches!(e, Event::Group { .. }))
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    s.wait_for(2, 30_000, |e| matches!(e, Event::Group { .. }))
+        .unwrap();
+    s.run_for(5_000).unwrap();
+    s.crash(1).unwrap();
+    s.crash(2).unwrap();
+    s.run_for(2_000).unwrap();
+    s.send(0, 1, "while you were away").unwrap();
+    let text = s.group_send(0, &group.id, " to the desk").unwrap();
+    s.run_for(10_000).unwrap();
+    // n0 goes down before they are back: only their mailboxes can bring them what came.
+    s.crash(0).unwrap();
+    s.restart(1).unwrap();
+    s.restart(2).unwrap();
+    s.wait_for(1, 60_000, |e| matches!(e, Event::Message { .. }))
+        .unwrap();
+    s.wait_for(
+        2,
+        60_000,
+        |e| matches!(e, Event::GroupMessage { text: t, .. } if *t == text),
+    )
+    .unwrap();
+}

@@ -175,7 +175,18 @@ impl World {
         let Some(&from) = up.get(self.rng.gen_range(0..up.len().max(1))) else {
             return Ok(false);
         };
-        let text = format!("{GROUP_PREFIX}{} n{from}", self.sent);
+        self.group_send_from(group, from, "").map(|_| true)
+    }
+
+    /// Member `from` sends a text (with `label` in it) to the group, checked by the
+    /// oracle; the text.
+    pub(super) fn group_send_from(
+        &mut self,
+        group: GroupRef,
+        from: usize,
+        label: &str,
+    ) -> Result<String, String> {
+        let text = format!("{GROUP_PREFIX}{} n{from}{label}", self.sent);
         self.sent += 1;
         self.groups.sent.insert(
             text.clone(),
@@ -188,10 +199,10 @@ impl World {
         let cmd = Command::GroupSend {
             group,
             text: text.clone(),
-            client_ref: Some(text.into()),
+            client_ref: Some(text.clone().into()),
         };
         self.input(from, |n| n.command(cmd))?;
-        Ok(true)
+        Ok(text)
     }
 
     /// After healing: every group message shown everywhere, in one order.

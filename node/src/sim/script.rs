@@ -77,6 +77,21 @@ impl Script {
         self.check(r)
     }
 
+    /// Node `from` sends a text to the group (the one the run made, checked by the oracle
+    /// like the workload's); the text, which has `label` in it.
+    pub fn group_send(
+        &mut self,
+        from: usize,
+        group: &crate::api::GroupRef,
+        label: &str,
+    ) -> Result<String, String> {
+        let r = self.world.group_send_from(group.clone(), from, label);
+        match r {
+            Ok(t) => Ok(t),
+            Err(e) => Err(self.world.failure(e).to_string()),
+        }
+    }
+
     /// Lets `ms` of simulated time pass.
     pub fn run_for(&mut self, ms: u64) -> Result<(), String> {
         let end = self.world.now + ms;
