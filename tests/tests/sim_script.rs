@@ -550,3 +550,53 @@ fn mail_for_a_contact_and_a_member_that_are_down_comes_out_of_their_mailbox() {
     )
     .unwrap();
 }
+
+/// Would catch crossing settings of the disappearing timer that end different on the two
+/// sides: the older one taken over the newer (when each was set not stored, or read back
+/// as 0 or 1), or one contact's setting time mistaken for another's (one setting name for
+/// all contacts) — mutation survivors of `timer.rs`.
+#[test]
+fn crossing_timer_settings_end_the_same_on_both_sides() {
+    let mut s = Script::new(9, 3, false).unwrap();
+    let status = |s: &mut Script, i: usize, alias: &str| -> Option<u64> {
+        s.command(
+            i,
+            Command::ExpireStatus {
+                alias: alias.into(),
+            },
+        )
+        .unwrap();
+        let Event::ExpireSet { seconds, .. } = s
+            .wait_for(i, 1_000, |e| matches!(e, Event::ExpireSet { .. }))
+            .unwrap()
+        else {
+            unreachable!()
+        };
+        seconds
+    };
+    let expire = |s: &mut Script, i: usize, alias: &str, secs: u64| {
+        s.command(
+            i,
+            Command::Expire {
+                alias: alias.into(),
+                seconds: Some(secs),
+            },
+        )
+        .unwrap();
+        s.run_for(1_000).unwrap();
+        s.events(i);
+    };
+    s.cut(0, 1).unwrap();
+    expire(&mut s, 0, "n1", 60);
+    // n1's setting is the newer one: both must end with it.
+    expire(&mut s, 1, "n0", 120);
+    // n0 then sets its timer with n2: another contact's, which must not count for n1's.
+    expire(&mut s, 0, "n2", 30);
+    s.heal(0, 1).unwrap();
+    s.run_for(120_000).unwrap();
+    s.events(0);
+    s.events(1);
+    assert_eq!(status(&mut s, 0, "n1"), Some(120));
+    assert_eq!(status(&mut s, 1, "n0"), Some(120));
+    assert_eq!(status(&mut s, 0, "n2"), Some(30));
+}
