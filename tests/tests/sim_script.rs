@@ -178,6 +178,14 @@ fn an_introduction_waits_for_its_answer_across_a_restart() {
     s.crash(1).unwrap();
     s.run_for(1_000).unwrap();
     s.restart(1).unwrap();
+    // Said again at the start, for a front end started anew (nothing else lists it).
+    let again = s
+        .wait_for(1, 2_000, |e| matches!(e, Event::Introduction { .. }))
+        .unwrap();
+    assert!(
+        matches!(&again, Event::Introduction { id, .. } if *id == a),
+        "{again:?}"
+    );
     s.run_for(2_000).unwrap();
     for (i, id) in [(1, a), (2, b)] {
         s.command(i, Command::AcceptIntroduction { id, alias: None })

@@ -51,7 +51,10 @@ impl<S: Shell> Runtime<S> {
         if let Some(bytes) = store.setting(PENDING_SETTING).map_err(|e| e.to_string())? {
             match crate::intro::decode_pending(&bytes) {
                 Ok(list) => {
+                    // Still waiting for the user's answer: said again, so that a front end
+                    // started anew can show them (nothing else lists them).
                     for (by, i) in list {
+                        self.emit(self.intro_event(&ContactId(by), &i));
                         self.intros.insert(i.id, (ContactId(by), i));
                     }
                 }
@@ -265,25 +268,31 @@ impl<S: Shell> Runtime<S> {
             return Inbound::Processed;
         }
         self.intros = intros;
-        let by = self
-            .contacts
-            .get(&cid)
-            .map(|c| c.contact.alias.clone())
-            .unwrap_or_default();
         for intro in new {
-            let group_name = intro
-                .group
-                .and_then(|g| self.groups.get(&g))
-                .map(|l| l.state().name.clone())
-                .filter(|n| !n.is_empty());
-            self.deferred.push(Deferred::Emit(Event::Introduction {
-                id: intro_ref(&intro.id),
-                by: by.clone().into(),
-                group: intro.group.map(|g| hex(&g.0).into()),
-                group_name,
-            }));
+            let event = self.intro_event(&cid, &intro);
+            self.deferred.push(Deferred::Emit(event));
         }
         Inbound::Processed
+    }
+
+    /// The `introduction` event for `intro`, made by contact `by`.
+    fn intro_event(&self, by: &ContactId, intro: &crate::intro::Introduction) -> Event {
+        let by = self
+            .contacts
+            .get(by)
+            .map(|c| c.contact.alias.clone())
+            .unwrap_or_default();
+        let group_name = intro
+            .group
+            .and_then(|g| self.groups.get(&g))
+            .map(|l| l.state().name.clone())
+            .filter(|n| !n.is_empty());
+        Event::Introduction {
+            id: intro_ref(&intro.id),
+            by: by.into(),
+            group: intro.group.map(|g| hex(&g.0).into()),
+            group_name,
+        }
     }
 
     fn pending_intro(&self, id: &str) -> Option<[u8; 16]> {
