@@ -86,6 +86,47 @@ fn file_state(file: &cairn_node::api::FileId, st: FileStateName) -> impl Fn(&Eve
     move |e| matches!(e, Event::FileState { file: f, state, .. } if f == file && *state == st)
 }
 
+/// n0 creates the group "desk" with n1 and n2.
+fn create_desk(s: &mut Script) {
+    s.command(
+        0,
+        Command::GroupCreate {
+            name: "desk".into(),
+            members: vec!["n1".into(), "n2".into()],
+        },
+    )
+    .unwrap();
+}
+
+/// The group n0 reported (after [`create_desk`]).
+fn desk_of_n0(s: &mut Script) -> cairn_node::api::GroupInfo {
+    let Event::Group { group, .. } = s
+        .wait_for(0, 5_000, |e| matches!(e, Event::Group { .. }))
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    *group
+}
+
+/// The next `n` `file_queued` of n0, by the member each goes to.
+fn queued_by_member(
+    s: &mut Script,
+    n: usize,
+) -> std::collections::BTreeMap<String, cairn_node::api::FileId> {
+    let mut queued = std::collections::BTreeMap::new();
+    for _ in 0..n {
+        let Event::FileQueued { file, to, .. } = s
+            .wait_for(0, 5_000, |e| matches!(e, Event::FileQueued { .. }))
+            .unwrap()
+        else {
+            unreachable!()
+        };
+        queued.insert(to.to_string(), file);
+    }
+    queued
+}
+
 /// Would catch a transfer that loses or repeats chunks, restarts from nothing or stalls
 /// when the recipient crashes mid-way (unflushed writes lost) and then the sender does,
 /// or that arrives altered; in simulated time, replayable by its seed.
@@ -207,20 +248,8 @@ fn a_file_sent_to_a_group_reaches_each_member_on_its_own() {
     let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 13 % 241) as u8).collect();
     std::fs::write(&path, &bytes).unwrap();
     let mut s = Script::with_contacts(5, 3, false, Some(&[(0, 1), (0, 2)])).unwrap();
-    s.command(
-        0,
-        Command::GroupCreate {
-            name: "desk".into(),
-            members: vec!["n1".into(), "n2".into()],
-        },
-    )
-    .unwrap();
-    let Event::Group { group, .. } = s
-        .wait_for(0, 5_000, |e| matches!(e, Event::Group { .. }))
-        .unwrap()
-    else {
-        unreachable!()
-    };
+    create_desk(&mut s);
+    let group = desk_of_n0(&mut s);
     let g = group.id.clone();
     for i in [1, 2] {
         s.wait_for(i, 30_000, |e| matches!(e, Event::Group { .. }))
@@ -349,16 +378,7 @@ fn a_file_sent_to_a_group_reaches_each_member_on_its_own() {
         },
     )
     .unwrap();
-    let mut second = std::collections::BTreeMap::new();
-    for _ in 0..2 {
-        let Event::FileQueued { file, to, .. } = s
-            .wait_for(0, 5_000, |e| matches!(e, Event::FileQueued { .. }))
-            .unwrap()
-        else {
-            unreachable!()
-        };
-        second.insert(to.to_string(), file);
-    }
+    let second = queued_by_member(&mut s, 2);
     s.wait_for(2, 30_000, |e| matches!(e, Event::FileOffered { .. }))
         .unwrap();
     s.command(
@@ -423,14 +443,7 @@ fn a_groups_member_list_says_who_is_you_reachable_and_verified() {
     use cairn_node::api::GroupInfo;
     // The set-up has n0 mark n1 and n2 verified; n1 and n2 mark nobody.
     let mut s = Script::with_contacts(7, 3, false, Some(&[(0, 1), (0, 2)])).unwrap();
-    s.command(
-        0,
-        Command::GroupCreate {
-            name: "desk".into(),
-            members: vec!["n1".into(), "n2".into()],
-        },
-    )
-    .unwrap();
+    create_desk(&mut s);
     // n1's view on its welcome: n2 is no contact of its yet (their introduction is on its
     // way), so not reachable.
     let Event::Group { group, .. } = s
@@ -522,20 +535,8 @@ fn a_groups_member_list_says_who_is_you_reachable_and_verified() {
 #[test]
 fn mail_for_a_contact_and_a_member_that_are_down_comes_out_of_their_mailbox() {
     let mut s = Script::new(8, 3, true).unwrap();
-    s.command(
-        0,
-        Command::GroupCreate {
-            name: "desk".into(),
-            members: vec!["n1".into(), "n2".into()],
-        },
-    )
-    .unwrap();
-    let Event::Group { group, .. } = s
-        .wait_for(0, 5_000, |e| matches!(e, Event::Group { .. }))
-        .unwrap()
-    else {
-        unreachable!()
-    };
+    create_desk(&mut s);
+    let group = desk_of_n0(&mut s);
     s.wait_for(2, 30_000, |e| matches!(e, Event::Group { .. }))
         .unwrap();
     s.run_for(5_000).unwrap();

@@ -324,11 +324,11 @@ impl<S: Shell> Runtime<S> {
     fn cmd_files(&mut self, with: Option<api::Alias>, group: Option<api::GroupRef>) {
         let conversation = match (&with, &group) {
             (Some(w), None) => match self.by_alias(w) {
-                Some(cid) => (Some(cid), None),
+                Some(cid) => Target::Contact(cid),
                 None => return self.unknown_contact(w),
             },
             (None, Some(g)) => match self.group_by_ref(g.as_str(), None) {
-                Some(gid) => (None, Some(gid)),
+                Some(gid) => Target::Group(gid),
                 None => return,
             },
             _ => {
@@ -343,8 +343,8 @@ impl<S: Shell> Runtime<S> {
             .records
             .values()
             .filter(|r| match conversation {
-                (Some(cid), _) => r.contact == cid && r.group.is_none(),
-                (None, g) => r.group == g,
+                Target::Contact(cid) => r.contact == cid && r.group.is_none(),
+                Target::Group(gid) => r.group == Some(gid),
             })
             .collect();
         files.sort_by_key(|r| (r.sent_at_ms, r.id()));
@@ -511,10 +511,6 @@ impl<S: Shell> Runtime<S> {
         self.rng.fill_bytes(&mut offer);
         let now = self.now_ms().max(self.last_sent_ms + 1);
         self.last_sent_ms = now;
-        let conversation = match group {
-            Some(g) => self.profile.store.group_conversation(&g.0),
-            None => cid,
-        };
         let record = FileRecord {
             contact: cid,
             outgoing: true,
@@ -525,7 +521,7 @@ impl<S: Shell> Runtime<S> {
             next: 0,
             have: ChunkSet::default(),
             direct_only: descriptor.size > MAILBOX_FILE_LIMIT,
-            expires_at_ms: self.file_expiry(&conversation),
+            expires_at_ms: self.file_expiry(&cid, group),
             group,
             descriptor,
         };

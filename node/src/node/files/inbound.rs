@@ -102,10 +102,7 @@ impl<S: Shell> Runtime<S> {
             next: 0,
             have: ChunkSet::default(),
             direct_only: false,
-            expires_at_ms: self.file_expiry(&match &gid {
-                Some(g) => self.profile.store.group_conversation(&g.0),
-                None => cid,
-            }),
+            expires_at_ms: self.file_expiry(&cid, gid),
             group: gid,
             descriptor,
         };

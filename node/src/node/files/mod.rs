@@ -564,11 +564,20 @@ impl<S: Shell> Runtime<S> {
     }
 
     /// When the conversation's disappearing timer would remove a file made now.
-    pub(super) fn file_expiry(&self, cid: &ContactId) -> Option<u64> {
+    /// (A group's file: its group's conversation, not the contact's.)
+    pub(super) fn file_expiry(
+        &self,
+        cid: &ContactId,
+        group: Option<crate::group::GroupId>,
+    ) -> Option<u64> {
+        let conversation = match group {
+            Some(g) => self.profile.store.group_conversation(&g.0),
+            None => *cid,
+        };
         let after = self
             .profile
             .store
-            .conversation(cid)
+            .conversation(&conversation)
             .ok()?
             .disappear_after_ms?;
         Some(self.now_ms().saturating_add(after))
