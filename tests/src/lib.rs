@@ -14,6 +14,7 @@
 
 pub mod attack;
 pub mod netns;
+pub mod script;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};

@@ -5,6 +5,7 @@
 
 use cairn_node::api::sim::script::Script;
 use cairn_node::api::{Command, ErrorCode, Event, FileStateName};
+use cairn_tests::script::{create_desk, desk_of_n0};
 
 fn error(code: ErrorCode) -> impl Fn(&Event) -> bool {
     move |e| matches!(e, Event::Error { code: c, .. } if *c == code)
@@ -84,29 +85,6 @@ fn the_disappearing_timer_is_bounded_and_reaches_the_contact() {
 
 fn file_state(file: &cairn_node::api::FileId, st: FileStateName) -> impl Fn(&Event) -> bool + '_ {
     move |e| matches!(e, Event::FileState { file: f, state, .. } if f == file && *state == st)
-}
-
-/// n0 creates the group "desk" with n1 and n2.
-fn create_desk(s: &mut Script) {
-    s.command(
-        0,
-        Command::GroupCreate {
-            name: "desk".into(),
-            members: vec!["n1".into(), "n2".into()],
-        },
-    )
-    .unwrap();
-}
-
-/// The group n0 reported (after [`create_desk`]).
-fn desk_of_n0(s: &mut Script) -> cairn_node::api::GroupInfo {
-    let Event::Group { group, .. } = s
-        .wait_for(0, 5_000, |e| matches!(e, Event::Group { .. }))
-        .unwrap()
-    else {
-        unreachable!()
-    };
-    *group
 }
 
 /// The next `n` `file_queued` of n0, by the member each goes to.

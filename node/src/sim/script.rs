@@ -15,6 +15,20 @@
 
 use super::*;
 
+/// A group change a hostile member makes up ([`Script::forge_group_ops`]); machines by
+/// index.
+#[derive(Clone, Debug)]
+pub enum Forged {
+    /// The group begins (with this name).
+    Create(String),
+    /// A member is added.
+    Add(usize),
+    /// A member is removed.
+    Remove(usize),
+    /// A member is made an admin.
+    Promote(usize),
+}
+
 /// A scripted run.
 pub struct Script {
     world: World,
@@ -171,6 +185,51 @@ impl Script {
         let m = self.world.machines.get_mut(i).ok_or("no such machine")?;
         m.clock_offset_ms = START_CLOCK_MS.saturating_add_signed(offset_ms);
         Ok(())
+    }
+
+    /// Node `from`, a hostile member of `group`, sends `to` (over its session with it) one
+    /// part of the group's changes that it made up: each `(author, change)` stamped as
+    /// written by machine `author`. An honest node never sends this.
+    pub fn forge_group_ops(
+        &mut self,
+        from: usize,
+        to: usize,
+        group: &crate::api::GroupRef,
+        ops: &[(usize, Forged)],
+    ) -> Result<(), String> {
+        let key = |i: usize| {
+            self.world
+                .machines
+                .get(i)
+                .and_then(|m| m.node.as_ref())
+                .map(Runtime::member_key)
+                .ok_or_else(|| format!("n{i} is not running"))
+        };
+        let to = key(to)?;
+        let mut made = Vec::new();
+        for (author, change) in ops {
+            let change = match change {
+                Forged::Create(name) => crate::group::Change::Create { name: name.clone() },
+                Forged::Add(i) => crate::group::Change::Add(key(*i)?),
+                Forged::Remove(i) => crate::group::Change::Remove(key(*i)?),
+                Forged::Promote(i) => crate::group::Change::Promote(key(*i)?),
+            };
+            made.push((key(*author)?, change));
+        }
+        let mut sent = Err("not sent".to_string());
+        let r = self
+            .world
+            .input(from, |n| sent = n.forge_group_ops(group, to, made));
+        self.check(r)?;
+        sent
+    }
+
+    /// Checks that the run has settled: no node keeps an outbox entry (in memory or on
+    /// disk) or state for work that is done, and the mailbox keeps nothing a node could
+    /// collect — the random runs' end check. Links should be healed and time given first.
+    pub fn check_settled(&mut self) -> Result<(), String> {
+        let r = self.world.check_nothing_left();
+        self.check(r)
     }
 
     /// Simulated time now (ms since the run began).

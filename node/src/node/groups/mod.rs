@@ -7,6 +7,8 @@
 use super::*;
 
 mod commands;
+#[cfg(feature = "sim")]
+mod forge;
 mod inbound;
 mod reconcile;
 use crate::api::{
