@@ -40,14 +40,15 @@ fn the_default_configuration_holds_every_invariant() {
     }
 }
 
-/// Seeds that once broke an invariant (docs/SIMULATION.md): between them they reach the
-/// rules for resets that cross, resets given up and answered all the same, and durable
-/// given-up resets across a crash, which few of the seeds above reach.
+/// Seeds that catch the reset bugs the simulation found if they are put back
+/// (`Config::regression_seeds`, docs/SIMULATION.md): between them they reach the rules for
+/// resets that cross, resets given up and answered all the same, and durable given-up
+/// resets across a crash, which few of the seeds above reach.
 #[test]
 #[ignore = "mutation testing: run with --include-ignored"]
 fn seeds_that_found_bugs_hold_every_invariant() {
-    for seed in [50_008, 60_013, 70_642, 80_825, 100_349] {
-        check(seed, &Config::from_seed(seed));
+    for (seed, config) in Config::regression_seeds() {
+        check(seed, &config);
     }
 }
 

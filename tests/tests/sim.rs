@@ -86,12 +86,13 @@ fn reset_heavy_seeds_hold_every_invariant() {
     eprintln!("SIM resets in {:.1} s: {totals}", t.elapsed().as_secs_f64());
 }
 
-/// Seeds that once broke an invariant (docs/SIMULATION.md, real bugs 6 and 7), each with
-/// the configuration it draws: they must keep passing.
+/// Seeds that catch real bugs 6 and 7 and a flaw of 7's first fix if they are put back
+/// (docs/SIMULATION.md; `Config::regression_seeds`): they must keep passing, and keep
+/// resetting sessions.
 #[test]
 fn seeds_that_found_bugs() {
-    for seed in [50_008, 60_013, 70_642, 80_825, 100_349] {
-        let r = check(seed, &Config::from_seed(seed));
+    for (seed, config) in Config::regression_seeds() {
+        let r = check(seed, &config);
         assert_eq!(r.queued + r.unreported, r.shown, "seed {seed}");
         assert!(
             r.resets > 0,

@@ -122,6 +122,16 @@ impl Config {
         }
     }
 
+    /// Seeds that catch the bugs the simulation found in resets if they are put back
+    /// (docs/SIMULATION.md: bug 6, bug 7, and given-up resets kept in memory only — the flaw
+    /// of 7's first fix), each with its configuration. Picked by putting each bug back and
+    /// running seeds 1–80 of the reset-heavy configuration: 3 catches bug 6 (step 4,265), 12
+    /// bug 7 and the flaw (steps 4,122), 48 all three. A regression test: every one must
+    /// hold, and reset sessions.
+    pub fn regression_seeds() -> Vec<(u64, Self)> {
+        [3, 12, 48].map(|s| (s, Self::resets())).to_vec()
+    }
+
     /// A configuration drawn from `seed` (machines, messages, fault rates), for fuzzing and
     /// long runs.
     pub fn from_seed(seed: u64) -> Self {

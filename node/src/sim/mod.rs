@@ -544,7 +544,12 @@ impl World {
 
     fn run_until(&mut self, end: u64, done: impl Fn(&World) -> bool) -> Result<(), String> {
         while let Some((&(t, _), _)) = self.queue.first_key_value() {
-            if t > end || done(self) {
+            if done(self) {
+                // Time stays where it stopped: what is queued before `end` is still to
+                // come, and must not run in the past.
+                return Ok(());
+            }
+            if t > end {
                 break;
             }
             let Some(((t, _), item)) = self.queue.pop_first() else {
