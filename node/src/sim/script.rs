@@ -224,6 +224,20 @@ impl Script {
         sent
     }
 
+    /// The texts of `group`'s messages node `i` keeps in its store, shown or not.
+    pub fn stored_group_texts(
+        &mut self,
+        i: usize,
+        group: &crate::api::GroupRef,
+    ) -> Result<Vec<String>, String> {
+        self.world
+            .machines
+            .get(i)
+            .and_then(|m| m.node.as_ref())
+            .ok_or_else(|| format!("n{i} is not running"))?
+            .stored_group_texts(group)
+    }
+
     /// Checks that the run has settled: no node keeps an outbox entry (in memory or on
     /// disk) or state for work that is done, and the mailbox keeps nothing a node could
     /// collect — the random runs' end check. Links should be healed and time given first.

@@ -7,10 +7,10 @@
 use super::*;
 
 mod commands;
-#[cfg(feature = "sim")]
-mod forge;
 mod inbound;
 mod reconcile;
+#[cfg(feature = "sim")]
+mod sim_hooks;
 use crate::api::{
     Alias, GroupChange, GroupInfo, GroupMessageInfo, GroupRef, MemberInfo, MemberName,
 };

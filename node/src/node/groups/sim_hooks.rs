@@ -1,6 +1,7 @@
-//! What a hostile member can send (simulation only): group changes it made up, claiming
-//! another member wrote them. An honest node never sends these; the simulator's scripted
-//! runs use them to check that the receiving side refuses them (`inbound_group`).
+//! Groups seen and driven from the simulator's scripted runs (feature `sim` only): what a
+//! hostile member can send — group changes it made up, claiming another member wrote them,
+//! which an honest node never sends (the receiving side must refuse them: `inbound_group`)
+//! — and what a node keeps of a group's messages at rest, whatever it shows.
 
 use super::*;
 
@@ -39,5 +40,18 @@ impl<S: Shell> Runtime<S> {
     /// Our key as a group member.
     pub(crate) fn member_key(&self) -> MemberKey {
         self.me()
+    }
+
+    /// The texts of `group`'s messages this node keeps in its store, shown or not (a
+    /// removed member must not keep what was written after its removal).
+    pub(crate) fn stored_group_texts(&self, group: &str) -> Result<Vec<String>, String> {
+        let gid = self.group_by_ref(group, None).ok_or("no such group")?;
+        let conv = self.profile.store.group_conversation(&gid.0);
+        let listing = self
+            .profile
+            .store
+            .messages(&conv)
+            .map_err(|e| e.to_string())?;
+        Ok(listing.items.into_iter().map(|m| m.text).collect())
     }
 }
