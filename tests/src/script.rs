@@ -2,7 +2,7 @@
 //! say what happens, these read what the nodes reported.
 
 use cairn_node::api::sim::script::Script;
-use cairn_node::api::{Command, Event, GroupInfo, GroupRef};
+use cairn_node::api::{Command, Event, GroupInfo, GroupRef, IntroId};
 
 /// n0 creates the group "desk" with n1 and n2.
 pub fn create_desk(s: &mut Script) {
@@ -54,6 +54,30 @@ pub fn reported_a_change(s: &mut Script, i: usize) -> bool {
             }
         )
     })
+}
+
+/// Whether node `i` showed any group message since the last look.
+pub fn showed_a_group_message(s: &mut Script, i: usize) -> bool {
+    s.events(i)
+        .iter()
+        .any(|e| matches!(e, Event::GroupMessage { .. }))
+}
+
+/// The next introduction node `i` is asked to answer, within `ms`.
+pub fn introduction(s: &mut Script, i: usize, ms: u64) -> IntroId {
+    let Event::Introduction { id, .. } = s
+        .wait_for(i, ms, |e| matches!(e, Event::Introduction { .. }))
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    id
+}
+
+/// Node `i` accepts introduction `id` (under the name the introduced one chose).
+pub fn accept(s: &mut Script, i: usize, id: IntroId) {
+    s.command(i, Command::AcceptIntroduction { id, alias: None })
+        .unwrap();
 }
 
 /// The texts of `group`'s conversation as node `i` stores it, in its order.

@@ -5,7 +5,10 @@
 
 use cairn_node::api::sim::script::{Forged, Script};
 use cairn_node::api::{Command, Event};
-use cairn_tests::script::{create_desk, desk_of_n0, group_of, history, reported_a_change, shows};
+use cairn_tests::script::{
+    accept, create_desk, desk_of_n0, group_of, history, introduction, reported_a_change,
+    showed_a_group_message, shows,
+};
 
 /// A member (n1, not an admin) that makes up changes: would catch a node that takes a
 /// change from a member other than its author outside a welcome (n1 claims the admin n0
@@ -129,9 +132,7 @@ fn a_member_removed_and_added_back_sees_what_it_should_and_no_more() {
     s.heal(1, 2).unwrap();
     s.run_for(120_000).unwrap();
     assert!(
-        !s.events(2)
-            .iter()
-            .any(|e| matches!(e, Event::GroupMessage { .. })),
+        !showed_a_group_message(&mut s, 2),
         "n2 was sent a message from after its removal"
     );
     s.check_settled().unwrap();
@@ -214,28 +215,18 @@ fn a_member_reached_only_after_an_introduction_gets_what_was_written_before() {
     let desk = desk_of_n0(&mut s).id;
     group_of(&mut s, 1, 30_000);
     group_of(&mut s, 2, 30_000);
-    let mut intros = Vec::new();
-    for i in [1, 2] {
-        let Event::Introduction { id, .. } = s
-            .wait_for(i, 30_000, |e| matches!(e, Event::Introduction { .. }))
-            .unwrap()
-        else {
-            unreachable!()
-        };
-        intros.push((i, id));
-    }
+    let intros: Vec<_> = [1, 2]
+        .map(|i| (i, introduction(&mut s, i, 30_000)))
+        .to_vec();
     let early = s.group_send(1, &desk, " before the introduction").unwrap();
     shows(&mut s, 0, &early, 30_000);
     s.run_for(5_000).unwrap();
     assert!(
-        !s.events(2)
-            .iter()
-            .any(|e| matches!(e, Event::GroupMessage { .. })),
+        !showed_a_group_message(&mut s, 2),
         "n2 has no session with n1 yet"
     );
     for (i, id) in intros {
-        s.command(i, Command::AcceptIntroduction { id, alias: None })
-            .unwrap();
+        accept(&mut s, i, id);
     }
     shows(&mut s, 2, &early, 60_000);
 }
@@ -267,9 +258,7 @@ fn a_message_from_a_member_not_yet_known_as_one_is_shown_once_its_addition_arriv
     shows(&mut s, 2, &text, 30_000);
     s.run_for(5_000).unwrap();
     assert!(
-        !s.events(1)
-            .iter()
-            .any(|e| matches!(e, Event::GroupMessage { .. })),
+        !showed_a_group_message(&mut s, 1),
         "n1 showed a message from someone it does not know as a member"
     );
     s.heal(0, 1).unwrap();

@@ -5,7 +5,7 @@
 
 use cairn_node::api::sim::script::Script;
 use cairn_node::api::{Command, ErrorCode, Event, FileStateName};
-use cairn_tests::script::{create_desk, desk_of_n0};
+use cairn_tests::script::{accept, create_desk, desk_of_n0, introduction};
 
 fn error(code: ErrorCode) -> impl Fn(&Event) -> bool {
     move |e| matches!(e, Event::Error { code: c, .. } if *c == code)
@@ -186,30 +186,17 @@ fn an_introduction_waits_for_its_answer_across_a_restart() {
         },
     )
     .unwrap();
-    let intro = |e: &Event| matches!(e, Event::Introduction { .. });
-    let Event::Introduction { id: a, .. } = s.wait_for(1, 30_000, intro).unwrap() else {
-        unreachable!()
-    };
-    let Event::Introduction { id: b, .. } = s.wait_for(2, 30_000, intro).unwrap() else {
-        unreachable!()
-    };
+    let a = introduction(&mut s, 1, 30_000);
+    let b = introduction(&mut s, 2, 30_000);
     s.run_for(2_000).unwrap();
     s.crash(1).unwrap();
     s.run_for(1_000).unwrap();
     s.restart(1).unwrap();
     // Said again at the start, for a front end started anew (nothing else lists it).
-    let again = s
-        .wait_for(1, 2_000, |e| matches!(e, Event::Introduction { .. }))
-        .unwrap();
-    assert!(
-        matches!(&again, Event::Introduction { id, .. } if *id == a),
-        "{again:?}"
-    );
+    assert_eq!(introduction(&mut s, 1, 2_000), a);
     s.run_for(2_000).unwrap();
-    for (i, id) in [(1, a), (2, b)] {
-        s.command(i, Command::AcceptIntroduction { id, alias: None })
-            .unwrap();
-    }
+    accept(&mut s, 1, a);
+    accept(&mut s, 2, b);
     for i in [1, 2] {
         s.wait_for(i, 60_000, |e| matches!(e, Event::SessionEstablished { .. }))
             .unwrap();
@@ -453,14 +440,8 @@ fn a_groups_member_list_says_who_is_you_reachable_and_verified() {
     assert_eq!((stranger.1, stranger.2), (false, false), "{seen:?}");
     // Once both accept their introduction and it makes a session, n2 is reachable.
     for i in [1, 2] {
-        let Event::Introduction { id, .. } = s
-            .wait_for(i, 30_000, |e| matches!(e, Event::Introduction { .. }))
-            .unwrap()
-        else {
-            unreachable!()
-        };
-        s.command(i, Command::AcceptIntroduction { id, alias: None })
-            .unwrap();
+        let id = introduction(&mut s, i, 30_000);
+        accept(&mut s, i, id);
     }
     s.wait_for(1, 60_000, |e| matches!(e, Event::SessionEstablished { .. }))
         .unwrap();
