@@ -59,6 +59,7 @@ mod mailbox;
 mod outbox;
 mod rekey;
 mod reset;
+mod reset_answers;
 mod routing;
 mod schedule;
 pub mod shell;
@@ -139,8 +140,9 @@ pub const TICK: Duration = Duration::from_millis(200);
 pub const CLOCK_BACK_SLACK_MS: u64 = 2_000;
 
 const HANDSHAKE_SETTING_PREFIX: &str = "handshake/";
-/// Most given-up resets kept per contact (see `Runtime::superseded`).
-const MAX_SUPERSEDED: usize = 2;
+/// Most answered resets kept per contact until the contact takes one (see
+/// `Runtime::candidates`).
+const MAX_CANDIDATES: usize = 4;
 /// The setting that lists blocked contacts (their ids, 32 bytes each).
 const BLOCKED_SETTING: &str = "blocked-contacts";
 /// How long an inviter keeps its handshake answer for an acceptor that has not been heard
@@ -330,12 +332,18 @@ pub struct Runtime<S: Shell = Libp2pShell> {
     fetch_queue: std::collections::VecDeque<Vec<[u8; 32]>>,
     /// Handshakes we started, by response tag.
     handshakes: BTreeMap<[u8; 16], (ContactId, AwaitingResponse)>,
-    /// Resets of ours that we gave up for another (the contact's, which won, or a newer
-    /// one), per contact, at most [`MAX_SUPERSEDED`] each: a copy of their first message may
-    /// still reach the contact and be answered, and the contact then holds that session, so
-    /// its answer must still be finished here (reset.rs). Kept in a setting per contact, so
-    /// a crash does not lose them (sim-long seed 80825).
-    superseded: BTreeMap<ContactId, Vec<AwaitingResponse>>,
+    /// Resets of the contact's that we answered and that it has not taken yet, oldest
+    /// first, at most [`MAX_CANDIDATES`] each: the session in use changes only when the
+    /// contact is heard from under one (reset_answers.rs). Kept in a setting per contact.
+    candidates: BTreeMap<ContactId, Vec<reset_answers::Candidate>>,
+    /// The receive routing tags of the candidates' sessions.
+    candidate_tags: BTreeMap<RoutingTag, ContactId>,
+    /// Per response tag of a reset *we* may start: the contact and the keys (an answer
+    /// to a reset of ours that we no longer wait for is acknowledged, reset_answers.rs).
+    own_reset_keys: BTreeMap<[u8; 16], (ContactId, InviteKeys)>,
+    /// Answers to resets of ours that we acknowledged without taking them, and when (at
+    /// most one receipt per answer per [`reset_answers::RECEIPT_GAP_MS`]).
+    acked_answers: BTreeMap<MessageId, u64>,
     /// Handshake answers we sent to acceptors not yet heard from (outbox entry ids): kept
     /// and resent until the acceptor's first message proves it has the session.
     answers: BTreeMap<ContactId, MessageId>,
@@ -480,7 +488,10 @@ impl<S: Shell> Runtime<S> {
             fetch_keys: BTreeMap::new(),
             fetch_queue: std::collections::VecDeque::new(),
             handshakes: BTreeMap::new(),
-            superseded: BTreeMap::new(),
+            candidates: BTreeMap::new(),
+            candidate_tags: BTreeMap::new(),
+            own_reset_keys: BTreeMap::new(),
+            acked_answers: BTreeMap::new(),
             answers: BTreeMap::new(),
             pending: BTreeMap::new(),
             outbox: BTreeMap::new(),
@@ -587,9 +598,9 @@ impl<S: Shell> Runtime<S> {
                     self.resetting.insert(id);
                 }
             }
-            let kept = reset::load_superseded(store, &id);
+            let kept = reset_answers::load_candidates(store, &id);
             if !kept.is_empty() {
-                self.superseded.insert(id, kept);
+                self.candidates.insert(id, kept);
             }
             self.contacts.insert(
                 id,
@@ -617,7 +628,7 @@ impl<S: Shell> Runtime<S> {
         self.answers = self
             .outbox
             .values()
-            .filter(|e| is_answer(e))
+            .filter(|e| is_answer(e) && !self.is_candidate_answer(&e.message_id))
             .map(|e| (e.contact, e.message_id))
             .collect();
         self.load_groups()?;

@@ -124,8 +124,7 @@ impl<S: Shell> Runtime<S> {
         let _ = self.profile.store.remove_setting(&name);
         self.forget_protocol(&cid);
         self.handshakes.retain(|_, (id, _)| *id != cid);
-        self.superseded.remove(&cid);
-        self.save_superseded(&cid);
+        self.drop_candidates(&cid);
         let gone: Vec<MessageId> = self
             .outbox
             .values()

@@ -167,19 +167,19 @@ impl<S: Shell> Runtime<S> {
         if let Some((cid, pending)) = self.handshakes.remove(&env.tag.0) {
             let invite_id = MessageId(pending.invite_id());
             match pending.finish(&self.profile.identity, env) {
-                Ok(est) => finished = Some((cid, invite_id, est, false)),
+                Ok(est) => finished = Some((cid, invite_id, est)),
                 Err(rej) => {
                     self.handshakes.insert(env.tag.0, (cid, rej.state));
                 }
             }
         }
-        // Not the answer to our pending handshake: perhaps to a reset of ours we gave up,
-        // which the contact answered all the same (reset.rs).
-        let finished = finished.or_else(|| {
-            self.finish_superseded(env)
-                .map(|(cid, id, est)| (cid, id, est, true))
-        });
-        let Some((cid, invite_id, est, superseded)) = finished else {
+        let Some((cid, invite_id, est)) = finished else {
+            // An answer to a reset of ours we no longer wait for (given up, or finished and
+            // our receipt lost): the contact learns which session we hold (reset_answers.rs).
+            if let Some(cid) = self.own_reset_contact(&env.tag.0) {
+                self.acknowledge_answer(cid, env);
+                return Inbound::Processed;
+            }
             return self.hostile("handshake response for no pending handshake");
         };
         let Some(state) = self.contacts.get(&cid) else {
@@ -191,7 +191,12 @@ impl<S: Shell> Runtime<S> {
         // in the session): the inviter keeps resending its answer until it hears from us.
         let mut session = est.session;
         let now = self.now_ms();
-        let ack = Content::Receipt(vec![invite_id.0])
+        // A reset's answer is named too: the contact takes the session when it reads this.
+        let mut ids = vec![invite_id.0];
+        if self.resetting.contains(&cid) {
+            ids.push(super::reset_answers::answer_id(&env.encode()).0);
+        }
+        let ack = Content::Receipt(ids)
             .encode()
             .ok()
             .and_then(|r| session.encrypt(&r, now / 1000, &mut self.rng).ok())
@@ -216,13 +221,7 @@ impl<S: Shell> Runtime<S> {
                 }
                 None => store.put_session(&cid, &session_bytes),
             })
-            .and_then(|_| {
-                if superseded {
-                    Ok(())
-                } else {
-                    store.remove_setting(&name)
-                }
-            });
+            .and_then(|_| store.remove_setting(&name));
         if let Err(e) = result {
             self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
             return Inbound::TryLater;
@@ -233,22 +232,17 @@ impl<S: Shell> Runtime<S> {
             s.contact = contact;
             s.session = Some(session);
         }
+        let ack_id = ack.is_some().then_some(MessageId(rid));
         if let Some(wire) = ack {
             self.mirror(cid, MessageId(rid), CONTROL_SEQ, wire, now);
         }
         // The first handshake message needs no more retries.
         let _ = self.outbox_done(&invite_id, now);
-        if superseded {
-            // The contact holds the session of our given-up reset: so do we now. An answer
-            // of ours to the contact's reset is of a session it left: not kept any more.
-            if let Some(id) = self.answers.remove(&cid) {
-                let _ = self.outbox_done(&id, now);
-            }
-        }
-        // A reset of ours still pending (when a given-up one was answered) stays pending.
-        let was_reset = superseded || self.resetting.remove(&cid);
-        if was_reset {
-            self.after_reset(&cid);
+        if self.resetting.remove(&cid) {
+            // Resets of the contact's that we answered are left: it takes ours when it
+            // reads our receipt.
+            self.drop_candidates(&cid);
+            self.after_reset(&cid, ack_id);
             self.refresh_tags(true);
             self.emit(Event::SessionReset {
                 alias: alias.into(),

@@ -70,6 +70,16 @@ impl<S: Shell> Runtime<S> {
         out: &mut [Inbound],
     ) {
         let Some(cid) = self.contact_for_tag(&env.tag) else {
+            if let Some(cid) = self.candidate_tags.get(&env.tag).copied() {
+                // Under a reset of the contact's that we answered: it took it.
+                if !self.finish_group(group.take(), out) {
+                    return set(out, i, Inbound::TryLater);
+                }
+                return match self.take_candidate(cid, env) {
+                    None => self.inbound_message_into(env, i, group, out),
+                    Some(r) => set(out, i, r),
+                };
+            }
             // Straight from a contact whose session is being reset (or just was): it may
             // be under the session we are about to get, or the one we just left. "Try
             // later" makes its node send it again shortly — by then encrypted again under
@@ -314,6 +324,8 @@ impl<S: Shell> Runtime<S> {
         match content {
             Content::Text { .. } => Inbound::Dropped,
             Content::Receipt(ids) => {
+                // Under the session in use: an answer of ours it names was not taken.
+                self.answers_not_taken(&cid, &ids);
                 // The mirror holds every pending outbox entry (an envelope leaves only once
                 // mirrored), so an id not in it for this contact confirms nothing to do: only
                 // mirrored ids go to the store, with their sequence number. Each id once: a

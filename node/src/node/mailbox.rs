@@ -38,7 +38,12 @@ impl<S: Shell> Runtime<S> {
         }
         let mut keys: Vec<[u8; 32]> = Vec::new();
         self.fetch_keys.clear();
-        for k in self.session_mailbox_keys() {
+        let now = self.now_secs();
+        let candidates = self.candidate_mailbox_keys(
+            now + TAGS_AHEAD_SECS,
+            MAILBOX_LOOKBACK_SECS + TAGS_AHEAD_SECS,
+        );
+        for k in self.session_mailbox_keys().into_iter().chain(candidates) {
             keys.push(k.to_array());
             self.fetch_keys.insert(k.tag(), k);
         }
@@ -47,6 +52,10 @@ impl<S: Shell> Runtime<S> {
         }
         for (_, k) in self.reset_keys.values() {
             keys.push(k.init_mailbox_key().to_array());
+        }
+        // Answers to resets of ours we no longer wait for get a receipt (reset_answers.rs).
+        for (_, k) in self.own_reset_keys.values() {
+            keys.push(k.response_mailbox_key().to_array());
         }
         for (k, _) in self.invites.values() {
             keys.push(k.init_mailbox_key().to_array());

@@ -569,7 +569,7 @@ impl<S: Shell> Runtime<S> {
             .values()
             .any(|(_, p)| MessageId(p.invite_id()) == *id);
         let answer = self.outbox.get(id).is_some_and(|e| {
-            self.answers.get(&e.contact) == Some(id)
+            (self.answers.get(&e.contact) == Some(id) || self.is_candidate_answer(id))
                 && e.created_at_ms.saturating_add(ANSWER_KEPT_MS) > now
         });
         init || answer

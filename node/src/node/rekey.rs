@@ -169,7 +169,7 @@ impl<S: Shell> Runtime<S> {
             now,
         );
         self.answers.insert(new_id, MessageId(keys.id));
-        self.after_reset(&new_id);
+        self.after_reset(&new_id, None);
         self.refresh_tags(true);
         self.emit(Event::SessionReset {
             alias: alias.into(),
@@ -230,11 +230,8 @@ impl<S: Shell> Runtime<S> {
         if let Some(n) = self.requests.remove(&old) {
             self.requests.insert(new, n);
         }
-        if let Some(kept) = self.superseded.remove(&old) {
-            self.superseded.insert(new, kept);
-            self.save_superseded(&old);
-            self.save_superseded(&new);
-        }
+        // Resets of the old key's that we answered: its new device cannot take them.
+        self.drop_candidates(&old);
         for set in [&mut self.resetting, &mut self.too_far_ahead] {
             if set.remove(&old) {
                 set.insert(new);
@@ -295,7 +292,7 @@ impl<S: Shell> Runtime<S> {
         }
         let _ = self.outbox_done(&invite_id, now);
         self.resetting.remove(&new);
-        self.after_reset(&new);
+        self.after_reset(&new, Some(MessageId(rid)));
         self.refresh_tags(true);
         tracing::warn!("a contact's identity key changed (re-key with a new device)");
         self.emit(Event::SessionReset {

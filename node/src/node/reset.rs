@@ -114,8 +114,10 @@ impl<S: Shell> Runtime<S> {
     }
 
     /// Gives up our own pending reset with `cid` (its first message leaves the outbox).
-    /// Its state is kept aside (`superseded`): a copy of its first message may already be on
-    /// its way or in the contact's mailbox, and a contact that answers it holds its session.
+    /// Nothing of it is kept: a copy of its first message may still reach the contact and
+    /// be answered, but the contact only moves to that session once it hears from us
+    /// under it, which it never will (its answer gets a receipt under the session we
+    /// hold, and the contact drops it: reset_answers.rs).
     pub(super) fn abandon_reset(&mut self, cid: &ContactId) {
         if !self.resetting.remove(cid) {
             return;
@@ -129,14 +131,8 @@ impl<S: Shell> Runtime<S> {
         for tag in tags {
             if let Some((_, pending)) = self.handshakes.remove(&tag) {
                 let _ = self.outbox_done(&MessageId(pending.invite_id()), self.now_ms());
-                let kept = self.superseded.entry(*cid).or_default();
-                if kept.len() >= MAX_SUPERSEDED {
-                    kept.remove(0);
-                }
-                kept.push(pending);
             }
         }
-        self.save_superseded(cid);
         let name = format!("{HANDSHAKE_SETTING_PREFIX}{}", hex(&cid.0));
         let _ = self.profile.store.remove_setting(&name);
     }
@@ -144,8 +140,11 @@ impl<S: Shell> Runtime<S> {
     /// A reset replaced the session with `cid`: what waits in the outbox for it was
     /// encrypted under the old one, which the contact no longer has. Messages are
     /// encrypted again under the new session (same ids: nothing is shown twice); control
-    /// entries of the old session (receipts, cards) are dropped.
-    pub(super) fn after_reset(&mut self, cid: &ContactId) {
+    /// entries of the old session (receipts, cards) are dropped — but not `ack`, our
+    /// receipt for the handshake's answer, already under the new session (without it the
+    /// contact would not take the session: reset_answers.rs), nor the answers and first
+    /// messages of resets still under way.
+    pub(super) fn after_reset(&mut self, cid: &ContactId, ack: Option<MessageId>) {
         // Messages queued just before are stored but may not be mirrored in memory yet
         // (deferred until durable): settle them, or they would leave under the old session.
         self.flush();
@@ -153,7 +152,24 @@ impl<S: Shell> Runtime<S> {
         self.too_far_ahead.remove(cid);
         self.parked.remove(cid);
         let now = self.now_ms();
-        let keep: BTreeSet<MessageId> = self.answers.get(cid).copied().into_iter().collect();
+        // Our handshake answer and our answers to the contact's resets not taken yet stay.
+        let mut keep: BTreeSet<MessageId> = self.answers.get(cid).copied().into_iter().collect();
+        keep.extend(
+            self.candidates
+                .get(cid)
+                .into_iter()
+                .flatten()
+                .map(|c| c.answer),
+        );
+        keep.extend(ack);
+        // The first message of a reset of ours still pending (the contact's reset was taken
+        // meanwhile) is not of any session: it goes on until answered.
+        keep.extend(
+            self.handshakes
+                .values()
+                .filter(|(c, _)| c == cid)
+                .map(|(_, p)| MessageId(p.invite_id())),
+        );
         let entries: Vec<OutboxEntry> = self
             .outbox
             .values()
@@ -186,8 +202,9 @@ impl<S: Shell> Runtime<S> {
         }
     }
 
-    /// A contact started a reset (message 1 under its reset tag): answer it and replace
-    /// the session, keeping history, alias and verification.
+    /// A contact started a reset (message 1 under its reset tag): answer it. The session
+    /// is replaced (keeping history, alias and verification) once the contact is heard
+    /// from under the new one (reset_answers.rs).
     pub(super) fn inbound_reset_init(&mut self, env: &Envelope) -> Inbound {
         let Some((cid, keys)) = self.reset_keys.get(&env.tag.0).cloned() else {
             return self.hostile("reset for no contact");
@@ -236,6 +253,7 @@ impl<S: Shell> Runtime<S> {
             .flatten()
             .unwrap_or_default();
         if used.chunks_exact(32).any(|c| c == digest.as_slice()) {
+            self.resend_answer(&cid, &digest);
             return Inbound::Processed;
         }
         // Both sides started one at once: the lower identity key's reset goes on, the
@@ -244,10 +262,9 @@ impl<S: Shell> Runtime<S> {
             if self.profile.identity.public().as_bytes() < est.peer_identity.as_bytes() {
                 // Ours goes on; the contact gives its own up when ours reaches it. Its first
                 // message is not remembered as answered: a copy arriving after ours completed
-                // is answered then — the contact finishes it from what it kept aside if it
-                // gave it up, or because it is still pending if the contact started it only
-                // after answering ours (remembering it here left that reset pending for ever:
-                // sim-long seed 70642).
+                // is answered then (if the contact started it only after answering ours, it
+                // is still pending there; remembering it here left that reset pending for
+                // ever: sim-long seed 70642).
                 return Inbound::Processed;
             }
             self.abandon_reset(&cid);
@@ -255,106 +272,16 @@ impl<S: Shell> Runtime<S> {
         contact.peer_id = est.peer_card.peer_id.clone();
         contact.addresses = addr_strings(&est.peer_card.addrs);
         contact.mailbox = mailbox_string(est.peer_card.mailbox.as_ref());
-        let record = with_digest(used, &digest);
-        let session_bytes = SecretBytes::from_slice(&est.session.to_bytes());
-        let store = &self.profile.store;
-        let now = self.now_ms();
-        let result = store
-            .set_setting(&used_name, &record)
-            .and_then(|_| store.put_contact(&contact))
-            .and_then(|_| {
-                store.queue_control(
-                    &cid,
-                    Some(&session_bytes),
-                    MessageId(keys.id),
-                    &response.encode(),
-                    now,
-                )
-            });
-        if let Err(e) = result {
-            self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
-            return Inbound::TryLater;
-        }
-        self.mirror(cid, MessageId(keys.id), CONTROL_SEQ, response.encode(), now);
-        self.answers.insert(cid, MessageId(keys.id));
-        let alias = contact.alias.clone();
-        let protocol = est.session.protocol().as_u8();
-        if let Some(s) = self.contacts.get_mut(&cid) {
-            s.contact = contact;
-            s.session = Some(est.session);
-        }
-        self.after_reset(&cid);
-        self.refresh_tags(true);
-        self.emit(Event::SessionReset {
-            alias: alias.into(),
-            protocol,
-            identity_changed: false,
-        });
-        self.process_outbox(now);
-        Inbound::Processed
+        // The new session is kept aside until the contact is heard from under it
+        // (reset_answers.rs): the one in use stays until then.
+        self.answer_reset(cid, contact, est.session, &response.encode(), used, &digest)
     }
 
-    /// Finishes a given-up reset of ours that `env` answers: the contact, its first message,
-    /// and the session. The state is used up (a replayed answer finds nothing).
-    pub(super) fn finish_superseded(
-        &mut self,
-        env: &Envelope,
-    ) -> Option<(ContactId, MessageId, cairn_crypto::Established)> {
-        let cids: Vec<ContactId> = self.superseded.keys().copied().collect();
-        for cid in cids {
-            let kept = self.superseded.remove(&cid).unwrap_or_default();
-            let mut left = Vec::with_capacity(kept.len());
-            let mut done = None;
-            for pending in kept {
-                if done.is_some() || pending.response_tag().0 != env.tag.0 {
-                    left.push(pending);
-                    continue;
-                }
-                let id = MessageId(pending.invite_id());
-                match pending.finish(&self.profile.identity, env) {
-                    Ok(est) => done = Some((cid, id, est)),
-                    Err(rej) => left.push(rej.state),
-                }
-            }
-            if !left.is_empty() {
-                self.superseded.insert(cid, left);
-            }
-            if done.is_some() {
-                self.save_superseded(&cid);
-                return done;
-            }
-        }
-        None
-    }
-
-    /// Writes our given-up resets with `cid` to their setting (or removes it).
-    pub(super) fn save_superseded(&self, cid: &ContactId) {
-        use cairn_crypto::wire::Writer;
-        let name = format!("{SUPERSEDED_SETTING_PREFIX}{}", hex(&cid.0));
-        let states: Vec<_> = self
-            .superseded
-            .get(cid)
-            .map(|kept| kept.iter().map(|p| p.to_bytes()).collect())
-            .unwrap_or_default();
-        let result = if states.is_empty() {
-            self.profile.store.remove_setting(&name)
-        } else {
-            // Exact size: no reallocation leaves a copy of the ephemeral secrets behind.
-            let len = states.iter().map(|s| 2 + s.len()).sum();
-            let mut value = zeroize::Zeroizing::new(Vec::with_capacity(len));
-            for state in &states {
-                value.put_bytes_u16(state);
-            }
-            self.profile.store.set_setting(&name, &value)
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "could not keep a given-up reset");
-        }
-    }
-
-    /// The keys under which each contact may start a reset with us (docs/PROTOCOL.md §23).
+    /// The keys under which each contact may start a reset with us, and those of the
+    /// resets we may start (docs/PROTOCOL.md §23).
     pub(super) fn refresh_reset_keys(&mut self) {
         self.reset_keys.clear();
+        self.own_reset_keys.clear();
         let me = self.profile.identity.public();
         for (cid, c) in &self.contacts {
             let Ok(bytes) = <[u8; 32]>::try_from(c.contact.identity_key.as_slice()) else {
@@ -365,35 +292,12 @@ impl<S: Shell> Runtime<S> {
                 let keys = secret.keys();
                 self.reset_keys.insert(keys.init_tag, (*cid, keys));
             }
+            if let Some(secret) = cairn_crypto::reset_secret(&self.profile.identity, &me, &peer) {
+                let keys = secret.keys();
+                self.own_reset_keys.insert(keys.response_tag, (*cid, keys));
+            }
         }
     }
-}
-
-/// Setting: our given-up resets with a contact (`Runtime::superseded`).
-const SUPERSEDED_SETTING_PREFIX: &str = "handshake-superseded/";
-
-/// Our given-up resets with `cid`, as kept in the store (a damaged one is skipped).
-pub(super) fn load_superseded(
-    store: &crate::store::Store,
-    cid: &ContactId,
-) -> Vec<AwaitingResponse> {
-    let name = format!("{SUPERSEDED_SETTING_PREFIX}{}", hex(&cid.0));
-    let Ok(Some(bytes)) = store.setting(&name) else {
-        return Vec::new();
-    };
-    let bytes: zeroize::Zeroizing<Vec<u8>> = zeroize::Zeroizing::new(bytes);
-    let mut r = cairn_crypto::wire::Reader::new(&bytes);
-    let mut kept = Vec::new();
-    while r.remaining() > 0 && kept.len() < MAX_SUPERSEDED {
-        let Ok(state) = r.bytes_u16(cairn_crypto::handshake::MAX_PENDING_HANDSHAKE_LEN) else {
-            break;
-        };
-        match AwaitingResponse::from_bytes(state) {
-            Ok(p) => kept.push(p),
-            Err(e) => tracing::warn!(error = %e, "damaged given-up reset skipped"),
-        }
-    }
-    kept
 }
 
 /// Most reset first messages remembered per contact (to refuse replays).
@@ -401,7 +305,7 @@ const MAX_RESET_DIGESTS: usize = 16;
 
 /// The remembered digests `used` with `digest` added, the oldest dropped past
 /// [`MAX_RESET_DIGESTS`].
-fn with_digest(mut used: Vec<u8>, digest: &[u8; 32]) -> Vec<u8> {
+pub(super) fn with_digest(mut used: Vec<u8>, digest: &[u8; 32]) -> Vec<u8> {
     used.extend_from_slice(digest);
     if used.len() > 32 * MAX_RESET_DIGESTS {
         used.drain(..used.len() - 32 * MAX_RESET_DIGESTS);

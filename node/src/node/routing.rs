@@ -21,6 +21,7 @@ impl<S: Shell> Runtime<S> {
         self.tags.clear();
         self.tags_steps.clear();
         let ahead = now + TAGS_AHEAD_SECS;
+        self.refresh_candidate_tags(ahead, MAILBOX_LOOKBACK_SECS + TAGS_AHEAD_SECS);
         for c in self.contacts.values() {
             if let Some(s) = &c.session {
                 self.tags_steps.insert(c.id, s.receive_steps());
@@ -91,6 +92,7 @@ impl<S: Shell> Runtime<S> {
             .filter(|cid| {
                 self.resetting.contains(cid)
                     || self.answers.contains_key(cid)
+                    || self.candidates.contains_key(cid)
                     || self
                         .reset_at
                         .get(cid)
