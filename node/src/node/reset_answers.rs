@@ -213,9 +213,15 @@ impl<S: Shell> Runtime<S> {
         }) else {
             return Some(self.hostile("message under an answered reset, not authentic"));
         };
+        self.commit_candidate(cid, k)
+    }
+
+    /// Candidate `k` of `cid` replaces the session in use; the older ones go, newer ones
+    /// stay. `None` once done, else what becomes of the message that showed it.
+    fn commit_candidate(&mut self, cid: ContactId, k: usize) -> Option<Inbound> {
         let before = self.candidates.remove(&cid).unwrap_or_default();
         let mut older = before.clone();
-        let newer = older.split_off(k + 1);
+        let newer = older.split_off(k.saturating_add(1).min(older.len()));
         let Some(taken) = older.pop() else {
             self.candidates.insert(cid, before);
             return Some(Inbound::Dropped);
