@@ -42,8 +42,8 @@ fn the_default_configuration_holds_every_invariant() {
 
 /// Seeds that catch the reset bugs the simulation found if they are put back
 /// (`Config::regression_seeds`, docs/SIMULATION.md): between them they reach the rules for
-/// resets that cross, resets given up and answered all the same, and durable given-up
-/// resets across a crash, which few of the seeds above reach.
+/// resets that cross, answered resets kept as durable candidates, and answers to resets
+/// given up, which few of the seeds above reach.
 #[test]
 #[ignore = "mutation testing: run with --include-ignored"]
 fn seeds_that_found_bugs_hold_every_invariant() {

@@ -86,8 +86,8 @@ fn reset_heavy_seeds_hold_every_invariant() {
     eprintln!("SIM resets in {:.1} s: {totals}", t.elapsed().as_secs_f64());
 }
 
-/// Seeds that catch real bugs 6 and 7 and a flaw of 7's first fix if they are put back
-/// (docs/SIMULATION.md; `Config::regression_seeds`): they must keep passing, and keep
+/// Seeds that catch the crossing-reset bug (10) and the rules of its fix if they are put
+/// back (docs/SIMULATION.md; `Config::regression_seeds`): they must keep passing, and keep
 /// resetting sessions.
 #[test]
 fn seeds_that_found_bugs() {

@@ -72,6 +72,10 @@ impl<S: Shell> Runtime<S> {
         let Some(cid) = self.contact_for_tag(&env.tag) else {
             if let Some(cid) = self.candidate_tags.get(&env.tag).copied() {
                 // Under a reset of the contact's that we answered: it took it.
+                if self.blocked.contains(&cid) {
+                    let r = self.hostile("message from a blocked contact");
+                    return set(out, i, r);
+                }
                 if !self.finish_group(group.take(), out) {
                     return set(out, i, Inbound::TryLater);
                 }

@@ -53,16 +53,36 @@ pub(super) fn answer_id(wire: &[u8]) -> MessageId {
     MessageId(id)
 }
 
-/// The candidates kept for `cid` (a damaged record is skipped; the setting of given-up
-/// resets of earlier versions is removed: nothing reads it any more).
+/// The candidates kept for `cid` (the setting of given-up resets of earlier versions is
+/// removed: nothing reads it any more).
 pub(super) fn load_candidates(store: &crate::store::Store, cid: &ContactId) -> Vec<Candidate> {
     let _ = store.remove_setting(&format!("handshake-superseded/{}", hex(&cid.0)));
     let name = format!("{CANDIDATES_SETTING_PREFIX}{}", hex(&cid.0));
-    let Ok(Some(bytes)) = store.setting(&name) else {
-        return Vec::new();
-    };
-    let bytes = zeroize::Zeroizing::new(bytes);
-    let mut r = Reader::new(&bytes);
+    match store.setting(&name) {
+        Ok(Some(bytes)) => decode_candidates(&zeroize::Zeroizing::new(bytes)),
+        _ => Vec::new(),
+    }
+}
+
+/// The setting's value: per candidate, `u32 length | session state | answer id [16] |
+/// first message digest [32]`.
+fn encode_candidates(kept: &[Candidate]) -> zeroize::Zeroizing<Vec<u8>> {
+    let states: Vec<_> = kept.iter().map(|c| c.session.to_bytes()).collect();
+    // Exact size: no reallocation leaves a copy of the session keys behind.
+    let len = states.iter().map(|s| 4 + s.len() + 16 + 32).sum();
+    let mut value = zeroize::Zeroizing::new(Vec::with_capacity(len));
+    for (c, state) in kept.iter().zip(&states) {
+        value.put_bytes_u32(state);
+        value.extend_from_slice(&c.answer.0);
+        value.extend_from_slice(&c.first);
+    }
+    value
+}
+
+/// The candidates in a setting's value, at most [`MAX_CANDIDATES`]: what a damaged value
+/// still holds whole before the damage is kept, the rest skipped (never a panic).
+fn decode_candidates(bytes: &[u8]) -> Vec<Candidate> {
+    let mut r = Reader::new(bytes);
     let mut kept = Vec::new();
     while r.remaining() > 0 && kept.len() < MAX_CANDIDATES {
         let (Ok(state), Ok(answer), Ok(first)) = (
@@ -97,16 +117,9 @@ impl<S: Shell> Runtime<S> {
         let result = if kept.is_empty() {
             self.profile.store.remove_setting(&name)
         } else {
-            let states: Vec<_> = kept.iter().map(|c| c.session.to_bytes()).collect();
-            // Exact size: no reallocation leaves a copy of the session keys behind.
-            let len = states.iter().map(|s| 4 + s.len() + 16 + 32).sum();
-            let mut value = zeroize::Zeroizing::new(Vec::with_capacity(len));
-            for (c, state) in kept.iter().zip(&states) {
-                value.put_bytes_u32(state);
-                value.extend_from_slice(&c.answer.0);
-                value.extend_from_slice(&c.first);
-            }
-            self.profile.store.set_setting(&name, &value)
+            self.profile
+                .store
+                .set_setting(&name, &encode_candidates(kept))
         };
         result.map_err(|e| e.to_string())
     }
@@ -356,5 +369,91 @@ impl<S: Shell> Runtime<S> {
             .flatten()
             .flat_map(|c| c.session.receive_mailbox_keys(ahead, lookback))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_crypto::card::ProfileCard;
+    use cairn_crypto::handshake::{initiate, respond};
+    use cairn_crypto::IdentityKeyPair;
+    use rand::{Rng, SeedableRng};
+
+    /// The responder's session of a fresh handshake.
+    fn session(seed: u64) -> Session {
+        let mut r = rand::rngs::StdRng::seed_from_u64(seed);
+        let a = IdentityKeyPair::generate(&mut r);
+        let b = IdentityKeyPair::generate(&mut r);
+        let invite =
+            cairn_crypto::Invite::new(b.public(), vec![1; 38], vec![], None, u64::MAX, &mut r)
+                .unwrap();
+        let card = ProfileCard {
+            display_name: "x".into(),
+            ..ProfileCard::default()
+        };
+        let (_, m1) = initiate(&a, &invite, &card, &mut r).unwrap();
+        respond(&b, &invite.keys(), &card, &m1, &mut r)
+            .unwrap()
+            .0
+            .session
+    }
+
+    fn candidate(seed: u8) -> Candidate {
+        Candidate {
+            session: session(seed.into()),
+            answer: MessageId([seed; 16]),
+            first: [seed ^ 0x55; 32],
+        }
+    }
+
+    /// Would catch the answer id computed from anything but the label and the answer's
+    /// bytes (both sides compute it; PROTOCOL.md §23 pins it): SHA-256 prefixes computed
+    /// independently (Python's hashlib).
+    #[test]
+    fn the_answer_id_is_the_labelled_hash_of_the_answer() {
+        assert_eq!(hex(&answer_id(b"").0), "2094e08bac6ab9fdaabccc275d91193a");
+        assert_eq!(
+            hex(&answer_id(&[1, 2, 3]).0),
+            "2bf970df3d3a9779986f421383c833a8"
+        );
+    }
+
+    /// Would catch a candidate that does not come back as it was kept (its session, its
+    /// answer or the digest that resends the answer), or more than `MAX_CANDIDATES` read.
+    #[test]
+    fn candidates_come_back_as_they_were_kept() {
+        let kept: Vec<Candidate> = (1..=MAX_CANDIDATES as u8 + 1).map(candidate).collect();
+        let back = decode_candidates(&encode_candidates(&kept));
+        assert_eq!(back.len(), MAX_CANDIDATES);
+        for (a, b) in kept.iter().zip(&back) {
+            assert_eq!(a.answer, b.answer);
+            assert_eq!(a.first, b.first);
+            assert_eq!(*a.session.to_bytes(), *b.session.to_bytes());
+        }
+    }
+
+    /// Would catch a panic on a damaged value, or a damaged candidate taken for a whole
+    /// one: every cut and every flipped byte of a two-candidate value, and random junk.
+    #[test]
+    fn a_damaged_value_keeps_what_is_whole_and_never_panics() {
+        let kept = [candidate(1), candidate(2)];
+        let value = encode_candidates(&kept);
+        let first_len = 4 + kept[0].session.to_bytes().len() + 16 + 32;
+        for cut in 0..value.len() {
+            let back = decode_candidates(&value[..cut]);
+            assert_eq!(back.len(), usize::from(cut >= first_len), "cut at {cut}");
+        }
+        for i in (0..value.len()).step_by(7) {
+            let mut bad = value.to_vec();
+            bad[i] ^= 0x80;
+            assert!(decode_candidates(&bad).len() <= 2);
+        }
+        let mut r = rand::rngs::StdRng::seed_from_u64(9);
+        for _ in 0..2000 {
+            let n = r.gen_range(0..300);
+            let junk: Vec<u8> = (0..n).map(|_| r.gen()).collect();
+            assert!(decode_candidates(&junk).len() <= MAX_CANDIDATES);
+        }
     }
 }
