@@ -10,6 +10,7 @@
 //! - [`handshake`]: Noise `IKpsk1` session establishment with `snow`.
 //! - [`ratchet`]: the Double Ratchet with header encryption.
 //! - [`file`]: files sealed chunk by chunk (STREAM) and their descriptors.
+//! - [`kem`]: ML-KEM-768 (FIPS 203), for post-quantum protection.
 //! - [`padding`], [`envelope`], [`routing`]: what goes on the wire.
 //! - [`protocol`]: session protocol versions and what each changes.
 //! - [`safety`]: safety numbers.
@@ -34,6 +35,7 @@ pub mod handshake;
 pub mod identity;
 pub mod invite;
 pub(crate) mod kdf;
+pub mod kem;
 pub mod padding;
 pub mod protocol;
 pub mod ratchet;

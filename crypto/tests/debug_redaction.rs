@@ -87,3 +87,34 @@ fn debug_prints_no_key_material() {
     );
     assert_no_secret(&out, secret.as_ref());
 }
+
+/// Catches an ML-KEM decapsulation key or shared secret in `Debug` output (the key pair
+/// prints its public half's first bytes only).
+#[test]
+fn kem_debug_prints_no_key_material() {
+    use cairn_crypto::kem::KemKeyPair;
+    let mut r = rng(5);
+    let pair = KemKeyPair::generate(&mut r);
+    let (ct, ss) = pair.encapsulation_key().encapsulate(&mut r);
+    let dk = pair.to_bytes();
+    let outputs = [
+        format!("{pair:?}"),
+        format!("{ss:?}"),
+        format!("{:?}", pair.decapsulate(&ct)),
+        format!("{ct:?}"),
+    ];
+    for out in &outputs {
+        assert_no_secret(out, ss.expose_secret());
+        // The private part of the decapsulation key (before its copy of the public key),
+        // and its implicit-rejection secret z (the last 32 bytes).
+        for chunk in dk[..1152].chunks(32).chain([&dk[2368..]]) {
+            assert_no_secret(out, chunk);
+        }
+    }
+    assert_eq!(outputs[1], "SharedSecret(<redacted>)");
+    assert!(
+        outputs[0].contains("<redacted>") && outputs[0].len() < 120,
+        "{}",
+        outputs[0]
+    );
+}

@@ -358,3 +358,55 @@ fn file_chunks_follow_the_specification() {
     let hex: String = sealed.iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(hex, "785b05512c89770ce6461110157b0fc3a4f4b2dec4", "vector");
 }
+
+/// NIST's ACVP vectors for ML-KEM-768 (FIPS 203; `tests/data/ml-kem-768-acvp.json`, whose
+/// `source` says where they come from): 25 key generations from `d ‖ z`, 25
+/// encapsulations from `m`, and 10 decapsulations, half of them of modified ciphertexts
+/// (implicit rejection: a secret unrelated to the sender's, never an error). Catches a
+/// wrong or misused ML-KEM: seeds in the wrong order, a key or ciphertext encoding, the
+/// rejection secret.
+#[test]
+fn acvp_ml_kem_768() {
+    use cairn_crypto::kem::{EncapsulationKey, KemCiphertext, KemKeyPair};
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/ml-kem-768-acvp.json"
+    ))
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let h = |x: &serde_json::Value| hex::decode(x.as_str().unwrap()).unwrap();
+    let mut cases = 0;
+    for t in v["keyGen"].as_array().unwrap() {
+        let mut seed = [0u8; 64];
+        seed[..32].copy_from_slice(&h(&t["d"]));
+        seed[32..].copy_from_slice(&h(&t["z"]));
+        let pair = KemKeyPair::from_seed(&seed);
+        assert_eq!(
+            pair.encapsulation_key().as_bytes()[..],
+            h(&t["ek"])[..],
+            "{t}"
+        );
+        assert_eq!(pair.to_bytes()[..], h(&t["dk"])[..], "tcId {}", t["tcId"]);
+        cases += 1;
+    }
+    for t in v["encapsulation"].as_array().unwrap() {
+        let ek = EncapsulationKey::from_bytes(&h(&t["ek"])).unwrap();
+        let m: [u8; 32] = h(&t["m"]).try_into().unwrap();
+        let (ct, ss) = ek.encapsulate_with(&m);
+        assert_eq!(ct.as_bytes()[..], h(&t["c"])[..], "tcId {}", t["tcId"]);
+        assert_eq!(ss.expose_secret()[..], h(&t["k"])[..], "tcId {}", t["tcId"]);
+        cases += 1;
+    }
+    let d = &v["decapsulation"];
+    let pair = KemKeyPair::from_bytes(&h(&d["dk"])).unwrap();
+    assert_eq!(pair.encapsulation_key().as_bytes()[..], h(&d["ek"])[..]);
+    let mut rejected = 0;
+    for t in d["tests"].as_array().unwrap() {
+        let ct = KemCiphertext::from_bytes(&h(&t["c"])).unwrap();
+        let ss = pair.decapsulate(&ct);
+        assert_eq!(ss.expose_secret()[..], h(&t["k"])[..], "tcId {}", t["tcId"]);
+        rejected += usize::from(t["reason"] == "modify ciphertext");
+        cases += 1;
+    }
+    assert_eq!((cases, rejected), (60, 5));
+}
