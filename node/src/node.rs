@@ -374,6 +374,11 @@ pub struct Runtime<S: Shell = Libp2pShell> {
     sent_marks: Vec<(MessageId, ContactId, u64, u64)>,
     /// In-memory backoff for entries that failed (resets on restart: resume at once).
     backoff: BTreeMap<MessageId, (u32, u64)>,
+    /// Times each outbox entry was refused by its contact as unreadable (dropped, not
+    /// authentic for its session), since it last got through. Kept apart from `backoff`,
+    /// which a reconnect clears, so that an envelope the contact can never read reaches
+    /// `MAX_DROPS` on a flapping link too (outbox.rs, `dropped_by_contact`).
+    refusals: BTreeMap<MessageId, u32>,
     relay: Option<(PeerId, Multiaddr)>,
     relay_reserved: bool,
     listen_addrs: Vec<Multiaddr>,
@@ -506,6 +511,7 @@ impl<S: Shell> Runtime<S> {
             requests: BTreeMap::new(),
             sent_marks: Vec::new(),
             backoff: BTreeMap::new(),
+            refusals: BTreeMap::new(),
             relay,
             relay_reserved: false,
             listen_addrs: Vec::new(),

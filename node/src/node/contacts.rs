@@ -134,6 +134,7 @@ impl<S: Shell> Runtime<S> {
         for id in gone {
             self.outbox.remove(&id);
             self.backoff.remove(&id);
+            self.refusals.remove(&id);
             self.renewed.remove(&id);
             if let Some(batch) = self.batch_of.remove(&id) {
                 if let Some(n) = self.batch_left.get_mut(&batch) {

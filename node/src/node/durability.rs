@@ -109,6 +109,7 @@ impl<S: Shell> Runtime<S> {
         self.outbox.remove(id);
         self.in_flight.remove(id);
         self.backoff.remove(id);
+        self.refusals.remove(id);
         self.renewed.remove(id);
         Ok(r)
     }

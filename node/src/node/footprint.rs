@@ -95,6 +95,7 @@ impl<S: Shell> Runtime<S> {
                     .map_or(0, |(_, waiting)| waiting.len()),
             per_message: self.renewed.len()
                 + self.backoff.len()
+                + self.refusals.len()
                 + self.batch_of.len()
                 + self.parked.values().map(Vec::len).sum::<usize>(),
             sent_marks: self.sent_marks.len(),

@@ -232,6 +232,7 @@ impl<S: Shell> Runtime<S> {
             s.contact = contact;
             s.session = Some(session);
         }
+        let ack_id = ack.is_some().then_some(MessageId(rid));
         if let Some(wire) = ack {
             self.mirror(cid, MessageId(rid), CONTROL_SEQ, wire, now);
         }
@@ -239,13 +240,14 @@ impl<S: Shell> Runtime<S> {
         let _ = self.outbox_done(&invite_id, now);
         if self.resetting.remove(&cid) {
             // Resets of the contact's that we answered are left: it takes ours when it
-            // reads anything of ours under it. Our receipt for the answer is dropped with the
-            // old session's control entries, as before: kept, it could leave late, after the
-            // session moved on, be refused as unreadable and stay in the outbox (sim-long seed
-            // 121618); the contact takes the session from our next message, or from the
-            // receipt that its answer, resent, draws (reset_answers.rs).
+            // reads our receipt for the answer, kept through the re-encryption so that the
+            // contact moves at once, with no need for us to write (dropping it left the
+            // upgrade reset of tests/tests/upgrade.rs unfinished until someone wrote). A
+            // retry of it that the contact can no longer read — the response to the first
+            // copy was lost and its chain is gone — is given up after MAX_DROPS refusals
+            // (outbox.rs, `dropped_by_contact`; sim-long seed 121618).
             self.drop_candidates(&cid);
-            self.after_reset(&cid, None);
+            self.after_reset(&cid, ack_id);
             self.refresh_tags(true);
             self.emit(Event::SessionReset {
                 alias: alias.into(),

@@ -393,6 +393,7 @@ impl<S: Shell> Runtime<S> {
                             self.outbox.remove(&mid);
                             self.in_flight.remove(&mid);
                             self.backoff.remove(&mid);
+                            self.refusals.remove(&mid);
                             self.renewed.remove(&mid);
                             if !self.file_part_delivered(&mid)
                                 && !self.group_copy_delivered(&mid)

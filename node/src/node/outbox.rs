@@ -401,7 +401,8 @@ impl<S: Shell> Runtime<S> {
     /// moved on past what the contact keeps of old chains, `MAX_SKIPPED_STEPS`). Retrying
     /// the same envelope can never succeed: it stayed in the outbox for ever (found by the
     /// simulator's bounded-memory invariant, for a receipt). After [`MAX_DROPS`] failures,
-    /// the last of them such a drop, a message is encrypted again at the next tick, at the
+    /// the last of them such a drop — or [`MAX_DROPS`] such drops, whatever came between
+    /// (a single envelope's or a batch's) — a message is encrypted again at the next tick, at the
     /// session's current position (a renewal, counted against [`MAX_RENEWALS`]), and a
     /// control envelope — never encrypted again — is given up as if a mailbox had taken it;
     /// what it may have carried is sent again freshly encrypted where that matters: the
@@ -416,10 +417,17 @@ impl<S: Shell> Runtime<S> {
         if self.awaits_answer(&id, now) {
             return false;
         }
+        // Failures of any kind since the last backoff reset (a reconnect clears it), or
+        // refusals as unreadable since the envelope last got through (kept across
+        // reconnects: on a link that keeps dropping, backoff alone never got there — sim-long
+        // seed 121618, a reset's receipt retried for ever).
         let failures = self.backoff.get(&id).map_or(0, |(a, _)| *a);
-        if failures + 1 < MAX_DROPS {
+        let refusals = self.refusals.entry(id).or_default();
+        *refusals += 1;
+        if failures + 1 < MAX_DROPS && *refusals < MAX_DROPS {
             return false;
         }
+        self.refusals.remove(&id);
         self.in_flight.remove(&id);
         self.backoff.remove(&id);
         if seq != CONTROL_SEQ {
@@ -490,6 +498,7 @@ impl<S: Shell> Runtime<S> {
         for id in ids {
             self.in_flight.remove(&id);
             self.backoff.remove(&id);
+            self.refusals.remove(&id);
             self.renewed.remove(&id);
             let Some(seq) = self.outbox.get(&id).map(|e| e.seq) else {
                 continue;

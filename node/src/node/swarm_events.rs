@@ -297,6 +297,9 @@ impl<S: Shell> Runtime<S> {
         match self.take_pending(&rid) {
             Some(Pending::Outbox { id, route, contact }) => match response {
                 Response::Accepted => self.hops_accepted(vec![id]),
+                // The contact could not read it (as in a batch, below).
+                Response::Rejected(RejectCode::NotAccepted)
+                    if route == Route::Direct && self.dropped_by_contact(id) => {}
                 _ => self.entry_failed(id, route, contact),
             },
             Some(Pending::Batch {
