@@ -35,6 +35,12 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with(Protocol::LATEST)
+}
+
+/// A fixture whose invite makes sessions of `protocol` (v2: today's classical handshake
+/// before v3, the baseline of the hybrid one).
+fn fixture_with(protocol: Protocol) -> Fixture {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let alice_id = IdentityKeyPair::generate(&mut rng);
     let bob_id = IdentityKeyPair::generate(&mut rng);
@@ -47,6 +53,8 @@ fn fixture() -> Fixture {
         &mut rng,
     )
     .unwrap();
+    let mut invite = invite;
+    invite.protocol = protocol;
     let keys = invite.keys();
     Fixture {
         rng,
@@ -214,6 +222,10 @@ fn benches(c: &mut Criterion) {
     g.bench_function("cairn_session_establishment", |bch| {
         bch.iter(|| black_box(establish(&mut f)))
     });
+    let mut classical = fixture_with(Protocol::V2);
+    g.bench_function("cairn_session_establishment_classical_v2", |bch| {
+        bch.iter(|| black_box(establish(&mut classical)))
+    });
     g.finish();
     let mut g = c.benchmark_group("primitives");
     let mut rng = ChaCha20Rng::seed_from_u64(4);
@@ -309,20 +321,49 @@ fn ratios() {
     ));
     let payload_len = padding::padded_len(80).unwrap();
     let mut f2 = fixture();
+    let mut classical = fixture_with(Protocol::V2);
+    let (o, bs) = compare(
+        30,
+        31,
+        &mut || {
+            black_box(establish(&mut classical));
+        },
+        &mut || bare_snow(&mut f2, payload_len),
+    );
+    rows.push((
+        "classical session establishment (v2, both sides) vs bare snow IKpsk1".into(),
+        o,
+        bs,
+        1.3,
+    ));
+    let mut classical = fixture_with(Protocol::V2);
     let (o, bs) = compare(
         30,
         31,
         &mut || {
             black_box(establish(&mut f));
         },
-        &mut || bare_snow(&mut f2, payload_len),
+        &mut || {
+            black_box(establish(&mut classical));
+        },
     );
     rows.push((
-        "session establishment (both sides) vs bare snow IKpsk1".into(),
+        "hybrid session establishment (v3, ML-KEM-768) vs classical (v2)".into(),
         o,
         bs,
-        1.3,
+        1.5,
     ));
+    for protocol in [Protocol::V2, Protocol::V3] {
+        let mut f = fixture_with(protocol);
+        let (_, m1) = initiate(&f.alice_id, &f.invite, &f.alice_card, &mut f.rng).unwrap();
+        let (_, m2) = respond(&f.bob_id, &f.keys, &f.bob_card, &m1, &mut f.rng).unwrap();
+        println!(
+            "handshake sizes, protocol {}: message 1 {} B, message 2 {} B (envelopes)",
+            protocol.as_u8(),
+            m1.encode().len(),
+            m2.encode().len()
+        );
+    }
     println!("\nSame-process comparison (median of 31 interleaved batches):");
     println!("| benchmark | ours | baseline | ratio | target |");
     println!("|---|---|---|---|---|");

@@ -12,7 +12,9 @@
 
 use crate::card::ProfileCard;
 use crate::envelope::{Envelope, EnvelopeKind, RoutingTag};
-use crate::handshake::{initiate, respond, AwaitingResponse};
+use crate::handshake::{
+    decode_payload, encode_payload, initiate, respond, AwaitingResponse, KemField,
+};
 use crate::identity::IdentityKeyPair;
 use crate::invite::{Invite, InviteKeys};
 use crate::ratchet::header::{Header, HEADER_NONCE_LEN};
@@ -292,7 +294,7 @@ pub fn fuzz_session_decrypt(data: &[u8]) {
 // -------------------------------------------------------------------------------------------
 // Handshake
 
-/// Input: `step u8 | bytes`. `step % 3`:
+/// Input: `step u8 | bytes`. `step % 4`:
 ///
 /// - 0: the responder (inviter) reads message 1 (`bytes` is an envelope) with `respond`.
 ///   Invariant: it succeeds only for the genuine message 1, and then reports the
@@ -304,12 +306,20 @@ pub fn fuzz_session_decrypt(data: &[u8]) {
 /// - 2: `AwaitingResponse::from_bytes(bytes)`. Invariant: on success `to_bytes` gives back
 ///   exactly `bytes` (for the current version; an older one is upgraded, and what is
 ///   written reads back the same).
+/// - 3: the decrypted payload's decoder, which sits behind Noise's AEAD (unreachable by
+///   mutating whole messages): `bytes = layout u8 | padded payload`, layout `% 3` = classical
+///   (v1, v2), hybrid message 1 (ML-KEM encapsulation key), hybrid message 2 (ciphertext).
+///   Invariants: no panic; an accepted payload carries a KEM value of exactly the layout's
+///   length and encodes back to the same unpadded bytes.
 pub fn fuzz_handshake(data: &[u8]) {
     let Some((&step, bytes)) = data.split_first() else {
         return;
     };
+    if step % 4 == 3 {
+        return fuzz_handshake_payload(bytes);
+    }
     let f = fixture();
-    match step % 3 {
+    match step % 4 {
         0 => {
             let Ok(env) = Envelope::decode(bytes) else {
                 return;
@@ -359,6 +369,31 @@ pub fn fuzz_handshake(data: &[u8]) {
                 }
             }
         }
+    }
+}
+
+const PAYLOAD_LAYOUTS: [KemField; 3] = [
+    KemField::None,
+    KemField::EncapsulationKey,
+    KemField::Ciphertext,
+];
+
+fn fuzz_handshake_payload(bytes: &[u8]) {
+    let Some((&layout, padded)) = bytes.split_first() else {
+        return;
+    };
+    let Some(&field) = PAYLOAD_LAYOUTS.get(usize::from(layout) % PAYLOAD_LAYOUTS.len()) else {
+        return;
+    };
+    if let Ok(p) = decode_payload(padded, field) {
+        let again = ok(
+            encode_payload(&p.ratchet, field, &p.kem, &p.card),
+            "re-encoding an accepted payload",
+        );
+        assert!(
+            crate::padding::unpad(&again).ok() == crate::padding::unpad(padded).ok(),
+            "a handshake payload does not round-trip"
+        );
     }
 }
 
@@ -616,6 +651,21 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
     let mut wrong_kind = f.m1.clone();
     wrong_kind.kind = EnvelopeKind::Message;
     out.push(("handshake", with(0, &wrong_kind.encode())));
+    // Decrypted payloads of each layout (step 3): real ML-KEM values and a short card.
+    let kem_pair = crate::kem::KemKeyPair::generate(&mut rng);
+    let (ct, _) = kem_pair.encapsulation_key().encapsulate(&mut rng);
+    let ratchet = crate::dh::RatchetKeyPair::generate(&mut rng).public;
+    let values: [&[u8]; 3] = [&[], kem_pair.encapsulation_key().as_bytes(), ct.as_bytes()];
+    for (layout, (field, value)) in PAYLOAD_LAYOUTS.iter().zip(values).enumerate() {
+        let payload = ok(
+            encode_payload(&ratchet, *field, value, &f.alice_card),
+            "seed payload",
+        );
+        out.push((
+            "handshake",
+            with(3, &[&[layout as u8][..], &payload[..]].concat()),
+        ));
+    }
 
     // Session states at several points.
     for r in &f.receivers {

@@ -31,6 +31,20 @@
 //!   → SK | HK_initiator | HK_responder | TAG_initiator | TAG_responder   (5 × 32 bytes)
 //! ```
 //!
+//! **Hybrid handshake (protocol v3).** The acceptor's payload also carries a fresh
+//! ML-KEM-768 encapsulation key; the inviter encapsulates to it and sends the ciphertext in
+//! its payload; both mix the KEM's shared secret with the Noise split into the session keys:
+//!
+//! ```text
+//! HKDF-SHA256(salt = handshake_hash, ikm = k1 | k2 | kem_secret, info = "cairn/v3 hybrid session")
+//!   → SK | HK_initiator | HK_responder | TAG_initiator | TAG_responder
+//! ```
+//!
+//! The handshake hash covers both payloads (so the key and ciphertext, and the protocol
+//! through the prologue): a v3 handshake cannot finish without the KEM exchange, and a
+//! recording of it decrypted later by breaking X25519 alone leaves the KEM secret unknown
+//! (docs/PROTOCOL.md §11.9).
+//!
 //! Typestate: [`initiate`] returns an [`AwaitingResponse`], whose only way forward
 //! is [`AwaitingResponse::finish`]; only a finished handshake yields a [`Session`].
 
@@ -40,6 +54,7 @@ use crate::envelope::{Envelope, EnvelopeKind, RoutingTag};
 use crate::identity::{IdentityKeyPair, IdentityPublicKey, KEY_LEN};
 use crate::invite::{Invite, InviteKeys};
 use crate::kdf::{hkdf_keys, label};
+use crate::kem::{self, EncapsulationKey, KemCiphertext, KemKeyPair, SharedSecret};
 use crate::padding;
 use crate::ratchet::keys::{HeaderKey, RootKey};
 use crate::ratchet::{Session, SessionSeed};
@@ -57,14 +72,19 @@ pub const NOISE_PATTERN: &str = "Noise_IKpsk1_25519_ChaChaPoly_BLAKE2s";
 /// The Noise prologue of the latest protocol: binds the protocol and its version
 /// ([`crate::Protocol::prologue`] gives each version's).
 pub const PROLOGUE: &[u8] = b"cairn/v2 handshake";
-/// Version of the handshake payload layout.
+/// Version of the handshake payload layout of protocols v1 and v2 (ratchet key, card).
 pub const HANDSHAKE_PAYLOAD_VERSION: u8 = 1;
-/// Version of the serialised [`AwaitingResponse`] (2: invite keys with their protocol;
-/// version 1, protocol v1 keys, is still read).
-pub const PENDING_HANDSHAKE_VERSION: u8 = 2;
+/// Version of the hybrid handshake payload (protocol v3): ratchet key, ML-KEM value
+/// (encapsulation key in message 1, ciphertext in message 2), card.
+pub const HYBRID_PAYLOAD_VERSION: u8 = 2;
+/// Version of the serialised [`AwaitingResponse`] (3: the ML-KEM seed of a hybrid
+/// handshake; version 2, without it, and version 1, protocol v1 keys, are still read).
+pub const PENDING_HANDSHAKE_VERSION: u8 = 3;
+/// Length of the ML-KEM key-generation seed kept in a pending hybrid handshake.
+const KEM_SEED_LEN: usize = 64;
 /// Largest serialised [`AwaitingResponse`].
 pub const MAX_PENDING_HANDSHAKE_LEN: usize =
-    1 + 32 + crate::invite::INVITE_KEYS_LEN + 32 + 32 + 2 + 65536;
+    1 + 32 + crate::invite::INVITE_KEYS_LEN + 32 + 32 + KEM_SEED_LEN + 2 + 65536;
 
 /// Handshake failures. Cryptographic rejections carry no detail.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -173,28 +193,95 @@ fn build(
     .map_err(|_| HandshakeError::BadState)
 }
 
-fn encode_payload(ratchet: &PublicKey, card: &ProfileCard) -> Result<Vec<u8>, HandshakeError> {
-    let mut p = Vec::with_capacity(512);
-    p.put_u8(HANDSHAKE_PAYLOAD_VERSION);
+/// What a handshake payload carries besides the ratchet key and the card: nothing
+/// (protocols v1, v2), or the ML-KEM value of a hybrid handshake (v3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KemField {
+    /// Protocols v1 and v2: no KEM value (payload version 1).
+    None,
+    /// Message 1 of a hybrid handshake: an encapsulation key (payload version 2).
+    EncapsulationKey,
+    /// Message 2 of a hybrid handshake: a ciphertext (payload version 2).
+    Ciphertext,
+}
+
+impl KemField {
+    /// The field message `1` or `2` carries in a handshake of `protocol`.
+    fn of(protocol: crate::Protocol, message: u8) -> Self {
+        match (protocol.hybrid(), message) {
+            (false, _) => KemField::None,
+            (true, 1) => KemField::EncapsulationKey,
+            (true, _) => KemField::Ciphertext,
+        }
+    }
+
+    fn len(self) -> usize {
+        match self {
+            KemField::None => 0,
+            KemField::EncapsulationKey => kem::ENCAPSULATION_KEY_LEN,
+            KemField::Ciphertext => kem::CIPHERTEXT_LEN,
+        }
+    }
+
+    fn version(self) -> u8 {
+        match self {
+            KemField::None => HANDSHAKE_PAYLOAD_VERSION,
+            _ => HYBRID_PAYLOAD_VERSION,
+        }
+    }
+}
+
+/// A decoded handshake payload.
+#[derive(Debug)]
+pub(crate) struct Payload {
+    pub(crate) ratchet: PublicKey,
+    /// The KEM value ([`KemField::len`] bytes; empty for [`KemField::None`]).
+    pub(crate) kem: Vec<u8>,
+    pub(crate) card: ProfileCard,
+}
+
+/// `version u8 | ratchet [32] | kem value | card`, padded to a bucket.
+pub(crate) fn encode_payload(
+    ratchet: &PublicKey,
+    field: KemField,
+    kem: &[u8],
+    card: &ProfileCard,
+) -> Result<Vec<u8>, HandshakeError> {
+    if kem.len() != field.len() {
+        return Err(HandshakeError::BadState);
+    }
+    let mut p = Vec::with_capacity(512 + kem.len());
+    p.put_u8(field.version());
     p.put(ratchet.as_bytes());
+    p.put(kem);
     card.write(&mut p).map_err(HandshakeError::OwnCard)?;
     padding::pad(&p).map_err(|_| HandshakeError::OwnCard(CardError::TooLarge))
 }
 
-fn decode_payload(padded: &[u8]) -> Result<(PublicKey, ProfileCard), HandshakeError> {
+/// Reads a padded payload that must carry `field`: a payload of the other layout (a
+/// classical payload in a hybrid handshake, or the reverse) is refused.
+pub(crate) fn decode_payload(padded: &[u8], field: KemField) -> Result<Payload, HandshakeError> {
     let p = padding::unpad(padded).map_err(|_| HandshakeError::BadPayload)?;
     let mut r = Reader::new(p);
     let version = r.u8().map_err(|_| HandshakeError::BadPayload)?;
-    if version != HANDSHAKE_PAYLOAD_VERSION {
+    if version != field.version() {
         return Err(HandshakeError::BadPayload);
     }
     let ratchet: [u8; 32] = r.array().map_err(|_| HandshakeError::BadPayload)?;
     if is_low_order(&ratchet) {
         return Err(HandshakeError::BadKey);
     }
+    let kem = r
+        .take(field.len())
+        .map_err(|_| HandshakeError::BadPayload)?
+        .to_vec();
     let card = ProfileCard::read(&mut r).map_err(HandshakeError::BadCard)?;
     r.finish().map_err(|_| HandshakeError::BadPayload)?;
-    Ok((PublicKey::from(ratchet), card))
+    Ok(Payload {
+        ratchet: PublicKey::from(ratchet),
+        kem,
+        card,
+    })
 }
 
 fn remote_identity(hs: &snow::HandshakeState) -> Result<IdentityPublicKey, HandshakeError> {
@@ -208,15 +295,29 @@ fn remote_identity(hs: &snow::HandshakeState) -> Result<IdentityPublicKey, Hands
     Ok(IdentityPublicKey::from_bytes(rs))
 }
 
-fn seed(hs: &mut snow::HandshakeState, protocol: crate::Protocol) -> SessionSeed {
+/// The session keys of a finished handshake: from the Noise split alone (v1, v2), or
+/// from the split and the ML-KEM shared secret (v3, `kem` is then required).
+fn seed(
+    hs: &mut snow::HandshakeState,
+    protocol: crate::Protocol,
+    kem: Option<&SharedSecret>,
+) -> Result<SessionSeed, HandshakeError> {
     let mut ad = [0u8; 32];
     ad.copy_from_slice(hs.get_handshake_hash());
     let (k1, k2) = hs.dangerously_get_raw_split();
-    let mut ikm = Zeroizing::new(Vec::with_capacity(64));
+    let mut ikm = Zeroizing::new(Vec::with_capacity(96));
     ikm.extend_from_slice(&k1);
     ikm.extend_from_slice(&k2);
-    let [sk, hki, hkr, tagi, tagr] = *hkdf_keys::<5>(&ad, &ikm, label::SESSION);
-    SessionSeed {
+    let info = match (protocol.hybrid(), kem) {
+        (false, None) => label::SESSION,
+        (true, Some(ss)) => {
+            ikm.extend_from_slice(ss.expose_secret());
+            label::HYBRID_SESSION
+        }
+        _ => return Err(HandshakeError::BadState),
+    };
+    let [sk, hki, hkr, tagi, tagr] = *hkdf_keys::<5>(&ad, &ikm, info);
+    Ok(SessionSeed {
         protocol,
         ad,
         sk: RootKey::from_bytes(sk),
@@ -224,7 +325,7 @@ fn seed(hs: &mut snow::HandshakeState, protocol: crate::Protocol) -> SessionSeed
         hk_responder: HeaderKey::from_bytes(hkr),
         tag_initiator: TagKey::from_bytes(tagi),
         tag_responder: TagKey::from_bytes(tagr),
-    }
+    })
 }
 
 /// Starts a handshake as the acceptor of `invite`: returns the state that waits for
@@ -242,12 +343,27 @@ pub fn initiate(
     let mut ephemeral = Zeroizing::new([0u8; 32]);
     rng.fill_bytes(ephemeral.as_mut());
     let ratchet = RatchetKeyPair::generate(rng);
-    let payload = encode_payload(&ratchet.public, card)?;
+    let field = KemField::of(keys.protocol(), 1);
+    let kem = match field {
+        KemField::None => None,
+        _ => {
+            let mut seed = Zeroizing::new([0u8; KEM_SEED_LEN]);
+            rng.fill_bytes(seed.as_mut());
+            let pair = KemKeyPair::from_seed(&seed);
+            Some((seed, pair))
+        }
+    };
+    let ek = kem.as_ref().map_or(
+        &[][..],
+        |(_, pair)| &pair.encapsulation_key().as_bytes()[..],
+    );
+    let payload = encode_payload(&ratchet.public, field, ek, card)?;
     let mut pending = AwaitingResponse {
         remote: invite.identity,
         keys,
         ephemeral,
         ratchet,
+        kem,
         payload,
         live: None,
     };
@@ -268,7 +384,11 @@ pub struct AwaitingResponse {
     keys: InviteKeys,
     ephemeral: Zeroizing<[u8; 32]>,
     ratchet: RatchetKeyPair,
-    /// Padded payload of message 1 (not secret: card and ratchet public key).
+    /// A hybrid handshake's ML-KEM key pair and the seed it comes from (kept, not the
+    /// 2,400-byte decapsulation key).
+    kem: Option<(Zeroizing<[u8; KEM_SEED_LEN]>, KemKeyPair)>,
+    /// Padded payload of message 1 (not secret: card, ratchet public key and, in a hybrid
+    /// handshake, the encapsulation key).
     payload: Vec<u8>,
     /// The snow state after writing message 1, if still in memory.
     live: Option<snow::HandshakeState>,
@@ -378,28 +498,44 @@ impl AwaitingResponse {
         if !hs.is_handshake_finished() {
             return Err(HandshakeError::Rejected);
         }
-        let (remote_ratchet, peer_card) =
-            decode_payload(payload.get(..n).ok_or(HandshakeError::BadPayload)?)?;
-        let seed = seed(&mut hs, self.keys.protocol());
-        let session = Session::new_initiator(seed, self.ratchet.clone(), remote_ratchet)
+        let protocol = self.keys.protocol();
+        let got = decode_payload(
+            payload.get(..n).ok_or(HandshakeError::BadPayload)?,
+            KemField::of(protocol, 2),
+        )?;
+        let secret = match &self.kem {
+            None => None,
+            Some((_, pair)) => {
+                let ct =
+                    KemCiphertext::from_bytes(&got.kem).map_err(|_| HandshakeError::BadPayload)?;
+                Some(pair.decapsulate(&ct))
+            }
+        };
+        let seed = seed(&mut hs, protocol, secret.as_ref())?;
+        let session = Session::new_initiator(seed, self.ratchet.clone(), got.ratchet)
             .ok_or(HandshakeError::BadKey)?;
         Ok(Established {
             session,
             peer_identity: self.remote,
-            peer_card,
+            peer_card: got.card,
         })
     }
 
     /// Serialises for the encrypted store (holds secrets: seal it).
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         // Exact size, allocated once: no reallocation leaves a copy of the secrets behind.
-        let len = 1 + 32 + crate::invite::INVITE_KEYS_LEN + 32 + 32 + 2 + self.payload.len();
+        let seed_len = if self.kem.is_some() { KEM_SEED_LEN } else { 0 };
+        let len =
+            1 + 32 + crate::invite::INVITE_KEYS_LEN + 32 + 32 + seed_len + 2 + self.payload.len();
         let mut v = Zeroizing::new(Vec::with_capacity(len));
         v.put_u8(PENDING_HANDSHAKE_VERSION);
         v.put(self.remote.as_bytes());
         v.put(&self.keys.to_bytes());
         v.put(self.ephemeral.as_ref());
         v.put(&Zeroizing::new(self.ratchet.secret.to_bytes())[..]);
+        if let Some((seed, _)) = &self.kem {
+            v.put(seed.as_ref());
+        }
         v.put_bytes_u16(&self.payload);
         v
     }
@@ -411,25 +547,46 @@ impl AwaitingResponse {
         }
         let parse = || -> Result<Self, WireError> {
             let mut r = Reader::new(bytes);
-            let keys_len = match r.u8()? {
+            let version = r.u8()?;
+            let keys_len = match version {
                 1 => crate::invite::INVITE_KEYS_V1_LEN,
-                PENDING_HANDSHAKE_VERSION => crate::invite::INVITE_KEYS_LEN,
+                2 | PENDING_HANDSHAKE_VERSION => crate::invite::INVITE_KEYS_LEN,
                 _ => return Err(WireError::Invalid),
             };
             let remote = IdentityPublicKey::from_bytes(r.array()?);
             let keys = InviteKeys::from_bytes(r.take(keys_len)?)?;
             let ephemeral = Zeroizing::new(r.array()?);
             let ratchet = RatchetKeyPair::from_secret_bytes(*Zeroizing::new(r.array()?));
+            // A hybrid handshake keeps its KEM seed (state version 3 only: older builds
+            // knew no hybrid protocol).
+            let kem = if keys.protocol().hybrid() {
+                if version < PENDING_HANDSHAKE_VERSION {
+                    return Err(WireError::Invalid);
+                }
+                let seed = Zeroizing::new(r.array::<KEM_SEED_LEN>()?);
+                let pair = KemKeyPair::from_seed(&seed);
+                Some((seed, pair))
+            } else {
+                None
+            };
             let payload = r.bytes_u16(usize::from(u16::MAX))?.to_vec();
             r.finish()?;
-            if padding::unpad(&payload).is_err() {
-                return Err(WireError::Invalid);
+            // The payload must be message 1's for these keys (and, in a hybrid handshake,
+            // carry the seed's encapsulation key), or the replayed message 1 would differ
+            // from the one sent.
+            let field = KemField::of(keys.protocol(), 1);
+            let sent = decode_payload(&payload, field).map_err(|_| WireError::Invalid)?;
+            if let Some((_, pair)) = &kem {
+                if sent.kem[..] != pair.encapsulation_key().as_bytes()[..] {
+                    return Err(WireError::Invalid);
+                }
             }
             Ok(Self {
                 remote,
                 keys,
                 ephemeral,
                 ratchet,
+                kem,
                 payload,
                 live: None,
             })
@@ -462,10 +619,22 @@ pub fn respond(
         .read_message(&init.body, &mut payload)
         .map_err(|_| HandshakeError::Rejected)?;
     let peer_identity = remote_identity(&hs)?;
-    let (remote_ratchet, peer_card) =
-        decode_payload(payload.get(..n).ok_or(HandshakeError::BadPayload)?)?;
+    let protocol = invite.protocol();
+    let got = decode_payload(
+        payload.get(..n).ok_or(HandshakeError::BadPayload)?,
+        KemField::of(protocol, 1),
+    )?;
     let ratchet = RatchetKeyPair::generate(rng);
-    let out_payload = encode_payload(&ratchet.public, card)?;
+    let (ct, secret) = match KemField::of(protocol, 1) {
+        KemField::None => (None, None),
+        _ => {
+            let ek = EncapsulationKey::from_bytes(&got.kem).map_err(|_| HandshakeError::BadKey)?;
+            let (ct, ss) = ek.encapsulate(rng);
+            (Some(ct), Some(ss))
+        }
+    };
+    let ct_bytes = ct.as_ref().map_or(&[][..], |c| &c.as_bytes()[..]);
+    let out_payload = encode_payload(&ratchet.public, KemField::of(protocol, 2), ct_bytes, card)?;
     let mut msg = vec![0u8; out_payload.len() + crate::envelope::HANDSHAKE_RESPONSE_OVERHEAD];
     let len = hs
         .write_message(&out_payload, &mut msg)
@@ -474,13 +643,13 @@ pub fn respond(
     if !hs.is_handshake_finished() {
         return Err(HandshakeError::BadState);
     }
-    let seed = seed(&mut hs, invite.protocol());
-    let session = Session::new_responder(seed, ratchet, remote_ratchet);
+    let seed = seed(&mut hs, protocol, secret.as_ref())?;
+    let session = Session::new_responder(seed, ratchet, got.ratchet);
     Ok((
         Established {
             session,
             peer_identity,
-            peer_card,
+            peer_card: got.card,
         },
         Envelope {
             kind: EnvelopeKind::HandshakeResponse,
@@ -508,12 +677,198 @@ mod tests {
         assert!(r.try_fill_bytes(&mut dest).is_err());
     }
 
+    use rand_core::SeedableRng;
+
+    struct Pair {
+        rng: rand_chacha::ChaCha20Rng,
+        alice: IdentityKeyPair,
+        bob: IdentityKeyPair,
+        invite: Invite,
+        card: ProfileCard,
+    }
+
+    fn pair(seed: u64, protocol: crate::Protocol) -> Pair {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+        let alice = IdentityKeyPair::generate(&mut rng);
+        let bob = IdentityKeyPair::generate(&mut rng);
+        let mut invite =
+            Invite::new(bob.public(), vec![1; 38], vec![], None, 1_000, &mut rng).unwrap();
+        invite.protocol = protocol;
+        let card = ProfileCard {
+            display_name: "a".into(),
+            ..ProfileCard::default()
+        };
+        Pair {
+            rng,
+            alice,
+            bob,
+            invite,
+            card,
+        }
+    }
+
+    /// Message 1 of `keys`' protocol carrying `payload` (unpadded), as a hostile
+    /// acceptor that knows the invite could make it.
+    fn forged_first(p: &Pair, keys: &InviteKeys, payload: &[u8]) -> Envelope {
+        let padded = padding::pad(payload).unwrap();
+        let mut hs = build(
+            &Zeroizing::new([9; 32]),
+            &p.alice,
+            Some(&p.invite.identity),
+            keys,
+        )
+        .unwrap();
+        let mut msg = vec![0u8; padded.len() + crate::envelope::HANDSHAKE_INIT_OVERHEAD];
+        let n = hs.write_message(&padded, &mut msg).unwrap();
+        msg.truncate(n);
+        Envelope {
+            kind: EnvelopeKind::HandshakeInit,
+            tag: RoutingTag(keys.init_tag),
+            body: msg,
+        }
+    }
+
+    fn talk(a: &mut Session, b: &mut Session, rng: &mut rand_chacha::ChaCha20Rng) -> bool {
+        let Ok(env) = b.encrypt(b"hello", 1_800_000_000, rng) else {
+            return false;
+        };
+        a.decrypt(&env, 1_800_000_000).is_ok()
+    }
+
+    /// Catches the hybrid handshake not making a v3 session on both sides, or one whose
+    /// keys the two sides do not share.
+    #[test]
+    fn a_hybrid_handshake_makes_a_v3_session_on_both_sides() {
+        let mut p = pair(11, crate::Protocol::V3);
+        let (pending, m1) = initiate(&p.alice, &p.invite, &p.card, &mut p.rng).unwrap();
+        let (mut b, m2) = respond(&p.bob, &p.invite.keys(), &p.card, &m1, &mut p.rng).unwrap();
+        let mut a = pending.finish(&p.alice, &m2).unwrap();
+        assert_eq!(a.session.protocol(), crate::Protocol::V3);
+        assert_eq!(b.session.protocol(), crate::Protocol::V3);
+        assert!(talk(&mut a.session, &mut b.session, &mut p.rng));
+        assert!(talk(&mut b.session, &mut a.session, &mut p.rng));
+    }
+
+    /// Catches the KEM secret not being mixed into the session keys: an initiator that
+    /// decapsulates with another key pair (so gets an unrelated secret, FIPS 203's
+    /// implicit rejection) finishes the Noise handshake but cannot read the responder.
+    #[test]
+    fn the_kem_secret_is_part_of_the_session_keys() {
+        let mut p = pair(12, crate::Protocol::V3);
+        let (mut pending, m1) = initiate(&p.alice, &p.invite, &p.card, &mut p.rng).unwrap();
+        let (mut b, m2) = respond(&p.bob, &p.invite.keys(), &p.card, &m1, &mut p.rng).unwrap();
+        let other = KemKeyPair::generate(&mut p.rng);
+        if let Some((_, pair)) = pending.kem.as_mut() {
+            *pair = other;
+        }
+        let mut a = pending.finish(&p.alice, &m2).unwrap();
+        assert!(!talk(&mut a.session, &mut b.session, &mut p.rng));
+        // And a classical seed from the same handshake is refused outright.
+        let mut hs = build(&Zeroizing::new([1; 32]), &p.bob, None, &p.invite.keys()).unwrap();
+        assert_eq!(
+            seed(&mut hs, crate::Protocol::V3, None).err(),
+            Some(HandshakeError::BadState)
+        );
+    }
+
+    /// Catches a downgrade: a v3 inviter answering a v2 message 1 (an invite code whose
+    /// version byte was changed), a v2 inviter answering a v3 one, or a v3 message 1 whose
+    /// payload leaves the KEM key out.
+    #[test]
+    fn no_side_can_be_made_to_agree_on_another_protocol() {
+        let mut p = pair(13, crate::Protocol::V3);
+        let v3 = p.invite.keys();
+        let v2 = v3.clone().with_protocol(crate::Protocol::V2);
+        let mut downgraded = p.invite.clone();
+        downgraded.protocol = crate::Protocol::V2;
+        let (_, m1_v2) = initiate(&p.alice, &downgraded, &p.card, &mut p.rng).unwrap();
+        assert_eq!(
+            respond(&p.bob, &v3, &p.card, &m1_v2, &mut p.rng).err(),
+            Some(HandshakeError::Rejected)
+        );
+        let (_, m1_v3) = initiate(&p.alice, &p.invite, &p.card, &mut p.rng).unwrap();
+        assert_eq!(
+            respond(&p.bob, &v2, &p.card, &m1_v3, &mut p.rng).err(),
+            Some(HandshakeError::Rejected)
+        );
+        // A v3 handshake whose message 1 carries a classical payload.
+        let mut classical = vec![HANDSHAKE_PAYLOAD_VERSION];
+        classical.extend_from_slice(&[5; 32]);
+        p.card.write(&mut classical).unwrap();
+        let forged = forged_first(&p, &v3, &classical);
+        assert_eq!(
+            respond(&p.bob, &v3, &p.card, &forged, &mut p.rng).err(),
+            Some(HandshakeError::BadPayload)
+        );
+        // The same classical payload under the v2 prologue is fine for a v2 inviter.
+        let forged = forged_first(&p, &v2, &classical);
+        assert!(respond(&p.bob, &v2, &p.card, &forged, &mut p.rng).is_ok());
+    }
+
+    /// Catches an encapsulation key that fails FIPS 203's modulus check being used.
+    #[test]
+    fn a_malformed_encapsulation_key_is_refused() {
+        let mut p = pair(14, crate::Protocol::V3);
+        let keys = p.invite.keys();
+        let mut payload = vec![HYBRID_PAYLOAD_VERSION];
+        payload.extend_from_slice(&[5; 32]);
+        payload.extend_from_slice(&[0xff; kem::ENCAPSULATION_KEY_LEN]);
+        p.card.write(&mut payload).unwrap();
+        let forged = forged_first(&p, &keys, &payload);
+        assert_eq!(
+            respond(&p.bob, &keys, &p.card, &forged, &mut p.rng).err(),
+            Some(HandshakeError::BadKey)
+        );
+    }
+
+    /// Catches the sizes PROTOCOL.md §11.9 states changing: a hybrid message 1 or 2 with a
+    /// small card is padded to the 2,048-byte bucket (a classical one to 256).
+    #[test]
+    fn hybrid_messages_land_in_the_2048_byte_bucket() {
+        for (protocol, bucket) in [(crate::Protocol::V2, 256), (crate::Protocol::V3, 2048)] {
+            let mut p = pair(15, protocol);
+            let (_, m1) = initiate(&p.alice, &p.invite, &p.card, &mut p.rng).unwrap();
+            let (_, m2) = respond(&p.bob, &p.invite.keys(), &p.card, &m1, &mut p.rng).unwrap();
+            assert_eq!(
+                m1.body.len(),
+                bucket + crate::envelope::HANDSHAKE_INIT_OVERHEAD
+            );
+            assert_eq!(
+                m2.body.len(),
+                bucket + crate::envelope::HANDSHAKE_RESPONSE_OVERHEAD
+            );
+        }
+    }
+
+    /// Catches a pending hybrid handshake that does not survive a restart (the KEM seed
+    /// lost or not checked against message 1's key), or a state of version 2 (no seed)
+    /// read as hybrid.
+    #[test]
+    fn a_pending_hybrid_handshake_survives_a_restart_and_is_checked() {
+        let mut p = pair(16, crate::Protocol::V3);
+        let (pending, first) = initiate(&p.alice, &p.invite, &p.card, &mut p.rng).unwrap();
+        let bytes = pending.to_bytes().to_vec();
+        let restored = AwaitingResponse::from_bytes(&bytes).unwrap();
+        assert_eq!(*restored.to_bytes(), bytes);
+        assert_eq!(restored.first_message(&p.alice).unwrap(), first);
+        let (_, m2) = respond(&p.bob, &p.invite.keys(), &p.card, &first, &mut p.rng).unwrap();
+        assert!(restored.finish(&p.alice, &m2).is_ok());
+        // The seed sits after the ratchet secret: changing it no longer matches the key
+        // in message 1's payload.
+        let at = 1 + 32 + crate::invite::INVITE_KEYS_LEN + 32 + 32;
+        let mut other = bytes.clone();
+        other[at] ^= 1;
+        assert!(AwaitingResponse::from_bytes(&other).is_err());
+        let mut old = bytes.clone();
+        old[0] = 2;
+        assert!(AwaitingResponse::from_bytes(&old).is_err());
+    }
+
     /// Catches a pending handshake written by a build before protocol v2 (state version 1:
     /// invite keys without their protocol byte) no longer being read: a reset or invite
     /// under way during an upgrade would be lost (found by mutation testing).
     #[test]
     fn a_pending_handshake_of_state_version_1_is_read() {
-        use rand_core::SeedableRng;
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
         let alice = IdentityKeyPair::generate(&mut rng);
         let bob = IdentityKeyPair::generate(&mut rng);
@@ -535,7 +890,7 @@ mod tests {
         assert_eq!(restored.response_tag(), pending.response_tag());
         assert_eq!(restored.first_message(&alice).unwrap(), first);
         // An unknown state version is refused.
-        old[0] = 3;
+        old[0] = 4;
         assert!(AwaitingResponse::from_bytes(&old).is_err());
     }
 }

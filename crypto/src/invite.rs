@@ -13,9 +13,10 @@
 //! truncated or trailing), then the checksum, then the version, then the fields, then
 //! the expiry.
 //!
-//! The version is the session protocol the inviter speaks ([`Protocol`]): `2` for codes
-//! this build makes, `1` for codes from builds before protocol v2 (still accepted, and
-//! the session made from one is a v1 session). The body is the same in both.
+//! The version is the session protocol the inviter speaks ([`Protocol`]): `3` for codes
+//! this build makes (a hybrid, post-quantum handshake), `2` and `1` for codes from older
+//! builds (still accepted; the session made from one is of that protocol). The body is
+//! the same in all.
 //!
 //! The base32 alphabet is QR "alphanumeric" mode, so the QR code stays small. Any
 //! mistyped character changes the decoded bytes (base32 is canonical: non-zero
@@ -38,7 +39,7 @@ use zeroize::Zeroizing;
 
 /// The invite format version this code writes: the latest session protocol. Codes of
 /// every version in [`Protocol::ALL`] are read.
-pub const INVITE_VERSION: u8 = 2;
+pub const INVITE_VERSION: u8 = 3;
 /// Prefix of the text form.
 pub const INVITE_PREFIX: &str = "CAIRN:";
 /// Checksum length in bytes (2⁻³² chance that a typo goes undetected).

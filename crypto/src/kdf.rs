@@ -15,6 +15,9 @@ pub(crate) type HmacSha256 = Hmac<Sha256>;
 pub(crate) mod label {
     /// Session keys from the Noise handshake (root key, header keys, routing keys).
     pub const SESSION: &[u8] = b"cairn/v1 session";
+    /// Protocol v3: session keys from the Noise handshake and the ML-KEM-768 shared
+    /// secret of its payloads (hybrid).
+    pub const HYBRID_SESSION: &[u8] = b"cairn/v3 hybrid session";
     /// Root-key ratchet step (KDF_RK): new root key, chain key, next header key.
     pub const RATCHET_ROOT: &[u8] = b"cairn/v1 ratchet root";
     /// From the invite secret: Noise PSK | init mailbox key | response mailbox key |

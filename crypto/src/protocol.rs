@@ -11,6 +11,11 @@
 //! |---|---|---|
 //! | v1 | fixed for the session's life (one per direction, from the handshake) | the message key (all-zero nonce) |
 //! | v2 | one per sending chain, derived from the chain's header key: they follow the root key | HMAC(message key, header nonce) (all-zero nonce) |
+//! | v3 | as v2 | as v2 |
+//!
+//! v3 changes the handshake, not the ratchet: the session's keys come from the Noise
+//! handshake *and* an ML-KEM-768 exchange carried in its payloads (hybrid: a recording
+//! that is later decrypted by breaking X25519 alone gives nothing; docs/PROTOCOL.md §11.9).
 
 /// A session protocol version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -21,19 +26,24 @@ pub enum Protocol {
     /// key bound to the header's random nonce (a restored old state never reuses a key
     /// and nonce).
     V2,
+    /// As v2, with a hybrid handshake: an ML-KEM-768 key in message 1, a ciphertext to it
+    /// in message 2, and the KEM's shared secret mixed with the Noise output into the
+    /// session keys (post-quantum protection of recorded conversations).
+    V3,
 }
 
 impl Protocol {
     /// The version new invites and resets use.
-    pub const LATEST: Protocol = Protocol::V2;
+    pub const LATEST: Protocol = Protocol::V3;
     /// Every version this code reads and writes, oldest first.
-    pub const ALL: [Protocol; 2] = [Protocol::V1, Protocol::V2];
+    pub const ALL: [Protocol; 3] = [Protocol::V1, Protocol::V2, Protocol::V3];
 
     /// The version number on the wire and in stored state.
-    pub fn as_u8(self) -> u8 {
+    pub const fn as_u8(self) -> u8 {
         match self {
             Protocol::V1 => 1,
             Protocol::V2 => 2,
+            Protocol::V3 => 3,
         }
     }
 
@@ -42,6 +52,7 @@ impl Protocol {
         match v {
             1 => Some(Protocol::V1),
             2 => Some(Protocol::V2),
+            3 => Some(Protocol::V3),
             _ => None,
         }
     }
@@ -51,7 +62,13 @@ impl Protocol {
         match self {
             Protocol::V1 => b"cairn/v1 handshake",
             Protocol::V2 => b"cairn/v2 handshake",
+            Protocol::V3 => b"cairn/v3 handshake",
         }
+    }
+
+    /// Whether a handshake of this version is hybrid (ML-KEM-768 alongside X25519).
+    pub fn hybrid(self) -> bool {
+        self >= Protocol::V3
     }
 }
 
@@ -66,8 +83,10 @@ mod tests {
             assert_eq!(Protocol::from_u8(p.as_u8()), Some(p));
         }
         assert_eq!(Protocol::from_u8(0), None);
-        assert_eq!(Protocol::from_u8(3), None);
+        assert_eq!(Protocol::from_u8(4), None);
         assert_ne!(Protocol::V1.prologue(), Protocol::V2.prologue());
+        assert_ne!(Protocol::V2.prologue(), Protocol::V3.prologue());
+        assert!(Protocol::V3.hybrid() && !Protocol::V2.hybrid());
         assert_eq!(Protocol::LATEST, *Protocol::ALL.last().unwrap());
     }
 }

@@ -15,8 +15,8 @@
 //! have collected from a mailbox (`receive_mailbox_keys`): with protocol v2's tags
 //! following the ratchet, no mail is ever left behind under a tag nobody asks for.
 //!
-//! The seed's lowest bit picks the session protocol: even seeds run protocol v2, odd
-//! seeds protocol v1 (what contacts on older builds still speak).
+//! The seed picks the session protocol: odd seeds run protocol v1 (what contacts on older
+//! builds still speak), seeds 0 mod 4 protocol v2 and seeds 2 mod 4 protocol v3 (hybrid).
 //!
 //! Besides single sends and network faults, the events model what a mailbox does to a
 //! backlog: bursts of hundreds of messages, loss of most of them, the whole backlog
@@ -199,10 +199,12 @@ impl Simulation {
         )
         .map_err(|e| Violation(format!("invite: {e}")))?;
         let mut invite = invite;
-        invite.protocol = if seed & 1 == 0 {
-            Protocol::V2
-        } else {
-            Protocol::V1
+        // Odd seeds keep the protocol they had before v3 (v1); even seeds alternate
+        // between v2 and v3, so every recorded seed of v1 stays what it was.
+        invite.protocol = match seed % 4 {
+            0 => Protocol::V2,
+            2 => Protocol::V3,
+            _ => Protocol::V1,
         };
         let (pending, m1) = initiate(&alice, &invite, &card("alice"), &mut rng)
             .map_err(|e| Violation(format!("initiate: {e}")))?;

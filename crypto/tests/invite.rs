@@ -132,14 +132,19 @@ fn typed_errors() {
         bytes
     };
     assert_eq!(
-        Invite::from_bytes(&with_version(3)).unwrap_err(),
-        InviteError::UnsupportedVersion(3)
+        Invite::from_bytes(&with_version(4)).unwrap_err(),
+        InviteError::UnsupportedVersion(4)
     );
-    // A code from a build before protocol v2 (version 1, same body) is still read, as v1.
-    let bytes = with_version(1);
-    let old = Invite::from_bytes(&bytes).unwrap();
-    assert_eq!(old.protocol, cairn_crypto::Protocol::V1);
-    assert_eq!(old.keys().protocol(), cairn_crypto::Protocol::V1);
+    // Codes from builds before protocol v2 and v3 (versions 1 and 2, same body) are still
+    // read, as sessions of their protocol.
+    for (v, p) in [
+        (1, cairn_crypto::Protocol::V1),
+        (2, cairn_crypto::Protocol::V2),
+    ] {
+        let old = Invite::from_bytes(&with_version(v)).unwrap();
+        assert_eq!(old.protocol, p);
+        assert_eq!(old.keys().protocol(), p);
+    }
     assert_eq!(inv.protocol, cairn_crypto::Protocol::LATEST);
     // Bad checksum.
     let mut bytes = inv.to_bytes().unwrap().to_vec();

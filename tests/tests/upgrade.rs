@@ -6,6 +6,9 @@ use cairn_tests::*;
 use serde_json::json;
 use std::path::Path;
 
+/// The protocol every conversation ends on (3: a hybrid, post-quantum handshake).
+const LATEST: u8 = cairn_crypto::Protocol::LATEST.as_u8();
+
 /// Catches a format change that strands a user: a profile that no longer opens, a session
 /// state (versions 1 and 2) that no longer reads, a mailbox whose old records (random ids)
 /// are no longer found, an old invite code or stored invite that no longer works, or history
@@ -51,9 +54,10 @@ fn check_set(fixtures: &Path) {
     assert_eq!(texts.len(), 11, "the old history and the mail: {texts:?}");
     assert!(texts.contains(&"hello bob 0") && texts.contains(&"hello alice 2"));
 
-    // Both now speak protocol 2 and say so over the old (protocol 1) session, which
-    // reads and answers: the side with the lower identity key resets it, and the
-    // conversation moves to protocol 2 with its history (docs/PROTOCOL.md §3.1). (Messages
+    // Both now speak the newest protocol and say so over the old session (protocol 1 or 2,
+    // as the old build made it), which reads and answers: the side with the lower identity
+    // key resets it, and the conversation moves to the newest protocol (3: a hybrid,
+    // post-quantum handshake) with its history (docs/PROTOCOL.md §3.1). (Messages
     // sent in the instant of the reset are not checked here: they arrive, but one may wait
     // for its renewal; see THREAT_MODEL §6.10.)
     let mut alice = alice_p.start();
@@ -64,7 +68,7 @@ fn check_set(fixtures: &Path) {
             .iter()
             .find(|e| e["event"] == "session_reset")
             .unwrap();
-        assert_eq!(r["protocol"], 2, "{}: {r}", n.name);
+        assert_eq!(r["protocol"], LATEST, "{}: {r}", n.name);
     }
     let id = bob.send("alice", "back, on the new build");
     alice.sees_message_anywhere("bob", "back, on the new build");
@@ -72,8 +76,8 @@ fn check_set(fixtures: &Path) {
     let id = alice.send("bob", "me too");
     bob.sees_message_anywhere("alice", "me too");
     alice.sees_delivered(&id);
-    let id = bob.send("alice", "on protocol 2 now");
-    alice.sees_message_anywhere("bob", "on protocol 2 now");
+    let id = bob.send("alice", "on the newest protocol now");
+    alice.sees_message_anywhere("bob", "on the newest protocol now");
     bob.sees_delivered(&id);
     let id = alice.send("bob", "so am I");
     bob.sees_message_anywhere("alice", "so am I");
@@ -82,7 +86,7 @@ fn check_set(fixtures: &Path) {
         n.cmd(json!({"cmd": "contacts"}));
         let c = n.expect("contacts", |e| e["event"] == "contacts");
         assert_eq!(c["contacts"][0]["established"], true, "{}: {c}", n.name);
-        assert_eq!(c["contacts"][0]["protocol"], 2, "{}: {c}", n.name);
+        assert_eq!(c["contacts"][0]["protocol"], LATEST, "{}: {c}", n.name);
         n.cmd(json!({"cmd": "history", "with": if n.name == "alice" { "bob" } else { "alice" }}));
         let h = n.expect("history", |e| e["event"] == "history");
         assert_eq!(
@@ -96,8 +100,8 @@ fn check_set(fixtures: &Path) {
     }
 
     // An invite the old build made and nobody used yet (an old code, and invite keys stored
-    // in the old layout): accepted with this build, it makes a protocol 1 session, which
-    // then moves to protocol 2 like the others.
+    // in the old layout): accepted with this build, it makes a session of the old build's
+    // protocol, which then moves to the newest like the others.
     if let Ok(code) = std::fs::read_to_string(fixtures.join("alice-invite.txt")) {
         let mut carol = net.node("carol").with_relay(&relay).start();
         carol.accept(code.trim(), "alice");
@@ -105,7 +109,7 @@ fn check_set(fixtures: &Path) {
         alice.sees("carol's session", |e| e["event"] == "session_established");
         for n in [&mut alice, &mut carol] {
             n.sees("upgrade", |e| {
-                e["event"] == "session_reset" && e["protocol"] == 2
+                e["event"] == "session_reset" && e["protocol"] == LATEST
             });
         }
         let id = carol.send("alice", "hello from a new build");

@@ -175,6 +175,10 @@ pub struct Contact {
     pub online: bool,
     /// Session established.
     pub established: bool,
+    /// The session's protocol version (none before the handshake): below
+    /// [`cairn_crypto::Protocol::LATEST`] the contact's Cairn is older and the conversation
+    /// lacks what the newer protocol adds (v3: post-quantum protection).
+    pub protocol: Option<u8>,
     /// Unread messages.
     pub unread: usize,
     /// Last activity (Unix ms).

@@ -59,6 +59,16 @@ fn put(buf: &mut Buffer, x: u16, y: u16, line: &Line<'_>, width: u16) {
     }
 }
 
+/// What the header says of a session under a protocol older than ours: the contact's
+/// Cairn is older, and the conversation moves up by itself once it updates (PROTOCOL.md
+/// §3.1). Before protocol 3 a session has no post-quantum protection.
+fn older_protocol_note(c: &Contact) -> Option<&'static str> {
+    match c.protocol {
+        Some(p) if p < cairn_crypto::Protocol::V3.as_u8() => Some(" · ⚠ not quantum-safe"),
+        _ => None,
+    }
+}
+
 fn contact_badges(app: &App, c: &Contact) -> Vec<Span<'static>> {
     let mut v = Vec::new();
     if c.verified {
@@ -214,6 +224,9 @@ fn draw_header(buf: &mut Buffer, area: Rect, app: &App) {
         }));
         if !c.established {
             spans.push(Span::raw(" · connecting"));
+        }
+        if let Some(note) = older_protocol_note(c) {
+            spans.push(Span::raw(note));
         }
     }
     let conv = app.convs.get(alias);

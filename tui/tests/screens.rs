@@ -35,6 +35,7 @@ fn contact(alias: &str, verified: bool, online: bool, established: bool, unread:
         verified,
         online,
         established,
+        protocol: established.then_some(cairn_crypto::Protocol::LATEST.as_u8()),
         unread,
         last_at: NOW - unread as u64,
         group: None,
@@ -240,6 +241,15 @@ screens! {
         app.selected = Some("bob".into());
         app
     };
+    main_older_protocol => {
+        // Bob's Cairn predates protocol 3: the header says the session is not quantum-safe.
+        let mut app = main_app();
+        app.selected = Some("bob".into());
+        for c in app.contacts.iter_mut().filter(|c| c.alias == "bob") {
+            c.protocol = Some(2);
+        }
+        app
+    };
     main_notice => {
         let mut app = main_app();
         update(&mut app, Action::Node(Event::error(ErrorCode::NotEstablished, "x")));
@@ -329,7 +339,7 @@ fn history_event_renders_states() {
                 online: true,
                 established: true,
                 blocked: false,
-                protocol: Some(2),
+                protocol: Some(3),
                 messages: 3,
             }],
         }),

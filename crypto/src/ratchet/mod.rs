@@ -289,7 +289,7 @@ impl Session {
     fn send_tag_key(&self) -> TagKey {
         match self.protocol {
             Protocol::V1 => self.tag_send.clone(),
-            Protocol::V2 => chain_tag_key(self.hks.as_ref().unwrap_or(&self.nhks)),
+            Protocol::V2 | Protocol::V3 => chain_tag_key(self.hks.as_ref().unwrap_or(&self.nhks)),
         }
     }
 
@@ -327,7 +327,7 @@ impl Session {
                 .rev()
                 .map(|e| self.tag_recv.mailbox_key(e))
                 .collect(),
-            Protocol::V2 => {
+            Protocol::V2 | Protocol::V3 => {
                 let mut chains: Vec<(&HeaderKey, u64, u64)> =
                     vec![(&self.nhkr, self.nhkr_since, now)];
                 if let Some(hkr) = &self.hkr {
@@ -744,7 +744,7 @@ fn body_key(
 ) -> zeroize::Zeroizing<[u8; 32]> {
     match protocol {
         Protocol::V1 => zeroize::Zeroizing::new(*mk.expose()),
-        Protocol::V2 => hmac(mk.expose(), &[label::BODY_KEY, header_nonce]),
+        Protocol::V2 | Protocol::V3 => hmac(mk.expose(), &[label::BODY_KEY, header_nonce]),
     }
 }
 

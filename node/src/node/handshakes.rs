@@ -23,11 +23,23 @@ impl<S: Shell> Runtime<S> {
             return Inbound::Dropped;
         }
         let card = self.card();
-        let (est, response) =
-            match handshake::respond(&self.profile.identity, &keys, &card, env, &mut self.rng) {
-                Ok(x) => x,
-                Err(_) => return self.hostile("handshake rejected"),
-            };
+        // Our own invites are answered only in their own protocol (a changed version byte
+        // in the code fails: no downgrade). An introduction's peer may be on a build before
+        // protocol 3 (it then starts under its newest, v2): only that peer can make a
+        // message 1 under the introduction's secret, so trying v2 after v3 lets nobody else
+        // choose (PROTOCOL.md §24.4).
+        let protocols = if self.intro_answers.contains_key(&keys.init_tag) {
+            &[cairn_crypto::Protocol::V3, cairn_crypto::Protocol::V2][..]
+        } else {
+            &[keys.protocol()][..]
+        };
+        let answered = protocols.iter().find_map(|p| {
+            let keys = keys.clone().with_protocol(*p);
+            handshake::respond(&self.profile.identity, &keys, &card, env, &mut self.rng).ok()
+        });
+        let Some((est, response)) = answered else {
+            return self.hostile("handshake rejected");
+        };
         let id = self.profile.store.contact_id(est.peer_identity.as_bytes());
         if self.blocked.contains(&id) {
             // A blocked contact used one of our invites: no answer, and the invite stays

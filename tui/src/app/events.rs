@@ -60,6 +60,7 @@ pub(super) fn contacts(app: &mut App, list: Vec<ContactInfo>, fx: &mut Vec<Effec
             verified: info.verified,
             online: info.online,
             established: info.established,
+            protocol: info.protocol,
             unread: old.as_ref().map_or(0, |o| o.unread),
             last_at: old.as_ref().map_or(0, |o| o.last_at),
             alias: info.alias,
@@ -169,6 +170,7 @@ pub(super) fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
                     verified: false,
                     online: false,
                     established: false,
+                    protocol: None,
                     unread: 0,
                     last_at: app.now_ms,
                     group: None,
@@ -209,10 +211,11 @@ pub(super) fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
         Event::SessionReset {
             alias,
             identity_changed,
-            ..
+            protocol,
         } => {
             if let Some(c) = app.contact_mut(&alias) {
                 c.established = true;
+                c.protocol = Some(protocol);
                 if identity_changed {
                     c.verified = false;
                 }

@@ -48,7 +48,7 @@ fn app_with_bob() -> App {
                 established: true,
                 blocked: false,
                 messages: 0,
-                protocol: Some(2),
+                protocol: Some(3),
             }],
         }),
     );

@@ -150,7 +150,7 @@ fn the_members_dialog_removes_promotes_and_adds() {
                 online: true,
                 established: true,
                 blocked: false,
-                protocol: Some(2),
+                protocol: Some(3),
                 messages: 0,
             }],
         }),

@@ -32,6 +32,7 @@ pub(super) fn group(
                 verified: false,
                 online: false,
                 established: true,
+                protocol: None,
                 unread: 0,
                 last_at: now,
                 group: Some(entry.clone()),

@@ -29,7 +29,7 @@ fn info(alias: &str) -> ContactInfo {
         online: true,
         established: true,
         blocked: false,
-        protocol: Some(2),
+        protocol: Some(3),
         messages: 0,
     }
 }
@@ -489,7 +489,7 @@ fn slash_commands() {
         &mut app,
         Action::Node(Event::SessionReset {
             alias: "alice".into(),
-            protocol: 2,
+            protocol: 3,
             identity_changed: true,
         }),
     );
