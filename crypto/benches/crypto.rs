@@ -273,8 +273,46 @@ fn compare(
     (o[rounds / 2], b[rounds / 2])
 }
 
+/// Times every message of a protocol v4 ping-pong and sorts them by what the post-quantum
+/// ratchet did in it: nothing (a DH step only), a key pair drawn, an encapsulation, a
+/// decapsulation, a secret mixed. Median per kind, in µs, with the count.
+fn pq_step_costs(messages: usize) -> Vec<(&'static str, f64, usize)> {
+    let mut f = fixture_with(Protocol::V4);
+    let (mut a, mut b) = establish(&mut f);
+    let mut rng = ChaCha20Rng::seed_from_u64(8);
+    let mut kinds: std::collections::BTreeMap<&'static str, Vec<Duration>> = Default::default();
+    for i in 0..messages {
+        let (from, to) = if i % 2 == 0 {
+            (&mut a, &mut b)
+        } else {
+            (&mut b, &mut a)
+        };
+        let before = (from.pq_stage(), to.pq_stage(), from.pq_epoch());
+        let t = Instant::now();
+        let e = from.encrypt(b"ping", NOW, &mut rng).unwrap();
+        black_box(to.decrypt(&e, 1_800_000_000).unwrap());
+        let took = t.elapsed();
+        let after = (from.pq_stage(), to.pq_stage(), from.pq_epoch());
+        let kind = match (before, after) {
+            ((_, _, e0), (_, _, e1)) if e1 != e0 => "a secret mixed (extra HKDF input)",
+            ((Some("wait"), _, _), (Some("key"), _, _)) => "ML-KEM key pair drawn",
+            ((Some("collect"), _, _), (Some("ciphertext"), _, _)) => "encapsulation",
+            ((_, Some("key"), _), (_, Some("ready"), _)) => "decapsulation",
+            _ => "DH step only",
+        };
+        kinds.entry(kind).or_default().push(took);
+    }
+    kinds
+        .into_iter()
+        .map(|(k, mut v)| {
+            v.sort();
+            (k, v[v.len() / 2].as_secs_f64() * 1e6, v.len())
+        })
+        .collect()
+}
+
 fn ratios() {
-    let mut f = fixture();
+    let mut f = fixture_with(Protocol::V3);
     let (mut a, mut b) = establish(&mut f);
     let key = [9u8; 32];
     let mut rows = Vec::new();
@@ -318,6 +356,43 @@ fn ratios() {
         o,
         bs,
         1.15,
+    ));
+    // The post-quantum ratchet's cost, spread over a long conversation: batches of 400
+    // ping-pong messages (several epochs each) with protocol 4 against protocol 3.
+    let mut fq = fixture_with(Protocol::V4);
+    let (mut qa, mut qb) = establish(&mut fq);
+    let mut fc = fixture_with(Protocol::V3);
+    let (mut ca, mut cb) = establish(&mut fc);
+    let (mut rq, mut rc) = (ChaCha20Rng::seed_from_u64(5), ChaCha20Rng::seed_from_u64(5));
+    let (mut tq, mut tc) = (false, false);
+    let (o, bs) = compare(
+        400,
+        31,
+        &mut || {
+            tq = !tq;
+            if tq {
+                ping_pong_msg(&mut qa, &mut qb, &mut rq)
+            } else {
+                ping_pong_msg(&mut qb, &mut qa, &mut rq)
+            }
+        },
+        &mut || {
+            tc = !tc;
+            if tc {
+                ping_pong_msg(&mut ca, &mut cb, &mut rc)
+            } else {
+                ping_pong_msg(&mut cb, &mut ca, &mut rc)
+            }
+        },
+    );
+    rows.push((
+        format!(
+            "ping-pong message, amortised (post-quantum ratchet, v4, {} epochs) vs v3",
+            qa.pq_epoch().unwrap_or(0)
+        ),
+        o,
+        bs,
+        1.1,
     ));
     let payload_len = padding::padded_len(80).unwrap();
     let mut f2 = fixture();
@@ -363,6 +438,12 @@ fn ratios() {
             m1.encode().len(),
             m2.encode().len()
         );
+    }
+    println!("\nProtocol 4 ping-pong, 4,000 messages, median time of one message (encrypt + decrypt) by what the post-quantum ratchet did in it:");
+    println!("| message | median | count |");
+    println!("|---|---|---|");
+    for (kind, us, n) in pq_step_costs(4000) {
+        println!("| {kind} | {us:.2} µs | {n} |");
     }
     println!("\nSame-process comparison (median of 31 interleaved batches):");
     println!("| benchmark | ours | baseline | ratio | target |");

@@ -39,7 +39,7 @@ use zeroize::Zeroizing;
 
 /// The invite format version this code writes: the latest session protocol. Codes of
 /// every version in [`Protocol::ALL`] are read.
-pub const INVITE_VERSION: u8 = 3;
+pub const INVITE_VERSION: u8 = 4;
 /// Prefix of the text form.
 pub const INVITE_PREFIX: &str = "CAIRN:";
 /// Checksum length in bytes (2⁻³² chance that a typo goes undetected).

@@ -18,6 +18,9 @@ pub(crate) mod label {
     /// Protocol v3: session keys from the Noise handshake and the ML-KEM-768 shared
     /// secret of its payloads (hybrid).
     pub const HYBRID_SESSION: &[u8] = b"cairn/v3 hybrid session";
+    /// Protocol v4: a root-key step that mixes a post-quantum secret (the sparse
+    /// post-quantum ratchet) with the DH output.
+    pub const PQ_RATCHET_ROOT: &[u8] = b"cairn/v4 pq ratchet root";
     /// Root-key ratchet step (KDF_RK): new root key, chain key, next header key.
     pub const RATCHET_ROOT: &[u8] = b"cairn/v1 ratchet root";
     /// From the invite secret: Noise PSK | init mailbox key | response mailbox key |

@@ -16,7 +16,9 @@
 //! following the ratchet, no mail is ever left behind under a tag nobody asks for.
 //!
 //! The seed picks the session protocol: odd seeds run protocol v1 (what contacts on older
-//! builds still speak), seeds 0 mod 4 protocol v2 and seeds 2 mod 4 protocol v3 (hybrid).
+//! builds still speak), seeds 0 mod 8 protocol v2, 2 mod 8 protocol v3 (hybrid handshake),
+//! 4 and 6 mod 8 protocol v4 (with the sparse post-quantum ratchet, whose fragments are
+//! then lost, repeated and reordered with the messages that carry them).
 //!
 //! Besides single sends and network faults, the events model what a mailbox does to a
 //! backlog: bursts of hundreds of messages, loss of most of them, the whole backlog
@@ -167,6 +169,8 @@ pub struct SimStats {
     pub lost: usize,
     /// Most skipped keys one side held at once.
     pub max_skipped: usize,
+    /// Protocol v4: post-quantum epochs both sides had mixed in at the end.
+    pub pq_epochs: u32,
 }
 
 /// The plaintext of message `id`: its id and a deterministic filler.
@@ -199,11 +203,12 @@ impl Simulation {
         )
         .map_err(|e| Violation(format!("invite: {e}")))?;
         let mut invite = invite;
-        // Odd seeds keep the protocol they had before v3 (v1); even seeds alternate
-        // between v2 and v3, so every recorded seed of v1 stays what it was.
-        invite.protocol = match seed % 4 {
+        // Odd seeds keep the protocol they had before v3 (v1), so every recorded seed of v1
+        // stays what it was; of the even ones, half run v4 (the post-quantum ratchet).
+        invite.protocol = match seed % 8 {
             0 => Protocol::V2,
             2 => Protocol::V3,
+            4 | 6 => Protocol::V4,
             _ => Protocol::V1,
         };
         let (pending, m1) = initiate(&alice, &invite, &card("alice"), &mut rng)
@@ -517,6 +522,7 @@ impl Simulation {
                 return Err(Violation(format!("the session is stuck: {id} not read")));
             }
         }
+        self.stats.pq_epochs = self.a.pq_epoch().min(self.b.pq_epoch()).unwrap_or(0);
         Ok(())
     }
 

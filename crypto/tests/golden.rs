@@ -129,7 +129,7 @@ fn transcript(protocol: Protocol) -> Value {
     }
     assert_eq!(msgs.len(), 40);
     let sn = SafetyNumber::new(&alice_id.public(), &bob_id.public());
-    json!({
+    let mut out = json!({
         "description": format!("Cairn protocol v{} golden transcript. Random values are listed in rng_draws in the order they are drawn (each a fill_bytes call); a second implementation feeds exactly these and must reproduce every byte below. final_state_sha256 hashes the session state in the format this build writes (docs/STORE.md), not a wire format.", protocol.as_u8()),
         "rng": "ChaCha20Rng::from_seed(seed) (rand_chacha 0.3): ChaCha20 keystream, key = seed, nonce 0",
         "seed": hex::encode(seed),
@@ -149,7 +149,13 @@ fn transcript(protocol: Protocol) -> Value {
             "bob": hex::encode(Sha256::digest(&*b.to_bytes())),
         },
         "rng_draws": *draws.borrow(),
-    })
+    });
+    // Protocol 4: the post-quantum epochs both sides mixed in (the transcript carries one
+    // whole epoch: key and ciphertext fragments and a marked chain).
+    if let (Some(ea), Some(eb), Some(obj)) = (a.pq_epoch(), b.pq_epoch(), out.as_object_mut()) {
+        obj.insert("final_pq_epochs".into(), json!({ "alice": ea, "bob": eb }));
+    }
+    out
 }
 
 fn path(protocol: Protocol) -> String {

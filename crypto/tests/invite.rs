@@ -132,14 +132,15 @@ fn typed_errors() {
         bytes
     };
     assert_eq!(
-        Invite::from_bytes(&with_version(4)).unwrap_err(),
-        InviteError::UnsupportedVersion(4)
+        Invite::from_bytes(&with_version(5)).unwrap_err(),
+        InviteError::UnsupportedVersion(5)
     );
-    // Codes from builds before protocol v2 and v3 (versions 1 and 2, same body) are still
-    // read, as sessions of their protocol.
+    // Codes from builds before protocols v2, v3 and v4 (versions 1 to 3, same body) are
+    // still read, as sessions of their protocol.
     for (v, p) in [
         (1, cairn_crypto::Protocol::V1),
         (2, cairn_crypto::Protocol::V2),
+        (3, cairn_crypto::Protocol::V3),
     ] {
         let old = Invite::from_bytes(&with_version(v)).unwrap();
         assert_eq!(old.protocol, p);

@@ -361,7 +361,14 @@ fn oversize_message_refused() {
         p.alice.encrypt(&big, NOW, &mut rng(1)),
         Err(EncryptError::TooLarge(_))
     ));
-    let max = vec![7u8; padding::MAX_PLAINTEXT_LEN];
+    // Protocol v4 frames its post-quantum fragment with two bytes.
+    assert_eq!(p.alice.max_plaintext_len(), padding::MAX_PLAINTEXT_LEN - 2);
+    let over = vec![0u8; p.alice.max_plaintext_len() + 1];
+    assert!(matches!(
+        p.alice.encrypt(&over, NOW, &mut rng(1)),
+        Err(EncryptError::TooLarge(_))
+    ));
+    let max = vec![7u8; p.alice.max_plaintext_len()];
     let e = p.alice.encrypt(&max, NOW, &mut rng(1)).unwrap();
     assert_eq!(e.encode().len(), envelope::MAX_ENVELOPE_LEN);
     assert_eq!(

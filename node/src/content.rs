@@ -42,6 +42,9 @@ pub const MAX_RECEIPT_IDS: usize = 256;
 pub const CHUNK_CONTENT_LEN: usize = 2 + FILE_ID_LEN + 8 + 4 + SEALED_CHUNK_LEN;
 const _: () = assert!(CHUNK_CONTENT_LEN > cairn_crypto::padding::MAX_PLAINTEXT_LEN / 2);
 const _: () = assert!(CHUNK_CONTENT_LEN <= MAX_CONTENT_LEN);
+// Every content fits a session of every protocol (protocol 4 frames its post-quantum
+// fragment with two bytes of the largest bucket).
+const _: () = assert!(MAX_CONTENT_LEN <= cairn_crypto::ratchet::MAX_SESSION_PLAINTEXT_LEN);
 
 /// What one side of a file transfer tells the other.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -31,13 +31,17 @@ use thiserror::Error;
 use x25519_dalek::PublicKey;
 use zeroize::Zeroizing;
 
-/// Session state format version written.
-pub const SESSION_STATE_VERSION: u8 = 3;
+/// Session state format version written for a protocol v4 session (with the post-quantum
+/// ratchet's state at the end); sessions of older protocols are still written as version 3.
+pub const SESSION_STATE_VERSION: u8 = 4;
+/// Version written for sessions of protocols 1 to 3.
+const SESSION_STATE_V3: u8 = 3;
 /// Earlier versions, still read.
 const SESSION_STATE_V1: u8 = 1;
 const SESSION_STATE_V2: u8 = 2;
 /// Largest serialised session: fixed part plus every skipped key with its chain.
-pub const MAX_SESSION_STATE_LEN: usize = 512 + MAX_SKIPPED_KEYS * (36 + 34 + 28);
+pub const MAX_SESSION_STATE_LEN: usize =
+    512 + MAX_SKIPPED_KEYS * (36 + 34 + 28) + 1 + super::pq::MAX_PQ_STATE_LEN;
 
 /// Session state decoding failures.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -111,9 +115,18 @@ impl Session {
 
     /// Serialises the whole session (secrets included) for the encrypted store.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = Zeroizing::new(Vec::with_capacity(self.state_len()));
+        let mut pq = Zeroizing::new(Vec::with_capacity(super::pq::MAX_PQ_STATE_LEN));
+        if let Some(p) = &self.pq {
+            pq.put_u8(u8::from(self.pq_flag));
+            p.write(&mut pq);
+        }
+        let mut out = Zeroizing::new(Vec::with_capacity(self.state_len() + pq.len()));
         let o: &mut Vec<u8> = &mut out;
-        o.put_u8(SESSION_STATE_VERSION);
+        o.put_u8(if self.pq.is_some() {
+            SESSION_STATE_VERSION
+        } else {
+            SESSION_STATE_V3
+        });
         o.put_u8(self.protocol.as_u8());
         o.put_u8(match self.role {
             Role::Initiator => 0,
@@ -152,6 +165,7 @@ impl Session {
                 o.put(mk.expose());
             }
         }
+        o.put(&pq);
         out
     }
 
@@ -165,12 +179,12 @@ impl Session {
         let version = r.u8()?;
         if !matches!(
             version,
-            SESSION_STATE_V1 | SESSION_STATE_V2 | SESSION_STATE_VERSION
+            SESSION_STATE_V1 | SESSION_STATE_V2 | SESSION_STATE_V3 | SESSION_STATE_VERSION
         ) {
             return Err(SessionStateError::UnsupportedVersion(version));
         }
         let v2 = version >= SESSION_STATE_V2;
-        let v3 = version >= SESSION_STATE_VERSION;
+        let v3 = version >= SESSION_STATE_V3;
         let protocol = if v3 {
             Protocol::from_u8(r.u8()?).ok_or(WireError::Invalid)?
         } else {
@@ -242,6 +256,17 @@ impl Session {
                 keys,
             });
         }
+        // Version 4 ends with the post-quantum ratchet's state, which exactly the sessions
+        // of protocol 4 and later have.
+        if (version == SESSION_STATE_VERSION) != protocol.pq_ratchet() {
+            return Err(SessionStateError::Inconsistent);
+        }
+        let (pq_flag, pq) = if version == SESSION_STATE_VERSION {
+            let flag = r.bool()?;
+            (flag, Some(super::pq::PqState::read(&mut r, role)?))
+        } else {
+            (false, None)
+        };
         r.finish()?;
         // Invariants the ratchet relies on.
         let consistent = match role {
@@ -278,6 +303,8 @@ impl Session {
             tag_send,
             tag_recv,
             send_tag_cache: None,
+            pq,
+            pq_flag,
         })
     }
 }

@@ -38,6 +38,26 @@ impl RootKey {
     }
 }
 
+impl RootKey {
+    /// Protocol v4: a root-key step that also mixes a post-quantum secret
+    /// (`HKDF-SHA256(salt = rk, ikm = dh ‖ secret, info = "cairn/v4 pq ratchet root")`).
+    pub(crate) fn step_pq(
+        &self,
+        dh_out: &[u8; 32],
+        secret: &[u8; 32],
+    ) -> (RootKey, ChainKey, HeaderKey) {
+        let mut ikm = zeroize::Zeroizing::new(Vec::with_capacity(64));
+        ikm.extend_from_slice(dh_out);
+        ikm.extend_from_slice(secret);
+        let [rk, ck, nhk] = *hkdf_keys::<3>(self.expose(), &ikm, label::PQ_RATCHET_ROOT);
+        (
+            RootKey::from_bytes(rk),
+            ChainKey::from_bytes(ck),
+            HeaderKey::from_bytes(nhk),
+        )
+    }
+}
+
 impl ChainKey {
     /// One symmetric-ratchet step: the message key for this position and the next
     /// chain key.

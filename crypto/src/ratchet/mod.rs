@@ -13,33 +13,42 @@
 //! decryption free of randomness, and lets the responder of the handshake (Signal's
 //! "Bob") send first: it already knows the initiator's first ratchet key.
 
+mod body;
 pub(crate) mod codec;
 pub(crate) mod header;
 pub(crate) mod keys;
+pub(crate) mod pq;
 pub(crate) mod skipped;
+mod walk;
 
 use crate::dh::RatchetKeyPair;
-use crate::envelope::{
-    prefix, Envelope, EnvelopeKind, AEAD_TAG_LEN, ENCRYPTED_HEADER_LEN, ENVELOPE_PREFIX_LEN,
-};
+use crate::envelope::{prefix, Envelope, EnvelopeKind, AEAD_TAG_LEN, ENCRYPTED_HEADER_LEN};
 use crate::kdf::{hmac, label};
 use crate::padding::{self, PaddingError};
 use crate::protocol::Protocol;
 use crate::routing::{MailboxKey, TagKey, ROUTING_EPOCH_SECS};
+use body::{body_ad, body_key, header_ad, open_body};
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use header::{Header, HEADER_NONCE_LEN};
 use keys::{ChainKey, HeaderKey, MessageKey, RootKey};
+pub use pq::PQ_EPOCH_GAP;
+use pq::{PqState, PN_FLAG};
 use rand_core::{CryptoRng, RngCore};
 use skipped::SkippedKeys;
 pub use skipped::{
     MAX_CHAIN_JUMP, MAX_SKIP, MAX_SKIPPED_AGE_SECS, MAX_SKIPPED_KEYS, MAX_SKIPPED_STEPS,
 };
 use thiserror::Error;
+use walk::{advance, advance_to_end};
 use x25519_dalek::PublicKey;
 
 /// Length of the session's associated data (the Noise handshake hash).
 pub const SESSION_AD_LEN: usize = 32;
+
+/// The longest plaintext a session of any protocol encrypts: protocol v4 frames the
+/// post-quantum fragment with two bytes of the largest bucket ([`Session::max_plaintext_len`]).
+pub const MAX_SESSION_PLAINTEXT_LEN: usize = padding::MAX_PLAINTEXT_LEN - pq::LEN_FIELD;
 
 /// Why a message could not be encrypted.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -139,6 +148,11 @@ pub struct Session {
     pub(crate) tag_recv: TagKey,
     /// The last (epoch, tag) computed for sending; not serialised.
     pub(crate) send_tag_cache: Option<(u64, crate::envelope::RoutingTag)>,
+    /// Protocol v4: the sparse post-quantum ratchet (`pq.rs`).
+    pub(crate) pq: Option<PqState>,
+    /// Protocol v4: our current sending chain was derived with a post-quantum secret (its
+    /// headers say so).
+    pub(crate) pq_flag: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -150,6 +164,7 @@ impl std::fmt::Debug for Session {
             .field("nr", &self.nr)
             .field("pn", &self.pn)
             .field("skipped", &self.skipped.total)
+            .field("pq_epoch", &self.pq.as_ref().map(|p| p.epoch))
             .finish_non_exhaustive()
     }
 }
@@ -160,6 +175,8 @@ struct ReceivePlan {
     step: Option<StepPlan>,
     /// Skipped keys of the chain the message is in.
     new_skipped: Vec<(u32, MessageKey)>,
+    /// Protocol v4: the post-quantum fragment the message carried.
+    fragment: Vec<u8>,
     /// Positions skipped without keeping their keys (beyond [`MAX_SKIP`]).
     unkept: u32,
     ckr: ChainKey,
@@ -174,6 +191,9 @@ struct StepPlan {
     old_unkept: u32,
     rk: RootKey,
     nhkr: HeaderKey,
+    /// Protocol v4: the post-quantum state after the step (it moves when the chain is
+    /// marked).
+    pq: Option<PqState>,
 }
 
 impl Session {
@@ -211,6 +231,11 @@ impl Session {
             tag_send: seed.tag_initiator,
             tag_recv: seed.tag_responder,
             send_tag_cache: None,
+            pq: seed
+                .protocol
+                .pq_ratchet()
+                .then(|| PqState::new(Role::Initiator)),
+            pq_flag: false,
         })
     }
 
@@ -246,6 +271,40 @@ impl Session {
             tag_send: seed.tag_responder,
             tag_recv: seed.tag_initiator,
             send_tag_cache: None,
+            pq: seed
+                .protocol
+                .pq_ratchet()
+                .then(|| PqState::new(Role::Responder)),
+            pq_flag: false,
+        }
+    }
+
+    /// The longest plaintext this session encrypts (its protocol's framing taken off).
+    pub fn max_plaintext_len(&self) -> usize {
+        match self.pq {
+            Some(_) => MAX_SESSION_PLAINTEXT_LEN,
+            None => padding::MAX_PLAINTEXT_LEN,
+        }
+    }
+
+    /// Protocol v4: post-quantum epochs mixed into the root key so far (0: only the
+    /// handshake's); None before protocol v4.
+    pub fn pq_epoch(&self) -> Option<u32> {
+        self.pq.as_ref().map(|p| p.epoch)
+    }
+
+    /// Protocol v4: what the post-quantum ratchet is doing (`wait`, `key`, `ready`,
+    /// `collect`, `ciphertext`), for tests and diagnostics.
+    pub fn pq_stage(&self) -> Option<&'static str> {
+        self.pq.as_ref().map(PqState::stage)
+    }
+
+    /// Splits a header's `pn` into the count and, in protocol v4, the post-quantum mark.
+    fn split_pn(&self, pn: u32) -> (u32, bool) {
+        if self.pq.is_some() {
+            (pn & !PN_FLAG, pn & PN_FLAG != 0)
+        } else {
+            (pn, false)
         }
     }
 
@@ -289,7 +348,9 @@ impl Session {
     fn send_tag_key(&self) -> TagKey {
         match self.protocol {
             Protocol::V1 => self.tag_send.clone(),
-            Protocol::V2 | Protocol::V3 => chain_tag_key(self.hks.as_ref().unwrap_or(&self.nhks)),
+            Protocol::V2 | Protocol::V3 | Protocol::V4 => {
+                chain_tag_key(self.hks.as_ref().unwrap_or(&self.nhks))
+            }
         }
     }
 
@@ -327,7 +388,7 @@ impl Session {
                 .rev()
                 .map(|e| self.tag_recv.mailbox_key(e))
                 .collect(),
-            Protocol::V2 | Protocol::V3 => {
+            Protocol::V2 | Protocol::V3 | Protocol::V4 => {
                 let mut chains: Vec<(&HeaderKey, u64, u64)> =
                     vec![(&self.nhkr, self.nhkr_since, now)];
                 if let Some(hkr) = &self.hkr {
@@ -367,8 +428,15 @@ impl Session {
         now: u64,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Envelope, EncryptError> {
-        let padded_len = padding::padded_len(plaintext.len())?;
-        if self.ns == u32::MAX {
+        let framing = if self.pq.is_some() { pq::LEN_FIELD } else { 0 };
+        let padded_len = padding::padded_len(plaintext.len() + framing)?;
+        // Protocol v4 keeps `pn`'s top bit for the post-quantum mark.
+        let last = if self.pq.is_some() {
+            PN_FLAG - 1
+        } else {
+            u32::MAX
+        };
+        if self.ns >= last {
             return Err(EncryptError::ChainExhausted);
         }
         // Work on a copy so a failure (an invalid pending key) changes nothing.
@@ -376,7 +444,7 @@ impl Session {
         if let Some(remote) = self.pending_remote {
             let mut s = self.clone();
             let plan = s
-                .plan_step(remote, 0)
+                .plan_step(remote, 0, false)
                 .map_err(|_| EncryptError::BadRatchetKey)?;
             s.apply_step(plan, now);
             s.pending_remote = None;
@@ -390,7 +458,14 @@ impl Session {
             let remote = state.dhr.ok_or(EncryptError::BadRatchetKey)?;
             let kp = RatchetKeyPair::generate(rng);
             let dh = kp.dh(&remote).ok_or(EncryptError::BadRatchetKey)?;
-            let (rk, cks, nhks) = state.rk.step(&dh);
+            // Protocol v4: a decapsulated post-quantum secret goes into this step.
+            let (role, steps) = (state.role, state.recv_steps);
+            let secret = state.pq.as_mut().and_then(|p| p.take_ready(role, steps));
+            let (rk, cks, nhks) = match &secret {
+                Some(ss) => state.rk.step_pq(&dh, ss),
+                None => state.rk.step(&dh),
+            };
+            state.pq_flag = secret.is_some();
             state.dhs = kp;
             state.rk = rk;
             state.cks = Some(cks);
@@ -414,7 +489,11 @@ impl Session {
         let pre = prefix(EnvelopeKind::Message, &tag);
         let header = Header {
             dh: state.dhs.public,
-            pn: state.pn,
+            pn: if state.pq_flag {
+                state.pn | PN_FLAG
+            } else {
+                state.pn
+            },
             n: state.ns,
         };
         let mut body = Vec::with_capacity(ENCRYPTED_HEADER_LEN + padded_len + AEAD_TAG_LEN);
@@ -422,7 +501,22 @@ impl Session {
         rng.fill_bytes(&mut nonce);
         header.seal_into(hks, nonce, &header_ad(&state.ad, &pre), &mut body);
         let ad = body_ad(&state.ad, &pre, &body);
-        padding::pad_into(plaintext, &mut body)?;
+        let steps = state.recv_steps;
+        match state.pq.as_mut() {
+            None => padding::pad_into(plaintext, &mut body)?,
+            Some(pq) => {
+                // The fragment fills only what padding would: the bucket is the one
+                // `2 + plaintext` takes (pq.rs).
+                pq.prepare(steps, rng);
+                let room = padded_len - 1 - pq::LEN_FIELD - plaintext.len();
+                let fragment = pq.fragment(room);
+                let mut inner = zeroize::Zeroizing::new(Vec::with_capacity(padded_len));
+                inner.extend_from_slice(&u16::try_from(fragment.len()).unwrap_or(0).to_be_bytes());
+                inner.extend_from_slice(&fragment);
+                inner.extend_from_slice(plaintext);
+                padding::pad_into(&inner, &mut body)?;
+            }
+        }
         let key = body_key(state.protocol, &mk, &nonce);
         let cipher = ChaCha20Poly1305::new(key.as_ref().into());
         let Some(buf) = body.get_mut(ENCRYPTED_HEADER_LEN..) else {
@@ -475,10 +569,12 @@ impl Session {
                 }
                 let ckr = self.ckr.as_ref().ok_or(DecryptError::Rejected)?;
                 let adv = advance(ckr, self.nr, h.n)?;
-                let pt = open_body(self.protocol, &adv.mk, &bad, enc_header, ciphertext)?;
+                let body = open_body(self.protocol, &adv.mk, &bad, enc_header, ciphertext)?;
+                let (fragment, pt) = self.split(&body)?;
                 self.commit(
                     ReceivePlan {
                         step: None,
+                        fragment,
                         new_skipped: adv.skipped,
                         unkept: adv.unkept,
                         ckr: adv.ck,
@@ -491,12 +587,15 @@ impl Session {
         }
         // 2. The next header key: the sender has stepped its DH ratchet.
         if let Some(h) = Header::open(&self.nhkr, enc_header, &had) {
-            let plan = self.plan_step(h.dh, h.pn)?;
+            let (pn, marked) = self.split_pn(h.pn);
+            let plan = self.plan_step(h.dh, pn, marked)?;
             let adv = advance(&plan.1, 0, h.n)?;
-            let pt = open_body(self.protocol, &adv.mk, &bad, enc_header, ciphertext)?;
+            let body = open_body(self.protocol, &adv.mk, &bad, enc_header, ciphertext)?;
+            let (fragment, pt) = self.split(&body)?;
             self.commit(
                 ReceivePlan {
                     step: Some(plan.0),
+                    fragment,
                     new_skipped: adv.skipped,
                     unkept: adv.unkept,
                     ckr: adv.ck,
@@ -518,48 +617,6 @@ impl Session {
         Err(DecryptError::Rejected)
     }
 
-    /// Whether reading `envelope` now would give up skipped keys (walk its chain, or the
-    /// previous one, further than [`MAX_SKIP`] keeps, or push the total over
-    /// [`MAX_SKIPPED_KEYS`]), judged from its header alone: one header decryption, no
-    /// chain walk, no change. False for anything whose header does not open under the
-    /// current or next header key. A node uses it to hold back a message that would
-    /// overtake mail still waiting in a mailbox.
-    pub fn would_give_up_keys(&self, envelope: &Envelope) -> bool {
-        if envelope.kind != EnvelopeKind::Message {
-            return false;
-        }
-        let pre = envelope.prefix();
-        let Some(enc_header) = envelope.body.get(..ENCRYPTED_HEADER_LEN) else {
-            return false;
-        };
-        let had = header_ad(&self.ad, &pre);
-        let skip = MAX_SKIP as usize;
-        // Keys the current receiving chain already holds count against its own limit.
-        let held = |hk: &Option<HeaderKey>| {
-            hk.as_ref()
-                .and_then(|hk| self.skipped.chain_index(hk))
-                .and_then(|i| self.skipped.chains.get(i))
-                .map_or(0, |c| c.keys.len())
-        };
-        if let Some(hkr) = &self.hkr {
-            if let Some(h) = Header::open(hkr, enc_header, &had) {
-                let gap = h.n.saturating_sub(self.nr) as usize;
-                return held(&self.hkr) + gap > skip || self.skipped.total + gap > MAX_SKIPPED_KEYS;
-            }
-        }
-        if let Some(h) = Header::open(&self.nhkr, enc_header, &had) {
-            let old = match &self.ckr {
-                Some(_) => h.pn.saturating_sub(self.nr) as usize,
-                None => 0,
-            };
-            let new = h.n as usize;
-            return held(&self.hkr) + old > skip
-                || new > skip
-                || self.skipped.total + old + new > MAX_SKIPPED_KEYS;
-        }
-        false
-    }
-
     fn decrypt_skipped(
         &mut self,
         idx: Option<usize>,
@@ -574,15 +631,36 @@ impl Session {
             .skipped
             .find(idx, n, now)
             .ok_or(DecryptError::Replayed)?;
-        let pt = open_body(self.protocol, mk, ad, enc_header, ciphertext)?;
+        let body = open_body(self.protocol, mk, ad, enc_header, ciphertext)?;
+        let (fragment, pt) = self.split(&body)?;
         self.skipped.remove(idx, n);
         self.skipped.expire(self.recv_steps, now);
+        if let Some(pq) = self.pq.as_mut() {
+            pq.receive(&fragment);
+        }
         Ok(pt)
+    }
+
+    /// A decrypted body: its post-quantum fragment (protocol v4; empty otherwise) and the
+    /// plaintext. An authentic v4 body whose framing is wrong is refused (a faulty contact).
+    fn split(&self, body: &[u8]) -> Result<(Vec<u8>, Vec<u8>), DecryptError> {
+        if self.pq.is_none() {
+            return Ok((Vec::new(), body.to_vec()));
+        }
+        let (fragment, pt) = pq::split_body(body).ok_or(DecryptError::Rejected)?;
+        Ok((fragment.to_vec(), pt.to_vec()))
     }
 
     /// Plans the receiving half of a DH step to `remote`, whose previous chain had
     /// `pn` messages. Returns the plan and the new receiving chain key.
-    fn plan_step(&self, remote: PublicKey, pn: u32) -> Result<(StepPlan, ChainKey), DecryptError> {
+    /// `marked`: the sender derived the chain with a post-quantum secret (protocol v4),
+    /// which must be the one we encapsulated for it.
+    fn plan_step(
+        &self,
+        remote: PublicKey,
+        pn: u32,
+        marked: bool,
+    ) -> Result<(StepPlan, ChainKey), DecryptError> {
         let (old_skipped, old_unkept) = match &self.ckr {
             Some(ckr) if pn > self.nr => {
                 let adv = advance_to_end(ckr, self.nr, pn)?;
@@ -591,7 +669,17 @@ impl Session {
             _ => (Vec::new(), 0),
         };
         let dh = self.dhs.dh(&remote).ok_or(DecryptError::BadRatchetKey)?;
-        let (rk, ckr, nhkr) = self.rk.step(&dh);
+        let mut pq = self.pq.clone();
+        let (rk, ckr, nhkr) = if marked {
+            let steps = self.recv_steps.saturating_add(1);
+            let secret = pq
+                .as_mut()
+                .and_then(|p| p.take_encapsulated(self.role, steps))
+                .ok_or(DecryptError::Rejected)?;
+            self.rk.step_pq(&dh, &secret)
+        } else {
+            self.rk.step(&dh)
+        };
         Ok((
             StepPlan {
                 remote,
@@ -599,6 +687,7 @@ impl Session {
                 old_unkept,
                 rk,
                 nhkr,
+                pq,
             },
             ckr,
         ))
@@ -628,6 +717,9 @@ impl Session {
         self.cks = None;
         self.send_step_due = true;
         self.pending_remote = None;
+        if plan.pq.is_some() {
+            self.pq = plan.pq;
+        }
     }
 
     fn commit(&mut self, plan: ReceivePlan, now: u64) {
@@ -645,77 +737,10 @@ impl Session {
         self.skipped.expire(self.recv_steps, now);
         self.ckr = Some(plan.ckr);
         self.nr = plan.n.saturating_add(1);
-    }
-}
-
-/// A chain walked from one position to a message: the kept keys of the skipped
-/// positions (the last [`MAX_SKIP`] at most), how many were skipped without keeping
-/// their key, the chain key after the message, and the message's key.
-struct Advanced {
-    skipped: Vec<(u32, MessageKey)>,
-    unkept: u32,
-    ck: ChainKey,
-    mk: MessageKey,
-}
-
-/// Walks a chain from position `from` to the message at `to` (see [`Advanced`]).
-fn advance(ck: &ChainKey, from: u32, to: u32) -> Result<Advanced, DecryptError> {
-    if to < from {
-        return Err(DecryptError::Replayed);
-    }
-    let (skipped, unkept, ck) = advance_to_end(ck, from, to)?;
-    let (next, mk) = ck.step();
-    Ok(Advanced {
-        skipped,
-        unkept,
-        ck: next,
-        mk,
-    })
-}
-
-/// Kept skipped keys, positions not kept, and the chain key reached.
-type Walked = (Vec<(u32, MessageKey)>, u32, ChainKey);
-
-/// Walks a chain from position `from` up to (not including) `to`: the kept keys of
-/// the skipped positions, how many were not kept, and the chain key at `to`. At most
-/// [`MAX_CHAIN_JUMP`] positions; only the last [`MAX_SKIP`] message keys are derived.
-fn advance_to_end(ck: &ChainKey, from: u32, to: u32) -> Result<Walked, DecryptError> {
-    let gap = to.checked_sub(from).ok_or(DecryptError::Replayed)?;
-    if gap > MAX_CHAIN_JUMP {
-        return Err(DecryptError::TooFarAhead);
-    }
-    let keep_from = to.saturating_sub(MAX_SKIP).max(from);
-    let mut skipped = Vec::with_capacity((to - keep_from) as usize);
-    let mut ck = ck.clone();
-    for n in from..to {
-        if n < keep_from {
-            ck = ck.next();
-        } else {
-            let (next, mk) = ck.step();
-            skipped.push((n, mk));
-            ck = next;
+        if let Some(pq) = self.pq.as_mut() {
+            pq.receive(&plan.fragment);
         }
     }
-    Ok((skipped, keep_from - from, ck))
-}
-
-fn header_ad(ad: &[u8; SESSION_AD_LEN], pre: &[u8; ENVELOPE_PREFIX_LEN]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(SESSION_AD_LEN + ENVELOPE_PREFIX_LEN);
-    v.extend_from_slice(ad);
-    v.extend_from_slice(pre);
-    v
-}
-
-fn body_ad(
-    ad: &[u8; SESSION_AD_LEN],
-    pre: &[u8; ENVELOPE_PREFIX_LEN],
-    enc_header: &[u8],
-) -> Vec<u8> {
-    let mut v = Vec::with_capacity(SESSION_AD_LEN + ENVELOPE_PREFIX_LEN + enc_header.len());
-    v.extend_from_slice(ad);
-    v.extend_from_slice(pre);
-    v.extend_from_slice(enc_header);
-    v
 }
 
 /// How many routing epochs (6 h each) a contact's clock may be off in either direction
@@ -731,47 +756,6 @@ pub const CLOCK_SKEW_EPOCHS: u64 = 8;
 /// predicts the tags of one more chain, not those after the next DH step.
 pub(crate) fn chain_tag_key(hk: &HeaderKey) -> TagKey {
     TagKey::from_bytes(*hmac(hk.expose(), &[label::CHAIN_TAG_KEY]))
-}
-
-/// The key a message body is encrypted under. Protocol v1: the message key itself.
-/// Protocol v2: `HMAC-SHA256(mk, "cairn/v2 body key" | header nonce)`, so a state rolled
-/// back (a restored old disk image) that derives the same message key again still never
-/// encrypts two bodies under the same key: the header nonce is fresh randomness.
-fn body_key(
-    protocol: Protocol,
-    mk: &MessageKey,
-    header_nonce: &[u8],
-) -> zeroize::Zeroizing<[u8; 32]> {
-    match protocol {
-        Protocol::V1 => zeroize::Zeroizing::new(*mk.expose()),
-        Protocol::V2 | Protocol::V3 => hmac(mk.expose(), &[label::BODY_KEY, header_nonce]),
-    }
-}
-
-/// Opens a message body: ChaCha20-Poly1305 under the body key (see [`body_key`]; the
-/// nonce is all-zero, as each body key encrypts exactly one message), then unpads.
-fn open_body(
-    protocol: Protocol,
-    mk: &MessageKey,
-    ad: &[u8],
-    enc_header: &[u8],
-    ciphertext: &[u8],
-) -> Result<Vec<u8>, DecryptError> {
-    let (ct, tag) = ciphertext
-        .split_at_checked(ciphertext.len().saturating_sub(AEAD_TAG_LEN))
-        .ok_or(DecryptError::Malformed)?;
-    let nonce = enc_header
-        .get(..HEADER_NONCE_LEN)
-        .ok_or(DecryptError::Malformed)?;
-    let mut buf = ct.to_vec();
-    let key = body_key(protocol, mk, nonce);
-    let cipher = ChaCha20Poly1305::new(key.as_ref().into());
-    cipher
-        .decrypt_in_place_detached(&Nonce::default(), ad, &mut buf, tag.into())
-        .map_err(|_| DecryptError::Rejected)?;
-    let len = padding::unpadded_len(&buf).map_err(|_| DecryptError::Rejected)?;
-    buf.truncate(len);
-    Ok(buf)
 }
 
 #[cfg(test)]

@@ -82,6 +82,9 @@ fn the_largest_session_state_fits_its_limit() {
         });
     }
     bob.skipped.total = MAX_SKIPPED_KEYS;
+    if bob.pq.is_some() {
+        bob.pq = Some(super::pq::PqState::largest(bob.role));
+    }
     let bytes = bob.to_bytes();
     assert!(
         bytes.len() <= MAX_SESSION_STATE_LEN,
@@ -213,4 +216,99 @@ fn inconsistent_session_states_are_refused() {
     );
     let total = vec![chain(1, 0, &full), chain(2, 0, &full), chain(3, 0, &[1])];
     assert!(!reads_back(&with(total)), "MAX_SKIPPED_KEYS + 1 in all");
+}
+
+/// One message from `from` to `to` (in order, none lost); the envelope's length.
+fn deliver(
+    from: &mut Session,
+    to: &mut Session,
+    text: &[u8],
+    r: &mut rand_chacha::ChaCha20Rng,
+) -> usize {
+    let env = from.encrypt(text, NOW, r).unwrap();
+    assert_eq!(to.decrypt(&env, NOW).unwrap(), text);
+    env.encode().len()
+}
+
+/// Catches the sparse post-quantum ratchet never completing an epoch in a plain
+/// conversation, the two sides disagreeing on it, or the conversation failing after a
+/// post-quantum step.
+#[test]
+fn post_quantum_epochs_complete_in_a_conversation() {
+    let (mut a, mut b, mut r) = pair(90);
+    assert_eq!((a.pq_epoch(), b.pq_epoch()), (Some(0), Some(0)));
+    let mut epochs = Vec::new();
+    for i in 0..120 {
+        // Uneven turns: some one-way bursts, so epochs also start mid-burst.
+        let burst = 1 + i % 3;
+        for _ in 0..burst {
+            deliver(&mut a, &mut b, b"hello there", &mut r);
+        }
+        deliver(&mut b, &mut a, b"hi", &mut r);
+        epochs.push((a.pq_epoch().unwrap(), b.pq_epoch().unwrap()));
+    }
+    let (ea, eb) = *epochs.last().unwrap();
+    assert!(ea >= 4 && eb >= 4, "epochs after 120 turns: {ea} / {eb}");
+    // The two sides are never more than one epoch apart (the keyholder mixes first).
+    assert!(
+        epochs.iter().all(|(x, y)| x.abs_diff(*y) <= 1),
+        "{epochs:?}"
+    );
+}
+
+/// Catches a message that carries key material standing out by size: while fragments
+/// flow, every message of a given plaintext length is exactly as long as it would be
+/// without one (the fragment only fills padding).
+#[test]
+fn fragments_never_change_a_message_s_size() {
+    let (mut a, mut b, mut r) = pair(91);
+    let mut sizes = std::collections::BTreeMap::new();
+    let mut stages = std::collections::BTreeSet::new();
+    for i in 0..200usize {
+        let len = [0, 10, 100, 253, 254, 600][i % 6];
+        let text = vec![b'x'; len];
+        stages.insert(a.pq_stage().unwrap());
+        let n = deliver(&mut a, &mut b, &text, &mut r);
+        assert!(sizes.insert(len, n).is_none_or(|m| m == n), "length {len}");
+        stages.insert(b.pq_stage().unwrap());
+        let n = deliver(&mut b, &mut a, &text, &mut r);
+        assert!(sizes.insert(len, n).is_none_or(|m| m == n), "length {len}");
+    }
+    // Both kinds of fragment were sent while sizes were checked.
+    assert!(
+        stages.contains("key") && stages.contains("ciphertext"),
+        "{stages:?}"
+    );
+    // Each length lands in its bucket: 2 bytes of framing + 253 bytes (+ the padding
+    // marker) is the 256 bucket's limit, so 254 moves to 512 bytes while 253 stays.
+    assert!(sizes[&253] < sizes[&254]);
+}
+
+/// Catches a marked chain accepted without the secret it claims (or one that changes the
+/// session when refused): the encapsulator that has lost its secret rejects it.
+#[test]
+fn a_marked_chain_without_our_secret_is_rejected_and_changes_nothing() {
+    let (mut a, mut b, mut r) = pair(92);
+    // Talk until the responder (keyholder of epoch 1) has decapsulated.
+    let mut turns = 0;
+    loop {
+        deliver(&mut a, &mut b, b"a", &mut r);
+        if b.pq_stage() == Some("ready") {
+            break;
+        }
+        deliver(&mut b, &mut a, b"b", &mut r);
+        turns += 1;
+        assert!(turns < 200);
+    }
+    // Bob's next message starts a chain derived with the secret, and says so.
+    let env = b.encrypt(b"marked", NOW, &mut r).unwrap();
+    assert_eq!(b.pq_epoch(), Some(1));
+    let mut forgetful = a.clone();
+    forgetful.pq = Some(pq::PqState::new(Role::Initiator));
+    let before = forgetful.to_bytes();
+    assert_eq!(forgetful.decrypt(&env, NOW), Err(DecryptError::Rejected));
+    assert_eq!(forgetful.to_bytes(), before);
+    // The genuine state reads it and moves to epoch 1.
+    assert_eq!(a.decrypt(&env, NOW).unwrap(), b"marked");
+    assert_eq!(a.pq_epoch(), Some(1));
 }

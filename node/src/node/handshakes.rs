@@ -24,15 +24,21 @@ impl<S: Shell> Runtime<S> {
         }
         let card = self.card();
         // Our own invites are answered only in their own protocol (a changed version byte
-        // in the code fails: no downgrade). An introduction's peer may be on a build before
-        // protocol 3 (it then starts under its newest, v2): only that peer can make a
-        // message 1 under the introduction's secret, so trying v2 after v3 lets nobody else
-        // choose (PROTOCOL.md §24.4).
-        let protocols = if self.intro_answers.contains_key(&keys.init_tag) {
-            &[cairn_crypto::Protocol::V3, cairn_crypto::Protocol::V2][..]
-        } else {
-            &[keys.protocol()][..]
-        };
+        // in the code fails: no downgrade). An introduction's peer may be on an older build
+        // (it then starts under its newest protocol, 2 at the least: introductions came
+        // after it): only that peer can make a message 1 under the introduction's secret,
+        // so trying the older protocols after ours lets nobody else choose (PROTOCOL.md
+        // §24.4).
+        let protocols: Vec<cairn_crypto::Protocol> =
+            if self.intro_answers.contains_key(&keys.init_tag) {
+                cairn_crypto::Protocol::ALL
+                    .into_iter()
+                    .rev()
+                    .filter(|p| *p >= cairn_crypto::Protocol::V2)
+                    .collect()
+            } else {
+                vec![keys.protocol()]
+            };
         let answered = protocols.iter().find_map(|p| {
             let keys = keys.clone().with_protocol(*p);
             handshake::respond(&self.profile.identity, &keys, &card, env, &mut self.rng).ok()
