@@ -28,7 +28,9 @@ use std::sync::OnceLock;
 use x25519_dalek::PublicKey;
 
 mod file;
+mod pq;
 pub use file::fuzz_file;
+pub use pq::fuzz_pq_fragment;
 
 /// The crypto targets, in the order `fuzz/run-all.sh` runs them.
 pub const TARGETS: &[&str] = &[
@@ -41,6 +43,7 @@ pub const TARGETS: &[&str] = &[
     "session_state",
     "card",
     "file",
+    "pq_fragment",
 ];
 
 /// Seed of the fixture RNG.
@@ -546,6 +549,7 @@ pub fn run_target(name: &str, data: &[u8]) -> bool {
         "session_state" => fuzz_session_state(data),
         "card" => fuzz_card(data),
         "file" => fuzz_file(data),
+        "pq_fragment" => fuzz_pq_fragment(data),
         _ => return false,
     }
     true
@@ -763,6 +767,7 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
         out.push(("session", v));
     }
     out.extend(file::seeds().into_iter().map(|v| ("file", v)));
+    out.extend(pq::seeds().into_iter().map(|v| ("pq_fragment", v)));
     out
 }
 
