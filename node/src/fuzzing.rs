@@ -14,7 +14,7 @@ use crate::store::codec::{
 use crate::store::seal::Sealer;
 use crate::store::{
     Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, GroupCopy, GroupPart,
-    GroupRecord, Invite, MessageId, Meta, OutboxEntry, SecretBytes, TreeName, UsedInvite,
+    GroupRecord, Invite, MessageId, Meta, OutboxEntry, Report, SecretBytes, TreeName, UsedInvite,
 };
 use cairn_crypto::wire::{round_trips, Codec};
 
@@ -397,6 +397,20 @@ fn sample_records(envelope: &[u8], session: &[u8], card: &[u8]) -> Vec<(TreeName
             }),
         ),
         (TreeName::Settings, Record::Setting(b"on".to_vec())),
+        (
+            TreeName::Settings,
+            Record::Unreported(vec![
+                Report::Message {
+                    contact: ContactId([6; 32]),
+                    seq: 41,
+                },
+                Report::Delivered(MessageId([7; 16])),
+                Report::GroupMessage {
+                    group: [8; 16],
+                    seq: 0,
+                },
+            ]),
+        ),
         (
             TreeName::Groups,
             Record::Group(GroupRecord {

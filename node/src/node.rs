@@ -22,8 +22,8 @@ use crate::net::swarm::{self, SwarmOptions};
 use crate::profile::Profile;
 use crate::store::{
     BatchId, Contact, ContactId, DeliveryState, Direction, Incoming, Invite as StoredInvite,
-    InviteError, MessageId, NewMessage, NewOutbox, OutboxEntry, SecretBytes, Staged, CONTROL_SEQ,
-    FILE_SEQ,
+    InviteError, MessageId, NewMessage, NewOutbox, OutboxEntry, Report, ReportKeys, SecretBytes,
+    Staged, CONTROL_SEQ, FILE_SEQ,
 };
 use cairn_crypto::envelope::{Envelope, EnvelopeKind, RoutingTag};
 use cairn_crypto::{
@@ -298,6 +298,9 @@ enum Deferred {
     /// A message encrypted again: replaces its mirror entry, unless it was delivered
     /// meanwhile.
     Renewed(OutboxEntry),
+    /// The events released with it were made: their reports are forgotten in the
+    /// next flush (`store::Report`).
+    Reported(ReportKeys),
 }
 
 /// Flush early when this much work waits for durability.
@@ -358,6 +361,8 @@ pub struct Runtime<S: Shell = Libp2pShell> {
     /// flush for everything that arrived together).
     dirty: bool,
     deferred: Vec<Deferred>,
+    /// Reports made since the last flush started, to forget in it (`store::Report`).
+    reports_made: Vec<ReportKeys>,
     /// The flush running on a blocking thread, and the work waiting for it. While it
     /// runs the loop goes on applying writes; the next flush covers all of them.
     flushing: Option<(u64, Vec<Deferred>)>,
@@ -558,9 +563,11 @@ impl<S: Shell> Runtime<S> {
             reach: BTreeMap::new(),
             copies_sent: BTreeMap::new(),
             files: files::Files::new(vault),
+            reports_made: Vec::new(),
         };
         rt.load()?;
         rt.load_files()?;
+        rt.repeat_reports();
         Ok(rt)
     }
 

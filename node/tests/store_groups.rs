@@ -5,7 +5,7 @@ mod common;
 
 use cairn_node::store::{
     CopyOut, DeliveryState, Direction, GroupIncoming, GroupPart, GroupRecord, GroupSend, MessageId,
-    NewMessage, SecretBytes, CONTROL_SEQ,
+    NewMessage, Report, SecretBytes, CONTROL_SEQ,
 };
 use common::*;
 
@@ -185,37 +185,56 @@ fn a_received_copy_is_taken_once_with_its_receipt() {
             clock: 9,
             log: vec![],
         }),
-        message: Some(NewMessage {
-            id: MessageId([id + 100; 16]),
-            direction: Direction::Incoming,
-            text: "hello desk".into(),
-            created_at_ms: 1,
-            received_at_ms: Some(2),
-            state: DeliveryState::Received,
-            group: Some(GroupPart::Message {
-                clock: 9,
-                author: [1; 32],
-                copies: vec![],
-            }),
-        }),
+        message: Some((
+            NewMessage {
+                id: MessageId([id + 100; 16]),
+                direction: Direction::Incoming,
+                text: "hello desk".into(),
+                created_at_ms: 1,
+                received_at_ms: Some(2),
+                state: DeliveryState::Received,
+                group: Some(GroupPart::Message {
+                    clock: 9,
+                    author: [1; 32],
+                    copies: vec![],
+                }),
+            },
+            true,
+        )),
         setting: Some(("a setting".into(), vec![5])),
         receipt: (MessageId([id + 50; 16]), vec![0xAB; 30]),
     };
-    assert!(s
+    let (fresh, keys) = s
         .record_group_incoming(Some(&G), &incoming(1), 10)
         .unwrap()
         .durable(&s)
-        .unwrap());
+        .unwrap();
+    assert!(fresh);
+    // Its `group_message` is owed (kept in the same write) until marked made.
+    assert_eq!(
+        s.unreported()
+            .unwrap()
+            .into_iter()
+            .flat_map(|(_, r)| r)
+            .collect::<Vec<_>>(),
+        vec![Report::GroupMessage { group: G, seq: 0 }]
+    );
+    s.reported(&[keys]).unwrap().durable(&s).unwrap();
+    assert!(s.unreported().unwrap().is_empty());
     let conv = s.group_conversation(&G);
     assert_eq!(s.messages(&conv).unwrap().items.len(), 1);
     assert_eq!(s.setting("a setting").unwrap(), Some(vec![5]));
     // The same copy again: only the session and a receipt.
     let again = incoming(1);
-    assert!(!s
+    let (fresh, keys) = s
         .record_group_incoming(Some(&G), &again, 11)
         .unwrap()
         .durable(&s)
-        .unwrap());
+        .unwrap();
+    assert!(
+        !fresh && keys.is_empty(),
+        "nothing owed for a copy taken before"
+    );
     assert_eq!(s.messages(&conv).unwrap().items.len(), 1, "shown once");
     let receipts: Vec<_> = s
         .outbox()
@@ -228,11 +247,13 @@ fn a_received_copy_is_taken_once_with_its_receipt() {
     // Removed (not for this member after all): gone, and a retransmission stays gone.
     s.remove_group_messages(&G, &[0]).unwrap();
     assert!(s.messages(&conv).unwrap().items.is_empty());
-    assert!(!s
-        .record_group_incoming(Some(&G), &incoming(1), 12)
-        .unwrap()
-        .durable(&s)
-        .unwrap());
+    assert!(
+        !s.record_group_incoming(Some(&G), &incoming(1), 12)
+            .unwrap()
+            .durable(&s)
+            .unwrap()
+            .0
+    );
     assert!(s.messages(&conv).unwrap().items.is_empty());
     // A group message without its group is refused.
     assert!(s.record_group_incoming(None, &incoming(2), 13).is_err());

@@ -9,6 +9,7 @@ impl<S: Shell> Runtime<S> {
         let id = self.next_flush_id;
         self.next_flush_id += 1;
         self.dirty = false;
+        self.forget_reports();
         self.flushing = Some((id, std::mem::take(&mut self.deferred)));
         let store = std::sync::Arc::clone(&self.profile.store);
         self.shell.start_flush(id, store);
@@ -41,6 +42,7 @@ impl<S: Shell> Runtime<S> {
         };
         self.dirty = false;
         work.append(&mut self.deferred);
+        self.forget_reports();
         if let Err(e) = self.profile.store.make_durable() {
             // Nothing is acknowledged or shown: peers retry, and so do we after restart.
             self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
@@ -62,6 +64,7 @@ impl<S: Shell> Runtime<S> {
                     e.next_attempt_at_ms = e.next_attempt_at_ms.min(self.now_ms());
                     self.outbox.insert(e.message_id, e);
                 }
+                Deferred::Reported(keys) => self.reports_made.push(keys),
                 Deferred::Renewed(mut e) => {
                     e.next_attempt_at_ms = e.next_attempt_at_ms.min(self.now_ms());
                     if let Some(current) = self.outbox.get_mut(&e.message_id) {
@@ -71,6 +74,62 @@ impl<S: Shell> Runtime<S> {
             }
         }
         self.process_outbox(self.now_ms());
+    }
+
+    /// Forgets the reports made since the last flush, in one write that this flush makes
+    /// durable (written only now, so that nothing waits unflushed behind a flush the node
+    /// relies on, such as one before acknowledging mail). Lost in a crash, they are made
+    /// again at start.
+    fn forget_reports(&mut self) {
+        let made = std::mem::take(&mut self.reports_made);
+        if let Err(e) = self.profile.store.reported(&made).map(Staged::relaxed) {
+            tracing::warn!(error = %e, "reports made but not marked");
+        }
+    }
+
+    /// Makes the reports a crash kept from being made (`store::Report`): a received
+    /// message's `message` event, an own message's `delivered`. Called at start, before
+    /// anything new is stored (whose own reports are made after its flush); a report made
+    /// before the crash is made again (the front end knows it by its message id).
+    pub(super) fn repeat_reports(&mut self) {
+        let owed = match self.profile.store.unreported() {
+            Ok(o) => o,
+            Err(e) => {
+                self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
+                return;
+            }
+        };
+        for (keys, reports) in owed {
+            for r in reports {
+                match r {
+                    Report::Message { contact, seq } => {
+                        let Ok(Some(m)) = self.profile.store.message(&contact, seq) else {
+                            continue; // gone since (deleted, expired)
+                        };
+                        let from = self
+                            .contacts
+                            .get(&contact)
+                            .map(|s| s.contact.alias.clone())
+                            .unwrap_or_default();
+                        if m.direction == Direction::Incoming && m.group.is_none() {
+                            self.emit(Event::Message {
+                                from: from.into(),
+                                id: api::MessageId::of(&m.id),
+                                text: m.text,
+                                sent_at: m.created_at_ms,
+                            });
+                        }
+                    }
+                    Report::Delivered(id) => self.emit(Event::Delivered {
+                        id: api::MessageId::of(&id),
+                    }),
+                    Report::GroupMessage { group, seq } => {
+                        self.repeat_group_message(crate::group::GroupId(group), seq)
+                    }
+                }
+            }
+            self.reports_made.push(keys);
+        }
     }
 
     pub(super) fn defer_mirror(

@@ -288,7 +288,7 @@ impl<S: Shell> Runtime<S> {
             }
             None => None,
         };
-        let Some((outcomes, rid, receipt_wire)) = stored else {
+        let Some(((outcomes, reports), rid, receipt_wire)) = stored else {
             for i in indices {
                 set(out, i, Inbound::TryLater);
             }
@@ -312,6 +312,7 @@ impl<S: Shell> Runtime<S> {
             }
             set(out, i, Inbound::Processed);
         }
+        self.deferred.push(Deferred::Reported(reports));
         self.defer_mirror(cid, MessageId(rid), CONTROL_SEQ, receipt_wire, now);
         true
     }
@@ -363,13 +364,19 @@ impl<S: Shell> Runtime<S> {
                     .map(|(b, _)| *b)
                     .collect();
                 let bytes = SecretBytes::from_slice(&next.to_bytes());
+                // The ids whose `delivered` the client is owed (see below).
+                let own = |id: &MessageId| {
+                    !self.files.parts.contains_key(id)
+                        && !self.copy_of.contains_key(id)
+                        && !self.copies_sent.contains_key(id)
+                };
                 match self
                     .profile
                     .store
-                    .apply_receipt(&cid, &bytes, &ids, &retire, now)
+                    .apply_receipt_reporting(&cid, &bytes, &ids, &retire, &own, now)
                     .map(Staged::after_next_flush)
                 {
-                    Ok(done) => {
+                    Ok((done, reports)) => {
                         if let Some(s) = self.contacts.get_mut(&cid) {
                             s.session = Some(next);
                         }
@@ -404,6 +411,7 @@ impl<S: Shell> Runtime<S> {
                                 }));
                             }
                         }
+                        self.deferred.push(Deferred::Reported(reports));
                         self.forget_delivered_copies(&copies);
                         self.pump_contact(cid);
                         Inbound::Processed

@@ -137,6 +137,11 @@ impl Config {
     pub fn regression_seeds() -> Vec<(u64, Self)> {
         let mut seeds = [1, 5, 24, 48, 60000].map(|s| (s, Self::resets())).to_vec();
         seeds.push((121618, Self::from_seed(121618)));
+        // Events lost to a crash before the flush's completion (at-least-once reports).
+        seeds.push((133020, Self::resets()));
+        for s in [111157, 141835] {
+            seeds.push((s, Self::from_seed(s)));
+        }
         seeds
     }
 

@@ -16,7 +16,10 @@ pub(crate) const GROUP_PREFIX: &str = "g ";
 struct GroupSent {
     from: usize,
     id: Option<MessageId>,
-    shown: BTreeSet<usize>,
+    /// The members that showed it, each with its epoch then: shown again in a later epoch
+    /// (after a restart) is a report repeated (at-least-once, `store::Report`), in the same
+    /// one a message shown twice.
+    shown: BTreeMap<usize, u32>,
 }
 
 /// The group's state in the world, and its oracle.
@@ -36,6 +39,7 @@ impl GroupSim {
     pub(crate) fn observe(
         &mut self,
         at: usize,
+        epoch: u32,
         ev: &Event,
         names: &[String],
     ) -> Result<(), String> {
@@ -79,7 +83,7 @@ impl GroupSim {
                 if m.id.as_ref().is_some_and(|i| i != id) {
                     return Err(format!("{text:?} shown under another id"));
                 }
-                if !m.shown.insert(at) {
+                if m.shown.insert(at, epoch).is_some_and(|e| e == epoch) {
                     return Err(format!("{text:?} shown twice to {}", name(at)));
                 }
             }
@@ -99,7 +103,7 @@ impl GroupSim {
                 continue;
             }
             for i in (0..members).filter(|i| *i != m.from) {
-                if !m.shown.contains(&i) {
+                if !m.shown.contains_key(&i) {
                     return Err(format!(
                         "group message {text:?} was queued but never shown to {}",
                         names.get(i).cloned().unwrap_or_default()
@@ -193,7 +197,7 @@ impl World {
             GroupSent {
                 from,
                 id: None,
-                shown: BTreeSet::new(),
+                shown: BTreeMap::new(),
             },
         );
         let cmd = Command::GroupSend {

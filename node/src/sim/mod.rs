@@ -414,7 +414,7 @@ impl World {
                 log.push((i, ev.clone()));
             }
             let names: Vec<String> = self.machines.iter().map(|m| m.name.clone()).collect();
-            self.groups.observe(i, &ev, &names)?;
+            self.groups.observe(i, self.epoch(i), &ev, &names)?;
             match ev {
                 Event::Introduction { id, .. } => self.accept_introduction(i, id),
                 Event::Invite { code } => {

@@ -12,6 +12,10 @@ struct Sent {
     id: Option<MessageId>,
     /// When the recipient showed it (simulated ms).
     shown_at: Option<u64>,
+    /// How many times the recipient had crashed when it showed it: a report repeated
+    /// after a later crash is allowed (at-least-once, `store::Report`), one without
+    /// a crash in between is a message shown twice.
+    shown_crashes: u32,
     delivered: bool,
     /// The sender crashed after being asked and before it reported the message queued:
     /// the message may have become durable all the same (the store's flush finished, its
@@ -36,6 +40,8 @@ pub(crate) struct Oracle {
     listed: BTreeSet<usize>,
     /// The contacts each machine announced (`contact_added`).
     announced: BTreeMap<usize, BTreeSet<String>>,
+    /// How many times each machine crashed.
+    crashes: BTreeMap<usize, u32>,
 }
 
 impl Oracle {
@@ -55,6 +61,7 @@ impl Oracle {
                 to,
                 id: None,
                 shown_at: None,
+                shown_crashes: 0,
                 delivered: false,
                 unreported: false,
             },
@@ -64,6 +71,7 @@ impl Oracle {
     /// Machine `i` crashed: what it was asked to send and had not reported queued may
     /// or may not have been stored.
     pub(crate) fn crashed(&mut self, i: usize) {
+        *self.crashes.entry(i).or_default() += 1;
         for m in self.sent.values_mut() {
             if m.from == i && m.id.is_none() {
                 m.unreported = true;
@@ -164,7 +172,13 @@ impl Oracle {
                 if m.id.as_ref().is_some_and(|i| i != id) {
                     return Err(format!("{text:?} shown under another id"));
                 }
+                let crashes = self.crashes.get(&at).copied().unwrap_or(0);
                 if m.shown_at.is_some() {
+                    if crashes > m.shown_crashes {
+                        // Shown again after a crash: its report was not marked made.
+                        m.shown_crashes = crashes;
+                        return Ok(());
+                    }
                     return Err(format!("{text:?} shown twice"));
                 }
                 // Sent only once durable, and reported queued at that moment: shown
@@ -175,6 +189,7 @@ impl Oracle {
                     ));
                 }
                 m.shown_at = Some(now);
+                m.shown_crashes = crashes;
             }
             Event::Delivered { id } => {
                 // Receipts for messages of the workload only (control messages have none).

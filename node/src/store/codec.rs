@@ -16,8 +16,8 @@ use super::backend::TreeName;
 use super::error::{DecodeError, StoreError};
 use super::model::{
     Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, GroupCopy, GroupPart,
-    GroupRecord, Invite, MessageId, Meta, OutboxEntry, StoredFile, UsedInvite,
-    MAX_DELIVERED_RANGES, MAX_GROUP_COPIES,
+    GroupRecord, Invite, MessageId, Meta, OutboxEntry, Report, StoredFile, UsedInvite,
+    MAX_DELIVERED_RANGES, MAX_GROUP_COPIES, MAX_REPORTS,
 };
 use super::secret::SecretBytes;
 use cairn_crypto::wire::{self, Writer as _};
@@ -59,6 +59,7 @@ mod tag {
     /// A message with its group part ([`super::MessageBody::group`]).
     pub const GROUP_MESSAGE: u8 = 17;
     pub const FILE: u8 = 18;
+    pub const UNREPORTED: u8 = 19;
 }
 
 /// Longest file record (`crate::files::record`: a descriptor and the transfer's state).
@@ -138,6 +139,8 @@ pub enum Record {
     Group(GroupRecord),
     /// A file's transfer (its record opaque to the store: `crate::files::record`).
     File(StoredFile),
+    /// Events not reported yet (1 to [`MAX_REPORTS`]), kept in the settings tree.
+    Unreported(Vec<Report>),
 }
 
 impl Record {
@@ -161,6 +164,7 @@ impl Record {
             Record::Setting(_) => tag::SETTING,
             Record::Group(_) => tag::GROUP,
             Record::File(_) => tag::FILE,
+            Record::Unreported(_) => tag::UNREPORTED,
         }
     }
 }
@@ -184,6 +188,7 @@ fn allowed(tree: TreeName, t: u8) -> bool {
             | (TreeName::Invites, tag::INVITE)
             | (TreeName::Invites, tag::USED_INVITE)
             | (TreeName::Settings, tag::SETTING)
+            | (TreeName::Settings, tag::UNREPORTED)
             | (TreeName::Groups, tag::GROUP)
             | (TreeName::Files, tag::FILE)
     )
@@ -409,6 +414,30 @@ pub fn encode_record(record: &Record) -> Result<Vec<u8>, StoreError> {
             w.raw(&f.id);
             w.bytes("file", f.body.expose_secret(), MAX_FILE_RECORD_LEN)?;
         }
+        Record::Unreported(reports) => {
+            if reports.is_empty() || reports.len() > MAX_REPORTS {
+                return Err(too_large("reports", reports.len(), MAX_REPORTS));
+            }
+            w.u32(reports.len() as u32);
+            for r in reports {
+                match r {
+                    Report::Message { contact, seq } => {
+                        w.u8(1);
+                        w.raw(&contact.0);
+                        w.u64(*seq);
+                    }
+                    Report::Delivered(id) => {
+                        w.u8(2);
+                        w.raw(&id.0);
+                    }
+                    Report::GroupMessage { group, seq } => {
+                        w.u8(3);
+                        w.raw(group);
+                        w.u64(*seq);
+                    }
+                }
+            }
+        }
     }
     Ok(w.0)
 }
@@ -539,6 +568,38 @@ fn delivered_ranges(r: &mut Reader<'_>) -> Result<Vec<(u64, u64)>, DecodeError> 
 
 /// An outbox batch: 1 to [`MAX_OUTBOX_BATCH`] entries of one contact, sequence numbers strictly
 /// increasing, at most [`MAX_OUTBOX_BATCH_BYTES`] of envelopes (the one way the store writes it).
+fn reports(r: &mut Reader<'_>) -> Result<Vec<Report>, DecodeError> {
+    let n = usize::try_from(r.u32()?).unwrap_or(usize::MAX);
+    if n == 0 || n > MAX_REPORTS {
+        return Err(DecodeError::TooLong {
+            field: "reports",
+            len: n,
+            max: MAX_REPORTS,
+        });
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(match r.u8()? {
+            1 => Report::Message {
+                contact: ContactId(r.array()?),
+                seq: r.u64()?,
+            },
+            2 => Report::Delivered(MessageId(r.array()?)),
+            3 => Report::GroupMessage {
+                group: r.array()?,
+                seq: r.u64()?,
+            },
+            value => {
+                return Err(DecodeError::UnknownTag {
+                    field: "report",
+                    value,
+                })
+            }
+        });
+    }
+    Ok(out)
+}
+
 fn outbox_batch(r: &mut Reader<'_>) -> Result<Vec<OutboxEntry>, DecodeError> {
     let contact = ContactId(r.array()?);
     let n = usize::try_from(r.u32()?).unwrap_or(usize::MAX);
@@ -682,6 +743,7 @@ pub fn decode_record(tree: TreeName, bytes: &[u8]) -> Result<Record, DecodeError
             created_at_ms: r.u64()?,
         }),
         tag::OUTBOX_BATCH => Record::OutboxBatch(outbox_batch(&mut r)?),
+        tag::UNREPORTED => Record::Unreported(reports(&mut r)?),
         tag::DEDUP => Record::Dedup(DedupEntry {
             received_at_ms: r.u64()?,
             contact: ContactId(r.array()?),

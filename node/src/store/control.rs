@@ -5,10 +5,10 @@ use super::backend::{TreeName, WriteBatch};
 use super::codec::Record;
 use super::error::StoreError;
 use super::model::{
-    ContactId, DedupEntry, DeliveryState, Incoming, MessageId, NewMessage, OutboxEntry,
+    ContactId, DedupEntry, DeliveryState, Incoming, MessageId, NewMessage, OutboxEntry, Report,
 };
 use super::secret::SecretBytes;
-use super::{lock_ignoring_poison, purpose, BatchId, Staged, Store};
+use super::{lock_ignoring_poison, purpose, BatchId, ReportKeys, Staged, Store};
 use std::collections::HashMap;
 
 /// The `seq` of an outbox entry that carries no conversation message.
@@ -82,7 +82,7 @@ impl Store {
         receipt_id: MessageId,
         receipt_envelope: &[u8],
         now_ms: u64,
-    ) -> Result<Staged<Vec<Incoming>>, StoreError> {
+    ) -> Result<Staged<(Vec<Incoming>, ReportKeys)>, StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
         self.stage_session(&mut b, contact, session_after)?;
@@ -133,16 +133,23 @@ impl Store {
             self.keys.blind(purpose::OUTBOX, &receipt_id.0).to_vec(),
             &Record::Outbox(entry),
         )?;
+        // Their `message` events, owed until the node marks them made.
+        let reports: Vec<Report> = (0..fresh.len() as u64)
+            .map(|i| Report::Message {
+                contact: *contact,
+                seq: first + i,
+            })
+            .collect();
+        let keys = self.stage_reports(&mut b, &receipt_id.0, &reports)?;
         self.backend.apply(&b)?;
-        Ok(Staged::new(
-            outcomes
-                .into_iter()
-                .map(|o| match o {
-                    Some(i) => Incoming::Stored { seq: first + i },
-                    None => Incoming::Duplicate,
-                })
-                .collect(),
-        ))
+        let outcomes = outcomes
+            .into_iter()
+            .map(|o| match o {
+                Some(i) => Incoming::Stored { seq: first + i },
+                None => Incoming::Duplicate,
+            })
+            .collect();
+        Ok(Staged::new((outcomes, keys)))
     }
 
     /// Applies an end-to-end receipt: every listed message still in the outbox becomes
@@ -163,6 +170,23 @@ impl Store {
         retire: &[BatchId],
         now_ms: u64,
     ) -> Result<Staged<Vec<MessageId>>, StoreError> {
+        let staged =
+            self.apply_receipt_reporting(contact, session_after, ids, retire, &|_| false, now_ms)?;
+        Ok(Staged::new(staged.relaxed().0))
+    }
+
+    /// [`Store::apply_receipt`], keeping in the same write a `delivered` report
+    /// ([`Report::Delivered`]) for each confirmed id that `report` accepts (the node's own
+    /// messages, not its copies and file parts).
+    pub fn apply_receipt_reporting(
+        &self,
+        contact: &ContactId,
+        session_after: &SecretBytes,
+        ids: &[(MessageId, Option<u64>)],
+        retire: &[BatchId],
+        report: &dyn Fn(&MessageId) -> bool,
+        now_ms: u64,
+    ) -> Result<Staged<(Vec<MessageId>, ReportKeys)>, StoreError> {
         let _w = lock_ignoring_poison(&self.writer);
         let mut b = WriteBatch::new();
         let mut done = Vec::new();
@@ -225,8 +249,17 @@ impl Store {
             )?;
         }
         self.stage_session(&mut b, contact, session_after)?;
+        let reports: Vec<Report> = done
+            .iter()
+            .filter(|id| report(id))
+            .map(|id| Report::Delivered(*id))
+            .collect();
+        let keys = match reports.first() {
+            Some(Report::Delivered(first)) => self.stage_reports(&mut b, &first.0, &reports)?,
+            _ => ReportKeys::default(),
+        };
         self.backend.apply(&b)?;
-        Ok(Staged::new(done))
+        Ok(Staged::new((done, keys)))
     }
 
     /// Message id → sequence number of every entry in `contact`'s outbox batch records.

@@ -64,8 +64,9 @@ pub struct GroupIncoming {
     pub copy: MessageId,
     /// The group's record after applying it, if its log changed.
     pub group: Option<GroupRecord>,
-    /// The message for the group's conversation, if it is a message to show.
-    pub message: Option<NewMessage>,
+    /// The message for the group's conversation, if it is one, and whether it is shown
+    /// (a `group_message` event owed: [`crate::store::Report::GroupMessage`]).
+    pub message: Option<(NewMessage, bool)>,
     /// A setting to write with it (name, value): a pending introduction.
     pub setting: Option<(String, Vec<u8>)>,
     /// The receipt's outbox id and envelope.
@@ -261,7 +262,7 @@ impl Store {
         group_id: Option<&[u8; 16]>,
         inc: &GroupIncoming,
         now_ms: u64,
-    ) -> Result<Staged<bool>, StoreError> {
+    ) -> Result<Staged<(bool, ReportKeys)>, StoreError> {
         if inc.message.is_some() && group_id.is_none() {
             return Err(StoreError::Invalid("a group message without its group"));
         }
@@ -270,6 +271,7 @@ impl Store {
         self.stage_session(&mut b, &inc.contact, &inc.session_after)?;
         let dedup_key = self.keys.blind(purpose::DEDUP, &inc.copy.0);
         let fresh = self.backend.get(TreeName::Dedup, &dedup_key)?.is_none();
+        let mut keys = ReportKeys::default();
         if fresh {
             if let Some(g) = &inc.group {
                 self.stage_group(&mut b, g)?;
@@ -279,9 +281,15 @@ impl Store {
             }
             let conv = group_id.map_or(inc.contact, |g| self.group_conversation(g));
             let seq = match &inc.message {
-                Some(m) => self.stage_messages(&mut b, &conv, std::slice::from_ref(m), now_ms)?,
+                Some((m, _)) => {
+                    self.stage_messages(&mut b, &conv, std::slice::from_ref(m), now_ms)?
+                }
                 None => CONTROL_SEQ,
             };
+            if let (Some((_, true)), Some(group)) = (&inc.message, group_id) {
+                let owed = [Report::GroupMessage { group: *group, seq }];
+                keys = self.stage_reports(&mut b, &inc.copy.0, &owed)?;
+            }
             self.put(
                 &mut b,
                 TreeName::Dedup,
@@ -295,7 +303,7 @@ impl Store {
         }
         self.stage_control(&mut b, &inc.contact, inc.receipt.0, &inc.receipt.1, now_ms)?;
         self.backend.apply(&b)?;
-        Ok(Staged::new(fresh))
+        Ok(Staged::new((fresh, keys)))
     }
 
     /// Removes messages of a group's conversation (by sequence number), durably: those the

@@ -41,6 +41,7 @@ mod model;
 mod outbox;
 mod profile;
 mod rekey;
+mod reports;
 pub(crate) mod seal;
 mod secret;
 mod settings;
@@ -65,10 +66,11 @@ pub use keyfile::{KeyFile, KEY_FILE_LEN};
 pub use mem_backend::{MemBackend, MemDisk};
 pub use model::{
     Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, GroupCopy, GroupPart,
-    GroupRecord, Incoming, Invite, MessageId, Meta, NewMessage, NewOutbox, OutboxEntry, StoredFile,
-    StoredMessage, SweepReport, UsedInvite, MAX_GROUP_COPIES,
+    GroupRecord, Incoming, Invite, MessageId, Meta, NewMessage, NewOutbox, OutboxEntry, Report,
+    StoredFile, StoredMessage, SweepReport, UsedInvite, MAX_GROUP_COPIES, MAX_REPORTS,
 };
 pub use profile::{ProfilePaths, CREATING_MARKER_NAME, DB_DIR_NAME, KEY_FILE_NAME, LOCK_FILE_NAME};
+pub use reports::ReportKeys;
 pub(crate) use secret::MasterKey;
 pub use secret::{Passphrase, SecretBytes};
 pub(crate) use sled_backend::map_err as sled_error;
@@ -125,6 +127,7 @@ mod purpose {
     pub const GROUP: &str = "group-id";
     pub const GROUP_CONVERSATION: &str = "group-conversation";
     pub const FILE: &str = "file-id";
+    pub const UNREPORTED: &str = "unreported-events";
 }
 
 /// Options for opening or creating a profile.

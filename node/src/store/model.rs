@@ -276,6 +276,34 @@ pub struct NewOutbox {
     pub next_attempt_at_ms: u64,
 }
 
+/// An event the node owes its front end for something a write stored: kept in that same
+/// write and removed once reported, so a crash between the write becoming durable and the
+/// report (which waits for the flush's completion) repeats the report at the next start
+/// instead of losing it (at-least-once; a front end deduplicates by message id).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Report {
+    /// A received message (`message` event), where it was stored.
+    Message {
+        /// Its conversation.
+        contact: ContactId,
+        /// Its sequence number.
+        seq: u64,
+    },
+    /// An own message a receipt confirmed (`delivered` event).
+    Delivered(MessageId),
+    /// A message received in a group (`group_message` event), where it was stored in the
+    /// group's conversation.
+    GroupMessage {
+        /// The group's id.
+        group: [u8; 16],
+        /// Its sequence number in the group's conversation.
+        seq: u64,
+    },
+}
+
+/// Most reports in one record ([`Report`]); a write with more stores several records.
+pub const MAX_REPORTS: usize = 512;
+
 /// A received message id kept for deduplication.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct DedupEntry {

@@ -6,6 +6,24 @@ impl<S: Shell> Runtime<S> {
     /// A receipt confirmed the outbox entry `id`: a group copy reports its message's
     /// delivery to k of n (a copy of a membership change, nothing). Returns false if `id`
     /// is not a group copy.
+    /// Reports again a group message stored before a crash (`store::Report`), if it is
+    /// still in the group's conversation.
+    pub(in crate::node) fn repeat_group_message(&mut self, gid: GroupId, seq: u64) {
+        let conv = self.profile.store.group_conversation(&gid.0);
+        let Ok(Some(m)) = self.profile.store.message(&conv, seq) else {
+            return;
+        };
+        if let Some(GroupPart::Message { author, .. }) = m.group {
+            self.emit(Event::GroupMessage {
+                group: group_ref(&gid),
+                from: self.member_name(&MemberKey(author)),
+                id: api::MessageId::of(&m.id),
+                text: m.text,
+                sent_at: m.created_at_ms,
+            });
+        }
+    }
+
     pub(in crate::node) fn group_copy_delivered(&mut self, id: &MessageId) -> bool {
         let Some(c) = self.copy_of.remove(id) else {
             return false;
@@ -163,8 +181,8 @@ impl<S: Shell> Runtime<S> {
             clock: log.clock(),
             log: log.to_bytes(),
         };
-        let Some(fresh) = self.take_copy(cid, next, copy, Some(record), message.clone(), None)
-        else {
+        let stored = message.clone().map(|m| (m, shown));
+        let Some(fresh) = self.take_copy(cid, next, copy, Some(record), stored, None) else {
             return Inbound::TryLater;
         };
         if !fresh {

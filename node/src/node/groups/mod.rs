@@ -165,7 +165,7 @@ impl<S: Shell> Runtime<S> {
         mut next: Session,
         copy: [u8; 16],
         group: Option<GroupRecord>,
-        message: Option<NewMessage>,
+        message: Option<(NewMessage, bool)>,
         setting: Option<(String, Vec<u8>)>,
     ) -> Option<bool> {
         let now = self.now_ms();
@@ -192,7 +192,12 @@ impl<S: Shell> Runtime<S> {
             .record_group_incoming(group_id.as_ref(), &inc, now)
             .map(Staged::after_next_flush)
         {
-            Ok(f) => f,
+            Ok((fresh, reports)) => {
+                // Forgotten in the flush after the one that releases the caller's
+                // events (`Deferred::Reported`).
+                self.deferred.push(Deferred::Reported(reports));
+                fresh
+            }
             Err(e) => {
                 self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
                 return None;

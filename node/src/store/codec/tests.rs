@@ -117,6 +117,20 @@ fn sample_records() -> Vec<(TreeName, Record)> {
         ),
         (TreeName::Settings, Record::Setting(b"on".to_vec())),
         (
+            TreeName::Settings,
+            Record::Unreported(vec![
+                Report::Message {
+                    contact: ContactId([6; 32]),
+                    seq: 41,
+                },
+                Report::Delivered(MessageId([7; 16])),
+                Report::GroupMessage {
+                    group: [8; 16],
+                    seq: 0,
+                },
+            ]),
+        ),
+        (
             TreeName::Groups,
             Record::Group(GroupRecord {
                 id: [7; 16],
