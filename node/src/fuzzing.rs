@@ -14,13 +14,14 @@ use crate::store::codec::{
 use crate::store::seal::Sealer;
 use crate::store::{
     Contact, ContactId, Conversation, DedupEntry, DeliveryState, Direction, GroupCopy, GroupPart,
-    GroupRecord, Invite, MessageId, Meta, OutboxEntry, Report, SecretBytes, TreeName, UsedInvite,
+    GroupRecord, Invite, MessageId, Meta, OutboxEntry, SecretBytes, TreeName, UsedInvite,
 };
 use cairn_crypto::wire::{round_trips, Codec};
 
 mod clean;
 mod files;
 mod group;
+mod reports;
 use clean::clean_seeds;
 pub use clean::fuzz_clean;
 pub use group::fuzz_group;
@@ -398,20 +399,6 @@ fn sample_records(envelope: &[u8], session: &[u8], card: &[u8]) -> Vec<(TreeName
         ),
         (TreeName::Settings, Record::Setting(b"on".to_vec())),
         (
-            TreeName::Settings,
-            Record::Unreported(vec![
-                Report::Message {
-                    contact: ContactId([6; 32]),
-                    seq: 41,
-                },
-                Report::Delivered(MessageId([7; 16])),
-                Report::GroupMessage {
-                    group: [8; 16],
-                    seq: 0,
-                },
-            ]),
-        ),
-        (
             TreeName::Groups,
             Record::Group(GroupRecord {
                 id: [7; 16],
@@ -485,6 +472,7 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
     for (tree, rec) in sample_records(&env, &session, &card)
         .into_iter()
         .chain(files::file_records())
+        .chain(reports::report_records())
     {
         if let Ok(bytes) = encode_record(&rec) {
             out.push(("store_record", with(tree_index(tree), &bytes)));
