@@ -3,12 +3,17 @@
 //! how far it got.
 //!
 //! ```text
-//! record = version u8 (=2) | contact [32] | outgoing u8 | stage u8 | slot [16] | offer [16]
+//! record = version u8 (=3) | contact [32] | outgoing u8 | stage u8 | slot [16] | offer [16]
 //!        | sent_at_ms u64 | next u64 | have_below u64 | count u16 (<= SPAN) | have u64 * count
 //!        | direct_only u8 | expires 0 | 1 u64 | group 0 | 1 [16] | len u16 | descriptor
 //! ```
 //!
 //! Version 1 (before groups could be sent files) had no group field; it is still read.
+//! Version 2 kept an outgoing transfer's chunks in flight in the store's outbox and no
+//! `have` for it (the chunks acknowledged were those below `next` no longer in the outbox);
+//! from version 3 the chunks in flight are kept only in memory (encrypted again from the vault
+//! after a restart) and `have` holds, for an outgoing transfer, the chunks acknowledged as of
+//! the record's last write. Versions 1 and 2 are still read ([`FileRecord::chunks_in_store`]).
 //! The records of one file sent to a group (one per member) share its slot.
 
 use cairn_crypto::file::{FileDescriptor, FileError, MAX_DESCRIPTOR_LEN};
@@ -20,7 +25,7 @@ use super::transfer::{ChunkSet, Stage, SPAN};
 use super::vault::Slot;
 use crate::store::{ContactId, SecretBytes, StoredFile};
 
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 
 /// A transfer, either way.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,7 +44,7 @@ pub struct FileRecord {
     pub sent_at_ms: u64,
     /// Outgoing: chunks put in the outbox so far.
     pub next: u64,
-    /// Incoming: chunks stored.
+    /// Incoming: chunks stored. Outgoing: chunks acknowledged (as of the last write).
     pub have: ChunkSet,
     /// Outgoing: too large for the contact's mailbox, so it moves only directly.
     pub direct_only: bool,
@@ -49,6 +54,10 @@ pub struct FileRecord {
     pub group: Option<crate::group::GroupId>,
     /// What the recipient needs (name, size, type, hash, key).
     pub descriptor: FileDescriptor,
+    /// Read from a record of version 1 or 2: an outgoing transfer's chunks in flight are
+    /// in the store's outbox and `have` says nothing of it. Not written (a record is
+    /// always written in the current version).
+    pub chunks_in_store: bool,
 }
 
 /// A stored record that does not decode.
@@ -160,7 +169,7 @@ impl FileRecord {
     pub fn decode(stored: &StoredFile) -> Result<Self, RecordError> {
         let mut r = Reader::new(stored.body.expose_secret());
         let version = r.u8()?;
-        if version != VERSION && version != 1 {
+        if !(1..=VERSION).contains(&version) {
             return Err(RecordError::Version(version));
         }
         let contact = ContactId(r.array()?);
@@ -211,6 +220,7 @@ impl FileRecord {
             expires_at_ms,
             group,
             descriptor,
+            chunks_in_store: version < 3,
         };
         let chunks = record.chunks();
         if record.id() != stored.id || record.next > chunks || record.have.len() > chunks {
@@ -250,6 +260,7 @@ mod tests {
                 sha256: [6; 32],
                 key: FileKey::from_key_bytes([7; 32]),
             },
+            chunks_in_store: false,
         }
     }
 
@@ -306,10 +317,26 @@ mod tests {
     }
 
     /// Would catch a version-1 record (no group field) no longer read, or read with a
-    /// group taken from its descriptor's bytes.
+    /// group taken from its descriptor's bytes, and records of versions 1 and 2 not known
+    /// as keeping their chunks in flight in the store.
     #[test]
-    fn reads_a_version_one_record() {
+    fn reads_records_of_versions_one_and_two() {
         let mut r = record();
+        let mut v2 = r.encode().unwrap().body.expose_secret().to_vec();
+        v2[0] = 2;
+        let s = StoredFile {
+            id: r.id(),
+            body: SecretBytes::from_slice(&v2),
+        };
+        let read = FileRecord::decode(&s).unwrap();
+        assert!(read.chunks_in_store);
+        assert_eq!(
+            FileRecord {
+                chunks_in_store: false,
+                ..read
+            },
+            r
+        );
         r.group = None;
         let stored = r.encode().unwrap();
         let mut v1 = stored.body.expose_secret().to_vec();
@@ -322,13 +349,19 @@ mod tests {
             id: stored.id,
             body: SecretBytes::from_slice(&v1),
         };
-        assert_eq!(FileRecord::decode(&s).unwrap(), r);
-        let mut v3 = stored.body.expose_secret().to_vec();
-        v3[0] = 3;
+        assert_eq!(
+            FileRecord::decode(&s).unwrap(),
+            FileRecord {
+                chunks_in_store: true,
+                ..r
+            }
+        );
+        let mut v4 = stored.body.expose_secret().to_vec();
+        v4[0] = 4;
         let s = StoredFile {
             id: stored.id,
-            body: SecretBytes::from_slice(&v3),
+            body: SecretBytes::from_slice(&v4),
         };
-        assert_eq!(FileRecord::decode(&s), Err(RecordError::Version(3)));
+        assert_eq!(FileRecord::decode(&s), Err(RecordError::Version(4)));
     }
 }

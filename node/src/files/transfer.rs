@@ -13,10 +13,15 @@ use std::ops::Range;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-/// Most chunks in flight at once (1 MiB of a file).
+/// Most chunks in flight at once (1 MiB of a file) for a transfer that may go through the
+/// contact's mailbox.
 pub const WINDOW: u64 = 16;
 /// Most chunks ahead of the first one not yet acknowledged that are sent or taken.
 pub const SPAN: u64 = 4 * WINDOW;
+/// Most chunks in flight for a transfer that moves only directly (too large for the
+/// mailbox): its chunks never queue at a relay's limits, so the window is the whole span
+/// (4 MiB), and a round trip costs four times less of the link.
+pub const DIRECT_WINDOW: u64 = SPAN;
 
 /// A chunk's message id, what its receipt names: derived, so that a renewed envelope of the
 /// same chunk keeps it and the receiver's deduplication recognises it.
@@ -131,6 +136,9 @@ pub struct Outgoing {
     pub acked: ChunkSet,
     /// Where it stands.
     pub stage: Stage,
+    /// Most chunks in flight ([`WINDOW`], or [`DIRECT_WINDOW`] for a transfer that moves
+    /// only directly).
+    pub window: u64,
 }
 
 impl Outgoing {
@@ -141,6 +149,7 @@ impl Outgoing {
             next: 0,
             acked: ChunkSet::default(),
             stage: Stage::Offered,
+            window: WINDOW,
         }
     }
 
@@ -188,7 +197,7 @@ impl Outgoing {
     pub fn refill(&mut self) -> Range<u64> {
         let start = self.next;
         let flying = self.next - self.acked.len().min(self.next);
-        let room = WINDOW.saturating_sub(flying);
+        let room = self.window.min(SPAN).saturating_sub(flying);
         let end = (self.next + room)
             .min(self.acked.below + SPAN)
             .min(self.chunks)
@@ -381,6 +390,21 @@ mod tests {
         assert_eq!(out.stage, Stage::Complete);
         sent.sort_unstable();
         assert_eq!(sent, (0..40).collect::<Vec<_>>(), "each chunk sent once");
+    }
+
+    /// Would catch a direct-only transfer kept to the narrow window, or one whose wide
+    /// window lets a chunk fly beyond the span the receiver takes (it would be refused).
+    #[test]
+    fn a_direct_transfer_flies_the_whole_span_and_no_further() {
+        let mut out = Outgoing::new(1_000);
+        out.window = DIRECT_WINDOW;
+        assert_eq!(out.accepted(), Ok(0..SPAN));
+        // Chunk 0 is never acknowledged: the rest move, but never past 0 + SPAN.
+        for i in 1..SPAN {
+            assert_eq!(out.acknowledged(i), out.next..out.next, "chunk {i}");
+        }
+        assert_eq!(out.next, SPAN);
+        assert_eq!(out.acknowledged(0), SPAN..2 * SPAN, "the whole span again");
     }
 
     /// Would catch a sender that runs unboundedly ahead while one chunk is never

@@ -65,6 +65,7 @@ pub(super) fn file_records() -> Vec<(TreeName, Record)> {
                 sha256: [34; 32],
                 key: FileKey::from_key_bytes([35; 32]),
             },
+            chunks_in_store: false,
         };
         if let Ok(stored) = r.encode() {
             out.push((TreeName::Files, Record::File(stored)));

@@ -104,7 +104,7 @@ impl<S: Shell> Runtime<S> {
         }
         let full = group
             .as_ref()
-            .is_some_and(|g| g.cid != cid || g.messages.len() >= MAX_RECEIPT_IDS);
+            .is_some_and(|g| g.cid != cid || g.len() >= MAX_RECEIPT_IDS);
         if full && !self.finish_group(group.take(), out) {
             return set(out, i, Inbound::TryLater);
         }
@@ -181,6 +181,37 @@ impl<S: Shell> Runtime<S> {
             }
         };
         let content = Content::decode(&plain);
+        let content = match content {
+            Ok(Content::Chunk {
+                file,
+                index,
+                sealed,
+            }) => {
+                let chunk = files::Chunk {
+                    item: i,
+                    file,
+                    index,
+                    sealed,
+                };
+                match self.join_chunk_run(group, cid, next, chunk, out) {
+                    files::Joined::Yes => return,
+                    files::Joined::Again => return self.inbound_message_into(env, i, group, out),
+                    files::Joined::Alone(alone) => {
+                        let (next, c) = *alone;
+                        let r = self.inbound_content(cid, next, c);
+                        return set(out, i, r);
+                    }
+                }
+            }
+            c => c,
+        };
+        if group.as_ref().is_some_and(|g| g.run.is_some()) {
+            // Chunks before this: stored first (as below for texts before other content).
+            if !self.finish_group(group.take(), out) {
+                return set(out, i, Inbound::TryLater);
+            }
+            return self.inbound_message_into(env, i, group, out);
+        }
         if let Ok(Content::Text {
             id,
             sent_at_ms,
@@ -208,6 +239,7 @@ impl<S: Shell> Runtime<S> {
                         session: next,
                         indices: vec![i],
                         messages: vec![message],
+                        run: None,
                     })
                 }
             }
@@ -254,10 +286,14 @@ impl<S: Shell> Runtime<S> {
             mut session,
             indices,
             mut messages,
+            run,
         }) = group
         else {
             return true;
         };
+        if let Some(run) = run {
+            return self.finish_chunk_run(cid, session, run, out);
+        }
         let now = self.now_ms();
         for m in &mut messages {
             m.received_at_ms = Some(now);
@@ -489,6 +525,15 @@ pub(super) struct TextGroup {
     /// Their indices in the batch, and the messages.
     pub(super) indices: Vec<usize>,
     pub(super) messages: Vec<NewMessage>,
+    /// Or, instead of texts, chunks of one file (`files/inbound.rs`).
+    pub(super) run: Option<files::ChunkRun>,
+}
+
+impl TextGroup {
+    /// Items in the group (each named in its receipt).
+    fn len(&self) -> usize {
+        self.messages.len() + self.run.as_ref().map_or(0, |r| r.items.len())
+    }
 }
 
 pub(super) fn set(out: &mut [Inbound], i: usize, r: Inbound) {

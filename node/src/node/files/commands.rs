@@ -524,6 +524,7 @@ impl<S: Shell> Runtime<S> {
             expires_at_ms: self.file_expiry(&cid, group),
             group,
             descriptor,
+            chunks_in_store: false,
         };
         let content = Content::File {
             id: offer,

@@ -105,6 +105,7 @@ impl<S: Shell> Runtime<S> {
             expires_at_ms: self.file_expiry(&cid, gid),
             group: gid,
             descriptor,
+            chunks_in_store: false,
         };
         let Some(receipt) = self.receipt_part(&mut next, cid, vec![offer]) else {
             return Inbound::TryLater;

@@ -1,17 +1,22 @@
 //! Files in the runtime (docs/PROTOCOL.md §25.3): a transfer's offer, chunks and controls
-//! go through the outbox like messages — stored with the ratchet state that encrypted them
+//! go through the outbox like messages — the ratchet state that encrypted them durable
 //! before they leave, retried, renewed, receipted — under `FILE_SEQ`; the window of chunks in
-//! flight moves with the receipts. What is slow (reading, cleaning and sealing a file,
+//! flight moves with the receipts. The offer and controls are stored in the outbox; the
+//! chunks in flight are kept only in the outbox's memory (the record keeps how far the
+//! transfer got and which chunks were acknowledged): after a restart the ones not
+//! acknowledged are encrypted again from the vault, so the sender's store never holds (and
+//! seals, and writes) a second copy of the file. What is slow (reading, cleaning and sealing a file,
 //! checking or writing out a received one) runs as jobs in the shell (`jobs.rs`).
 //!
 //! - `commands.rs`: the user's commands and the jobs' outcomes;
 //! - `inbound.rs`: an offer, a chunk or a control from a contact;
+//! - `runs.rs`: chunks of one file that arrived together, stored and receipted as one;
 //! - here: the state kept, loading it, the window (`pump`), receipts, renewal, expiry.
 
 use super::*;
 use crate::content::FileAction;
 use crate::files::record::FileRecord;
-use crate::files::transfer::{chunk_id, ChunkSet, Meter, Outgoing, Stage};
+use crate::files::transfer::{chunk_id, ChunkSet, Meter, Outgoing, Stage, DIRECT_WINDOW, WINDOW};
 use crate::files::vault::{self, Vault};
 use crate::store::{FileWrite, FILE_SEQ};
 use cairn_crypto::file::CHUNK_LEN;
@@ -21,6 +26,9 @@ use std::sync::Arc;
 mod commands;
 mod inbound;
 pub mod jobs;
+mod runs;
+
+pub(in crate::node) use runs::{Chunk, ChunkRun, Joined};
 
 /// Files larger than this move only while both sides are online: through a mailbox (whose
 /// quota per recipient is 32 MiB, `relay::mailbox::MAX_BYTES_PER_TAG`) a window at a time
@@ -85,6 +93,9 @@ pub(crate) struct Files {
     pub(super) told_waiting: BTreeSet<[u8; 16]>,
     /// Incoming transfers: chunks received again since this node started.
     pub(super) again: BTreeMap<[u8; 16], u64>,
+    /// Outgoing transfers: chunks that were in flight when the node stopped (kept only in
+    /// memory), to send again.
+    pub(super) lost: BTreeMap<[u8; 16], Vec<u64>>,
 }
 
 impl Files {
@@ -99,6 +110,7 @@ impl Files {
             next_job: 0,
             told_waiting: BTreeSet::new(),
             again: BTreeMap::new(),
+            lost: BTreeMap::new(),
         }
     }
 }
@@ -137,16 +149,29 @@ impl<S: Shell> Runtime<S> {
                 parts.push((control_id(&id, a), Part::Control(a)));
             }
             if r.outgoing {
-                let mut acked = ChunkSet::default();
+                // Version 3: the record says which chunks were acknowledged; one neither
+                // acknowledged nor in the outbox (a chunk written before version 3) was in
+                // flight in memory, and is sent again.
+                let mut acked = if r.chunks_in_store {
+                    ChunkSet::default()
+                } else {
+                    r.have.clone()
+                };
+                let mut lost = Vec::new();
                 for i in 0..r.next {
                     let c = chunk_id(&id, i);
                     if self.outbox.contains_key(&MessageId(c)) {
                         parts.push((c, Part::Chunk(i)));
-                    } else {
+                    } else if r.chunks_in_store {
                         acked.insert(i);
+                    } else if !acked.contains(i) {
+                        lost.push(i);
                     }
                 }
                 self.files.acked.insert(id, acked);
+                if !lost.is_empty() {
+                    self.files.lost.insert(id, lost);
+                }
             }
             for (m, p) in parts {
                 if self.outbox.contains_key(&MessageId(m)) {
@@ -186,7 +211,12 @@ impl<S: Shell> Runtime<S> {
             session_after: session
                 .as_ref()
                 .map(|s| SecretBytes::from_slice(&s.to_bytes())),
-            outbox: outbox.iter().map(|(e, _)| e.clone()).collect(),
+            // Chunks only in memory (see the module's documentation).
+            outbox: outbox
+                .iter()
+                .filter(|(_, p)| !matches!(p, Some(Part::Chunk(_))))
+                .map(|(e, _)| e.clone())
+                .collect(),
             dedup,
             ..FileWrite::default()
         };
@@ -252,13 +282,17 @@ impl<S: Shell> Runtime<S> {
         if !r.outgoing || r.stage != Stage::Moving {
             return;
         }
+        let acked = self.files.acked.get(&id).cloned().unwrap_or_default();
         let mut out = Outgoing {
             chunks: r.chunks(),
             next: r.next,
-            acked: self.files.acked.get(&id).cloned().unwrap_or_default(),
+            acked: acked.clone(),
             stage: Stage::Moving,
+            window: if r.direct_only { DIRECT_WINDOW } else { WINDOW },
         };
-        let due = out.refill();
+        // The chunks lost from memory by a restart first (they count in the window).
+        let again = self.files.lost.get(&id).cloned().unwrap_or_default();
+        let due: Vec<u64> = again.into_iter().chain(out.refill()).collect();
         if due.is_empty() {
             return;
         }
@@ -299,13 +333,17 @@ impl<S: Shell> Runtime<S> {
         }
         let mut record = r;
         record.next = out.next;
-        self.write_file(
+        record.have = acked;
+        record.chunks_in_store = false;
+        if self.write_file(
             record.contact,
             Some(record),
             Some(session),
             parts,
             Vec::new(),
-        );
+        ) {
+            self.files.lost.remove(&id);
+        }
     }
 
     /// A receipt named `mid`: true if it was part of a file (then no `delivered` for it).
@@ -323,11 +361,13 @@ impl<S: Shell> Runtime<S> {
                 return true;
             }
             let done = acked.len();
+            let whole = (done == r.chunks()).then(|| acked.clone());
             let bytes = (done * CHUNK_LEN as u64).min(r.descriptor.size);
             self.progress(id, true, bytes, r.descriptor.size);
-            if done == r.chunks() && r.stage == Stage::Moving {
+            if let (Some(acked), Stage::Moving) = (whole, r.stage) {
                 let mut record = r;
                 record.stage = Stage::Complete;
+                record.have = acked;
                 if self.write_file(record.contact, Some(record), None, Vec::new(), Vec::new()) {
                     self.deferred.push(Deferred::Emit(Event::FileState {
                         file: api::FileId::of(&id),
@@ -473,6 +513,7 @@ impl<S: Shell> Runtime<S> {
         }
         self.files.meters.remove(&id);
         self.files.acked.remove(&id);
+        self.files.lost.remove(&id);
         if forget {
             self.files.records.remove(&id);
         } else {

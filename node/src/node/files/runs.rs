@@ -1,0 +1,199 @@
+//! Chunks of one file that arrive together (a `DeliverBatch`, a mailbox fetch), taken as a
+//! run: written to the vault and synced once, marked held in the file's record and named in
+//! one receipt, in one transaction with the ratchet state after the last of them — where one
+//! at a time cost a sync, a store write and an encrypted receipt each (and the sender a
+//! receipt to decrypt and apply for each). A chunk the transfer refuses is not part of a run:
+//! the chunks before it are stored first, and it is refused alone (`inbound.rs`).
+
+use super::*;
+use crate::files::transfer::{Arrival, Incoming};
+use crate::node::inbound::{set, TextGroup};
+
+/// A decrypted chunk, item `item` of its batch.
+pub(in crate::node) struct Chunk {
+    pub(in crate::node) item: usize,
+    pub(in crate::node) file: [u8; 16],
+    pub(in crate::node) index: u64,
+    pub(in crate::node) sealed: Vec<u8>,
+}
+
+/// The chunks of a run so far.
+pub(in crate::node) struct ChunkRun {
+    /// The file's record, its new chunks marked held.
+    record: FileRecord,
+    /// Item in the batch, chunk index, and its sealed bytes if it is new (a chunk held
+    /// before is only receipted again).
+    pub(in crate::node) items: Vec<(usize, u64, Option<Vec<u8>>)>,
+}
+
+impl ChunkRun {
+    pub(in crate::node) fn file(&self) -> [u8; 16] {
+        self.record.id()
+    }
+}
+
+/// What became of a chunk offered to a run.
+pub(in crate::node) enum Joined {
+    /// It joined the run (or its outcome is set).
+    Yes,
+    /// What was grouped before it is stored: decrypt it again, on top of that.
+    Again,
+    /// Not for a run, and nothing is grouped: apply it alone (it is refused).
+    Alone(Box<(Session, Content)>),
+}
+
+/// Whether `r` takes chunk `index` from `cid`: `Some(true)` new (it opens under the file's
+/// key), `Some(false)` held before, `None` refused.
+fn fits(r: &FileRecord, cid: ContactId, index: u64, sealed: &[u8]) -> Option<bool> {
+    if r.contact != cid || r.outgoing {
+        return None;
+    }
+    let incoming = Incoming {
+        chunks: r.chunks(),
+        have: r.have.clone(),
+        stage: r.stage,
+    };
+    match incoming.arrival(index) {
+        Err(_) => None,
+        Ok(Arrival::Again) => Some(false),
+        Ok(Arrival::New) => r
+            .descriptor
+            .cipher()
+            .and_then(|c| c.open(index, sealed).map(|_| ()))
+            .is_ok()
+            .then_some(true),
+    }
+}
+
+impl<S: Shell> Runtime<S> {
+    /// Adds chunk `c`, decrypted into `next`, to `group`'s run of its file (starting one).
+    pub(in crate::node) fn join_chunk_run(
+        &mut self,
+        group: &mut Option<TextGroup>,
+        cid: ContactId,
+        next: Session,
+        c: Chunk,
+        out: &mut [Inbound],
+    ) -> Joined {
+        let run_file = group.as_ref().map(|g| g.run.as_ref().map(ChunkRun::file));
+        if run_file.is_some_and(|f| f != Some(c.file)) {
+            // Texts, or another file's chunks, before it: stored first.
+            return self.store_group_first(group, c.item, out);
+        }
+        let record = match group.as_ref().and_then(|g| g.run.as_ref()) {
+            Some(run) => Some(run.record.clone()),
+            None => self.files.records.get(&c.file).cloned(),
+        };
+        let Some((record, new)) =
+            record.and_then(|r| fits(&r, cid, c.index, &c.sealed).map(|new| (r, new)))
+        else {
+            if group.is_some() {
+                return self.store_group_first(group, c.item, out);
+            }
+            let content = Content::Chunk {
+                file: c.file,
+                index: c.index,
+                sealed: c.sealed,
+            };
+            return Joined::Alone(Box::new((next, content)));
+        };
+        let g = group.get_or_insert_with(|| TextGroup {
+            cid,
+            session: next.clone(),
+            indices: Vec::new(),
+            messages: Vec::new(),
+            run: Some(ChunkRun {
+                record,
+                items: Vec::new(),
+            }),
+        });
+        g.session = next;
+        if let Some(run) = g.run.as_mut() {
+            if new {
+                run.record.have.insert(c.index);
+            }
+            run.items.push((c.item, c.index, new.then_some(c.sealed)));
+        }
+        Joined::Yes
+    }
+
+    fn store_group_first(
+        &mut self,
+        group: &mut Option<TextGroup>,
+        item: usize,
+        out: &mut [Inbound],
+    ) -> Joined {
+        if self.finish_group(group.take(), out) {
+            Joined::Again
+        } else {
+            set(out, item, Inbound::TryLater);
+            Joined::Yes
+        }
+    }
+
+    /// Stores a run: the new chunks' content first, durably; then, in one transaction, the
+    /// record that says they are held, the ratchet state and one receipt for every chunk
+    /// of the run. Sets their outcomes; false if it could not (the sender sends them again;
+    /// the ratchet state in memory is unchanged).
+    pub(in crate::node) fn finish_chunk_run(
+        &mut self,
+        cid: ContactId,
+        mut session: Session,
+        run: ChunkRun,
+        out: &mut [Inbound],
+    ) -> bool {
+        let ChunkRun { record, items } = run;
+        let file = record.id();
+        let fail = |out: &mut [Inbound]| {
+            for (item, _, _) in &items {
+                set(out, *item, Inbound::TryLater);
+            }
+            false
+        };
+        let vault = Arc::clone(&self.files.vault);
+        let mut written = false;
+        let mut stored = Ok(());
+        for (_, index, sealed) in &items {
+            if let Some(s) = sealed {
+                stored = stored.and_then(|()| vault.write(record.slot, *index, s));
+                written = true;
+            }
+        }
+        if written {
+            stored = stored.and_then(|()| vault.sync(record.slot));
+        }
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, "received chunks could not be stored");
+            return fail(out);
+        }
+        let ids = items.iter().map(|(_, i, _)| chunk_id(&file, *i)).collect();
+        let Some(receipt) = self.receipt_part(&mut session, cid, ids) else {
+            return fail(out);
+        };
+        let (bytes, total) = (
+            (record.have.len() * CHUNK_LEN as u64).min(record.descriptor.size),
+            record.descriptor.size,
+        );
+        if !self.write_file(
+            cid,
+            Some(record),
+            Some(session),
+            vec![(receipt, None)],
+            Vec::new(),
+        ) {
+            return fail(out);
+        }
+        let again = items.iter().filter(|(_, _, s)| s.is_none()).count() as u64;
+        if again > 0 {
+            *self.files.again.entry(file).or_default() += again;
+        }
+        for (item, _, _) in &items {
+            set(out, *item, Inbound::Processed);
+        }
+        if written {
+            self.progress(file, false, bytes, total);
+            self.verify_if_whole(file);
+        }
+        true
+    }
+}
