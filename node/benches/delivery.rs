@@ -177,7 +177,8 @@ async fn cairn(transport: &str) -> (f64, Vec<Duration>, Vec<Duration>) {
         ttl_secs: None,
         for_contact: None,
     });
-    let Event::Invite { code } = next(&mut ae, |e| matches!(e, Event::Invite { .. })).await else {
+    let Event::Invite { code, .. } = next(&mut ae, |e| matches!(e, Event::Invite { .. })).await
+    else {
         unreachable!()
     };
     eprintln!("  ready, invite made");

@@ -199,7 +199,8 @@ async fn backlog_cairn() -> f64 {
         ttl_secs: None,
         for_contact: None,
     });
-    let Event::Invite { code } = next(&mut ae, |e| matches!(e, Event::Invite { .. })).await else {
+    let Event::Invite { code, .. } = next(&mut ae, |e| matches!(e, Event::Invite { .. })).await
+    else {
         unreachable!()
     };
     b.send(Command::Accept {

@@ -676,10 +676,12 @@ impl<S: Shell> Runtime<S> {
     fn card(&self) -> ProfileCard {
         let mut addrs: Vec<Vec<u8>> = Vec::new();
         let mut seen = BTreeSet::new();
+        let allow_local = self.config.lan || self.config.private_addresses;
         for a in &self.listen_addrs {
-            let s = a.to_string();
-            // Unspecified addresses cannot be dialled.
-            if s.contains("/0.0.0.0/") || s.contains("/::/") || !seen.insert(s) {
+            // Only what a contact could dial (`addresses::shareable`), and circuits through
+            // our relay, which reveal nothing the card's mailbox does not.
+            let circuit = self.relay.is_some() && a.iter().any(|p| p == Protocol::P2pCircuit);
+            if !(circuit || addresses::shareable(a, allow_local)) || !seen.insert(a.to_string()) {
                 continue;
             }
             if addrs.len() < cairn_crypto::card::MAX_ADDRS {

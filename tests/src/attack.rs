@@ -369,6 +369,8 @@ pub struct Probe {
     pub reached: bool,
     /// What DCUtR reported, as text (empty: the victim never offered to hole-punch).
     pub dcutr: Vec<String>,
+    /// What the victim's `identify` said of itself: agent and protocol version.
+    pub identified: Vec<(String, String)>,
 }
 
 /// Connects `sw` to `victim` through the relay at `relay` (its address ending in
@@ -399,6 +401,19 @@ pub async fn probe_through_relay(
             SwarmEvent::Behaviour(ProberEvent::Dcutr(e)) => {
                 eprintln!("prober: dcutr {e:?}");
                 probe.dcutr.push(format!("{e:?}"));
+            }
+            SwarmEvent::Behaviour(ProberEvent::Identify(libp2p::identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) if peer_id == victim => {
+                eprintln!(
+                    "prober: identify says agent {:?}, protocol version {:?}",
+                    info.agent_version, info.protocol_version
+                );
+                probe
+                    .identified
+                    .push((info.agent_version, info.protocol_version));
             }
             _ => {}
         }

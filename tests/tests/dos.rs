@@ -931,7 +931,8 @@ fn large_requests_over_the_budget_are_answered_try_later() {
 /// relay while the node's contact keeps talking to it; the node takes the relayed connection
 /// but offers no hole punch, and nothing knocks on any of the ports. (Run against a node that
 /// hole-punches with everyone, the prober's DCUtR reports the attempts and every port is
-/// dialled.)
+/// dialled.) Also catches an `identify` that names Cairn to the stranger (agent or protocol
+/// version).
 #[test]
 fn strangers_cannot_make_a_node_dial_through_hole_punching() {
     use cairn_tests::attack::{exchange_for, one_at_a_time, report, Attack, RssPeak};
@@ -1044,6 +1045,17 @@ fn strangers_cannot_make_a_node_dial_through_hole_punching() {
         "the node offered a stranger a hole punch: {:?}",
         probe.dcutr
     );
+    // Nothing in `identify`'s self-description names Cairn (THREAT_MODEL §6.6).
+    assert!(
+        !probe.identified.is_empty(),
+        "the node's identify never reached the prober"
+    );
+    for (agent, version) in &probe.identified {
+        assert!(
+            !agent.to_lowercase().contains("cairn") && !version.to_lowercase().contains("cairn"),
+            "identify names Cairn to a stranger: {agent:?} {version:?}"
+        );
+    }
     assert!(
         during > 0,
         "the contact's messages stopped during the probe"

@@ -24,7 +24,7 @@ fn an_invite_expires_when_its_lifetime_is_over() {
         },
     )
     .unwrap();
-    let Event::Invite { code } = s
+    let Event::Invite { code, .. } = s
         .wait_for(0, 1_000, |e| matches!(e, Event::Invite { .. }))
         .unwrap()
     else {

@@ -75,7 +75,7 @@ pub async fn prepare() -> Result<(Profile, DemoParts), String> {
         });
         loop {
             match events.recv().await {
-                Some(Event::Invite { code }) => return Ok(code),
+                Some(Event::Invite { code, .. }) => return Ok(code),
                 Some(Event::Error { message, .. }) => return Err(message),
                 None => return Err("the echo node stopped".to_owned()),
                 Some(_) => {}

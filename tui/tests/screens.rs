@@ -16,6 +16,8 @@ use ratatui::Terminal;
 
 /// 2023-11-14 22:13:20 UTC.
 const NOW: u64 = 1_700_000_000_000;
+/// What the invite screen says the code reveals (cairn_tui::dialog::reveals).
+const REVEALS: &str = "It reveals no address of yours, only your relay's (198.51.100.7).";
 const CODE: &str = "CAIRN:AEAGGVVNA572XIPOP3U6HYLOVNZQSGJLXEHYVRRTEKQBQDMZ6XVOWXABLFTOIKY5WQZ433FBKQ2P6L5IXC7KPJGZVKK2IHH7ZUH5KTFQEDHQAAAAABVVGDEAAYACICABCIQACCAEP4AAAAIGD6IACCAEBIAAAAIGB6QBOW5AVQ";
 const DIGITS: &str = "12345 67890 13579 24680 11223 34455 66778 89900 10293 84756 56473 82910";
 
@@ -256,8 +258,11 @@ screens! {
         app
     };
     help => with_dialog(Dialog::Help(Help { scroll: 0 }));
-    invite_waiting => with_dialog(Dialog::Invite(Invite { code: None }));
-    invite => with_dialog(Dialog::Invite(Invite { code: Some(CODE.into()) }));
+    invite_waiting => with_dialog(Dialog::Invite(Invite::default()));
+    invite => with_dialog(Dialog::Invite(Invite {
+        code: Some(CODE.into()),
+        reveals: Some(REVEALS.into()),
+    }));
     accept => {
         let mut app = with_dialog(Dialog::Accept(Accept {
             code: TextField::with_text(CODE),
@@ -318,7 +323,8 @@ screens! {
 fn invite_with_qr_on_a_large_terminal() {
     insta::assert_snapshot!(render(
         &with_dialog(Dialog::Invite(Invite {
-            code: Some(CODE.into())
+            code: Some(CODE.into()),
+            reveals: Some(REVEALS.into()),
         })),
         100,
         40

@@ -420,6 +420,11 @@ pub enum Event {
     Invite {
         /// The code (one line).
         code: String,
+        /// The node's own addresses the code carries (whoever holds it learns them):
+        /// public ones only, unless LAN mode or `--private-addresses` (docs/CLI.md).
+        addresses: Vec<String>,
+        /// The relay (mailbox) address it carries, if any.
+        relay: Option<String>,
     },
     /// A contact was added (handshake may still be running).
     ContactAdded {

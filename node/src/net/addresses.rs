@@ -63,9 +63,60 @@ pub fn dialable(addr: &Multiaddr, allow_local: bool) -> bool {
     }
 }
 
+/// Whether the node may put its own listen address `addr` in its card and invites: one
+/// that can be dialled from elsewhere (no unspecified address), and a local one —
+/// loopback, private (a home network, a container bridge, most VPN interfaces), shared,
+/// link-local — only if `allow_local` (LAN mode, or `--private-addresses`). Outside those
+/// modes a contact never dials a local address (`dialable`), so sharing one would only
+/// tell contacts, and whoever holds an old invite, about the user's networks.
+pub fn shareable(addr: &Multiaddr, allow_local: bool) -> bool {
+    match first_ip(addr) {
+        Some(ip) if ip.is_unspecified() => false,
+        Some(ip) => allow_local || !is_local_ip(ip),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Catches a card or invite that carries a loopback, container-bridge, VPN or
+    /// link-local address outside LAN mode (or drops a public one), and an unspecified
+    /// address shared in any mode.
+    #[test]
+    fn only_public_addresses_are_shared_outside_lan_mode() {
+        let local = [
+            "/ip4/127.0.0.1/tcp/4001",
+            "/ip4/172.17.0.1/tcp/4001",
+            "/ip4/10.8.0.2/udp/4001/quic-v1",
+            "/ip4/100.101.102.103/tcp/4001",
+            "/ip6/fe80::1/tcp/4001",
+            "/ip6/fd7a:115c:a1e0::1/tcp/4001",
+            "/ip4/192.168.1.20/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit",
+        ];
+        for a in local {
+            let a: Multiaddr = a.parse().unwrap();
+            assert!(!shareable(&a, false), "{a} shared outside LAN mode");
+            assert!(shareable(&a, true), "{a} not shared in LAN mode");
+        }
+        for a in [
+            "/ip4/203.0.113.5/tcp/4001",
+            "/ip6/2001:db8::5/udp/4001/quic-v1",
+            "/ip4/198.51.100.7/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit",
+        ] {
+            let a: Multiaddr = a.parse().unwrap();
+            assert!(shareable(&a, false), "{a} not shared");
+        }
+        for a in [
+            "/ip4/0.0.0.0/tcp/4001",
+            "/ip6/::/tcp/1",
+            "/dns4/example.org/tcp/1",
+        ] {
+            let a: Multiaddr = a.parse().unwrap();
+            assert!(!shareable(&a, true), "{a} shared");
+        }
+    }
 
     /// Catches a local address that is dialled outside LAN mode, or a public one that is
     /// refused.

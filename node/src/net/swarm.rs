@@ -174,8 +174,9 @@ pub fn build(key: identity::Keypair, opts: &SwarmOptions) -> Result<Swarm<Behavi
                 ),
                 rr,
                 identify: identify::Behaviour::new(
-                    identify::Config::new("/cairn/1".into(), key.public())
-                        .with_agent_version("cairn".into())
+                    // Nothing names Cairn to whoever connects: libp2p's default
+                    // agent (`rust-libp2p/…`) and the common protocol version.
+                    identify::Config::new("ipfs/0.1.0".into(), key.public())
                         // No address cache feeding every dial: the node dials the
                         // addresses it keeps per contact (at most six, filtered).
                         .with_cache_size(0),

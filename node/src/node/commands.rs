@@ -158,6 +158,8 @@ impl<S: Shell> Runtime<S> {
         match invite.encode() {
             Ok(code) => self.emit(Event::Invite {
                 code: code.to_string(),
+                addresses: addr_strings(&card.addrs),
+                relay: mailbox_string(card.mailbox.as_ref()),
             }),
             Err(e) => self.emit(Event::error(ErrorCode::InviteFailed, e.to_string())),
         }

@@ -417,7 +417,7 @@ impl World {
             self.groups.observe(i, self.epoch(i), &ev, &names)?;
             match ev {
                 Event::Introduction { id, .. } => self.accept_introduction(i, id),
-                Event::Invite { code } => {
+                Event::Invite { code, .. } => {
                     if let Some(j) = self.invites.get_mut(&i).and_then(VecDeque::pop_front) {
                         let alias = format!("n{i}");
                         let t = self.now + 10;

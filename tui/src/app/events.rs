@@ -145,10 +145,22 @@ pub(super) const ACCEPT_ERRORS: &[ErrorCode] = &[
 pub(super) fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
     match ev {
         Event::Ready { .. } => app.status.listening = true,
-        Event::Invite { code } => match &mut app.dialog {
-            Some(Dialog::Invite(d)) => d.code = Some(code),
+        Event::Invite {
+            code,
+            addresses,
+            relay,
+        } => match &mut app.dialog {
+            Some(Dialog::Invite(d)) => {
+                d.code = Some(code);
+                d.reveals = Some(reveals(&addresses, relay.as_deref()));
+            }
             // Closed before the code came: show it, but never over another dialog.
-            None => app.dialog = Some(Dialog::Invite(Invite { code: Some(code) })),
+            None => {
+                app.dialog = Some(Dialog::Invite(Invite {
+                    code: Some(code),
+                    reveals: Some(reveals(&addresses, relay.as_deref())),
+                }))
+            }
             Some(_) => {
                 app.notify("An invite was created but not shown (another dialog was open); create a new one to see it.")
             }

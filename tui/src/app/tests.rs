@@ -366,18 +366,30 @@ fn slash_commands() {
             for_contact: None,
         }]
     );
-    assert_eq!(app.dialog, Some(Dialog::Invite(Invite { code: None })));
+    assert_eq!(app.dialog, Some(Dialog::Invite(Invite::default())));
     update(
         &mut app,
         Action::Node(Event::Invite {
             code: "CAIRN:X".into(),
+            addresses: vec![
+                "/ip4/203.0.113.5/tcp/4001".into(),
+                "/ip4/198.51.100.7/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit".into(),
+            ],
+            relay: Some("/ip4/198.51.100.7/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN".into()),
         }),
     );
     assert_eq!(
         app.dialog,
         Some(Dialog::Invite(Invite {
-            code: Some("CAIRN:X".into())
+            code: Some("CAIRN:X".into()),
+            reveals: Some(
+                "It reveals your address 203.0.113.5 and your relay's (198.51.100.7): whoever holds the code learns where you are.".into()
+            ),
         }))
+    );
+    assert_eq!(
+        crate::dialog::reveals(&[], Some("/ip4/198.51.100.7/tcp/1")),
+        "It reveals no address of yours, only your relay's (198.51.100.7)."
     );
     update(&mut app, key(KeyCode::Esc));
     assert_eq!(app.dialog, None);

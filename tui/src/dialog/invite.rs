@@ -16,6 +16,40 @@ const EXPLAIN: &str = "Show this QR code or give this code to ONE person you tru
 pub struct Invite {
     /// The code, once the node created it.
     pub code: Option<String>,
+    /// What the code tells whoever holds it about where the user is ([`reveals`]).
+    pub reveals: Option<String>,
+}
+
+/// The IP address a multiaddr (as text) starts with.
+fn ip_of(addr: &str) -> Option<&str> {
+    let mut parts = addr.split('/').skip(1);
+    match (parts.next(), parts.next()) {
+        (Some("ip4" | "ip6"), Some(ip)) => Some(ip),
+        _ => None,
+    }
+}
+
+/// Says which addresses an invite carries: the user's own (a circuit through the relay is
+/// the relay's) and the relay's.
+pub fn reveals(addresses: &[String], relay: Option<&str>) -> String {
+    let mut own: Vec<&str> = Vec::new();
+    for a in addresses.iter().filter(|a| !a.contains("/p2p-circuit")) {
+        if let Some(ip) = ip_of(a).filter(|ip| !own.contains(ip)) {
+            own.push(ip);
+        }
+    }
+    let relay = relay.and_then(ip_of);
+    let relay_part = relay.map(|r| format!("your relay's ({r})"));
+    match (own.as_slice(), relay_part) {
+        ([], Some(r)) => format!("It reveals no address of yours, only {r}."),
+        ([], None) => "It reveals no address of yours.".into(),
+        (ips, r) => format!(
+            "It reveals your address{} {}{}: whoever holds the code learns where you are.",
+            if ips.len() > 1 { "es" } else { "" },
+            ips.join(", "),
+            r.map(|r| format!(" and {r}")).unwrap_or_default()
+        ),
+    }
 }
 
 impl Invite {
@@ -53,7 +87,8 @@ impl Invite {
         let qr_h = qr.len();
         let text_w = usize::from(area.width.saturating_sub(4)).min(80);
         let code_lines = code_rows(code, text_w);
-        let explain_h = wrap(EXPLAIN, text_w, text_w).len();
+        let reveals = self.reveals.as_deref().unwrap_or_default();
+        let explain_h = wrap(EXPLAIN, text_w, text_w).len() + wrap(reveals, text_w, text_w).len();
         let fixed_h = explain_h + 1 + code_lines.len() + 1 + 2;
         let fits_qr =
             qr_w + 4 <= usize::from(area.width) && qr_h + fixed_h <= usize::from(area.height);
@@ -86,6 +121,9 @@ impl Invite {
         }
         lines.push(Line::raw(""));
         lines.push(Line::raw(EXPLAIN));
+        if !reveals.is_empty() {
+            lines.push(Line::styled(reveals.to_owned(), DIM));
+        }
         if !fits_qr {
             lines.push(Line::styled(
                 format!(

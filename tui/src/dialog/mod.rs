@@ -24,7 +24,7 @@ pub use expire::Expire;
 pub use files::{size as files_size, Files};
 pub use help::{help_lines, Help};
 pub use introduction::Introduction;
-pub use invite::Invite;
+pub use invite::{reveals, Invite};
 pub use lan::Lan;
 pub use members::Members;
 pub use new_key::NewKey;
