@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod content;
+pub mod exposure;
 pub mod files;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

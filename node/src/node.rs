@@ -46,6 +46,7 @@ mod commands;
 mod contacts;
 mod durability;
 mod event_loop;
+mod exposure;
 mod files;
 #[cfg(feature = "sim")]
 mod footprint;
@@ -671,29 +672,6 @@ impl<S: Shell> Runtime<S> {
         // is seen (and the waits moved back) as one set back later is.
         self.last_tick_ms = now;
         Ok(())
-    }
-
-    fn card(&self) -> ProfileCard {
-        let mut addrs: Vec<Vec<u8>> = Vec::new();
-        let mut seen = BTreeSet::new();
-        let allow_local = self.config.lan || self.config.private_addresses;
-        for a in &self.listen_addrs {
-            // Only what a contact could dial (`addresses::shareable`), and circuits through
-            // our relay, which reveal nothing the card's mailbox does not.
-            let circuit = self.relay.is_some() && a.iter().any(|p| p == Protocol::P2pCircuit);
-            if !(circuit || addresses::shareable(a, allow_local)) || !seen.insert(a.to_string()) {
-                continue;
-            }
-            if addrs.len() < cairn_crypto::card::MAX_ADDRS {
-                addrs.push(a.to_vec());
-            }
-        }
-        ProfileCard {
-            display_name: self.profile.display_name.clone(),
-            peer_id: self.shell.local_peer_id().to_bytes(),
-            addrs,
-            mailbox: self.relay.as_ref().map(|(_, a)| a.to_vec()),
-        }
     }
 
     /// Listens where configured and dials the relay: the first thing a started node does.

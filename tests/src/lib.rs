@@ -308,6 +308,28 @@ impl Profile {
         c
     }
 
+    /// Runs `cairn exposure` on this profile (the node must not be running) with the
+    /// settings `start` would use; returns what it printed.
+    pub fn exposure(&self) -> String {
+        let mut c = self.command();
+        c.args(["exposure", "--listen", &self.listen]);
+        if let Some(r) = &self.relay {
+            c.args(["--relay", r]);
+        }
+        for flag in ["--lan", "--private-addresses"] {
+            if self.run_args.iter().any(|a| a == flag) {
+                c.arg(flag);
+            }
+        }
+        let out = c.output().expect("run cairn exposure");
+        assert!(
+            out.status.success(),
+            "cairn exposure failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Opens this profile's store directly (the node must not be running), as `cairn` does.
     pub fn open_store(&self) -> cairn_node::api::inspect::Store {
         use cairn_node::api::inspect::Store;

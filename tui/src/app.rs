@@ -7,8 +7,8 @@
 use crate::config::{Settings, Sort};
 pub use crate::dialog::Dialog;
 use crate::dialog::{
-    edit_field, reveals, Accept, Expire, Help, Introduction, Invite, Key, Lan, NewKey, Request,
-    Verify, Wipe,
+    edit_field, reveals, Accept, Expire, Exposure, Help, Introduction, Invite, Key, Lan, NewKey,
+    Request, Verify, Wipe,
 };
 use crate::input::{SecretField, TextField};
 use crate::keymap::KeyAction;

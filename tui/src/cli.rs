@@ -85,6 +85,27 @@ pub enum Cmd {
     },
     /// Run a relay and mailbox for others. With --passphrase-file, the mailbox's key is
     /// wrapped under that passphrase (Argon2id) like a profile's key file.
+    /// What each party — a network observer, a LAN neighbour, your relay, each contact,
+    /// someone holding an old invite, a device thief — can learn about you now, computed
+    /// from this profile and the settings given (the same flags as `run`), with the one
+    /// change that would reduce each. Starts the node briefly (it goes online).
+    Exposure {
+        /// As for `run`.
+        #[arg(long, value_name = "MULTIADDR")]
+        listen: Vec<String>,
+        /// As for `run`.
+        #[arg(long, value_name = "MULTIADDR")]
+        relay: Option<String>,
+        /// As for `run`.
+        #[arg(long)]
+        lan: bool,
+        /// As for `run`.
+        #[arg(long)]
+        private_addresses: bool,
+        /// Print the `exposure` event (JSON) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     Relay {
         /// Listen address (repeatable).
         #[arg(long, value_name = "MULTIADDR", required = true)]
@@ -311,6 +332,27 @@ pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
                     stranger_idle: std::time::Duration::from_secs(*stranger_idle),
                 },
             )
+        }
+        Some(Cmd::Exposure {
+            listen,
+            relay,
+            lan,
+            private_addresses,
+            json,
+        }) => {
+            let profile = open_profile(&cli)?;
+            let config = cairn_node::api::NodeConfig {
+                listen: parse_addrs(listen, "--listen")?,
+                relay: relay
+                    .as_ref()
+                    .map(|a| a.parse().map_err(|e| format!("bad --relay {a}: {e}")))
+                    .transpose()?,
+                lan: *lan,
+                private_addresses: *private_addresses,
+                resend_after: cairn_node::api::RESEND_AFTER_HOP,
+                stranger_idle: cairn_node::api::STRANGER_IDLE,
+            };
+            crate::headless::exposure(profile, config, *json)
         }
         Some(Cmd::Relay { listen, data, .. }) => {
             let listen = listen

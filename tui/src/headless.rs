@@ -1,4 +1,5 @@
-//! Headless modes: the JSON-lines node (`cairn run`) and the relay (`cairn relay`).
+//! Headless modes: the JSON-lines node (`cairn run`), the exposure report (`cairn
+//! exposure`) and the relay (`cairn relay`).
 
 use cairn_node::api::NodeConfig;
 use cairn_node::api::Profile;
@@ -56,6 +57,61 @@ pub fn run_node(profile: Profile, config: NodeConfig) -> Result<(), String> {
         Ok(())
     });
     // The stdin reader is a blocking thread that may never return: do not wait for it.
+    rt.shutdown_background();
+    result
+}
+
+/// Starts the node, waits until it listens (or 10 s), prints the exposure report, stops.
+pub fn exposure(profile: Profile, config: NodeConfig, json: bool) -> Result<(), String> {
+    let rt = runtime()?;
+    let result = rt.block_on(async move {
+        let (handle, mut events, task) = cairn_node::api::start_node(profile, config)?;
+        let ready = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut asked = false;
+        let mut report = None;
+        loop {
+            let ev = if asked {
+                events.recv().await
+            } else {
+                match tokio::time::timeout_at(ready, events.recv()).await {
+                    Ok(ev) => ev,
+                    Err(_) => {
+                        asked = true;
+                        handle.send(Command::Exposure);
+                        continue;
+                    }
+                }
+            };
+            match ev {
+                Some(Event::Ready { .. }) if !asked => {
+                    asked = true;
+                    handle.send(Command::Exposure);
+                }
+                Some(ev @ Event::Exposure { .. }) => {
+                    report = Some(ev);
+                    handle.send(Command::Quit);
+                }
+                Some(Event::Stopped) | None => break,
+                Some(_) => {}
+            }
+        }
+        let _ = task.await;
+        match report {
+            Some(ev) if json => print(&ev),
+            Some(Event::Exposure { parties }) => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(
+                    out,
+                    "What each party can learn about you now, from this profile and these settings:\n"
+                );
+                for l in cairn_node::api::exposure_lines(&parties) {
+                    let _ = writeln!(out, "{l}");
+                }
+            }
+            _ => return Err("the node stopped before it made the report".to_owned()),
+        }
+        Ok(())
+    });
     rt.shutdown_background();
     result
 }

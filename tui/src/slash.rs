@@ -36,6 +36,8 @@ pub enum SlashCmd {
     Introductions,
     /// LAN discovery on or off.
     Lan,
+    /// Who can learn what about the user (the exposure report).
+    Exposure,
     /// Panic wipe.
     Wipe,
     /// The help.
@@ -154,6 +156,12 @@ pub const COMMANDS: &[Slash] = &[
         names: &["lan"],
         usage: "/lan on|off",
         about: "LAN discovery (mDNS)",
+    },
+    Slash {
+        cmd: SlashCmd::Exposure,
+        names: &["exposure", "privacy"],
+        usage: "/exposure",
+        about: "who can learn what about you, and how to reduce it",
     },
     Slash {
         cmd: SlashCmd::Wipe,

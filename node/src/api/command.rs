@@ -39,6 +39,8 @@ pub enum Command {
     },
     /// List contacts.
     Contacts,
+    /// What each party can learn about the user now (the exposure report).
+    Exposure,
     /// A conversation's messages (the last `limit`, default 100).
     History {
         /// Contact alias.

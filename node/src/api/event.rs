@@ -470,6 +470,12 @@ pub enum Event {
         /// Contacts.
         contacts: Vec<ContactInfo>,
     },
+    /// The exposure report: each party, what it can learn now, and the one change that
+    /// would reduce it (`crate::exposure`).
+    Exposure {
+        /// The parties, in a fixed order.
+        parties: Vec<crate::exposure::Party>,
+    },
     /// A conversation.
     History {
         /// Contact alias.

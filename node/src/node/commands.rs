@@ -29,6 +29,7 @@ impl<S: Shell> Runtime<S> {
                 client_ref,
             } => self.cmd_send(&to, vec![(text, client_ref)]),
             Command::Contacts => self.cmd_contacts(),
+            Command::Exposure => self.cmd_exposure(),
             Command::History { with, limit } => self.cmd_history(&with, limit.unwrap_or(100)),
             Command::Verify { alias, confirm } => self.cmd_verify(&alias, confirm),
             Command::Expire { alias, seconds } => self.cmd_expire(&alias, seconds),

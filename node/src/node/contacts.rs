@@ -1,8 +1,34 @@
-//! The contact lifecycle the user drives: rename, block and unblock, delete.
+//! The contact lifecycle the user drives: rename, block and unblock, delete; and the own
+//! card contacts get.
 
 use super::*;
 
 impl<S: Shell> Runtime<S> {
+    /// The own profile card as contacts get it (and invites carry it): the display name,
+    /// PeerId, the addresses a contact could dial, and the mailbox.
+    pub(super) fn card(&self) -> ProfileCard {
+        let mut addrs: Vec<Vec<u8>> = Vec::new();
+        let mut seen = BTreeSet::new();
+        let allow_local = self.config.lan || self.config.private_addresses;
+        for a in &self.listen_addrs {
+            // Only what a contact could dial (`addresses::shareable`), and circuits through
+            // our relay, which reveal nothing the card's mailbox does not.
+            let circuit = self.relay.is_some() && a.iter().any(|p| p == Protocol::P2pCircuit);
+            if !(circuit || addresses::shareable(a, allow_local)) || !seen.insert(a.to_string()) {
+                continue;
+            }
+            if addrs.len() < cairn_crypto::card::MAX_ADDRS {
+                addrs.push(a.to_vec());
+            }
+        }
+        ProfileCard {
+            display_name: self.profile.display_name.clone(),
+            peer_id: self.shell.local_peer_id().to_bytes(),
+            addrs,
+            mailbox: self.relay.as_ref().map(|(_, a)| a.to_vec()),
+        }
+    }
+
     /// An alias the user may give: non-empty, no control, invisible or direction-changing
     /// characters (the rules of a display name, so one alias cannot pose as another).
     pub(super) fn alias_problem(alias: &str) -> Option<Event> {

@@ -278,6 +278,10 @@ pub(super) fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
                  /delete confirm (history too) or /delete keep-history."
             )),
         },
+        SlashCmd::Exposure => {
+            app.dialog = Some(Dialog::Exposure(Exposure::default()));
+            fx.push(Effect::Node(Command::Exposure));
+        }
         SlashCmd::Wipe => open_dialog(app, KeyAction::Wipe, fx),
         SlashCmd::Help => open_dialog(app, KeyAction::Help, fx),
         SlashCmd::Quit => quit(app, fx),

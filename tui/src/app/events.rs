@@ -165,6 +165,11 @@ pub(super) fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
                 app.notify("An invite was created but not shown (another dialog was open); create a new one to see it.")
             }
         },
+        Event::Exposure { parties } => {
+            if let Some(Dialog::Exposure(d)) = &mut app.dialog {
+                d.lines = Some(cairn_node::api::exposure_lines(&parties));
+            }
+        }
         Event::ContactAdded { alias } => {
             fx.push(Effect::Node(Command::Contacts));
             let was_accepting = matches!(&app.dialog, Some(Dialog::Accept(a)) if a.waiting);

@@ -394,6 +394,34 @@ fn slash_commands() {
     update(&mut app, key(KeyCode::Esc));
     assert_eq!(app.dialog, None);
 
+    // The exposure report: asked of the node, shown as it computed it.
+    let fx = run(&mut app, "/exposure");
+    assert_eq!(node_cmds(&fx), vec![Command::Exposure]);
+    assert_eq!(app.dialog, Some(Dialog::Exposure(Exposure::default())));
+    update(
+        &mut app,
+        Action::Node(Event::Exposure {
+            parties: vec![cairn_node::api::ExposureParty {
+                who: "your relay (198.51.100.7)".into(),
+                learns: vec!["your IP address".into()],
+                reduce: Some("use a relay you trust".into()),
+            }],
+        }),
+    );
+    let Some(Dialog::Exposure(d)) = &app.dialog else {
+        panic!("the report is not shown")
+    };
+    assert_eq!(
+        d.lines.as_deref().unwrap_or_default()[..3],
+        [
+            "Your relay (198.51.100.7)".to_owned(),
+            "  - your IP address".to_owned(),
+            "  → to reduce it: use a relay you trust".to_owned(),
+        ]
+    );
+    update(&mut app, key(KeyCode::Esc));
+    assert_eq!(app.dialog, None);
+
     let fx = run(&mut app, "/expire 1h");
     assert_eq!(
         node_cmds(&fx),

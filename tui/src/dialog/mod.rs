@@ -8,6 +8,7 @@
 mod accept;
 mod attach;
 mod expire;
+mod exposure;
 mod files;
 mod help;
 mod introduction;
@@ -21,6 +22,7 @@ mod wipe;
 pub use accept::Accept;
 pub use attach::{Attach, Preview};
 pub use expire::Expire;
+pub use exposure::Exposure;
 pub use files::{size as files_size, Files};
 pub use help::{help_lines, Help};
 pub use introduction::Introduction;
@@ -167,6 +169,8 @@ pub enum Dialog {
     Attach(Attach),
     /// A conversation's files.
     Files(Files),
+    /// Who can learn what about the user (the exposure report).
+    Exposure(Exposure),
 }
 
 impl Dialog {
@@ -185,6 +189,7 @@ impl Dialog {
             Dialog::Introduction(d) => d.update(key, out),
             Dialog::Attach(d) => d.update(key, out),
             Dialog::Files(d) => d.update(key, out),
+            Dialog::Exposure(d) => d.update(key, out),
         }
     }
 
@@ -211,6 +216,7 @@ impl Dialog {
             Dialog::Introduction(d) => d.draw(f),
             Dialog::Attach(d) => d.draw(f),
             Dialog::Files(d) => d.draw(f),
+            Dialog::Exposure(d) => d.draw(f),
         }
     }
 }
