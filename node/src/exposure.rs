@@ -40,8 +40,8 @@ pub struct Facts {
     pub group_strangers: usize,
     /// Invites made and not used yet.
     pub invites: usize,
-    /// When the last of them expires (Unix ms).
-    pub invites_until_ms: Option<u64>,
+    /// How long the last of them stays usable, in seconds.
+    pub invites_left_secs: Option<u64>,
     /// Files kept in the profile (sent and received).
     pub files: usize,
 }
@@ -58,7 +58,7 @@ pub struct Party {
 }
 
 /// The IP addresses `addrs` start with (a circuit's is its relay's: left out), each once.
-fn own_ips(addrs: &[String]) -> Vec<String> {
+pub fn own_ips(addrs: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for a in addrs.iter().filter(|a| !a.contains("/p2p-circuit")) {
         let mut parts = a.split('/').skip(1);
@@ -263,8 +263,8 @@ pub fn report(f: &Facts) -> Vec<Party> {
                  time each was made (now it would be: {}) and your relay; one of them can \
                  become your contact",
                 f.invites,
-                f.invites_until_ms
-                    .map(|t| format!(" (the last until {})", utc(t)))
+                f.invites_left_secs
+                    .map(|s| format!(" (the last usable {})", duration(s)))
                     .unwrap_or_default(),
                 list(&shared)
             )]
@@ -341,24 +341,6 @@ pub(crate) fn duration(secs: u64) -> String {
     format!("for {n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
-/// A time as a UTC date ("2026-12-04 10:00 UTC").
-fn utc(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = secs / 86_400;
-    let (h, m) = ((secs % 86_400) / 3_600, (secs % 3_600) / 60);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02} UTC")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,7 +369,7 @@ mod tests {
                 },
             ],
             invites: 1,
-            invites_until_ms: Some(1_796_378_400_000),
+            invites_left_secs: Some(6 * 86_400),
             ..Facts::default()
         }
     }
@@ -410,9 +392,7 @@ mod tests {
         );
         assert!(who(&r, "your contact bo").learns[2].contains("for 1 hour"));
         let old = who(&r, "someone holding");
-        assert!(
-            old.learns[0].contains("1 invite(s) still open (the last until 2026-12-04 10:00 UTC)")
-        );
+        assert!(old.learns[0].contains("1 invite(s) still open (the last usable for 6 days)"));
         let thief = who(&r, "someone who takes");
         assert!(thief.learns[1].contains("2 contact(s), 14 message(s) kept"));
         assert!(thief.reduce.as_deref().unwrap().contains("(ana)"));

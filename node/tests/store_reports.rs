@@ -5,8 +5,17 @@
 
 mod common;
 
-use cairn_node::store::{MessageId, NewOutbox, Report, SecretBytes};
+use cairn_node::store::{MessageId, NewOutbox, Report, SecretBytes, Store};
 use common::*;
+
+/// Every report the store keeps owed.
+fn owed(s: &Store) -> Vec<Report> {
+    s.unreported()
+        .unwrap()
+        .into_iter()
+        .flat_map(|(_, r)| r)
+        .collect()
+}
 
 /// Catches a received batch stored without its `message` reports (a crash before the
 /// flush's completion would then lose the events for good), a report for a duplicate, reports
@@ -53,12 +62,7 @@ fn received_messages_are_owed_until_marked_and_survive_a_reopen() {
     s.close().unwrap();
 
     let s = open(&dir);
-    let owed: Vec<Report> = s
-        .unreported()
-        .unwrap()
-        .into_iter()
-        .flat_map(|(_, r)| r)
-        .collect();
+    let owed = owed(&s);
     assert_eq!(
         owed,
         vec![
@@ -130,12 +134,7 @@ fn a_receipt_owes_delivered_for_the_ids_its_caller_names() {
         .durable(&s)
         .unwrap();
     assert_eq!(done.len(), 3);
-    let owed: Vec<Report> = s
-        .unreported()
-        .unwrap()
-        .into_iter()
-        .flat_map(|(_, r)| r)
-        .collect();
+    let owed = owed(&s);
     assert_eq!(
         owed,
         vec![

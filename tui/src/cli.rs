@@ -49,6 +49,47 @@ pub struct Cli {
     pub command: Option<Cmd>,
 }
 
+/// How the node meets the network (`run` and `exposure`).
+#[derive(clap::Args, Debug)]
+pub struct NetFlags {
+    /// Listen address (repeatable), e.g. /ip4/0.0.0.0/tcp/4001.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<String>,
+    /// Relay to reserve a circuit at and use as mailbox (…/p2p/PEERID).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub relay: Option<String>,
+    /// Discover and be discovered on the LAN with mDNS (broadcasts your PeerId).
+    #[arg(long)]
+    pub lan: bool,
+    /// Dial loopback, private and link-local addresses that contacts give, and put your own
+    /// in your card and invites, without mDNS (a closed network, a VPN, several nodes on
+    /// one machine; implied by --lan).
+    #[arg(long)]
+    pub private_addresses: bool,
+}
+
+impl NetFlags {
+    /// The node's configuration with these flags.
+    fn config(
+        &self,
+        resend_after: std::time::Duration,
+        stranger_idle: std::time::Duration,
+    ) -> Result<cairn_node::api::NodeConfig, String> {
+        Ok(cairn_node::api::NodeConfig {
+            listen: parse_addrs(&self.listen, "--listen")?,
+            relay: self
+                .relay
+                .as_ref()
+                .map(|a| a.parse().map_err(|e| format!("bad --relay {a}: {e}")))
+                .transpose()?,
+            lan: self.lan,
+            private_addresses: self.private_addresses,
+            resend_after,
+            stranger_idle,
+        })
+    }
+}
+
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
@@ -60,19 +101,8 @@ pub enum Cmd {
     },
     /// Run the node headless: JSON commands on stdin, JSON events on stdout.
     Run {
-        /// Listen address (repeatable), e.g. /ip4/0.0.0.0/tcp/4001.
-        #[arg(long, value_name = "MULTIADDR")]
-        listen: Vec<String>,
-        /// Relay to reserve a circuit at and use as mailbox (…/p2p/PEERID).
-        #[arg(long, value_name = "MULTIADDR")]
-        relay: Option<String>,
-        /// Discover and be discovered on the LAN with mDNS (broadcasts your PeerId).
-        #[arg(long)]
-        lan: bool,
-        /// Dial loopback, private and link-local addresses that contacts give, without
-        /// mDNS (a closed network, a VPN, several nodes on one machine; implied by --lan).
-        #[arg(long)]
-        private_addresses: bool,
+        #[command(flatten)]
+        net: NetFlags,
         /// Seconds to wait for a delivery receipt after a hop (the contact or its mailbox)
         /// took a message, before sending it again, encrypted anew; times the number of
         /// hops that took it.
@@ -83,29 +113,20 @@ pub enum Cmd {
         #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
         stranger_idle: u64,
     },
-    /// Run a relay and mailbox for others. With --passphrase-file, the mailbox's key is
-    /// wrapped under that passphrase (Argon2id) like a profile's key file.
-    /// What each party — a network observer, a LAN neighbour, your relay, each contact,
-    /// someone holding an old invite, a device thief — can learn about you now, computed
-    /// from this profile and the settings given (the same flags as `run`), with the one
-    /// change that would reduce each. Starts the node briefly (it goes online).
+    /// Who can learn what about you now, and the one change that would reduce each.
+    ///
+    /// A network observer, a LAN neighbour, your relay, each contact, someone holding an
+    /// old invite, a device thief: computed from this profile and the settings given (the
+    /// same flags as `run`). Starts the node briefly (it goes online).
     Exposure {
-        /// As for `run`.
-        #[arg(long, value_name = "MULTIADDR")]
-        listen: Vec<String>,
-        /// As for `run`.
-        #[arg(long, value_name = "MULTIADDR")]
-        relay: Option<String>,
-        /// As for `run`.
-        #[arg(long)]
-        lan: bool,
-        /// As for `run`.
-        #[arg(long)]
-        private_addresses: bool,
+        #[command(flatten)]
+        net: NetFlags,
         /// Print the `exposure` event (JSON) instead of text.
         #[arg(long)]
         json: bool,
     },
+    /// Run a relay and mailbox for others. With --passphrase-file, the mailbox's key is
+    /// wrapped under that passphrase (Argon2id) like a profile's key file.
     Relay {
         /// Listen address (repeatable).
         #[arg(long, value_name = "MULTIADDR", required = true)]
@@ -305,54 +326,22 @@ pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
             Ok(())
         }
         Some(Cmd::Run {
-            listen,
-            relay,
-            lan,
-            private_addresses,
+            net,
             resend_after,
             stranger_idle,
         }) => {
-            let profile = open_profile(&cli)?;
-            let listen = listen
-                .iter()
-                .map(|a| a.parse().map_err(|e| format!("bad --listen {a}: {e}")))
-                .collect::<Result<Vec<_>, String>>()?;
-            let relay = relay
-                .as_ref()
-                .map(|a| a.parse().map_err(|e| format!("bad --relay {a}: {e}")))
-                .transpose()?;
-            crate::headless::run_node(
-                profile,
-                cairn_node::api::NodeConfig {
-                    listen,
-                    relay,
-                    lan: *lan,
-                    private_addresses: *private_addresses,
-                    resend_after: std::time::Duration::from_secs(*resend_after),
-                    stranger_idle: std::time::Duration::from_secs(*stranger_idle),
-                },
-            )
+            let config = net.config(
+                std::time::Duration::from_secs(*resend_after),
+                std::time::Duration::from_secs(*stranger_idle),
+            )?;
+            crate::headless::run_node(open_profile(&cli)?, config)
         }
-        Some(Cmd::Exposure {
-            listen,
-            relay,
-            lan,
-            private_addresses,
-            json,
-        }) => {
-            let profile = open_profile(&cli)?;
-            let config = cairn_node::api::NodeConfig {
-                listen: parse_addrs(listen, "--listen")?,
-                relay: relay
-                    .as_ref()
-                    .map(|a| a.parse().map_err(|e| format!("bad --relay {a}: {e}")))
-                    .transpose()?,
-                lan: *lan,
-                private_addresses: *private_addresses,
-                resend_after: cairn_node::api::RESEND_AFTER_HOP,
-                stranger_idle: cairn_node::api::STRANGER_IDLE,
-            };
-            crate::headless::exposure(profile, config, *json)
+        Some(Cmd::Exposure { net, json }) => {
+            let config = net.config(
+                cairn_node::api::RESEND_AFTER_HOP,
+                cairn_node::api::STRANGER_IDLE,
+            )?;
+            crate::headless::exposure(open_profile(&cli)?, config, *json)
         }
         Some(Cmd::Relay { listen, data, .. }) => {
             let listen = listen

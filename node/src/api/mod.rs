@@ -22,7 +22,7 @@ pub use event::{
 pub use ids::{Alias, ClientRef, FileId, GroupRef, IntroId, MemberName, MessageId, PeerId};
 
 /// The exposure report's parties (the `exposure` event) and their text.
-pub use crate::exposure::{lines as exposure_lines, Party as ExposureParty};
+pub use crate::exposure::{lines as exposure_lines, own_ips, Party as ExposureParty};
 /// Profiles: created with a passphrase, opened with it (`Profile::create`, `Profile::open`).
 pub use crate::profile::{Profile, ProfileError};
 pub use crate::store::{KdfParams, OpenError, OpenOptions, Passphrase, ProfilePaths};

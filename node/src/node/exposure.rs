@@ -40,7 +40,7 @@ impl<S: Shell> Runtime<S> {
             groups: self.groups.len(),
             group_strangers: self.group_only.len(),
             invites: open.len(),
-            invites_until_ms: open.iter().max().copied(),
+            invites_left_secs: open.iter().max().map(|until| (until - now) / 1000),
             files: self.files.records.len(),
         }
     }

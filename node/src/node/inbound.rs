@@ -193,15 +193,10 @@ impl<S: Shell> Runtime<S> {
                     index,
                     sealed,
                 };
-                match self.join_chunk_run(group, cid, next, chunk, out) {
-                    files::Joined::Yes => return,
-                    files::Joined::Again => return self.inbound_message_into(env, i, group, out),
-                    files::Joined::Alone(alone) => {
-                        let (next, c) = *alone;
-                        let r = self.inbound_content(cid, next, c);
-                        return set(out, i, r);
-                    }
-                }
+                return match self.join_chunk_run(group, cid, next, chunk, out) {
+                    files::Joined::Yes => {}
+                    files::Joined::Again => self.inbound_message_into(env, i, group, out),
+                };
             }
             c => c,
         };

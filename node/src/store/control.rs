@@ -170,9 +170,9 @@ impl Store {
         retire: &[BatchId],
         now_ms: u64,
     ) -> Result<Staged<Vec<MessageId>>, StoreError> {
-        let staged =
-            self.apply_receipt_reporting(contact, session_after, ids, retire, &|_| false, now_ms)?;
-        Ok(Staged::new(staged.relaxed().0))
+        Ok(self
+            .apply_receipt_reporting(contact, session_after, ids, retire, &|_| false, now_ms)?
+            .map(|(done, _)| done))
     }
 
     /// [`Store::apply_receipt`], keeping in the same write a `delivered` report

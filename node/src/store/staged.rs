@@ -39,6 +39,11 @@ impl<T> Staged<T> {
         self.value
     }
 
+    /// The same write, with its result changed by `f`.
+    pub(super) fn map<U>(self, f: impl FnOnce(T) -> U) -> Staged<U> {
+        Staged::new(f(self.value))
+    }
+
     /// The result now; the write may be lost in a crash, harmlessly.
     pub fn relaxed(self) -> T {
         self.value

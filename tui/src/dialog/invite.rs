@@ -2,6 +2,7 @@
 
 use super::{Handled, Key, Request};
 use crate::layout::{body_with_hint, code_rows, dialog_rect, draw_qr, panel, wrap, BOLD, DIM};
+use cairn_node::api::own_ips;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Line;
@@ -20,25 +21,11 @@ pub struct Invite {
     pub reveals: Option<String>,
 }
 
-/// The IP address a multiaddr (as text) starts with.
-fn ip_of(addr: &str) -> Option<&str> {
-    let mut parts = addr.split('/').skip(1);
-    match (parts.next(), parts.next()) {
-        (Some("ip4" | "ip6"), Some(ip)) => Some(ip),
-        _ => None,
-    }
-}
-
 /// Says which addresses an invite carries: the user's own (a circuit through the relay is
 /// the relay's) and the relay's.
 pub fn reveals(addresses: &[String], relay: Option<&str>) -> String {
-    let mut own: Vec<&str> = Vec::new();
-    for a in addresses.iter().filter(|a| !a.contains("/p2p-circuit")) {
-        if let Some(ip) = ip_of(a).filter(|ip| !own.contains(ip)) {
-            own.push(ip);
-        }
-    }
-    let relay = relay.and_then(ip_of);
+    let own = own_ips(addresses);
+    let relay = relay.and_then(|r| own_ips(&[r.to_owned()]).pop());
     let relay_part = relay.map(|r| format!("your relay's ({r})"));
     match (own.as_slice(), relay_part) {
         ([], Some(r)) => format!("It reveals no address of yours, only {r}."),

@@ -1,11 +1,10 @@
 //! A file's offer, chunk or control from a contact. Each is receipted (its id: the offer's
 //! message id, a chunk's or a control's derived one), stored with the receipt and the
-//! ratchet state in one transaction, and acknowledged once durable. What a transfer's state
-//! refuses (a chunk before acceptance, outside the span, of another contact's file) moves
-//! the session on and changes nothing else.
+//! ratchet state in one transaction, and acknowledged once durable (chunks in runs:
+//! `runs.rs`). What a transfer's state refuses (a chunk before acceptance, outside the span,
+//! of another contact's file) moves the session on and changes nothing else.
 
 use super::*;
-use crate::files::transfer::{Arrival, Incoming};
 use crate::files::vault::Slot;
 
 impl<S: Shell> Runtime<S> {
@@ -22,18 +21,20 @@ impl<S: Shell> Runtime<S> {
                 group,
                 descriptor,
             } => self.inbound_offer(cid, next, id, sent_at_ms, group, descriptor),
-            Content::Chunk {
-                file,
-                index,
-                sealed,
-            } => self.inbound_chunk(cid, next, file, index, &sealed),
+            // Every chunk is taken (or refused) as part of a run (`runs.rs`).
+            Content::Chunk { .. } => self.file_refused(cid, next, "chunk outside a run"),
             Content::FileControl { file, action } => self.inbound_control(cid, next, file, action),
             _ => Inbound::Dropped,
         }
     }
 
     /// The session moves on and nothing else changes (what a transfer refuses).
-    fn file_refused(&mut self, cid: ContactId, next: Session, why: &'static str) -> Inbound {
+    pub(super) fn file_refused(
+        &mut self,
+        cid: ContactId,
+        next: Session,
+        why: &'static str,
+    ) -> Inbound {
         let bytes = SecretBytes::from_slice(&next.to_bytes());
         if self.profile.store.put_session(&cid, &bytes).is_err() {
             return Inbound::TryLater;
@@ -130,68 +131,6 @@ impl<S: Shell> Runtime<S> {
         }
         self.deferred.push(Deferred::Emit(event));
         Inbound::Processed
-    }
-
-    fn inbound_chunk(
-        &mut self,
-        cid: ContactId,
-        mut next: Session,
-        file: [u8; 16],
-        index: u64,
-        sealed: &[u8],
-    ) -> Inbound {
-        let Some(mut r) = self.files.records.get(&file).cloned() else {
-            return self.file_refused(cid, next, "chunk of no file");
-        };
-        if r.contact != cid || r.outgoing {
-            return self.file_refused(cid, next, "chunk of another's file");
-        }
-        let mut incoming = Incoming {
-            chunks: r.chunks(),
-            have: r.have.clone(),
-            stage: r.stage,
-        };
-        let cid_id = chunk_id(&file, index);
-        match incoming.arrival(index) {
-            Err(_) => self.file_refused(cid, next, "chunk the transfer refuses"),
-            Ok(Arrival::Again) => {
-                *self.files.again.entry(file).or_default() += 1;
-                self.receipt_again(cid, next, cid_id)
-            }
-            Ok(Arrival::New) => {
-                let opened = r
-                    .descriptor
-                    .cipher()
-                    .and_then(|c| c.open(index, sealed).map(|_| ()));
-                if opened.is_err() {
-                    return self.file_refused(cid, next, "chunk that does not open");
-                }
-                // The content first, durably: the record then says it is there.
-                let vault = Arc::clone(&self.files.vault);
-                if let Err(e) = vault
-                    .write(r.slot, index, sealed)
-                    .and_then(|()| vault.sync(r.slot))
-                {
-                    tracing::warn!(error = %e, "a received chunk could not be stored");
-                    return Inbound::TryLater;
-                }
-                incoming.stored(index);
-                r.have = incoming.have;
-                let Some(receipt) = self.receipt_part(&mut next, cid, vec![cid_id]) else {
-                    return Inbound::TryLater;
-                };
-                let (bytes, total) = (
-                    (r.have.len() * CHUNK_LEN as u64).min(r.descriptor.size),
-                    r.descriptor.size,
-                );
-                if !self.write_file(cid, Some(r), Some(next), vec![(receipt, None)], Vec::new()) {
-                    return Inbound::TryLater;
-                }
-                self.progress(file, false, bytes, total);
-                self.verify_if_whole(file);
-                Inbound::Processed
-            }
-        }
     }
 
     fn inbound_control(

@@ -3,7 +3,8 @@
 //! one receipt, in one transaction with the ratchet state after the last of them — where one
 //! at a time cost a sync, a store write and an encrypted receipt each (and the sender a
 //! receipt to decrypt and apply for each). A chunk the transfer refuses is not part of a run:
-//! the chunks before it are stored first, and it is refused alone (`inbound.rs`).
+//! the chunks before it are stored first, and it is refused alone (the session moves on,
+//! nothing else changes). A single chunk is a run of one.
 
 use super::*;
 use crate::files::transfer::{Arrival, Incoming};
@@ -34,19 +35,23 @@ impl ChunkRun {
 
 /// What became of a chunk offered to a run.
 pub(in crate::node) enum Joined {
-    /// It joined the run (or its outcome is set).
+    /// It joined the run, or its outcome is set.
     Yes,
     /// What was grouped before it is stored: decrypt it again, on top of that.
     Again,
-    /// Not for a run, and nothing is grouped: apply it alone (it is refused).
-    Alone(Box<(Session, Content)>),
 }
 
-/// Whether `r` takes chunk `index` from `cid`: `Some(true)` new (it opens under the file's
-/// key), `Some(false)` held before, `None` refused.
-fn fits(r: &FileRecord, cid: ContactId, index: u64, sealed: &[u8]) -> Option<bool> {
+/// Whether `r` takes chunk `index` from `cid`: `Ok(true)` new (it opens under the file's
+/// key), `Ok(false)` held before (receipted again), or why it is refused.
+fn fits(
+    r: Option<&FileRecord>,
+    cid: ContactId,
+    index: u64,
+    sealed: &[u8],
+) -> Result<bool, &'static str> {
+    let r = r.ok_or("chunk of no file")?;
     if r.contact != cid || r.outgoing {
-        return None;
+        return Err("chunk of another's file");
     }
     let incoming = Incoming {
         chunks: r.chunks(),
@@ -54,14 +59,14 @@ fn fits(r: &FileRecord, cid: ContactId, index: u64, sealed: &[u8]) -> Option<boo
         stage: r.stage,
     };
     match incoming.arrival(index) {
-        Err(_) => None,
-        Ok(Arrival::Again) => Some(false),
+        Err(_) => Err("chunk the transfer refuses"),
+        Ok(Arrival::Again) => Ok(false),
         Ok(Arrival::New) => r
             .descriptor
             .cipher()
             .and_then(|c| c.open(index, sealed).map(|_| ()))
-            .is_ok()
-            .then_some(true),
+            .map(|()| true)
+            .map_err(|_| "chunk that does not open"),
     }
 }
 
@@ -80,33 +85,35 @@ impl<S: Shell> Runtime<S> {
             // Texts, or another file's chunks, before it: stored first.
             return self.store_group_first(group, c.item, out);
         }
-        let record = match group.as_ref().and_then(|g| g.run.as_ref()) {
-            Some(run) => Some(run.record.clone()),
-            None => self.files.records.get(&c.file).cloned(),
-        };
-        let Some((record, new)) =
-            record.and_then(|r| fits(&r, cid, c.index, &c.sealed).map(|new| (r, new)))
-        else {
-            if group.is_some() {
-                return self.store_group_first(group, c.item, out);
+        // The run's record (with its chunks so far), or the transfer's for a new run.
+        let run = group.as_ref().and_then(|g| g.run.as_ref());
+        let record = run.map_or_else(|| self.files.records.get(&c.file), |r| Some(&r.record));
+        let new = match fits(record, cid, c.index, &c.sealed) {
+            Ok(new) => new,
+            Err(_) if group.is_some() => return self.store_group_first(group, c.item, out),
+            Err(why) => {
+                set(out, c.item, self.file_refused(cid, next, why));
+                return Joined::Yes;
             }
-            let content = Content::Chunk {
-                file: c.file,
-                index: c.index,
-                sealed: c.sealed,
-            };
-            return Joined::Alone(Box::new((next, content)));
         };
-        let g = group.get_or_insert_with(|| TextGroup {
-            cid,
-            session: next.clone(),
-            indices: Vec::new(),
-            messages: Vec::new(),
-            run: Some(ChunkRun {
-                record,
-                items: Vec::new(),
-            }),
-        });
+        let g = match group {
+            Some(g) => g,
+            None => {
+                let Some(record) = self.files.records.get(&c.file).cloned() else {
+                    return Joined::Yes; // `fits` found it
+                };
+                group.insert(TextGroup {
+                    cid,
+                    session: next.clone(),
+                    indices: Vec::new(),
+                    messages: Vec::new(),
+                    run: Some(ChunkRun {
+                        record,
+                        items: Vec::new(),
+                    }),
+                })
+            }
+        };
         g.session = next;
         if let Some(run) = g.run.as_mut() {
             if new {
