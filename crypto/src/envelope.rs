@@ -4,6 +4,10 @@
 //! envelope = version u8 (=1) | kind u8 | routing_tag [16] | body
 //! ```
 //!
+//! A bulk chunk (kind 4, docs/PROTOCOL.md §25.5) is the one kind outside the ratchet: its
+//! body is a chunk index and a chunk already sealed under its file's key, always
+//! [`BULK_BODY_LEN`] bytes.
+//!
 //! The routing tag is opaque: derived from session or invite secrets, it rotates
 //! (see [`crate::routing`]) and is never an identity key or PeerId. The body is
 //! ciphertext whose length is a padding bucket plus fixed overhead, so the size
@@ -54,7 +58,13 @@ pub enum EnvelopeKind {
     HandshakeResponse = 2,
     /// A Double Ratchet message.
     Message = 3,
+    /// A file's chunk outside the ratchet, sealed under the file's key (§25.5).
+    BulkChunk = 4,
 }
+
+/// A bulk chunk's body: index u64 | sealed chunk, zero-filled to a full sealed chunk.
+pub const BULK_BODY_LEN: usize = 8 + crate::file::SEALED_CHUNK_LEN;
+const _: () = assert!(ENVELOPE_PREFIX_LEN + BULK_BODY_LEN <= MAX_ENVELOPE_LEN);
 
 impl EnvelopeKind {
     fn from_u8(v: u8) -> Option<Self> {
@@ -62,6 +72,7 @@ impl EnvelopeKind {
             1 => Some(Self::HandshakeInit),
             2 => Some(Self::HandshakeResponse),
             3 => Some(Self::Message),
+            4 => Some(Self::BulkChunk),
             _ => None,
         }
     }
@@ -72,6 +83,8 @@ impl EnvelopeKind {
             Self::HandshakeInit => HANDSHAKE_INIT_OVERHEAD,
             Self::HandshakeResponse => HANDSHAKE_RESPONSE_OVERHEAD,
             Self::Message => ENCRYPTED_HEADER_LEN + AEAD_TAG_LEN,
+            // Not padded: its length is fixed (checked apart).
+            Self::BulkChunk => BULK_BODY_LEN,
         }
     }
 }
@@ -151,12 +164,18 @@ impl Envelope {
         let kind = EnvelopeKind::from_u8(k).ok_or(EnvelopeError::UnknownKind(k))?;
         let tag = RoutingTag(r.array()?);
         let body = r.rest();
-        let padded = body
-            .len()
-            .checked_sub(kind.overhead())
-            .ok_or(EnvelopeError::BadLength)?;
-        if !PADDING_BUCKETS.contains(&padded) {
-            return Err(EnvelopeError::BadLength);
+        if kind == EnvelopeKind::BulkChunk {
+            if body.len() != BULK_BODY_LEN {
+                return Err(EnvelopeError::BadLength);
+            }
+        } else {
+            let padded = body
+                .len()
+                .checked_sub(kind.overhead())
+                .ok_or(EnvelopeError::BadLength)?;
+            if !PADDING_BUCKETS.contains(&padded) {
+                return Err(EnvelopeError::BadLength);
+            }
         }
         Ok(Self {
             kind,
@@ -211,6 +230,26 @@ mod tests {
             kind,
             tag: RoutingTag([7; 16]),
             body: vec![1; kind.overhead() + padded],
+        }
+    }
+
+    /// Catches a bulk chunk of any length but its one (§25.5), or one refused.
+    #[test]
+    fn bulk_chunk_has_one_length() {
+        let e = Envelope {
+            kind: EnvelopeKind::BulkChunk,
+            tag: RoutingTag([7; 16]),
+            body: vec![1; BULK_BODY_LEN],
+        };
+        assert_eq!(Envelope::decode(&e.encode()).unwrap(), e);
+        for len in [0, 1, BULK_BODY_LEN - 1, BULK_BODY_LEN + 1, MAX_BODY_LEN] {
+            let mut b = e.clone();
+            b.body = vec![1; len];
+            assert_eq!(
+                Envelope::decode(&b.encode()),
+                Err(EnvelopeError::BadLength),
+                "{len}"
+            );
         }
     }
 

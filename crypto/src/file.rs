@@ -256,6 +256,18 @@ impl FileDescriptor {
         Ok(())
     }
 
+    /// The routing tag of this transfer's bulk chunks (§25.5): `HMAC-SHA256(key, "cairn/v1
+    /// file bulk tag" | id)`, first 16 bytes. Only the two ends can make it (another member
+    /// of a group shares the key, not this transfer's id).
+    pub fn bulk_tag(&self) -> [u8; 16] {
+        let mac = crate::kdf::hmac(self.key.key_bytes(), &[b"cairn/v1 file bulk tag", &self.id]);
+        let mut t = [0u8; 16];
+        for (t, m) in t.iter_mut().zip(mac.iter()) {
+            *t = *m;
+        }
+        t
+    }
+
     /// The cipher of this file's chunks.
     pub fn cipher(&self) -> Result<FileCipher, FileError> {
         FileCipher::new(&self.key, self.size)

@@ -642,6 +642,13 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
     for w in &wires {
         out.push(("envelope", w.clone()));
     }
+    // A bulk chunk (PROTOCOL §25.5): its one length.
+    let bulk = Envelope {
+        kind: EnvelopeKind::BulkChunk,
+        tag: RoutingTag([9; 16]),
+        body: vec![0; crate::envelope::BULK_BODY_LEN],
+    };
+    out.push(("envelope", bulk.encode()));
     out.push(("session_decrypt", with(1, &f.m1.encode())));
 
     // Handshake steps.

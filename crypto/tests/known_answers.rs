@@ -410,3 +410,32 @@ fn acvp_ml_kem_768() {
     }
     assert_eq!((cases, rejected), (60, 5));
 }
+
+/// A bulk chunk's tag (PROTOCOL §25.5) computed from the text with plain HMAC-SHA256:
+/// catches a tag made without the transfer's id (which another group member could make) or
+/// under another label or key.
+#[test]
+fn bulk_tags_follow_the_specification() {
+    use cairn_crypto::file::{FileDescriptor, FileKey};
+    use hmac::{Hmac, Mac};
+    let d = |id: [u8; 16], key: [u8; 32]| FileDescriptor {
+        id,
+        name: "a.bin".into(),
+        media_type: String::new(),
+        size: 5,
+        sha256: [0; 32],
+        key: FileKey::from_key_bytes(key),
+    };
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&[0x42; 32]).unwrap();
+    mac.update(b"cairn/v1 file bulk tag");
+    mac.update(&[7; 16]);
+    let want = mac.finalize().into_bytes();
+    let tag = d([7; 16], [0x42; 32]).bulk_tag();
+    assert_eq!(&tag[..], &want[..16]);
+    assert_ne!(
+        d([8; 16], [0x42; 32]).bulk_tag(),
+        tag,
+        "another transfer's id"
+    );
+    assert_ne!(d([7; 16], [0x43; 32]).bulk_tag(), tag, "another key");
+}

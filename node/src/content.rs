@@ -13,6 +13,7 @@
 //!                   (cairn_crypto::file)
 //! kind 9 Chunk   : file id [16] | index u64 | len u32 | sealed chunk | zeros to CHUNK_CONTENT_LEN
 //! kind 10 FileCtl: file id [16] | 1 accept, 2 decline or 3 cancel
+//! kind 11 Bulk   : file id [16]   (its recipient takes the file's chunks as bulk chunks)
 //! ```
 //!
 //! The message id lives here, inside the ciphertext: relays never see it.
@@ -131,6 +132,13 @@ pub enum Content {
         file: [u8; FILE_ID_LEN],
         /// What is asked.
         action: FileAction,
+    },
+    /// The recipient of a file that moves only directly takes its chunks outside the
+    /// ratchet, as bulk chunks (docs/PROTOCOL.md §25.5). An older build drops it unread
+    /// and sends on as before.
+    TakesBulk {
+        /// The file.
+        file: [u8; FILE_ID_LEN],
     },
 }
 
@@ -298,6 +306,10 @@ impl Content {
                     FileAction::Cancel => 3,
                 });
             }
+            Content::TakesBulk { file } => {
+                v.put_u8(11);
+                v.put(file);
+            }
         }
         Ok(v)
     }
@@ -410,6 +422,7 @@ impl Content {
                     _ => return Err(ContentError::Malformed),
                 },
             },
+            11 => Content::TakesBulk { file: r.array()? },
             _ => return Err(ContentError::Unsupported),
         };
         r.finish()?;
@@ -562,5 +575,17 @@ mod tests {
         .unwrap();
         *bad.last_mut().unwrap() = 4;
         assert_eq!(Content::decode(&bad), Err(ContentError::Malformed));
+        let bulk = Content::TakesBulk { file: [3; 16] };
+        let wire = bulk.encode().unwrap();
+        assert_eq!(wire, [&[1u8, 11][..], &[3; 16]].concat());
+        assert_eq!(Content::decode(&wire).unwrap(), bulk);
+        assert_eq!(
+            Content::decode(&wire[..wire.len() - 1]),
+            Err(ContentError::Malformed)
+        );
+        assert_eq!(
+            Content::decode(&[&wire[..], &[0]].concat()),
+            Err(ContentError::Malformed)
+        );
     }
 }

@@ -35,6 +35,18 @@ fn send(from: &mut Node, to: &str, path: &Path) -> String {
     e["file"].as_str().unwrap().to_owned()
 }
 
+/// Writes `bytes` as `name` into `dir`, sends it from `alice` to `bob` and has bob accept it.
+fn send_accepted(alice: &mut Node, bob: &mut Node, dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let file = send(alice, "bob", &path);
+    bob.expect("file_offered", |e| {
+        ev(e, "file_offered") && e["file"] == file
+    });
+    bob.cmd(json!({"cmd": "accept_file", "file": file}));
+    file
+}
+
 fn state(node: &mut Node, file: &str, st: &str, within: Duration) -> Value {
     node.expect_within(&format!("file {st}"), within, |e| {
         ev(e, "file_state") && e["file"] == file && e["state"] == st
@@ -192,13 +204,7 @@ fn kill9_mid_transfer_resumes_and_completes() {
     let dir = net.path().join("files");
     std::fs::create_dir_all(&dir).unwrap();
     let bytes = content(8 << 20, 4);
-    let path = dir.join("recording.bin");
-    std::fs::write(&path, &bytes).unwrap();
-    let file = send(&mut alice, "bob", &path);
-    bob.expect("file_offered", |e| {
-        ev(e, "file_offered") && e["file"] == file
-    });
-    bob.cmd(json!({"cmd": "accept_file", "file": file}));
+    let file = send_accepted(&mut alice, &mut bob, &dir, "recording.bin", &bytes);
     let p = bob.expect("progress", |e| {
         ev(e, "file_progress") && e["file"] == file && e["bytes"].as_u64() > Some(1 << 20)
     });
@@ -208,6 +214,52 @@ fn kill9_mid_transfer_resumes_and_completes() {
     );
     bob.kill9();
     let mut bob = bob_p.start();
+    alice.kill9();
+    let mut alice = alice_p.start();
+    state(&mut bob, &file, "complete", Duration::from_secs(120));
+    state(&mut alice, &file, "complete", Duration::from_secs(60));
+    assert_eq!(export(&mut bob, &file, &dir.join("out")), bytes);
+    alice.quit();
+    bob.quit();
+}
+
+/// Would catch a file too large for the mailbox whose chunks do not go outside the ratchet
+/// (bulk chunks, docs/PROTOCOL.md §25.5), a bulk chunk receipted before it is on the
+/// recipient's disk (kill -9 of the recipient loses it: the file never completes or fails its
+/// hash), or a sender that restarts and cannot go on through the ratchet.
+#[test]
+fn a_large_file_moves_in_bulk_and_survives_kill9_of_either_side() {
+    let net = Net::new();
+    let (alice_p, bob_p) = (net.node("alice"), net.node("bob"));
+    let mut alice = alice_p.start();
+    let mut bob = bob_p.start();
+    connect(&mut alice, &mut bob);
+    let dir = net.path().join("files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let size = 20 << 20; // above the mailbox's 16 MiB: it moves only directly
+    let bytes = content(size, 7);
+    let file = send_accepted(&mut alice, &mut bob, &dir, "archive.bin", &bytes);
+    let past = |node: &mut Node, at: u64| {
+        node.expect_within("progress", Duration::from_secs(120), |e| {
+            ev(e, "file_progress") && e["file"] == file && e["bytes"].as_u64() > Some(at)
+        })
+    };
+    let p = past(&mut bob, 2 << 20);
+    assert!(
+        p["bytes"].as_u64() < Some(size as u64),
+        "too fast to kill mid-way"
+    );
+    bob.kill9();
+    let mut bob = bob_p.start();
+    let p = past(&mut bob, 8 << 20);
+    assert!(
+        p["bytes"].as_u64() < Some(size as u64),
+        "too fast to kill mid-way"
+    );
+    bob.cmd(json!({"cmd": "files", "with": "alice"}));
+    let list = bob.expect("files", |e| ev(e, "files"));
+    let bulk = list["files"][0]["bulk_chunks"].as_u64().unwrap_or(0);
+    assert!(bulk > 0, "no bulk chunk after the restart: {list}");
     alice.kill9();
     let mut alice = alice_p.start();
     state(&mut bob, &file, "complete", Duration::from_secs(120));

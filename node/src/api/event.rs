@@ -399,6 +399,10 @@ pub struct FileInfo {
     /// sender that restarted, or a receipt lost on the way): what the link carried twice.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub chunks_again: u64,
+    /// Received files: chunks that came outside the ratchet (bulk chunks, docs/PROTOCOL.md
+    /// §25.5) since this node started.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bulk_chunks: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

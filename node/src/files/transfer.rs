@@ -78,6 +78,25 @@ impl ChunkSet {
         true
     }
 
+    /// Takes chunk `i` out; false if it was not there. (Chunks between it and `below` move
+    /// to `above`: take out only chunks near the top, as a check after a crash does.)
+    pub fn remove(&mut self, i: u64) -> bool {
+        if i >= self.below {
+            return self.above.remove(&i);
+        }
+        self.above.extend(i + 1..self.below);
+        self.below = i;
+        true
+    }
+
+    /// The highest chunk in the set.
+    pub fn last(&self) -> Option<u64> {
+        self.above
+            .last()
+            .copied()
+            .or_else(|| self.below.checked_sub(1))
+    }
+
     /// Chunks in the set.
     pub fn len(&self) -> u64 {
         self.below + self.above.len() as u64
@@ -359,6 +378,29 @@ impl Meter {
 
 #[cfg(test)]
 mod tests {
+
+    /// Catches a chunk taken out that stays in, one below `below` that takes others out with
+    /// it, or a wrong highest chunk.
+    #[test]
+    fn chunks_are_taken_out_near_the_top() {
+        let mut set = ChunkSet::default();
+        assert_eq!(set.last(), None);
+        for i in [0, 1, 2, 3, 5, 7] {
+            set.insert(i);
+        }
+        assert_eq!((set.below, set.last()), (4, Some(7)));
+        assert!(set.remove(5) && !set.contains(5) && !set.remove(5));
+        assert!(set.remove(1));
+        assert_eq!(set.below, 1);
+        for i in [0, 2, 3, 7] {
+            assert!(set.contains(i), "{i}");
+        }
+        assert_eq!((set.len(), set.last()), (4, Some(7)));
+        assert!(set.remove(7) && set.remove(3));
+        assert_eq!(set.last(), Some(2));
+        assert!(set.insert(1));
+        assert_eq!(set.below, 3, "whole again up to 2");
+    }
     use super::*;
 
     /// Would catch a window that lets more than `WINDOW` chunks fly, one that stalls, or a

@@ -119,5 +119,6 @@ pub(super) fn file_contents() -> Vec<Content> {
             action,
         });
     }
+    out.push(Content::TakesBulk { file: [21; 16] });
     out
 }

@@ -1,7 +1,9 @@
 //! Durability: background flushes of the store, work that waits for one (answers,
 //! receipts, events), and mirroring a sent message into the outbox.
 
+use super::shell::Flush;
 use super::*;
+use crate::files::vault::Slot;
 
 impl<S: Shell> Runtime<S> {
     /// Starts a flush on a blocking thread for everything applied so far.
@@ -11,8 +13,16 @@ impl<S: Shell> Runtime<S> {
         self.dirty = false;
         self.forget_reports();
         self.flushing = Some((id, std::mem::take(&mut self.deferred)));
-        let store = std::sync::Arc::clone(&self.profile.store);
-        self.shell.start_flush(id, store);
+        let slots: Vec<Slot> = std::mem::take(&mut self.files.unsynced)
+            .into_iter()
+            .collect();
+        self.files.syncing.clone_from(&slots);
+        let flush = Flush {
+            store: std::sync::Arc::clone(&self.profile.store),
+            vault: std::sync::Arc::clone(&self.files.vault),
+            slots,
+        };
+        self.shell.start_flush(id, flush);
     }
 
     pub(crate) fn flush_completed(&mut self, id: u64, result: Result<(), String>) {
@@ -23,9 +33,14 @@ impl<S: Shell> Runtime<S> {
             self.flushing = Some((running, work));
             return;
         }
+        let synced = std::mem::take(&mut self.files.syncing);
         match result {
             Ok(()) => self.release(work),
-            Err(e) => self.emit(Event::error(ErrorCode::StoreFailed, e)),
+            Err(e) => {
+                // Whatever waited stays unsent; the slots are synced again next time.
+                self.files.unsynced.extend(synced);
+                self.emit(Event::error(ErrorCode::StoreFailed, e));
+            }
         }
     }
 
@@ -43,9 +58,19 @@ impl<S: Shell> Runtime<S> {
         self.dirty = false;
         work.append(&mut self.deferred);
         self.forget_reports();
-        if let Err(e) = self.profile.store.make_durable() {
+        let mut slots: Vec<Slot> = std::mem::take(&mut self.files.unsynced)
+            .into_iter()
+            .collect();
+        slots.append(&mut self.files.syncing);
+        let flush = Flush {
+            store: std::sync::Arc::clone(&self.profile.store),
+            vault: std::sync::Arc::clone(&self.files.vault),
+            slots,
+        };
+        if let Err(e) = flush.run() {
+            self.files.unsynced.extend(flush.slots);
             // Nothing is acknowledged or shown: peers retry, and so do we after restart.
-            self.emit(Event::error(ErrorCode::StoreFailed, e.to_string()));
+            self.emit(Event::error(ErrorCode::StoreFailed, e));
             return false;
         }
         self.release(work);

@@ -13,6 +13,13 @@ impl<S: Shell> Runtime<S> {
             EnvelopeKind::HandshakeInit => self.inbound_handshake_init(&env),
             EnvelopeKind::HandshakeResponse => self.inbound_handshake_response(&env),
             EnvelopeKind::Message => self.inbound_message(&env),
+            EnvelopeKind::BulkChunk => {
+                let mut out = [Inbound::Dropped];
+                let mut bulk = None;
+                self.join_bulk(&env, 0, &mut bulk, &mut out);
+                self.finish_bulk(bulk, &mut out);
+                out[0]
+            }
         }
     }
 
@@ -40,10 +47,24 @@ impl<S: Shell> Runtime<S> {
     pub(super) fn inbound_envelopes(&mut self, items: &[Vec<u8>]) -> Vec<Inbound> {
         let mut out = vec![Inbound::Dropped; items.len()];
         let mut group: Option<TextGroup> = None;
+        let mut bulk: Option<files::BulkRun> = None;
         for (i, bytes) in items.iter().enumerate() {
-            match Envelope::decode(bytes) {
+            let env = Envelope::decode(bytes);
+            let is_bulk = matches!(&env, Ok(e) if e.kind == EnvelopeKind::BulkChunk);
+            if !is_bulk && bulk.is_some() && !self.finish_bulk(bulk.take(), &mut out) {
+                set(&mut out, i, Inbound::TryLater);
+                continue;
+            }
+            match env {
                 Ok(env) if env.kind == EnvelopeKind::Message => {
                     self.inbound_message_into(&env, i, &mut group, &mut out);
+                }
+                Ok(env) if is_bulk => {
+                    if !self.finish_group(group.take(), &mut out) {
+                        set(&mut out, i, Inbound::TryLater);
+                        continue;
+                    }
+                    self.join_bulk(&env, i, &mut bulk, &mut out);
                 }
                 _ => {
                     if !self.finish_group(group.take(), &mut out) {
@@ -56,6 +77,7 @@ impl<S: Shell> Runtime<S> {
             }
         }
         self.finish_group(group, &mut out);
+        self.finish_bulk(bulk, &mut out);
         out
     }
 
@@ -287,7 +309,7 @@ impl<S: Shell> Runtime<S> {
             return true;
         };
         if let Some(run) = run {
-            return self.finish_chunk_run(cid, session, run, out);
+            return self.finish_chunk_run(cid, Some(session), run, out);
         }
         let now = self.now_ms();
         for m in &mut messages {
@@ -484,6 +506,7 @@ impl<S: Shell> Runtime<S> {
             c @ (Content::File { .. } | Content::Chunk { .. } | Content::FileControl { .. }) => {
                 self.inbound_file(cid, next, c)
             }
+            Content::TakesBulk { file } => self.inbound_takes_bulk(cid, next, file),
             Content::Card(card) => {
                 let Some(mut contact) = self.contacts.get(&cid).map(|s| s.contact.clone()) else {
                     return Inbound::Dropped;

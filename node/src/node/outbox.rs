@@ -491,6 +491,16 @@ impl<S: Shell> Runtime<S> {
     /// until the response arrives, and a handshake answer, which stays until the acceptor
     /// is heard from (at most [`ANSWER_KEPT_MS`]). One store write for all of them.
     pub(super) fn hops_accepted(&mut self, ids: Vec<MessageId>) {
+        // A bulk chunk went only to the contact's node, which answered once it was stored:
+        // that answer is its receipt.
+        let (bulk, ids): (Vec<MessageId>, Vec<MessageId>) = ids.into_iter().partition(|id| {
+            self.outbox
+                .get(id)
+                .is_some_and(|e| files::is_bulk(&e.envelope))
+        });
+        if !bulk.is_empty() {
+            self.bulk_delivered(bulk);
+        }
         let now = self.now_ms();
         let resend = u64::try_from(self.config.resend_after.as_millis()).unwrap_or(600_000);
         let mut sent: Vec<(MessageId, ContactId, u64, u64)> = Vec::new();

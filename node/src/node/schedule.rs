@@ -38,18 +38,22 @@ pub(super) fn order_due(due: &mut [&OutboxEntry], answers: &BTreeMap<ContactId, 
 /// - at most `room` entries in all (what the in-flight limit leaves);
 /// - a batch holds at most [`MAX_BATCH`] envelopes and fits in [`MAX_REQUEST_LEN`];
 /// - at most [`MAX_REQUESTS_PER_CONTACT`] requests per contact, counting the `busy` ones
-///   already in flight;
+///   already in flight (what the recipient's read budget per connection takes:
+///   `net::protocol::MAX_BUFFERED_PER_CONNECTION`);
 /// - a contact with a request in flight gets another only for at least
-///   [`MIN_BATCH_WHILE_BUSY`] due envelopes: otherwise the answer to the one in flight
-///   sends them together (Nagle's rule, in short).
+///   [`MIN_BATCH_WHILE_BUSY`] due envelopes or a full request's worth of bytes: otherwise
+///   the answer to the one in flight sends them together (Nagle's rule, in short).
 pub(super) fn plan_batches(
     due: &[&OutboxEntry],
     busy: &BTreeMap<ContactId, usize>,
     mut room: usize,
 ) -> Vec<Vec<OutboxEntry>> {
-    let mut due_per_contact: BTreeMap<ContactId, usize> = BTreeMap::new();
+    // Due envelopes and bytes per contact.
+    let mut due_per_contact: BTreeMap<ContactId, (usize, usize)> = BTreeMap::new();
     for e in due {
-        *due_per_contact.entry(e.contact).or_default() += 1;
+        let d = due_per_contact.entry(e.contact).or_default();
+        d.0 += 1;
+        d.1 += 4 + e.envelope.len();
     }
     let mut batches: Vec<Vec<OutboxEntry>> = Vec::new();
     // The batch of each contact still open to more, and its length in bytes so far.
@@ -60,12 +64,13 @@ pub(super) fn plan_batches(
             break;
         }
         let in_flight = busy.get(&e.contact).copied().unwrap_or(0);
-        if in_flight > 0
-            && due_per_contact.get(&e.contact).copied().unwrap_or(0) < MIN_BATCH_WHILE_BUSY
-        {
+        let len = e.envelope.len();
+        let (n, bytes) = due_per_contact.get(&e.contact).copied().unwrap_or_default();
+        // A full request's worth: what is due could not take one more envelope like this.
+        let full = 3 + bytes + 4 + len > MAX_REQUEST_LEN;
+        if in_flight > 0 && n < MIN_BATCH_WHILE_BUSY && !full {
             continue;
         }
-        let len = e.envelope.len();
         let slot = open.get(&e.contact).copied().filter(|(b, bytes)| {
             batches.get(*b).is_some_and(|v| v.len() < MAX_BATCH)
                 && Request::batch_len([*bytes, len]) <= MAX_REQUEST_LEN
@@ -236,6 +241,26 @@ mod tests {
     /// Catches a busy contact (a request in flight) given a request for a few envelopes
     /// (they wait for the answer), or refused one for a batch worth it, or given more than
     /// its free request slots.
+    /// Catches large envelopes (a file's chunks: four fill a request) held back behind a
+    /// request in flight until sixteen are due — which never happens when a window of
+    /// chunks moves on a few receipts at a time — or a full request's worth held back.
+    #[test]
+    fn a_busy_contact_gets_a_full_request_of_large_envelopes() {
+        let chunk = 64_554;
+        let three: Vec<OutboxEntry> = (0..3).map(|i| entry(1, i, chunk, 0)).collect();
+        assert!(
+            plan(&three, &[(1, 1)], usize::MAX).is_empty(),
+            "room for a fourth"
+        );
+        let four: Vec<OutboxEntry> = (0..4).map(|i| entry(1, i, chunk, 0)).collect();
+        let batches = plan(&four, &[(1, 1)], usize::MAX);
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].len(), 4, "four fit in one request");
+        let five: Vec<OutboxEntry> = (0..5).map(|i| entry(1, i, chunk, 0)).collect();
+        let batches = plan(&five, &[(1, 1)], usize::MAX);
+        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [4, 1]);
+    }
+
     #[test]
     fn a_busy_contact_gets_another_request_only_for_a_batch_worth_it() {
         let few: Vec<OutboxEntry> = (0..MIN_BATCH_WHILE_BUSY - 1)

@@ -14,7 +14,7 @@
 //! [`Responder`], not by libp2p's types.
 
 pub use super::files::jobs::{FileJob, JobOutcome};
-use crate::files::vault::Vault;
+use crate::files::vault::{Slot, Vault};
 use crate::net::ip_limits::Source;
 use crate::net::protocol::{Request, Response};
 use crate::net::swarm::{Behaviour, BehaviourEvent};
@@ -109,6 +109,27 @@ pub struct Dial {
     pub if_disconnected: bool,
 }
 
+/// What one flush makes durable, in this order: the files' chunks written to `slots` since
+/// the last flush began (`fsync` each), then every write applied to the store. A chunk's
+/// receipt waits for the flush after the chunk was written, so nothing is receipted before
+/// its content is on disk. (The store's own writes may still reach the disk before a chunk
+/// they mention — the kernel writes back when it likes — which is why a node that starts
+/// checks the chunks its last span of each incoming file claims: `Runtime::load_files`.)
+pub struct Flush {
+    pub store: Arc<Store>,
+    pub vault: Arc<dyn Vault>,
+    pub slots: Vec<Slot>,
+}
+
+impl Flush {
+    /// Does it (blocking).
+    pub fn run(&self) -> Result<(), String> {
+        crate::files::vault::sync_slots(self.vault.as_ref(), &self.slots)
+            .map_err(|e| format!("files could not be made durable: {e}"))?;
+        self.store.make_durable().map_err(|e| e.to_string())
+    }
+}
+
 /// Everything the node needs from outside.
 pub trait Shell {
     /// Milliseconds since the Unix epoch.
@@ -140,9 +161,9 @@ pub trait Shell {
     fn bypass(&mut self, peer: PeerId, on: bool);
     /// Refuses connections from `source` for `penalty`.
     fn penalize(&mut self, source: Source, penalty: Duration);
-    /// Makes everything written to `store` durable in the background; the outcome comes
-    /// back to [`super::Runtime::flush_completed`] with `id`.
-    fn start_flush(&mut self, id: u64, store: Arc<Store>);
+    /// Makes `flush` durable in the background ([`Flush::run`]); the outcome comes back to
+    /// [`super::Runtime::flush_completed`] with `id`.
+    fn start_flush(&mut self, id: u64, flush: Flush);
     /// Runs a file job (reading, cleaning, sealing, checking, writing out) away from the
     /// event loop; the outcome comes back to [`super::Runtime::job_completed`] with `id`.
     fn start_job(&mut self, id: u64, job: FileJob);
@@ -425,11 +446,10 @@ impl Shell for Libp2pShell {
             .penalize(source, penalty);
     }
 
-    fn start_flush(&mut self, id: u64, store: Arc<Store>) {
+    fn start_flush(&mut self, id: u64, flush: Flush) {
         let tx = self.flush_done.clone();
         tokio::task::spawn_blocking(move || {
-            let r = store.make_durable().map_err(|e| e.to_string());
-            let _ = tx.send((id, r));
+            let _ = tx.send((id, flush.run()));
         });
     }
 

@@ -57,6 +57,7 @@ impl World {
         m.events = None;
         m.epoch += 1;
         m.disk.crash();
+        m.io.borrow().vault.crash();
         m.io.borrow_mut().connected.clear();
         self.oracle.crashed(i);
         self.report.crashes += 1;

@@ -86,7 +86,7 @@ enum Item {
     Net(usize, u32, NetEvent),
     Answer(usize, u32, RequestId, Response),
     Fail(usize, u32, RequestId, PeerId, bool),
-    Flush(usize, u32, u64),
+    Flush(usize, u32, u64, Vec<crate::files::vault::Slot>),
     Job(usize, u32, u64, crate::node::shell::JobOutcome),
     Accept(usize, String, String),
     Workload,
@@ -379,9 +379,9 @@ impl World {
                         self.at(t, Item::Fail(s, se, id, p, true));
                     }
                 }
-                Action::Flush(id) => {
+                Action::Flush(id, slots) => {
                     let t = self.now + self.rng.gen_range(1..=30);
-                    self.at(t, Item::Flush(i, epoch, id));
+                    self.at(t, Item::Flush(i, epoch, id, slots));
                 }
                 Action::Job(id, outcome) => self.at(self.now + 1, Item::Job(i, epoch, id, outcome)),
             }
@@ -584,8 +584,10 @@ impl World {
                     })?;
                 }
             }
-            Item::Flush(i, e, id) if e == self.epoch(i) => {
+            Item::Flush(i, e, id, slots) if e == self.epoch(i) => {
                 if let Some(m) = self.machines.get(i) {
+                    let vault = m.io.borrow().vault.clone();
+                    crate::files::vault::sync_slots(&vault, &slots).map_err(|e| e.to_string())?;
                     m.disk.flush_now();
                 }
                 self.input(i, |n| n.flush_completed(id, Ok(())))?;

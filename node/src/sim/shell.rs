@@ -5,7 +5,7 @@
 use crate::net::ip_limits::Source;
 use crate::net::protocol::{Request, Response};
 use crate::node::{Dial, RequestId, Responder, Shell};
-use crate::store::Store;
+
 use libp2p::{Multiaddr, PeerId};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -23,7 +23,8 @@ pub(crate) enum Action {
     },
     Respond(Responder, Response),
     Ignore(Responder),
-    Flush(u64),
+    /// A flush started: the store's writes and these slots of the vault.
+    Flush(u64, Vec<crate::files::vault::Slot>),
     /// A file job done (run at once: its outcome comes back at the next step).
     Job(u64, crate::node::shell::JobOutcome),
 }
@@ -130,8 +131,11 @@ impl Shell for SimShell {
 
     fn penalize(&mut self, _: Source, _: Duration) {}
 
-    fn start_flush(&mut self, id: u64, _: Arc<Store>) {
-        self.0.borrow_mut().actions.push(Action::Flush(id));
+    fn start_flush(&mut self, id: u64, flush: crate::node::shell::Flush) {
+        self.0
+            .borrow_mut()
+            .actions
+            .push(Action::Flush(id, flush.slots));
     }
 
     fn start_job(&mut self, id: u64, job: crate::node::shell::FileJob) {

@@ -185,6 +185,7 @@ fn an_offer_is_accepted_from_the_files_dialog_and_its_progress_shows() {
                 bytes: 1 << 20,
                 sent_at: T0,
                 chunks_again: 0,
+                bulk_chunks: 0,
             }],
         }),
     );

@@ -290,7 +290,9 @@ impl<S: Shell> Runtime<S> {
         ) {
             return;
         }
-        if stage != Stage::Moving {
+        if stage == Stage::Moving {
+            self.say_takes_bulk(&r);
+        } else {
             self.stop_file(id, stage, false);
         }
         self.deferred.push(Deferred::Emit(Event::FileState {
@@ -375,6 +377,7 @@ impl<S: Shell> Runtime<S> {
                     bytes,
                     sent_at: r.sent_at_ms,
                     chunks_again: self.files.again.get(&r.id()).copied().unwrap_or(0),
+                    bulk_chunks: self.files.bulk_in.get(&r.id()).copied().unwrap_or(0),
                 }
             })
             .collect();

@@ -35,15 +35,23 @@ impl<S: Shell> Runtime<S> {
         next: Session,
         why: &'static str,
     ) -> Inbound {
+        if !self.session_moves_on(cid, next) {
+            return Inbound::TryLater;
+        }
+        self.hostile(why)
+    }
+
+    /// Stores `next` as `cid`'s session (staged), then keeps it; false if it could not.
+    pub(super) fn session_moves_on(&mut self, cid: ContactId, next: Session) -> bool {
         let bytes = SecretBytes::from_slice(&next.to_bytes());
         if self.profile.store.put_session(&cid, &bytes).is_err() {
-            return Inbound::TryLater;
+            return false;
         }
         self.dirty = true;
         if let Some(s) = self.contacts.get_mut(&cid) {
             s.session = Some(next);
         }
-        self.hostile(why)
+        true
     }
 
     /// Stores a receipt for `id` (something seen before: its receipt was lost).

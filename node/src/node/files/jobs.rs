@@ -59,6 +59,8 @@ pub enum FileJob {
         slot: Slot,
         /// Its descriptor.
         descriptor: FileDescriptor,
+        /// The chunks hashed as they arrived (opened only once).
+        from: vault::Hashed,
     },
     /// Write a received file out to a new file at `path`.
     Export {
@@ -143,8 +145,18 @@ impl FileJob {
                 vault,
                 slot,
                 descriptor,
+                from,
             } => JobOutcome::Verified(
-                match vault::export(vault.as_ref(), slot, &descriptor, &mut std::io::sink()) {
+                // Synced first: a file is complete only once all of it is on disk.
+                match vault.sync(slot).map_err(VaultError::Io).and_then(|()| {
+                    vault::verify_from(
+                        vault.as_ref(),
+                        slot,
+                        &descriptor,
+                        from,
+                        &mut std::io::sink(),
+                    )
+                }) {
                     Ok(()) => Ok(true),
                     Err(VaultError::HashMismatch | VaultError::Chunk(_)) => Ok(false),
                     Err(e) => Err(e.to_string()),

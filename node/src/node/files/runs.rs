@@ -1,14 +1,17 @@
 //! Chunks of one file that arrive together (a `DeliverBatch`, a mailbox fetch), taken as a
-//! run: written to the vault and synced once, marked held in the file's record and named in
-//! one receipt, in one transaction with the ratchet state after the last of them — where one
-//! at a time cost a sync, a store write and an encrypted receipt each (and the sender a
-//! receipt to decrypt and apply for each). A chunk the transfer refuses is not part of a run:
+//! run: written to the vault, marked held in the file's record and named in one receipt, in
+//! one transaction with the ratchet state after the last of them — where one at a time cost
+//! a store write and an encrypted receipt each (and the sender a receipt to decrypt and
+//! apply for each). The vault is synced by the next flush, with every other run's writes
+//! and before the store's (`shell::Flush`): the loop never waits for a disk, and the
+//! receipt, which waits for that flush, never names a chunk that is not on disk. A chunk the transfer refuses is not part of a run:
 //! the chunks before it are stored first, and it is refused alone (the session moves on,
 //! nothing else changes). A single chunk is a run of one.
 
 use super::*;
 use crate::files::transfer::{Arrival, Incoming};
 use crate::node::inbound::{set, TextGroup};
+use zeroize::Zeroizing;
 
 /// A decrypted chunk, item `item` of its batch.
 pub(in crate::node) struct Chunk {
@@ -28,8 +31,29 @@ pub(in crate::node) struct ChunkRun {
 }
 
 impl ChunkRun {
+    pub(super) fn new(record: FileRecord) -> Self {
+        Self {
+            record,
+            items: Vec::new(),
+        }
+    }
+
     pub(in crate::node) fn file(&self) -> [u8; 16] {
         self.record.id()
+    }
+
+    /// The file's record, with the run's chunks so far marked held.
+    pub(super) fn record(&self) -> &FileRecord {
+        &self.record
+    }
+
+    /// Adds chunk `index`, item `item` of its batch: `sealed` if it is new (marked held),
+    /// `None` if it was held before (receipted again).
+    pub(super) fn push(&mut self, item: usize, index: u64, sealed: Option<Vec<u8>>) {
+        if sealed.is_some() {
+            self.record.have.insert(index);
+        }
+        self.items.push((item, index, sealed));
     }
 }
 
@@ -41,14 +65,14 @@ pub(in crate::node) enum Joined {
     Again,
 }
 
-/// Whether `r` takes chunk `index` from `cid`: `Ok(true)` new (it opens under the file's
-/// key), `Ok(false)` held before (receipted again), or why it is refused.
-fn fits(
+/// Whether `r` takes chunk `index` from `cid`: `Ok(Some(plaintext))` new (it opens under
+/// the file's key), `Ok(None)` held before (receipted again), or why it is refused.
+pub(super) fn fits(
     r: Option<&FileRecord>,
     cid: ContactId,
     index: u64,
     sealed: &[u8],
-) -> Result<bool, &'static str> {
+) -> Result<Option<Zeroizing<Vec<u8>>>, &'static str> {
     let r = r.ok_or("chunk of no file")?;
     if r.contact != cid || r.outgoing {
         return Err("chunk of another's file");
@@ -60,12 +84,12 @@ fn fits(
     };
     match incoming.arrival(index) {
         Err(_) => Err("chunk the transfer refuses"),
-        Ok(Arrival::Again) => Ok(false),
+        Ok(Arrival::Again) => Ok(None),
         Ok(Arrival::New) => r
             .descriptor
             .cipher()
-            .and_then(|c| c.open(index, sealed).map(|_| ()))
-            .map(|()| true)
+            .and_then(|c| c.open(index, sealed))
+            .map(Some)
             .map_err(|_| "chunk that does not open"),
     }
 }
@@ -89,7 +113,16 @@ impl<S: Shell> Runtime<S> {
         let run = group.as_ref().and_then(|g| g.run.as_ref());
         let record = run.map_or_else(|| self.files.records.get(&c.file), |r| Some(&r.record));
         let new = match fits(record, cid, c.index, &c.sealed) {
-            Ok(new) => new,
+            Ok(plain) => {
+                if let Some(p) = &plain {
+                    self.files
+                        .hashed
+                        .entry(c.file)
+                        .or_default()
+                        .take(c.index, p);
+                }
+                plain.is_some()
+            }
             Err(_) if group.is_some() => return self.store_group_first(group, c.item, out),
             Err(why) => {
                 set(out, c.item, self.file_refused(cid, next, why));
@@ -107,19 +140,13 @@ impl<S: Shell> Runtime<S> {
                     session: next.clone(),
                     indices: Vec::new(),
                     messages: Vec::new(),
-                    run: Some(ChunkRun {
-                        record,
-                        items: Vec::new(),
-                    }),
+                    run: Some(ChunkRun::new(record)),
                 })
             }
         };
         g.session = next;
         if let Some(run) = g.run.as_mut() {
-            if new {
-                run.record.have.insert(c.index);
-            }
-            run.items.push((c.item, c.index, new.then_some(c.sealed)));
+            run.push(c.item, c.index, new.then_some(c.sealed));
         }
         Joined::Yes
     }
@@ -138,14 +165,17 @@ impl<S: Shell> Runtime<S> {
         }
     }
 
-    /// Stores a run: the new chunks' content first, durably; then, in one transaction, the
-    /// record that says they are held, the ratchet state and one receipt for every chunk
-    /// of the run. Sets their outcomes; false if it could not (the sender sends them again;
-    /// the ratchet state in memory is unchanged).
+    /// Stores a run: the new chunks' content first (synced by the next flush), then, in one
+    /// transaction, the record that says they are held, the ratchet state and one receipt
+    /// for every chunk of the run. Sets their outcomes; false if it could not (the sender
+    /// sends them again; the ratchet state in memory is unchanged).
+    ///
+    /// Bulk chunks (`bulk.rs`) come with no `session`: nothing of it changes, and the answer
+    /// to their request, sent once the run is durable, is their receipt.
     pub(in crate::node) fn finish_chunk_run(
         &mut self,
         cid: ContactId,
-        mut session: Session,
+        session: Option<Session>,
         run: ChunkRun,
         out: &mut [Inbound],
     ) -> bool {
@@ -167,32 +197,40 @@ impl<S: Shell> Runtime<S> {
             }
         }
         if written {
-            stored = stored.and_then(|()| vault.sync(record.slot));
+            // Synced by the next flush, before the store's writes and before the receipt
+            // below leaves (it waits for that flush).
+            self.files.unsynced.insert(record.slot);
         }
         if let Err(e) = stored {
             tracing::warn!(error = %e, "received chunks could not be stored");
             return fail(out);
         }
-        let ids = items.iter().map(|(_, i, _)| chunk_id(&file, *i)).collect();
-        let Some(receipt) = self.receipt_part(&mut session, cid, ids) else {
-            return fail(out);
+        let mut receipts = Vec::new();
+        let bulk = session.is_none();
+        let session = match session {
+            Some(mut session) => {
+                let ids = items.iter().map(|(_, i, _)| chunk_id(&file, *i)).collect();
+                let Some(receipt) = self.receipt_part(&mut session, cid, ids) else {
+                    return fail(out);
+                };
+                receipts.push((receipt, None));
+                Some(session)
+            }
+            None => None,
         };
         let (bytes, total) = (
             (record.have.len() * CHUNK_LEN as u64).min(record.descriptor.size),
             record.descriptor.size,
         );
-        if !self.write_file(
-            cid,
-            Some(record),
-            Some(session),
-            vec![(receipt, None)],
-            Vec::new(),
-        ) {
+        if !self.write_file(cid, Some(record), session, receipts, Vec::new()) {
             return fail(out);
         }
         let again = items.iter().filter(|(_, _, s)| s.is_none()).count() as u64;
         if again > 0 {
             *self.files.again.entry(file).or_default() += again;
+        }
+        if bulk {
+            *self.files.bulk_in.entry(file).or_default() += items.len() as u64 - again;
         }
         for (item, _, _) in &items {
             set(out, *item, Inbound::Processed);
