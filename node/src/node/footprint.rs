@@ -80,6 +80,53 @@ impl Footprint {
 }
 
 impl<S: Shell> Runtime<S> {
+    /// The outbox entries and per-message marks left (for a violation's report).
+    pub fn left_detail(&self) -> String {
+        let mut out = Vec::new();
+        for e in self.outbox.values() {
+            let kind = match e.seq {
+                crate::store::CONTROL_SEQ => "control".to_owned(),
+                crate::store::FILE_SEQ => "file".to_owned(),
+                n => format!("message {n}"),
+            };
+            let alias = self
+                .contacts
+                .get(&e.contact)
+                .map(|c| c.contact.alias.clone())
+                .unwrap_or_default();
+            out.push(format!(
+                "{kind} to {alias} attempts {} next {} renewed {} backoff {:?} refusals {:?} answer {} in_flight {}",
+                e.attempts,
+                e.next_attempt_at_ms,
+                self.renewed.contains(&e.message_id),
+                self.backoff.get(&e.message_id),
+                self.refusals.get(&e.message_id),
+                self.answers.get(&e.contact) == Some(&e.message_id),
+                self.in_flight.contains(&e.message_id),
+            ));
+        }
+        for c in self.contacts.values() {
+            out.push(format!(
+                "contact {}: resetting {} answer {} candidate {} reset_at {:?} session {}",
+                c.contact.alias,
+                self.resetting.contains(&c.id),
+                self.answers.contains_key(&c.id),
+                self.candidates.contains_key(&c.id),
+                self.reset_at.get(&c.id),
+                c.session.is_some()
+            ));
+        }
+        out.push(format!(
+            "renewed {} backoff {} refusals {} batch_of {} parked {}",
+            self.renewed.len(),
+            self.backoff.len(),
+            self.refusals.len(),
+            self.batch_of.len(),
+            self.parked.values().map(Vec::len).sum::<usize>()
+        ));
+        out.join("; ")
+    }
+
     /// What this runtime holds in memory.
     pub fn footprint(&self) -> Footprint {
         let collecting = self.collecting();

@@ -565,6 +565,24 @@ impl<S: Shell> Runtime<S> {
         }
         self.next_fetch_ms = self.next_fetch_ms.saturating_sub(delta);
         self.next_sweep_ms = self.next_sweep_ms.saturating_sub(delta);
+        // So do the times things happened, which windows are measured from: a reset's grace
+        // (a contact's messages under unknown tags answered "try later"), the mailbox's
+        // catch-up, the last receipt to an answer, a stranger's last sign of life. Left as
+        // they were, a clock set back by hours held a reset's ten-minute grace for those
+        // hours, and the contact's envelopes under the old session were retried all that
+        // time instead of refused and dropped (sim-long seed 152578).
+        for t in self.reset_at.values_mut() {
+            *t = t.saturating_sub(delta);
+        }
+        if self.catch_up_until_ms > 0 {
+            self.catch_up_until_ms = self.catch_up_until_ms.saturating_sub(delta);
+        }
+        for t in self.acked_answers.values_mut() {
+            *t = t.saturating_sub(delta);
+        }
+        for t in self.strangers.values_mut() {
+            *t = t.saturating_sub(delta);
+        }
     }
 
     /// After a start: no stored wait is longer than its stage allows on this clock (the

@@ -20,8 +20,20 @@ impl World {
     pub(super) fn check_nothing_left(&mut self) -> Result<(), String> {
         for (i, m) in self.machines.iter().enumerate() {
             if let Some(left) = m.node.as_ref().and_then(|n| n.footprint().left_behind()) {
+                let detail: Vec<String> = self
+                    .machines
+                    .iter()
+                    .enumerate()
+                    .map(|(j, m)| {
+                        format!(
+                            "n{j}: {}",
+                            m.node.as_ref().map(|n| n.left_detail()).unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                let detail = detail.join(" || ");
                 return Err(format!(
-                    "n{i} keeps in memory after delivering everything: {left}"
+                    "n{i} keeps in memory after delivering everything: {left} [{detail}]"
                 ));
             }
             let stored = m.disk.records(crate::store::TreeName::Outbox);
