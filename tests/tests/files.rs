@@ -224,9 +224,11 @@ fn kill9_mid_transfer_resumes_and_completes() {
 }
 
 /// Would catch a file too large for the mailbox whose chunks do not go outside the ratchet
-/// (bulk chunks, docs/PROTOCOL.md §25.5), a bulk chunk receipted before it is on the
-/// recipient's disk (kill -9 of the recipient loses it: the file never completes or fails its
-/// hash), or a sender that restarts and cannot go on through the ratchet.
+/// (bulk chunks, docs/PROTOCOL.md §25.5), a bulk chunk receipted before the recipient
+/// recorded it (kill -9 of the recipient forgets it: the file never completes), a bulk
+/// transfer that cannot go on after either side restarts, or one that arrives altered. (A
+/// chunk receipted before it is synced survives kill -9 in the page cache: the simulator's
+/// vault, which loses unsynced writes in a crash, is what checks that order.)
 #[test]
 fn a_large_file_moves_in_bulk_and_survives_kill9_of_either_side() {
     let net = Net::new();

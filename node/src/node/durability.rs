@@ -3,7 +3,6 @@
 
 use super::shell::Flush;
 use super::*;
-use crate::files::vault::Slot;
 
 impl<S: Shell> Runtime<S> {
     /// Starts a flush on a blocking thread for everything applied so far.
@@ -13,16 +12,20 @@ impl<S: Shell> Runtime<S> {
         self.dirty = false;
         self.forget_reports();
         self.flushing = Some((id, std::mem::take(&mut self.deferred)));
-        let slots: Vec<Slot> = std::mem::take(&mut self.files.unsynced)
-            .into_iter()
-            .collect();
-        self.files.syncing.clone_from(&slots);
-        let flush = Flush {
+        let flush = self.flush_job();
+        self.files.syncing.clone_from(&flush.slots);
+        self.shell.start_flush(id, flush);
+    }
+
+    /// A flush of the store and of the slots written since the last one began.
+    fn flush_job(&mut self) -> Flush {
+        Flush {
             store: std::sync::Arc::clone(&self.profile.store),
             vault: std::sync::Arc::clone(&self.files.vault),
-            slots,
-        };
-        self.shell.start_flush(id, flush);
+            slots: std::mem::take(&mut self.files.unsynced)
+                .into_iter()
+                .collect(),
+        }
     }
 
     pub(crate) fn flush_completed(&mut self, id: u64, result: Result<(), String>) {
@@ -58,15 +61,9 @@ impl<S: Shell> Runtime<S> {
         self.dirty = false;
         work.append(&mut self.deferred);
         self.forget_reports();
-        let mut slots: Vec<Slot> = std::mem::take(&mut self.files.unsynced)
-            .into_iter()
-            .collect();
-        slots.append(&mut self.files.syncing);
-        let flush = Flush {
-            store: std::sync::Arc::clone(&self.profile.store),
-            vault: std::sync::Arc::clone(&self.files.vault),
-            slots,
-        };
+        let mut flush = self.flush_job();
+        // A flush in the background may not have synced its slots yet.
+        flush.slots.append(&mut self.files.syncing);
         if let Err(e) = flush.run() {
             self.files.unsynced.extend(flush.slots);
             // Nothing is acknowledged or shown: peers retry, and so do we after restart.

@@ -450,11 +450,7 @@ impl<S: Shell> Runtime<S> {
                         }
                         for mid in done {
                             self.batch_of.remove(&mid);
-                            self.outbox.remove(&mid);
-                            self.in_flight.remove(&mid);
-                            self.backoff.remove(&mid);
-                            self.refusals.remove(&mid);
-                            self.renewed.remove(&mid);
+                            self.entry_done(&mid);
                             if !self.file_part_delivered(&mid)
                                 && !self.group_copy_delivered(&mid)
                                 && !copies.contains(&mid)

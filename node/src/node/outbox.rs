@@ -490,6 +490,15 @@ impl<S: Shell> Runtime<S> {
     /// if none comes); control entries are done, except a handshake init, which stays
     /// until the response arrives, and a handshake answer, which stays until the acceptor
     /// is heard from (at most [`ANSWER_KEPT_MS`]). One store write for all of them.
+    /// An entry is done (receipted): it leaves the outbox and every per-entry mark.
+    pub(super) fn entry_done(&mut self, id: &MessageId) -> Option<OutboxEntry> {
+        self.in_flight.remove(id);
+        self.backoff.remove(id);
+        self.refusals.remove(id);
+        self.renewed.remove(id);
+        self.outbox.remove(id)
+    }
+
     pub(super) fn hops_accepted(&mut self, ids: Vec<MessageId>) {
         // A bulk chunk went only to the contact's node, which answered once it was stored:
         // that answer is its receipt.

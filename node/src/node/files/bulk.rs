@@ -94,11 +94,7 @@ impl<S: Shell> Runtime<S> {
     pub(in crate::node) fn bulk_delivered(&mut self, ids: Vec<MessageId>) {
         let mut contacts = BTreeSet::new();
         for id in ids {
-            self.in_flight.remove(&id);
-            self.backoff.remove(&id);
-            self.refusals.remove(&id);
-            self.renewed.remove(&id);
-            if let Some(e) = self.outbox.remove(&id) {
+            if let Some(e) = self.entry_done(&id) {
                 contacts.insert(e.contact);
             }
             self.file_part_delivered(&id);
@@ -183,9 +179,7 @@ impl<S: Shell> Runtime<S> {
             return set(out, item, self.hostile("bulk chunk of no transfer"));
         };
         if bulk.as_ref().is_some_and(|b| b.run.file() != file) {
-            if let Some(b) = bulk.take() {
-                self.finish_chunk_run(b.cid, None, b.run, out);
-            }
+            self.finish_bulk(bulk.take(), out);
         }
         let record = match bulk.as_ref() {
             Some(b) => b.run.record(),
