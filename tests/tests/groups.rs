@@ -5,8 +5,14 @@ use std::time::Duration;
 
 /// The texts of a group's history on `node`, in the order it shows them.
 fn history(node: &mut Node, group: &str) -> Vec<String> {
+    history_within(node, group, TIMEOUT)
+}
+
+/// The same, waiting up to `t` for the answer (a node catching up on a loaded machine can
+/// take a while to reach the command).
+fn history_within(node: &mut Node, group: &str, t: Duration) -> Vec<String> {
     node.cmd(json!({"cmd": "group_history", "group": group, "limit": 1000}));
-    let h = node.expect("group_history", |e| e["event"] == "group_history");
+    let h = node.expect_within("group_history", t, |e| e["event"] == "group_history");
     h["messages"]
         .as_array()
         .unwrap()
@@ -309,7 +315,9 @@ fn converge(
         let mut all = Vec::new();
         for n in nodes.iter_mut() {
             accept_intros(n, Duration::from_millis(20));
-            let h = history(n, group);
+            // The answer may wait behind a catch-up: up to the time left, at least TIMEOUT.
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            let h = history_within(n, group, left.max(TIMEOUT));
             done &= h.len() >= want(&n.name);
             all.push(h);
         }

@@ -486,10 +486,6 @@ impl<S: Shell> Runtime<S> {
         Ok(self.outbox.get(id).cloned())
     }
 
-    /// A hop took these entries. Messages now wait for their receipt (and are resent
-    /// if none comes); control entries are done, except a handshake init, which stays
-    /// until the response arrives, and a handshake answer, which stays until the acceptor
-    /// is heard from (at most [`ANSWER_KEPT_MS`]). One store write for all of them.
     /// An entry is done (receipted): it leaves the outbox and every per-entry mark.
     pub(super) fn entry_done(&mut self, id: &MessageId) -> Option<OutboxEntry> {
         self.in_flight.remove(id);
@@ -499,6 +495,10 @@ impl<S: Shell> Runtime<S> {
         self.outbox.remove(id)
     }
 
+    /// A hop took these entries. Messages now wait for their receipt (and are resent
+    /// if none comes); control entries are done, except a handshake init, which stays
+    /// until the response arrives, and a handshake answer, which stays until the acceptor
+    /// is heard from (at most [`ANSWER_KEPT_MS`]). One store write for all of them.
     pub(super) fn hops_accepted(&mut self, ids: Vec<MessageId>) {
         // A bulk chunk went only to the contact's node, which answered once it was stored:
         // that answer is its receipt.
