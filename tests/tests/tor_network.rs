@@ -1,0 +1,226 @@
+//! A private Tor network on loopback (see `cairn_tests::tornet`): an onion service made on
+//! one client, forwarding to a local TCP echo server, is reached from another client
+//! through its SOCKS port, and bytes go both ways. The ground for the hidden-mode tests.
+//!
+//! Would catch: a `tor` whose torrc options this harness relies on changed (a network that
+//! no longer bootstraps, a client that no longer reaches 100%), an `ADD_ONION` reply we no
+//! longer parse, a key that does not give back the same onion address.
+//!
+//! Needs the `tor` package (`.ci/run` installs it); fails, saying so, without it. Prints
+//! how long each step took; leaves the network's directory, with every tor's torrc and
+//! logs, in `target/tmp/tor_network` (made afresh by the next run).
+use cairn_tests::tornet::{TorNet, AUTHORITIES, RELAYS};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long the first connection to a new onion service may take.
+const REACH_DEADLINE: Duration = Duration::from_secs(180);
+
+/// What the service says first, before it echoes.
+const GREETING: &[u8] = b"hello from the onion service\n";
+
+/// A TCP server on loopback that sends [`GREETING`] and then echoes, one thread a
+/// connection.
+fn echo_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the echo server");
+    let addr = listener.local_addr().expect("echo server address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                if stream.write_all(GREETING).is_err() {
+                    return;
+                }
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 || stream.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A minimal SOCKS5 CONNECT (RFC 1928, no authentication, domain-name address), as tor's
+/// SocksPort takes it; the error names tor's extended reply codes.
+fn socks5_connect(proxy: SocketAddr, host: &str, port: u16) -> Result<TcpStream, String> {
+    let mut s = TcpStream::connect(proxy).map_err(|e| format!("SOCKS port {proxy}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("read timeout");
+    let io = |e: std::io::Error| format!("SOCKS: {e}");
+    s.write_all(&[5, 1, 0]).map_err(io)?;
+    let mut choice = [0u8; 2];
+    s.read_exact(&mut choice).map_err(io)?;
+    if choice != [5, 0] {
+        return Err(format!("SOCKS method refused: {choice:?}"));
+    }
+    let len = u8::try_from(host.len()).map_err(|_| "host name too long".to_owned())?;
+    let mut request = vec![5, 1, 0, 3, len];
+    request.extend_from_slice(host.as_bytes());
+    request.extend_from_slice(&port.to_be_bytes());
+    s.write_all(&request).map_err(io)?;
+    let mut head = [0u8; 4];
+    s.read_exact(&mut head).map_err(io)?;
+    if head[1] != 0 {
+        let why = match head[1] {
+            0x04 => "host unreachable",
+            0x05 => "connection refused",
+            0x06 => "TTL expired (timeout)",
+            0xF0 => "onion service descriptor not found",
+            0xF1 => "onion service descriptor invalid",
+            0xF2 => "introduction failed",
+            0xF3 => "rendezvous failed",
+            0xF4 => "client authorization missing",
+            0xF5 => "client authorization wrong",
+            0xF6 => "bad onion address",
+            0xF7 => "introduction timed out",
+            _ => "error",
+        };
+        return Err(format!("SOCKS reply {:#04x}: {why}", head[1]));
+    }
+    // The bound address, which tor fills with zeros: skip it.
+    let skip = match head[3] {
+        1 => 4 + 2,
+        4 => 16 + 2,
+        3 => {
+            let mut n = [0u8; 1];
+            s.read_exact(&mut n).map_err(io)?;
+            usize::from(n[0]) + 2
+        }
+        t => return Err(format!("SOCKS reply with address type {t}")),
+    };
+    let mut rest = vec![0u8; skip];
+    s.read_exact(&mut rest).map_err(io)?;
+    Ok(s)
+}
+
+/// Reads the greeting, then checks that each of `messages` comes back as sent.
+fn exchange(stream: &mut TcpStream, messages: &[Vec<u8>]) -> Result<(), String> {
+    let io = |e: std::io::Error| format!("over the onion connection: {e}");
+    let mut greeting = vec![0u8; GREETING.len()];
+    stream.read_exact(&mut greeting).map_err(io)?;
+    if greeting != GREETING {
+        return Err(format!("greeting {:?}", String::from_utf8_lossy(&greeting)));
+    }
+    for message in messages {
+        stream.write_all(message).map_err(io)?;
+        let mut back = vec![0u8; message.len()];
+        stream.read_exact(&mut back).map_err(io)?;
+        if &back != message {
+            return Err(format!("{} bytes came back changed", message.len()));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn an_onion_service_on_one_client_is_reached_from_another() {
+    // Kept after the test, for its logs; made afresh by the next run.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tor_network");
+    let _ = std::fs::remove_dir_all(&dir);
+    let start = Instant::now();
+    let net = TorNet::start(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let network = start.elapsed();
+    eprintln!(
+        "tor network ({AUTHORITIES} authorities + {RELAYS} relays, {} tor processes) \
+         ready in {network:.1?}",
+        net.pids().len()
+    );
+
+    let clients = Instant::now();
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| net.client("alice"));
+        let b = s.spawn(|| net.client("bob"));
+        (
+            a.join().expect("client thread"),
+            b.join().expect("client thread"),
+        )
+    });
+    let a = a.unwrap_or_else(|e| panic!("{e}"));
+    let b = b.unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "clients alice and bob bootstrapped in {:.1?} (socks {} and {}, control {} and {})",
+        clients.elapsed(),
+        a.socks_addr(),
+        b.socks_addr(),
+        a.control_addr(),
+        b.control_addr()
+    );
+
+    let echo = echo_server();
+    let added = Instant::now();
+    let onion = a.add_onion(80, echo).unwrap_or_else(|e| panic!("{e}"));
+    let host = format!("{onion}.onion");
+    a.wait_published(&onion, REACH_DEADLINE)
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "alice's onion service {host} published {:.1?} after ADD_ONION",
+        added.elapsed()
+    );
+
+    let messages: Vec<Vec<u8>> = vec![
+        b"hello from bob".to_vec(),
+        (0..=255u8).collect(),
+        (0..64 * 1024).map(|i| (i * 7 % 251) as u8).collect(),
+    ];
+    let deadline = Instant::now() + REACH_DEADLINE;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let result = socks5_connect(b.socks_addr(), &host, 80)
+            .and_then(|mut stream| exchange(&mut stream, &messages));
+        match result {
+            Ok(()) => break,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("attempt {attempts} at {:.1?}: {e}", added.elapsed());
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Err(e) => panic!(
+                "bob could not reach alice's onion service within {REACH_DEADLINE:?} \
+                 ({attempts} attempts, last: {e}); logs in {}",
+                net.dir().display()
+            ),
+        }
+    }
+    eprintln!(
+        "bob reached alice's onion service and exchanged {} bytes both ways {:.1?} after \
+         ADD_ONION ({attempts} attempt(s)); total {:.1?}",
+        GREETING.len() + messages.iter().map(Vec::len).sum::<usize>(),
+        added.elapsed(),
+        start.elapsed()
+    );
+
+    // A kept key makes the same service again (as the product re-adds its sealed key on
+    // start), on another client too; tor's reply to a new key carries the key.
+    let kept = a
+        .add_onion_with_key(None, 81, echo)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(kept.key.starts_with("ED25519-V3:"), "a key of another form");
+    assert_ne!(kept.service_id, onion);
+    a.del_onion(&kept.service_id)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let again = b
+        .add_onion_with_key(Some(&kept.key), 81, echo)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again, kept);
+    // A key that is no base64 is refused before it reaches tor; one tor rejects, by tor.
+    for bad in ["ED25519-V3:bad key\r\nGETINFO version", "ED25519-V3:AAAA"] {
+        let refused = b.add_onion_with_key(Some(bad), 82, echo);
+        assert!(refused.is_err(), "{bad:?} taken: {refused:?}");
+    }
+
+    // Every tor ends with the harness (killed and reaped by the drops).
+    let mut pids = net.pids();
+    pids.extend([a.pid(), b.pid()]);
+    drop((a, b, net));
+    for pid in pids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "tor {pid} still runs"
+        );
+    }
+}
