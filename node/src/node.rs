@@ -132,8 +132,13 @@ pub const MAX_FETCH_REQUESTS: usize = 4;
 /// How long after a session reset a contact's message under an unknown tag is answered
 /// "try later" rather than dropped (it may have crossed the reset on the way).
 pub const RESET_GRACE_MS: u64 = 10 * 60 * 1000;
-/// Most delivery requests in flight to one contact at once.
+/// Most delivery requests in flight to one contact at once (what a stranger's connection
+/// reads at once: `net::budget::MAX_BUFFERED_PER_CONNECTION`, as older builds read a
+/// contact's).
 pub const MAX_REQUESTS_PER_CONTACT: usize = 8;
+/// The same for a contact we send bulk chunks to (it runs this build: its node reads
+/// this many at once from a contact, `net::budget::MAX_BUFFERED_PER_CONTACT_CONNECTION`).
+pub const MAX_BULK_REQUESTS_PER_CONTACT: usize = crate::net::budget::MAX_CONTACT_REQUESTS_READ;
 /// Outbox and housekeeping tick.
 pub const TICK: Duration = Duration::from_millis(200);
 /// A clock that goes back by more than this between two ticks was set back: the node's

@@ -2,6 +2,7 @@
 //! protocol between them.
 
 pub mod addresses;
+pub mod budget;
 pub mod hole_punch;
 pub mod ip_limits;
 pub mod lan;

@@ -373,35 +373,61 @@ fn reject_code(c: u8) -> Result<RejectCode, ProtocolError> {
 
 /// The libp2p codec: length-prefixed frames with strict limits.
 ///
-/// It also carries the request-read budget of one connection. libp2p's request-response
-/// behaviour clones its codec once for each connection (into the connection's handler) and
-/// the handler's codec once for each stream: the behaviour's codec is a template without a
-/// budget, a clone of the template starts a connection's budget, and clones of that share
-/// it ([`MAX_BUFFERED_PER_CONNECTION`]).
+/// It also carries the request-read budget of one connection (`super::budget`). libp2p's
+/// request-response behaviour clones its codec once for each connection (into the
+/// connection's handler) and the handler's codec once for each stream: the behaviour's
+/// codec is a template without a budget, a clone of the template starts a connection's
+/// budget (for the peer [`budget::Behaviour`] names), and clones of that share it.
 #[derive(Default)]
 pub struct Codec {
-    connection: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
+    peers: std::sync::Arc<budget::Peers>,
+    connection: Option<std::sync::Arc<budget::ConnectionBudget>>,
+}
+
+impl Codec {
+    /// A template whose connections learn their peer, and whether it is a contact, from
+    /// `peers`.
+    pub fn with_peers(peers: std::sync::Arc<budget::Peers>) -> Self {
+        Self {
+            peers,
+            connection: None,
+        }
+    }
+
+    /// This connection's budget (a template's clone has one).
+    pub fn budget(&self) -> Option<&std::sync::Arc<budget::ConnectionBudget>> {
+        self.connection.as_ref()
+    }
 }
 
 impl Clone for Codec {
     fn clone(&self) -> Self {
+        let connection = self.connection.clone().unwrap_or_else(|| {
+            std::sync::Arc::new(budget::ConnectionBudget::new(
+                self.peers.take_next(),
+                self.peers.clone(),
+            ))
+        });
         Self {
-            connection: Some(self.connection.clone().unwrap_or_default()),
+            peers: self.peers.clone(),
+            connection: Some(connection),
         }
     }
 }
 
+pub use super::budget::MAX_BUFFERED_PER_CONNECTION;
+use super::budget::{self, ReadBudget, SMALL_REQUEST_LEN};
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use std::io;
 
 /// Reads one length-prefixed frame of at most `max` bytes. With a `budget` (requests from
-/// peers), a frame over [`SMALL_REQUEST_LEN`] takes its buffer from the connection's budget
-/// and from [`MAX_BUFFERED_REQUEST_BYTES`] while it fills; if either is spent, the frame is
+/// peers), a frame over [`SMALL_REQUEST_LEN`] takes its buffer from the connection's share
+/// and from its pool (`budget`) while it fills; if either is spent, the frame is
 /// read in small pieces and discarded, and `None` returned (answer "try later").
 async fn read_frame<T: AsyncRead + Unpin + Send>(
     io: &mut T,
     max: usize,
-    budget: Option<&std::sync::Arc<std::sync::atomic::AtomicUsize>>,
+    budget: Option<&std::sync::Arc<budget::ConnectionBudget>>,
 ) -> io::Result<Option<Vec<u8>>> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
@@ -440,84 +466,6 @@ async fn skip<T: AsyncRead + Unpin + Send>(io: &mut T, mut len: usize) -> io::Re
     Ok(())
 }
 
-/// Request bytes that all connections together may be reading at once. A request's buffer
-/// is taken from this budget when its length prefix arrives and given back when it is read
-/// (or the stream fails); over it, the request is read and discarded a piece at a time, and
-/// answered "try later" ([`Request::Unread`]).
-/// Without it, connections announcing 256 KiB requests and sending them slowly took a node
-/// from 13 to 662 MiB (32 streams per connection, 16 connections per address now bound it
-/// per source; this bounds it in total).
-pub const MAX_BUFFERED_REQUEST_BYTES: usize = 64 << 20;
-/// The same for the requests of one connection: room for the 8 largest requests a node
-/// keeps in flight to one peer; one address (16 connections) can then hold at most half of
-/// the total, and a contact's connection always has its own share.
-pub const MAX_BUFFERED_PER_CONNECTION: usize = 8 * MAX_REQUEST_LEN;
-/// Requests up to this size (a single chat envelope: the padding buckets up to 4 KiB, with
-/// its frame) are read without the budget: their memory is bounded by the streams per
-/// connection and the connections per address alone (32 × 8 KiB per connection), and a
-/// contact's messages then get through even while strangers hold the whole budget.
-pub const SMALL_REQUEST_LEN: usize = 8 << 10;
-
-static BUFFERED_REQUEST_BYTES: std::sync::atomic::AtomicUsize =
-    std::sync::atomic::AtomicUsize::new(0);
-
-/// Adds `n` to `counter` if that stays within `max`.
-fn take_from(counter: &std::sync::atomic::AtomicUsize, n: usize, max: usize) -> bool {
-    use std::sync::atomic::Ordering;
-    let mut current = counter.load(Ordering::Relaxed);
-    loop {
-        let Some(next) = current.checked_add(n).filter(|next| *next <= max) else {
-            return false;
-        };
-        match counter.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Relaxed) {
-            Ok(_) => return true,
-            Err(seen) => current = seen,
-        }
-    }
-}
-
-/// Bytes taken from a connection's budget and from [`MAX_BUFFERED_REQUEST_BYTES`], given
-/// back on drop.
-pub struct ReadBudget {
-    n: usize,
-    connection: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl ReadBudget {
-    /// Takes `n` bytes from `connection`'s budget and the total, or None (and nothing
-    /// taken) if that would exceed either.
-    pub fn take(
-        connection: &std::sync::Arc<std::sync::atomic::AtomicUsize>,
-        n: usize,
-    ) -> Option<Self> {
-        use std::sync::atomic::Ordering;
-        if !take_from(connection, n, MAX_BUFFERED_PER_CONNECTION) {
-            return None;
-        }
-        if !take_from(&BUFFERED_REQUEST_BYTES, n, MAX_BUFFERED_REQUEST_BYTES) {
-            connection.fetch_sub(n, Ordering::AcqRel);
-            return None;
-        }
-        Some(Self {
-            n,
-            connection: connection.clone(),
-        })
-    }
-
-    /// Bytes taken from the total budget by every reader now.
-    pub fn in_use() -> usize {
-        BUFFERED_REQUEST_BYTES.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-impl Drop for ReadBudget {
-    fn drop(&mut self) {
-        use std::sync::atomic::Ordering;
-        BUFFERED_REQUEST_BYTES.fetch_sub(self.n, Ordering::AcqRel);
-        self.connection.fetch_sub(self.n, Ordering::AcqRel);
-    }
-}
-
 async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, body: &[u8]) -> io::Result<()> {
     let len = u32::try_from(body.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
@@ -539,8 +487,11 @@ impl libp2p::request_response::Codec for Codec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        // Without a connection (used outside libp2p): a budget of its own.
-        let connection = self.connection.get_or_insert_with(Default::default);
+        // Without a connection (used outside libp2p): a stranger's budget of its own.
+        let peers = self.peers.clone();
+        let connection = self
+            .connection
+            .get_or_insert_with(|| std::sync::Arc::new(budget::ConnectionBudget::new(None, peers)));
         match read_frame(io, MAX_REQUEST_LEN, Some(connection)).await? {
             Some(body) => Request::decode(&body).map_err(invalid),
             None => Ok(Request::Unread),
@@ -579,100 +530,6 @@ impl libp2p::request_response::Codec for Codec {
         T: AsyncWrite + Unpin + Send,
     {
         write_frame(io, &res.encode()).await
-    }
-}
-
-#[cfg(test)]
-mod budget_tests {
-    use super::*;
-
-    /// Catches a request budget that one connection can take whole, that can be exceeded
-    /// in total, that is not given back when a reader finishes or fails, or codec clones
-    /// that do not give each connection (and only each connection) a budget of its own.
-    #[test]
-    fn read_budget_per_connection_and_in_total() {
-        let template = Codec::default();
-        let conn = template.clone();
-        let stream = conn.clone();
-        let (c, s) = (conn.connection.unwrap(), stream.connection.unwrap());
-        assert!(
-            std::sync::Arc::ptr_eq(&c, &s),
-            "a connection's streams share"
-        );
-        let other = template.clone().connection.unwrap();
-        assert!(!std::sync::Arc::ptr_eq(&c, &other), "connections do not");
-
-        let before = ReadBudget::in_use();
-        let a = ReadBudget::take(&c, MAX_BUFFERED_PER_CONNECTION).expect("room");
-        assert!(
-            ReadBudget::take(&c, 1).is_none(),
-            "the connection's share is spent"
-        );
-        assert!(
-            ReadBudget::take(&other, MAX_REQUEST_LEN).is_some(),
-            "others have theirs"
-        );
-        drop(a);
-        assert!(
-            ReadBudget::take(&c, MAX_REQUEST_LEN).is_some(),
-            "given back"
-        );
-        // The total binds many connections.
-        let mut held = Vec::new();
-        loop {
-            let conn = template.clone().connection.unwrap();
-            match ReadBudget::take(&conn, MAX_BUFFERED_PER_CONNECTION) {
-                Some(b) => held.push(b),
-                None => break,
-            }
-            assert!(held.len() <= 64, "no total");
-        }
-        assert!(ReadBudget::in_use() <= MAX_BUFFERED_REQUEST_BYTES);
-        let refused = template.clone().connection.unwrap();
-        assert!(ReadBudget::take(&refused, 1).is_none());
-        assert_eq!(
-            refused.load(std::sync::atomic::Ordering::SeqCst),
-            0,
-            "nothing kept"
-        );
-        drop(held);
-        assert_eq!(ReadBudget::in_use(), before);
-
-        // A large request over a spent budget is read and discarded, then handed over as
-        // `Unread` (answered "try later"), not a failed stream; within the budget it is
-        // read. Both in this one test: the total is shared by the whole process.
-        use libp2p::request_response::Codec as _;
-        let protocol = libp2p::StreamProtocol::new(PROTOCOL);
-        let big = Request::Deliver(vec![7; 64 << 10]);
-        let frame = |r: &Request| {
-            let body = r.encode();
-            let mut f = (body.len() as u32).to_be_bytes().to_vec();
-            f.extend_from_slice(&body);
-            f
-        };
-        let mut conn = template.clone();
-        let spent = ReadBudget::take(
-            conn.connection.as_ref().unwrap(),
-            MAX_BUFFERED_PER_CONNECTION,
-        )
-        .expect("room");
-        let mut io = futures::io::Cursor::new(frame(&big));
-        let read = futures::executor::block_on(conn.read_request(&protocol, &mut io)).unwrap();
-        assert_eq!(read, Request::Unread);
-        assert_eq!(
-            io.position() as usize,
-            frame(&big).len(),
-            "the body was consumed"
-        );
-        drop(spent);
-        let mut io = futures::io::Cursor::new(frame(&big));
-        let read = futures::executor::block_on(conn.read_request(&protocol, &mut io)).unwrap();
-        assert_eq!(read, big);
-        assert!(
-            Request::decode(&Request::Unread.encode()).is_err(),
-            "never valid"
-        );
-        assert_eq!(ReadBudget::in_use(), before);
     }
 }
 

@@ -3,7 +3,7 @@
 //! always, server in relay mode), DCUtR, AutoNAT, and mDNS only when asked for.
 
 use super::protocol::{Codec, PROTOCOL};
-use super::{hole_punch, ip_limits, lan};
+use super::{budget, hole_punch, ip_limits, lan};
 use crate::relay::ReservationLimits;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
@@ -86,8 +86,8 @@ pub struct Behaviour {
     pub ip_limits: ip_limits::Behaviour,
     /// Connection-count limits.
     pub limits: connection_limits::Behaviour,
-    /// Envelopes and mailbox requests.
-    pub rr: request_response::Behaviour<Codec>,
+    /// Envelopes and mailbox requests (with a larger read budget for contacts).
+    pub rr: budget::Behaviour,
     /// Learns the peer's listen addresses (address changes).
     pub identify: identify::Behaviour,
     /// Keeps connections alive and measures them.
@@ -132,8 +132,9 @@ pub fn build(key: identity::Keypair, opts: &SwarmOptions) -> Result<Swarm<Behavi
         .map_err(|e| format!("relay transport: {e}"))?
         .with_behaviour(|key, relay_client| {
             let peer_id = key.public().to_peer_id();
+            let peers = std::sync::Arc::new(budget::Peers::default());
             let rr = request_response::Behaviour::with_codec(
-                Codec::default(),
+                Codec::with_peers(peers.clone()),
                 [(
                     StreamProtocol::new(PROTOCOL),
                     request_response::ProtocolSupport::Full,
@@ -142,6 +143,7 @@ pub fn build(key: identity::Keypair, opts: &SwarmOptions) -> Result<Swarm<Behavi
                     .with_request_timeout(REQUEST_TIMEOUT)
                     .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
             );
+            let rr = budget::Behaviour::new(rr, peers);
             let discovery = if lan {
                 Some(lan::Behaviour::new(peer_id)?)
             } else {

@@ -4,7 +4,7 @@
 //! request that was answered, is memory that grows for as long as the node runs.
 
 use super::{Runtime, Shell, MAX_DEFERRED, MAX_FETCH_REQUESTS, MAX_IN_FLIGHT};
-use super::{MAX_MAILBOX_REQUESTS, MAX_REQUESTS_PER_CONTACT};
+use super::{MAX_BULK_REQUESTS_PER_CONTACT, MAX_MAILBOX_REQUESTS};
 
 /// Entries a runtime holds, by kind.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -33,7 +33,8 @@ pub struct Footprint {
 impl Footprint {
     /// What breaks the runtime's own caps, if anything.
     pub fn over_caps(&self) -> Option<String> {
-        let requests = self.contacts * (MAX_REQUESTS_PER_CONTACT + 2)
+        // Any contact may be one we send bulk chunks to (or was, with requests still out).
+        let requests = self.contacts * (MAX_BULK_REQUESTS_PER_CONTACT + 2)
             + MAX_MAILBOX_REQUESTS
             + MAX_FETCH_REQUESTS;
         if self.requests > requests {

@@ -41,7 +41,8 @@ impl<S: Shell> Runtime<S> {
             .collect();
         schedule::order_due(&mut due, &self.answers);
         let room = MAX_IN_FLIGHT - self.in_flight.len();
-        let batches = schedule::plan_batches(&due, &self.requests, room);
+        let bulk = self.bulk_contacts();
+        let batches = schedule::plan_batches(&due, &self.requests, &bulk, room);
         for batch in batches {
             match <[OutboxEntry; 1]>::try_from(batch) {
                 Ok([entry]) => self.attempt(&entry, Route::Direct),

@@ -3,11 +3,14 @@
 //! a failed one waits. `outbox.rs` gathers their inputs from the runtime and carries out
 //! the plan; the rules are tested here on their own.
 
-use super::{MAX_REQUESTS_PER_CONTACT, MIN_BATCH_WHILE_BUSY, RETRY_BASE, RETRY_MAX};
+use super::{
+    MAX_BULK_REQUESTS_PER_CONTACT, MAX_REQUESTS_PER_CONTACT, MIN_BATCH_WHILE_BUSY, RETRY_BASE,
+    RETRY_MAX,
+};
 use crate::net::protocol::{Request, MAX_BATCH, MAX_REQUEST_LEN};
 use crate::store::{ContactId, MessageId, OutboxEntry};
 use rand::Rng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How long a failed delivery waits before its next try, after `attempts` failures:
 /// [`RETRY_BASE`] doubled per failure up to [`RETRY_MAX`], the second half of it jittered
@@ -39,13 +42,15 @@ pub(super) fn order_due(due: &mut [&OutboxEntry], answers: &BTreeMap<ContactId, 
 /// - a batch holds at most [`MAX_BATCH`] envelopes and fits in [`MAX_REQUEST_LEN`];
 /// - at most [`MAX_REQUESTS_PER_CONTACT`] requests per contact, counting the `busy` ones
 ///   already in flight (what the recipient's read budget per connection takes:
-///   `net::protocol::MAX_BUFFERED_PER_CONNECTION`);
+///   `net::budget::MAX_BUFFERED_PER_CONNECTION`), or [`MAX_BULK_REQUESTS_PER_CONTACT`] for
+///   a contact in `bulk` (one we send bulk chunks to, which reads more from a contact);
 /// - a contact with a request in flight gets another only for at least
 ///   [`MIN_BATCH_WHILE_BUSY`] due envelopes or a full request's worth of bytes: otherwise
 ///   the answer to the one in flight sends them together (Nagle's rule, in short).
 pub(super) fn plan_batches(
     due: &[&OutboxEntry],
     busy: &BTreeMap<ContactId, usize>,
+    bulk: &BTreeSet<ContactId>,
     mut room: usize,
 ) -> Vec<Vec<OutboxEntry>> {
     // Due envelopes and bytes per contact.
@@ -84,7 +89,12 @@ pub(super) fn plan_batches(
             }
             None => {
                 let requests = in_flight + opened.get(&e.contact).copied().unwrap_or(0);
-                if requests >= MAX_REQUESTS_PER_CONTACT {
+                let most = if bulk.contains(&e.contact) {
+                    MAX_BULK_REQUESTS_PER_CONTACT
+                } else {
+                    MAX_REQUESTS_PER_CONTACT
+                };
+                if requests >= most {
                     continue;
                 }
                 *opened.entry(e.contact).or_default() += 1;
@@ -127,7 +137,7 @@ mod tests {
             .iter()
             .map(|(c, n)| (ContactId([*c; 32]), *n))
             .collect();
-        plan_batches(&refs, &busy, room)
+        plan_batches(&refs, &busy, &BTreeSet::new(), room)
     }
 
     /// Catches a backoff that does not double, passes its cap, loses its jitter or jitters
@@ -203,6 +213,45 @@ mod tests {
         let batches = plan(&due, &[], usize::MAX);
         assert_eq!(batches.len(), MAX_REQUESTS_PER_CONTACT + 1);
         assert_eq!(ids(batches.last().unwrap()), [7]);
+    }
+
+    /// Catches a contact we send bulk chunks to held to the ordinary request limit (a
+    /// large file then moves by a 2 MiB window), given more than its recipient reads at
+    /// once from a contact, or the larger limit leaking to another contact.
+    #[test]
+    fn a_bulk_contact_gets_more_requests_and_only_it() {
+        // Four envelopes of 64 KiB fill a request, as bulk chunks do.
+        let big = MAX_REQUEST_LEN / 4 - 64;
+        let due: Vec<OutboxEntry> = (0..200)
+            .map(|i| entry(1 + u8::from(i >= 150), u8::try_from(i).unwrap(), big, 0))
+            .collect();
+        let refs: Vec<&OutboxEntry> = due.iter().collect();
+        let bulk = BTreeSet::from([ContactId([1; 32])]);
+        let batches = plan_batches(&refs, &BTreeMap::new(), &bulk, usize::MAX);
+        let of = |c: u8| {
+            batches
+                .iter()
+                .filter(|b| b[0].contact == ContactId([c; 32]))
+                .count()
+        };
+        assert_eq!(of(1), MAX_BULK_REQUESTS_PER_CONTACT);
+        assert_eq!(of(2), MAX_REQUESTS_PER_CONTACT);
+        const {
+            assert!(
+                MAX_BULK_REQUESTS_PER_CONTACT * MAX_REQUEST_LEN
+                    <= crate::net::budget::MAX_BUFFERED_PER_CONTACT_CONNECTION
+            )
+        };
+        // Requests in flight count.
+        let busy = BTreeMap::from([(ContactId([1; 32]), MAX_BULK_REQUESTS_PER_CONTACT - 2)]);
+        let batches = plan_batches(&refs, &busy, &bulk, usize::MAX);
+        assert_eq!(
+            batches
+                .iter()
+                .filter(|b| b[0].contact == ContactId([1; 32]))
+                .count(),
+            2
+        );
     }
 
     /// Catches a batch that outgrows a request (`MAX_REQUEST_LEN`): big envelopes open a

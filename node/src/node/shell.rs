@@ -155,7 +155,8 @@ pub trait Shell {
     fn connected_peers(&self) -> usize;
     /// Closes every connection with `peer`.
     fn disconnect(&mut self, peer: &PeerId);
-    /// The node's contacts (the only peers it hole-punches with and looks for on the LAN).
+    /// The node's contacts (the only peers it hole-punches with and looks for on the LAN,
+    /// and whose connections read requests with the contacts' budget).
     fn set_contacts(&mut self, contacts: BTreeSet<PeerId>);
     /// Puts `peer` on (or takes it off) the list that bypasses the connection limits.
     fn bypass(&mut self, peer: PeerId, on: bool);
@@ -423,6 +424,7 @@ impl Shell for Libp2pShell {
         if let Some(lan) = b.lan.as_mut() {
             lan.set_wanted(contacts.iter().copied().collect());
         }
+        b.rr.set_contacts(contacts.iter().copied().collect());
         b.dcutr.set_allowed(contacts.into_iter().collect());
     }
 

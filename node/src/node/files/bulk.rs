@@ -49,6 +49,17 @@ impl<S: Shell> Runtime<S> {
         r.outgoing && r.direct_only && self.files.bulk.contains(&r.id())
     }
 
+    /// The contacts we send bulk chunks to now (each gets more requests in flight).
+    pub(in crate::node) fn bulk_contacts(&self) -> BTreeSet<ContactId> {
+        self.files
+            .bulk
+            .iter()
+            .filter_map(|id| self.files.records.get(id))
+            .filter(|r| r.outgoing && r.stage == Stage::Moving)
+            .map(|r| r.contact)
+            .collect()
+    }
+
     /// Puts chunks `due` of `r` into the outbox as bulk chunks, at once: nothing of the
     /// session is used, so nothing must be durable before they leave. The record (how far
     /// the window went, what was receipted) is written for a restart, which sends again
