@@ -9,7 +9,7 @@
 //! Needs the `tor` package (`.ci/run` installs it); fails, saying so, without it. Prints
 //! how long each step took; leaves the network's directory, with every tor's torrc and
 //! logs, in `target/tmp/tor_network` (made afresh by the next run).
-use cairn_tests::tornet::{TorNet, AUTHORITIES, RELAYS};
+use cairn_tests::tornet::{TorClient, TorNet, AUTHORITIES, RELAYS};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -213,6 +213,8 @@ fn an_onion_service_on_one_client_is_reached_from_another() {
         assert!(refused.is_err(), "{bad:?} taken: {refused:?}");
     }
 
+    hidden_swarms_connect(&a, &b);
+
     // Every tor ends with the harness (killed and reaped by the drops).
     let mut pids = net.pids();
     pids.extend([a.pid(), b.pid()]);
@@ -223,4 +225,118 @@ fn an_onion_service_on_one_client_is_reached_from_another() {
             "tor {pid} still runs"
         );
     }
+}
+
+/// Two swarms built as a node in hidden mode builds its own (`SwarmOptions::hidden`, the
+/// transport of `cairn_node`'s `net::tor`): bob's listens on loopback behind an onion
+/// service of client `b`; alice's dials it by its onion address through client `a`'s SOCKS
+/// port, and Noise names the right peer at both ends. Would catch a hidden swarm that
+/// dials a plain address (alice's dial of bob's loopback listener must fail without a
+/// connection), listens anywhere but loopback, or reveals an address of alice to bob (bob
+/// sees the connection come from tor on loopback).
+fn hidden_swarms_connect(a: &TorClient, b: &TorClient) {
+    use cairn_node::api::peer::{build_swarm, SwarmOptions};
+    use futures::StreamExt;
+    use libp2p::multiaddr::Protocol;
+    use libp2p::swarm::SwarmEvent;
+    use libp2p::{identity, Multiaddr};
+    let started = Instant::now();
+    let hidden = |socks: SocketAddr| SwarmOptions {
+        hidden: Some(socks),
+        ..SwarmOptions::default()
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let mut alice = build_swarm(
+            identity::Keypair::generate_ed25519(),
+            &hidden(a.socks_addr()),
+        )
+        .expect("alice's hidden swarm");
+        let mut bob = build_swarm(
+            identity::Keypair::generate_ed25519(),
+            &hidden(b.socks_addr()),
+        )
+        .expect("bob's hidden swarm");
+        let (alice_id, bob_id) = (*alice.local_peer_id(), *bob.local_peer_id());
+        assert!(
+            bob.listen_on("/ip4/0.0.0.0/tcp/0".parse().expect("addr"))
+                .is_err(),
+            "a hidden swarm listened beyond loopback"
+        );
+        bob.listen_on("/ip4/127.0.0.1/tcp/0".parse().expect("addr"))
+            .expect("listen on loopback");
+        let local = loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = bob.select_next_some().await {
+                break address;
+            }
+        };
+        let Some(Protocol::Tcp(port)) = local.iter().nth(1) else {
+            panic!("listen address {local}")
+        };
+
+        // No direct dial, even to loopback.
+        let direct: Multiaddr = format!("{local}/p2p/{bob_id}").parse().expect("addr");
+        let refused = match alice.dial(direct) {
+            Err(e) => format!("{e}"),
+            Ok(()) => loop {
+                match alice.select_next_some().await {
+                    SwarmEvent::OutgoingConnectionError { error, .. } => break format!("{error}"),
+                    SwarmEvent::ConnectionEstablished { .. } => {
+                        panic!("a hidden swarm dialled a plain address")
+                    }
+                    _ => {}
+                }
+            },
+        };
+        eprintln!("alice's direct dial refused: {refused}");
+
+        let service = tokio::task::block_in_place(|| {
+            let service = b
+                .add_onion(4001, SocketAddr::from(([127, 0, 0, 1], port)))
+                .unwrap_or_else(|e| panic!("{e}"));
+            b.wait_published(&service, REACH_DEADLINE)
+                .unwrap_or_else(|e| panic!("{e}"));
+            service
+        });
+        let target: Multiaddr = format!("/onion3/{service}:4001/p2p/{bob_id}")
+            .parse()
+            .expect("onion multiaddr");
+        let deadline = tokio::time::Instant::now() + REACH_DEADLINE;
+        alice.dial(target.clone()).expect("dial the onion");
+        let (mut alice_sees, mut bob_sees) = (false, None);
+        while !(alice_sees && bob_sees.is_some()) {
+            tokio::select! {
+                e = alice.select_next_some() => match e {
+                    SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                        assert_eq!(peer_id, bob_id);
+                        alice_sees = true;
+                    }
+                    SwarmEvent::OutgoingConnectionError { error, .. } => {
+                        eprintln!("alice's dial of {target}: {error}; again");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        alice.dial(target.clone()).expect("dial the onion");
+                    }
+                    _ => {}
+                },
+                e = bob.select_next_some() => {
+                    if let SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } = e {
+                        assert_eq!(peer_id, alice_id);
+                        bob_sees = Some(endpoint.get_remote_address().clone());
+                    }
+                },
+                () = tokio::time::sleep_until(deadline) => {
+                    panic!("no connection through the onion within {REACH_DEADLINE:?}")
+                }
+            }
+        }
+        let seen = bob_sees.expect("bob's view");
+        assert!(
+            matches!(seen.iter().next(), Some(Protocol::Ip4(ip)) if ip.is_loopback()),
+            "bob saw alice at {seen}"
+        );
+        eprintln!(
+            "hidden swarms connected through {service}.onion in {:.1?} (bob sees alice at {seen})",
+            started.elapsed()
+        );
+    });
 }

@@ -8,3 +8,4 @@ pub mod ip_limits;
 pub mod lan;
 pub mod protocol;
 pub mod swarm;
+pub mod tor;

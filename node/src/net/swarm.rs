@@ -94,10 +94,11 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
     /// Circuit relay v2 client (reservations, relayed dials).
     pub relay_client: relay::client::Behaviour,
-    /// Hole punching through relayed connections, with contacts only.
-    pub dcutr: hole_punch::Behaviour,
-    /// Learns whether we are reachable.
-    pub autonat: autonat::Behaviour,
+    /// Hole punching through relayed connections, with contacts only (never in hidden
+    /// mode).
+    pub dcutr: Toggle<hole_punch::Behaviour>,
+    /// Learns whether we are reachable (never in hidden mode).
+    pub autonat: Toggle<autonat::Behaviour>,
     /// LAN discovery (mDNS, bounded), only with `--lan`.
     pub lan: Toggle<lan::Behaviour>,
     /// Circuit relay v2 server, only in relay mode.
@@ -113,12 +114,95 @@ pub struct SwarmOptions {
     pub relay_server: bool,
     /// Who may hold a reservation (relay mode).
     pub reservations: ReservationLimits,
+    /// Hidden mode: every connection through the Tor SOCKS5 port at this address (no QUIC,
+    /// no direct dial, no hole punching or reachability probes, no listen addresses in
+    /// identify; `net::tor`).
+    pub hidden: Option<std::net::SocketAddr>,
+}
+
+/// The behaviours of a node for `key`, as `opts` ask.
+fn behaviour(
+    key: &identity::Keypair,
+    relay_client: relay::client::Behaviour,
+    opts: &SwarmOptions,
+) -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+    let lan = opts.lan && opts.hidden.is_none();
+    let serve = opts.relay_server;
+    let hidden = opts.hidden.is_some();
+    let peer_id = key.public().to_peer_id();
+    let peers = std::sync::Arc::new(budget::Peers::default());
+    let rr = request_response::Behaviour::with_codec(
+        Codec::with_peers(peers.clone()),
+        [(
+            StreamProtocol::new(PROTOCOL),
+            request_response::ProtocolSupport::Full,
+        )],
+        request_response::Config::default()
+            .with_request_timeout(REQUEST_TIMEOUT)
+            .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
+    );
+    let rr = budget::Behaviour::new(rr, peers);
+    let discovery = if lan {
+        Some(lan::Behaviour::new(peer_id)?)
+    } else {
+        None
+    };
+    let mut ip_limits = ip_limits::Behaviour::new(
+        ip_limits::MAX_PENDING_PER_SOURCE,
+        if serve {
+            ip_limits::MAX_ESTABLISHED_PER_SOURCE_RELAY
+        } else {
+            ip_limits::MAX_ESTABLISHED_PER_SOURCE
+        },
+    )
+    .with_memory_limit(MAX_MEMORY_BYTES);
+    if serve {
+        ip_limits = ip_limits.with_early_penalty();
+    }
+    Ok(Behaviour {
+        ip_limits,
+        limits: connection_limits::Behaviour::new(
+            connection_limits::ConnectionLimits::default()
+                // A relay carries every reservation and circuit as a connection.
+                .with_max_established_incoming(Some(if serve {
+                    MAX_ESTABLISHED_RELAY
+                } else {
+                    MAX_ESTABLISHED
+                }))
+                .with_max_established_per_peer(Some(MAX_PER_PEER))
+                .with_max_pending_incoming(Some(MAX_PENDING_INCOMING)),
+        ),
+        rr,
+        identify: identify::Behaviour::new(
+            // Nothing names Cairn to whoever connects: libp2p's default
+            // agent (`rust-libp2p/…`) and the common protocol version.
+            identify::Config::new("ipfs/0.1.0".into(), key.public())
+                // No address cache feeding every dial: the node dials the
+                // addresses it keeps per contact (at most six, filtered).
+                .with_cache_size(0)
+                // Hidden: the loopback listener and onion are nobody's business.
+                .with_hide_listen_addrs(hidden),
+        ),
+        ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(30))),
+        relay_client,
+        dcutr: (!hidden)
+            .then(|| hole_punch::Behaviour::new(peer_id))
+            .into(),
+        autonat: (!hidden)
+            .then(|| autonat::Behaviour::new(peer_id, autonat::Config::default()))
+            .into(),
+        lan: discovery.into(),
+        relay_server: serve
+            .then(|| relay::Behaviour::new(peer_id, relay_server_config(&opts.reservations)))
+            .into(),
+    })
 }
 
 /// Builds the swarm for `key`.
 pub fn build(key: identity::Keypair, opts: &SwarmOptions) -> Result<Swarm<Behaviour>, String> {
-    let lan = opts.lan;
-    let serve = opts.relay_server;
+    if let Some(socks) = opts.hidden {
+        return build_hidden(key, socks, opts);
+    }
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
@@ -130,73 +214,37 @@ pub fn build(key: identity::Keypair, opts: &SwarmOptions) -> Result<Swarm<Behavi
         .with_quic()
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| format!("relay transport: {e}"))?
-        .with_behaviour(|key, relay_client| {
-            let peer_id = key.public().to_peer_id();
-            let peers = std::sync::Arc::new(budget::Peers::default());
-            let rr = request_response::Behaviour::with_codec(
-                Codec::with_peers(peers.clone()),
-                [(
-                    StreamProtocol::new(PROTOCOL),
-                    request_response::ProtocolSupport::Full,
-                )],
-                request_response::Config::default()
-                    .with_request_timeout(REQUEST_TIMEOUT)
-                    .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
-            );
-            let rr = budget::Behaviour::new(rr, peers);
-            let discovery = if lan {
-                Some(lan::Behaviour::new(peer_id)?)
-            } else {
-                None
-            };
-            let mut ip_limits = ip_limits::Behaviour::new(
-                ip_limits::MAX_PENDING_PER_SOURCE,
-                if serve {
-                    ip_limits::MAX_ESTABLISHED_PER_SOURCE_RELAY
-                } else {
-                    ip_limits::MAX_ESTABLISHED_PER_SOURCE
-                },
-            )
-            .with_memory_limit(MAX_MEMORY_BYTES);
-            if serve {
-                ip_limits = ip_limits.with_early_penalty();
-            }
-            Ok(Behaviour {
-                ip_limits,
-                limits: connection_limits::Behaviour::new(
-                    connection_limits::ConnectionLimits::default()
-                        // A relay carries every reservation and circuit as a connection.
-                        .with_max_established_incoming(Some(if serve {
-                            MAX_ESTABLISHED_RELAY
-                        } else {
-                            MAX_ESTABLISHED
-                        }))
-                        .with_max_established_per_peer(Some(MAX_PER_PEER))
-                        .with_max_pending_incoming(Some(MAX_PENDING_INCOMING)),
-                ),
-                rr,
-                identify: identify::Behaviour::new(
-                    // Nothing names Cairn to whoever connects: libp2p's default
-                    // agent (`rust-libp2p/…`) and the common protocol version.
-                    identify::Config::new("ipfs/0.1.0".into(), key.public())
-                        // No address cache feeding every dial: the node dials the
-                        // addresses it keeps per contact (at most six, filtered).
-                        .with_cache_size(0),
-                ),
-                ping: ping::Behaviour::new(
-                    ping::Config::new().with_interval(Duration::from_secs(30)),
-                ),
-                relay_client,
-                dcutr: hole_punch::Behaviour::new(peer_id),
-                autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
-                lan: discovery.into(),
-                relay_server: serve
-                    .then(|| {
-                        relay::Behaviour::new(peer_id, relay_server_config(&opts.reservations))
-                    })
-                    .into(),
-            })
+        .with_behaviour(|key, relay_client| behaviour(key, relay_client, opts))
+        .map_err(|e| format!("behaviour: {e}"))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+        .with_connection_timeout(HANDSHAKE_TIMEOUT)
+        .build();
+    Ok(swarm)
+}
+
+/// The swarm in hidden mode: TCP through Tor only (`net::tor::HiddenTcp`), with Noise and
+/// yamux on top; relayed connections ride on it.
+fn build_hidden(
+    key: identity::Keypair,
+    socks: std::net::SocketAddr,
+    opts: &SwarmOptions,
+) -> Result<Swarm<Behaviour>, String> {
+    use libp2p::core::{upgrade::Version, Transport as _};
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_other_transport(|key| {
+            let noise = noise::Config::new(key)
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            Ok(super::tor::HiddenTcp::new(socks)
+                .upgrade(Version::V1)
+                .authenticate(noise)
+                .multiplex(yamux::Config::default())
+                .timeout(HANDSHAKE_TIMEOUT))
         })
+        .map_err(|e| format!("hidden transport: {e}"))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| format!("relay transport: {e}"))?
+        .with_behaviour(|key, relay_client| behaviour(key, relay_client, opts))
         .map_err(|e| format!("behaviour: {e}"))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
         .with_connection_timeout(HANDSHAKE_TIMEOUT)

@@ -425,7 +425,9 @@ impl Shell for Libp2pShell {
             lan.set_wanted(contacts.iter().copied().collect());
         }
         b.rr.set_contacts(contacts.iter().copied().collect());
-        b.dcutr.set_allowed(contacts.into_iter().collect());
+        if let Some(dcutr) = b.dcutr.as_mut() {
+            dcutr.set_allowed(contacts.into_iter().collect());
+        }
     }
 
     fn bypass(&mut self, peer: PeerId, on: bool) {

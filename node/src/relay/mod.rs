@@ -148,6 +148,7 @@ pub async fn run(
             lan: false,
             relay_server: true,
             reservations: reservations.clone(),
+            hidden: None,
         },
     )?;
     let (done_tx, mut done) = mpsc::unbounded_channel();
