@@ -167,6 +167,7 @@ async fn cairn(transport: &str) -> (f64, Vec<Duration>, Vec<Duration>) {
         private_addresses: true,
         resend_after: node::RESEND_AFTER_HOP,
         stranger_idle: cairn_node::node::STRANGER_IDLE,
+        hidden: None,
     };
     eprintln!("cairn nodes on {transport}");
     let (a, mut ae, _) = node::start(profile(dir.path(), "alice"), cfg()).unwrap();
@@ -301,6 +302,7 @@ fn child() {
                 private_addresses: true,
                 resend_after: node::RESEND_AFTER_HOP,
                 stranger_idle: cairn_node::node::STRANGER_IDLE,
+                hidden: None,
             },
         )
         .unwrap();

@@ -189,6 +189,7 @@ async fn backlog_cairn() -> f64 {
         private_addresses: true,
         resend_after: node::RESEND_AFTER_HOP,
         stranger_idle: cairn_node::node::STRANGER_IDLE,
+        hidden: None,
     };
     let (a, mut ae, _) = node::start(profile(dir.path(), "alice"), cfg()).unwrap();
     let (b, mut be, bt) = node::start(profile(dir.path(), "bob"), cfg()).unwrap();

@@ -175,6 +175,9 @@ pub struct NodeConfig {
     /// long enough to answer an invite, short enough that idle strangers do not hold
     /// connection slots for the hour-long idle timeout. [`STRANGER_IDLE`].
     pub stranger_idle: Duration,
+    /// Hidden mode: every connection through the tor whose control port is here
+    /// (`net::tor`; listening only behind an onion service).
+    pub hidden: Option<std::net::SocketAddr>,
 }
 
 /// Default of [`NodeConfig::stranger_idle`].
@@ -681,7 +684,10 @@ impl<S: Shell> Runtime<S> {
 
     /// Listens where configured and dials the relay: the first thing a started node does.
     pub fn start_listening(&mut self) {
-        let listen = if self.config.listen.is_empty() {
+        let listen = if self.config.listen.is_empty() && self.config.hidden.is_some() {
+            // Hidden: only behind an onion service (the transport refuses anything else).
+            "/ip4/127.0.0.1/tcp/0".parse().into_iter().collect()
+        } else if self.config.listen.is_empty() {
             vec![
                 "/ip4/0.0.0.0/tcp/0".parse().ok(),
                 "/ip4/0.0.0.0/udp/0/quic-v1".parse().ok(),

@@ -373,6 +373,15 @@ impl Profile {
         self
     }
 
+    /// Hidden mode (`cairn run --tor-control ADDR`) through the tor whose control port is
+    /// `control` (a client of [`tornet::TorNet`]): listening only behind an onion service.
+    pub fn hidden(mut self, control: std::net::SocketAddr) -> Self {
+        self.run_args.retain(|a| a != "--private-addresses");
+        self.run_args
+            .extend(["--tor-control".to_owned(), control.to_string()]);
+        self
+    }
+
     /// Runs the node inside the network namespace `ns` (see [`netns::Lan`]).
     pub fn in_netns(mut self, ns: &str) -> Self {
         self.netns = Some(ns.to_owned());

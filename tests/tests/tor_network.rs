@@ -214,6 +214,7 @@ fn an_onion_service_on_one_client_is_reached_from_another() {
     }
 
     hidden_swarms_connect(&a, &b);
+    hidden_nodes_talk(&a, &b);
 
     // Every tor ends with the harness (killed and reaped by the drops).
     let mut pids = net.pids();
@@ -339,4 +340,61 @@ fn hidden_swarms_connect(a: &TorClient, b: &TorClient) {
             started.elapsed()
         );
     });
+}
+
+/// Two Cairn nodes in hidden mode (`cairn run --tor-control`, each on its own tor client):
+/// the invite carries only an onion address, the contact is made from it and they talk both
+/// ways through the onion services. Would catch a hidden node that announces or shares an
+/// IP address (its `ready` and its invite name only its onion), or cannot reach its
+/// contact through Tor (how the other side sees a connection through tor, loopback only,
+/// is checked on the swarms above).
+fn hidden_nodes_talk(a: &TorClient, b: &TorClient) {
+    use cairn_tests::{Net, Node};
+    let started = Instant::now();
+    let net = Net::new();
+    let mut alice = net.node("alice").hidden(a.control_addr()).start();
+    let mut bob = net.node("bob").hidden(b.control_addr()).start();
+    for n in [&alice, &bob] {
+        assert!(
+            n.addrs.iter().all(|x| x.starts_with("/onion3/")),
+            "{} announces {:?}",
+            n.name,
+            n.addrs
+        );
+    }
+    let code = alice.invite();
+    let invite = alice
+        .seen
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "invite")
+        .cloned();
+    let addrs = invite
+        .as_ref()
+        .map(|e| e["addresses"].to_string())
+        .unwrap_or_default();
+    assert!(
+        addrs.contains("/onion3/") && !addrs.contains("/ip4/") && !addrs.contains("/ip6/"),
+        "the invite carries {addrs}"
+    );
+    bob.accept(&code, "alice");
+    let session = |n: &mut Node, alias: &str| {
+        n.expect_within(&format!("session with {alias}"), REACH_DEADLINE, |e| {
+            e["event"] == "session_established" && e["alias"] == alias
+        });
+    };
+    session(&mut bob, "alice");
+    session(&mut alice, "bob");
+    bob.send("alice", "from bob, through tor");
+    alice.expect_within("bob's message", REACH_DEADLINE, |e| {
+        e["event"] == "message" && e["text"] == "from bob, through tor"
+    });
+    alice.send("bob", "from alice, through tor");
+    bob.expect_within("alice's message", REACH_DEADLINE, |e| {
+        e["event"] == "message" && e["text"] == "from alice, through tor"
+    });
+    eprintln!(
+        "hidden cairn nodes made a contact and talked both ways in {:.1?}",
+        started.elapsed()
+    );
 }

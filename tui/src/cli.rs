@@ -66,6 +66,10 @@ pub struct NetFlags {
     /// one machine; implied by --lan).
     #[arg(long)]
     pub private_addresses: bool,
+    /// Hidden mode: every connection through the Tor whose control port is here (e.g.
+    /// 127.0.0.1:9051, cookie authentication); contacts get only an onion address.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub tor_control: Option<String>,
 }
 
 impl NetFlags {
@@ -86,6 +90,11 @@ impl NetFlags {
             private_addresses: self.private_addresses,
             resend_after,
             stranger_idle,
+            hidden: self
+                .tor_control
+                .as_ref()
+                .map(|a| a.parse().map_err(|e| format!("bad --tor-control {a}: {e}")))
+                .transpose()?,
         })
     }
 }
@@ -224,6 +233,7 @@ fn run_tui(cli: &Cli, utc_offset_secs: i32, demo: bool) -> Result<(), String> {
             private_addresses: cli.tui_private_addresses,
             resend_after: cairn_node::api::RESEND_AFTER_HOP,
             stranger_idle: cairn_node::api::STRANGER_IDLE,
+            hidden: None,
         }
     };
     let start = if demo {

@@ -32,6 +32,7 @@ pub fn loopback_config() -> NodeConfig {
         private_addresses: true,
         resend_after: cairn_node::api::RESEND_AFTER_HOP,
         stranger_idle: cairn_node::api::STRANGER_IDLE,
+        hidden: None,
     }
 }
 

@@ -54,9 +54,14 @@ pub fn first_ip(addr: &Multiaddr) -> Option<IpAddr> {
     })
 }
 
-/// Whether the node may dial `addr`: it must name an IP address, and a local one only if
-/// `allow_local` (LAN mode, or `--private-addresses`).
+/// Whether the node may dial `addr`: an onion address, or one that names an IP address, a
+/// local one only if `allow_local` (LAN mode, or `--private-addresses`).
 pub fn dialable(addr: &Multiaddr, allow_local: bool) -> bool {
+    // An onion address reveals nothing of where it leads (only hidden mode's transport
+    // dials it; the others refuse it).
+    if crate::net::tor::onion_target(addr).is_some() {
+        return true;
+    }
     match first_ip(addr) {
         Some(ip) => allow_local || !is_local_ip(ip),
         None => false,
@@ -70,6 +75,9 @@ pub fn dialable(addr: &Multiaddr, allow_local: bool) -> bool {
 /// modes a contact never dials a local address (`dialable`), so sharing one would only
 /// tell contacts, and whoever holds an old invite, about the user's networks.
 pub fn shareable(addr: &Multiaddr, allow_local: bool) -> bool {
+    if crate::net::tor::onion_target(addr).is_some() {
+        return true;
+    }
     match first_ip(addr) {
         Some(ip) if ip.is_unspecified() => false,
         Some(ip) => allow_local || !is_local_ip(ip),

@@ -9,3 +9,4 @@ pub mod lan;
 pub mod protocol;
 pub mod swarm;
 pub mod tor;
+pub mod tor_control;

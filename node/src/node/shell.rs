@@ -235,6 +235,58 @@ pub struct Libp2pShell {
     jobs_done: mpsc::UnboundedSender<JobDone>,
     /// Finished file jobs (taken by the event loop).
     pub jobs: Option<mpsc::UnboundedReceiver<JobDone>>,
+    /// Hidden mode: the onion service in front of each loopback listener.
+    hidden: Option<Hidden>,
+}
+
+/// Hidden mode's side of the shell: tor's control connection (which owns the onion
+/// services) and the key they are made with; each loopback listen address the swarm
+/// reports is replaced, for the node, by its onion address (`net::tor`).
+pub struct Hidden {
+    /// The authenticated control connection.
+    pub control: crate::net::tor_control::TorControl,
+    /// The onion key (`net::tor_control::onion_key` of the profile's seed).
+    pub key: zeroize::Zeroizing<String>,
+    /// Onion address of each loopback listener.
+    onions: HashMap<Multiaddr, Multiaddr>,
+}
+
+impl Hidden {
+    /// Hidden mode through `control`, with onion key `key`.
+    pub fn new(
+        control: crate::net::tor_control::TorControl,
+        key: zeroize::Zeroizing<String>,
+    ) -> Self {
+        Self {
+            control,
+            key,
+            onions: HashMap::new(),
+        }
+    }
+
+    /// The onion address in front of loopback listener `local` (made on first sight:
+    /// the onion's port is the listener's).
+    fn onion(&mut self, local: &Multiaddr) -> Option<Multiaddr> {
+        if let Some(a) = self.onions.get(local) {
+            return Some(a.clone());
+        }
+        let port = local.iter().find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })?;
+        let target = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        match self.control.add_onion(&self.key, port, target) {
+            Ok(id) => {
+                let onion: Multiaddr = format!("/onion3/{id}:{port}").parse().ok()?;
+                self.onions.insert(local.clone(), onion.clone());
+                Some(onion)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no onion service");
+                None
+            }
+        }
+    }
 }
 
 impl Libp2pShell {
@@ -251,7 +303,14 @@ impl Libp2pShell {
             next_responder: 0,
             bypassed: BTreeSet::new(),
             flush_done,
+            hidden: None,
         }
+    }
+
+    /// In hidden mode (`hidden`): the node listens only behind onion services.
+    pub fn with_hidden(mut self, hidden: Option<Hidden>) -> Self {
+        self.hidden = hidden;
+        self
     }
 
     fn request_id(&mut self, rid: OutboundRequestId) -> RequestId {
@@ -264,8 +323,14 @@ impl Libp2pShell {
     /// What a swarm event means to the node (None: nothing).
     pub fn translate(&mut self, ev: SwarmEvent<BehaviourEvent>) -> Option<NetEvent> {
         Some(match ev {
-            SwarmEvent::NewListenAddr { address, .. } => NetEvent::ListenAddr(address),
-            SwarmEvent::ExpiredListenAddr { address, .. } => NetEvent::ListenAddrExpired(address),
+            SwarmEvent::NewListenAddr { address, .. } => match self.hidden.as_mut() {
+                Some(h) => NetEvent::ListenAddr(h.onion(&address)?),
+                None => NetEvent::ListenAddr(address),
+            },
+            SwarmEvent::ExpiredListenAddr { address, .. } => match self.hidden.as_mut() {
+                Some(h) => NetEvent::ListenAddrExpired(h.onions.remove(&address)?),
+                None => NetEvent::ListenAddrExpired(address),
+            },
             SwarmEvent::ConnectionEstablished {
                 peer_id, endpoint, ..
             } => NetEvent::Connected {
