@@ -26,6 +26,8 @@ pub struct Facts {
     pub lan: bool,
     /// `--private-addresses` (local addresses dialled and shared, no mDNS).
     pub private_addresses: bool,
+    /// Hidden mode: every connection through Tor, reachable only at an onion address.
+    pub hidden: bool,
     /// The relay (mailbox) the node uses, if any.
     pub relay: Option<String>,
     /// The addresses the node listens on now.
@@ -92,21 +94,35 @@ pub fn report(f: &Facts) -> Vec<Party> {
     let relay_ip = f.relay.as_deref().map(ip_of);
     let mut out = Vec::new();
 
-    out.push(Party {
-        who: "a passive network observer (your ISP, the Wi-Fi you use, anyone on the path)".into(),
-        learns: vec![
-            "your IP address and when you are online (Cairn is not in hidden mode: connections go \
-             straight to contacts and relays)"
+    out.push(if f.hidden {
+        Party {
+            who: "a passive network observer (your ISP, the Wi-Fi you use, anyone on the path)"
                 .into(),
-            "which IP addresses you connect to — your contacts' and relays' — and how much you \
-             send, when (not what: everything is encrypted)"
+            learns: vec![
+                "that you use Tor, and when and how much (hidden mode: every connection goes \
+                 through Tor, none to a contact or relay directly)"
+                    .into(),
+            ],
+            reduce: Some(
+                "use a Tor bridge (--tor-config with Bridge lines) if using Tor itself is \
+                 dangerous where you are"
+                    .into(),
+            ),
+        }
+    } else {
+        Party {
+            who: "a passive network observer (your ISP, the Wi-Fi you use, anyone on the path)"
                 .into(),
-        ],
-        reduce: Some(
-            "use Cairn over a VPN or Tor you trust (hidden mode, which routes everything through \
-             Tor, is not available yet)"
-                .into(),
-        ),
+            learns: vec![
+                "your IP address and when you are online (Cairn is not in hidden mode: \
+                 connections go straight to contacts and relays)"
+                    .into(),
+                "which IP addresses you connect to — your contacts' and relays' — and how \
+                 much you send, when (not what: everything is encrypted)"
+                    .into(),
+            ],
+            reduce: Some("turn on hidden mode (--hidden): everything goes through Tor".into()),
+        }
     });
 
     out.push(if f.lan {
@@ -134,9 +150,15 @@ pub fn report(f: &Facts) -> Vec<Party> {
         (Some(_), Some(ip)) => Party {
             who: format!("your relay ({ip})"),
             learns: vec![
-                "your IP address and PeerId, and when you are online (your reservation is \
-                 renewed while you are)"
-                    .into(),
+                if f.hidden {
+                    "your PeerId, and when you are online (your reservation is renewed while \
+                     you are; through Tor: not your IP address)"
+                        .into()
+                } else {
+                    "your IP address and PeerId, and when you are online (your reservation is \
+                     renewed while you are)"
+                        .into()
+                },
                 "who connects to you through it (their PeerIds), and the size and time of \
                  every envelope left in your mailbox (not their content or sender)"
                     .into(),
@@ -158,16 +180,22 @@ pub fn report(f: &Facts) -> Vec<Party> {
         who: "anyone who connects to you (a stranger who knows your PeerId and an address or \
               your relay)"
             .into(),
-        learns: vec![format!(
-            "your PeerId, that you are online, and every address you listen on ({}): libp2p's \
-             identify tells whoever connects",
-            list(&listening)
-        )],
-        reduce: Some(
-            "keep your PeerId to contacts: give invites only in person (hidden mode is not \
-             available yet)"
-                .into(),
-        ),
+        learns: vec![if f.hidden {
+            "your PeerId and onion address, and that you are online (no IP address: you \
+             listen only behind an onion service, and identify announces nothing)"
+                .into()
+        } else {
+            format!(
+                "your PeerId, that you are online, and every address you listen on ({}): \
+                 libp2p's identify tells whoever connects",
+                list(&listening)
+            )
+        }],
+        reduce: Some(if f.hidden {
+            "keep your onion address to contacts: give invites only in person".into()
+        } else {
+            "turn on hidden mode (--hidden), and give invites only in person".into()
+        }),
     });
 
     let mut relays: Vec<String> = f
@@ -184,8 +212,13 @@ pub fn report(f: &Facts) -> Vec<Party> {
             vec!["nothing beyond your own relay: no contact uses another one".into()]
         } else {
             vec![format!(
-                "your IP address and PeerId whenever you leave a message for an offline \
-                 contact, with its size and time — relays at {}",
+                "{} whenever you leave a message for an offline contact, with its size and \
+                 time — relays at {}",
+                if f.hidden {
+                    "your PeerId (through Tor: not your IP address)"
+                } else {
+                    "your IP address and PeerId"
+                },
                 relays.join(", ")
             )]
         },
@@ -214,9 +247,15 @@ pub fn report(f: &Facts) -> Vec<Party> {
     for c in &f.contacts {
         let mut learns = vec![
             card.clone(),
-            "your IP address and online times (you connect to them directly) and when you \
-             received and read their messages (receipts)"
-                .into(),
+            if f.hidden {
+                "your online times, and when you received and read their messages (receipts); \
+                 not your IP address (hidden mode: they reach you only through Tor)"
+                    .into()
+            } else {
+                "your IP address and online times (you connect to them directly) and when you \
+                 received and read their messages (receipts)"
+                    .into()
+            },
         ];
         learns.push(match c.timer_secs {
             Some(s) => format!(
@@ -409,5 +448,37 @@ mod tests {
         assert!(who(&r, "your relay").learns[0].starts_with("nothing"));
         assert!(who(&r, "someone holding").reduce.is_none());
         assert!(!r.iter().any(|p| p.who.starts_with("your contact ")));
+    }
+
+    /// Catches a report that claims, in hidden mode, that anyone learns the user's IP
+    /// address, or that no longer says an observer sees the use of Tor.
+    #[test]
+    fn hidden_mode_reveals_no_ip_address() {
+        let onion = "/onion3/vww6ybal4bd7szmgncyruucpgfkqahzddi37ktceo3ah7ngmcopnpyyd:4001";
+        let f = Facts {
+            hidden: true,
+            relay: Some("/ip4/198.51.100.7/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN".into()),
+            listening: vec![onion.into()],
+            shared: vec![onion.into()],
+            contacts: vec![ContactFacts {
+                alias: "alice".into(),
+                mailbox: Some("/ip4/203.0.113.9/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN".into()),
+                ..ContactFacts::default()
+            }],
+            ..Facts::default()
+        };
+        let r = report(&f);
+        for p in &r {
+            for l in &p.learns {
+                assert!(
+                    !l.contains("your IP address") || l.contains("not your IP address"),
+                    "{}: {l}",
+                    p.who
+                );
+            }
+        }
+        assert!(r[0].learns[0].contains("Tor"), "{:?}", r[0]);
+        let not_hidden = report(&Facts { hidden: false, ..f });
+        assert!(not_hidden[0].learns[0].contains("your IP address"));
     }
 }

@@ -382,6 +382,18 @@ impl Profile {
         self
     }
 
+    /// Hidden mode with a tor of the node's own (`cairn run --hidden --tor-config FILE`),
+    /// `torrc` the extra lines that join it to a [`tornet::TorNet`].
+    pub fn hidden_own_tor(mut self, torrc: &Path) -> Self {
+        self.run_args.retain(|a| a != "--private-addresses");
+        self.run_args.extend([
+            "--hidden".to_owned(),
+            "--tor-config".to_owned(),
+            torrc.display().to_string(),
+        ]);
+        self
+    }
+
     /// Runs the node inside the network namespace `ns` (see [`netns::Lan`]).
     pub fn in_netns(mut self, ns: &str) -> Self {
         self.netns = Some(ns.to_owned());

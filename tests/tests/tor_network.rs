@@ -214,7 +214,7 @@ fn an_onion_service_on_one_client_is_reached_from_another() {
     }
 
     hidden_swarms_connect(&a, &b);
-    hidden_nodes_talk(&a, &b);
+    hidden_nodes_talk(&net, &a, &b);
 
     // Every tor ends with the harness (killed and reaped by the drops).
     let mut pids = net.pids();
@@ -348,7 +348,7 @@ fn hidden_swarms_connect(a: &TorClient, b: &TorClient) {
 /// IP address (its `ready` and its invite name only its onion), or cannot reach its
 /// contact through Tor (how the other side sees a connection through tor, loopback only,
 /// is checked on the swarms above).
-fn hidden_nodes_talk(a: &TorClient, b: &TorClient) {
+fn hidden_nodes_talk(tor: &TorNet, a: &TorClient, b: &TorClient) {
     use cairn_tests::{Net, Node};
     let started = Instant::now();
     let net = Net::new();
@@ -393,8 +393,67 @@ fn hidden_nodes_talk(a: &TorClient, b: &TorClient) {
     bob.expect_within("alice's message", REACH_DEADLINE, |e| {
         e["event"] == "message" && e["text"] == "from alice, through tor"
     });
+    // The exposure report says what the test saw: nobody learns an IP address of ours,
+    // an observer sees Tor, and bob (who only ever saw alice through tor) is a contact.
+    alice.cmd(serde_json::json!({"cmd": "exposure"}));
+    let report = alice.expect("exposure", |e| e["event"] == "exposure");
+    let parties = report["parties"].as_array().cloned().unwrap_or_default();
+    assert!(
+        parties.iter().any(|p| p["who"] == "your contact bob"),
+        "{parties:?}"
+    );
+    for p in &parties {
+        for line in p["learns"].as_array().into_iter().flatten() {
+            let line = line.as_str().unwrap_or_default();
+            assert!(
+                !line.contains("your IP address") || line.contains("not your IP address"),
+                "the report says {}: {line}",
+                p["who"]
+            );
+        }
+    }
+    assert!(parties[0]["learns"][0]
+        .as_str()
+        .is_some_and(|l| l.contains("Tor")));
     eprintln!(
         "hidden cairn nodes made a contact and talked both ways in {:.1?}",
         started.elapsed()
+    );
+
+    // A node with a tor of its own (`--hidden`: started in the profile, joined to this
+    // network by `--tor-config`) reaches bob the same way; its tor ends with it.
+    let own = Instant::now();
+    let torrc = tor.dir().join("carol-torrc");
+    std::fs::write(
+        &torrc,
+        format!(
+            "TestingTorNetwork 1\nPathsNeededToBuildCircuits 0.67\n{}",
+            tor.dir_authority_lines()
+        ),
+    )
+    .expect("carol's torrc");
+    let mut carol = net.node("carol").hidden_own_tor(&torrc).start();
+    assert!(
+        carol.addrs.iter().all(|x| x.starts_with("/onion3/")),
+        "carol announces {:?}",
+        carol.addrs
+    );
+    let code = bob.invite();
+    carol.accept(&code, "bob");
+    session(&mut carol, "bob");
+    session(&mut bob, "carol");
+    carol.send("bob", "from carol's own tor");
+    bob.expect_within("carol's message", REACH_DEADLINE, |e| {
+        e["event"] == "message" && e["text"] == "from carol's own tor"
+    });
+    let carol_dir = carol.profile.dir.clone();
+    carol.quit();
+    assert!(
+        carol_dir.join("tor").join("control-port").exists(),
+        "carol's tor kept no state in her profile"
+    );
+    eprintln!(
+        "a hidden node with its own tor joined and talked in {:.1?}",
+        own.elapsed()
     );
 }

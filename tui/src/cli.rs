@@ -70,6 +70,37 @@ pub struct NetFlags {
     /// 127.0.0.1:9051, cookie authentication); contacts get only an onion address.
     #[arg(long, value_name = "HOST:PORT")]
     pub tor_control: Option<String>,
+    /// Hidden mode with a tor of its own (the system's `tor` binary, data in the profile's
+    /// `tor` directory); contacts get only an onion address.
+    #[arg(long)]
+    pub hidden: bool,
+    /// Extra torrc lines for that tor (bridges; a private test network's DirAuthority
+    /// lines), from this file.
+    #[arg(long, value_name = "FILE", requires = "hidden")]
+    pub tor_config: Option<std::path::PathBuf>,
+}
+
+impl NetFlags {
+    /// With `--hidden` (and no `--tor-control`): starts the node's own tor in the
+    /// profile's directory and points `config` at it; the tor lives as long as the guard.
+    fn own_tor(
+        &self,
+        profile_dir: &std::path::Path,
+        config: &mut cairn_node::api::NodeConfig,
+    ) -> Result<Option<cairn_node::api::tor::OwnTor>, String> {
+        if !self.hidden || config.hidden.is_some() {
+            return Ok(None);
+        }
+        let extra = match &self.tor_config {
+            Some(f) => std::fs::read_to_string(f)
+                .map_err(|e| format!("--tor-config {}: {e}", f.display()))?,
+            None => String::new(),
+        };
+        eprintln!("cairn: starting tor for hidden mode (this can take a minute)");
+        let tor = cairn_node::api::tor::OwnTor::start(&profile_dir.join("tor"), &extra)?;
+        config.hidden = Some(tor.control_addr());
+        Ok(Some(tor))
+    }
 }
 
 impl NetFlags {
@@ -340,11 +371,13 @@ pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
             resend_after,
             stranger_idle,
         }) => {
-            let config = net.config(
+            let mut config = net.config(
                 std::time::Duration::from_secs(*resend_after),
                 std::time::Duration::from_secs(*stranger_idle),
             )?;
-            crate::headless::run_node(open_profile(&cli)?, config)
+            let profile = open_profile(&cli)?;
+            let _tor = net.own_tor(&paths(&cli)?.dir, &mut config)?;
+            crate::headless::run_node(profile, config)
         }
         Some(Cmd::Exposure { net, json }) => {
             let config = net.config(

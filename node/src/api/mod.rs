@@ -51,6 +51,11 @@ pub mod peer {
     pub use crate::net::swarm::{build as build_swarm, Behaviour, BehaviourEvent, SwarmOptions};
 }
 
+/// Hidden mode's tor (issue 17): one of the node's own, started from the system `tor`.
+pub mod tor {
+    pub use crate::net::tor_process::{OwnTor, BOOTSTRAP_DEADLINE};
+}
+
 /// The limits a node and a relay hold to against abuse (docs/THREAT_MODEL.md §6), for the
 /// tests that measure them under attack.
 pub mod limits {

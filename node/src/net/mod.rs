@@ -10,3 +10,4 @@ pub mod protocol;
 pub mod swarm;
 pub mod tor;
 pub mod tor_control;
+pub mod tor_process;

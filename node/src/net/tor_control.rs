@@ -114,16 +114,32 @@ impl TorControl {
         Ok(c)
     }
 
-    /// Tor's SOCKS port (the first one it listens on).
-    pub fn socks_addr(&mut self) -> Result<SocketAddr, TorControlError> {
-        let lines = self.command("GETINFO net/listeners/socks")?;
+    /// The value of `GETINFO key`.
+    pub fn getinfo(&mut self, key: &str) -> Result<String, TorControlError> {
+        if !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_'))
+        {
+            return Err(TorControlError::Malformed(format!("no such key: {key:?}")));
+        }
+        let lines = self.command(&format!("GETINFO {key}"))?;
+        let prefix = format!("{key}=");
         lines
             .iter()
-            .find_map(|l| l.strip_prefix("net/listeners/socks="))
-            .and_then(|v| v.split(' ').next())
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .map(str::to_owned)
+            .ok_or_else(|| TorControlError::Malformed(format!("no {key} in {lines:?}")))
+    }
+
+    /// Tor's SOCKS port (the first one it listens on).
+    pub fn socks_addr(&mut self) -> Result<SocketAddr, TorControlError> {
+        let value = self.getinfo("net/listeners/socks")?;
+        value
+            .split(' ')
+            .next()
             .map(|v| v.trim_matches('"'))
             .and_then(|v| v.parse().ok())
-            .ok_or_else(|| TorControlError::Malformed(format!("no SOCKS port: {lines:?}")))
+            .ok_or_else(|| TorControlError::Malformed(format!("no SOCKS port: {value}")))
     }
 
     /// Makes the onion service of `key` ([`onion_key`]) forwarding its port `virt_port`

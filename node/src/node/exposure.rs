@@ -33,6 +33,7 @@ impl<S: Shell> Runtime<S> {
         Facts {
             lan: self.config.lan,
             private_addresses: self.config.private_addresses,
+            hidden: self.config.hidden.is_some(),
             relay: self.relay.as_ref().map(|(_, a)| a.to_string()),
             listening: self.listen_addrs.iter().map(|a| a.to_string()).collect(),
             shared: addr_strings(&self.card().addrs),
