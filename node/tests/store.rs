@@ -511,8 +511,9 @@ fn disappearing_messages_are_removed_after_expiry() {
     assert_eq!(s.messages(&a).unwrap().items.len(), 1);
 }
 
-/// Catches a wipe that leaves the key file or database behind, a wiped profile that opens, and a
-/// wipe that is not idempotent or fails on a half-wiped profile.
+/// Catches a wipe that leaves the key file, database or hidden mode's tor state behind, a
+/// wiped profile that opens, and a wipe that is not idempotent or fails on a half-wiped
+/// profile.
 #[test]
 fn wipe_destroys_key_then_data_and_is_idempotent() {
     let tmp = tempfile::tempdir().unwrap();
@@ -521,8 +522,11 @@ fn wipe_destroys_key_then_data_and_is_idempotent() {
     let s = create(&dir);
     let id = s.put_contact(&contact("Ana", 1)).unwrap();
     s.append_messages(&id, &[outgoing(1, "x")], 1).unwrap();
+    // Hidden mode's tor state says the profile used Tor: it goes too.
+    std::fs::create_dir_all(paths.tor_dir().join("keys")).unwrap();
+    std::fs::write(paths.tor_dir().join("state"), b"Guard in=default").unwrap();
     let report = s.wipe().unwrap();
-    assert!(report.key_file_destroyed && report.database_removed);
+    assert!(report.key_file_destroyed && report.database_removed && report.tor_removed);
     assert!(!paths.key_file().exists());
     assert!(!paths.db_dir().exists());
     assert!(

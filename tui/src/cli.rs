@@ -85,7 +85,7 @@ impl NetFlags {
     /// profile's directory and points `config` at it; the tor lives as long as the guard.
     fn own_tor(
         &self,
-        profile_dir: &std::path::Path,
+        profile_dir: &cairn_node::api::ProfilePaths,
         config: &mut cairn_node::api::NodeConfig,
     ) -> Result<Option<cairn_node::api::tor::OwnTor>, String> {
         if !self.hidden || config.hidden.is_some() {
@@ -97,7 +97,7 @@ impl NetFlags {
             None => String::new(),
         };
         eprintln!("cairn: starting tor for hidden mode (this can take a minute)");
-        let tor = cairn_node::api::tor::OwnTor::start(&profile_dir.join("tor"), &extra)?;
+        let tor = cairn_node::api::tor::OwnTor::start(profile_dir, &extra)?;
         config.hidden = Some(tor.control_addr());
         Ok(Some(tor))
     }
@@ -376,7 +376,7 @@ pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
                 std::time::Duration::from_secs(*stranger_idle),
             )?;
             let profile = open_profile(&cli)?;
-            let _tor = net.own_tor(&paths(&cli)?.dir, &mut config)?;
+            let _tor = net.own_tor(&paths(&cli)?, &mut config)?;
             crate::headless::run_node(profile, config)
         }
         Some(Cmd::Exposure { net, json }) => {

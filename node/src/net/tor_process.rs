@@ -11,7 +11,7 @@
 //! port, from the profile's sealed seed). Panic wipe removes the directory with the profile.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,9 +34,12 @@ impl std::fmt::Debug for OwnTor {
 }
 
 impl OwnTor {
-    /// Starts tor with its data in `dir` (made if missing) and `extra` torrc lines, and
-    /// waits until it has bootstrapped (at most [`BOOTSTRAP_DEADLINE`]).
-    pub fn start(dir: &Path, extra: &str) -> Result<Self, String> {
+    /// Starts tor with its data in the profile's tor directory (made if missing;
+    /// `ProfilePaths::tor_dir`, which panic wipe removes) and `extra` torrc lines, and waits
+    /// until it has bootstrapped (at most [`BOOTSTRAP_DEADLINE`]).
+    pub fn start(profile: &crate::store::ProfilePaths, extra: &str) -> Result<Self, String> {
+        let dir = profile.tor_dir();
+        let dir = dir.as_path();
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         #[cfg(unix)]
         {

@@ -65,6 +65,11 @@ impl ProfilePaths {
         self.dir.join("files")
     }
 
+    /// Where the node's own tor keeps its state in hidden mode (`cairn run --hidden`).
+    pub fn tor_dir(&self) -> PathBuf {
+        self.dir.join("tor")
+    }
+
     /// The marker of a create in progress (or interrupted).
     pub fn creating_marker(&self) -> PathBuf {
         self.dir.join(CREATING_MARKER_NAME)

@@ -42,6 +42,9 @@ pub struct WipeReport {
     /// A vault of files was present and was removed (sealed chunks whose keys were in the
     /// database).
     pub files_removed: bool,
+    /// Hidden mode's tor state (`<profile>/tor`: consensus cache, guards, which say that
+    /// this profile used Tor) was present and was removed.
+    pub tor_removed: bool,
 }
 
 fn shred(path: &std::path::Path, what: &'static str) -> Result<bool, WipeError> {
@@ -70,6 +73,7 @@ pub fn wipe_profile(paths: &ProfilePaths) -> Result<WipeReport, WipeError> {
         temp_key_file_destroyed: shred(&paths.key_file_tmp(), "destroying the temporary key file")?,
         database_removed: false,
         files_removed: false,
+        tor_removed: false,
     };
     step("syncing the profile directory", sync_dir(&paths.dir))?;
     // If the database was just closed in this process, let sled's background threads finish
@@ -79,6 +83,11 @@ pub fn wipe_profile(paths: &ProfilePaths) -> Result<WipeReport, WipeError> {
         step("removing the database", fs::remove_dir_all(paths.db_dir()))?.is_some();
     report.files_removed =
         step("removing the files", fs::remove_dir_all(paths.files_dir()))?.is_some();
+    report.tor_removed = step(
+        "removing hidden mode's tor state",
+        fs::remove_dir_all(paths.tor_dir()),
+    )?
+    .is_some();
     step(
         "removing the creation marker",
         fs::remove_file(paths.creating_marker()),
