@@ -421,7 +421,9 @@ fn hidden_nodes_talk(tor: &TorNet, a: &TorClient, b: &TorClient) {
     );
 
     // A node with a tor of its own (`--hidden`: started in the profile, joined to this
-    // network by `--tor-config`) reaches bob the same way; its tor ends with it.
+    // network by `--tor-config`) reaches bob the same way, and its tor keeps its state in
+    // the profile (where panic wipe removes it). That the tor ends with the node is up to
+    // `OwnTor`'s drop and `__OwningControllerProcess`; this test does not check it.
     let own = Instant::now();
     let torrc = tor.dir().join("carol-torrc");
     std::fs::write(

@@ -395,7 +395,8 @@ impl Codec {
     }
 
     /// This connection's budget (a template's clone has one).
-    pub fn budget(&self) -> Option<&std::sync::Arc<budget::ConnectionBudget>> {
+    #[cfg(test)]
+    pub(super) fn budget(&self) -> Option<&std::sync::Arc<budget::ConnectionBudget>> {
         self.connection.as_ref()
     }
 }
