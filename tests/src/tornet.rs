@@ -298,22 +298,27 @@ impl TorNet {
             let nodes = &mut net.nodes;
             wait_for(&what, NETWORK_DEADLINE, nodes, i, BOOTSTRAP, bootstrapped)?;
         }
+        // Every authority, not only the one asked above, serves a consensus with every
+        // relay: a client bootstraps from any of them. (One that missed a vote on a busy
+        // machine could serve an older consensus, of the authorities alone.)
+        for i in 0..AUTHORITIES {
+            let nicks = net.nicks();
+            wait_for_directory(&mut net.nodes, i, &nicks, NETWORK_DEADLINE)?;
+        }
         Ok(net)
     }
 
     /// Waits until `auth0`'s consensus lists `want` relays, Running with the HSDir flag.
     fn wait_for_consensus(&mut self, want: usize) -> Result<(), String> {
         let what = format!("the tor network did not list {want} running HSDirs");
-        let check = |lines: &[String]| {
-            let flags = |l: &&String| l.starts_with("s ") && l.contains(" Running");
-            let ready = lines.iter().filter(flags).filter(|l| l.contains(" HSDir"));
-            let ready = ready.count();
-            (ready >= want)
-                .then_some(())
-                .ok_or(format!("{ready} relays listed"))
-        };
+        let check = |lines: &[String]| listed(lines, want);
         let command = "GETINFO ns/all";
         wait_for(&what, NETWORK_DEADLINE, &mut self.nodes, 0, command, check).map(drop)
+    }
+
+    /// The relays' nicknames.
+    fn nicks(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.name.clone()).collect()
     }
 
     /// Starts a client tor named `name` (letters and digits, at most 19: it is the tor
@@ -332,6 +337,13 @@ impl TorNet {
         let what = format!("tor client {name} did not bootstrap");
         let p = &mut process;
         let control = wait_for(&what, CLIENT_DEADLINE, p, 0, BOOTSTRAP, bootstrapped)?;
+        // Bootstrapped is "enough to build circuits" (`PathsNeededToBuildCircuits`), not
+        // every relay. An onion service made then can find no node for a hop of its
+        // introduction circuits (in six relays, its guard, its second-layer guards and the
+        // introduction point leave none), and tor then stops launching them for minutes:
+        // CI saw no descriptor in 180 s. So a client is ready once it knows every relay.
+        drop(control);
+        let control = wait_for_directory(p, 0, &self.nicks(), CLIENT_DEADLINE)?;
         let [process] = process;
         let mut events = Control::connect(control_addr, &node_dir.join("control_auth_cookie"))?;
         events.command("SETEVENTS HS_DESC")?;
@@ -649,6 +661,51 @@ fn bootstrapped(lines: &[String]) -> Result<(), String> {
     let phase = lines.join(" ");
     let done = phase.split_whitespace().any(|w| w == "PROGRESS=100");
     done.then_some(()).ok_or(phase)
+}
+
+/// `Ok` if the consensus in `lines` (`GETINFO ns/all`) lists `want` relays, Running with
+/// the HSDir flag; otherwise how many it lists.
+fn listed(lines: &[String], want: usize) -> Result<(), String> {
+    let flags = |l: &&String| l.starts_with("s ") && l.contains(" Running");
+    let ready = lines.iter().filter(flags).filter(|l| l.contains(" HSDir"));
+    let ready = ready.count();
+    (ready >= want)
+        .then_some(())
+        .ok_or(format!("{ready} relays listed"))
+}
+
+/// Waits until `processes[target]` has a consensus that lists every relay in `nicks`,
+/// Running with the HSDir flag, and the microdescriptor of each; returns the connection.
+fn wait_for_directory(
+    processes: &mut [TorProcess],
+    target: usize,
+    nicks: &[String],
+    timeout: Duration,
+) -> Result<Control, String> {
+    let name = processes[target].name.clone();
+    let what = format!("{name} did not learn all {} relays", nicks.len());
+    let check = |lines: &[String]| listed(lines, nicks.len());
+    let control = wait_for(&what, timeout, processes, target, "GETINFO ns/all", check)?;
+    drop(control);
+    // `md/name/<nick>` answers with the relay's microdescriptor, empty while it has none.
+    let command: String = nicks.iter().map(|n| format!(" md/name/{n}")).collect();
+    let check = |lines: &[String]| {
+        let have = lines
+            .iter()
+            .filter(|l| l.starts_with("ntor-onion-key "))
+            .count();
+        (have >= nicks.len())
+            .then_some(())
+            .ok_or(format!("{have} of {} microdescriptors", nicks.len()))
+    };
+    wait_for(
+        &what,
+        timeout,
+        processes,
+        target,
+        &format!("GETINFO{command}"),
+        check,
+    )
 }
 
 /// Sends `command` to the control port of `processes[target]` every half second until
