@@ -337,11 +337,13 @@ impl TorNet {
         let what = format!("tor client {name} did not bootstrap");
         let p = &mut process;
         let control = wait_for(&what, CLIENT_DEADLINE, p, 0, BOOTSTRAP, bootstrapped)?;
-        // Bootstrapped is "enough to build circuits" (`PathsNeededToBuildCircuits`), not
-        // every relay. An onion service made then can find no node for a hop of its
-        // introduction circuits (in six relays, its guard, its second-layer guards and the
-        // introduction point leave none), and tor then stops launching them for minutes:
-        // CI saw no descriptor in 180 s. So a client is ready once it knows every relay.
+        // Bootstrapped is "enough paths" (`PathsNeededToBuildCircuits` of the consensus
+        // weight), not every relay, and the weights here are uneven (unmeasured, one relay
+        // can hold more than half): a client can be bootstrapped with the microdescriptors
+        // of three relays. An onion service made then finds no node for a hop of its
+        // introduction circuits ("Failed to find node for hop #3"), and tor stops launching
+        // them for minutes: CI saw no descriptor in 180 s. So a client is ready once it
+        // knows every relay.
         drop(control);
         let control = wait_for_directory(p, 0, &self.nicks(), CLIENT_DEADLINE)?;
         let [process] = process;
