@@ -174,6 +174,7 @@ async fn backlog_cairn() -> f64 {
             retention: DEFAULT_RETENTION,
             passphrase: None,
             discard_mail: false,
+            hidden: None,
         },
         relay_tx,
         stop_rx,

@@ -147,18 +147,26 @@ pub fn report(f: &Facts) -> Vec<Party> {
     });
 
     out.push(match (&f.relay, &relay_ip) {
+        (Some(_), Some(_)) if f.hidden => Party {
+            who: "your relay (an onion service)".into(),
+            learns: vec![
+                "your PeerId, and when you are online (you fetch your mailbox while you are; \
+                 through Tor: not your IP address)"
+                    .into(),
+                "the size and time of every envelope left in your mailbox (not their content \
+                 or sender; in hidden mode no circuit to you goes through it)"
+                    .into(),
+            ],
+            reduce: Some(
+                "use a relay you or someone you trust runs (`cairn relay --hidden`)".into(),
+            ),
+        },
         (Some(_), Some(ip)) => Party {
             who: format!("your relay ({ip})"),
             learns: vec![
-                if f.hidden {
-                    "your PeerId, and when you are online (your reservation is renewed while \
-                     you are; through Tor: not your IP address)"
-                        .into()
-                } else {
-                    "your IP address and PeerId, and when you are online (your reservation is \
-                     renewed while you are)"
-                        .into()
-                },
+                "your IP address and PeerId, and when you are online (your reservation is \
+                 renewed while you are)"
+                    .into(),
                 "who connects to you through it (their PeerIds), and the size and time of \
                  every envelope left in your mailbox (not their content or sender)"
                     .into(),
@@ -457,7 +465,7 @@ mod tests {
         let onion = "/onion3/vww6ybal4bd7szmgncyruucpgfkqahzddi37ktceo3ah7ngmcopnpyyd:4001";
         let f = Facts {
             hidden: true,
-            relay: Some("/ip4/198.51.100.7/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN".into()),
+            relay: Some(format!("{onion}/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN")),
             listening: vec![onion.into()],
             shared: vec![onion.into()],
             contacts: vec![ContactFacts {
@@ -478,6 +486,10 @@ mod tests {
             }
         }
         assert!(r[0].learns[0].contains("Tor"), "{:?}", r[0]);
+        assert!(
+            r.iter().any(|p| p.who == "your relay (an onion service)"),
+            "{r:?}"
+        );
         let not_hidden = report(&Facts { hidden: false, ..f });
         assert!(not_hidden[0].learns[0].contains("your IP address"));
     }

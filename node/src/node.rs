@@ -57,6 +57,7 @@ mod helper_tests;
 mod inbound;
 mod introductions;
 mod mailbox;
+pub(crate) mod mode;
 mod outbox;
 mod rekey;
 mod reset;
@@ -455,6 +456,8 @@ pub struct Runtime<S: Shell = Libp2pShell> {
     /// Our listen addresses changed since the last tick: announce the card if it changed.
     card_changed: bool,
     stopping: bool,
+    /// A switch of mode under way (`mode.rs`).
+    switching: Option<mode::Switch>,
     /// The groups this node is (or was) in, by id: each one's membership log.
     groups: BTreeMap<crate::group::GroupId, crate::group::Log>,
     /// Outbox entries that are copies of a group's message or change (groups.rs).
@@ -487,6 +490,9 @@ impl<S: Shell> Runtime<S> {
         rng: NodeRng,
     ) -> Result<Self, String> {
         let relay = match &config.relay {
+            Some(a) if config.hidden.is_some() && crate::net::tor::onion_target(a).is_none() => {
+                return Err("in hidden mode the relay must be an onion service (/onion3/…)".into())
+            }
             Some(a) => Some((
                 peer_of(a).ok_or("the relay address must end in /p2p/<peer id>")?,
                 a.clone(),
@@ -563,6 +569,7 @@ impl<S: Shell> Runtime<S> {
             ready_sent: false,
             card_changed: false,
             stopping: false,
+            switching: None,
             groups: BTreeMap::new(),
             copy_of: BTreeMap::new(),
             intros: BTreeMap::new(),
@@ -769,6 +776,7 @@ impl<S: Shell> Runtime<S> {
         self.store_sent_marks();
         self.renew_unacknowledged(now);
         self.process_outbox(now);
+        self.switch_progress(now);
         if self.relay.is_some() && now >= self.next_fetch_ms {
             self.next_fetch_ms = now + u64::try_from(MAILBOX_POLL.as_millis()).unwrap_or(20_000);
             self.fetch_mail();

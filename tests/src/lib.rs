@@ -160,6 +160,14 @@ impl Net {
         )
     }
 
+    /// A relay in hidden mode (`cairn relay --tor-control ADDR`): an onion service in front
+    /// of a loopback listener, through the tor whose control port is `control` (a client of
+    /// [`tornet::TorNet`]); its addresses are onion addresses only.
+    pub fn hidden_relay(&self, control: std::net::SocketAddr) -> Relay {
+        let control = control.to_string();
+        self.relay_with("/ip4/127.0.0.1/tcp/0", &["--tor-control", &control])
+    }
+
     /// A relay listening on `listen` (e.g. a fixed port), with its data in `relay-data`.
     pub fn relay_on(&self, listen: &str) -> Relay {
         self.relay_with(listen, &[])
@@ -622,6 +630,13 @@ impl Node {
         self.cmd(json!({"cmd": "quit"}));
         let mut child = self.child.take().expect("child");
         let status = wait_timeout(&mut child, Duration::from_secs(20));
+        assert_eq!(status, Some(true), "{}: did not exit cleanly", self.name);
+    }
+
+    /// Waits for the node to stop by itself (after `mode_switched`, say), cleanly.
+    pub fn exits(mut self) {
+        let mut child = self.child.take().expect("child");
+        let status = wait_timeout(&mut child, Duration::from_secs(30));
         assert_eq!(status, Some(true), "{}: did not exit cleanly", self.name);
     }
 

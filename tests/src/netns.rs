@@ -156,3 +156,198 @@ impl Drop for Lan {
         let _ = ip(&["netns", "del", &self.hub()]);
     }
 }
+
+/// A host alone in a network namespace, linked to this machine by one veth pair (this
+/// machine's end `10.232.<n>.1`, the host's `10.232.<n>.2`, and `fd32:<n>::1` and `::2`),
+/// with default routes through it, so that every packet the host sends anywhere, over IPv4
+/// or IPv6, meets the namespace's firewall (nftables) rather than "no route". The firewall
+/// ([`Isolated::allow_only`]) lets out TCP to the addresses given and counts the rest: DNS,
+/// and anything else, dropped.
+pub struct Isolated {
+    ns: String,
+    subnet: u32,
+}
+
+/// Packets the firewall of an [`Isolated`] host counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// To the allowed addresses.
+    pub allowed: u64,
+    /// DNS queries (UDP or TCP port 53), dropped.
+    pub dns: u64,
+    /// Anything else leaving the host (loopback and IPv6 neighbour discovery aside), dropped.
+    pub other: u64,
+}
+
+impl Isolated {
+    /// A namespace named after `name` and this test process. Panics, saying why and how to
+    /// skip, if it cannot be made.
+    pub fn new(name: &str) -> Self {
+        let pid = std::process::id();
+        let host = Self {
+            ns: format!("cairn{pid}-{name}"),
+            subnet: pid % 250 + 1,
+        };
+        if let Err(e) = host.build(pid) {
+            panic!(
+                "cannot build an isolated network namespace ({e}); these tests need root and \
+                 iproute2 (set {SKIP_VAR}=1 to skip them)"
+            );
+        }
+        host
+    }
+
+    fn build(&self, pid: u32) -> Result<(), String> {
+        let ns = &self.ns;
+        let link = format!("cl{pid}");
+        let n = self.subnet;
+        ip(&["netns", "add", ns])?;
+        ip(&[
+            "link", "add", &link, "type", "veth", "peer", "name", "eth0", "netns", ns,
+        ])?;
+        ip(&["addr", "add", &format!("10.232.{n}.1/24"), "dev", &link])?;
+        let v6 = format!("fd32:{n:x}::1/64");
+        ip(&["-6", "addr", "add", &v6, "dev", &link, "nodad"])?;
+        ip(&["link", "set", &link, "up"])?;
+        ip(&[
+            "-n",
+            ns,
+            "addr",
+            "add",
+            &format!("10.232.{n}.2/24"),
+            "dev",
+            "eth0",
+        ])?;
+        let v6 = format!("fd32:{n:x}::2/64");
+        ip(&["-n", ns, "-6", "addr", "add", &v6, "dev", "eth0", "nodad"])?;
+        ip(&["-n", ns, "link", "set", "eth0", "up"])?;
+        ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        let gw = format!("10.232.{n}.1");
+        ip(&["-n", ns, "route", "add", "default", "via", &gw])?;
+        let gw6 = format!("fd32:{n:x}::1");
+        ip(&["-n", ns, "-6", "route", "add", "default", "via", &gw6])
+    }
+
+    /// The namespace's name (for `ip netns exec`, or `Profile::in_netns`).
+    pub fn ns(&self) -> &str {
+        &self.ns
+    }
+
+    /// This machine's end of the link: what the host reaches, and all it reaches.
+    pub fn machine_ip(&self) -> std::net::Ipv4Addr {
+        std::net::Ipv4Addr::new(10, 232, u8::try_from(self.subnet).unwrap_or(1), 1)
+    }
+
+    /// Installs the firewall: TCP to `allowed` goes out, counted; loopback and IPv6
+    /// neighbour discovery (the kernel's, not the host's programs') go out uncounted; DNS and
+    /// everything else are counted and dropped. Counters start at zero.
+    pub fn allow_only(&self, allowed: &[std::net::SocketAddr]) -> Result<(), String> {
+        let mut v4: Vec<String> = Vec::new();
+        for a in allowed {
+            match a {
+                std::net::SocketAddr::V4(a) => v4.push(format!("{} . {}", a.ip(), a.port())),
+                std::net::SocketAddr::V6(_) => return Err("IPv4 addresses only".into()),
+            }
+        }
+        let allow = if v4.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "ip daddr . tcp dport {{ {} }} counter name \"allowed\" accept\n",
+                v4.join(", ")
+            )
+        };
+        let rules = format!(
+            "table inet cairn_leak {{\n\
+             counter allowed {{ }}\n\
+             counter dns {{ }}\n\
+             counter other {{ }}\n\
+             chain output {{\n\
+             type filter hook output priority filter; policy accept;\n\
+             oifname \"lo\" accept\n\
+             meta l4proto ipv6-icmp accept\n\
+             {allow}\
+             udp dport 53 counter name \"dns\" drop\n\
+             tcp dport 53 counter name \"dns\" drop\n\
+             counter name \"other\" drop\n\
+             }}\n\
+             }}\n"
+        );
+        let path = std::env::temp_dir().join(format!("{}.nft", self.ns));
+        std::fs::write(&path, rules).map_err(|e| format!("{}: {e}", path.display()))?;
+        let path_text = path.display().to_string();
+        let result = nft(&self.ns, &["-f", &path_text]).map(drop);
+        let _ = std::fs::remove_file(&path);
+        result
+    }
+
+    /// What the firewall has counted.
+    pub fn counters(&self) -> Result<Counters, String> {
+        let text = nft(
+            &self.ns,
+            &["list", "counters", "table", "inet", "cairn_leak"],
+        )?;
+        // "counter NAME {" then "packets N bytes M".
+        let mut counters = Counters::default();
+        let mut current = None;
+        for line in text.lines().map(str::trim) {
+            if let Some(rest) = line.strip_prefix("counter ") {
+                current = rest.split_whitespace().next().map(str::to_owned);
+            } else if let Some(rest) = line.strip_prefix("packets ") {
+                let packets = rest
+                    .split_whitespace()
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .ok_or_else(|| format!("nft: cannot read {line:?}"))?;
+                match current.as_deref() {
+                    Some("allowed") => counters.allowed = packets,
+                    Some("dns") => counters.dns = packets,
+                    Some("other") => counters.other = packets,
+                    _ => {}
+                }
+            }
+        }
+        Ok(counters)
+    }
+
+    /// Sets the counters back to zero.
+    pub fn reset_counters(&self) -> Result<(), String> {
+        nft(
+            &self.ns,
+            &["reset", "counters", "table", "inet", "cairn_leak"],
+        )
+        .map(drop)
+    }
+
+    /// `program` to run inside the namespace.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns]).arg(program);
+        c
+    }
+}
+
+/// `nft args…` inside namespace `ns`; its output.
+fn nft(ns: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "nft"])
+        .args(args)
+        .output()
+        .map_err(|e| format!("nft (Debian: nftables): {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "nft {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl Drop for Isolated {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes the veth pair, this machine's end too.
+        let _ = ip(&["netns", "del", &self.ns]);
+    }
+}

@@ -79,7 +79,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, ErrorKind, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, PoisonError};
@@ -131,9 +131,9 @@ __OwningControllerProcess {pid}
 /// Options every relay has (`relay-non-dir.tmpl`, `relay-non-exit.tmpl`).
 const RELAY: &str = "\
 SocksPort 0
-Address 127.0.0.1
-ORPort 127.0.0.1:{orport}
-DirPort 127.0.0.1:{dirport}
+Address {ip}
+ORPort {ip}:{orport}
+DirPort {ip}:{dirport}
 ContactInfo {nick}@test.test
 AssumeReachable 1
 ServerDNSDetectHijacking 0
@@ -168,6 +168,7 @@ pub struct TorNet {
     dir: PathBuf,
     dir_authority_lines: String,
     nodes: Vec<TorProcess>,
+    relay_addrs: Vec<SocketAddr>,
 }
 
 /// A client tor on the network. Dropping it kills it (and so its onion services).
@@ -198,6 +199,13 @@ impl TorNet {
     /// relay as Running with the HSDir flag and every relay has bootstrapped. Errors quote
     /// the tails of the logs concerned.
     pub fn start(dir: &Path) -> Result<TorNet, String> {
+        TorNet::start_on(dir, Ipv4Addr::LOCALHOST)
+    }
+
+    /// Like [`start`](Self::start), with every relay's ORPort and DirPort on `ip` (an
+    /// address of this host: a network namespace can then reach the network through a
+    /// link to it, see [`TorNet::relay_addrs`]); control ports stay on loopback.
+    pub fn start_on(dir: &Path, ip: Ipv4Addr) -> Result<TorNet, String> {
         check_installed()?;
         std::fs::create_dir_all(dir).map_err(at(dir))?;
         let dir = dir.canonicalize().map_err(at(dir))?;
@@ -213,7 +221,7 @@ impl TorNet {
             let node_dir = node_dir(&dir, &nick)?;
             let keys = node_dir.join("keys");
             std::fs::create_dir_all(&keys).map_err(at(&keys))?;
-            let addr = format!("127.0.0.1:{}", port(i, 1));
+            let addr = format!("{ip}:{}", port(i, 1));
             // The identity key's passphrase is read from stdin: empty (chutney's is the
             // nickname).
             let child = Command::new("tor-gencert")
@@ -250,17 +258,22 @@ impl TorNet {
                 .filter(|f| is_fingerprint(f))
                 .ok_or_else(|| format!("no v3 fingerprint in {}", cert_path.display()))?;
             let fingerprint = relay_fingerprint(&node_dir)?;
-            let (or, dir_addr) = (port(i, 0), loopback(port(i, 1)));
+            let (or, dir_addr) = (port(i, 0), SocketAddr::from((ip, port(i, 1))));
             let _ = writeln!(
                 dir_authority_lines,
                 "DirAuthority {nick} orport={or} no-v2 v3ident={v3ident} {dir_addr} {fingerprint}"
             );
         }
 
+        let relay_addrs = (0..total)
+            .flat_map(|i| [port(i, 0), port(i, 1)])
+            .map(|p| SocketAddr::from((ip, p)))
+            .collect();
         let mut net = TorNet {
             dir: dir.clone(),
             dir_authority_lines,
             nodes: Vec::new(),
+            relay_addrs,
         };
         for i in 0..total {
             if i == AUTHORITIES {
@@ -279,7 +292,8 @@ impl TorNet {
             torrc += &RELAY
                 .replace("{orport}", &port(i, 0).to_string())
                 .replace("{dirport}", &port(i, 1).to_string())
-                .replace("{nick}", &nick);
+                .replace("{nick}", &nick)
+                .replace("{ip}", &ip.to_string());
             if authority {
                 torrc += EXIT;
                 torrc += AUTHORITY;
@@ -370,6 +384,11 @@ impl TorNet {
     /// `TestingTorNetwork 1`).
     pub fn dir_authority_lines(&self) -> &str {
         &self.dir_authority_lines
+    }
+
+    /// Every relay's ORPort and DirPort: all a client of the network connects to.
+    pub fn relay_addrs(&self) -> &[SocketAddr] {
+        &self.relay_addrs
     }
 
     /// The ids of the network's tor processes (clients not counted).

@@ -9,9 +9,10 @@
 //! Needs the `tor` package (`.ci/run` installs it); fails, saying so, without it. Prints
 //! how long each step took; leaves the network's directory, with every tor's torrc and
 //! logs, in `target/tmp/tor_network` (made afresh by the next run).
+use cairn_tests::netns::{Isolated, Lan};
 use cairn_tests::tornet::{TorClient, TorNet, AUTHORITIES, RELAYS};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -123,7 +124,13 @@ fn an_onion_service_on_one_client_is_reached_from_another() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tor_network");
     let _ = std::fs::remove_dir_all(&dir);
     let start = Instant::now();
-    let net = TorNet::start(&dir).unwrap_or_else(|e| panic!("{e}"));
+    // The relays listen on this machine's end of a link to a namespace whose only way out
+    // is to them (the no-leak check below); on loopback where namespaces cannot be made.
+    let isolated = (!Lan::skipped()).then(|| Isolated::new("hid"));
+    let ip = isolated
+        .as_ref()
+        .map_or(Ipv4Addr::LOCALHOST, Isolated::machine_ip);
+    let net = TorNet::start_on(&dir, ip).unwrap_or_else(|e| panic!("{e}"));
     let network = start.elapsed();
     eprintln!(
         "tor network ({AUTHORITIES} authorities + {RELAYS} relays, {} tor processes) \
@@ -207,6 +214,15 @@ fn an_onion_service_on_one_client_is_reached_from_another() {
         .add_onion_with_key(Some(&kept.key), 81, echo)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again, kept);
+    // The address cairn computes from a seed, without tor, is the one tor gives its key.
+    let seed = [7u8; 32];
+    let key = cairn_node::api::tor::onion_key(&seed);
+    let made = b
+        .add_onion_with_key(Some(key.as_str()), 83, echo)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let computed = cairn_node::api::tor::onion_address(&seed);
+    eprintln!("seed [7; 32]: onion address {computed}");
+    assert_eq!(made.service_id, computed);
     // A key that is no base64 is refused before it reaches tor; one tor rejects, by tor.
     for bad in ["ED25519-V3:bad key\r\nGETINFO version", "ED25519-V3:AAAA"] {
         let refused = b.add_onion_with_key(Some(bad), 82, echo);
@@ -215,6 +231,10 @@ fn an_onion_service_on_one_client_is_reached_from_another() {
 
     hidden_swarms_connect(&a, &b);
     hidden_nodes_talk(&net, &a, &b);
+    if let Some(isolated) = &isolated {
+        no_leak(&net, isolated, &b);
+    }
+    switching_modes(&a, &b);
 
     // Every tor ends with the harness (killed and reaped by the drops).
     let mut pids = net.pids();
@@ -352,8 +372,21 @@ fn hidden_nodes_talk(tor: &TorNet, a: &TorClient, b: &TorClient) {
     use cairn_tests::{Net, Node};
     let started = Instant::now();
     let net = Net::new();
-    let mut alice = net.node("alice").hidden(a.control_addr()).start();
-    let mut bob = net.node("bob").hidden(b.control_addr()).start();
+    // Their relay and mailbox is an onion service too, behind a tor of its own.
+    let m = tor.client("mailbox").unwrap_or_else(|e| panic!("{e}"));
+    let relay = net.hidden_relay(m.control_addr());
+    assert!(
+        relay.addrs.iter().all(|x| x.starts_with("/onion3/")),
+        "the relay announces {:?}",
+        relay.addrs
+    );
+    let alice_p = net
+        .node("alice")
+        .hidden(a.control_addr())
+        .with_relay(&relay);
+    let bob_p = net.node("bob").hidden(b.control_addr()).with_relay(&relay);
+    let mut alice = alice_p.start();
+    let mut bob = bob_p.start();
     for n in [&alice, &bob] {
         assert!(
             n.addrs.iter().all(|x| x.starts_with("/onion3/")),
@@ -425,19 +458,7 @@ fn hidden_nodes_talk(tor: &TorNet, a: &TorClient, b: &TorClient) {
     // the profile (where panic wipe removes it). That the tor ends with the node is up to
     // `OwnTor`'s drop and `__OwningControllerProcess`; this test does not check it.
     let own = Instant::now();
-    // `PathsNeededToBuildCircuits 0.95`: the node takes its tor's bootstrap as ready, and
-    // the authorities, with most of the consensus weight, are "enough paths" at 0.67; with
-    // their three microdescriptors alone, an onion service finds no node for a hop (see
-    // `TorNet::client`). 0.95 waits for (nearly) every relay's.
-    let torrc = tor.dir().join("carol-torrc");
-    std::fs::write(
-        &torrc,
-        format!(
-            "TestingTorNetwork 1\nPathsNeededToBuildCircuits 0.95\n{}",
-            tor.dir_authority_lines()
-        ),
-    )
-    .expect("carol's torrc");
+    let torrc = own_torrc(tor, "carol");
     let mut carol = net.node("carol").hidden_own_tor(&torrc).start();
     assert!(
         carol.addrs.iter().all(|x| x.starts_with("/onion3/")),
@@ -461,5 +482,206 @@ fn hidden_nodes_talk(tor: &TorNet, a: &TorClient, b: &TorClient) {
     eprintln!(
         "a hidden node with its own tor joined and talked in {:.1?}",
         own.elapsed()
+    );
+
+    // Bob is away: alice's message goes to his mailbox, the onion relay, and she leaves
+    // too; back, bob gets it from there (nobody else has it).
+    let away = Instant::now();
+    bob.quit();
+    let id = alice.send("bob", "while you were away, through tor");
+    alice.expect_within("the mailbox taking the message", REACH_DEADLINE, |e| {
+        e["event"] == "sent" && e["id"] == id.as_str()
+    });
+    alice.quit();
+    let mut bob = bob_p.start();
+    bob.expect_within("the message from the mailbox", REACH_DEADLINE, |e| {
+        e["event"] == "message" && e["text"] == "while you were away, through tor"
+    });
+    bob.quit();
+    eprintln!(
+        "a message through the onion mailbox while its recipient was away in {:.1?}",
+        away.elapsed()
+    );
+
+    // Neither kept an IP address of the other: every address and mailbox each has for a
+    // contact is an onion address.
+    for (who, profile) in [("alice", &alice_p), ("bob", &bob_p)] {
+        let contacts = profile.open_store().contacts().expect("contacts").items;
+        assert!(!contacts.is_empty(), "{who} has contacts");
+        for (_, c) in contacts {
+            let kept = c.addresses.iter().chain(c.mailbox.iter());
+            for a in kept {
+                assert!(a.starts_with("/onion3/"), "{who} keeps {a} for {}", c.alias);
+            }
+        }
+    }
+}
+
+/// The extra torrc lines that join a node's own tor (`--hidden --tor-config`) to `tor`.
+/// `PathsNeededToBuildCircuits 0.95`: the node takes its tor's bootstrap as ready, and the
+/// authorities, with most of the consensus weight, are "enough paths" at 0.67; with their
+/// three microdescriptors alone, an onion service finds no node for a hop (see
+/// `TorNet::client`). 0.95 waits for (nearly) every relay's.
+fn own_torrc(tor: &TorNet, name: &str) -> std::path::PathBuf {
+    let torrc = tor.dir().join(format!("{name}-torrc"));
+    let lines = format!(
+        "TestingTorNetwork 1\nPathsNeededToBuildCircuits 0.95\n{}",
+        tor.dir_authority_lines()
+    );
+    std::fs::write(&torrc, lines).expect("torrc");
+    torrc
+}
+
+/// No leak: dora, in hidden mode with a tor of her own, runs in a network namespace whose
+/// only way out is to the Tor network's relays; she makes a contact of erin (hidden, through
+/// client `b`) from an invite and they talk both ways. The namespace's firewall counts
+/// every packet that leaves it: none but to the relays, no DNS query. Erin keeps no IP
+/// address of dora's. First, the firewall is shown to count: a stray connection and a DNS
+/// query from inside the namespace are seen. Would catch a hidden node (or its tor) that
+/// dials, resolves or broadcasts anything outside Tor.
+fn no_leak(tor: &TorNet, isolated: &Isolated, b: &TorClient) {
+    use cairn_tests::Net;
+    let started = Instant::now();
+    isolated
+        .allow_only(tor.relay_addrs())
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The firewall sees a stray connection (to TEST-NET-1) and a DNS query.
+    for probe in [
+        "echo > /dev/tcp/192.0.2.1/80",
+        "echo > /dev/udp/192.0.2.53/53",
+    ] {
+        let _ = isolated
+            .command("timeout")
+            .args(["2", "bash", "-c", probe])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+    let probed = isolated.counters().unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        probed.other > 0 && probed.dns > 0,
+        "the firewall counted no probe: {probed:?}"
+    );
+    isolated.reset_counters().unwrap_or_else(|e| panic!("{e}"));
+
+    let net = Net::new();
+    let torrc = own_torrc(tor, "dora");
+    let mut dora = net
+        .node("dora")
+        .hidden_own_tor(&torrc)
+        .in_netns(isolated.ns())
+        .start();
+    let erin_p = net.node("erin").hidden(b.control_addr());
+    let mut erin = erin_p.start();
+    let code = dora.invite();
+    erin.accept(&code, "dora");
+    for (n, alias) in [(&mut erin, "dora"), (&mut dora, "erin")] {
+        n.expect_within(&format!("session with {alias}"), REACH_DEADLINE, |e| {
+            e["event"] == "session_established" && e["alias"] == alias
+        });
+    }
+    erin.send("dora", "to the namespace");
+    dora.expect_within("erin's message", REACH_DEADLINE, |e| {
+        e["event"] == "message" && e["text"] == "to the namespace"
+    });
+    dora.send("erin", "from the namespace");
+    erin.expect_within("dora's message", REACH_DEADLINE, |e| {
+        e["event"] == "message" && e["text"] == "from the namespace"
+    });
+    dora.quit();
+    erin.quit();
+
+    let counted = isolated.counters().unwrap_or_else(|e| panic!("{e}"));
+    assert!(counted.allowed > 0, "nothing reached Tor: {counted:?}");
+    assert_eq!(
+        (counted.dns, counted.other),
+        (0, 0),
+        "a hidden node sent packets elsewhere than Tor: {counted:?}"
+    );
+    let contacts = erin_p.open_store().contacts().expect("contacts").items;
+    assert_eq!(contacts.len(), 1, "erin's contacts");
+    for (_, c) in contacts {
+        for a in c.addresses.iter().chain(c.mailbox.iter()) {
+            assert!(a.starts_with("/onion3/"), "erin keeps {a} for dora");
+        }
+    }
+    eprintln!(
+        "no leak: a hidden node in a namespace whose only way out is Tor talked both ways \
+         in {:.1?}; its firewall counted {} packets to Tor, none elsewhere",
+        started.elapsed(),
+        counted.allowed
+    );
+}
+
+/// Contacts made in direct mode keep talking after both switch to hidden mode, and after an
+/// onion rotation. Alice switches on her running node (`switch_mode`): bob, still direct,
+/// is told her onion address through their session before her node stops; back in hidden
+/// mode (the profile keeps it), she is at that address. Bob then starts in hidden mode
+/// with a flag: his new card reaches alice through Tor. Then alice rotates her onion
+/// address, bob is told, and still reaches her. Would catch a switch that strands its
+/// contacts (each side left with addresses the other cannot dial), a mode not kept, or a
+/// rotation that does not tell.
+fn switching_modes(a: &TorClient, b: &TorClient) {
+    use cairn_tests::Net;
+    let started = Instant::now();
+    let net = Net::new();
+    let alice_p = net.node("alice");
+    let bob_p = net.node("bob");
+    let mut alice = alice_p.start();
+    let mut bob = bob_p.start();
+    let code = alice.invite();
+    bob.accept(&code, "alice");
+    bob.sees_session("alice");
+    alice.sees_session("bob");
+    assert!(alice.addrs.iter().all(|x| x.starts_with("/ip4/")));
+
+    alice.cmd(serde_json::json!({"cmd": "switch_mode", "hidden": true}));
+    let switched = alice.expect_within("mode_switched", REACH_DEADLINE, |e| {
+        e["event"] == "mode_switched"
+    });
+    assert_eq!(switched["hidden"], true);
+    assert_eq!(switched["told"], serde_json::json!(["bob"]), "{switched}");
+    let onion = switched["onion"].as_str().expect("onion").to_owned();
+    alice.exits();
+
+    // The profile keeps the mode: `--tor-control` only says which tor.
+    let alice_hidden = alice_p.clone().hidden(a.control_addr());
+    let mut alice = alice_hidden.start();
+    assert_eq!(
+        alice.addrs,
+        vec![format!("/onion3/{onion}:4001")],
+        "alice announces the address bob was told"
+    );
+    bob.quit();
+    let bob_hidden = bob_p.clone().hidden(b.control_addr());
+    let mut bob = bob_hidden.start();
+    bob.send("alice", "after both switched");
+    alice.expect_within("bob's message after the switch", REACH_DEADLINE, |e| {
+        e["event"] == "message" && e["text"] == "after both switched"
+    });
+    alice.send("bob", "and back");
+    bob.expect_within("alice's message after the switch", REACH_DEADLINE, |e| {
+        e["event"] == "message" && e["text"] == "and back"
+    });
+
+    alice.cmd(serde_json::json!({"cmd": "rotate_onion"}));
+    let rotated = alice.expect_within("mode_switched", REACH_DEADLINE, |e| {
+        e["event"] == "mode_switched"
+    });
+    assert_eq!(rotated["told"], serde_json::json!(["bob"]), "{rotated}");
+    let new_onion = rotated["onion"].as_str().expect("onion").to_owned();
+    assert_ne!(new_onion, onion, "a rotation gives a new address");
+    alice.exits();
+    let mut alice = alice_hidden.start();
+    assert!(alice.addrs[0].contains(&new_onion), "{:?}", alice.addrs);
+    bob.send("alice", "at your new address");
+    alice.expect_within("bob's message after the rotation", REACH_DEADLINE, |e| {
+        e["event"] == "message" && e["text"] == "at your new address"
+    });
+    alice.quit();
+    bob.quit();
+    eprintln!(
+        "contacts made in direct mode switched to hidden mode and rotated an onion address, \
+         talking throughout, in {:.1?}",
+        started.elapsed()
     );
 }

@@ -66,30 +66,59 @@ pub struct NetFlags {
     /// one machine; implied by --lan).
     #[arg(long)]
     pub private_addresses: bool,
+    /// Hidden mode (Tor).
+    #[command(flatten)]
+    pub tor: TorFlags,
+}
+
+/// Hidden mode's flags (`run`, `exposure`, `relay`).
+#[derive(clap::Args, Debug)]
+pub struct TorFlags {
     /// Hidden mode: every connection through the Tor whose control port is here (e.g.
-    /// 127.0.0.1:9051, cookie authentication); contacts get only an onion address.
-    #[arg(long, value_name = "HOST:PORT")]
+    /// 127.0.0.1:9051, cookie authentication); others get only an onion address.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "hidden")]
     pub tor_control: Option<String>,
-    /// Hidden mode with a tor of its own (the system's `tor` binary, data in the profile's
-    /// `tor` directory); contacts get only an onion address.
+    /// Hidden mode with a tor of its own (the system's `tor` binary, its data in the
+    /// profile's, or the relay's, `tor` directory); others get only an onion address. A
+    /// profile keeps the mode: later runs are hidden without the flag.
     #[arg(long)]
     pub hidden: bool,
+    /// Leave hidden mode: the profile runs direct from now on (contacts are not told your
+    /// new addresses: `switch_mode` on a running node does that).
+    #[arg(long, conflicts_with_all = ["hidden", "tor_control"])]
+    pub direct: bool,
     /// Extra torrc lines for that tor (bridges; a private test network's DirAuthority
     /// lines), from this file.
     #[arg(long, value_name = "FILE", requires = "hidden")]
     pub tor_config: Option<std::path::PathBuf>,
 }
 
-impl NetFlags {
-    /// With `--hidden` (and no `--tor-control`): starts the node's own tor in the
-    /// profile's directory and points `config` at it; the tor lives as long as the guard.
-    fn own_tor(
+/// A tor of the node's own, alive as long as this is.
+type TorGuard = Option<cairn_node::api::tor::OwnTor>;
+
+impl TorFlags {
+    /// Hidden mode asked for: `--hidden` or `--tor-control`; `--direct` says no; neither
+    /// leaves it to `kept` (a profile's stored mode).
+    pub fn hidden(&self, kept: bool) -> bool {
+        (kept && !self.direct) || self.hidden || self.tor_control.is_some()
+    }
+
+    /// In hidden mode (`hidden`), the control port of the tor to hide behind:
+    /// `--tor-control`'s, or that of a tor started now with its data in `tor_dir`, which
+    /// lives as long as the guard returned.
+    pub fn control(
         &self,
-        profile_dir: &cairn_node::api::ProfilePaths,
-        config: &mut cairn_node::api::NodeConfig,
-    ) -> Result<Option<cairn_node::api::tor::OwnTor>, String> {
-        if !self.hidden || config.hidden.is_some() {
-            return Ok(None);
+        tor_dir: &std::path::Path,
+        hidden: bool,
+    ) -> Result<(Option<std::net::SocketAddr>, TorGuard), String> {
+        if let Some(a) = &self.tor_control {
+            let addr = a
+                .parse()
+                .map_err(|e| format!("bad --tor-control {a}: {e}"))?;
+            return Ok((Some(addr), None));
+        }
+        if !hidden {
+            return Ok((None, None));
         }
         let extra = match &self.tor_config {
             Some(f) => std::fs::read_to_string(f)
@@ -97,9 +126,8 @@ impl NetFlags {
             None => String::new(),
         };
         eprintln!("cairn: starting tor for hidden mode (this can take a minute)");
-        let tor = cairn_node::api::tor::OwnTor::start(profile_dir, &extra)?;
-        config.hidden = Some(tor.control_addr());
-        Ok(Some(tor))
+        let tor = cairn_node::api::tor::OwnTor::start(tor_dir, &extra)?;
+        Ok((Some(tor.control_addr()), Some(tor)))
     }
 }
 
@@ -121,11 +149,7 @@ impl NetFlags {
             private_addresses: self.private_addresses,
             resend_after,
             stranger_idle,
-            hidden: self
-                .tor_control
-                .as_ref()
-                .map(|a| a.parse().map_err(|e| format!("bad --tor-control {a}: {e}")))
-                .transpose()?,
+            hidden: None,
         })
     }
 }
@@ -138,6 +162,12 @@ pub enum Cmd {
         /// Your display name, shown to contacts.
         #[arg(long)]
         name: String,
+        /// Start in hidden mode: every connection through Tor (slower; nobody you talk to,
+        /// nor anyone holding your invite, learns where you are). Without it the profile
+        /// is direct (faster; contacts and your relay learn your IP address). Either can
+        /// be changed later.
+        #[arg(long)]
+        hidden: bool,
     },
     /// Run the node headless: JSON commands on stdin, JSON events on stdout.
     Run {
@@ -174,6 +204,9 @@ pub enum Cmd {
         /// Data directory for the mailbox.
         #[arg(long, value_name = "DIR")]
         data: Option<PathBuf>,
+        /// Hidden mode: the relay is an onion service (listen on loopback only).
+        #[command(flatten)]
+        tor: TorFlags,
         /// TESTS ONLY: accept mail deposits and throw them away (a hostile or broken
         /// mailbox). Exists only in builds with the `test-hooks` feature.
         #[cfg(feature = "test-hooks")]
@@ -358,12 +391,18 @@ pub fn open_profile(cli: &Cli) -> Result<Profile, String> {
 /// Runs the chosen command.
 pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
     match &cli.command {
-        Some(Cmd::Init { name }) => {
+        Some(Cmd::Init { name, hidden }) => {
             let paths = paths(&cli)?;
             let pass = read_passphrase(&cli, true)?;
             let (kdf, opts) = options(&cli);
-            Profile::create(&paths, &pass, name, kdf, &opts).map_err(|e| e.to_string())?;
-            eprintln!("cairn: profile created in {}", paths.dir.display());
+            let profile =
+                Profile::create(&paths, &pass, name, kdf, &opts).map_err(|e| e.to_string())?;
+            cairn_node::api::mode::store_hidden(&profile, *hidden)?;
+            eprintln!(
+                "cairn: profile created in {} ({} mode)",
+                paths.dir.display(),
+                if *hidden { "hidden" } else { "direct" }
+            );
             Ok(())
         }
         Some(Cmd::Run {
@@ -376,17 +415,35 @@ pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
                 std::time::Duration::from_secs(*stranger_idle),
             )?;
             let profile = open_profile(&cli)?;
-            let _tor = net.own_tor(&paths(&cli)?, &mut config)?;
+            let kept = cairn_node::api::mode::stored_hidden(&profile)?;
+            let hidden = net.tor.hidden(kept);
+            if hidden != kept {
+                cairn_node::api::mode::store_hidden(&profile, hidden)?;
+                eprintln!(
+                    "cairn: this profile runs in {} mode from now on",
+                    if hidden { "hidden" } else { "direct" }
+                );
+            }
+            let (control, _tor) = net.tor.control(&paths(&cli)?.tor_dir(), hidden)?;
+            config.hidden = control;
             crate::headless::run_node(profile, config)
         }
         Some(Cmd::Exposure { net, json }) => {
-            let config = net.config(
+            let mut config = net.config(
                 cairn_node::api::RESEND_AFTER_HOP,
                 cairn_node::api::STRANGER_IDLE,
             )?;
-            crate::headless::exposure(open_profile(&cli)?, config, *json)
+            let profile = open_profile(&cli)?;
+            let hidden = net
+                .tor
+                .hidden(cairn_node::api::mode::stored_hidden(&profile)?);
+            let (control, _tor) = net.tor.control(&paths(&cli)?.tor_dir(), hidden)?;
+            config.hidden = control;
+            crate::headless::exposure(profile, config, *json)
         }
-        Some(Cmd::Relay { listen, data, .. }) => {
+        Some(Cmd::Relay {
+            listen, data, tor, ..
+        }) => {
             let listen = listen
                 .iter()
                 .map(|a| a.parse().map_err(|e| format!("bad --listen {a}: {e}")))
@@ -416,12 +473,17 @@ pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
             );
             #[cfg(not(feature = "test-hooks"))]
             let discard_mail = false;
+            if tor.direct {
+                return Err("--direct is for profiles; a relay is direct without --hidden".into());
+            }
+            let (hidden, _tor) = tor.control(&data.join("tor"), tor.hidden(false))?;
             crate::headless::run_relay(cairn_node::api::RelayConfig {
                 listen,
                 data,
                 retention: cairn_node::api::DEFAULT_RETENTION,
                 passphrase,
                 discard_mail,
+                hidden,
             })
         }
         Some(Cmd::Demo { .. }) => run_tui(&cli, utc_offset_secs, true),

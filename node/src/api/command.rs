@@ -299,6 +299,19 @@ pub enum Command {
         /// Must be the string `WIPE`.
         confirm: String,
     },
+    /// Switch the profile to hidden mode or back (`docs/CLI.md`): every contact is sent the
+    /// card of the new mode through the current one, then the mode is stored and the node
+    /// stops (`mode_switched`), to be started again in it.
+    SwitchMode {
+        /// Hidden mode (true) or direct.
+        hidden: bool,
+        /// The relay and mailbox to use in the new mode (an onion address for hidden
+        /// mode); by default the current one if it suits.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        relay: Option<String>,
+    },
+    /// Hidden mode: a new onion address, contacts told as in `switch_mode`; the node stops.
+    RotateOnion,
     /// Stop the node.
     Quit,
 }
@@ -358,6 +371,8 @@ pub fn parse_command(line: &str) -> Result<Command, Box<Event>> {
 
 const KNOWN: &[&str] = &[
     "invite",
+    "switch_mode",
+    "rotate_onion",
     "accept",
     "send",
     "contacts",

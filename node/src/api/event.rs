@@ -214,6 +214,9 @@ pub enum MessageState {
 pub enum RelayState {
     /// A circuit reservation is in place: the node is reachable through the relay.
     Reserved,
+    /// Connected to the relay, used as a mailbox only (hidden mode: contacts reach the node
+    /// at its onion address, not through a circuit).
+    Mailbox,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -473,6 +476,17 @@ pub enum Event {
     Contacts {
         /// Contacts.
         contacts: Vec<ContactInfo>,
+    },
+    /// A switch of mode (or onion rotation) is done: the mode is stored and the node stops.
+    ModeSwitched {
+        /// The mode now stored: hidden (true) or direct.
+        hidden: bool,
+        /// The onion address in hidden mode (without `.onion`).
+        onion: Option<String>,
+        /// Contacts whose new card a hop took (they, or their mailbox, have it).
+        told: Vec<Alias>,
+        /// Contacts not told yet: their card waits in the outbox until they can be reached.
+        not_told: Vec<Alias>,
     },
     /// The exposure report: each party, what it can learn now, and the one change that
     /// would reduce it (`crate::exposure`).

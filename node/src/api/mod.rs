@@ -51,8 +51,25 @@ pub mod peer {
     pub use crate::net::swarm::{build as build_swarm, Behaviour, BehaviourEvent, SwarmOptions};
 }
 
+/// The profile's mode, hidden or direct (issue 17), kept in its store.
+pub mod mode {
+    pub use crate::node::mode::SWITCH_WAIT;
+
+    /// Whether `profile` is in hidden mode.
+    pub fn stored_hidden(profile: &crate::profile::Profile) -> Result<bool, String> {
+        crate::node::mode::stored_hidden(&profile.store)
+    }
+
+    /// Keeps `profile`'s mode (durable when this returns). `switch_mode` on a running
+    /// node also tells the contacts; this alone does not.
+    pub fn store_hidden(profile: &crate::profile::Profile, hidden: bool) -> Result<(), String> {
+        crate::node::mode::store_hidden(&profile.store, hidden)
+    }
+}
+
 /// Hidden mode's tor (issue 17): one of the node's own, started from the system `tor`.
 pub mod tor {
+    pub use crate::net::tor_control::{onion_address, onion_key};
     pub use crate::net::tor_process::{OwnTor, BOOTSTRAP_DEADLINE};
 }
 

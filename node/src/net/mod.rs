@@ -6,6 +6,7 @@ pub mod budget;
 pub mod hole_punch;
 pub mod ip_limits;
 pub mod lan;
+pub mod onion;
 pub mod protocol;
 pub mod swarm;
 pub mod tor;

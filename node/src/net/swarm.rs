@@ -147,15 +147,29 @@ fn behaviour(
     } else {
         None
     };
-    let mut ip_limits = ip_limits::Behaviour::new(
-        ip_limits::MAX_PENDING_PER_SOURCE,
-        if serve {
-            ip_limits::MAX_ESTABLISHED_PER_SOURCE_RELAY
-        } else {
-            ip_limits::MAX_ESTABLISHED_PER_SOURCE
-        },
-    )
-    .with_memory_limit(MAX_MEMORY_BYTES);
+    let max_established = if serve {
+        MAX_ESTABLISHED_RELAY
+    } else {
+        MAX_ESTABLISHED
+    };
+    // In hidden mode every connection comes from tor on loopback, one "source" for all:
+    // counting by source would let one stranger's connections shut out everyone else,
+    // so only the totals below hold (THREAT_MODEL §6.6).
+    let (pending_per_source, established_per_source) = if hidden {
+        (MAX_PENDING_INCOMING as usize, max_established as usize)
+    } else if serve {
+        (
+            ip_limits::MAX_PENDING_PER_SOURCE,
+            ip_limits::MAX_ESTABLISHED_PER_SOURCE_RELAY,
+        )
+    } else {
+        (
+            ip_limits::MAX_PENDING_PER_SOURCE,
+            ip_limits::MAX_ESTABLISHED_PER_SOURCE,
+        )
+    };
+    let mut ip_limits = ip_limits::Behaviour::new(pending_per_source, established_per_source)
+        .with_memory_limit(MAX_MEMORY_BYTES);
     if serve {
         ip_limits = ip_limits.with_early_penalty();
     }
@@ -164,11 +178,7 @@ fn behaviour(
         limits: connection_limits::Behaviour::new(
             connection_limits::ConnectionLimits::default()
                 // A relay carries every reservation and circuit as a connection.
-                .with_max_established_incoming(Some(if serve {
-                    MAX_ESTABLISHED_RELAY
-                } else {
-                    MAX_ESTABLISHED
-                }))
+                .with_max_established_incoming(Some(max_established))
                 .with_max_established_per_peer(Some(MAX_PER_PEER))
                 .with_max_pending_incoming(Some(MAX_PENDING_INCOMING)),
         ),

@@ -69,6 +69,34 @@ pub fn onion_key(seed: &[u8; 32]) -> zeroize::Zeroizing<String> {
     ))
 }
 
+/// The onion address (56 characters, without `.onion`) of the key of `seed`, as tor makes
+/// it (rend-spec-v3 §6): base32 of the Ed25519 public key, a two-byte checksum (SHA3-256 of
+/// ".onion checksum", the key and the version) and the version, 3. Known without tor, so a
+/// node can tell its contacts its address before it runs in hidden mode.
+pub fn onion_address(seed: &[u8; 32]) -> String {
+    use sha3::{Digest, Sha3_256};
+    let mut secret = zeroize::Zeroizing::new(*seed);
+    let public = match libp2p::identity::ed25519::SecretKey::try_from_bytes(secret.as_mut()) {
+        Ok(secret) => libp2p::identity::ed25519::Keypair::from(secret)
+            .public()
+            .to_bytes(),
+        // 32 bytes are always a secret key.
+        Err(_) => [0u8; 32],
+    };
+    let mut hasher = Sha3_256::new();
+    hasher.update(b".onion checksum");
+    hasher.update(public);
+    hasher.update([3u8]);
+    let checksum = hasher.finalize();
+    let mut raw = Vec::with_capacity(35);
+    raw.extend_from_slice(&public);
+    raw.extend_from_slice(checksum.get(..2).unwrap_or_default());
+    raw.push(3);
+    data_encoding::BASE32_NOPAD
+        .encode(&raw)
+        .to_ascii_lowercase()
+}
+
 impl TorControl {
     /// Connects to the control port at `addr` and authenticates with tor's cookie
     /// (`CookieAuthentication 1`) or, if tor asks for none, without.
@@ -231,5 +259,17 @@ mod tests {
         );
         assert_eq!(cookie_file("NULL"), None);
         assert_eq!(cookie_file(r#"COOKIE COOKIEFILE="/unterminated"#), None);
+    }
+
+    /// Catches an onion address computed wrong from a seed (a node would tell its contacts
+    /// an address it is not at). The expected address is the one tor 0.4.9 gave the key of
+    /// this seed (`onion_key`) in the private Tor network test, which checks it again.
+    #[test]
+    fn the_onion_address_of_a_seed_is_tors() {
+        assert_eq!(
+            onion_address(&[7u8; 32]),
+            "5jfgyy7ctrjavpxvkb5rglwf7gkuo5vox27hxescd3vgsfcg2iwfmxqd"
+        );
+        assert_ne!(onion_address(&[8u8; 32]), onion_address(&[7u8; 32]));
     }
 }

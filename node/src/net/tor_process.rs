@@ -34,12 +34,11 @@ impl std::fmt::Debug for OwnTor {
 }
 
 impl OwnTor {
-    /// Starts tor with its data in the profile's tor directory (made if missing;
-    /// `ProfilePaths::tor_dir`, which panic wipe removes) and `extra` torrc lines, and waits
-    /// until it has bootstrapped (at most [`BOOTSTRAP_DEADLINE`]).
-    pub fn start(profile: &crate::store::ProfilePaths, extra: &str) -> Result<Self, String> {
-        let dir = profile.tor_dir();
-        let dir = dir.as_path();
+    /// Starts tor with its data in `dir` (made if missing: a profile's is
+    /// `ProfilePaths::tor_dir`, which panic wipe removes; a relay's `<data>/tor`) and
+    /// `extra` torrc lines, and waits until it has bootstrapped (at most
+    /// [`BOOTSTRAP_DEADLINE`]).
+    pub fn start(dir: &std::path::Path, extra: &str) -> Result<Self, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         #[cfg(unix)]
         {

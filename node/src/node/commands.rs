@@ -99,6 +99,8 @@ impl<S: Shell> Runtime<S> {
             Command::RefuseIntroduction { id } => self.cmd_refuse_intro(&id),
             Command::MakeContact { alias } => self.cmd_make_contact(&alias),
             Command::Wipe { confirm } => self.cmd_wipe(&confirm),
+            Command::SwitchMode { hidden, relay } => self.cmd_switch_mode(hidden, relay, false),
+            Command::RotateOnion => self.cmd_switch_mode(true, None, true),
             Command::Quit => self.stopping = true,
         }
     }
@@ -587,7 +589,7 @@ impl<S: Shell> Runtime<S> {
             seconds,
         };
         if let Ok(plain) = timer.encode() {
-            if !self.send_control(&cid, &plain) {
+            if self.send_control(&cid, &plain).is_none() {
                 tracing::warn!("the timer could not be sent to the contact");
             }
         }

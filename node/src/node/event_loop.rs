@@ -5,9 +5,6 @@
 
 use super::*;
 
-/// The setting that keeps the seed of the onion key (hidden mode), sealed like every other.
-const ONION_SEED_SETTING: &str = "onion-seed";
-
 impl Runtime<Libp2pShell> {
     pub(super) fn new(
         profile: Profile,
@@ -39,34 +36,15 @@ impl Runtime<Libp2pShell> {
         )
     }
 
-    /// Hidden mode through the tor whose control port is `control`: the control connection
+    /// Hidden mode through the tor whose control port is `control`: the onion services
     /// with the profile's onion key (its seed made and kept sealed in the profile on the
     /// first start in hidden mode), and tor's SOCKS port.
     fn hidden(
         profile: &Profile,
         control: std::net::SocketAddr,
-    ) -> Result<(shell::Hidden, std::net::SocketAddr), String> {
-        use crate::net::tor_control::{onion_key, TorControl};
-        let mut tor = TorControl::connect(control).map_err(|e| e.to_string())?;
-        let socks = tor.socks_addr().map_err(|e| e.to_string())?;
-        let store = &profile.store;
-        let kept = store
-            .setting(ONION_SEED_SETTING)
-            .map_err(|e| e.to_string())?
-            .and_then(|s| <[u8; 32]>::try_from(s.as_slice()).ok());
-        let seed = zeroize::Zeroizing::new(match kept {
-            Some(seed) => seed,
-            None => {
-                let mut seed = [0u8; 32];
-                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
-                store
-                    .set_setting(ONION_SEED_SETTING, &seed)
-                    .and_then(|()| store.make_durable())
-                    .map_err(|e| e.to_string())?;
-                seed
-            }
-        });
-        Ok((shell::Hidden::new(tor, onion_key(&seed)), socks))
+    ) -> Result<(crate::net::onion::Onions, std::net::SocketAddr), String> {
+        let seed = mode::onion_seed(&profile.store, false)?;
+        crate::net::onion::Onions::connect(control, &seed)
     }
 
     pub(super) async fn run(

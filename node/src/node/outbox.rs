@@ -209,20 +209,13 @@ impl<S: Shell> Runtime<S> {
     }
 
     /// Encrypts a control content for `cid` and queues it with the new ratchet state in one
-    /// transaction (sent like a message, not resent once a hop took it). False if there is
-    /// no session yet or it could not be stored.
-    pub(super) fn send_control(&mut self, cid: &ContactId, plain: &[u8]) -> bool {
+    /// transaction (sent like a message, not resent once a hop took it): its outbox id, or
+    /// `None` if there is no session yet or it could not be stored.
+    pub(super) fn send_control(&mut self, cid: &ContactId, plain: &[u8]) -> Option<MessageId> {
         let now = self.now_ms();
-        let Some(state) = self.contacts.get_mut(cid) else {
-            return false;
-        };
-        let Some(session) = state.session.as_ref() else {
-            return false;
-        };
-        let mut next = session.clone();
-        let Ok(env) = next.encrypt(plain, now / 1000, &mut self.rng) else {
-            return false;
-        };
+        let state = self.contacts.get_mut(cid)?;
+        let mut next = state.session.as_ref()?.clone();
+        let env = next.encrypt(plain, now / 1000, &mut self.rng).ok()?;
         let mut rid = [0u8; 16];
         self.rng.fill_bytes(&mut rid);
         let b = SecretBytes::from_slice(&next.to_bytes());
@@ -233,11 +226,11 @@ impl<S: Shell> Runtime<S> {
             .queue_control(cid, Some(&b), MessageId(rid), &wire, now)
             .is_err()
         {
-            return false;
+            return None;
         }
         state.session = Some(next);
         self.mirror(*cid, MessageId(rid), CONTROL_SEQ, wire, now);
-        true
+        Some(MessageId(rid))
     }
 
     /// After a start: connect to every contact, so both sides see each other online

@@ -343,7 +343,7 @@ impl<S: Shell> Runtime<S> {
         let Ok(plain) = Content::Receipt(vec![id.0]).encode() else {
             return;
         };
-        if self.send_control(&cid, &plain) {
+        if self.send_control(&cid, &plain).is_some() {
             self.acked_answers.insert(id, now);
             self.process_outbox(now);
         }

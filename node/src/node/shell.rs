@@ -235,58 +235,9 @@ pub struct Libp2pShell {
     jobs_done: mpsc::UnboundedSender<JobDone>,
     /// Finished file jobs (taken by the event loop).
     pub jobs: Option<mpsc::UnboundedReceiver<JobDone>>,
-    /// Hidden mode: the onion service in front of each loopback listener.
-    hidden: Option<Hidden>,
-}
-
-/// Hidden mode's side of the shell: tor's control connection (which owns the onion
-/// services) and the key they are made with; each loopback listen address the swarm
-/// reports is replaced, for the node, by its onion address (`net::tor`).
-pub struct Hidden {
-    /// The authenticated control connection.
-    pub control: crate::net::tor_control::TorControl,
-    /// The onion key (`net::tor_control::onion_key` of the profile's seed).
-    pub key: zeroize::Zeroizing<String>,
-    /// Onion address of each loopback listener.
-    onions: HashMap<Multiaddr, Multiaddr>,
-}
-
-impl Hidden {
-    /// Hidden mode through `control`, with onion key `key`.
-    pub fn new(
-        control: crate::net::tor_control::TorControl,
-        key: zeroize::Zeroizing<String>,
-    ) -> Self {
-        Self {
-            control,
-            key,
-            onions: HashMap::new(),
-        }
-    }
-
-    /// The onion address in front of loopback listener `local` (made on first sight:
-    /// the onion's port is the listener's).
-    fn onion(&mut self, local: &Multiaddr) -> Option<Multiaddr> {
-        if let Some(a) = self.onions.get(local) {
-            return Some(a.clone());
-        }
-        let port = local.iter().find_map(|p| match p {
-            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
-            _ => None,
-        })?;
-        let target = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        match self.control.add_onion(&self.key, port, target) {
-            Ok(id) => {
-                let onion: Multiaddr = format!("/onion3/{id}:{port}").parse().ok()?;
-                self.onions.insert(local.clone(), onion.clone());
-                Some(onion)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "no onion service");
-                None
-            }
-        }
-    }
+    /// Hidden mode: the onion service in front of each loopback listener; the node sees
+    /// only the onion addresses.
+    hidden: Option<crate::net::onion::Onions>,
 }
 
 impl Libp2pShell {
@@ -308,7 +259,7 @@ impl Libp2pShell {
     }
 
     /// In hidden mode (`hidden`): the node listens only behind onion services.
-    pub fn with_hidden(mut self, hidden: Option<Hidden>) -> Self {
+    pub fn with_hidden(mut self, hidden: Option<crate::net::onion::Onions>) -> Self {
         self.hidden = hidden;
         self
     }
@@ -328,7 +279,7 @@ impl Libp2pShell {
                 None => NetEvent::ListenAddr(address),
             },
             SwarmEvent::ExpiredListenAddr { address, .. } => match self.hidden.as_mut() {
-                Some(h) => NetEvent::ListenAddrExpired(h.onions.remove(&address)?),
+                Some(h) => NetEvent::ListenAddrExpired(h.forget(&address)?),
                 None => NetEvent::ListenAddrExpired(address),
             },
             SwarmEvent::ConnectionEstablished {

@@ -29,7 +29,16 @@ impl<S: Shell> Runtime<S> {
                     }
                 }
                 if let Some((relay, addr)) = self.relay.clone() {
-                    if peer == relay && !self.relay_reserved {
+                    if peer == relay && self.config.hidden.is_some() {
+                        // Hidden mode reserves no circuit: contacts reach the node at its
+                        // onion; the relay is its mailbox.
+                        self.emit(Event::Relay {
+                            state: RelayState::Mailbox,
+                            addr: addr.to_string(),
+                        });
+                        self.next_fetch_ms = 0;
+                        self.catch_up_until_ms = self.now_ms().saturating_add(MAILBOX_CATCH_UP_MS);
+                    } else if peer == relay && !self.relay_reserved {
                         let circuit = addr.with(Protocol::P2pCircuit);
                         if let Err(e) = self.shell.listen_on(circuit) {
                             self.emit(Event::error(ErrorCode::RelayFailed, e));

@@ -34,7 +34,7 @@ impl<S: Shell> Runtime<S> {
                 self.announced.insert(cid);
                 continue;
             }
-            if self.send_control(&cid, &plain) {
+            if self.send_control(&cid, &plain).is_some() {
                 let _ = self.profile.store.set_setting(&name, &[latest]);
                 self.announced.insert(cid);
             }

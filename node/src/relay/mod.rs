@@ -14,6 +14,7 @@
 mod fair;
 mod in_flight;
 mod mailbox;
+pub(crate) use mailbox::write_private;
 mod quota;
 pub mod reservations;
 pub(crate) mod worker;
@@ -117,7 +118,15 @@ pub struct RelayConfig {
     /// Test hook: accept every deposit and throw it away, as a hostile or broken mailbox
     /// would (the `cairn` binary offers it only in its `test-hooks` build).
     pub discard_mail: bool,
+    /// Hidden mode: the control port of the tor to run behind. The relay is then an onion
+    /// service (its key from a seed kept in the data directory, `relay-onion.seed`: the
+    /// same address on every start), listens only on loopback, and announces only its
+    /// onion address.
+    pub hidden: Option<std::net::SocketAddr>,
 }
+
+/// The file in a relay's data directory that keeps its onion key's seed (hidden mode).
+pub const ONION_SEED_FILE: &str = "relay-onion.seed";
 
 /// Runs a relay until `stop` fires. Events (ready, errors) go to `events`.
 pub async fn run(
@@ -141,6 +150,14 @@ pub async fn run(
     let protect = config.passphrase.as_ref().map(|(p, k)| (p, *k));
     let mailbox =
         Mailbox::open_with(&config.data, config.retention, protect).map_err(|e| e.to_string())?;
+    let (onions, socks) = match config.hidden {
+        Some(control) => {
+            let seed = crate::net::onion::seed_file(&config.data.join(ONION_SEED_FILE))?;
+            let (onions, socks) = crate::net::onion::Onions::connect(control, &seed)?;
+            (Some(onions), Some(socks))
+        }
+        None => (None, None),
+    };
     let reservations = ReservationLimits::default();
     let swarm = swarm::build(
         key,
@@ -148,7 +165,7 @@ pub async fn run(
             lan: false,
             relay_server: true,
             reservations: reservations.clone(),
-            hidden: None,
+            hidden: socks,
         },
     )?;
     let (done_tx, mut done) = mpsc::unbounded_channel();
@@ -173,6 +190,8 @@ pub async fn run(
         in_flight: MailInFlight::default(),
         fetch_rate: RateLimit::new(FETCH_UNITS_PER_SEC, FETCH_UNITS_BURST),
         reservations,
+        onions,
+        fatal: None,
     };
     for a in &config.listen {
         let id = relay
@@ -199,6 +218,9 @@ pub async fn run(
             }
             Some((id, response)) = done.recv() => relay.answer(id, response),
             ev = relay.swarm.select_next_some() => relay.event(ev),
+        }
+        if let Some(e) = relay.fatal.take() {
+            return Err(e);
         }
     }
     // The mailbox thread serves what is queued, flushes and ends.
@@ -244,6 +266,10 @@ struct RelayLoop {
     /// "Try later" answers per source (see [`ABUSE_PER_SEC`]).
     abuse: RateLimit<DepositSource>,
     reservations: ReservationLimits,
+    /// Hidden mode: the onion service in front of each loopback listener.
+    onions: Option<crate::net::onion::Onions>,
+    /// Why the relay cannot go on (a listener tor would not put an onion in front of).
+    fatal: Option<String>,
 }
 
 impl RelayLoop {
@@ -254,9 +280,22 @@ impl RelayLoop {
                 listener_id,
             } => {
                 self.starting.remove(&listener_id);
+                let address = match self.onions.as_mut() {
+                    None => address,
+                    Some(onions) => match onions.onion(&address) {
+                        Some(onion) => onion,
+                        None => {
+                            self.fatal = Some(format!("no onion service for {address}"));
+                            return;
+                        }
+                    },
+                };
                 self.swarm.add_external_address(address.clone());
                 self.addrs.push(address);
             }
+            // In hidden mode every connection comes from tor on loopback: no address to
+            // count deposits by, so each peer is its own source.
+            SwarmEvent::ConnectionEstablished { .. } if self.onions.is_some() => {}
             SwarmEvent::ConnectionEstablished {
                 peer_id, endpoint, ..
             } => {

@@ -165,6 +165,21 @@ pub(super) fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
                 app.notify("An invite was created but not shown (another dialog was open); create a new one to see it.")
             }
         },
+        Event::ModeSwitched {
+            hidden, not_told, ..
+        } => {
+            let mode = if hidden { "hidden" } else { "direct" };
+            let waiting = if not_told.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} contacts told once they can be reached)", not_told.len())
+            };
+            app.status.restarting = true;
+            app.notify(format!("Restarting in {mode} mode…{waiting}"));
+            fx.push(Effect::RestartNode {
+                lan: app.status.lan,
+            });
+        }
         Event::Exposure { parties } => {
             if let Some(Dialog::Exposure(d)) = &mut app.dialog {
                 d.lines = Some(cairn_node::api::exposure_lines(&parties));
@@ -358,7 +373,9 @@ pub(super) fn node_event(app: &mut App, ev: Event, fx: &mut Vec<Effect>) {
                 c.online = false;
             }
         }
-        Event::Relay { state, .. } => app.status.relay_reserved = state == RelayState::Reserved,
+        Event::Relay { state, .. } => {
+            app.status.relay_reserved = matches!(state, RelayState::Reserved | RelayState::Mailbox)
+        }
         Event::Status {
             peers, relay, lan, ..
         } => {
