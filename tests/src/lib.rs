@@ -15,6 +15,7 @@
 pub mod attack;
 pub mod netns;
 pub mod script;
+pub mod tmux;
 pub mod tornet;
 
 use serde_json::{json, Value};

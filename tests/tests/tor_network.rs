@@ -1,14 +1,24 @@
-//! A private Tor network on loopback (see `cairn_tests::tornet`): an onion service made on
-//! one client, forwarding to a local TCP echo server, is reached from another client
-//! through its SOCKS port, and bytes go both ways. The ground for the hidden-mode tests.
+//! Hidden mode on a private Tor network (see `cairn_tests::tornet`), booted by the test on
+//! this machine: no Internet. In order, on one network:
 //!
-//! Would catch: a `tor` whose torrc options this harness relies on changed (a network that
-//! no longer bootstraps, a client that no longer reaches 100%), an `ADD_ONION` reply we no
-//! longer parse, a key that does not give back the same onion address.
+//! 1. an onion service made on one client, forwarding to a local TCP echo server, is reached
+//!    from another client through its SOCKS port, and bytes go both ways; a kept key makes
+//!    the same address again; the address cairn computes from a seed is tor's;
+//! 2. two hidden libp2p swarms connect through an onion (`hidden_swarms_connect`);
+//! 3. two hidden cairn nodes with an onion relay and mailbox make a contact from an invite,
+//!    talk both ways, and one gets mail from the onion mailbox while it was away; a node with
+//!    a tor of its own joins; nobody keeps an IP address of a hidden contact
+//!    (`hidden_nodes_talk`);
+//! 4. no leak: a hidden node in a network namespace whose only way out is Tor sends nothing
+//!    anywhere else (`no_leak`; where namespaces can be made);
+//! 5. contacts made in direct mode switch to hidden mode and rotate an onion address,
+//!    talking throughout (`switching_modes`);
+//! 6. the terminal UI chooses hidden mode at first run and switches back
+//!    (`a_tui_in_hidden_mode`, where tmux runs).
 //!
-//! Needs the `tor` package (`.ci/run` installs it); fails, saying so, without it. Prints
-//! how long each step took; leaves the network's directory, with every tor's torrc and
-//! logs, in `target/tmp/tor_network` (made afresh by the next run).
+//! Needs the `tor` package (`.ci/run` installs it, with nftables and tmux); fails, saying
+//! so, without it. Prints how long each step took; leaves the network's directory, with
+//! every tor's torrc and logs, in `target/tmp/tor_network` (made afresh by the next run).
 use cairn_tests::netns::{Isolated, Lan};
 use cairn_tests::tornet::{TorClient, TorNet, AUTHORITIES, RELAYS};
 use std::io::{Read, Write};
@@ -119,7 +129,7 @@ fn exchange(stream: &mut TcpStream, messages: &[Vec<u8>]) -> Result<(), String> 
 }
 
 #[test]
-fn an_onion_service_on_one_client_is_reached_from_another() {
+fn hidden_mode_on_a_private_tor_network() {
     // Kept after the test, for its logs; made afresh by the next run.
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tor_network");
     let _ = std::fs::remove_dir_all(&dir);
@@ -235,6 +245,7 @@ fn an_onion_service_on_one_client_is_reached_from_another() {
         no_leak(&net, isolated, &b);
     }
     switching_modes(&a, &b);
+    a_tui_in_hidden_mode(&net);
 
     // Every tor ends with the harness (killed and reaped by the drops).
     let mut pids = net.pids();
@@ -682,6 +693,68 @@ fn switching_modes(a: &TorClient, b: &TorClient) {
     eprintln!(
         "contacts made in direct mode switched to hidden mode and rotated an onion address, \
          talking throughout, in {:.1?}",
+        started.elapsed()
+    );
+}
+
+/// The terminal UI in hidden mode, in a real terminal: the first run chooses hidden mode,
+/// the UI starts a tor of its own (joined to the private network by `--tor-config`) and
+/// says so, the status bar shows hidden mode, and the invite says it reveals an onion
+/// address only; `/hidden off` asks, switches, and the node restarts direct. Would catch a
+/// first-run choice that is not kept, a UI that does not start tor for a hidden profile, or
+/// a switch that does not restart the node in the new mode.
+fn a_tui_in_hidden_mode(tor: &TorNet) {
+    use cairn_tests::tmux::{have_tmux, Tmux};
+    use cairn_tests::Net;
+    if !have_tmux() {
+        eprintln!("tmux not installed: skipping the TUI in hidden mode");
+        return;
+    }
+    let started = Instant::now();
+    let net = Net::new();
+    let torrc = own_torrc(tor, "tina");
+    let args: Vec<String> = vec![
+        "--profile".into(),
+        net.path().join("tina").display().to_string(),
+        "--insecure-fast-kdf-for-tests".into(),
+        "--config".into(),
+        net.path().join("no-config.toml").display().to_string(),
+        "--listen".into(),
+        "/ip4/127.0.0.1/tcp/0".into(),
+        "--tor-config".into(),
+        torrc.display().to_string(),
+    ];
+    let tmux = Tmux::new(net.path());
+    tmux.start("tina", 100, 32, &[], &args);
+    tmux.sees("tina", "cannot be recovered");
+    tmux.type_text("tina", "Tina");
+    tmux.press("tina", "Tab");
+    tmux.type_text("tina", "pass phrase words");
+    tmux.press("tina", "Tab");
+    tmux.type_text("tina", "pass phrase words");
+    tmux.press("tina", "Tab");
+    tmux.press("tina", "Space");
+    tmux.sees("tina", "(•) Hidden");
+    tmux.press("tina", "Enter");
+    tmux.sees("tina", "Starting Tor for hidden mode");
+    tmux.sees("tina", "hidden (Tor)");
+    tmux.sees("tina", "● online");
+    tmux.type_text("tina", "/invite");
+    tmux.press("tina", "Enter");
+    let screen = tmux.sees("tina", "It reveals your onion address");
+    assert!(!screen.contains("127.0.0.1"), "{screen}");
+    tmux.press("tina", "Escape");
+    tmux.type_text("tina", "/hidden off");
+    tmux.press("tina", "Enter");
+    tmux.sees("tina", "Turn hidden mode off?");
+    tmux.press("tina", "Enter");
+    tmux.sees("tina", "Hidden mode is off");
+    tmux.sees("tina", "LAN off");
+    tmux.press("tina", "C-c");
+    assert_eq!(tmux.exit_code("tina"), "0");
+    eprintln!(
+        "the TUI chose hidden mode at first run, ran through its own tor and switched back \
+         in {:.1?}",
         started.elapsed()
     );
 }

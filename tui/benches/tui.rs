@@ -54,6 +54,7 @@ fn app_with(n: usize, size: (u16, u16)) -> App {
             profile: "bench".into(),
             lan: false,
             relay: false,
+            hidden: false,
         },
     );
     if n == 0 {

@@ -7,8 +7,8 @@
 use crate::config::{Settings, Sort};
 pub use crate::dialog::Dialog;
 use crate::dialog::{
-    edit_field, reveals, Accept, Expire, Exposure, Help, Introduction, Invite, Key, Lan, NewKey,
-    Request, Verify, Wipe,
+    edit_field, reveals, Accept, Expire, Exposure, Help, Hidden, Introduction, Invite, Key, Lan,
+    NewKey, Request, Verify, Wipe,
 };
 use crate::input::{SecretField, TextField};
 use crate::keymap::KeyAction;
@@ -41,8 +41,10 @@ pub struct SetupForm {
     pub pass1: SecretField,
     /// Passphrase again.
     pub pass2: SecretField,
-    /// 0 name, 1 passphrase, 2 repeat.
+    /// 0 name, 1 passphrase, 2 repeat, 3 connection (mode).
     pub focus: usize,
+    /// Hidden mode chosen (else direct, the default).
+    pub hidden: bool,
     /// Validation or creation error.
     pub error: Option<String>,
 }
@@ -123,7 +125,11 @@ pub enum Action {
         lan: bool,
         /// A relay is configured.
         relay: bool,
+        /// Hidden mode (through Tor).
+        hidden: bool,
     },
+    /// The node is on its way (said on the busy screen, or as a notice in a restart).
+    Starting(String),
     /// Opening or creating the profile failed.
     OpenFailed {
         /// Because the passphrase was wrong.
@@ -157,6 +163,7 @@ impl std::fmt::Debug for Action {
             Action::Terminate => "Terminate",
             Action::Node(_) => "Node",
             Action::NodeStarted { .. } => "NodeStarted",
+            Action::Starting(_) => "Starting",
             Action::OpenFailed { .. } => "OpenFailed",
             Action::NodeStopped { .. } => "NodeStopped",
             Action::Listing { .. } => "Listing",
@@ -178,6 +185,8 @@ pub enum Effect {
         name: String,
         /// Passphrase.
         passphrase: Zeroizing<String>,
+        /// Hidden mode chosen.
+        hidden: bool,
     },
     /// Stop the node and start it again with LAN mode `lan`.
     RestartNode {
@@ -593,5 +602,7 @@ pub use update::*;
 mod file_tests;
 #[cfg(test)]
 mod group_tests;
+#[cfg(test)]
+mod mode_tests;
 #[cfg(test)]
 mod tests;

@@ -41,6 +41,17 @@ pub struct Cli {
     /// without mDNS (a closed network or VPN; implied by --lan).
     #[arg(long = "private-addresses")]
     pub tui_private_addresses: bool,
+    /// Terminal UI: put the profile in hidden mode (every connection through a tor of its
+    /// own) from now on; the profile keeps it. `/hidden` in the TUI does the same and tells
+    /// your contacts.
+    #[arg(long = "hidden", conflicts_with = "tui_direct")]
+    pub tui_hidden: bool,
+    /// Terminal UI: take the profile out of hidden mode from now on.
+    #[arg(long = "direct")]
+    pub tui_direct: bool,
+    /// Terminal UI: extra torrc lines for hidden mode's tor (bridges), from this file.
+    #[arg(long = "tor-config", value_name = "FILE")]
+    pub tui_tor_config: Option<std::path::PathBuf>,
     /// BENCHMARKS ONLY: leave right after the first frame is drawn.
     #[arg(long, hide = true)]
     pub bench_exit_after_first_frame: bool,
@@ -308,9 +319,18 @@ fn run_tui(cli: &Cli, utc_offset_secs: i32, demo: bool) -> Result<(), String> {
             passphrase: file_passphrase(cli)?,
         }
     };
+    let tor_config = match &cli.tui_tor_config {
+        Some(f) => {
+            std::fs::read_to_string(f).map_err(|e| format!("--tor-config {}: {e}", f.display()))?
+        }
+        None => String::new(),
+    };
+    let mode = (cli.tui_hidden || cli.tui_direct).then_some(cli.tui_hidden);
     crate::runner::run(crate::runner::Launch {
         start,
         node,
+        mode,
+        tor_config,
         kdf: (kdf, opts),
         settings: settings(cli),
         utc_offset_secs,

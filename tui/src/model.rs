@@ -235,6 +235,8 @@ pub struct NodeStatus {
     pub relay_reserved: bool,
     /// mDNS on.
     pub lan: bool,
+    /// Hidden mode: every connection through Tor.
+    pub hidden: bool,
     /// Restarting (LAN toggle).
     pub restarting: bool,
 }

@@ -5,6 +5,7 @@
 
 use crate::app::{update, Action, App, Effect, Retry, Screen, SetupForm, UnlockForm};
 use crate::config::Settings;
+use cairn_node::api::tor::OwnTor;
 use cairn_node::api::{Command, Event};
 use cairn_node::api::{KdfParams, OpenError, OpenOptions, Passphrase, ProfilePaths};
 use cairn_node::api::{NodeConfig, NodeHandle};
@@ -50,6 +51,10 @@ pub struct Launch {
     pub start: Start,
     /// Node configuration.
     pub node: NodeConfig,
+    /// Put the profile in hidden mode (true) or take it out, when it opens.
+    pub mode: Option<bool>,
+    /// Extra torrc lines for hidden mode's tor.
+    pub tor_config: String,
     /// KDF for new profiles and open options (fast only for tests).
     pub kdf: (KdfParams, OpenOptions),
     /// Settings and bindings.
@@ -138,6 +143,8 @@ fn spawn_input_thread(tx: mpsc::UnboundedSender<Action>, stop: Arc<AtomicBool>) 
 enum Internal {
     Opened(Result<(Profile, Passphrase), (bool, String)>),
     Demo(Result<(Profile, DemoParts), String>),
+    /// Hidden mode's tor started (or not), for this profile's node.
+    Tor(Result<OwnTor, String>, Box<(Profile, Passphrase)>),
 }
 
 /// The running demo: the echo node and the temporary directory.
@@ -177,6 +184,12 @@ struct Runner {
     restart: Option<bool>,
     quit_deadline: Option<Instant>,
     demo: Option<DemoParts>,
+    /// Hidden mode's tor, while the profile is in hidden mode.
+    tor: Option<OwnTor>,
+    /// Extra torrc lines for it (`--tor-config`).
+    tor_config: String,
+    /// The mode to store when the profile opens (`--hidden`, `--direct`).
+    mode: Option<bool>,
     /// After start, accept this invite (the demo connects to its echo node).
     accept_after_start: Option<(String, String)>,
     out: Vec<u8>,
@@ -224,7 +237,11 @@ impl Runner {
                     let _ = tx.send(Internal::Opened(r));
                 });
             }
-            Effect::Create { name, passphrase } => {
+            Effect::Create {
+                name,
+                passphrase,
+                hidden,
+            } => {
                 let Some(paths) = self.paths.clone() else {
                     return;
                 };
@@ -233,8 +250,12 @@ impl Runner {
                 let pass = Passphrase::new(passphrase.as_str());
                 tokio::task::spawn_blocking(move || {
                     let r = Profile::create(&paths, &pass, &name, kdf, &opts)
-                        .map(|p| (p, pass))
-                        .map_err(open_error);
+                        .map_err(open_error)
+                        .and_then(|p| {
+                            cairn_node::api::mode::store_hidden(&p, hidden)
+                                .map_err(|e| (false, e))?;
+                            Ok((p, pass))
+                        });
                     let _ = tx.send(Internal::Opened(r));
                 });
             }
@@ -286,6 +307,30 @@ impl Runner {
     }
 
     fn start_node(&mut self, profile: Profile, pass: Passphrase) {
+        if let Some(hidden) = self.mode.take() {
+            if let Err(e) = cairn_node::api::mode::store_hidden(&profile, hidden) {
+                return self.apply(Action::NodeStopped { error: Some(e) });
+            }
+        }
+        // The profile's mode: in hidden mode, its own tor first (the demo is never hidden).
+        let hidden =
+            self.demo.is_none() && cairn_node::api::mode::stored_hidden(&profile).unwrap_or(false);
+        if !hidden {
+            self.tor = None;
+        } else if self.tor.is_none() {
+            self.apply(Action::Starting(
+                "Starting Tor for hidden mode… this can take a minute".into(),
+            ));
+            let dir = profile.store.paths().tor_dir();
+            let extra = self.tor_config.clone();
+            let tx = self.internal.clone();
+            tokio::task::spawn_blocking(move || {
+                let r = OwnTor::start(&dir, &extra);
+                let _ = tx.send(Internal::Tor(r, Box::new((profile, pass))));
+            });
+            return;
+        }
+        self.config.hidden = self.tor.as_ref().map(OwnTor::control_addr);
         self.paths = Some(profile.store.paths().clone());
         self.passphrase = Some(pass);
         let name = profile.display_name.clone();
@@ -307,6 +352,7 @@ impl Runner {
                     profile: label,
                     lan: self.config.lan,
                     relay: self.config.relay.is_some(),
+                    hidden,
                 });
             }
             Err(e) => {
@@ -344,6 +390,20 @@ impl Runner {
                 self.start_node(profile, pass);
             }
             Internal::Demo(Err(e)) => self.apply(Action::NodeStopped { error: Some(e) }),
+            Internal::Tor(Ok(tor), opened) => {
+                self.tor = Some(tor);
+                let (profile, pass) = *opened;
+                self.start_node(profile, pass);
+            }
+            Internal::Tor(Err(e), _) => {
+                self.restart = None;
+                self.apply(Action::NodeStopped {
+                    error: Some(format!(
+                        "hidden mode needs tor, and it did not start ({e}); install tor, or \
+                         leave hidden mode once with `cairn run --direct`"
+                    )),
+                });
+            }
         }
     }
 }
@@ -399,6 +459,9 @@ async fn run_async(launch: Launch) -> Result<(), String> {
         restart: None,
         quit_deadline: None,
         demo: None,
+        tor: None,
+        tor_config: launch.tor_config,
+        mode: launch.mode,
         accept_after_start: None,
         out: Vec::new(),
     };

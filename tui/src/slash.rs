@@ -36,6 +36,10 @@ pub enum SlashCmd {
     Introductions,
     /// LAN discovery on or off.
     Lan,
+    /// Hidden mode (Tor) on or off.
+    Hidden,
+    /// A new onion address (hidden mode).
+    RotateOnion,
     /// Who can learn what about the user (the exposure report).
     Exposure,
     /// Panic wipe.
@@ -156,6 +160,18 @@ pub const COMMANDS: &[Slash] = &[
         names: &["lan"],
         usage: "/lan on|off",
         about: "LAN discovery (mDNS)",
+    },
+    Slash {
+        cmd: SlashCmd::Hidden,
+        names: &["hidden"],
+        usage: "/hidden on|off",
+        about: "hidden mode: all through Tor (contacts told)",
+    },
+    Slash {
+        cmd: SlashCmd::RotateOnion,
+        names: &["rotate-onion"],
+        usage: "/rotate-onion",
+        about: "a new onion address (contacts told)",
     },
     Slash {
         cmd: SlashCmd::Exposure,

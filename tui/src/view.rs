@@ -436,7 +436,13 @@ fn draw_status(buf: &mut Buffer, area: Rect, app: &App) {
     } else {
         format!("{} peers", s.peers)
     };
-    let lan = if s.lan { "LAN on" } else { "LAN off" };
+    let lan = if s.hidden {
+        "hidden (Tor)"
+    } else if s.lan {
+        "LAN on"
+    } else {
+        "LAN off"
+    };
     let help = format!("{} help", app.settings.keymap.key_label(KeyAction::Help));
     let full = format!(
         " {net} · {peers} · {relay} · {lan} · {} · {help}",

@@ -72,6 +72,7 @@ fn empty_main() -> App {
             profile: "Ana".into(),
             lan: false,
             relay: true,
+            hidden: false,
         },
     );
     update(

@@ -180,6 +180,37 @@ pub(super) fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
                 app.dialog = Some(Dialog::Lan(Lan { enable }));
             }
         }
+        SlashCmd::Hidden => {
+            let enable = match args.first().map(|s| s.to_ascii_lowercase()) {
+                Some(s) if s == "on" => true,
+                Some(s) if s == "off" => false,
+                _ => !app.status.hidden,
+            };
+            if enable == app.status.hidden {
+                app.notify(if enable {
+                    "Hidden mode is already on"
+                } else {
+                    "Hidden mode is already off"
+                });
+            } else {
+                app.dialog = Some(Dialog::Hidden(Hidden {
+                    enable,
+                    relay: args.get(1).map(|r| (*r).to_owned()),
+                    rotate: false,
+                }));
+            }
+        }
+        SlashCmd::RotateOnion => {
+            if app.status.hidden {
+                app.dialog = Some(Dialog::Hidden(Hidden {
+                    enable: true,
+                    relay: None,
+                    rotate: true,
+                }));
+            } else {
+                app.warn("Only hidden mode has an onion address: /hidden on");
+            }
+        }
         SlashCmd::Rename => match (app.selected.clone(), args.join(" ")) {
             (None, _) => app.warn("Select the contact to rename first."),
             (Some(_), to) if to.is_empty() => app.warn("Usage: /rename NEW NAME"),

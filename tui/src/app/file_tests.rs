@@ -36,6 +36,7 @@ fn app_with_bob() -> App {
             profile: "me".into(),
             lan: false,
             relay: false,
+            hidden: false,
         },
     );
     update(

@@ -62,6 +62,7 @@ fn app_with_group(admin: bool) -> (App, Vec<Effect>) {
             profile: "me".into(),
             lan: false,
             relay: false,
+            hidden: false,
         },
     );
     let fx = update(

@@ -61,8 +61,16 @@ pub(super) fn setup_key(
 ) {
     let key = Key::of(action, &k);
     match key {
-        Key::NextField | Key::Down => form.focus = (form.focus + 1) % 3,
-        Key::PrevField | Key::Up => form.focus = (form.focus + 2) % 3,
+        Key::NextField | Key::Down => form.focus = (form.focus + 1) % 4,
+        Key::PrevField | Key::Up => form.focus = (form.focus + 3) % 4,
+        // The connection: Space, ←/→, or its initial.
+        Key::Char(' ') | Key::Action(KeyAction::CursorLeft | KeyAction::CursorRight)
+            if form.focus == 3 =>
+        {
+            form.hidden = !form.hidden
+        }
+        Key::Char('h' | 'H') if form.focus == 3 => form.hidden = true,
+        Key::Char('d' | 'D') if form.focus == 3 => form.hidden = false,
         Key::Confirm => {
             if form.focus < 2 {
                 form.focus += 1;
@@ -95,6 +103,7 @@ pub(super) fn setup_key(
             fx.push(Effect::Create {
                 name: name.clone(),
                 passphrase,
+                hidden: form.hidden,
             });
             change.to = Some(Screen::Busy {
                 text: "Creating your profile… deriving a key from your passphrase".into(),
@@ -104,12 +113,14 @@ pub(super) fn setup_key(
         Key::Action(KeyAction::DeleteBack) => match form.focus {
             0 => form.name.backspace(),
             1 => form.pass1.pop(),
-            _ => form.pass2.pop(),
+            2 => form.pass2.pop(),
+            _ => {}
         },
         Key::Char(c) => match form.focus {
             0 => form.name.insert_char(c),
             1 => form.pass1.push(c),
-            _ => form.pass2.push(c),
+            2 => form.pass2.push(c),
+            _ => {}
         },
         other => {
             if form.focus == 0 {

@@ -44,6 +44,7 @@ fn main_app(names: &[&str]) -> App {
             profile: "me".into(),
             lan: false,
             relay: false,
+            hidden: false,
         },
     );
     update(
@@ -121,6 +122,7 @@ fn unlock_then_retry_after_wrong_passphrase() {
             profile: "me".into(),
             lan: false,
             relay: false,
+            hidden: false,
         },
     );
     assert_eq!(app.screen, Screen::Main);
@@ -185,7 +187,8 @@ fn setup_validates_passphrases() {
         fx,
         vec![Effect::Create {
             name: "Ana".into(),
-            passphrase: Zeroizing::new("long enough pass".into())
+            passphrase: Zeroizing::new("long enough pass".into()),
+            hidden: false,
         }]
     );
     update(
@@ -565,6 +568,7 @@ fn lan_toggle_asks_then_restarts() {
             profile: "me".into(),
             lan: true,
             relay: false,
+            hidden: false,
         },
     );
     assert!(app.status.lan && !app.status.restarting);

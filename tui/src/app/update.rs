@@ -25,12 +25,19 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
                 d.listed(dir, names);
             }
         }
+        Action::Starting(text) => match &mut app.screen {
+            Screen::Busy { text: busy, .. } => *busy = text,
+            _ => app.notify(text),
+        },
         Action::NodeStarted {
             profile,
             lan,
             relay,
+            hidden,
         } => {
             let was_restart = app.status.restarting;
+            let mode_changed = hidden != app.status.hidden;
+            app.status.hidden = hidden;
             app.screen = Screen::Main;
             app.profile = profile;
             app.status.running = true;
@@ -42,7 +49,14 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             fx.push(Effect::Node(Command::Contacts));
             fx.push(Effect::Node(Command::Groups));
             fx.push(Effect::Node(Command::Status));
-            if was_restart {
+            if was_restart && mode_changed {
+                app.notify(if hidden {
+                    "Hidden mode is on: every connection goes through Tor; contacts see only \
+                     your onion address"
+                } else {
+                    "Hidden mode is off: direct connections (contacts learn your IP address)"
+                });
+            } else if was_restart {
                 app.notify(if lan {
                     "LAN mode is on: nearby devices can see this device's network identity"
                 } else {

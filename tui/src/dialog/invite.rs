@@ -27,7 +27,11 @@ pub fn reveals(addresses: &[String], relay: Option<&str>) -> String {
     let own = own_ips(addresses);
     let relay = relay.and_then(|r| own_ips(&[r.to_owned()]).pop());
     let relay_part = relay.map(|r| format!("your relay's ({r})"));
+    let onion = addresses.iter().any(|a| a.starts_with("/onion3/"));
     match (own.as_slice(), relay_part) {
+        ([], _) if onion => "It reveals your onion address, not where you are: whoever holds \
+                             the code can reach you through Tor."
+            .into(),
         ([], Some(r)) => format!("It reveals no address of yours, only {r}."),
         ([], None) => "It reveals no address of yours.".into(),
         (ips, r) => format!(

@@ -11,6 +11,7 @@ mod expire;
 mod exposure;
 mod files;
 mod help;
+mod hidden;
 mod introduction;
 mod invite;
 mod lan;
@@ -25,6 +26,7 @@ pub use expire::Expire;
 pub use exposure::Exposure;
 pub use files::{size as files_size, Files};
 pub use help::{help_lines, Help};
+pub use hidden::Hidden;
 pub use introduction::Introduction;
 pub use invite::{reveals, Invite};
 pub use lan::Lan;
@@ -157,6 +159,8 @@ pub enum Dialog {
     Expire(Expire),
     /// LAN mode on or off.
     Lan(Lan),
+    /// Hidden mode on or off, or a new onion address.
+    Hidden(Hidden),
     /// Panic wipe: type the word.
     Wipe(Wipe),
     /// A contact appeared with a new key under a familiar name.
@@ -183,6 +187,7 @@ impl Dialog {
             Dialog::Verify(d) => d.update(key, out),
             Dialog::Expire(d) => d.update(key, out),
             Dialog::Lan(d) => d.update(key, out),
+            Dialog::Hidden(d) => d.update(key, out),
             Dialog::Wipe(d) => d.update(key, out),
             Dialog::NewKey(d) => d.update(key, out),
             Dialog::Members(d) => d.update(key, out),
@@ -210,6 +215,7 @@ impl Dialog {
             Dialog::Verify(d) => d.draw(f),
             Dialog::Expire(d) => d.draw(f),
             Dialog::Lan(d) => d.draw(f),
+            Dialog::Hidden(d) => d.draw(f),
             Dialog::Wipe(d) => d.draw(f),
             Dialog::NewKey(d) => d.draw(f),
             Dialog::Members(d) => d.draw(f),

@@ -3,7 +3,7 @@
 use super::*;
 
 pub(super) fn draw_setup(f: &mut Frame, area: Rect, form: &crate::app::SetupForm) {
-    let rect = centered(area, 72, 14);
+    let rect = centered(area, 76, 17);
     f.render_widget(Clear, rect);
     let block = panel("Welcome to Cairn: create your profile", Style::new());
     let inner = block.inner(rect);
@@ -31,6 +31,23 @@ pub(super) fn draw_setup(f: &mut Frame, area: Rect, form: &crate::app::SetupForm
             form.focus == 2,
         ),
     ];
+    let choice = |chosen: bool, text: &'static str| {
+        let mark = if chosen { "(•) " } else { "( ) " };
+        let style = if chosen { BOLD } else { Style::new() };
+        Line::from(vec![
+            Span::raw("    "),
+            Span::styled(format!("{mark}{text}"), style),
+        ])
+    };
+    lines.push(field_line("Connection", String::new(), form.focus == 3));
+    lines.push(choice(
+        !form.hidden,
+        "Direct: faster; contacts and relay learn your IP address",
+    ));
+    lines.push(choice(
+        form.hidden,
+        "Hidden: all through Tor; slower, hides where you are",
+    ));
     if let Some(e) = &form.error {
         lines.push(Line::styled(e.clone(), WARN));
     }
@@ -46,7 +63,11 @@ pub(super) fn draw_setup(f: &mut Frame, area: Rect, form: &crate::app::SetupForm
         f,
         inner,
         lines,
-        "Tab: next field · Enter: continue · Ctrl-C: quit",
+        if form.focus == 3 {
+            "Space: direct or hidden · Enter: create · Ctrl-C: quit"
+        } else {
+            "Tab: next field · Enter: continue · Ctrl-C: quit"
+        },
     );
     if form.focus == 0 {
         let label = format!("▸ {name_label}: ");
