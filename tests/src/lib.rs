@@ -403,6 +403,25 @@ impl Profile {
         self
     }
 
+    /// Takes the profile out of hidden mode (`cairn run --direct`), dialling loopback
+    /// addresses again as every test node does.
+    pub fn direct(mut self) -> Self {
+        // `--tor-control ADDR`, `--hidden --tor-config FILE`: each flag with its value.
+        let mut args = std::mem::take(&mut self.run_args).into_iter();
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "--tor-control" | "--tor-config" => {
+                    args.next();
+                }
+                "--hidden" | "--private-addresses" => {}
+                _ => self.run_args.push(a),
+            }
+        }
+        self.run_args
+            .extend(["--direct".to_owned(), "--private-addresses".to_owned()]);
+        self
+    }
+
     /// Runs the node inside the network namespace `ns` (see [`netns::Lan`]).
     pub fn in_netns(mut self, ns: &str) -> Self {
         self.netns = Some(ns.to_owned());

@@ -20,7 +20,7 @@
 //! so, without it. Prints how long each step took; leaves the network's directory, with
 //! every tor's torrc and logs, in `target/tmp/tor_network` (made afresh by the next run).
 use cairn_tests::netns::{Isolated, Lan};
-use cairn_tests::tornet::{TorClient, TorNet, AUTHORITIES, RELAYS};
+use cairn_tests::tornet::{socks5_connect, TorClient, TorNet, AUTHORITIES, RELAYS};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -54,59 +54,6 @@ fn echo_server() -> SocketAddr {
         }
     });
     addr
-}
-
-/// A minimal SOCKS5 CONNECT (RFC 1928, no authentication, domain-name address), as tor's
-/// SocksPort takes it; the error names tor's extended reply codes.
-fn socks5_connect(proxy: SocketAddr, host: &str, port: u16) -> Result<TcpStream, String> {
-    let mut s = TcpStream::connect(proxy).map_err(|e| format!("SOCKS port {proxy}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(120)))
-        .expect("read timeout");
-    let io = |e: std::io::Error| format!("SOCKS: {e}");
-    s.write_all(&[5, 1, 0]).map_err(io)?;
-    let mut choice = [0u8; 2];
-    s.read_exact(&mut choice).map_err(io)?;
-    if choice != [5, 0] {
-        return Err(format!("SOCKS method refused: {choice:?}"));
-    }
-    let len = u8::try_from(host.len()).map_err(|_| "host name too long".to_owned())?;
-    let mut request = vec![5, 1, 0, 3, len];
-    request.extend_from_slice(host.as_bytes());
-    request.extend_from_slice(&port.to_be_bytes());
-    s.write_all(&request).map_err(io)?;
-    let mut head = [0u8; 4];
-    s.read_exact(&mut head).map_err(io)?;
-    if head[1] != 0 {
-        let why = match head[1] {
-            0x04 => "host unreachable",
-            0x05 => "connection refused",
-            0x06 => "TTL expired (timeout)",
-            0xF0 => "onion service descriptor not found",
-            0xF1 => "onion service descriptor invalid",
-            0xF2 => "introduction failed",
-            0xF3 => "rendezvous failed",
-            0xF4 => "client authorization missing",
-            0xF5 => "client authorization wrong",
-            0xF6 => "bad onion address",
-            0xF7 => "introduction timed out",
-            _ => "error",
-        };
-        return Err(format!("SOCKS reply {:#04x}: {why}", head[1]));
-    }
-    // The bound address, which tor fills with zeros: skip it.
-    let skip = match head[3] {
-        1 => 4 + 2,
-        4 => 16 + 2,
-        3 => {
-            let mut n = [0u8; 1];
-            s.read_exact(&mut n).map_err(io)?;
-            usize::from(n[0]) + 2
-        }
-        t => return Err(format!("SOCKS reply with address type {t}")),
-    };
-    let mut rest = vec![0u8; skip];
-    s.read_exact(&mut rest).map_err(io)?;
-    Ok(s)
 }
 
 /// Reads the greeting, then checks that each of `messages` comes back as sent.
@@ -623,8 +570,8 @@ fn no_leak(tor: &TorNet, isolated: &Isolated, b: &TorClient) {
     );
 }
 
-/// Contacts made in direct mode keep talking after both switch to hidden mode, and after an
-/// onion rotation. Alice switches on her running node (`switch_mode`): bob, still direct,
+/// Contacts made in direct mode keep talking after both switch to hidden mode, after an
+/// onion rotation, and after both switch back to direct mode through a relay. Alice switches on her running node (`switch_mode`): bob, still direct,
 /// is told her onion address through their session before her node stops; back in hidden
 /// mode (the profile keeps it), she is at that address. Bob then starts in hidden mode
 /// with a flag: his new card reaches alice through Tor. Then alice rotates her onion
@@ -688,11 +635,35 @@ fn switching_modes(a: &TorClient, b: &TorClient) {
     alice.expect_within("bob's message after the rotation", REACH_DEADLINE, |e| {
         e["event"] == "message" && e["text"] == "at your new address"
     });
+
+    // And back to direct mode, through a relay: alice tells bob (through Tor) the circuit
+    // she will have there; bob, started direct, reaches her through it, and his new card
+    // reaches her too.
+    let relay = net.relay();
+    alice.cmd(serde_json::json!({"cmd": "switch_mode", "hidden": false, "relay": relay.addr}));
+    let back = alice.expect_within("mode_switched", REACH_DEADLINE, |e| {
+        e["event"] == "mode_switched"
+    });
+    assert_eq!(back["hidden"], false, "{back}");
+    assert_eq!(back["told"], serde_json::json!(["bob"]), "{back}");
+    alice.exits();
+    let mut alice = alice_p.clone().with_relay(&relay).start();
+    assert!(alice.addrs.iter().all(|x| !x.contains("/onion3/")));
+    bob.quit();
+    let mut bob = bob_p.clone().direct().with_relay(&relay).start();
+    bob.send("alice", "direct again");
+    alice.expect_within("bob's message, both direct again", REACH_DEADLINE, |e| {
+        e["event"] == "message" && e["text"] == "direct again"
+    });
+    alice.send("bob", "and back, direct");
+    bob.expect_within("alice's message, both direct again", REACH_DEADLINE, |e| {
+        e["event"] == "message" && e["text"] == "and back, direct"
+    });
     alice.quit();
     bob.quit();
     eprintln!(
-        "contacts made in direct mode switched to hidden mode and rotated an onion address, \
-         talking throughout, in {:.1?}",
+        "contacts made in direct mode switched to hidden mode, rotated an onion address and \
+         switched back, talking throughout, in {:.1?}",
         started.elapsed()
     );
 }
