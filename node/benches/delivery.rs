@@ -168,6 +168,7 @@ async fn cairn(transport: &str) -> (f64, Vec<Duration>, Vec<Duration>) {
         resend_after: node::RESEND_AFTER_HOP,
         stranger_idle: cairn_node::node::STRANGER_IDLE,
         hidden: None,
+        bench_onion_target: None,
     };
     eprintln!("cairn nodes on {transport}");
     let (a, mut ae, _) = node::start(profile(dir.path(), "alice"), cfg()).unwrap();
@@ -303,6 +304,7 @@ fn child() {
                 resend_after: node::RESEND_AFTER_HOP,
                 stranger_idle: cairn_node::node::STRANGER_IDLE,
                 hidden: None,
+                bench_onion_target: None,
             },
         )
         .unwrap();

@@ -191,6 +191,7 @@ async fn backlog_cairn() -> f64 {
         resend_after: node::RESEND_AFTER_HOP,
         stranger_idle: cairn_node::node::STRANGER_IDLE,
         hidden: None,
+        bench_onion_target: None,
     };
     let (a, mut ae, _) = node::start(profile(dir.path(), "alice"), cfg()).unwrap();
     let (b, mut be, bt) = node::start(profile(dir.path(), "bob"), cfg()).unwrap();

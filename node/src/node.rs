@@ -43,6 +43,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 mod commands;
+mod config;
 mod contacts;
 mod durability;
 mod event_loop;
@@ -156,33 +157,7 @@ const BLOCKED_SETTING: &str = "blocked-contacts";
 /// from (resending it like an unacknowledged message): the mailbox retention.
 pub const ANSWER_KEPT_MS: u64 = 14 * 24 * 3600 * 1000;
 
-/// How the node is started.
-#[derive(Clone, Debug, Default)]
-pub struct NodeConfig {
-    /// Addresses to listen on (default: TCP and QUIC on all interfaces, random ports).
-    pub listen: Vec<Multiaddr>,
-    /// A relay to reserve a circuit at and use as mailbox.
-    pub relay: Option<Multiaddr>,
-    /// mDNS LAN discovery (and, with it, dialling local addresses).
-    pub lan: bool,
-    /// Dial the loopback, private and link-local addresses contacts give, without mDNS
-    /// (a closed network, a VPN, several nodes on one machine). Off by default: see
-    /// [`crate::net::addresses`].
-    pub private_addresses: bool,
-    /// How long to wait for a receipt after a hop took a message before sending it again,
-    /// encrypted anew (this times the number of hops that took it). [`RESEND_AFTER_HOP`].
-    pub resend_after: Duration,
-    /// How long a peer that is not a contact (nor the node's relay) may stay connected:
-    /// long enough to answer an invite, short enough that idle strangers do not hold
-    /// connection slots for the hour-long idle timeout. [`STRANGER_IDLE`].
-    pub stranger_idle: Duration,
-    /// Hidden mode: every connection through the tor whose control port is here
-    /// (`net::tor`; listening only behind an onion service).
-    pub hidden: Option<std::net::SocketAddr>,
-}
-
-/// Default of [`NodeConfig::stranger_idle`].
-pub const STRANGER_IDLE: Duration = Duration::from_secs(120);
+pub use config::{NodeConfig, BENCH_ONION_PORT, STRANGER_IDLE};
 
 /// Handle to a running node.
 #[derive(Clone, Debug)]

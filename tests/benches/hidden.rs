@@ -12,18 +12,19 @@
 //!    receipt back).
 //! 2. Latency: Alice's node (through client `a`) sends Bob's (through client `b`) a
 //!    message of 200 characters and waits for his receipt (`delivered`): a round trip
-//!    through Tor and both nodes. Baseline: 200 bytes to an echo onion service on client
-//!    `b` and back, over a stream from client `a`. Medians of the rounds; the first of each
-//!    is left out (it opens the connection).
+//!    through Tor and both nodes. Baseline: 200 bytes sent to an echo server and back over
+//!    a bare stream through **the same onion circuit**: Bob's onion service also forwards a
+//!    second port to the bench's server (`cairn run --bench-onion-target-for-tests`, a
+//!    test-hooks build), and the stream is opened from client `a` with the SOCKS
+//!    credentials Alice's node uses for Bob (tor's isolation), so tor puts it on the
+//!    rendezvous circuit her connection already takes; the bench checks that with tor's
+//!    `stream-status`. Medians of the rounds, alternating; the first of each left out.
 //! 3. Throughput: Alice sends 256 messages of 7 KiB (each fills an 8 KiB padding bucket);
-//!    timed until Bob has shown them all. Baseline: the same 1.75 MiB written over a stream
-//!    from client `a` to a sink onion service on client `b`, until the sink has read them
-//!    all and answered one byte. Rates count the messages' text.
-//!
-//! Both sides use the same two tor clients, the same relays and six-hop onion paths; tor
-//! gives each onion service its own rendezvous circuit, so "the same circuit" is the same
-//! path through the same network at the same time, not one circuit shared.
-use cairn_tests::tornet::{socks5_connect, TorNet};
+//!    timed until Bob has shown them all. Baseline: the same 1.75 MiB written over a bare
+//!    stream through the same circuit to a sink, until it has read them all and answered
+//!    one byte. Rates count the messages' text.
+use cairn_node::api::BENCH_ONION_PORT;
+use cairn_tests::tornet::{socks5_connect_as, TorClient, TorNet};
 use cairn_tests::{Net, Node};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -40,9 +41,10 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// A TCP server on loopback: `echo` sends back what it reads; otherwise it reads
-/// `BULK_MESSAGES × BULK_SIZE` bytes and answers one byte.
-fn server(echo: bool) -> SocketAddr {
+/// A TCP server on loopback behind Bob's onion service's second port. The first byte of a
+/// connection says what it is: `E`, an echo; `S`, a sink that reads
+/// `BULK_MESSAGES × BULK_SIZE` bytes at a time and answers each with one byte.
+fn server() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     std::thread::spawn(move || {
@@ -50,6 +52,11 @@ fn server(echo: bool) -> SocketAddr {
             let Ok(mut s) = stream else { continue };
             std::thread::spawn(move || {
                 let _ = s.set_nodelay(true);
+                let mut mode = [0u8; 1];
+                if s.read_exact(&mut mode).is_err() {
+                    return;
+                }
+                let echo = mode[0] == b'E';
                 let mut buf = vec![0u8; 64 * 1024];
                 let mut total = 0;
                 while let Ok(n) = s.read(&mut buf) {
@@ -74,22 +81,42 @@ fn server(echo: bool) -> SocketAddr {
     addr
 }
 
-/// Connects through `socks` to `onion`:80, retrying until the service is reachable.
-fn reach(socks: SocketAddr, onion: &str) -> TcpStream {
+/// Connects through `socks` to `host` (`<id>.onion`) at its benchmark port, as Alice's
+/// node connects to it (same isolation), and says which stream it is (`E` or `S`).
+fn bare_stream(socks: SocketAddr, host: &str, mode: u8) -> TcpStream {
     let end = Instant::now() + DEADLINE;
     loop {
-        match socks5_connect(socks, &format!("{onion}.onion"), 80) {
-            Ok(s) => {
+        let auth = Some((host, "cairn"));
+        match socks5_connect_as(socks, host, BENCH_ONION_PORT, auth) {
+            Ok(mut s) => {
                 s.set_nodelay(true).expect("nodelay");
+                s.write_all(&[mode]).expect("mode");
                 return s;
             }
             Err(e) if Instant::now() < end => {
                 eprintln!("  (not reachable yet: {e})");
                 std::thread::sleep(Duration::from_millis(500));
             }
-            Err(e) => panic!("{onion}: {e}"),
+            Err(e) => panic!("{host}: {e}"),
         }
     }
+}
+
+/// The circuits of client `a`'s open streams to `host`, by port (tor's `stream-status`:
+/// `ID STATUS CIRCUIT TARGET`).
+fn circuits(a: &TorClient, host: &str) -> Vec<(u16, String)> {
+    let lines = a.command("GETINFO stream-status").expect("stream-status");
+    lines
+        .iter()
+        .flat_map(|l| l.split('\n'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.trim_start_matches("stream-status=").split(' ').collect();
+            let (circuit, target) = (f.get(2)?, f.get(3)?);
+            let (h, port) = target.rsplit_once(':')?;
+            (h == host).then(|| (port.parse().ok(), circuit.to_string()))
+        })
+        .filter_map(|(p, c)| Some((p?, c)))
+        .collect()
 }
 
 fn text(n: usize, i: usize) -> String {
@@ -124,7 +151,17 @@ fn main() {
 
     let net = Net::new();
     let mut alice = net.node("alice").hidden(a.control_addr()).start();
-    let mut bob = net.node("bob").hidden(b.control_addr()).start();
+    let target = server();
+    let mut bob = net
+        .node("bob")
+        .hidden(b.control_addr())
+        .bench_onion_target(target)
+        .start();
+    let bob_host = bob.addrs[0]
+        .strip_prefix("/onion3/")
+        .and_then(|a| a.split(':').next())
+        .map(|id| format!("{id}.onion"))
+        .expect("bob's onion address");
     let code = bob.invite();
     alice.accept(&code, "bob");
     alice.expect_within("session", DEADLINE, |e| e["event"] == "session_established");
@@ -154,9 +191,17 @@ fn main() {
     carol.quit();
 
     // 2. Latency.
-    let echo = b.add_onion(80, server(true)).expect("echo onion");
-    b.wait_published(&echo, DEADLINE).expect("echo published");
-    let mut stream = reach(a.socks_addr(), &echo);
+    let mut stream = bare_stream(a.socks_addr(), &bob_host, b'E');
+    let on = circuits(&a, &bob_host);
+    let node_circuit = on.iter().find(|(p, _)| *p == 4001).map(|(_, c)| c.clone());
+    let bare_circuit = on
+        .iter()
+        .find(|(p, _)| *p == BENCH_ONION_PORT)
+        .map(|(_, c)| c.clone());
+    assert!(
+        node_circuit.is_some() && node_circuit == bare_circuit,
+        "the bare stream is not on the circuit of Alice's connection to Bob: {on:?}"
+    );
     let payload = vec![7u8; MESSAGE];
     let mut back = vec![0u8; MESSAGE];
     let mut bare_rtt = Vec::new();
@@ -181,9 +226,7 @@ fn main() {
     let (bare_ms, cairn_ms) = (median(bare_rtt) * 1e3, median(cairn_rtt) * 1e3);
 
     // 3. Throughput.
-    let sink = b.add_onion(80, server(false)).expect("sink onion");
-    b.wait_published(&sink, DEADLINE).expect("sink published");
-    let mut stream = reach(a.socks_addr(), &sink);
+    let mut stream = bare_stream(a.socks_addr(), &bob_host, b'S');
     let bytes = BULK_MESSAGES * BULK_SIZE;
     let block = vec![9u8; BULK_SIZE];
     let mut ack = [0u8; 1];
@@ -214,6 +257,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 
     println!("hidden mode on a private Tor network (3 authorities + 3 relays, loopback)");
+    println!("bare streams on the circuit of Alice's connection to Bob: {node_circuit:?}");
     println!("bootstrap:");
     println!(
         "  network ready                      {:>8.1} s",

@@ -403,6 +403,17 @@ impl Profile {
         self
     }
 
+    /// In hidden mode, the node's onion service also forwards its port 9 to `target`
+    /// (`cairn run --bench-onion-target-for-tests`): a bare stream through the node's own
+    /// onion circuit, for the hidden-mode benchmark.
+    pub fn bench_onion_target(mut self, target: std::net::SocketAddr) -> Self {
+        self.run_args.extend([
+            "--bench-onion-target-for-tests".to_owned(),
+            target.to_string(),
+        ]);
+        self
+    }
+
     /// Takes the profile out of hidden mode (`cairn run --direct`), dialling loopback
     /// addresses again as every test node does.
     pub fn direct(mut self) -> Self {

@@ -88,7 +88,7 @@ use std::time::{Duration, Instant};
 mod process;
 mod socks;
 use process::{bootstrapped, listed, wait_for, wait_for_directory, Control, TorProcess, BOOTSTRAP};
-pub use socks::socks5_connect;
+pub use socks::{socks5_connect, socks5_connect_as};
 
 /// Directory authorities (each also a relay and an exit).
 pub const AUTHORITIES: usize = 3;

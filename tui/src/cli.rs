@@ -161,6 +161,7 @@ impl NetFlags {
             resend_after,
             stranger_idle,
             hidden: None,
+            bench_onion_target: None,
         })
     }
 }
@@ -193,6 +194,12 @@ pub enum Cmd {
         /// answer an invite; idle strangers otherwise hold connection slots).
         #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
         stranger_idle: u64,
+        /// TESTS ONLY: in hidden mode the onion service also forwards its port 9 here (the
+        /// hidden-mode benchmark's bare stream, through the node's own onion circuit).
+        /// Exists only in builds with the `test-hooks` feature.
+        #[cfg(feature = "test-hooks")]
+        #[arg(long, hide = true, value_name = "HOST:PORT")]
+        bench_onion_target_for_tests: Option<std::net::SocketAddr>,
     },
     /// Who can learn what about you now, and the one change that would reduce each.
     ///
@@ -309,6 +316,7 @@ fn run_tui(cli: &Cli, utc_offset_secs: i32, demo: bool) -> Result<(), String> {
             resend_after: cairn_node::api::RESEND_AFTER_HOP,
             stranger_idle: cairn_node::api::STRANGER_IDLE,
             hidden: None,
+            bench_onion_target: None,
         }
     };
     let start = if demo {
@@ -429,6 +437,7 @@ pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
             net,
             resend_after,
             stranger_idle,
+            ..
         }) => {
             let mut config = net.config(
                 std::time::Duration::from_secs(*resend_after),
@@ -446,6 +455,14 @@ pub fn dispatch(cli: Cli, utc_offset_secs: i32) -> Result<(), String> {
             }
             let (control, _tor) = net.tor.control(&paths(&cli)?.tor_dir(), hidden)?;
             config.hidden = control;
+            #[cfg(feature = "test-hooks")]
+            if let Some(Cmd::Run {
+                bench_onion_target_for_tests: target,
+                ..
+            }) = &cli.command
+            {
+                config.bench_onion_target = *target;
+            }
             crate::headless::run_node(profile, config)
         }
         Some(Cmd::Exposure { net, json }) => {

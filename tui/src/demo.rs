@@ -33,6 +33,7 @@ pub fn loopback_config() -> NodeConfig {
         resend_after: cairn_node::api::RESEND_AFTER_HOP,
         stranger_idle: cairn_node::api::STRANGER_IDLE,
         hidden: None,
+        bench_onion_target: None,
     }
 }
 

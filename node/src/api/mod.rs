@@ -30,7 +30,7 @@ pub use crate::store::{KdfParams, OpenError, OpenOptions, Passphrase, ProfilePat
 /// The node: `start_node(profile, config)` runs it on the current tokio runtime and gives a
 /// [`NodeHandle`] for commands and a receiver of events.
 pub use crate::node::{
-    start as start_node, NodeConfig, NodeHandle, RESEND_AFTER_HOP, STRANGER_IDLE,
+    start as start_node, NodeConfig, NodeHandle, BENCH_ONION_PORT, RESEND_AFTER_HOP, STRANGER_IDLE,
 };
 /// Addresses to listen on, of a relay, of a peer.
 pub use libp2p::Multiaddr;

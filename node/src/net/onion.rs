@@ -20,6 +20,8 @@ pub struct Onions {
     key: zeroize::Zeroizing<String>,
     /// Onion address of each loopback listener.
     onions: HashMap<Multiaddr, Multiaddr>,
+    /// Another port of the service and its target (`NodeConfig::bench_onion_target`).
+    extra: Option<(u16, SocketAddr)>,
 }
 
 impl std::fmt::Debug for Onions {
@@ -41,8 +43,16 @@ impl Onions {
             control,
             key: onion_key(seed),
             onions: HashMap::new(),
+            extra: None,
         };
         Ok((onions, socks))
+    }
+
+    /// The service also forwards virtual port `port` to `target` (a test hook: see
+    /// `NodeConfig::bench_onion_target`).
+    pub fn with_extra_port(mut self, extra: Option<(u16, SocketAddr)>) -> Self {
+        self.extra = extra;
+        self
     }
 
     /// The onion address in front of loopback listener `local`, made on first sight at
@@ -61,7 +71,10 @@ impl Onions {
             _ => None,
         })?;
         let target = SocketAddr::from(([127, 0, 0, 1], port));
-        match self.control.add_onion(&self.key, ONION_PORT, target) {
+        let ports: Vec<(u16, SocketAddr)> = std::iter::once((ONION_PORT, target))
+            .chain(self.extra)
+            .collect();
+        match self.control.add_onion(&self.key, &ports) {
             Ok(id) => {
                 let onion: Multiaddr = format!("/onion3/{id}:{ONION_PORT}").parse().ok()?;
                 self.onions.insert(local.clone(), onion.clone());

@@ -170,17 +170,18 @@ impl TorControl {
             .ok_or_else(|| TorControlError::Malformed(format!("no SOCKS port: {value}")))
     }
 
-    /// Makes the onion service of `key` ([`onion_key`]) forwarding its port `virt_port`
-    /// to `target`; returns its address without `.onion`.
+    /// Makes the onion service of `key` ([`onion_key`]) forwarding each of its `ports`
+    /// (virtual port, target) to its target; returns its address without `.onion`.
     pub fn add_onion(
         &mut self,
         key: &str,
-        virt_port: u16,
-        target: SocketAddr,
+        ports: &[(u16, SocketAddr)],
     ) -> Result<String, TorControlError> {
-        let lines = self.command(&format!(
-            "ADD_ONION {key} Flags=DiscardPK Port={virt_port},{target}"
-        ))?;
+        let ports: String = ports
+            .iter()
+            .map(|(virt, target)| format!(" Port={virt},{target}"))
+            .collect();
+        let lines = self.command(&format!("ADD_ONION {key} Flags=DiscardPK{ports}"))?;
         lines
             .iter()
             .find_map(|l| l.strip_prefix("ServiceID="))

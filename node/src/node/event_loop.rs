@@ -15,7 +15,10 @@ impl Runtime<Libp2pShell> {
         let (hidden, socks) = match config.hidden {
             Some(control) => {
                 let (hidden, socks) = Self::hidden(&profile, control)?;
-                (Some(hidden), Some(socks))
+                let extra = config
+                    .bench_onion_target
+                    .map(|t| (super::config::BENCH_ONION_PORT, t));
+                (Some(hidden.with_extra_port(extra)), Some(socks))
             }
             None => (None, None),
         };

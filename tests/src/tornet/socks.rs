@@ -7,15 +7,43 @@ use std::time::Duration;
 /// A minimal SOCKS5 CONNECT (RFC 1928, no authentication, domain-name address), as tor's
 /// SocksPort takes it; the error names tor's extended reply codes.
 pub fn socks5_connect(proxy: SocketAddr, host: &str, port: u16) -> Result<TcpStream, String> {
+    socks5_connect_as(proxy, host, port, None)
+}
+
+/// [`socks5_connect`] with a username and password (RFC 1929), which tor takes as the
+/// stream's isolation: streams with the same ones may share a circuit (as a node in hidden
+/// mode dials: the destination as username, `cairn` as password).
+pub fn socks5_connect_as(
+    proxy: SocketAddr,
+    host: &str,
+    port: u16,
+    auth: Option<(&str, &str)>,
+) -> Result<TcpStream, String> {
     let mut s = TcpStream::connect(proxy).map_err(|e| format!("SOCKS port {proxy}: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(120)))
         .expect("read timeout");
     let io = |e: std::io::Error| format!("SOCKS: {e}");
-    s.write_all(&[5, 1, 0]).map_err(io)?;
+    let method = if auth.is_some() { 2 } else { 0 };
+    s.write_all(&[5, 1, method]).map_err(io)?;
     let mut choice = [0u8; 2];
     s.read_exact(&mut choice).map_err(io)?;
-    if choice != [5, 0] {
+    if choice != [5, method] {
         return Err(format!("SOCKS method refused: {choice:?}"));
+    }
+    if let Some((user, pass)) = auth {
+        let (u, p) = (user.as_bytes(), pass.as_bytes());
+        let ul = u8::try_from(u.len()).map_err(|_| "username too long".to_owned())?;
+        let pl = u8::try_from(p.len()).map_err(|_| "password too long".to_owned())?;
+        let mut m = vec![1, ul];
+        m.extend_from_slice(u);
+        m.push(pl);
+        m.extend_from_slice(p);
+        s.write_all(&m).map_err(io)?;
+        let mut status = [0u8; 2];
+        s.read_exact(&mut status).map_err(io)?;
+        if status[1] != 0 {
+            return Err(format!("SOCKS authentication refused: {status:?}"));
+        }
     }
     let len = u8::try_from(host.len()).map_err(|_| "host name too long".to_owned())?;
     let mut request = vec![5, 1, 0, 3, len];
