@@ -464,13 +464,12 @@ impl<S: Shell> Runtime<S> {
         shell: S,
         rng: NodeRng,
     ) -> Result<Self, String> {
-        let relay = match &config.relay {
-            Some(a) if config.hidden.is_some() && crate::net::tor::onion_target(a).is_none() => {
-                return Err("in hidden mode the relay must be an onion service (/onion3/…)".into())
-            }
+        let hidden = config.hidden.is_some();
+        let (relay, unsuited) = mode::relay_for(&profile.store, config.relay.as_ref(), hidden);
+        let relay = match relay {
             Some(a) => Some((
-                peer_of(a).ok_or("the relay address must end in /p2p/<peer id>")?,
-                a.clone(),
+                peer_of(&a).ok_or("the relay address must end in /p2p/<peer id>")?,
+                a,
             )),
             None => None,
         };
@@ -559,6 +558,15 @@ impl<S: Shell> Runtime<S> {
         rt.load()?;
         rt.load_files()?;
         rt.repeat_reports();
+        if let Some(a) = unsuited {
+            let mode = if hidden {
+                "in hidden mode"
+            } else {
+                "outside hidden mode"
+            };
+            let e = format!("relay {a} not used {mode} (an onion relay is for hidden mode only)");
+            rt.emit(Event::error(ErrorCode::RelayUnreachable, e));
+        }
         Ok(rt)
     }
 

@@ -238,9 +238,10 @@ impl Isolated {
         std::net::Ipv4Addr::new(10, 232, u8::try_from(self.subnet).unwrap_or(1), 1)
     }
 
-    /// Installs the firewall: TCP to `allowed` goes out, counted; loopback and IPv6
-    /// neighbour discovery (the kernel's, not the host's programs') go out uncounted; DNS and
-    /// everything else are counted and dropped. Counters start at zero.
+    /// Installs the firewall: DNS (port 53, to anywhere, loopback resolvers included) is
+    /// counted and dropped; then loopback and IPv6 neighbour discovery (the kernel's, not
+    /// the host's programs') go out uncounted; TCP to `allowed` goes out, counted;
+    /// everything else is counted and dropped. Counters start at zero.
     pub fn allow_only(&self, allowed: &[std::net::SocketAddr]) -> Result<(), String> {
         let mut v4: Vec<String> = Vec::new();
         for a in allowed {
@@ -264,11 +265,11 @@ impl Isolated {
              counter other {{ }}\n\
              chain output {{\n\
              type filter hook output priority filter; policy accept;\n\
+             udp dport 53 counter name \"dns\" drop\n\
+             tcp dport 53 counter name \"dns\" drop\n\
              oifname \"lo\" accept\n\
              meta l4proto ipv6-icmp accept\n\
              {allow}\
-             udp dport 53 counter name \"dns\" drop\n\
-             tcp dport 53 counter name \"dns\" drop\n\
              counter name \"other\" drop\n\
              }}\n\
              }}\n"

@@ -188,6 +188,8 @@ struct Runner {
     tor: Option<OwnTor>,
     /// Extra torrc lines for it (`--tor-config`).
     tor_config: String,
+    /// That tor is starting (a second start waits for it).
+    tor_starting: bool,
     /// The mode to store when the profile opens (`--hidden`, `--direct`).
     mode: Option<bool>,
     /// After start, accept this invite (the demo connects to its echo node).
@@ -313,11 +315,19 @@ impl Runner {
             }
         }
         // The profile's mode: in hidden mode, its own tor first (the demo is never hidden).
-        let hidden =
-            self.demo.is_none() && cairn_node::api::mode::stored_hidden(&profile).unwrap_or(false);
+        // A mode that cannot be read does not start the node: direct would reveal where a
+        // hidden user is.
+        let hidden = match cairn_node::api::mode::stored_hidden(&profile) {
+            Ok(h) => h && self.demo.is_none(),
+            Err(e) => return self.apply(Action::NodeStopped { error: Some(e) }),
+        };
         if !hidden {
             self.tor = None;
         } else if self.tor.is_none() {
+            if self.tor_starting {
+                return; // the tor on its way starts this node
+            }
+            self.tor_starting = true;
             self.apply(Action::Starting(
                 "Starting Tor for hidden mode… this can take a minute".into(),
             ));
@@ -391,16 +401,18 @@ impl Runner {
             }
             Internal::Demo(Err(e)) => self.apply(Action::NodeStopped { error: Some(e) }),
             Internal::Tor(Ok(tor), opened) => {
+                self.tor_starting = false;
                 self.tor = Some(tor);
                 let (profile, pass) = *opened;
                 self.start_node(profile, pass);
             }
             Internal::Tor(Err(e), _) => {
+                self.tor_starting = false;
                 self.restart = None;
                 self.apply(Action::NodeStopped {
                     error: Some(format!(
                         "hidden mode needs tor, and it did not start ({e}); install tor, or \
-                         leave hidden mode once with `cairn run --direct`"
+                         leave hidden mode: start Cairn once with `cairn --direct`"
                     )),
                 });
             }
@@ -460,6 +472,7 @@ async fn run_async(launch: Launch) -> Result<(), String> {
         quit_deadline: None,
         demo: None,
         tor: None,
+        tor_starting: false,
         tor_config: launch.tor_config,
         mode: launch.mode,
         accept_after_start: None,

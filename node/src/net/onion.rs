@@ -1,8 +1,8 @@
 //! Onion services in front of loopback listeners, for hidden mode's profile nodes and
 //! relays alike: tor's control connection (which owns the services: they end with it) and
 //! the key they are made with. Each loopback TCP listen address the swarm reports is
-//! replaced, for whoever announces addresses, by its onion address (`/onion3/<id>:<port>`,
-//! the onion's port being the listener's).
+//! replaced, for whoever announces addresses, by its onion address (`/onion3/<id>:4001`:
+//! one service per key, its port fixed, so the address follows from the key alone).
 
 use super::tor_control::{onion_key, TorControl};
 use libp2p::multiaddr::Protocol;
@@ -18,6 +18,8 @@ pub const ONION_PORT: u16 = 4001;
 pub struct Onions {
     control: TorControl,
     key: zeroize::Zeroizing<String>,
+    /// The address the key gives (`tor_control::onion_address`): what tor must answer.
+    expected: String,
     /// Onion address of each loopback listener.
     onions: HashMap<Multiaddr, Multiaddr>,
     /// Another port of the service and its target (`NodeConfig::bench_onion_target`).
@@ -42,6 +44,7 @@ impl Onions {
         let onions = Self {
             control,
             key: onion_key(seed),
+            expected: super::tor_control::onion_address(seed),
             onions: HashMap::new(),
             extra: None,
         };
@@ -75,13 +78,18 @@ impl Onions {
             .chain(self.extra)
             .collect();
         match self.control.add_onion(&self.key, &ports) {
+            // Contacts are told the address the seed gives: tor must agree.
+            Ok(id) if id != self.expected => {
+                tracing::error!("tor made the onion service at another address than its key's");
+                None
+            }
             Ok(id) => {
                 let onion: Multiaddr = format!("/onion3/{id}:{ONION_PORT}").parse().ok()?;
                 self.onions.insert(local.clone(), onion.clone());
                 Some(onion)
             }
             Err(e) => {
-                tracing::warn!(error = %e, "no onion service");
+                tracing::error!(error = %e, "no onion service: the node cannot be reached");
                 None
             }
         }

@@ -167,16 +167,6 @@ impl<S: Shell> Runtime<S> {
         self.dirty = true;
     }
 
-    /// Whether outbox entry `id` is written and waiting for a flush to join the mirror
-    /// (until then `outbox` does not have it).
-    pub(super) fn awaiting_mirror(&self, id: &MessageId) -> bool {
-        let flushing = self.flushing.iter().flat_map(|(_, work)| work);
-        self.deferred.iter().chain(flushing).any(|d| match d {
-            Deferred::Mirror(e) => e.message_id == *id,
-            _ => false,
-        })
-    }
-
     /// Records in the mirror an outbox entry the store just made durable.
     pub(super) fn mirror(
         &mut self,

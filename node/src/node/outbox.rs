@@ -190,6 +190,10 @@ impl<S: Shell> Runtime<S> {
     /// mailbox), so a contact whose view of us is stale still reaches us.
     pub(super) fn announce_card_if_changed(&mut self) {
         const SETTING: &str = CARD_SETTING;
+        if self.switch_under_way() {
+            // The card of the mode being left must not follow the new one.
+            return;
+        }
         let card = self.card();
         let Ok(bytes) = card.to_bytes() else {
             return;
@@ -494,6 +498,7 @@ impl<S: Shell> Runtime<S> {
     /// until the response arrives, and a handshake answer, which stays until the acceptor
     /// is heard from (at most [`ANSWER_KEPT_MS`]). One store write for all of them.
     pub(super) fn hops_accepted(&mut self, ids: Vec<MessageId>) {
+        self.switch_hops(&ids);
         // A bulk chunk went only to the contact's node, which answered once it was stored:
         // that answer is its receipt.
         let (bulk, ids): (Vec<MessageId>, Vec<MessageId>) = ids.into_iter().partition(|id| {

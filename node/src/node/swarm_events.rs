@@ -23,7 +23,10 @@ impl<S: Shell> Runtime<S> {
                 remote,
                 inbound,
             } => {
-                if inbound && !crate::net::hole_punch::is_relayed(&remote) {
+                // In hidden mode every connection comes from tor on loopback: no source to
+                // count strangers by (one would shut out all), so each is its own.
+                let hidden = self.config.hidden.is_some();
+                if inbound && !hidden && !crate::net::hole_punch::is_relayed(&remote) {
                     if let Some(source) = crate::net::ip_limits::Source::of(&remote) {
                         self.stranger_sources.insert(peer, source);
                     }
