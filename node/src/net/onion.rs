@@ -59,40 +59,39 @@ impl Onions {
     }
 
     /// The onion address in front of loopback listener `local`, made on first sight at
-    /// port [`ONION_PORT`] (`None`, logged, if tor refuses; `None` for a listener that is
-    /// not TCP, such as a relay circuit: in hidden mode the onion is how one is reached; and
-    /// for a second listener: one key, one onion service).
-    pub fn onion(&mut self, local: &Multiaddr) -> Option<Multiaddr> {
+    /// port [`ONION_PORT`]. `Ok(None)` for a listener that gets none: one that is not TCP,
+    /// such as a relay circuit (in hidden mode the onion is how one is reached), or a second
+    /// listener (one key, one onion service). An error if tor refuses the service, or
+    /// makes it at another address than the seed's (the one contacts are told).
+    pub fn onion(&mut self, local: &Multiaddr) -> Result<Option<Multiaddr>, String> {
         if let Some(a) = self.onions.get(local) {
-            return Some(a.clone());
+            return Ok(Some(a.clone()));
         }
         if local.iter().any(|p| p == Protocol::P2pCircuit) || !self.onions.is_empty() {
-            return None;
+            return Ok(None);
         }
-        let port = local.iter().find_map(|p| match p {
+        let Some(port) = local.iter().find_map(|p| match p {
             Protocol::Tcp(port) => Some(port),
             _ => None,
-        })?;
+        }) else {
+            return Ok(None);
+        };
         let target = SocketAddr::from(([127, 0, 0, 1], port));
         let ports: Vec<(u16, SocketAddr)> = std::iter::once((ONION_PORT, target))
             .chain(self.extra)
             .collect();
-        match self.control.add_onion(&self.key, &ports) {
-            // Contacts are told the address the seed gives: tor must agree.
-            Ok(id) if id != self.expected => {
-                tracing::error!("tor made the onion service at another address than its key's");
-                None
-            }
-            Ok(id) => {
-                let onion: Multiaddr = format!("/onion3/{id}:{ONION_PORT}").parse().ok()?;
-                self.onions.insert(local.clone(), onion.clone());
-                Some(onion)
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "no onion service: the node cannot be reached");
-                None
-            }
+        let id = self
+            .control
+            .add_onion(&self.key, &ports)
+            .map_err(|e| format!("no onion service, so no way in: {e}"))?;
+        if id != self.expected {
+            return Err("tor made the onion service at another address than its key's".into());
         }
+        let onion: Multiaddr = format!("/onion3/{id}:{ONION_PORT}")
+            .parse()
+            .map_err(|e| format!("onion address: {e}"))?;
+        self.onions.insert(local.clone(), onion.clone());
+        Ok(Some(onion))
     }
 
     /// Forgets listener `local`; its onion address, if it had one.

@@ -44,6 +44,8 @@ pub enum NetEvent {
     ListenAddr(Multiaddr),
     /// The node no longer listens on an address.
     ListenAddrExpired(Multiaddr),
+    /// A listener cannot be reached (hidden mode: tor refused its onion service).
+    ListenFailed(String),
     /// A connection with `peer` opened (`inbound`: the peer dialled; `remote`: its address).
     Connected {
         /// The peer.
@@ -275,7 +277,10 @@ impl Libp2pShell {
     pub fn translate(&mut self, ev: SwarmEvent<BehaviourEvent>) -> Option<NetEvent> {
         Some(match ev {
             SwarmEvent::NewListenAddr { address, .. } => match self.hidden.as_mut() {
-                Some(h) => NetEvent::ListenAddr(h.onion(&address)?),
+                Some(h) => match h.onion(&address) {
+                    Ok(onion) => NetEvent::ListenAddr(onion?),
+                    Err(e) => NetEvent::ListenFailed(e),
+                },
                 None => NetEvent::ListenAddr(address),
             },
             SwarmEvent::ExpiredListenAddr { address, .. } => match self.hidden.as_mut() {

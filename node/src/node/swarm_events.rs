@@ -18,6 +18,7 @@ impl<S: Shell> Runtime<S> {
                 self.listen_addrs.retain(|a| *a != address);
                 self.card_changed = self.ready_sent;
             }
+            NetEvent::ListenFailed(why) => self.emit(Event::error(ErrorCode::ListenFailed, why)),
             NetEvent::Connected {
                 peer,
                 remote,

@@ -283,9 +283,14 @@ impl RelayLoop {
                 let address = match self.onions.as_mut() {
                     None => address,
                     Some(onions) => match onions.onion(&address) {
-                        Some(onion) => onion,
-                        None => {
-                            self.fatal = Some(format!("no onion service for {address}"));
+                        Ok(Some(onion)) => onion,
+                        Ok(None) => {
+                            let e = format!("{address}: an onion relay listens on one address");
+                            self.fatal = Some(e);
+                            return;
+                        }
+                        Err(e) => {
+                            self.fatal = Some(e);
                             return;
                         }
                     },
