@@ -110,6 +110,24 @@ pub(super) fn submit(app: &mut App, fx: &mut Vec<Effect>) {
     }));
 }
 
+/// `/lan` and `/hidden`: the state asked for by `arg` (`on`, `off`, or anything else: the
+/// other one than `now`), or `None`, said, if `what` is in it already.
+fn asked(app: &mut App, arg: Option<&&str>, now: bool, what: &str) -> Option<bool> {
+    let enable = match arg.map(|s| s.to_ascii_lowercase()) {
+        Some(s) if s == "on" => true,
+        Some(s) if s == "off" => false,
+        _ => !now,
+    };
+    if enable == now {
+        app.notify(format!(
+            "{what} is already {}",
+            if enable { "on" } else { "off" }
+        ));
+        return None;
+    }
+    Some(enable)
+}
+
 pub(super) fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
     let mut parts = line.split_whitespace();
     let name = parts.next().unwrap_or("").to_ascii_lowercase();
@@ -165,34 +183,12 @@ pub(super) fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
             },
         },
         SlashCmd::Lan => {
-            let enable = match args.first().map(|s| s.to_ascii_lowercase()) {
-                Some(s) if s == "on" => true,
-                Some(s) if s == "off" => false,
-                _ => !app.status.lan,
-            };
-            if enable == app.status.lan {
-                app.notify(if enable {
-                    "LAN mode is already on"
-                } else {
-                    "LAN mode is already off"
-                });
-            } else {
+            if let Some(enable) = asked(app, args.first(), app.status.lan, "LAN mode") {
                 app.dialog = Some(Dialog::Lan(Lan { enable }));
             }
         }
         SlashCmd::Hidden => {
-            let enable = match args.first().map(|s| s.to_ascii_lowercase()) {
-                Some(s) if s == "on" => true,
-                Some(s) if s == "off" => false,
-                _ => !app.status.hidden,
-            };
-            if enable == app.status.hidden {
-                app.notify(if enable {
-                    "Hidden mode is already on"
-                } else {
-                    "Hidden mode is already off"
-                });
-            } else {
+            if let Some(enable) = asked(app, args.first(), app.status.hidden, "Hidden mode") {
                 app.dialog = Some(Dialog::Hidden(Hidden {
                     enable,
                     relay: args.get(1).map(|r| (*r).to_owned()),
