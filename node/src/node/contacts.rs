@@ -9,7 +9,7 @@ impl<S: Shell> Runtime<S> {
     pub(super) fn card(&self) -> ProfileCard {
         let mut addrs: Vec<Vec<u8>> = Vec::new();
         let mut seen = BTreeSet::new();
-        let allow_local = self.config.lan || self.config.private_addresses;
+        let allow_local = self.allow_local();
         for a in &self.listen_addrs {
             // Only what a contact could dial (`addresses::shareable`), and circuits through
             // our relay, which reveal nothing the card's mailbox does not.
@@ -21,11 +21,21 @@ impl<S: Shell> Runtime<S> {
                 addrs.push(a.to_vec());
             }
         }
+        self.card_with(addrs, self.relay.as_ref().map(|(_, a)| a))
+    }
+
+    /// The own card with these addresses and mailbox (the current one, or the one of the
+    /// mode a switch goes to).
+    pub(super) fn card_with(
+        &self,
+        addrs: Vec<Vec<u8>>,
+        mailbox: Option<&Multiaddr>,
+    ) -> ProfileCard {
         ProfileCard {
             display_name: self.profile.display_name.clone(),
             peer_id: self.shell.local_peer_id().to_bytes(),
             addrs,
-            mailbox: self.relay.as_ref().map(|(_, a)| a.to_vec()),
+            mailbox: mailbox.map(|a| a.to_vec()),
         }
     }
 

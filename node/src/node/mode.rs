@@ -185,12 +185,7 @@ impl<S: Shell> Runtime<S> {
                      address for its contacts to reach it";
             return self.emit(Event::error(ErrorCode::BadArguments, e));
         }
-        let card = ProfileCard {
-            display_name: self.profile.display_name.clone(),
-            peer_id: self.shell.local_peer_id().to_bytes(),
-            addrs,
-            mailbox: relay.as_ref().map(|r| r.to_vec()),
-        };
+        let card = self.card_with(addrs, relay.as_ref());
         let Ok(plain) = Content::Card(card).encode() else {
             return self.emit(Event::error(ErrorCode::EncryptFailed, "the new card"));
         };
