@@ -180,6 +180,21 @@ impl Sampler {
     }
 }
 
+/// CPU time (user + system, every thread) of process `pid` ("self" for this one), in seconds
+/// (`/proc/PID/stat`, in USER_HZ ticks: 100 per second on Linux).
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    f.iter().sum::<f64>() / 100.0
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -211,25 +226,38 @@ fn main() {
     }
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for round in 1..=3 {
+        let cpu0 = cpu_secs("self");
         let b = rt.block_on(bare(size));
+        let bare_cpu = cpu_secs("self") - cpu0;
         let file = offer(&mut alice, &mut bob, &path);
-        let sampler = Sampler::start(&[alice.pid().unwrap(), bob.pid().unwrap()]);
+        let pids = [alice.pid().unwrap(), bob.pid().unwrap()];
+        let sampler = Sampler::start(&pids);
+        let cpu0: Vec<f64> = pids.iter().map(|p| cpu_secs(&p.to_string())).collect();
         let start = Instant::now();
         bob.cmd(json!({"cmd": "accept_file", "file": file}));
         complete(&mut bob, &file);
         let c = start.elapsed().as_secs_f64();
         let mem = sampler.finish();
+        let cpu: Vec<f64> = pids
+            .iter()
+            .zip(&cpu0)
+            .map(|(p, c0)| (cpu_secs(&p.to_string()) - c0) * 1000.0 / mib as f64)
+            .collect();
         complete(&mut alice, &file);
         println!(
             "round {round}: Cairn {c:.2} s ({:.1} MiB/s), bare {b:.2} s ({:.1} MiB/s): {:.2}× the bare rate; \
-             RSS idle / peak above idle: alice {:.1} / {:.1} MiB, bob {:.1} / {:.1} MiB",
+             RSS idle / peak above idle: alice {:.1} / {:.1} MiB, bob {:.1} / {:.1} MiB; \
+             CPU per MiB: alice {:.1} ms, bob {:.1} ms, bare (both ends) {:.1} ms",
             mib as f64 / c,
             mib as f64 / b,
             b / c,
             mem[0].0,
             mem[0].1,
             mem[1].0,
-            mem[1].1
+            mem[1].1,
+            cpu[0],
+            cpu[1],
+            bare_cpu * 1000.0 / mib as f64
         );
         ours.push(c);
         theirs.push(b);

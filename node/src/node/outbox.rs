@@ -39,7 +39,7 @@ impl<S: Shell> Runtime<S> {
                     .is_none_or(|(_, next)| *next <= now)
             })
             .collect();
-        schedule::order_due(&mut due, &self.answers);
+        schedule::order_due(&mut due, &self.answers, |id| self.files.place(id));
         let room = MAX_IN_FLIGHT - self.in_flight.len();
         let bulk = self.bulk_contacts();
         let batches = schedule::plan_batches(&due, &self.requests, &bulk, room);

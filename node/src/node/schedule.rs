@@ -25,13 +25,20 @@ pub(super) fn backoff_delay(attempts: u32, rng: &mut impl Rng) -> u64 {
 /// Puts due entries in the order they leave: a contact's handshake answer (`answers`)
 /// first — a contact must have the session before anything else of it arrives, and
 /// messages encrypted again after a reset are older than the answer — then oldest first,
-/// for conversation order on the wire as far as possible.
-pub(super) fn order_due(due: &mut [&OutboxEntry], answers: &BTreeMap<ContactId, MessageId>) {
-    due.sort_by_key(|e| {
+/// for conversation order on the wire as far as possible; entries of one age and seq by
+/// `place` (a file's chunks by their index: the outbox keys them by a hash of it, and chunks
+/// in a random order made the receiver open every chunk again at the end, §25.3).
+pub(super) fn order_due(
+    due: &mut [&OutboxEntry],
+    answers: &BTreeMap<ContactId, MessageId>,
+    place: impl Fn(&MessageId) -> u64,
+) {
+    due.sort_by_cached_key(|e| {
         (
             answers.get(&e.contact) != Some(&e.message_id),
             e.created_at_ms,
             e.seq,
+            place(&e.message_id),
         )
     });
 }
@@ -182,15 +189,25 @@ mod tests {
         ];
         let mut refs: Vec<&OutboxEntry> = due.iter().collect();
         let answers = BTreeMap::from([(ContactId([1; 32]), due[3].message_id)]);
-        order_due(&mut refs, &answers);
+        order_due(&mut refs, &answers, |_| 0);
         let order: Vec<u8> = refs.iter().map(|e| e.message_id.0[1]).collect();
         // 4 is contact 1's answer; then by age (5 at 50; 2 and 3 at 100, by seq; 1 at 300).
         assert_eq!(order, [4, 5, 2, 3, 1]);
         // An answer is first only for its own contact: contact 2 has none.
         let answers = BTreeMap::from([(ContactId([2; 32]), due[3].message_id)]);
-        order_due(&mut refs, &answers);
+        order_due(&mut refs, &answers, |_| 0);
         let order: Vec<u8> = refs.iter().map(|e| e.message_id.0[1]).collect();
         assert_eq!(order, [5, 2, 3, 1, 4]);
+        // Of one age and seq, by place (a file's chunks by index, whatever their ids).
+        let chunks = [9, 7, 8].map(|n| OutboxEntry {
+            seq: 0,
+            ..entry(1, n, 10, 100)
+        });
+        let mut refs: Vec<&OutboxEntry> = chunks.iter().collect();
+        let index = |id: &MessageId| u64::from(10 - id.0[1]);
+        order_due(&mut refs, &BTreeMap::new(), index);
+        let order: Vec<u8> = refs.iter().map(|e| e.message_id.0[1]).collect();
+        assert_eq!(order, [9, 8, 7]);
     }
 
     /// Catches envelopes of one contact not travelling together, a batch past

@@ -133,6 +133,31 @@ impl Files {
             syncing: Vec::new(),
         }
     }
+
+    /// Where outbox entry `id` stands among its file's parts: a chunk's index (0 for
+    /// anything else), so that chunks leave in order.
+    pub(super) fn place(&self, id: &MessageId) -> u64 {
+        match self.parts.get(id) {
+            Some((_, Part::Chunk(i))) => *i,
+            _ => 0,
+        }
+    }
+}
+
+/// Takes the plaintext of chunk `index` of incoming `file`, just opened, into the file's
+/// hash in `hashed` if it is the next one. The hash is kept from the file's first chunk on
+/// (after a restart, the check at the end opens what came before).
+fn hash_arrival(
+    hashed: &mut BTreeMap<[u8; 16], vault::Hashed>,
+    file: [u8; 16],
+    index: u64,
+    plain: &[u8],
+) {
+    match hashed.get_mut(&file) {
+        Some(h) => h.take(index, plain),
+        None if index == 0 => hashed.entry(file).or_default().take(index, plain),
+        None => {}
+    }
 }
 
 fn entry(contact: ContactId, id: [u8; 16], envelope: Vec<u8>, seq: u64, now: u64) -> OutboxEntry {

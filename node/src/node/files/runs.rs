@@ -115,11 +115,7 @@ impl<S: Shell> Runtime<S> {
         let new = match fits(record, cid, c.index, &c.sealed) {
             Ok(plain) => {
                 if let Some(p) = &plain {
-                    self.files
-                        .hashed
-                        .entry(c.file)
-                        .or_default()
-                        .take(c.index, p);
+                    hash_arrival(&mut self.files.hashed, c.file, c.index, p);
                 }
                 plain.is_some()
             }
@@ -149,6 +145,25 @@ impl<S: Shell> Runtime<S> {
             run.push(c.item, c.index, new.then_some(c.sealed));
         }
         Joined::Yes
+    }
+
+    /// Hashes the stored chunks of incoming `file` that came ahead of the ones just stored
+    /// (at most a span of them at once, so the loop never reads much). A failure only leaves
+    /// them to the check at the end.
+    fn catch_up_hash(&mut self, file: [u8; 16]) {
+        let (Some(r), Some(h)) = (
+            self.files.records.get(&file),
+            self.files.hashed.get_mut(&file),
+        ) else {
+            return;
+        };
+        let Ok(cipher) = r.descriptor.cipher() else {
+            return;
+        };
+        let vault = self.files.vault.as_ref();
+        if let Err(e) = h.catch_up(vault, r.slot, &cipher, |i| r.have.contains(i), SPAN) {
+            tracing::debug!(error = %e, "chunks to hash again at the end");
+        }
     }
 
     fn store_group_first(
@@ -236,6 +251,7 @@ impl<S: Shell> Runtime<S> {
             set(out, *item, Inbound::Processed);
         }
         if written {
+            self.catch_up_hash(file);
             self.progress(file, false, bytes, total);
             self.verify_if_whole(file);
         }
