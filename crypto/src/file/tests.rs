@@ -111,12 +111,12 @@ fn wrong_lengths_and_indexes_are_refused() {
 #[test]
 fn nonces_are_the_index_and_the_last_flag() {
     let cipher = FileCipher::new(&key(5), 2 * CHUNK_LEN as u64).unwrap();
-    let n0: [u8; 12] = cipher.nonce(0).into();
-    let n1: [u8; 12] = cipher.nonce(1).into();
+    let n0: [u8; 12] = cipher.nonce_bytes(0);
+    let n1: [u8; 12] = cipher.nonce_bytes(1);
     assert_eq!(n0, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     assert_eq!(n1, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1]);
     let big = FileCipher::new(&key(5), MAX_FILE_LEN).unwrap();
-    let n: [u8; 12] = big.nonce(0x0102_0304).into();
+    let n: [u8; 12] = big.nonce_bytes(0x0102_0304);
     assert_eq!(n, [0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 0]);
 }
 
