@@ -142,7 +142,8 @@ impl FileCipher {
         if size > MAX_FILE_LEN {
             return Err(FileError::TooLarge);
         }
-        let key = UnboundKey::new(&CHACHA20_POLY1305, key.expose()).map_err(|_| FileError::TooLarge)?;
+        let key =
+            UnboundKey::new(&CHACHA20_POLY1305, key.expose()).map_err(|_| FileError::TooLarge)?;
         Ok(Self {
             aead: LessSafeKey::new(key),
             size,

@@ -265,30 +265,46 @@ pub fn read_sealed(
     Ok(vault.read(slot, index, len)?)
 }
 
-/// The SHA-256 of a file's first `next` chunks, taken as they arrived in order (so that the
-/// check of a whole file need not open them again).
+/// The SHA-256 of a file's first `next` chunks, taken as they arrived (so that the check of a
+/// whole file need not open them again). Chunks arrive somewhat out of order (the requests
+/// in flight share one connection): up to [`AHEAD`] opened chunks past a gap wait here for
+/// it to fill.
 #[derive(Clone, Default)]
 pub struct Hashed {
     /// Chunks hashed.
     pub next: u64,
     /// Their hash so far.
     pub hash: Sha256,
+    /// Plaintexts of chunks past `next` that came first (zeroized when dropped).
+    ahead: BTreeMap<u64, Zeroizing<Vec<u8>>>,
 }
+
+/// Most opened chunks [`Hashed`] keeps past a gap: a span's worth (4 MiB). Beyond it, a
+/// chunk is left to [`Hashed::catch_up`] from the vault.
+pub const AHEAD: usize = 64;
 
 impl std::fmt::Debug for Hashed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hashed")
             .field("next", &self.next)
+            .field("ahead", &self.ahead.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Hashed {
-    /// Takes chunk `index`'s plaintext if it is the next one.
-    pub fn take(&mut self, index: u64, plain: &[u8]) {
+    /// Takes chunk `index`'s plaintext: hashed if it is the next one (with the ones kept
+    /// that follow it), kept if it comes after a gap and there is room.
+    pub fn take(&mut self, index: u64, plain: Zeroizing<Vec<u8>>) {
         if index == self.next {
-            self.hash.update(plain);
+            self.hash.update(&*plain);
             self.next += 1;
+            while let Some(p) = self.ahead.remove(&self.next) {
+                self.hash.update(&*p);
+                self.next += 1;
+            }
+        } else if index > self.next && self.ahead.len() < AHEAD {
+            self.ahead.insert(index, plain);
         }
     }
 
@@ -306,9 +322,11 @@ impl Hashed {
     ) -> Result<(), VaultError> {
         let end = cipher.chunks().min(self.next.saturating_add(most));
         while self.next < end && held(self.next) {
-            let plain = cipher.open(self.next, &read_sealed(vault, slot, cipher, self.next)?)?;
-            self.hash.update(&*plain);
-            self.next += 1;
+            let plain = match self.ahead.remove(&self.next) {
+                Some(p) => p,
+                None => cipher.open(self.next, &read_sealed(vault, slot, cipher, self.next)?)?,
+            };
+            self.take(self.next, plain);
         }
         Ok(())
     }
@@ -334,7 +352,7 @@ pub fn verify_from(
     dest: &mut dyn Write,
 ) -> Result<(), VaultError> {
     let cipher = descriptor.cipher()?;
-    let Hashed { next, mut hash } = from;
+    let Hashed { next, mut hash, .. } = from;
     for index in next..cipher.chunks() {
         let plain = cipher.open(index, &read_sealed(vault, slot, &cipher, index)?)?;
         hash.update(&*plain);
@@ -597,33 +615,61 @@ mod tests {
     }
 
     /// Would catch chunks that arrived ahead of a gap left out of the hash (every later
-    /// chunk opened again at the end), hashed twice or out of order, a catch-up past a chunk
-    /// not yet held, or one that reads more than it is allowed at once.
+    /// chunk opened again at the end), hashed twice or out of order, more than [`AHEAD`]
+    /// kept in memory, a catch-up from the vault past a chunk not held, or one that reads
+    /// more than it is allowed at once.
     #[test]
     fn chunks_ahead_of_a_gap_are_hashed_in_order_once_it_fills() {
         let vault = MemVault::default();
-        let size = 6 * CHUNK_LEN + 9;
+        let chunks = AHEAD as u64 + 12;
+        let size = (chunks - 1) as usize * CHUNK_LEN + 9;
         let content: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
         let cipher = FileCipher::new(&FileKey::from_key_bytes([6; 32]), size as u64).unwrap();
         let slot = Slot([8; 16]);
         let sha = import(&vault, slot, &cipher, &mut content.as_slice()).unwrap();
-        let plain = |i: u64| cipher.open(i, &read_sealed(&vault, slot, &cipher, i).unwrap());
-        // Arrival order 0, 2, 3, 4, 5, 1, 6; held grows as they arrive; at most two caught
-        // up at once.
+        let plain = |i: u64| {
+            cipher
+                .open(i, &read_sealed(&vault, slot, &cipher, i).unwrap())
+                .unwrap()
+        };
+        let all = |_: u64| true;
+        // In memory: 0, then 2..=5 wait for 1.
         let mut h = Hashed::default();
-        let mut held = std::collections::BTreeSet::new();
         let mut nexts = Vec::new();
         for i in [0u64, 2, 3, 4, 5, 1, 6] {
-            h.take(i, &plain(i).unwrap());
-            held.insert(i);
-            h.catch_up(&vault, slot, &cipher, |c| held.contains(&c), 2)
-                .unwrap();
+            h.take(i, plain(i));
             nexts.push(h.next);
         }
-        assert_eq!(nexts, [1, 1, 1, 1, 1, 4, 6]);
-        h.catch_up(&vault, slot, &cipher, |c| held.contains(&c), 64)
-            .unwrap();
-        assert_eq!(h.next, 7, "every chunk hashed");
+        assert_eq!(nexts, [1, 1, 1, 1, 1, 6, 7]);
+        h.take(3, plain(3));
+        assert_eq!(h.next, 7, "a chunk hashed before is not hashed again");
+        // Past the room in memory: of 9.. (waiting for 8) AHEAD are kept, the last three
+        // are not, and are read back from the vault.
+        for i in 7..chunks {
+            if i != 8 {
+                h.take(i, plain(i));
+            }
+        }
+        assert_eq!(h.ahead.len(), AHEAD);
+        h.take(8, plain(8));
+        assert_eq!(
+            h.next,
+            9 + AHEAD as u64,
+            "everything kept was hashed once 8 came"
+        );
+        h.catch_up(&vault, slot, &cipher, all, 64).unwrap();
+        assert_eq!(h.next, chunks);
+        assert_eq!(<[u8; 32]>::from(h.hash.finalize()), sha);
+        // From the vault (chunks a node held before it started), at most `most` at once,
+        // never past one not held.
+        let mut h = Hashed::default();
+        h.take(0, plain(0));
+        h.catch_up(&vault, slot, &cipher, all, 2).unwrap();
+        assert_eq!(h.next, 3);
+        h.catch_up(&vault, slot, &cipher, |i| i != 5, 64).unwrap();
+        assert_eq!(h.next, 5);
+        h.catch_up(&vault, slot, &cipher, all, u64::MAX).unwrap();
+        assert_eq!(h.next, chunks);
         assert_eq!(<[u8; 32]>::from(h.hash.finalize()), sha);
     }
 }

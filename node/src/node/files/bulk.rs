@@ -205,7 +205,7 @@ impl<S: Shell> Runtime<S> {
         };
         let sealed = match super::runs::fits(Some(record), cid, index, sealed) {
             Ok(Some(plain)) => {
-                hash_arrival(&mut self.files.hashed, file, index, &plain);
+                hash_arrival(&mut self.files.hashed, file, index, plain);
                 Some(sealed.to_vec())
             }
             Ok(None) => None,

@@ -151,7 +151,7 @@ fn hash_arrival(
     hashed: &mut BTreeMap<[u8; 16], vault::Hashed>,
     file: [u8; 16],
     index: u64,
-    plain: &[u8],
+    plain: zeroize::Zeroizing<Vec<u8>>,
 ) {
     match hashed.get_mut(&file) {
         Some(h) => h.take(index, plain),

@@ -113,12 +113,11 @@ impl<S: Shell> Runtime<S> {
         let run = group.as_ref().and_then(|g| g.run.as_ref());
         let record = run.map_or_else(|| self.files.records.get(&c.file), |r| Some(&r.record));
         let new = match fits(record, cid, c.index, &c.sealed) {
-            Ok(plain) => {
-                if let Some(p) = &plain {
-                    hash_arrival(&mut self.files.hashed, c.file, c.index, p);
-                }
-                plain.is_some()
+            Ok(Some(plain)) => {
+                hash_arrival(&mut self.files.hashed, c.file, c.index, plain);
+                true
             }
+            Ok(None) => false,
             Err(_) if group.is_some() => return self.store_group_first(group, c.item, out),
             Err(why) => {
                 set(out, c.item, self.file_refused(cid, next, why));
