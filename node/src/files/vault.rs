@@ -44,21 +44,81 @@ pub trait Vault: Send + Sync {
 }
 
 /// Slots as files in a directory.
+///
+/// The last few slots used stay open (a transfer reads or writes its slot a chunk at a time,
+/// and opening and closing it for each cost more system calls than the copy). Reads and
+/// writes of a slot hold the lock for that one chunk; a sync does not hold it.
 #[derive(Debug, Clone)]
 pub struct DirVault {
     dir: PathBuf,
+    open: Arc<Mutex<OpenSlots>>,
+    /// Slots whose name in the directory this vault has synced (once is enough).
+    named: Arc<Mutex<std::collections::BTreeSet<Slot>>>,
 }
+
+/// Slots a [`DirVault`] keeps open, the most recently used.
+const OPEN_SLOTS: usize = 8;
+
+/// The open slots, the most recently used last.
+type OpenSlots = Vec<(Slot, Arc<File>)>;
 
 impl DirVault {
     /// The vault of a profile (`<profile>/files`).
     pub fn new(paths: &crate::store::ProfilePaths) -> Self {
         Self {
             dir: paths.files_dir(),
+            open: Arc::new(Mutex::new(Vec::new())),
+            named: Arc::new(Mutex::new(std::collections::BTreeSet::new())),
         }
     }
 
     fn path(&self, slot: Slot) -> PathBuf {
         self.dir.join(slot.file_name())
+    }
+
+    fn opened(&self) -> std::sync::MutexGuard<'_, OpenSlots> {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `f` on `slot`'s file (opened, or created if `create`), with the lock held.
+    fn with_file<T>(
+        &self,
+        slot: Slot,
+        create: bool,
+        f: impl FnOnce(&File) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let mut open = self.opened();
+        let file = match open.iter().position(|(s, _)| *s == slot) {
+            Some(i) => {
+                let entry = open.remove(i);
+                let file = Arc::clone(&entry.1);
+                open.push(entry);
+                file
+            }
+            None => {
+                let mut options = OpenOptions::new();
+                options.read(true).write(true);
+                if create {
+                    options.create(true).truncate(false);
+                }
+                let file = match options.open(self.path(slot)) {
+                    Err(e) if create && e.kind() == io::ErrorKind::NotFound => {
+                        std::fs::create_dir_all(&self.dir)?;
+                        options.open(self.path(slot))?
+                    }
+                    other => other?,
+                };
+                let file = Arc::new(file);
+                if open.len() >= OPEN_SLOTS {
+                    open.remove(0);
+                }
+                open.push((slot, Arc::clone(&file)));
+                file
+            }
+        };
+        f(&file)
     }
 }
 
@@ -70,31 +130,52 @@ fn offset(index: u64) -> io::Result<u64> {
 
 impl Vault for DirVault {
     fn write(&self, slot: Slot, index: u64, sealed: &[u8]) -> io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
-        let mut f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.path(slot))?;
-        f.seek(SeekFrom::Start(offset(index)?))?;
-        f.write_all(sealed)
+        let at = offset(index)?;
+        self.with_file(slot, true, |mut f| {
+            f.seek(SeekFrom::Start(at))?;
+            f.write_all(sealed)
+        })
     }
 
     fn read(&self, slot: Slot, index: u64, len: usize) -> io::Result<Vec<u8>> {
-        let mut f = File::open(self.path(slot))?;
-        f.seek(SeekFrom::Start(offset(index)?))?;
-        let mut buf = vec![0u8; len];
-        f.read_exact(&mut buf)?;
-        Ok(buf)
+        let at = offset(index)?;
+        self.with_file(slot, false, |mut f| {
+            f.seek(SeekFrom::Start(at))?;
+            let mut buf = vec![0u8; len];
+            f.read_exact(&mut buf)?;
+            Ok(buf)
+        })
     }
 
     fn sync(&self, slot: Slot) -> io::Result<()> {
-        File::open(self.path(slot))?.sync_all()?;
-        // The slot's name in the directory, too.
-        File::open(&self.dir)?.sync_all()
+        // Not under the lock: the loop goes on writing while the disk catches up.
+        let open = self
+            .opened()
+            .iter()
+            .find(|(s, _)| *s == slot)
+            .map(|(_, f)| Arc::clone(f));
+        match open {
+            Some(f) => f.sync_all()?,
+            None => File::open(self.path(slot))?.sync_all()?,
+        }
+        // The slot's name in the directory, too, the first time.
+        let mut named = self
+            .named
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !named.contains(&slot) {
+            File::open(&self.dir)?.sync_all()?;
+            named.insert(slot);
+        }
+        Ok(())
     }
 
     fn remove(&self, slot: Slot) -> io::Result<()> {
+        self.opened().retain(|(s, _)| *s != slot);
+        self.named
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&slot);
         match std::fs::remove_file(self.path(slot)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),

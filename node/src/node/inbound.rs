@@ -78,7 +78,15 @@ impl<S: Shell> Runtime<S> {
         }
         self.finish_group(group, &mut out);
         self.finish_bulk(bulk, &mut out);
+        self.pump_accepted();
         out
+    }
+
+    /// One envelope that came alone (a `Deliver`).
+    pub(super) fn inbound_envelope_alone(&mut self, bytes: &[u8]) -> Inbound {
+        let r = self.inbound_envelope(bytes);
+        self.pump_accepted();
+        r
     }
 
     /// Decrypts one message envelope (item `i`) on top of `group`: a text joins the

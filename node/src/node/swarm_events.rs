@@ -252,7 +252,7 @@ impl<S: Shell> Runtime<S> {
 
     pub(super) fn inbound_request(&mut self, request: Request, channel: Responder) {
         let response = match request {
-            Request::Deliver(bytes) => match self.inbound_envelope(&bytes) {
+            Request::Deliver(bytes) => match self.inbound_envelope_alone(&bytes) {
                 // Acknowledged only once what it changed is durable.
                 Inbound::Processed if self.dirty => {
                     self.deferred

@@ -181,7 +181,11 @@ impl<S: Shell> Runtime<S> {
             return Inbound::Processed;
         };
         match stage {
-            Stage::Moving => self.pump(file),
+            // After the rest of the batch: the recipient's `TakesBulk` comes with its
+            // acceptance, and the first window then goes as bulk chunks too (§25.5).
+            Stage::Moving => {
+                self.files.accepted.insert(file);
+            }
             _ => self.stop_file(file, stage, false),
         }
         self.deferred.push(Deferred::Emit(Event::FileState {

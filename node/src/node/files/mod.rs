@@ -103,6 +103,9 @@ pub(crate) struct Files {
     /// Outgoing transfers whose recipient takes bulk chunks (`bulk.rs`; a restart forgets,
     /// and the rest goes through the ratchet).
     pub(super) bulk: BTreeSet<[u8; 16]>,
+    /// Outgoing transfers accepted in the batch being read: their first chunks leave once
+    /// the whole batch is read (`pump_accepted`).
+    pub(super) accepted: BTreeSet<[u8; 16]>,
     /// Incoming transfers: chunks stored that came as bulk chunks since this node started.
     pub(super) bulk_in: BTreeMap<[u8; 16], u64>,
     /// Incoming transfers: their chunks hashed as they arrived in order (memory only).
@@ -127,6 +130,7 @@ impl Files {
             again: BTreeMap::new(),
             lost: BTreeMap::new(),
             bulk: BTreeSet::new(),
+            accepted: BTreeSet::new(),
             hashed: BTreeMap::new(),
             bulk_in: BTreeMap::new(),
             unsynced: BTreeSet::new(),
@@ -469,6 +473,13 @@ impl<S: Shell> Runtime<S> {
     }
 
     /// Pumps every moving outgoing transfer to `cid` (after a receipt moved its windows).
+    /// Puts the first chunks of the transfers accepted in the batch just read in flight.
+    pub(in crate::node) fn pump_accepted(&mut self) {
+        for file in std::mem::take(&mut self.files.accepted) {
+            self.pump(file);
+        }
+    }
+
     pub(super) fn pump_contact(&mut self, cid: ContactId) {
         let ids: Vec<[u8; 16]> = self
             .files
