@@ -271,6 +271,35 @@ fn a_large_file_moves_in_bulk_and_survives_kill9_of_either_side() {
     bob.quit();
 }
 
+/// Would catch the first window of a large file sent through the ratchet: the recipient's
+/// `TakesBulk` comes with its acceptance, and the sender waits for the rest of that batch
+/// before its first chunks leave (PROTOCOL §25.5), so every chunk is a bulk chunk.
+#[test]
+fn every_chunk_of_a_large_file_is_a_bulk_chunk() {
+    let net = Net::new();
+    let (alice_p, bob_p) = (net.node("alice"), net.node("bob"));
+    let mut alice = alice_p.start();
+    let mut bob = bob_p.start();
+    connect(&mut alice, &mut bob);
+    let dir = net.path().join("files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let size = 17 << 20; // above the mailbox's 16 MiB
+    let bytes = content(size, 9);
+    let file = send_accepted(&mut alice, &mut bob, &dir, "large.bin", &bytes);
+    state(&mut bob, &file, "complete", Duration::from_secs(120));
+    bob.cmd(json!({"cmd": "files", "with": "alice"}));
+    let list = bob.expect("files", |e| ev(e, "files"));
+    let chunks = size.div_ceil(CHUNK) as u64;
+    assert_eq!(
+        list["files"][0]["bulk_chunks"].as_u64(),
+        Some(chunks),
+        "{list}"
+    );
+    assert_eq!(export(&mut bob, &file, &dir.join("out")), bytes);
+    alice.quit();
+    bob.quit();
+}
+
 /// Would catch a forwarded message or file that names its first sender, keeps its id or
 /// time, or arrives altered; a forward to someone who is not a contact.
 #[test]
