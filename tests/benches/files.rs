@@ -195,6 +195,27 @@ fn cpu_secs(pid: &str) -> f64 {
     f.iter().sum::<f64>() / 100.0
 }
 
+/// CPU time of the whole machine so far (every core, user + system + interrupts), in
+/// seconds (`/proc/stat`, USER_HZ ticks).
+fn machine_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let line = stat.lines().next().unwrap_or("");
+    // user nice system idle iowait irq softirq steal: all but idle and iowait.
+    let f: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let busy: f64 = f
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, v)| v)
+        .sum();
+    busy / 100.0
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -233,11 +254,14 @@ fn main() {
         let pids = [alice.pid().unwrap(), bob.pid().unwrap()];
         let sampler = Sampler::start(&pids);
         let cpu0: Vec<f64> = pids.iter().map(|p| cpu_secs(&p.to_string())).collect();
+        let (own0, machine0) = (cpu_secs("self"), machine_cpu_secs());
         let start = Instant::now();
         bob.cmd(json!({"cmd": "accept_file", "file": file}));
         complete(&mut bob, &file);
         let c = start.elapsed().as_secs_f64();
         let mem = sampler.finish();
+        let own = (cpu_secs("self") - own0) * 1000.0 / mib as f64;
+        let machine = (machine_cpu_secs() - machine0) * 1000.0 / mib as f64;
         let cpu: Vec<f64> = pids
             .iter()
             .zip(&cpu0)
@@ -247,7 +271,8 @@ fn main() {
         println!(
             "round {round}: Cairn {c:.2} s ({:.1} MiB/s), bare {b:.2} s ({:.1} MiB/s): {:.2}× the bare rate; \
              RSS idle / peak above idle: alice {:.1} / {:.1} MiB, bob {:.1} / {:.1} MiB; \
-             CPU per MiB: alice {:.1} ms, bob {:.1} ms, bare (both ends) {:.1} ms",
+             CPU per MiB: alice {:.1} ms, bob {:.1} ms, this bench {:.1} ms, whole machine {:.1} ms \
+             (cores busy {:.2}); bare (both ends) {:.1} ms",
             mib as f64 / c,
             mib as f64 / b,
             b / c,
@@ -257,6 +282,9 @@ fn main() {
             mem[1].1,
             cpu[0],
             cpu[1],
+            own,
+            machine,
+            machine * mib as f64 / 1000.0 / c,
             bare_cpu * 1000.0 / mib as f64
         );
         ours.push(c);
