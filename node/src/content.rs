@@ -139,6 +139,10 @@ pub enum Content {
     TakesBulk {
         /// The file.
         file: [u8; FILE_ID_LEN],
+        /// How many chunks past the first one missing the recipient takes (its span,
+        /// `files::transfer::BULK_SPAN` on this build). Absent as an older build sends it,
+        /// which means 64 (`SPAN`). A sender never keeps more in flight.
+        span: Option<u16>,
     },
 }
 
@@ -306,9 +310,12 @@ impl Content {
                     FileAction::Cancel => 3,
                 });
             }
-            Content::TakesBulk { file } => {
+            Content::TakesBulk { file, span } => {
                 v.put_u8(11);
                 v.put(file);
+                if let Some(span) = span {
+                    v.put_u16(*span);
+                }
             }
         }
         Ok(v)
@@ -422,7 +429,14 @@ impl Content {
                     _ => return Err(ContentError::Malformed),
                 },
             },
-            11 => Content::TakesBulk { file: r.array()? },
+            11 => Content::TakesBulk {
+                file: r.array()?,
+                span: if r.remaining() == 0 {
+                    None
+                } else {
+                    Some(r.u16()?)
+                },
+            },
             _ => return Err(ContentError::Unsupported),
         };
         r.finish()?;
@@ -575,10 +589,21 @@ mod tests {
         .unwrap();
         *bad.last_mut().unwrap() = 4;
         assert_eq!(Content::decode(&bad), Err(ContentError::Malformed));
-        let bulk = Content::TakesBulk { file: [3; 16] };
+        let bulk = Content::TakesBulk {
+            file: [3; 16],
+            span: Some(128),
+        };
         let wire = bulk.encode().unwrap();
-        assert_eq!(wire, [&[1u8, 11][..], &[3; 16]].concat());
+        assert_eq!(wire, [&[1u8, 11][..], &[3; 16], &[0, 128]].concat());
         assert_eq!(Content::decode(&wire).unwrap(), bulk);
+        // As an older build sends it: no span, which means 64.
+        assert_eq!(
+            Content::decode(&wire[..wire.len() - 2]).unwrap(),
+            Content::TakesBulk {
+                file: [3; 16],
+                span: None
+            }
+        );
         assert_eq!(
             Content::decode(&wire[..wire.len() - 1]),
             Err(ContentError::Malformed)

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! record = version u8 (=3) | contact [32] | outgoing u8 | stage u8 | slot [16] | offer [16]
-//!        | sent_at_ms u64 | next u64 | have_below u64 | count u16 (<= SPAN) | have u64 * count
+//!        | sent_at_ms u64 | next u64 | have_below u64 | count u16 (<= BULK_SPAN) | have u64 * count
 //!        | direct_only u8 | expires 0 | 1 u64 | group 0 | 1 [16] | len u16 | descriptor
 //! ```
 //!
@@ -21,7 +21,7 @@ use cairn_crypto::wire::{Reader, WireError, Writer};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use super::transfer::{ChunkSet, Stage, SPAN};
+use super::transfer::{ChunkSet, Stage, BULK_SPAN};
 use super::vault::Slot;
 use crate::store::{ContactId, SecretBytes, StoredFile};
 
@@ -123,11 +123,11 @@ impl FileRecord {
 
     /// Encodes, for the store (secret: it holds the file's key).
     pub fn encode(&self) -> Result<StoredFile, RecordError> {
-        if self.have.above.len() > SPAN as usize {
+        if self.have.above.len() > BULK_SPAN as usize {
             return Err(RecordError::Field("have"));
         }
         let d = self.descriptor.to_bytes()?;
-        let mut v = Zeroizing::new(Vec::with_capacity(200 + d.len() + 8 * SPAN as usize));
+        let mut v = Zeroizing::new(Vec::with_capacity(200 + d.len() + 8 * BULK_SPAN as usize));
         v.put_u8(VERSION);
         v.put(&self.contact.0);
         v.put_u8(u8::from(self.outgoing));
@@ -181,7 +181,7 @@ impl FileRecord {
         let next = r.u64()?;
         let below = r.u64()?;
         let n = r.u16()?;
-        if u64::from(n) > SPAN {
+        if u64::from(n) > BULK_SPAN {
             return Err(RecordError::Field("have"));
         }
         let mut have = ChunkSet {

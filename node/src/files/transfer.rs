@@ -18,6 +18,11 @@ use thiserror::Error;
 pub const WINDOW: u64 = 16;
 /// Most chunks ahead of the first one not yet acknowledged that are sent or taken.
 pub const SPAN: u64 = 4 * WINDOW;
+/// The span a recipient of this build takes for a file it takes bulk chunks for (8 MiB), and
+/// the most a sender keeps in flight once the recipient said so (§25.5): the round trip of a
+/// bulk chunk (read, open, hash, write, the flush that syncs it) is long enough that 4 MiB
+/// in flight left the link idle part of the time.
+pub const BULK_SPAN: u64 = 2 * SPAN;
 /// Most chunks in flight for a transfer that moves only directly (too large for the
 /// mailbox): its chunks never queue at a relay's limits, so the window is the whole span
 /// (4 MiB), and a round trip costs four times less of the link.
@@ -158,6 +163,9 @@ pub struct Outgoing {
     /// Most chunks in flight ([`WINDOW`], or [`DIRECT_WINDOW`] for a transfer that moves
     /// only directly).
     pub window: u64,
+    /// Most chunks past the first one not acknowledged: [`SPAN`], or the recipient's span
+    /// for bulk chunks (which is also the window then).
+    pub span: u64,
 }
 
 impl Outgoing {
@@ -169,6 +177,7 @@ impl Outgoing {
             acked: ChunkSet::default(),
             stage: Stage::Offered,
             window: WINDOW,
+            span: SPAN,
         }
     }
 
@@ -216,9 +225,9 @@ impl Outgoing {
     pub fn refill(&mut self) -> Range<u64> {
         let start = self.next;
         let flying = self.next - self.acked.len().min(self.next);
-        let room = self.window.min(SPAN).saturating_sub(flying);
+        let room = self.window.min(self.span).saturating_sub(flying);
         let end = (self.next + room)
-            .min(self.acked.below + SPAN)
+            .min(self.acked.below + self.span)
             .min(self.chunks)
             .max(start);
         self.next = end;
@@ -235,6 +244,9 @@ pub struct Incoming {
     pub have: ChunkSet,
     /// Where it stands.
     pub stage: Stage,
+    /// Most chunks taken past the first one missing: [`SPAN`], or [`BULK_SPAN`] for a file
+    /// this side takes bulk chunks for.
+    pub span: u64,
 }
 
 /// What to do with a chunk that arrived.
@@ -253,6 +265,7 @@ impl Incoming {
             chunks,
             have: ChunkSet::default(),
             stage: Stage::Offered,
+            span: SPAN,
         }
     }
 
@@ -276,7 +289,7 @@ impl Incoming {
             return Ok(Arrival::Again);
         }
         match self.stage {
-            Stage::Moving if index < self.have.below + SPAN => Ok(Arrival::New),
+            Stage::Moving if index < self.have.below + self.span => Ok(Arrival::New),
             Stage::Moving => Err(TransferError::OutOfSpan),
             s => Err(TransferError::State(s.name())),
         }
@@ -447,6 +460,33 @@ mod tests {
         }
         assert_eq!(out.next, SPAN);
         assert_eq!(out.acknowledged(0), SPAN..2 * SPAN, "the whole span again");
+    }
+
+    /// Would catch bulk chunks kept to the narrower span on either side: a sender that
+    /// does not fill the recipient's bulk span, runs past it, or a recipient that refuses
+    /// a chunk inside it (or takes one past it).
+    #[test]
+    fn bulk_chunks_fly_the_bulk_span_and_are_taken_within_it() {
+        let mut out = Outgoing::new(1_000);
+        (out.window, out.span) = (BULK_SPAN, BULK_SPAN);
+        assert_eq!(out.accepted(), Ok(0..BULK_SPAN));
+        for i in 1..BULK_SPAN {
+            assert_eq!(out.acknowledged(i), out.next..out.next, "chunk {i}");
+        }
+        assert_eq!(out.acknowledged(0), BULK_SPAN..2 * BULK_SPAN);
+        let mut inc = Incoming::new(1_000);
+        inc.span = BULK_SPAN;
+        inc.accept().unwrap();
+        assert_eq!(inc.arrival(BULK_SPAN - 1), Ok(Arrival::New));
+        assert_eq!(inc.arrival(BULK_SPAN), Err(TransferError::OutOfSpan));
+        assert_eq!(
+            Incoming {
+                span: SPAN,
+                ..inc.clone()
+            }
+            .arrival(SPAN),
+            Err(TransferError::OutOfSpan)
+        );
     }
 
     /// Would catch a sender that runs unboundedly ahead while one chunk is never

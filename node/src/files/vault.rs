@@ -360,9 +360,10 @@ pub struct Hashed {
     ahead: BTreeMap<u64, Zeroizing<Vec<u8>>>,
 }
 
-/// Most opened chunks [`Hashed`] keeps past a gap: a span's worth (4 MiB). Beyond it, a
-/// chunk is left to [`Hashed::catch_up`] from the vault.
-pub const AHEAD: usize = 64;
+/// Most opened chunks [`Hashed`] keeps past a gap: a bulk span's worth (8 MiB, what a
+/// sender keeps in flight at most). Beyond it, a chunk is left to [`Hashed::catch_up`]
+/// from the vault.
+pub const AHEAD: usize = crate::files::transfer::BULK_SPAN as usize;
 
 impl std::fmt::Debug for Hashed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -119,6 +119,9 @@ pub(super) fn file_contents() -> Vec<Content> {
             action,
         });
     }
-    out.push(Content::TakesBulk { file: [21; 16] });
+    out.push(Content::TakesBulk {
+        file: [21; 16],
+        span: Some(128),
+    });
     out
 }

@@ -41,10 +41,10 @@ pub const MAX_BUFFERED_REQUEST_BYTES: usize = 64 << 20;
 /// requests; one address (16 connections) can then hold at most half of the total.
 pub const MAX_BUFFERED_PER_CONNECTION: usize = 8 * MAX_REQUEST_LEN;
 /// Largest requests a contact's connection may have in reading at once: what a node
-/// keeps in flight to a contact that takes bulk chunks (a few streams of the 32 a
+/// keeps in flight to a contact that takes bulk chunks (four streams of the 32 a
 /// connection has stay free for everything else).
-pub const MAX_CONTACT_REQUESTS_READ: usize = 24;
-/// The share of one contact's connection (6 MiB).
+pub const MAX_CONTACT_REQUESTS_READ: usize = 28;
+/// The share of one contact's connection (7 MiB).
 pub const MAX_BUFFERED_PER_CONTACT_CONNECTION: usize = MAX_CONTACT_REQUESTS_READ * MAX_REQUEST_LEN;
 /// Request bytes that contacts' connections together may be reading at once: five
 /// contacts sending large files at full speed.

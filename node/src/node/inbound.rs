@@ -510,7 +510,7 @@ impl<S: Shell> Runtime<S> {
             c @ (Content::File { .. } | Content::Chunk { .. } | Content::FileControl { .. }) => {
                 self.inbound_file(cid, next, c)
             }
-            Content::TakesBulk { file } => self.inbound_takes_bulk(cid, next, file),
+            Content::TakesBulk { file, span } => self.inbound_takes_bulk(cid, next, file, span),
             Content::Card(card) => {
                 let Some(mut contact) = self.contacts.get(&cid).map(|s| s.contact.clone()) else {
                     return Inbound::Dropped;

@@ -12,6 +12,7 @@
 //! ratchet (both kinds of chunk fill the same transfer).
 
 use super::*;
+use crate::files::transfer::BULK_SPAN;
 use crate::node::inbound::set;
 use cairn_crypto::envelope::{RoutingTag, BULK_BODY_LEN};
 use cairn_crypto::file::CHUNK_TAG_LEN;
@@ -21,6 +22,12 @@ use cairn_crypto::file::CHUNK_TAG_LEN;
 pub(in crate::node) struct BulkRun {
     cid: ContactId,
     run: ChunkRun,
+}
+
+/// Whether this side takes the chunks of `r` as bulk chunks (and says so when it accepts):
+/// an incoming file that moves only directly.
+pub(super) fn takes_bulk(r: &FileRecord) -> bool {
+    !r.outgoing && r.descriptor.size > MAILBOX_FILE_LIMIT
 }
 
 /// Whether an outbox entry is a bulk chunk (its envelope's kind byte).
@@ -46,14 +53,14 @@ impl<S: Shell> Runtime<S> {
     /// Whether the transfer `r` sends bulk chunks: it moves only directly and its
     /// recipient said it takes them.
     pub(super) fn sends_bulk(&self, r: &FileRecord) -> bool {
-        r.outgoing && r.direct_only && self.files.bulk.contains(&r.id())
+        r.outgoing && r.direct_only && self.files.bulk.contains_key(&r.id())
     }
 
     /// The contacts we send bulk chunks to now (each gets more requests in flight).
     pub(in crate::node) fn bulk_contacts(&self) -> BTreeSet<ContactId> {
         self.files
             .bulk
-            .iter()
+            .keys()
             .filter_map(|id| self.files.records.get(id))
             .filter(|r| r.outgoing && r.stage == Stage::Moving)
             .map(|r| r.contact)
@@ -121,6 +128,7 @@ impl<S: Shell> Runtime<S> {
         cid: ContactId,
         next: Session,
         file: [u8; 16],
+        span: Option<u16>,
     ) -> Inbound {
         if !self.session_moves_on(cid, next) {
             return Inbound::TryLater;
@@ -133,17 +141,24 @@ impl<S: Shell> Runtime<S> {
         if !ours {
             return self.hostile("bulk chunks asked for another's file");
         }
-        self.files.bulk.insert(file);
+        // Never more in flight than it takes, nor than this build keeps.
+        self.files
+            .bulk
+            .insert(file, span.map_or(SPAN, u64::from).clamp(1, BULK_SPAN));
         Inbound::Processed
     }
 
     /// Tells the sender of `r` (an incoming file that moves only directly, just accepted)
     /// that we take its chunks as bulk chunks.
     pub(super) fn say_takes_bulk(&mut self, r: &FileRecord) {
-        if r.outgoing || r.descriptor.size <= MAILBOX_FILE_LIMIT {
+        if !takes_bulk(r) {
             return;
         }
-        if let Ok(plain) = (Content::TakesBulk { file: r.id() }).encode() {
+        let takes = Content::TakesBulk {
+            file: r.id(),
+            span: Some(BULK_SPAN as u16),
+        };
+        if let Ok(plain) = takes.encode() {
             self.send_control(&r.contact, &plain);
         }
     }

@@ -17,7 +17,7 @@ use super::*;
 use crate::content::FileAction;
 use crate::files::record::FileRecord;
 use crate::files::transfer::{
-    chunk_id, ChunkSet, Meter, Outgoing, Stage, DIRECT_WINDOW, SPAN, WINDOW,
+    chunk_id, ChunkSet, Meter, Outgoing, Stage, BULK_SPAN, DIRECT_WINDOW, SPAN, WINDOW,
 };
 use crate::files::vault::{self, Slot, Vault};
 use crate::store::{FileWrite, FILE_SEQ};
@@ -100,9 +100,9 @@ pub(crate) struct Files {
     /// Outgoing transfers: chunks that were in flight when the node stopped (kept only in
     /// memory), to send again.
     pub(super) lost: BTreeMap<[u8; 16], Vec<u64>>,
-    /// Outgoing transfers whose recipient takes bulk chunks (`bulk.rs`; a restart forgets,
-    /// and the rest goes through the ratchet).
-    pub(super) bulk: BTreeSet<[u8; 16]>,
+    /// Outgoing transfers whose recipient takes bulk chunks, with the span it takes
+    /// (`bulk.rs`; a restart forgets, and the rest goes through the ratchet).
+    pub(super) bulk: BTreeMap<[u8; 16], u64>,
     /// Outgoing transfers accepted in the batch being read: their first chunks leave once
     /// the whole batch is read (`pump_accepted`).
     pub(super) accepted: BTreeSet<[u8; 16]>,
@@ -129,7 +129,7 @@ impl Files {
             told_waiting: BTreeSet::new(),
             again: BTreeMap::new(),
             lost: BTreeMap::new(),
-            bulk: BTreeSet::new(),
+            bulk: BTreeMap::new(),
             accepted: BTreeSet::new(),
             hashed: BTreeMap::new(),
             bulk_in: BTreeMap::new(),
@@ -254,7 +254,7 @@ impl<S: Shell> Runtime<S> {
             return;
         };
         let vault = self.files.vault.as_ref();
-        let lost: Vec<u64> = (last.saturating_sub(SPAN - 1)..=last)
+        let lost: Vec<u64> = (last.saturating_sub(BULK_SPAN - 1)..=last)
             .filter(|i| r.have.contains(*i))
             .filter(|i| {
                 vault::read_sealed(vault, r.slot, &cipher, *i)
@@ -374,7 +374,12 @@ impl<S: Shell> Runtime<S> {
             acked: acked.clone(),
             stage: Stage::Moving,
             window: if r.direct_only { DIRECT_WINDOW } else { WINDOW },
+            span: SPAN,
         };
+        if let Some(span) = self.files.bulk.get(&id).filter(|_| self.sends_bulk(&r)) {
+            // The recipient's span for bulk chunks, all of it in flight.
+            (out.window, out.span) = (*span, *span);
+        }
         // The chunks lost from memory by a restart first (they count in the window).
         let again = self.files.lost.get(&id).cloned().unwrap_or_default();
         let due: Vec<u64> = again.into_iter().chain(out.refill()).collect();

@@ -9,7 +9,7 @@
 //! nothing else changes). A single chunk is a run of one.
 
 use super::*;
-use crate::files::transfer::{Arrival, Incoming};
+use crate::files::transfer::{Arrival, Incoming, BULK_SPAN};
 use crate::node::inbound::{set, TextGroup};
 use zeroize::Zeroizing;
 
@@ -81,6 +81,11 @@ pub(super) fn fits(
         chunks: r.chunks(),
         have: r.have.clone(),
         stage: r.stage,
+        span: if super::bulk::takes_bulk(r) {
+            BULK_SPAN
+        } else {
+            SPAN
+        },
     };
     match incoming.arrival(index) {
         Err(_) => Err("chunk the transfer refuses"),
