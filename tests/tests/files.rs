@@ -62,13 +62,9 @@ fn export(node: &mut Node, file: &str, to: &Path) -> Vec<u8> {
     std::fs::read(to).unwrap()
 }
 
-/// Would catch a file cut, padded or altered on the way at any size that matters (empty,
-/// one byte, a chunk boundary either side, several windows), an offer shown with another
-/// name or size, a transfer reported complete before the recipient has it all, an export
-/// over an existing file, a file sent uncleaned without being asked to, or plaintext of a
-/// file left in either profile.
-#[test]
-fn files_of_every_size_arrive_bit_exact_and_never_in_plaintext() {
+/// Alice and Bob, contacts and running, and a directory for the files they send and
+/// export: the network (kept alive), both profiles (to restart), both nodes, the directory.
+fn alice_and_bob() -> (Net, Profile, Profile, Node, Node, std::path::PathBuf) {
     let net = Net::new();
     let (alice_p, bob_p) = (net.node("alice"), net.node("bob"));
     let mut alice = alice_p.start();
@@ -76,6 +72,17 @@ fn files_of_every_size_arrive_bit_exact_and_never_in_plaintext() {
     connect(&mut alice, &mut bob);
     let dir = net.path().join("files");
     std::fs::create_dir_all(&dir).unwrap();
+    (net, alice_p, bob_p, alice, bob, dir)
+}
+
+/// Would catch a file cut, padded or altered on the way at any size that matters (empty,
+/// one byte, a chunk boundary either side, several windows), an offer shown with another
+/// name or size, a transfer reported complete before the recipient has it all, an export
+/// over an existing file, a file sent uncleaned without being asked to, or plaintext of a
+/// file left in either profile.
+#[test]
+fn files_of_every_size_arrive_bit_exact_and_never_in_plaintext() {
+    let (_net, alice_p, bob_p, mut alice, mut bob, dir) = alice_and_bob();
 
     // A type Cairn cannot clean is refused unless sent as it is.
     let odd = dir.join("data.bin");
@@ -153,13 +160,7 @@ fn files_of_every_size_arrive_bit_exact_and_never_in_plaintext() {
 /// or a cancelled file's content kept.
 #[test]
 fn either_side_cancels_and_the_other_is_told() {
-    let net = Net::new();
-    let (alice_p, bob_p) = (net.node("alice"), net.node("bob"));
-    let mut alice = alice_p.start();
-    let mut bob = bob_p.start();
-    connect(&mut alice, &mut bob);
-    let dir = net.path().join("files");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_net, _alice_p, bob_p, mut alice, mut bob, dir) = alice_and_bob();
     let path = dir.join("big.bin");
     std::fs::write(&path, content(300 * CHUNK, 3)).unwrap();
     // Declined before it moves.
@@ -196,13 +197,7 @@ fn either_side_cancels_and_the_other_is_told() {
 /// recipient is killed mid-transfer (and the sender too).
 #[test]
 fn kill9_mid_transfer_resumes_and_completes() {
-    let net = Net::new();
-    let (alice_p, bob_p) = (net.node("alice"), net.node("bob"));
-    let mut alice = alice_p.start();
-    let mut bob = bob_p.start();
-    connect(&mut alice, &mut bob);
-    let dir = net.path().join("files");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_net, alice_p, bob_p, mut alice, mut bob, dir) = alice_and_bob();
     let bytes = content(8 << 20, 4);
     let file = send_accepted(&mut alice, &mut bob, &dir, "recording.bin", &bytes);
     let p = bob.expect("progress", |e| {
@@ -231,13 +226,7 @@ fn kill9_mid_transfer_resumes_and_completes() {
 /// vault, which loses unsynced writes in a crash, is what checks that order.)
 #[test]
 fn a_large_file_moves_in_bulk_and_survives_kill9_of_either_side() {
-    let net = Net::new();
-    let (alice_p, bob_p) = (net.node("alice"), net.node("bob"));
-    let mut alice = alice_p.start();
-    let mut bob = bob_p.start();
-    connect(&mut alice, &mut bob);
-    let dir = net.path().join("files");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_net, alice_p, bob_p, mut alice, mut bob, dir) = alice_and_bob();
     let size = 20 << 20; // above the mailbox's 16 MiB: it moves only directly
     let bytes = content(size, 7);
     let file = send_accepted(&mut alice, &mut bob, &dir, "archive.bin", &bytes);
@@ -276,13 +265,7 @@ fn a_large_file_moves_in_bulk_and_survives_kill9_of_either_side() {
 /// before its first chunks leave (PROTOCOL §25.5), so every chunk is a bulk chunk.
 #[test]
 fn every_chunk_of_a_large_file_is_a_bulk_chunk() {
-    let net = Net::new();
-    let (alice_p, bob_p) = (net.node("alice"), net.node("bob"));
-    let mut alice = alice_p.start();
-    let mut bob = bob_p.start();
-    connect(&mut alice, &mut bob);
-    let dir = net.path().join("files");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_net, _alice_p, _bob_p, mut alice, mut bob, dir) = alice_and_bob();
     let size = 17 << 20; // above the mailbox's 16 MiB
     let bytes = content(size, 9);
     let file = send_accepted(&mut alice, &mut bob, &dir, "large.bin", &bytes);
