@@ -180,40 +180,38 @@ impl Sampler {
     }
 }
 
+/// Numbers `skip`.. (`take` of them) of a line of `/proc` (in USER_HZ ticks, 100 a second on
+/// Linux), in seconds.
+fn secs(line: &str, skip: usize, take: usize) -> Vec<f64> {
+    line.split_whitespace()
+        .skip(skip)
+        .take(take)
+        .filter_map(|v| v.parse::<f64>().ok())
+        .map(|t| t / 100.0)
+        .collect()
+}
+
 /// CPU time (user + system, every thread) of process `pid` ("self" for this one), in seconds
-/// (`/proc/PID/stat`, in USER_HZ ticks: 100 per second on Linux).
+/// (`/proc/PID/stat`).
 fn cpu_secs(pid: &str) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // The fields after the command name, which is in parentheses and may hold spaces.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = rest
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    f.iter().sum::<f64>() / 100.0
+    secs(rest, 11, 2).iter().sum()
 }
 
 /// CPU time of the whole machine so far (every core, user + system + interrupts), in
-/// seconds (`/proc/stat`, USER_HZ ticks).
+/// seconds (`/proc/stat`).
 fn machine_cpu_secs() -> f64 {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let line = stat.lines().next().unwrap_or("");
     // user nice system idle iowait irq softirq steal: all but idle and iowait.
-    let f: Vec<f64> = line
-        .split_whitespace()
-        .skip(1)
-        .take(8)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    let busy: f64 = f
+    secs(line, 1, 8)
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != 3 && *i != 4)
         .map(|(_, v)| v)
-        .sum();
-    busy / 100.0
+        .sum()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
