@@ -14,7 +14,13 @@
 //! 3. Resume: a second transfer of the same size; at half of it Alice is killed (-9) and
 //!    restarted; Bob's `chunks_again` then says how much the link carried twice.
 //!
-//! Baseline and Cairn alternate three times; the ratio is of the medians.
+//! Baseline and Cairn alternate five times (`CAIRN_BENCH_ROUNDS`); the ratio is of the
+//! medians. Before each measurement the machine settles (`settle`: dirty pages written out,
+//! the cores nearly idle), so that neither side pays for what ran before it: the writeback
+//! of a build or of Alice's import of the file, which otherwise slowed a round now and then.
+//! Each round also prints what tells a slow round apart: chunks carried twice, chunks that
+//! came as bulk chunks, context switches, and the CPU per MiB of each process and of the
+//! whole machine.
 use cairn_node::net::protocol::{Request, Response};
 use cairn_node::net::swarm::{self, BehaviourEvent, SwarmOptions};
 use cairn_tests::{connect, rss_of, Net, Node};
@@ -214,6 +220,60 @@ fn machine_cpu_secs() -> f64 {
         .sum()
 }
 
+/// Chunks of `file` that `node` received more than once, and chunks it received as bulk
+/// chunks (its list of files with alice).
+fn chunk_counts(node: &mut Node, file: &str) -> (u64, u64) {
+    node.cmd(json!({"cmd": "files", "with": "alice"}));
+    let list = node.expect("files", |e| e["event"] == "files");
+    let f = list["files"]
+        .as_array()
+        .and_then(|l| l.iter().find(|f| f["file"] == file))
+        .cloned()
+        .unwrap_or_default();
+    let n = |k: &str| f[k].as_u64().unwrap_or(0);
+    (n("chunks_again"), n("bulk_chunks"))
+}
+
+/// Context switches (voluntary, involuntary) of every thread of process `pid` so far.
+fn switches(pid: u32) -> (u64, u64) {
+    let mut total = (0, 0);
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return total;
+    };
+    for t in tasks.flatten() {
+        let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        for line in status.lines() {
+            let n = |l: &str| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            };
+            if line.starts_with("voluntary_ctxt_switches") {
+                total.0 += n(line).unwrap_or(0);
+            } else if line.starts_with("nonvoluntary_ctxt_switches") {
+                total.1 += n(line).unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
+/// Lets the machine settle before a measurement: writes out dirty pages (`sync`: a build's
+/// or the last import's writeback must not run during it) and waits until the cores are
+/// nearly idle (at most 30 s). Returns the seconds it waited.
+fn settle() -> f64 {
+    let start = Instant::now();
+    let _ = std::process::Command::new("sync").status();
+    while start.elapsed() < Duration::from_secs(30) {
+        let (busy0, t0) = (machine_cpu_secs(), Instant::now());
+        std::thread::sleep(Duration::from_millis(500));
+        if (machine_cpu_secs() - busy0) / t0.elapsed().as_secs_f64() < 0.1 {
+            break;
+        }
+    }
+    start.elapsed().as_secs_f64()
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -244,20 +304,35 @@ fn main() {
         }
     }
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for round in 1..=3 {
+    let rounds: usize = std::env::var("CAIRN_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    for round in 1..=rounds {
+        let waited = settle();
         let cpu0 = cpu_secs("self");
         let b = rt.block_on(bare(size));
         let bare_cpu = cpu_secs("self") - cpu0;
         let file = offer(&mut alice, &mut bob, &path);
+        let waited = waited + settle();
         let pids = [alice.pid().unwrap(), bob.pid().unwrap()];
         let sampler = Sampler::start(&pids);
         let cpu0: Vec<f64> = pids.iter().map(|p| cpu_secs(&p.to_string())).collect();
         let (own0, machine0) = (cpu_secs("self"), machine_cpu_secs());
+        let sw0: Vec<(u64, u64)> = pids.iter().map(|p| switches(*p)).collect();
         let start = Instant::now();
         bob.cmd(json!({"cmd": "accept_file", "file": file}));
         complete(&mut bob, &file);
         let c = start.elapsed().as_secs_f64();
         let mem = sampler.finish();
+        let sw: Vec<(u64, u64)> = pids
+            .iter()
+            .zip(&sw0)
+            .map(|(p, s0)| {
+                let s = switches(*p);
+                (s.0 - s0.0, s.1 - s0.1)
+            })
+            .collect();
         let own = (cpu_secs("self") - own0) * 1000.0 / mib as f64;
         let machine = (machine_cpu_secs() - machine0) * 1000.0 / mib as f64;
         let cpu: Vec<f64> = pids
@@ -266,14 +341,21 @@ fn main() {
             .map(|(p, c0)| (cpu_secs(&p.to_string()) - c0) * 1000.0 / mib as f64)
             .collect();
         complete(&mut alice, &file);
+        let (again, bulk) = chunk_counts(&mut bob, &file);
         println!(
             "round {round}: Cairn {c:.2} s ({:.1} MiB/s), bare {b:.2} s ({:.1} MiB/s): {:.2}× the bare rate; \
+             settled {waited:.1} s before; chunks received again {again}, as bulk chunks {bulk}; \
+             context switches (voluntary / involuntary): alice {} / {}, bob {} / {}; \
              RSS idle / peak above idle: alice {:.1} / {:.1} MiB, bob {:.1} / {:.1} MiB; \
              CPU per MiB: alice {:.1} ms, bob {:.1} ms, this bench {:.1} ms, whole machine {:.1} ms \
              (cores busy {:.2}); bare (both ends) {:.1} ms",
             mib as f64 / c,
             mib as f64 / b,
             b / c,
+            sw[0].0,
+            sw[0].1,
+            sw[1].0,
+            sw[1].1,
             mem[0].0,
             mem[0].1,
             mem[1].0,
@@ -310,15 +392,7 @@ fn main() {
     let alice = alice_p.start();
     complete(&mut bob, &file);
     let after = start.elapsed().as_secs_f64();
-    bob.cmd(json!({"cmd": "files", "with": "alice"}));
-    let list = bob.expect("files", |e| e["event"] == "files");
-    let again = list["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["file"] == file.as_str())
-        .and_then(|f| f["chunks_again"].as_u64())
-        .unwrap_or(0);
+    let (again, _) = chunk_counts(&mut bob, &file);
     println!(
         "kill -9 of the sender at {:.1} MiB of {mib} MiB: completed {after:.1} s after the restart; \
          sent again: {again} chunks ({:.2} MiB)",

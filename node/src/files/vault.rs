@@ -37,6 +37,13 @@ pub trait Vault: Send + Sync {
     fn read(&self, slot: Slot, index: u64, len: usize) -> io::Result<Vec<u8>>;
     /// Makes what was written to `slot` durable.
     fn sync(&self, slot: Slot) -> io::Result<()>;
+    /// Lets the system drop `slot`'s synced pages from its memory (a hint; nothing is
+    /// lost): all of them if `whole` (nothing more is written to it), else those well
+    /// before its end. A received file is read again only when it is exported, so the
+    /// chunks of a transfer need not stay cached once on disk: see [`sync_slots`].
+    fn uncache(&self, _slot: Slot, _whole: bool) -> io::Result<()> {
+        Ok(())
+    }
     /// Deletes `slot` (absent is fine).
     fn remove(&self, slot: Slot) -> io::Result<()>;
     /// Every slot held (to find slots no record names after a crash).
@@ -54,7 +61,16 @@ pub struct DirVault {
     open: Arc<Mutex<OpenSlots>>,
     /// Slots whose name in the directory this vault has synced (once is enough).
     named: Arc<Mutex<std::collections::BTreeSet<Slot>>>,
+    /// How far each slot's pages were let go from the page cache ([`Vault::uncache`]).
+    dropped: Arc<Mutex<BTreeMap<Slot, u64>>>,
 }
+
+/// How far short of a slot's end [`Vault::uncache`] stops: two bulk spans of sealed chunks
+/// (16 MiB), past anything written since the last sync.
+const UNCACHE_LAG: u64 = 2 * crate::files::transfer::BULK_SPAN * SEALED_CHUNK_LEN as u64;
+
+/// The least [`Vault::uncache`] lets go at once (8 MiB).
+const UNCACHE_BATCH: u64 = crate::files::transfer::BULK_SPAN * SEALED_CHUNK_LEN as u64;
 
 /// Slots a [`DirVault`] keeps open, the most recently used.
 const OPEN_SLOTS: usize = 8;
@@ -69,6 +85,7 @@ impl DirVault {
             dir: paths.files_dir(),
             open: Arc::new(Mutex::new(Vec::new())),
             named: Arc::new(Mutex::new(std::collections::BTreeSet::new())),
+            dropped: Arc::new(Mutex::new(BTreeMap::new())),
         }
     }
 
@@ -80,6 +97,20 @@ impl DirVault {
         self.open
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `slot`'s file: the open one, else opened for reading (for a sync or a hint; not
+    /// kept open).
+    fn handle(&self, slot: Slot) -> io::Result<Arc<File>> {
+        let open = self
+            .opened()
+            .iter()
+            .find(|(s, _)| *s == slot)
+            .map(|(_, f)| Arc::clone(f));
+        match open {
+            Some(f) => Ok(f),
+            None => Ok(Arc::new(File::open(self.path(slot))?)),
+        }
     }
 
     /// Runs `f` on `slot`'s file (opened, or created if `create`), with the lock held.
@@ -149,15 +180,7 @@ impl Vault for DirVault {
 
     fn sync(&self, slot: Slot) -> io::Result<()> {
         // Not under the lock: the loop goes on writing while the disk catches up.
-        let open = self
-            .opened()
-            .iter()
-            .find(|(s, _)| *s == slot)
-            .map(|(_, f)| Arc::clone(f));
-        match open {
-            Some(f) => f.sync_all()?,
-            None => File::open(self.path(slot))?.sync_all()?,
-        }
+        self.handle(slot)?.sync_all()?;
         // The slot's name in the directory, too, the first time.
         let mut named = self
             .named
@@ -170,9 +193,44 @@ impl Vault for DirVault {
         Ok(())
     }
 
+    #[cfg(target_os = "linux")]
+    fn uncache(&self, slot: Slot, whole: bool) -> io::Result<()> {
+        let file = self.handle(slot)?;
+        // Unless `whole`, up to `UNCACHE_LAG` short of the end: chunks below it were
+        // written before the sync that just ended (a sender keeps at most a bulk span in
+        // flight), so their pages are clean and go at once; a dirty page would only be
+        // queued for writing. A batch at a time: each call walks its range.
+        let len = file.metadata()?.len();
+        let (end, batch) = if whole {
+            (len, 1)
+        } else {
+            (len.saturating_sub(UNCACHE_LAG), UNCACHE_BATCH)
+        };
+        let mut dropped = self
+            .dropped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let from = dropped.get(&slot).copied().unwrap_or(0);
+        let Some(len) = end.checked_sub(from).filter(|l| *l >= batch) else {
+            return Ok(());
+        };
+        rustix::fs::fadvise(
+            &*file,
+            from,
+            std::num::NonZeroU64::new(len),
+            rustix::fs::Advice::DontNeed,
+        )?;
+        dropped.insert(slot, end);
+        Ok(())
+    }
+
     fn remove(&self, slot: Slot) -> io::Result<()> {
         self.opened().retain(|(s, _)| *s != slot);
         self.named
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&slot);
+        self.dropped
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&slot);
@@ -324,12 +382,22 @@ pub fn import(
     Ok(hash.finalize().into())
 }
 
-/// Makes what was written to each of `slots` durable; a slot removed since is fine.
+/// Makes what was written to each of `slots` durable (the chunks a transfer received); a
+/// slot removed since is fine. Then lets the system drop those pages from its cache
+/// ([`Vault::uncache`]): nothing reads them before an export, a 1 GiB transfer would
+/// otherwise push 1 GiB of the user's other cached data out, and reusing the few pages just
+/// released is cheaper than taking new ones. On a virtual machine whose host takes back the
+/// guest's free memory (a balloon's free page reporting, as here and under Qubes) every new
+/// page costs the host a fault: the copy into the cache ran 17 times slower once the cache
+/// had grown into such pages (docs/BENCHMARKS.md).
 pub fn sync_slots(vault: &dyn Vault, slots: &[Slot]) -> io::Result<()> {
     for s in slots {
         match vault.sync(*s) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             r => r?,
+        }
+        if let Err(e) = vault.uncache(*s, false) {
+            tracing::debug!(error = %e, "synced chunks left in the page cache");
         }
     }
     Ok(())
@@ -532,226 +600,4 @@ pub fn export_to_path(
 }
 
 #[cfg(test)]
-mod tests {
-
-    /// Catches a memory vault that keeps what was never synced through a crash (the
-    /// simulator would then miss a chunk receipted before it was on disk), or loses what was.
-    #[test]
-    fn a_crash_keeps_only_what_was_synced() {
-        let v = MemVault::default();
-        let (a, b) = (Slot([1; 16]), Slot([2; 16]));
-        v.write(a, 0, &[1; 20]).unwrap();
-        v.sync(a).unwrap();
-        v.write(a, 1, &[2; 20]).unwrap();
-        v.write(b, 0, &[3; 20]).unwrap();
-        v.crash();
-        assert_eq!(v.read(a, 0, 20).unwrap(), [1; 20]);
-        assert!(v.read(a, 1, 20).is_err());
-        assert!(v.read(b, 0, 20).is_err());
-        assert_eq!(v.slots().unwrap(), [a]);
-        assert_eq!(
-            sync_slots(&v, &[b]).map_err(|e| e.kind()),
-            Ok(()),
-            "a slot gone is fine"
-        );
-    }
-    use super::*;
-    use cairn_crypto::file::{FileKey, FILE_ID_LEN};
-    use rand::{RngCore, SeedableRng};
-
-    fn descriptor(size: u64, sha256: [u8; 32], key: [u8; 32]) -> FileDescriptor {
-        FileDescriptor {
-            id: [7; FILE_ID_LEN],
-            name: "report.pdf".into(),
-            media_type: "application/pdf".into(),
-            size,
-            sha256,
-            key: FileKey::from_key_bytes(key),
-        }
-    }
-
-    /// Would catch a chunk written at the wrong place, a last chunk cut or padded, a hash
-    /// of something else than the content, plaintext on disk, or an export that overwrites.
-    #[test]
-    fn import_and_export_round_trip_through_a_directory_sealed() {
-        let dir = tempfile::tempdir().unwrap();
-        let vault = DirVault::new(&crate::store::ProfilePaths::new(dir.path()));
-        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        for size in [
-            0usize,
-            1,
-            CHUNK_LEN - 1,
-            CHUNK_LEN,
-            CHUNK_LEN + 1,
-            3 * CHUNK_LEN + 17,
-        ] {
-            let mut content = vec![0u8; size];
-            rng.fill_bytes(&mut content);
-            // A recognisable run, to look for on disk.
-            if size > 64 {
-                content[10..42].copy_from_slice(b"SOURCE-NAME-THAT-MUST-NOT-LEAK!!");
-            }
-            let key = [size as u8; 32];
-            let cipher = FileCipher::new(&FileKey::from_key_bytes(key), size as u64).unwrap();
-            let mut slot = Slot([0; 16]);
-            rng.fill_bytes(&mut slot.0);
-            let sha = import(&vault, slot, &cipher, &mut content.as_slice()).unwrap();
-            assert_eq!(sha, <[u8; 32]>::from(Sha256::digest(&content)));
-            let on_disk =
-                std::fs::read(dir.path().join("files").join(hex::encode(slot.0))).unwrap();
-            let chunks = cipher.chunks() as usize;
-            assert_eq!(
-                on_disk.len(),
-                size + chunks * 16,
-                "sealed chunks, nothing else"
-            );
-            assert!(!on_disk
-                .windows(32)
-                .any(|w| w == b"SOURCE-NAME-THAT-MUST-NOT-LEAK!!"));
-            let d = descriptor(size as u64, sha, key);
-            let mut out = Vec::new();
-            export(&vault, slot, &d, &mut out).unwrap();
-            assert_eq!(out, content, "size {size}");
-            let target = dir.path().join(format!("out-{size}"));
-            export_to_path(&vault, slot, &d, &target).unwrap();
-            assert_eq!(std::fs::read(&target).unwrap(), content);
-            assert!(
-                export_to_path(&vault, slot, &d, &target).is_err(),
-                "never over an existing file"
-            );
-            assert!(vault.slots().unwrap().contains(&slot));
-            vault.remove(slot).unwrap();
-            assert!(!vault.slots().unwrap().contains(&slot));
-        }
-    }
-
-    /// Would catch a source that grew or shrank taken as the file, a wrong hash accepted
-    /// at export (with the partial export left behind), or a swapped chunk opened.
-    #[test]
-    fn a_changed_source_a_wrong_hash_and_a_moved_chunk_are_refused() {
-        let vault = MemVault::default();
-        let key = FileKey::from_key_bytes([3; 32]);
-        let size = 2 * CHUNK_LEN as u64 + 5;
-        let cipher = FileCipher::new(&key, size).unwrap();
-        let content = vec![9u8; size as usize];
-        let short = &content[..content.len() - 1];
-        assert!(matches!(
-            import(&vault, Slot([1; 16]), &cipher, &mut &short[..]),
-            Err(VaultError::Changed)
-        ));
-        let mut long = content.clone();
-        long.push(0);
-        assert!(matches!(
-            import(&vault, Slot([1; 16]), &cipher, &mut long.as_slice()),
-            Err(VaultError::Changed)
-        ));
-        let sha = import(&vault, Slot([2; 16]), &cipher, &mut content.as_slice()).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("x");
-        let wrong = descriptor(size, [0; 32], [3; 32]);
-        assert!(matches!(
-            export_to_path(&vault, Slot([2; 16]), &wrong, &target),
-            Err(VaultError::HashMismatch)
-        ));
-        assert!(!target.exists(), "a failed export leaves nothing");
-        // Chunk 0 written over chunk 1: it does not open there.
-        let c0 = vault.read(Slot([2; 16]), 0, SEALED_CHUNK_LEN).unwrap();
-        vault.write(Slot([2; 16]), 1, &c0).unwrap();
-        let right = descriptor(size, sha, [3; 32]);
-        let mut all = Vec::new();
-        ChunkReader::new(&vault, Slot([2; 16]), &right)
-            .unwrap()
-            .read_to_end(&mut all)
-            .unwrap_err();
-        assert!(matches!(
-            export(&vault, Slot([2; 16]), &right, &mut io::sink()),
-            Err(VaultError::Chunk(_))
-        ));
-    }
-
-    /// Would catch a reader that loses, repeats or reorders bytes across chunk
-    /// boundaries, or ends without checking the hash.
-    #[test]
-    fn a_chunk_reader_gives_the_plaintext_back_and_checks_the_hash() {
-        let vault = MemVault::default();
-        let size = 2 * CHUNK_LEN + 333;
-        let content: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-        let key = FileKey::from_key_bytes([4; 32]);
-        let cipher = FileCipher::new(&key, size as u64).unwrap();
-        let sha = import(&vault, Slot([5; 16]), &cipher, &mut content.as_slice()).unwrap();
-        let d = descriptor(size as u64, sha, [4; 32]);
-        let mut r = ChunkReader::new(&vault, Slot([5; 16]), &d).unwrap();
-        let mut out = Vec::new();
-        let mut small = [0u8; 1000];
-        loop {
-            let n = r.read(&mut small).unwrap();
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&small[..n]);
-        }
-        assert_eq!(out, content);
-        let wrong = descriptor(size as u64, [0; 32], [4; 32]);
-        let mut r = ChunkReader::new(&vault, Slot([5; 16]), &wrong).unwrap();
-        assert!(r.read_to_end(&mut Vec::new()).is_err(), "hash not checked");
-    }
-
-    /// Would catch chunks that arrived ahead of a gap left out of the hash (every later
-    /// chunk opened again at the end), hashed twice or out of order, more than [`AHEAD`]
-    /// kept in memory, a catch-up from the vault past a chunk not held, or one that reads
-    /// more than it is allowed at once.
-    #[test]
-    fn chunks_ahead_of_a_gap_are_hashed_in_order_once_it_fills() {
-        let vault = MemVault::default();
-        let chunks = AHEAD as u64 + 12;
-        let size = (chunks - 1) as usize * CHUNK_LEN + 9;
-        let content: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
-        let cipher = FileCipher::new(&FileKey::from_key_bytes([6; 32]), size as u64).unwrap();
-        let slot = Slot([8; 16]);
-        let sha = import(&vault, slot, &cipher, &mut content.as_slice()).unwrap();
-        let plain = |i: u64| {
-            cipher
-                .open(i, &read_sealed(&vault, slot, &cipher, i).unwrap())
-                .unwrap()
-        };
-        let all = |_: u64| true;
-        // In memory: 0, then 2..=5 wait for 1.
-        let mut h = Hashed::default();
-        let mut nexts = Vec::new();
-        for i in [0u64, 2, 3, 4, 5, 1, 6] {
-            h.take(i, plain(i));
-            nexts.push(h.next);
-        }
-        assert_eq!(nexts, [1, 1, 1, 1, 1, 6, 7]);
-        h.take(3, plain(3));
-        assert_eq!(h.next, 7, "a chunk hashed before is not hashed again");
-        // Past the room in memory: of 9.. (waiting for 8) AHEAD are kept, the last three
-        // are not, and are read back from the vault.
-        for i in 7..chunks {
-            if i != 8 {
-                h.take(i, plain(i));
-            }
-        }
-        assert_eq!(h.ahead.len(), AHEAD);
-        h.take(8, plain(8));
-        assert_eq!(
-            h.next,
-            9 + AHEAD as u64,
-            "everything kept was hashed once 8 came"
-        );
-        h.catch_up(&vault, slot, &cipher, all, 64).unwrap();
-        assert_eq!(h.next, chunks);
-        assert_eq!(<[u8; 32]>::from(h.hash.finalize()), sha);
-        // From the vault (chunks a node held before it started), at most `most` at once,
-        // never past one not held.
-        let mut h = Hashed::default();
-        h.take(0, plain(0));
-        h.catch_up(&vault, slot, &cipher, all, 2).unwrap();
-        assert_eq!(h.next, 3);
-        h.catch_up(&vault, slot, &cipher, |i| i != 5, 64).unwrap();
-        assert_eq!(h.next, 5);
-        h.catch_up(&vault, slot, &cipher, all, u64::MAX).unwrap();
-        assert_eq!(h.next, chunks);
-        assert_eq!(<[u8; 32]>::from(h.hash.finalize()), sha);
-    }
-}
+mod tests;

@@ -157,7 +157,13 @@ impl FileJob {
                         &mut std::io::sink(),
                     )
                 }) {
-                    Ok(()) => Ok(true),
+                    Ok(()) => {
+                        // Complete and on disk: none of it need stay cached (`sync_slots`).
+                        if let Err(e) = vault.uncache(slot, true) {
+                            tracing::debug!(error = %e, "a received file left in the page cache");
+                        }
+                        Ok(true)
+                    }
                     Err(VaultError::HashMismatch | VaultError::Chunk(_)) => Ok(false),
                     Err(e) => Err(e.to_string()),
                 },
