@@ -257,7 +257,11 @@ fn uncache_lets_go_of_synced_chunks_in_batches_short_of_the_end_and_keeps_them()
     assert_eq!(dropped(&vault), Some(at(4 * span + 1)));
     // Nothing was lost.
     for i in 0..written {
-        assert_eq!(vault.read(slot, i, SEALED_CHUNK_LEN).unwrap(), chunk(i), "{i}");
+        assert_eq!(
+            vault.read(slot, i, SEALED_CHUNK_LEN).unwrap(),
+            chunk(i),
+            "{i}"
+        );
     }
     // A removed slot is forgotten; a hint for it is an error, which a flush only logs.
     vault.remove(slot).unwrap();
