@@ -220,7 +220,12 @@ impl Vault for DirVault {
             std::num::NonZeroU64::new(len),
             rustix::fs::Advice::DontNeed,
         )?;
-        dropped.insert(slot, end);
+        // A whole file is done with: nothing to remember for it.
+        if whole {
+            dropped.remove(&slot);
+        } else {
+            dropped.insert(slot, end);
+        }
         Ok(())
     }
 
@@ -387,8 +392,8 @@ pub fn import(
 /// ([`Vault::uncache`]): nothing reads them before an export, a 1 GiB transfer would
 /// otherwise push 1 GiB of the user's other cached data out, and reusing the few pages just
 /// released is cheaper than taking new ones. On a virtual machine whose host takes back the
-/// guest's free memory (a balloon's free page reporting, as here and under Qubes) every new
-/// page costs the host a fault: the copy into the cache ran 17 times slower once the cache
+/// guest's free memory (a balloon's free page reporting, as on the machine the benchmarks
+/// run on) every new page costs the host a fault: the copy into the cache ran 17 times slower once the cache
 /// had grown into such pages (docs/BENCHMARKS.md).
 pub fn sync_slots(vault: &dyn Vault, slots: &[Slot]) -> io::Result<()> {
     for s in slots {
