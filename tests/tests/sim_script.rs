@@ -1,7 +1,8 @@
 //! Scripted simulations (`sim::script`): the runtime's rules that the random
 //! workload does not reach, checked deterministically in simulated time — an invite's
 //! lifetime, the disappearing-messages timer, a file's transfer across crashes of either
-//! side, and a file sent to a group.
+//! side, a file sent to a group, and a file too large for the mailbox that waits for a
+//! direct link.
 
 use cairn_node::api::sim::script::Script;
 use cairn_node::api::{Command, ErrorCode, Event, FileStateName};
@@ -567,4 +568,99 @@ fn crossing_timer_settings_end_the_same_on_both_sides() {
     assert_eq!(status(&mut s, 0, "n1"), Some(120));
     assert_eq!(status(&mut s, 1, "n0"), Some(120));
     assert_eq!(status(&mut s, 0, "n2"), Some(30));
+}
+
+/// Would catch a file too large for the mailbox (above its 16 MiB) whose chunks go to the
+/// mailbox when the contact cannot be reached directly (the relay's quota would refuse
+/// most and the rest would crowd out the messages beside them), a sender that does not
+/// tell its user the file waits, or tells them more than once, or a transfer that does not
+/// go on once the contact can be reached again.
+#[test]
+fn a_file_too_large_for_the_mailbox_waits_for_a_direct_link_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("archive.bin");
+    let size = (17u32 << 20) + 1_000;
+    let bytes: Vec<u8> = (0..size).map(|i| (i * 13 % 251) as u8).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    let mut s = Script::new(5, 2, true).unwrap();
+    s.command(
+        0,
+        Command::SendFile {
+            to: Some("n1".into()),
+            group: None,
+            path: path.to_string_lossy().into_owned(),
+            original: true,
+            client_ref: None,
+        },
+    )
+    .unwrap();
+    let Event::FileQueued { file, .. } = s
+        .wait_for(0, 5_000, |e| matches!(e, Event::FileQueued { .. }))
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    s.wait_for(1, 10_000, |e| matches!(e, Event::FileOffered { .. }))
+        .unwrap();
+    s.run_for(2_000).unwrap();
+    // The link between them goes before the acceptance: it reaches n0 through its mailbox.
+    s.cut(0, 1).unwrap();
+    let before = s.mailbox_offered_bytes();
+    s.command(1, Command::AcceptFile { file: file.clone() })
+        .unwrap();
+    s.wait_for(0, 120_000, file_state(&file, FileStateName::Moving))
+        .unwrap();
+    s.wait_for(
+        0,
+        120_000,
+        |e| matches!(e, Event::FileWaiting { file: f } if *f == file),
+    )
+    .unwrap();
+    s.run_for(300_000).unwrap();
+    let later = s.events(0);
+    assert!(
+        !later
+            .iter()
+            .any(|e| matches!(e, Event::FileWaiting { file: f } if *f == file)),
+        "told twice that the file waits"
+    );
+    assert!(
+        !later.iter().any(|e| matches!(
+            e,
+            Event::FileState {
+                state: FileStateName::Complete | FileStateName::Failed,
+                ..
+            }
+        )),
+        "the file ended while it could not move: {later:?}"
+    );
+    let through_mailbox = s.mailbox_offered_bytes() - before;
+    assert!(
+        through_mailbox < 64 << 10,
+        "{through_mailbox} bytes offered to the mailbox for a file of {size} (a chunk is 64 KiB)"
+    );
+    s.heal(0, 1).unwrap();
+    s.wait_for(1, 600_000, file_state(&file, FileStateName::Complete))
+        .unwrap();
+    s.wait_for(0, 600_000, file_state(&file, FileStateName::Complete))
+        .unwrap();
+    let through_mailbox = s.mailbox_offered_bytes() - before;
+    assert!(
+        through_mailbox < 64 << 10,
+        "{through_mailbox} bytes offered to the mailbox for a file of {size}"
+    );
+    let out = dir.path().join("out.bin");
+    s.command(
+        1,
+        Command::ExportFile {
+            file,
+            path: out.to_string_lossy().into_owned(),
+        },
+    )
+    .unwrap();
+    s.wait_for(1, 5_000, |e| matches!(e, Event::FileExported { .. }))
+        .unwrap();
+    assert!(std::fs::read(&out).unwrap() == bytes, "exported altered");
+    s.run_for(30_000).unwrap();
+    s.check_settled().unwrap();
 }

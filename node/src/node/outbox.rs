@@ -347,8 +347,9 @@ impl<S: Shell> Runtime<S> {
 
     pub(super) fn attempt_failed(&mut self, id: MessageId, route: Route, contact: ContactId) {
         self.in_flight.remove(&id);
-        if route == Route::Direct {
-            // Fall back to the contact's mailbox at once.
+        // Fall back to the contact's mailbox at once — unless it is part of a file too
+        // large for the mailbox, which waits for a direct connection.
+        if route == Route::Direct && !self.direct_only(&id) {
             let has_mailbox = self
                 .contacts
                 .get(&contact)

@@ -20,6 +20,9 @@ pub(super) struct SimRelay {
     /// Who waits for each of its answers.
     waiting: BTreeMap<Responder, (usize, u32, RequestId)>,
     next: u64,
+    /// Bytes of envelopes the nodes asked it to keep, taken or refused, since the run
+    /// began ([`crate::sim::script::Script::mailbox_offered_bytes`]).
+    pub(super) offered: u64,
 }
 
 impl SimRelay {
@@ -104,6 +107,11 @@ impl World {
         let Some(worker) = relay.worker.as_mut() else {
             return;
         };
+        relay.offered += match &request {
+            Request::MailboxPut(bytes) => bytes.len() as u64,
+            Request::MailboxPutBatch(items) => items.iter().map(|b| b.len() as u64).sum(),
+            _ => 0,
+        };
         let token = Responder(relay.next);
         relay.next += 1;
         relay.waiting.insert(token, (i, e, id));
@@ -180,6 +188,7 @@ impl World {
             done: mpsc::unbounded_channel().1,
             waiting: BTreeMap::new(),
             next: 0,
+            offered: 0,
         };
         relay.boot()?;
         self.relay = Some(relay);

@@ -246,6 +246,12 @@ impl Script {
         self.check(r)
     }
 
+    /// Bytes of envelopes the nodes have asked the relay's mailbox to keep since the run
+    /// began (taken or refused); 0 without a relay.
+    pub fn mailbox_offered_bytes(&self) -> u64 {
+        self.world.relay.as_ref().map_or(0, |r| r.offered)
+    }
+
     /// Simulated time now (ms since the run began).
     pub fn now_ms(&self) -> u64 {
         self.world.now
