@@ -1,7 +1,8 @@
 //! Files end to end (docs/PROTOCOL.md §25.3, docs/CLI.md): real `cairn run` processes on
 //! loopback sending files of several sizes, accepted, checked and written out bit-exact;
 //! a cancel from the sender; a kill -9 of the recipient mid-transfer that resumes; no
-//! content of any file in either profile.
+//! content of any file in either profile; files gone with the disappearing timer and the
+//! panic wipe.
 
 use cairn_tests::*;
 use rand::{RngCore, SeedableRng};
@@ -60,6 +61,17 @@ fn export(node: &mut Node, file: &str, to: &Path) -> Vec<u8> {
     });
     assert_eq!(e["event"], "file_exported", "{e}");
     std::fs::read(to).unwrap()
+}
+
+/// Bytes in a profile's vault of sealed files (0 if it has none).
+fn vault_bytes(p: &Profile) -> u64 {
+    std::fs::read_dir(p.dir.join("files"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.metadata().map_or(0, |m| m.len()))
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// Alice and Bob, contacts and running, and a directory for the files they send and
@@ -139,11 +151,6 @@ fn files_of_every_size_arrive_bit_exact_and_never_in_plaintext() {
         );
     }
     // Deleting the contact with its history deletes its files.
-    let vault_bytes = |p: &Profile| -> u64 {
-        std::fs::read_dir(p.dir.join("files"))
-            .map(|rd| rd.flatten().map(|e| e.metadata().unwrap().len()).sum())
-            .unwrap_or(0)
-    };
     assert!(vault_bytes(&bob_p) > 40 * CHUNK as u64);
     let mut bob = bob_p.start();
     bob.cmd(json!({"cmd": "delete", "alias": "alice"}));
@@ -186,11 +193,67 @@ fn either_side_cancels_and_the_other_is_told() {
     assert_eq!(e["code"], "file_state", "{e}");
     alice.quit();
     bob.quit();
-    let vault = bob_p.dir.join("files");
-    let left: u64 = std::fs::read_dir(&vault)
-        .map(|rd| rd.flatten().map(|e| e.metadata().unwrap().len()).sum())
-        .unwrap_or(0);
-    assert_eq!(left, 0, "a cancelled file's chunks were kept");
+    assert_eq!(
+        vault_bytes(&bob_p),
+        0,
+        "a cancelled file's chunks were kept"
+    );
+}
+
+/// Would catch a file the disappearing timer leaves on either side (in the list of files
+/// or as sealed chunks in the vault), or a panic wipe that leaves a received file's sealed
+/// chunks behind.
+#[test]
+fn the_disappearing_timer_and_the_panic_wipe_take_files_with_them() {
+    let (_net, alice_p, bob_p, mut alice, mut bob, dir) = alice_and_bob();
+    let timer = |alice: &mut Node, bob: &mut Node, seconds: Option<u64>| {
+        alice.cmd(json!({"cmd": "expire", "alias": "bob", "seconds": seconds}));
+        alice.expect("expire_set", |e| ev(e, "expire_set"));
+        bob.expect("the contact's timer", |e| {
+            ev(e, "expire_set") && e["by_contact"] == true
+        });
+    };
+    timer(&mut alice, &mut bob, Some(10));
+    let bytes = content(5 * CHUNK + 3, 11);
+    let file = send_accepted(&mut alice, &mut bob, &dir, "photo.bin", &bytes);
+    state(&mut bob, &file, "complete", Duration::from_secs(60));
+    state(&mut alice, &file, "complete", Duration::from_secs(60));
+    for p in [&alice_p, &bob_p] {
+        assert!(vault_bytes(p) > bytes.len() as u64, "{}", p.name);
+    }
+    // The timer runs out (the sweep comes every 5 s): gone from both sides.
+    let gone = |node: &mut Node, p: &Profile, with: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            node.cmd(json!({"cmd": "files", "with": with}));
+            let list = node.expect("files", |e| ev(e, "files"));
+            if list["files"].as_array().is_some_and(Vec::is_empty) && vault_bytes(p) == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} keeps the file past its timer ({} bytes in the vault): {list}",
+                p.name,
+                vault_bytes(p)
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    gone(&mut alice, &alice_p, "bob");
+    gone(&mut bob, &bob_p, "alice");
+    // Without a timer a file stays, until the panic wipe.
+    timer(&mut alice, &mut bob, None);
+    let file = send_accepted(&mut alice, &mut bob, &dir, "report.bin", &bytes);
+    state(&mut bob, &file, "complete", Duration::from_secs(60));
+    assert!(vault_bytes(&bob_p) > bytes.len() as u64);
+    bob.cmd(json!({"cmd": "wipe", "confirm": "WIPE"}));
+    bob.expect("wiped", |e| ev(e, "wiped"));
+    bob.exits();
+    assert!(
+        !bob_p.dir.join("files").exists(),
+        "the wipe left the vault of files"
+    );
+    alice.quit();
 }
 
 /// Would catch a transfer that restarts from nothing, stalls, or arrives altered after the

@@ -76,11 +76,8 @@ pub fn wipe_profile(paths: &ProfilePaths) -> Result<WipeReport, WipeError> {
         tor_removed: false,
     };
     step("syncing the profile directory", sync_dir(&paths.dir))?;
-    // If the database was just closed in this process, let sled's background threads finish
-    // before its files are removed (otherwise they may write into the directory we delete).
-    let _ = wait_until_released(&paths.db_dir(), RELEASE_TIMEOUT);
-    report.database_removed =
-        step("removing the database", fs::remove_dir_all(paths.db_dir()))?.is_some();
+    // The files and tor's state first: nothing waits on them (a running node's wipe waits
+    // for its own database below, up to RELEASE_TIMEOUT).
     report.files_removed =
         step("removing the files", fs::remove_dir_all(paths.files_dir()))?.is_some();
     report.tor_removed = step(
@@ -88,6 +85,11 @@ pub fn wipe_profile(paths: &ProfilePaths) -> Result<WipeReport, WipeError> {
         fs::remove_dir_all(paths.tor_dir()),
     )?
     .is_some();
+    // If the database was just closed in this process, let sled's background threads finish
+    // before its files are removed (otherwise they may write into the directory we delete).
+    let _ = wait_until_released(&paths.db_dir(), RELEASE_TIMEOUT);
+    report.database_removed =
+        step("removing the database", fs::remove_dir_all(paths.db_dir()))?.is_some();
     step(
         "removing the creation marker",
         fs::remove_file(paths.creating_marker()),
