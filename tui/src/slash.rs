@@ -24,6 +24,8 @@ pub enum SlashCmd {
     Send,
     /// The conversation's files.
     Files,
+    /// Forward a received message (without its sender).
+    Forward,
     /// Create a group.
     Group,
     /// A group's members (add, remove, promote).
@@ -124,6 +126,12 @@ pub const COMMANDS: &[Slash] = &[
         names: &["files"],
         usage: "/files",
         about: "files: accept, progress, save, forward",
+    },
+    Slash {
+        cmd: SlashCmd::Forward,
+        names: &["forward", "fwd"],
+        usage: "/forward",
+        about: "forward a message (not who sent it)",
     },
     Slash {
         cmd: SlashCmd::Group,

@@ -8,7 +8,8 @@ use cairn_tui::app::{
 };
 use cairn_tui::config::Settings;
 use cairn_tui::dialog::{
-    Accept, Expire, Help, Introduction, Invite, Lan, Members, NewKey, Verify, Wipe,
+    Accept, Expire, Forward, Help, Introduction, Invite, Lan, Members, NewKey, Received, Verify,
+    Wipe,
 };
 use cairn_tui::input::TextField;
 use ratatui::backend::TestBackend;
@@ -316,6 +317,15 @@ screens! {
         id: "77".into(),
         by: "alice".into(),
         group: Some("newsroom".into()),
+    }));
+    forward => with_dialog(Dialog::Forward({
+        let said = |id: &str, text: &str| Received { id: id.into(), from: None, text: text.into() };
+        let mut d = Forward::new("alice".into(), vec![
+            said("a1", "The documents are in the usual place."),
+            said("a2", "Pass them on to the editor,\nbut not my name."),
+        ]);
+        d.to = Some(TextField::with_text("editor"));
+        d
     }));
 }
 

@@ -268,6 +268,7 @@ pub(super) fn slash(app: &mut App, line: &str, fx: &mut Vec<Effect>) {
             super::files::open_attach(app, path)
         }
         SlashCmd::Files => super::files::open_files(app, fx),
+        SlashCmd::Forward => super::files::open_forward(app),
         SlashCmd::Members => super::groups::open_members(app),
         SlashCmd::Leave => match super::groups::selected_group(app) {
             Some(g) if args.first() == Some(&"confirm") => {

@@ -1,4 +1,5 @@
-//! Files in the UI: `update` with the attach and files dialogs and the node's file events.
+//! Files in the UI: `update` with the attach and files dialogs and the node's file events;
+//! forwarding a received message.
 
 use super::*;
 use cairn_node::api::{ContactInfo, FileId, FileInfo, FileStateName};
@@ -315,4 +316,85 @@ fn in_a_group_files_go_to_the_group_and_list_each_member() {
         matches!(&sent[..], [Command::Forward { to: None, group: Some(g), file: Some(f), .. }] if g.as_str() == G && f.as_str() == "b1"),
         "{sent:?}"
     );
+}
+
+/// Would catch a forward of another message than the one chosen, of one that names its
+/// first sender, one not shown as ours in the conversation it went to (or not paired with
+/// the node's id once queued), or a name that is no conversation taken as one.
+#[test]
+fn a_received_message_is_forwarded_as_our_own_from_the_forward_dialog() {
+    let mut app = app_with_bob();
+    let contact = |alias: &str| ContactInfo {
+        alias: alias.into(),
+        verified: false,
+        online: true,
+        established: true,
+        blocked: false,
+        messages: 0,
+        protocol: Some(3),
+    };
+    update(
+        &mut app,
+        Action::Node(Event::Contacts {
+            contacts: vec![contact("bob"), contact("editor")],
+        }),
+    );
+    for (id, text) in [("aa01", "the source's words"), ("aa02", "later")] {
+        update(
+            &mut app,
+            Action::Node(Event::Message {
+                from: "bob".into(),
+                id: id.into(),
+                text: text.into(),
+                sent_at: T0,
+            }),
+        );
+    }
+    app.selected = Some("bob".into());
+    typed(&mut app, "/forward");
+    update(&mut app, key(KeyCode::Enter));
+    let Some(Dialog::Forward(d)) = &app.dialog else {
+        panic!("no forward dialog: {:?}", app.dialog);
+    };
+    assert_eq!(d.messages.len(), 2);
+    assert_eq!(d.selected, 1, "the newest first");
+    update(&mut app, key(KeyCode::Up));
+    update(&mut app, key(KeyCode::Enter));
+    let fx = typed(&mut app, "nobody");
+    assert!(commands(&fx).is_empty());
+    let fx = update(&mut app, key(KeyCode::Enter));
+    assert!(commands(&fx).is_empty(), "forwarded to no one");
+    assert!(
+        matches!(&app.dialog, Some(Dialog::Forward(d)) if d.to.is_some()),
+        "the question stays open to correct the name"
+    );
+    for _ in 0.."nobody".len() {
+        update(&mut app, key(KeyCode::Backspace));
+    }
+    typed(&mut app, "editor");
+    let fx = update(&mut app, key(KeyCode::Enter));
+    let sent = commands(&fx);
+    let [Command::Forward {
+        message: Some(m),
+        file: None,
+        to: Some(to),
+        group: None,
+        original: false,
+        client_ref: Some(local),
+    }] = &sent[..]
+    else {
+        panic!("{sent:?}");
+    };
+    assert_eq!((m.as_str(), to.as_str()), ("aa01", "editor"));
+    assert!(app.dialog.is_none());
+    let shown = app.convs["editor"].messages.last().unwrap();
+    assert!(shown.outgoing && shown.text == "the source's words" && shown.from.is_none());
+    update(
+        &mut app,
+        Action::Node(Event::Queued {
+            id: "bb07".into(),
+            client_ref: Some(local.clone()),
+        }),
+    );
+    assert_eq!(app.convs["editor"].messages.last().unwrap().id, "bb07");
 }

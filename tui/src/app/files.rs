@@ -1,8 +1,9 @@
 //! Files in the TUI: sending one (labelled, so its events find the conversation), and the
-//! node's file events kept in [`App::files`] and shown in the files dialog.
+//! node's file events kept in [`App::files`] and shown in the files dialog; forwarding a
+//! file or a received message.
 
 use super::*;
-use crate::dialog::{Attach, Files, Preview};
+use crate::dialog::{Attach, Files, Forward, Preview, Received};
 use crate::model::FileView;
 use crate::model::{group_key, Contact};
 use cairn_node::api::{FileStateName, GroupRef};
@@ -95,6 +96,78 @@ pub(super) fn open_attach(app: &mut App, path: &str) {
         }
         None => app.warn("Select a conversation first."),
     }
+}
+
+/// Opens the forward dialog over the selected conversation's received messages.
+pub(super) fn open_forward(app: &mut App) {
+    let Some(alias) = app.selected.clone() else {
+        return app.warn("Select a conversation first.");
+    };
+    let messages = app.convs.get(&alias).map_or_else(Vec::new, |c| {
+        c.messages
+            .iter()
+            .filter(|m| !m.outgoing)
+            .map(|m| Received {
+                id: m.id.clone(),
+                from: m.from.clone(),
+                text: m.text.clone(),
+            })
+            .collect()
+    });
+    let label = app
+        .contact(&alias)
+        .map_or(alias.to_string(), Contact::label);
+    app.dialog = Some(Dialog::Forward(Forward::new(label, messages)));
+}
+
+/// Forwards the received message `id` to the conversation named `to` (`# name`: a group):
+/// its text shows there at once as the user's own message, and the node sends it as a new
+/// message (the text only: PROTOCOL's forwarding names no first sender), labelled with a
+/// `ref` so that `queued` finds it. A name that is no conversation is said, the dialog left
+/// open to correct it.
+pub(super) fn forward_message(app: &mut App, id: String, to: &str, fx: &mut Vec<Effect>) {
+    let text = app
+        .convs
+        .values()
+        .flat_map(|c| c.messages.iter())
+        .find(|m| !m.outgoing && m.id == id)
+        .map(|m| m.text.clone());
+    let Some(text) = text else {
+        app.dialog = None;
+        return app.warn("That message is gone (its disappearing timer ran out).");
+    };
+    let conv = conversation_named(app, to);
+    let Some(contact) = app.contact(&conv) else {
+        return app.warn(format!("No contact or group named {to}."));
+    };
+    let label = contact.label();
+    let group = contact.group.clone();
+    if group.as_ref().is_some_and(|g| !g.member) {
+        return app.warn("You are no longer a member of this group.");
+    }
+    if !app.status.running || app.status.restarting {
+        return app.warn("The node is not running right now; forward it again in a moment.");
+    }
+    app.dialog = None;
+    app.next_local += 1;
+    let local = format!("local-{}", app.next_local);
+    let now = app.now_ms;
+    app.add_message(&conv, Message::plain(local.clone(), true, text, now, now));
+    let (to, group) = match group {
+        Some(g) => (None, Some(g.id)),
+        None => (Some(conv), None),
+    };
+    fx.push(Effect::Node(Command::Forward {
+        message: Some(id.into()),
+        file: None,
+        to,
+        group,
+        original: false,
+        client_ref: Some(local.into()),
+    }));
+    app.notify(format!(
+        "Forwarded to {label} as your own message: nothing says who sent it to you."
+    ));
 }
 
 /// Opens the files dialog for the selected conversation and asks the node for its list.

@@ -266,5 +266,6 @@ fn carry_out(app: &mut App, request: Request, fx: &mut Vec<Effect>) {
         }
         Request::ListDir(dir) => fx.push(Effect::ListDir(dir)),
         Request::File(cmd) => super::files::send(app, cmd, fx),
+        Request::ForwardMessage { id, to } => super::files::forward_message(app, id, &to, fx),
     }
 }

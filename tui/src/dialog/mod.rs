@@ -10,6 +10,7 @@ mod attach;
 mod expire;
 mod exposure;
 mod files;
+mod forward;
 mod help;
 mod hidden;
 mod introduction;
@@ -25,6 +26,7 @@ pub use attach::{Attach, Preview};
 pub use expire::Expire;
 pub use exposure::Exposure;
 pub use files::{size as files_size, Files};
+pub use forward::{Forward, Received};
 pub use help::{help_lines, Help};
 pub use hidden::Hidden;
 pub use introduction::Introduction;
@@ -136,6 +138,14 @@ pub enum Request {
     /// Send or forward a file (the app labels it, to know which conversation it is in,
     /// and sends it to a group when the conversation or the name given is one).
     File(Command),
+    /// Forward the received message `id` to the contact or group named `to` (`# name`
+    /// for a group).
+    ForwardMessage {
+        /// The node's id of the message.
+        id: String,
+        /// The contact's alias, or `# name` of a group.
+        to: String,
+    },
 }
 
 /// What drawing a dialog may read beyond its own state.
@@ -173,6 +183,8 @@ pub enum Dialog {
     Attach(Attach),
     /// A conversation's files.
     Files(Files),
+    /// Forward a received message.
+    Forward(Forward),
     /// Who can learn what about the user (the exposure report).
     Exposure(Exposure),
 }
@@ -194,6 +206,7 @@ impl Dialog {
             Dialog::Introduction(d) => d.update(key, out),
             Dialog::Attach(d) => d.update(key, out),
             Dialog::Files(d) => d.update(key, out),
+            Dialog::Forward(d) => d.update(key, out),
             Dialog::Exposure(d) => d.update(key, out),
         }
     }
@@ -222,6 +235,7 @@ impl Dialog {
             Dialog::Introduction(d) => d.draw(f),
             Dialog::Attach(d) => d.draw(f),
             Dialog::Files(d) => d.draw(f),
+            Dialog::Forward(d) => d.draw(f),
             Dialog::Exposure(d) => d.draw(f),
         }
     }
