@@ -266,3 +266,44 @@ fn a_message_from_a_member_not_yet_known_as_one_is_shown_once_its_addition_arriv
     let listed = history(&mut s, 1, &desk);
     assert!(listed.contains(&text), "{listed:?}");
 }
+
+/// Would catch a group message that cannot be forwarded (the node looked received
+/// messages up by the id of the copy each member receives, which is not the message's id
+/// that `group_message` reports), or a forward that carries its author's name: n0
+/// forwards what n1 wrote in the group to n2 as a message of its own.
+#[test]
+fn a_group_message_is_forwarded_to_a_contact_without_its_author() {
+    let mut s = Script::new(12, 3, false).unwrap();
+    create_desk(&mut s);
+    let group = desk_of_n0(&mut s);
+    s.wait_for(1, 30_000, |e| matches!(e, Event::Group { .. }))
+        .unwrap();
+    s.run_for(5_000).unwrap();
+    let text = s.group_send(1, &group.id, "from the field").unwrap();
+    let Event::GroupMessage { id, from, .. } = s
+        .wait_for(
+            0,
+            30_000,
+            |e| matches!(e, Event::GroupMessage { text: t, .. } if *t == text),
+        )
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(from.as_str(), "n1");
+    s.events(2);
+    s.forward(0, 2, id, &text).unwrap();
+    s.wait_for(0, 1_000, |e| matches!(e, Event::Queued { .. }))
+        .unwrap();
+    let got = s
+        .wait_for(
+            2,
+            30_000,
+            |e| matches!(e, Event::Message { text: t, .. } if *t == text),
+        )
+        .unwrap();
+    let Event::Message { from, .. } = got else {
+        unreachable!()
+    };
+    assert_eq!(from.as_str(), "n0", "forwarded as n0's own");
+}

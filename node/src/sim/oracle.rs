@@ -42,6 +42,8 @@ pub(crate) struct Oracle {
     announced: BTreeMap<usize, BTreeSet<String>>,
     /// How many times each machine crashed.
     crashes: BTreeMap<usize, u32>,
+    /// Forwards asked for: the ref each carries → the text it forwards (its key in `sent`).
+    forwards: BTreeMap<String, String>,
 }
 
 impl Oracle {
@@ -66,6 +68,16 @@ impl Oracle {
                 unreported: false,
             },
         );
+    }
+
+    /// A script asks `from` to forward a message it received, `text`, to `to`: expected
+    /// shown to `to` as `from`'s own, like a text `from` sent. The ref the forward carries
+    /// (a group's text cannot be its own ref: the group oracle would take it).
+    pub(crate) fn forward(&mut self, text: &str, from: usize, to: usize) -> String {
+        self.send(text, from, to);
+        let r = format!("forward {}", self.forwards.len());
+        self.forwards.insert(r.clone(), text.to_owned());
+        r
     }
 
     /// Machine `i` crashed: what it was asked to send and had not reported queued may
@@ -141,6 +153,9 @@ impl Oracle {
                 id,
                 client_ref: Some(text),
             } if !text.starts_with(super::groups::GROUP_PREFIX) => {
+                // A forward's ref names the text it forwards.
+                let text =
+                    (self.forwards.get(text.as_str()).cloned()).unwrap_or_else(|| text.to_string());
                 let Some(m) = self.sent.get_mut(text.as_str()) else {
                     return Err(format!(
                         "{} queued a message never asked for",
@@ -151,7 +166,7 @@ impl Oracle {
                     return Err(format!("{} queued another node's message", self.name(at)));
                 }
                 m.id = Some(id.clone());
-                self.by_id.insert(id.clone(), text.to_string());
+                self.by_id.insert(id.clone(), text);
             }
             Event::Message { from, id, text, .. } => {
                 let names = self.names.clone();

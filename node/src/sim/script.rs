@@ -106,6 +106,29 @@ impl Script {
         }
     }
 
+    /// Node `from` forwards the message `message` it received (its text `text`) to node
+    /// `to`, as a message of its own (checked by the oracle like a text it sent).
+    pub fn forward(
+        &mut self,
+        from: usize,
+        to: usize,
+        message: crate::api::MessageId,
+        text: &str,
+    ) -> Result<(), String> {
+        let client_ref = self.world.oracle.forward(text, from, to);
+        self.command(
+            from,
+            Command::Forward {
+                message: Some(message),
+                file: None,
+                to: Some(format!("n{to}").into()),
+                group: None,
+                original: false,
+                client_ref: Some(client_ref.into()),
+            },
+        )
+    }
+
     /// Lets `ms` of simulated time pass.
     pub fn run_for(&mut self, ms: u64) -> Result<(), String> {
         let end = self.world.now + ms;

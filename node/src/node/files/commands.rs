@@ -7,6 +7,7 @@ use super::jobs::{FileJob, JobOutcome};
 use super::*;
 use crate::files::vault::Slot;
 use crate::node::groups::group_ref;
+use crate::store::StoredMessage;
 use cairn_crypto::file::{FileDescriptor, FileKey};
 
 impl<S: Shell> Runtime<S> {
@@ -73,11 +74,13 @@ impl<S: Shell> Runtime<S> {
             .ok()
             .and_then(|b| <[u8; 16]>::try_from(b).ok())
             .and_then(|b| {
+                let id = MessageId(b);
                 self.profile
                     .store
-                    .received_message(&MessageId(b))
+                    .received_message(&id)
                     .ok()
                     .flatten()
+                    .or_else(|| self.received_group_message(&id))
             });
         let Some(m) = found else {
             return self.emit(Event::error_for(
@@ -91,6 +94,21 @@ impl<S: Shell> Runtime<S> {
             (None, Some(g)) => self.cmd_group_send(&g, m.text, client_ref),
             (None, None) => {}
         }
+    }
+
+    /// A group message received with this id. The index of received ids knows each copy's
+    /// id, not the message's (which `group_message` reports): the groups' conversations are
+    /// searched, the newest messages first — a user's forward, not a peer's doing.
+    fn received_group_message(&self, id: &MessageId) -> Option<StoredMessage> {
+        self.groups.keys().find_map(|g| {
+            let conv = self.profile.store.group_conversation(&g.0);
+            let listing = self.profile.store.messages(&conv).ok()?;
+            listing
+                .items
+                .into_iter()
+                .rev()
+                .find(|m| m.id == *id && m.direction == Direction::Incoming)
+        })
     }
 
     /// A file (received, or sent) offered to `to` as a new file: cleaned again, under a new
