@@ -5,7 +5,7 @@
 //! direct link.
 
 use cairn_node::api::sim::script::Script;
-use cairn_node::api::{Command, ErrorCode, Event, FileStateName};
+use cairn_node::api::{Command, ErrorCode, Event, FileId, FileStateName};
 use cairn_tests::script::{accept, create_desk, desk_of_n0, introduction};
 
 fn error(code: ErrorCode) -> impl Fn(&Event) -> bool {
@@ -84,15 +84,52 @@ fn the_disappearing_timer_is_bounded_and_reaches_the_contact() {
     .unwrap();
 }
 
-fn file_state(file: &cairn_node::api::FileId, st: FileStateName) -> impl Fn(&Event) -> bool + '_ {
+fn file_state(file: &FileId, st: FileStateName) -> impl Fn(&Event) -> bool + '_ {
     move |e| matches!(e, Event::FileState { file: f, state, .. } if f == file && *state == st)
 }
 
+/// n0 sends the file at `path` to n1 as it is; its id, once n1 has the offer.
+fn offered_from_n0_to_n1(s: &mut Script, path: &std::path::Path) -> FileId {
+    s.command(
+        0,
+        Command::SendFile {
+            to: Some("n1".into()),
+            group: None,
+            path: path.to_string_lossy().into_owned(),
+            original: true,
+            client_ref: None,
+        },
+    )
+    .unwrap();
+    let Event::FileQueued { file, .. } = s
+        .wait_for(0, 5_000, |e| matches!(e, Event::FileQueued { .. }))
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    s.wait_for(1, 10_000, |e| matches!(e, Event::FileOffered { .. }))
+        .unwrap();
+    file
+}
+
+/// What n1 writes out of `file` (into `dir`).
+fn exported(s: &mut Script, file: FileId, dir: &std::path::Path) -> Vec<u8> {
+    let out = dir.join("out.bin");
+    s.command(
+        1,
+        Command::ExportFile {
+            file,
+            path: out.to_string_lossy().into_owned(),
+        },
+    )
+    .unwrap();
+    s.wait_for(1, 5_000, |e| matches!(e, Event::FileExported { .. }))
+        .unwrap();
+    std::fs::read(&out).unwrap()
+}
+
 /// The next `n` `file_queued` of n0, by the member each goes to.
-fn queued_by_member(
-    s: &mut Script,
-    n: usize,
-) -> std::collections::BTreeMap<String, cairn_node::api::FileId> {
+fn queued_by_member(s: &mut Script, n: usize) -> std::collections::BTreeMap<String, FileId> {
     let mut queued = std::collections::BTreeMap::new();
     for _ in 0..n {
         let Event::FileQueued { file, to, .. } = s
@@ -116,25 +153,7 @@ fn a_file_survives_crashes_of_both_sides_mid_transfer() {
     let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&path, &bytes).unwrap();
     let mut s = Script::new(3, 2, true).unwrap();
-    s.command(
-        0,
-        Command::SendFile {
-            to: Some("n1".into()),
-            group: None,
-            path: path.to_string_lossy().into_owned(),
-            original: true,
-            client_ref: None,
-        },
-    )
-    .unwrap();
-    let Event::FileQueued { file, .. } = s
-        .wait_for(0, 5_000, |e| matches!(e, Event::FileQueued { .. }))
-        .unwrap()
-    else {
-        unreachable!()
-    };
-    s.wait_for(1, 10_000, |e| matches!(e, Event::FileOffered { .. }))
-        .unwrap();
+    let file = offered_from_n0_to_n1(&mut s, &path);
     s.command(1, Command::AcceptFile { file: file.clone() })
         .unwrap();
     s.wait_for(
@@ -159,18 +178,7 @@ fn a_file_survives_crashes_of_both_sides_mid_transfer() {
         .unwrap();
     s.wait_for(0, 600_000, file_state(&file, FileStateName::Complete))
         .unwrap();
-    let out = dir.path().join("out.bin");
-    s.command(
-        1,
-        Command::ExportFile {
-            file,
-            path: out.to_string_lossy().into_owned(),
-        },
-    )
-    .unwrap();
-    s.wait_for(1, 5_000, |e| matches!(e, Event::FileExported { .. }))
-        .unwrap();
-    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    assert_eq!(exported(&mut s, file, dir.path()), bytes);
 }
 
 /// Would catch introductions waiting for the user's answer lost by a restart (the mutation
@@ -277,18 +285,7 @@ fn a_file_sent_to_a_group_reaches_each_member_on_its_own() {
         .unwrap();
     s.wait_for(0, 120_000, file_state(&for_n1, FileStateName::Complete))
         .unwrap();
-    let out = dir.path().join("out.bin");
-    s.command(
-        1,
-        Command::ExportFile {
-            file: for_n1,
-            path: out.to_string_lossy().into_owned(),
-        },
-    )
-    .unwrap();
-    s.wait_for(1, 5_000, |e| matches!(e, Event::FileExported { .. }))
-        .unwrap();
-    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    assert_eq!(exported(&mut s, for_n1, dir.path()), bytes);
     // Listed in the group's conversation, one line per member; not in a 1:1 one.
     s.command(
         0,
@@ -583,25 +580,7 @@ fn a_file_too_large_for_the_mailbox_waits_for_a_direct_link_and_says_so() {
     let bytes: Vec<u8> = (0..size).map(|i| (i * 13 % 251) as u8).collect();
     std::fs::write(&path, &bytes).unwrap();
     let mut s = Script::new(5, 2, true).unwrap();
-    s.command(
-        0,
-        Command::SendFile {
-            to: Some("n1".into()),
-            group: None,
-            path: path.to_string_lossy().into_owned(),
-            original: true,
-            client_ref: None,
-        },
-    )
-    .unwrap();
-    let Event::FileQueued { file, .. } = s
-        .wait_for(0, 5_000, |e| matches!(e, Event::FileQueued { .. }))
-        .unwrap()
-    else {
-        unreachable!()
-    };
-    s.wait_for(1, 10_000, |e| matches!(e, Event::FileOffered { .. }))
-        .unwrap();
+    let file = offered_from_n0_to_n1(&mut s, &path);
     s.run_for(2_000).unwrap();
     // The link between them goes before the acceptance: it reaches n0 through its mailbox.
     s.cut(0, 1).unwrap();
@@ -649,18 +628,10 @@ fn a_file_too_large_for_the_mailbox_waits_for_a_direct_link_and_says_so() {
         through_mailbox < 64 << 10,
         "{through_mailbox} bytes offered to the mailbox for a file of {size}"
     );
-    let out = dir.path().join("out.bin");
-    s.command(
-        1,
-        Command::ExportFile {
-            file,
-            path: out.to_string_lossy().into_owned(),
-        },
-    )
-    .unwrap();
-    s.wait_for(1, 5_000, |e| matches!(e, Event::FileExported { .. }))
-        .unwrap();
-    assert!(std::fs::read(&out).unwrap() == bytes, "exported altered");
+    assert!(
+        exported(&mut s, file, dir.path()) == bytes,
+        "exported altered"
+    );
     s.run_for(30_000).unwrap();
     s.check_settled().unwrap();
 }

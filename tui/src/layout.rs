@@ -325,6 +325,15 @@ pub fn body_with_hint(f: &mut Frame, area: Rect, lines: Vec<Line<'static>>, hint
     }
 }
 
+/// One choice of a list: marked and reversed when it is the selected one.
+pub fn choice_line(text: String, selected: bool) -> Line<'static> {
+    if selected {
+        Line::styled(format!("▸ {text}"), BOLD.add_modifier(Modifier::REVERSED))
+    } else {
+        Line::raw(format!("  {text}"))
+    }
+}
+
 /// A form field: a focus marker, its label and its value.
 pub fn field_line(label: &str, value: String, focused: bool) -> Line<'static> {
     let marker = if focused { "▸ " } else { "  " };

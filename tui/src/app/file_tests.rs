@@ -28,6 +28,18 @@ fn commands(fx: &[Effect]) -> Vec<Command> {
         .collect()
 }
 
+fn contact(alias: &str) -> ContactInfo {
+    ContactInfo {
+        alias: alias.into(),
+        verified: false,
+        online: true,
+        established: true,
+        blocked: false,
+        messages: 0,
+        protocol: Some(3),
+    }
+}
+
 fn app_with_bob() -> App {
     let mut app = App::new(Screen::Main, Settings::default(), (120, 30));
     update(&mut app, Action::Tick(T0));
@@ -43,15 +55,7 @@ fn app_with_bob() -> App {
     update(
         &mut app,
         Action::Node(Event::Contacts {
-            contacts: vec![ContactInfo {
-                alias: "bob".into(),
-                verified: false,
-                online: true,
-                established: true,
-                blocked: false,
-                messages: 0,
-                protocol: Some(3),
-            }],
+            contacts: vec![contact("bob")],
         }),
     );
     app
@@ -324,15 +328,6 @@ fn in_a_group_files_go_to_the_group_and_list_each_member() {
 #[test]
 fn a_received_message_is_forwarded_as_our_own_from_the_forward_dialog() {
     let mut app = app_with_bob();
-    let contact = |alias: &str| ContactInfo {
-        alias: alias.into(),
-        verified: false,
-        online: true,
-        established: true,
-        blocked: false,
-        messages: 0,
-        protocol: Some(3),
-    };
     update(
         &mut app,
         Action::Node(Event::Contacts {

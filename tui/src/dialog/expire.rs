@@ -1,10 +1,10 @@
 //! Disappearing messages for one conversation: a choice of timers.
 
 use super::{Handled, Key, Request};
-use crate::layout::{body_with_hint, dialog_rect, panel, BOLD};
+use crate::layout::{body_with_hint, choice_line, dialog_rect, panel};
 use crate::model::EXPIRE_CHOICES;
 use cairn_node::api::{Alias, Command};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::Clear;
 use ratatui::Frame;
@@ -59,15 +59,7 @@ impl Expire {
         f.render_widget(block, rect);
         let mut lines = Vec::new();
         for (i, (_, label)) in EXPIRE_CHOICES.iter().enumerate() {
-            let sel = i == self.choice;
-            lines.push(Line::styled(
-                format!("{} {label}", if sel { "▸" } else { " " }),
-                if sel {
-                    BOLD.add_modifier(Modifier::REVERSED)
-                } else {
-                    Style::new()
-                },
-            ));
+            lines.push(choice_line((*label).to_owned(), i == self.choice));
         }
         lines.push(Line::raw(
             "New messages leave both devices after this time. Your contact can still copy them first.",

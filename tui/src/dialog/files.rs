@@ -3,10 +3,10 @@
 
 use super::{edit_field, Handled, Key, Request};
 use crate::input::TextField;
-use crate::layout::{body_with_hint, dialog_rect, field_line, panel, truncate, BOLD, DIM};
+use crate::layout::{body_with_hint, choice_line, dialog_rect, field_line, panel, truncate, DIM};
 use crate::model::FileView;
 use cairn_node::api::{Alias, Command, FileStateName};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::Clear;
 use ratatui::Frame;
@@ -205,15 +205,7 @@ impl Files {
             lines.push(Line::styled("No files yet. Send one with /send PATH.", DIM));
         }
         for (i, file) in self.files.iter().enumerate() {
-            let sel = i == self.selected;
-            lines.push(Line::styled(
-                format!("{} {}", if sel { "▸" } else { " " }, describe(file, width)),
-                if sel {
-                    BOLD.add_modifier(Modifier::REVERSED)
-                } else {
-                    Style::new()
-                },
-            ));
+            lines.push(choice_line(describe(file, width), i == self.selected));
         }
         match &self.prompt {
             Some(Prompt::Export(p)) => {

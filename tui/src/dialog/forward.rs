@@ -4,8 +4,8 @@
 
 use super::{edit_field, Handled, Key, Request};
 use crate::input::TextField;
-use crate::layout::{body_with_hint, dialog_rect, field_line, panel, truncate, BOLD, DIM};
-use ratatui::style::{Modifier, Style};
+use crate::layout::{body_with_hint, choice_line, dialog_rect, field_line, panel, truncate, DIM};
+use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::Clear;
 use ratatui::Frame;
@@ -120,24 +120,15 @@ impl Forward {
             let Some(m) = self.messages.get(i) else {
                 continue;
             };
-            let sel = i == self.selected;
             let who = m
                 .from
                 .as_ref()
                 .map(|f| format!("{f}: "))
                 .unwrap_or_default();
             let text = format!("{who}{}", m.text.replace(['\n', '\r'], " ⏎ "));
-            lines.push(Line::styled(
-                format!(
-                    "{} {}",
-                    if sel { "▸" } else { " " },
-                    truncate(&text, width.saturating_sub(2))
-                ),
-                if sel {
-                    BOLD.add_modifier(Modifier::REVERSED)
-                } else {
-                    Style::new()
-                },
+            lines.push(choice_line(
+                truncate(&text, width.saturating_sub(2)),
+                i == self.selected,
             ));
         }
         if let Some(to) = &self.to {
