@@ -1,8 +1,9 @@
 //! Files in the UI: `update` with the attach and files dialogs and the node's file events;
 //! forwarding a received message.
 
+use super::tests::info;
 use super::*;
-use cairn_node::api::{ContactInfo, FileId, FileInfo, FileStateName};
+use cairn_node::api::{FileId, FileInfo, FileStateName};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 const T0: u64 = 1_700_000_000_000;
@@ -28,18 +29,6 @@ fn commands(fx: &[Effect]) -> Vec<Command> {
         .collect()
 }
 
-fn contact(alias: &str) -> ContactInfo {
-    ContactInfo {
-        alias: alias.into(),
-        verified: false,
-        online: true,
-        established: true,
-        blocked: false,
-        messages: 0,
-        protocol: Some(3),
-    }
-}
-
 fn app_with_bob() -> App {
     let mut app = App::new(Screen::Main, Settings::default(), (120, 30));
     update(&mut app, Action::Tick(T0));
@@ -55,7 +44,7 @@ fn app_with_bob() -> App {
     update(
         &mut app,
         Action::Node(Event::Contacts {
-            contacts: vec![contact("bob")],
+            contacts: vec![info("bob")],
         }),
     );
     app
@@ -331,7 +320,7 @@ fn a_received_message_is_forwarded_as_our_own_from_the_forward_dialog() {
     update(
         &mut app,
         Action::Node(Event::Contacts {
-            contacts: vec![contact("bob"), contact("editor")],
+            contacts: vec![info("bob"), info("editor")],
         }),
     );
     for (id, text) in [("aa01", "the source's words"), ("aa02", "later")] {

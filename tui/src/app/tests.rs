@@ -22,7 +22,7 @@ fn typed(app: &mut App, text: &str) -> Vec<Effect> {
     fx
 }
 
-fn info(alias: &str) -> ContactInfo {
+pub(super) fn info(alias: &str) -> ContactInfo {
     ContactInfo {
         alias: alias.into(),
         verified: false,
